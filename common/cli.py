@@ -1,0 +1,110 @@
+"""Argument parsing shared by the experiment scripts.
+
+Each script owns a small argparse parser for its experiment flags. Every other flag is a vLLM engine
+flag and is parsed by vLLM's own parser (`EngineArgs.add_cli_args`), imported only when such flags are
+present, so `--help` stays instant. `--help-engine` prints vLLM's full flag list.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+# engine flags an experiment sets itself per configuration; a user passing them gets a clear error
+RESERVED_ENGINE_DESTS = {
+    "tensor_parallel_size": "use the script's own GPU/TP list flag (e.g. --tp-sizes / --gpus)",
+    "model": "use --model",
+}
+
+ENGINE_EPILOG = """\
+Any vLLM engine flag is accepted unchanged and applies to every configuration, e.g.
+  --max-model-len 4096  --max-num-seqs 256  --gpu-memory-utilization 0.85  --enforce-eager
+  --load-format dummy --tokenizer DIR   --enable-chunked-prefill  --max-num-batched-tokens 2048
+Run with --help-engine for the full list (vLLM's own parser).
+"""
+
+
+class UsageError(ValueError):
+    """Bad input: printed as one line, exit code 2."""
+
+
+def int_list(text: str) -> list[int]:
+    """'1,2,4' -> [1, 2, 4]; every item a positive integer."""
+    try:
+        vals = [int(x) for x in text.replace(" ", "").split(",") if x != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
+    if not vals or any(v < 1 for v in vals):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return sorted(dict.fromkeys(vals))
+
+
+def base_parser(doc: str | None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=(doc or "").strip(), epilog=ENGINE_EPILOG, allow_abbrev=False,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None,
+                   help="hub id or local folder (default: Qwen/Qwen2.5-7B-Instruct on a GPU, "
+                        "the tiny random-weight Qwen2 built locally on CPU)")
+    p.add_argument("--output-dir", default="results", help="where JSON/CSV/plots go (default: results/)")
+    p.add_argument("--timeout", type=float, default=1800.0,
+                   help="seconds one configuration may take before it is killed and recorded as failed")
+    p.add_argument("--help-engine", action="store_true", help="list vLLM's engine flags and exit")
+    return p
+
+
+def engine_parser():
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+    p = FlexibleArgumentParser(prog="engine flags", add_help=False)
+    AsyncEngineArgs.add_cli_args(p)
+    return p
+
+
+def parse_engine_flags(argv: Sequence[str]) -> dict:
+    """vLLM engine flags -> {EngineArgs field: value} for the flags actually given (not defaults)."""
+    if not argv:
+        return {}
+    p = engine_parser()
+    p.exit_on_error = False
+    try:
+        ns, unknown = p.parse_known_args(list(argv))
+    except (argparse.ArgumentError, SystemExit) as e:
+        raise UsageError(f"bad engine flag: {e}") from None
+    if unknown:
+        raise UsageError(f"unknown flag(s): {' '.join(unknown)} (see --help and --help-engine)")
+    defaults = vars(p.parse_args([]))
+    given = {k: v for k, v in vars(ns).items() if v != defaults.get(k)}
+    for dest, hint in RESERVED_ENGINE_DESTS.items():
+        if dest in given:
+            raise UsageError(f"--{dest.replace('_', '-')} is set per configuration by this script: {hint}")
+    return given
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None):
+    """Parse script flags + pass-through engine flags. Returns (args, engine_overrides)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.help_engine:
+        engine_parser().print_help()
+        sys.exit(0)
+    return args, parse_engine_flags(rest)
+
+
+def run_main(main: Callable[[object], dict], build_cfg: Callable[[argparse.Namespace, dict], object],
+             parser: argparse.ArgumentParser) -> None:
+    """The `__main__` block of every script: parse, build the config, run, map errors to exit codes.
+
+    Exit 2 with one line on bad input; 130 on Ctrl-C (what finished is already on disk);
+    otherwise the `exit_code` that main() returns in its dict (0 when it omits it).
+    """
+    try:
+        args, engine = parse(parser)
+        cfg = build_cfg(args, engine)
+        result = main(cfg)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("\ninterrupted: results of finished configurations are kept in the output folder", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(int(result.get("exit_code", 0)) if isinstance(result, dict) else 0)

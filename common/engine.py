@@ -1,0 +1,109 @@
+"""Build vLLM engines from plain kwargs (any EngineArgs field) and ask each rank about itself.
+
+vLLM is imported inside the functions: the scripts' `--help` and the parent sweep process never pay
+for it; only the per-configuration child processes do.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from common import platform
+
+
+def world_size(kwargs: dict) -> int:
+    return (int(kwargs.get("tensor_parallel_size", 1)) * int(kwargs.get("pipeline_parallel_size", 1))
+            * int(kwargs.get("data_parallel_size", 1)))
+
+
+def prepare_env(kwargs: dict) -> None:
+    """Environment for this engine process (before vLLM is imported)."""
+    platform.apply_engine_env(world_size(kwargs), Path(str(kwargs.get("model", ""))).expanduser().is_dir())
+
+
+def build_llm(kwargs: dict):
+    """vllm.LLM from EngineArgs-style kwargs."""
+    prepare_env(kwargs)
+    from vllm import LLM
+    return LLM(**kwargs)
+
+
+def build_async_engine(kwargs: dict):
+    """vllm AsyncLLM (the engine behind `vllm serve`) from EngineArgs-style kwargs."""
+    prepare_env(kwargs)
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.v1.engine.async_llm import AsyncLLM
+    return AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
+
+
+def _nbytes(obj) -> int:
+    """Bytes held by a tensor or (nested) list/tuple/dict of tensors."""
+    if hasattr(obj, "element_size") and hasattr(obj, "numel"):
+        try:
+            if obj.is_meta:
+                return 0
+            return obj.untyped_storage().nbytes()
+        except Exception:
+            return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_nbytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        seen, total = set(), 0
+        for v in obj:  # several layers may view one storage: count each storage once
+            key = None
+            try:
+                key = v.untyped_storage().data_ptr()
+            except Exception:
+                pass
+            if key is not None and key in seen:
+                continue
+            if key is not None:
+                seen.add(key)
+            total += _nbytes(v)
+        return total
+    return 0
+
+
+def _rank_report(worker) -> dict:
+    """Runs inside each worker process (via collective_rpc): who am I and what do I hold."""
+    import os as _os
+    import torch
+    runner = getattr(worker, "model_runner", None)
+    model = getattr(runner, "model", None)
+    weights = 0
+    if model is not None:
+        weights = sum(t.numel() * t.element_size() for t in model.parameters())
+        weights += sum(t.numel() * t.element_size() for t in model.buffers())
+    report = {
+        "pid": _os.getpid(),
+        "rank": getattr(worker, "rank", None),
+        "local_rank": getattr(worker, "local_rank", None),
+        "device": str(getattr(worker, "device", "")),
+        "weights_bytes": int(weights),
+        "kv_cache_bytes": int(_nbytes(getattr(runner, "kv_caches", None))),
+    }
+    if torch.cuda.is_available() and report["device"].startswith("cuda"):
+        report["torch_allocated_bytes"] = int(torch.cuda.memory_allocated())
+        report["torch_reserved_bytes"] = int(torch.cuda.memory_reserved())
+        report["cuda_device_name"] = torch.cuda.get_device_name()
+    return report
+
+
+def rank_reports(llm) -> list[dict]:
+    """One report per rank (weights bytes, KV-cache bytes, pid, device)."""
+    return sorted(llm.collective_rpc(_rank_report), key=lambda r: (r["rank"] is None, r["rank"]))
+
+
+def kv_cache_tokens(llm) -> int | None:
+    cc = llm.llm_engine.vllm_config.cache_config
+    if cc.num_gpu_blocks is None:
+        return None
+    return int(cc.num_gpu_blocks) * int(cc.block_size)
+
+
+def vllm_version() -> str | None:
+    try:
+        import vllm
+        return getattr(vllm, "__version__", None)
+    except Exception:
+        return None
+

@@ -1,0 +1,181 @@
+"""Run one configuration in its own process, so an OOM, an NCCL failure or a hang costs one row.
+
+    result = run_isolated("test_tensor_parallel:tp_check", cfg, timeout_s=900, label="TP=2")
+
+The child is `python -m common.isolation MODULE:FUNC IN.json OUT.json`: it calls FUNC(cfg) and writes
+the returned dict (or its exception) to OUT.json. Its output streams to this terminal (progress bars
+included) and the tail is kept to classify failures. On timeout or Ctrl-C the whole process tree is
+killed; afterwards we wait until the GPUs' memory is back to where it was before the child started.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections import deque
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+EXIT_GRACE_S = 30.0
+
+FAILURE_PATTERNS = [  # (kind, regex over the exception text and the log tail), first match wins
+    ("oom", r"out of memory|OutOfMemoryError|CUDA error: out of memory|Cannot allocate memory|"
+            r"No available memory for the cache blocks|KV cache is needed, which is larger than"),
+    ("nccl", r"NCCL|ncclInternalError|ProcessGroup|init_process_group|distributed init|"
+             r"torch\.distributed|gloo|DistNetworkError"),
+]
+
+
+def classify_failure(text: str) -> str:
+    for kind, pattern in FAILURE_PATTERNS:
+        if re.search(pattern, text, flags=re.IGNORECASE):
+            return kind
+    return "other"
+
+
+HINTS = {
+    "oom": "out of memory: lower --max-num-seqs or --gpu-memory-utilization, or --max-model-len; "
+           "TP needs extra memory for activations and communication buffers",
+    "nccl": "distributed init failed: check all GPUs are visible (nvidia-smi, CUDA_VISIBLE_DEVICES), "
+            "that TP size <= GPU count, and rerun with NCCL_DEBUG=INFO",
+    "timeout": "the configuration exceeded --timeout; raise it or shrink the workload",
+    "other": "see the log above",
+}
+
+
+def kill_tree(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM the process and all its descendants, SIGKILL what is left after `timeout` s."""
+    try:
+        parent = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    procs = parent.children(recursive=True) + [parent]
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL a process group: catches engine processes orphaned when their parent exited."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _pump(stream, tail: deque, echo: bool) -> None:
+    fd = stream.fileno()
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        tail.append(chunk)
+        if echo:
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+
+
+def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str = "",
+                 echo: bool = True, env: dict | None = None) -> dict:
+    """Run MODULE:FUNC(cfg) in a child process. Returns its dict, or a failure record:
+
+    {"status": "failed", "failure": {"kind": oom|nccl|timeout|other, "message", "exit_code", "hint"},
+     "log_tail": "..."}
+    The returned dict always has "wall_s" (the child's whole life, start-up included).
+    """
+    from common import gpu_memory
+    baseline = gpu_memory.used_mib_per_gpu()
+    with tempfile.TemporaryDirectory(prefix="lab-iso-") as tmp:
+        inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
+        inp.write_text(json.dumps(cfg, default=str))
+        child_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), child_env.get("PYTHONPATH")]))
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "common.isolation", target, str(inp), str(out)],
+                                cwd=str(ROOT), env=child_env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        tail: deque = deque(maxlen=64)
+        pump = threading.Thread(target=_pump, args=(proc.stdout, tail, echo), daemon=True)
+        pump.start()
+        timed_out = False
+        done_at = None
+        try:
+            while proc.poll() is None:
+                now = time.perf_counter()
+                if done_at is None and out.exists():
+                    done_at = now  # result is in; give the engine EXIT_GRACE_S to shut down
+                if done_at is not None and now - done_at > EXIT_GRACE_S:
+                    break
+                if done_at is None and now - t0 > timeout_s:
+                    timed_out = True
+                    break
+                time.sleep(0.2)
+        finally:  # also on Ctrl-C: nothing of this configuration may outlive it
+            kill_tree(proc.pid)
+            kill_group(proc.pid)
+            pump.join(timeout=5)
+        wall = time.perf_counter() - t0
+        log_tail = b"".join(tail).decode("utf-8", "replace")[-8000:]
+        result = json.loads(out.read_text()) if out.exists() else None
+    gpu_memory.wait_until_released(baseline)
+
+    if result is not None and "__exception__" not in result and not timed_out:
+        result.setdefault("status", "ok")
+        result["wall_s"] = wall
+        return result
+    if timed_out:
+        kind, message = "timeout", f"{label or target} exceeded {timeout_s:.0f} s and was killed"
+    elif result is not None:
+        exc = result["__exception__"]
+        message = f"{exc['type']}: {exc['message']}".strip()
+        kind = classify_failure(exc["type"] + " " + exc["message"] + " " + exc.get("traceback", "") + log_tail)
+    else:
+        message = f"child exited with code {proc.returncode} without a result"
+        kind = classify_failure(log_tail)
+        if proc.returncode and proc.returncode < 0 and kind == "other":
+            message += f" (killed by signal {-proc.returncode}; the OS may have run out of memory)"
+    return {"status": "failed", "wall_s": wall, "log_tail": log_tail[-3000:],
+            "failure": {"kind": kind, "message": message[:2000], "exit_code": proc.returncode,
+                        "hint": HINTS[kind]}}
+
+
+def _child(target: str, inp: str, out: str) -> int:
+    module_name, func_name = target.split(":")
+    cfg = json.loads(Path(inp).read_text())
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+        result = func(cfg)
+        payload, code = result, 0
+    except BaseException as e:  # noqa: BLE001 - everything must reach the parent
+        payload = {"__exception__": {"type": type(e).__name__, "message": str(e)[:4000],
+                                     "traceback": traceback.format_exc()[-6000:]}}
+        traceback.print_exc()
+        code = 1
+    tmp = Path(out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, default=str))
+    os.replace(tmp, out)
+    sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(_child(*sys.argv[1:4]))

@@ -1,0 +1,154 @@
+"""Results on disk: one JSON per run (schema below) and a CSV beside it, written atomically.
+
+File name: {experiment}_{model}_tp{n}_{YYYYmmdd-HHMMSS}.json, with
+  schema_version, experiment, created, status, config, environment, metrics, raw
+The aggregator (run_distributed_benchmark.py --from-results) reads only these files.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import os
+import platform as _platform
+import re
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+REQUIRED_KEYS = ("schema_version", "experiment", "config", "environment", "metrics", "raw")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(cmd: list[str], timeout: float = 20) -> str | None:
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return r.stdout.strip() if r.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _pkg_version(name: str) -> str | None:
+    from importlib import metadata
+    for dist in (name, f"{name}-cpu"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> dict:
+    """GPUs (names, count, memory, interconnect matrix), driver, CUDA, torch, vLLM, git SHA, host."""
+    env = {
+        "host": socket.gethostname(),
+        "platform": _platform.platform(),
+        "python": _platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "torch": _pkg_version("torch"),
+        "vllm": _pkg_version("vllm"),
+        "transformers": _pkg_version("transformers"),
+        "git_sha": _run(["git", "-C", str(ROOT), "rev-parse", "HEAD"]),
+        "git_dirty": bool(_run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])),
+        "gpus": [],
+        "gpu_count": 0,
+        "driver": None,
+        "cuda": None,
+        "interconnect": None,
+    }
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+        env["driver"] = pynvml.nvmlSystemGetDriverVersion()
+        cuda = pynvml.nvmlSystemGetCudaDriverVersion()
+        env["cuda"] = f"{cuda // 1000}.{cuda % 1000 // 10}"
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            name = pynvml.nvmlDeviceGetName(h)
+            env["gpus"].append({"index": i, "name": name.decode() if isinstance(name, bytes) else name,
+                                "memory_total_mib": pynvml.nvmlDeviceGetMemoryInfo(h).total // (1024 * 1024)})
+        pynvml.nvmlShutdown()
+    except Exception:
+        pass
+    env["gpu_count"] = len(env["gpus"])
+    if env["gpu_count"] > 1:
+        env["interconnect"] = _run(["nvidia-smi", "topo", "-m"])
+    try:
+        import torch
+        env["torch_cuda"] = torch.version.cuda
+    except Exception:
+        env["torch_cuda"] = None
+    return env
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def timestamp() -> str:
+    return _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_path(out_dir: str | Path, experiment: str, model: str, tp: int | str, ts: str | None = None) -> Path:
+    return Path(out_dir) / f"{slug(experiment)}_{slug(model)}_tp{tp}_{ts or timestamp()}.json"
+
+
+def save_run(path: Path, *, experiment: str, config: dict, metrics: dict, raw: dict | None = None,
+             status: str = "ok", rows: list[dict] | None = None, failure: dict | None = None) -> Path:
+    """Write the JSON (and `rows` as the CSV beside it; default one row of the scalar metrics)."""
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "experiment": experiment,
+        "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "status": status,
+        "config": config,
+        "environment": environment(),
+        "metrics": metrics,
+        "raw": raw or {},
+    }
+    if failure:
+        doc["failure"] = failure
+    atomic_write(path, json.dumps(doc, indent=2, default=str))
+    import pandas as pd
+    if rows is None:
+        rows = [{"status": status, **{k: v for k, v in metrics.items()
+                                      if isinstance(v, (int, float, str, bool)) or v is None}}]
+    atomic_write(path.with_suffix(".csv"), pd.DataFrame(rows).to_csv(index=False))
+    return path
+
+
+def load_results(directory: str | Path) -> tuple[list[dict], list[tuple[Path, str]]]:
+    """All result JSONs of a folder: (documents with "_path" added, [(path, why skipped)])."""
+    docs, skipped = [], []
+    for p in sorted(Path(directory).glob("*.json")):
+        try:
+            doc = json.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            skipped.append((p, f"not valid JSON ({type(e).__name__})"))
+            continue
+        if not isinstance(doc, dict) or any(k not in doc for k in REQUIRED_KEYS):
+            skipped.append((p, "not a result file of this lab (schema keys missing)"))
+            continue
+        if doc["schema_version"] != SCHEMA_VERSION:
+            skipped.append((p, f"schema_version {doc['schema_version']} != {SCHEMA_VERSION}"))
+            continue
+        doc["_path"] = str(p)
+        docs.append(doc)
+    return docs, skipped

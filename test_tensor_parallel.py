@@ -1,0 +1,236 @@
+"""Experiment 1 - Does the model load and answer at every tensor-parallel size, and do the ranks share it equally?
+
+For each TP size (default 1, 2, 4) this loads the model in its own process, runs a greedy inference
+check on fixed prompts, compares the generated tokens with TP=1, and samples every GPU's memory
+(NVML, 10x per second) to check that the ranks hold ~equal memory (PASS within 10 %).
+Sizes larger than the GPUs present, or that do not divide the model's attention heads, are skipped
+with the reason printed before anything is launched.
+
+Run it:
+    python test_tensor_parallel.py                          # TP 1,2,4 on Qwen/Qwen2.5-7B-Instruct (skips what does not fit)
+    python test_tensor_parallel.py --tp-sizes 4             # one GPU count only, e.g. on a 4-GPU pod
+    python test_tensor_parallel.py --tp-sizes 1 --max-model-len 4096 --gpu-memory-utilization 0.85
+    python test_tensor_parallel.py                          # on a CPU box: tiny local model, TP=1 and TP=2 on two cores
+    python test_tensor_parallel.py --model /tmp/models/qwen2.5-7b --load-format dummy \\
+        --tokenizer /tmp/models/qwen2.5-7b-tokenizer        # config-only folder, random weights
+
+Exit code 0 when every attempted size passed, 1 when one failed, 2 on bad input.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+EXPERIMENT = "tensor_parallel"
+BALANCE_LIMIT = 0.10  # max/min - 1 of per-rank memory
+
+
+@dataclass
+class Config:
+    tp_sizes: list[int] = field(default_factory=lambda: [1, 2, 4])
+    model: str | None = None
+    engine: dict = field(default_factory=dict)   # vLLM EngineArgs overrides from the command line
+    max_tokens: int = 32
+    output_dir: str = "results"
+    timeout_s: float = 1800.0
+
+
+# --------------------------------------------------------------------------- child process (one TP size)
+def tp_check(cfg: dict) -> dict:
+    """Runs in its own process: load at one TP size, inference check, memory per rank."""
+    from common import engine as eng
+    from common.gpu_memory import MemoryTracker
+    from common.metrics import StageTimer
+    from common.workloads import CHECK_PROMPTS
+
+    timer = StageTimer()
+    with MemoryTracker() as mem:
+        with timer("import"):
+            eng.prepare_env(cfg["engine"])
+            from vllm import SamplingParams
+        with timer("engine_start"):
+            llm = eng.build_llm(cfg["engine"])
+        after_load = mem.mark("after_load")
+        ranks = eng.rank_reports(llm)
+        kv_tokens = eng.kv_cache_tokens(llm)
+        params = SamplingParams(temperature=0.0, max_tokens=cfg["max_tokens"], ignore_eos=True, seed=0)
+        with timer("warmup"):  # the first request pays one-off costs (CPU: up to ~30 s)
+            llm.generate(CHECK_PROMPTS[:1], SamplingParams(max_tokens=4, ignore_eos=True), use_tqdm=False)
+        with timer("measure"):
+            outs = llm.generate(CHECK_PROMPTS, params, use_tqdm=False)
+        after_generate = mem.mark("after_generate")
+    token_ids = [list(o.outputs[0].token_ids) for o in outs]
+    n_out = sum(len(t) for t in token_ids)
+    vocab = llm.llm_engine.vllm_config.model_config.get_vocab_size()
+    checks = {
+        "all_prompts_answered": len(outs) == len(CHECK_PROMPTS),
+        "exact_output_lengths": all(len(t) == cfg["max_tokens"] for t in token_ids),
+        "token_ids_in_vocab": all(0 <= i < vocab for t in token_ids for i in t),
+    }
+    return {
+        "stage_seconds": timer.seconds,
+        "output_tokens": n_out,
+        "check_output_throughput": n_out / timer.seconds["measure"],
+        "checks": checks,
+        "token_ids": token_ids,
+        "texts": [o.outputs[0].text for o in outs],
+        "ranks": ranks,
+        "kv_cache_tokens": kv_tokens,
+        "memory": mem.summary(),
+        "memory_after_load": after_load,
+        "memory_after_generate": after_generate,
+        "world_size": eng.world_size(cfg["engine"]),
+    }
+
+
+# --------------------------------------------------------------------------- analysis helpers
+def rank_memory(result: dict, tp: int) -> tuple[list[str], list[float]]:
+    """Per-rank memory after generation: the first `tp` GPUs (NVML), or the Worker_TP* processes (CPU)."""
+    mem = result["memory_after_generate"]
+    if result["memory"]["backend"] == "nvml":
+        labels = [f"GPU{i}" for i in range(tp)]
+    elif tp == 1:
+        labels = [k for k in mem if k == "EngineCore"] or [k for k in mem if k.startswith("Worker")][:1]
+    else:
+        labels = sorted(k for k in mem if k.startswith("Worker"))
+    return labels, [mem.get(k, 0.0) for k in labels]
+
+
+def agreement(ref: list[list[int]], other: list[list[int]]) -> float:
+    """Mean share of each prompt's tokens that match the reference up to the first difference."""
+    shares = []
+    for a, b in zip(ref, other):
+        n = 0
+        for x, y in zip(a, b):
+            if x != y:
+                break
+            n += 1
+        shares.append(n / max(len(a), 1))
+    return sum(shares) / max(len(shares), 1)
+
+
+# --------------------------------------------------------------------------- the experiment
+def main(cfg: Config) -> dict:
+    from common import platform
+    from common.cli import UsageError
+    from common.isolation import run_isolated
+    from common.models import ModelNotFound, layout_problem, resolve_engine_kwargs
+    from common.results import run_path, save_run, timestamp
+    from common.tables import fmt_bytes, fmt_mib, print_table
+
+    # 1. What can run here? Decide before launching anything.
+    try:
+        engine_kwargs, info = resolve_engine_kwargs(cfg.model, cfg.engine)
+    except ModelNotFound as e:
+        raise UsageError(str(e)) from None
+    devices, label = platform.device_count(), platform.device_label()
+    print(f"model: {info.name}  ({info.num_attention_heads} attention heads, {info.num_key_value_heads} KV heads)")
+    print(f"devices: {devices} {label}{'s' if devices != 1 else ''}")
+    plan = []
+    for tp in cfg.tp_sizes:
+        why = layout_problem(info, tp=tp, devices=devices)
+        plan.append((tp, why))
+        print(f"  TP={tp}: {'skip - ' + why if why else 'run'}")
+
+    ts = timestamp()
+    rows, files, reference = [], [], None
+    runnable = [tp for tp, why in plan if not why]
+    for i, (tp, why) in enumerate(plan):
+        base_cfg = {"experiment": EXPERIMENT, "tp": tp, "engine": {**engine_kwargs, "tensor_parallel_size": tp},
+                    "max_tokens": cfg.max_tokens, "model": info.name}
+        path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, tp, ts)
+        if why:
+            rows.append({"TP": tp, "status": "skipped", "reason": why})
+            save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics={"tp": tp}, status="skipped",
+                     failure={"kind": "skipped", "message": why}, rows=[rows[-1]])
+            files.append(str(path))
+            continue
+        print(f"\n=== [{runnable.index(tp) + 1}/{len(runnable)}] TP={tp}: loading in its own process ...", flush=True)
+        res = run_isolated("test_tensor_parallel:tp_check",
+                           base_cfg, timeout_s=cfg.timeout_s, label=f"TP={tp}")
+        if res["status"] != "ok":
+            f = res["failure"]
+            print(f"TP={tp} FAILED ({f['kind']}): {f['message'].splitlines()[0] if f['message'] else ''}\n  hint: {f['hint']}")
+            rows.append({"TP": tp, "status": "failed", "reason": f"{f['kind']}: {f['message'][:120]}"})
+            save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics={"tp": tp}, status="failed",
+                     failure=f, raw={"log_tail": res.get("log_tail", "")}, rows=[rows[-1]])
+            files.append(str(path))
+            continue
+
+        labels, per_rank = rank_memory(res, tp)
+        bal = None
+        if len(per_rank) >= 2:
+            bal = max(per_rank) / min(per_rank) - 1 if min(per_rank) > 0 else float("inf")
+        balanced = bal is None or bal <= BALANCE_LIMIT
+        if tp == 1 and reference is None:
+            reference = res["token_ids"]
+        agree = agreement(reference, res["token_ids"]) if reference is not None else None
+        inference_ok = all(res["checks"].values())
+        status = "pass" if inference_ok and balanced else "fail"
+        metrics = {
+            "tp": tp, "world_size": res["world_size"],
+            "import_s": res["stage_seconds"]["import"], "engine_start_s": res["stage_seconds"]["engine_start"],
+            "warmup_s": res["stage_seconds"]["warmup"], "measure_s": res["stage_seconds"]["measure"],
+            "check_output_throughput": res["check_output_throughput"],
+            "memory_backend": res["memory"]["backend"],
+            "rank_memory_labels": labels, "rank_memory_used_mib": per_rank,
+            "rank_memory_peak_mib": [next((d["peak_used_mib"] for d in res["memory"]["devices"] if d["label"] == lb), None)
+                                     for lb in labels],
+            "memory_balance": bal, "memory_balanced": balanced,
+            "weights_gib_per_rank": [r["weights_bytes"] / 2**30 for r in res["ranks"]], "kv_cache_gib_per_rank": [r["kv_cache_bytes"] / 2**30 for r in res["ranks"]],
+            "kv_cache_tokens": res["kv_cache_tokens"],
+            "token_agreement_vs_tp1": agree, "inference_checks": res["checks"], "status": status,
+        }
+        mem_col = "mem/rank (NVML)" if metrics["memory_backend"] == "nvml" else "mem/rank (RSS)"
+        rows.append({
+            "TP": tp, label + "s": tp,
+            "load s": round(metrics["engine_start_s"], 1),
+            "check tok/s": round(metrics["check_output_throughput"], 1),
+            mem_col: " / ".join(fmt_mib(v) for v in per_rank),
+            "weights/rank": " / ".join(fmt_bytes(r["weights_bytes"]) for r in res["ranks"]),
+            "balance": "n/a (1 rank)" if bal is None else f"{bal * 100:.1f}% {'PASS' if balanced else 'FAIL'}",
+            "agree vs TP1": "ref" if tp == 1 else ("n/a" if agree is None else f"{agree * 100:.0f}%"),
+            "status": status,
+        })
+        if not balanced:
+            print(f"TP={tp}: ranks' memory differs by {bal * 100:.1f}% (> {BALANCE_LIMIT * 100:.0f}%). "
+                  "Hint: check that tensor_parallel_size matches the GPUs you meant to use (CUDA_VISIBLE_DEVICES) "
+                  "and that no other process holds memory on one of them.")
+        save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics=metrics, status=status,
+                 raw={"token_ids": res["token_ids"], "texts": res["texts"], "ranks": res["ranks"],
+                      "memory": res["memory"], "stage_seconds": res["stage_seconds"], "wall_s": res["wall_s"]},
+                 rows=[rows[-1]])
+        files.append(str(path))
+
+    # 2. The table and its takeaway
+    ran = [r for r in rows if r["status"] in ("pass", "fail", "failed")]
+    passed = [r for r in rows if r["status"] == "pass"]
+    skipped = [r for r in rows if r["status"] == "skipped"]
+    if ran and len(passed) == len(ran):
+        takeaway = (f"Takeaway: TP {', '.join(str(r['TP']) for r in passed)} loaded, answered and kept the ranks' "
+                    f"memory within {BALANCE_LIMIT * 100:.0f}% of each other")
+    elif ran:
+        bad = [str(r["TP"]) for r in ran if r["status"] != "pass"]
+        takeaway = f"Takeaway: TP {', '.join(bad)} did not pass; see the reasons and hints above"
+    else:
+        takeaway = "Takeaway: nothing could run here"
+    if skipped:
+        takeaway += f"; skipped TP {', '.join(str(r['TP']) for r in skipped)} (see reasons)"
+    print_table(rows, takeaway + ".")
+    print("results: " + ", ".join(files))
+    return {"rows": rows, "files": files, "takeaway": takeaway,
+            "exit_code": 0 if ran and len(passed) == len(ran) else 1}
+
+
+def build_config(args, engine: dict) -> Config:
+    return Config(tp_sizes=args.tp_sizes, model=args.model, engine=engine, max_tokens=args.max_tokens,
+                  output_dir=args.output_dir, timeout_s=args.timeout)
+
+
+if __name__ == "__main__":
+    from common import cli
+    parser = cli.base_parser(__doc__)
+    parser.add_argument("--tp-sizes", type=cli.int_list, default=[1, 2, 4],
+                        help="comma-separated tensor-parallel sizes to try (default 1,2,4)")
+    parser.add_argument("--max-tokens", type=int, default=32, help="tokens generated per check prompt")
+    cli.run_main(main, build_config, parser)
