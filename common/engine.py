@@ -69,16 +69,17 @@ def _rank_report(worker) -> dict:
     import torch
     runner = getattr(worker, "model_runner", None)
     model = getattr(runner, "model", None)
-    weights = 0
+    weights = buffers = 0
     if model is not None:
         weights = sum(t.numel() * t.element_size() for t in model.parameters())
-        weights += sum(t.numel() * t.element_size() for t in model.buffers())
+        buffers = sum(t.numel() * t.element_size() for t in model.buffers())  # e.g. RoPE tables, replicated
     report = {
         "pid": _os.getpid(),
         "rank": getattr(worker, "rank", None),
         "local_rank": getattr(worker, "local_rank", None),
         "device": str(getattr(worker, "device", "")),
         "weights_bytes": int(weights),
+        "buffers_bytes": int(buffers),
         "kv_cache_bytes": int(_nbytes(getattr(runner, "kv_caches", None))),
     }
     if torch.cuda.is_available() and report["device"].startswith("cuda"):

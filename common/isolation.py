@@ -53,6 +53,19 @@ HINTS = {
 }
 
 
+_ERROR_LINE = re.compile(r"(?:^|\] )((?:[A-Za-z_][\w.]*)?(?:Error|Exception)): (.+)$", re.MULTILINE)
+
+
+def root_cause(log: str) -> str | None:
+    """The most telling 'SomeError: message' line of a log: one that names OOM/NCCL first, else the first one."""
+    found = [f"{m.group(1)}: {m.group(2).strip()}" for m in _ERROR_LINE.finditer(log)]
+    found = [f for f in found if "See root cause above" not in f]
+    for f in found:
+        if classify_failure(f) != "other":
+            return f
+    return found[0] if found else None
+
+
 def kill_tree(pid: int, timeout: float = 10.0) -> None:
     """SIGTERM the process and all its descendants, SIGKILL what is left after `timeout` s."""
     try:
@@ -148,9 +161,13 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
         exc = result["__exception__"]
         message = f"{exc['type']}: {exc['message']}".strip()
         kind = classify_failure(exc["type"] + " " + exc["message"] + " " + exc.get("traceback", "") + log_tail)
+        if "root cause" in message or kind != classify_failure(message):
+            message = root_cause(log_tail) or message
     else:
         message = f"child exited with code {proc.returncode} without a result"
         kind = classify_failure(log_tail)
+        if cause := root_cause(log_tail):
+            message += f"; {cause}"
         if proc.returncode and proc.returncode < 0 and kind == "other":
             message += f" (killed by signal {-proc.returncode}; the OS may have run out of memory)"
     return {"status": "failed", "wall_s": wall, "log_tail": log_tail[-3000:],

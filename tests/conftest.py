@@ -1,0 +1,38 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from common import platform  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU (skipped on CPU-only machines)")
+    config.addinivalue_line("markers", "multigpu: needs at least two NVIDIA GPUs")
+
+
+def pytest_collection_modifyitems(config, items):
+    n = platform.gpu_count()
+    for item in items:
+        if "gpu" in item.keywords and n < 1:
+            item.add_marker(pytest.mark.skip(reason="needs an NVIDIA GPU; this machine has none"))
+        if "multigpu" in item.keywords and n < 2:
+            item.add_marker(pytest.mark.skip(reason=f"needs >= 2 GPUs; this machine has {n}"))
+
+
+def run_script(script: str, *args: str, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run one of the lab's scripts as a user would, from the project root."""
+    return subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    from common.tiny_model import build_tiny_model, tokenizer_dir
+    path = build_tiny_model()
+    return path, tokenizer_dir(path)

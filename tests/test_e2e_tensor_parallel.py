@@ -1,0 +1,88 @@
+"""test_tensor_parallel.py end to end, run as a user would, on the tiny model (CPU) or the GPUs present."""
+import json
+from pathlib import Path
+
+import pytest
+
+from common import platform
+from tests.conftest import run_script
+
+
+def _docs(out: Path) -> dict[int, dict]:
+    return {json.loads(p.read_text())["config"]["tp"]: json.loads(p.read_text())
+            for p in out.glob("tensor_parallel_*.json")}
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory, tiny_model):
+    out = tmp_path_factory.mktemp("tp")
+    return run_script("test_tensor_parallel.py", "--output-dir", str(out)), out
+
+
+def test_default_sweep_passes_and_writes_results(default_run):
+    proc, out = default_run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Takeaway:" in proc.stdout
+    docs = _docs(out)
+    assert set(docs) == {1, 2, 4}
+    for tp in (1, 2):
+        d = docs[tp]
+        m = d["metrics"]
+        assert d["status"] == "pass"
+        assert m["check_output_throughput"] > 0 and m["engine_start_s"] > 0
+        assert all(m["inference_checks"].values())
+        assert len(d["raw"]["ranks"]) == tp
+        assert all(r["weights_bytes"] > 0 and r["kv_cache_bytes"] > 0 for r in d["raw"]["ranks"])
+    assert docs[1]["metrics"]["token_agreement_vs_tp1"] == 1.0
+    # two ranks, each measured in its own worker process (CPU) or GPU (NVML)
+    m2 = docs[2]["metrics"]
+    assert len(m2["rank_memory_used_mib"]) == 2 and min(m2["rank_memory_used_mib"]) > 0
+    assert m2["memory_balance"] is not None and m2["memory_balanced"]
+    if not platform.has_gpu():
+        assert m2["rank_memory_labels"] == ["Worker_TP0", "Worker_TP1"]
+        # each rank holds half of the split weights (embeddings, attention, MLP are all sharded)
+        w1 = docs[1]["metrics"]["weights_gib_per_rank"][0]
+        w2 = docs[2]["metrics"]["weights_gib_per_rank"]
+        assert w2[0] == w2[1] and 0.45 < w2[0] / w1 < 0.55
+    assert 0.0 <= m2["token_agreement_vs_tp1"] <= 1.0
+
+
+def test_tp_above_device_count_is_skipped_with_reason(default_run):
+    proc, out = default_run
+    d4 = _docs(out)[4]
+    if platform.device_count() >= 4:
+        pytest.skip("this machine can run TP=4")
+    assert d4["status"] == "skipped"
+    assert "needs 4 devices" in d4["failure"]["message"]
+    assert "TP=4: skip - needs 4 devices" in proc.stdout
+    assert list(out.glob("tensor_parallel_*_tp4_*.csv"))
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--tp-sizes", "0"], "positive integers"),
+    (["--tp-sizes", "abc"], "positive integers"),
+    (["--model", "/no/such/model"], "does not exist"),
+    (["--no-such-flag", "1"], "unknown flag"),
+])
+def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
+    proc = run_script("test_tensor_parallel.py", "--output-dir", str(tmp_path), *args, timeout=120)
+    assert proc.returncode == 2
+    err = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert needle in err[-1] and len(err) <= 2  # argparse prints usage + one error line
+    assert not list(tmp_path.glob("*.json"))
+
+
+@pytest.mark.skipif(platform.has_gpu(), reason="uses the CPU KV-cache size (1 GiB per rank) to make TP=1 fail")
+def test_failed_config_is_a_row_and_the_sweep_goes_on(tmp_path, tiny_model):
+    """A context too long for one rank's KV cache: TP=1 fails (OOM), TP=2 - each rank holding half the
+    KV heads - fits. The failure is recorded and TP=2 still runs."""
+    proc = run_script("test_tensor_parallel.py", "--output-dir", str(tmp_path), "--tp-sizes", "1,2",
+                      "--max-model-len", "3000000", "--max-num-batched-tokens", "2048",
+                      env={"VLLM_ALLOW_LONG_MAX_MODEL_LEN": "1"})
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    docs = _docs(tmp_path)
+    assert docs[1]["status"] == "failed"
+    assert docs[1]["failure"]["kind"] == "oom"
+    assert "KV cache" in docs[1]["failure"]["message"]
+    assert docs[2]["status"] == "pass"
+    assert "TP 1 did not pass" in proc.stdout

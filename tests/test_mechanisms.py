@@ -1,0 +1,168 @@
+"""Unit tests of common/: each asserts behaviour measured or produced for real."""
+import argparse
+import json
+import time
+
+import numpy as np
+import pytest
+
+from common import cli, gpu_memory, isolation, metrics, models, platform, results
+
+
+# ---------------------------------------------------------------- cli
+def test_int_list_parses_and_sorts():
+    assert cli.int_list("4,1,2,2") == [1, 2, 4]
+
+
+@pytest.mark.parametrize("bad", ["0", "abc", "1,-2", ""])
+def test_int_list_rejects_bad_input(bad):
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.int_list(bad)
+
+
+def test_engine_flags_parsed_by_vllm_parser():
+    got = cli.parse_engine_flags(["--max-num-seqs", "8", "--enforce-eager", "--load-format", "dummy"])
+    assert got == {"max_num_seqs": 8, "enforce_eager": True, "load_format": "dummy"}
+
+
+def test_unknown_and_reserved_engine_flags_are_usage_errors():
+    with pytest.raises(cli.UsageError, match="unknown"):
+        cli.parse_engine_flags(["--no-such-flag", "3"])
+    with pytest.raises(cli.UsageError, match="set per configuration"):
+        cli.parse_engine_flags(["-tp", "2"])
+
+
+# ---------------------------------------------------------------- models
+QWEN7B = {"num_attention_heads": 28, "num_key_value_heads": 4, "hidden_size": 3584, "num_hidden_layers": 28,
+          "vocab_size": 152064, "intermediate_size": 18944}
+
+
+def _info(tmp_path, cfg):
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    return models.load_model_info(str(tmp_path))
+
+
+def test_tp8_impossible_for_qwen7b_heads(tmp_path):
+    info = _info(tmp_path, QWEN7B)
+    assert models.tp_split_problem(info, 8) == "28 attention heads are not divisible by TP=8"
+    assert models.tp_split_problem(info, 4) is None
+    assert "needs 4 devices" in models.layout_problem(info, tp=4, devices=2)
+    assert models.layout_problem(info, tp=2, devices=2) is None
+
+
+def test_qwen7b_param_estimate_matches_published_size(tmp_path):
+    info = _info(tmp_path, QWEN7B)
+    # Qwen2.5-7B has 7.62 B parameters (the estimate leaves out biases and norms)
+    assert abs(info.params_estimate() / 7.62e9 - 1) < 0.01
+
+
+def test_missing_model_path_is_a_clear_error(tmp_path):
+    with pytest.raises(models.ModelNotFound, match="does not exist"):
+        models.load_model_info(str(tmp_path / "nope"))
+    with pytest.raises(models.ModelNotFound, match="no config.json"):
+        models.load_model_info(str(tmp_path))
+
+
+# ---------------------------------------------------------------- metrics
+def test_summarize_matches_numpy_and_vllm_names():
+    vals = list(range(1, 101))
+    s = metrics.summarize("ttft", vals)
+    assert s["mean_ttft_ms"] == 50.5 and s["median_ttft_ms"] == 50.5
+    assert s["p99_ttft_ms"] == pytest.approx(np.percentile(vals, 99))
+    assert s["p90_ttft_ms"] == pytest.approx(90.1)
+    assert metrics.summarize("tpot", [])["mean_tpot_ms"] is None
+
+
+def test_jain_index_known_values():
+    assert metrics.jain_index([5, 5, 5, 5]) == pytest.approx(1.0)
+    assert metrics.jain_index([1, 0, 0, 0]) == pytest.approx(0.25)
+    assert metrics.jain_index([1, 2]) == pytest.approx(9 / 10)
+
+
+def test_stage_timer_separates_stages():
+    t = metrics.StageTimer()
+    with t("a"):
+        time.sleep(0.05)
+    with t("b"):
+        pass
+    assert t.seconds["a"] >= 0.05 and t.seconds["b"] < 0.05
+
+
+# ---------------------------------------------------------------- results
+def test_save_run_writes_schema_and_csv_atomically(tmp_path):
+    p = results.run_path(tmp_path, "tensor_parallel", "Qwen/Qwen2.5-7B", 2, "20260101-000000")
+    assert p.name == "tensor_parallel_Qwen-Qwen2.5-7B_tp2_20260101-000000.json"
+    results.save_run(p, experiment="tensor_parallel", config={"tp": 2}, metrics={"x_s": 1.5, "tp": 2},
+                     raw={"samples": [1, 2]})
+    doc = json.loads(p.read_text())
+    for key in results.REQUIRED_KEYS:
+        assert key in doc
+    assert doc["environment"]["python"] and "gpus" in doc["environment"]
+    assert p.with_suffix(".csv").read_text().splitlines()[0] == "status,x_s,tp"
+    assert not list(tmp_path.glob(".*tmp"))  # no temp file left behind
+
+
+def test_load_results_skips_corrupt_and_foreign_files(tmp_path):
+    good = results.save_run(results.run_path(tmp_path, "e", "m", 1), experiment="e", config={}, metrics={})
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "other.json").write_text(json.dumps({"hello": 1}))
+    docs, skipped = results.load_results(tmp_path)
+    assert [d["_path"] for d in docs] == [str(good)]
+    assert sorted(p.name for p, _ in skipped) == ["broken.json", "other.json"]
+
+
+# ---------------------------------------------------------------- isolation
+def test_isolated_success_runs_in_another_process():
+    import os
+    res = isolation.run_isolated("tests.iso_targets:ok", {"x": 21}, timeout_s=60, echo=False)
+    assert res["status"] == "ok" and res["value"] == 42 and res["pid"] != os.getpid()
+
+
+@pytest.mark.parametrize("target,kind", [("raise_oom", "oom"), ("raise_nccl", "nccl")])
+def test_isolated_failures_are_classified(target, kind):
+    res = isolation.run_isolated(f"tests.iso_targets:{target}", {}, timeout_s=60, echo=False)
+    assert res["status"] == "failed"
+    assert res["failure"]["kind"] == kind
+    assert res["failure"]["exit_code"] == 1
+    assert res["failure"]["hint"]
+
+
+def test_isolated_timeout_kills_the_child():
+    t0 = time.perf_counter()
+    res = isolation.run_isolated("tests.iso_targets:sleep_forever", {}, timeout_s=3, echo=False)
+    assert res["failure"]["kind"] == "timeout"
+    assert time.perf_counter() - t0 < 30
+
+
+def test_isolated_hard_exit_keeps_root_cause():
+    res = isolation.run_isolated("tests.iso_targets:hard_exit", {}, timeout_s=60, echo=False)
+    assert res["failure"]["exit_code"] == 3
+    assert "the real reason" in res["failure"]["message"]
+
+
+# ---------------------------------------------------------------- memory tracking (CPU path)
+@pytest.mark.skipif(platform.has_gpu(), reason="CPU path of the tracker")
+def test_memory_tracker_sees_a_grandchild_allocation():
+    from common.gpu_memory import MemoryTracker
+    from tests.iso_targets import allocate
+    with MemoryTracker(interval_s=0.05) as mem:
+        allocate({"mib": 300, "seconds": 1.0})
+    s = mem.summary()
+    assert s["backend"] == "psutil-rss"
+    others = [d for d in s["devices"] if d["label"] != "main"]
+    assert others and max(d["peak_used_mib"] for d in others) > 250
+    assert len(s["timeline"]) > 5
+
+
+def test_balance():
+    assert gpu_memory.balance([100, 110]) == pytest.approx(0.10)
+    assert gpu_memory.balance([100]) is None
+
+
+def test_cpu_bind_spec_gives_each_rank_its_cores():
+    n = len(platform.cpu_cores())
+    if n >= 2:
+        parts = platform.cpu_bind_spec(2).split("|")
+        assert len(parts) == 2 and parts[0] != parts[1]
+    with pytest.raises(ValueError):
+        platform.cpu_bind_spec(n + 1)
