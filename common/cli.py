@@ -39,8 +39,13 @@ def int_list(text: str) -> list[int]:
     return sorted(dict.fromkeys(vals))
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not the whole usage block
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def base_parser(doc: str | None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=(doc or "").strip(), epilog=ENGINE_EPILOG, allow_abbrev=False,
+    p = _Parser(description=(doc or "").strip(), epilog=ENGINE_EPILOG, allow_abbrev=False,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None,
                    help="hub id or local folder (default: Qwen/Qwen2.5-7B-Instruct on a GPU, "
@@ -54,7 +59,10 @@ def base_parser(doc: str | None) -> argparse.ArgumentParser:
 
 def engine_parser():
     from vllm.engine.arg_utils import AsyncEngineArgs
-    from vllm.utils.argparse_utils import FlexibleArgumentParser
+    try:
+        from vllm.utils.argparse_utils import FlexibleArgumentParser
+    except ImportError:  # older vLLM
+        from vllm.utils import FlexibleArgumentParser
     p = FlexibleArgumentParser(prog="engine flags", add_help=False)
     AsyncEngineArgs.add_cli_args(p)
     return p

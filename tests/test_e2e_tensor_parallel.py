@@ -68,7 +68,7 @@ def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
     proc = run_script("test_tensor_parallel.py", "--output-dir", str(tmp_path), *args, timeout=120)
     assert proc.returncode == 2
     err = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-    assert needle in err[-1] and len(err) <= 2  # argparse prints usage + one error line
+    assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], proc.stderr
     assert not list(tmp_path.glob("*.json"))
 
 
