@@ -17,8 +17,9 @@ def table_text(rows: list[dict]) -> str:
     import pandas as pd
     if not rows:
         return "(no rows)"
-    df = pd.DataFrame(rows).astype(object).where(lambda d: d.notna(), "")
-    return df.to_string(index=False)
+    cols = list(dict.fromkeys(c for r in rows for c in r))
+    return pd.DataFrame([{c: ("" if r.get(c) is None else r.get(c, "")) for c in cols} for r in rows],
+                        columns=cols, dtype=object).to_string(index=False)
 
 
 def print_table(rows: list[dict], takeaway: str | None = None, title: str | None = None) -> str:
