@@ -202,7 +202,7 @@ def main(cfg: Config) -> dict:
         measured.append(metrics)
         save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics=metrics, status=status,
                  raw={"token_ids": res["token_ids"], "texts": res["texts"], "ranks": res["ranks"],
-                      "memory": res["memory"], "stage_seconds": res["stage_seconds"], "wall_s": res["wall_s"]},
+                      "memory": res["memory"], "stage_seconds": res["stage_seconds"], "process_wall_s": res["process_wall_s"]},
                  rows=[rows[-1]])
         files.append(str(path))
 

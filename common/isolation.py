@@ -44,6 +44,7 @@ def classify_failure(text: str) -> str:
 
 
 HINTS = {
+    "interrupted": "what finished before is kept",
     "oom": "out of memory: lower --max-num-seqs or --gpu-memory-utilization, or --max-model-len; "
            "TP needs extra memory for activations and communication buffers",
     "nccl": "distributed init failed: check all GPUs are visible (nvidia-smi, CUDA_VISIBLE_DEVICES), "
@@ -113,13 +114,14 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
 
     {"status": "failed", "failure": {"kind": oom|nccl|timeout|other, "message", "exit_code", "hint"},
      "log_tail": "..."}
-    The returned dict always has "wall_s" (the child's whole life, start-up included).
+    The returned dict always has "process_wall_s" (the child's whole life, start-up included).
     """
     from common import gpu_memory
     baseline = gpu_memory.used_mib_per_gpu()
     with tempfile.TemporaryDirectory(prefix="lab-iso-") as tmp:
         inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
-        inp.write_text(json.dumps(cfg, default=str))
+        ckpt = Path(tmp) / "checkpoint.json"
+        inp.write_text(json.dumps({**cfg, "__checkpoint__": str(ckpt)}, default=str))
         child_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), child_env.get("PYTHONPATH")]))
         t0 = time.perf_counter()
@@ -129,7 +131,7 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
         tail: deque = deque(maxlen=64)
         pump = threading.Thread(target=_pump, args=(proc.stdout, tail, echo), daemon=True)
         pump.start()
-        timed_out = False
+        timed_out = interrupted = False
         done_at = None
         try:
             while proc.poll() is None:
@@ -142,6 +144,8 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
                     timed_out = True
                     break
                 time.sleep(0.2)
+        except KeyboardInterrupt:
+            interrupted = True
         finally:  # also on Ctrl-C: nothing of this configuration may outlive it
             kill_tree(proc.pid)
             kill_group(proc.pid)
@@ -149,11 +153,17 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
         wall = time.perf_counter() - t0
         log_tail = b"".join(tail).decode("utf-8", "replace")[-8000:]
         result = json.loads(out.read_text()) if out.exists() else None
-    gpu_memory.wait_until_released(baseline)
+        partial = json.loads(ckpt.read_text()) if ckpt.exists() else None
+    if not interrupted:
+        gpu_memory.wait_until_released(baseline)
 
+    if interrupted:
+        return {"status": "failed", "process_wall_s": wall, "partial": partial,
+                "failure": {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C)",
+                            "exit_code": proc.returncode, "hint": "what finished before is kept"}}
     if result is not None and "__exception__" not in result and not timed_out:
         result.setdefault("status", "ok")
-        result["wall_s"] = wall
+        result["process_wall_s"] = wall
         return result
     if timed_out:
         kind, message = "timeout", f"{label or target} exceeded {timeout_s:.0f} s and was killed"
@@ -170,9 +180,19 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
             message += f"; {cause}"
         if proc.returncode and proc.returncode < 0 and kind == "other":
             message += f" (killed by signal {-proc.returncode}; the OS may have run out of memory)"
-    return {"status": "failed", "wall_s": wall, "log_tail": log_tail[-3000:],
+    return {"status": "failed", "process_wall_s": wall, "log_tail": log_tail[-3000:], "partial": partial,
             "failure": {"kind": kind, "message": message[:2000], "exit_code": proc.returncode,
                         "hint": HINTS[kind]}}
+
+
+def checkpoint(cfg: dict, partial: dict) -> None:
+    """From inside an isolated function: save what is measured so far; the parent gets it back as
+    result["partial"] if the configuration later fails, times out or is interrupted."""
+    path = cfg.get("__checkpoint__")
+    if path:
+        tmp = Path(path).with_suffix(".tmp")
+        tmp.write_text(json.dumps(partial, default=str))
+        os.replace(tmp, path)
 
 
 def _child(target: str, inp: str, out: str) -> int:

@@ -1,0 +1,362 @@
+"""Async load generation against vLLM: in-process AsyncLLM or any OpenAI-compatible server (streaming).
+
+Every request is recorded with wall-clock timestamps (scheduled, sent, each streamed chunk, done), so
+TTFT / TPOT / ITL / E2E are computed the way `vllm bench serve` computes them and the raw samples can
+be kept. Two load shapes:
+  closed loop - N clients, each sends its next request when its last one finished (fixed concurrency)
+  open loop   - arrivals at a request rate (Poisson; gamma-distributed gaps when burstiness != 1)
+Both are bounded in count (the request list) and in time (`time_limit_s`).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from common.metrics import jain_index, summarize
+
+
+# --------------------------------------------------------------------------- requests
+@dataclass
+class RequestSpec:
+    prompt_token_ids: list[int]
+    output_len: int
+    klass: str = "default"
+    arrival_s: float = 0.0         # offset from the start of the run (open loop)
+    rid: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+@dataclass
+class RequestRecord:
+    rid: str
+    klass: str
+    prompt_len: int
+    target_output_len: int
+    client: int | None = None
+    scheduled_s: float | None = None   # when it was due (open loop) / picked up (closed loop)
+    start_s: float | None = None       # sent
+    first_token_s: float | None = None
+    chunk_times_s: list[float] = field(default_factory=list)
+    chunk_tokens: list[int] = field(default_factory=list)
+    end_s: float | None = None
+    output_len: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.end_s is not None
+
+    @property
+    def ttft_s(self) -> float | None:
+        return None if self.first_token_s is None else self.first_token_s - self.start_s
+
+    @property
+    def e2e_s(self) -> float | None:
+        return None if self.end_s is None else self.end_s - self.start_s
+
+    @property
+    def tpot_s(self) -> float | None:
+        """(E2E - TTFT) / (output tokens - 1), as vllm bench serve."""
+        if not self.ok or self.output_len < 2:
+            return None
+        return (self.e2e_s - self.ttft_s) / (self.output_len - 1)
+
+    @property
+    def itl_s(self) -> list[float]:
+        """Gaps between consecutive streamed chunks."""
+        return list(np.diff(self.chunk_times_s)) if len(self.chunk_times_s) > 1 else []
+
+    @property
+    def queue_delay_s(self) -> float | None:
+        """How late it was sent versus when it was due (client-side backlog)."""
+        return None if self.scheduled_s is None or self.start_s is None else self.start_s - self.scheduled_s
+
+    def to_raw(self, t0: float = 0.0) -> dict:
+        d = asdict(self)
+        for k in ("scheduled_s", "start_s", "first_token_s", "end_s"):
+            if d[k] is not None:
+                d[k] = round(d[k] - t0, 6)
+        d["chunk_times_s"] = [round(t - t0, 6) for t in d["chunk_times_s"]]
+        d["ttft_ms"] = None if self.ttft_s is None else self.ttft_s * 1000
+        d["tpot_ms"] = None if self.tpot_s is None else self.tpot_s * 1000
+        d["e2el_ms"] = None if self.e2e_s is None else self.e2e_s * 1000
+        return d
+
+
+def random_prompts(n: int, input_len: int, output_len: int, vocab_size: int, seed: int = 0,
+                   range_ratio: float = 0.0, klass: str = "default") -> list[RequestSpec]:
+    """Seeded random-token prompts; lengths uniform in [len*(1-r), len*(1+r)] like vllm bench's random set."""
+    rng = np.random.default_rng(seed)
+    lo_tok, hi_tok = min(100, vocab_size // 10), min(vocab_size, 150000)  # keep clear of special tokens
+
+    def lens(base):
+        lo, hi = max(1, int(base * (1 - range_ratio))), max(1, int(base * (1 + range_ratio)))
+        return rng.integers(lo, hi + 1, size=n)
+
+    ins, outs = lens(input_len), lens(output_len)
+    return [RequestSpec(rng.integers(lo_tok, hi_tok, size=int(i)).tolist(), int(o), klass)
+            for i, o in zip(ins, outs)]
+
+
+def arrival_times(n: int, rate: float, burstiness: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Arrival offsets (s) of n requests at `rate` req/s: gamma gaps with shape=burstiness (1 = Poisson)."""
+    if rate == float("inf"):
+        return np.zeros(n)
+    rng = np.random.default_rng(seed)
+    gaps = rng.gamma(shape=burstiness, scale=1.0 / (rate * burstiness), size=n)
+    gaps[0] = 0.0
+    return np.cumsum(gaps)
+
+
+def parse_goodput(items: list[str] | None) -> dict[str, float]:
+    """['ttft:500', 'tpot:50'] -> {'ttft': 500.0, 'tpot': 50.0} (milliseconds), like vllm bench serve."""
+    slos = {}
+    for item in items or []:
+        for part in item.replace(",", " ").split():
+            key, sep, val = part.partition(":")
+            if not sep or key not in ("ttft", "tpot", "e2el"):
+                raise ValueError(f"bad goodput SLO {part!r}: expected ttft:MS, tpot:MS or e2el:MS")
+            try:
+                slos[key] = float(val)
+            except ValueError:
+                raise ValueError(f"bad goodput SLO {part!r}: {val!r} is not a number of milliseconds") from None
+            if slos[key] <= 0:
+                raise ValueError(f"bad goodput SLO {part!r}: must be > 0 ms")
+    return slos
+
+
+# --------------------------------------------------------------------------- backends
+class AsyncLLMBackend:
+    """Streams from an in-process vllm AsyncLLM (the engine behind `vllm serve`)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    async def send(self, spec: RequestSpec, rec: RequestRecord) -> None:
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+        params = SamplingParams(max_tokens=spec.output_len, ignore_eos=True, temperature=0.0,
+                                output_kind=RequestOutputKind.DELTA)
+        rec.start_s = time.perf_counter()
+        async for out in self.engine.generate({"prompt_token_ids": spec.prompt_token_ids}, params,
+                                              request_id=spec.rid + uuid.uuid4().hex[:6]):
+            now = time.perf_counter()
+            n = len(out.outputs[0].token_ids)
+            if n:
+                if rec.first_token_s is None:
+                    rec.first_token_s = now
+                rec.chunk_times_s.append(now)
+                rec.chunk_tokens.append(n)
+                rec.output_len += n
+        rec.end_s = time.perf_counter()
+
+    async def close(self) -> None:
+        pass
+
+
+class OpenAIBackend:
+    """Streams /v1/completions from an OpenAI-compatible server with aiohttp (token-id prompts)."""
+
+    def __init__(self, base_url: str, model: str | None = None, timeout_s: float = 600.0):
+        import aiohttp
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, force_close=False),
+            timeout=aiohttp.ClientTimeout(total=timeout_s))
+
+    async def resolve_model(self) -> str:
+        if self.model is None:
+            async with self.session.get(self.base_url + "/v1/models") as r:
+                r.raise_for_status()
+                self.model = (await r.json())["data"][0]["id"]
+        return self.model
+
+    async def send(self, spec: RequestSpec, rec: RequestRecord) -> None:
+        payload = {"model": self.model, "prompt": spec.prompt_token_ids, "max_tokens": spec.output_len,
+                   "ignore_eos": True, "temperature": 0.0, "stream": True,
+                   "stream_options": {"include_usage": True}}
+        rec.start_s = time.perf_counter()
+        async with self.session.post(self.base_url + "/v1/completions", json=payload) as r:
+            if r.status != 200:
+                raise RuntimeError(f"HTTP {r.status}: {(await r.text())[:200]}")
+            usage_tokens = None
+            async for raw in r.content:
+                line = raw.strip()
+                if not line.startswith(b"data:"):
+                    continue
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    break
+                msg = json.loads(data)
+                now = time.perf_counter()
+                if msg.get("usage"):
+                    usage_tokens = msg["usage"].get("completion_tokens")
+                if msg.get("choices") and msg["choices"][0].get("text"):
+                    if rec.first_token_s is None:
+                        rec.first_token_s = now
+                    rec.chunk_times_s.append(now)
+                    rec.chunk_tokens.append(1)
+        rec.end_s = time.perf_counter()
+        rec.output_len = usage_tokens if usage_tokens is not None else sum(rec.chunk_tokens)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+# --------------------------------------------------------------------------- load shapes
+async def _one(backend, spec: RequestSpec, rec: RequestRecord) -> None:
+    try:
+        await backend.send(spec, rec)
+    except asyncio.CancelledError:
+        rec.error = rec.error or "cancelled (time limit or interrupt)"
+        raise
+    except Exception as e:  # a failed request is data, not a crash
+        rec.error = f"{type(e).__name__}: {e}"[:300]
+        rec.end_s = None
+
+
+def _record(spec: RequestSpec) -> RequestRecord:
+    return RequestRecord(rid=spec.rid, klass=spec.klass, prompt_len=len(spec.prompt_token_ids),
+                         target_output_len=spec.output_len)
+
+
+async def run_closed_loop(backend, specs: list[RequestSpec], concurrency: int,
+                          time_limit_s: float = 600.0, progress=None) -> list[RequestRecord]:
+    """`concurrency` clients share the request list; each sends its next one when the last is done."""
+    records = [_record(s) for s in specs]
+    queue: asyncio.Queue = asyncio.Queue()
+    for pair in zip(specs, records):
+        queue.put_nowait(pair)
+
+    async def client(cid: int):
+        while True:
+            try:
+                spec, rec = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            rec.client = cid
+            rec.scheduled_s = time.perf_counter()
+            await _one(backend, spec, rec)
+            if progress:
+                progress.update(1)
+
+    await _bounded(asyncio.gather(*(client(c) for c in range(concurrency))), time_limit_s, records)
+    return records
+
+
+async def run_open_loop(backend, specs: list[RequestSpec], time_limit_s: float = 600.0,
+                        progress=None) -> list[RequestRecord]:
+    """Send each spec at its `arrival_s` offset, whatever is still in flight."""
+    records = [_record(s) for s in specs]
+    t0 = time.perf_counter()
+
+    async def fire(spec, rec):
+        delay = t0 + spec.arrival_s - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        rec.scheduled_s = t0 + spec.arrival_s
+        await _one(backend, spec, rec)
+        if progress:
+            progress.update(1)
+
+    await _bounded(asyncio.gather(*(fire(s, r) for s, r in zip(specs, records))), time_limit_s, records)
+    return records
+
+
+async def _bounded(gathered, time_limit_s: float, records: list[RequestRecord]) -> None:
+    try:
+        await asyncio.wait_for(gathered, timeout=time_limit_s)
+    except asyncio.TimeoutError:
+        pass
+    for rec in records:
+        if rec.end_s is None and rec.error is None:
+            rec.error = f"not finished within the {time_limit_s:.0f} s time limit"
+
+
+# --------------------------------------------------------------------------- metrics
+def request_metrics(records: list[RequestRecord], slos: dict[str, float] | None = None) -> dict:
+    """vllm-bench-serve style metrics over one load level (duration = first send -> last finish)."""
+    done = [r for r in records if r.ok]
+    failed = [r for r in records if not r.ok]
+    starts = [r.start_s for r in records if r.start_s is not None]
+    ends = [r.end_s for r in done]
+    duration = (max(ends) - min(starts)) if done and starts else 0.0
+    out_tokens = sum(r.output_len for r in done)
+    in_tokens = sum(r.prompt_len for r in done)
+    m = {
+        "completed": len(done), "failed": len(failed), "duration_s": duration,
+        "total_input_tokens": in_tokens, "total_output_tokens": out_tokens,
+        "request_throughput": len(done) / duration if duration else 0.0,
+        "output_throughput": out_tokens / duration if duration else 0.0,
+        "total_token_throughput": (in_tokens + out_tokens) / duration if duration else 0.0,
+    }
+    m.update(summarize("ttft", [r.ttft_s * 1000 for r in done]))
+    m.update(summarize("tpot", [r.tpot_s * 1000 for r in done if r.tpot_s is not None]))
+    m.update(summarize("itl", [g * 1000 for r in done for g in r.itl_s]))
+    m.update(summarize("e2el", [r.e2e_s * 1000 for r in done]))
+    if slos:
+        good = [r for r in done
+                if (r.ttft_s * 1000 <= slos.get("ttft", float("inf")))
+                and (r.tpot_s is None or r.tpot_s * 1000 <= slos.get("tpot", float("inf")))
+                and (r.e2e_s * 1000 <= slos.get("e2el", float("inf")))]
+        m["request_goodput"] = len(good) / duration if duration else 0.0
+        m["goodput_share"] = len(good) / len(records) if records else 0.0
+    errors: dict[str, int] = {}
+    for r in failed:
+        errors[r.error or "unknown"] = errors.get(r.error or "unknown", 0) + 1
+    m["errors"] = errors
+    return m
+
+
+def unloaded_model(records: list[RequestRecord]) -> tuple[float, float]:
+    """(TTFT s, TPOT s) medians of requests sent one at a time: the reference for slowdown."""
+    ok = [r for r in records if r.ok]
+    ttft = float(np.median([r.ttft_s for r in ok])) if ok else 0.0
+    tpots = [r.tpot_s for r in ok if r.tpot_s is not None]
+    return ttft, float(np.median(tpots)) if tpots else 0.0
+
+
+def fairness_metrics(records: list[RequestRecord], unloaded: tuple[float, float] | None = None) -> dict:
+    """Did every client / request get its share?
+
+    - jain_client_throughput: Jain's index over clients' output tokens per second of their busy time
+    - client_throughput_max_min: the best-served client's rate / the worst one's
+    - jain_slowdown, max_slowdown: slowdown = E2E / the same request's unloaded E2E
+      (unloaded TTFT + TPOT x (tokens - 1), measured one request at a time)
+    - starvation_ttft_ratio: worst TTFT / median TTFT
+    """
+    done = [r for r in records if r.ok]
+    out: dict = {}
+    per_client: dict[int, list[RequestRecord]] = {}
+    for r in done:
+        if r.client is not None:
+            per_client.setdefault(r.client, []).append(r)
+    if len(per_client) > 1:
+        rates = [sum(r.output_len for r in rs) / sum(r.e2e_s for r in rs) for rs in per_client.values()]
+        out["jain_client_throughput"] = jain_index(rates)
+        out["client_throughput_max_min"] = max(rates) / min(rates) if min(rates) > 0 else None
+    if unloaded and done:
+        t0, tpot = unloaded
+        slow = [r.e2e_s / (t0 + tpot * max(r.output_len - 1, 0)) for r in done if t0 + tpot > 0]
+        if slow:
+            out["jain_slowdown"] = jain_index(slow)
+            out["mean_slowdown"] = float(np.mean(slow))
+            out["max_slowdown"] = float(np.max(slow))
+    ttfts = [r.ttft_s for r in done]
+    if ttfts and np.median(ttfts) > 0:
+        out["starvation_ttft_ratio"] = float(np.max(ttfts) / np.median(ttfts))
+    return out
+
+
+def run_async(coro):
+    """asyncio.run with uvloop when vLLM brought it."""
+    try:
+        import uvloop
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)

@@ -1,0 +1,96 @@
+"""Matplotlib helpers: every figure has a title, axis labels with units and a legend, and is saved as PNG."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def line_plot(path: Path, series: dict[str, tuple[list, list]], title: str, xlabel: str, ylabel: str,
+              ideal: tuple[list, list] | None = None, logx: bool = False, logy: bool = False) -> Path:
+    """series: {label: (xs, ys)}; `ideal` draws a dashed reference line (e.g. linear scaling)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", label=label)
+    if ideal:
+        ax.plot(*ideal, linestyle="--", color="grey", label="ideal (linear)")
+    if logx:
+        ax.set_xscale("log", base=2)
+    if logy:
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def bar_plot(path: Path, labels: list[str], values: dict[str, list[float]], title: str, ylabel: str,
+             hline: float | None = None, hline_label: str | None = None) -> Path:
+    """Grouped bars: values = {series name: one value per label}."""
+    import numpy as np
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(labels) + 3), 4.5))
+    n = max(len(values), 1)
+    width = 0.8 / n
+    x = np.arange(len(labels))
+    for i, (name, vals) in enumerate(values.items()):
+        bars = ax.bar(x + (i - (n - 1) / 2) * width, [v if v is not None else 0 for v in vals], width, label=name)
+        ax.bar_label(bars, labels=[f"{v:.3g}" if v is not None else "n/a" for v in vals], fontsize=8)
+    if hline is not None:
+        ax.axhline(hline, linestyle="--", color="grey", label=hline_label)
+    ax.set_xticks(x, labels)
+    ax.set(title=title, ylabel=ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def cdf_plot(path: Path, samples: dict[str, list[float]], title: str, xlabel: str, logx: bool = False) -> Path:
+    import numpy as np
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, vals in samples.items():
+        v = np.sort(np.asarray([x for x in vals if x is not None], dtype=float))
+        if v.size:
+            ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", label=f"{label} (n={v.size})")
+    if logx:
+        ax.set_xscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel="share of requests <= x")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def timeline_plot(path: Path, requests: list[dict], title: str, colors: dict[str, str] | None = None) -> Path:
+    """One horizontal line per request: arrival -> first token (thin) -> finish (thick), coloured by class."""
+    plt = _plt()
+    colors = colors or {}
+    fig, ax = plt.subplots(figsize=(9, 5))
+    seen = set()
+    for i, r in enumerate(sorted(requests, key=lambda r: r["scheduled_s"] or 0)):
+        if r.get("end_s") is None or r.get("first_token_s") is None:
+            continue
+        c = colors.get(r["klass"], None)
+        lab = r["klass"] if r["klass"] not in seen else None
+        seen.add(r["klass"])
+        ax.plot([r["scheduled_s"], r["first_token_s"]], [i, i], color=c, alpha=0.45, linewidth=1, label=lab)
+        ax.plot([r["first_token_s"], r["end_s"]], [i, i], color=c, linewidth=2.5)
+    ax.set(title=title, xlabel="time since start (s)   thin: waiting for first token, thick: decoding",
+           ylabel="request (by arrival)")
+    ax.legend()
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path

@@ -1,0 +1,67 @@
+"""Scrape a vLLM server's Prometheus /metrics (scheduler state: running, waiting, KV usage, preemptions)."""
+from __future__ import annotations
+
+import asyncio
+
+WATCHED = ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
+           "vllm:num_preemptions")
+
+
+async def scrape(session, base_url: str) -> dict[str, float]:
+    """Sum of each watched series over its labels (counters as their _total)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    async with session.get(base_url.rstrip("/") + "/metrics") as r:
+        text = await r.text()
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            name = s.name[:-6] if s.name.endswith("_total") else s.name
+            if name in WATCHED:
+                out[name] = out.get(name, 0.0) + float(s.value)
+    return out
+
+
+class Watcher:
+    """Samples /metrics every `interval_s` while a load level runs; reports peaks and counter deltas."""
+
+    def __init__(self, session, base_url: str, interval_s: float = 0.5):
+        self.session, self.base_url, self.interval_s = session, base_url, interval_s
+        self.samples: list[dict[str, float]] = []
+        self._task = None
+
+    async def _loop(self):
+        while True:
+            try:
+                self.samples.append(await scrape(self.session, self.base_url))
+            except Exception:
+                pass
+            await asyncio.sleep(self.interval_s)
+
+    async def __aenter__(self):
+        try:
+            self.samples.append(await scrape(self.session, self.base_url))
+        except Exception:
+            pass
+        self._task = asyncio.ensure_future(self._loop())
+        return self
+
+    async def __aexit__(self, *exc):
+        self._task.cancel()
+        try:
+            self.samples.append(await scrape(self.session, self.base_url))
+        except Exception:
+            pass
+
+    def report(self) -> dict:
+        if not self.samples:
+            return {}
+        first, last = self.samples[0], self.samples[-1]
+        get = lambda k: [s[k] for s in self.samples if k in s]  # noqa: E731
+        return {
+            "max_num_requests_running": max(get("vllm:num_requests_running"), default=None),
+            "max_num_requests_waiting": max(get("vllm:num_requests_waiting"), default=None),
+            "max_kv_cache_usage_perc": max(get("vllm:kv_cache_usage_perc"), default=None),
+            "num_preemptions": (last.get("vllm:num_preemptions", 0.0) - first.get("vllm:num_preemptions", 0.0))
+            if "vllm:num_preemptions" in last else None,
+            "scrapes": len(self.samples),
+        }

