@@ -1,0 +1,489 @@
+"""Experiment 3 - What do 1, 2, 4 GPUs buy: speedup, scaling efficiency, and where the time goes?
+
+For every GPU count N (default 1, 2, 4, capped at the GPUs present) and layout (default tensor
+parallel; --layouts tp,dp,pp adds N independent one-GPU replicas and pipeline parallel, and TPxDP
+mixes where N >= 4) one engine is started in its own process and measures, in order:
+  1. offline throughput  - a fixed batch of prompts (default 1000 x 512 in / 128 out) sent at once
+  2. batch-1 decode      - one request streaming 256 tokens: tokens/s and time per step
+  3. latency under load  - TTFT / TPOT at a fixed concurrency (default 16 clients)
+Then: speedup vs N=1, efficiency = speedup / N, throughput per GPU, $ per 1M output tokens
+(--gpu-hour-usd), and communication overhead - an all-reduce micro-benchmark at the message sizes TP
+sends (NCCL; gloo on CPU, labelled) feeding a model of each TP decode step (weights / HBM bandwidth +
+2 all-reduces per layer) compared with the measured step time.
+
+Run it:
+    python benchmark_scaling.py                                   # TP at 1,2,4 GPUs on Qwen/Qwen2.5-7B-Instruct
+    python benchmark_scaling.py --gpus 1,2 --layouts tp,dp,pp     # compare layouts on a 2-GPU pod
+    python benchmark_scaling.py --gpus 4 --layouts tp,dp --gpu-hour-usd 2.5
+    python benchmark_scaling.py --compare-vllm-bench              # also run `vllm bench throughput` at TP=1
+    python benchmark_scaling.py                                   # CPU box: tiny model, 1 and 2 CPU ranks
+Exit code 0 when every layout ran, 1 when one failed, 2 on bad input.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+EXPERIMENT = "scaling"
+LAYOUTS = ("tp", "dp", "pp")
+
+# HBM bandwidth by GPU name (vendor datasheets, bytes/s), for the decode roofline
+HBM_BANDWIDTH = {"H200": 4.8e12, "H100 NVL": 3.9e12, "H100": 3.35e12, "A100-SXM4-80GB": 2.039e12,
+                 "A100 80GB PCIe": 1.935e12, "A100": 1.555e12, "L40S": 0.864e12, "A10G": 0.6e12,
+                 "RTX 4090": 1.008e12, "L4": 0.3e12}
+# On-demand $/GPU-hour we can source. Pass --gpu-hour-usd for your provider's price.
+GPU_HOUR_USD = {"A100": (0.75, "course text: Runpod 4x A100 at ~$2-4/h, midpoint per GPU (2026-11)")}
+
+
+@dataclass
+class Config:
+    gpus: list[int] = field(default_factory=lambda: [1, 2, 4])
+    layouts: list[str] = field(default_factory=lambda: ["tp"])
+    model: str | None = None
+    engine: dict = field(default_factory=dict)
+    num_prompts: int = 1000
+    input_len: int = 512
+    output_len: int = 128
+    batch1_tokens: int = 256
+    concurrency: int = 16
+    latency_prompts: int = 64
+    allreduce: bool = True
+    gpu_hour_usd: float | None = None
+    compare_vllm_bench: bool = False
+    seed: int = 0
+    output_dir: str = "results"
+    timeout_s: float = 1800.0
+    plots: bool = True
+
+
+def cpu_defaults(cfg: Config) -> Config:
+    from common import platform
+    if not platform.has_gpu():  # tiny model on 2 cores: the same experiment in about a minute per layout
+        for name, gpu_val, cpu_val in (("num_prompts", 1000, 64), ("input_len", 512, 64), ("output_len", 128, 32),
+                                       ("batch1_tokens", 256, 64), ("concurrency", 16, 4), ("latency_prompts", 64, 16)):
+            if getattr(cfg, name) == gpu_val:
+                setattr(cfg, name, cpu_val)
+    return cfg
+
+
+def layout_name(tp: int, pp: int, dp: int) -> str:
+    parts = [f"TP{tp}" if tp > 1 else "", f"PP{pp}" if pp > 1 else "", f"DP{dp}" if dp > 1 else ""]
+    return "x".join(p for p in parts if p) or "1 GPU"
+
+
+def plan_layouts(gpus: list[int], layouts: list[str]) -> list[dict]:
+    """[(N, tp, pp, dp)] to measure; N=1 is the single-device baseline."""
+    plan = []
+    for n in gpus:
+        cands = [(1, 1, 1)] if n == 1 else []
+        if n > 1:
+            if "tp" in layouts:
+                cands.append((n, 1, 1))
+            if "dp" in layouts:
+                cands.append((1, 1, n))
+            if "pp" in layouts:
+                cands.append((1, n, 1))
+            if "tp" in layouts and "dp" in layouts and n >= 4:
+                cands.append((n // 2, 1, 2))
+        for tp, pp, dp in cands:
+            plan.append({"n": n, "tp": tp, "pp": pp, "dp": dp, "name": layout_name(tp, pp, dp)})
+    return plan
+
+
+# --------------------------------------------------------------------------- child: one engine (or one DP replica)
+def layout_child(cfg: dict) -> dict:
+    from common.loadgen import run_async
+    return run_async(_layout_child(cfg))
+
+
+async def _layout_child(cfg: dict) -> dict:
+    from common import barrier, engine as eng
+    from common.loadgen import RequestSpec, random_prompts, request_metrics, run_closed_loop
+    from common.metrics import StageTimer
+    timer = StageTimer()
+    rank, world, bdir = cfg.get("replica", 0), cfg.get("replicas", 1), cfg.get("barrier_dir")
+    with timer("engine_start"):
+        engine = eng.build_async_engine(cfg["engine"])
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+    try:
+        ranks = await engine.collective_rpc(eng._rank_report)
+    except Exception:
+        ranks = []
+    vocab = cfg["vocab_size"]
+    # each DP replica gets its share of the work; prompts differ per replica but come from one seeded set
+    all_specs = random_prompts(cfg["num_prompts"], cfg["input_len"], cfg["output_len"], vocab, seed=cfg["seed"])
+    specs = all_specs[rank::world]
+    with timer("warmup"):
+        await run_closed_loop(_Final(engine), specs[:8], concurrency=8)
+
+    # 1. offline throughput: everything at once, final outputs only (what LLM.generate does)
+    barrier.wait(bdir, "offline", rank, world)
+    t0 = time.perf_counter()
+    recs = await run_closed_loop(_Final(engine), specs, concurrency=len(specs), time_limit_s=cfg["timeout_s"])
+    t1 = time.perf_counter()
+    done = [r for r in recs if r.ok]
+    if not done:
+        engine.shutdown()
+        raise RuntimeError(f"every offline request failed: {next((r.error for r in recs if r.error), 'unknown')}")
+    offline = {"start": t0, "end": t1, "wall_s": t1 - t0, "completed": len(done), "failed": len(recs) - len(done),
+               "output_tokens": sum(r.output_len for r in done), "input_tokens": sum(r.prompt_len for r in done)}
+
+    # 2. batch-1 decode: one stream, 3 repetitions, median
+    b1 = []
+    for i in range(3):
+        spec = RequestSpec(all_specs[i].prompt_token_ids[:64], cfg["batch1_tokens"])
+        [r] = await run_closed_loop(_Stream(engine), [spec], concurrency=1)
+        if r.ok and r.tpot_s:
+            b1.append(r)
+    tpot = sorted(r.tpot_s for r in b1)[len(b1) // 2] if b1 else None
+    batch1 = {"tpot_ms": tpot * 1000 if tpot else None, "decode_tokens_per_s": 1 / tpot if tpot else None,
+              "ttft_ms": sorted(r.ttft_s for r in b1)[len(b1) // 2] * 1000 if b1 else None}
+
+    # 3. latency at a fixed concurrency (split across DP replicas)
+    conc = max(1, cfg["concurrency"] // world)
+    lat_specs = random_prompts(cfg["latency_prompts"], cfg["input_len"], cfg["output_len"], vocab,
+                               seed=cfg["seed"] + 1)[rank::world]
+    barrier.wait(bdir, "latency", rank, world)
+    lat = await run_closed_loop(_Stream(engine), lat_specs, concurrency=conc, time_limit_s=cfg["timeout_s"])
+    engine.shutdown()
+    return {"stage_seconds": timer.seconds, "ranks": ranks, "offline": offline, "batch1": batch1,
+            "latency_requests": [r.to_raw(0.0) for r in lat]}
+
+
+class _Stream:
+    """AsyncLLM backend streaming deltas (TTFT/TPOT need every token's time)."""
+
+    def __init__(self, engine):
+        from common.loadgen import AsyncLLMBackend
+        self._b = AsyncLLMBackend(engine)
+
+    async def send(self, spec, rec):
+        await self._b.send(spec, rec)
+
+
+class _Final:
+    """AsyncLLM backend returning only the final output (no per-token overhead), for offline throughput."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    async def send(self, spec, rec):
+        import uuid
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+        params = SamplingParams(max_tokens=spec.output_len, ignore_eos=True, temperature=0.0,
+                                output_kind=RequestOutputKind.FINAL_ONLY)
+        rec.start_s = time.perf_counter()
+        async for out in self.engine.generate({"prompt_token_ids": spec.prompt_token_ids}, params,
+                                              request_id=spec.rid + uuid.uuid4().hex[:6]):
+            rec.output_len = len(out.outputs[0].token_ids)
+        rec.first_token_s = rec.end_s = time.perf_counter()
+
+
+# --------------------------------------------------------------------------- parent: run a layout (DP = replicas)
+def run_layout(layout: dict, base: dict, timeout_s: float) -> dict:
+    """Run one layout; DP layouts run `dp` replicas at once, each on its own slice of devices."""
+    from common import platform
+    from common.isolation import run_isolated
+    per = layout["tp"] * layout["pp"]
+    engine = {**base["engine"], "tensor_parallel_size": layout["tp"], "pipeline_parallel_size": layout["pp"]}
+    if layout["dp"] == 1:
+        return run_isolated("benchmark_scaling:layout_child", {**base, "engine": engine},
+                            timeout_s=timeout_s, label=layout["name"])
+    results: list[dict | None] = [None] * layout["dp"]
+    with tempfile.TemporaryDirectory(prefix="lab-dp-") as bdir:
+        def one(i):
+            devs = list(range(i * per, (i + 1) * per))
+            env = ({"CUDA_VISIBLE_DEVICES": ",".join(map(str, devs))} if platform.has_gpu()
+                   else {"VLLM_CPU_OMP_THREADS_BIND": ",".join(str(platform.cpu_cores()[d]) for d in devs)})
+            results[i] = run_isolated("benchmark_scaling:layout_child",
+                                      {**base, "engine": engine, "replica": i, "replicas": layout["dp"],
+                                       "barrier_dir": bdir}, timeout_s=timeout_s,
+                                      label=f"{layout['name']} replica {i}", env=env)
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(layout["dp"])]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    failed = [r for r in results if r["status"] != "ok"]
+    if failed:
+        return failed[0]
+    return {"status": "ok", "replicas": results}
+
+
+def summarize_layout(layout: dict, res: dict) -> dict:
+    """Aggregate one layout's (replicas') measurements into metrics."""
+    from common.loadgen import RequestRecord, request_metrics
+    reps = res.get("replicas") or [res]
+    start = min(r["offline"]["start"] for r in reps)
+    end = max(r["offline"]["end"] for r in reps)   # aggregate = total tokens / slowest replica
+    out_tok = sum(r["offline"]["output_tokens"] for r in reps)
+    in_tok = sum(r["offline"]["input_tokens"] for r in reps)
+    completed = sum(r["offline"]["completed"] for r in reps)
+    recs = []
+    for r in reps:
+        for d in r["latency_requests"]:
+            recs.append(RequestRecord(**{k: d[k] for k in RequestRecord.__dataclass_fields__}))
+    lat = request_metrics(recs)
+    b1 = reps[0]["batch1"]
+    return {
+        "layout": layout["name"], "gpus": layout["n"], "tp": layout["tp"], "pp": layout["pp"], "dp": layout["dp"],
+        "output_throughput": out_tok / (end - start), "total_token_throughput": (in_tok + out_tok) / (end - start),
+        "request_throughput": completed / (end - start), "offline_wall_s": end - start,
+        "offline_failed": sum(r["offline"]["failed"] for r in reps),
+        "batch1_decode_tokens_per_s": b1["decode_tokens_per_s"], "batch1_tpot_ms": b1["tpot_ms"],
+        "batch1_ttft_ms": b1["ttft_ms"],
+        **{k: lat[k] for k in ("mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms",
+                               "p99_tpot_ms", "median_e2el_ms", "p99_e2el_ms", "output_throughput")
+           if k in lat and k != "output_throughput"},
+        "loaded_output_throughput": lat["output_throughput"],
+        "engine_start_s": max(r["stage_seconds"]["engine_start"] for r in reps),
+        "weights_bytes_per_gpu": max((rk["weights_bytes"] for r in reps for rk in r.get("ranks", [])), default=None),
+    }
+
+
+# --------------------------------------------------------------------------- communication model
+def comm_model(m: dict, allreduce: dict | None, info, gpu_name: str | None) -> dict:
+    """Roofline + all-reduce model of one batch-1 TP decode step vs the measured step time."""
+    out = {}
+    step_s = m["batch1_tpot_ms"] / 1000 if m.get("batch1_tpot_ms") else None
+    bw = next((v for k, v in HBM_BANDWIDTH.items() if gpu_name and k in gpu_name), None)
+    if step_s and bw and m.get("weights_bytes_per_gpu"):
+        roof = m["weights_bytes_per_gpu"] / bw
+        out.update({"hbm_bandwidth_gbps": bw / 1e9, "roofline_step_ms": roof * 1000,
+                    "decode_pct_of_hbm_roofline": roof / step_s * 100})
+    if step_s and allreduce and m["tp"] > 1:
+        decode_bytes = info.hidden_size * 2  # one token's activations, bf16
+        ar = min(allreduce["results"], key=lambda r: abs(r["bytes"] - decode_bytes))
+        comm = 2 * info.num_hidden_layers * ar["latency_us"] / 1e6
+        out.update({"allreduce_decode_latency_us": ar["latency_us"], "modelled_comm_ms_per_step": comm * 1000,
+                    "comm_share_of_step": comm / step_s})
+        if "roofline_step_ms" in out:
+            model = out["roofline_step_ms"] / 1000 + comm
+            out.update({"modelled_step_ms": model * 1000, "measured_step_ms": step_s * 1000,
+                        "unexplained_ms": (step_s - model) * 1000})
+    return out
+
+
+# --------------------------------------------------------------------------- vllm bench throughput, same workload
+def vllm_bench_throughput(cfg: Config, engine: dict, out_json: Path) -> dict:
+    from common import platform
+    from common.server import kwargs_to_cli
+    args = kwargs_to_cli({**engine, "tensor_parallel_size": 1})
+    cmd = [sys.executable, "-m", "common.vllm_cli", "bench", "throughput", "--model", *args,
+           "--dataset-name", "random", "--random-input-len", str(cfg.input_len),
+           "--random-output-len", str(cfg.output_len), "--num-prompts", str(cfg.num_prompts),
+           "--output-json", str(out_json)]
+    env = {**__import__("os").environ, **platform.engine_env(1, Path(engine["model"]).is_dir())}
+    subprocess.run(cmd, cwd=str(Path(__file__).parent), env=env, check=True, timeout=cfg.timeout_s)
+    d = json.loads(out_json.read_text())
+    d["output_throughput"] = d["num_requests"] * cfg.output_len / d["elapsed_time"]
+    return d
+
+
+# --------------------------------------------------------------------------- the experiment
+def main(cfg: Config) -> dict:
+    from common import platform
+    from common.cli import UsageError
+    from common.isolation import run_isolated
+    from common.models import ModelNotFound, layout_problem, resolve_engine_kwargs
+    from common.results import environment, run_path, save_run, timestamp
+
+    cfg = cpu_defaults(cfg)
+    try:
+        engine_kwargs, info = resolve_engine_kwargs(cfg.model, cfg.engine)
+    except ModelNotFound as e:
+        raise UsageError(str(e)) from None
+    devices = platform.device_count()
+    base = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": info.vocab_size}
+    print(f"model: {info.name}   devices: {devices} {platform.device_label()}(s)   workload: {cfg.num_prompts} x "
+          f"{cfg.input_len} in / {cfg.output_len} out; batch-1 {cfg.batch1_tokens} tokens; concurrency {cfg.concurrency}")
+    plan = plan_layouts(cfg.gpus, cfg.layouts)
+    for lay in plan:
+        lay["skip"] = layout_problem(info, lay["tp"], lay["pp"], lay["dp"], devices)
+        print(f"  {lay['name']:>10} on {lay['n']}: {'skip - ' + lay['skip'] if lay['skip'] else 'run'}")
+
+    ts = timestamp()
+    env = environment()
+    gpu_name = env["gpus"][0]["name"] if env["gpus"] else None
+    price, price_src = cfg.gpu_hour_usd, "--gpu-hour-usd"
+    if price is None and gpu_name:
+        hit = next((v for k, v in GPU_HOUR_USD.items() if k in gpu_name), None)
+        price, price_src = hit if hit else (None, None)
+
+    # 1. All-reduce micro-benchmark at the sizes TP sends
+    allreduce = {}
+    max_n = max([lay["n"] for lay in plan if not lay["skip"] and lay["tp"] > 1] or [1])
+    if cfg.allreduce and max_n > 1:
+        sizes = sorted({info.hidden_size * 2 * t for t in (1, 16, 64, 256, 2048, 8192)})
+        for n in sorted({lay["tp"] for lay in plan if not lay["skip"] and lay["tp"] > 1}):
+            print(f"\n=== all-reduce micro-benchmark on {n} devices ...", flush=True)
+            r = run_isolated("common.allreduce:allreduce_child", {"world_size": n, "sizes_bytes": sizes},
+                             timeout_s=600, label=f"allreduce {n}")
+            if r["status"] == "ok":
+                allreduce[n] = r
+                if r["backend"] != "nccl":
+                    print(f"  (no NCCL here: measured with {r['backend']} between CPU processes)")
+            else:
+                print(f"  all-reduce benchmark failed: {r['failure']['message'][:200]}")
+
+    # 2. Every layout in its own process(es)
+    rows, results, files = {}, [], []
+    runnable = [lay for lay in plan if not lay["skip"]]
+    for lay in plan:
+        path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, f"{lay['tp']}pp{lay['pp']}dp{lay['dp']}", ts)
+        lcfg = {**base, "layout": {k: lay[k] for k in ("n", "tp", "pp", "dp", "name")}}
+        if lay["skip"]:
+            rows[id(lay)] = {"layout": lay["name"], "GPUs": lay["n"], "status": "skipped", "reason": lay["skip"]}
+            save_run(path, experiment=EXPERIMENT, config=lcfg, metrics={"layout": lay["name"], "gpus": lay["n"]},
+                     status="skipped", failure={"kind": "skipped", "message": lay["skip"]}, rows=[rows[id(lay)]])
+            files.append(str(path))
+            continue
+        print(f"\n=== [{runnable.index(lay) + 1}/{len(runnable)}] {lay['name']} on {lay['n']} device(s) ...", flush=True)
+        res = run_layout(lay, base, cfg.timeout_s)
+        if res["status"] != "ok":
+            f = res["failure"]
+            print(f"{lay['name']} FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}")
+            rows[id(lay)] = {"layout": lay["name"], "GPUs": lay["n"], "status": "failed",
+                             "reason": f"{f['kind']}: {f['message'][:100]}"}
+            save_run(path, experiment=EXPERIMENT, config=lcfg, metrics={"layout": lay["name"], "gpus": lay["n"]},
+                     status="failed", failure=f, raw={"log_tail": res.get("log_tail")}, rows=[rows[id(lay)]])
+            files.append(str(path))
+            if f["kind"] == "interrupted":
+                raise KeyboardInterrupt
+            continue
+        m = summarize_layout(lay, res)
+        m.update(comm_model(m, allreduce.get(lay["tp"]), info, gpu_name))
+        results.append((lay, m, res, path))
+
+    # 3. Derived: speedup, efficiency, cost; and vLLM's own benchmark on the same workload at TP=1
+    base_m = next((m for lay, m, _, _ in results if lay["n"] == 1), None)
+    if cfg.compare_vllm_bench and base_m:
+        print("\n=== vllm bench throughput, same workload, TP=1 ...", flush=True)
+        try:
+            vb = vllm_bench_throughput(cfg, engine_kwargs, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt")
+            base_m["vllm_bench_output_throughput"] = vb["output_throughput"]
+            base_m["ours_vs_vllm_bench"] = base_m["output_throughput"] / vb["output_throughput"]
+            print(f"ours {base_m['output_throughput']:.0f} vs vllm bench {vb['output_throughput']:.0f} out tok/s "
+                  f"-> {base_m['ours_vs_vllm_bench']:.3f}")
+        except Exception as e:  # recorded, never fatal
+            base_m["vllm_bench_error"] = f"{type(e).__name__}: {e}"[:300]
+            print(f"vllm bench throughput failed: {base_m['vllm_bench_error']}")
+    for lay, m, res, path in results:
+        if base_m:
+            m["speedup"] = m["output_throughput"] / base_m["output_throughput"]
+            m["scaling_efficiency"] = m["speedup"] / lay["n"]
+        m["output_throughput_per_gpu"] = m["output_throughput"] / lay["n"]
+        if price:
+            m["gpu_hour_usd"] = price
+            m["usd_per_1m_output_tokens"] = price * lay["n"] / 3600 / m["output_throughput"] * 1e6
+        m["status"] = "ok" if m["offline_failed"] == 0 else "failed"
+        rows[id(lay)] = _row(m)
+        save_run(path, experiment=EXPERIMENT, config={**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
+                 metrics=m, status=m["status"], raw={"replicas": res.get("replicas") or [res]}, rows=[rows[id(lay)]])
+        files.append(str(path))
+    rows = [rows[id(lay)] for lay in plan if id(lay) in rows]
+    return report(cfg, rows, results, allreduce, price_src, files, ts, info)
+
+
+def _row(m: dict) -> dict:
+    f = lambda v, nd=1: "-" if v is None else round(v, nd)  # noqa: E731
+    row = {"layout": m["layout"], "GPUs": m["gpus"], "out tok/s": f(m["output_throughput"], 0),
+           "speedup": f"{m['speedup']:.2f}x" if "speedup" in m else "-",
+           "efficiency": f"{m['scaling_efficiency'] * 100:.0f}%" if "scaling_efficiency" in m else "-",
+           "tok/s/GPU": f(m["output_throughput_per_gpu"], 0),
+           "batch-1 tok/s": f(m["batch1_decode_tokens_per_s"]), "TTFT p50 ms": f(m.get("median_ttft_ms")),
+           "TPOT p50 ms": f(m.get("median_tpot_ms"), 2), "comm share": (f"{m['comm_share_of_step'] * 100:.0f}%"
+                                                                         if "comm_share_of_step" in m else "-"),
+           "% HBM roofline": f(m.get("decode_pct_of_hbm_roofline"), 0),
+           "$/1M out tok": f(m.get("usd_per_1m_output_tokens"), 3), "status": m["status"]}
+    return row
+
+
+def report(cfg, rows, results, allreduce, price_src, files, ts, info) -> dict:
+    from common.plotting import bar_plot, line_plot
+    from common.tables import print_table
+    ok = [(lay, m) for lay, m, _, _ in results]
+    course = [{"GPUs": m["gpus"], "layout": m["layout"], "Throughput": f"{m['output_throughput']:.0f} tok/s",
+               "Speedup": f"{m.get('speedup', float('nan')):.1f}x", "Efficiency": f"{m.get('scaling_efficiency', float('nan')) * 100:.0f}%"}
+              for lay, m in ok if lay["dp"] == 1 and lay["pp"] == 1]
+    print_table(course, title="Scaling (course format; tensor parallel)")
+    lines = []
+    if ok:
+        best_tp = max(ok, key=lambda x: x[1]["output_throughput"])
+        best_lat = max(ok, key=lambda x: x[1]["batch1_decode_tokens_per_s"] or 0)
+        base = next((m for lay, m in ok if lay["n"] == 1), None)
+        lines.append(f"Takeaway: {best_tp[1]['layout']} on {best_tp[0]['n']} GPU(s) has the highest throughput "
+                     f"({best_tp[1]['output_throughput']:.0f} out tok/s"
+                     + (f", {best_tp[1]['speedup']:.2f}x one GPU, {best_tp[1]['scaling_efficiency'] * 100:.0f}% efficient)"
+                        if base else ")")
+                     + f"; {best_lat[1]['layout']} has the fastest single stream ({best_lat[1]['batch1_decode_tokens_per_s']:.0f} tok/s"
+                     + (f", {best_lat[1]['batch1_decode_tokens_per_s'] / base['batch1_decode_tokens_per_s']:.2f}x one GPU)." if base else ")."))
+        if price_src is None:
+            lines.append("Cost: no price known for this GPU; pass --gpu-hour-usd to get $ per 1M output tokens.")
+    print_table(rows, "\n".join(lines), title="All layouts")
+    plots = []
+    if cfg.plots and ok:
+        stem = Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}"
+        tp_only = sorted([(lay["n"], m) for lay, m in ok if lay["dp"] == 1 and lay["pp"] == 1])
+        if tp_only:
+            xs = [n for n, _ in tp_only]
+            base_tp = tp_only[0][1]["output_throughput"] / tp_only[0][0]
+            plots.append(str(line_plot(Path(f"{stem}_throughput.png"),
+                                       {"tensor parallel (measured)": (xs, [m["output_throughput"] for _, m in tp_only])},
+                                       "Offline throughput vs GPUs", "GPUs", "output tokens / s",
+                                       ideal=(xs, [base_tp * n for n in xs]))))
+            plots.append(str(bar_plot(Path(f"{stem}_efficiency.png"), [f"{n} GPU" for n in xs],
+                                      {"scaling efficiency %": [m.get("scaling_efficiency", 0) * 100 for _, m in tp_only]},
+                                      "Scaling efficiency (speedup / GPUs)", "%", hline=100, hline_label="ideal")))
+        labels = [f"{m['layout']} ({lay['n']})" for lay, m in ok]
+        plots.append(str(bar_plot(Path(f"{stem}_layouts.png"), labels,
+                                  {"offline out tok/s": [m["output_throughput"] for _, m in ok]},
+                                  "Throughput per layout", "output tokens / s")))
+        plots.append(str(bar_plot(Path(f"{stem}_batch1.png"), labels,
+                                  {"batch-1 decode tok/s": [m["batch1_decode_tokens_per_s"] for _, m in ok]},
+                                  "Single-stream decode speed per layout", "tokens / s")))
+    print("results: " + ", ".join(files) + ("\nplots: " + ", ".join(plots) if plots else ""))
+    failed = any(r["status"] == "failed" for r in rows)
+    return {"rows": rows, "files": files, "plots": plots, "exit_code": 1 if failed else 0}
+
+
+def build_config(args, engine: dict) -> Config:
+    from common.cli import UsageError
+    bad = [x for x in args.layouts if x not in LAYOUTS]
+    if bad:
+        raise UsageError(f"unknown layout(s) {bad}: choose from {', '.join(LAYOUTS)}")
+    if args.gpu_hour_usd is not None and args.gpu_hour_usd <= 0:
+        raise UsageError("--gpu-hour-usd must be > 0")
+    return Config(gpus=args.gpus, layouts=args.layouts, model=args.model, engine=engine, num_prompts=args.num_prompts,
+                  input_len=args.input_len, output_len=args.output_len, batch1_tokens=args.batch1_tokens,
+                  concurrency=args.concurrency, latency_prompts=args.latency_prompts, allreduce=not args.no_allreduce,
+                  gpu_hour_usd=args.gpu_hour_usd, compare_vllm_bench=args.compare_vllm_bench, seed=args.seed,
+                  output_dir=args.output_dir, timeout_s=args.timeout, plots=not args.no_plots)
+
+
+if __name__ == "__main__":
+    from common import cli
+    p = cli.base_parser(__doc__)
+    p.add_argument("--gpus", type=cli.int_list, default=[1, 2, 4], help="GPU counts to measure (default 1,2,4; capped at what is present)")
+    p.add_argument("--layouts", type=lambda s: [x.strip() for x in s.split(",") if x.strip()], default=["tp"],
+                   help="tp, dp, pp (comma-separated); tp+dp adds TPxDP mixes at >= 4 GPUs")
+    p.add_argument("--num-prompts", type=int, default=1000, help="offline workload size (CPU default 64)")
+    p.add_argument("--input-len", type=int, default=512, help="prompt tokens (CPU default 64)")
+    p.add_argument("--output-len", type=int, default=128, help="output tokens, exact (CPU default 32)")
+    p.add_argument("--batch1-tokens", type=int, default=256, help="tokens of the single-stream decode test (CPU 64)")
+    p.add_argument("--concurrency", type=int, default=16, help="clients of the latency test (CPU 4)")
+    p.add_argument("--latency-prompts", type=int, default=64, help="requests of the latency test (CPU 16)")
+    p.add_argument("--no-allreduce", action="store_true", help="skip the all-reduce micro-benchmark")
+    p.add_argument("--gpu-hour-usd", type=float, help="your price per GPU-hour, for $ per 1M output tokens")
+    p.add_argument("--compare-vllm-bench", action="store_true", help="also run `vllm bench throughput` at TP=1 and record ours / theirs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-plots", action="store_true")
+    cli.run_main(main, build_config, p)
