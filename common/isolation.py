@@ -210,9 +210,13 @@ def _child(target: str, inp: str, out: str) -> int:
     tmp = Path(out).with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, default=str))
     os.replace(tmp, out)
-    sys.stdout.flush()
     return code
 
 
 if __name__ == "__main__":
-    sys.exit(_child(*sys.argv[1:4]))
+    rc = _child(*sys.argv[1:4])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: engine objects' finalizers would run against half-torn-down modules.
+    # Whatever the engine left running is in our process group, which the parent kills.
+    os._exit(rc)

@@ -1,0 +1,313 @@
+"""Experiment 4 - Do short requests wait behind long ones, and does chunked prefill fix it?
+
+Long requests (default 6,000-8,000-token prompts) and short ones (64-256 tokens) arrive together in a
+seeded Poisson stream, so short requests land while long prefills run. Each scheduler variant runs in
+its own engine process: chunked prefill off (token budget >= the longest prompt), on with
+--max-num-batched-tokens 512 / 2048 / 8192, and on with vLLM's cap on one long prefill's share of a
+step (long_prefill_token_threshold). Every variant first runs the same short requests alone, then the
+mix. Per class and variant: TTFT/TPOT/E2E percentiles, short-TTFT inflation (p99 mixed / p99 alone),
+head-of-line blocking (short requests whose first token came after a long prefill that overlapped
+their wait) and what chunking costs the long requests.
+
+Run it:
+    python test_mixed_workload.py                                  # Qwen/Qwen2.5-7B-Instruct on 1 GPU
+    python test_mixed_workload.py -tp 2                            # the same on 2 GPUs
+    python test_mixed_workload.py --budgets 1024,4096 --long-fraction 0.2 --request-rate 6
+    python test_mixed_workload.py                                  # CPU box: tiny model, scaled-down classes
+Exit code 0 when every variant ran, 1 when one failed, 2 on bad input.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+EXPERIMENT = "mixed_workload"
+
+
+@dataclass
+class Config:
+    model: str | None = None
+    engine: dict = field(default_factory=dict)
+    num_requests: int = 200
+    long_fraction: float = 0.1
+    long_len: tuple[int, int] = (6000, 8000)
+    short_len: tuple[int, int] = (64, 256)
+    output_len: int = 128
+    request_rate: float = 8.0
+    budgets: list[int] = field(default_factory=lambda: [512, 2048, 8192])
+    no_chunk: bool = True
+    capped: bool = True
+    seed: int = 0
+    output_dir: str = "results"
+    timeout_s: float = 1800.0
+    plots: bool = True
+
+
+def cpu_defaults(cfg: Config) -> Config:
+    from common import platform
+    if not platform.has_gpu():
+        for name, gpu_val, cpu_val in (("num_requests", 200, 40), ("long_len", (6000, 8000), (3000, 3800)),
+                                       ("short_len", (64, 256), (16, 64)), ("output_len", 128, 16),
+                                       ("request_rate", 8.0, 20.0), ("budgets", [512, 2048, 8192], [256, 1024])):
+            if getattr(cfg, name) == gpu_val:
+                setattr(cfg, name, cpu_val)
+    return cfg
+
+
+def variants(cfg: Config, max_len: int) -> list[dict]:
+    """Engine overrides per scheduler variant."""
+    out = []
+    if cfg.no_chunk:
+        out.append({"name": "no chunking", "engine": {"enable_chunked_prefill": False,
+                                                      "max_num_batched_tokens": max_len}})
+    for b in cfg.budgets:
+        out.append({"name": f"chunked {b}", "engine": {"enable_chunked_prefill": True, "max_num_batched_tokens": b}})
+    if cfg.capped and cfg.budgets:
+        b = max(cfg.budgets)
+        cap = max(min(cfg.budgets) // 2, 16)
+        out.append({"name": f"chunked {b}, long cap {cap}",
+                    "engine": {"enable_chunked_prefill": True, "max_num_batched_tokens": b,
+                               "long_prefill_token_threshold": cap}})
+    return out
+
+
+def workload(cfg: dict, vocab: int):
+    """(short-alone specs, mixed specs): the same short requests in both; arrivals seeded Poisson."""
+    import numpy as np
+    from common.loadgen import RequestSpec, arrival_times
+    rng = np.random.default_rng(cfg["seed"])
+    lo_tok, hi_tok = min(100, vocab // 10), min(vocab, 150000)
+    n = cfg["num_requests"]
+    is_long = rng.random(n) < cfg["long_fraction"]
+    arrivals = arrival_times(n, cfg["request_rate"], 1.0, seed=cfg["seed"])
+    mixed = []
+    for i in range(n):
+        lo, hi = cfg["long_len"] if is_long[i] else cfg["short_len"]
+        length = int(rng.integers(lo, hi + 1))
+        mixed.append(RequestSpec(rng.integers(lo_tok, hi_tok, size=length).tolist(), cfg["output_len"],
+                                 klass="long" if is_long[i] else "short", arrival_s=float(arrivals[i]), rid=f"r{i}"))
+    short_alone = [RequestSpec(s.prompt_token_ids, s.output_len, "short", s.arrival_s, rid=s.rid + "a")
+                   for s in mixed if s.klass == "short"]
+    return short_alone, mixed
+
+
+# --------------------------------------------------------------------------- child: one variant
+def variant_child(cfg: dict) -> dict:
+    from common.loadgen import run_async
+    return run_async(_variant_child(cfg))
+
+
+async def _variant_child(cfg: dict) -> dict:
+    from common import engine as eng
+    from common.loadgen import AsyncLLMBackend, random_prompts, run_closed_loop, run_open_loop
+    from common.metrics import StageTimer
+    timer = StageTimer()
+    with timer("engine_start"):
+        backend = AsyncLLMBackend(eng.build_async_engine(cfg["engine"]))
+    short_alone, mixed = workload(cfg, cfg["vocab_size"])
+    with timer("warmup"):
+        await run_closed_loop(backend, random_prompts(4, 64, 8, cfg["vocab_size"], seed=5), concurrency=4)
+        longs = [s for s in mixed if s.klass == "long"][:1]
+        long_alone = await run_closed_loop(backend, longs, concurrency=1) if longs else []
+    t0 = time.perf_counter()
+    alone = await run_open_loop(backend, short_alone, time_limit_s=cfg["timeout_s"])
+    t1 = time.perf_counter()
+    mix = await run_open_loop(backend, mixed, time_limit_s=cfg["timeout_s"])
+    backend.engine.shutdown()
+    return {"stage_seconds": timer.seconds, "alone": [r.to_raw(t0) for r in alone],
+            "mixed": [r.to_raw(t1) for r in mix], "long_alone": [r.to_raw(t0) for r in long_alone]}
+
+
+# --------------------------------------------------------------------------- analysis
+def _records(raw: list[dict]):
+    from common.loadgen import RequestRecord
+    return [RequestRecord(**{k: d[k] for k in RequestRecord.__dataclass_fields__}) for d in raw]
+
+
+def head_of_line(mixed) -> dict:
+    """Short requests whose first token came after a long prefill that overlapped their wait."""
+    longs = [r for r in mixed if r.klass == "long" and r.ok]
+    shorts = [r for r in mixed if r.klass == "short" and r.ok]
+    blocked = []
+    for s in shorts:
+        for lg in longs:
+            overlapped = lg.start_s <= s.first_token_s and lg.first_token_s >= s.start_s
+            if overlapped and lg.first_token_s <= s.first_token_s:
+                blocked.append(s)
+                break
+    return {"hol_blocked_share": len(blocked) / len(shorts) if shorts else None,
+            "hol_blocked_mean_ttft_ms": (sum(b.ttft_s for b in blocked) / len(blocked) * 1000) if blocked else None}
+
+
+def analyse(res: dict) -> dict:
+    import numpy as np
+    from common.loadgen import request_metrics
+    from common.metrics import jain_index
+    alone, mixed, long_alone = _records(res["alone"]), _records(res["mixed"]), _records(res["long_alone"])
+    m: dict = {}
+    for klass in ("short", "long"):
+        mk = request_metrics([r for r in mixed if r.klass == klass])
+        for k in ("completed", "failed", "median_ttft_ms", "p90_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "p99_tpot_ms",
+                  "median_e2el_ms", "p99_e2el_ms", "output_throughput"):
+            m[f"{klass}_{k}"] = mk[k]
+    a = request_metrics(alone)
+    m.update({"short_alone_p99_ttft_ms": a["p99_ttft_ms"], "short_alone_median_ttft_ms": a["median_ttft_ms"],
+              "short_alone_median_e2el_ms": a["median_e2el_ms"]})
+    if a["p99_ttft_ms"]:
+        m["short_ttft_inflation_p99"] = m["short_p99_ttft_ms"] / a["p99_ttft_ms"] if m["short_p99_ttft_ms"] else None
+    m.update(head_of_line(mixed))
+    if m.get("hol_blocked_mean_ttft_ms") is not None and a["median_ttft_ms"]:
+        m["hol_mean_extra_wait_ms"] = m["hol_blocked_mean_ttft_ms"] - a["median_ttft_ms"]
+    # slowdown per class: E2E / the class's unloaded E2E (short: alone median; long: the warm-up long request)
+    ref = {"short": (a["median_e2el_ms"] or 0) / 1000,
+           "long": float(np.median([r.e2e_s for r in long_alone if r.ok])) if any(r.ok for r in long_alone) else None}
+    slow = {k: [r.e2e_s / ref[k] for r in mixed if r.ok and r.klass == k and ref[k]] for k in ("short", "long")}
+    for k, v in slow.items():
+        m[f"{k}_mean_slowdown"] = float(np.mean(v)) if v else None
+    m["jain_slowdown"] = jain_index(slow["short"] + slow["long"])
+    m["failed"] = sum(1 for r in mixed + alone if not r.ok)
+    return m
+
+
+# --------------------------------------------------------------------------- the experiment
+def main(cfg: Config) -> dict:
+    from common.cli import UsageError
+    from common.isolation import run_isolated
+    from common.models import ModelNotFound, resolve_engine_kwargs
+    from common.results import run_path, save_run, timestamp
+    cfg = cpu_defaults(cfg)
+    try:
+        engine_kwargs, info = resolve_engine_kwargs(cfg.model, cfg.engine)
+    except ModelNotFound as e:
+        raise UsageError(str(e)) from None
+    max_len = int(engine_kwargs.get("max_model_len") or min(info.raw.get("max_position_embeddings", 32768), 32768))
+    need = cfg.long_len[1] + cfg.output_len
+    if need > max_len:
+        raise UsageError(f"long prompts need {need} tokens but max_model_len is {max_len}; lower --long-len or raise --max-model-len")
+    engine_kwargs.setdefault("max_model_len", max_len)
+    tp = int(engine_kwargs.get("tensor_parallel_size", 1))
+    ts = timestamp()
+    vs = variants(cfg, max_len)
+    print(f"model: {info.name}  {cfg.num_requests} requests at {cfg.request_rate} req/s, {cfg.long_fraction:.0%} long "
+          f"({cfg.long_len[0]}-{cfg.long_len[1]} tokens) / short ({cfg.short_len[0]}-{cfg.short_len[1]}), {cfg.output_len} out")
+    print("variants: " + "; ".join(v["name"] for v in vs))
+    rows, done, files = [], [], []
+    for i, v in enumerate(vs):
+        print(f"\n=== [{i + 1}/{len(vs)}] {v['name']} (own engine) ...", flush=True)
+        child = {**asdict(cfg), "engine": {**engine_kwargs, **v["engine"]}, "vocab_size": info.vocab_size,
+                 "variant": v["name"]}
+        path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, tp, f"{ts}_{i}")
+        res = run_isolated("test_mixed_workload:variant_child", child, timeout_s=cfg.timeout_s, label=v["name"])
+        if res["status"] != "ok":
+            f = res["failure"]
+            print(f"{v['name']} FAILED ({f['kind']}): {f['message'][:300]}")
+            rows.append({"variant": v["name"], "status": "failed", "reason": f"{f['kind']}: {f['message'][:100]}"})
+            save_run(path, experiment=EXPERIMENT, config=child, metrics={"variant": v["name"]}, status="failed",
+                     failure=f, raw={"log_tail": res.get("log_tail")}, rows=[rows[-1]])
+            files.append(str(path))
+            if f["kind"] == "interrupted":
+                raise KeyboardInterrupt
+            continue
+        m = {"variant": v["name"], **v["engine"], **analyse(res)}
+        done.append((v, m, res))
+        rows.append(_row(m))
+        save_run(path, experiment=EXPERIMENT, config=child, metrics=m, status="ok" if not m["failed"] else "failed",
+                 raw={"alone": res["alone"], "mixed": res["mixed"], "long_alone": res["long_alone"],
+                      "stage_seconds": res["stage_seconds"]}, rows=[rows[-1]])
+        files.append(str(path))
+    return report(cfg, rows, done, files, ts, info)
+
+
+def _row(m: dict) -> dict:
+    f = lambda v, nd=1: "-" if v is None else round(v, nd)  # noqa: E731
+    return {"variant": m["variant"], "short TTFT p50/p99 ms": f"{f(m['short_median_ttft_ms'])} / {f(m['short_p99_ttft_ms'])}",
+            "alone p99 ms": f(m["short_alone_p99_ttft_ms"]),
+            "inflation p99": f"{m['short_ttft_inflation_p99']:.2f}x" if m.get("short_ttft_inflation_p99") else "-",
+            "HOL blocked": f"{m['hol_blocked_share'] * 100:.0f}%" if m.get("hol_blocked_share") is not None else "-",
+            "short TPOT p99 ms": f(m["short_p99_tpot_ms"], 2), "long TTFT p50 ms": f(m["long_median_ttft_ms"]),
+            "long TPOT p50 ms": f(m["long_median_tpot_ms"], 2), "Jain slowdown": f(m["jain_slowdown"], 3),
+            "failed": m["failed"], "status": "ok" if not m["failed"] else "failed"}
+
+
+def report(cfg, rows, done, files, ts, info) -> dict:
+    from common.plotting import cdf_plot, timeline_plot
+    from common.tables import print_table
+    lines = []
+    if done:
+        ok2x = [(v, m) for v, m, _ in done if m.get("short_ttft_inflation_p99") and m["short_ttft_inflation_p99"] <= 2]
+        ref = next((m for v, m, _ in done if v["name"] == "no chunking"), None)
+        if ok2x:
+            v, m = max(ok2x, key=lambda x: x[1]["max_num_batched_tokens"])
+            cost = (f"; long requests' median TTFT {m['long_median_ttft_ms']:.0f} ms vs {ref['long_median_ttft_ms']:.0f} ms "
+                    "without chunking" if ref and ref.get("long_median_ttft_ms") and m.get("long_median_ttft_ms") else "")
+            lines.append(f"Takeaway: '{v['name']}' keeps short p99 TTFT within 2x of alone "
+                         f"({m['short_ttft_inflation_p99']:.2f}x, {m['hol_blocked_share'] * 100:.0f}% of shorts behind a long prefill){cost}.")
+        else:
+            best = min(done, key=lambda x: x[1].get("short_ttft_inflation_p99") or float("inf"))
+            lines.append(f"Takeaway: no variant kept short p99 TTFT within 2x of alone; best was '{best[0]['name']}' "
+                         f"at {best[1].get('short_ttft_inflation_p99') or float('nan'):.2f}x - lower the budget or the arrival rate.")
+        if ref and ref.get("short_ttft_inflation_p99"):
+            lines.append(f"Without chunking short p99 TTFT is {ref['short_ttft_inflation_p99']:.2f}x its alone value.")
+    print_table(rows, "\n".join(lines), title="Mixed workload: short requests next to long ones")
+    plots = []
+    if cfg.plots and done:
+        stem = Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}"
+        samples = {}
+        for v, m, res in done:
+            for klass in ("short", "long"):
+                samples[f"{v['name']} / {klass}"] = [r["ttft_ms"] for r in res["mixed"] if r["klass"] == klass]
+        plots.append(str(cdf_plot(Path(f"{stem}_ttft_cdf.png"), samples, "TTFT per class and scheduler variant",
+                                  "TTFT (ms)", logx=True)))
+        ranked = sorted(done, key=lambda x: x[1].get("short_ttft_inflation_p99") or float("inf"))
+        for tag, (v, m, res) in (("best", ranked[0]), ("worst", ranked[-1])):
+            plots.append(str(timeline_plot(Path(f"{stem}_timeline_{tag}.png"), res["mixed"],
+                                           f"Request timeline, {tag}: {v['name']}",
+                                           colors={"short": "tab:blue", "long": "tab:red"})))
+    print("results: " + ", ".join(files) + ("\nplots: " + ", ".join(plots) if plots else ""))
+    return {"rows": rows, "files": files, "plots": plots,
+            "exit_code": 1 if any(r["status"] == "failed" for r in rows) else 0}
+
+
+def _range(text: str) -> tuple[int, int]:
+    import argparse
+    try:
+        lo, hi = (int(x) for x in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO-HI token counts, got {text!r}") from None
+    if not 0 < lo <= hi:
+        raise argparse.ArgumentTypeError(f"expected 0 < LO <= HI, got {text!r}")
+    return lo, hi
+
+
+def build_config(args, engine: dict) -> Config:
+    from common.cli import UsageError
+    if not 0 < args.long_fraction < 1:
+        raise UsageError("--long-fraction must be between 0 and 1")
+    if args.request_rate <= 0:
+        raise UsageError("--request-rate must be > 0")
+    for k in ("enable_chunked_prefill", "max_num_batched_tokens", "long_prefill_token_threshold"):
+        if k in engine:
+            raise UsageError(f"--{k.replace('_', '-')} is what this experiment varies; use --budgets / --no-baseline")
+    return Config(model=args.model, engine=engine, num_requests=args.num_requests, long_fraction=args.long_fraction,
+                  long_len=args.long_len, short_len=args.short_len, output_len=args.output_len,
+                  request_rate=args.request_rate, budgets=args.budgets, no_chunk=not args.no_baseline,
+                  capped=not args.no_cap, seed=args.seed, output_dir=args.output_dir, timeout_s=args.timeout,
+                  plots=not args.no_plots)
+
+
+if __name__ == "__main__":
+    from common import cli
+    p = cli.base_parser(__doc__)
+    p.add_argument("--num-requests", type=int, default=200, help="requests in the mix (CPU 40)")
+    p.add_argument("--long-fraction", type=float, default=0.1, help="share of long requests")
+    p.add_argument("--long-len", type=_range, default=(6000, 8000), help="long prompt tokens LO-HI (CPU 3000-3800)")
+    p.add_argument("--short-len", type=_range, default=(64, 256), help="short prompt tokens LO-HI (CPU 16-64)")
+    p.add_argument("--output-len", type=int, default=128, help="output tokens of every request (CPU 16)")
+    p.add_argument("--request-rate", type=float, default=8.0, help="Poisson arrivals per second (CPU 20)")
+    p.add_argument("--budgets", type=cli.int_list, default=[512, 2048, 8192], help="--max-num-batched-tokens values with chunking (CPU 256,1024)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the no-chunking variant")
+    p.add_argument("--no-cap", action="store_true", help="skip the long_prefill_token_threshold variant")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-plots", action="store_true")
+    cli.run_main(main, build_config, p)
