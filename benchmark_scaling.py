@@ -103,15 +103,24 @@ def layout_child(cfg: dict) -> dict:
 
 
 async def _layout_child(cfg: dict) -> dict:
-    from common import barrier, engine as eng
-    from common.loadgen import RequestSpec, random_prompts, request_metrics, run_closed_loop
+    from common import engine as eng
     from common.metrics import StageTimer
     timer = StageTimer()
-    rank, world, bdir = cfg.get("replica", 0), cfg.get("replicas", 1), cfg.get("barrier_dir")
+    rank, world = cfg.get("replica", 0), cfg.get("replicas", 1)
     with timer("engine_start"):
         engine = eng.build_async_engine(cfg["engine"])
-    from vllm import SamplingParams
-    from vllm.sampling_params import RequestOutputKind
+    try:
+        out = await measure_engine(engine, cfg, timer, rank, world)
+    finally:
+        engine.shutdown()
+    return out
+
+
+async def measure_engine(engine, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict:
+    """The three measurements on one running AsyncLLM (a DP replica measures its share)."""
+    from common import barrier, engine as eng
+    from common.loadgen import RequestSpec, random_prompts, run_closed_loop
+    bdir = cfg.get("barrier_dir")
     try:
         ranks = await engine.collective_rpc(eng._rank_report)
     except Exception:
@@ -125,23 +134,24 @@ async def _layout_child(cfg: dict) -> dict:
 
     # 1. offline throughput: everything at once, final outputs only (what LLM.generate does)
     barrier.wait(bdir, "offline", rank, world)
-    t0 = time.perf_counter()
-    recs = await run_closed_loop(_Final(engine), specs, concurrency=len(specs), time_limit_s=cfg["timeout_s"])
-    t1 = time.perf_counter()
+    with timer("offline"):
+        t0 = time.perf_counter()
+        recs = await run_closed_loop(_Final(engine), specs, concurrency=len(specs), time_limit_s=cfg["timeout_s"])
+        t1 = time.perf_counter()
     done = [r for r in recs if r.ok]
     if not done:
-        engine.shutdown()
         raise RuntimeError(f"every offline request failed: {next((r.error for r in recs if r.error), 'unknown')}")
     offline = {"start": t0, "end": t1, "wall_s": t1 - t0, "completed": len(done), "failed": len(recs) - len(done),
                "output_tokens": sum(r.output_len for r in done), "input_tokens": sum(r.prompt_len for r in done)}
 
     # 2. batch-1 decode: one stream, 3 repetitions, median
-    b1 = []
-    for i in range(3):
-        spec = RequestSpec(all_specs[i].prompt_token_ids[:64], cfg["batch1_tokens"])
-        [r] = await run_closed_loop(_Stream(engine), [spec], concurrency=1)
-        if r.ok and r.tpot_s:
-            b1.append(r)
+    with timer("batch1"):
+        b1 = []
+        for i in range(3):
+            spec = RequestSpec(all_specs[i].prompt_token_ids[:64], cfg["batch1_tokens"])
+            [r] = await run_closed_loop(_Stream(engine), [spec], concurrency=1)
+            if r.ok and r.tpot_s:
+                b1.append(r)
     tpot = sorted(r.tpot_s for r in b1)[len(b1) // 2] if b1 else None
     batch1 = {"tpot_ms": tpot * 1000 if tpot else None, "decode_tokens_per_s": 1 / tpot if tpot else None,
               "ttft_ms": sorted(r.ttft_s for r in b1)[len(b1) // 2] * 1000 if b1 else None}
@@ -151,8 +161,8 @@ async def _layout_child(cfg: dict) -> dict:
     lat_specs = random_prompts(cfg["latency_prompts"], cfg["input_len"], cfg["output_len"], vocab,
                                seed=cfg["seed"] + 1)[rank::world]
     barrier.wait(bdir, "latency", rank, world)
-    lat = await run_closed_loop(_Stream(engine), lat_specs, concurrency=conc, time_limit_s=cfg["timeout_s"])
-    engine.shutdown()
+    with timer("latency"):
+        lat = await run_closed_loop(_Stream(engine), lat_specs, concurrency=conc, time_limit_s=cfg["timeout_s"])
     return {"stage_seconds": timer.seconds, "ranks": ranks, "offline": offline, "batch1": batch1,
             "latency_requests": [r.to_raw(0.0) for r in lat]}
 

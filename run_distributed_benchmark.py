@@ -1,0 +1,363 @@
+"""Experiment 5 - The whole suite at every GPU count, against the one-GPU baseline, and the scaling report.
+
+For each GPU count N (default 1, 2, 4, capped at the GPUs present) ONE engine (tensor parallel N) is
+started in its own process and measures everything the week needs: per-GPU memory (the TP check),
+offline throughput, batch-1 decode, latency at a fixed concurrency, a serving-load sweep over
+concurrency levels, and the mixed long/short workload at the default scheduler budget. Then every
+result JSON in the output folder (this suite's and any the other four scripts wrote) is aggregated
+into results/report.md with PNG plots: the course's scaling table next to its expected numbers,
+latency and memory vs GPUs, layouts (when benchmark_scaling.py measured them), communication share,
+and a recommendation - the layout for throughput per dollar and the one for latency under an SLO.
+
+Run it:
+    python run_distributed_benchmark.py                           # Qwen/Qwen2.5-7B-Instruct at 1,2,4 GPUs + report
+    python run_distributed_benchmark.py --gpus 1,4 --gpu-hour-usd 2.49 --slo ttft:300,tpot:30
+    python run_distributed_benchmark.py --resume                  # skip configurations already in results/
+    python run_distributed_benchmark.py --from-results results/   # report only, no GPU needed
+    python run_distributed_benchmark.py                           # CPU box: tiny model, 1 and 2 CPU ranks
+Exit code 0 when every configuration ran, 1 when one failed, 2 on bad input.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+EXPERIMENT = "suite"
+COURSE_TABLE = {1: (450, 1.0, 1.00), 2: (800, 1.8, 0.90), 4: (1400, 3.1, 0.78)}  # course text, Qwen2.5-7B
+
+
+@dataclass
+class Config:
+    gpus: list[int] = field(default_factory=lambda: [1, 2, 4])
+    model: str | None = None
+    engine: dict = field(default_factory=dict)
+    # offline / batch-1 / fixed-concurrency latency (as benchmark_scaling.py)
+    num_prompts: int = 1000
+    input_len: int = 512
+    output_len: int = 128
+    batch1_tokens: int = 256
+    concurrency: int = 16
+    latency_prompts: int = 64
+    # serving sweep
+    sweep: list[int] = field(default_factory=lambda: [1, 8, 32, 128])
+    sweep_prompts: int = 128
+    # mixed workload at the default budget
+    mixed_requests: int = 100
+    mixed_rate: float = 8.0
+    long_len: tuple = (6000, 8000)
+    short_len: tuple = (64, 256)
+    long_fraction: float = 0.1
+    slo: dict = field(default_factory=lambda: {"ttft": 500.0, "tpot": 50.0})
+    gpu_hour_usd: float | None = None
+    resume: bool = False
+    from_results: str | None = None
+    seed: int = 0
+    output_dir: str = "results"
+    timeout_s: float = 1800.0
+
+
+def cpu_defaults(cfg: Config) -> Config:
+    from common import platform
+    if not platform.has_gpu():
+        for name, gpu_val, cpu_val in (("num_prompts", 1000, 48), ("input_len", 512, 64), ("output_len", 128, 16),
+                                       ("batch1_tokens", 256, 48), ("concurrency", 16, 4), ("latency_prompts", 64, 12),
+                                       ("sweep", [1, 8, 32, 128], [1, 4, 16]), ("sweep_prompts", 128, 24),
+                                       ("mixed_requests", 100, 24), ("mixed_rate", 8.0, 20.0),
+                                       ("long_len", (6000, 8000), (2000, 3000)), ("short_len", (64, 256), (16, 64))):
+            if getattr(cfg, name) == gpu_val:
+                setattr(cfg, name, cpu_val)
+    return cfg
+
+
+# --------------------------------------------------------------------------- child: one configuration, one engine
+def suite_child(cfg: dict) -> dict:
+    from common.loadgen import run_async
+    return run_async(_suite_child(cfg))
+
+
+async def _suite_child(cfg: dict) -> dict:
+    import benchmark_scaling
+    import test_mixed_workload
+    from common import engine as eng
+    from common.gpu_memory import MemoryTracker
+    from common.loadgen import AsyncLLMBackend, random_prompts, request_metrics, run_closed_loop, run_open_loop
+    from common.metrics import StageTimer
+    timer = StageTimer()
+    with MemoryTracker() as mem:
+        with timer("engine_start"):
+            engine = eng.build_async_engine(cfg["engine"])
+        after_load = mem.mark("after_load")
+        try:
+            core = await benchmark_scaling.measure_engine(engine, cfg, timer)
+            backend = AsyncLLMBackend(engine)
+            sweep = []
+            with timer("serving_sweep"):
+                for i, c in enumerate(cfg["sweep"]):
+                    specs = random_prompts(max(cfg["sweep_prompts"], 2 * c), cfg["input_len"], cfg["output_len"],
+                                           cfg["vocab_size"], seed=cfg["seed"] + 200 + i)
+                    recs = await run_closed_loop(backend, specs, c, time_limit_s=cfg["timeout_s"])
+                    sweep.append({"concurrency": c, "metrics": request_metrics(recs, cfg["slo"])})
+            with timer("mixed"):
+                mcfg = {**cfg, "num_requests": cfg["mixed_requests"], "request_rate": cfg["mixed_rate"]}
+                short_alone, mixed = test_mixed_workload.workload(mcfg, cfg["vocab_size"])
+                longs = [s for s in mixed if s.klass == "long"][:1]
+                long_alone = await run_closed_loop(backend, longs, 1) if longs else []
+                alone = await run_open_loop(backend, short_alone, time_limit_s=cfg["timeout_s"])
+                mix = await run_open_loop(backend, mixed, time_limit_s=cfg["timeout_s"])
+                mixed_m = test_mixed_workload.analyse({"alone": [r.to_raw() for r in alone],
+                                                       "mixed": [r.to_raw() for r in mix],
+                                                       "long_alone": [r.to_raw() for r in long_alone]})
+        finally:
+            engine.shutdown()
+    core["stage_seconds"] = timer.seconds
+    return {**core, "sweep": sweep, "mixed": mixed_m, "memory": mem.summary(), "memory_after_load": after_load}
+
+
+# --------------------------------------------------------------------------- the suite
+def main(cfg: Config) -> dict:
+    from common import platform
+    from common.cli import UsageError
+    from common.isolation import run_isolated
+    from common.models import ModelNotFound, layout_problem, resolve_engine_kwargs
+    from common.results import load_results, run_path, save_run, timestamp
+    import benchmark_scaling
+
+    out_dir = Path(cfg.from_results or cfg.output_dir)
+    if cfg.from_results:
+        if not out_dir.is_dir():
+            raise UsageError(f"--from-results {out_dir}: no such folder")
+        return write_report(out_dir, cfg)
+
+    cfg = cpu_defaults(cfg)
+    try:
+        engine_kwargs, info = resolve_engine_kwargs(cfg.model, cfg.engine)
+    except ModelNotFound as e:
+        raise UsageError(str(e)) from None
+    if "max_model_len" not in engine_kwargs:
+        engine_kwargs["max_model_len"] = min(int(info.raw.get("max_position_embeddings", 32768)), 32768)
+    if cfg.long_len[1] + cfg.output_len > engine_kwargs["max_model_len"]:
+        raise UsageError(f"--max-model-len {engine_kwargs['max_model_len']} is too short for long prompts of {cfg.long_len[1]} tokens")
+    devices = platform.device_count()
+    ts = timestamp()
+    done_before = set()
+    if cfg.resume:
+        docs, _ = load_results(out_dir)
+        done_before = {d["config"].get("gpus_n") for d in docs if d["experiment"] == EXPERIMENT and d["status"] == "ok"
+                       and d["config"].get("engine", {}).get("model") == engine_kwargs["model"]}
+    print(f"model: {info.name}   devices: {devices} {platform.device_label()}(s)   GPU counts: {cfg.gpus}")
+    t_suite = time.perf_counter()
+    rows, failed = [], False
+    for n in cfg.gpus:
+        path = run_path(out_dir, EXPERIMENT, info.short_name, n, ts)
+        child = {**asdict(cfg), "engine": {**engine_kwargs, "tensor_parallel_size": n}, "vocab_size": info.vocab_size,
+                 "gpus_n": n}
+        why = layout_problem(info, tp=n, devices=devices)
+        if n in done_before:
+            print(f"  TP={n}: already in {out_dir} (--resume), skipped")
+            continue
+        if why:
+            print(f"  TP={n}: skip - {why}")
+            save_run(path, experiment=EXPERIMENT, config=child, metrics={"gpus": n}, status="skipped",
+                     failure={"kind": "skipped", "message": why})
+            continue
+        print(f"\n=== TP={n}: one engine for the whole suite ...", flush=True)
+        res = run_isolated("run_distributed_benchmark:suite_child", child, timeout_s=cfg.timeout_s, label=f"TP={n}")
+        if res["status"] != "ok":
+            f = res["failure"]
+            failed = True
+            print(f"TP={n} FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}")
+            save_run(path, experiment=EXPERIMENT, config=child, metrics={"gpus": n}, status="failed", failure=f,
+                     raw={"log_tail": res.get("log_tail")})
+            if f["kind"] == "interrupted":
+                raise KeyboardInterrupt
+            continue
+        lay = {"n": n, "tp": n, "pp": 1, "dp": 1, "name": benchmark_scaling.layout_name(n, 1, 1)}
+        m = benchmark_scaling.summarize_layout(lay, res)
+        per_gpu = [d for d in res["memory"]["devices"]][: n if res["memory"]["backend"] == "nvml" else None]
+        m.update({"memory_backend": res["memory"]["backend"],
+                  "memory_peak_mib": {d["label"]: d["peak_used_mib"] for d in per_gpu},
+                  "stage_seconds": res["stage_seconds"], "process_wall_s": res["process_wall_s"],
+                  "mixed": res["mixed"],
+                  "sweep": [{"concurrency": s["concurrency"], **{k: s["metrics"][k] for k in
+                             ("output_throughput", "median_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "p99_tpot_ms",
+                              "request_goodput")}} for s in res["sweep"]]})
+        save_run(path, experiment=EXPERIMENT, config=child, metrics=m,
+                 raw={"ranks": res["ranks"], "memory": res["memory"], "latency_requests": res["latency_requests"]})
+        st = res["stage_seconds"]
+        print(f"  TP={n}: {m['output_throughput']:.0f} out tok/s; time: engine start {st['engine_start']:.0f} s, "
+              f"measuring {sum(v for k, v in st.items() if k != 'engine_start'):.0f} s, process {res['process_wall_s']:.0f} s")
+    print(f"\nsuite wall time {time.perf_counter() - t_suite:.0f} s")
+    out = write_report(out_dir, cfg)
+    out["exit_code"] = 1 if failed else out.get("exit_code", 0)
+    return out
+
+
+# --------------------------------------------------------------------------- the report (reads only JSON files)
+def _latest(docs, experiment):
+    """Newest ok document per configuration key for one experiment."""
+    best = {}
+    for d in sorted(docs, key=lambda d: d["created"]):
+        if d["experiment"] == experiment and d["status"] in ("ok", "pass"):
+            best[json.dumps(d["metrics"].get("layout") or d["metrics"].get("gpus") or d["metrics"].get("tp"))] = d
+    return list(best.values())
+
+
+def write_report(out_dir: Path, cfg: Config) -> dict:
+    from common.plotting import bar_plot, line_plot
+    from common.results import load_results
+    docs, skipped = load_results(out_dir)
+    for p, why in skipped:
+        print(f"  skipped {p.name}: {why}")
+    suite = sorted(_latest(docs, "suite"), key=lambda d: d["metrics"]["gpus"])
+    scaling = _latest(docs, "scaling")
+    tp_docs = _latest(docs, "tensor_parallel")
+    if not (suite or scaling):
+        print(f"no suite or scaling results in {out_dir}; nothing to report")
+        return {"report": None, "exit_code": 1}
+    env = (suite or scaling)[0]["environment"]
+    main_rows = [d["metrics"] for d in suite] or sorted(
+        [d["metrics"] for d in scaling if d["metrics"].get("dp") == 1 and d["metrics"].get("pp") == 1],
+        key=lambda m: m["gpus"])
+    base = next((m for m in main_rows if m["gpus"] == 1), None)
+    price = cfg.gpu_hour_usd
+    L = [f"# Multi-GPU scaling report", "",
+         f"Model: `{(suite or scaling)[0]['config']['engine']['model']}`  ",
+         f"Generated from {len(docs)} result files in `{out_dir}`" + (f" ({len(skipped)} skipped)" if skipped else "") + ".", "",
+         "## Environment", "",
+         f"- GPUs: {', '.join(g['name'] for g in env['gpus']) or 'none (CPU: ' + str(env['cpu_count']) + ' cores)'}",
+         f"- driver {env['driver']}, CUDA {env['cuda']}, torch {env['torch']}, vLLM {env['vllm']}, git {str(env['git_sha'])[:10]}",
+         ""]
+    if env.get("interconnect"):
+        L += ["```", env["interconnect"].strip(), "```", ""]
+    L += ["## Scaling (course table)", "",
+          "| GPUs | Throughput (out tok/s) | Speedup | Efficiency | course: throughput | course: speedup | course: efficiency |",
+          "|---|---|---|---|---|---|---|"]
+    for m in main_rows:
+        sp = m["output_throughput"] / base["output_throughput"] if base else None
+        c = COURSE_TABLE.get(m["gpus"])
+        L.append(f"| {m['gpus']} | {m['output_throughput']:.0f} | " + (f"{sp:.2f}x | {sp / m['gpus'] * 100:.0f}%" if sp else "- | -")
+                 + (f" | {c[0]} tok/s | {c[1]:.1f}x | {c[2] * 100:.0f}% |" if c else " | - | - | - |"))
+    L += ["", "The course's numbers are for an unnamed GPU and batch size; ours are measured on the machine above with "
+          f"{(suite or scaling)[0]['config'].get('num_prompts')} prompts sent at once. Absolute throughput depends on "
+          "the GPU and batch size; compare speedup and efficiency.", ""]
+    L += ["## Latency and memory vs GPUs", "",
+          "| GPUs | batch-1 decode tok/s | batch-1 TPOT ms | TTFT p50 ms | TPOT p50 ms | E2E p99 ms | memory per GPU (peak) |",
+          "|---|---|---|---|---|---|---|"]
+    for m in main_rows:
+        mem = m.get("memory_peak_mib") or {}
+        L.append(f"| {m['gpus']} | {m['batch1_decode_tokens_per_s']:.1f} | {m['batch1_tpot_ms']:.2f} | "
+                 f"{m['median_ttft_ms']:.1f} | {m['median_tpot_ms']:.2f} | {m['p99_e2el_ms']:.1f} | "
+                 + (", ".join(f"{k} {v / 1024:.1f} GiB" for k, v in mem.items()) or "-") + " |")
+    if tp_docs:
+        L += ["", "TP memory check (test_tensor_parallel.py): " + "; ".join(
+            f"TP={d['metrics']['tp']} balance {d['metrics']['memory_balance'] * 100:.1f}%"
+            if d["metrics"].get("memory_balance") is not None else f"TP={d['metrics']['tp']} single rank"
+            for d in sorted(tp_docs, key=lambda d: d["metrics"]["tp"]))]
+    if suite and any(m.get("sweep") for m in main_rows):
+        L += ["", "### Serving sweep (output tok/s at each concurrency)", "",
+              "| GPUs | " + " | ".join(f"conc {s['concurrency']}" for s in main_rows[0]["sweep"]) + " |",
+              "|---|" + "---|" * len(main_rows[0]["sweep"])]
+        for m in main_rows:
+            L.append(f"| {m['gpus']} | " + " | ".join(f"{s['output_throughput']:.0f}" for s in m["sweep"]) + " |")
+    if suite and any(m.get("mixed") for m in main_rows):
+        L += ["", "### Mixed long/short workload (default scheduler budget)", "",
+              "| GPUs | short TTFT p99 ms | alone p99 ms | inflation | HOL blocked | long TTFT p50 ms |", "|---|---|---|---|---|---|"]
+        for m in main_rows:
+            x = m["mixed"]
+            L.append(f"| {m['gpus']} | {x['short_p99_ttft_ms']:.1f} | {x['short_alone_p99_ttft_ms']:.1f} | "
+                     f"{x['short_ttft_inflation_p99']:.2f}x | {x['hol_blocked_share'] * 100:.0f}% | {x['long_median_ttft_ms']:.1f} |")
+    layouts = sorted([d["metrics"] for d in scaling], key=lambda m: (m["gpus"], m["layout"]))
+    if layouts:
+        L += ["", "## Layouts (benchmark_scaling.py)", "",
+              "| layout | GPUs | out tok/s | tok/s per GPU | batch-1 tok/s | comm share of a decode step |", "|---|---|---|---|---|---|"]
+        for m in layouts:
+            L.append(f"| {m['layout']} | {m['gpus']} | {m['output_throughput']:.0f} | {m['output_throughput_per_gpu']:.0f} | "
+                     f"{m['batch1_decode_tokens_per_s']:.1f} | " + (f"{m['comm_share_of_step'] * 100:.0f}%" if m.get("comm_share_of_step") is not None else "-") + " |")
+    # recommendation
+    cands = [m for m in main_rows] + [m for m in layouts if m not in main_rows]
+    per_dollar = max(cands, key=lambda m: m["output_throughput"] / m["gpus"])
+    meets = [m for m in cands if (m.get("p99_ttft_ms") or 1e18) <= cfg.slo.get("ttft", 1e18)
+             and (m.get("p99_tpot_ms") or 1e18) <= cfg.slo.get("tpot", 1e18)]
+    fastest = min(meets or cands, key=lambda m: m["batch1_tpot_ms"] or 1e18)
+    cost = lambda m: (price * m["gpus"] / 3600 / m["output_throughput"] * 1e6) if price else None  # noqa: E731
+    L += ["", "## Recommendation", ""]
+    c1, c2 = cost(per_dollar), cost(fastest)
+    L.append(f"- **Throughput per dollar:** {per_dollar['layout']} on {per_dollar['gpus']} GPU(s): "
+             f"{per_dollar['output_throughput'] / per_dollar['gpus']:.0f} out tok/s per GPU"
+             + (f", ${c1:.3f} per 1M output tokens at ${price}/GPU-hour." if c1 is not None else " (pass --gpu-hour-usd for $ per 1M tokens)."))
+    slo_txt = ", ".join(f"p99 {k.upper()} <= {v:.0f} ms" for k, v in cfg.slo.items())
+    L.append(f"- **Lowest latency{' under the SLO (' + slo_txt + ')' if meets else ' (no layout met the SLO ' + slo_txt + ')'}:** "
+             f"{fastest['layout']} on {fastest['gpus']} GPU(s): batch-1 {fastest['batch1_decode_tokens_per_s']:.0f} tok/s, "
+             f"p99 TTFT {fastest['p99_ttft_ms']:.0f} ms, p99 TPOT {fastest['p99_tpot_ms']:.1f} ms"
+             + (f", ${c2:.3f} per 1M output tokens." if c2 is not None else "."))
+    gpu_txt = env["gpus"][0]["name"] if env["gpus"] else "CPU"
+    L += ["", "**Optimal multi-GPU configuration (paste into your notes):** "
+          f"On {len(env['gpus']) or 'this'} x {gpu_txt}, for batch throughput per dollar run {per_dollar['layout']} "
+          f"({per_dollar['output_throughput'] / per_dollar['gpus']:.0f} out tok/s per GPU"
+          + (f", ${c1:.3f}/1M tokens" if c1 is not None else "") + f"); for the lowest per-request latency run "
+          f"{fastest['layout']} ({fastest['batch1_decode_tokens_per_s']:.0f} tok/s for a single stream"
+          + (f", ${c2:.3f}/1M tokens" if c2 is not None else "") + "). "
+          + (f"Going from 1 to {main_rows[-1]['gpus']} GPUs multiplies throughput by "
+             f"{main_rows[-1]['output_throughput'] / base['output_throughput']:.2f}x "
+             f"({main_rows[-1]['output_throughput'] / base['output_throughput'] / main_rows[-1]['gpus'] * 100:.0f}% efficiency) "
+             f"at {main_rows[-1]['gpus']}x the cost per hour." if base and len(main_rows) > 1 else ""), ""]
+    # plots
+    plots = []
+    xs = [m["gpus"] for m in main_rows]
+    if base:
+        plots.append(line_plot(out_dir / "report_throughput.png",
+                               {"measured (TP)": (xs, [m["output_throughput"] for m in main_rows])},
+                               "Offline throughput vs GPUs", "GPUs", "output tokens / s",
+                               ideal=(xs, [base["output_throughput"] * n for n in xs])))
+    plots.append(line_plot(out_dir / "report_latency.png",
+                           {"batch-1 TPOT (ms)": (xs, [m["batch1_tpot_ms"] for m in main_rows]),
+                            f"TTFT p50 at concurrency (ms)": (xs, [m["median_ttft_ms"] for m in main_rows])},
+                           "Latency vs GPUs", "GPUs", "ms"))
+    if any(m.get("memory_peak_mib") for m in main_rows):
+        plots.append(bar_plot(out_dir / "report_memory.png", [f"{m['gpus']} GPU" for m in main_rows],
+                              {"peak memory per device (GiB)": [max((m.get("memory_peak_mib") or {0: 0}).values()) / 1024
+                                                                for m in main_rows]},
+                              "Peak memory per GPU (NVML) / per engine process (CPU)", "GiB"))
+    if layouts:
+        plots.append(bar_plot(out_dir / "report_layouts.png", [f"{m['layout']} ({m['gpus']})" for m in layouts],
+                              {"out tok/s": [m["output_throughput"] for m in layouts]}, "Throughput per layout",
+                              "output tokens / s"))
+    L += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
+    report = out_dir / "report.md"
+    from common.results import atomic_write
+    atomic_write(report, "\n".join(L) + "\n")
+    print("\n".join(L[L.index("## Recommendation"):L.index("## Plots")]))
+    print(f"report: {report}  plots: {', '.join(str(p) for p in plots)}")
+    return {"report": str(report), "plots": [str(p) for p in plots], "exit_code": 0}
+
+
+def _slo(text: str) -> dict:
+    import argparse
+    from common.loadgen import parse_goodput
+    try:
+        return parse_goodput([text])
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def build_config(args, engine: dict) -> Config:
+    from common.cli import UsageError
+    if args.gpu_hour_usd is not None and args.gpu_hour_usd <= 0:
+        raise UsageError("--gpu-hour-usd must be > 0")
+    return Config(gpus=args.gpus, model=args.model, engine=engine, slo=args.slo, gpu_hour_usd=args.gpu_hour_usd,
+                  resume=args.resume, from_results=args.from_results, seed=args.seed, output_dir=args.output_dir,
+                  timeout_s=args.timeout)
+
+
+if __name__ == "__main__":
+    from common import cli
+    p = cli.base_parser(__doc__)
+    p.add_argument("--gpus", type=cli.int_list, default=[1, 2, 4], help="GPU counts (TP sizes) of the suite")
+    p.add_argument("--slo", type=_slo, default={"ttft": 500.0, "tpot": 50.0}, help="latency SLO, e.g. ttft:500,tpot:50 (ms, p99)")
+    p.add_argument("--gpu-hour-usd", type=float, help="price per GPU-hour for $ per 1M output tokens")
+    p.add_argument("--resume", action="store_true", help="skip GPU counts whose suite results already exist")
+    p.add_argument("--from-results", metavar="DIR", help="only aggregate the JSON files in DIR into a report")
+    p.add_argument("--seed", type=int, default=0)
+    cli.run_main(main, build_config, p)
