@@ -175,7 +175,9 @@ def main(cfg: Config) -> dict:
             continue
         lay = {"n": n, "tp": n, "pp": 1, "dp": 1, "name": benchmark_scaling.layout_name(n, 1, 1)}
         m = benchmark_scaling.summarize_layout(lay, res)
-        per_gpu = [d for d in res["memory"]["devices"]][: n if res["memory"]["backend"] == "nvml" else None]
+        nvml = res["memory"]["backend"] == "nvml"
+        per_gpu = [d for d in res["memory"]["devices"]
+                   if (d["label"] in {f"GPU{i}" for i in range(n)} if nvml else d["label"].startswith(("Worker", "EngineCore")))]
         m.update({"memory_backend": res["memory"]["backend"],
                   "memory_peak_mib": {d["label"]: d["peak_used_mib"] for d in per_gpu},
                   "stage_seconds": res["stage_seconds"], "process_wall_s": res["process_wall_s"],
