@@ -371,7 +371,13 @@ def main(cfg: Config) -> dict:
             continue
         m = summarize_layout(lay, res)
         m.update(comm_model(m, allreduce.get(lay["tp"]), info, gpu_name))
+        m["status"] = "ok" if m["offline_failed"] == 0 else "failed"
         results.append((lay, m, res, path))
+        # on disk now (Ctrl-C or a later crash keeps it); rewritten below with speedup and cost
+        save_run(path, experiment=EXPERIMENT, config={**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
+                 metrics=m, status=m["status"], raw={"replicas": res.get("replicas") or [res]})
+        print(f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline, batch-1 "
+              f"{m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s", flush=True)
 
     # 3. Derived: speedup, efficiency, cost; and vLLM's own benchmark on the same workload at TP=1
     base_m = next((m for lay, m, _, _ in results if lay["n"] == 1), None)
@@ -394,7 +400,6 @@ def main(cfg: Config) -> dict:
         if price:
             m["gpu_hour_usd"] = price
             m["usd_per_1m_output_tokens"] = price * lay["n"] / 3600 / m["output_throughput"] * 1e6
-        m["status"] = "ok" if m["offline_failed"] == 0 else "failed"
         rows[id(lay)] = _row(m)
         save_run(path, experiment=EXPERIMENT, config={**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
                  metrics=m, status=m["status"], raw={"replicas": res.get("replicas") or [res]}, rows=[rows[id(lay)]])
