@@ -47,12 +47,12 @@ class Config:
     layouts: list[str] = field(default_factory=lambda: ["tp"])
     model: str | None = None
     engine: dict = field(default_factory=dict)
-    num_prompts: int = 1000
-    input_len: int = 512
-    output_len: int = 128
-    batch1_tokens: int = 256
-    concurrency: int = 16
-    latency_prompts: int = 64
+    num_prompts: int | None = None     # None: DEFAULTS below (GPU, CPU)
+    input_len: int | None = None
+    output_len: int | None = None
+    batch1_tokens: int | None = None
+    concurrency: int | None = None
+    latency_prompts: int | None = None
     allreduce: bool = True
     gpu_hour_usd: float | None = None
     compare_vllm_bench: bool = False
@@ -62,13 +62,14 @@ class Config:
     plots: bool = True
 
 
+DEFAULTS = {"num_prompts": (1000, 64), "input_len": (512, 64), "output_len": (128, 32),
+            "batch1_tokens": (256, 64), "concurrency": (16, 4), "latency_prompts": (64, 16)}
+
+
 def cpu_defaults(cfg: Config) -> Config:
-    from common import platform
-    if not platform.has_gpu():  # tiny model on 2 cores: the same experiment in about a minute per layout
-        for name, gpu_val, cpu_val in (("num_prompts", 1000, 64), ("input_len", 512, 64), ("output_len", 128, 32),
-                                       ("batch1_tokens", 256, 64), ("concurrency", 16, 4), ("latency_prompts", 64, 16)):
-            if getattr(cfg, name) == gpu_val:
-                setattr(cfg, name, cpu_val)
+    """Unset sizes: the GPU workload, or on a CPU box (tiny model, 2 cores) about a minute per layout."""
+    from common.cli import fill_defaults
+    fill_defaults(cfg, DEFAULTS)
     return cfg
 
 
@@ -490,12 +491,12 @@ if __name__ == "__main__":
     p.add_argument("--gpus", type=cli.int_list, default=[1, 2, 4], help="GPU counts to measure (default 1,2,4; capped at what is present)")
     p.add_argument("--layouts", type=lambda s: [x.strip() for x in s.split(",") if x.strip()], default=["tp"],
                    help="tp, dp, pp (comma-separated); tp+dp adds TPxDP mixes at >= 4 GPUs")
-    p.add_argument("--num-prompts", type=int, default=1000, help="offline workload size (CPU default 64)")
-    p.add_argument("--input-len", type=int, default=512, help="prompt tokens (CPU default 64)")
-    p.add_argument("--output-len", type=int, default=128, help="output tokens, exact (CPU default 32)")
-    p.add_argument("--batch1-tokens", type=int, default=256, help="tokens of the single-stream decode test (CPU 64)")
-    p.add_argument("--concurrency", type=int, default=16, help="clients of the latency test (CPU 4)")
-    p.add_argument("--latency-prompts", type=int, default=64, help="requests of the latency test (CPU 16)")
+    p.add_argument("--num-prompts", type=int, help="offline workload size (CPU default 64)")
+    p.add_argument("--input-len", type=int, help="prompt tokens (CPU default 64)")
+    p.add_argument("--output-len", type=int, help="output tokens, exact (CPU default 32)")
+    p.add_argument("--batch1-tokens", type=int, help="tokens of the single-stream decode test (CPU 64)")
+    p.add_argument("--concurrency", type=int, help="clients of the latency test (CPU 4)")
+    p.add_argument("--latency-prompts", type=int, help="requests of the latency test (CPU 16)")
     p.add_argument("--no-allreduce", action="store_true", help="skip the all-reduce micro-benchmark")
     p.add_argument("--gpu-hour-usd", type=float, help="your price per GPU-hour, for $ per 1M output tokens")
     p.add_argument("--compare-vllm-bench", action="store_true", help="also run `vllm bench throughput` at TP=1 and record ours / theirs")

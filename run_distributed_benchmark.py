@@ -33,21 +33,19 @@ class Config:
     gpus: list[int] = field(default_factory=lambda: [1, 2, 4])
     model: str | None = None
     engine: dict = field(default_factory=dict)
-    # offline / batch-1 / fixed-concurrency latency (as benchmark_scaling.py)
-    num_prompts: int = 1000
-    input_len: int = 512
-    output_len: int = 128
-    batch1_tokens: int = 256
-    concurrency: int = 16
-    latency_prompts: int = 64
-    # serving sweep
-    sweep: list[int] = field(default_factory=lambda: [1, 8, 32, 128])
-    sweep_prompts: int = 128
-    # mixed workload at the default budget
-    mixed_requests: int = 100
-    mixed_rate: float = 8.0
-    long_len: tuple = (6000, 8000)
-    short_len: tuple = (64, 256)
+    # workload sizes: None = DEFAULTS below (GPU, CPU)
+    num_prompts: int | None = None
+    input_len: int | None = None
+    output_len: int | None = None
+    batch1_tokens: int | None = None
+    concurrency: int | None = None
+    latency_prompts: int | None = None
+    sweep: list[int] | None = None
+    sweep_prompts: int | None = None
+    mixed_requests: int | None = None
+    mixed_rate: float | None = None
+    long_len: tuple | None = None
+    short_len: tuple | None = None
     long_fraction: float = 0.1
     slo: dict = field(default_factory=lambda: {"ttft": 500.0, "tpot": 50.0})
     gpu_hour_usd: float | None = None
@@ -58,16 +56,16 @@ class Config:
     timeout_s: float = 1800.0
 
 
+DEFAULTS = {"num_prompts": (1000, 48), "input_len": (512, 64), "output_len": (128, 16), "batch1_tokens": (256, 48),
+            "concurrency": (16, 4), "latency_prompts": (64, 12), "sweep": ([1, 8, 32, 128], [1, 4, 16]),
+            "sweep_prompts": (128, 24), "mixed_requests": (100, 24), "mixed_rate": (8.0, 20.0),
+            "long_len": ((6000, 8000), (2000, 3000)), "short_len": ((64, 256), (16, 64))}
+
+
 def cpu_defaults(cfg: Config) -> Config:
-    from common import platform
-    if not platform.has_gpu():
-        for name, gpu_val, cpu_val in (("num_prompts", 1000, 48), ("input_len", 512, 64), ("output_len", 128, 16),
-                                       ("batch1_tokens", 256, 48), ("concurrency", 16, 4), ("latency_prompts", 64, 12),
-                                       ("sweep", [1, 8, 32, 128], [1, 4, 16]), ("sweep_prompts", 128, 24),
-                                       ("mixed_requests", 100, 24), ("mixed_rate", 8.0, 20.0),
-                                       ("long_len", (6000, 8000), (2000, 3000)), ("short_len", (64, 256), (16, 64))):
-            if getattr(cfg, name) == gpu_val:
-                setattr(cfg, name, cpu_val)
+    """Unset sizes: the GPU workload, or on a CPU box a suite that runs in CI time on the tiny model."""
+    from common.cli import fill_defaults
+    fill_defaults(cfg, DEFAULTS)
     return cfg
 
 

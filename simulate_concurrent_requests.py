@@ -33,11 +33,11 @@ class Config:
     request_rates: list[float] = field(default_factory=list)  # open-loop levels (req/s), replaces concurrency
     burstiness: float = 1.0
     num_prompts: int | None = None      # per level; default max(32, 4 x level)
-    input_len: int = 512
-    output_len: int = 128
+    input_len: int | None = None       # default 512 (CPU 64)
+    output_len: int | None = None      # default 128 (CPU 16)
     range_ratio: float = 0.0
     warmup_requests: int = 4
-    batch_prompts: int = 256            # concurrent-vs-batch comparison size
+    batch_prompts: int | None = None    # concurrent-vs-batch comparison size: 256 (CPU 32)
     goodput: dict = field(default_factory=dict)
     seed: int = 0
     level_time_limit_s: float = 600.0
@@ -46,19 +46,17 @@ class Config:
     plots: bool = True
 
 
+DEFAULTS = {"input_len": (512, 64), "output_len": (128, 16), "batch_prompts": (256, 32),
+            "concurrency": ([1, 4, 16, 64, 256], [1, 4, 16])}
+
+
 def cpu_defaults(cfg: Config) -> Config:
-    """A CPU box gets a workload that finishes in a minute or two on the tiny model."""
-    cfg.concurrency = cfg.concurrency or ([1, 4, 16, 64, 256] if _has_gpu() else [1, 4, 16])
-    if not _has_gpu():
-        cfg.input_len = cfg.input_len if cfg.input_len != 512 else 64
-        cfg.output_len = cfg.output_len if cfg.output_len != 128 else 16
-        cfg.batch_prompts = cfg.batch_prompts if cfg.batch_prompts != 256 else 32
+    """Unset sizes get GPU defaults, or on a CPU box a workload that finishes in a minute on the tiny model."""
+    from common.cli import fill_defaults
+    if not cfg.concurrency:
+        cfg.concurrency = None
+    fill_defaults(cfg, DEFAULTS)
     return cfg
-
-
-def _has_gpu() -> bool:
-    from common import platform
-    return platform.has_gpu()
 
 
 def levels(cfg) -> list[tuple[str, float]]:
@@ -384,11 +382,11 @@ if __name__ == "__main__":
     p.add_argument("--request-rate", type=_rates, help="open-loop request rates in req/s (e.g. 2,8,inf); replaces --concurrency")
     p.add_argument("--burstiness", type=float, default=1.0, help="gamma shape of arrival gaps: 1 = Poisson, <1 burstier")
     p.add_argument("--num-prompts", type=int, help="requests per level (default max(32, 4 x level))")
-    p.add_argument("--input-len", type=int, default=512, help="prompt tokens (CPU default 64)")
-    p.add_argument("--output-len", type=int, default=128, help="output tokens, exact (ignore_eos) (CPU default 16)")
+    p.add_argument("--input-len", type=int, help="prompt tokens (CPU default 64)")
+    p.add_argument("--output-len", type=int, help="output tokens, exact (ignore_eos) (CPU default 16)")
     p.add_argument("--range-ratio", type=float, default=0.0, help="lengths uniform in len x [1-r, 1+r]")
     p.add_argument("--warmup-requests", type=int, default=4, help="uncounted requests before measuring")
-    p.add_argument("--batch-prompts", type=int, default=256, help="prompts in the concurrent-vs-batch comparison (CPU 32)")
+    p.add_argument("--batch-prompts", type=int, help="prompts in the concurrent-vs-batch comparison (CPU 32)")
     p.add_argument("--goodput", nargs="+", metavar="SLO", help="SLOs in ms, e.g. ttft:500 tpot:50 e2el:5000")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--level-time-limit", type=float, default=600.0, help="seconds one level may run; the rest count as failed")

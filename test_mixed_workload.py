@@ -29,13 +29,13 @@ EXPERIMENT = "mixed_workload"
 class Config:
     model: str | None = None
     engine: dict = field(default_factory=dict)
-    num_requests: int = 200
+    num_requests: int | None = None    # None: DEFAULTS below (GPU, CPU)
     long_fraction: float = 0.1
-    long_len: tuple[int, int] = (6000, 8000)
-    short_len: tuple[int, int] = (64, 256)
-    output_len: int = 128
-    request_rate: float = 8.0
-    budgets: list[int] = field(default_factory=lambda: [512, 2048, 8192])
+    long_len: tuple[int, int] | None = None
+    short_len: tuple[int, int] | None = None
+    output_len: int | None = None
+    request_rate: float | None = None
+    budgets: list[int] | None = None
     no_chunk: bool = True
     capped: bool = True
     seed: int = 0
@@ -44,14 +44,14 @@ class Config:
     plots: bool = True
 
 
+DEFAULTS = {"num_requests": (200, 40), "long_len": ((6000, 8000), (3000, 3800)), "short_len": ((64, 256), (16, 64)),
+            "output_len": (128, 16), "request_rate": (8.0, 20.0), "budgets": ([512, 2048, 8192], [256, 1024])}
+
+
 def cpu_defaults(cfg: Config) -> Config:
-    from common import platform
-    if not platform.has_gpu():
-        for name, gpu_val, cpu_val in (("num_requests", 200, 40), ("long_len", (6000, 8000), (3000, 3800)),
-                                       ("short_len", (64, 256), (16, 64)), ("output_len", 128, 16),
-                                       ("request_rate", 8.0, 20.0), ("budgets", [512, 2048, 8192], [256, 1024])):
-            if getattr(cfg, name) == gpu_val:
-                setattr(cfg, name, cpu_val)
+    """Unset sizes: the GPU workload, or on a CPU box classes scaled to the tiny model's 4k context."""
+    from common.cli import fill_defaults
+    fill_defaults(cfg, DEFAULTS)
     return cfg
 
 
@@ -284,7 +284,7 @@ def build_config(args, engine: dict) -> Config:
     from common.cli import UsageError
     if not 0 < args.long_fraction < 1:
         raise UsageError("--long-fraction must be between 0 and 1")
-    if args.request_rate <= 0:
+    if args.request_rate is not None and args.request_rate <= 0:
         raise UsageError("--request-rate must be > 0")
     for k in ("enable_chunked_prefill", "max_num_batched_tokens", "long_prefill_token_threshold"):
         if k in engine:
@@ -299,13 +299,13 @@ def build_config(args, engine: dict) -> Config:
 if __name__ == "__main__":
     from common import cli
     p = cli.base_parser(__doc__)
-    p.add_argument("--num-requests", type=int, default=200, help="requests in the mix (CPU 40)")
+    p.add_argument("--num-requests", type=int, help="requests in the mix (CPU 40)")
     p.add_argument("--long-fraction", type=float, default=0.1, help="share of long requests")
-    p.add_argument("--long-len", type=_range, default=(6000, 8000), help="long prompt tokens LO-HI (CPU 3000-3800)")
-    p.add_argument("--short-len", type=_range, default=(64, 256), help="short prompt tokens LO-HI (CPU 16-64)")
-    p.add_argument("--output-len", type=int, default=128, help="output tokens of every request (CPU 16)")
-    p.add_argument("--request-rate", type=float, default=8.0, help="Poisson arrivals per second (CPU 20)")
-    p.add_argument("--budgets", type=cli.int_list, default=[512, 2048, 8192], help="--max-num-batched-tokens values with chunking (CPU 256,1024)")
+    p.add_argument("--long-len", type=_range, help="long prompt tokens LO-HI (CPU 3000-3800)")
+    p.add_argument("--short-len", type=_range, help="short prompt tokens LO-HI (CPU 16-64)")
+    p.add_argument("--output-len", type=int, help="output tokens of every request (CPU 16)")
+    p.add_argument("--request-rate", type=float, help="Poisson arrivals per second (CPU 20)")
+    p.add_argument("--budgets", type=cli.int_list, help="--max-num-batched-tokens values with chunking (CPU 256,1024)")
     p.add_argument("--no-baseline", action="store_true", help="skip the no-chunking variant")
     p.add_argument("--no-cap", action="store_true", help="skip the long_prefill_token_threshold variant")
     p.add_argument("--seed", type=int, default=0)

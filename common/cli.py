@@ -44,6 +44,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
+def fill_defaults(cfg, defaults: dict[str, tuple]) -> None:
+    """Set every field left as None to its (GPU, CPU) default, by whether a GPU is present.
+    Values the user gave are never touched."""
+    from common import platform
+    i = 0 if platform.has_gpu() else 1
+    for name, pair in defaults.items():
+        if getattr(cfg, name) is None:
+            setattr(cfg, name, pair[i])
+
+
 def base_parser(doc: str | None) -> argparse.ArgumentParser:
     p = _Parser(description=(doc or "").strip(), epilog=ENGINE_EPILOG, allow_abbrev=False,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -196,7 +196,7 @@ class OpenAIBackend:
                 now = time.perf_counter()
                 if msg.get("usage"):
                     usage_tokens = msg["usage"].get("completion_tokens")
-                if msg.get("choices") and msg["choices"][0].get("text"):
+                if msg.get("choices"):  # a chunk per engine step, even when its text is empty (as vllm bench)
                     if rec.first_token_s is None:
                         rec.first_token_s = now
                     rec.chunk_times_s.append(now)
@@ -295,13 +295,13 @@ def request_metrics(records: list[RequestRecord], slos: dict[str, float] | None 
         "output_throughput": out_tokens / duration if duration else 0.0,
         "total_token_throughput": (in_tokens + out_tokens) / duration if duration else 0.0,
     }
-    m.update(summarize("ttft", [r.ttft_s * 1000 for r in done]))
+    m.update(summarize("ttft", [r.ttft_s * 1000 for r in done if r.ttft_s is not None]))
     m.update(summarize("tpot", [r.tpot_s * 1000 for r in done if r.tpot_s is not None]))
     m.update(summarize("itl", [g * 1000 for r in done for g in r.itl_s]))
     m.update(summarize("e2el", [r.e2e_s * 1000 for r in done]))
     if slos:
-        good = [r for r in done
-                if (r.ttft_s * 1000 <= slos.get("ttft", float("inf")))
+        good = [r for r in done if r.ttft_s is not None
+                and (r.ttft_s * 1000 <= slos.get("ttft", float("inf")))
                 and (r.tpot_s is None or r.tpot_s * 1000 <= slos.get("tpot", float("inf")))
                 and (r.e2e_s * 1000 <= slos.get("e2el", float("inf")))]
         m["request_goodput"] = len(good) / duration if duration else 0.0

@@ -24,7 +24,7 @@ async def scrape(session, base_url: str) -> dict[str, float]:
 class Watcher:
     """Samples /metrics every `interval_s` while a load level runs; reports peaks and counter deltas."""
 
-    def __init__(self, session, base_url: str, interval_s: float = 0.5):
+    def __init__(self, session, base_url: str, interval_s: float = 0.25):
         self.session, self.base_url, self.interval_s = session, base_url, interval_s
         self.samples: list[dict[str, float]] = []
         self._task = None

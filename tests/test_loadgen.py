@@ -1,0 +1,71 @@
+"""Request metrics, fairness, goodput and arrival schedules on synthetic inputs with known answers."""
+import numpy as np
+import pytest
+
+from common.loadgen import (RequestRecord, arrival_times, fairness_metrics, parse_goodput, request_metrics)
+
+
+def _rec(start, token_times, client=None, klass="default"):
+    r = RequestRecord(rid="x", klass=klass, prompt_len=10, target_output_len=len(token_times), client=client)
+    r.start_s = start
+    r.first_token_s = token_times[0]
+    r.chunk_times_s = list(token_times)
+    r.chunk_tokens = [1] * len(token_times)
+    r.output_len = len(token_times)
+    r.end_s = token_times[-1]
+    return r
+
+
+def test_ttft_tpot_itl_from_token_timestamps():
+    r = _rec(0.0, [0.100, 0.110, 0.130, 0.160])
+    assert r.ttft_s == pytest.approx(0.100)
+    assert r.tpot_s == pytest.approx((0.160 - 0.100) / 3)       # (E2E - TTFT) / (n - 1)
+    assert r.itl_s == pytest.approx([0.010, 0.020, 0.030])
+    m = request_metrics([r])
+    assert m["mean_ttft_ms"] == pytest.approx(100.0)
+    assert m["mean_itl_ms"] == pytest.approx(20.0)
+    assert m["output_throughput"] == pytest.approx(4 / 0.160)
+
+
+def test_goodput_counts_only_requests_within_slo():
+    fast = _rec(0.0, [0.05, 0.06, 0.07])
+    slow = _rec(0.0, [0.50, 0.51, 0.52])
+    m = request_metrics([fast, slow], {"ttft": 100})
+    assert m["request_goodput"] == pytest.approx(1 / 0.52)
+    assert m["goodput_share"] == 0.5
+
+
+def test_failed_requests_are_counted_with_their_error():
+    ok = _rec(0.0, [0.1, 0.2])
+    bad = RequestRecord(rid="y", klass="default", prompt_len=5, target_output_len=2, error="ClientError: boom")
+    m = request_metrics([ok, bad])
+    assert m["completed"] == 1 and m["failed"] == 1 and m["errors"] == {"ClientError: boom": 1}
+
+
+def test_parse_goodput():
+    assert parse_goodput(["ttft:500", "tpot:50"]) == {"ttft": 500.0, "tpot": 50.0}
+    assert parse_goodput(["ttft:500,e2el:9000"]) == {"ttft": 500.0, "e2el": 9000.0}
+    for bad in (["ttft"], ["foo:1"], ["ttft:abc"], ["tpot:-1"]):
+        with pytest.raises(ValueError):
+            parse_goodput(bad)
+
+
+def test_poisson_schedule_has_the_requested_rate():
+    t = arrival_times(4000, rate=10.0, burstiness=1.0, seed=3)
+    gaps = np.diff(t)
+    assert gaps.mean() == pytest.approx(0.1, rel=0.05)
+    assert gaps.std() / gaps.mean() == pytest.approx(1.0, rel=0.1)      # exponential: CV = 1
+    bursty = np.diff(arrival_times(4000, rate=10.0, burstiness=0.25, seed=3))
+    assert bursty.mean() == pytest.approx(0.1, rel=0.1)
+    assert bursty.std() / bursty.mean() == pytest.approx(2.0, rel=0.15)  # gamma(k): CV = 1/sqrt(k)
+
+
+def test_fairness_detects_a_starved_client():
+    even = [_rec(0, [0.1 * i + 0.1, 0.1 * i + 0.2], client=i % 2) for i in range(4)]
+    assert fairness_metrics(even)["jain_client_throughput"] == pytest.approx(1.0, abs=0.05)
+    starved = [_rec(0, [0.1, 0.2], client=0), _rec(0, [0.1, 0.2], client=0), _rec(0, [5.0, 9.0], client=1)]
+    f = fairness_metrics(starved, unloaded=(0.1, 0.1))
+    assert f["jain_client_throughput"] < 0.6
+    assert f["client_throughput_max_min"] > 10
+    assert f["max_slowdown"] == pytest.approx(9.0 / 0.2)
+    assert f["starvation_ttft_ratio"] == pytest.approx(5.0 / 0.1)
