@@ -1,0 +1,102 @@
+"""benchmark_scaling.py, test_mixed_workload.py and run_distributed_benchmark.py end to end on the tiny CPU model."""
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from common import platform
+from tests.conftest import run_script
+
+pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+
+
+def _docs(out: Path, prefix: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(out.glob(f"{prefix}_*.json"))]
+
+
+def test_scaling_tp_and_dp_with_speedup_efficiency_and_allreduce(tmp_path, tiny_model):
+    proc = run_script("benchmark_scaling.py", "--output-dir", str(tmp_path), "--gpus", "1,2,4", "--layouts", "tp,dp",
+                      "--num-prompts", "32", "--latency-prompts", "8", "--batch1-tokens", "32", "--gpu-hour-usd", "1.0")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    docs = {d["metrics"]["layout"]: d for d in _docs(tmp_path, "scaling")}
+    assert {"1 GPU", "TP2", "DP2", "TP4", "DP4"} <= set(docs)
+    assert docs["TP4"]["status"] == "skipped" and "needs 4 devices" in docs["TP4"]["failure"]["message"]
+    one, tp2, dp2 = docs["1 GPU"]["metrics"], docs["TP2"]["metrics"], docs["DP2"]["metrics"]
+    for m in (one, tp2, dp2):
+        assert m["output_throughput"] > 0 and m["batch1_decode_tokens_per_s"] > 0 and m["median_ttft_ms"] > 0
+        assert m["usd_per_1m_output_tokens"] == pytest.approx(m["gpus"] / 3600 / m["output_throughput"] * 1e6)
+    assert one["speedup"] == 1.0
+    assert tp2["speedup"] == pytest.approx(tp2["output_throughput"] / one["output_throughput"])
+    assert tp2["scaling_efficiency"] == pytest.approx(tp2["speedup"] / 2)
+    # DP2 = two independent engines, each did half of the prompts
+    reps = docs["DP2"]["raw"]["replicas"]
+    assert len(reps) == 2 and sum(r["offline"]["completed"] for r in reps) == 32
+    # the all-reduce benchmark ran between 2 CPU processes with gloo, and says so
+    ar = docs["TP2"]["config"]["allreduce"]
+    assert ar["backend"] == "gloo" and all(r["latency_us"] > 0 for r in ar["results"])
+    assert "measured with gloo" in proc.stdout
+    assert tp2["comm_share_of_step"] > 0
+    assert "Scaling (course format" in proc.stdout and "Takeaway:" in proc.stdout
+    assert len(list(tmp_path.glob("scaling_*.png"))) == 4
+
+
+def test_mixed_workload_variants_measure_short_request_waits(tmp_path, tiny_model):
+    proc = run_script("test_mixed_workload.py", "--output-dir", str(tmp_path), "--num-requests", "24",
+                      "--budgets", "256", "--long-fraction", "0.25")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    docs = {d["metrics"]["variant"]: d for d in _docs(tmp_path, "mixed_workload")}
+    assert set(docs) == {"no chunking", "chunked 256", "chunked 256, long cap 128"}
+    nochunk = docs["no chunking"]
+    assert nochunk["config"]["engine"]["enable_chunked_prefill"] is False
+    assert nochunk["config"]["engine"]["max_num_batched_tokens"] >= 3800
+    for d in docs.values():
+        m = d["metrics"]
+        assert m["short_completed"] > 0 and m["long_completed"] > 0 and m["failed"] == 0
+        assert m["short_ttft_inflation_p99"] == pytest.approx(m["short_p99_ttft_ms"] / m["short_alone_p99_ttft_ms"])
+        assert 0.0 <= m["hol_blocked_share"] <= 1.0 and 0 < m["jain_slowdown"] <= 1.0
+        classes = {r["klass"] for r in d["raw"]["mixed"]}
+        assert classes == {"short", "long"}
+        assert len(d["raw"]["alone"]) == m["short_completed"]  # the same short requests ran alone first
+    assert "Takeaway:" in proc.stdout
+    assert len(list(tmp_path.glob("*.png"))) == 3
+
+
+def test_suite_report_resume_and_from_results(tmp_path, tiny_model):
+    proc = run_script("run_distributed_benchmark.py", "--output-dir", str(tmp_path), "--gpus", "1",
+                      "--gpu-hour-usd", "2.0")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    [suite] = _docs(tmp_path, "suite")
+    m = suite["metrics"]
+    assert m["output_throughput"] > 0 and m["sweep"] and m["mixed"]["short_completed"] > 0
+    assert m["memory_backend"] == "psutil-rss" and m["memory_peak_mib"]
+    report = (tmp_path / "report.md").read_text()
+    for section in ("## Environment", "## Scaling (course table)", "## Latency and memory vs GPUs",
+                    "## Recommendation", "Optimal multi-GPU configuration", "## Plots"):
+        assert section in report
+    # every number in the scaling table comes from the JSON (or is the course text's own figure)
+    row = next(line for line in report.splitlines() if line.startswith("| 1 |"))
+    assert f"| {m['output_throughput']:.0f} |" in row and "| 450 tok/s |" in row
+    cost = 2.0 / 3600 / m["output_throughput"] * 1e6
+    assert f"${cost:.3f} per 1M output tokens" in report
+    for png in re.findall(r"\]\((.+?\.png)\)", report):
+        assert (tmp_path / png).stat().st_size > 1000
+
+    # --resume: the finished configuration is not run again
+    again = run_script("run_distributed_benchmark.py", "--output-dir", str(tmp_path), "--gpus", "1", "--resume", timeout=300)
+    assert again.returncode == 0 and "already in" in again.stdout
+    assert len(_docs(tmp_path, "suite")) == 1
+
+    # --from-results: aggregate only, naming corrupt or foreign files
+    agg = tmp_path / "agg"
+    agg.mkdir()
+    shutil.copy(next(tmp_path.glob("suite_*.json")), agg)
+    (agg / "broken.json").write_text("{")
+    (agg / "other.json").write_text('{"x": 1}')
+    proc = run_script("run_distributed_benchmark.py", "--from-results", str(agg), timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "skipped broken.json" in proc.stdout and "skipped other.json" in proc.stdout
+    assert (agg / "report.md").exists()
+    bad = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path / "nope"), timeout=60)
+    assert bad.returncode == 2 and "no such folder" in bad.stderr
