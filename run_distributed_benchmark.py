@@ -206,7 +206,7 @@ def _latest(docs, experiment):
 
 def write_report(out_dir: Path, cfg: Config) -> dict:
     from common.plotting import bar_plot, line_plot
-    from common.results import load_results
+    from common.results import load_results, strip_ansi
     docs, skipped = load_results(out_dir)
     for p, why in skipped:
         print(f"  skipped {p.name}: {why}")
@@ -230,7 +230,7 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
          f"- driver {env['driver']}, CUDA {env['cuda']}, torch {env['torch']}, vLLM {env['vllm']}, git {str(env['git_sha'])[:10]}",
          ""]
     if env.get("interconnect"):
-        L += ["```", env["interconnect"].strip(), "```", ""]
+        L += ["```", strip_ansi(env["interconnect"]).strip(), "```", ""]
     L += ["## Scaling (course table)", "",
           "| GPUs | Throughput (out tok/s) | Speedup | Efficiency | course: throughput | course: speedup | course: efficiency |",
           "|---|---|---|---|---|---|---|"]
@@ -271,10 +271,17 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
     layouts = sorted([d["metrics"] for d in scaling], key=lambda m: (m["gpus"], m["layout"]))
     if layouts:
         L += ["", "## Layouts (benchmark_scaling.py)", "",
-              "| layout | GPUs | out tok/s | tok/s per GPU | batch-1 tok/s | comm share of a decode step |", "|---|---|---|---|---|---|"]
+              "| layout | GPUs | out tok/s | tok/s per GPU | batch-1 tok/s | batch-1 step vs HBM roofline | modelled comm share of a step |",
+              "|---|---|---|---|---|---|---|"]
         for m in layouts:
             L.append(f"| {m['layout']} | {m['gpus']} | {m['output_throughput']:.0f} | {m['output_throughput_per_gpu']:.0f} | "
-                     f"{m['batch1_decode_tokens_per_s']:.1f} | " + (f"{m['comm_share_of_step'] * 100:.0f}%" if m.get("comm_share_of_step") is not None else "-") + " |")
+                     f"{m['batch1_decode_tokens_per_s']:.1f} | "
+                     + (f"{m['decode_pct_of_hbm_roofline']:.0f}%" if m.get("decode_pct_of_hbm_roofline") is not None else "-") + " | "
+                     + (f"{m['comm_share_of_step'] * 100:.0f}%" if m.get("comm_share_of_step") is not None else "-") + " |")
+        L += ["", "Roofline: a batch-1 decode step must stream every weight byte of a GPU once (weights per GPU / HBM "
+              "bandwidth); the column is that time as a share of the measured step. The comm share models 2 all-reduces "
+              "per layer at the latency of the eager NCCL all-reduce measured by the micro-benchmark - an upper bound, "
+              "since vLLM's own custom all-reduce inside CUDA graphs is faster."]
     # recommendation
     cands = [m for m in main_rows] + [m for m in layouts if m not in main_rows]
     per_dollar = max(cands, key=lambda m: m["output_throughput"] / m["gpus"])

@@ -75,13 +75,19 @@ def environment() -> dict:
         pass
     env["gpu_count"] = len(env["gpus"])
     if env["gpu_count"] > 1:
-        env["interconnect"] = _run(["nvidia-smi", "topo", "-m"])
+        topo = _run(["nvidia-smi", "topo", "-m"])
+        env["interconnect"] = strip_ansi(topo) if topo else None
     try:
         import torch
         env["torch_cuda"] = torch.version.cuda
     except Exception:
         env["torch_cuda"] = None
     return env
+
+
+def strip_ansi(text: str) -> str:
+    """nvidia-smi underlines its header with terminal escape codes; files want plain text."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def slug(text: str) -> str:
