@@ -267,7 +267,7 @@ def comm_model(m: dict, allreduce: dict | None, info, gpu_name: str | None) -> d
     step_s = m["batch1_tpot_ms"] / 1000 if m.get("batch1_tpot_ms") else None
     bw = next((v for k, v in HBM_BANDWIDTH.items() if gpu_name and k in gpu_name), None)
     if step_s and bw and m.get("weights_bytes_per_gpu"):
-        roof = m["weights_bytes_per_gpu"] / bw
+        roof = m["weights_bytes_per_gpu"] * m["pp"] / bw  # PP stages run one after another within a step
         out.update({"hbm_bandwidth_gbps": bw / 1e9, "roofline_step_ms": roof * 1000,
                     "decode_pct_of_hbm_roofline": roof / step_s * 100})
     if step_s and allreduce and m["tp"] > 1:
