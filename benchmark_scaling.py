@@ -302,16 +302,13 @@ def vllm_bench_throughput(cfg: Config, engine: dict, out_json: Path) -> dict:
 # --------------------------------------------------------------------------- the experiment
 def main(cfg: Config) -> dict:
     from common import platform
-    from common.cli import UsageError
+    from common.cli import resolve_model
     from common.isolation import run_isolated
-    from common.models import ModelNotFound, layout_problem, resolve_engine_kwargs
+    from common.models import layout_problem
     from common.results import environment, run_path, save_run, timestamp
 
     cfg = cpu_defaults(cfg)
-    try:
-        engine_kwargs, info = resolve_engine_kwargs(cfg.model, cfg.engine)
-    except ModelNotFound as e:
-        raise UsageError(str(e)) from None
+    engine_kwargs, info = resolve_model(cfg.model, cfg.engine)
     devices = platform.device_count()
     base = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": info.vocab_size}
     print(f"model: {info.name}   devices: {devices} {platform.device_label()}(s)   workload: {cfg.num_prompts} x "

@@ -116,9 +116,9 @@ async def _suite_child(cfg: dict) -> dict:
 # --------------------------------------------------------------------------- the suite
 def main(cfg: Config) -> dict:
     from common import platform
-    from common.cli import UsageError
+    from common.cli import UsageError, resolve_model
     from common.isolation import run_isolated
-    from common.models import ModelNotFound, layout_problem, resolve_engine_kwargs
+    from common.models import layout_problem
     from common.results import load_results, run_path, save_run, timestamp
     import benchmark_scaling
 
@@ -129,10 +129,7 @@ def main(cfg: Config) -> dict:
         return write_report(out_dir, cfg)
 
     cfg = cpu_defaults(cfg)
-    try:
-        engine_kwargs, info = resolve_engine_kwargs(cfg.model, cfg.engine)
-    except ModelNotFound as e:
-        raise UsageError(str(e)) from None
+    engine_kwargs, info = resolve_model(cfg.model, cfg.engine)
     if "max_model_len" not in engine_kwargs:
         engine_kwargs["max_model_len"] = min(int(info.raw.get("max_position_embeddings", 32768)), 32768)
     if cfg.long_len[1] + cfg.output_len > engine_kwargs["max_model_len"]:
@@ -146,7 +143,7 @@ def main(cfg: Config) -> dict:
                        and d["config"].get("engine", {}).get("model") == engine_kwargs["model"]}
     print(f"model: {info.name}   devices: {devices} {platform.device_label()}(s)   GPU counts: {cfg.gpus}")
     t_suite = time.perf_counter()
-    rows, failed = [], False
+    failed = False
     for n in cfg.gpus:
         path = run_path(out_dir, EXPERIMENT, info.short_name, n, ts)
         child = {**asdict(cfg), "engine": {**engine_kwargs, "tensor_parallel_size": n}, "vocab_size": info.vocab_size,
@@ -222,7 +219,7 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
         key=lambda m: m["gpus"])
     base = next((m for m in main_rows if m["gpus"] == 1), None)
     price = cfg.gpu_hour_usd
-    L = [f"# Multi-GPU scaling report", "",
+    L = ["# Multi-GPU scaling report", "",
          f"Model: `{(suite or scaling)[0]['config']['engine']['model']}`  ",
          f"Generated from {len(docs)} result files in `{out_dir}`" + (f" ({len(skipped)} skipped)" if skipped else "") + ".", "",
          "## Environment", "",
@@ -320,7 +317,7 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
                                ideal=(xs, [base["output_throughput"] * n for n in xs])))
     plots.append(line_plot(out_dir / "report_latency.png",
                            {"batch-1 TPOT (ms)": (xs, [m["batch1_tpot_ms"] for m in main_rows]),
-                            f"TTFT p50 at concurrency (ms)": (xs, [m["median_ttft_ms"] for m in main_rows])},
+                            "TTFT p50 at concurrency (ms)": (xs, [m["median_ttft_ms"] for m in main_rows])},
                            "Latency vs GPUs", "GPUs", "ms"))
     if any(m.get("memory_peak_mib") for m in main_rows):
         plots.append(bar_plot(out_dir / "report_memory.png", [f"{m['gpus']} GPU" for m in main_rows],

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 EXPERIMENT = "concurrent_requests"
 
@@ -44,6 +45,7 @@ class Config:
     output_dir: str = "results"
     timeout_s: float = 3600.0
     plots: bool = True
+    compare_vllm_bench: bool = False    # --base-url only: run `vllm bench serve` on the same workload per level
 
 
 DEFAULTS = {"input_len": (512, 64), "output_len": (128, 16), "batch_prompts": (256, 32),
@@ -89,7 +91,7 @@ async def _measure(cfg: dict) -> dict:
 
     from common.isolation import checkpoint
     from common.loadgen import (AsyncLLMBackend, OpenAIBackend, fairness_metrics, random_prompts,
-                                request_metrics, run_closed_loop, run_open_loop, unloaded_model)
+                                request_metrics, run_closed_loop, unloaded_model)
     from common.metrics import StageTimer
 
     timer = StageTimer()
@@ -193,9 +195,8 @@ def measure_batch(cfg: dict) -> dict:
 
 # --------------------------------------------------------------------------- the experiment
 def main(cfg: Config) -> dict:
-    from common.cli import UsageError
+    from common.cli import UsageError, resolve_model
     from common.isolation import run_isolated
-    from common.models import ModelNotFound, resolve_engine_kwargs
     from common.results import run_path, save_run, timestamp
     from common.server import health
 
@@ -213,10 +214,7 @@ def main(cfg: Config) -> dict:
         except Exception as e:
             raise UsageError(f"cannot read /v1/models or the model's config at {cfg.base_url}: {e}") from None
     else:
-        try:
-            engine_kwargs, info = resolve_engine_kwargs(cfg.model, cfg.engine)
-        except ModelNotFound as e:
-            raise UsageError(str(e)) from None
+        engine_kwargs, info = resolve_model(cfg.model, cfg.engine)
         vocab = info.vocab_size
     tp = int(engine_kwargs.get("tensor_parallel_size", 1))
     child = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": vocab}
@@ -244,8 +242,27 @@ def main(cfg: Config) -> dict:
         if batch is None:
             print(f"batch run FAILED ({b['failure']['kind']}): {b['failure']['message'][:300]}")
 
-    # 3. Table, takeaway, files
+    # 3. vLLM's own client on the same server and workload, for calibration
+    comparison = None
+    if cfg.compare_vllm_bench and status == "ok":
+        comparison = compare_with_vllm_bench(cfg, engine_kwargs["model"], res, Path(cfg.output_dir))
+
+    # 4. Table, takeaway, files
     summary = report(cfg, res, batch, path, status)
+    if comparison:
+        from common.tables import print_table
+        rows = []
+        for key, c in comparison.items():
+            if "error" in c:
+                rows.append({"level": key, "vllm bench serve": "failed: " + c["error"][-80:]})
+                continue
+            r = c["ours_vs_vllm_bench"]
+            rows.append({"level": key, "vllm bench out tok/s": round(c["vllm_bench"]["output_throughput"] or 0, 1),
+                         "ours/theirs out tok/s": _r(r["output_throughput"], 3),
+                         "ours/theirs mean TTFT": _r(r["mean_ttft_ms"], 3), "ours/theirs mean TPOT": _r(r["mean_tpot_ms"], 3)})
+        print_table(rows, "Ratios near 1.0 mean this client measures what vLLM's own benchmark client measures.",
+                    title="Calibration against vllm bench serve (same server, same workload)")
+        summary["metrics"]["vllm_bench_comparison"] = comparison
     any_failed = status != "ok" or any(lv["metrics"]["failed"] for lv in res.get("levels", []))
     save_run(path, experiment=EXPERIMENT, config={**child, "tp": tp}, metrics=summary["metrics"],
              raw={"levels": res.get("levels", []), "unloaded": res.get("unloaded"),
@@ -256,6 +273,44 @@ def main(cfg: Config) -> dict:
     if res.get("interrupted") or (failure and failure["kind"] == "interrupted"):
         raise KeyboardInterrupt
     return {"metrics": summary["metrics"], "path": str(path), "exit_code": 1 if any_failed else 0}
+
+
+def compare_with_vllm_bench(cfg: Config, served_model: str, res: dict, out_dir: Path) -> dict:
+    """Run `vllm bench serve` against the same server with the same workload at each level; ours / theirs."""
+    import json as _json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    out = {}
+    tokenizer = cfg.engine.get("tokenizer") or cfg.model or served_model
+    for lv in res.get("levels", []):
+        key = f"{lv['kind']}={lv['value']:g}"
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, "-m", "common.vllm_cli", "bench", "serve", "--backend", "vllm",
+                   "--base-url", cfg.base_url, "--model", served_model, "--tokenizer", str(tokenizer),
+                   "--dataset-name", "random", "--random-input-len", str(cfg.input_len),
+                   "--random-output-len", str(cfg.output_len), "--random-range-ratio", str(cfg.range_ratio),
+                   "--num-prompts", str(lv["num_prompts"]), "--ignore-eos", "--seed", str(cfg.seed),
+                   "--save-result", "--result-dir", tmp, "--result-filename", "bench.json"]
+            if lv["kind"] == "concurrency":
+                cmd += ["--max-concurrency", str(int(lv["value"])), "--request-rate", "inf"]
+            else:
+                cmd += ["--request-rate", str(lv["value"]), "--burstiness", str(cfg.burstiness)]
+            print(f"  vllm bench serve, {key} ...", flush=True)
+            r = subprocess.run(cmd, cwd=str(Path(__file__).parent), capture_output=True, text=True,
+                               timeout=cfg.level_time_limit_s + 300, env=dict(os.environ))
+            path = Path(tmp) / "bench.json"
+            if r.returncode != 0 or not path.exists():
+                out[key] = {"error": (r.stderr or r.stdout)[-500:]}
+                continue
+            theirs = _json.loads(path.read_text())
+        ours = lv["metrics"]
+        out[key] = {"vllm_bench": {k: theirs.get(k) for k in ("output_throughput", "mean_ttft_ms", "median_ttft_ms",
+                                                               "mean_tpot_ms", "median_tpot_ms", "completed")},
+                    "ours_vs_vllm_bench": {k: (ours[k] / theirs[k]) if theirs.get(k) else None
+                                           for k in ("output_throughput", "mean_ttft_ms", "mean_tpot_ms")}}
+    return out
 
 
 def _vocab_from(model: str) -> int:
@@ -343,9 +398,6 @@ def _pair(m, name):
     return "-" if a is None else f"{a:.1f} / {b:.1f}"
 
 
-from pathlib import Path  # noqa: E402  (used by report)
-
-
 def build_config(args, engine: dict) -> Config:
     from common.cli import UsageError
     from common.loadgen import parse_goodput
@@ -353,6 +405,8 @@ def build_config(args, engine: dict) -> Config:
         goodput = parse_goodput(args.goodput)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    if args.compare_vllm_bench and not args.base_url:
+        raise UsageError("--compare-vllm-bench needs --base-url (vllm bench serve talks to a server)")
     if args.burstiness <= 0:
         raise UsageError("--burstiness must be > 0")
     return Config(model=args.model, engine=engine, base_url=args.base_url, concurrency=args.concurrency or [],
@@ -360,7 +414,7 @@ def build_config(args, engine: dict) -> Config:
                   input_len=args.input_len, output_len=args.output_len, range_ratio=args.range_ratio,
                   warmup_requests=args.warmup_requests, batch_prompts=args.batch_prompts, goodput=goodput,
                   seed=args.seed, level_time_limit_s=args.level_time_limit, output_dir=args.output_dir,
-                  timeout_s=args.timeout, plots=not args.no_plots)
+                  timeout_s=args.timeout, plots=not args.no_plots, compare_vllm_bench=args.compare_vllm_bench)
 
 
 def _rates(text: str) -> list[float]:
@@ -390,5 +444,7 @@ if __name__ == "__main__":
     p.add_argument("--goodput", nargs="+", metavar="SLO", help="SLOs in ms, e.g. ttft:500 tpot:50 e2el:5000")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--level-time-limit", type=float, default=600.0, help="seconds one level may run; the rest count as failed")
+    p.add_argument("--compare-vllm-bench", action="store_true",
+                   help="with --base-url: also run `vllm bench serve` per level on the same workload and report ours / theirs")
     p.add_argument("--no-plots", action="store_true")
     cli.run_main(main, build_config, p)

@@ -172,15 +172,11 @@ def analyse(res: dict) -> dict:
 
 # --------------------------------------------------------------------------- the experiment
 def main(cfg: Config) -> dict:
-    from common.cli import UsageError
+    from common.cli import UsageError, resolve_model
     from common.isolation import run_isolated
-    from common.models import ModelNotFound, resolve_engine_kwargs
     from common.results import run_path, save_run, timestamp
     cfg = cpu_defaults(cfg)
-    try:
-        engine_kwargs, info = resolve_engine_kwargs(cfg.model, cfg.engine)
-    except ModelNotFound as e:
-        raise UsageError(str(e)) from None
+    engine_kwargs, info = resolve_model(cfg.model, cfg.engine)
     max_len = int(engine_kwargs.get("max_model_len") or min(info.raw.get("max_position_embeddings", 32768), 32768))
     need = cfg.long_len[1] + cfg.output_len
     if need > max_len:

@@ -18,8 +18,7 @@ Exit code 0 when every attempted size passed, 1 when one failed, 2 on bad input.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 EXPERIMENT = "tensor_parallel"
 BALANCE_LIMIT = 0.10  # max/min - 1 of per-rank memory
@@ -112,17 +111,14 @@ def agreement(ref: list[list[int]], other: list[list[int]]) -> float:
 # --------------------------------------------------------------------------- the experiment
 def main(cfg: Config) -> dict:
     from common import platform
-    from common.cli import UsageError
+    from common.cli import resolve_model
     from common.isolation import run_isolated
-    from common.models import ModelNotFound, layout_problem, resolve_engine_kwargs
+    from common.models import layout_problem
     from common.results import run_path, save_run, timestamp
     from common.tables import fmt_bytes, fmt_mib, print_table
 
     # 1. What can run here? Decide before launching anything.
-    try:
-        engine_kwargs, info = resolve_engine_kwargs(cfg.model, cfg.engine)
-    except ModelNotFound as e:
-        raise UsageError(str(e)) from None
+    engine_kwargs, info = resolve_model(cfg.model, cfg.engine)
     devices, label = platform.device_count(), platform.device_label()
     print(f"model: {info.name}  ({info.num_attention_heads} attention heads, {info.num_key_value_heads} KV heads)")
     print(f"devices: {devices} {label}{'s' if devices != 1 else ''}")

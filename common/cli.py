@@ -44,6 +44,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
+def resolve_model(model: str | None, overrides: dict):
+    """(engine kwargs, ModelInfo) for --model + engine flags; a missing model is a UsageError (exit 2)."""
+    from common.models import ModelNotFound, resolve_engine_kwargs
+    try:
+        return resolve_engine_kwargs(model, overrides)
+    except ModelNotFound as e:
+        raise UsageError(str(e)) from None
+
+
 def fill_defaults(cfg, defaults: dict[str, tuple]) -> None:
     """Set every field left as None to its (GPU, CPU) default, by whether a GPU is present.
     Values the user gave are never touched."""
