@@ -75,9 +75,18 @@ def test_suite_report_resume_and_from_results(tmp_path, tiny_model):
     for section in ("## Environment", "## Scaling (course table)", "## Latency and memory vs GPUs",
                     "## Recommendation", "Optimal multi-GPU configuration", "## Plots"):
         assert section in report
-    # every number in the scaling table comes from the JSON (or is the course text's own figure)
-    row = next(line for line in report.splitlines() if line.startswith("| 1 |"))
-    assert f"| {m['output_throughput']:.0f} |" in row and "| 450 tok/s |" in row
+    # every number in the scaling table comes from the JSON files (or is the course text's own figure)
+    by_gpus = {d["metrics"]["gpus"]: d["metrics"] for d in _docs(tmp_path, "suite")}
+    table = report.split("## Scaling (course table)")[1].split("\n\n")[1].splitlines()[2:]
+    assert table, report
+    course = {1: ("450 tok/s", "1.0x", "100%"), 2: ("800 tok/s", "1.8x", "90%"), 4: ("1400 tok/s", "3.1x", "78%")}
+    for line in table:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        gpus = int(cells[0])
+        mine = by_gpus[gpus]
+        speedup = mine["output_throughput"] / by_gpus[1]["output_throughput"]
+        assert cells[1:4] == [f"{mine['output_throughput']:.0f}", f"{speedup:.2f}x", f"{speedup / gpus * 100:.0f}%"]
+        assert tuple(cells[4:7]) == course[gpus]
     cost = 2.0 / 3600 / m["output_throughput"] * 1e6
     assert f"${cost:.3f} per 1M output tokens" in report
     for png in re.findall(r"\]\((.+?\.png)\)", report):
