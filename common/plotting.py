@@ -22,6 +22,9 @@ def line_plot(path: Path, series: dict[str, tuple[list, list]], title: str, xlab
         ax.plot(*ideal, linestyle="--", color="grey", label="ideal (linear)")
     if logx:
         ax.set_xscale("log", base=2)
+    xs_all = sorted({x for xs, _ in series.values() for x in xs})
+    if xs_all and all(float(x).is_integer() for x in xs_all) and len(xs_all) <= 12:
+        ax.set_xticks(xs_all, [f"{x:g}" for x in xs_all])  # GPU counts / levels, not 1.2 GPUs
     if logy:
         ax.set_yscale("log")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
