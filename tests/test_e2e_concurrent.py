@@ -60,10 +60,10 @@ def server(tiny_model):
     srv.stop()
 
 
-def test_base_url_mode_scrapes_server_metrics(tmp_path, server, tiny_model):
+def test_base_url_mode_scrapes_server_metrics_and_calibrates(tmp_path, server, tiny_model):
     proc = run_script("simulate_concurrent_requests.py", "--base-url", server.base_url, "--model", str(tiny_model[0]),
-                      "--output-dir", str(tmp_path), "--concurrency", "1,8", "--num-prompts", "48",
-                      "--output-len", "128")
+                      "--tokenizer", str(tiny_model[1]), "--output-dir", str(tmp_path), "--concurrency", "1,8",
+                      "--num-prompts", "48", "--output-len", "128", "--compare-vllm-bench")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     d = _doc(tmp_path)
     lv = d["raw"]["levels"][1]
@@ -71,6 +71,15 @@ def test_base_url_mode_scrapes_server_metrics(tmp_path, server, tiny_model):
     s = lv["server_metrics"]
     assert s["scrapes"] >= 2 and s["max_num_requests_running"] >= 1 and s["num_preemptions"] is not None
     assert all(r["output_len"] == 128 for r in lv["requests"])
+    # tokens must arrive spread out, not in one burst: TPOT is real, TTFT well under E2E
+    m = lv["metrics"]
+    assert m["median_tpot_ms"] > 0.1 and m["median_ttft_ms"] < 0.5 * m["median_e2el_ms"]
+    # vllm bench serve ran on the same server and workload; ours / theirs recorded per level
+    cmp = d["metrics"]["vllm_bench_comparison"]
+    for key in ("concurrency=1", "concurrency=8"):
+        assert cmp[key]["vllm_bench"]["completed"] == 48, cmp[key]
+        assert cmp[key]["ours_vs_vllm_bench"]["output_throughput"] > 0
+    assert "Calibration against vllm bench serve" in proc.stdout
 
 
 def test_2000_concurrent_streams_without_failures(tmp_path, server, tiny_model):

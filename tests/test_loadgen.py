@@ -69,3 +69,18 @@ def test_fairness_detects_a_starved_client():
     assert f["client_throughput_max_min"] > 10
     assert f["max_slowdown"] == pytest.approx(9.0 / 0.2)
     assert f["starvation_ttft_ratio"] == pytest.approx(5.0 / 0.1)
+
+
+def test_prometheus_parse_sums_watched_series_only():
+    from common.prom import parse
+    text = """# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0",model_name="m"} 3.0
+vllm:num_requests_running{engine="1",model_name="m"} 2.0
+vllm:num_requests_waiting{engine="0",model_name="m"} 7.0
+vllm:num_preemptions_total{engine="0",model_name="m"} 4.0
+vllm:kv_cache_usage_perc{engine="0",model_name="m"} 0.25
+vllm:time_to_first_token_seconds_bucket{engine="0",le="0.001",model_name="m"} 0.0
+"""
+    assert parse(text) == {"vllm:num_requests_running": 5.0, "vllm:num_requests_waiting": 7.0,
+                           "vllm:num_preemptions": 4.0, "vllm:kv_cache_usage_perc": 0.25}
