@@ -151,6 +151,8 @@ def main(cfg: Config) -> dict:
             save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics={"tp": tp}, status="failed",
                      failure=f, raw={"log_tail": res.get("log_tail", "")}, rows=[rows[-1]])
             files.append(str(path))
+            if f["kind"] == "interrupted":  # Ctrl-C: what finished is on disk; stop the sweep
+                raise KeyboardInterrupt
             continue
 
         labels, per_rank = rank_memory(res, tp)
