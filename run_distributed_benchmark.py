@@ -288,22 +288,28 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
     cost = lambda m: (price * m["gpus"] / 3600 / m["output_throughput"] * 1e6) if price else None  # noqa: E731
     L += ["", "## Recommendation", ""]
     c1, c2 = cost(per_dollar), cost(fastest)
-    L.append(f"- **Throughput per dollar:** {per_dollar['layout']} on {per_dollar['gpus']} GPU(s): "
-             f"{per_dollar['output_throughput'] / per_dollar['gpus']:.0f} out tok/s per GPU"
+    dev = "GPU" if env["gpus"] else "CPU rank"
+
+    def where(m):  # "a single GPU" / "TP2 (2 GPUs)"
+        return f"a single {dev}" if m["gpus"] == 1 else f"{m['layout']} ({m['gpus']} {dev}s)"
+
+    L.append(f"- **Throughput per dollar:** {where(per_dollar)}: "
+             f"{per_dollar['output_throughput'] / per_dollar['gpus']:.0f} out tok/s per {dev}"
              + (f", ${c1:.3f} per 1M output tokens at ${price}/GPU-hour." if c1 is not None else " (pass --gpu-hour-usd for $ per 1M tokens)."))
     slo_txt = ", ".join(f"p99 {k.upper()} <= {v:.0f} ms" for k, v in cfg.slo.items())
     L.append(f"- **Lowest latency{' under the SLO (' + slo_txt + ')' if meets else ' (no layout met the SLO ' + slo_txt + ')'}:** "
-             f"{fastest['layout']} on {fastest['gpus']} GPU(s): batch-1 {fastest['batch1_decode_tokens_per_s']:.0f} tok/s, "
+             f"{where(fastest)}: batch-1 {fastest['batch1_decode_tokens_per_s']:.0f} tok/s, "
              f"p99 TTFT {fastest['p99_ttft_ms']:.0f} ms, p99 TPOT {fastest['p99_tpot_ms']:.1f} ms"
              + (f", ${c2:.3f} per 1M output tokens." if c2 is not None else "."))
-    gpu_txt = env["gpus"][0]["name"] if env["gpus"] else "CPU"
+    box = (f"{len(env['gpus'])} x {env['gpus'][0]['name']}" if env["gpus"]
+           else f"this CPU box ({env['cpu_count']} cores, one per rank)")
     L += ["", "**Optimal multi-GPU configuration (paste into your notes):** "
-          f"On {len(env['gpus']) or 'this'} x {gpu_txt}, for batch throughput per dollar run {per_dollar['layout']} "
-          f"({per_dollar['output_throughput'] / per_dollar['gpus']:.0f} out tok/s per GPU"
+          f"On {box}, for batch throughput per dollar run {where(per_dollar)} "
+          f"({per_dollar['output_throughput'] / per_dollar['gpus']:.0f} out tok/s per {dev}"
           + (f", ${c1:.3f}/1M tokens" if c1 is not None else "") + f"); for the lowest per-request latency run "
-          f"{fastest['layout']} ({fastest['batch1_decode_tokens_per_s']:.0f} tok/s for a single stream"
+          f"{where(fastest)} ({fastest['batch1_decode_tokens_per_s']:.0f} tok/s for a single stream"
           + (f", ${c2:.3f}/1M tokens" if c2 is not None else "") + "). "
-          + (f"Going from 1 to {main_rows[-1]['gpus']} GPUs multiplies throughput by "
+          + (f"Going from 1 to {main_rows[-1]['gpus']} {dev}s multiplies throughput by "
              f"{main_rows[-1]['output_throughput'] / base['output_throughput']:.2f}x "
              f"({main_rows[-1]['output_throughput'] / base['output_throughput'] / main_rows[-1]['gpus'] * 100:.0f}% efficiency) "
              f"at {main_rows[-1]['gpus']}x the cost per hour." if base and len(main_rows) > 1 else ""), ""]
