@@ -120,7 +120,7 @@ async def _layout_child(cfg: dict) -> dict:
 async def measure_engine(engine, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict:
     """The three measurements on one running AsyncLLM (a DP replica measures its share)."""
     from common import barrier, engine as eng
-    from common.loadgen import RequestSpec, random_prompts, run_closed_loop
+    from common.loadgen import AsyncLLMBackend, RequestSpec, random_prompts, run_closed_loop
     bdir = cfg.get("barrier_dir")
     try:
         ranks = await engine.collective_rpc(eng._rank_report)
@@ -150,7 +150,7 @@ async def measure_engine(engine, cfg: dict, timer, rank: int = 0, world: int = 1
         b1 = []
         for i in range(3):
             spec = RequestSpec(all_specs[i].prompt_token_ids[:64], cfg["batch1_tokens"])
-            [r] = await run_closed_loop(_Stream(engine), [spec], concurrency=1)
+            [r] = await run_closed_loop(AsyncLLMBackend(engine), [spec], concurrency=1)
             if r.ok and r.tpot_s:
                 b1.append(r)
     tpot = sorted(r.tpot_s for r in b1)[len(b1) // 2] if b1 else None
@@ -163,20 +163,9 @@ async def measure_engine(engine, cfg: dict, timer, rank: int = 0, world: int = 1
                                seed=cfg["seed"] + 1)[rank::world]
     barrier.wait(bdir, "latency", rank, world)
     with timer("latency"):
-        lat = await run_closed_loop(_Stream(engine), lat_specs, concurrency=conc, time_limit_s=cfg["timeout_s"])
+        lat = await run_closed_loop(AsyncLLMBackend(engine), lat_specs, concurrency=conc, time_limit_s=cfg["timeout_s"])
     return {"stage_seconds": timer.seconds, "ranks": ranks, "offline": offline, "batch1": batch1,
             "latency_requests": [r.to_raw(0.0) for r in lat]}
-
-
-class _Stream:
-    """AsyncLLM backend streaming deltas (TTFT/TPOT need every token's time)."""
-
-    def __init__(self, engine):
-        from common.loadgen import AsyncLLMBackend
-        self._b = AsyncLLMBackend(engine)
-
-    async def send(self, spec, rec):
-        await self._b.send(spec, rec)
 
 
 class _Final:
@@ -241,7 +230,7 @@ def summarize_layout(layout: dict, res: dict) -> dict:
     recs = []
     for r in reps:
         for d in r["latency_requests"]:
-            recs.append(RequestRecord(**{k: d[k] for k in RequestRecord.__dataclass_fields__}))
+            recs.append(RequestRecord.from_raw(d))
     lat = request_metrics(recs)
     b1 = reps[0]["batch1"]
     return {

@@ -245,7 +245,7 @@ def main(cfg: Config) -> dict:
     # 3. vLLM's own client on the same server and workload, for calibration
     comparison = None
     if cfg.compare_vllm_bench and status == "ok":
-        comparison = compare_with_vllm_bench(cfg, engine_kwargs["model"], res, Path(cfg.output_dir))
+        comparison = compare_with_vllm_bench(cfg, engine_kwargs["model"], res)
 
     # 4. Table, takeaway, files
     summary = report(cfg, res, batch, path, status)
@@ -275,7 +275,7 @@ def main(cfg: Config) -> dict:
     return {"metrics": summary["metrics"], "path": str(path), "exit_code": 1 if any_failed else 0}
 
 
-def compare_with_vllm_bench(cfg: Config, served_model: str, res: dict, out_dir: Path) -> dict:
+def compare_with_vllm_bench(cfg: Config, served_model: str, res: dict) -> dict:
     """Run `vllm bench serve` against the same server with the same workload at each level; ours / theirs."""
     import json as _json
     import os

@@ -122,7 +122,7 @@ async def _variant_child(cfg: dict) -> dict:
 # --------------------------------------------------------------------------- analysis
 def _records(raw: list[dict]):
     from common.loadgen import RequestRecord
-    return [RequestRecord(**{k: d[k] for k in RequestRecord.__dataclass_fields__}) for d in raw]
+    return [RequestRecord.from_raw(d) for d in raw]
 
 
 def head_of_line(mixed) -> dict:

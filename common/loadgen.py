@@ -75,6 +75,11 @@ class RequestRecord:
         """How late it was sent versus when it was due (client-side backlog)."""
         return None if self.scheduled_s is None or self.start_s is None else self.start_s - self.scheduled_s
 
+    @classmethod
+    def from_raw(cls, d: dict) -> "RequestRecord":
+        """Inverse of to_raw(): the derived *_ms fields are dropped, timestamps kept as stored."""
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
     def to_raw(self, t0: float = 0.0) -> dict:
         d = asdict(self)
         for k in ("scheduled_s", "start_s", "first_token_s", "end_s"):
