@@ -3,9 +3,10 @@
 For every GPU count N (default 1, 2, 4, capped at the GPUs present) and layout (default tensor
 parallel; --layouts tp,dp,pp adds N independent one-GPU replicas and pipeline parallel, and TPxDP
 mixes where N >= 4) one engine is started in its own process and measures, in order:
-  1. offline throughput  - a fixed batch of prompts (default 1000 x 512 in / 128 out) sent at once
+  1. offline throughput  - a fixed batch of prompts (default 1000 x 512 in / 128 out) in one
+                           LLM.generate call, timed as `vllm bench throughput` times it
   2. batch-1 decode      - one request streaming 256 tokens: tokens/s and time per step
-  3. latency under load  - TTFT / TPOT at a fixed concurrency (default 16 clients)
+  3. latency under load  - TTFT / TPOT at a fixed concurrency (default 16 clients), same engine
 Then: speedup vs N=1, efficiency = speedup / N, throughput per GPU, $ per 1M output tokens
 (--gpu-hour-usd), and communication overhead - an all-reduce micro-benchmark at the message sizes TP
 sends (NCCL; gloo on CPU, labelled) feeding a model of each TP decode step (weights / HBM bandwidth +
@@ -99,31 +100,23 @@ def plan_layouts(gpus: list[int], layouts: list[str]) -> list[dict]:
 
 # --------------------------------------------------------------------------- child: one engine (or one DP replica)
 def layout_child(cfg: dict) -> dict:
-    from common.loadgen import run_async
-    return run_async(_layout_child(cfg))
-
-
-async def _layout_child(cfg: dict) -> dict:
     from common import engine as eng
     from common.metrics import StageTimer
     timer = StageTimer()
     rank, world = cfg.get("replica", 0), cfg.get("replicas", 1)
     with timer("engine_start"):
-        engine = eng.build_async_engine(cfg["engine"])
-    try:
-        out = await measure_engine(engine, cfg, timer, rank, world)
-    finally:
-        engine.shutdown()
-    return out
+        llm = eng.build_llm(cfg["engine"])
+    return measure_engine(llm, cfg, timer, rank, world)
 
 
-async def measure_engine(engine, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict:
-    """The three measurements on one running AsyncLLM (a DP replica measures its share)."""
+def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict:
+    """The three measurements on one running vllm.LLM (a DP replica measures its share)."""
     from common import barrier, engine as eng
-    from common.loadgen import AsyncLLMBackend, RequestSpec, random_prompts, run_closed_loop
+    from common.loadgen import RequestSpec, random_prompts
+    from common.stepdrive import generate_offline, run_steps
     bdir = cfg.get("barrier_dir")
     try:
-        ranks = await engine.collective_rpc(eng._rank_report)
+        ranks = eng.rank_reports(llm)
     except Exception:
         ranks = []
     vocab = cfg["vocab_size"]
@@ -131,26 +124,21 @@ async def measure_engine(engine, cfg: dict, timer, rank: int = 0, world: int = 1
     all_specs = random_prompts(cfg["num_prompts"], cfg["input_len"], cfg["output_len"], vocab, seed=cfg["seed"])
     specs = all_specs[rank::world]
     with timer("warmup"):
-        await run_closed_loop(_Final(engine), specs[:8], concurrency=8)
+        generate_offline(llm, specs[:8])
 
-    # 1. offline throughput: everything at once, final outputs only (what LLM.generate does)
+    # 1. offline throughput: one LLM.generate over the whole workload (what `vllm bench throughput` times)
     barrier.wait(bdir, "offline", rank, world)
     with timer("offline"):
-        t0 = time.perf_counter()
-        recs = await run_closed_loop(_Final(engine), specs, concurrency=len(specs), time_limit_s=cfg["timeout_s"])
-        t1 = time.perf_counter()
-    done = [r for r in recs if r.ok]
-    if not done:
-        raise RuntimeError(f"every offline request failed: {next((r.error for r in recs if r.error), 'unknown')}")
-    offline = {"start": t0, "end": t1, "wall_s": t1 - t0, "completed": len(done), "failed": len(recs) - len(done),
-               "output_tokens": sum(r.output_len for r in done), "input_tokens": sum(r.prompt_len for r in done)}
+        offline = generate_offline(llm, specs)
+    if not offline["completed"]:
+        raise RuntimeError("every offline request came back short of its output length")
 
     # 2. batch-1 decode: one stream, 3 repetitions, median
     with timer("batch1"):
         b1 = []
         for i in range(3):
             spec = RequestSpec(all_specs[i].prompt_token_ids[:64], cfg["batch1_tokens"])
-            [r] = await run_closed_loop(AsyncLLMBackend(engine), [spec], concurrency=1)
+            [r] = run_steps(llm, [spec], concurrency=1)
             if r.ok and r.tpot_s:
                 b1.append(r)
     tpot = sorted(r.tpot_s for r in b1)[len(b1) // 2] if b1 else None
@@ -163,28 +151,9 @@ async def measure_engine(engine, cfg: dict, timer, rank: int = 0, world: int = 1
                                seed=cfg["seed"] + 1)[rank::world]
     barrier.wait(bdir, "latency", rank, world)
     with timer("latency"):
-        lat = await run_closed_loop(AsyncLLMBackend(engine), lat_specs, concurrency=conc, time_limit_s=cfg["timeout_s"])
+        lat = run_steps(llm, lat_specs, concurrency=conc, time_limit_s=cfg["timeout_s"])
     return {"stage_seconds": timer.seconds, "ranks": ranks, "offline": offline, "batch1": batch1,
             "latency_requests": [r.to_raw(0.0) for r in lat]}
-
-
-class _Final:
-    """AsyncLLM backend returning only the final output (no per-token overhead), for offline throughput."""
-
-    def __init__(self, engine):
-        self.engine = engine
-
-    async def send(self, spec, rec):
-        import uuid
-        from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind
-        params = SamplingParams(max_tokens=spec.output_len, ignore_eos=True, temperature=0.0,
-                                output_kind=RequestOutputKind.FINAL_ONLY)
-        rec.start_s = time.perf_counter()
-        async for out in self.engine.generate({"prompt_token_ids": spec.prompt_token_ids}, params,
-                                              request_id=spec.rid + uuid.uuid4().hex[:6]):
-            rec.output_len = len(out.outputs[0].token_ids)
-        rec.first_token_s = rec.end_s = time.perf_counter()
 
 
 # --------------------------------------------------------------------------- parent: run a layout (DP = replicas)

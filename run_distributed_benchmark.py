@@ -71,44 +71,36 @@ def cpu_defaults(cfg: Config) -> Config:
 
 # --------------------------------------------------------------------------- child: one configuration, one engine
 def suite_child(cfg: dict) -> dict:
-    from common.loadgen import run_async
-    return run_async(_suite_child(cfg))
-
-
-async def _suite_child(cfg: dict) -> dict:
     import benchmark_scaling
     import test_mixed_workload
     from common import engine as eng
     from common.gpu_memory import MemoryTracker
-    from common.loadgen import AsyncLLMBackend, random_prompts, request_metrics, run_closed_loop, run_open_loop
+    from common.loadgen import random_prompts, request_metrics
     from common.metrics import StageTimer
+    from common.stepdrive import run_steps
     timer = StageTimer()
     with MemoryTracker() as mem:
         with timer("engine_start"):
-            engine = eng.build_async_engine(cfg["engine"])
+            llm = eng.build_llm(cfg["engine"])
         after_load = mem.mark("after_load")
-        try:
-            core = await benchmark_scaling.measure_engine(engine, cfg, timer)
-            backend = AsyncLLMBackend(engine)
-            sweep = []
-            with timer("serving_sweep"):
-                for i, c in enumerate(cfg["sweep"]):
-                    specs = random_prompts(max(cfg["sweep_prompts"], 2 * c), cfg["input_len"], cfg["output_len"],
-                                           cfg["vocab_size"], seed=cfg["seed"] + 200 + i)
-                    recs = await run_closed_loop(backend, specs, c, time_limit_s=cfg["timeout_s"])
-                    sweep.append({"concurrency": c, "metrics": request_metrics(recs, cfg["slo"])})
-            with timer("mixed"):
-                mcfg = {**cfg, "num_requests": cfg["mixed_requests"], "request_rate": cfg["mixed_rate"]}
-                short_alone, mixed = test_mixed_workload.workload(mcfg, cfg["vocab_size"])
-                longs = [s for s in mixed if s.klass == "long"][:1]
-                long_alone = await run_closed_loop(backend, longs, 1) if longs else []
-                alone = await run_open_loop(backend, short_alone, time_limit_s=cfg["timeout_s"])
-                mix = await run_open_loop(backend, mixed, time_limit_s=cfg["timeout_s"])
-                mixed_m = test_mixed_workload.analyse({"alone": [r.to_raw() for r in alone],
-                                                       "mixed": [r.to_raw() for r in mix],
-                                                       "long_alone": [r.to_raw() for r in long_alone]})
-        finally:
-            engine.shutdown()
+        core = benchmark_scaling.measure_engine(llm, cfg, timer)
+        sweep = []
+        with timer("serving_sweep"):
+            for i, c in enumerate(cfg["sweep"]):
+                specs = random_prompts(max(cfg["sweep_prompts"], 2 * c), cfg["input_len"], cfg["output_len"],
+                                       cfg["vocab_size"], seed=cfg["seed"] + 200 + i)
+                recs = run_steps(llm, specs, concurrency=c, time_limit_s=cfg["timeout_s"])
+                sweep.append({"concurrency": c, "metrics": request_metrics(recs, cfg["slo"])})
+        with timer("mixed"):
+            mcfg = {**cfg, "num_requests": cfg["mixed_requests"], "request_rate": cfg["mixed_rate"]}
+            short_alone, mixed = test_mixed_workload.workload(mcfg, cfg["vocab_size"])
+            longs = [s for s in mixed if s.klass == "long"][:1]
+            long_alone = run_steps(llm, longs, concurrency=1) if longs else []
+            alone = run_steps(llm, short_alone, time_limit_s=cfg["timeout_s"])
+            mix = run_steps(llm, mixed, time_limit_s=cfg["timeout_s"])
+            mixed_m = test_mixed_workload.analyse({"alone": [r.to_raw() for r in alone],
+                                                   "mixed": [r.to_raw() for r in mix],
+                                                   "long_alone": [r.to_raw() for r in long_alone]})
     core["stage_seconds"] = timer.seconds
     return {**core, "sweep": sweep, "mixed": mixed_m, "memory": mem.summary(), "memory_after_load": after_load}
 

@@ -225,7 +225,7 @@ async def _one(backend, spec: RequestSpec, rec: RequestRecord) -> None:
         rec.end_s = None
 
 
-def _record(spec: RequestSpec) -> RequestRecord:
+def new_record(spec: RequestSpec) -> RequestRecord:
     return RequestRecord(rid=spec.rid, klass=spec.klass, prompt_len=len(spec.prompt_token_ids),
                          target_output_len=spec.output_len)
 
@@ -233,7 +233,7 @@ def _record(spec: RequestSpec) -> RequestRecord:
 async def run_closed_loop(backend, specs: list[RequestSpec], concurrency: int,
                           time_limit_s: float = 600.0, progress=None) -> list[RequestRecord]:
     """`concurrency` clients share the request list; each sends its next one when the last is done."""
-    records = [_record(s) for s in specs]
+    records = [new_record(s) for s in specs]
     queue: asyncio.Queue = asyncio.Queue()
     for pair in zip(specs, records):
         queue.put_nowait(pair)
@@ -257,7 +257,7 @@ async def run_closed_loop(backend, specs: list[RequestSpec], concurrency: int,
 async def run_open_loop(backend, specs: list[RequestSpec], time_limit_s: float = 600.0,
                         progress=None) -> list[RequestRecord]:
     """Send each spec at its `arrival_s` offset, whatever is still in flight."""
-    records = [_record(s) for s in specs]
+    records = [new_record(s) for s in specs]
     t0 = time.perf_counter()
 
     async def fire(spec, rec):

@@ -1,0 +1,115 @@
+"""Load on an in-process `vllm.LLM`, driven step by step: offline batches and timed requests on one engine.
+
+`LLM.generate` is what `vllm bench throughput` times, so offline throughput is measured with it. The same
+engine then serves closed-loop (fixed concurrency) and open-loop (arrival times) request streams through
+`LLM.llm_engine`: requests are added when due, and each `step()` hands back the tokens the engine core
+produced; each request's tokens are stamped when they reach the front end, as AsyncLLM and `vllm serve`
+stamp them. There is no event loop and no per-request coroutine between the engine and the clock, so this
+front end is cheaper than the async one; records and metrics are the same `RequestRecord`s as common.loadgen.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+
+from common.loadgen import RequestRecord, RequestSpec, new_record
+
+
+def _params(spec: RequestSpec, kind: str):
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+    return SamplingParams(max_tokens=spec.output_len, ignore_eos=True, temperature=0.0,
+                          output_kind=getattr(RequestOutputKind, kind))
+
+
+def generate_offline(llm, specs: list[RequestSpec]) -> dict:
+    """All prompts in one LLM.generate call (as `vllm bench throughput`); wall time of that call only."""
+    prompts = [{"prompt_token_ids": s.prompt_token_ids} for s in specs]
+    params = [_params(s, "FINAL_ONLY") for s in specs]
+    t0 = time.perf_counter()
+    outs = llm.generate(prompts, params, use_tqdm=False)
+    t1 = time.perf_counter()
+    out_tokens = [len(o.outputs[0].token_ids) for o in outs]
+    done = sum(1 for n, s in zip(out_tokens, specs) if n == s.output_len)
+    return {"start": t0, "end": t1, "wall_s": t1 - t0, "completed": done, "failed": len(specs) - done,
+            "output_tokens": sum(out_tokens), "input_tokens": sum(len(s.prompt_token_ids) for s in specs)}
+
+
+def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, time_limit_s: float = 600.0,
+              progress=None) -> list[RequestRecord]:
+    """Closed loop when `concurrency` is set (the next request goes in when one finishes), else open loop
+    (each spec is added at its `arrival_s`). Bounded by the list and by `time_limit_s`; what is still
+    running at the limit is aborted and recorded as failed."""
+    engine = llm.llm_engine
+    records = [new_record(s) for s in specs]
+    waiting = deque(zip(specs, records))
+    running: dict[str, RequestRecord] = {}
+    free_clients = deque(range(concurrency)) if concurrency else None
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit_s
+
+    def admit(now: float) -> None:
+        while waiting:
+            spec, rec = waiting[0]
+            if free_clients is not None:
+                if not free_clients:
+                    return
+                rec.client, rec.scheduled_s = free_clients.popleft(), now
+            elif t0 + spec.arrival_s > now:
+                return
+            else:
+                rec.scheduled_s = t0 + spec.arrival_s
+            waiting.popleft()
+            rid = f"{spec.rid}-{uuid.uuid4().hex[:6]}"
+            rec.start_s = time.perf_counter()
+            try:
+                got = engine.add_request(rid, {"prompt_token_ids": spec.prompt_token_ids}, _params(spec, "DELTA"))
+            except Exception as e:  # a rejected request is data, not a crash
+                rec.error, rec.end_s = f"{type(e).__name__}: {e}"[:300], None
+                _release(rec)
+                continue
+            running[rid] = rec
+            if isinstance(got, str) and got != rid:  # newer vLLM may suffix the id internally
+                running[got] = rec
+
+    def _release(rec: RequestRecord) -> None:
+        if free_clients is not None and rec.client is not None:
+            free_clients.append(rec.client)
+        if progress:
+            progress.update(1)
+
+    while waiting or running:
+        now = time.perf_counter()
+        if now > deadline:
+            break
+        admit(now)
+        if not running:  # open loop, nothing in flight: wait for the next arrival
+            if waiting:
+                time.sleep(max(0.0, min(t0 + waiting[0][0].arrival_s, deadline) - time.perf_counter()))
+            continue
+        outs = engine.step()
+        now = time.perf_counter()
+        for out in outs:
+            rec = running.get(out.request_id)
+            if rec is None:
+                continue
+            n = len(out.outputs[0].token_ids) if out.outputs else 0
+            if n:
+                if rec.first_token_s is None:
+                    rec.first_token_s = now
+                rec.chunk_times_s.append(now)
+                rec.chunk_tokens.append(n)
+                rec.output_len += n
+            if out.finished:
+                rec.end_s = now
+                for k in [k for k, v in running.items() if v is rec]:
+                    del running[k]
+                _release(rec)
+
+    if running:
+        engine.abort_request(list(running))
+    for rec in records:
+        if rec.end_s is None and rec.error is None:
+            rec.error = f"not finished within the {time_limit_s:.0f} s time limit"
+    return records

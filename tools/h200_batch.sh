@@ -1,0 +1,23 @@
+# On an H200 device machine, after `source tools/h200_env.sh`: run experiments one after another in the
+# background, so a batch can outlast one device call (each call is capped at 10 minutes).
+#   setsid bash tools/h200_batch.sh GPUS STEP... </dev/null >/dev/null 2>&1 &
+#   STEP: scaling | tp | suite | mixed
+# Results and printed tables go to /tmp/batch/res/<step>/, vLLM's log to /tmp/batch/res/<step>.log;
+# /tmp/batch/res/progress says what ran and how it ended.
+GPUS=$1; shift
+R=/tmp/batch/res; mkdir -p $R
+for step in "$@"; do
+  echo "$(date +%T) start $step" >> $R/progress
+  case $step in
+    scaling) cmd="benchmark_scaling.py $M7B --gpus $GPUS --layouts tp,dp,pp --compare-vllm-bench" ;;
+    tp)      cmd="test_tensor_parallel.py $M7B --tp-sizes 1,2,4,8" ;;
+    suite)   cmd="run_distributed_benchmark.py $M7B --max-model-len 10240 --gpus $GPUS" ;;
+    mixed)   cmd="test_mixed_workload.py $M7B --max-model-len 10240" ;;
+    *) echo "unknown step $step" >> $R/progress; continue ;;
+  esac
+  mkdir -p $R/$step
+  echo "python3 $cmd --output-dir $R/$step" > $R/$step/command.txt
+  python3 $cmd --output-dir $R/$step > $R/$step/${step}_table.txt 2> $R/$step.log
+  echo "$(date +%T) end $step rc=$?" >> $R/progress
+done
+echo "$(date +%T) batch done" >> $R/progress
