@@ -242,6 +242,20 @@ def comm_model(m: dict, allreduce: dict | None, info, gpu_name: str | None) -> d
 
 
 # --------------------------------------------------------------------------- vllm bench throughput, same workload
+def compare_with_vllm_bench(cfg: Config, engine: dict, m: dict, out_json: Path) -> None:
+    """`vllm bench throughput` on our workload at TP=1; ours / theirs goes into the baseline's metrics."""
+    print("\n=== vllm bench throughput, same workload, TP=1 ...", flush=True)
+    try:
+        vb = vllm_bench_throughput(cfg, engine, out_json)
+        m["vllm_bench_output_throughput"] = vb["output_throughput"]
+        m["ours_vs_vllm_bench"] = m["output_throughput"] / vb["output_throughput"]
+        print(f"ours {m['output_throughput']:.0f} vs vllm bench {vb['output_throughput']:.0f} out tok/s "
+              f"-> {m['ours_vs_vllm_bench']:.3f}", flush=True)
+    except Exception as e:  # recorded, never fatal
+        m["vllm_bench_error"] = f"{type(e).__name__}: {e}"[:300]
+        print(f"vllm bench throughput failed: {m['vllm_bench_error']}")
+
+
 def vllm_bench_throughput(cfg: Config, engine: dict, out_json: Path) -> dict:
     from common import platform
     from common.server import kwargs_to_cli
@@ -329,6 +343,8 @@ def main(cfg: Config) -> dict:
         m.update(comm_model(m, allreduce.get(lay["tp"]), info, gpu_name))
         m["status"] = "ok" if m["offline_failed"] == 0 else "failed"
         results.append((lay, m, res, path))
+        if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
+            compare_with_vllm_bench(cfg, engine_kwargs, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt")
         # on disk now (Ctrl-C or a later crash keeps it); rewritten below with speedup and cost
         save_run(path, experiment=EXPERIMENT, config={**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
                  metrics=m, status=m["status"], raw={"replicas": res.get("replicas") or [res]})
@@ -337,17 +353,6 @@ def main(cfg: Config) -> dict:
 
     # 3. Derived: speedup, efficiency, cost; and vLLM's own benchmark on the same workload at TP=1
     base_m = next((m for lay, m, _, _ in results if lay["n"] == 1), None)
-    if cfg.compare_vllm_bench and base_m:
-        print("\n=== vllm bench throughput, same workload, TP=1 ...", flush=True)
-        try:
-            vb = vllm_bench_throughput(cfg, engine_kwargs, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt")
-            base_m["vllm_bench_output_throughput"] = vb["output_throughput"]
-            base_m["ours_vs_vllm_bench"] = base_m["output_throughput"] / vb["output_throughput"]
-            print(f"ours {base_m['output_throughput']:.0f} vs vllm bench {vb['output_throughput']:.0f} out tok/s "
-                  f"-> {base_m['ours_vs_vllm_bench']:.3f}")
-        except Exception as e:  # recorded, never fatal
-            base_m["vllm_bench_error"] = f"{type(e).__name__}: {e}"[:300]
-            print(f"vllm bench throughput failed: {base_m['vllm_bench_error']}")
     for lay, m, res, path in results:
         if base_m:
             m["speedup"] = m["output_throughput"] / base_m["output_throughput"]

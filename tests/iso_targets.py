@@ -39,3 +39,21 @@ def _hold(mib, seconds):
     for i in range(0, len(buf), 4096):
         buf[i] = 1
     time.sleep(seconds)
+
+
+def step_driver(cfg):
+    """common.stepdrive on a real tiny engine: closed loop, open loop, a time limit, then LLM.generate."""
+    from common import engine as eng
+    from common.loadgen import random_prompts
+    from common.stepdrive import generate_offline, run_steps
+    llm = eng.build_llm(cfg["engine"])
+    closed = run_steps(llm, random_prompts(8, 32, 12, 1000, seed=1), concurrency=2)
+    opened = random_prompts(6, 32, 8, 1000, seed=2)
+    for i, s in enumerate(opened):
+        s.arrival_s = 0.4 * i
+    t0 = time.perf_counter()
+    opened = run_steps(llm, opened)
+    cut = run_steps(llm, random_prompts(4, 32, 400, 1000, seed=3), concurrency=4, time_limit_s=0.5)
+    offline = generate_offline(llm, random_prompts(4, 32, 6, 1000, seed=4))  # the engine still works after the cut
+    return {"closed": [r.to_raw() for r in closed], "open": [r.to_raw(t0) for r in opened],
+            "cut": [r.to_raw() for r in cut], "offline": offline}
