@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 EXPERIMENT = "scaling"
+WARMUP_PROMPTS = 256  # vLLM's default max_num_seqs: the largest decode batch the timed run reaches
 LAYOUTS = ("tp", "dp", "pp")
 
 # HBM bandwidth by GPU name (vendor datasheets, bytes/s), for the decode roofline
@@ -106,7 +107,10 @@ def layout_child(cfg: dict) -> dict:
     rank, world = cfg.get("replica", 0), cfg.get("replicas", 1)
     with timer("engine_start"):
         llm = eng.build_llm(cfg["engine"])
-    return measure_engine(llm, cfg, timer, rank, world)
+    try:
+        return measure_engine(llm, cfg, timer, rank, world)
+    finally:
+        eng.shutdown(llm)
 
 
 def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict:
@@ -123,8 +127,11 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
     # each DP replica gets its share of the work; prompts differ per replica but come from one seeded set
     all_specs = random_prompts(cfg["num_prompts"], cfg["input_len"], cfg["output_len"], vocab, seed=cfg["seed"])
     specs = all_specs[rank::world]
+    # warm-up at full batch size, so kernels that JIT-compile on first use of a shape do it here and not in
+    # the timed run (on H200 the 1-GPU baseline, first on a fresh machine after an 8-prompt warm-up, read
+    # 4-7% below the later one-GPU DP replicas, per GPU)
     with timer("warmup"):
-        generate_offline(llm, specs[:8])
+        generate_offline(llm, [RequestSpec(s.prompt_token_ids, min(16, s.output_len)) for s in specs[:WARMUP_PROMPTS]])
 
     # 1. offline throughput: one LLM.generate over the whole workload (what `vllm bench throughput` times)
     barrier.wait(bdir, "offline", rank, world)
@@ -345,7 +352,8 @@ def main(cfg: Config) -> dict:
         results.append((lay, m, res, path))
         if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
             compare_with_vllm_bench(cfg, engine_kwargs, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt")
-        # on disk now (Ctrl-C or a later crash keeps it); rewritten below with speedup and cost
+        # on disk now, derived figures included (Ctrl-C or a later crash keeps it); rewritten below with rows
+        derive(m, next((b for la, b, _, _ in results if la["n"] == 1), None), price)
         save_run(path, experiment=EXPERIMENT, config={**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
                  metrics=m, status=m["status"], raw={"replicas": res.get("replicas") or [res]})
         print(f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline, batch-1 "
@@ -354,19 +362,25 @@ def main(cfg: Config) -> dict:
     # 3. Derived: speedup, efficiency, cost; and vLLM's own benchmark on the same workload at TP=1
     base_m = next((m for lay, m, _, _ in results if lay["n"] == 1), None)
     for lay, m, res, path in results:
-        if base_m:
-            m["speedup"] = m["output_throughput"] / base_m["output_throughput"]
-            m["scaling_efficiency"] = m["speedup"] / lay["n"]
-        m["output_throughput_per_gpu"] = m["output_throughput"] / lay["n"]
-        if price:
-            m["gpu_hour_usd"] = price
-            m["usd_per_1m_output_tokens"] = price * lay["n"] / 3600 / m["output_throughput"] * 1e6
+        derive(m, base_m, price)
         rows[id(lay)] = _row(m)
         save_run(path, experiment=EXPERIMENT, config={**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
                  metrics=m, status=m["status"], raw={"replicas": res.get("replicas") or [res]}, rows=[rows[id(lay)]])
         files.append(str(path))
     rows = [rows[id(lay)] for lay in plan if id(lay) in rows]
     return report(cfg, rows, results, allreduce, price_src, files, ts, info)
+
+
+def derive(m: dict, base_m: dict | None, price: float | None) -> None:
+    """Speedup and efficiency vs the 1-GPU baseline, throughput per GPU, $ per 1M output tokens."""
+    n = m["gpus"]
+    if base_m:
+        m["speedup"] = m["output_throughput"] / base_m["output_throughput"]
+        m["scaling_efficiency"] = m["speedup"] / n
+    m["output_throughput_per_gpu"] = m["output_throughput"] / n
+    if price:
+        m["gpu_hour_usd"] = price
+        m["usd_per_1m_output_tokens"] = price * n / 3600 / m["output_throughput"] * 1e6
 
 
 def _row(m: dict) -> dict:

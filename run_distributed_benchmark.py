@@ -83,24 +83,27 @@ def suite_child(cfg: dict) -> dict:
         with timer("engine_start"):
             llm = eng.build_llm(cfg["engine"])
         after_load = mem.mark("after_load")
-        core = benchmark_scaling.measure_engine(llm, cfg, timer)
-        sweep = []
-        with timer("serving_sweep"):
-            for i, c in enumerate(cfg["sweep"]):
-                specs = random_prompts(max(cfg["sweep_prompts"], 2 * c), cfg["input_len"], cfg["output_len"],
-                                       cfg["vocab_size"], seed=cfg["seed"] + 200 + i)
-                recs = run_steps(llm, specs, concurrency=c, time_limit_s=cfg["timeout_s"])
-                sweep.append({"concurrency": c, "metrics": request_metrics(recs, cfg["slo"])})
-        with timer("mixed"):
-            mcfg = {**cfg, "num_requests": cfg["mixed_requests"], "request_rate": cfg["mixed_rate"]}
-            short_alone, mixed = test_mixed_workload.workload(mcfg, cfg["vocab_size"])
-            longs = [s for s in mixed if s.klass == "long"][:1]
-            long_alone = run_steps(llm, longs, concurrency=1) if longs else []
-            alone = run_steps(llm, short_alone, time_limit_s=cfg["timeout_s"])
-            mix = run_steps(llm, mixed, time_limit_s=cfg["timeout_s"])
-            mixed_m = test_mixed_workload.analyse({"alone": [r.to_raw() for r in alone],
-                                                   "mixed": [r.to_raw() for r in mix],
-                                                   "long_alone": [r.to_raw() for r in long_alone]})
+        try:
+            core = benchmark_scaling.measure_engine(llm, cfg, timer)
+            sweep = []
+            with timer("serving_sweep"):
+                for i, c in enumerate(cfg["sweep"]):
+                    specs = random_prompts(max(cfg["sweep_prompts"], 2 * c), cfg["input_len"], cfg["output_len"],
+                                           cfg["vocab_size"], seed=cfg["seed"] + 200 + i)
+                    recs = run_steps(llm, specs, concurrency=c, time_limit_s=cfg["timeout_s"])
+                    sweep.append({"concurrency": c, "metrics": request_metrics(recs, cfg["slo"])})
+            with timer("mixed"):
+                mcfg = {**cfg, "num_requests": cfg["mixed_requests"], "request_rate": cfg["mixed_rate"]}
+                short_alone, mixed = test_mixed_workload.workload(mcfg, cfg["vocab_size"])
+                longs = [s for s in mixed if s.klass == "long"][:1]
+                long_alone = run_steps(llm, longs, concurrency=1) if longs else []
+                alone = run_steps(llm, short_alone, time_limit_s=cfg["timeout_s"])
+                mix = run_steps(llm, mixed, time_limit_s=cfg["timeout_s"])
+                mixed_m = test_mixed_workload.analyse({"alone": [r.to_raw() for r in alone],
+                                                       "mixed": [r.to_raw() for r in mix],
+                                                       "long_alone": [r.to_raw() for r in long_alone]})
+        finally:
+            eng.shutdown(llm)
     core["stage_seconds"] = timer.seconds
     return {**core, "sweep": sweep, "mixed": mixed_m, "memory": mem.summary(), "memory_after_load": after_load}
 
@@ -263,7 +266,7 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
               "| layout | GPUs | out tok/s | tok/s per GPU | batch-1 tok/s | batch-1 step vs HBM roofline | modelled comm share of a step |",
               "|---|---|---|---|---|---|---|"]
         for m in layouts:
-            L.append(f"| {m['layout']} | {m['gpus']} | {m['output_throughput']:.0f} | {m['output_throughput_per_gpu']:.0f} | "
+            L.append(f"| {m['layout']} | {m['gpus']} | {m['output_throughput']:.0f} | {m['output_throughput'] / m['gpus']:.0f} | "
                      f"{m['batch1_decode_tokens_per_s']:.1f} | "
                      + (f"{m['decode_pct_of_hbm_roofline']:.0f}%" if m.get("decode_pct_of_hbm_roofline") is not None else "-") + " | "
                      + (f"{m['comm_share_of_step'] * 100:.0f}%" if m.get("comm_share_of_step") is not None else "-") + " |")

@@ -61,6 +61,7 @@ def tp_check(cfg: dict) -> dict:
     token_ids = [list(o.outputs[0].token_ids) for o in outs]
     n_out = sum(len(t) for t in token_ids)
     vocab = llm.llm_engine.vllm_config.model_config.get_vocab_size()
+    eng.shutdown(llm)
     checks = {
         "all_prompts_answered": len(outs) == len(CHECK_PROMPTS),
         "exact_output_lengths": all(len(t) == cfg["max_tokens"] for t in token_ids),

@@ -35,6 +35,18 @@ def build_async_engine(kwargs: dict):
     return AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
 
 
+def shutdown(engine) -> None:
+    """Stop an LLM's or AsyncLLM's engine core and workers before the process exits, so worker processes
+    do not outlive their process group and print c10d heartbeat errors on the way out."""
+    try:
+        if hasattr(engine, "llm_engine"):
+            engine.llm_engine.engine_core.shutdown()
+        else:
+            engine.shutdown()
+    except Exception:
+        pass  # exiting anyway; the isolation layer kills what is left
+
+
 def _nbytes(obj) -> int:
     """Bytes held by a tensor or (nested) list/tuple/dict of tensors."""
     if hasattr(obj, "element_size") and hasattr(obj, "numel"):
