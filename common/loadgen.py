@@ -75,6 +75,15 @@ class RequestRecord:
         """How late it was sent versus when it was due (client-side backlog)."""
         return None if self.scheduled_s is None or self.start_s is None else self.start_s - self.scheduled_s
 
+    def add_tokens(self, now: float, n: int) -> None:
+        """`n` new tokens reached the client at `now` (one streamed chunk)."""
+        if n:
+            if self.first_token_s is None:
+                self.first_token_s = now
+            self.chunk_times_s.append(now)
+            self.chunk_tokens.append(n)
+            self.output_len += n
+
     @classmethod
     def from_raw(cls, d: dict) -> "RequestRecord":
         """Inverse of to_raw(): the derived *_ms fields are dropped, timestamps kept as stored."""
@@ -149,14 +158,7 @@ class AsyncLLMBackend:
         rec.start_s = time.perf_counter()
         async for out in self.engine.generate({"prompt_token_ids": spec.prompt_token_ids}, params,
                                               request_id=spec.rid + uuid.uuid4().hex[:6]):
-            now = time.perf_counter()
-            n = len(out.outputs[0].token_ids)
-            if n:
-                if rec.first_token_s is None:
-                    rec.first_token_s = now
-                rec.chunk_times_s.append(now)
-                rec.chunk_tokens.append(n)
-                rec.output_len += n
+            rec.add_tokens(time.perf_counter(), len(out.outputs[0].token_ids))
         rec.end_s = time.perf_counter()
 
     async def close(self) -> None:
@@ -202,12 +204,10 @@ class OpenAIBackend:
                 if msg.get("usage"):
                     usage_tokens = msg["usage"].get("completion_tokens")
                 if msg.get("choices"):  # a chunk per engine step, even when its text is empty (as vllm bench)
-                    if rec.first_token_s is None:
-                        rec.first_token_s = now
-                    rec.chunk_times_s.append(now)
-                    rec.chunk_tokens.append(1)
+                    rec.add_tokens(now, 1)
         rec.end_s = time.perf_counter()
-        rec.output_len = usage_tokens if usage_tokens is not None else sum(rec.chunk_tokens)
+        if usage_tokens is not None:  # the server's count wins over one token per chunk
+            rec.output_len = usage_tokens
 
     async def close(self) -> None:
         await self.session.close()

@@ -94,13 +94,7 @@ def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, tim
             rec = running.get(out.request_id)
             if rec is None:
                 continue
-            n = len(out.outputs[0].token_ids) if out.outputs else 0
-            if n:
-                if rec.first_token_s is None:
-                    rec.first_token_s = now
-                rec.chunk_times_s.append(now)
-                rec.chunk_tokens.append(n)
-                rec.output_len += n
+            rec.add_tokens(now, len(out.outputs[0].token_ids) if out.outputs else 0)
             if out.finished:
                 rec.end_s = now
                 for k in [k for k, v in running.items() if v is rec]:
