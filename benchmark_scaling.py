@@ -284,7 +284,7 @@ def main(cfg: Config) -> dict:
     from common.cli import resolve_model
     from common.isolation import run_isolated
     from common.models import layout_problem
-    from common.results import environment, run_path, save_run, timestamp
+    from common.results import environment, record_failure, run_path, save_run, timestamp
 
     cfg = cpu_defaults(cfg)
     engine_kwargs, info = resolve_model(cfg.model, cfg.engine)
@@ -336,15 +336,10 @@ def main(cfg: Config) -> dict:
         print(f"\n=== [{runnable.index(lay) + 1}/{len(runnable)}] {lay['name']} on {lay['n']} device(s) ...", flush=True)
         res = run_layout(lay, base, cfg.timeout_s)
         if res["status"] != "ok":
-            f = res["failure"]
-            print(f"{lay['name']} FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}")
-            rows[id(lay)] = {"layout": lay["name"], "GPUs": lay["n"], "status": "failed",
-                             "reason": f"{f['kind']}: {f['message'][:100]}"}
-            save_run(path, experiment=EXPERIMENT, config=lcfg, metrics={"layout": lay["name"], "gpus": lay["n"]},
-                     status="failed", failure=f, raw={"log_tail": res.get("log_tail")}, rows=[rows[id(lay)]])
             files.append(str(path))
-            if f["kind"] == "interrupted":
-                raise KeyboardInterrupt
+            rows[id(lay)] = record_failure(path, lay["name"], res, experiment=EXPERIMENT, config=lcfg,
+                                           metrics={"layout": lay["name"], "gpus": lay["n"]},
+                                           row={"layout": lay["name"], "GPUs": lay["n"]})
             continue
         m = summarize_layout(lay, res)
         m.update(comm_model(m, allreduce.get(lay["tp"]), info, gpu_name))

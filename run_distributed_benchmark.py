@@ -114,7 +114,7 @@ def main(cfg: Config) -> dict:
     from common.cli import UsageError, resolve_model
     from common.isolation import run_isolated
     from common.models import layout_problem
-    from common.results import load_results, run_path, save_run, timestamp
+    from common.results import load_results, record_failure, run_path, save_run, timestamp
     import benchmark_scaling
 
     out_dir = Path(cfg.from_results or cfg.output_dir)
@@ -155,13 +155,9 @@ def main(cfg: Config) -> dict:
         print(f"\n=== TP={n}: one engine for the whole suite ...", flush=True)
         res = run_isolated("run_distributed_benchmark:suite_child", child, timeout_s=cfg.timeout_s, label=f"TP={n}")
         if res["status"] != "ok":
-            f = res["failure"]
             failed = True
-            print(f"TP={n} FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}")
-            save_run(path, experiment=EXPERIMENT, config=child, metrics={"gpus": n}, status="failed", failure=f,
-                     raw={"log_tail": res.get("log_tail")})
-            if f["kind"] == "interrupted":
-                raise KeyboardInterrupt
+            record_failure(path, f"TP={n}", res, experiment=EXPERIMENT, config=child, metrics={"gpus": n},
+                           row={"GPUs": n})
             continue
         lay = {"n": n, "tp": n, "pp": 1, "dp": 1, "name": benchmark_scaling.layout_name(n, 1, 1)}
         m = benchmark_scaling.summarize_layout(lay, res)

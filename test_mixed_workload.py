@@ -174,7 +174,7 @@ def analyse(res: dict) -> dict:
 def main(cfg: Config) -> dict:
     from common.cli import UsageError, resolve_model
     from common.isolation import run_isolated
-    from common.results import run_path, save_run, timestamp
+    from common.results import record_failure, run_path, save_run, timestamp
     cfg = cpu_defaults(cfg)
     engine_kwargs, info = resolve_model(cfg.model, cfg.engine)
     max_len = int(engine_kwargs.get("max_model_len") or min(info.raw.get("max_position_embeddings", 32768), 32768))
@@ -196,14 +196,9 @@ def main(cfg: Config) -> dict:
         path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, tp, f"{ts}_{i}")
         res = run_isolated("test_mixed_workload:variant_child", child, timeout_s=cfg.timeout_s, label=v["name"])
         if res["status"] != "ok":
-            f = res["failure"]
-            print(f"{v['name']} FAILED ({f['kind']}): {f['message'][:300]}")
-            rows.append({"variant": v["name"], "status": "failed", "reason": f"{f['kind']}: {f['message'][:100]}"})
-            save_run(path, experiment=EXPERIMENT, config=child, metrics={"variant": v["name"]}, status="failed",
-                     failure=f, raw={"log_tail": res.get("log_tail")}, rows=[rows[-1]])
             files.append(str(path))
-            if f["kind"] == "interrupted":
-                raise KeyboardInterrupt
+            rows.append(record_failure(path, v["name"], res, experiment=EXPERIMENT, config=child,
+                                       metrics={"variant": v["name"]}, row={"variant": v["name"]}))
             continue
         m = {"variant": v["name"], **v["engine"], **analyse(res)}
         done.append((v, m, res))

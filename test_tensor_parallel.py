@@ -115,7 +115,7 @@ def main(cfg: Config) -> dict:
     from common.cli import resolve_model
     from common.isolation import run_isolated
     from common.models import layout_problem
-    from common.results import run_path, save_run, timestamp
+    from common.results import record_failure, run_path, save_run, timestamp
     from common.tables import fmt_bytes, fmt_mib, print_table
 
     # 1. What can run here? Decide before launching anything.
@@ -145,15 +145,10 @@ def main(cfg: Config) -> dict:
         print(f"\n=== [{runnable.index(tp) + 1}/{len(runnable)}] TP={tp}: loading in its own process ...", flush=True)
         res = run_isolated("test_tensor_parallel:tp_check",
                            base_cfg, timeout_s=cfg.timeout_s, label=f"TP={tp}")
-        if res["status"] != "ok":
-            f = res["failure"]
-            print(f"TP={tp} FAILED ({f['kind']}): {f['message'].splitlines()[0] if f['message'] else ''}\n  hint: {f['hint']}")
-            rows.append({"TP": tp, "status": "failed", "reason": f"{f['kind']}: {f['message'][:120]}"})
-            save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics={"tp": tp}, status="failed",
-                     failure=f, raw={"log_tail": res.get("log_tail", "")}, rows=[rows[-1]])
+        if res["status"] != "ok":  # recorded; on Ctrl-C the sweep stops here, what finished is on disk
             files.append(str(path))
-            if f["kind"] == "interrupted":  # Ctrl-C: what finished is on disk; stop the sweep
-                raise KeyboardInterrupt
+            rows.append(record_failure(path, f"TP={tp}", res, experiment=EXPERIMENT, config=base_cfg,
+                                       metrics={"tp": tp}, row={"TP": tp}))
             continue
 
         labels, per_rank = rank_memory(res, tp)
