@@ -4,6 +4,9 @@
 #   STEP: scaling | tp | suite | mixed
 # Results and printed tables go to /tmp/batch/res/<step>/, vLLM's log to /tmp/batch/res/<step>.log;
 # /tmp/batch/res/progress says what ran and how it ended.
+# The machine goes back 30 s after a call ends, background job or not (and /tmp with it): follow the batch
+# with back-to-back calls (`sleep 280; cat /tmp/batch/res/progress; tar czf $OUT/res.tgz -C /tmp/batch res`),
+# each bringing back what is finished so far.
 GPUS=$1; shift
 R=/tmp/batch/res; mkdir -p $R
 for step in "$@"; do
