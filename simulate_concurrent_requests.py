@@ -99,7 +99,6 @@ async def _measure(cfg: dict) -> dict:
     watcher_cls = None
     if cfg["base_url"]:
         backend = OpenAIBackend(cfg["base_url"])
-        await backend.resolve_model()
         from common.prom import Watcher
         watcher_cls = Watcher
     else:
@@ -109,9 +108,13 @@ async def _measure(cfg: dict) -> dict:
     vocab = cfg["vocab_size"]
     out = {"levels": [], "stage_seconds": timer.seconds}
     try:
+        if cfg["base_url"]:
+            await backend.resolve_model()
         with timer("warmup"):  # not counted: compiles, allocates, fills caches
-            await run_closed_loop(backend, random_prompts(cfg["warmup_requests"], cfg["input_len"], 8, vocab,
-                                                          seed=cfg["seed"] + 7), concurrency=cfg["warmup_requests"])
+            warm = await run_closed_loop(backend, random_prompts(cfg["warmup_requests"], cfg["input_len"], 8, vocab,
+                                                                 seed=cfg["seed"] + 7), concurrency=cfg["warmup_requests"])
+        if warm and not any(r.ok for r in warm):
+            raise RuntimeError(f"every warm-up request failed, e.g. {warm[0].error}")
         with timer("unloaded_reference"):  # one at a time: what each request costs with no one else around
             ref = await run_closed_loop(backend, random_prompts(4, cfg["input_len"], cfg["output_len"], vocab,
                                                                 seed=cfg["seed"] + 11), concurrency=1)
@@ -155,6 +158,10 @@ async def _measure(cfg: dict) -> dict:
                                          "output_throughput": m["total_output_tokens"] / wall if wall else 0.0}
     except KeyboardInterrupt:
         out["interrupted"] = True
+    except Exception as e:  # e.g. the server went away between levels: keep the levels that finished
+        if not cfg["base_url"]:
+            raise  # in-process: the isolation layer records it, with the checkpointed levels
+        out["error"] = f"{type(e).__name__}: {e}"[:300]
     finally:
         await backend.close()
         if not cfg["base_url"]:
@@ -227,6 +234,11 @@ def main(cfg: Config) -> dict:
     status, failure = "ok", None
     if cfg.base_url:
         res = measure(child)
+        if res.get("error"):
+            failure = {"kind": "other", "message": res["error"],
+                       "hint": f"is the server at {cfg.base_url} still up? its log says why it stopped"}
+            print(f"load run FAILED: {res['error']}\n  hint: {failure['hint']}")
+            status = "partial"
     else:
         res = run_isolated("simulate_concurrent_requests:measure", child, timeout_s=cfg.timeout_s, label="load levels")
         if res["status"] != "ok":
@@ -345,7 +357,9 @@ def report(cfg: Config, res: dict, batch: dict | None, path, status: str) -> dic
         rows.append(row)
     metrics = {"levels": per_level, "unloaded": res.get("unloaded")}
     lines = []
-    if rows:
+    if rows and not any(m["completed"] for m in per_level.values()):
+        lines.append("Takeaway: no request completed at any level - see the errors in the JSON (`errors`).")
+    elif rows:
         best = max(per_level.items(), key=lambda kv: kv[1]["output_throughput"])
         first = next(iter(per_level.values()))
         lines.append(f"Takeaway: output throughput peaks at {best[0]} with {best[1]['output_throughput']:.0f} tok/s "

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -100,9 +101,17 @@ def test_server_dying_mid_run_writes_partial_results_exit_1(tmp_path, server, ti
            str(tiny_model[0]), "--output-dir", str(tmp_path), "--concurrency", "4", "--num-prompts", "4000",
            "--output-len", "64", "--no-plots"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(25)  # start-up, warm-up and reference, then well into the level
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stdout.read(1), "")), daemon=True)
+    reader.start()
+    deadline = time.time() + 240  # start-up (slow on a fresh clone), warm-up, reference, then the level
+    while "concurrency=4:" not in "".join(seen[-4000:]) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    time.sleep(3)  # well into the level
     server.stop()
-    out, _ = proc.communicate(timeout=300)
+    proc.wait(timeout=300)
+    reader.join(timeout=10)
+    out = "".join(seen)
     assert proc.returncode == 1, out[-3000:]
     d = _doc(tmp_path)
     m = d["metrics"]["levels"]["concurrency=4"]
