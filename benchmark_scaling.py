@@ -248,6 +248,17 @@ def comm_model(m: dict, allreduce: dict | None, info, gpu_name: str | None) -> d
     return out
 
 
+def tp_overhead_share(m: dict, base_m: dict | None) -> float | None:
+    """Measured, not modelled: the share of a TP=N batch-1 decode step beyond an ideal 1/N split of the
+    1-GPU step (all-reduces, and per-step costs that do not shrink with N). None for other layouts."""
+    if not base_m or m.get("tp", 1) < 2 or m.get("pp", 1) > 1 or m.get("dp", 1) > 1:
+        return None
+    t1, tn = base_m.get("batch1_tpot_ms"), m.get("batch1_tpot_ms")
+    if not t1 or not tn:
+        return None
+    return max(0.0, tn - t1 / m["tp"]) / tn
+
+
 # --------------------------------------------------------------------------- vllm bench throughput, same workload
 def compare_with_vllm_bench(cfg: Config, engine: dict, m: dict, out_json: Path) -> None:
     """`vllm bench throughput` on our workload at TP=1; ours / theirs goes into the baseline's metrics."""
@@ -372,6 +383,7 @@ def derive(m: dict, base_m: dict | None, price: float | None) -> None:
     if base_m:
         m["speedup"] = m["output_throughput"] / base_m["output_throughput"]
         m["scaling_efficiency"] = m["speedup"] / n
+        m["tp_step_overhead_share"] = tp_overhead_share(m, base_m)
     m["output_throughput_per_gpu"] = m["output_throughput"] / n
     if price:
         m["gpu_hour_usd"] = price
@@ -385,8 +397,10 @@ def _row(m: dict) -> dict:
            "efficiency": f"{m['scaling_efficiency'] * 100:.0f}%" if "scaling_efficiency" in m else "-",
            "tok/s/GPU": f(m["output_throughput_per_gpu"], 0),
            "batch-1 tok/s": f(m["batch1_decode_tokens_per_s"]), "TTFT p50 ms": f(m.get("median_ttft_ms")),
-           "TPOT p50 ms": f(m.get("median_tpot_ms"), 2), "comm share": (f"{m['comm_share_of_step'] * 100:.0f}%"
-                                                                         if "comm_share_of_step" in m else "-"),
+           "TPOT p50 ms": f(m.get("median_tpot_ms"), 2),
+           "TP overhead": (f"{m['tp_step_overhead_share'] * 100:.0f}%" if m.get("tp_step_overhead_share") is not None
+                           else "-"),
+           "comm share (model)": (f"{m['comm_share_of_step'] * 100:.0f}%" if "comm_share_of_step" in m else "-"),
            "% HBM roofline": f(m.get("decode_pct_of_hbm_roofline"), 0),
            "$/1M out tok": f(m.get("usd_per_1m_output_tokens"), 3), "status": m["status"]}
     return row

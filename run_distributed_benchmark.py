@@ -193,6 +193,7 @@ def _latest(docs, experiment):
 
 
 def write_report(out_dir: Path, cfg: Config) -> dict:
+    import benchmark_scaling
     from common.plotting import bar_plot, line_plot
     from common.results import load_results, strip_ansi
     docs, skipped = load_results(out_dir)
@@ -259,15 +260,19 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
     layouts = sorted([d["metrics"] for d in scaling], key=lambda m: (m["gpus"], m["layout"]))
     if layouts:
         L += ["", "## Layouts (benchmark_scaling.py)", "",
-              "| layout | GPUs | out tok/s | tok/s per GPU | batch-1 tok/s | batch-1 step vs HBM roofline | modelled comm share of a step |",
-              "|---|---|---|---|---|---|---|"]
+              "| layout | GPUs | out tok/s | tok/s per GPU | batch-1 tok/s | batch-1 step vs HBM roofline | measured TP overhead of a step | modelled comm share of a step |",
+              "|---|---|---|---|---|---|---|---|"]
+        base_l = next((m for m in layouts if m["gpus"] == 1), None)
         for m in layouts:
             L.append(f"| {m['layout']} | {m['gpus']} | {m['output_throughput']:.0f} | {m['output_throughput'] / m['gpus']:.0f} | "
                      f"{m['batch1_decode_tokens_per_s']:.1f} | "
                      + (f"{m['decode_pct_of_hbm_roofline']:.0f}%" if m.get("decode_pct_of_hbm_roofline") is not None else "-") + " | "
+                     + (f"{ov * 100:.0f}%" if (ov := benchmark_scaling.tp_overhead_share(m, base_l)) is not None else "-") + " | "
                      + (f"{m['comm_share_of_step'] * 100:.0f}%" if m.get("comm_share_of_step") is not None else "-") + " |")
         L += ["", "Roofline: a batch-1 decode step must stream every weight byte of a GPU once (weights per GPU / HBM "
-              "bandwidth); the column is that time as a share of the measured step. The comm share models 2 all-reduces "
+              "bandwidth); the column is that time as a share of the measured step. The measured TP overhead is the part "
+              "of a TP=N batch-1 step beyond an ideal 1/N split of the 1-GPU step (all-reduces plus per-step costs that "
+              "do not shrink with N). The comm share models 2 all-reduces "
               "per layer at the latency of the eager NCCL all-reduce measured by the micro-benchmark - an upper bound, "
               "since vLLM's own custom all-reduce inside CUDA graphs is faster."]
     # recommendation

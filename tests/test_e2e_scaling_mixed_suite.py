@@ -38,6 +38,10 @@ def test_scaling_tp_and_dp_with_speedup_efficiency_and_allreduce(tmp_path, tiny_
     assert ar["backend"] == "gloo" and all(r["latency_us"] > 0 for r in ar["results"])
     assert "measured with gloo" in proc.stdout
     assert tp2["comm_share_of_step"] > 0
+    # measured TP overhead: the TP2 step beyond half the 1-GPU step, from the two measured batch-1 steps
+    ideal = one["batch1_tpot_ms"] / 2
+    assert tp2["tp_step_overhead_share"] == pytest.approx(max(0.0, tp2["batch1_tpot_ms"] - ideal) / tp2["batch1_tpot_ms"])
+    assert dp2["tp_step_overhead_share"] is None and one["tp_step_overhead_share"] is None
     assert "Scaling (course format" in proc.stdout and "Takeaway:" in proc.stdout
     assert len(list(tmp_path.glob("scaling_*.png"))) == 4
 
