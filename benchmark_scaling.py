@@ -358,21 +358,16 @@ def main(cfg: Config) -> dict:
         results.append((lay, m, res, path))
         if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
             compare_with_vllm_bench(cfg, engine_kwargs, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt")
-        # on disk now, derived figures included (Ctrl-C or a later crash keeps it); rewritten below with rows
+        # the 1-GPU baseline is measured first (GPU counts are sorted), so every layout is final here and
+        # goes to disk at once: Ctrl-C or a later crash keeps it
         derive(m, next((b for la, b, _, _ in results if la["n"] == 1), None), price)
-        save_run(path, experiment=EXPERIMENT, config={**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
-                 metrics=m, status=m["status"], raw={"replicas": res.get("replicas") or [res]})
-        print(f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline, batch-1 "
-              f"{m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s", flush=True)
-
-    # 3. Derived: speedup, efficiency, cost; and vLLM's own benchmark on the same workload at TP=1
-    base_m = next((m for lay, m, _, _ in results if lay["n"] == 1), None)
-    for lay, m, res, path in results:
-        derive(m, base_m, price)
         rows[id(lay)] = _row(m)
         save_run(path, experiment=EXPERIMENT, config={**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
                  metrics=m, status=m["status"], raw={"replicas": res.get("replicas") or [res]}, rows=[rows[id(lay)]])
         files.append(str(path))
+        print(f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline, batch-1 "
+              f"{m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s", flush=True)
+
     rows = [rows[id(lay)] for lay in plan if id(lay) in rows]
     return report(cfg, rows, results, allreduce, price_src, files, ts, info)
 

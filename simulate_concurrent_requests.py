@@ -180,24 +180,22 @@ async def _run_level(backend, specs, kind, value, cfg, bar):
 def measure_batch(cfg: dict) -> dict:
     """Child: the same prompts as one LLM.generate batch (offline engine, one call)."""
     from common import engine as eng
-    from common.loadgen import random_prompts
+    from common.loadgen import RequestSpec, random_prompts
     from common.metrics import StageTimer
+    from common.stepdrive import generate_offline
     timer = StageTimer()
     with timer("engine_start"):
         llm = eng.build_llm(cfg["engine"])
-    from vllm import SamplingParams
     specs = random_prompts(cfg["batch_prompts"], cfg["input_len"], cfg["output_len"], cfg["vocab_size"],
                            seed=cfg["seed"] + 999)
-    with timer("warmup"):
-        llm.generate([{"prompt_token_ids": s.prompt_token_ids} for s in specs[:4]],
-                     SamplingParams(max_tokens=8, ignore_eos=True), use_tqdm=False)
-    params = [SamplingParams(max_tokens=s.output_len, ignore_eos=True, temperature=0.0) for s in specs]
-    t0 = time.perf_counter()
-    outs = llm.generate([{"prompt_token_ids": s.prompt_token_ids} for s in specs], params, use_tqdm=True)
-    wall = time.perf_counter() - t0
-    n = sum(len(o.outputs[0].token_ids) for o in outs)
-    return {"wall_s": wall, "completed": len(outs), "output_tokens": n, "output_throughput": n / wall,
-            "stage_seconds": timer.seconds}
+    try:
+        with timer("warmup"):
+            generate_offline(llm, [RequestSpec(s.prompt_token_ids, 8) for s in specs[:4]])
+        b = generate_offline(llm, specs, use_tqdm=True)
+    finally:
+        eng.shutdown(llm)
+    return {"wall_s": b["wall_s"], "completed": b["completed"], "output_tokens": b["output_tokens"],
+            "output_throughput": b["output_tokens"] / b["wall_s"], "stage_seconds": timer.seconds}
 
 
 # --------------------------------------------------------------------------- the experiment

@@ -23,12 +23,12 @@ def _params(spec: RequestSpec, kind: str):
                           output_kind=getattr(RequestOutputKind, kind))
 
 
-def generate_offline(llm, specs: list[RequestSpec]) -> dict:
+def generate_offline(llm, specs: list[RequestSpec], use_tqdm: bool = False) -> dict:
     """All prompts in one LLM.generate call (as `vllm bench throughput`); wall time of that call only."""
     prompts = [{"prompt_token_ids": s.prompt_token_ids} for s in specs]
     params = [_params(s, "FINAL_ONLY") for s in specs]
     t0 = time.perf_counter()
-    outs = llm.generate(prompts, params, use_tqdm=False)
+    outs = llm.generate(prompts, params, use_tqdm=use_tqdm)
     t1 = time.perf_counter()
     out_tokens = [len(o.outputs[0].token_ids) for o in outs]
     done = sum(1 for n, s in zip(out_tokens, specs) if n == s.output_len)
