@@ -1,7 +1,8 @@
 # On an H200 device machine, after `source tools/h200_env.sh`: run experiments one after another in the
 # background, so a batch can outlast one device call (each call is capped at 10 minutes).
 #   setsid bash tools/h200_batch.sh GPUS STEP... </dev/null >/dev/null 2>&1 &
-#   STEP: scaling | tp | suite | mixed
+#   STEP: scaling | tp | suite | mixed; scaling=GPUS=LAYOUTS picks other GPU counts and layouts for that step
+#   (e.g. scaling=1,4=tp,dp measures 1 GPU, TP4, DP4 and TP2xDP2)
 # Results and printed tables go to /tmp/batch/res/<step>/, vLLM's log to /tmp/batch/res/<step>.log;
 # /tmp/batch/res/progress says what ran and how it ended.
 # The machine goes back 30 s after a call ends, background job or not (and /tmp with it): follow the batch
@@ -9,10 +10,11 @@
 # each bringing back what is finished so far.
 GPUS=$1; shift
 R=/tmp/batch/res; mkdir -p $R
-for step in "$@"; do
+for spec in "$@"; do
+  IFS== read -r step sgpus slayouts <<< "$spec"
   echo "$(date +%T) start $step" >> $R/progress
   case $step in
-    scaling) cmd="benchmark_scaling.py $M7B --gpus $GPUS --layouts tp,dp,pp --compare-vllm-bench" ;;
+    scaling) cmd="benchmark_scaling.py $M7B --gpus ${sgpus:-$GPUS} --layouts ${slayouts:-tp,dp,pp} --compare-vllm-bench" ;;
     tp)      cmd="test_tensor_parallel.py $M7B --tp-sizes 1,2,4,8" ;;
     suite)   cmd="run_distributed_benchmark.py $M7B --max-model-len 10240 --gpus $GPUS" ;;
     mixed)   cmd="test_mixed_workload.py $M7B --max-model-len 10240" ;;
