@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,8 +38,18 @@ LAYOUTS = ("tp", "dp", "pp")
 HBM_BANDWIDTH = {"H200": 4.8e12, "H100 NVL": 3.9e12, "H100": 3.35e12, "A100-SXM4-80GB": 2.039e12,
                  "A100 80GB PCIe": 1.935e12, "A100": 1.555e12, "L40S": 0.864e12, "A10G": 0.6e12,
                  "RTX 4090": 1.008e12, "L4": 0.3e12}
-# On-demand $/GPU-hour we can source. Pass --gpu-hour-usd for your provider's price.
-GPU_HOUR_USD = {"A100": (0.75, "course text: Runpod 4x A100 at ~$2-4/h, midpoint per GPU (2026-11)")}
+# On-demand $ per GPU-hour by GPU name, with where each figure comes from; --gpu-hour-usd overrides
+_MERCATUS = "mercatus-ai.com/blog/cloud-gpu-pricing, May 2026: specialty-cloud on-demand range, midpoint"
+GPU_HOUR_USD = {"H200": (4.00, f"{_MERCATUS} ($3.50-4.50)"), "H100": (3.00, f"{_MERCATUS} ($2.50-3.50)"),
+                "A100": (0.75, "course text: Runpod 4x A100 at ~$2-4/h, midpoint per GPU (2026-11)")}
+
+
+def gpu_hour_price(env: dict, override: float | None) -> tuple[float | None, str | None]:
+    """($ per GPU-hour, where it comes from): --gpu-hour-usd, else the table above for the run's GPU, else none."""
+    if override is not None:
+        return override, "--gpu-hour-usd"
+    name = env["gpus"][0]["name"] if env.get("gpus") else None
+    return next((v for k, v in GPU_HOUR_USD.items() if name and k in name), (None, None))
 
 
 @dataclass
@@ -116,7 +125,7 @@ def layout_child(cfg: dict) -> dict:
 def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict:
     """The three measurements on one running vllm.LLM (a DP replica measures its share)."""
     from common import barrier, engine as eng
-    from common.loadgen import RequestSpec, random_prompts
+    from common.loadgen import random_prompts
     from common.stepdrive import generate_offline, run_steps
     bdir = cfg.get("barrier_dir")
     try:
@@ -130,8 +139,12 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
     # warm-up at full batch size, so kernels that JIT-compile on first use of a shape do it here and not in
     # the timed run (on H200 the 1-GPU baseline, first on a fresh machine after an 8-prompt warm-up, read
     # 4-7% below the later one-GPU DP replicas, per GPU)
+    # with prompts of their own: the timed prompts must not be in the prefix cache (a warm-up on specs[:256]
+    # made their prefills free and read 1.24x `vllm bench throughput` at TP1, 2.2x at DP4, on H200)
+    warm = random_prompts(min(WARMUP_PROMPTS, len(specs)), cfg["input_len"], min(16, cfg["output_len"]), vocab,
+                          seed=cfg["seed"] + 1_000_003 + rank)
     with timer("warmup"):
-        generate_offline(llm, [RequestSpec(s.prompt_token_ids, min(16, s.output_len)) for s in specs[:WARMUP_PROMPTS]])
+        generate_offline(llm, warm)
 
     # 1. offline throughput: one LLM.generate over the whole workload (what `vllm bench throughput` times)
     barrier.wait(bdir, "offline", rank, world)
@@ -143,8 +156,7 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
     # 2. batch-1 decode: one stream, 3 repetitions, median
     with timer("batch1"):
         b1 = []
-        for i in range(3):
-            spec = RequestSpec(all_specs[i].prompt_token_ids[:64], cfg["batch1_tokens"])
+        for spec in random_prompts(3, 64, cfg["batch1_tokens"], vocab, seed=cfg["seed"] + 2_000_003 + rank):
             [r] = run_steps(llm, [spec], concurrency=1)
             if r.ok and r.tpot_s:
                 b1.append(r)
@@ -250,8 +262,9 @@ def comm_model(m: dict, allreduce: dict | None, info, gpu_name: str | None) -> d
 
 def tp_overhead_share(m: dict, base_m: dict | None) -> float | None:
     """Measured, not modelled: the share of a TP=N batch-1 decode step beyond an ideal 1/N split of the
-    1-GPU step (all-reduces, and per-step costs that do not shrink with N). None for other layouts."""
-    if not base_m or m.get("tp", 1) < 2 or m.get("pp", 1) > 1 or m.get("dp", 1) > 1:
+    1-GPU step (all-reduces, and per-step costs that do not shrink with N); for TPxDP, of one TP replica's
+    step. None for layouts without TP."""
+    if not base_m or m.get("tp", 1) < 2 or m.get("pp", 1) > 1:
         return None
     t1, tn = base_m.get("batch1_tpot_ms"), m.get("batch1_tpot_ms")
     if not t1 or not tn:
@@ -311,10 +324,7 @@ def main(cfg: Config) -> dict:
     ts = timestamp()
     env = environment()
     gpu_name = env["gpus"][0]["name"] if env["gpus"] else None
-    price, price_src = cfg.gpu_hour_usd, "--gpu-hour-usd"
-    if price is None and gpu_name:
-        hit = next((v for k, v in GPU_HOUR_USD.items() if k in gpu_name), None)
-        price, price_src = hit if hit else (None, None)
+    price, price_src = gpu_hour_price(env, cfg.gpu_hour_usd)
 
     # 1. All-reduce micro-benchmark at the sizes TP sends
     allreduce = {}
@@ -422,6 +432,9 @@ def report(cfg, rows, results, allreduce, price_src, files, ts, info) -> dict:
                      + (f", {best_lat[1]['batch1_decode_tokens_per_s'] / base['batch1_decode_tokens_per_s']:.2f}x one GPU)." if base else ")."))
         if price_src is None:
             lines.append("Cost: no price known for this GPU; pass --gpu-hour-usd to get $ per 1M output tokens.")
+        else:
+            lines.append(f"Cost: ${ok[0][1]['gpu_hour_usd']:.2f} per GPU-hour ({price_src}); "
+                         "pass --gpu-hour-usd for your provider's price.")
     print_table(rows, "\n".join(lines), title="All layouts")
     plots = []
     if cfg.plots and ok:

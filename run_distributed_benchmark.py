@@ -94,9 +94,8 @@ def suite_child(cfg: dict) -> dict:
                     sweep.append({"concurrency": c, "metrics": request_metrics(recs, cfg["slo"])})
             with timer("mixed"):
                 mcfg = {**cfg, "num_requests": cfg["mixed_requests"], "request_rate": cfg["mixed_rate"]}
-                short_alone, mixed = test_mixed_workload.workload(mcfg, cfg["vocab_size"])
-                longs = [s for s in mixed if s.klass == "long"][:1]
-                long_alone = run_steps(llm, longs, concurrency=1) if longs else []
+                short_alone, long_ref, mixed = test_mixed_workload.workload(mcfg, cfg["vocab_size"])
+                long_alone = run_steps(llm, long_ref, concurrency=1) if long_ref else []
                 alone = run_steps(llm, short_alone, time_limit_s=cfg["timeout_s"])
                 mix = run_steps(llm, mixed, time_limit_s=cfg["timeout_s"])
                 mixed_m = test_mixed_workload.analyse({"alone": [r.to_raw() for r in alone],
@@ -210,7 +209,7 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
         [d["metrics"] for d in scaling if d["metrics"].get("dp") == 1 and d["metrics"].get("pp") == 1],
         key=lambda m: m["gpus"])
     base = next((m for m in main_rows if m["gpus"] == 1), None)
-    price = cfg.gpu_hour_usd
+    price, price_src = benchmark_scaling.gpu_hour_price(env, cfg.gpu_hour_usd)
     L = ["# Multi-GPU scaling report", "",
          f"Model: `{(suite or scaling)[0]['config']['engine']['model']}`  ",
          f"Generated from {len(docs)} result files in `{out_dir}`" + (f" ({len(skipped)} skipped)" if skipped else "") + ".", "",
@@ -291,7 +290,8 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
 
     L.append(f"- **Throughput per dollar:** {where(per_dollar)}: "
              f"{per_dollar['output_throughput'] / per_dollar['gpus']:.0f} out tok/s per {dev}"
-             + (f", ${c1:.3f} per 1M output tokens at ${price}/GPU-hour." if c1 is not None else " (pass --gpu-hour-usd for $ per 1M tokens)."))
+             + (f", ${c1:.3f} per 1M output tokens at ${price:.2f}/GPU-hour ({price_src})." if c1 is not None
+                else " (pass --gpu-hour-usd for $ per 1M tokens)."))
     slo_txt = ", ".join(f"p99 {k.upper()} <= {v:.0f} ms" for k, v in cfg.slo.items())
     L.append(f"- **Lowest latency{' under the SLO (' + slo_txt + ')' if meets else ' (no layout met the SLO ' + slo_txt + ')'}:** "
              f"{where(fastest)}: batch-1 {fastest['batch1_decode_tokens_per_s']:.0f} tok/s, "

@@ -286,7 +286,9 @@ def main(cfg: Config) -> dict:
 
 
 def compare_with_vllm_bench(cfg: Config, served_model: str, res: dict) -> dict:
-    """Run `vllm bench serve` against the same server with the same workload at each level; ours / theirs."""
+    """Run `vllm bench serve` against the same server with the same workload at each level; ours / theirs.
+    Each level gets its own seed: with one seed every bench run would send the same prompts again and find
+    them in the server's prefix cache."""
     import json as _json
     import os
     import subprocess
@@ -294,14 +296,14 @@ def compare_with_vllm_bench(cfg: Config, served_model: str, res: dict) -> dict:
     import tempfile
     out = {}
     tokenizer = cfg.engine.get("tokenizer") or cfg.model or served_model
-    for lv in res.get("levels", []):
+    for i, lv in enumerate(res.get("levels", [])):
         key = f"{lv['kind']}={lv['value']:g}"
         with tempfile.TemporaryDirectory() as tmp:
             cmd = [sys.executable, "-m", "common.vllm_cli", "bench", "serve", "--backend", "vllm",
                    "--base-url", cfg.base_url, "--model", served_model, "--tokenizer", str(tokenizer),
                    "--dataset-name", "random", "--random-input-len", str(cfg.input_len),
                    "--random-output-len", str(cfg.output_len), "--random-range-ratio", str(cfg.range_ratio),
-                   "--num-prompts", str(lv["num_prompts"]), "--ignore-eos", "--seed", str(cfg.seed),
+                   "--num-prompts", str(lv["num_prompts"]), "--ignore-eos", "--seed", str(cfg.seed + 100 + i),
                    "--save-result", "--result-dir", tmp, "--result-filename", "bench.json"]
             if lv["kind"] == "concurrency":
                 cmd += ["--max-concurrency", str(int(lv["value"])), "--request-rate", "inf"]

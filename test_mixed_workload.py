@@ -73,23 +73,23 @@ def variants(cfg: Config, max_len: int) -> list[dict]:
 
 
 def workload(cfg: dict, vocab: int):
-    """(short-alone specs, mixed specs): the same short requests in both; arrivals seeded Poisson."""
+    """(short-alone specs, long reference, mixed specs); arrivals seeded Poisson. The alone and reference runs
+    go on the same engine before the mixed run, so they get the mixed requests' lengths and arrival times but
+    fresh tokens: the mixed run finds none of its prompts in the prefix cache."""
     import numpy as np
-    from common.loadgen import RequestSpec, arrival_times
+    from common.loadgen import RequestSpec, arrival_times, fresh_copies, random_tokens
     rng = np.random.default_rng(cfg["seed"])
-    lo_tok, hi_tok = min(100, vocab // 10), min(vocab, 150000)
     n = cfg["num_requests"]
     is_long = rng.random(n) < cfg["long_fraction"]
     arrivals = arrival_times(n, cfg["request_rate"], 1.0, seed=cfg["seed"])
     mixed = []
     for i in range(n):
         lo, hi = cfg["long_len"] if is_long[i] else cfg["short_len"]
-        length = int(rng.integers(lo, hi + 1))
-        mixed.append(RequestSpec(rng.integers(lo_tok, hi_tok, size=length).tolist(), cfg["output_len"],
+        mixed.append(RequestSpec(random_tokens(rng, int(rng.integers(lo, hi + 1)), vocab), cfg["output_len"],
                                  klass="long" if is_long[i] else "short", arrival_s=float(arrivals[i]), rid=f"r{i}"))
-    short_alone = [RequestSpec(s.prompt_token_ids, s.output_len, "short", s.arrival_s, rid=s.rid + "a")
-                   for s in mixed if s.klass == "short"]
-    return short_alone, mixed
+    short_alone = fresh_copies([s for s in mixed if s.klass == "short"], vocab, cfg["seed"] + 1, "a")
+    long_ref = fresh_copies([s for s in mixed if s.klass == "long"][:1], vocab, cfg["seed"] + 2, "ref")
+    return short_alone, long_ref, mixed
 
 
 # --------------------------------------------------------------------------- child: one variant
@@ -105,11 +105,10 @@ async def _variant_child(cfg: dict) -> dict:
     timer = StageTimer()
     with timer("engine_start"):
         backend = AsyncLLMBackend(eng.build_async_engine(cfg["engine"]))
-    short_alone, mixed = workload(cfg, cfg["vocab_size"])
+    short_alone, long_ref, mixed = workload(cfg, cfg["vocab_size"])
     with timer("warmup"):
         await run_closed_loop(backend, random_prompts(4, 64, 8, cfg["vocab_size"], seed=5), concurrency=4)
-        longs = [s for s in mixed if s.klass == "long"][:1]
-        long_alone = await run_closed_loop(backend, longs, concurrency=1) if longs else []
+        long_alone = await run_closed_loop(backend, long_ref, concurrency=1) if long_ref else []
     t0 = time.perf_counter()
     alone = await run_open_loop(backend, short_alone, time_limit_s=cfg["timeout_s"])
     t1 = time.perf_counter()

@@ -101,19 +101,30 @@ class RequestRecord:
         return d
 
 
+def random_tokens(rng, n: int, vocab_size: int) -> list[int]:
+    """`n` random token ids, clear of the lowest ids and of the special tokens at the top of the vocabulary."""
+    return rng.integers(min(100, vocab_size // 10), min(vocab_size, 150000), size=n).tolist()
+
+
+def fresh_copies(specs: list[RequestSpec], vocab_size: int, seed: int, suffix: str) -> list[RequestSpec]:
+    """The same requests (lengths, class, arrival) with new random tokens: a reference run of these leaves
+    nothing in the prefix cache that the originals could hit."""
+    rng = np.random.default_rng(seed)
+    return [RequestSpec(random_tokens(rng, len(s.prompt_token_ids), vocab_size), s.output_len, s.klass, s.arrival_s,
+                        rid=s.rid + suffix) for s in specs]
+
+
 def random_prompts(n: int, input_len: int, output_len: int, vocab_size: int, seed: int = 0,
                    range_ratio: float = 0.0, klass: str = "default") -> list[RequestSpec]:
     """Seeded random-token prompts; lengths uniform in [len*(1-r), len*(1+r)] like vllm bench's random set."""
     rng = np.random.default_rng(seed)
-    lo_tok, hi_tok = min(100, vocab_size // 10), min(vocab_size, 150000)  # keep clear of special tokens
 
     def lens(base):
         lo, hi = max(1, int(base * (1 - range_ratio))), max(1, int(base * (1 + range_ratio)))
         return rng.integers(lo, hi + 1, size=n)
 
     ins, outs = lens(input_len), lens(output_len)
-    return [RequestSpec(rng.integers(lo_tok, hi_tok, size=int(i)).tolist(), int(o), klass)
-            for i, o in zip(ins, outs)]
+    return [RequestSpec(random_tokens(rng, int(i), vocab_size), int(o), klass) for i, o in zip(ins, outs)]
 
 
 def arrival_times(n: int, rate: float, burstiness: float = 1.0, seed: int = 0) -> np.ndarray:

@@ -99,16 +99,17 @@ def tp_split_problem(info: ModelInfo, tp: int) -> str | None:
 
 
 def layout_problem(info: ModelInfo, tp: int, pp: int = 1, dp: int = 1, devices: int | None = None) -> str | None:
-    """Why a TP x PP x DP layout cannot run here (too few devices, heads, layers), or None."""
+    """Why a TP x PP x DP layout cannot run here, or None. The model's shape (heads, layers) is checked before
+    the device count: a layout the model cannot split never runs, on any machine."""
+    if tp > 1 and (msg := tp_split_problem(info, tp)):
+        return msg
+    if pp > info.num_hidden_layers:
+        return f"PP={pp} exceeds the model's {info.num_hidden_layers} layers"
     devices = platform.device_count() if devices is None else devices
     need = tp * pp * dp
     if need > devices:
         what = "GPUs" if platform.has_gpu() else "CPU cores (one per rank; no GPU here)"
         return f"needs {need} devices, this machine has {devices} {what}"
-    if tp > 1 and (msg := tp_split_problem(info, tp)):
-        return msg
-    if pp > info.num_hidden_layers:
-        return f"PP={pp} exceeds the model's {info.num_hidden_layers} layers"
     return None
 
 

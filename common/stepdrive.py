@@ -25,8 +25,10 @@ def _params(spec: RequestSpec, kind: str):
 
 def generate_offline(llm, specs: list[RequestSpec], use_tqdm: bool = False) -> dict:
     """All prompts in one LLM.generate call (as `vllm bench throughput`); wall time of that call only."""
+    from vllm import SamplingParams
     prompts = [{"prompt_token_ids": s.prompt_token_ids} for s in specs]
-    params = [_params(s, "FINAL_ONLY") for s in specs]
+    # the sampling `vllm bench throughput` uses, so ours / theirs compares the same work
+    params = [SamplingParams(n=1, temperature=1.0, top_p=1.0, ignore_eos=True, max_tokens=s.output_len) for s in specs]
     t0 = time.perf_counter()
     outs = llm.generate(prompts, params, use_tqdm=use_tqdm)
     t1 = time.perf_counter()

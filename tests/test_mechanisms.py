@@ -47,6 +47,8 @@ def test_tp8_impossible_for_qwen7b_heads(tmp_path):
     assert models.tp_split_problem(info, 8) == "28 attention heads are not divisible by TP=8"
     assert models.tp_split_problem(info, 4) is None
     assert "needs 4 devices" in models.layout_problem(info, tp=4, devices=2)
+    # the heads reason wins over the device count: TP=8 on a 4-GPU machine is skipped for the heads
+    assert models.layout_problem(info, tp=8, devices=4) == "28 attention heads are not divisible by TP=8"
     assert models.layout_problem(info, tp=2, devices=2) is None
 
 

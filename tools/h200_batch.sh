@@ -1,8 +1,9 @@
 # On an H200 device machine, after `source tools/h200_env.sh`: run experiments one after another in the
 # background, so a batch can outlast one device call (each call is capped at 10 minutes).
 #   setsid bash tools/h200_batch.sh GPUS STEP... </dev/null >/dev/null 2>&1 &
-#   STEP: scaling | tp | suite | mixed; scaling=GPUS=LAYOUTS picks other GPU counts and layouts for that step
-#   (e.g. scaling=1,4=tp,dp measures 1 GPU, TP4, DP4 and TP2xDP2)
+#   STEP: scaling | tp | suite | mixed | serve; scaling=GPUS=LAYOUTS picks other GPU counts and layouts for
+#   that step (e.g. scaling=1,4=tp,dp measures 1 GPU, TP4, DP4 and TP2xDP2); serve starts `vllm serve` (TP1),
+#   runs simulate_concurrent_requests.py against it with `vllm bench serve` beside it, and stops it by PID
 # Results and printed tables go to /tmp/batch/res/<step>/, vLLM's log to /tmp/batch/res/<step>.log;
 # /tmp/batch/res/progress says what ran and how it ended.
 # The machine goes back 30 s after a call ends, background job or not (and /tmp with it): follow the batch
@@ -18,11 +19,23 @@ for spec in "$@"; do
     tp)      cmd="test_tensor_parallel.py $M7B --tp-sizes 1,2,4,8" ;;
     suite)   cmd="run_distributed_benchmark.py $M7B --max-model-len 10240 --gpus $GPUS" ;;
     mixed)   cmd="test_mixed_workload.py $M7B --max-model-len 10240" ;;
+    serve)   cmd="simulate_concurrent_requests.py $M7B --base-url http://127.0.0.1:8011 --concurrency 8,64
+                  --num-prompts 256 --input-len 512 --output-len 128 --compare-vllm-bench" ;;
     *) echo "unknown step $step" >> $R/progress; continue ;;
   esac
   mkdir -p $R/$step
-  echo "python3 $cmd --output-dir $R/$step" > $R/$step/command.txt
+  SPID=
+  if [ "$step" = serve ]; then
+    echo "python3 -m common.vllm_cli serve $M7B --host 127.0.0.1 --port 8011" > $R/$step/server_command.txt
+    python3 -m common.vllm_cli serve $M7B --host 127.0.0.1 --port 8011 > $R/serve_server.log 2>&1 &
+    SPID=$!
+    until python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8011/health', timeout=2)" 2>/dev/null
+    do kill -0 $SPID 2>/dev/null || break; sleep 2; done
+    echo "$(date +%T) server pid $SPID up" >> $R/progress
+  fi
+  echo "python3 "$cmd" --output-dir $R/$step" > $R/$step/command.txt
   python3 $cmd --output-dir $R/$step > $R/$step/${step}_table.txt 2> $R/$step.log
   echo "$(date +%T) end $step rc=$?" >> $R/progress
+  if [ -n "$SPID" ]; then kill $SPID; wait $SPID; echo "$(date +%T) server pid $SPID stopped" >> $R/progress; fi
 done
 echo "$(date +%T) batch done" >> $R/progress
