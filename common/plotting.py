@@ -4,6 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def _label(v) -> str:
+    """A bar's value as a reader writes it: 31,239 / 4.85 / 0.266 (never 3.12e+04)."""
+    if v is None:
+        return "n/a"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
 def _plt():
     import matplotlib
     matplotlib.use("Agg")
@@ -44,7 +51,7 @@ def bar_plot(path: Path, labels: list[str], values: dict[str, list[float]], titl
     x = np.arange(len(labels))
     for i, (name, vals) in enumerate(values.items()):
         bars = ax.bar(x + (i - (n - 1) / 2) * width, [v if v is not None else 0 for v in vals], width, label=name)
-        ax.bar_label(bars, labels=[f"{v:.3g}" if v is not None else "n/a" for v in vals], fontsize=8)
+        ax.bar_label(bars, labels=[_label(v) for v in vals], fontsize=8)
     if hline is not None:
         ax.axhline(hline, linestyle="--", color="grey", label=hline_label)
     ax.set_xticks(x, labels)

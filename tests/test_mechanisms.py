@@ -185,3 +185,11 @@ def test_mixed_reference_runs_share_no_prompt_with_the_mixed_run():
         next(s for s in mixed if s.klass == "long").prompt_token_ids)
     first_blocks = {tuple(s.prompt_token_ids[:16]) for s in mixed}
     assert not any(tuple(r.prompt_token_ids[:16]) in first_blocks for r in alone + long_ref)
+
+
+def test_bar_plot_writes_a_png_with_readable_value_labels(tmp_path):
+    from common import plotting
+    assert [plotting._label(v) for v in (31239.4, 4.853, 0.2661, None)] == ["31,239", "4.85", "0.266", "n/a"]
+    path = plotting.bar_plot(tmp_path / "bars.png", ["1 GPU", "DP4"], {"out tok/s": [7903.0, 31239.0]},
+                             title="Throughput per layout", ylabel="output tokens / s")
+    assert path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
