@@ -3,12 +3,21 @@
 # the plotting/analysis packages, and on CPU the tiny local model.
 #   bash setup.sh          # runtime only
 #   bash setup.sh --dev    # plus pytest (what the tests need)
+#   bash setup.sh --system # a pod image that already has vLLM (a vLLM Docker image, an offline machine):
+#                          # .venv sees that Python's packages (and $PYTHONPATH) and installs only what is missing
 # Re-running is cheap: an existing, working .venv is reused.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-DEV=0; [[ "${1:-}" == "--dev" ]] && DEV=1
+DEV=0; SYSTEM=0
+for arg in "$@"; do
+  case $arg in
+    --dev) DEV=1 ;;
+    --system) SYSTEM=1 ;;
+    *) echo "[setup] unknown option $arg (use --dev, --system)" >&2; exit 2 ;;
+  esac
+done
 
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   KIND=gpu; REQ=requirements.txt
@@ -17,10 +26,30 @@ else
 fi
 echo "[setup] $KIND machine -> $REQ into $VENV"
 
-[[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 stamp="$VENV/.lab-$KIND-$(cat "$REQ" requirements-dev.txt | cksum | cut -d' ' -f1)-$DEV"
-if [[ ! -f "$stamp" ]]; then
+if [[ $SYSTEM == 1 ]]; then
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    "$PY" -m venv --system-site-packages "$VENV"
+    # the creating Python may itself be a venv, or find packages through $PYTHONPATH: hand both on
+    purelib=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    "$PY" -c 'import os, site; print("\n".join([p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+                                             + site.getsitepackages()))' > "$purelib/_lab_system_python.pth"
+  fi
+  missing=$("$VENV/bin/python" - "$DEV" <<'PYEOF'
+import importlib.util, sys
+need = {"vllm": "vllm", "pynvml": "nvidia-ml-py", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib"}
+if sys.argv[1] == "1":
+    need.update({"pytest": "pytest", "pytest_timeout": "pytest-timeout"})
+print(" ".join(dist for mod, dist in need.items() if importlib.util.find_spec(mod) is None))
+PYEOF
+)
+  if [[ -n "$missing" ]]; then
+    echo "[setup] --system: installing what this Python lacks: $missing"
+    "${PIP[@]}" $missing
+  fi
+elif [[ ! -f "$stamp" ]]; then
+  [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
   "${PIP[@]}" -r "$REQ"
   [[ $DEV == 1 ]] && "${PIP[@]}" -r requirements-dev.txt
   if [[ $KIND == cpu ]]; then

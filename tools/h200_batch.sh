@@ -1,7 +1,8 @@
 # On an H200 device machine, after `source tools/h200_env.sh`: run experiments one after another in the
 # background, so a batch can outlast one device call (each call is capped at 10 minutes).
 #   setsid bash tools/h200_batch.sh GPUS STEP... </dev/null >/dev/null 2>&1 &
-#   STEP: scaling | tp | suite | mixed | serve; scaling=GPUS=LAYOUTS picks other GPU counts and layouts for
+#   STEP: scaling | tp | suite | mixed | serve (suite goes through `bash setup.sh --system` and .venv/bin/python,
+#   as the README's quick start does); scaling=GPUS=LAYOUTS picks other GPU counts and layouts for
 #   that step (e.g. scaling=1,4=tp,dp measures 1 GPU, TP4, DP4 and TP2xDP2); serve starts `vllm serve` (TP1),
 #   runs simulate_concurrent_requests.py against it with `vllm bench serve` beside it, and stops it by PID
 # Results and printed tables go to /tmp/batch/res/<step>/, vLLM's log to /tmp/batch/res/<step>.log;
@@ -24,7 +25,11 @@ for spec in "$@"; do
     *) echo "unknown step $step" >> $R/progress; continue ;;
   esac
   mkdir -p $R/$step
-  SPID=
+  SPID=; PYBIN=python3
+  if [ "$step" = suite ]; then  # the README's fresh-machine command, on the staged vLLM (no network here)
+    bash setup.sh --system > $R/$step/setup.txt 2>&1 && PYBIN=.venv/bin/python
+    echo "$(date +%T) setup.sh --system rc=$? python $PYBIN" >> $R/progress
+  fi
   if [ "$step" = serve ]; then
     echo "python3 -m common.vllm_cli serve $M7B --host 127.0.0.1 --port 8011" > $R/$step/server_command.txt
     python3 -m common.vllm_cli serve $M7B --host 127.0.0.1 --port 8011 > $R/serve_server.log 2>&1 &
@@ -33,8 +38,8 @@ for spec in "$@"; do
     do kill -0 $SPID 2>/dev/null || break; sleep 2; done
     echo "$(date +%T) server pid $SPID up" >> $R/progress
   fi
-  echo "python3 "$cmd" --output-dir $R/$step" > $R/$step/command.txt
-  python3 $cmd --output-dir $R/$step > $R/$step/${step}_table.txt 2> $R/$step.log
+  echo "$PYBIN "$cmd" --output-dir $R/$step" > $R/$step/command.txt
+  $PYBIN $cmd --output-dir $R/$step > $R/$step/${step}_table.txt 2> $R/$step.log
   echo "$(date +%T) end $step rc=$?" >> $R/progress
   if [ -n "$SPID" ]; then kill $SPID; wait $SPID; echo "$(date +%T) server pid $SPID stopped" >> $R/progress; fi
 done
