@@ -180,7 +180,7 @@ async def _run_level(backend, specs, kind, value, cfg, bar):
 def measure_batch(cfg: dict) -> dict:
     """Child: the same prompts as one LLM.generate batch (offline engine, one call)."""
     from common import engine as eng
-    from common.loadgen import RequestSpec, random_prompts
+    from common.loadgen import random_prompts
     from common.metrics import StageTimer
     from common.stepdrive import generate_offline
     timer = StageTimer()
@@ -189,9 +189,10 @@ def measure_batch(cfg: dict) -> dict:
     specs = random_prompts(cfg["batch_prompts"], cfg["input_len"], cfg["output_len"], cfg["vocab_size"],
                            seed=cfg["seed"] + 999)
     try:
-        with timer("warmup"):
-            generate_offline(llm, [RequestSpec(s.prompt_token_ids, 8) for s in specs[:4]])
-        b = generate_offline(llm, specs, use_tqdm=True)
+        with timer("warmup"):  # prompts of its own: the timed ones must not be in the prefix cache
+            generate_offline(llm, random_prompts(4, cfg["input_len"], 8, cfg["vocab_size"], seed=cfg["seed"] + 998))
+        # greedy, as the concurrent requests it is compared with
+        b = generate_offline(llm, specs, use_tqdm=True, temperature=0.0)
     finally:
         eng.shutdown(llm)
     return {"wall_s": b["wall_s"], "completed": b["completed"], "output_tokens": b["output_tokens"],
@@ -304,6 +305,7 @@ def compare_with_vllm_bench(cfg: Config, served_model: str, res: dict) -> dict:
                    "--dataset-name", "random", "--random-input-len", str(cfg.input_len),
                    "--random-output-len", str(cfg.output_len), "--random-range-ratio", str(cfg.range_ratio),
                    "--num-prompts", str(lv["num_prompts"]), "--ignore-eos", "--seed", str(cfg.seed + 100 + i),
+                   "--temperature", "0",  # greedy, as our client asks (else the server's default applies)
                    "--save-result", "--result-dir", tmp, "--result-filename", "bench.json"]
             if lv["kind"] == "concurrency":
                 cmd += ["--max-concurrency", str(int(lv["value"])), "--request-rate", "inf"]

@@ -23,12 +23,14 @@ def _params(spec: RequestSpec, kind: str):
                           output_kind=getattr(RequestOutputKind, kind))
 
 
-def generate_offline(llm, specs: list[RequestSpec], use_tqdm: bool = False) -> dict:
-    """All prompts in one LLM.generate call (as `vllm bench throughput`); wall time of that call only."""
+def generate_offline(llm, specs: list[RequestSpec], use_tqdm: bool = False, temperature: float = 1.0) -> dict:
+    """All prompts in one LLM.generate call (as `vllm bench throughput`); wall time of that call only.
+    The default sampling is `vllm bench throughput`'s (temperature 1.0, top-p 1.0), so ours / theirs compares
+    the same work; temperature=0.0 is greedy, as the request clients here ask."""
     from vllm import SamplingParams
     prompts = [{"prompt_token_ids": s.prompt_token_ids} for s in specs]
-    # the sampling `vllm bench throughput` uses, so ours / theirs compares the same work
-    params = [SamplingParams(n=1, temperature=1.0, top_p=1.0, ignore_eos=True, max_tokens=s.output_len) for s in specs]
+    params = [SamplingParams(n=1, temperature=temperature, top_p=1.0, ignore_eos=True, max_tokens=s.output_len)
+              for s in specs]
     t0 = time.perf_counter()
     outs = llm.generate(prompts, params, use_tqdm=use_tqdm)
     t1 = time.perf_counter()
