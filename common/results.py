@@ -51,7 +51,8 @@ def environment() -> dict:
         "torch": _pkg_version("torch"),
         "vllm": _pkg_version("vllm"),
         "transformers": _pkg_version("transformers"),
-        "git_sha": _run(["git", "-C", str(ROOT), "rev-parse", "HEAD"]),
+        # LAB_GIT_SHA: for a copy of the tree whose .git is missing or stale (a machine the tree was shipped to)
+        "git_sha": os.environ.get("LAB_GIT_SHA") or _run(["git", "-C", str(ROOT), "rev-parse", "HEAD"]),
         "git_dirty": bool(_run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])),
         "gpus": [],
         "gpu_count": 0,

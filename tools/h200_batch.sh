@@ -5,6 +5,8 @@
 #   as the README's quick start does); scaling=GPUS=LAYOUTS picks other GPU counts and layouts for
 #   that step (e.g. scaling=1,4=tp,dp measures 1 GPU, TP4, DP4 and TP2xDP2); serve starts `vllm serve` (TP1),
 #   runs simulate_concurrent_requests.py against it with `vllm bench serve` beside it, and stops it by PID
+# Put `export LAB_GIT_SHA=<your local git rev-parse HEAD>` in the launching command: the tree shipped to the
+# device carries a stale .git, and the JSONs' git_sha should name the code that ran.
 # Results and printed tables go to /tmp/batch/res/<step>/, vLLM's log to /tmp/batch/res/<step>.log;
 # /tmp/batch/res/progress says what ran and how it ended.
 # The machine goes back 30 s after a call ends, background job or not (and /tmp with it): follow the batch
