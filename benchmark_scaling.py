@@ -379,7 +379,7 @@ def main(cfg: Config) -> dict:
               f"{m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s", flush=True)
 
     rows = [rows[id(lay)] for lay in plan if id(lay) in rows]
-    return report(cfg, rows, results, allreduce, price_src, files, ts, info)
+    return report(cfg, rows, results, allreduce, (price, price_src), files, ts, info)
 
 
 def derive(m: dict, base_m: dict | None, price: float | None) -> None:
@@ -411,7 +411,7 @@ def _row(m: dict) -> dict:
     return row
 
 
-def report(cfg, rows, results, allreduce, price_src, files, ts, info) -> dict:
+def report(cfg, rows, results, allreduce, price: tuple, files, ts, info) -> dict:
     from common.plotting import bar_plot, line_plot
     from common.tables import print_table
     ok = [(lay, m) for lay, m, _, _ in results]
@@ -430,11 +430,11 @@ def report(cfg, rows, results, allreduce, price_src, files, ts, info) -> dict:
                         if base else ")")
                      + f"; {best_lat[1]['layout']} has the fastest single stream ({best_lat[1]['batch1_decode_tokens_per_s']:.0f} tok/s"
                      + (f", {best_lat[1]['batch1_decode_tokens_per_s'] / base['batch1_decode_tokens_per_s']:.2f}x one GPU)." if base else ")."))
-        if price_src is None:
+        usd, src = price
+        if src is None:
             lines.append("Cost: no price known for this GPU; pass --gpu-hour-usd to get $ per 1M output tokens.")
         else:
-            lines.append(f"Cost: ${ok[0][1]['gpu_hour_usd']:.2f} per GPU-hour ({price_src}); "
-                         "pass --gpu-hour-usd for your provider's price.")
+            lines.append(f"Cost: ${usd:.2f} per GPU-hour ({src}); pass --gpu-hour-usd for your provider's price.")
     print_table(rows, "\n".join(lines), title="All layouts")
     plots = []
     if cfg.plots and ok:

@@ -16,10 +16,11 @@ from collections import deque
 from common.loadgen import RequestRecord, RequestSpec, new_record
 
 
-def _params(spec: RequestSpec, kind: str):
+def _params(spec: RequestSpec, temperature: float = 0.0, kind: str = "CUMULATIVE"):
+    """Exactly `spec.output_len` tokens; top-p, n and the rest at vLLM's defaults (as `vllm bench` leaves them)."""
     from vllm import SamplingParams
     from vllm.sampling_params import RequestOutputKind
-    return SamplingParams(max_tokens=spec.output_len, ignore_eos=True, temperature=0.0,
+    return SamplingParams(max_tokens=spec.output_len, ignore_eos=True, temperature=temperature,
                           output_kind=getattr(RequestOutputKind, kind))
 
 
@@ -27,10 +28,8 @@ def generate_offline(llm, specs: list[RequestSpec], use_tqdm: bool = False, temp
     """All prompts in one LLM.generate call (as `vllm bench throughput`); wall time of that call only.
     The default sampling is `vllm bench throughput`'s (temperature 1.0, top-p 1.0), so ours / theirs compares
     the same work; temperature=0.0 is greedy, as the request clients here ask."""
-    from vllm import SamplingParams
     prompts = [{"prompt_token_ids": s.prompt_token_ids} for s in specs]
-    params = [SamplingParams(n=1, temperature=temperature, top_p=1.0, ignore_eos=True, max_tokens=s.output_len)
-              for s in specs]
+    params = [_params(s, temperature) for s in specs]
     t0 = time.perf_counter()
     outs = llm.generate(prompts, params, use_tqdm=use_tqdm)
     t1 = time.perf_counter()
@@ -68,7 +67,7 @@ def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, tim
             rid = f"{spec.rid}-{uuid.uuid4().hex[:6]}"
             rec.start_s = time.perf_counter()
             try:
-                got = engine.add_request(rid, {"prompt_token_ids": spec.prompt_token_ids}, _params(spec, "DELTA"))
+                got = engine.add_request(rid, {"prompt_token_ids": spec.prompt_token_ids}, _params(spec, kind="DELTA"))
             except Exception as e:  # a rejected request is data, not a crash
                 rec.error, rec.end_s = f"{type(e).__name__}: {e}"[:300], None
                 _release(rec)
