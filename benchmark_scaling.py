@@ -382,6 +382,17 @@ def main(cfg: Config) -> dict:
     return report(cfg, rows, results, allreduce, (price, price_src), files, ts, info)
 
 
+def above_linear_note(ms: list[dict]) -> str | None:
+    """A warning when layouts of one run read more than 5 % above linear scaling, or None."""
+    hi = [m for m in ms if m["gpus"] > 1 and (m.get("scaling_efficiency") or 0) > 1.05]
+    if not hi:
+        return None
+    return ("Note: " + ", ".join(f"{m['layout']} reads {m['scaling_efficiency'] * 100:.0f}%" for m in hi)
+            + " efficient, above linear. N GPUs cannot beat N x one GPU unless one GPU's KV cache limited its batch, "
+            "so this run's 1-GPU baseline most likely read low (a shared machine can drift by 10 % from one minute "
+            "to the next): compare tok/s per GPU across layouts, and re-run before trusting these speedups.")
+
+
 def derive(m: dict, base_m: dict | None, price: float | None) -> None:
     """Speedup and efficiency vs the 1-GPU baseline, throughput per GPU, $ per 1M output tokens."""
     n = m["gpus"]
@@ -430,6 +441,8 @@ def report(cfg, rows, results, allreduce, price: tuple, files, ts, info) -> dict
                         if base else ")")
                      + f"; {best_lat[1]['layout']} has the fastest single stream ({best_lat[1]['batch1_decode_tokens_per_s']:.0f} tok/s"
                      + (f", {best_lat[1]['batch1_decode_tokens_per_s'] / base['batch1_decode_tokens_per_s']:.2f}x one GPU)." if base else ")."))
+        if note := above_linear_note([m for _, m in ok]):
+            lines.append(note)
         usd, src = price
         if src is None:
             lines.append("Cost: no price known for this GPU; pass --gpu-hour-usd to get $ per 1M output tokens.")

@@ -182,31 +182,39 @@ def main(cfg: Config) -> dict:
 
 
 # --------------------------------------------------------------------------- the report (reads only JSON files)
-def _latest(docs, experiment):
-    """Newest ok document per configuration key for one experiment."""
+def _latest(docs, experiment, by=None):
+    """Newest ok document per configuration key (and per d[by], when given) for one experiment."""
     best = {}
     for d in sorted(docs, key=lambda d: d["created"]):
         if d["experiment"] == experiment and d["status"] in ("ok", "pass"):
-            best[json.dumps(d["metrics"].get("layout") or d["metrics"].get("gpus") or d["metrics"].get("tp"))] = d
+            best[json.dumps([d["metrics"].get("layout") or d["metrics"].get("gpus") or d["metrics"].get("tp"),
+                             d.get(by)])] = d
     return list(best.values())
 
 
 def write_report(out_dir: Path, cfg: Config) -> dict:
     import benchmark_scaling
     from common.plotting import bar_plot, line_plot
-    from common.results import load_results, strip_ansi
+    from common.results import load_results, run_stamp, strip_ansi
     docs, skipped = load_results(out_dir)
     for p, why in skipped:
         print(f"  skipped {p.name}: {why}")
     suite = sorted(_latest(docs, "suite"), key=lambda d: d["metrics"]["gpus"])
-    scaling = _latest(docs, "scaling")
+    # benchmark_scaling.py runs are kept apart: each layout's speedup is against the 1-GPU baseline of its own
+    # run, since a shared machine's baseline drifts between runs
+    runs: dict[str, list[dict]] = {}
+    for d in _latest([dict(d, _key=run_stamp(d)) for d in docs], "scaling", by="_key"):
+        runs.setdefault(d["_key"], []).append(d)
+    scaling = [d for stamp in sorted(runs) for d in sorted(runs[stamp], key=lambda d: (d["metrics"]["gpus"],
+                                                                                          d["metrics"]["layout"]))]
     tp_docs = _latest(docs, "tensor_parallel")
     if not (suite or scaling):
         print(f"no suite or scaling results in {out_dir}; nothing to report")
         return {"report": None, "exit_code": 1}
     env = (suite or scaling)[0]["environment"]
+    newest = next((runs[s] for s in sorted(runs, reverse=True) if any(d["metrics"]["gpus"] == 1 for d in runs[s])), [])
     main_rows = [d["metrics"] for d in suite] or sorted(
-        [d["metrics"] for d in scaling if d["metrics"].get("dp") == 1 and d["metrics"].get("pp") == 1],
+        [d["metrics"] for d in newest if d["metrics"].get("dp") == 1 and d["metrics"].get("pp") == 1],
         key=lambda m: m["gpus"])
     base = next((m for m in main_rows if m["gpus"] == 1), None)
     price, price_src = benchmark_scaling.gpu_hour_price(env, cfg.gpu_hour_usd)
@@ -256,18 +264,29 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
             x = m["mixed"]
             L.append(f"| {m['gpus']} | {x['short_p99_ttft_ms']:.1f} | {x['short_alone_p99_ttft_ms']:.1f} | "
                      f"{x['short_ttft_inflation_p99']:.2f}x | {x['hol_blocked_share'] * 100:.0f}% | {x['long_median_ttft_ms']:.1f} |")
-    layouts = sorted([d["metrics"] for d in scaling], key=lambda m: (m["gpus"], m["layout"]))
+    layouts = [d["metrics"] for d in scaling]
     if layouts:
-        L += ["", "## Layouts (benchmark_scaling.py)", "",
-              "| layout | GPUs | out tok/s | tok/s per GPU | batch-1 tok/s | batch-1 step vs HBM roofline | measured TP overhead of a step | modelled comm share of a step |",
-              "|---|---|---|---|---|---|---|---|"]
-        base_l = next((m for m in layouts if m["gpus"] == 1), None)
-        for m in layouts:
-            L.append(f"| {m['layout']} | {m['gpus']} | {m['output_throughput']:.0f} | {m['output_throughput'] / m['gpus']:.0f} | "
-                     f"{m['batch1_decode_tokens_per_s']:.1f} | "
-                     + (f"{m['decode_pct_of_hbm_roofline']:.0f}%" if m.get("decode_pct_of_hbm_roofline") is not None else "-") + " | "
-                     + (f"{ov * 100:.0f}%" if (ov := benchmark_scaling.tp_overhead_share(m, base_l)) is not None else "-") + " | "
-                     + (f"{m['comm_share_of_step'] * 100:.0f}%" if m.get("comm_share_of_step") is not None else "-") + " |")
+        many = len(runs) > 1
+        L += ["", "## Layouts (benchmark_scaling.py)", ""]
+        if many:
+            L += [f"{len(runs)} runs in this folder ({', '.join(sorted(runs))}); each layout's speedup is against the "
+                  "1-GPU baseline of its own run.", ""]
+        L += [("| run " if many else "") + "| layout | GPUs | out tok/s | speedup (efficiency) | tok/s per GPU | batch-1 tok/s | "
+              "batch-1 step vs HBM roofline | measured TP overhead of a step | modelled comm share of a step |",
+              "|---" * (9 + many) + "|"]
+        for stamp in sorted(runs):
+            base_l = next((d["metrics"] for d in runs[stamp] if d["metrics"]["gpus"] == 1), None)
+            for m in [d["metrics"] for d in scaling if d["_key"] == stamp]:
+                sp = m["output_throughput"] / base_l["output_throughput"] if base_l else None
+                L.append((f"| {stamp} " if many else "") + f"| {m['layout']} | {m['gpus']} | {m['output_throughput']:.0f} | "
+                         + (f"{sp:.2f}x ({sp / m['gpus'] * 100:.0f}%)" if sp else "-") + " | "
+                         f"{m['output_throughput'] / m['gpus']:.0f} | {m['batch1_decode_tokens_per_s']:.1f} | "
+                         + (f"{m['decode_pct_of_hbm_roofline']:.0f}%" if m.get("decode_pct_of_hbm_roofline") is not None else "-") + " | "
+                         + (f"{ov * 100:.0f}%" if (ov := benchmark_scaling.tp_overhead_share(m, base_l)) is not None else "-") + " | "
+                         + (f"{m['comm_share_of_step'] * 100:.0f}%" if m.get("comm_share_of_step") is not None else "-") + " |")
+        for stamp in sorted(runs):
+            if note := benchmark_scaling.above_linear_note([d["metrics"] for d in runs[stamp]]):
+                L += ["", (f"Run {stamp}: " if many else "") + note]
         L += ["", "Roofline: a batch-1 decode step must stream every weight byte of a GPU once (weights per GPU / HBM "
               "bandwidth); the column is that time as a share of the measured step. The measured TP overhead is the part "
               "of a TP=N batch-1 step beyond an ideal 1/N split of the 1-GPU step (all-reduces plus per-step costs that "
@@ -276,7 +295,10 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
               "since vLLM's own custom all-reduce inside CUDA graphs is faster."]
     # recommendation
     cands = [m for m in main_rows] + [m for m in layouts if m not in main_rows]
-    per_dollar = max(cands, key=lambda m: m["output_throughput"] / m["gpus"])
+    rate = lambda m: m["output_throughput"] / m["gpus"]  # noqa: E731
+    top = max(cands, key=rate)
+    # per-GPU rates within 3 % are a tie on a shared machine: the fewest GPUs is then the simpler rental
+    per_dollar = min([m for m in cands if rate(m) >= 0.97 * rate(top)], key=lambda m: (m["gpus"], -rate(m)))
     meets = [m for m in cands if (m.get("p99_ttft_ms") or 1e18) <= cfg.slo.get("ttft", 1e18)
              and (m.get("p99_tpot_ms") or 1e18) <= cfg.slo.get("tpot", 1e18)]
     fastest = min(meets or cands, key=lambda m: m["batch1_tpot_ms"] or 1e18)
@@ -291,7 +313,9 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
     L.append(f"- **Throughput per dollar:** {where(per_dollar)}: "
              f"{per_dollar['output_throughput'] / per_dollar['gpus']:.0f} out tok/s per {dev}"
              + (f", ${c1:.3f} per 1M output tokens at ${price:.2f}/GPU-hour ({price_src})." if c1 is not None
-                else " (pass --gpu-hour-usd for $ per 1M tokens)."))
+                else " (pass --gpu-hour-usd for $ per 1M tokens).")
+             + (f" {top['layout']} on {top['gpus']} {dev}s read {rate(top):.0f} per {dev}, within 3 %: a tie "
+                "on a shared machine, and fewer GPUs are the simpler rental." if top is not per_dollar else ""))
     slo_txt = ", ".join(f"p99 {k.upper()} <= {v:.0f} ms" for k, v in cfg.slo.items())
     L.append(f"- **Lowest latency{' under the SLO (' + slo_txt + ')' if meets else ' (no layout met the SLO ' + slo_txt + ')'}:** "
              f"{where(fastest)}: batch-1 {fastest['batch1_decode_tokens_per_s']:.0f} tok/s, "
@@ -327,7 +351,9 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
                                                                 for m in main_rows]},
                               "Peak memory per GPU (NVML) / per engine process (CPU)", "GiB"))
     if layouts:
-        plots.append(bar_plot(out_dir / "report_layouts.png", [f"{m['layout']} ({m['gpus']})" for m in layouts],
+        plots.append(bar_plot(out_dir / "report_layouts.png",
+                              [f"{d['metrics']['layout']} ({d['metrics']['gpus']})" + (f" {d['_key'][-6:-2]}" if len(runs) > 1 else "")
+                               for d in scaling],
                               {"out tok/s": [m["output_throughput"] for m in layouts]}, "Throughput per layout",
                               "output tokens / s"))
     L += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]

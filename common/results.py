@@ -99,6 +99,13 @@ def timestamp() -> str:
     return _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+def run_stamp(doc: dict) -> str:
+    """The run a result file belongs to: the YYYYmmdd-HHMMSS stamp its name ends with (every file one
+    invocation writes shares it), else its creation time."""
+    m = re.search(r"_(\d{8}-\d{6})\.json$", doc.get("_path", ""))
+    return m.group(1) if m else doc["created"]
+
+
 def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
