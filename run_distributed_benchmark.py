@@ -224,6 +224,7 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
          "## Environment", "",
          f"- GPUs: {', '.join(g['name'] for g in env['gpus']) or 'none (CPU: ' + str(env['cpu_count']) + ' cores)'}",
          f"- driver {env['driver']}, CUDA {env['cuda']}, torch {env['torch']}, vLLM {env['vllm']}, git {str(env['git_sha'])[:10]}",
+         f"- host CPU: {env.get('cpu_model') or 'not recorded'}, {env['cpu_count']} cores",
          ""]
     if env.get("interconnect"):
         L += ["```", strip_ansi(env["interconnect"]).strip(), "```", ""]
@@ -352,7 +353,7 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
                               "Peak memory per GPU (NVML) / per engine process (CPU)", "GiB"))
     if layouts:
         plots.append(bar_plot(out_dir / "report_layouts.png",
-                              [f"{d['metrics']['layout']} ({d['metrics']['gpus']})" + (f" {d['_key'][-6:-2]}" if len(runs) > 1 else "")
+                              [f"{d['metrics']['layout']} ({d['metrics']['gpus']})" + (f" {d['_key'][-6:-4]}:{d['_key'][-4:-2]}" if len(runs) > 1 else "")
                                for d in scaling],
                               {"out tok/s": [m["output_throughput"] for m in layouts]}, "Throughput per layout",
                               "output tokens / s"))
@@ -360,7 +361,8 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
     report = out_dir / "report.md"
     from common.results import atomic_write
     atomic_write(report, "\n".join(L) + "\n")
-    print("\n".join(L[L.index("## Recommendation"):L.index("## Plots")]))
+    print("\n".join(L[L.index("## Scaling (course table)"):L.index("## Latency and memory vs GPUs")]
+                    + L[L.index("## Recommendation"):L.index("## Plots")]))
     print(f"report: {report}  plots: {', '.join(str(p) for p in plots)}")
     return {"report": str(report), "plots": [str(p) for p in plots], "exit_code": 0}
 

@@ -41,6 +41,14 @@ def _pkg_version(name: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=1)
+def _cpu_model() -> str | None:
+    try:
+        return next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                     if ln.startswith("model name")), None) or _platform.processor() or None
+    except OSError:
+        return _platform.processor() or None
+
+
 def environment() -> dict:
     """GPUs (names, count, memory, interconnect matrix), driver, CUDA, torch, vLLM, git SHA, host."""
     env = {
@@ -48,6 +56,9 @@ def environment() -> dict:
         "platform": _platform.platform(),
         "python": _platform.python_version(),
         "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        # a busy host slows vLLM's CPU-side scheduling: the 1-minute load when the file was written
+        "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "torch": _pkg_version("torch"),
         "vllm": _pkg_version("vllm"),
         "transformers": _pkg_version("transformers"),
@@ -70,7 +81,8 @@ def environment() -> dict:
             h = pynvml.nvmlDeviceGetHandleByIndex(i)
             name = pynvml.nvmlDeviceGetName(h)
             env["gpus"].append({"index": i, "name": name.decode() if isinstance(name, bytes) else name,
-                                "memory_total_mib": pynvml.nvmlDeviceGetMemoryInfo(h).total // (1024 * 1024)})
+                                "memory_total_mib": pynvml.nvmlDeviceGetMemoryInfo(h).total // (1024 * 1024),
+                                "power_limit_w": pynvml.nvmlDeviceGetPowerManagementLimit(h) / 1000})
         pynvml.nvmlShutdown()
     except Exception:
         pass

@@ -99,7 +99,8 @@ def test_save_run_writes_schema_and_csv_atomically(tmp_path):
     doc = json.loads(p.read_text())
     for key in results.REQUIRED_KEYS:
         assert key in doc
-    assert doc["environment"]["python"] and "gpus" in doc["environment"]
+    assert doc["environment"]["python"] and "gpus" in doc["environment"] and doc["environment"]["cpu_model"]
+    assert doc["environment"]["loadavg_1m"] >= 0
     assert p.with_suffix(".csv").read_text().splitlines()[0] == "status,x_s,tp"
     assert not list(tmp_path.glob(".*tmp"))  # no temp file left behind
 
