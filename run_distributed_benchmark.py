@@ -203,10 +203,10 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
     # benchmark_scaling.py runs are kept apart: each layout's speedup is against the 1-GPU baseline of its own
     # run, since a shared machine's baseline drifts between runs
     runs: dict[str, list[dict]] = {}
-    for d in _latest([dict(d, _key=run_stamp(d)) for d in docs], "scaling", by="_key"):
+    for d in sorted(_latest([dict(d, _key=run_stamp(d)) for d in docs], "scaling", by="_key"),
+                    key=lambda d: (d["_key"], d["metrics"]["gpus"], d["metrics"]["layout"])):
         runs.setdefault(d["_key"], []).append(d)
-    scaling = [d for stamp in sorted(runs) for d in sorted(runs[stamp], key=lambda d: (d["metrics"]["gpus"],
-                                                                                          d["metrics"]["layout"]))]
+    scaling = [d for stamp in sorted(runs) for d in runs[stamp]]
     tp_docs = _latest(docs, "tensor_parallel")
     if not (suite or scaling):
         print(f"no suite or scaling results in {out_dir}; nothing to report")
@@ -277,7 +277,7 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
               "|---" * (9 + many) + "|"]
         for stamp in sorted(runs):
             base_l = next((d["metrics"] for d in runs[stamp] if d["metrics"]["gpus"] == 1), None)
-            for m in [d["metrics"] for d in scaling if d["_key"] == stamp]:
+            for m in [d["metrics"] for d in runs[stamp]]:
                 sp = m["output_throughput"] / base_l["output_throughput"] if base_l else None
                 L.append((f"| {stamp} " if many else "") + f"| {m['layout']} | {m['gpus']} | {m['output_throughput']:.0f} | "
                          + (f"{sp:.2f}x ({sp / m['gpus'] * 100:.0f}%)" if sp else "-") + " | "

@@ -40,7 +40,6 @@ def _pkg_version(name: str) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=1)
 def _cpu_model() -> str | None:
     try:
         return next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
@@ -50,15 +49,20 @@ def _cpu_model() -> str | None:
 
 
 def environment() -> dict:
-    """GPUs (names, count, memory, interconnect matrix), driver, CUDA, torch, vLLM, git SHA, host."""
+    """GPUs (names, count, memory, interconnect matrix), driver, CUDA, torch, vLLM, git SHA, host, and the
+    host's 1-minute load when the file is written (a busy host slows vLLM's CPU-side scheduling)."""
+    return {**_machine(), "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+
+
+@functools.lru_cache(maxsize=1)
+def _machine() -> dict:
+    """What does not change while a process runs: asked once (git, NVML, nvidia-smi topo)."""
     env = {
         "host": socket.gethostname(),
         "platform": _platform.platform(),
         "python": _platform.python_version(),
         "cpu_count": os.cpu_count(),
         "cpu_model": _cpu_model(),
-        # a busy host slows vLLM's CPU-side scheduling: the 1-minute load when the file was written
-        "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "torch": _pkg_version("torch"),
         "vllm": _pkg_version("vllm"),
         "transformers": _pkg_version("transformers"),
