@@ -40,6 +40,7 @@ class Config:
     batch1_tokens: int | None = None
     concurrency: int | None = None
     latency_prompts: int | None = None
+    offline_runs: int = 3  # timed offline runs per GPU count, median reported
     sweep: list[int] | None = None
     sweep_prompts: int | None = None
     mixed_requests: int | None = None
@@ -380,8 +381,10 @@ def build_config(args, engine: dict) -> Config:
     from common.cli import UsageError
     if args.gpu_hour_usd is not None and args.gpu_hour_usd <= 0:
         raise UsageError("--gpu-hour-usd must be > 0")
+    if args.offline_runs < 1:
+        raise UsageError("--offline-runs must be >= 1")
     return Config(gpus=args.gpus, model=args.model, engine=engine, slo=args.slo, gpu_hour_usd=args.gpu_hour_usd,
-                  resume=args.resume, from_results=args.from_results, seed=args.seed, output_dir=args.output_dir,
+                  offline_runs=args.offline_runs, resume=args.resume, from_results=args.from_results, seed=args.seed, output_dir=args.output_dir,
                   timeout_s=args.timeout)
 
 
@@ -391,6 +394,7 @@ if __name__ == "__main__":
     p.add_argument("--gpus", type=cli.int_list, default=[1, 2, 4], help="GPU counts (TP sizes) of the suite")
     p.add_argument("--slo", type=_slo, default={"ttft": 500.0, "tpot": 50.0}, help="latency SLO, e.g. ttft:500,tpot:50 (ms, p99)")
     p.add_argument("--gpu-hour-usd", type=float, help="price per GPU-hour for $ per 1M output tokens")
+    p.add_argument("--offline-runs", type=int, default=3, help="timed offline runs per GPU count, median reported")
     p.add_argument("--resume", action="store_true", help="skip GPU counts whose suite results already exist")
     p.add_argument("--from-results", metavar="DIR", help="only aggregate the JSON files in DIR into a report")
     p.add_argument("--seed", type=int, default=0)

@@ -122,6 +122,10 @@ def run_stamp(doc: dict) -> str:
     return m.group(1) if m else doc["created"]
 
 
+_UMASK = os.umask(0o022)  # read once at import (setting it is process-wide, so not from worker threads)
+os.umask(_UMASK)
+
+
 def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -130,6 +134,7 @@ def atomic_write(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for everyone the umask allows
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -17,8 +17,10 @@ def _docs(out: Path, prefix: str) -> list[dict]:
 
 
 def test_scaling_tp_and_dp_with_speedup_efficiency_and_allreduce(tmp_path, tiny_model):
+    tmp_path = tmp_path / "not-yet-there"  # the output folder is created on the way (the bench writes first)
     proc = run_script("benchmark_scaling.py", "--output-dir", str(tmp_path), "--gpus", "1,2,4", "--layouts", "tp,dp",
-                      "--num-prompts", "32", "--latency-prompts", "8", "--batch1-tokens", "32", "--gpu-hour-usd", "1.0")
+                      "--num-prompts", "32", "--latency-prompts", "8", "--batch1-tokens", "32", "--gpu-hour-usd", "1.0",
+                      "--compare-vllm-bench")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = {d["metrics"]["layout"]: d for d in _docs(tmp_path, "scaling")}
     assert {"1 GPU", "TP2", "DP2", "TP4", "DP4"} <= set(docs)
@@ -32,7 +34,17 @@ def test_scaling_tp_and_dp_with_speedup_efficiency_and_allreduce(tmp_path, tiny_
     assert tp2["scaling_efficiency"] == pytest.approx(tp2["speedup"] / 2)
     # DP2 = two independent engines, each did half of the prompts
     reps = docs["DP2"]["raw"]["replicas"]
-    assert len(reps) == 2 and sum(r["offline"]["completed"] for r in reps) == 32
+    assert len(reps) == 2 and all(len(r["offline_runs"]) == 3 for r in reps)
+    assert all(sum(r["offline_runs"][i]["completed"] for r in reps) == 32 for i in range(3))
+    # three timed offline runs per layout; the reported figure is their median
+    for m in (one, tp2, dp2):
+        assert m["offline_runs"] == 3 and m["output_throughput"] == pytest.approx(sorted(m["output_throughput_runs"])[1])
+    # `vllm bench throughput` ran on the same workload at TP=1, its JSON is kept, ours / theirs is recorded
+    bench = json.loads(next(tmp_path.glob("vllm_bench_throughput_*.json.txt")).read_text())
+    assert bench["num_requests"] == 32
+    assert one["vllm_bench_output_throughput"] == pytest.approx(32 * 32 / bench["elapsed_time"])
+    assert one["ours_vs_vllm_bench"] == pytest.approx(one["output_throughput"] / one["vllm_bench_output_throughput"])
+    assert "ours_vs_vllm_bench" not in tp2
     # the all-reduce benchmark ran between 2 CPU processes with gloo, and says so
     ar = docs["TP2"]["config"]["allreduce"]
     assert ar["backend"] == "gloo" and all(r["latency_us"] > 0 for r in ar["results"])

@@ -103,6 +103,9 @@ def test_save_run_writes_schema_and_csv_atomically(tmp_path):
     assert doc["environment"]["loadavg_1m"] >= 0
     assert p.with_suffix(".csv").read_text().splitlines()[0] == "status,x_s,tp"
     assert not list(tmp_path.glob(".*tmp"))  # no temp file left behind
+    # readable as a normally created file would be (mkstemp alone leaves 0600)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~results._UMASK
+    assert p.with_suffix(".csv").stat().st_mode & 0o444 == 0o444 & ~results._UMASK
 
 
 def test_load_results_skips_corrupt_and_foreign_files(tmp_path):

@@ -30,7 +30,7 @@ for spec in "$@"; do
   SPID=; PYBIN=python3
   if [ "$step" = suite ]; then  # the README's fresh-machine command, on the staged vLLM (no network here)
     bash setup.sh --system > $R/$step/setup.txt 2>&1 && PYBIN=.venv/bin/python
-    echo "$(date +%T) setup.sh --system rc=$? python $PYBIN" >> $R/progress
+    rc=$?; echo "$(date +%T) setup.sh --system rc=$rc python $PYBIN" >> $R/progress
   fi
   if [ "$step" = serve ]; then
     echo "python3 -m common.vllm_cli serve $M7B --host 127.0.0.1 --port 8011" > $R/$step/server_command.txt
@@ -42,7 +42,7 @@ for spec in "$@"; do
   fi
   echo "$PYBIN "$cmd" --output-dir $R/$step" > $R/$step/command.txt
   $PYBIN $cmd --output-dir $R/$step > $R/$step/${step}_table.txt 2> $R/$step.log
-  echo "$(date +%T) end $step rc=$?" >> $R/progress
+  rc=$?; echo "$(date +%T) end $step rc=$rc" >> $R/progress  # ($? inside the echo would be date's)
   if [ -n "$SPID" ]; then kill $SPID; wait $SPID; echo "$(date +%T) server pid $SPID stopped" >> $R/progress; fi
 done
 echo "$(date +%T) batch done" >> $R/progress
