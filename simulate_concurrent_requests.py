@@ -78,14 +78,16 @@ def level_prompts(cfg: dict, kind: str, value: float, vocab: int, seed: int):
 
 
 # --------------------------------------------------------------------------- the measurement (child or base-url)
-def measure(cfg: dict) -> dict:
+def measure(cfg: dict, after_level=None) -> dict:
     """Warm-up, unloaded reference, every level, and the all-at-once run. Runs in the isolated child
-    (in-process engine) or directly in this process (--base-url)."""
+    (in-process engine) or directly in this process (--base-url). `after_level(i, level)`, if given, runs
+    (in a thread) after each level, before the next one starts."""
     from common.loadgen import run_async
-    return run_async(_measure(cfg))
+    return run_async(_measure(cfg, after_level))
 
 
-async def _measure(cfg: dict) -> dict:
+async def _measure(cfg: dict, after_level=None) -> dict:
+    import asyncio
     import psutil
     from tqdm import tqdm
 
@@ -146,6 +148,8 @@ async def _measure(cfg: dict) -> dict:
             print(f"  {label}: {m['completed']}/{len(specs)} ok, {m['output_throughput']:.1f} out tok/s, "
                   f"median TTFT {m['median_ttft_ms'] or 0:.1f} ms", flush=True)
             checkpoint(cfg, out)
+            if after_level:
+                await asyncio.to_thread(after_level, i, level)
 
         # concurrent vs batch: the same prompts, all sent at once as async requests
         specs = random_prompts(cfg["batch_prompts"], cfg["input_len"], cfg["output_len"], vocab, seed=cfg["seed"] + 999)
@@ -231,8 +235,13 @@ def main(cfg: Config) -> dict:
 
     # 1. Load levels (+ the all-at-once run): in its own process unless we talk to a server
     status, failure = "ok", None
+    comparison = None
     if cfg.base_url:
-        res = measure(child)
+        after = None
+        if cfg.compare_vllm_bench:  # vLLM's own client on the same server and level, right after ours
+            comparison = {}
+            after = lambda i, lv: comparison.update(bench_serve_level(cfg, engine_kwargs["model"], i, lv))  # noqa: E731
+        res = measure(child, after_level=after)
         if res.get("error"):
             failure = {"kind": "other", "message": res["error"],
                        "hint": f"is the server at {cfg.base_url} still up? its log says why it stopped"}
@@ -253,12 +262,7 @@ def main(cfg: Config) -> dict:
         if batch is None:
             print(f"batch run FAILED ({b['failure']['kind']}): {b['failure']['message'][:300]}")
 
-    # 3. vLLM's own client on the same server and workload, for calibration
-    comparison = None
-    if cfg.compare_vllm_bench and status == "ok":
-        comparison = compare_with_vllm_bench(cfg, engine_kwargs["model"], res)
-
-    # 4. Table, takeaway, files
+    # 3. Table, takeaway, files (with the calibration against `vllm bench serve` when it ran)
     summary = report(cfg, res, batch, path, status)
     if comparison:
         from common.tables import print_table
@@ -286,8 +290,9 @@ def main(cfg: Config) -> dict:
     return {"metrics": summary["metrics"], "path": str(path), "exit_code": 1 if any_failed else 0}
 
 
-def compare_with_vllm_bench(cfg: Config, served_model: str, res: dict) -> dict:
-    """Run `vllm bench serve` against the same server with the same workload at each level; ours / theirs.
+def bench_serve_level(cfg: Config, served_model: str, i: int, lv: dict) -> dict:
+    """`vllm bench serve` against the same server with level `lv`'s workload, run right after ours at that
+    level (a shared machine drifts from minute to minute); {level: {vllm_bench, ours_vs_vllm_bench}}.
     Each level gets its own seed: with one seed every bench run would send the same prompts again and find
     them in the server's prefix cache."""
     import json as _json
@@ -295,36 +300,35 @@ def compare_with_vllm_bench(cfg: Config, served_model: str, res: dict) -> dict:
     import subprocess
     import sys
     import tempfile
-    out = {}
     tokenizer = cfg.engine.get("tokenizer") or cfg.model or served_model
-    for i, lv in enumerate(res.get("levels", [])):
-        key = f"{lv['kind']}={lv['value']:g}"
-        with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, "-m", "common.vllm_cli", "bench", "serve", "--backend", "vllm",
-                   "--base-url", cfg.base_url, "--model", served_model, "--tokenizer", str(tokenizer),
-                   "--dataset-name", "random", "--random-input-len", str(cfg.input_len),
-                   "--random-output-len", str(cfg.output_len), "--random-range-ratio", str(cfg.range_ratio),
-                   "--num-prompts", str(lv["num_prompts"]), "--ignore-eos", "--seed", str(cfg.seed + 100 + i),
-                   "--temperature", "0",  # greedy, as our client asks (else the server's default applies)
-                   "--save-result", "--result-dir", tmp, "--result-filename", "bench.json"]
-            if lv["kind"] == "concurrency":
-                cmd += ["--max-concurrency", str(int(lv["value"])), "--request-rate", "inf"]
-            else:
-                cmd += ["--request-rate", str(lv["value"]), "--burstiness", str(cfg.burstiness)]
-            print(f"  vllm bench serve, {key} ...", flush=True)
+    key = f"{lv['kind']}={lv['value']:g}"
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "common.vllm_cli", "bench", "serve", "--backend", "vllm",
+               "--base-url", cfg.base_url, "--model", served_model, "--tokenizer", str(tokenizer),
+               "--dataset-name", "random", "--random-input-len", str(cfg.input_len),
+               "--random-output-len", str(cfg.output_len), "--random-range-ratio", str(cfg.range_ratio),
+               "--num-prompts", str(lv["num_prompts"]), "--ignore-eos", "--seed", str(cfg.seed + 100 + i),
+               "--temperature", "0",  # greedy, as our client asks (else the server's default applies)
+               "--save-result", "--result-dir", tmp, "--result-filename", "bench.json"]
+        if lv["kind"] == "concurrency":
+            cmd += ["--max-concurrency", str(int(lv["value"])), "--request-rate", "inf"]
+        else:
+            cmd += ["--request-rate", str(lv["value"]), "--burstiness", str(cfg.burstiness)]
+        print(f"  vllm bench serve, {key} ...", flush=True)
+        try:
             r = subprocess.run(cmd, cwd=str(Path(__file__).parent), capture_output=True, text=True,
                                timeout=cfg.level_time_limit_s + 300, env=dict(os.environ))
-            path = Path(tmp) / "bench.json"
-            if r.returncode != 0 or not path.exists():
-                out[key] = {"error": (r.stderr or r.stdout)[-500:]}
-                continue
-            theirs = _json.loads(path.read_text())
-        ours = lv["metrics"]
-        out[key] = {"vllm_bench": {k: theirs.get(k) for k in ("output_throughput", "mean_ttft_ms", "median_ttft_ms",
-                                                               "mean_tpot_ms", "median_tpot_ms", "completed")},
-                    "ours_vs_vllm_bench": {k: (ours[k] / theirs[k]) if theirs.get(k) else None
-                                           for k in ("output_throughput", "mean_ttft_ms", "mean_tpot_ms")}}
-    return out
+        except (OSError, subprocess.SubprocessError) as e:  # recorded; our own levels go on
+            return {key: {"error": f"{type(e).__name__}: {e}"[-500:]}}
+        path = Path(tmp) / "bench.json"
+        if r.returncode != 0 or not path.exists():
+            return {key: {"error": (r.stderr or r.stdout)[-500:]}}
+        theirs = _json.loads(path.read_text())
+    ours = lv["metrics"]
+    return {key: {"vllm_bench": {k: theirs.get(k) for k in ("output_throughput", "mean_ttft_ms", "median_ttft_ms",
+                                                          "mean_tpot_ms", "median_tpot_ms", "completed")},
+                  "ours_vs_vllm_bench": {k: (ours[k] / theirs[k]) if theirs.get(k) else None
+                                         for k in ("output_throughput", "mean_ttft_ms", "mean_tpot_ms")}}}
 
 
 def _vocab_from(model: str) -> int:

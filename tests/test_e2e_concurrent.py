@@ -81,6 +81,10 @@ def test_base_url_mode_scrapes_server_metrics_and_calibrates(tmp_path, server, t
         assert cmp[key]["vllm_bench"]["completed"] == 48, cmp[key]
         assert cmp[key]["ours_vs_vllm_bench"]["output_throughput"] > 0
     assert "Calibration against vllm bench serve" in proc.stdout
+    # each bench level ran right after ours at that level, before our next level (same minute, same server state)
+    out = proc.stdout
+    assert out.index("  concurrency=1: ") < out.index("vllm bench serve, concurrency=1 ") < out.index("  concurrency=8: ") \
+        < out.index("vllm bench serve, concurrency=8 ")
 
 
 def test_2000_concurrent_streams_without_failures(tmp_path, server, tiny_model):

@@ -23,7 +23,7 @@ for spec in "$@"; do
     suite)   cmd="run_distributed_benchmark.py $M7B --max-model-len 10240 --gpus $GPUS" ;;
     mixed)   cmd="test_mixed_workload.py $M7B --max-model-len 10240" ;;
     serve)   cmd="simulate_concurrent_requests.py $M7B --base-url http://127.0.0.1:8011 --concurrency 8,64
-                  --num-prompts 256 --input-len 512 --output-len 128 --compare-vllm-bench" ;;
+                  --num-prompts 512 --input-len 512 --output-len 128 --compare-vllm-bench" ;;
     *) echo "unknown step $step" >> $R/progress; continue ;;
   esac
   mkdir -p $R/$step
