@@ -138,9 +138,11 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
     except Exception:
         ranks = []
     vocab = cfg["vocab_size"]
-    # each DP replica gets its share of the work; prompts differ per replica but come from one seeded set
-    all_specs = random_prompts(cfg["num_prompts"], cfg["input_len"], cfg["output_len"], vocab, seed=cfg["seed"])
-    specs = all_specs[rank::world]
+    def workload(run: int):  # the offline workload; each DP replica takes its share of one seeded set
+        seed = cfg["seed"] + 7919 * run  # each timed run its own prompts: none can come from the prefix cache
+        return random_prompts(cfg["num_prompts"], cfg["input_len"], cfg["output_len"], vocab, seed=seed)[rank::world]
+
+    specs = workload(0)
     # warm-up at full batch size, so kernels that JIT-compile on first use of a shape do it here and not in
     # the timed run (on H200 the 1-GPU baseline, first on a fresh machine after an 8-prompt warm-up, read
     # 4-7% below the later one-GPU DP replicas, per GPU)
@@ -152,15 +154,16 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
         generate_offline(llm, warm)
 
     # 1. offline throughput: LLM.generate over the whole workload (what `vllm bench throughput` times), run
-    # `offline_runs` times, each from an empty prefix cache as a fresh engine (the bench) starts. Identical runs on
-    # one H200 engine spread by up to 9 % (7,174 and 7,869 out tok/s back to back), so one run cannot resolve a
-    # few-percent difference; summarize_layout reports the median run.
+    # `offline_runs` times on fresh prompts of the same lengths, each from an empty prefix cache as a fresh engine
+    # (the bench) starts. Identical runs on one H200 engine spread by up to 9 % (7,174 and 7,869 out tok/s back to
+    # back), so one run cannot resolve a few-percent difference; summarize_layout reports the median run.
     runs = []
     for i in range(max(1, int(cfg.get("offline_runs") or 1))):
         llm.reset_prefix_cache()
         barrier.wait(bdir, f"offline{i}", rank, world)
+        run_specs = specs if i == 0 else workload(i)
         with timer("offline"):
-            runs.append(generate_offline(llm, specs))
+            runs.append(generate_offline(llm, run_specs))
         if not runs[-1]["completed"]:
             raise RuntimeError("every offline request came back short of its output length")
 
