@@ -158,7 +158,7 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
     # (the bench) starts. Identical runs on one H200 engine spread by up to 9 % (7,174 and 7,869 out tok/s back to
     # back), so one run cannot resolve a few-percent difference; summarize_layout reports the median run.
     runs = []
-    for i in range(max(1, int(cfg.get("offline_runs") or 1))):
+    for i in range(max(1, cfg.get("offline_runs", 1))):
         llm.reset_prefix_cache()
         barrier.wait(bdir, f"offline{i}", rank, world)
         run_specs = specs if i == 0 else workload(i)
@@ -220,24 +220,20 @@ def run_layout(layout: dict, base: dict, timeout_s: float) -> dict:
     return {"status": "ok", "replicas": results}
 
 
-def _offline_runs(r: dict) -> list[dict]:
-    return r.get("offline_runs") or [r["offline"]]  # files written before repeated runs had one "offline"
-
-
 def summarize_layout(layout: dict, res: dict) -> dict:
     """Aggregate one layout's (replicas') measurements into metrics."""
     from common.loadgen import RequestRecord, request_metrics
     reps = res.get("replicas") or [res]
-    # run i of every replica together: aggregate = total tokens / (first start to last end); median run reported
+    # run i of every replica together: aggregate = total tokens / (first start to last end). The middle run by
+    # throughput is reported (of an even count, the lower middle one), so its figures all come from one run.
     per_run = []
-    for i in range(min(len(_offline_runs(r)) for r in reps)):
-        runs = [_offline_runs(r)[i] for r in reps]
+    for runs in zip(*(r["offline_runs"] for r in reps)):
         wall = max(x["end"] for x in runs) - min(x["start"] for x in runs)
         per_run.append({"wall": wall, "out": sum(x["output_tokens"] for x in runs),
                         "in": sum(x["input_tokens"] for x in runs), "completed": sum(x["completed"] for x in runs),
                         "failed": sum(x["failed"] for x in runs)})
     tput = [r["out"] / r["wall"] for r in per_run]
-    med = per_run[sorted(range(len(tput)), key=tput.__getitem__)[(len(tput) - 1) // 2]]
+    med = sorted(per_run, key=lambda r: r["out"] / r["wall"])[(len(per_run) - 1) // 2]
     recs = []
     for r in reps:
         for d in r["latency_requests"]:
@@ -316,7 +312,7 @@ def compare_with_vllm_bench(cfg: Config, engine: dict, m: dict, out_json: Path) 
     theirs = statistics.median(got)
     m.update({"vllm_bench_output_throughput": theirs, "vllm_bench_output_throughput_runs": got,
               "ours_vs_vllm_bench": m["output_throughput"] / theirs})
-    ours = ", ".join(f"{x:.0f}" for x in m.get("output_throughput_runs", [m["output_throughput"]]))
+    ours = ", ".join(f"{x:.0f}" for x in m["output_throughput_runs"])
     print(f"ours {m['output_throughput']:.0f} (median of {ours}) vs vllm bench {theirs:.0f} (median of "
           f"{', '.join(f'{x:.0f}' for x in got)}) out tok/s -> {m['ours_vs_vllm_bench']:.3f}", flush=True)
 

@@ -384,8 +384,8 @@ def build_config(args, engine: dict) -> Config:
     if args.offline_runs < 1:
         raise UsageError("--offline-runs must be >= 1")
     return Config(gpus=args.gpus, model=args.model, engine=engine, slo=args.slo, gpu_hour_usd=args.gpu_hour_usd,
-                  offline_runs=args.offline_runs, resume=args.resume, from_results=args.from_results, seed=args.seed, output_dir=args.output_dir,
-                  timeout_s=args.timeout)
+                  offline_runs=args.offline_runs, resume=args.resume, from_results=args.from_results, seed=args.seed,
+                  output_dir=args.output_dir, timeout_s=args.timeout)
 
 
 if __name__ == "__main__":
