@@ -431,6 +431,19 @@ def above_linear_note(ms: list[dict]) -> str | None:
             "to the next): compare tok/s per GPU across layouts, and re-run before trusting these speedups.")
 
 
+def spread_note(ms: list[dict], limit_pct: float = 10.0) -> str | None:
+    """A warning when a layout's timed offline runs disagree by more than `limit_pct` (max - min, % of the
+    reported median), or None."""
+    wide = [m for m in ms if (m.get("output_throughput_spread_pct") or 0) > limit_pct]
+    if not wide:
+        return None
+    return ("Noise: " + ", ".join(f"{m['layout']}'s {m['offline_runs']} timed runs differ by "
+                                 f"{m['output_throughput_spread_pct']:.0f}% ({min(m['output_throughput_runs']):.0f}-"
+                                 f"{max(m['output_throughput_runs']):.0f} out tok/s)" for m in wide)
+            + ": differences smaller than that between layouts are noise here. Raise --num-prompts (longer runs) "
+            "or --offline-runs before reading them.")
+
+
 def derive(m: dict, base_m: dict | None, price: float | None) -> None:
     """Speedup and efficiency vs the 1-GPU baseline, throughput per GPU, $ per 1M output tokens."""
     n = m["gpus"]
@@ -479,8 +492,9 @@ def report(cfg, rows, results, allreduce, price: tuple, files, ts, info) -> dict
                         if base else ")")
                      + f"; {best_lat[1]['layout']} has the fastest single stream ({best_lat[1]['batch1_decode_tokens_per_s']:.0f} tok/s"
                      + (f", {best_lat[1]['batch1_decode_tokens_per_s'] / base['batch1_decode_tokens_per_s']:.2f}x one GPU)." if base else ")."))
-        if note := above_linear_note([m for _, m in ok]):
-            lines.append(note)
+        for note in (above_linear_note([m for _, m in ok]), spread_note([m for _, m in ok])):
+            if note:
+                lines.append(note)
         usd, src = price
         if src is None:
             lines.append("Cost: no price known for this GPU; pass --gpu-hour-usd to get $ per 1M output tokens.")

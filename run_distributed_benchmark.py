@@ -287,8 +287,10 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
                          + (f"{ov * 100:.0f}%" if (ov := benchmark_scaling.tp_overhead_share(m, base_l)) is not None else "-") + " | "
                          + (f"{m['comm_share_of_step'] * 100:.0f}%" if m.get("comm_share_of_step") is not None else "-") + " |")
         for stamp in sorted(runs):
-            if note := benchmark_scaling.above_linear_note([d["metrics"] for d in runs[stamp]]):
-                L += ["", (f"Run {stamp}: " if many else "") + note]
+            ms = [d["metrics"] for d in runs[stamp]]
+            for note in (benchmark_scaling.above_linear_note(ms), benchmark_scaling.spread_note(ms)):
+                if note:
+                    L += ["", (f"Run {stamp}: " if many else "") + note]
         L += ["", "Roofline: a batch-1 decode step must stream every weight byte of a GPU once (weights per GPU / HBM "
               "bandwidth); the column is that time as a share of the measured step. The measured TP overhead is the part "
               "of a TP=N batch-1 step beyond an ideal 1/N split of the 1-GPU step (all-reduces plus per-step costs that "
