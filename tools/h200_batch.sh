@@ -1,9 +1,10 @@
 # On an H200 device machine, after `source tools/h200_env.sh`: run experiments one after another in the
 # background, so a batch can outlast one device call (each call is capped at 10 minutes).
 #   setsid bash tools/h200_batch.sh GPUS STEP... </dev/null >/dev/null 2>&1 &
-#   STEP: scaling | tp (tp=SIZES, default 1,2,4,8) | suite | mixed | conc | serve (suite goes through `bash setup.sh --system` and .venv/bin/python,
+#   STEP: scaling | tp (tp=SIZES, default 1,2,4,8) | suite | mixed | conc | rate | serve (suite goes through `bash setup.sh --system` and .venv/bin/python,
 #   as the README's quick start does); scaling=GPUS=LAYOUTS picks other GPU counts and layouts for
-#   that step (e.g. scaling=1,4=tp,dp measures 1 GPU, TP4, DP4 and TP2xDP2); serve starts `vllm serve` (TP1),
+#   that step (e.g. scaling=1,4=tp,dp measures 1 GPU, TP4, DP4 and TP2xDP2); rate is the README's open-loop
+#   example (Poisson-gamma arrivals, goodput); serve starts `vllm serve` (TP1),
 #   runs simulate_concurrent_requests.py against it with `vllm bench serve` beside it, and stops it by PID
 # Put `export LAB_GIT_SHA=<your local git rev-parse HEAD>` in the launching command: the tree shipped to the
 # device carries a stale .git, and the JSONs' git_sha should name the code that ran.
@@ -23,6 +24,7 @@ for spec in "$@"; do
     suite)   cmd="run_distributed_benchmark.py $M7B --max-model-len 10240 --gpus $GPUS" ;;
     mixed)   cmd="test_mixed_workload.py $M7B --max-model-len 10240" ;;
     conc)    cmd="simulate_concurrent_requests.py $M7B" ;;  # in-process AsyncLLM, the README's default levels
+    rate)    cmd="simulate_concurrent_requests.py $M7B --request-rate 2,8,inf --burstiness 0.5 --goodput ttft:500 tpot:50" ;;
     serve)   cmd="simulate_concurrent_requests.py $M7B --base-url http://127.0.0.1:8011 --concurrency 8,64
                   --num-prompts 512 --input-len 512 --output-len 128 --compare-vllm-bench" ;;
     *) echo "unknown step $step" >> $R/progress; continue ;;
