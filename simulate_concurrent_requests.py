@@ -109,6 +109,11 @@ async def _measure(cfg: dict, after_level=None) -> dict:
             backend = AsyncLLMBackend(eng.build_async_engine(cfg["engine"]))
     vocab = cfg["vocab_size"]
     out = {"levels": [], "stage_seconds": timer.seconds}
+    if not cfg["base_url"]:
+        out["scheduler"] = eng.scheduler_limits(backend.engine)
+        print(f"  scheduler: up to {out['scheduler']['max_num_seqs']} running requests and "
+              f"{out['scheduler']['max_num_batched_tokens']} tokens per step (as `vllm serve` would set them here)",
+              flush=True)
     try:
         if cfg["base_url"]:
             await backend.resolve_model()
@@ -190,6 +195,7 @@ def measure_batch(cfg: dict) -> dict:
     timer = StageTimer()
     with timer("engine_start"):
         llm = eng.build_llm(cfg["engine"])
+    scheduler = eng.scheduler_limits(llm)
     specs = random_prompts(cfg["batch_prompts"], cfg["input_len"], cfg["output_len"], cfg["vocab_size"],
                            seed=cfg["seed"] + 999)
     try:
@@ -200,12 +206,14 @@ def measure_batch(cfg: dict) -> dict:
     finally:
         eng.shutdown(llm)
     return {"wall_s": b["wall_s"], "completed": b["completed"], "output_tokens": b["output_tokens"],
-            "output_throughput": b["output_tokens"] / b["wall_s"], "stage_seconds": timer.seconds}
+            "output_throughput": b["output_tokens"] / b["wall_s"], "stage_seconds": timer.seconds,
+            "scheduler": scheduler}
 
 
 # --------------------------------------------------------------------------- the experiment
 def main(cfg: Config) -> dict:
     from common.cli import UsageError, resolve_model
+    from common.engine import SCHEDULER_LIMITS
     from common.isolation import run_isolated
     from common.results import run_path, save_run, timestamp
     from common.server import health
@@ -257,13 +265,18 @@ def main(cfg: Config) -> dict:
     batch = None
     if not cfg.base_url and status == "ok":
         print(f"\n=== one LLM.generate batch of the same {cfg.batch_prompts} prompts (its own process) ...", flush=True)
-        b = run_isolated("simulate_concurrent_requests:measure_batch", child, timeout_s=cfg.timeout_s, label="batch")
+        # the scheduler limits the concurrent run had (vllm.LLM's own defaults are larger on a GPU): the
+        # comparison is then about arrivals one by one vs all at once, not about two configurations
+        same = {k: v for k, v in (res.get("scheduler") or {}).items() if k in SCHEDULER_LIMITS and k not in engine_kwargs}
+        b = run_isolated("simulate_concurrent_requests:measure_batch", {**child, "engine": {**engine_kwargs, **same}},
+                         timeout_s=cfg.timeout_s, label="batch")
         batch = b if b["status"] == "ok" else None
         if batch is None:
             print(f"batch run FAILED ({b['failure']['kind']}): {b['failure']['message'][:300]}")
 
     # 3. Table, takeaway, files (with the calibration against `vllm bench serve` when it ran)
     summary = report(cfg, res, batch, path, status)
+    summary["metrics"]["scheduler"] = res.get("scheduler")  # in-process only: what the engine ran with
     if comparison:
         from common.tables import print_table
         rows = []
@@ -383,6 +396,8 @@ def report(cfg: Config, res: dict, batch: dict | None, path, status: str) -> dic
         lines.append(f"Concurrent vs batch ({cfg.batch_prompts} prompts): {conc['output_throughput']:.0f} vs "
                      f"{batch['output_throughput']:.0f} out tok/s ({conc['wall_s']:.2f} s vs {batch['wall_s']:.2f} s): "
                      f"concurrent requests reach {ratio * 100:.0f}% of one batch"
+                     + (f" with the same scheduler limits ({batch['scheduler']['max_num_seqs']} sequences, "
+                        f"{batch['scheduler']['max_num_batched_tokens']} tokens per step)" if batch.get("scheduler") else "")
                      + (" - continuous batching makes them nearly the same." if ratio > 0.85 else "."))
     elif conc:
         lines.append(f"All {cfg.batch_prompts} prompts at once: {conc['output_throughput']:.0f} out tok/s "

@@ -105,6 +105,7 @@ async def _variant_child(cfg: dict) -> dict:
     timer = StageTimer()
     with timer("engine_start"):
         backend = AsyncLLMBackend(eng.build_async_engine(cfg["engine"]))
+    scheduler = eng.scheduler_limits(backend.engine)
     short_alone, long_ref, mixed = workload(cfg, cfg["vocab_size"])
     with timer("warmup"):
         await run_closed_loop(backend, random_prompts(4, 64, 8, cfg["vocab_size"], seed=5), concurrency=4)
@@ -114,7 +115,7 @@ async def _variant_child(cfg: dict) -> dict:
     t1 = time.perf_counter()
     mix = await run_open_loop(backend, mixed, time_limit_s=cfg["timeout_s"])
     backend.engine.shutdown()
-    return {"stage_seconds": timer.seconds, "alone": [r.to_raw(t0) for r in alone],
+    return {"stage_seconds": timer.seconds, "scheduler": scheduler, "alone": [r.to_raw(t0) for r in alone],
             "mixed": [r.to_raw(t1) for r in mix], "long_alone": [r.to_raw(t0) for r in long_alone]}
 
 
@@ -199,7 +200,7 @@ def main(cfg: Config) -> dict:
             rows.append(record_failure(path, v["name"], res, experiment=EXPERIMENT, config=child,
                                        metrics={"variant": v["name"]}, row={"variant": v["name"]}))
             continue
-        m = {"variant": v["name"], **v["engine"], **analyse(res)}
+        m = {"variant": v["name"], **v["engine"], **analyse(res), "scheduler": res["scheduler"]}
         done.append((v, m, res))
         rows.append(_row(m))
         save_run(path, experiment=EXPERIMENT, config=child, metrics=m, status="ok" if not m["failed"] else "failed",

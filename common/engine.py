@@ -28,11 +28,29 @@ def build_llm(kwargs: dict):
 
 
 def build_async_engine(kwargs: dict):
-    """vllm AsyncLLM (the engine behind `vllm serve`) from EngineArgs-style kwargs."""
+    """vllm AsyncLLM from EngineArgs-style kwargs, configured as `vllm serve` configures it.
+
+    vLLM picks scheduler defaults by entry point: AsyncLLM's own default (ENGINE_CONTEXT) gives 128
+    sequences and 2,048 tokens per step, where `vllm serve` gets 1,024 and 8,192 on an H100/H200 (and
+    `vllm.LLM` 1,024 and 16,384). Passing the server's usage context makes the in-process engine the one a
+    `--base-url` run measures; flags the user sets still win."""
     prepare_env(kwargs)
     from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.usage.usage_lib import UsageContext
     from vllm.v1.engine.async_llm import AsyncLLM
-    return AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
+    return AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs), usage_context=UsageContext.OPENAI_API_SERVER)
+
+
+SCHEDULER_LIMITS = ("max_num_seqs", "max_num_batched_tokens")
+
+
+def scheduler_limits(engine) -> dict:
+    """The scheduler limits an LLM or AsyncLLM actually runs with (vLLM's defaults depend on the device and
+    the entry point, so a run records what it got)."""
+    s = (engine.llm_engine if hasattr(engine, "llm_engine") else engine).vllm_config.scheduler_config
+    return {"max_num_seqs": s.max_num_seqs, "max_num_batched_tokens": s.max_num_batched_tokens,
+            "enable_chunked_prefill": getattr(s, "enable_chunked_prefill", None),
+            "long_prefill_token_threshold": getattr(s, "long_prefill_token_threshold", None)}
 
 
 def shutdown(engine) -> None:

@@ -40,6 +40,16 @@ def test_in_process_levels_fairness_and_batch_comparison(tmp_path, tiny_model):
     assert cvb["batch_output_throughput"] > 0 and cvb["concurrent_output_throughput"] > 0
     assert "Concurrent vs batch" in proc.stdout
     assert len(list(tmp_path.glob("*.png"))) == 3 and list(tmp_path.glob("*.csv"))
+    # the engine ran with the scheduler limits `vllm serve` gets, and the one-batch run with the same ones
+    # (vllm.LLM's own defaults differ: 256 sequences and 4,096 tokens per step on this CPU)
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.usage.usage_lib import UsageContext
+    serve = AsyncEngineArgs(**d["config"]["engine"]).create_engine_config(UsageContext.OPENAI_API_SERVER).scheduler_config
+    sched = d["metrics"]["scheduler"]
+    assert (sched["max_num_seqs"], sched["max_num_batched_tokens"]) == (serve.max_num_seqs, serve.max_num_batched_tokens)
+    batch = d["raw"]["batch"]["scheduler"]
+    assert (batch["max_num_seqs"], batch["max_num_batched_tokens"]) == (serve.max_num_seqs, serve.max_num_batched_tokens)
+    assert f"up to {serve.max_num_seqs} running requests" in proc.stdout
 
 
 def test_unreachable_base_url_is_one_line_exit_2(tmp_path):

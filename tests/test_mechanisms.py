@@ -210,3 +210,18 @@ def test_spread_note_names_only_layouts_whose_runs_disagree():
     note = benchmark_scaling.spread_note([steady, noisy])
     assert note.startswith("Noise: DP2's 3 timed runs differ by 75% (150-300 out tok/s)") and "1 GPU" not in note
     assert benchmark_scaling.spread_note([{"layout": "old file"}]) is None  # written before repeated runs
+
+
+def test_async_engine_is_built_as_vllm_serve_builds_it(monkeypatch, tiny_model):
+    """AsyncLLM's own default usage context gives other scheduler limits than `vllm serve` (128 vs 1,024
+    sequences on an H200): the in-process engine must ask for the server's."""
+    from vllm.usage.usage_lib import UsageContext
+    from vllm.v1.engine.async_llm import AsyncLLM
+    from common import engine
+    seen = {}
+    monkeypatch.setattr(AsyncLLM, "from_engine_args",
+                        classmethod(lambda cls, args, **kw: seen.update(args=args, **kw) or "engine"))
+    model, tok = tiny_model
+    assert engine.build_async_engine({"model": str(model), "tokenizer": str(tok), "max_num_seqs": 7}) == "engine"
+    assert seen["usage_context"] == UsageContext.OPENAI_API_SERVER
+    assert seen["args"].max_num_seqs == 7  # the user's flags still win
