@@ -186,7 +186,7 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
     with timer("latency"):
         lat = run_steps(llm, lat_specs, concurrency=conc, time_limit_s=cfg["timeout_s"])
     return {"stage_seconds": timer.seconds, "ranks": ranks, "offline_runs": runs, "batch1": batch1,
-            "latency_requests": [r.to_raw(0.0) for r in lat]}
+            "latency_requests": [r.to_raw(0.0) for r in lat], "scheduler": eng.scheduler_limits(llm)}
 
 
 # --------------------------------------------------------------------------- parent: run a layout (DP = replicas)
@@ -255,6 +255,7 @@ def summarize_layout(layout: dict, res: dict) -> dict:
         "loaded_output_throughput": lat["output_throughput"],
         "engine_start_s": max(r["stage_seconds"]["engine_start"] for r in reps),
         "weights_bytes_per_gpu": max((rk["weights_bytes"] for r in reps for rk in r.get("ranks", [])), default=None),
+        "scheduler": reps[0].get("scheduler"),  # vllm.LLM's limits on this device (1,024 / 16,384 on an H200)
     }
 
 

@@ -58,6 +58,8 @@ def test_scaling_tp_and_dp_with_speedup_efficiency_and_allreduce(tmp_path, tiny_
     ideal = one["batch1_tpot_ms"] / 2
     assert tp2["tp_step_overhead_share"] == pytest.approx(max(0.0, tp2["batch1_tpot_ms"] - ideal) / tp2["batch1_tpot_ms"])
     assert dp2["tp_step_overhead_share"] is None and one["tp_step_overhead_share"] is None
+    # the scheduler limits each engine ran with are recorded: vllm.LLM's defaults here (TP2 gets twice the 1-GPU's)
+    assert tp2["scheduler"]["max_num_seqs"] == 2 * one["scheduler"]["max_num_seqs"] > 0
     assert "Scaling (course format" in proc.stdout and "Takeaway:" in proc.stdout
     assert len(list(tmp_path.glob("scaling_*.png"))) == 4
 
