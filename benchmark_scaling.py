@@ -329,7 +329,9 @@ def vllm_bench_throughput(cfg: Config, engine: dict, out_json: Path) -> dict:
            "--random-output-len", str(cfg.output_len), "--num-prompts", str(cfg.num_prompts),
            "--output-json", str(out_json)]
     env = {**__import__("os").environ, **platform.engine_env(1, Path(engine["model"]).is_dir())}
-    subprocess.run(cmd, cwd=str(Path(__file__).parent), env=env, check=True, timeout=cfg.timeout_s)
+    sys.stdout.flush()
+    subprocess.run(cmd, cwd=str(Path(__file__).parent), env=env, check=True, timeout=cfg.timeout_s,
+                   stdout=sys.stderr)  # its log beside the engines' logs; our summary line goes to stdout
     d = json.loads(out_json.read_text())
     d["output_throughput"] = d["num_requests"] * cfg.output_len / d["elapsed_time"]
     return d

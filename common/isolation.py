@@ -3,8 +3,9 @@
     result = run_isolated("test_tensor_parallel:tp_check", cfg, timeout_s=900, label="TP=2")
 
 The child is `python -m common.isolation MODULE:FUNC IN.json OUT.json`: it calls FUNC(cfg) and writes
-the returned dict (or its exception) to OUT.json. Its output streams to this terminal (progress bars
-included) and the tail is kept to classify failures. On timeout or Ctrl-C the whole process tree is
+the returned dict (or its exception) to OUT.json. Its output (vLLM's log, progress bars) streams to this
+process's stderr, so stdout carries only the experiment's own lines and tables (`script > table.txt` keeps
+a clean table while the terminal shows both), and the tail is kept to classify failures. On timeout or Ctrl-C the whole process tree is
 killed; afterwards we wait until the GPUs' memory is back to where it was before the child started.
 """
 from __future__ import annotations
@@ -104,8 +105,9 @@ def _pump(stream, tail: deque, echo: bool) -> None:
             break
         tail.append(chunk)
         if echo:
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
+            sys.stdout.flush()  # our own lines so far first, then the child's
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
 
 
 def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str = "",

@@ -1,5 +1,6 @@
 """simulate_concurrent_requests.py end to end: in-process engine and against a real `vllm serve` on 127.0.0.1."""
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -49,7 +50,11 @@ def test_in_process_levels_fairness_and_batch_comparison(tmp_path, tiny_model):
     assert (sched["max_num_seqs"], sched["max_num_batched_tokens"]) == (serve.max_num_seqs, serve.max_num_batched_tokens)
     batch = d["raw"]["batch"]["scheduler"]
     assert (batch["max_num_seqs"], batch["max_num_batched_tokens"]) == (serve.max_num_seqs, serve.max_num_batched_tokens)
-    assert f"up to {serve.max_num_seqs} running requests" in proc.stdout
+    assert f"up to {serve.max_num_seqs} running requests" in proc.stderr  # the engine's process reports it
+    assert "Concurrent requests" in proc.stdout  # stdout carries the tables; the engine's log goes to stderr
+    vllm_log = re.compile(r"\b(INFO|WARNING) \d\d-\d\d ")  # vLLM's log: "WARNING 11-29 04:30:29 [vllm.py:1703] ..."
+    assert vllm_log.search(proc.stderr) and not vllm_log.search(proc.stdout)
+    assert "running requests and" not in proc.stdout
 
 
 def test_unreachable_base_url_is_one_line_exit_2(tmp_path):
