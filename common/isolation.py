@@ -5,8 +5,9 @@
 The child is `python -m common.isolation MODULE:FUNC IN.json OUT.json`: it calls FUNC(cfg) and writes
 the returned dict (or its exception) to OUT.json. Its output (vLLM's log, progress bars) streams to this
 process's stderr, so stdout carries only the experiment's own lines and tables (`script > table.txt` keeps
-a clean table while the terminal shows both), and the tail is kept to classify failures. On timeout or Ctrl-C the whole process tree is
-killed; afterwards we wait until the GPUs' memory is back to where it was before the child started.
+a clean table while the terminal shows both), and the tail is kept to classify failures. On timeout or
+Ctrl-C the whole process tree is killed; afterwards we wait until the GPUs' memory is back to where it was
+before the child started.
 """
 from __future__ import annotations
 
