@@ -70,7 +70,11 @@ def cdf_plot(path: Path, samples: dict[str, list[float]], title: str, xlabel: st
         if v.size:
             ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", label=f"{label} (n={v.size})")
     if logx:
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # 10 20 50 100 ..., not overlapping 3x10^1 labels
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(title=title, xlabel=xlabel, ylabel="share of requests <= x")
     ax.grid(alpha=0.3)
     ax.legend()

@@ -141,6 +141,23 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def to_json(doc: dict) -> str:
+    """The result document as JSON: indented for reading, except `raw`, where each per-request sample is one
+    compact line (indented one number per line, an in-process GPU run's samples made an 8 MB file)."""
+    compact = functools.partial(json.dumps, separators=(",", ":"), default=str)
+
+    def value(key, v):
+        if key != "raw" or not isinstance(v, dict) or not v:
+            return json.dumps(v, indent=2, default=str).replace("\n", "\n  ")
+        rows = []
+        for k, x in v.items():
+            body = ("[\n" + ",\n".join("      " + compact(e) for e in x) + "\n    ]") if isinstance(x, list) and x \
+                else compact(x)
+            rows.append(f"    {json.dumps(k)}: {body}")
+        return "{\n" + ",\n".join(rows) + "\n  }"
+    return "{\n" + ",\n".join(f"  {json.dumps(k)}: {value(k, v)}" for k, v in doc.items()) + "\n}\n"
+
+
 def run_path(out_dir: str | Path, experiment: str, model: str, tp: int | str, ts: str | None = None) -> Path:
     return Path(out_dir) / f"{slug(experiment)}_{slug(model)}_tp{tp}_{ts or timestamp()}.json"
 
@@ -160,7 +177,7 @@ def save_run(path: Path, *, experiment: str, config: dict, metrics: dict, raw: d
     }
     if failure:
         doc["failure"] = failure
-    atomic_write(path, json.dumps(doc, indent=2, default=str))
+    atomic_write(path, to_json(doc))
     import pandas as pd
     if rows is None:
         rows = [{"status": status, **{k: v for k, v in metrics.items()

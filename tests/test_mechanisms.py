@@ -108,6 +108,22 @@ def test_save_run_writes_schema_and_csv_atomically(tmp_path):
     assert p.with_suffix(".csv").stat().st_mode & 0o444 == 0o444 & ~results._UMASK
 
 
+def test_result_json_keeps_each_raw_sample_on_one_line(tmp_path):
+    reqs = [{"ttft_ms": 10.5 + i, "itl_ms": [1.0, 2.0, 3.0], "error": None} for i in range(50)]
+    p = results.save_run(tmp_path / "r.json", experiment="e", config={"engine": {"tp": 1}},
+                         metrics={"m": [1, 2]}, raw={"requests": reqs, "empty": [], "note": "x"},
+                         failure={"kind": "oom"})
+    text = p.read_text()
+    doc = json.loads(text)
+    assert doc["raw"] == {"requests": reqs, "empty": [], "note": "x"} and doc["failure"] == {"kind": "oom"}
+    assert list(doc) == ["schema_version", "experiment", "created", "status", "config", "environment", "metrics",
+                         "raw", "failure"]
+    lines = text.splitlines()
+    assert sum('"ttft_ms"' in ln for ln in lines) == 50  # one line per sample, not one per number
+    assert '    "engine": {' in lines  # the rest stays indented for reading
+    assert results.to_json({"raw": {}, "a": 1}) == '{\n  "raw": {},\n  "a": 1\n}\n'
+
+
 def test_load_results_skips_corrupt_and_foreign_files(tmp_path):
     good = results.save_run(results.run_path(tmp_path, "e", "m", 1), experiment="e", config={}, metrics={})
     (tmp_path / "broken.json").write_text("{not json")
