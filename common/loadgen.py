@@ -202,13 +202,14 @@ class OpenAIBackend:
         async with self.session.post(self.base_url + "/v1/completions", json=payload) as r:
             if r.status != 200:
                 raise RuntimeError(f"HTTP {r.status}: {(await r.text())[:200]}")
-            usage_tokens = None
+            usage_tokens, finished = None, False
             async for raw in r.content:
                 line = raw.strip()
                 if not line.startswith(b"data:"):
                     continue
                 data = line[5:].strip()
                 if data == b"[DONE]":
+                    finished = True
                     break
                 msg = json.loads(data)
                 now = time.perf_counter()
@@ -216,9 +217,16 @@ class OpenAIBackend:
                     usage_tokens = msg["usage"].get("completion_tokens")
                 if msg.get("choices"):  # a chunk per engine step, even when its text is empty (as vllm bench)
                     rec.add_tokens(now, 1)
-        rec.end_s = time.perf_counter()
+        end = time.perf_counter()
         if usage_tokens is not None:  # the server's count wins over one token per chunk
             rec.output_len = usage_tokens
+        # A server shutting down ends streams cleanly: closed before [DONE], or an aborted request's usage chunk
+        # and [DONE] with fewer tokens than asked (ignore_eos: exactly output_len is the only complete answer).
+        if not finished:
+            raise ConnectionError(f"stream closed before [DONE] after {len(rec.chunk_times_s)} chunks")
+        if rec.first_token_s is None or (usage_tokens is not None and usage_tokens < spec.output_len):
+            raise ConnectionError(f"stream ended after {rec.output_len} of {spec.output_len} tokens")
+        rec.end_s = end
 
     async def close(self) -> None:
         await self.session.close()

@@ -84,3 +84,58 @@ vllm:time_to_first_token_seconds_bucket{engine="0",le="0.001",model_name="m"} 0.
 """
     assert parse(text) == {"vllm:num_requests_running": 5.0, "vllm:num_requests_waiting": 7.0,
                            "vllm:num_preemptions": 4.0, "vllm:kv_cache_usage_perc": 0.25}
+
+
+@pytest.mark.parametrize("chunks,usage,done,error", [
+    (2, 2, True, None),
+    (2, None, True, None),  # a server without usage in its stream: one token per chunk
+    (2, 2, False, "ConnectionError: stream closed before [DONE] after 2 chunks"),
+    (0, 0, True, "ConnectionError: stream ended after 0 of 2 tokens"),  # aborted at shutdown: usage chunk, [DONE]
+    (1, 1, True, "ConnectionError: stream ended after 1 of 2 tokens"),
+])
+def test_openai_stream_cut_off_is_a_failed_request(chunks, usage, done, error):
+    """Only a stream that reached [DONE] with every token asked for is a completed request: a server shutting
+    down ends streams cleanly, and counting a cut-off one as completed (no first token) broke the level's metrics."""
+    import asyncio
+    import json
+    from aiohttp import web
+    from common.loadgen import OpenAIBackend, RequestSpec, _one, new_record
+
+    async def completions(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for _ in range(chunks):
+            await resp.write(b'data: {"choices": [{"text": "w"}]}\n\n')
+        if usage is not None:
+            await resp.write(b"data: " + json.dumps({"choices": [], "usage": {"completion_tokens": usage}}).encode()
+                             + b"\n\n")
+        if done:
+            await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+    async def scenario():
+        app = web.Application()
+        app.router.add_post("/v1/completions", completions)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        backend = OpenAIBackend(f"http://127.0.0.1:{port}", model="m")
+        spec = RequestSpec(rid="r0", prompt_token_ids=[1, 2, 3], output_len=2)
+        rec = new_record(spec)
+        try:
+            await _one(backend, spec, rec)
+        finally:
+            await backend.close()
+            await runner.cleanup()
+        return rec
+
+    rec = asyncio.run(scenario())
+    assert len(rec.chunk_times_s) == chunks
+    assert rec.error == error
+    m = request_metrics([rec])
+    assert (m["completed"], m["failed"]) == ((1, 0) if error is None else (0, 1))
+    if error is None:
+        assert rec.end_s is not None and rec.output_len == 2
