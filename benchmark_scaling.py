@@ -8,6 +8,9 @@ mixes where N >= 4) one engine is started in its own process and measures, in or
                            (--offline-runs), the median reported, the spread kept
   2. batch-1 decode      - one request streaming 256 tokens: tokens/s and time per step
   3. latency under load  - TTFT / TPOT at a fixed concurrency (default 16 clients), same engine
+With --capacity --slo, each layout then gets a second engine, built as `vllm serve` builds it (AsyncLLM; DP
+through vLLM's own data parallelism, one front end balancing the replicas), and a capacity search: the
+highest Poisson request rate whose p99 TTFT / TPOT meet the SLO - what the layout serves online.
 Then: speedup vs N=1, efficiency = speedup / N, throughput per GPU, $ per 1M output tokens
 (--gpu-hour-usd), and communication overhead - an all-reduce micro-benchmark at the message sizes TP
 sends (NCCL; gloo on CPU, labelled) feeding a model of each TP decode step (weights / HBM bandwidth +
@@ -18,6 +21,7 @@ Run it:
     python benchmark_scaling.py --gpus 1,2 --layouts tp,dp,pp     # compare layouts on a 2-GPU pod
     python benchmark_scaling.py --gpus 4 --layouts tp,dp --gpu-hour-usd 2.5
     python benchmark_scaling.py --compare-vllm-bench              # also run `vllm bench throughput` at TP=1
+    python benchmark_scaling.py --gpus 1,2 --layouts tp,dp,pp --capacity --slo ttft:500,tpot:50 --gpu-hour-usd 3.5
     python benchmark_scaling.py                                   # CPU box: tiny model, 1 and 2 CPU ranks
 Exit code 0 when every layout ran, 1 when one failed, 2 on bad input.
 """
@@ -75,6 +79,7 @@ class Config:
     output_dir: str = "results"
     timeout_s: float = 1800.0
     plots: bool = True
+    capacity: dict | None = None       # --capacity: the search's settings (common.capacity.spec_from_args)
 
 
 DEFAULTS = {"num_prompts": (1000, 64), "input_len": (512, 64), "output_len": (128, 32),
@@ -187,6 +192,57 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
         lat = run_steps(llm, lat_specs, concurrency=conc, time_limit_s=cfg["timeout_s"])
     return {"stage_seconds": timer.seconds, "ranks": ranks, "offline_runs": runs, "batch1": batch1,
             "latency_requests": [r.to_raw(0.0) for r in lat], "scheduler": eng.scheduler_limits(llm)}
+
+
+def capacity_child(cfg: dict) -> dict:
+    """One layout as `vllm serve` would run it (AsyncLLM, DP via data_parallel_size) and its capacity search."""
+    from common.loadgen import run_async
+    return run_async(_capacity(cfg))
+
+
+async def _capacity(cfg: dict) -> dict:
+    from common import engine as eng
+    from common.capacity import capacity_on_backend
+    from common.isolation import checkpoint
+    from common.loadgen import AsyncLLMBackend
+    from common.metrics import StageTimer
+    timer = StageTimer()
+    with timer("engine_start"):
+        engine = eng.build_async_engine(cfg["engine"])
+    probes = []
+
+    def keep(p):
+        probes.append(p)
+        checkpoint(cfg, {"probes": probes, "failed": "stopped before the search finished"})
+
+    try:
+        workload = {"range_ratio": 0.0, **{k: cfg[k] for k in ("input_len", "output_len", "vocab_size", "seed")}}
+        with timer("capacity_search"):
+            res = await capacity_on_backend(AsyncLLMBackend(engine), cfg["capacity"], workload, on_probe=keep)
+        res["scheduler"] = eng.scheduler_limits(engine)
+    finally:
+        engine.shutdown()
+    return {**res, "engine": cfg["engine"], "stage_seconds": timer.seconds}
+
+
+def run_capacity(layout: dict, base: dict, timeout_s: float) -> dict:
+    """metrics.capacity of one layout, from its own process; a failed search is recorded with its cause."""
+    from common.isolation import run_isolated
+    engine = {**base["engine"], "tensor_parallel_size": layout["tp"], "pipeline_parallel_size": layout["pp"],
+              **({"data_parallel_size": layout["dp"]} if layout["dp"] > 1 else {})}
+    print(f"  {layout['name']}: capacity search (an AsyncLLM engine as `vllm serve` builds it) ...", flush=True)
+    res = run_isolated("benchmark_scaling:capacity_child", {**base, "engine": engine}, timeout_s=timeout_s,
+                       label=f"{layout['name']} capacity")
+    if res["status"] == "ok":
+        res.pop("status")
+        return res
+    f = res["failure"]
+    out = {**(res.get("partial") or {}), "engine": engine, "request_rate": None,
+           "failed": f"{f['kind']}: {f['message'][:300]}", "verdict": f"search failed ({f['kind']}): {f['message'][:200]}"}
+    print(f"  {layout['name']} capacity search FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}", flush=True)
+    if f["kind"] == "interrupted":
+        out["interrupted"] = True
+    return out
 
 
 # --------------------------------------------------------------------------- parent: run a layout (DP = replicas)
@@ -400,6 +456,10 @@ def main(cfg: Config) -> dict:
         m = summarize_layout(lay, res)
         m.update(comm_model(m, allreduce.get(lay["tp"]), info, gpu_name))
         m["status"] = "ok" if m["offline_failed"] == 0 else "failed"
+        if cfg.capacity:
+            m["capacity"] = run_capacity(lay, base, cfg.timeout_s)
+            if m["capacity"].get("failed"):
+                m["status"] = "failed"
         results.append((lay, m, res, path))
         if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
             compare_with_vllm_bench(cfg, engine_kwargs, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt")
@@ -411,8 +471,10 @@ def main(cfg: Config) -> dict:
                  metrics=m, status=m["status"], raw={"replicas": res.get("replicas") or [res]}, rows=[rows[id(lay)]])
         files.append(str(path))
         print(f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline (median of {m['offline_runs']} runs, "
-              f"spread {m['output_throughput_spread_pct']:.1f}%), batch-1 {m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s",
-              flush=True)
+              f"spread {m['output_throughput_spread_pct']:.1f}%), batch-1 {m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s"
+              + (f"; {m['capacity']['verdict']}" if cfg.capacity else ""), flush=True)
+        if m.get("capacity", {}).get("interrupted"):
+            raise KeyboardInterrupt
 
     rows = [rows[id(lay)] for lay in plan if id(lay) in rows]
     return report(cfg, rows, results, allreduce, (price, price_src), files, ts, info)
@@ -457,7 +519,26 @@ def derive(m: dict, base_m: dict | None, price: float | None) -> None:
     m["output_throughput_per_gpu"] = m["output_throughput"] / n
     if price:
         m["gpu_hour_usd"] = price
-        m["usd_per_1m_output_tokens"] = price * n / 3600 / m["output_throughput"] * 1e6
+        m["usd_per_1m_output_tokens"] = usd_per_1m(price, n, m["output_throughput"])
+    derive_capacity(m, price)
+
+
+def derive_capacity(m: dict, price: float | None) -> None:
+    """Capacity under the SLO per GPU and its $ per 1M output tokens, when the layout has a capacity search."""
+    n, cap = m["gpus"], m.get("capacity")
+    if cap and cap.get("request_rate") is not None:
+        m["capacity_request_rate"] = cap["request_rate"]
+        m["capacity_output_throughput"] = cap["output_throughput"]
+        m["capacity_request_rate_per_gpu"] = cap["request_rate"] / n
+        m["capacity_output_throughput_per_gpu"] = cap["output_throughput"] / n
+        m["capacity_bound_by"] = cap.get("bound_by")
+        if price:
+            m["usd_per_1m_output_tokens_at_capacity"] = usd_per_1m(price, n, cap["output_throughput"])
+
+
+def usd_per_1m(price: float, gpus: int, output_throughput: float) -> float | None:
+    """$ per 1M output tokens: GPUs x $/GPU-hour over the tokens an hour at `output_throughput`."""
+    return price * gpus / 3600 / output_throughput * 1e6 if output_throughput else None
 
 
 def _row(m: dict) -> dict:
@@ -504,6 +585,8 @@ def report(cfg, rows, results, allreduce, price: tuple, files, ts, info) -> dict
         else:
             lines.append(f"Cost: ${usd:.2f} per GPU-hour ({src}); pass --gpu-hour-usd for your provider's price.")
     print_table(rows, "\n".join(lines), title="All layouts")
+    if cfg.capacity:
+        capacity_table(cfg, [m for _, m in ok], price)
     plots = []
     if cfg.plots and ok:
         stem = Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}"
@@ -525,9 +608,71 @@ def report(cfg, rows, results, allreduce, price: tuple, files, ts, info) -> dict
         plots.append(str(bar_plot(Path(f"{stem}_batch1.png"), labels,
                                   {"batch-1 decode tok/s": [m["batch1_decode_tokens_per_s"] for _, m in ok]},
                                   "Single-stream decode speed per layout", "tokens / s")))
+        if cfg.capacity:
+            plots += [str(p) for p in capacity_plots(stem, [m for _, m in ok], cfg.capacity)]
     print("results: " + ", ".join(files) + ("\nplots: " + ", ".join(plots) if plots else ""))
     failed = any(r["status"] == "failed" for r in rows)
     return {"rows": rows, "files": files, "plots": plots, "exit_code": 1 if failed else 0}
+
+
+# --------------------------------------------------------------------------- capacity: table and plots
+def capacity_rows(ms: list[dict]) -> list[dict]:
+    f = lambda v, nd=1: "-" if v is None else round(v, nd)  # noqa: E731
+    return [{"layout": m["layout"], "GPUs": m["gpus"], "capacity req/s": f(m.get("capacity_request_rate"), 2),
+             "req/s per GPU": f(m.get("capacity_request_rate_per_gpu"), 2),
+             "out tok/s at capacity": f(m.get("capacity_output_throughput"), 0),
+             "per GPU": f(m.get("capacity_output_throughput_per_gpu"), 0),
+             "$/1M out tok at capacity": f(m.get("usd_per_1m_output_tokens_at_capacity"), 3),
+             "next rate broke": ("search failed" if m["capacity"].get("failed") else m.get("capacity_bound_by") or "-"),
+             "probes": len(m["capacity"].get("probes", []))} for m in ms if m.get("capacity")]
+
+
+def best_capacity(ms: list[dict]) -> dict | None:
+    """The layout with the most SLO capacity per GPU (per GPU-dollar: every layout rents the same GPU); among
+    those within 3 % of it, the fewest GPUs (a tie on a shared machine)."""
+    ok = [m for m in ms if m.get("capacity_request_rate")]
+    if not ok:
+        return None
+    top = max(m["capacity_request_rate_per_gpu"] for m in ok)
+    return min([m for m in ok if m["capacity_request_rate_per_gpu"] >= 0.97 * top],
+               key=lambda m: (m["gpus"], -m["capacity_request_rate_per_gpu"]))
+
+
+def capacity_table(cfg, ms: list[dict], price: tuple) -> None:
+    from common.capacity import slo_text
+    from common.tables import print_table
+    best = best_capacity(ms)
+    slo = slo_text(cfg.capacity["slo"], cfg.capacity["percentile"])
+    if best:
+        c = best.get("usd_per_1m_output_tokens_at_capacity")
+        take = (f"Takeaway: under {slo}, {best['layout']} on {best['gpus']} device(s) serves the most per GPU: "
+                f"{best['capacity_request_rate']:.3g} req/s ({best['capacity_request_rate_per_gpu']:.3g} per GPU, "
+                f"{best['capacity_output_throughput']:.0f} out tok/s)"
+                + (f", ${c:.3f} per 1M output tokens at ${price[0]:.2f}/GPU-hour." if c else "."))
+    else:
+        take = f"Takeaway: no layout met {slo} at any rate tried (see each layout's verdict in its JSON)."
+    print_table(capacity_rows(ms), take + " Capacity: the highest Poisson request rate at which the SLO held "
+                "(bracket and bisection, every probe in metrics.capacity.probes).",
+                title=f"Serving capacity under the SLO ({slo})")
+
+
+def capacity_plots(stem, ms: list[dict], capacity: dict) -> list[Path]:
+    from common.plotting import bar_plot, pareto_plot
+    ms = [m for m in ms if m.get("capacity", {}).get("probes")]
+    if not ms:
+        return []
+    labels = [f"{m['layout']} ({m['gpus']})" for m in ms]
+    out = [bar_plot(Path(f"{stem}_capacity.png"), labels,
+                    {"capacity req/s": [m.get("capacity_request_rate") for m in ms],
+                     "capacity req/s per GPU": [m.get("capacity_request_rate_per_gpu") for m in ms]},
+                    "Serving capacity under the SLO per layout", "requests / s")]
+    curves = {f"{m['layout']} ({m['gpus']})": [(p["output_throughput"] / m["gpus"], 1000 / p["p50_tpot_ms"])
+                                               for p in m["capacity"]["probes"] if p.get("p50_tpot_ms")]
+              for m in ms}
+    tpot = capacity["slo"].get("tpot")
+    out.append(pareto_plot(Path(f"{stem}_pareto.png"), curves, 1000 / tpot if tpot else None,
+                           "Per-user speed vs per-GPU throughput (capacity probes)"))
+    return out
 
 
 def build_config(args, engine: dict) -> Config:
@@ -539,12 +684,16 @@ def build_config(args, engine: dict) -> Config:
         raise UsageError("--gpu-hour-usd must be > 0")
     if args.offline_runs < 1 or (args.vllm_bench_runs is not None and args.vllm_bench_runs < 1):
         raise UsageError("--offline-runs and --vllm-bench-runs must be >= 1")
+    from common.capacity import spec_from_args
+    if args.slo and not args.capacity:
+        raise UsageError("--slo sets the capacity search's target: add --capacity")
+    capacity = spec_from_args(args, required=True) if args.capacity else None
     return Config(gpus=args.gpus, layouts=args.layouts, model=args.model, engine=engine, num_prompts=args.num_prompts,
                   input_len=args.input_len, output_len=args.output_len, batch1_tokens=args.batch1_tokens,
                   concurrency=args.concurrency, latency_prompts=args.latency_prompts, offline_runs=args.offline_runs,
                   vllm_bench_runs=args.vllm_bench_runs, allreduce=not args.no_allreduce,
                   gpu_hour_usd=args.gpu_hour_usd, compare_vllm_bench=args.compare_vllm_bench, seed=args.seed,
-                  output_dir=args.output_dir, timeout_s=args.timeout, plots=not args.no_plots)
+                  output_dir=args.output_dir, timeout_s=args.timeout, plots=not args.no_plots, capacity=capacity)
 
 
 if __name__ == "__main__":
@@ -566,4 +715,6 @@ if __name__ == "__main__":
     p.add_argument("--vllm-bench-runs", type=int, help="`vllm bench throughput` runs, median taken (default 2; CPU 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-plots", action="store_true")
+    from common.capacity import add_cli_args
+    add_cli_args(p, with_switch="--capacity")
     cli.run_main(main, build_config, p)

@@ -8,6 +8,9 @@ result JSON in the output folder (this suite's and any the other four scripts wr
 into results/report.md with PNG plots: the course's scaling table next to its expected numbers,
 latency and memory vs GPUs, layouts (when benchmark_scaling.py measured them), communication share,
 and a recommendation - the layout for throughput per dollar and the one for latency under an SLO.
+With --slo each GPU count also gets a capacity search on its engine (the highest Poisson request rate that
+meets the SLO), and the recommendation names the layout with the most SLO capacity per GPU-dollar, from
+these and from `benchmark_scaling.py --capacity` runs in the same folder.
 
 Run it:
     python run_distributed_benchmark.py                           # Qwen/Qwen2.5-7B-Instruct at 1,2,4 GPUs + report
@@ -25,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 EXPERIMENT = "suite"
+DEFAULT_SLO = {"ttft": 500.0, "tpot": 50.0}
 COURSE_TABLE = {1: (450, 1.0, 1.00), 2: (800, 1.8, 0.90), 4: (1400, 3.1, 0.78)}  # course text, Qwen2.5-7B
 
 
@@ -48,7 +52,8 @@ class Config:
     long_len: tuple | None = None
     short_len: tuple | None = None
     long_fraction: float = 0.1
-    slo: dict = field(default_factory=lambda: {"ttft": 500.0, "tpot": 50.0})
+    slo: dict = field(default_factory=lambda: dict(DEFAULT_SLO))  # the latency pick's SLO (p99)
+    capacity: dict | None = None  # --slo given: the capacity search's settings (common.capacity.spec_from_args)
     gpu_hour_usd: float | None = None
     resume: bool = False
     from_results: str | None = None
@@ -102,10 +107,33 @@ def suite_child(cfg: dict) -> dict:
                 mixed_m = test_mixed_workload.analyse({"alone": [r.to_raw() for r in alone],
                                                        "mixed": [r.to_raw() for r in mix],
                                                        "long_alone": [r.to_raw() for r in long_alone]})
+            capacity = None
+            if cfg["capacity"]:
+                with timer("capacity_search"):
+                    capacity = search_on_llm(llm, cfg, core["batch1"])
         finally:
             eng.shutdown(llm)
     core["stage_seconds"] = timer.seconds
-    return {**core, "sweep": sweep, "mixed": mixed_m, "memory": mem.summary(), "memory_after_load": after_load}
+    return {**core, "sweep": sweep, "mixed": mixed_m, "memory": mem.summary(), "memory_after_load": after_load,
+            "capacity": capacity}
+
+
+def search_on_llm(llm, cfg: dict, batch1: dict) -> dict:
+    """The capacity search on the suite's own engine, driven step by step (no second engine start); the first
+    rate from its batch-1 latency."""
+    from common import engine as eng
+    from common.capacity import ProbePlan, SearchSpec, printer, search_sync, start_rate_from_unloaded
+    from common.loadgen import random_prompts
+    from common.stepdrive import run_steps
+    c = cfg["capacity"]
+    spec = SearchSpec(**{**c, "start_rate": c["start_rate"] or start_rate_from_unloaded(
+        batch1["ttft_ms"] or 0, batch1["tpot_ms"] or 0, cfg["output_len"])})
+    res = search_sync(spec, ProbePlan.from_spec(spec, cfg["output_len"]),
+                      lambda n, seed: random_prompts(n, cfg["input_len"], cfg["output_len"], cfg["vocab_size"], seed=seed),
+                      lambda specs, limit: run_steps(llm, specs, time_limit_s=limit),
+                      seed=cfg["seed"] + 5000, on_probe=printer(spec))
+    return {**res, "front_end": "the suite's vllm.LLM driven step by step (common.stepdrive)",
+            "scheduler": eng.scheduler_limits(llm)}
 
 
 # --------------------------------------------------------------------------- the suite
@@ -137,6 +165,8 @@ def main(cfg: Config) -> dict:
         done_before = {d["config"].get("gpus_n") for d in docs if d["experiment"] == EXPERIMENT and d["status"] == "ok"
                        and d["config"].get("engine", {}).get("model") == engine_kwargs["model"]}
     print(f"model: {info.name}   devices: {devices} {platform.device_label()}(s)   GPU counts: {cfg.gpus}")
+    from common.results import environment
+    price = benchmark_scaling.gpu_hour_price(environment(), cfg.gpu_hour_usd)[0]
     t_suite = time.perf_counter()
     failed = False
     for n in cfg.gpus:
@@ -164,6 +194,9 @@ def main(cfg: Config) -> dict:
         nvml = res["memory"]["backend"] == "nvml"
         per_gpu = [d for d in res["memory"]["devices"]
                    if (d["label"] in {f"GPU{i}" for i in range(n)} if nvml else d["label"].startswith(("Worker", "EngineCore")))]
+        if res.get("capacity"):
+            m["capacity"] = res["capacity"]
+            benchmark_scaling.derive_capacity(m, price)
         m.update({"memory_backend": res["memory"]["backend"],
                   "memory_peak_mib": {d["label"]: d["peak_used_mib"] for d in per_gpu},
                   "stage_seconds": res["stage_seconds"], "process_wall_s": res["process_wall_s"],
@@ -297,6 +330,8 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
               "do not shrink with N). The comm share models 2 all-reduces "
               "per layer at the latency of the eager NCCL all-reduce measured by the micro-benchmark - an upper bound, "
               "since vLLM's own custom all-reduce inside CUDA graphs is faster."]
+    cap_lines, cap_best = capacity_section(main_rows + [m for m in layouts if m not in main_rows], price, price_src, dev_of(env))
+    L += cap_lines
     # recommendation
     cands = [m for m in main_rows] + [m for m in layouts if m not in main_rows]
     rate = lambda m: m["output_throughput"] / m["gpus"]  # noqa: E731
@@ -309,12 +344,17 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
     cost = lambda m: (price * m["gpus"] / 3600 / m["output_throughput"] * 1e6) if price else None  # noqa: E731
     L += ["", "## Recommendation", ""]
     c1, c2 = cost(per_dollar), cost(fastest)
-    dev = "GPU" if env["gpus"] else "CPU rank"
+    dev = dev_of(env)
 
     def where(m):  # "a single GPU" / "TP2 (2 GPUs)"
         return f"a single {dev}" if m["gpus"] == 1 else f"{m['layout']} ({m['gpus']} {dev}s)"
 
-    L.append(f"- **Throughput per dollar:** {where(per_dollar)}: "
+    for slo_key, m in cap_best.items():
+        c = m.get("usd_per_1m_output_tokens_at_capacity")
+        L.append(f"- **Serving capacity per dollar under {slo_key}:** {where(m)}: {m['capacity_request_rate']:.3g} req/s "
+                 f"({m['capacity_request_rate_per_gpu']:.3g} per {dev}, {m['capacity_output_throughput']:.0f} out tok/s)"
+                 + (f", ${c:.3f} per 1M output tokens at capacity." if c is not None else "."))
+    L.append(f"- **Batch throughput per dollar (offline):** {where(per_dollar)}: "
              f"{per_dollar['output_throughput'] / per_dollar['gpus']:.0f} out tok/s per {dev}"
              + (f", ${c1:.3f} per 1M output tokens at ${price:.2f}/GPU-hour ({price_src})." if c1 is not None
                 else " (pass --gpu-hour-usd for $ per 1M tokens).")
@@ -327,8 +367,13 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
              + (f", ${c2:.3f} per 1M output tokens." if c2 is not None else "."))
     box = (f"{len(env['gpus'])} x {env['gpus'][0]['name']}" if env["gpus"]
            else f"this CPU box ({env['cpu_count']} cores, one per rank)")
+    serve_txt = "".join(
+        f"to serve requests within {k} run {where(m)}: it holds {m['capacity_request_rate']:.3g} req/s "
+        f"({m['capacity_request_rate_per_gpu']:.3g} per {dev}"
+        + (f", ${m['usd_per_1m_output_tokens_at_capacity']:.3f} per 1M output tokens at that load"
+           if m.get("usd_per_1m_output_tokens_at_capacity") is not None else "") + "); " for k, m in cap_best.items())
     L += ["", "**Optimal multi-GPU configuration (paste into your notes):** "
-          f"On {box}, for batch throughput per dollar run {where(per_dollar)} "
+          f"On {box}, {serve_txt}for batch throughput per dollar run {where(per_dollar)} "
           f"({per_dollar['output_throughput'] / per_dollar['gpus']:.0f} out tok/s per {dev}"
           + (f", ${c1:.3f}/1M tokens" if c1 is not None else "") + f"); for the lowest per-request latency run "
           f"{where(fastest)} ({fastest['batch1_decode_tokens_per_s']:.0f} tok/s for a single stream"
@@ -354,6 +399,11 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
                               {"peak memory per device (GiB)": [max((m.get("memory_peak_mib") or {0: 0}).values()) / 1024
                                                                 for m in main_rows]},
                               "Peak memory per GPU (NVML) / per engine process (CPU)", "GiB"))
+    if cap_best:
+        ms = [m for m in main_rows + [m for m in layouts if m not in main_rows] if m.get("capacity")]
+        first = ms[0]["capacity"]
+        plots += benchmark_scaling.capacity_plots(out_dir / "report", [m for m in ms if m["capacity"]["slo"] == first["slo"]],
+                                                  first)
     if layouts:
         plots.append(bar_plot(out_dir / "report_layouts.png",
                               [f"{d['metrics']['layout']} ({d['metrics']['gpus']})" + (f" {d['_key'][-6:-4]}:{d['_key'][-4:-2]}" if len(runs) > 1 else "")
@@ -370,13 +420,37 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
     return {"report": str(report), "plots": [str(p) for p in plots], "exit_code": 0}
 
 
-def _slo(text: str) -> dict:
-    import argparse
-    from common.loadgen import parse_goodput
-    try:
-        return parse_goodput([text])
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+def dev_of(env: dict) -> str:
+    return "GPU" if env["gpus"] else "CPU rank"
+
+
+def capacity_section(ms: list[dict], price, price_src, dev: str) -> tuple[list[str], dict]:
+    """'Serving capacity under the SLO': every measured layout with a capacity search, grouped by SLO; and per
+    SLO the layout with the most capacity per GPU-dollar ({slo text: metrics})."""
+    import benchmark_scaling
+    from common.capacity import slo_text
+    groups: dict[str, list[dict]] = {}
+    for m in ms:
+        if m.get("capacity") and m["capacity"].get("slo"):
+            groups.setdefault(slo_text(m["capacity"]["slo"], m["capacity"]["percentile"]), []).append(m)
+    if not groups:
+        return [], {}
+    L = ["", "## Serving capacity under the SLO", "",
+         "Capacity: the highest Poisson request rate at which the SLO still held (bracket, then bisection; a probe "
+         "also fails when completions fall below 95 % of arrivals). Offline throughput says what a layout does with "
+         "a full queue; capacity says how much live traffic it takes before users notice."
+         + (f" Cost at ${price:.2f} per {dev}-hour ({price_src})." if price else "")]
+    best = {}
+    for key, group in groups.items():
+        L += ["", f"**{key}**", "", "| layout | GPUs | capacity req/s | per GPU | out tok/s at capacity | $/1M out tok at "
+              "capacity | next rate broke | probes |", "|---|---|---|---|---|---|---|---|"]
+        for r in benchmark_scaling.capacity_rows(group):
+            L.append("| " + " | ".join(str(r[k]) for k in ("layout", "GPUs", "capacity req/s", "req/s per GPU",
+                                                             "out tok/s at capacity", "$/1M out tok at capacity",
+                                                             "next rate broke", "probes")) + " |")
+        if (b := benchmark_scaling.best_capacity(group)) is not None:
+            best[key] = b
+    return L, best
 
 
 def build_config(args, engine: dict) -> Config:
@@ -385,7 +459,10 @@ def build_config(args, engine: dict) -> Config:
         raise UsageError("--gpu-hour-usd must be > 0")
     if args.offline_runs < 1:
         raise UsageError("--offline-runs must be >= 1")
-    return Config(gpus=args.gpus, model=args.model, engine=engine, slo=args.slo, gpu_hour_usd=args.gpu_hour_usd,
+    from common.capacity import spec_from_args
+    capacity = spec_from_args(args, required=False)
+    return Config(gpus=args.gpus, model=args.model, engine=engine, slo=capacity["slo"] if capacity else dict(DEFAULT_SLO),
+                  capacity=capacity, gpu_hour_usd=args.gpu_hour_usd,
                   offline_runs=args.offline_runs, resume=args.resume, from_results=args.from_results, seed=args.seed,
                   output_dir=args.output_dir, timeout_s=args.timeout)
 
@@ -394,10 +471,11 @@ if __name__ == "__main__":
     from common import cli
     p = cli.base_parser(__doc__)
     p.add_argument("--gpus", type=cli.int_list, default=[1, 2, 4], help="GPU counts (TP sizes) of the suite")
-    p.add_argument("--slo", type=_slo, default={"ttft": 500.0, "tpot": 50.0}, help="latency SLO, e.g. ttft:500,tpot:50 (ms, p99)")
     p.add_argument("--gpu-hour-usd", type=float, help="price per GPU-hour for $ per 1M output tokens")
     p.add_argument("--offline-runs", type=int, default=3, help="timed offline runs per GPU count, median reported")
     p.add_argument("--resume", action="store_true", help="skip GPU counts whose suite results already exist")
     p.add_argument("--from-results", metavar="DIR", help="only aggregate the JSON files in DIR into a report")
     p.add_argument("--seed", type=int, default=0)
+    from common.capacity import add_cli_args
+    add_cli_args(p)  # --slo: the latency pick's SLO (default ttft:500,tpot:50), and given, a capacity search per GPU count
     cli.run_main(main, build_config, p)

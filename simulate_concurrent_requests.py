@@ -6,6 +6,9 @@ scheduler's fairness (Jain's index over clients and over slowdown, worst TTFT vs
 --base-url mode, the server's own scheduler state from /metrics. Finally the same prompts are run
 once as concurrent requests and once as a single LLM.generate batch: continuous batching should make
 the two close, and the table says how close.
+With --find-capacity --slo the levels give way to a capacity search (common/capacity.py): the highest
+Poisson request rate at which the p99 TTFT / TPOT stay within the SLO, every probe kept - how many
+requests per second this engine or server can take before its users notice.
 
 Run it:
     python simulate_concurrent_requests.py                                  # in-process AsyncLLM, levels 1,4,16,64,256
@@ -13,6 +16,8 @@ Run it:
     python simulate_concurrent_requests.py --base-url http://127.0.0.1:8000 # any running `vllm serve`
     python simulate_concurrent_requests.py --request-rate 2,8,inf --burstiness 0.5   # open-loop arrivals
     python simulate_concurrent_requests.py --goodput ttft:500 tpot:50      # goodput under an SLO
+    python simulate_concurrent_requests.py --find-capacity --slo ttft:500,tpot:50   # highest req/s within the SLO
+    python simulate_concurrent_requests.py --base-url http://127.0.0.1:8000 --find-capacity --slo ttft:200,tpot:15
     python simulate_concurrent_requests.py                                  # CPU box: tiny model, small levels
 Exit code 0 when every request succeeded, 1 when some failed (their errors are in the JSON), 2 on bad input.
 """
@@ -46,6 +51,7 @@ class Config:
     timeout_s: float = 3600.0
     plots: bool = True
     compare_vllm_bench: bool = False    # --base-url only: run `vllm bench serve` on the same workload per level
+    capacity: dict | None = None        # --find-capacity: the search's settings (common.capacity.spec_from_args)
 
 
 DEFAULTS = {"input_len": (512, 64), "output_len": (128, 16), "batch_prompts": (256, 32),
@@ -117,6 +123,10 @@ async def _measure(cfg: dict, after_level=None) -> dict:
     try:
         if cfg["base_url"]:
             await backend.resolve_model()
+        if cfg["capacity"]:
+            with timer("capacity_search"):
+                out["capacity"] = await _search(backend, cfg, out)
+            return out
         with timer("warmup"):  # not counted: compiles, allocates, fills caches
             warm = await run_closed_loop(backend, random_prompts(cfg["warmup_requests"], cfg["input_len"], 8, vocab,
                                                                  seed=cfg["seed"] + 7), concurrency=cfg["warmup_requests"])
@@ -177,6 +187,20 @@ async def _measure(cfg: dict, after_level=None) -> dict:
             backend.engine.shutdown()
             backend.engine = None
     return out
+
+
+async def _search(backend, cfg: dict, out: dict) -> dict:
+    """--find-capacity: warm-up, unloaded reference and the search; each probe checkpointed."""
+    from common.capacity import capacity_on_backend
+    from common.isolation import checkpoint
+    probes = []
+
+    def on_probe(p):
+        probes.append(p)
+        checkpoint(cfg, {**out, "capacity": {"probes": probes, "failed": "interrupted before the search finished"}})
+
+    workload = {k: cfg[k] for k in ("input_len", "output_len", "range_ratio", "vocab_size", "seed")}
+    return await capacity_on_backend(backend, cfg["capacity"], workload, on_probe=on_probe)
 
 
 async def _run_level(backend, specs, kind, value, cfg, bar):
@@ -263,7 +287,7 @@ def main(cfg: Config) -> dict:
             res, status = (res.get("partial") or {"levels": []}), "partial"
     # 2. The same prompts as one offline batch
     batch = None
-    if not cfg.base_url and status == "ok":
+    if not cfg.base_url and status == "ok" and not cfg.capacity:
         print(f"\n=== one LLM.generate batch of the same {cfg.batch_prompts} prompts (its own process) ...", flush=True)
         # the scheduler limits the concurrent run had (vllm.LLM's own defaults are larger on a GPU): the
         # comparison is then about arrivals one by one vs all at once, not about two configurations
@@ -274,8 +298,21 @@ def main(cfg: Config) -> dict:
         if batch is None:
             print(f"batch run FAILED ({b['failure']['kind']}): {b['failure']['message'][:300]}")
 
+    cap = res.get("capacity")
+    if cfg.capacity and (not cap or cap.get("failed")):
+        why = (cap or {}).get("failed") or (failure or {}).get("message") or res.get("error") or "no result"
+        failure = failure or {"kind": "other", "message": why,
+                              "hint": f"is the server at {cfg.base_url} still up? its log says why it stopped"}
+        status = "partial"
+    if cap and cfg.compare_vllm_bench and cap.get("request_rate"):
+        print(f"\n=== vllm bench serve at the capacity found, {cap['request_rate']:.3g} req/s ...", flush=True)
+        cap["vllm_bench_at_capacity"] = bench_at_capacity(cfg, engine_kwargs["model"], cap)
+
     # 3. Table, takeaway, files (with the calibration against `vllm bench serve` when it ran)
-    summary = report(cfg, res, batch, path, status)
+    if cfg.capacity:
+        summary = capacity_report(cfg, cap or {}, path)
+    else:
+        summary = report(cfg, res, batch, path, status)
     summary["metrics"]["scheduler"] = res.get("scheduler")  # in-process only: what the engine ran with
     if comparison:
         from common.tables import print_table
@@ -303,7 +340,8 @@ def main(cfg: Config) -> dict:
     return {"metrics": summary["metrics"], "path": str(path), "exit_code": 1 if any_failed else 0}
 
 
-def bench_serve_level(cfg: Config, served_model: str, i: int, lv: dict) -> dict:
+def bench_serve_level(cfg: Config, served_model: str, i: int, lv: dict,
+                      keys=("output_throughput", "mean_ttft_ms", "mean_tpot_ms")) -> dict:
     """`vllm bench serve` against the same server with level `lv`'s workload, run right after ours at that
     level (a shared machine drifts from minute to minute); {level: {vllm_bench, ours_vs_vllm_bench}}.
     Each level gets its own seed: with one seed every bench run would send the same prompts again and find
@@ -339,9 +377,49 @@ def bench_serve_level(cfg: Config, served_model: str, i: int, lv: dict) -> dict:
         theirs = _json.loads(path.read_text())
     ours = lv["metrics"]
     return {key: {"vllm_bench": {k: theirs.get(k) for k in ("output_throughput", "mean_ttft_ms", "median_ttft_ms",
-                                                          "mean_tpot_ms", "median_tpot_ms", "completed")},
-                  "ours_vs_vllm_bench": {k: (ours[k] / theirs[k]) if theirs.get(k) else None
-                                         for k in ("output_throughput", "mean_ttft_ms", "mean_tpot_ms")}}}
+                                                          "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms",
+                                                          "p99_tpot_ms", "completed", "request_rate")},
+                  "ours_vs_vllm_bench": {k: (ours[k] / theirs[k]) if theirs.get(k) and ours.get(k) is not None
+                                         else None for k in keys}}}
+
+
+def bench_at_capacity(cfg: Config, served_model: str, cap: dict) -> dict:
+    """`vllm bench serve --request-rate R` at the capacity found, with as many requests as our probe at R sent, on
+    the same server: ours (the whole probe, measured as the bench measures a run) / theirs for p99 TTFT, p99 TPOT
+    and output throughput."""
+    at = next(p for p in cap["probes"] if p["pass"] and p["offered_rate"] == cap["request_rate"])
+    lv = {"kind": "rate", "value": cap["request_rate"], "num_prompts": at["requests"], "metrics": at["whole_run"]}
+    got = next(iter(bench_serve_level(cfg, served_model, 900, lv,
+                                      keys=("p99_ttft_ms", "p99_tpot_ms", "output_throughput")).values()))
+    return {**got, "ours": at["whole_run"], "request_rate": cap["request_rate"], "num_prompts": at["requests"]}
+
+
+def capacity_report(cfg: Config, cap: dict, path) -> dict:
+    """--find-capacity: one row per probe, the verdict, the calibration at capacity, the probe plot."""
+    from common.plotting import capacity_plot
+    from common.tables import print_table
+    from common.capacity import probe_row
+    pct = cfg.capacity["percentile"]
+    rows = [probe_row(p, pct) for p in cap.get("probes", [])]
+    lines = [f"Takeaway: {cap.get('verdict', 'the search did not run')}."]
+    if cap.get("request_rate"):
+        lines.append(f"A server like this one takes up to {cap['request_rate']:.3g} requests per second of this "
+                     f"shape ({cfg.input_len} in / {cfg.output_len} out tokens, Poisson arrivals) before p{pct:g} "
+                     f"latency breaks the SLO; size the fleet from this rate, not from the offline batch throughput.")
+    vb = cap.get("vllm_bench_at_capacity")
+    if vb and "ours_vs_vllm_bench" in vb:
+        r = vb["ours_vs_vllm_bench"]
+        f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        lines.append(f"vllm bench serve at {vb['request_rate']:.3g} req/s ({vb['num_prompts']} requests): ours / theirs "
+                     f"p{pct:g} TTFT {f(r['p99_ttft_ms'])}, p{pct:g} TPOT {f(r['p99_tpot_ms'])}, "
+                     f"output throughput {f(r['output_throughput'])}.")
+    elif vb:
+        lines.append(f"vllm bench serve at capacity failed: {vb.get('error', '')[-200:]}")
+    print_table(rows, "\n".join(lines), title="Capacity search (one row per probe, in the order run)")
+    plots = []
+    if cfg.plots and rows:
+        plots.append(str(capacity_plot(path.with_name(path.stem + "_capacity.png"), cap)))
+    return {"rows": rows, "metrics": {"capacity": cap}, "plots": plots}
 
 
 def _vocab_from(model: str) -> int:
@@ -444,12 +522,17 @@ def build_config(args, engine: dict) -> Config:
         raise UsageError("--compare-vllm-bench needs --base-url (vllm bench serve talks to a server)")
     if args.burstiness <= 0:
         raise UsageError("--burstiness must be > 0")
+    from common.capacity import spec_from_args
+    if args.slo and not args.find_capacity:
+        raise UsageError("--slo sets the capacity search's target: add --find-capacity (or use --goodput per level)")
+    capacity = spec_from_args(args, required=True) if args.find_capacity else None
     return Config(model=args.model, engine=engine, base_url=args.base_url, concurrency=args.concurrency or [],
                   request_rates=args.request_rate or [], burstiness=args.burstiness, num_prompts=args.num_prompts,
                   input_len=args.input_len, output_len=args.output_len, range_ratio=args.range_ratio,
                   warmup_requests=args.warmup_requests, batch_prompts=args.batch_prompts, goodput=goodput,
                   seed=args.seed, level_time_limit_s=args.level_time_limit, output_dir=args.output_dir,
-                  timeout_s=args.timeout, plots=not args.no_plots, compare_vllm_bench=args.compare_vllm_bench)
+                  timeout_s=args.timeout, plots=not args.no_plots, compare_vllm_bench=args.compare_vllm_bench,
+                  capacity=capacity)
 
 
 def _rates(text: str) -> list[float]:
@@ -482,4 +565,6 @@ if __name__ == "__main__":
     p.add_argument("--compare-vllm-bench", action="store_true",
                    help="with --base-url: also run `vllm bench serve` per level on the same workload and report ours / theirs")
     p.add_argument("--no-plots", action="store_true")
+    from common.capacity import add_cli_args
+    add_cli_args(p, with_switch="--find-capacity")
     cli.run_main(main, build_config, p)

@@ -108,3 +108,53 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     _plt().close(fig)
     return path
+
+
+def capacity_plot(path: Path, cap: dict) -> Path:
+    """One capacity search: each probe's percentile latencies against the offered rate (SLO targets dashed) and
+    achieved against offered rate (the engine keeps up on the diagonal); the capacity found is marked."""
+    plt = _plt()
+    probes = sorted(cap.get("probes", []), key=lambda p: p["offered_rate"])
+    q = f"p{cap['percentile']:g}"
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    xs = [p["offered_rate"] for p in probes]
+    for i, term in enumerate(t for t in ("ttft", "tpot", "e2el") if t in cap["slo"] or t != "e2el"):
+        ys = [p.get(f"{q}_{term}_ms") for p in probes]
+        color = f"C{i}"
+        ax1.plot([x for x, y in zip(xs, ys) if y is not None], [y for y in ys if y is not None], marker="o",
+                 color=color, label=f"{q} {term.upper()}")
+        if term in cap["slo"]:
+            ax1.axhline(cap["slo"][term], color=color, linestyle="--", alpha=0.7, label=f"SLO {term.upper()}")
+    for p in probes:
+        if not p["pass"]:
+            ax1.axvline(p["offered_rate"], color="red", alpha=0.12)
+    ax1.set_yscale("log")
+    ax1.set(title="Latency per probe (red: failed probes)", xlabel="offered request rate (req/s)", ylabel="ms")
+    ax2.plot(xs, [p["arrived_rate"] for p in probes], linestyle="--", color="grey", label="arrived (offered)")
+    ax2.plot(xs, [p["achieved_rate"] for p in probes], marker="o", label="achieved (completions/s)")
+    ax2.set(title="Does the engine keep up?", xlabel="offered request rate (req/s)", ylabel="req/s")
+    for ax in (ax1, ax2):
+        if cap.get("request_rate"):
+            ax.axvline(cap["request_rate"], color="green", linewidth=2, alpha=0.6,
+                       label=f"capacity {cap['request_rate']:.3g} req/s")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def pareto_plot(path: Path, curves: dict[str, list[tuple[float, float]]], slo_per_user: float | None,
+                title: str) -> Path:
+    """Output tok/s per GPU (x) against output tok/s per user (y, 1000 / median TPOT), one curve per layout
+    from its capacity probes; a dashed line at the per-user speed the TPOT target allows."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for label, pts in curves.items():
+        pts = sorted(p for p in pts if p[0] is not None and p[1] is not None)
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+    if slo_per_user:
+        ax.axhline(slo_per_user, linestyle="--", color="grey", label=f"TPOT SLO ({slo_per_user:.0f} tok/s per user)")
+    ax.set(title=title, xlabel="output tokens / s per GPU (cost side)", ylabel="output tokens / s per user (1000 / median TPOT)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,409 @@
+"""Serving capacity under a latency SLO: the highest Poisson arrival rate at which the p-th percentile TTFT,
+TPOT (and E2E, if asked) stay within their targets - capacity as Sarathi-Serve and DistServe define it.
+
+The search does not know the front end. It proposes a rate; the caller runs one probe at that rate (an
+in-process AsyncLLM, a `vllm serve` over HTTP, or a vllm.LLM driven step by step) and hands the records
+to `judge`; the search takes the verdict and proposes the next rate:
+
+    search = CapacitySearch(spec)
+    while (rate := search.next_rate()) is not None:
+        specs, window = plan.specs(rate, seed=...)
+        records = <run specs open loop, time limit plan.time_limit_s(window)>
+        search.add(judge(records, rate, window, spec))
+    result = search.result()
+
+Bracket: the first probe runs at `start_rate`; after a pass the rate doubles, after a fail it halves, until
+one rate passes and a higher one fails (or the floor start_rate / 64 fails too: capacity 0, a result, not
+an error). Bisect: the midpoint of the bracket, until (lowest fail - highest pass) / highest pass <=
+`resolution`, or `max_probes` probes ran. Capacity is the highest passing rate. Every probe is kept. A noisy
+probe that fails below a passing rate is kept and shown, and does not move the bracket.
+
+Probe rule (steady state, bounded): Poisson arrivals for warmup_s + measure_s seconds, where measure_s is
+stretched to hold at least `min_requests` arrivals (never past 4 x measure_s). Arrivals in the first warmup_s
+fill the engine's batch and are not judged; the requests that arrive in the measurement window are. The
+probe then drains for 1.2 x the slowest E2E the SLO allows (+1 s): a request still running by then breaks
+the SLO whatever happens next, so it is aborted and counted as an infinite latency. A probe passes when the
+p-th percentile of every SLO term is within target AND the engine keeps up: the completions inside the
+window shifted by the median E2E (where the window's arrivals leave again, in steady state) number at least
+95 % of the window's arrivals, less 2 for the edges. Below that the queue grows without bound, however good
+the finished requests' percentiles look: an engine that serves mu < lambda req/s completes mu per second
+in any window.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+SLO_TERMS = ("ttft", "tpot", "e2el")
+KEEP_UP = 0.95       # achieved / offered request rate a passing probe must reach
+KEEP_UP_SLACK = 2    # ... less this many requests: window edges cut a request or two either way
+FLOOR_FACTOR = 64    # the search gives up (capacity 0) below start_rate / 64
+
+
+@dataclass
+class SearchSpec:
+    slo: dict                      # {"ttft": ms, "tpot": ms, "e2el": ms}, at least one term
+    percentile: float = 99.0
+    resolution: float = 0.05       # stop when (fail - pass) / pass <= this
+    start_rate: float = 1.0        # req/s of the first probe
+    max_probes: int = 12
+    warmup_s: float = 5.0
+    measure_s: float = 20.0
+    min_requests: int = 100        # judged arrivals a probe aims for
+
+    def __post_init__(self):
+        check_spec(self.slo, self.percentile, self.resolution)
+
+
+def check_spec(slo: dict, percentile: float, resolution: float) -> None:
+    """ValueError (one line) for an SLO with no term, a percentile outside (0, 100], a resolution <= 0."""
+    if not slo or any(k not in SLO_TERMS or not (v > 0) for k, v in slo.items()):
+        raise ValueError(f"the SLO needs at least one of ttft:MS, tpot:MS, e2el:MS, each > 0 (got {slo})")
+    if not (0 < percentile <= 100):
+        raise ValueError(f"--slo-percentile must be in (0, 100], got {percentile:g}")
+    if not (resolution > 0):
+        raise ValueError(f"--capacity-resolution must be > 0, got {resolution:g}")
+
+
+def slo_text(slo: dict, percentile: float) -> str:
+    return ", ".join(f"p{percentile:g} {k.upper()} <= {v:g} ms" for k, v in slo.items())
+
+
+# --------------------------------------------------------------------------- one probe: workload and verdict
+@dataclass
+class ProbePlan:
+    """How long a probe offers load at a rate, and for how long it may drain."""
+    warmup_s: float
+    measure_s: float
+    min_requests: int
+    slo: dict
+    max_output_len: int
+
+    @classmethod
+    def from_spec(cls, spec: SearchSpec, max_output_len: int) -> "ProbePlan":
+        return cls(spec.warmup_s, spec.measure_s, spec.min_requests, spec.slo, max_output_len)
+
+    def window(self, rate: float) -> tuple[float, float]:
+        """(start, end) of the judged arrivals, seconds from the probe's start."""
+        measure = min(max(self.measure_s, self.min_requests / rate), 4 * self.measure_s)
+        return self.warmup_s, self.warmup_s + measure
+
+    def arrivals(self, rate: float, seed: int) -> tuple[np.ndarray, tuple[float, float]]:
+        """Poisson arrival offsets (s) covering warm-up and window, and the window."""
+        from common.loadgen import arrival_times
+        window = self.window(rate)
+        n = int(rate * window[1] * 1.5) + 20
+        t = arrival_times(n, rate, 1.0, seed=seed)
+        while t[-1] < window[1]:  # a slow draw: extend until the window is covered
+            n *= 2
+            t = arrival_times(n, rate, 1.0, seed=seed)
+        return t[t < window[1]], window
+
+    def drain_s(self) -> float:
+        """Seconds after the last arrival before what still runs is aborted (it has broken the SLO by then)."""
+        if "e2el" in self.slo:
+            bound = self.slo["e2el"]
+        elif "ttft" in self.slo and "tpot" in self.slo:
+            bound = self.slo["ttft"] + self.slo["tpot"] * max(self.max_output_len - 1, 0)
+        else:  # one term alone does not bound E2E: give the queue the window's length to drain
+            return self.measure_s + 1.0
+        return 1.2 * bound / 1000 + 1.0
+
+    def time_limit_s(self, window: tuple[float, float]) -> float:
+        return window[1] + self.drain_s()
+
+
+def percentile_with_unfinished(values: list[float], unfinished: int, p: float) -> float | None:
+    """numpy's linear percentile over the finished values plus `unfinished` infinite ones: inf as soon as
+    the rank reaches an unfinished request. None when there is nothing at all."""
+    arr = np.sort(np.asarray(list(values) + [math.inf] * unfinished, dtype=float))
+    if arr.size == 0:
+        return None
+    pos = (arr.size - 1) * p / 100
+    lo, hi = math.floor(pos), math.ceil(pos)
+    if math.isinf(arr[hi]):
+        return math.inf
+    return float(arr[lo] + (arr[hi] - arr[lo]) * (pos - lo))
+
+
+def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec) -> dict:
+    """One probe's verdict from its RequestRecords (absolute perf_counter timestamps, arrival 0 first)."""
+    scheduled = [r.scheduled_s for r in records if r.scheduled_s is not None]
+    t0 = min(scheduled) if scheduled else 0.0
+    a, b = t0 + window[0], t0 + window[1]
+    span = window[1] - window[0]
+    judged = [r for r in records if r.scheduled_s is not None and a <= r.scheduled_s < b]
+    done = [r for r in judged if r.ok]
+    unfinished = len(judged) - len(done)
+    e = float(np.median([r.e2e_s for r in done])) if done else 0.0
+    in_window = [r for r in records if r.ok and a + e <= r.end_s < b + e]
+    arrived_rate = len(judged) / span
+    achieved_rate = len(in_window) / span
+    samples = {"ttft": [r.ttft_s * 1000 for r in done],
+               "tpot": [r.tpot_s * 1000 for r in done if r.tpot_s is not None],
+               "e2el": [r.e2e_s * 1000 for r in done]}
+    p = spec.percentile
+    probe = {"offered_rate": rate, "arrived_rate": arrived_rate, "achieved_rate": achieved_rate,
+             "output_throughput": sum(r.output_len for r in in_window) / span,
+             "requests": len(records), "judged_requests": len(judged), "unfinished": unfinished,
+             "window_s": list(window)}
+    pcts = sorted({50.0, 99.0, float(p)})
+    for term, vals in samples.items():
+        for q in pcts:
+            probe[f"p{q:g}_{term}_ms"] = percentile_with_unfinished(vals, unfinished, q)
+        probe[f"mean_{term}_ms"] = float(np.mean(vals)) if vals else None
+    # margin per term: (target - measured) / target, > 0 within the SLO; the keep-up condition likewise
+    margins = {term: ((target - probe[f"p{p:g}_{term}_ms"]) / target if probe[f"p{p:g}_{term}_ms"] is not None
+                      else -math.inf) for term, target in spec.slo.items()}
+    margins["keep_up"] = ((len(in_window) + KEEP_UP_SLACK) / (KEEP_UP * len(judged)) - 1) if judged else -math.inf
+    worst = min(margins, key=margins.get)
+    probe.update({"pass": bool(judged) and margins[worst] >= 0, "margin": margins[worst], "bound_by": worst,
+                  "margins": margins})
+    # the whole probe measured as `vllm bench serve` measures a run (first send -> last finish, every request),
+    # for the calibration against it at the rate found
+    from common.loadgen import request_metrics
+    whole = request_metrics(records)
+    probe["whole_run"] = {k: whole[k] for k in ("completed", "failed", "output_throughput", "request_throughput",
+                                                "mean_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "p99_tpot_ms")}
+    return _finite(probe)
+
+
+def _finite(d):
+    """inf -> None (JSON has no infinity); the verdict was taken before."""
+    if isinstance(d, dict):
+        return {k: _finite(v) for k, v in d.items()}
+    if isinstance(d, float) and math.isinf(d):
+        return None
+    return d
+
+
+def describe(probe: dict, percentile: float) -> str:
+    """'p99 TTFT 820 ms' / 'achieved 12.1 of 14.0 req/s' / 'p99 TPOT unbounded (3 unfinished)'."""
+    term = probe["bound_by"]
+    if term == "keep_up":
+        return f"achieved {probe['achieved_rate']:.3g} of {probe['arrived_rate']:.3g} req/s (the queue grows)"
+    v = probe.get(f"p{percentile:g}_{term}_ms")
+    return (f"p{percentile:g} {term.upper()} " + (f"{v:.0f} ms" if v is not None
+                                                  else f"unbounded ({probe['unfinished']} unfinished)"))
+
+
+# --------------------------------------------------------------------------- the search
+class CapacitySearch:
+    """Bracket then bisect over probe verdicts; see the module docstring for the rule."""
+
+    def __init__(self, spec: SearchSpec):
+        self.spec = spec
+        self.probes: list[dict] = []
+
+    def add(self, probe: dict) -> None:
+        self.probes.append(probe)
+
+    def _passed(self) -> list[float]:
+        return [p["offered_rate"] for p in self.probes if p["pass"]]
+
+    def bracket(self) -> tuple[float | None, float | None]:
+        """(highest passing rate, lowest failing rate above it)."""
+        passed = self._passed()
+        lo = max(passed) if passed else None
+        above = [p["offered_rate"] for p in self.probes if not p["pass"] and (lo is None or p["offered_rate"] > lo)]
+        return lo, (min(above) if above else None)
+
+    def next_rate(self) -> float | None:
+        """The next rate to probe, or None when the search has finished."""
+        if not self.probes:
+            return self.spec.start_rate
+        if len(self.probes) >= self.spec.max_probes:
+            return None
+        lo, hi = self.bracket()
+        if lo is None:
+            r = hi / 2
+            return r if r >= self.spec.start_rate / FLOOR_FACTOR else None
+        if hi is None:
+            return lo * 2
+        if (hi - lo) / lo <= self.spec.resolution:
+            return None
+        return (lo + hi) / 2
+
+    def converged(self) -> bool:
+        lo, hi = self.bracket()
+        return lo is not None and hi is not None and (hi - lo) / lo <= self.spec.resolution
+
+    def result(self, failure: str | None = None) -> dict:
+        """metrics.capacity: the rate, what it delivers, what bound it, and every probe."""
+        lo, hi = self.bracket()
+        p = self.spec.percentile
+        at = next((x for x in self.probes if x["pass"] and x["offered_rate"] == lo), None)
+        above = next((x for x in self.probes if not x["pass"] and x["offered_rate"] == hi), None)
+        out = {"request_rate": lo or 0.0, "output_throughput": at["output_throughput"] if at else 0.0,
+               "slo": dict(self.spec.slo), "percentile": p, "resolution": self.spec.resolution,
+               "bracket": [lo, hi], "converged": self.converged(), "bound_by": above["bound_by"] if above else None,
+               "search": {k: v for k, v in asdict(self.spec).items() if k != "slo"},
+               "probes": self.probes}
+        if failure:
+            out["failed"] = failure
+        if not self.probes:
+            out["verdict"] = "no probe ran" + (f": {failure}" if failure else "")
+        elif lo is None:
+            low = min(self.probes, key=lambda x: x["offered_rate"])
+            out["verdict"] = f"capacity 0: {describe(low, p)} at {low['offered_rate']:.3g} req/s, the lowest rate tried"
+            out["bound_by"] = low["bound_by"]
+        else:
+            out["verdict"] = (f"capacity {lo:.3g} req/s ({out['output_throughput']:.0f} out tok/s) under "
+                              f"{slo_text(self.spec.slo, p)}"
+                              + (f"; at {hi:.3g} req/s {describe(above, p)}" if above else
+                                 "; no failing rate found within the probe budget (raise --max-probes)"))
+            if not out["converged"] and above:
+                out["verdict"] += " (probe budget spent before the bracket narrowed to the resolution)"
+        if failure:
+            out["verdict"] += f"; search FAILED: {failure}"
+        return out
+
+
+def start_rate_from_unloaded(ttft_ms: float, tpot_ms: float, output_len: int) -> float:
+    """A first rate that is surely below capacity for batching engines: two requests per unloaded E2E."""
+    e2e_s = (ttft_ms + tpot_ms * max(output_len - 1, 0)) / 1000
+    return round(2.0 / e2e_s, 3) if e2e_s > 0 else 1.0
+
+
+# --------------------------------------------------------------------------- drivers
+def probe_specs(plan: ProbePlan, rate: float, make_prompts, seed: int):
+    """(RequestSpecs with arrival times, window): `make_prompts(n, seed)` gives the workload's prompts."""
+    t, window = plan.arrivals(rate, seed)
+    specs = make_prompts(len(t), seed)
+    for s, a in zip(specs, t):
+        s.arrival_s = float(a)
+    return specs, window
+
+
+def printer(spec: SearchSpec, then=None):
+    """An on_probe callback that prints one line per finished probe (after a header), then calls `then`."""
+    print(f"  capacity search under {slo_text(spec.slo, spec.percentile)}, first rate {spec.start_rate:.3g} req/s",
+          flush=True)
+    count = [0]
+
+    def show(p):
+        count[0] += 1
+        row = probe_row(p, spec.percentile)
+        print(f"  probe {count[0]}: {row['offered req/s']} req/s -> {row['verdict']} (achieved "
+              f"{row['achieved req/s']} req/s, judged/unfinished {row['judged/unfinished']})", flush=True)
+        if then:
+            then(p)
+    return show
+
+
+def search_sync(spec: SearchSpec, plan: ProbePlan, make_prompts, run_open, seed: int = 0, on_probe=None) -> dict:
+    """The search with a blocking front end: `run_open(specs, time_limit_s) -> records` (e.g. stepdrive)."""
+    search = CapacitySearch(spec)
+    while (rate := search.next_rate()) is not None:
+        specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes))
+        search.add(judge(run_open(specs, plan.time_limit_s(window)), rate, window, spec))
+        if on_probe:
+            on_probe(search.probes[-1])
+    return search.result()
+
+
+async def search_async(spec: SearchSpec, plan: ProbePlan, make_prompts, backend, seed: int = 0,
+                       on_probe=None) -> dict:
+    """The search with an async streaming backend (common.loadgen: AsyncLLM or an OpenAI-compatible server).
+    A probe whose every request failed (a server gone) ends the search as failed, keeping the probes done."""
+    from common.loadgen import run_open_loop
+    search = CapacitySearch(spec)
+    while (rate := search.next_rate()) is not None:
+        specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes))
+        recs = await run_open_loop(backend, specs, time_limit_s=plan.time_limit_s(window))
+        dead = [r.error for r in recs if r.error and "time limit" not in r.error]
+        search.add(judge(recs, rate, window, spec))
+        if on_probe:
+            on_probe(search.probes[-1])
+        if recs and len(dead) == len(recs):
+            return search.result(failure=f"every request of the probe at {rate:.3g} req/s failed, e.g. {dead[0]}")
+    return search.result()
+
+
+def probe_row(p: dict, percentile: float) -> dict:
+    """One printed row per probe."""
+    f = lambda v, nd=0: "-" if v is None else f"{v:.{nd}f}"  # noqa: E731
+    q = f"p{percentile:g}"
+    return {"offered req/s": f"{p['offered_rate']:.3g}", "achieved req/s": f"{p['achieved_rate']:.3g}",
+            "out tok/s": f(p["output_throughput"]), f"{q} TTFT ms": f(p.get(f"{q}_ttft_ms")),
+            f"{q} TPOT ms": f(p.get(f"{q}_tpot_ms"), 1), "judged/unfinished": f"{p['judged_requests']}/{p['unfinished']}",
+            "verdict": "pass" if p["pass"] else f"FAIL ({describe(p, percentile)})"}
+
+
+# --------------------------------------------------------------------------- command line (shared by the scripts)
+def add_cli_args(p, with_switch: str | None = None) -> None:
+    """--slo, --slo-percentile, --capacity-resolution, probe sizes; `with_switch` adds the flag that turns it on."""
+    g = p.add_argument_group("serving capacity under an SLO")
+    if with_switch:
+        g.add_argument(with_switch, action="store_true",
+                       help="search the highest Poisson request rate that meets --slo (bracket, then bisect)")
+    g.add_argument("--slo", metavar="TERMS", help="latency targets in ms, e.g. ttft:500,tpot:50 (optional e2el:MS)")
+    g.add_argument("--slo-percentile", type=float, default=99.0, help="percentile the SLO applies to (default 99)")
+    g.add_argument("--capacity-resolution", type=float, default=0.05,
+                   help="stop when the bracket is this narrow, relative (default 0.05 = 5%%)")
+    g.add_argument("--capacity-start-rate", type=float, help="first probe's req/s (default: 2 / unloaded E2E)")
+    g.add_argument("--max-probes", type=int, default=12, help="probe budget of one search (default 12)")
+    g.add_argument("--probe-seconds", type=float, help="judged window of a probe (GPU 20 s, CPU 5 s)")
+    g.add_argument("--probe-warmup-seconds", type=float, help="unjudged arrivals before it (GPU 5 s, CPU 1.5 s)")
+    g.add_argument("--probe-min-requests", type=int, help="judged arrivals a probe aims for (GPU 100, CPU 30)")
+
+
+PROBE_DEFAULTS = {"measure_s": (20.0, 5.0), "warmup_s": (5.0, 1.5), "min_requests": (100, 30)}
+
+
+def spec_from_args(args, required: bool) -> dict | None:
+    """The search's settings from the flags as a plain dict (start_rate None = from the unloaded reference),
+    or None when no search was asked for. Bad input -> common.cli.UsageError, before any engine starts."""
+    from common import platform
+    from common.cli import UsageError
+    from common.loadgen import parse_goodput
+    if args.slo is None:
+        if required:
+            raise UsageError("the capacity search needs --slo, e.g. --slo ttft:500,tpot:50")
+        return None
+    try:
+        slo = parse_goodput([args.slo])
+        check_spec(slo, args.slo_percentile, args.capacity_resolution)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    for name in ("capacity_start_rate", "probe_seconds", "probe_warmup_seconds"):
+        v = getattr(args, name)
+        if v is not None and not v > 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be > 0")
+    if args.max_probes < 2 or (args.probe_min_requests is not None and args.probe_min_requests < 1):
+        raise UsageError("--max-probes must be >= 2 and --probe-min-requests >= 1")
+    gpu = 0 if platform.has_gpu() else 1
+    given = {"measure_s": args.probe_seconds, "warmup_s": args.probe_warmup_seconds,
+             "min_requests": args.probe_min_requests}
+    return {"slo": slo, "percentile": args.slo_percentile, "resolution": args.capacity_resolution,
+            "start_rate": args.capacity_start_rate, "max_probes": args.max_probes,
+            **{k: (v if v is not None else PROBE_DEFAULTS[k][gpu]) for k, v in given.items()}}
+
+
+async def capacity_on_backend(backend, search: dict, workload: dict, on_probe=None) -> dict:
+    """Warm-up, unloaded reference, then the search, on one running front end (common.loadgen backend).
+
+    `search`: spec_from_args()'s dict; `workload`: input_len, output_len, range_ratio, vocab_size, seed.
+    The first rate, unless given, is two requests per unloaded E2E (start_rate_from_unloaded)."""
+    from common.loadgen import random_prompts, run_closed_loop, unloaded_model
+    w = workload
+
+    def make_prompts(n: int, seed: int):
+        return random_prompts(n, w["input_len"], w["output_len"], w["vocab_size"], seed=seed,
+                              range_ratio=w.get("range_ratio", 0.0))
+
+    warm = await run_closed_loop(backend, random_prompts(4, w["input_len"], 8, w["vocab_size"], seed=w["seed"] + 7),
+                                 concurrency=4)
+    if not any(r.ok for r in warm):
+        raise RuntimeError(f"every warm-up request failed, e.g. {warm[0].error}")
+    ref = await run_closed_loop(backend, make_prompts(4, w["seed"] + 11), concurrency=1)
+    ttft, tpot = unloaded_model(ref)
+    spec = SearchSpec(**{**search, "start_rate": search.get("start_rate")
+                         or start_rate_from_unloaded(ttft * 1000, tpot * 1000, w["output_len"])})
+    max_out = int(w["output_len"] * (1 + w.get("range_ratio", 0.0))) + 1
+    res = await search_async(spec, ProbePlan.from_spec(spec, max_out), make_prompts, backend,
+                             seed=w["seed"] + 5000, on_probe=printer(spec, on_probe))
+    res["unloaded"] = {"ttft_ms": ttft * 1000, "tpot_ms": tpot * 1000}
+    return res

@@ -1,0 +1,183 @@
+"""The capacity search on synthetic verdicts (exact bracket and stop rule) and the probe verdict on synthetic
+request records with known answers; bad search settings are refused before anything runs."""
+import math
+
+import pytest
+
+from common.capacity import (CapacitySearch, ProbePlan, SearchSpec, judge, percentile_with_unfinished,
+                             search_sync)
+from common.loadgen import RequestRecord, RequestSpec
+
+SLO = {"ttft": 500.0, "tpot": 50.0}
+
+
+def _run(threshold: float, **kw) -> CapacitySearch:
+    """Drive the search with a verdict that passes exactly at rates <= threshold."""
+    s = CapacitySearch(SearchSpec(slo=SLO, **kw))
+    while (r := s.next_rate()) is not None:
+        ok = r <= threshold
+        s.add({"offered_rate": r, "pass": ok, "bound_by": None if ok else "ttft", "output_throughput": r * 100,
+               "achieved_rate": r, "arrived_rate": r, "unfinished": 0, "p99_ttft_ms": 100 if ok else 900})
+    return s
+
+
+def test_bracket_doubles_then_bisects_to_the_resolution():
+    s = _run(13.0, start_rate=1.0, resolution=0.05)
+    assert [p["offered_rate"] for p in s.probes] == [1, 2, 4, 8, 16, 12, 14, 13, 13.5]
+    res = s.result()
+    assert res["request_rate"] == 13 and res["bracket"] == [13, 13.5] and res["converged"]
+    assert (13.5 - 13) / 13 <= 0.05 < (14 - 13) / 13   # it stopped at the first bracket inside 5 %, not before
+    assert res["bound_by"] == "ttft" and res["output_throughput"] == 1300
+    assert len(res["probes"]) == 9 and "capacity 13 req/s" in res["verdict"]
+
+
+def test_a_failing_start_halves_down_and_a_coarser_resolution_stops_sooner():
+    s = _run(3.0, start_rate=10.0, resolution=0.25)
+    assert [p["offered_rate"] for p in s.probes] == [10, 5, 2.5, 3.75, 3.125]
+    assert s.result()["request_rate"] == 2.5 and s.result()["bracket"] == [2.5, 3.125]
+
+
+def test_slo_missed_at_every_rate_is_capacity_zero_not_a_crash():
+    s = _run(0.001, start_rate=1.0)
+    rates = [p["offered_rate"] for p in s.probes]
+    assert rates == [1 / 2 ** i for i in range(7)] and min(rates) == 1 / 64   # the floor: start / 64
+    res = s.result()
+    assert res["request_rate"] == 0.0 and res["bound_by"] == "ttft"
+    assert res["verdict"].startswith("capacity 0: p99 TTFT 900 ms at 0.0156 req/s")
+
+
+def test_probe_budget_caps_the_search():
+    s = _run(1e9, start_rate=1.0, max_probes=5)
+    assert len(s.probes) == 5 and s.result()["request_rate"] == 16 and not s.result()["converged"]
+    assert "no failing rate found" in s.result()["verdict"]
+
+
+@pytest.mark.parametrize("slo,pct,res,msg", [({}, 99, 0.05, "at least one"), ({"ttft": -1}, 99, 0.05, "> 0"),
+                                             (SLO, 0, 0.05, "percentile"), (SLO, 100.5, 0.05, "percentile"),
+                                             (SLO, 99, 0, "resolution")])
+def test_bad_settings_raise(slo, pct, res, msg):
+    with pytest.raises(ValueError, match=msg):
+        SearchSpec(slo=slo, percentile=pct, resolution=res)
+
+
+def test_percentile_counts_unfinished_requests_as_infinite():
+    assert percentile_with_unfinished([1, 2, 3, 4, 5], 0, 50) == 3
+    assert percentile_with_unfinished(list(range(1, 100)), 1, 99) == math.inf   # 1 % unfinished: p99 unbounded
+    assert percentile_with_unfinished(list(range(1, 200)), 1, 99) < math.inf     # 0.5 %: p99 still finite
+    assert percentile_with_unfinished([], 0, 99) is None
+
+
+def _rec(arrive, ttft, tpot, n=10, t0=100.0, finished=True):
+    r = RequestRecord(rid="r", klass="x", prompt_len=8, target_output_len=n, scheduled_s=t0 + arrive,
+                      start_s=t0 + arrive, first_token_s=t0 + arrive + ttft)
+    if finished:
+        r.end_s = r.first_token_s + tpot * (n - 1)
+        r.output_len = n
+    else:
+        r.error = "not finished within the 9 s time limit"
+    return r
+
+
+def test_judge_keeps_up_and_meets_the_slo():
+    # 10 req/s for 4 s; judged window [1, 3): 20 arrivals; each takes 0.1 + 9 x 0.02 = 0.28 s
+    recs = [_rec(i / 10, 0.1, 0.02) for i in range(40)]
+    p = judge(recs, 10.0, (1.0, 3.0), SearchSpec(slo=SLO))
+    assert p["pass"] and p["judged_requests"] == 20 and p["unfinished"] == 0
+    assert p["arrived_rate"] == pytest.approx(10) and p["achieved_rate"] == pytest.approx(10)
+    assert p["p99_ttft_ms"] == pytest.approx(100) and p["p99_tpot_ms"] == pytest.approx(20)
+    assert p["output_throughput"] == pytest.approx(100)
+    assert p["margin"] == pytest.approx(min((500 - 100) / 500, (50 - 20) / 50, (20 + 2) / (0.95 * 20) - 1))
+
+
+def test_judge_fails_an_engine_that_falls_behind_even_when_finished_requests_look_fine():
+    # arrivals at 10 req/s, but the n-th request finishes only at 0.5 s x n: completions at 2 req/s
+    recs = [_rec(i / 10, 0.1, 0.02) for i in range(40)]
+    for i, r in enumerate(recs):
+        r.end_s = 100.0 + 0.5 * (i + 1)
+    p = judge(recs, 10.0, (1.0, 3.0), SearchSpec(slo={"ttft": 500.0}))
+    assert p["p99_ttft_ms"] == pytest.approx(100)   # the TTFT target alone would pass
+    assert not p["pass"] and p["bound_by"] == "keep_up" and p["achieved_rate"] == pytest.approx(2)
+
+
+def test_judge_counts_an_unfinished_request_against_the_slo():
+    recs = [_rec(i / 10, 0.1, 0.02) for i in range(40)]
+    recs[15] = _rec(1.5, 0.1, 0.02, finished=False)
+    p = judge(recs, 10.0, (1.0, 3.0), SearchSpec(slo=SLO, percentile=99))
+    assert p["unfinished"] == 1 and p["p99_ttft_ms"] is None and not p["pass"]   # 1 of 20 > 1 %
+    assert p["p50_ttft_ms"] == pytest.approx(100)
+
+
+def test_plan_window_and_drain():
+    plan = ProbePlan(warmup_s=2, measure_s=10, min_requests=100, slo=SLO, max_output_len=101)
+    assert plan.window(20.0) == (2, 12)          # 200 arrivals in 10 s: enough
+    assert plan.window(5.0) == (2, 22)           # stretched to 100 arrivals
+    assert plan.window(0.5) == (2, 42)           # never past 4 x measure_s
+    assert plan.drain_s() == pytest.approx(1.2 * (0.5 + 0.05 * 100) + 1)
+    t, window = plan.arrivals(20.0, seed=3)
+    assert t[0] == 0 and t[-1] < window[1] and 180 < len(t) < 300
+
+
+def test_search_sync_drives_a_front_end_and_keeps_every_probe():
+    """A fake front end that serves at most 12 req/s: at higher rates each request waits behind the backlog."""
+    def make(n, seed):
+        return [RequestSpec([1, 2, 3], 10) for _ in range(n)]
+
+    def run_open(specs, limit):
+        t0, free_at, recs = 0.0, 0.0, []
+        for s in specs:
+            arrive = t0 + s.arrival_s
+            start = max(arrive, free_at)
+            free_at = start + 1 / 12
+            r = RequestRecord("r", "x", 3, 10, scheduled_s=arrive, start_s=arrive, first_token_s=start + 0.05)
+            r.end_s, r.output_len = r.first_token_s + 0.01 * 9, 10
+            recs.append(r)
+        return recs
+
+    spec = SearchSpec(slo={"ttft": 300.0}, start_rate=2.0, warmup_s=2, measure_s=20, min_requests=50)
+    plan = ProbePlan.from_spec(spec, 10)
+    seen = []
+    res = search_sync(spec, plan, make, run_open, on_probe=seen.append)
+    assert len(seen) == len(res["probes"]) >= 5
+    assert 4 <= res["request_rate"] < 12   # never above the 12 req/s it can serve; queueing binds TTFT first
+    assert res["request_rate"] == max(p["offered_rate"] for p in res["probes"] if p["pass"])
+    assert not next(p for p in res["probes"] if p["offered_rate"] == res["bracket"][1])["pass"]
+    # with no latency target to speak of, the keep-up rule alone stops it below the service rate
+    spec = SearchSpec(slo={"ttft": 1e7}, start_rate=2.0, warmup_s=2, measure_s=20, min_requests=50)
+    res = search_sync(spec, ProbePlan.from_spec(spec, 10), make, run_open)
+    # (the rule lets ~5 % overload pass, 12 / 0.95 = 12.6 req/s, and Poisson arrivals wobble around the offer)
+    assert 10 <= res["request_rate"] < 14 and res["bound_by"] == "keep_up"
+
+
+def test_search_async_keeps_the_probes_when_the_server_goes_away():
+    """A backend that answers the first two probes, then refuses every connection: the search ends as failed,
+    with the cause, and the two probes it finished are in the result."""
+    import asyncio
+
+    from common.capacity import ProbePlan, search_async
+
+    class Backend:
+        def __init__(self):
+            self.calls, self.dead = 0, False
+
+        async def send(self, spec, rec):
+            if self.dead:
+                raise ConnectionRefusedError("Connection refused")
+            import time
+            rec.start_s = time.perf_counter()
+            rec.add_tokens(time.perf_counter() + 0.001, spec.output_len)
+            rec.end_s = time.perf_counter() + 0.002
+
+    backend = Backend()
+    spec = SearchSpec(slo={"ttft": 1000.0}, start_rate=50.0, warmup_s=0.1, measure_s=0.4, min_requests=5)
+    seen = []
+
+    def on_probe(p):
+        seen.append(p)
+        backend.dead = len(seen) >= 2
+
+    res = asyncio.run(search_async(spec, ProbePlan.from_spec(spec, 4), lambda n, seed: [RequestSpec([1], 4)
+                                                                                       for _ in range(n)],
+                                   backend, on_probe=on_probe))
+    assert len(res["probes"]) == 3 and res["probes"][0]["pass"] and res["probes"][1]["pass"]
+    assert "Connection refused" in res["failed"] and "search FAILED" in res["verdict"]
+    assert res["request_rate"] == 100.0   # what the finished probes established is kept
