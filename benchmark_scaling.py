@@ -37,7 +37,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 EXPERIMENT = "scaling"
-WARMUP_PROMPTS = 256  # vLLM's default max_num_seqs: the largest decode batch the timed run reaches
 LAYOUTS = ("tp", "dp", "pp")
 
 # HBM bandwidth by GPU name (vendor datasheets, bytes/s), for the decode roofline
@@ -71,7 +70,7 @@ class Config:
     concurrency: int | None = None
     latency_prompts: int | None = None
     offline_runs: int = 3              # timed offline runs per layout (median reported)
-    vllm_bench_runs: int | None = None  # `vllm bench throughput` runs with --compare-vllm-bench (GPU 2, CPU 1)
+    vllm_bench_runs: int = 3           # --compare-vllm-bench: runs of ours and of `vllm bench throughput`, interleaved
     allreduce: bool = True
     gpu_hour_usd: float | None = None
     compare_vllm_bench: bool = False
@@ -83,8 +82,7 @@ class Config:
 
 
 DEFAULTS = {"num_prompts": (1000, 64), "input_len": (512, 64), "output_len": (128, 32),
-            "batch1_tokens": (256, 64), "concurrency": (16, 4), "latency_prompts": (64, 16),
-            "vllm_bench_runs": (2, 1)}
+            "batch1_tokens": (256, 64), "concurrency": (16, 4), "latency_prompts": (64, 16)}
 
 
 def cpu_defaults(cfg: Config) -> Config:
@@ -135,6 +133,7 @@ def layout_child(cfg: dict) -> dict:
 def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict:
     """The three measurements on one running vllm.LLM (a DP replica measures its share)."""
     from common import barrier, engine as eng
+    from common.hwmon import HardwareSampler
     from common.loadgen import random_prompts
     from common.stepdrive import generate_offline, run_steps
     bdir = cfg.get("barrier_dir")
@@ -148,13 +147,13 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
         return random_prompts(cfg["num_prompts"], cfg["input_len"], cfg["output_len"], vocab, seed=seed)[rank::world]
 
     specs = workload(0)
-    # warm-up at full batch size, so kernels that JIT-compile on first use of a shape do it here and not in
-    # the timed run (on H200 the 1-GPU baseline, first on a fresh machine after an 8-prompt warm-up, read
-    # 4-7% below the later one-GPU DP replicas, per GPU)
-    # with prompts of their own: the timed prompts must not be in the prefix cache (a warm-up on specs[:256]
-    # made their prefills free and read 1.24x `vllm bench throughput` at TP1, 2.2x at DP4, on H200)
-    warm = random_prompts(min(WARMUP_PROMPTS, len(specs)), cfg["input_len"], min(16, cfg["output_len"]), vocab,
-                          seed=cfg["seed"] + 1_000_003 + rank)
+    # warm-up at the batch the timed run will reach: all its prompts go in at once, so the decode batch peaks at
+    # min(prompts, the engine's max_num_seqs) - 1,024 for vllm.LLM on an H200, not the 256 an older warm-up sent
+    # (then 4 of 5 layouts' first timed run was their slowest: batch shapes the warm-up never ran, compiled or
+    # captured on first use). Prompts of their own: the timed ones must not be in the prefix cache (a warm-up on
+    # the timed prompts made their prefills free and read 1.24x `vllm bench throughput` at TP1, on H200).
+    peak = min(len(specs), eng.scheduler_limits(llm)["max_num_seqs"])
+    warm = random_prompts(peak, cfg["input_len"], min(16, cfg["output_len"]), vocab, seed=cfg["seed"] + 1_000_003 + rank)
     with timer("warmup"):
         generate_offline(llm, warm)
 
@@ -167,10 +166,13 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
         llm.reset_prefix_cache()
         barrier.wait(bdir, f"offline{i}", rank, world)
         run_specs = specs if i == 0 else workload(i)
-        with timer("offline"):
+        with timer("offline"), HardwareSampler() as hw:  # what the GPU and the engine core did meanwhile
             runs.append(generate_offline(llm, run_specs))
+        runs[-1]["hw"] = hw.summary()
         if not runs[-1]["completed"]:
             raise RuntimeError("every offline request came back short of its output length")
+    if cfg.get("offline_only"):  # an interleaved calibration run (compare_with_vllm_bench)
+        return {"stage_seconds": timer.seconds, "offline_runs": runs}
 
     # 2. batch-1 decode: one stream, 3 repetitions, median
     with timer("batch1"):
@@ -289,6 +291,8 @@ def summarize_layout(layout: dict, res: dict) -> dict:
                         "in": sum(x["input_tokens"] for x in runs), "completed": sum(x["completed"] for x in runs),
                         "failed": sum(x["failed"] for x in runs)})
     tput = [r["out"] / r["wall"] for r in per_run]
+    detail = [{"output_throughput": t, **hw_of([x.get("hw") or {} for x in runs])}
+              for t, runs in zip(tput, zip(*(r["offline_runs"] for r in reps)))]
     med = sorted(per_run, key=lambda r: r["out"] / r["wall"])[(len(per_run) - 1) // 2]
     recs = []
     for r in reps:
@@ -303,6 +307,7 @@ def summarize_layout(layout: dict, res: dict) -> dict:
         "offline_failed": max(r["failed"] for r in per_run), "offline_runs": len(per_run),
         "output_throughput_runs": tput,
         "output_throughput_spread_pct": (max(tput) - min(tput)) / (med["out"] / med["wall"]) * 100,
+        "offline_runs_detail": detail,
         "batch1_decode_tokens_per_s": b1["decode_tokens_per_s"], "batch1_tpot_ms": b1["tpot_ms"],
         "batch1_ttft_ms": b1["ttft_ms"],
         **{k: lat[k] for k in ("mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms",
@@ -313,6 +318,30 @@ def summarize_layout(layout: dict, res: dict) -> dict:
         "weights_bytes_per_gpu": max((rk["weights_bytes"] for r in reps for rk in r.get("ranks", [])), default=None),
         "scheduler": reps[0].get("scheduler"),  # vllm.LLM's limits on this device (1,024 / 16,384 on an H200)
     }
+
+
+def hw_of(replicas: list[dict]) -> dict:
+    """One timed run's hardware figures over its replicas: GPU busy, clocks and power averaged, minima the lowest,
+    the busiest engine core."""
+    def agg(key, fn):
+        vals = [h[key] for h in replicas if h.get(key) is not None]
+        return fn(vals) if vals else None
+    mean = lambda v: round(sum(v) / len(v), 1)  # noqa: E731
+    return {"gpu_busy_pct": agg("gpu_busy_pct", mean), "sm_clock_mhz": agg("sm_clock_mhz", mean),
+            "sm_clock_mhz_min": agg("sm_clock_mhz_min", min), "power_w": agg("power_w", mean),
+            "power_w_min": agg("power_w_min", min), "engine_cpu_pct": agg("engine_cpu_pct", max)}
+
+
+def runs_line(m: dict) -> str:
+    """'6,598 (GPU 97 %, 1,980 MHz, 690 W, engine core 85 %) / ...' - each timed run and what the hardware did."""
+    def one(d):
+        hw = [f"GPU {d['gpu_busy_pct']:.0f} %" if d.get("gpu_busy_pct") is not None else None,
+              f"{d['sm_clock_mhz']:,.0f} MHz" if d.get("sm_clock_mhz") is not None else None,
+              f"{d['power_w']:.0f} W" if d.get("power_w") is not None else None,
+              f"engine core {d['engine_cpu_pct']:.0f} %" if d.get("engine_cpu_pct") is not None else None]
+        hw = [x for x in hw if x]
+        return f"{d['output_throughput']:,.0f}" + (f" ({', '.join(hw)})" if hw else "")
+    return " / ".join(one(d) for d in m.get("offline_runs_detail", []))
 
 
 # --------------------------------------------------------------------------- communication model
@@ -351,27 +380,55 @@ def tp_overhead_share(m: dict, base_m: dict | None) -> float | None:
 
 
 # --------------------------------------------------------------------------- vllm bench throughput, same workload
-def compare_with_vllm_bench(cfg: Config, engine: dict, m: dict, out_json: Path) -> None:
-    """`vllm bench throughput` on our workload at TP=1, `vllm_bench_runs` times (each its own engine); ours (median
-    of our runs) / theirs (median of theirs) goes into the baseline's metrics."""
+def compare_with_vllm_bench(cfg: Config, base: dict, m: dict, out_json: Path) -> None:
+    """Ours against `vllm bench throughput` at TP=1 on the same workload, interleaved: ours, bench, ours, bench ...
+    (`vllm_bench_runs` of each, every run its own engine: one GPU cannot hold two), so a machine drifting over the
+    minutes weighs on both sides alike. Ours here is the layout's offline measurement alone (engine, warm-up, one
+    timed run). The ratio of the medians, its 95 % bootstrap interval and every run go into the baseline's metrics."""
+    from common.isolation import run_isolated
+    from common.metrics import ratio_of_medians_ci
     runs = max(1, cfg.vllm_bench_runs or 1)
-    print(f"\n=== vllm bench throughput, same workload, TP=1, {runs} run(s) ...", flush=True)
-    got = []
+    print(f"\n=== calibration: ours and vllm bench throughput interleaved, {runs} run(s) each, TP=1 ...", flush=True)
+    ours, theirs, order = [], [], []
+    engine = {**base["engine"], "tensor_parallel_size": 1, "pipeline_parallel_size": 1}
     try:
         for i in range(runs):
-            path = out_json if runs == 1 else out_json.with_name(out_json.name.replace(".json", f"_run{i + 1}.json"))
-            got.append(vllm_bench_throughput(cfg, engine, path)["output_throughput"])
+            r = run_isolated("benchmark_scaling:layout_child", {**base, "engine": engine, "offline_only": True,
+                                                               "offline_runs": 1, "seed": base["seed"] + 31 * (i + 1)},
+                             timeout_s=cfg.timeout_s, label=f"ours {i + 1}")
+            if r["status"] != "ok":
+                raise RuntimeError(f"our run {i + 1} failed: {r['failure']['message'][:200]}")
+            x = r["offline_runs"][0]
+            ours.append(x["output_tokens"] / x["wall_s"])
+            order.append({"who": "ours", "output_throughput": ours[-1], "hw": x.get("hw")})
+            path = out_json.with_name(out_json.name.replace(".json", f"_run{i + 1}.json"))
+            theirs.append(vllm_bench_throughput(cfg, engine, path)["output_throughput"])
+            order.append({"who": "vllm bench", "output_throughput": theirs[-1]})
+            print(f"  run {i + 1}: ours {ours[-1]:.0f}, vllm bench {theirs[-1]:.0f} out tok/s", flush=True)
     except Exception as e:  # recorded, never fatal
         m["vllm_bench_error"] = f"{type(e).__name__}: {e}"[:300]
-        print(f"vllm bench throughput failed: {m['vllm_bench_error']}")
-    if not got:
+        print(f"calibration stopped: {m['vllm_bench_error']}")
+    m["calibration_runs"] = order
+    if not (ours and theirs):
         return
-    theirs = statistics.median(got)
-    m.update({"vllm_bench_output_throughput": theirs, "vllm_bench_output_throughput_runs": got,
-              "ours_vs_vllm_bench": m["output_throughput"] / theirs})
-    ours = ", ".join(f"{x:.0f}" for x in m["output_throughput_runs"])
-    print(f"ours {m['output_throughput']:.0f} (median of {ours}) vs vllm bench {theirs:.0f} (median of "
-          f"{', '.join(f'{x:.0f}' for x in got)}) out tok/s -> {m['ours_vs_vllm_bench']:.3f}", flush=True)
+    ratio = statistics.median(ours) / statistics.median(theirs)
+    lo, hi = ratio_of_medians_ci(ours, theirs)
+    m.update({"vllm_bench_output_throughput": statistics.median(theirs), "vllm_bench_output_throughput_runs": theirs,
+              "ours_interleaved_output_throughput_runs": ours, "ours_vs_vllm_bench": ratio,
+              "ours_vs_vllm_bench_ci": [lo, hi]})
+    m["calibration_verdict"] = calibration_verdict(ratio, lo, hi, len(ours), len(theirs))
+    print(m["calibration_verdict"], flush=True)
+
+
+def calibration_verdict(ratio: float, lo: float, hi: float, n_ours: int, n_theirs: int) -> str:
+    """'indistinguishable from vllm bench' when the interval holds 1.0; the gap named otherwise."""
+    head = (f"Calibration: ours / vllm bench throughput = {ratio:.3f}, 95 % interval [{lo:.3f}, {hi:.3f}] "
+            f"(bootstrap over {n_ours} + {n_theirs} interleaved runs): ")
+    if lo <= 1.0 <= hi:
+        return head + "indistinguishable from vllm bench at this noise."
+    side = "below" if hi < 1.0 else "above"
+    gap = (1 - hi) if hi < 1.0 else (lo - 1)
+    return head + f"ours reads {side} vllm bench, by at least {gap * 100:.1f} %."
 
 
 def vllm_bench_throughput(cfg: Config, engine: dict, out_json: Path) -> dict:
@@ -462,7 +519,7 @@ def main(cfg: Config) -> dict:
                 m["status"] = "failed"
         results.append((lay, m, res, path))
         if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
-            compare_with_vllm_bench(cfg, engine_kwargs, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt")
+            compare_with_vllm_bench(cfg, base, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt")
         # the 1-GPU baseline is measured first (GPU counts are sorted), so every layout is final here and
         # goes to disk at once: Ctrl-C or a later crash keeps it
         derive(m, next((b for la, b, _, _ in results if la["n"] == 1), None), price)
@@ -470,6 +527,7 @@ def main(cfg: Config) -> dict:
         save_run(path, experiment=EXPERIMENT, config={**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
                  metrics=m, status=m["status"], raw={"replicas": res.get("replicas") or [res]}, rows=[rows[id(lay)]])
         files.append(str(path))
+        print(f"  {lay['name']}: timed runs {runs_line(m)} out tok/s", flush=True)
         print(f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline (median of {m['offline_runs']} runs, "
               f"spread {m['output_throughput_spread_pct']:.1f}%), batch-1 {m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s"
               + (f"; {m['capacity']['verdict']}" if cfg.capacity else ""), flush=True)
@@ -498,13 +556,18 @@ def above_linear_note(ms: list[dict]) -> str | None:
 
 def spread_note(ms: list[dict], limit_pct: float = 10.0) -> str | None:
     """A warning when a layout's timed offline runs disagree by more than `limit_pct` (max - min, % of the
-    reported median), or None."""
+    reported median), saying why the slowest run was slow where the hardware samples tell; or None."""
+    from common.hwmon import explain_spread
     wide = [m for m in ms if (m.get("output_throughput_spread_pct") or 0) > limit_pct]
     if not wide:
         return None
+
+    def why(m):
+        w = explain_spread(m.get("offline_runs_detail") or [])
+        return f" - {w}" if w else ""
     return ("Noise: " + ", ".join(f"{m['layout']}'s {m['offline_runs']} timed runs differ by "
                                  f"{m['output_throughput_spread_pct']:.0f}% ({min(m['output_throughput_runs']):.0f}-"
-                                 f"{max(m['output_throughput_runs']):.0f} out tok/s)" for m in wide)
+                                 f"{max(m['output_throughput_runs']):.0f} out tok/s){why(m)}" for m in wide)
             + ": differences smaller than that between layouts are noise here. Raise --num-prompts (longer runs) "
             "or --offline-runs before reading them.")
 
@@ -682,7 +745,7 @@ def build_config(args, engine: dict) -> Config:
         raise UsageError(f"unknown layout(s) {bad}: choose from {', '.join(LAYOUTS)}")
     if args.gpu_hour_usd is not None and args.gpu_hour_usd <= 0:
         raise UsageError("--gpu-hour-usd must be > 0")
-    if args.offline_runs < 1 or (args.vllm_bench_runs is not None and args.vllm_bench_runs < 1):
+    if args.offline_runs < 1 or args.vllm_bench_runs < 1:
         raise UsageError("--offline-runs and --vllm-bench-runs must be >= 1")
     from common.capacity import spec_from_args
     if args.slo and not args.capacity:
@@ -712,7 +775,8 @@ if __name__ == "__main__":
     p.add_argument("--no-allreduce", action="store_true", help="skip the all-reduce micro-benchmark")
     p.add_argument("--gpu-hour-usd", type=float, help="your price per GPU-hour, for $ per 1M output tokens")
     p.add_argument("--compare-vllm-bench", action="store_true", help="also run `vllm bench throughput` at TP=1 and record ours / theirs")
-    p.add_argument("--vllm-bench-runs", type=int, help="`vllm bench throughput` runs, median taken (default 2; CPU 1)")
+    p.add_argument("--vllm-bench-runs", type=int, default=3,
+                   help="with --compare-vllm-bench: runs of ours and of the bench, alternated (default 3 each)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-plots", action="store_true")
     from common.capacity import add_cli_args

@@ -263,7 +263,8 @@ def main(cfg: Config) -> dict:
     model_short = (info.short_name if info else engine_kwargs["model"].rstrip("/").split("/")[-1])
     path = run_path(cfg.output_dir, EXPERIMENT, model_short, tp, timestamp())
     print(f"model: {engine_kwargs['model']}  mode: {'server ' + cfg.base_url if cfg.base_url else 'in-process AsyncLLM'}"
-          f"  levels: {[f'{k}={v:g}' for k, v in levels(child)]}  {cfg.input_len} in / {cfg.output_len} out tokens")
+          f"  {'capacity search' if cfg.capacity else 'levels: ' + str([f'{k}={v:g}' for k, v in levels(child)])}"
+          f"  {cfg.input_len} in / {cfg.output_len} out tokens")
 
     # 1. Load levels (+ the all-at-once run): in its own process unless we talk to a server
     status, failure = "ok", None

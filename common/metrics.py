@@ -51,3 +51,14 @@ def jain_index(values) -> float | None:
     if arr.size == 0 or not np.any(arr):
         return None
     return float(arr.sum() ** 2 / (arr.size * np.square(arr).sum()))
+
+
+def ratio_of_medians_ci(a, b, level: float = 0.95, n_boot: int = 20000, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap interval of median(a) / median(b): both samples resampled with replacement, independently,
+    `n_boot` times; the (1 - level) / 2 and (1 + level) / 2 quantiles of the ratio."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    rng = np.random.default_rng(seed)
+    ra = np.median(rng.choice(a, size=(n_boot, a.size)), axis=1)
+    rb = np.median(rng.choice(b, size=(n_boot, b.size)), axis=1)
+    lo, hi = np.quantile(ra / rb, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)

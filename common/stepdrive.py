@@ -40,10 +40,11 @@ def generate_offline(llm, specs: list[RequestSpec], use_tqdm: bool = False, temp
 
 
 def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, time_limit_s: float = 600.0,
-              progress=None) -> list[RequestRecord]:
+              progress=None, max_steps: int | None = None) -> list[RequestRecord]:
     """Closed loop when `concurrency` is set (the next request goes in when one finishes), else open loop
-    (each spec is added at its `arrival_s`). Bounded by the list and by `time_limit_s`; what is still
-    running at the limit is aborted and recorded as failed."""
+    (each spec is added at its `arrival_s`). Bounded by the list, by `time_limit_s` and by `max_steps` engine
+    steps (a limit that does not depend on the machine's speed); what is still running at a limit is aborted
+    and recorded as failed."""
     engine = llm.llm_engine
     records = [new_record(s) for s in specs]
     waiting = deque(zip(specs, records))
@@ -51,6 +52,7 @@ def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, tim
     free_clients = deque(range(concurrency)) if concurrency else None
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
+    steps = 0
 
     def admit(now: float) -> None:
         while waiting:
@@ -84,7 +86,7 @@ def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, tim
 
     while waiting or running:
         now = time.perf_counter()
-        if now > deadline:
+        if now > deadline or (max_steps is not None and steps >= max_steps):
             break
         admit(now)
         if not running:  # open loop, nothing in flight: wait for the next arrival
@@ -92,6 +94,7 @@ def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, tim
                 time.sleep(max(0.0, min(t0 + waiting[0][0].arrival_s, deadline) - time.perf_counter()))
             continue
         outs = engine.step()
+        steps += 1
         now = time.perf_counter()
         for out in outs:
             rec = running.get(out.request_id)
@@ -106,7 +109,9 @@ def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, tim
 
     if running:
         engine.abort_request(list(running))
+    limit = (f"the {max_steps}-step limit" if max_steps is not None and steps >= max_steps
+             else f"the {time_limit_s:g} s time limit")
     for rec in records:
         if rec.end_s is None and rec.error is None:
-            rec.error = f"not finished within the {time_limit_s:.0f} s time limit"
+            rec.error = f"not finished within {limit}"
     return records

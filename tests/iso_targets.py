@@ -53,7 +53,10 @@ def step_driver(cfg):
         s.arrival_s = 0.4 * i
     t0 = time.perf_counter()
     opened = run_steps(llm, opened)
-    cut = run_steps(llm, random_prompts(4, 32, 400, 1000, seed=3), concurrency=4, time_limit_s=0.5)
+    # limits that hold whatever the machine's speed: 3 engine steps cannot produce 400 tokens, and a 0 s time
+    # limit ends the run before anything is sent
+    cut = run_steps(llm, random_prompts(4, 32, 400, 1000, seed=3), concurrency=4, max_steps=3)
+    timed = run_steps(llm, random_prompts(2, 32, 8, 1000, seed=5), concurrency=2, time_limit_s=0.0)
     offline = generate_offline(llm, random_prompts(4, 32, 6, 1000, seed=4))  # the engine still works after the cut
     return {"closed": [r.to_raw() for r in closed], "open": [r.to_raw(t0) for r in opened],
-            "cut": [r.to_raw() for r in cut], "offline": offline}
+            "cut": [r.to_raw() for r in cut], "timed": [r.to_raw() for r in timed], "offline": offline}

@@ -44,8 +44,16 @@ def test_open_loop_sends_each_request_at_its_arrival(driven):
         assert r.queue_delay_s < 0.5   # sent within one engine step of being due
 
 
-def test_time_limit_aborts_and_records_failures(driven):
+def test_step_limit_aborts_running_requests_and_records_failures(driven):
     recs = [RequestRecord.from_raw(d) for d in driven["cut"]]
-    unfinished = [r for r in recs if not r.ok]
-    assert unfinished and all("time limit" in r.error for r in unfinished)
+    assert len(recs) == 4 and not any(r.ok for r in recs)   # all four were sent, none could finish in 3 steps
+    assert all(r.start_s is not None and r.error == "not finished within the 3-step limit" for r in recs)
+    assert all(r.output_len < 400 for r in recs)
+    # the aborted requests left the engine: it serves a new batch in full afterwards
     assert driven["offline"]["completed"] == 4 and driven["offline"]["output_tokens"] == 24
+
+
+def test_time_limit_records_what_was_never_sent(driven):
+    recs = [RequestRecord.from_raw(d) for d in driven["timed"]]
+    assert len(recs) == 2 and all(r.start_s is None and r.error == "not finished within the 0 s time limit"
+                                  for r in recs)

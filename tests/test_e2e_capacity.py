@@ -1,0 +1,103 @@
+"""Capacity under an SLO end to end on the tiny CPU model: simulate --find-capacity on the in-process engine,
+benchmark_scaling --capacity with DP through vLLM's own data parallelism, the report's capacity section, and
+bad search settings refused before any engine starts."""
+import json
+from pathlib import Path
+
+import pytest
+
+from common import platform
+from tests.conftest import run_script
+
+pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+
+SEARCH = ["--probe-seconds", "3", "--probe-warmup-seconds", "1", "--probe-min-requests", "20",
+          "--capacity-resolution", "0.2", "--max-probes", "8"]
+
+
+def _check_search(cap: dict) -> None:
+    """The rate reported as capacity passed, the lowest failing rate above it failed, every probe is complete."""
+    assert cap["request_rate"] > 0 and cap["percentile"] == 99
+    lo, hi = cap["bracket"]
+    assert lo == cap["request_rate"] and hi is not None and hi > lo
+    at = [p for p in cap["probes"] if p["offered_rate"] == lo]
+    above = [p for p in cap["probes"] if p["offered_rate"] == hi]
+    assert at and all(p["pass"] for p in at) and above and not any(p["pass"] for p in above)
+    assert cap["converged"] == ((hi - lo) / lo <= 0.2)
+    assert cap["bound_by"] in ("ttft", "tpot", "keep_up") and cap["bound_by"] == above[0]["bound_by"]
+    for p in cap["probes"]:
+        for k in ("offered_rate", "achieved_rate", "output_throughput", "p50_ttft_ms", "p99_ttft_ms", "p50_tpot_ms",
+                  "p99_tpot_ms", "pass", "margin", "judged_requests"):
+            assert k in p, k
+        assert p["judged_requests"] >= 10
+        assert (p["margin"] is not None and p["margin"] >= 0) == p["pass"]
+    assert cap["output_throughput"] == at[0]["output_throughput"] > 0
+
+
+def test_simulate_finds_capacity_on_the_in_process_engine(tmp_path, tiny_model):
+    proc = run_script("simulate_concurrent_requests.py", "--find-capacity", "--slo", "ttft:200,tpot:50",
+                      "--output-dir", str(tmp_path), *SEARCH)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    [path] = tmp_path.glob("concurrent_requests_*.json")
+    d = json.loads(path.read_text())
+    cap = d["metrics"]["capacity"]
+    _check_search(cap)
+    assert cap["slo"] == {"ttft": 200.0, "tpot": 50.0} and cap["unloaded"]["ttft_ms"] > 0
+    assert cap["search"]["resolution"] == 0.2 and cap["search"]["start_rate"] > 0
+    assert d["metrics"]["scheduler"]["max_num_seqs"] > 0   # what the engine ran with
+    assert "Capacity search (one row per probe" in proc.stdout and f"capacity {cap['request_rate']:.3g} req/s" in proc.stdout
+    assert proc.stdout.count(" pass") + proc.stdout.count("FAIL (") >= len(cap["probes"])
+    assert (tmp_path / (path.stem + "_capacity.png")).exists()
+
+
+def test_scaling_capacity_per_layout_with_dp_behind_one_front_end_and_the_report(tmp_path, tiny_model):
+    proc = run_script("benchmark_scaling.py", "--output-dir", str(tmp_path), "--gpus", "1,2", "--layouts", "dp",
+                      "--num-prompts", "16", "--latency-prompts", "8", "--batch1-tokens", "16", "--offline-runs", "1",
+                      "--no-allreduce", "--gpu-hour-usd", "2.0", "--capacity", "--slo", "ttft:300,tpot:60", *SEARCH)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+    docs = {d["metrics"]["layout"]: d for d in map(lambda p: json.loads(p.read_text()), tmp_path.glob("scaling_*.json"))}
+    assert set(docs) == {"1 GPU", "DP2"}
+    for name, d in docs.items():
+        m = d["metrics"]
+        _check_search(m["capacity"])
+        assert m["capacity_request_rate_per_gpu"] == pytest.approx(m["capacity_request_rate"] / m["gpus"])
+        assert m["usd_per_1m_output_tokens_at_capacity"] == pytest.approx(
+            2.0 * m["gpus"] / 3600 / m["capacity_output_throughput"] * 1e6)
+    # online DP is vLLM's own data parallelism behind one front end, and the engine arguments are recorded
+    assert docs["DP2"]["metrics"]["capacity"]["engine"]["data_parallel_size"] == 2
+    assert "data_parallel_size" not in docs["1 GPU"]["metrics"]["capacity"]["engine"]
+    assert "Serving capacity under the SLO (p99 TTFT <= 300 ms, p99 TPOT <= 60 ms)" in proc.stdout
+    assert {p.name.split("_")[-1] for p in tmp_path.glob("scaling_*.png")} >= {"capacity.png", "pareto.png"}
+
+    agg = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), "--gpu-hour-usd", "2.0",
+                     timeout=120)
+    assert agg.returncode == 0, agg.stdout[-3000:]
+    report = (tmp_path / "report.md").read_text()
+    assert "## Serving capacity under the SLO" in report and "**p99 TTFT <= 300 ms, p99 TPOT <= 60 ms**" in report
+    per_gpu = {n: d["metrics"]["capacity_request_rate_per_gpu"] for n, d in docs.items()}
+    best = max(per_gpu, key=per_gpu.get)
+    if per_gpu[best] * 0.97 <= min(per_gpu.values()):  # a tie: the fewest GPUs
+        best = "1 GPU"
+    where = "a single CPU rank" if best == "1 GPU" else "DP2 (2 CPU ranks)"
+    assert f"- **Serving capacity per dollar under p99 TTFT <= 300 ms, p99 TPOT <= 60 ms:** {where}" in report
+    assert "- **Batch throughput per dollar (offline):**" in report
+    assert f"to serve requests within p99 TTFT <= 300 ms, p99 TPOT <= 60 ms run {where}" in report
+    assert (tmp_path / "report_capacity.png").exists() and (tmp_path / "report_pareto.png").exists()
+
+
+@pytest.mark.parametrize("script,args,msg", [
+    ("simulate_concurrent_requests.py", ["--find-capacity"], "needs --slo"),
+    ("simulate_concurrent_requests.py", ["--find-capacity", "--slo", "ttft:fast"], "not a number"),
+    ("simulate_concurrent_requests.py", ["--find-capacity", "--slo", "ttft:500", "--slo-percentile", "0"], "percentile"),
+    ("simulate_concurrent_requests.py", ["--find-capacity", "--slo", "ttft:500", "--slo-percentile", "101"], "percentile"),
+    ("simulate_concurrent_requests.py", ["--find-capacity", "--slo", "tpot:50", "--capacity-resolution", "0"], "resolution"),
+    ("simulate_concurrent_requests.py", ["--slo", "ttft:500"], "add --find-capacity"),
+    ("benchmark_scaling.py", ["--capacity", "--slo", "latency:5"], "expected ttft:MS"),
+    ("benchmark_scaling.py", ["--capacity", "--slo", "ttft:500", "--capacity-resolution", "-0.1"], "resolution"),
+    ("run_distributed_benchmark.py", ["--slo", "ttft:-5"], "> 0"),
+])
+def test_bad_search_settings_are_one_line_exit_2_before_any_engine(tmp_path, script, args, msg):
+    proc = run_script(script, *args, "--output-dir", str(tmp_path), timeout=60)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stderr.strip().count("\n") == 0 and msg in proc.stderr, proc.stderr
+    assert not list(Path(tmp_path).glob("*.json"))
