@@ -680,7 +680,7 @@ def report(cfg, rows, results, allreduce, price: tuple, files, ts, info) -> dict
 
 # --------------------------------------------------------------------------- capacity: table and plots
 def capacity_rows(ms: list[dict]) -> list[dict]:
-    f = lambda v, nd=1: "-" if v is None else round(v, nd)  # noqa: E731
+    f = lambda v, nd=1: "-" if v is None else round(v, nd) if nd else int(round(v))  # noqa: E731
     return [{"layout": m["layout"], "GPUs": m["gpus"], "capacity req/s": f(m.get("capacity_request_rate"), 2),
              "req/s per GPU": f(m.get("capacity_request_rate_per_gpu"), 2),
              "out tok/s at capacity": f(m.get("capacity_output_throughput"), 0),

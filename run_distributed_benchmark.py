@@ -332,56 +332,8 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
               "since vLLM's own custom all-reduce inside CUDA graphs is faster."]
     cap_lines, cap_best = capacity_section(main_rows + [m for m in layouts if m not in main_rows], price, price_src, dev_of(env))
     L += cap_lines
-    # recommendation
-    cands = [m for m in main_rows] + [m for m in layouts if m not in main_rows]
-    rate = lambda m: m["output_throughput"] / m["gpus"]  # noqa: E731
-    top = max(cands, key=rate)
-    # per-GPU rates within 3 % are a tie on a shared machine: the fewest GPUs is then the simpler rental
-    per_dollar = min([m for m in cands if rate(m) >= 0.97 * rate(top)], key=lambda m: (m["gpus"], -rate(m)))
-    meets = [m for m in cands if (m.get("p99_ttft_ms") or 1e18) <= cfg.slo.get("ttft", 1e18)
-             and (m.get("p99_tpot_ms") or 1e18) <= cfg.slo.get("tpot", 1e18)]
-    fastest = min(meets or cands, key=lambda m: m["batch1_tpot_ms"] or 1e18)
-    cost = lambda m: (price * m["gpus"] / 3600 / m["output_throughput"] * 1e6) if price else None  # noqa: E731
-    L += ["", "## Recommendation", ""]
-    c1, c2 = cost(per_dollar), cost(fastest)
-    dev = dev_of(env)
-
-    def where(m):  # "a single GPU" / "TP2 (2 GPUs)"
-        return f"a single {dev}" if m["gpus"] == 1 else f"{m['layout']} ({m['gpus']} {dev}s)"
-
-    for slo_key, m in cap_best.items():
-        c = m.get("usd_per_1m_output_tokens_at_capacity")
-        L.append(f"- **Serving capacity per dollar under {slo_key}:** {where(m)}: {m['capacity_request_rate']:.3g} req/s "
-                 f"({m['capacity_request_rate_per_gpu']:.3g} per {dev}, {m['capacity_output_throughput']:.0f} out tok/s)"
-                 + (f", ${c:.3f} per 1M output tokens at capacity." if c is not None else "."))
-    L.append(f"- **Batch throughput per dollar (offline):** {where(per_dollar)}: "
-             f"{per_dollar['output_throughput'] / per_dollar['gpus']:.0f} out tok/s per {dev}"
-             + (f", ${c1:.3f} per 1M output tokens at ${price:.2f}/GPU-hour ({price_src})." if c1 is not None
-                else " (pass --gpu-hour-usd for $ per 1M tokens).")
-             + (f" {top['layout']} on {top['gpus']} {dev}s read {rate(top):.0f} per {dev}, within 3 %: a tie "
-                "on a shared machine, and fewer GPUs are the simpler rental." if top is not per_dollar else ""))
-    slo_txt = ", ".join(f"p99 {k.upper()} <= {v:.0f} ms" for k, v in cfg.slo.items())
-    L.append(f"- **Lowest latency{' under the SLO (' + slo_txt + ')' if meets else ' (no layout met the SLO ' + slo_txt + ')'}:** "
-             f"{where(fastest)}: batch-1 {fastest['batch1_decode_tokens_per_s']:.0f} tok/s, "
-             f"p99 TTFT {fastest['p99_ttft_ms']:.0f} ms, p99 TPOT {fastest['p99_tpot_ms']:.1f} ms"
-             + (f", ${c2:.3f} per 1M output tokens." if c2 is not None else "."))
-    box = (f"{len(env['gpus'])} x {env['gpus'][0]['name']}" if env["gpus"]
-           else f"this CPU box ({env['cpu_count']} cores, one per rank)")
-    serve_txt = "".join(
-        f"to serve requests within {k} run {where(m)}: it holds {m['capacity_request_rate']:.3g} req/s "
-        f"({m['capacity_request_rate_per_gpu']:.3g} per {dev}"
-        + (f", ${m['usd_per_1m_output_tokens_at_capacity']:.3f} per 1M output tokens at that load"
-           if m.get("usd_per_1m_output_tokens_at_capacity") is not None else "") + "); " for k, m in cap_best.items())
-    L += ["", "**Optimal multi-GPU configuration (paste into your notes):** "
-          f"On {box}, {serve_txt}for batch throughput per dollar run {where(per_dollar)} "
-          f"({per_dollar['output_throughput'] / per_dollar['gpus']:.0f} out tok/s per {dev}"
-          + (f", ${c1:.3f}/1M tokens" if c1 is not None else "") + f"); for the lowest per-request latency run "
-          f"{where(fastest)} ({fastest['batch1_decode_tokens_per_s']:.0f} tok/s for a single stream"
-          + (f", ${c2:.3f}/1M tokens" if c2 is not None else "") + "). "
-          + (f"Going from 1 to {main_rows[-1]['gpus']} {dev}s multiplies throughput by "
-             f"{main_rows[-1]['output_throughput'] / base['output_throughput']:.2f}x "
-             f"({main_rows[-1]['output_throughput'] / base['output_throughput'] / main_rows[-1]['gpus'] * 100:.0f}% efficiency) "
-             f"at {main_rows[-1]['gpus']}x the cost per hour." if base and len(main_rows) > 1 else ""), ""]
+    L += recommendation(main_rows + [m for m in layouts if m not in main_rows], cap_best, base, (price, price_src),
+                        env, cfg.slo)
     # plots
     plots = []
     xs = [m["gpus"] for m in main_rows]
@@ -420,6 +372,82 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
     return {"report": str(report), "plots": [str(p) for p in plots], "exit_code": 0}
 
 
+def recommendation(cands: list[dict], cap_best: dict, base: dict | None, price: tuple, env: dict,
+                   slo: dict) -> list[str]:
+    """The report's advice for the devices the reader has: SLO capacity per dollar, batch throughput per dollar,
+    the best use of all N devices (the best layout measured at N, never TP alone when another N-layout read
+    higher), whether fewer would do, and the lowest latency; then the paragraph to paste."""
+    import benchmark_scaling
+    price, price_src = price
+    dev = dev_of(env)
+    rate = lambda m: m["output_throughput"] / m["gpus"]  # noqa: E731
+    cost = lambda m: benchmark_scaling.usd_per_1m(price, m["gpus"], m["output_throughput"]) if price else None  # noqa: E731
+    top = max(cands, key=rate)
+    # per-GPU rates within 3 % are a tie on a shared machine: the fewest GPUs is then the simpler rental
+    per_dollar = min([m for m in cands if rate(m) >= 0.97 * rate(top)], key=lambda m: (m["gpus"], -rate(m)))
+    meets = [m for m in cands if (m.get("p99_ttft_ms") or 1e18) <= slo.get("ttft", 1e18)
+             and (m.get("p99_tpot_ms") or 1e18) <= slo.get("tpot", 1e18)]
+    fastest = min(meets or cands, key=lambda m: m["batch1_tpot_ms"] or 1e18)
+    n_all = max(m["gpus"] for m in cands)
+    at_all = [m for m in cands if m["gpus"] == n_all]
+    cap_key = next(iter(cap_best), None)
+    with_cap = [m for m in at_all if m.get("capacity_request_rate") is not None]
+    best_all = (max(with_cap, key=lambda m: m["capacity_request_rate"]) if cap_key and with_cap
+                else max(at_all, key=lambda m: m["output_throughput"]))
+    speedup = best_all.get("speedup") or (best_all["output_throughput"] / base["output_throughput"] if base else None)
+    c1, c2 = cost(per_dollar), cost(fastest)
+
+    def where(m):  # "a single GPU" / "TP2 (2 GPUs)"
+        return f"a single {dev}" if m["gpus"] == 1 else f"{m['layout']} ({m['gpus']} {dev}s)"
+
+    L = ["", "## Recommendation", ""]
+    for slo_key, m in cap_best.items():
+        c = m.get("usd_per_1m_output_tokens_at_capacity")
+        L.append(f"- **Serving capacity per dollar under {slo_key}:** {where(m)}: {m['capacity_request_rate']:.3g} req/s "
+                 f"({m['capacity_request_rate_per_gpu']:.3g} per {dev}, {m['capacity_output_throughput']:.0f} out tok/s)"
+                 + (f", ${c:.3f} per 1M output tokens at capacity." if c is not None else "."))
+    L.append(f"- **Batch throughput per dollar (offline):** {where(per_dollar)}: "
+             f"{rate(per_dollar):.0f} out tok/s per {dev}"
+             + (f", ${c1:.3f} per 1M output tokens at ${price:.2f}/GPU-hour ({price_src})." if c1 is not None
+                else " (pass --gpu-hour-usd for $ per 1M tokens).")
+             + (f" {top['layout']} on {top['gpus']} {dev}s read {rate(top):.0f} per {dev}, within 3 %: a tie "
+                "on a shared machine, and fewer GPUs are the simpler rental." if top is not per_dollar else ""))
+    all_txt = ""
+    if n_all > 1:
+        others = ", ".join(f"{m['layout']} {m['output_throughput']:,.0f}" for m in at_all if m is not best_all)
+        by = (f"{best_all['capacity_request_rate']:.3g} req/s under {cap_key}, " if cap_key and with_cap else "")
+        all_txt = (f"{best_all['layout']}: {by}{best_all['output_throughput']:,.0f} out tok/s offline"
+                   + (f", {speedup:.2f}x one {dev} ({speedup / n_all * 100:.0f}% efficiency) at {n_all}x the cost per hour"
+                      if speedup else "") + (f" (others on {n_all}: {others} out tok/s)" if others else ""))
+        L.append(f"- **Using all {n_all} {dev}s:** {all_txt}.")
+        fewer = per_dollar["gpus"] < n_all
+        L.append(f"- **Would fewer {dev}s do?** "
+                 + (f"Yes: {where(per_dollar)} gives {rate(per_dollar):.0f} out tok/s per {dev} against "
+                    f"{best_all['layout']}'s {rate(best_all):.0f}; rent {n_all} only for the total throughput or capacity."
+                    if fewer else f"No: {best_all['layout']} on all {n_all} is as cost-efficient per {dev} as any smaller "
+                    "layout measured."))
+    slo_txt = ", ".join(f"p99 {k.upper()} <= {v:.0f} ms" for k, v in slo.items())
+    L.append(f"- **Lowest latency{' under the SLO (' + slo_txt + ')' if meets else ' (no layout met the SLO ' + slo_txt + ')'}:** "
+             f"{where(fastest)}: batch-1 {fastest['batch1_decode_tokens_per_s']:.0f} tok/s, "
+             f"p99 TTFT {fastest['p99_ttft_ms']:.0f} ms, p99 TPOT {fastest['p99_tpot_ms']:.1f} ms"
+             + (f", ${c2:.3f} per 1M output tokens." if c2 is not None else "."))
+    box = (f"{len(env['gpus'])} x {env['gpus'][0]['name']}" if env["gpus"]
+           else f"this CPU box ({env['cpu_count']} cores, one per rank)")
+    serve_txt = "".join(
+        f"to serve requests within {k} run {where(m)}: it holds {m['capacity_request_rate']:.3g} req/s "
+        f"({m['capacity_request_rate_per_gpu']:.3g} per {dev}"
+        + (f", ${m['usd_per_1m_output_tokens_at_capacity']:.3f} per 1M output tokens at that load"
+           if m.get("usd_per_1m_output_tokens_at_capacity") is not None else "") + "); " for k, m in cap_best.items())
+    L += ["", "**Optimal multi-GPU configuration (paste into your notes):** "
+          f"On {box}, {serve_txt}for batch throughput per dollar run {where(per_dollar)} "
+          f"({rate(per_dollar):.0f} out tok/s per {dev}" + (f", ${c1:.3f}/1M tokens" if c1 is not None else "")
+          + f"); for the lowest per-request latency run {where(fastest)} "
+          f"({fastest['batch1_decode_tokens_per_s']:.0f} tok/s for a single stream"
+          + (f", ${c2:.3f}/1M tokens" if c2 is not None else "") + "). "
+          + (f"To use all {n_all} {dev}s, run {all_txt}." if all_txt else ""), ""]
+    return L
+
+
 def dev_of(env: dict) -> str:
     return "GPU" if env["gpus"] else "CPU rank"
 
@@ -431,6 +459,7 @@ def capacity_section(ms: list[dict], price, price_src, dev: str) -> tuple[list[s
     from common.capacity import slo_text
     groups: dict[str, list[dict]] = {}
     for m in ms:
+        benchmark_scaling.derive_capacity(m, price)  # at the report's price (--gpu-hour-usd or the GPU's table price)
         if m.get("capacity") and m["capacity"].get("slo"):
             groups.setdefault(slo_text(m["capacity"]["slo"], m["capacity"]["percentile"]), []).append(m)
     if not groups:

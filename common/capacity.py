@@ -52,6 +52,7 @@ class SearchSpec:
     warmup_s: float = 5.0
     measure_s: float = 20.0
     min_requests: int = 100        # judged arrivals a probe aims for
+    term_class: dict | None = None  # {"ttft": "short"}: that term is judged over requests of that class only
 
     def __post_init__(self):
         check_spec(self.slo, self.percentile, self.resolution)
@@ -67,8 +68,10 @@ def check_spec(slo: dict, percentile: float, resolution: float) -> None:
         raise ValueError(f"--capacity-resolution must be > 0, got {resolution:g}")
 
 
-def slo_text(slo: dict, percentile: float) -> str:
-    return ", ".join(f"p{percentile:g} {k.upper()} <= {v:g} ms" for k, v in slo.items())
+def slo_text(slo: dict, percentile: float, term_class: dict | None = None) -> str:
+    only = term_class or {}
+    return ", ".join(f"p{percentile:g} {k.upper()}{' (' + only[k] + ')' if k in only else ''} <= {v:g} ms"
+                     for k, v in slo.items())
 
 
 # --------------------------------------------------------------------------- one probe: workload and verdict
@@ -80,10 +83,12 @@ class ProbePlan:
     min_requests: int
     slo: dict
     max_output_len: int
+    bounded: bool = True           # False: the SLO leaves some class's E2E unbounded (a term limited to a class)
 
     @classmethod
     def from_spec(cls, spec: SearchSpec, max_output_len: int) -> "ProbePlan":
-        return cls(spec.warmup_s, spec.measure_s, spec.min_requests, spec.slo, max_output_len)
+        return cls(spec.warmup_s, spec.measure_s, spec.min_requests, spec.slo, max_output_len,
+                   bounded=not spec.term_class)
 
     def window(self, rate: float) -> tuple[float, float]:
         """(start, end) of the judged arrivals, seconds from the probe's start."""
@@ -109,6 +114,8 @@ class ProbePlan:
             bound = self.slo["ttft"] + self.slo["tpot"] * max(self.max_output_len - 1, 0)
         else:  # one term alone does not bound E2E: give the queue the window's length to drain
             return self.measure_s + 1.0
+        if not self.bounded:  # requests outside a class-limited term: at least the window's length too
+            return max(1.2 * bound / 1000, self.measure_s) + 1.0
         return 1.2 * bound / 1000 + 1.0
 
     def time_limit_s(self, window: tuple[float, float]) -> float:
@@ -137,23 +144,31 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec) -
     judged = [r for r in records if r.scheduled_s is not None and a <= r.scheduled_s < b]
     done = [r for r in judged if r.ok]
     unfinished = len(judged) - len(done)
+    only = spec.term_class or {}
+
+    def population(term):  # (finished, unfinished count) a term is judged over
+        pop = [r for r in judged if term not in only or r.klass == only[term]]
+        fin = [r for r in pop if r.ok]
+        return fin, len(pop) - len(fin)
     e = float(np.median([r.e2e_s for r in done])) if done else 0.0
     in_window = [r for r in records if r.ok and a + e <= r.end_s < b + e]
     arrived_rate = len(judged) / span
     achieved_rate = len(in_window) / span
-    samples = {"ttft": [r.ttft_s * 1000 for r in done],
-               "tpot": [r.tpot_s * 1000 for r in done if r.tpot_s is not None],
-               "e2el": [r.e2e_s * 1000 for r in done]}
+    samples = {"ttft": lambda r: r.ttft_s * 1000, "tpot": lambda r: r.tpot_s * 1000, "e2el": lambda r: r.e2e_s * 1000}
     p = spec.percentile
     probe = {"offered_rate": rate, "arrived_rate": arrived_rate, "achieved_rate": achieved_rate,
              "output_throughput": sum(r.output_len for r in in_window) / span,
              "requests": len(records), "judged_requests": len(judged), "unfinished": unfinished,
              "window_s": list(window)}
     pcts = sorted({50.0, 99.0, float(p)})
-    for term, vals in samples.items():
+    for term, get in samples.items():
+        fin, missing = population(term)
+        vals = [get(r) for r in fin if term != "tpot" or r.tpot_s is not None]
         for q in pcts:
-            probe[f"p{q:g}_{term}_ms"] = percentile_with_unfinished(vals, unfinished, q)
+            probe[f"p{q:g}_{term}_ms"] = percentile_with_unfinished(vals, missing, q)
         probe[f"mean_{term}_ms"] = float(np.mean(vals)) if vals else None
+    if only:
+        probe["term_class"] = dict(only)
     # margin per term: (target - measured) / target, > 0 within the SLO; the keep-up condition likewise
     margins = {term: ((target - probe[f"p{p:g}_{term}_ms"]) / target if probe[f"p{p:g}_{term}_ms"] is not None
                       else -math.inf) for term, target in spec.slo.items()}
@@ -185,7 +200,8 @@ def describe(probe: dict, percentile: float) -> str:
     if term == "keep_up":
         return f"achieved {probe['achieved_rate']:.3g} of {probe['arrived_rate']:.3g} req/s (the queue grows)"
     v = probe.get(f"p{percentile:g}_{term}_ms")
-    return (f"p{percentile:g} {term.upper()} " + (f"{v:.0f} ms" if v is not None
+    cls = (probe.get("term_class") or {}).get(term)
+    return (f"p{percentile:g} {term.upper()}{' of ' + cls + ' requests' if cls else ''} " + (f"{v:.0f} ms" if v is not None
                                                   else f"unbounded ({probe['unfinished']} unfinished)"))
 
 
@@ -251,7 +267,7 @@ class CapacitySearch:
             out["bound_by"] = low["bound_by"]
         else:
             out["verdict"] = (f"capacity {lo:.3g} req/s ({out['output_throughput']:.0f} out tok/s) under "
-                              f"{slo_text(self.spec.slo, p)}"
+                              f"{slo_text(self.spec.slo, p, self.spec.term_class)}"
                               + (f"; at {hi:.3g} req/s {describe(above, p)}" if above else
                                  "; no failing rate found within the probe budget (raise --max-probes)"))
             if not out["converged"] and above:
@@ -279,7 +295,8 @@ def probe_specs(plan: ProbePlan, rate: float, make_prompts, seed: int):
 
 def printer(spec: SearchSpec, then=None):
     """An on_probe callback that prints one line per finished probe (after a header), then calls `then`."""
-    print(f"  capacity search under {slo_text(spec.slo, spec.percentile)}, first rate {spec.start_rate:.3g} req/s",
+    print(f"  capacity search under {slo_text(spec.slo, spec.percentile, spec.term_class)}, first rate "
+          f"{spec.start_rate:.3g} req/s",
           flush=True)
     count = [0]
 
@@ -353,19 +370,20 @@ def add_cli_args(p, with_switch: str | None = None) -> None:
 PROBE_DEFAULTS = {"measure_s": (20.0, 5.0), "warmup_s": (5.0, 1.5), "min_requests": (100, 30)}
 
 
-def spec_from_args(args, required: bool) -> dict | None:
-    """The search's settings from the flags as a plain dict (start_rate None = from the unloaded reference),
-    or None when no search was asked for. Bad input -> common.cli.UsageError, before any engine starts."""
+def spec_from_args(args, required: bool, slo_optional: bool = False) -> dict | None:
+    """The search's settings from the flags as a plain dict (start_rate None = from the unloaded reference;
+    slo None, where the experiment derives one, only with `slo_optional`), or None when no search was asked
+    for. Bad input -> common.cli.UsageError, before any engine starts."""
     from common import platform
     from common.cli import UsageError
     from common.loadgen import parse_goodput
-    if args.slo is None:
+    if args.slo is None and not slo_optional:
         if required:
             raise UsageError("the capacity search needs --slo, e.g. --slo ttft:500,tpot:50")
         return None
     try:
-        slo = parse_goodput([args.slo])
-        check_spec(slo, args.slo_percentile, args.capacity_resolution)
+        slo = parse_goodput([args.slo]) if args.slo is not None else None
+        check_spec(slo or {"ttft": 1.0}, args.slo_percentile, args.capacity_resolution)
     except ValueError as e:
         raise UsageError(str(e)) from None
     for name in ("capacity_start_rate", "probe_seconds", "probe_warmup_seconds"):

@@ -158,3 +158,21 @@ def pareto_plot(path: Path, curves: dict[str, list[tuple[float, float]]], slo_pe
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def scatter_plot(path: Path, points: dict[str, tuple[float | None, float | None]], title: str, xlabel: str,
+                 ylabel: str) -> Path:
+    """One labelled point per entry (x, y), log axes: a trade-off frontier between two latencies."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for i, (label, (x, y)) in enumerate(points.items()):
+        if x is None or y is None:
+            continue
+        ax.scatter([x], [y], color=f"C{i % 10}", s=40, label=label)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return _save(fig, path)

@@ -181,3 +181,18 @@ def test_search_async_keeps_the_probes_when_the_server_goes_away():
     assert len(res["probes"]) == 3 and res["probes"][0]["pass"] and res["probes"][1]["pass"]
     assert "Connection refused" in res["failed"] and "search FAILED" in res["verdict"]
     assert res["request_rate"] == 100.0   # what the finished probes established is kept
+
+
+def test_a_term_limited_to_a_class_judges_only_that_class():
+    """Short TTFT fine, long TTFT awful: an SLO on the short requests' TTFT passes, the same SLO on all fails."""
+    recs = [_rec(i / 10, 3.0 if i % 4 == 0 else 0.1, 0.02) for i in range(40)]
+    for i, r in enumerate(recs):
+        r.klass = "long" if i % 4 == 0 else "short"
+    short_only = judge(recs, 10.0, (1.0, 3.0), SearchSpec(slo=SLO, term_class={"ttft": "short"}))
+    everyone = judge(recs, 10.0, (1.0, 3.0), SearchSpec(slo=SLO))
+    assert short_only["p99_ttft_ms"] == pytest.approx(100) and short_only["term_class"] == {"ttft": "short"}
+    assert everyone["p99_ttft_ms"] == pytest.approx(3000) and not everyone["pass"]
+    assert short_only["p99_tpot_ms"] == pytest.approx(20)   # TPOT still over every request
+    # long requests keep the drain open for at least the window when the SLO does not bound their E2E
+    plan = ProbePlan.from_spec(SearchSpec(slo=SLO, term_class={"ttft": "short"}, measure_s=20), 10)
+    assert plan.drain_s() == pytest.approx(21.0)

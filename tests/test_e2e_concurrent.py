@@ -114,6 +114,27 @@ def test_2000_concurrent_streams_without_failures(tmp_path, server, tiny_model):
     assert "client CPU ms/req" in proc.stdout
 
 
+def test_base_url_capacity_search_then_vllm_bench_serve_at_that_rate(tmp_path, server, tiny_model):
+    """--find-capacity against a running server, and vllm bench serve at the rate found, on the same server."""
+    proc = run_script("simulate_concurrent_requests.py", "--base-url", server.base_url, "--model", str(tiny_model[0]),
+                      "--tokenizer", str(tiny_model[1]), "--output-dir", str(tmp_path), "--find-capacity",
+                      "--slo", "ttft:300,tpot:60", "--probe-seconds", "3", "--probe-warmup-seconds", "1",
+                      "--probe-min-requests", "20", "--capacity-resolution", "0.25", "--max-probes", "7",
+                      "--compare-vllm-bench")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    cap = _doc(tmp_path)["metrics"]["capacity"]
+    assert cap["request_rate"] > 0
+    assert any(p["pass"] and p["offered_rate"] == cap["request_rate"] for p in cap["probes"])
+    assert any(not p["pass"] and p["offered_rate"] > cap["request_rate"] for p in cap["probes"])
+    vb = cap["vllm_bench_at_capacity"]
+    at = next(p for p in cap["probes"] if p["offered_rate"] == cap["request_rate"])
+    assert vb["request_rate"] == cap["request_rate"] and vb["num_prompts"] == at["requests"]
+    assert vb["vllm_bench"]["completed"] == at["requests"] and vb["vllm_bench"]["p99_ttft_ms"] > 0
+    for k in ("p99_ttft_ms", "p99_tpot_ms", "output_throughput"):
+        assert vb["ours_vs_vllm_bench"][k] == pytest.approx(vb["ours"][k] / vb["vllm_bench"][k])
+    assert "vllm bench serve at " in proc.stdout and "ours / theirs p99 TTFT" in proc.stdout
+
+
 def test_server_dying_mid_run_writes_partial_results_exit_1(tmp_path, server, tiny_model):
     """Runs last: kills the module's server by PID while a level is in flight."""
     cmd = [sys.executable, "simulate_concurrent_requests.py", "--base-url", server.base_url, "--model",

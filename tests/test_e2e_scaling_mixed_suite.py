@@ -20,7 +20,7 @@ def test_scaling_tp_and_dp_with_speedup_efficiency_and_allreduce(tmp_path, tiny_
     tmp_path = tmp_path / "not-yet-there"  # the output folder is created on the way (the bench writes first)
     proc = run_script("benchmark_scaling.py", "--output-dir", str(tmp_path), "--gpus", "1,2,4", "--layouts", "tp,dp",
                       "--num-prompts", "32", "--latency-prompts", "8", "--batch1-tokens", "32", "--gpu-hour-usd", "1.0",
-                      "--compare-vllm-bench")
+                      "--compare-vllm-bench", "--vllm-bench-runs", "2")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = {d["metrics"]["layout"]: d for d in _docs(tmp_path, "scaling")}
     assert {"1 GPU", "TP2", "DP2", "TP4", "DP4"} <= set(docs)
@@ -43,12 +43,25 @@ def test_scaling_tp_and_dp_with_speedup_efficiency_and_allreduce(tmp_path, tiny_
     wide = [m["layout"] for m in (one, tp2, dp2) if m["output_throughput_spread_pct"] > 10]
     assert all(f"{x}'s 3 timed runs differ by" in proc.stdout for x in wide)
     assert ("differences smaller than that between layouts are noise" in proc.stdout) == bool(wide)
-    # `vllm bench throughput` ran on the same workload at TP=1, its JSON is kept, ours / theirs is recorded
-    bench = json.loads(next(tmp_path.glob("vllm_bench_throughput_*.json.txt")).read_text())
-    assert bench["num_requests"] == 32
-    assert one["vllm_bench_output_throughput"] == pytest.approx(32 * 32 / bench["elapsed_time"])
-    assert one["ours_vs_vllm_bench"] == pytest.approx(one["output_throughput"] / one["vllm_bench_output_throughput"])
+    # ours and `vllm bench throughput` alternated at TP=1 on the same workload (A B A B), every bench JSON kept;
+    # the ratio of the medians and its bootstrap interval are recorded, with a verdict
+    benches = sorted(tmp_path.glob("vllm_bench_throughput_*_run*.json.txt"))
+    assert len(benches) == 2 and all(json.loads(b.read_text())["num_requests"] == 32 for b in benches)
+    theirs = [32 * 32 / json.loads(b.read_text())["elapsed_time"] for b in benches]
+    assert one["vllm_bench_output_throughput_runs"] == pytest.approx(theirs)
+    assert [r["who"] for r in one["calibration_runs"]] == ["ours", "vllm bench"] * 2
+    ours = one["ours_interleaved_output_throughput_runs"]
+    assert len(ours) == 2 and all(x > 0 for x in ours)
+    assert one["ours_vs_vllm_bench"] == pytest.approx((sum(ours) / 2) / (sum(theirs) / 2))
+    lo, hi = one["ours_vs_vllm_bench_ci"]
+    assert min(ours) / max(theirs) - 1e-9 <= lo <= one["ours_vs_vllm_bench"] <= hi <= max(ours) / min(theirs) + 1e-9
+    assert one["calibration_verdict"] in proc.stdout and "95 % interval" in proc.stdout
     assert "ours_vs_vllm_bench" not in tp2
+    # every timed run says what the engine core did (CPU box: no GPU figures)
+    for m in (one, tp2, dp2):
+        assert len(m["offline_runs_detail"]) == 3
+        assert all(d["engine_cpu_pct"] > 0 and d["gpu_busy_pct"] is None for d in m["offline_runs_detail"])
+    assert "timed runs " in proc.stdout and "engine core" in proc.stdout
     # the all-reduce benchmark ran between 2 CPU processes with gloo, and says so
     ar = docs["TP2"]["config"]["allreduce"]
     assert ar["backend"] == "gloo" and all(r["latency_us"] > 0 for r in ar["results"])

@@ -1,0 +1,75 @@
+"""The report's recommendation on fixture result files with known numbers: it answers for all the devices the
+reader has (the best N-device layout, never TP alone when DP read higher) and whether fewer would do."""
+import re
+
+from common.results import run_path, save_run
+from tests.conftest import run_script
+
+
+def _layout(name, gpus, tp, dp, out, cap=None):
+    m = {"layout": name, "gpus": gpus, "tp": tp, "pp": 1, "dp": dp, "output_throughput": out,
+         "batch1_decode_tokens_per_s": 200.0 * tp, "batch1_tpot_ms": 5.0 / tp, "median_ttft_ms": 40.0,
+         "median_tpot_ms": 6.0, "p99_e2el_ms": 900.0, "p99_ttft_ms": 80.0, "p99_tpot_ms": 8.0,
+         "output_throughput_spread_pct": 2.0, "offline_runs": 3, "output_throughput_runs": [out] * 3}
+    if cap is not None:
+        slo = {"ttft": 500.0, "tpot": 50.0}
+        probes = [{"offered_rate": cap, "pass": True, "output_throughput": cap * 100, "p50_tpot_ms": 10.0},
+                  {"offered_rate": cap * 1.05, "pass": False, "output_throughput": cap * 102, "p50_tpot_ms": 40.0}]
+        m["capacity"] = {"request_rate": cap, "output_throughput": cap * 100, "slo": slo, "percentile": 99.0,
+                         "bound_by": "tpot", "probes": probes}
+        m.update({"capacity_request_rate": cap, "capacity_output_throughput": cap * 100,
+                  "capacity_request_rate_per_gpu": cap / gpus, "capacity_output_throughput_per_gpu": cap * 100 / gpus,
+                  "capacity_bound_by": "tpot"})
+    return m
+
+
+def _write(folder, layouts):
+    for m in layouts:
+        path = run_path(folder, "scaling", "fixture", f"{m['tp']}pp1dp{m['dp']}", "20261201-120000")
+        save_run(path, experiment="scaling", config={"engine": {"model": "fixture-model"}, "num_prompts": 100},
+                 metrics=m)
+
+
+def _report(folder, *args):
+    proc = run_script("run_distributed_benchmark.py", "--from-results", str(folder), "--gpu-hour-usd", "3.0", *args,
+                      timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return (folder / "report.md").read_text()
+
+
+def _paragraph(report):
+    return next(ln for ln in report.splitlines() if ln.startswith("**Optimal multi-GPU configuration"))
+
+
+def test_dp_faster_than_tp_is_what_the_paragraph_names(tmp_path):
+    _write(tmp_path, [_layout("1 GPU", 1, 1, 1, 1000.0), _layout("TP2", 2, 2, 1, 1500.0),
+                      _layout("DP2", 2, 1, 2, 1980.0)])
+    report = _report(tmp_path)
+    para = _paragraph(report)
+    assert "To use all 2 CPU ranks, run DP2: 1,980 out tok/s offline, 1.98x one CPU rank (99% efficiency)" in para
+    assert "others on 2: TP2 1,500" in para
+    assert "1.50x" not in para and "Going from 1 to" not in report   # TP's speedup is never quoted as "1 to N"
+    assert "- **Using all 2 CPU ranks:** DP2:" in report
+    # 990 per rank for DP2 against 1,000 for one rank: a tie within 3 %, so fewer ranks do
+    assert "- **Would fewer CPU ranks do?** Yes: a single CPU rank gives 1000 out tok/s per CPU rank against DP2's 990" \
+        in report
+
+
+def test_all_n_pick_goes_by_slo_capacity_when_measured(tmp_path):
+    # TP2 is faster offline, but DP2 serves more requests within the SLO: the all-N pick follows capacity
+    _write(tmp_path, [_layout("1 GPU", 1, 1, 1, 1000.0, cap=10.0), _layout("TP2", 2, 2, 1, 2100.0, cap=14.0),
+                      _layout("DP2", 2, 1, 2, 1900.0, cap=21.0)])
+    report = _report(tmp_path)
+    key = "p99 TTFT <= 500 ms, p99 TPOT <= 50 ms"
+    assert "## Serving capacity under the SLO" in report and f"**{key}**" in report
+    assert f"To use all 2 CPU ranks, run DP2: 21 req/s under {key}, 1,900 out tok/s offline" in _paragraph(report)
+    # per rank: DP2 10.5 req/s against 10 for one rank (5 % more): DP2 is the capacity-per-dollar pick
+    assert f"- **Serving capacity per dollar under {key}:** DP2 (2 CPU ranks): 21 req/s (10.5 per CPU rank" in report
+    cost = 3.0 * 2 / 3600 / 2100 * 1e6
+    assert f"${cost:.3f} per 1M output tokens at capacity" in report
+    assert f"to serve requests within {key} run DP2 (2 CPU ranks)" in _paragraph(report)
+    section = report.split("## Serving capacity under the SLO")[1].split("## ")[0]
+    rows = [ln for ln in section.splitlines() if re.match(r"\| (1 GPU|TP2|DP2) \|", ln)]
+    assert rows == ["| 1 GPU | 1 | 10.0 | 10.0 | 1000 | 0.833 | tpot | 2 |", "| TP2 | 2 | 14.0 | 7.0 | 1400 | 1.19 | tpot | 2 |",
+                    "| DP2 | 2 | 21.0 | 10.5 | 2100 | 0.794 | tpot | 2 |"]
+    assert (tmp_path / "report_capacity.png").stat().st_size > 1000 and (tmp_path / "report_pareto.png").exists()
