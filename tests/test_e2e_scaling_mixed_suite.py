@@ -104,10 +104,12 @@ def test_scaling_tp_and_dp_with_speedup_efficiency_and_allreduce(tmp_path, tiny_
 
 def test_mixed_workload_variants_measure_short_request_waits(tmp_path, tiny_model):
     proc = run_script("test_mixed_workload.py", "--output-dir", str(tmp_path), "--num-requests", "24",
-                      "--budgets", "256", "--long-fraction", "0.25")
+                      "--budgets", "256", "--caps", "64", "--long-fraction", "0.25", "--capacity",
+                      "--probe-seconds", "3", "--probe-warmup-seconds", "1", "--probe-min-requests", "16",
+                      "--capacity-resolution", "0.3", "--max-probes", "6")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = {d["metrics"]["variant"]: d for d in _docs(tmp_path, "mixed_workload")}
-    assert set(docs) == {"no chunking", "chunked 256", "chunked 256, long cap 128"}
+    assert set(docs) == {"no chunking", "chunked 256", "chunked 256, cap 64"}
     nochunk = docs["no chunking"]
     assert nochunk["config"]["engine"]["enable_chunked_prefill"] is False
     assert nochunk["config"]["engine"]["max_num_batched_tokens"] >= 3800
@@ -119,8 +121,28 @@ def test_mixed_workload_variants_measure_short_request_waits(tmp_path, tiny_mode
         classes = {r["klass"] for r in d["raw"]["mixed"]}
         assert classes == {"short", "long"}
         assert len(d["raw"]["alone"]) == m["short_completed"]  # the same short requests ran alone first
-    assert "Takeaway:" in proc.stdout
-    assert len(list(tmp_path.glob("*.png"))) == 3
+        # the recorded cap is the one the engine ran with
+        assert m["long_prefill_token_threshold"] == m["scheduler"]["long_prefill_token_threshold"]
+        assert m["max_num_batched_tokens"] == m["scheduler"]["max_num_batched_tokens"]
+    assert docs["chunked 256, cap 64"]["metrics"]["long_prefill_token_threshold"] == 64
+    # capacity per variant, every variant judged by the one SLO the first variant derived (5x short alone)
+    caps = {v: d["metrics"]["capacity"] for v, d in docs.items()}
+    slo = caps["no chunking"]["slo"]
+    alone = docs["no chunking"]["raw"]["alone"]
+    assert slo["ttft"] == pytest.approx(5 * sorted(r["ttft_ms"] for r in alone)[len(alone) // 2], rel=0.5)
+    for c in caps.values():
+        assert c["slo"] == slo and c["term_class"] == {"ttft": "short"} and c["probes"]
+        assert all(p["term_class"] == {"ttft": "short"} for p in c["probes"])
+        if c["request_rate"]:
+            assert any(p["pass"] and p["offered_rate"] == c["request_rate"] for p in c["probes"])
+    # the takeaway recommends the measured best: the highest capacity (or says no chunking won)
+    best = max(caps, key=lambda v: caps[v]["request_rate"] or 0)
+    if best == "no chunking":
+        assert "no chunked variant beat no chunking" in proc.stdout
+    else:
+        assert f"'{best}' serves the most" in proc.stdout and f"('{best}')" in proc.stdout
+    assert "Sarathi-Serve reports 2.6x" in proc.stdout or not caps["no chunking"]["request_rate"]
+    assert len(list(tmp_path.glob("*.png"))) == 4   # TTFT CDF, trade-off, best and worst timelines
 
 
 def test_suite_report_resume_and_from_results(tmp_path, tiny_model):
