@@ -285,9 +285,12 @@ def takeaway(ms: list[dict]) -> list[str]:
     inflation), its knob and what it cost the long requests against no chunking. Only a measured best is
     recommended: when no chunking was best, that is what the line says."""
     ref = next((m for m in ms if m["variant"] == "no chunking"), None)
-    with_cap = [m for m in ms if m.get("capacity") and m["capacity"].get("request_rate") is not None
-                and not m["capacity"].get("failed")]
+    searched = [m for m in ms if m.get("capacity") and not m["capacity"].get("failed")]
+    with_cap = [m for m in searched if m["capacity"].get("request_rate")]
     lines = []
+    if searched and not with_cap:
+        c = searched[0]["capacity"]
+        lines.append(f"No variant met the SLO ({c['slo']} ms) at any rate tried: loosen --slo or lower the long share.")
     if with_cap:
         best = max(with_cap, key=lambda m: m["capacity"]["request_rate"])
         c = best["capacity"]

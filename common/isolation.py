@@ -6,8 +6,9 @@ The child is `python -m common.isolation MODULE:FUNC IN.json OUT.json`: it calls
 the returned dict (or its exception) to OUT.json. Its output (vLLM's log, progress bars) streams to this
 process's stderr, so stdout carries only the experiment's own lines and tables (`script > table.txt` keeps
 a clean table while the terminal shows both), and the tail is kept to classify failures. On timeout or
-Ctrl-C the whole process tree is killed; afterwards we wait until the GPUs' memory is back to where it was
-before the child started.
+Ctrl-C the whole process tree is killed, and with it any Ray cluster the child started (its own RAY_TMPDIR
+names all of its processes); afterwards we wait until the GPUs' memory is back to where it was before the
+child started.
 """
 from __future__ import annotations
 
@@ -90,6 +91,56 @@ def kill_tree(pid: int, timeout: float = 10.0) -> None:
     psutil.wait_procs(alive, timeout=5)
 
 
+def kill_matching(marker: str, timeout: float = 10.0) -> int:
+    """SIGTERM, then SIGKILL, every process whose command line mentions `marker`; returns how many there were."""
+    procs = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if p.pid != os.getpid() and marker in " ".join(p.info["cmdline"] or []):
+                procs.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return len(procs)
+
+
+class OwnRayDir:
+    """A Ray temp dir of one configuration's own (RAY_TMPDIR), and on close every process that names it killed.
+
+    A Ray cluster that vLLM's Ray backend starts for a child (GCS server, raylet, dashboard, workers) runs in
+    sessions of its own, outside the child's process tree and group, and outlives it when the engine fails or
+    the child is killed. All of its processes carry the session dir under RAY_TMPDIR on their command line, so
+    they can be found and stopped without touching any other Ray cluster on the machine (one started with
+    `ray start`, which the child joins through RAY_ADDRESS, keeps its own temp dir)."""
+
+    def __init__(self):
+        self.path = None
+        if "RAY_TMPDIR" not in os.environ:  # the user's own choice wins, and then cleans up after itself
+            self.path = tempfile.mkdtemp(prefix="lab-ray-", dir="/tmp")  # short: Ray's socket paths have a limit
+
+    def env(self) -> dict:
+        return {"RAY_TMPDIR": self.path} if self.path else {}
+
+    def close(self) -> int:
+        if not self.path:
+            return 0
+        n = kill_matching(self.path)
+        import shutil
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path = None
+        return n
+
+
 def kill_group(pgid: int) -> None:
     """SIGKILL a process group: catches engine processes orphaned when their parent exited."""
     try:
@@ -121,11 +172,12 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
     """
     from common import gpu_memory
     baseline = gpu_memory.used_mib_per_gpu()
+    ray_dir = OwnRayDir()
     with tempfile.TemporaryDirectory(prefix="lab-iso-") as tmp:
         inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
         ckpt = Path(tmp) / "checkpoint.json"
         inp.write_text(json.dumps({**cfg, "__checkpoint__": str(ckpt)}, default=str))
-        child_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        child_env = dict(os.environ, PYTHONUNBUFFERED="1", **ray_dir.env(), **(env or {}))
         child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), child_env.get("PYTHONPATH")]))
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "common.isolation", target, str(inp), str(out)],
@@ -152,6 +204,7 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
         finally:  # also on Ctrl-C: nothing of this configuration may outlive it
             kill_tree(proc.pid)
             kill_group(proc.pid)
+            ray_dir.close()
             pump.join(timeout=5)
         wall = time.perf_counter() - t0
         log_tail = b"".join(tail).decode("utf-8", "replace")[-8000:]

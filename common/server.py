@@ -11,7 +11,7 @@ from pathlib import Path
 
 from common import platform
 from common.engine import world_size
-from common.isolation import ROOT, kill_group, kill_tree
+from common.isolation import ROOT, OwnRayDir, kill_group, kill_tree
 
 
 def free_port() -> int:
@@ -59,11 +59,14 @@ class VLLMServer:
         self.start_timeout_s = start_timeout_s
         self.proc: subprocess.Popen | None = None
         self.startup_s: float | None = None
+        self.ray_dir: OwnRayDir | None = None
 
     def start(self) -> "VLLMServer":
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env.update(platform.engine_env(world_size(self.kwargs), Path(str(self.kwargs["model"])).is_dir()))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        self.ray_dir = OwnRayDir()  # --distributed-executor-backend ray: its cluster is stopped with the server
+        env.update(self.ray_dir.env())
         cmd = [sys.executable, "-m", "common.vllm_cli", "serve", *kwargs_to_cli(self.kwargs),
                "--host", "127.0.0.1", "--port", str(self.port)]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
@@ -86,6 +89,9 @@ class VLLMServer:
             kill_tree(self.proc.pid, timeout=15)  # SIGTERM first: vLLM shuts down cleanly in 2-4 s
             kill_group(self.proc.pid)
             self.proc = None
+        if self.ray_dir is not None:
+            self.ray_dir.close()
+            self.ray_dir = None
 
     def __enter__(self) -> "VLLMServer":
         return self.start()

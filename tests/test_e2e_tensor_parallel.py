@@ -86,3 +86,31 @@ def test_failed_config_is_a_row_and_the_sweep_goes_on(tmp_path, tiny_model):
     assert "KV cache" in docs[1]["failure"]["message"]
     assert docs[2]["status"] == "pass"
     assert "TP 1 did not pass" in proc.stdout
+
+
+def _ray_processes() -> list[str]:
+    import psutil
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if any(k in cmd for k in ("raylet", "gcs_server", "lab-ray-", "ray::", "default_worker.py", "ray/dashboard")):
+            out.append(f"{p.pid} {cmd[:120]}")
+    return out
+
+
+def test_ray_backend_tp2_leaves_no_ray_process(tmp_path, tiny_model):
+    """TP=2 under vLLM's Ray backend, end to end. On the CPU build vLLM starts a Ray cluster and then refuses the
+    platform: the failure must be a recorded row, and nothing of that cluster may outlive the script."""
+    pytest.importorskip("ray", reason="the Ray path needs `pip install -r requirements-ray.txt`")
+    before = _ray_processes()
+    proc = run_script("test_tensor_parallel.py", "--output-dir", str(tmp_path), "--tp-sizes", "2",
+                      "--distributed-executor-backend", "ray", timeout=600)
+    left = [p for p in _ray_processes() if p not in before]
+    assert not left, left
+    d = _docs(tmp_path)[2]
+    assert d["config"]["engine"]["distributed_executor_backend"] == "ray"
+    if proc.returncode == 0:
+        assert d["status"] == "pass" and d["metrics"]["inference_checks"]
+        return
+    assert proc.returncode == 1 and d["status"] == "failed", proc.stdout[-3000:]
+    pytest.skip(f"vLLM's build here cannot run TP=2 under Ray: {d['failure']['message']}")
