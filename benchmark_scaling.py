@@ -27,10 +27,6 @@ Exit code 0 when every layout ran, 1 when one failed, 2 on bad input.
 """
 from __future__ import annotations
 
-import json
-import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
@@ -38,23 +34,6 @@ from pathlib import Path
 
 EXPERIMENT = "scaling"
 LAYOUTS = ("tp", "dp", "pp")
-
-# HBM bandwidth by GPU name (vendor datasheets, bytes/s), for the decode roofline
-HBM_BANDWIDTH = {"H200": 4.8e12, "H100 NVL": 3.9e12, "H100": 3.35e12, "A100-SXM4-80GB": 2.039e12,
-                 "A100 80GB PCIe": 1.935e12, "A100": 1.555e12, "L40S": 0.864e12, "A10G": 0.6e12,
-                 "RTX 4090": 1.008e12, "L4": 0.3e12}
-# On-demand $ per GPU-hour by GPU name, with where each figure comes from; --gpu-hour-usd overrides
-_MERCATUS = "mercatus-ai.com/blog/cloud-gpu-pricing, May 2026: specialty-cloud on-demand range, midpoint"
-GPU_HOUR_USD = {"H200": (4.00, f"{_MERCATUS} ($3.50-4.50)"), "H100": (3.00, f"{_MERCATUS} ($2.50-3.50)"),
-                "A100": (0.75, "course text: Runpod 4x A100 at ~$2-4/h, midpoint per GPU (2026-11)")}
-
-
-def gpu_hour_price(env: dict, override: float | None) -> tuple[float | None, str | None]:
-    """($ per GPU-hour, where it comes from): --gpu-hour-usd, else the table above for the run's GPU, else none."""
-    if override is not None:
-        return override, "--gpu-hour-usd"
-    name = env["gpus"][0]["name"] if env.get("gpus") else None
-    return next((v for k, v in GPU_HOUR_USD.items() if name and k in name), (None, None))
 
 
 @dataclass
@@ -196,57 +175,6 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
             "latency_requests": [r.to_raw(0.0) for r in lat], "scheduler": eng.scheduler_limits(llm)}
 
 
-def capacity_child(cfg: dict) -> dict:
-    """One layout as `vllm serve` would run it (AsyncLLM, DP via data_parallel_size) and its capacity search."""
-    from common.loadgen import run_async
-    return run_async(_capacity(cfg))
-
-
-async def _capacity(cfg: dict) -> dict:
-    from common import engine as eng
-    from common.capacity import capacity_on_backend
-    from common.isolation import checkpoint
-    from common.loadgen import AsyncLLMBackend
-    from common.metrics import StageTimer
-    timer = StageTimer()
-    with timer("engine_start"):
-        engine = eng.build_async_engine(cfg["engine"])
-    probes = []
-
-    def keep(p):
-        probes.append(p)
-        checkpoint(cfg, {"probes": probes, "failed": "stopped before the search finished"})
-
-    try:
-        workload = {"range_ratio": 0.0, **{k: cfg[k] for k in ("input_len", "output_len", "vocab_size", "seed")}}
-        with timer("capacity_search"):
-            res = await capacity_on_backend(AsyncLLMBackend(engine), cfg["capacity"], workload, on_probe=keep)
-        res["scheduler"] = eng.scheduler_limits(engine)
-    finally:
-        engine.shutdown()
-    return {**res, "engine": cfg["engine"], "stage_seconds": timer.seconds}
-
-
-def run_capacity(layout: dict, base: dict, timeout_s: float) -> dict:
-    """metrics.capacity of one layout, from its own process; a failed search is recorded with its cause."""
-    from common.isolation import run_isolated
-    engine = {**base["engine"], "tensor_parallel_size": layout["tp"], "pipeline_parallel_size": layout["pp"],
-              **({"data_parallel_size": layout["dp"]} if layout["dp"] > 1 else {})}
-    print(f"  {layout['name']}: capacity search (an AsyncLLM engine as `vllm serve` builds it) ...", flush=True)
-    res = run_isolated("benchmark_scaling:capacity_child", {**base, "engine": engine}, timeout_s=timeout_s,
-                       label=f"{layout['name']} capacity")
-    if res["status"] == "ok":
-        res.pop("status")
-        return res
-    f = res["failure"]
-    out = {**(res.get("partial") or {}), "engine": engine, "request_rate": None,
-           "failed": f"{f['kind']}: {f['message'][:300]}", "verdict": f"search failed ({f['kind']}): {f['message'][:200]}"}
-    print(f"  {layout['name']} capacity search FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}", flush=True)
-    if f["kind"] == "interrupted":
-        out["interrupted"] = True
-    return out
-
-
 # --------------------------------------------------------------------------- parent: run a layout (DP = replicas)
 def run_layout(layout: dict, base: dict, timeout_s: float) -> dict:
     """Run one layout; DP layouts run `dp` replicas at once, each on its own slice of devices."""
@@ -280,6 +208,7 @@ def run_layout(layout: dict, base: dict, timeout_s: float) -> dict:
 
 def summarize_layout(layout: dict, res: dict) -> dict:
     """Aggregate one layout's (replicas') measurements into metrics."""
+    from common.hwmon import hw_of
     from common.loadgen import RequestRecord, request_metrics
     reps = res.get("replicas") or [res]
     # run i of every replica together: aggregate = total tokens / (first start to last end). The middle run by
@@ -320,140 +249,20 @@ def summarize_layout(layout: dict, res: dict) -> dict:
     }
 
 
-def hw_of(replicas: list[dict]) -> dict:
-    """One timed run's hardware figures over its replicas: GPU busy, clocks and power averaged, minima the lowest,
-    the busiest engine core."""
-    def agg(key, fn):
-        vals = [h[key] for h in replicas if h.get(key) is not None]
-        return fn(vals) if vals else None
-    mean = lambda v: round(sum(v) / len(v), 1)  # noqa: E731
-    return {"gpu_busy_pct": agg("gpu_busy_pct", mean), "sm_clock_mhz": agg("sm_clock_mhz", mean),
-            "sm_clock_mhz_min": agg("sm_clock_mhz_min", min), "power_w": agg("power_w", mean),
-            "power_w_min": agg("power_w_min", min), "engine_cpu_pct": agg("engine_cpu_pct", max)}
-
-
-def runs_line(m: dict) -> str:
-    """'6,598 (GPU 97 %, 1,980 MHz, 690 W, engine core 85 %) / ...' - each timed run and what the hardware did."""
-    def one(d):
-        hw = [f"GPU {d['gpu_busy_pct']:.0f} %" if d.get("gpu_busy_pct") is not None else None,
-              f"{d['sm_clock_mhz']:,.0f} MHz" if d.get("sm_clock_mhz") is not None else None,
-              f"{d['power_w']:.0f} W" if d.get("power_w") is not None else None,
-              f"engine core {d['engine_cpu_pct']:.0f} %" if d.get("engine_cpu_pct") is not None else None]
-        hw = [x for x in hw if x]
-        return f"{d['output_throughput']:,.0f}" + (f" ({', '.join(hw)})" if hw else "")
-    return " / ".join(one(d) for d in m.get("offline_runs_detail", []))
-
-
 # --------------------------------------------------------------------------- communication model
-def comm_model(m: dict, allreduce: dict | None, info, gpu_name: str | None) -> dict:
-    """Roofline + all-reduce model of one batch-1 TP decode step vs the measured step time."""
-    out = {}
-    step_s = m["batch1_tpot_ms"] / 1000 if m.get("batch1_tpot_ms") else None
-    bw = next((v for k, v in HBM_BANDWIDTH.items() if gpu_name and k in gpu_name), None)
-    if step_s and bw and m.get("weights_bytes_per_gpu"):
-        roof = m["weights_bytes_per_gpu"] * m["pp"] / bw  # PP stages run one after another within a step
-        out.update({"hbm_bandwidth_gbps": bw / 1e9, "roofline_step_ms": roof * 1000,
-                    "decode_pct_of_hbm_roofline": roof / step_s * 100})
-    if step_s and allreduce and m["tp"] > 1:
-        decode_bytes = info.hidden_size * 2  # one token's activations, bf16
-        ar = min(allreduce["results"], key=lambda r: abs(r["bytes"] - decode_bytes))
-        comm = 2 * info.num_hidden_layers * ar["latency_us"] / 1e6
-        out.update({"allreduce_decode_latency_us": ar["latency_us"], "modelled_comm_ms_per_step": comm * 1000,
-                    "comm_share_of_step": comm / step_s})
-        if "roofline_step_ms" in out:
-            model = out["roofline_step_ms"] / 1000 + comm
-            out.update({"modelled_step_ms": model * 1000, "measured_step_ms": step_s * 1000,
-                        "unexplained_ms": (step_s - model) * 1000})
-    return out
-
-
-def tp_overhead_share(m: dict, base_m: dict | None) -> float | None:
-    """Measured, not modelled: the share of a TP=N batch-1 decode step beyond an ideal 1/N split of the
-    1-GPU step (all-reduces, and per-step costs that do not shrink with N); for TPxDP, of one TP replica's
-    step. None for layouts without TP."""
-    if not base_m or m.get("tp", 1) < 2 or m.get("pp", 1) > 1:
-        return None
-    t1, tn = base_m.get("batch1_tpot_ms"), m.get("batch1_tpot_ms")
-    if not t1 or not tn:
-        return None
-    return max(0.0, tn - t1 / m["tp"]) / tn
 
 
 # --------------------------------------------------------------------------- vllm bench throughput, same workload
-def compare_with_vllm_bench(cfg: Config, base: dict, m: dict, out_json: Path) -> None:
-    """Ours against `vllm bench throughput` at TP=1 on the same workload, interleaved: ours, bench, ours, bench ...
-    (`vllm_bench_runs` of each, every run its own engine: one GPU cannot hold two), so a machine drifting over the
-    minutes weighs on both sides alike. Ours here is the layout's offline measurement alone (engine, warm-up, one
-    timed run). The ratio of the medians, its 95 % bootstrap interval and every run go into the baseline's metrics."""
-    from common.isolation import run_isolated
-    from common.metrics import ratio_of_medians_ci
-    runs = max(1, cfg.vllm_bench_runs or 1)
-    print(f"\n=== calibration: ours and vllm bench throughput interleaved, {runs} run(s) each, TP=1 ...", flush=True)
-    ours, theirs, order = [], [], []
-    engine = {**base["engine"], "tensor_parallel_size": 1, "pipeline_parallel_size": 1}
-    try:
-        for i in range(runs):
-            r = run_isolated("benchmark_scaling:layout_child", {**base, "engine": engine, "offline_only": True,
-                                                               "offline_runs": 1, "seed": base["seed"] + 31 * (i + 1)},
-                             timeout_s=cfg.timeout_s, label=f"ours {i + 1}")
-            if r["status"] != "ok":
-                raise RuntimeError(f"our run {i + 1} failed: {r['failure']['message'][:200]}")
-            x = r["offline_runs"][0]
-            ours.append(x["output_tokens"] / x["wall_s"])
-            order.append({"who": "ours", "output_throughput": ours[-1], "hw": x.get("hw")})
-            path = out_json.with_name(out_json.name.replace(".json", f"_run{i + 1}.json"))
-            theirs.append(vllm_bench_throughput(cfg, engine, path)["output_throughput"])
-            order.append({"who": "vllm bench", "output_throughput": theirs[-1]})
-            print(f"  run {i + 1}: ours {ours[-1]:.0f}, vllm bench {theirs[-1]:.0f} out tok/s", flush=True)
-    except Exception as e:  # recorded, never fatal
-        m["vllm_bench_error"] = f"{type(e).__name__}: {e}"[:300]
-        print(f"calibration stopped: {m['vllm_bench_error']}")
-    m["calibration_runs"] = order
-    if not (ours and theirs):
-        return
-    ratio = statistics.median(ours) / statistics.median(theirs)
-    lo, hi = ratio_of_medians_ci(ours, theirs)
-    m.update({"vllm_bench_output_throughput": statistics.median(theirs), "vllm_bench_output_throughput_runs": theirs,
-              "ours_interleaved_output_throughput_runs": ours, "ours_vs_vllm_bench": ratio,
-              "ours_vs_vllm_bench_ci": [lo, hi]})
-    m["calibration_verdict"] = calibration_verdict(ratio, lo, hi, len(ours), len(theirs))
-    print(m["calibration_verdict"], flush=True)
-
-
-def calibration_verdict(ratio: float, lo: float, hi: float, n_ours: int, n_theirs: int) -> str:
-    """'indistinguishable from vllm bench' when the interval holds 1.0; the gap named otherwise."""
-    head = (f"Calibration: ours / vllm bench throughput = {ratio:.3f}, 95 % interval [{lo:.3f}, {hi:.3f}] "
-            f"(bootstrap over {n_ours} + {n_theirs} interleaved runs): ")
-    if lo <= 1.0 <= hi:
-        return head + "indistinguishable from vllm bench at this noise."
-    side = "below" if hi < 1.0 else "above"
-    gap = (1 - hi) if hi < 1.0 else (lo - 1)
-    return head + f"ours reads {side} vllm bench, by at least {gap * 100:.1f} %."
-
-
-def vllm_bench_throughput(cfg: Config, engine: dict, out_json: Path) -> dict:
-    from common import platform
-    from common.server import kwargs_to_cli
-    args = kwargs_to_cli({**engine, "tensor_parallel_size": 1})
-    out_json = out_json.resolve()
-    out_json.parent.mkdir(parents=True, exist_ok=True)  # the bench runs before our first result file is written
-    cmd = [sys.executable, "-m", "common.vllm_cli", "bench", "throughput", "--model", *args,
-           "--dataset-name", "random", "--random-input-len", str(cfg.input_len),
-           "--random-output-len", str(cfg.output_len), "--num-prompts", str(cfg.num_prompts),
-           "--output-json", str(out_json)]
-    env = {**__import__("os").environ, **platform.engine_env(1, Path(engine["model"]).is_dir())}
-    sys.stdout.flush()
-    subprocess.run(cmd, cwd=str(Path(__file__).parent), env=env, check=True, timeout=cfg.timeout_s,
-                   stdout=sys.stderr)  # its log beside the engines' logs; our summary line goes to stdout
-    d = json.loads(out_json.read_text())
-    d["output_throughput"] = d["num_requests"] * cfg.output_len / d["elapsed_time"]
-    return d
 
 
 # --------------------------------------------------------------------------- the experiment
 def main(cfg: Config) -> dict:
     from common import platform
     from common.cli import resolve_model
+    from common.allreduce import comm_model
+    from common.calibration import compare_with_vllm_bench
+    from common.cost import gpu_hour_price
+    from common.hwmon import runs_line
     from common.isolation import run_isolated
     from common.models import layout_problem
     from common.results import environment, record_failure, run_path, save_run, timestamp
@@ -514,12 +323,14 @@ def main(cfg: Config) -> dict:
         m.update(comm_model(m, allreduce.get(lay["tp"]), info, gpu_name))
         m["status"] = "ok" if m["offline_failed"] == 0 else "failed"
         if cfg.capacity:
+            from common.capacity import run_capacity
             m["capacity"] = run_capacity(lay, base, cfg.timeout_s)
             if m["capacity"].get("failed"):
                 m["status"] = "failed"
         results.append((lay, m, res, path))
         if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
-            compare_with_vllm_bench(cfg, base, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt")
+            compare_with_vllm_bench(cfg, base, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt",
+                                    child="benchmark_scaling:layout_child")
         # the 1-GPU baseline is measured first (GPU counts are sorted), so every layout is final here and
         # goes to disk at once: Ctrl-C or a later crash keeps it
         derive(m, next((b for la, b, _, _ in results if la["n"] == 1), None), price)
@@ -538,42 +349,11 @@ def main(cfg: Config) -> dict:
     return report(cfg, rows, results, allreduce, (price, price_src), files, ts, info)
 
 
-def above_linear_note(ms: list[dict]) -> str | None:
-    """A warning when layouts of one run (its 1-GPU row among them) read more than 5 % above linear
-    scaling, or None."""
-    base = next((m for m in ms if m["gpus"] == 1), None)
-    if not base:
-        return None
-    eff = lambda m: m["output_throughput"] / base["output_throughput"] / m["gpus"]  # noqa: E731
-    hi = [m for m in ms if m["gpus"] > 1 and eff(m) > 1.05]
-    if not hi:
-        return None
-    return ("Note: " + ", ".join(f"{m['layout']} reads {eff(m) * 100:.0f}%" for m in hi)
-            + " efficient, above linear. N GPUs cannot beat N x one GPU unless one GPU's KV cache limited its batch, "
-            "so this run's 1-GPU baseline most likely read low (a shared machine can drift by 10 % from one minute "
-            "to the next): compare tok/s per GPU across layouts, and re-run before trusting these speedups.")
-
-
-def spread_note(ms: list[dict], limit_pct: float = 10.0) -> str | None:
-    """A warning when a layout's timed offline runs disagree by more than `limit_pct` (max - min, % of the
-    reported median), saying why the slowest run was slow where the hardware samples tell; or None."""
-    from common.hwmon import explain_spread
-    wide = [m for m in ms if (m.get("output_throughput_spread_pct") or 0) > limit_pct]
-    if not wide:
-        return None
-
-    def why(m):
-        w = explain_spread(m.get("offline_runs_detail") or [])
-        return f" - {w}" if w else ""
-    return ("Noise: " + ", ".join(f"{m['layout']}'s {m['offline_runs']} timed runs differ by "
-                                 f"{m['output_throughput_spread_pct']:.0f}% ({min(m['output_throughput_runs']):.0f}-"
-                                 f"{max(m['output_throughput_runs']):.0f} out tok/s){why(m)}" for m in wide)
-            + ": differences smaller than that between layouts are noise here. Raise --num-prompts (longer runs) "
-            "or --offline-runs before reading them.")
-
-
 def derive(m: dict, base_m: dict | None, price: float | None) -> None:
     """Speedup and efficiency vs the 1-GPU baseline, throughput per GPU, $ per 1M output tokens."""
+    from common.allreduce import tp_overhead_share
+    from common.cost import usd_per_1m
+    from common.layout_capacity import derive_capacity
     n = m["gpus"]
     if base_m:
         m["speedup"] = m["output_throughput"] / base_m["output_throughput"]
@@ -584,24 +364,6 @@ def derive(m: dict, base_m: dict | None, price: float | None) -> None:
         m["gpu_hour_usd"] = price
         m["usd_per_1m_output_tokens"] = usd_per_1m(price, n, m["output_throughput"])
     derive_capacity(m, price)
-
-
-def derive_capacity(m: dict, price: float | None) -> None:
-    """Capacity under the SLO per GPU and its $ per 1M output tokens, when the layout has a capacity search."""
-    n, cap = m["gpus"], m.get("capacity")
-    if cap and cap.get("request_rate") is not None:
-        m["capacity_request_rate"] = cap["request_rate"]
-        m["capacity_output_throughput"] = cap["output_throughput"]
-        m["capacity_request_rate_per_gpu"] = cap["request_rate"] / n
-        m["capacity_output_throughput_per_gpu"] = cap["output_throughput"] / n
-        m["capacity_bound_by"] = cap.get("bound_by")
-        if price:
-            m["usd_per_1m_output_tokens_at_capacity"] = usd_per_1m(price, n, cap["output_throughput"])
-
-
-def usd_per_1m(price: float, gpus: int, output_throughput: float) -> float | None:
-    """$ per 1M output tokens: GPUs x $/GPU-hour over the tokens an hour at `output_throughput`."""
-    return price * gpus / 3600 / output_throughput * 1e6 if output_throughput else None
 
 
 def _row(m: dict) -> dict:
@@ -639,6 +401,7 @@ def report(cfg, rows, results, allreduce, price: tuple, files, ts, info) -> dict
                         if base else ")")
                      + f"; {best_lat[1]['layout']} has the fastest single stream ({best_lat[1]['batch1_decode_tokens_per_s']:.0f} tok/s"
                      + (f", {best_lat[1]['batch1_decode_tokens_per_s'] / base['batch1_decode_tokens_per_s']:.2f}x one GPU)." if base else ")."))
+        from common.noise import above_linear_note, spread_note
         for note in (above_linear_note([m for _, m in ok]), spread_note([m for _, m in ok])):
             if note:
                 lines.append(note)
@@ -672,6 +435,7 @@ def report(cfg, rows, results, allreduce, price: tuple, files, ts, info) -> dict
                                   {"batch-1 decode tok/s": [m["batch1_decode_tokens_per_s"] for _, m in ok]},
                                   "Single-stream decode speed per layout", "tokens / s")))
         if cfg.capacity:
+            from common.layout_capacity import capacity_plots
             plots += [str(p) for p in capacity_plots(stem, [m for _, m in ok], cfg.capacity)]
     print("results: " + ", ".join(files) + ("\nplots: " + ", ".join(plots) if plots else ""))
     failed = any(r["status"] == "failed" for r in rows)
@@ -679,30 +443,11 @@ def report(cfg, rows, results, allreduce, price: tuple, files, ts, info) -> dict
 
 
 # --------------------------------------------------------------------------- capacity: table and plots
-def capacity_rows(ms: list[dict]) -> list[dict]:
-    f = lambda v, nd=1: "-" if v is None else round(v, nd) if nd else int(round(v))  # noqa: E731
-    return [{"layout": m["layout"], "GPUs": m["gpus"], "capacity req/s": f(m.get("capacity_request_rate"), 2),
-             "req/s per GPU": f(m.get("capacity_request_rate_per_gpu"), 2),
-             "out tok/s at capacity": f(m.get("capacity_output_throughput"), 0),
-             "per GPU": f(m.get("capacity_output_throughput_per_gpu"), 0),
-             "$/1M out tok at capacity": f(m.get("usd_per_1m_output_tokens_at_capacity"), 3),
-             "next rate broke": ("search failed" if m["capacity"].get("failed") else m.get("capacity_bound_by") or "-"),
-             "probes": len(m["capacity"].get("probes", []))} for m in ms if m.get("capacity")]
-
-
-def best_capacity(ms: list[dict]) -> dict | None:
-    """The layout with the most SLO capacity per GPU (per GPU-dollar: every layout rents the same GPU); among
-    those within 3 % of it, the fewest GPUs (a tie on a shared machine)."""
-    ok = [m for m in ms if m.get("capacity_request_rate")]
-    if not ok:
-        return None
-    top = max(m["capacity_request_rate_per_gpu"] for m in ok)
-    return min([m for m in ok if m["capacity_request_rate_per_gpu"] >= 0.97 * top],
-               key=lambda m: (m["gpus"], -m["capacity_request_rate_per_gpu"]))
 
 
 def capacity_table(cfg, ms: list[dict], price: tuple) -> None:
     from common.capacity import slo_text
+    from common.layout_capacity import best_capacity, capacity_rows
     from common.tables import print_table
     best = best_capacity(ms)
     slo = slo_text(cfg.capacity["slo"], cfg.capacity["percentile"])
@@ -717,25 +462,6 @@ def capacity_table(cfg, ms: list[dict], price: tuple) -> None:
     print_table(capacity_rows(ms), take + " Capacity: the highest Poisson request rate at which the SLO held "
                 "(bracket and bisection, every probe in metrics.capacity.probes).",
                 title=f"Serving capacity under the SLO ({slo})")
-
-
-def capacity_plots(stem, ms: list[dict], capacity: dict) -> list[Path]:
-    from common.plotting import bar_plot, pareto_plot
-    ms = [m for m in ms if m.get("capacity", {}).get("probes")]
-    if not ms:
-        return []
-    labels = [f"{m['layout']} ({m['gpus']})" for m in ms]
-    out = [bar_plot(Path(f"{stem}_capacity.png"), labels,
-                    {"capacity req/s": [m.get("capacity_request_rate") for m in ms],
-                     "capacity req/s per GPU": [m.get("capacity_request_rate_per_gpu") for m in ms]},
-                    "Serving capacity under the SLO per layout", "requests / s")]
-    curves = {f"{m['layout']} ({m['gpus']})": [(p["output_throughput"] / m["gpus"], 1000 / p["p50_tpot_ms"])
-                                               for p in m["capacity"]["probes"] if p.get("p50_tpot_ms")]
-              for m in ms}
-    tpot = capacity["slo"].get("tpot")
-    out.append(pareto_plot(Path(f"{stem}_pareto.png"), curves, 1000 / tpot if tpot else None,
-                           "Per-user speed vs per-GPU throughput (capacity probes)"))
-    return out
 
 
 def build_config(args, engine: dict) -> Config:

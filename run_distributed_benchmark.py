@@ -27,6 +27,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from common import layout_capacity, noise
+from common.allreduce import tp_overhead_share
+from common.cost import gpu_hour_price, usd_per_1m
+
 EXPERIMENT = "suite"
 DEFAULT_SLO = {"ttft": 500.0, "tpot": 50.0}
 COURSE_TABLE = {1: (450, 1.0, 1.00), 2: (800, 1.8, 0.90), 4: (1400, 3.1, 0.78)}  # course text, Qwen2.5-7B
@@ -166,7 +170,7 @@ def main(cfg: Config) -> dict:
                        and d["config"].get("engine", {}).get("model") == engine_kwargs["model"]}
     print(f"model: {info.name}   devices: {devices} {platform.device_label()}(s)   GPU counts: {cfg.gpus}")
     from common.results import environment
-    price = benchmark_scaling.gpu_hour_price(environment(), cfg.gpu_hour_usd)[0]
+    price = gpu_hour_price(environment(), cfg.gpu_hour_usd)[0]
     t_suite = time.perf_counter()
     failed = False
     for n in cfg.gpus:
@@ -196,7 +200,7 @@ def main(cfg: Config) -> dict:
                    if (d["label"] in {f"GPU{i}" for i in range(n)} if nvml else d["label"].startswith(("Worker", "EngineCore")))]
         if res.get("capacity"):
             m["capacity"] = res["capacity"]
-            benchmark_scaling.derive_capacity(m, price)
+            layout_capacity.derive_capacity(m, price)
         m.update({"memory_backend": res["memory"]["backend"],
                   "memory_peak_mib": {d["label"]: d["peak_used_mib"] for d in per_gpu},
                   "stage_seconds": res["stage_seconds"], "process_wall_s": res["process_wall_s"],
@@ -227,7 +231,6 @@ def _latest(docs, experiment, by=None):
 
 
 def write_report(out_dir: Path, cfg: Config) -> dict:
-    import benchmark_scaling
     from common.plotting import bar_plot, line_plot
     from common.results import load_results, run_stamp, strip_ansi
     docs, skipped = load_results(out_dir)
@@ -251,7 +254,7 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
         [d["metrics"] for d in newest if d["metrics"].get("dp") == 1 and d["metrics"].get("pp") == 1],
         key=lambda m: m["gpus"])
     base = next((m for m in main_rows if m["gpus"] == 1), None)
-    price, price_src = benchmark_scaling.gpu_hour_price(env, cfg.gpu_hour_usd)
+    price, price_src = gpu_hour_price(env, cfg.gpu_hour_usd)
     L = ["# Multi-GPU scaling report", "",
          f"Model: `{(suite or scaling)[0]['config']['engine']['model']}`  ",
          f"Generated from {len(docs)} result files in `{out_dir}`" + (f" ({len(skipped)} skipped)" if skipped else "") + ".", "",
@@ -317,11 +320,11 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
                          + (f"{sp:.2f}x ({sp / m['gpus'] * 100:.0f}%)" if sp else "-") + " | "
                          f"{m['output_throughput'] / m['gpus']:.0f} | {m['batch1_decode_tokens_per_s']:.1f} | "
                          + (f"{m['decode_pct_of_hbm_roofline']:.0f}%" if m.get("decode_pct_of_hbm_roofline") is not None else "-") + " | "
-                         + (f"{ov * 100:.0f}%" if (ov := benchmark_scaling.tp_overhead_share(m, base_l)) is not None else "-") + " | "
+                         + (f"{ov * 100:.0f}%" if (ov := tp_overhead_share(m, base_l)) is not None else "-") + " | "
                          + (f"{m['comm_share_of_step'] * 100:.0f}%" if m.get("comm_share_of_step") is not None else "-") + " |")
         for stamp in sorted(runs):
             ms = [d["metrics"] for d in runs[stamp]]
-            for note in (benchmark_scaling.above_linear_note(ms), benchmark_scaling.spread_note(ms)):
+            for note in (noise.above_linear_note(ms), noise.spread_note(ms)):
                 if note:
                     L += ["", (f"Run {stamp}: " if many else "") + note]
         L += ["", "Roofline: a batch-1 decode step must stream every weight byte of a GPU once (weights per GPU / HBM "
@@ -354,7 +357,7 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
     if cap_best:
         ms = [m for m in main_rows + [m for m in layouts if m not in main_rows] if m.get("capacity")]
         first = ms[0]["capacity"]
-        plots += benchmark_scaling.capacity_plots(out_dir / "report", [m for m in ms if m["capacity"]["slo"] == first["slo"]],
+        plots += layout_capacity.capacity_plots(out_dir / "report", [m for m in ms if m["capacity"]["slo"] == first["slo"]],
                                                   first)
     if layouts:
         plots.append(bar_plot(out_dir / "report_layouts.png",
@@ -377,11 +380,10 @@ def recommendation(cands: list[dict], cap_best: dict, base: dict | None, price: 
     """The report's advice for the devices the reader has: SLO capacity per dollar, batch throughput per dollar,
     the best use of all N devices (the best layout measured at N, never TP alone when another N-layout read
     higher), whether fewer would do, and the lowest latency; then the paragraph to paste."""
-    import benchmark_scaling
     price, price_src = price
     dev = dev_of(env)
     rate = lambda m: m["output_throughput"] / m["gpus"]  # noqa: E731
-    cost = lambda m: benchmark_scaling.usd_per_1m(price, m["gpus"], m["output_throughput"]) if price else None  # noqa: E731
+    cost = lambda m: usd_per_1m(price, m["gpus"], m["output_throughput"]) if price else None  # noqa: E731
     top = max(cands, key=rate)
     # per-GPU rates within 3 % are a tie on a shared machine: the fewest GPUs is then the simpler rental
     per_dollar = min([m for m in cands if rate(m) >= 0.97 * rate(top)], key=lambda m: (m["gpus"], -rate(m)))
@@ -455,11 +457,10 @@ def dev_of(env: dict) -> str:
 def capacity_section(ms: list[dict], price, price_src, dev: str) -> tuple[list[str], dict]:
     """'Serving capacity under the SLO': every measured layout with a capacity search, grouped by SLO; and per
     SLO the layout with the most capacity per GPU-dollar ({slo text: metrics})."""
-    import benchmark_scaling
     from common.capacity import slo_text
     groups: dict[str, list[dict]] = {}
     for m in ms:
-        benchmark_scaling.derive_capacity(m, price)  # at the report's price (--gpu-hour-usd or the GPU's table price)
+        layout_capacity.derive_capacity(m, price)  # at the report's price (--gpu-hour-usd or the GPU's table price)
         if m.get("capacity") and m["capacity"].get("slo"):
             groups.setdefault(slo_text(m["capacity"]["slo"], m["capacity"]["percentile"]), []).append(m)
     if not groups:
@@ -473,11 +474,11 @@ def capacity_section(ms: list[dict], price, price_src, dev: str) -> tuple[list[s
     for key, group in groups.items():
         L += ["", f"**{key}**", "", "| layout | GPUs | capacity req/s | per GPU | out tok/s at capacity | $/1M out tok at "
               "capacity | next rate broke | probes |", "|---|---|---|---|---|---|---|---|"]
-        for r in benchmark_scaling.capacity_rows(group):
+        for r in layout_capacity.capacity_rows(group):
             L.append("| " + " | ".join(str(r[k]) for k in ("layout", "GPUs", "capacity req/s", "req/s per GPU",
                                                              "out tok/s at capacity", "$/1M out tok at capacity",
                                                              "next rate broke", "probes")) + " |")
-        if (b := benchmark_scaling.best_capacity(group)) is not None:
+        if (b := layout_capacity.best_capacity(group)) is not None:
             best[key] = b
     return L, best
 

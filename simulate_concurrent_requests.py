@@ -236,6 +236,7 @@ def measure_batch(cfg: dict) -> dict:
 
 # --------------------------------------------------------------------------- the experiment
 def main(cfg: Config) -> dict:
+    from common.calibration import bench_at_capacity, bench_serve_level
     from common.cli import UsageError, resolve_model
     from common.engine import SCHEDULER_LIMITS
     from common.isolation import run_isolated
@@ -339,60 +340,6 @@ def main(cfg: Config) -> dict:
     if res.get("interrupted") or (failure and failure["kind"] == "interrupted"):
         raise KeyboardInterrupt
     return {"metrics": summary["metrics"], "path": str(path), "exit_code": 1 if any_failed else 0}
-
-
-def bench_serve_level(cfg: Config, served_model: str, i: int, lv: dict,
-                      keys=("output_throughput", "mean_ttft_ms", "mean_tpot_ms")) -> dict:
-    """`vllm bench serve` against the same server with level `lv`'s workload, run right after ours at that
-    level (a shared machine drifts from minute to minute); {level: {vllm_bench, ours_vs_vllm_bench}}.
-    Each level gets its own seed: with one seed every bench run would send the same prompts again and find
-    them in the server's prefix cache."""
-    import json as _json
-    import os
-    import subprocess
-    import sys
-    import tempfile
-    tokenizer = cfg.engine.get("tokenizer") or cfg.model or served_model
-    key = f"{lv['kind']}={lv['value']:g}"
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "common.vllm_cli", "bench", "serve", "--backend", "vllm",
-               "--base-url", cfg.base_url, "--model", served_model, "--tokenizer", str(tokenizer),
-               "--dataset-name", "random", "--random-input-len", str(cfg.input_len),
-               "--random-output-len", str(cfg.output_len), "--random-range-ratio", str(cfg.range_ratio),
-               "--num-prompts", str(lv["num_prompts"]), "--ignore-eos", "--seed", str(cfg.seed + 100 + i),
-               "--temperature", "0",  # greedy, as our client asks (else the server's default applies)
-               "--save-result", "--result-dir", tmp, "--result-filename", "bench.json"]
-        if lv["kind"] == "concurrency":
-            cmd += ["--max-concurrency", str(int(lv["value"])), "--request-rate", "inf"]
-        else:
-            cmd += ["--request-rate", str(lv["value"]), "--burstiness", str(cfg.burstiness)]
-        print(f"  vllm bench serve, {key} ...", flush=True)
-        try:
-            r = subprocess.run(cmd, cwd=str(Path(__file__).parent), capture_output=True, text=True,
-                               timeout=cfg.level_time_limit_s + 300, env=dict(os.environ))
-        except (OSError, subprocess.SubprocessError) as e:  # recorded; our own levels go on
-            return {key: {"error": f"{type(e).__name__}: {e}"[-500:]}}
-        path = Path(tmp) / "bench.json"
-        if r.returncode != 0 or not path.exists():
-            return {key: {"error": (r.stderr or r.stdout)[-500:]}}
-        theirs = _json.loads(path.read_text())
-    ours = lv["metrics"]
-    return {key: {"vllm_bench": {k: theirs.get(k) for k in ("output_throughput", "mean_ttft_ms", "median_ttft_ms",
-                                                          "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms",
-                                                          "p99_tpot_ms", "completed", "request_rate")},
-                  "ours_vs_vllm_bench": {k: (ours[k] / theirs[k]) if theirs.get(k) and ours.get(k) is not None
-                                         else None for k in keys}}}
-
-
-def bench_at_capacity(cfg: Config, served_model: str, cap: dict) -> dict:
-    """`vllm bench serve --request-rate R` at the capacity found, with as many requests as our probe at R sent, on
-    the same server: ours (the whole probe, measured as the bench measures a run) / theirs for p99 TTFT, p99 TPOT
-    and output throughput."""
-    at = next(p for p in cap["probes"] if p["pass"] and p["offered_rate"] == cap["request_rate"])
-    lv = {"kind": "rate", "value": cap["request_rate"], "num_prompts": at["requests"], "metrics": at["whole_run"]}
-    got = next(iter(bench_serve_level(cfg, served_model, 900, lv,
-                                      keys=("p99_ttft_ms", "p99_tpot_ms", "output_throughput")).values()))
-    return {**got, "ours": at["whole_run"], "request_rate": cap["request_rate"], "num_prompts": at["requests"]}
 
 
 def capacity_report(cfg: Config, cap: dict, path) -> dict:

@@ -1,4 +1,5 @@
-"""All-reduce micro-benchmark: one process per device, torch.distributed (NCCL on GPUs, gloo on CPU).
+"""All-reduce micro-benchmark: one process per device, torch.distributed (NCCL on GPUs, gloo on CPU), and the
+model of a batch-1 TP decode step it feeds (roofline + all-reduces) beside the measured TP overhead.
 
     run_allreduce_bench(world_size=2, sizes_bytes=[...]) -> {"backend": "nccl", "results": [{bytes, latency_us, busbw_gbps}]}
 Bus bandwidth follows nccl-tests: busbw = algbw x 2(n-1)/n, algbw = bytes / time.
@@ -65,3 +66,44 @@ def allreduce_child(cfg: dict) -> dict:
     from common import platform
     platform.apply_engine_env(cfg["world_size"])
     return run_allreduce_bench(cfg["world_size"], cfg["sizes_bytes"], cfg.get("iters", 50))
+
+
+# --------------------------------------------------------------------------- the step model
+# HBM bandwidth by GPU name (vendor datasheets, bytes/s), for the decode roofline
+HBM_BANDWIDTH = {"H200": 4.8e12, "H100 NVL": 3.9e12, "H100": 3.35e12, "A100-SXM4-80GB": 2.039e12,
+                 "A100 80GB PCIe": 1.935e12, "A100": 1.555e12, "L40S": 0.864e12, "A10G": 0.6e12,
+                 "RTX 4090": 1.008e12, "L4": 0.3e12}
+
+
+def comm_model(m: dict, allreduce: dict | None, info, gpu_name: str | None) -> dict:
+    """Roofline + all-reduce model of one batch-1 TP decode step vs the measured step time."""
+    out = {}
+    step_s = m["batch1_tpot_ms"] / 1000 if m.get("batch1_tpot_ms") else None
+    bw = next((v for k, v in HBM_BANDWIDTH.items() if gpu_name and k in gpu_name), None)
+    if step_s and bw and m.get("weights_bytes_per_gpu"):
+        roof = m["weights_bytes_per_gpu"] * m["pp"] / bw  # PP stages run one after another within a step
+        out.update({"hbm_bandwidth_gbps": bw / 1e9, "roofline_step_ms": roof * 1000,
+                    "decode_pct_of_hbm_roofline": roof / step_s * 100})
+    if step_s and allreduce and m["tp"] > 1:
+        decode_bytes = info.hidden_size * 2  # one token's activations, bf16
+        ar = min(allreduce["results"], key=lambda r: abs(r["bytes"] - decode_bytes))
+        comm = 2 * info.num_hidden_layers * ar["latency_us"] / 1e6
+        out.update({"allreduce_decode_latency_us": ar["latency_us"], "modelled_comm_ms_per_step": comm * 1000,
+                    "comm_share_of_step": comm / step_s})
+        if "roofline_step_ms" in out:
+            model = out["roofline_step_ms"] / 1000 + comm
+            out.update({"modelled_step_ms": model * 1000, "measured_step_ms": step_s * 1000,
+                        "unexplained_ms": (step_s - model) * 1000})
+    return out
+
+
+def tp_overhead_share(m: dict, base_m: dict | None) -> float | None:
+    """Measured, not modelled: the share of a TP=N batch-1 decode step beyond an ideal 1/N split of the
+    1-GPU step (all-reduces, and per-step costs that do not shrink with N); for TPxDP, of one TP replica's
+    step. None for layouts without TP."""
+    if not base_m or m.get("tp", 1) < 2 or m.get("pp", 1) > 1:
+        return None
+    t1, tn = base_m.get("batch1_tpot_ms"), m.get("batch1_tpot_ms")
+    if not t1 or not tn:
+        return None
+    return max(0.0, tn - t1 / m["tp"]) / tn

@@ -425,3 +425,55 @@ async def capacity_on_backend(backend, search: dict, workload: dict, on_probe=No
                              seed=w["seed"] + 5000, on_probe=printer(spec, on_probe))
     res["unloaded"] = {"ttft_ms": ttft * 1000, "tpot_ms": tpot * 1000}
     return res
+
+
+# --------------------------------------------------------------------------- one layout's search, in its own process
+def capacity_child(cfg: dict) -> dict:
+    """One layout as `vllm serve` would run it (AsyncLLM, DP via data_parallel_size) and its capacity search."""
+    from common.loadgen import run_async
+    return run_async(_capacity(cfg))
+
+
+async def _capacity(cfg: dict) -> dict:
+    from common import engine as eng
+    from common.capacity import capacity_on_backend
+    from common.isolation import checkpoint
+    from common.loadgen import AsyncLLMBackend
+    from common.metrics import StageTimer
+    timer = StageTimer()
+    with timer("engine_start"):
+        engine = eng.build_async_engine(cfg["engine"])
+    probes = []
+
+    def keep(p):
+        probes.append(p)
+        checkpoint(cfg, {"probes": probes, "failed": "stopped before the search finished"})
+
+    try:
+        workload = {"range_ratio": 0.0, **{k: cfg[k] for k in ("input_len", "output_len", "vocab_size", "seed")}}
+        with timer("capacity_search"):
+            res = await capacity_on_backend(AsyncLLMBackend(engine), cfg["capacity"], workload, on_probe=keep)
+        res["scheduler"] = eng.scheduler_limits(engine)
+    finally:
+        engine.shutdown()
+    return {**res, "engine": cfg["engine"], "stage_seconds": timer.seconds}
+
+
+def run_capacity(layout: dict, base: dict, timeout_s: float) -> dict:
+    """metrics.capacity of one layout, from its own process; a failed search is recorded with its cause."""
+    from common.isolation import run_isolated
+    engine = {**base["engine"], "tensor_parallel_size": layout["tp"], "pipeline_parallel_size": layout["pp"],
+              **({"data_parallel_size": layout["dp"]} if layout["dp"] > 1 else {})}
+    print(f"  {layout['name']}: capacity search (an AsyncLLM engine as `vllm serve` builds it) ...", flush=True)
+    res = run_isolated("common.capacity:capacity_child", {**base, "engine": engine}, timeout_s=timeout_s,
+                       label=f"{layout['name']} capacity")
+    if res["status"] == "ok":
+        res.pop("status")
+        return res
+    f = res["failure"]
+    out = {**(res.get("partial") or {}), "engine": engine, "request_rate": None,
+           "failed": f"{f['kind']}: {f['message'][:300]}", "verdict": f"search failed ({f['kind']}): {f['message'][:200]}"}
+    print(f"  {layout['name']} capacity search FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}", flush=True)
+    if f["kind"] == "interrupted":
+        out["interrupted"] = True
+    return out

@@ -143,3 +143,28 @@ def explain_spread(detail: list[dict]) -> str | None:
     slow = min(runs, key=lambda d: d["output_throughput"])
     fast = max(runs, key=lambda d: d["output_throughput"])
     return f"run {runs.index(slow) + 1} slowest: {explain_slow_run(slow, fast)}"
+
+
+# --------------------------------------------------------------------------- per-run summaries
+def hw_of(replicas: list[dict]) -> dict:
+    """One timed run's hardware figures over its replicas: GPU busy, clocks and power averaged, minima the lowest,
+    the busiest engine core."""
+    def agg(key, fn):
+        vals = [h[key] for h in replicas if h.get(key) is not None]
+        return fn(vals) if vals else None
+    mean = lambda v: round(sum(v) / len(v), 1)  # noqa: E731
+    return {"gpu_busy_pct": agg("gpu_busy_pct", mean), "sm_clock_mhz": agg("sm_clock_mhz", mean),
+            "sm_clock_mhz_min": agg("sm_clock_mhz_min", min), "power_w": agg("power_w", mean),
+            "power_w_min": agg("power_w_min", min), "engine_cpu_pct": agg("engine_cpu_pct", max)}
+
+
+def runs_line(m: dict) -> str:
+    """'6,598 (GPU 97 %, 1,980 MHz, 690 W, engine core 85 %) / ...' - each timed run and what the hardware did."""
+    def one(d):
+        hw = [f"GPU {d['gpu_busy_pct']:.0f} %" if d.get("gpu_busy_pct") is not None else None,
+              f"{d['sm_clock_mhz']:,.0f} MHz" if d.get("sm_clock_mhz") is not None else None,
+              f"{d['power_w']:.0f} W" if d.get("power_w") is not None else None,
+              f"engine core {d['engine_cpu_pct']:.0f} %" if d.get("engine_cpu_pct") is not None else None]
+        hw = [x for x in hw if x]
+        return f"{d['output_throughput']:,.0f}" + (f" ({', '.join(hw)})" if hw else "")
+    return " / ".join(one(d) for d in m.get("offline_runs_detail", []))

@@ -217,15 +217,15 @@ def test_bar_plot_writes_a_png_with_readable_value_labels(tmp_path):
 
 # ---------------------------------------------------------------- scaling notes
 def test_spread_note_names_only_layouts_whose_runs_disagree():
-    import benchmark_scaling
+    from common.noise import spread_note
     steady = {"layout": "1 GPU", "offline_runs": 3, "output_throughput_runs": [100.0, 104.0, 102.0],
               "output_throughput_spread_pct": 4 / 102 * 100}
     noisy = {"layout": "DP2", "offline_runs": 3, "output_throughput_runs": [150.0, 300.0, 200.0],
              "output_throughput_spread_pct": 150 / 200 * 100}
-    assert benchmark_scaling.spread_note([steady]) is None
-    note = benchmark_scaling.spread_note([steady, noisy])
+    assert spread_note([steady]) is None
+    note = spread_note([steady, noisy])
     assert note.startswith("Noise: DP2's 3 timed runs differ by 75% (150-300 out tok/s)") and "1 GPU" not in note
-    assert benchmark_scaling.spread_note([{"layout": "old file"}]) is None  # written before repeated runs
+    assert spread_note([{"layout": "old file"}]) is None  # written before repeated runs
 
 
 def test_async_engine_is_built_as_vllm_serve_builds_it(monkeypatch, tiny_model):

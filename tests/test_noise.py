@@ -2,7 +2,8 @@
 verdict, and why a timed run was slow (CPU-bound engine, clock or power drop, unexplained)."""
 import pytest
 
-import benchmark_scaling
+from common.noise import spread_note
+from common.calibration import calibration_verdict
 from common.hwmon import HardwareSampler, explain_slow_run, explain_spread
 from common.metrics import ratio_of_medians_ci
 
@@ -28,10 +29,10 @@ def test_interval_is_reproducible_and_narrows_with_more_runs():
 
 
 def test_calibration_verdict():
-    assert "indistinguishable from vllm bench" in benchmark_scaling.calibration_verdict(0.99, 0.95, 1.02, 3, 3)
-    v = benchmark_scaling.calibration_verdict(0.93, 0.90, 0.96, 3, 3)
+    assert "indistinguishable from vllm bench" in calibration_verdict(0.99, 0.95, 1.02, 3, 3)
+    v = calibration_verdict(0.93, 0.90, 0.96, 3, 3)
     assert "below vllm bench, by at least 4.0 %" in v and "[0.900, 0.960]" in v
-    assert "above vllm bench, by at least 2.0 %" in benchmark_scaling.calibration_verdict(1.05, 1.02, 1.08, 3, 3)
+    assert "above vllm bench, by at least 2.0 %" in calibration_verdict(1.05, 1.02, 1.08, 3, 3)
 
 
 FAST = {"output_throughput": 8000, "gpu_busy_pct": 98.0, "sm_clock_mhz": 1980, "power_w": 690, "engine_cpu_pct": 70}
@@ -69,7 +70,7 @@ def test_noise_line_carries_the_cause():
     m = {"layout": "1 GPU", "offline_runs": 2, "output_throughput_spread_pct": 19.0,
          "output_throughput_runs": [6600, 8000],
          "offline_runs_detail": [{**FAST, "output_throughput": 6600, "sm_clock_mhz": 1400}, FAST]}
-    note = benchmark_scaling.spread_note([m])
+    note = spread_note([m])
     assert "1 GPU's 2 timed runs differ by 19%" in note and "run 1 slowest: SM clock drop (1400 vs 1980 MHz" in note
 
 
