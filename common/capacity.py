@@ -436,7 +436,6 @@ def capacity_child(cfg: dict) -> dict:
 
 async def _capacity(cfg: dict) -> dict:
     from common import engine as eng
-    from common.capacity import capacity_on_backend
     from common.isolation import checkpoint
     from common.loadgen import AsyncLLMBackend
     from common.metrics import StageTimer

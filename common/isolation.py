@@ -76,7 +76,11 @@ def kill_tree(pid: int, timeout: float = 10.0) -> None:
         parent = psutil.Process(pid)
     except psutil.NoSuchProcess:
         return
-    procs = parent.children(recursive=True) + [parent]
+    terminate_then_kill(parent.children(recursive=True) + [parent], timeout)
+
+
+def terminate_then_kill(procs: list, timeout: float = 10.0) -> None:
+    """SIGTERM every process, SIGKILL those still alive after `timeout` s, and reap them."""
     for p in procs:
         try:
             p.terminate()
@@ -100,17 +104,7 @@ def kill_matching(marker: str, timeout: float = 10.0) -> int:
                 procs.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
+    terminate_then_kill(procs, timeout)
     return len(procs)
 
 
