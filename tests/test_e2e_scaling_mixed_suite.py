@@ -147,15 +147,25 @@ def test_mixed_workload_variants_measure_short_request_waits(tmp_path, tiny_mode
 
 def test_suite_report_resume_and_from_results(tmp_path, tiny_model):
     proc = run_script("run_distributed_benchmark.py", "--output-dir", str(tmp_path), "--gpus", "1",
-                      "--gpu-hour-usd", "2.0")
+                      "--gpu-hour-usd", "2.0", "--slo", "ttft:300,tpot:60", "--probe-seconds", "3",
+                      "--probe-warmup-seconds", "1", "--probe-min-requests", "16", "--capacity-resolution", "0.3",
+                      "--max-probes", "7")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     [suite] = _docs(tmp_path, "suite")
     m = suite["metrics"]
     assert m["output_throughput"] > 0 and m["sweep"] and m["mixed"]["short_completed"] > 0
     assert m["memory_backend"] == "psutil-rss" and m["memory_peak_mib"]
+    # --slo: a capacity search on the suite's own engine, driven step by step, with the engine's limits recorded
+    cap = m["capacity"]
+    assert cap["slo"] == {"ttft": 300.0, "tpot": 60.0} and cap["probes"] and cap["scheduler"]["max_num_seqs"] > 0
+    assert "stepdrive" in cap["front_end"]
+    if cap["request_rate"]:
+        assert any(p["pass"] and p["offered_rate"] == cap["request_rate"] for p in cap["probes"])
+        assert m["capacity_request_rate_per_gpu"] == cap["request_rate"]
     report = (tmp_path / "report.md").read_text()
     for section in ("## Environment", "## Scaling (course table)", "## Latency and memory vs GPUs",
-                    "## Recommendation", "Optimal multi-GPU configuration", "## Plots"):
+                    "## Serving capacity under the SLO", "## Recommendation", "Optimal multi-GPU configuration",
+                    "## Plots"):
         assert section in report
     # every number in the scaling table comes from the JSON files (or is the course text's own figure)
     by_gpus = {d["metrics"]["gpus"]: d["metrics"] for d in _docs(tmp_path, "suite")}
