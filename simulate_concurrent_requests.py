@@ -474,6 +474,8 @@ def build_config(args, engine: dict) -> Config:
     if args.slo and not args.find_capacity:
         raise UsageError("--slo sets the capacity search's target: add --find-capacity (or use --goodput per level)")
     capacity = spec_from_args(args, required=True) if args.find_capacity else None
+    if capacity and (args.burstiness != 1.0 or args.request_rate or args.concurrency):
+        raise UsageError("--find-capacity chooses its own Poisson rates: drop --request-rate, --concurrency and --burstiness")
     return Config(model=args.model, engine=engine, base_url=args.base_url, concurrency=args.concurrency or [],
                   request_rates=args.request_rate or [], burstiness=args.burstiness, num_prompts=args.num_prompts,
                   input_len=args.input_len, output_len=args.output_len, range_ratio=args.range_ratio,

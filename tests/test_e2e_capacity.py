@@ -92,6 +92,7 @@ def test_scaling_capacity_per_layout_with_dp_behind_one_front_end_and_the_report
     ("simulate_concurrent_requests.py", ["--find-capacity", "--slo", "ttft:500", "--slo-percentile", "101"], "percentile"),
     ("simulate_concurrent_requests.py", ["--find-capacity", "--slo", "tpot:50", "--capacity-resolution", "0"], "resolution"),
     ("simulate_concurrent_requests.py", ["--slo", "ttft:500"], "add --find-capacity"),
+    ("simulate_concurrent_requests.py", ["--find-capacity", "--slo", "ttft:500", "--request-rate", "4"], "own Poisson"),
     ("benchmark_scaling.py", ["--capacity", "--slo", "latency:5"], "expected ttft:MS"),
     ("benchmark_scaling.py", ["--capacity", "--slo", "ttft:500", "--capacity-resolution", "-0.1"], "resolution"),
     ("run_distributed_benchmark.py", ["--slo", "ttft:-5"], "> 0"),
