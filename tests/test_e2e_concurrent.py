@@ -118,7 +118,7 @@ def test_base_url_capacity_search_then_vllm_bench_serve_at_that_rate(tmp_path, s
     """--find-capacity against a running server, and vllm bench serve at the rate found, on the same server."""
     proc = run_script("simulate_concurrent_requests.py", "--base-url", server.base_url, "--model", str(tiny_model[0]),
                       "--tokenizer", str(tiny_model[1]), "--output-dir", str(tmp_path), "--find-capacity",
-                      "--slo", "ttft:300,tpot:60", "--probe-seconds", "3", "--probe-warmup-seconds", "1",
+                      "--slo", "ttft:300,tpot:60", "--probe-seconds", "2", "--probe-warmup-seconds", "1",
                       "--probe-min-requests", "20", "--capacity-resolution", "0.25", "--max-probes", "7",
                       "--compare-vllm-bench")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]

@@ -105,7 +105,7 @@ def test_scaling_tp_and_dp_with_speedup_efficiency_and_allreduce(tmp_path, tiny_
 def test_mixed_workload_variants_measure_short_request_waits(tmp_path, tiny_model):
     proc = run_script("test_mixed_workload.py", "--output-dir", str(tmp_path), "--num-requests", "24",
                       "--budgets", "256", "--caps", "64", "--long-fraction", "0.25", "--capacity",
-                      "--probe-seconds", "3", "--probe-warmup-seconds", "1", "--probe-min-requests", "16",
+                      "--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests", "16",
                       "--capacity-resolution", "0.3", "--max-probes", "6")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = {d["metrics"]["variant"]: d for d in _docs(tmp_path, "mixed_workload")}
@@ -147,7 +147,7 @@ def test_mixed_workload_variants_measure_short_request_waits(tmp_path, tiny_mode
 
 def test_suite_report_resume_and_from_results(tmp_path, tiny_model):
     proc = run_script("run_distributed_benchmark.py", "--output-dir", str(tmp_path), "--gpus", "1",
-                      "--gpu-hour-usd", "2.0", "--slo", "ttft:300,tpot:60", "--probe-seconds", "3",
+                      "--gpu-hour-usd", "2.0", "--slo", "ttft:300,tpot:60", "--probe-seconds", "2",
                       "--probe-warmup-seconds", "1", "--probe-min-requests", "16", "--capacity-resolution", "0.3",
                       "--max-probes", "7")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
