@@ -201,8 +201,8 @@ def describe(probe: dict, percentile: float) -> str:
         return f"achieved {probe['achieved_rate']:.3g} of {probe['arrived_rate']:.3g} req/s (the queue grows)"
     v = probe.get(f"p{percentile:g}_{term}_ms")
     cls = (probe.get("term_class") or {}).get(term)
-    return (f"p{percentile:g} {term.upper()}{' of ' + cls + ' requests' if cls else ''} " + (f"{v:.0f} ms" if v is not None
-                                                  else f"unbounded ({probe['unfinished']} unfinished)"))
+    value = f"{v:.0f} ms" if v is not None else f"unbounded ({probe['unfinished']} unfinished)"
+    return f"p{percentile:g} {term.upper()}{' of ' + cls + ' requests' if cls else ''} {value}"
 
 
 # --------------------------------------------------------------------------- the search
