@@ -46,6 +46,7 @@ def best_capacity(ms: list[dict]) -> dict | None:
 
 
 def capacity_plots(stem, ms: list[dict], capacity: dict) -> list[Path]:
+    from common.capacity import slo_text
     from common.plotting import bar_plot, pareto_plot
     ms = [m for m in ms if m.get("capacity", {}).get("probes")]
     if not ms:
@@ -54,7 +55,8 @@ def capacity_plots(stem, ms: list[dict], capacity: dict) -> list[Path]:
     out = [bar_plot(Path(f"{stem}_capacity.png"), labels,
                     {"capacity req/s": [m.get("capacity_request_rate") for m in ms],
                      "capacity req/s per GPU": [m.get("capacity_request_rate_per_gpu") for m in ms]},
-                    "Serving capacity under the SLO per layout", "requests / s")]
+                    f"Serving capacity per layout under {slo_text(capacity['slo'], capacity['percentile'])}",
+                    "requests / s")]
     curves = {f"{m['layout']} ({m['gpus']})": [(p["output_throughput"] / m["gpus"], 1000 / p["p50_tpot_ms"])
                                                for p in m["capacity"]["probes"] if p.get("p50_tpot_ms")]
               for m in ms}
