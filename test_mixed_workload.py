@@ -280,54 +280,56 @@ def knob(m: dict) -> str:
     return text
 
 
-def takeaway(ms: list[dict]) -> list[str]:
+def takeaway(ms: list[dict], rate: float) -> list[str]:
     """Names the variant that measured best (by capacity under the SLO when searched, else by short p99 TTFT
-    inflation), its knob and what it cost the long requests against no chunking. Only a measured best is
-    recommended: when no chunking was best, that is what the line says."""
+    inflation at the mix's own `rate`), its flag, and what it cost the long requests against no chunking. Only a
+    measured best is recommended: when no chunking was best, that is what the line says."""
+    from common.capacity import slo_text
     ref = next((m for m in ms if m["variant"] == "no chunking"), None)
     searched = [m for m in ms if m.get("capacity") and not m["capacity"].get("failed")]
     with_cap = [m for m in searched if m["capacity"].get("request_rate")]
     lines = []
-    if searched and not with_cap:
-        c = searched[0]["capacity"]
-        lines.append(f"No variant met the SLO ({c['slo']} ms) at any rate tried: loosen --slo or lower the long share.")
     if with_cap:
         best = max(with_cap, key=lambda m: m["capacity"]["request_rate"])
         c = best["capacity"]
-        from common.capacity import slo_text
-        lines.append(f"Capacity under {slo_text(c['slo'], c['percentile'], c.get('term_class'))} ({c['slo_source']}): "
-                     f"'{best['variant']}' serves the most, {c['request_rate']:.3g} req/s of this mix.")
-        if ref and ref.get("capacity") and ref["capacity"].get("request_rate"):
-            gain = c["request_rate"] / ref["capacity"]["request_rate"]
-            lines.append(f"That is {gain:.2f}x no chunking's {ref['capacity']['request_rate']:.3g} req/s "
-                         "(Sarathi-Serve reports 2.6x for a 7B model on one A100, at its own SLO and mix).")
-            best["capacity_gain_vs_no_chunking"] = gain
+        head = (f"'{best['variant']}' serves the most of this mix under "
+                f"{slo_text(c['slo'], c['percentile'], c.get('term_class'))} ({c['slo_source']}): "
+                f"{c['request_rate']:.3g} req/s")
+        r0 = (ref or {}).get("capacity", {}).get("request_rate")
+        if best is not ref and r0:
+            head += (f", {c['request_rate'] / r0:.2f}x no chunking's {r0:.3g} req/s (Sarathi-Serve reports 2.6x for a "
+                     "7B model on one A100, at its own SLO and mix)")
+        elif best is not ref and ref and ref.get("capacity"):
+            head += ", where no chunking met the SLO at no rate tried"
+        lines.append(head + ".")
     else:
+        if searched:
+            lines.append(f"No variant met the SLO ({searched[0]['capacity']['slo']} ms) at any rate tried: loosen "
+                         "--slo or lower the long share.")
         ranked = [m for m in ms if m.get("short_ttft_inflation_p99")]
         if not ranked:
-            return ["Takeaway: no variant completed short requests both alone and in the mix."]
+            return ["Takeaway: no variant completed short requests both alone and in the mix."] + lines
         best = min(ranked, key=lambda m: m["short_ttft_inflation_p99"])
     if best is ref or not best.get("enable_chunked_prefill"):
-        lines.insert(0, "Takeaway: no chunked variant beat no chunking on this run; keep chunked prefill off for "
-                        "this mix, or measure again at another load.")
-        return lines
-    cost = ""
-    if ref and ref.get("long_median_ttft_ms") and best.get("long_median_ttft_ms"):
-        cost = (f"; it costs the long requests median TTFT {best['long_median_ttft_ms']:.0f} ms vs "
-                f"{ref['long_median_ttft_ms']:.0f} ms and median E2E {best['long_median_e2el_ms']:.0f} ms vs "
-                f"{ref['long_median_e2el_ms']:.0f} ms without chunking")
+        return ["Takeaway: no chunked variant beat no chunking on this run; keep chunked prefill off for this mix, "
+                "or measure again at another load."] + lines
+    at_rate = f"At the mix's own {rate:g} req/s, short p99 TTFT is "
     infl = best.get("short_ttft_inflation_p99")
-    lines.insert(0, f"Takeaway: use {knob(best)} ('{best['variant']}'): short p99 TTFT is "
-                    + (f"{infl:.2f}x its alone value" if infl else "not measured")
-                    + (f" vs {ref['short_ttft_inflation_p99']:.2f}x without chunking" if ref and ref.get("short_ttft_inflation_p99") else "")
-                    + cost + ".")
-    return lines
+    at_rate += (f"{infl:.2f}x its alone value" if infl else "not measured") + (
+        f" (no chunking: {ref['short_ttft_inflation_p99']:.2f}x)" if ref and ref.get("short_ttft_inflation_p99") else "")
+    if ref and ref.get("long_median_ttft_ms") and best.get("long_median_ttft_ms"):
+        at_rate += (f"; long requests' median TTFT {best['long_median_ttft_ms']:.0f} ms vs {ref['long_median_ttft_ms']:.0f}"
+                    f" ms and median E2E {best['long_median_e2el_ms']:.0f} ms vs {ref['long_median_e2el_ms']:.0f} ms "
+                    "without chunking")
+    if with_cap:
+        return [f"Takeaway: use {knob(best)}: " + lines[0], at_rate + "."]
+    return [f"Takeaway: use {knob(best)} ('{best['variant']}'). " + at_rate + "."] + lines
 
 
 def report(cfg, rows, done, files, ts, info) -> dict:
     from common.plotting import cdf_plot, scatter_plot, timeline_plot
     from common.tables import print_table
-    lines = takeaway([m for _, m, _ in done]) if done else []
+    lines = takeaway([m for _, m, _ in done], cfg.request_rate) if done else []
     print_table(rows, "\n".join(lines), title="Mixed workload: short requests next to long ones")
     plots = []
     if cfg.plots and done:

@@ -140,8 +140,9 @@ def test_mixed_workload_variants_measure_short_request_waits(tmp_path, tiny_mode
     if best == "no chunking":
         assert "no chunked variant beat no chunking" in proc.stdout
     else:
-        assert f"'{best}' serves the most" in proc.stdout and f"('{best}')" in proc.stdout
-    assert "Sarathi-Serve reports 2.6x" in proc.stdout or not caps["no chunking"]["request_rate"]
+        assert f"'{best}' serves the most of this mix" in proc.stdout and "Takeaway: use --max-num-batched-tokens" in proc.stdout
+    # the gain over no chunking, beside Sarathi-Serve's, whenever a chunked variant won and no chunking had a capacity
+    assert ("Sarathi-Serve reports 2.6x" in proc.stdout) == (best != "no chunking" and bool(caps["no chunking"]["request_rate"]))
     assert len(list(tmp_path.glob("*.png"))) == 4   # TTFT CDF, trade-off, best and worst timelines
 
 
