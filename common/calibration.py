@@ -78,14 +78,11 @@ def vllm_bench_throughput(cfg, engine: dict, out_json: Path) -> dict:
            "--random-output-len", str(cfg.output_len), "--num-prompts", str(cfg.num_prompts),
            "--output-json", str(out_json)]
     from common.isolation import OwnRayDir
-    ray_dir = OwnRayDir()  # with --distributed-executor-backend ray: the bench's Ray cluster is stopped with it
-    env = {**os.environ, **platform.engine_env(1, Path(engine["model"]).is_dir()), **ray_dir.env()}
     sys.stdout.flush()
-    try:
+    with OwnRayDir() as ray_dir:  # with --distributed-executor-backend ray: the bench's Ray cluster is stopped with it
+        env = {**os.environ, **platform.engine_env(1, Path(engine["model"]).is_dir()), **ray_dir.env()}
         subprocess.run(cmd, cwd=str(ROOT), env=env, check=True, timeout=cfg.timeout_s,
                        stdout=sys.stderr)  # its log beside the engines' logs; our summary line goes to stdout
-    finally:
-        ray_dir.close()
     d = json.loads(out_json.read_text())
     d["output_throughput"] = d["num_requests"] * cfg.output_len / d["elapsed_time"]
     return d

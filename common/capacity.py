@@ -55,13 +55,18 @@ class SearchSpec:
     term_class: dict | None = None  # {"ttft": "short"}: that term is judged over requests of that class only
 
     def __post_init__(self):
-        check_spec(self.slo, self.percentile, self.resolution)
+        check_slo(self.slo)
+        check_settings(self.percentile, self.resolution)
 
 
-def check_spec(slo: dict, percentile: float, resolution: float) -> None:
-    """ValueError (one line) for an SLO with no term, a percentile outside (0, 100], a resolution <= 0."""
+def check_slo(slo: dict) -> None:
+    """ValueError (one line) for an SLO with no term or a term that is not a positive number of ms."""
     if not slo or any(k not in SLO_TERMS or not (v > 0) for k, v in slo.items()):
         raise ValueError(f"the SLO needs at least one of ttft:MS, tpot:MS, e2el:MS, each > 0 (got {slo})")
+
+
+def check_settings(percentile: float, resolution: float) -> None:
+    """ValueError (one line) for a percentile outside (0, 100] or a resolution <= 0."""
     if not (0 < percentile <= 100):
         raise ValueError(f"--slo-percentile must be in (0, 100], got {percentile:g}")
     if not (resolution > 0):
@@ -383,7 +388,9 @@ def spec_from_args(args, required: bool, slo_optional: bool = False) -> dict | N
         return None
     try:
         slo = parse_goodput([args.slo]) if args.slo is not None else None
-        check_spec(slo or {"ttft": 1.0}, args.slo_percentile, args.capacity_resolution)
+        if slo is not None:
+            check_slo(slo)
+        check_settings(args.slo_percentile, args.capacity_resolution)
     except ValueError as e:
         raise UsageError(str(e)) from None
     for name in ("capacity_start_rate", "probe_seconds", "probe_warmup_seconds"):

@@ -125,6 +125,12 @@ class OwnRayDir:
     def env(self) -> dict:
         return {"RAY_TMPDIR": self.path} if self.path else {}
 
+    def __enter__(self) -> "OwnRayDir":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> int:
         if not self.path:
             return 0
