@@ -2,7 +2,8 @@
 #   source tools/h200_env.sh
 # Installs that vLLM once into /tmp/site, sets the environment (NVLink multicast off), builds the
 # Qwen2.5-7B-shaped config-only model (tools/make_model.py), and defines $M7B: the flags that load it with
-# random weights (same kernels and speed as the real checkpoint; nothing to download).
+# random weights (same kernels and speed as the real checkpoint; nothing to download), exported so that a
+# batch started with setsid sees it.
 if [ ! -d /tmp/site/vllm ]; then
   (cd /tmp/stage && tar xf bundle.tar && python3 -m pip install -q --no-index --no-deps --no-compile \
      --no-cache-dir --target /tmp/site wheels/*.whl) || return 1
@@ -10,4 +11,4 @@ fi
 export PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 [ -f /tmp/models/qwen2.5-7b/config.json ] || python3 tools/make_model.py /tmp/models/qwen2.5-7b
-M7B="--model /tmp/models/qwen2.5-7b --load-format dummy --tokenizer /tmp/models/qwen2.5-7b-tokenizer --max-model-len 4096"
+export M7B="--model /tmp/models/qwen2.5-7b --load-format dummy --tokenizer /tmp/models/qwen2.5-7b-tokenizer --max-model-len 4096"
