@@ -134,7 +134,7 @@ def search_on_llm(llm, cfg: dict, batch1: dict) -> dict:
         batch1["ttft_ms"] or 0, batch1["tpot_ms"] or 0, cfg["output_len"])})
     res = search_sync(spec, ProbePlan.from_spec(spec, cfg["output_len"]),
                       lambda n, seed: random_prompts(n, cfg["input_len"], cfg["output_len"], cfg["vocab_size"], seed=seed),
-                      lambda specs, limit: run_steps(llm, specs, time_limit_s=limit),
+                      lambda specs, limit, stop: run_steps(llm, specs, time_limit_s=limit, stop=stop),
                       seed=cfg["seed"] + 5000, on_probe=printer(spec))
     return {**res, "front_end": "the suite's vllm.LLM driven step by step (common.stepdrive)",
             "scheduler": eng.scheduler_limits(llm)}

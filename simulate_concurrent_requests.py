@@ -363,7 +363,8 @@ def capacity_report(cfg: Config, cap: dict, path) -> dict:
                      f"output throughput {f(r['output_throughput'])}.")
     elif vb:
         lines.append(f"vllm bench serve at capacity failed: {vb.get('error', '')[-200:]}")
-    print_table(rows, "\n".join(lines), title="Capacity search (one row per probe, in the order run)")
+    print_table(rows, "\n".join(lines), title=f"Capacity search (one row per probe, in the order run; "
+                                              f"{len(cap['probes'])} probes in {cap.get('search_s', 0) / 60:.1f} min)")
     plots = []
     if cfg.plots and rows:
         plots.append(str(capacity_plot(path.with_name(path.stem + "_capacity.png"), cap)))

@@ -28,10 +28,16 @@ window shifted by the median E2E (where the window's arrivals leave again, in st
 95 % of the window's arrivals, less 2 for the edges. Below that the queue grows without bound, however good
 the finished requests' percentiles look: an engine that serves mu < lambda req/s completes mu per second
 in any window.
+
+Early stop: a probe ends as soon as its verdict can only be FAIL (`SureFail`): so many judged requests are
+already over a term's target that the p-th percentile must land on one of them, whatever the others do. The
+verdict is the one the full probe would have reached; the time saved is the overloaded tail of failed probes,
+the slowest part of a search. Every probe records its wall time, the search its total (`search_s`).
 """
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -140,7 +146,59 @@ def percentile_with_unfinished(values: list[float], unfinished: int, p: float) -
     return float(arr[lo] + (arr[hi] - arr[lo]) * (pos - lo))
 
 
-def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec) -> dict:
+def _over(r, term: str, target_s: float, now: float) -> bool | None:
+    """True: request r is over the term's target already; False: it met it; None: not decided yet."""
+    if term == "tpot":
+        return None if not (r.ok or r.error) else (r.error is not None or (r.tpot_s is not None and r.tpot_s > target_s))
+    mark = r.first_token_s if term == "ttft" else r.end_s
+    if mark is not None and r.start_s is not None:
+        return mark - r.start_s > target_s
+    if r.error is not None:  # gone without it: infinite, as `judge` counts it
+        return True
+    return True if r.start_s is not None and now - r.start_s > target_s else None
+
+
+class SureFail:
+    """The early stop: call it while a probe runs, `stop(records, t0, now)`; it returns why once the verdict can
+    only be FAIL. A term is surely broken when k of the n judged requests (the window's arrivals, known before the
+    probe starts) are already over its target and k >= n - floor((n - 1) p / 100): numpy's linear p-th percentile
+    then lands on one of them whatever the rest do (with fewer samples, as TPOT has, it needs fewer). Over the
+    target already: TTFT and E2E once the first token / the end came late, or is still missing past the target;
+    TPOT once a request finished; a request gone with an error counts as infinite, as `judge` counts it. The
+    keep-up rule is never decided early. `records` align with `specs`; `t0` is when arrival offset 0 was."""
+
+    def __init__(self, specs, window: tuple[float, float], spec: SearchSpec):
+        a0 = min((s.arrival_s for s in specs), default=0.0)  # judge's window starts at the first arrival
+        self.lo, self.hi = a0 + window[0], a0 + window[1]
+        self.specs, self.spec = specs, spec
+        only = spec.term_class or {}
+        self.judged = {t: [i for i, s in enumerate(specs) if self.lo <= s.arrival_s < self.hi
+                           and (t not in only or s.klass == only[t])] for t in spec.slo}
+        self.need = {t: len(ix) - math.floor((len(ix) - 1) * spec.percentile / 100) for t, ix in self.judged.items()}
+        self.over = dict.fromkeys(spec.slo, 0)
+        self.pending = {t: list(ix) for t, ix in self.judged.items()}   # not decided yet
+        self.stopped: dict | None = None
+
+    def __call__(self, records, t0: float, now: float) -> str | None:
+        for term, target in self.spec.slo.items():
+            still = []
+            for i in self.pending[term]:
+                v = _over(records[i], term, target / 1000, now)
+                if v is None:
+                    still.append(i)
+                elif v:
+                    self.over[term] += 1
+            self.pending[term] = still
+            n = len(self.judged[term])
+            if n and self.over[term] >= self.need[term]:
+                self.stopped = {"term": term, "target_ms": target, "over": self.over[term], "judged": n,
+                                "at_s": round(now - t0, 2)}
+                return (f"{self.over[term]} of {n} judged requests already over the {term.upper()} target "
+                        f"at {now - t0:.1f} s")
+        return None
+
+
+def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, stopped: dict | None = None) -> dict:
     """One probe's verdict from its RequestRecords (absolute perf_counter timestamps, arrival 0 first)."""
     scheduled = [r.scheduled_s for r in records if r.scheduled_s is not None]
     t0 = min(scheduled) if scheduled else 0.0
@@ -179,6 +237,10 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec) -
                       else -math.inf) for term, target in spec.slo.items()}
     margins["keep_up"] = ((len(in_window) + KEEP_UP_SLACK) / (KEEP_UP * len(judged)) - 1) if judged else -math.inf
     worst = min(margins, key=margins.get)
+    if stopped:  # the early stop's verdict: that term could no longer be met (what ran is kept as measured)
+        worst = stopped["term"]
+        margins[worst] = min(margins[worst], -1e-9)
+        probe["stopped_early"] = dict(stopped)
     probe.update({"pass": bool(judged) and margins[worst] >= 0, "margin": margins[worst], "bound_by": worst,
                   "margins": margins})
     # the whole probe measured as `vllm bench serve` measures a run (first send -> last finish, every request),
@@ -206,6 +268,11 @@ def describe(probe: dict, percentile: float) -> str:
         return f"achieved {probe['achieved_rate']:.3g} of {probe['arrived_rate']:.3g} req/s (the queue grows)"
     v = probe.get(f"p{percentile:g}_{term}_ms")
     cls = (probe.get("term_class") or {}).get(term)
+    if probe.get("stopped_early"):
+        st = probe["stopped_early"]
+        return (f"p{percentile:g} {term.upper()}{' of ' + cls + ' requests' if cls else ''} over "
+                f"{st['target_ms']:g} ms for sure: {st['over']} of {st['judged']} judged requests past it at "
+                f"{st['at_s']:.1f} s, probe stopped")
     value = f"{v:.0f} ms" if v is not None else f"unbounded ({probe['unfinished']} unfinished)"
     return f"p{percentile:g} {term.upper()}{' of ' + cls + ' requests' if cls else ''} {value}"
 
@@ -217,6 +284,7 @@ class CapacitySearch:
     def __init__(self, spec: SearchSpec):
         self.spec = spec
         self.probes: list[dict] = []
+        self.t0 = time.perf_counter()
 
     def add(self, probe: dict) -> None:
         self.probes.append(probe)
@@ -261,7 +329,7 @@ class CapacitySearch:
                "slo": dict(self.spec.slo), "percentile": p, "resolution": self.spec.resolution,
                "bracket": [lo, hi], "converged": self.converged(), "bound_by": above["bound_by"] if above else None,
                "search": {k: v for k, v in asdict(self.spec).items() if k != "slo"},
-               "probes": self.probes}
+               "probes": self.probes, "search_s": round(time.perf_counter() - self.t0, 1)}
         if failure:
             out["failed"] = failure
         if not self.probes:
@@ -309,18 +377,26 @@ def printer(spec: SearchSpec, then=None):
         count[0] += 1
         row = probe_row(p, spec.percentile)
         print(f"  probe {count[0]}: {row['offered req/s']} req/s -> {row['verdict']} (achieved "
-              f"{row['achieved req/s']} req/s, judged/unfinished {row['judged/unfinished']})", flush=True)
+              f"{row['achieved req/s']} req/s, judged/unfinished {row['judged/unfinished']}, {row['s']} s)", flush=True)
         if then:
             then(p)
     return show
 
 
+def _timed(probe: dict, t: float) -> dict:
+    probe["wall_s"] = round(time.perf_counter() - t, 2)
+    return probe
+
+
 def search_sync(spec: SearchSpec, plan: ProbePlan, make_prompts, run_open, seed: int = 0, on_probe=None) -> dict:
-    """The search with a blocking front end: `run_open(specs, time_limit_s) -> records` (e.g. stepdrive)."""
+    """The search with a blocking front end: `run_open(specs, time_limit_s, stop) -> records` (e.g. stepdrive),
+    which calls `stop(records, t0, now)` now and then and ends the probe when it returns a reason."""
     search = CapacitySearch(spec)
     while (rate := search.next_rate()) is not None:
         specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes))
-        search.add(judge(run_open(specs, plan.time_limit_s(window)), rate, window, spec))
+        stop, t = SureFail(specs, window, spec), time.perf_counter()
+        recs = run_open(specs, plan.time_limit_s(window), stop)
+        search.add(_timed(judge(recs, rate, window, spec, stopped=stop.stopped), t))
         if on_probe:
             on_probe(search.probes[-1])
     return search.result()
@@ -329,18 +405,21 @@ def search_sync(spec: SearchSpec, plan: ProbePlan, make_prompts, run_open, seed:
 async def search_async(spec: SearchSpec, plan: ProbePlan, make_prompts, backend, seed: int = 0,
                        on_probe=None) -> dict:
     """The search with an async streaming backend (common.loadgen: AsyncLLM or an OpenAI-compatible server).
-    A probe whose every request failed (a server gone) ends the search as failed, keeping the probes done."""
+    A probe in which no request got a token and some failed (a server gone) ends the search as failed, keeping
+    the probes done."""
     from common.loadgen import run_open_loop
     search = CapacitySearch(spec)
     while (rate := search.next_rate()) is not None:
         specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes))
-        recs = await run_open_loop(backend, specs, time_limit_s=plan.time_limit_s(window))
-        dead = [r.error for r in recs if r.error and "time limit" not in r.error]
-        search.add(judge(recs, rate, window, spec))
+        stop, t = SureFail(specs, window, spec), time.perf_counter()
+        recs = await run_open_loop(backend, specs, time_limit_s=plan.time_limit_s(window), stop=stop)
+        dead = [r.error for r in recs if r.error and not r.error.startswith(("not finished", "probe stopped"))
+                and "time limit" not in r.error]
+        search.add(_timed(judge(recs, rate, window, spec, stopped=stop.stopped), t))
         if on_probe:
             on_probe(search.probes[-1])
-        if recs and len(dead) == len(recs):
-            return search.result(failure=f"every request of the probe at {rate:.3g} req/s failed, e.g. {dead[0]}")
+        if dead and not any(r.first_token_s is not None for r in recs):  # nothing answered, something refused
+            return search.result(failure=f"no request of the probe at {rate:.3g} req/s was answered, e.g. {dead[0]}")
     return search.result()
 
 
@@ -348,10 +427,11 @@ def probe_row(p: dict, percentile: float) -> dict:
     """One printed row per probe."""
     f = lambda v, nd=0: "-" if v is None else f"{v:.{nd}f}"  # noqa: E731
     q = f"p{percentile:g}"
-    return {"offered req/s": f"{p['offered_rate']:.3g}", "achieved req/s": f"{p['achieved_rate']:.3g}",
-            "out tok/s": f(p["output_throughput"]), f"{q} TTFT ms": f(p.get(f"{q}_ttft_ms")),
+    cut = bool(p.get("stopped_early"))  # a stopped probe's rates cover part of its window: not shown as rates
+    return {"offered req/s": f"{p['offered_rate']:.3g}", "achieved req/s": "-" if cut else f"{p['achieved_rate']:.3g}",
+            "out tok/s": "-" if cut else f(p["output_throughput"]), f"{q} TTFT ms": f(p.get(f"{q}_ttft_ms")),
             f"{q} TPOT ms": f(p.get(f"{q}_tpot_ms"), 1), "judged/unfinished": f"{p['judged_requests']}/{p['unfinished']}",
-            "verdict": "pass" if p["pass"] else f"FAIL ({describe(p, percentile)})"}
+            "s": f(p.get("wall_s")), "verdict": "pass" if p["pass"] else f"FAIL ({describe(p, percentile)})"}
 
 
 # --------------------------------------------------------------------------- command line (shared by the scripts)

@@ -58,7 +58,8 @@ def capacity_plots(stem, ms: list[dict], capacity: dict) -> list[Path]:
                     f"Serving capacity per layout under {slo_text(capacity['slo'], capacity['percentile'])}",
                     "requests / s")]
     curves = {f"{m['layout']} ({m['gpus']})": [(p["output_throughput"] / m["gpus"], 1000 / p["p50_tpot_ms"])
-                                               for p in m["capacity"]["probes"] if p.get("p50_tpot_ms")]
+                                               for p in m["capacity"]["probes"]
+                                               if p.get("p50_tpot_ms") and not p.get("stopped_early")]
               for m in ms}
     tpot = capacity["slo"].get("tpot")
     out.append(pareto_plot(Path(f"{stem}_pareto.png"), curves, 1000 / tpot if tpot else None,

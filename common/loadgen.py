@@ -274,8 +274,10 @@ async def run_closed_loop(backend, specs: list[RequestSpec], concurrency: int,
 
 
 async def run_open_loop(backend, specs: list[RequestSpec], time_limit_s: float = 600.0,
-                        progress=None) -> list[RequestRecord]:
-    """Send each spec at its `arrival_s` offset, whatever is still in flight."""
+                        progress=None, stop=None) -> list[RequestRecord]:
+    """Send each spec at its `arrival_s` offset, whatever is still in flight. `stop(records, t0, now)`, if given,
+    is asked every STOP_CHECK_S: once it returns a reason, what runs is cancelled and what has not been sent is
+    not (both recorded as failed, with the reason)."""
     records = [new_record(s) for s in specs]
     t0 = time.perf_counter()
 
@@ -288,18 +290,46 @@ async def run_open_loop(backend, specs: list[RequestSpec], time_limit_s: float =
         if progress:
             progress.update(1)
 
-    await _bounded(asyncio.gather(*(fire(s, r) for s, r in zip(specs, records))), time_limit_s, records)
+    check = (lambda: stop(records, t0, time.perf_counter())) if stop else None
+    await _bounded(asyncio.gather(*(fire(s, r) for s, r in zip(specs, records))), time_limit_s, records, check)
     return records
 
 
-async def _bounded(gathered, time_limit_s: float, records: list[RequestRecord]) -> None:
+STOP_CHECK_S = 0.25
+
+
+async def _bounded(gathered, time_limit_s: float, records: list[RequestRecord], check=None) -> None:
+    """Await the requests until they are done, the time limit passes, or `check()` returns a reason to stop;
+    then cancel what is left, each unfinished record saying why."""
+    task = asyncio.ensure_future(gathered)
+    deadline = time.perf_counter() + time_limit_s
+    why = f"not finished within the {time_limit_s:.0f} s time limit"
     try:
-        await asyncio.wait_for(gathered, timeout=time_limit_s)
-    except asyncio.TimeoutError:
-        pass
+        while not task.done():
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            await asyncio.wait({task}, timeout=min(left, STOP_CHECK_S) if check else left)
+            if check and not task.done() and (reason := check()):
+                why = f"probe stopped: {reason}"
+                break
+    except asyncio.CancelledError:  # the caller was cancelled (Ctrl-C): take the requests down with it
+        task.cancel()
+        raise
+    if task.done():
+        task.result()  # a bug in a request's coroutine is raised, as before
+    else:
+        for rec in records:  # named before the cancellation reaches them
+            if rec.end_s is None and rec.error is None:
+                rec.error = why
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
     for rec in records:
         if rec.end_s is None and rec.error is None:
-            rec.error = f"not finished within the {time_limit_s:.0f} s time limit"
+            rec.error = why
 
 
 # --------------------------------------------------------------------------- metrics

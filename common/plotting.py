@@ -130,8 +130,14 @@ def capacity_plot(path: Path, cap: dict) -> Path:
             ax1.axvline(p["offered_rate"], color="red", alpha=0.12)
     ax1.set_yscale("log")
     ax1.set(title="Latency per probe (red: failed probes)", xlabel="offered request rate (req/s)", ylabel="ms")
-    ax2.plot(xs, [p["arrived_rate"] for p in probes], linestyle="--", color="grey", label="arrived (offered)")
-    ax2.plot(xs, [p["achieved_rate"] for p in probes], marker="o", label="achieved (completions/s)")
+    full = [p for p in probes if not p.get("stopped_early")]   # a stopped probe's rates cover part of its window
+    ax2.plot([p["offered_rate"] for p in full], [p["arrived_rate"] for p in full], linestyle="--", color="grey",
+             label="arrived (offered)")
+    ax2.plot([p["offered_rate"] for p in full], [p["achieved_rate"] for p in full], marker="o",
+             label="achieved (completions/s)")
+    cut = [p["offered_rate"] for p in probes if p.get("stopped_early")]
+    if cut:
+        ax2.plot(cut, [0] * len(cut), "x", color="red", label="stopped early: surely over the SLO")
     ax2.set(title="Does the engine keep up?", xlabel="offered request rate (req/s)", ylabel="req/s")
     for ax in (ax1, ax2):
         if cap.get("request_rate"):

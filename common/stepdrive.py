@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import deque
 
-from common.loadgen import RequestRecord, RequestSpec, new_record
+from common.loadgen import STOP_CHECK_S, RequestRecord, RequestSpec, new_record
 
 
 def _params(spec: RequestSpec, temperature: float = 0.0, kind: str = "CUMULATIVE"):
@@ -40,11 +40,12 @@ def generate_offline(llm, specs: list[RequestSpec], use_tqdm: bool = False, temp
 
 
 def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, time_limit_s: float = 600.0,
-              progress=None, max_steps: int | None = None) -> list[RequestRecord]:
+              progress=None, max_steps: int | None = None, stop=None) -> list[RequestRecord]:
     """Closed loop when `concurrency` is set (the next request goes in when one finishes), else open loop
     (each spec is added at its `arrival_s`). Bounded by the list, by `time_limit_s` and by `max_steps` engine
     steps (a limit that does not depend on the machine's speed); what is still running at a limit is aborted
-    and recorded as failed."""
+    and recorded as failed. `stop(records, t0, now)`, if given, is asked every STOP_CHECK_S: once it returns a
+    reason, the run ends there the same way (common.capacity.SureFail)."""
     engine = llm.llm_engine
     records = [new_record(s) for s in specs]
     waiting = deque(zip(specs, records))
@@ -53,6 +54,7 @@ def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, tim
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
     steps = 0
+    why, next_check = None, t0 + STOP_CHECK_S
 
     def admit(now: float) -> None:
         while waiting:
@@ -88,6 +90,11 @@ def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, tim
         now = time.perf_counter()
         if now > deadline or (max_steps is not None and steps >= max_steps):
             break
+        if stop is not None and now >= next_check:
+            next_check = now + STOP_CHECK_S
+            if reason := stop(records, t0, now):
+                why = f"probe stopped: {reason}"
+                break
         admit(now)
         if not running:  # open loop, nothing in flight: wait for the next arrival
             if waiting:
@@ -113,5 +120,5 @@ def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, tim
              else f"the {time_limit_s:g} s time limit")
     for rec in records:
         if rec.end_s is None and rec.error is None:
-            rec.error = f"not finished within {limit}"
+            rec.error = why or f"not finished within {limit}"
     return records

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from common.capacity import (CapacitySearch, ProbePlan, SearchSpec, judge, percentile_with_unfinished,
-                             search_sync)
+from common.capacity import (CapacitySearch, ProbePlan, SearchSpec, SureFail, describe, judge,
+                             percentile_with_unfinished, search_sync)
 from common.loadgen import RequestRecord, RequestSpec
 
 SLO = {"ttft": 500.0, "tpot": 50.0}
@@ -122,7 +122,7 @@ def test_search_sync_drives_a_front_end_and_keeps_every_probe():
     def make(n, seed):
         return [RequestSpec([1, 2, 3], 10) for _ in range(n)]
 
-    def run_open(specs, limit):
+    def run_open(specs, limit, stop):
         t0, free_at, recs = 0.0, 0.0, []
         for s in specs:
             arrive = t0 + s.arrival_s
@@ -196,3 +196,96 @@ def test_a_term_limited_to_a_class_judges_only_that_class():
     # long requests keep the drain open for at least the window when the SLO does not bound their E2E
     plan = ProbePlan.from_spec(SearchSpec(slo=SLO, term_class={"ttft": "short"}, measure_s=20), 10)
     assert plan.drain_s() == pytest.approx(21.0)
+
+
+def _specs(arrivals, klass="x"):
+    out = []
+    for a in arrivals:
+        s = RequestSpec([1, 2, 3], 10, klass=klass)
+        s.arrival_s = a
+        out.append(s)
+    return out
+
+
+def test_sure_fail_stops_exactly_when_the_percentile_can_no_longer_be_met():
+    """200 judged arrivals at p99: numpy's percentile lands between ranks 197 and 198, so 3 requests over the
+    target decide it whatever the other 197 do, and 2 do not. The stop agrees with the verdict of the full run."""
+    spec = SearchSpec(slo={"ttft": 500.0}, percentile=99)
+    arr = [i / 100 for i in range(300)]                       # 100 req/s for 3 s; window [1, 3): 200 judged
+    specs, window = _specs(arr), (1.0, 3.0)
+    stop = SureFail(specs, window, spec)
+    assert stop.need == {"ttft": 3}
+    t0 = 100.0
+    recs = [_rec(a, 0.1, 0.01, t0=t0) for a in arr[:150]]   # sent so far, 50 of them judged, all fast
+    recs += [RequestRecord("r", "x", 3, 10) for _ in arr[150:]]   # not sent yet
+    slow = [120, 130]                                          # two judged requests 0.51 s to their first token
+    for i in slow:
+        recs[i] = _rec(arr[i], 0.51, 0.01, t0=t0)
+    recs[140] = RequestRecord("r", "x", 3, 10, scheduled_s=t0 + arr[140], start_s=t0 + arr[140])  # no token yet
+    assert stop(recs, t0, t0 + 1.5) is None                    # 2 over: p99 could still pass
+    assert stop(recs, t0, t0 + arr[140] + 0.4) is None         # waiting 0.4 s: not over yet
+    why = stop(recs, t0, t0 + arr[140] + 0.6)                  # waiting 0.6 s: the third
+    assert why and "3 of 200 judged requests already over the TTFT target" in why
+    assert stop.stopped == {"term": "ttft", "target_ms": 500.0, "over": 3, "judged": 200, "at_s": pytest.approx(2.0)}
+    # the full run agrees: the other 197 at their best (all fast) still fail p99, by the three slow ones ...
+    full = [_rec(a, 0.1, 0.01, t0=t0) for a in arr]
+    for i in slow + [140]:
+        full[i] = _rec(arr[i], 0.51, 0.01, t0=t0)
+    assert not judge(full, 100.0, window, spec)["pass"]
+    # ... while two slow ones, only just over, would have passed: stopping at 2 would have been wrong
+    full[140] = _rec(arr[140], 0.1, 0.01, t0=t0)
+    assert judge(full, 100.0, window, spec)["pass"]
+    # the stopped probe's verdict says so
+    p = judge(recs, 100.0, window, spec, stopped=stop.stopped)
+    assert not p["pass"] and p["bound_by"] == "ttft" and p["stopped_early"]["over"] == 3
+    assert "p99 TTFT over 500 ms for sure: 3 of 200 judged requests past it at 2.0 s, probe stopped" in describe(p, 99)
+
+
+def test_sure_fail_counts_only_the_class_a_term_judges_and_tpot_only_when_finished():
+    spec = SearchSpec(slo={"ttft": 500.0, "tpot": 50.0}, percentile=50, term_class={"ttft": "short"})
+    arr = [i / 10 for i in range(40)]
+    specs = _specs(arr)
+    for i, s in enumerate(specs):
+        s.klass = "long" if i % 2 else "short"
+    stop = SureFail(specs, (1.0, 3.0), spec)                   # 20 judged: 10 short
+    assert stop.need == {"ttft": 10 - 4, "tpot": 20 - 9}       # n - floor((n - 1) / 2)
+    t0 = 0.0
+    recs = [_rec(a, 2.0 if i % 2 else 0.1, 0.06, t0=t0) for i, a in enumerate(arr)]   # long ones' TTFT: not judged
+    for r in recs:   # every request has its first token and is still decoding: TPOT not known yet
+        r.end_s, r.output_len = None, 0
+    assert stop(recs, t0, 10.0) is None
+    for r in recs[:25]:   # 15 judged requests finish with 60 ms per token
+        r.end_s, r.output_len = r.first_token_s + 0.06 * 9, 10
+    assert "15 of 20 judged requests already over the TPOT target" in stop(recs, t0, 10.0)
+
+
+def test_an_open_loop_probe_stops_as_soon_as_it_has_surely_failed():
+    """A server 1 s to its first token against a 100 ms target: the probe ends a fraction of a second into its
+    window, not after the window and the drain; what was never sent or still ran says why, and the verdict is
+    the one the whole probe would have reached."""
+    import asyncio
+    import time
+
+    from common.loadgen import run_open_loop
+
+    class Slow:
+        async def send(self, spec, rec):
+            rec.start_s = time.perf_counter()
+            await asyncio.sleep(1.0)
+            rec.add_tokens(time.perf_counter(), spec.output_len)
+            rec.end_s = time.perf_counter()
+
+    spec = SearchSpec(slo={"ttft": 100.0}, warmup_s=0.2, measure_s=1.0, min_requests=10)
+    plan = ProbePlan.from_spec(spec, 4)
+    arrivals, window = plan.arrivals(50.0, seed=1)
+    specs = _specs(arrivals)
+    stop = SureFail(specs, window, spec)
+    t = time.perf_counter()
+    recs = asyncio.run(run_open_loop(Slow(), specs, time_limit_s=plan.time_limit_s(window), stop=stop))
+    took = time.perf_counter() - t
+    assert plan.time_limit_s(window) > 3 and took < 1.5 and stop.stopped["term"] == "ttft"
+    assert stop.stopped["over"] >= stop.need["ttft"] == 2   # p99 of ~50 judged: two over decide it (checked every 0.25 s)
+    assert all(r.error.startswith("probe stopped: ") for r in recs if not r.ok)
+    assert any(r.start_s is None for r in recs)             # the rest of the window was never sent
+    p = judge(recs, 50.0, window, spec, stopped=stop.stopped)
+    assert not p["pass"] and p["bound_by"] == "ttft" and p["stopped_early"] == stop.stopped
