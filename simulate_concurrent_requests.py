@@ -361,6 +361,11 @@ def capacity_report(cfg: Config, cap: dict, path) -> dict:
         lines.append(f"vllm bench serve at {vb['request_rate']:.3g} req/s ({vb['num_prompts']} requests): ours / theirs "
                      f"p{pct:g} TTFT {f(r['p99_ttft_ms'])}, p{pct:g} TPOT {f(r['p99_tpot_ms'])}, "
                      f"output throughput {f(r['output_throughput'])}.")
+        if "vllm_bench_meets_slo" in vb:
+            seen = ", ".join(f"p99 {t.upper()} {v:.0f} ms" for t, v in vb["vllm_bench_p99_ms"].items())
+            lines.append(f"By its own p99s ({seen}) vllm bench serve "
+                         + ("agrees: the SLO holds at this rate." if vb["vllm_bench_meets_slo"] else
+                            "does NOT see the SLO met at this rate: read the capacity as an upper bound."))
     elif vb:
         lines.append(f"vllm bench serve at capacity failed: {vb.get('error', '')[-200:]}")
     print_table(rows, "\n".join(lines), title=f"Capacity search (one row per probe, in the order run; "

@@ -133,6 +133,11 @@ def test_base_url_capacity_search_then_vllm_bench_serve_at_that_rate(tmp_path, s
     for k in ("p99_ttft_ms", "p99_tpot_ms", "output_throughput"):
         assert vb["ours_vs_vllm_bench"][k] == pytest.approx(vb["ours"][k] / vb["vllm_bench"][k])
     assert "vllm bench serve at " in proc.stdout and "ours / theirs p99 TTFT" in proc.stdout
+    # the bench's own p99s judged by the same SLO, and the line says which way it went
+    seen = vb["vllm_bench_p99_ms"]
+    assert seen == {"ttft": vb["vllm_bench"]["p99_ttft_ms"], "tpot": vb["vllm_bench"]["p99_tpot_ms"]}
+    assert vb["vllm_bench_meets_slo"] == (seen["ttft"] <= 300 and seen["tpot"] <= 60)
+    assert ("agrees: the SLO holds" if vb["vllm_bench_meets_slo"] else "does NOT see the SLO met") in proc.stdout
 
 
 def test_server_dying_mid_run_writes_partial_results_exit_1(tmp_path, server, tiny_model):
