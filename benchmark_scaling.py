@@ -322,8 +322,8 @@ def main(cfg: Config) -> dict:
         m = summarize_layout(lay, res)
         m.update(comm_model(m, allreduce.get(lay["tp"]), info, gpu_name))
         m["status"] = "ok" if m["offline_failed"] == 0 else "failed"
+        from common.capacity import run_capacity, split_samples
         if cfg.capacity:
-            from common.capacity import run_capacity
             m["capacity"] = run_capacity(lay, base, cfg.timeout_s)
             if m["capacity"].get("failed"):
                 m["status"] = "failed"
@@ -336,7 +336,8 @@ def main(cfg: Config) -> dict:
         derive(m, next((b for la, b, _, _ in results if la["n"] == 1), None), price)
         rows[id(lay)] = _row(m)
         save_run(path, experiment=EXPERIMENT, config={**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
-                 metrics=m, status=m["status"], raw={"replicas": res.get("replicas") or [res]}, rows=[rows[id(lay)]])
+                 metrics=m, status=m["status"], rows=[rows[id(lay)]],
+                 raw={"replicas": res.get("replicas") or [res], "capacity_probes": split_samples(m.get("capacity"))})
         files.append(str(path))
         print(f"  {lay['name']}: timed runs {runs_line(m)} out tok/s", flush=True)
         print(f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline (median of {m['offline_runs']} runs, "

@@ -143,6 +143,7 @@ def search_on_llm(llm, cfg: dict, batch1: dict) -> dict:
 # --------------------------------------------------------------------------- the suite
 def main(cfg: Config) -> dict:
     from common import platform
+    from common.capacity import split_samples
     from common.cli import UsageError, resolve_model
     from common.isolation import run_isolated
     from common.models import layout_problem
@@ -209,7 +210,8 @@ def main(cfg: Config) -> dict:
                              ("output_throughput", "median_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "p99_tpot_ms",
                               "request_goodput")}} for s in res["sweep"]]})
         save_run(path, experiment=EXPERIMENT, config=child, metrics=m,
-                 raw={"ranks": res["ranks"], "memory": res["memory"], "latency_requests": res["latency_requests"]})
+                 raw={"ranks": res["ranks"], "memory": res["memory"], "latency_requests": res["latency_requests"],
+                      "capacity_probes": split_samples(m.get("capacity"))})
         st = res["stage_seconds"]
         print(f"  TP={n}: {m['output_throughput']:.0f} out tok/s; time: engine start {st['engine_start']:.0f} s, "
               f"measuring {sum(v for k, v in st.items() if k != 'engine_start'):.0f} s, process {res['process_wall_s']:.0f} s")

@@ -330,9 +330,11 @@ def main(cfg: Config) -> dict:
         print_table(rows, "Ratios near 1.0 mean this client measures what vLLM's own benchmark client measures.",
                     title="Calibration against vllm bench serve (same server, same workload)")
         summary["metrics"]["vllm_bench_comparison"] = comparison
+    from common.capacity import split_samples
     any_failed = status != "ok" or any(lv["metrics"]["failed"] for lv in res.get("levels", []))
     save_run(path, experiment=EXPERIMENT, config={**child, "tp": tp}, metrics=summary["metrics"],
              raw={"levels": res.get("levels", []), "unloaded": res.get("unloaded"),
+                  "capacity_probes": split_samples(res.get("capacity")),
                   "concurrent_all_at_once": res.get("concurrent_all_at_once"), "batch": batch,
                   "stage_seconds": res.get("stage_seconds")},
              status="failed" if any_failed else "ok", rows=summary["rows"], failure=failure)

@@ -210,6 +210,7 @@ def analyse(res: dict) -> dict:
 
 # --------------------------------------------------------------------------- the experiment
 def main(cfg: Config) -> dict:
+    from common.capacity import split_samples
     from common.cli import UsageError, resolve_model
     from common.isolation import run_isolated
     from common.results import record_failure, run_path, save_run, timestamp
@@ -250,6 +251,7 @@ def main(cfg: Config) -> dict:
         rows.append(_row(m))
         save_run(path, experiment=EXPERIMENT, config=child, metrics=m, status="ok" if not m["failed"] else "failed",
                  raw={"alone": res["alone"], "mixed": res["mixed"], "long_alone": res["long_alone"],
+                      "capacity_probes": split_samples(m.get("capacity")),
                       "stage_seconds": res["stage_seconds"]}, rows=[rows[-1]])
         files.append(str(path))
     return report(cfg, rows, done, files, ts, info)

@@ -383,9 +383,23 @@ def printer(spec: SearchSpec, then=None):
     return show
 
 
-def _timed(probe: dict, t: float) -> dict:
+def _timed(probe: dict, t: float, records) -> dict:
+    """The probe's wall time, and its requests one by one (moved to the JSON's raw by `split_samples`)."""
     probe["wall_s"] = round(time.perf_counter() - t, 2)
+    t0 = min((r.scheduled_s for r in records if r.scheduled_s is not None), default=0.0)
+    ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
+    probe["samples"] = {
+        "arrival_s": [None if r.scheduled_s is None else round(r.scheduled_s - t0, 4) for r in records],
+        "ttft_ms": [ms(r.ttft_s) for r in records], "tpot_ms": [ms(r.tpot_s) for r in records],
+        "e2el_ms": [ms(r.e2e_s) if r.ok else None for r in records], "output_len": [r.output_len for r in records],
+        "klass": [r.klass for r in records], "error": [r.error for r in records]}
     return probe
+
+
+def split_samples(cap: dict | None) -> list[dict]:
+    """Take each probe's per-request samples out of metrics.capacity, for the JSON's raw: [{offered_rate, ...}]."""
+    return [{"offered_rate": p["offered_rate"], **p.pop("samples")} for p in (cap or {}).get("probes", [])
+            if "samples" in p]
 
 
 def search_sync(spec: SearchSpec, plan: ProbePlan, make_prompts, run_open, seed: int = 0, on_probe=None) -> dict:
@@ -396,7 +410,7 @@ def search_sync(spec: SearchSpec, plan: ProbePlan, make_prompts, run_open, seed:
         specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes))
         stop, t = SureFail(specs, window, spec), time.perf_counter()
         recs = run_open(specs, plan.time_limit_s(window), stop)
-        search.add(_timed(judge(recs, rate, window, spec, stopped=stop.stopped), t))
+        search.add(_timed(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
         if on_probe:
             on_probe(search.probes[-1])
     return search.result()
@@ -415,7 +429,7 @@ async def search_async(spec: SearchSpec, plan: ProbePlan, make_prompts, backend,
         recs = await run_open_loop(backend, specs, time_limit_s=plan.time_limit_s(window), stop=stop)
         dead = [r.error for r in recs if r.error and not r.error.startswith(("not finished", "probe stopped"))
                 and "time limit" not in r.error]
-        search.add(_timed(judge(recs, rate, window, spec, stopped=stop.stopped), t))
+        search.add(_timed(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
         if on_probe:
             on_probe(search.probes[-1])
         if dead and not any(r.first_token_s is not None for r in recs):  # nothing answered, something refused

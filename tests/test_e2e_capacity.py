@@ -36,6 +36,19 @@ def _check_search(cap: dict) -> None:
     assert cap["search_s"] >= sum(p["wall_s"] for p in cap["probes"]) > 0
 
 
+def _check_samples(doc: dict) -> None:
+    """Every probe's requests one by one in raw.capacity_probes (not in metrics), enough to judge it again."""
+    cap, raw = doc["metrics"]["capacity"], doc["raw"]["capacity_probes"]
+    assert [r["offered_rate"] for r in raw] == [p["offered_rate"] for p in cap["probes"]]
+    assert not any("samples" in p for p in cap["probes"])
+    for r, p in zip(raw, cap["probes"]):
+        assert len(r["ttft_ms"]) == len(r["arrival_s"]) == len(r["error"]) == p["requests"]
+        a, b = p["window_s"]
+        judged = [i for i, t in enumerate(r["arrival_s"]) if t is not None and a <= t < b]
+        assert len(judged) == p["judged_requests"]
+        assert sum(r["error"][i] is not None for i in judged) == p["unfinished"]
+
+
 def test_simulate_finds_capacity_on_the_in_process_engine(tmp_path, tiny_model):
     proc = run_script("simulate_concurrent_requests.py", "--find-capacity", "--slo", "ttft:200,tpot:50",
                       "--output-dir", str(tmp_path), *SEARCH)
@@ -44,6 +57,7 @@ def test_simulate_finds_capacity_on_the_in_process_engine(tmp_path, tiny_model):
     d = json.loads(path.read_text())
     cap = d["metrics"]["capacity"]
     _check_search(cap)
+    _check_samples(d)
     assert cap["slo"] == {"ttft": 200.0, "tpot": 50.0} and cap["unloaded"]["ttft_ms"] > 0
     assert cap["search"]["resolution"] == 0.2 and cap["search"]["start_rate"] > 0
     assert d["metrics"]["scheduler"]["max_num_seqs"] > 0   # what the engine ran with
@@ -60,6 +74,7 @@ def test_scaling_capacity_per_layout_with_dp_behind_one_front_end_and_the_report
     docs = {d["metrics"]["layout"]: d for d in map(lambda p: json.loads(p.read_text()), tmp_path.glob("scaling_*.json"))}
     assert set(docs) == {"DP2"}   # (1 GPU against DP2 in the report: tests/test_report.py, on fixture files)
     for name, d in docs.items():
+        _check_samples(d)
         m = d["metrics"]
         _check_search(m["capacity"])
         assert m["capacity_request_rate_per_gpu"] == pytest.approx(m["capacity_request_rate"] / m["gpus"])

@@ -130,8 +130,10 @@ def test_mixed_workload_variants_measure_short_request_waits(tmp_path, tiny_mode
     slo = caps["no chunking"]["slo"]
     alone = docs["no chunking"]["raw"]["alone"]
     assert slo["ttft"] == pytest.approx(5 * sorted(r["ttft_ms"] for r in alone)[len(alone) // 2], rel=0.5)
-    for c in caps.values():
+    for v, c in caps.items():
         assert c["slo"] == slo and c["term_class"] == {"ttft": "short"} and c["probes"]
+        raw = docs[v]["raw"]["capacity_probes"]
+        assert [len(r["klass"]) for r in raw] == [p["requests"] for p in c["probes"]]
         assert all(p["term_class"] == {"ttft": "short"} for p in c["probes"])
         if c["request_rate"]:
             assert any(p["pass"] and p["offered_rate"] == c["request_rate"] for p in c["probes"])
@@ -160,6 +162,8 @@ def test_suite_report_resume_and_from_results(tmp_path, tiny_model):
     cap = m["capacity"]
     assert cap["slo"] == {"ttft": 300.0, "tpot": 60.0} and cap["probes"] and cap["scheduler"]["max_num_seqs"] > 0
     assert "stepdrive" in cap["front_end"]
+    raw = suite["raw"]["capacity_probes"]   # every probe's requests one by one, kept beside the metrics
+    assert [len(r["ttft_ms"]) for r in raw] == [p["requests"] for p in cap["probes"]] and "samples" not in cap["probes"][0]
     if cap["request_rate"]:
         assert any(p["pass"] and p["offered_rate"] == cap["request_rate"] for p in cap["probes"])
         assert m["capacity_request_rate_per_gpu"] == cap["request_rate"]
