@@ -1,4 +1,5 @@
-# On an offline GPU machine (no network) where vLLM's wheels were carried in as /tmp/stage/bundle.tar:
+# On an offline GPU machine (no network) where vLLM's wheels were carried in as /tmp/stage/bundle.tar
+# (staged in chunks that fit beside this tree: tools/restage.sh):
 #   source tools/h200_env.sh
 # Installs that vLLM once into /tmp/site, sets the environment (NVLink multicast off), builds the
 # Qwen2.5-7B-shaped config-only model (tools/make_model.py), and defines $M7B: the flags that load it with
