@@ -11,7 +11,8 @@
 #   beside it (servecap: the capacity search at a loose and at a strict SLO, the bench at each rate found), and
 #   stop it by PID; calib is the interleaved calibration against `vllm bench throughput`; capacity runs
 #   benchmark_scaling.py --capacity at a loose and at a strict SLO; mixcap is the mixed workload's cap sweep
-#   with capacity per variant; mixed2 is the README's second mixed-workload example at the model's own
+#   with capacity per variant (5 variants: no chunking, budget 8192 alone and with caps 256/512/1024; shorter probes,
+#   so that it fits one 30-minute lease after the carry: ~3-4 min per variant); mixed2 is the README's second mixed-workload example at the model's own
 #   context length (32768); resume is the README's suite command with --resume over the suite JSONs of
 #   docs/sample_results/h200x2 and this batch's scaling JSONs (it measures nothing new and writes the report)
 # Two one-GPU steps can share a 2-GPU machine: CUDA_VISIBLE_DEVICES=0 bash ... serve & CUDA_VISIBLE_DEVICES=1 ...
@@ -42,7 +43,8 @@ for spec in "$@"; do
                   --slo ttft:500,tpot:50 --gpu-hour-usd 4.0 --offline-runs 1 --no-allreduce" ;;
     servecap) cmd="simulate_concurrent_requests.py $M7B --base-url http://127.0.0.1:8011 --find-capacity
                   --slo ttft:500,tpot:50 --compare-vllm-bench" ;;
-    mixcap)  cmd="test_mixed_workload.py $M7B --max-model-len 10240 --budgets 2048,8192 --caps 256,512,1024 --capacity" ;;
+    mixcap)  cmd="test_mixed_workload.py $M7B --max-model-len 10240 --budgets 8192 --caps 256,512,1024 --capacity
+                  --probe-seconds 10 --probe-min-requests 50 --max-probes 7 --capacity-resolution 0.1" ;;
     *) echo "unknown step $step" >> $R/progress; continue ;;
   esac
   mkdir -p $R/$step
