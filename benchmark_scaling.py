@@ -261,6 +261,7 @@ def main(cfg: Config) -> dict:
     from common.cli import resolve_model
     from common.allreduce import comm_model
     from common.calibration import compare_with_vllm_bench
+    from common.capacity import run_capacity, split_samples
     from common.cost import gpu_hour_price
     from common.hwmon import runs_line
     from common.isolation import run_isolated
@@ -322,7 +323,6 @@ def main(cfg: Config) -> dict:
         m = summarize_layout(lay, res)
         m.update(comm_model(m, allreduce.get(lay["tp"]), info, gpu_name))
         m["status"] = "ok" if m["offline_failed"] == 0 else "failed"
-        from common.capacity import run_capacity, split_samples
         if cfg.capacity:
             m["capacity"] = run_capacity(lay, base, cfg.timeout_s)
             if m["capacity"].get("failed"):

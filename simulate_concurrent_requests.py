@@ -237,6 +237,7 @@ def measure_batch(cfg: dict) -> dict:
 # --------------------------------------------------------------------------- the experiment
 def main(cfg: Config) -> dict:
     from common.calibration import bench_at_capacity, bench_serve_level
+    from common.capacity import split_samples
     from common.cli import UsageError, resolve_model
     from common.engine import SCHEDULER_LIMITS
     from common.isolation import run_isolated
@@ -330,7 +331,6 @@ def main(cfg: Config) -> dict:
         print_table(rows, "Ratios near 1.0 mean this client measures what vLLM's own benchmark client measures.",
                     title="Calibration against vllm bench serve (same server, same workload)")
         summary["metrics"]["vllm_bench_comparison"] = comparison
-    from common.capacity import split_samples
     any_failed = status != "ok" or any(lv["metrics"]["failed"] for lv in res.get("levels", []))
     save_run(path, experiment=EXPERIMENT, config={**child, "tp": tp}, metrics=summary["metrics"],
              raw={"levels": res.get("levels", []), "unloaded": res.get("unloaded"),

@@ -170,7 +170,7 @@ class SureFail:
     def __init__(self, specs, window: tuple[float, float], spec: SearchSpec):
         a0 = min((s.arrival_s for s in specs), default=0.0)  # judge's window starts at the first arrival
         self.lo, self.hi = a0 + window[0], a0 + window[1]
-        self.specs, self.spec = specs, spec
+        self.spec = spec
         only = spec.term_class or {}
         self.judged = {t: [i for i, s in enumerate(specs) if self.lo <= s.arrival_s < self.hi
                            and (t not in only or s.klass == only[t])] for t in spec.slo}
@@ -377,13 +377,13 @@ def printer(spec: SearchSpec, then=None):
         count[0] += 1
         row = probe_row(p, spec.percentile)
         print(f"  probe {count[0]}: {row['offered req/s']} req/s -> {row['verdict']} (achieved "
-              f"{row['achieved req/s']} req/s, judged/unfinished {row['judged/unfinished']}, {row['s']} s)", flush=True)
+              f"{row['achieved req/s']} req/s, judged/unfinished {row['judged/unfinished']}, {row['wall s']} s)", flush=True)
         if then:
             then(p)
     return show
 
 
-def _timed(probe: dict, t: float, records) -> dict:
+def _with_time_and_samples(probe: dict, t: float, records) -> dict:
     """The probe's wall time, and its requests one by one (moved to the JSON's raw by `split_samples`)."""
     probe["wall_s"] = round(time.perf_counter() - t, 2)
     t0 = min((r.scheduled_s for r in records if r.scheduled_s is not None), default=0.0)
@@ -410,7 +410,7 @@ def search_sync(spec: SearchSpec, plan: ProbePlan, make_prompts, run_open, seed:
         specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes))
         stop, t = SureFail(specs, window, spec), time.perf_counter()
         recs = run_open(specs, plan.time_limit_s(window), stop)
-        search.add(_timed(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
+        search.add(_with_time_and_samples(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
         if on_probe:
             on_probe(search.probes[-1])
     return search.result()
@@ -427,9 +427,9 @@ async def search_async(spec: SearchSpec, plan: ProbePlan, make_prompts, backend,
         specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes))
         stop, t = SureFail(specs, window, spec), time.perf_counter()
         recs = await run_open_loop(backend, specs, time_limit_s=plan.time_limit_s(window), stop=stop)
-        dead = [r.error for r in recs if r.error and not r.error.startswith(("not finished", "probe stopped"))
+        dead = [r.error for r in recs if r.error and not r.error.startswith("probe stopped")
                 and "time limit" not in r.error]
-        search.add(_timed(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
+        search.add(_with_time_and_samples(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
         if on_probe:
             on_probe(search.probes[-1])
         if dead and not any(r.first_token_s is not None for r in recs):  # nothing answered, something refused
@@ -445,7 +445,7 @@ def probe_row(p: dict, percentile: float) -> dict:
     return {"offered req/s": f"{p['offered_rate']:.3g}", "achieved req/s": "-" if cut else f"{p['achieved_rate']:.3g}",
             "out tok/s": "-" if cut else f(p["output_throughput"]), f"{q} TTFT ms": f(p.get(f"{q}_ttft_ms")),
             f"{q} TPOT ms": f(p.get(f"{q}_tpot_ms"), 1), "judged/unfinished": f"{p['judged_requests']}/{p['unfinished']}",
-            "s": f(p.get("wall_s")), "verdict": "pass" if p["pass"] else f"FAIL ({describe(p, percentile)})"}
+            "wall s": f(p.get("wall_s")), "verdict": "pass" if p["pass"] else f"FAIL ({describe(p, percentile)})"}
 
 
 # --------------------------------------------------------------------------- command line (shared by the scripts)
