@@ -21,6 +21,7 @@ def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str
     (`vllm_bench_runs` of each, every run its own engine: one GPU cannot hold two), so a machine drifting over the
     minutes weighs on both sides alike. Ours here is the layout's offline measurement alone (engine, warm-up, one
     timed run). The ratio of the medians, its 95 % bootstrap interval and every run go into the baseline's metrics."""
+    from common.hwmon import explain_spread, run_label
     from common.isolation import run_isolated
     from common.metrics import ratio_of_medians_ci
     runs = max(1, cfg.vllm_bench_runs or 1)
@@ -40,7 +41,8 @@ def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str
             path = out_json.with_name(out_json.name.replace(".json", f"_run{i + 1}.json"))
             theirs.append(vllm_bench_throughput(cfg, engine, path)["output_throughput"])
             order.append({"who": "vllm bench", "output_throughput": theirs[-1]})
-            print(f"  run {i + 1}: ours {ours[-1]:.0f}, vllm bench {theirs[-1]:.0f} out tok/s", flush=True)
+            print(f"  run {i + 1}: ours {run_label(ours[-1], x.get('hw'))}, vllm bench {theirs[-1]:,.0f} out tok/s",
+                  flush=True)
     except Exception as e:  # recorded, never fatal
         m["vllm_bench_error"] = f"{type(e).__name__}: {e}"[:300]
         print(f"calibration stopped: {m['vllm_bench_error']}")
@@ -53,7 +55,11 @@ def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str
               "ours_interleaved_output_throughput_runs": ours, "ours_vs_vllm_bench": ratio,
               "ours_vs_vllm_bench_ci": [lo, hi]})
     m["calibration_verdict"] = calibration_verdict(ratio, lo, hi, len(ours), len(theirs))
-    print(m["calibration_verdict"], flush=True)
+    why = explain_spread([{"output_throughput": o["output_throughput"], **(o.get("hw") or {})}
+                          for o in order if o["who"] == "ours"])
+    if why:  # our side's spread, explained from its hardware samples (the bench's run is a black box)
+        m["calibration_ours_spread"] = "ours " + why
+    print(m["calibration_verdict"] + (f"\n  ours {why}." if why else ""), flush=True)
 
 
 def calibration_verdict(ratio: float, lo: float, hi: float, n_ours: int, n_theirs: int) -> str:

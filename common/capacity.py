@@ -193,7 +193,7 @@ class SureFail:
             if n and self.over[term] >= self.need[term]:
                 self.stopped = {"term": term, "target_ms": target, "over": self.over[term], "judged": n,
                                 "at_s": round(now - t0, 2)}
-                return (f"{self.over[term]} of {n} judged requests already over the {term.upper()} target "
+                return (f"{self.over[term]} of the {n} requests it judges already over the {term.upper()} target "
                         f"at {now - t0:.1f} s")
         return None
 
@@ -271,7 +271,7 @@ def describe(probe: dict, percentile: float) -> str:
     if probe.get("stopped_early"):
         st = probe["stopped_early"]
         return (f"p{percentile:g} {term.upper()}{' of ' + cls + ' requests' if cls else ''} over "
-                f"{st['target_ms']:g} ms for sure: {st['over']} of {st['judged']} judged requests past it at "
+                f"{st['target_ms']:g} ms for sure: {st['over']} of the {st['judged']} requests it judges past it at "
                 f"{st['at_s']:.1f} s, probe stopped")
     value = f"{v:.0f} ms" if v is not None else f"unbounded ({probe['unfinished']} unfinished)"
     return f"p{percentile:g} {term.upper()}{' of ' + cls + ' requests' if cls else ''} {value}"

@@ -158,13 +158,17 @@ def hw_of(replicas: list[dict]) -> dict:
             "power_w_min": agg("power_w_min", min), "engine_cpu_pct": agg("engine_cpu_pct", max)}
 
 
+def run_label(tok_s: float, hw: dict | None) -> str:
+    """'6,598 (GPU 97 %, 1,980 MHz, 690 W, engine core 85 %)': one timed run and what the hardware did."""
+    d = hw or {}
+    parts = [f"GPU {d['gpu_busy_pct']:.0f} %" if d.get("gpu_busy_pct") is not None else None,
+             f"{d['sm_clock_mhz']:,.0f} MHz" if d.get("sm_clock_mhz") is not None else None,
+             f"{d['power_w']:.0f} W" if d.get("power_w") is not None else None,
+             f"engine core {d['engine_cpu_pct']:.0f} %" if d.get("engine_cpu_pct") is not None else None]
+    parts = [x for x in parts if x]
+    return f"{tok_s:,.0f}" + (f" ({', '.join(parts)})" if parts else "")
+
+
 def runs_line(m: dict) -> str:
-    """'6,598 (GPU 97 %, 1,980 MHz, 690 W, engine core 85 %) / ...' - each timed run and what the hardware did."""
-    def one(d):
-        hw = [f"GPU {d['gpu_busy_pct']:.0f} %" if d.get("gpu_busy_pct") is not None else None,
-              f"{d['sm_clock_mhz']:,.0f} MHz" if d.get("sm_clock_mhz") is not None else None,
-              f"{d['power_w']:.0f} W" if d.get("power_w") is not None else None,
-              f"engine core {d['engine_cpu_pct']:.0f} %" if d.get("engine_cpu_pct") is not None else None]
-        hw = [x for x in hw if x]
-        return f"{d['output_throughput']:,.0f}" + (f" ({', '.join(hw)})" if hw else "")
-    return " / ".join(one(d) for d in m.get("offline_runs_detail", []))
+    """'6,598 (GPU 97 %, ...) / ...' - each timed run and what the hardware did."""
+    return " / ".join(run_label(d["output_throughput"], d) for d in m.get("offline_runs_detail", []))

@@ -18,8 +18,15 @@ def table_text(rows: list[dict]) -> str:
     if not rows:
         return "(no rows)"
     cols = list(dict.fromkeys(c for r in rows for c in r))
-    return pd.DataFrame([{c: ("" if r.get(c) is None else r.get(c, "")) for c in cols} for r in rows],
-                        columns=cols, dtype=object).to_string(index=False)
+    df = pd.DataFrame([{c: ("" if r.get(c) is None else r.get(c, "")) for c in cols} for r in rows],
+                      columns=cols, dtype=object)
+    for c in cols:  # free text (a verdict, a reason) reads left-aligned; numbers and short labels stay right-aligned
+        vals = [v for v in df[c] if isinstance(v, str)]
+        if any(" " in v and len(v) > 24 for v in vals):
+            w = max([len(str(c))] + [len(str(v)) for v in df[c]])
+            df[c] = [str(v).ljust(w) for v in df[c]]
+            df = df.rename(columns={c: str(c).ljust(w)})
+    return "\n".join(line.rstrip() for line in df.to_string(index=False).splitlines())
 
 
 def print_table(rows: list[dict], takeaway: str | None = None, title: str | None = None) -> str:

@@ -225,7 +225,7 @@ def test_sure_fail_stops_exactly_when_the_percentile_can_no_longer_be_met():
     assert stop(recs, t0, t0 + 1.5) is None                    # 2 over: p99 could still pass
     assert stop(recs, t0, t0 + arr[140] + 0.4) is None         # waiting 0.4 s: not over yet
     why = stop(recs, t0, t0 + arr[140] + 0.6)                  # waiting 0.6 s: the third
-    assert why and "3 of 200 judged requests already over the TTFT target" in why
+    assert why and "3 of the 200 requests it judges already over the TTFT target" in why
     assert stop.stopped == {"term": "ttft", "target_ms": 500.0, "over": 3, "judged": 200, "at_s": pytest.approx(2.0)}
     # the full run agrees: the other 197 at their best (all fast) still fail p99, by the three slow ones ...
     full = [_rec(a, 0.1, 0.01, t0=t0) for a in arr]
@@ -238,7 +238,7 @@ def test_sure_fail_stops_exactly_when_the_percentile_can_no_longer_be_met():
     # the stopped probe's verdict says so
     p = judge(recs, 100.0, window, spec, stopped=stop.stopped)
     assert not p["pass"] and p["bound_by"] == "ttft" and p["stopped_early"]["over"] == 3
-    assert "p99 TTFT over 500 ms for sure: 3 of 200 judged requests past it at 2.0 s, probe stopped" in describe(p, 99)
+    assert "p99 TTFT over 500 ms for sure: 3 of the 200 requests it judges past it at 2.0 s, probe stopped" in describe(p, 99)
 
 
 def test_sure_fail_counts_only_the_class_a_term_judges_and_tpot_only_when_finished():
@@ -256,7 +256,7 @@ def test_sure_fail_counts_only_the_class_a_term_judges_and_tpot_only_when_finish
     assert stop(recs, t0, 10.0) is None
     for r in recs[:25]:   # 15 judged requests finish with 60 ms per token
         r.end_s, r.output_len = r.first_token_s + 0.06 * 9, 10
-    assert "15 of 20 judged requests already over the TPOT target" in stop(recs, t0, 10.0)
+    assert "15 of the 20 requests it judges already over the TPOT target" in stop(recs, t0, 10.0)
 
 
 def test_an_open_loop_probe_stops_as_soon_as_it_has_surely_failed():

@@ -56,6 +56,12 @@ def test_scaling_tp_and_dp_with_speedup_efficiency_and_allreduce(tmp_path, tiny_
     lo, hi = one["ours_vs_vllm_bench_ci"]
     assert min(ours) / max(theirs) - 1e-9 <= lo <= one["ours_vs_vllm_bench"] <= hi <= max(ours) / min(theirs) + 1e-9
     assert one["calibration_verdict"] in proc.stdout and "95 % interval" in proc.stdout
+    # each of our interleaved runs prints what its engine core did, from its own hardware samples
+    for i, r in enumerate([r for r in one["calibration_runs"] if r["who"] == "ours"]):
+        assert r["hw"]["engine_cpu_pct"] > 0
+        assert f"run {i + 1}: ours {r['output_throughput']:,.0f} (engine core {r['hw']['engine_cpu_pct']:.0f} %)" \
+            in proc.stdout
+    assert ("calibration_ours_spread" in one) == (min(ours) < max(ours))
     assert "ours_vs_vllm_bench" not in tp2
     # every timed run says what the engine core did (CPU box: no GPU figures)
     for m in (one, tp2, dp2):

@@ -2,7 +2,8 @@
 # `source tools/h200_env.sh`: run experiments one after another in the background, so a batch outlasts any
 # one shell or remote command that started it.
 #   setsid bash tools/h200_batch.sh GPUS STEP... </dev/null >/dev/null 2>&1 &
-#   STEP: scaling | tp (tp=SIZES, default 1,2,4,8) | suite | mixed | mixed2 | conc | rate | serve | resume
+#   STEP: scaling | tp (tp=SIZES, default 1,2,4,8) | ray (ray=SIZES, default 1,2; needs the Ray wheel carried:
+#         tools/restage.sh --ray) | suite | mixed | mixed2 | conc | rate | serve | resume
 #         | calib | capacity | servecap | mixcap
 #   (suite goes through `bash setup.sh --system` and .venv/bin/python, as the README's quick start does);
 #   scaling=GPUS=LAYOUTS picks other GPU counts and layouts for that step (e.g. scaling=1,4=tp,dp measures 1 GPU,
@@ -29,6 +30,7 @@ for spec in "$@"; do
   case $step in
     scaling) cmd="benchmark_scaling.py $M7B --gpus ${sgpus:-$GPUS} --layouts ${slayouts:-tp,dp,pp} --compare-vllm-bench" ;;
     tp)      cmd="test_tensor_parallel.py $M7B --tp-sizes ${sgpus:-1,2,4,8}" ;;
+    ray)     cmd="test_tensor_parallel.py $M7B --tp-sizes ${sgpus:-1,2} --distributed-executor-backend ray" ;;
     suite)   cmd="run_distributed_benchmark.py $M7B --max-model-len 10240 --gpus $GPUS" ;;
     mixed)   cmd="test_mixed_workload.py $M7B --max-model-len 10240" ;;
     mixed2)  cmd="test_mixed_workload.py $M7B --max-model-len 32768 --budgets 1024,4096 --long-fraction 0.2" ;;

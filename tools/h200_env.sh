@@ -9,6 +9,10 @@ if [ ! -d /tmp/site/vllm ]; then
   (cd /tmp/stage && tar xf bundle.tar && python3 -m pip install -q --no-index --no-deps --no-compile \
      --no-cache-dir --target /tmp/site wheels/*.whl) || return 1
 fi
+RAYWHL=/tmp/raystage/ray-2.60.0-cp312-cp312-manylinux2014_x86_64.whl  # carried only for the Ray path
+if [ -f $RAYWHL ] && [ ! -d /tmp/site/ray ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site $RAYWHL || return 1
+fi
 export PYTHONPATH=/tmp/site HF_HUB_OFFLINE=1 VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 [ -f /tmp/models/qwen2.5-7b/config.json ] || python3 tools/make_model.py /tmp/models/qwen2.5-7b
