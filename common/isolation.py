@@ -96,14 +96,17 @@ def terminate_then_kill(procs: list, timeout: float = 10.0) -> None:
 
 
 def kill_matching(marker: str, timeout: float = 10.0) -> int:
-    """SIGTERM, then SIGKILL, every process whose command line mentions `marker`; returns how many there were."""
-    procs = []
+    """SIGTERM, then SIGKILL, every process whose command line mentions `marker`, and their descendants (Ray's
+    raylet starts agents that retitle themselves `ray::DashboardAgent` and name no dir); returns how many."""
+    procs = {}
     for p in psutil.process_iter(["cmdline"]):
         try:
             if p.pid != os.getpid() and marker in " ".join(p.info["cmdline"] or []):
-                procs.append(p)
+                procs[p.pid] = p
+                procs.update({c.pid: c for c in p.children(recursive=True) if c.pid != os.getpid()})
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
+    procs = list(procs.values())
     terminate_then_kill(procs, timeout)
     return len(procs)
 

@@ -114,3 +114,47 @@ def test_ray_backend_tp2_leaves_no_ray_process(tmp_path, tiny_model):
         return
     assert proc.returncode == 1 and d["status"] == "failed", proc.stdout[-3000:]
     pytest.skip(f"vLLM's build here cannot run TP=2 under Ray: {d['failure']['message']}")
+
+
+def _cluster_nodes(env: dict) -> list[tuple[str, bool]]:
+    """The alive nodes of the cluster at RAY_ADDRESS, asked from a fresh process (Ray state stays out of pytest)."""
+    import subprocess
+    import sys
+    code = ("import json, ray; ray.init(log_to_driver=False); "
+            "print(json.dumps(sorted(n['NodeManagerAddress'] for n in ray.nodes() if n['Alive']))); ray.shutdown()")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**__import__("os").environ, **env})
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_two_ray_nodes_on_one_host_survive_a_script_and_stop_clean(tmp_path, tiny_model):
+    """tools/ray_two_nodes.py: two Ray nodes, each with its own IP, ports and temp dir, join one cluster; a script
+    run against it (RAY_ADDRESS) cleans up only what it started itself; `stop` leaves no Ray process behind."""
+    pytest.importorskip("ray", reason="the Ray path needs `pip install -r requirements-ray.txt`")
+    before = _ray_processes()
+    tool = ["tools/ray_two_nodes.py"]
+    try:
+        up = run_script(*tool, "start", "--gpus-per-node", "0", "--cpus-per-node", "1", timeout=300)
+        assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+        exports = up.stdout.strip().splitlines()[-1].removeprefix("export ").split()
+        env = dict(kv.split("=", 1) for kv in exports)
+        assert env["RAY_ADDRESS"] == "127.0.0.2:6390" and env["VLLM_HOST_IP"] == "127.0.0.2"
+        assert _cluster_nodes(env) == ["127.0.0.2", "127.0.0.3"]  # two nodes, one IP each, as vLLM requires
+        proc = run_script("test_tensor_parallel.py", "--output-dir", str(tmp_path), "--tp-sizes", "2",
+                          "--distributed-executor-backend", "ray", timeout=600, env=env)
+        d = _docs(tmp_path)[2]
+        assert d["config"]["engine"]["distributed_executor_backend"] == "ray"
+        assert proc.returncode == 0 or d["status"] == "failed", proc.stdout[-3000:]
+        assert _cluster_nodes(env) == ["127.0.0.2", "127.0.0.3"]  # the user's cluster outlives the script
+    finally:
+        down = run_script(*tool, "stop", timeout=120)
+    assert down.returncode == 0 and "stopped" in down.stdout
+    left = [p for p in _ray_processes() + [f"{p}" for p in _lab_node_processes()] if p not in before]
+    assert not left, left
+
+
+def _lab_node_processes() -> list[str]:
+    import psutil
+    return [f"{p.pid}" for p in psutil.process_iter(["cmdline"])
+            if any("/tmp/lab-rn" in c for c in (p.info["cmdline"] or []))]

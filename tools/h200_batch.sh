@@ -3,7 +3,8 @@
 # one shell or remote command that started it.
 #   setsid bash tools/h200_batch.sh GPUS STEP... </dev/null >/dev/null 2>&1 &
 #   STEP: scaling | tp (tp=SIZES, default 1,2,4,8) | ray (ray=SIZES, default 1,2; needs the Ray wheel carried:
-#         tools/restage.sh --ray) | suite | mixed | mixed2 | conc | rate | serve | resume
+#         tools/restage.sh --ray) | raypp (2 GPUs: two Ray nodes on this host, tools/ray_two_nodes.py, PP=2 across
+#         them, then the same PP=2 under the default backend into raypp_default/) | suite | mixed | mixed2 | conc | rate | serve | resume
 #         | calib | capacity | servecap | mixcap
 #   (suite goes through `bash setup.sh --system` and .venv/bin/python, as the README's quick start does);
 #   scaling=GPUS=LAYOUTS picks other GPU counts and layouts for that step (e.g. scaling=1,4=tp,dp measures 1 GPU,
@@ -31,6 +32,7 @@ for spec in "$@"; do
     scaling) cmd="benchmark_scaling.py $M7B --gpus ${sgpus:-$GPUS} --layouts ${slayouts:-tp,dp,pp} --compare-vllm-bench" ;;
     tp)      cmd="test_tensor_parallel.py $M7B --tp-sizes ${sgpus:-1,2,4,8}" ;;
     ray)     cmd="test_tensor_parallel.py $M7B --tp-sizes ${sgpus:-1,2} --distributed-executor-backend ray" ;;
+    raypp)   cmd="benchmark_scaling.py $M7B --gpus 2 --layouts pp --distributed-executor-backend ray" ;;
     suite)   cmd="run_distributed_benchmark.py $M7B --max-model-len 10240 --gpus $GPUS" ;;
     mixed)   cmd="test_mixed_workload.py $M7B --max-model-len 10240" ;;
     mixed2)  cmd="test_mixed_workload.py $M7B --max-model-len 32768 --budgets 1024,4096 --long-fraction 0.2" ;;
@@ -64,6 +66,10 @@ for spec in "$@"; do
     do kill -0 $SPID 2>/dev/null || break; sleep 2; done
     echo "$(date +%T) server pid $SPID up" >> $R/progress
   fi
+  if [ "$step" = raypp ]; then  # the exports it prints: RAY_ADDRESS, VLLM_HOST_IP, RAY_AUTH_MODE
+    python3 tools/ray_two_nodes.py start > $R/$step/nodes.txt 2>&1 && eval "$(tail -1 $R/$step/nodes.txt)"
+    echo "$(date +%T) two Ray nodes: $(head -1 $R/$step/nodes.txt)" >> $R/progress
+  fi
   echo "$PYBIN "$cmd" --output-dir $R/$step" > $R/$step/command.txt
   $PYBIN $cmd --output-dir $R/$step > $R/$step/${step}_table.txt 2> $R/$step.log
   rc=$?; echo "$(date +%T) end $step rc=$rc" >> $R/progress  # ($? inside the echo would be date's)
@@ -73,6 +79,13 @@ for spec in "$@"; do
     echo "$PYBIN "$scmd" --output-dir $R/${step}_strict" > $R/${step}_strict/command.txt
     $PYBIN $scmd --output-dir $R/${step}_strict > $R/${step}_strict/${step}_table.txt 2> $R/${step}_strict.log
     rc=$?; echo "$(date +%T) end ${step}_strict rc=$rc" >> $R/progress
+  fi
+  if [ "$step" = raypp ]; then  # the nodes down, then the same layout under the default backend
+    python3 tools/ray_two_nodes.py stop >> $R/$step/nodes.txt 2>&1; unset RAY_ADDRESS VLLM_HOST_IP RAY_AUTH_MODE
+    mkdir -p $R/raypp_default; dcmd=${cmd/ --distributed-executor-backend ray/}
+    echo "$PYBIN "$dcmd" --output-dir $R/raypp_default" > $R/raypp_default/command.txt
+    $PYBIN $dcmd --output-dir $R/raypp_default > $R/raypp_default/raypp_table.txt 2> $R/raypp_default.log
+    rc=$?; echo "$(date +%T) end raypp_default rc=$rc" >> $R/progress
   fi
   if [ -n "$SPID" ]; then kill $SPID; wait $SPID; echo "$(date +%T) server pid $SPID stopped" >> $R/progress; fi
 done
