@@ -14,7 +14,7 @@ cat .gpu-stage/c?? > .gpu-stage/bundle.tar
 rm .gpu-stage/c??
 split -b "${room}M" -d -a 2 .gpu-stage/bundle.tar .gpu-stage/c
 rm .gpu-stage/bundle.tar
-if [ "${1:-}" = --ray ]; then  # the device machines have no Ray; its other dependencies are in the vLLM bundle
+if [ "${1:-}" = --ray ]; then  # the offline GPU machines have no Ray; its other dependencies are in the vLLM bundle
   whl=ray-2.60.0-cp312-cp312-manylinux2014_x86_64.whl
   [ -f ".gpu-stage/$whl" ] || pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
       --platform manylinux2014_x86_64 ray==2.60.0 -d .gpu-stage
