@@ -178,6 +178,24 @@ def head_of_line(mixed) -> dict:
             "hol_blocked_mean_ttft_ms": (sum(b.ttft_s for b in blocked) / len(blocked) * 1000) if blocked else None}
 
 
+def itl_beside_long_prefills(mixed) -> dict:
+    """Short requests' mean gap between tokens (gaps of one token) while some long request was in prefill (sent, no
+    first token yet) and while none was: what long prefills cost the running decodes per token, whole (one long
+    step) or in chunks (more, shorter steps)."""
+    import numpy as np
+    longs = [(r.start_s, r.first_token_s) for r in mixed if r.klass == "long" and r.first_token_s is not None]
+    gaps: dict[bool, list[float]] = {True: [], False: []}
+    for r in (r for r in mixed if r.klass == "short"):
+        t, n = r.chunk_times_s, r.chunk_tokens
+        for j in range(1, len(t)):
+            if n[j] == 1:
+                mid = (t[j - 1] + t[j]) / 2
+                gaps[any(a <= mid < b for a, b in longs)].append((t[j] - t[j - 1]) * 1000)
+    mean = lambda v: float(np.mean(v)) if v else None  # noqa: E731
+    return {"short_mean_itl_during_long_prefill_ms": mean(gaps[True]), "short_itl_samples_during_long_prefill": len(gaps[True]),
+            "short_mean_itl_without_long_prefill_ms": mean(gaps[False])}
+
+
 def analyse(res: dict) -> dict:
     import numpy as np
     from common.loadgen import request_metrics
@@ -195,6 +213,7 @@ def analyse(res: dict) -> dict:
     if a["p99_ttft_ms"]:
         m["short_ttft_inflation_p99"] = m["short_p99_ttft_ms"] / a["p99_ttft_ms"] if m["short_p99_ttft_ms"] else None
     m.update(head_of_line(mixed))
+    m.update(itl_beside_long_prefills(mixed))
     if m.get("hol_blocked_mean_ttft_ms") is not None and a["median_ttft_ms"]:
         m["hol_mean_extra_wait_ms"] = m["hol_blocked_mean_ttft_ms"] - a["median_ttft_ms"]
     # slowdown per class: E2E / the class's unloaded E2E (short: alone median; long: the warm-up long request)
@@ -283,6 +302,19 @@ def knob(m: dict) -> str:
 
 
 def takeaway(ms: list[dict], rate: float) -> list[str]:
+    """The best variant's lines, then which capacities rest on too few requests to rank them."""
+    from common.capacity import thin_samples
+    thin = [f"'{m['variant']}' ({thin_samples(m['capacity'])})" for m in ms if thin_samples(m.get("capacity"))]
+    if not thin:
+        return best_variant(ms, rate)
+    p = next(m["capacity"]["percentile"] for m in ms if thin_samples(m.get("capacity")))
+    return best_variant(ms, rate) + [
+        f"Rough ranks: the capacities of {', '.join(thin)} rest on a probe whose p{p:g} was taken over that few "
+        "requests, so it lies between their two largest and one or two late requests decided it; lengthen the "
+        "probes (--probe-min-requests, --probe-seconds) to rank these variants."]
+
+
+def best_variant(ms: list[dict], rate: float) -> list[str]:
     """Names the variant that measured best (by capacity under the SLO when searched, else by short p99 TTFT
     inflation at the mix's own `rate`), its flag, and what it cost the long requests against no chunking. Only a
     measured best is recommended: when no chunking was best, that is what the line says."""
@@ -323,6 +355,11 @@ def takeaway(ms: list[dict], rate: float) -> list[str]:
         at_rate += (f"; long requests' median TTFT {best['long_median_ttft_ms']:.0f} ms vs {ref['long_median_ttft_ms']:.0f}"
                     f" ms and median E2E {best['long_median_e2el_ms']:.0f} ms vs {ref['long_median_e2el_ms']:.0f} ms "
                     "without chunking")
+    during, none_ms = "short_mean_itl_during_long_prefill_ms", "short_mean_itl_without_long_prefill_ms"
+    if ref and ref.get(during) and best.get(during):
+        at_rate += (f"; while a long prompt was in prefill, short requests got a token every {best[during]:.1f} ms on "
+                    f"average ({ref[during]:.1f} ms without chunking, {best[none_ms]:.1f} ms with no long prompt in "
+                    "prefill)")
     if with_cap:
         return [f"Takeaway: use {knob(best)}: " + lines[0], at_rate + "."]
     return [f"Takeaway: use {knob(best)} ('{best['variant']}'). " + at_rate + "."] + lines

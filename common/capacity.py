@@ -224,8 +224,11 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
              "requests": len(records), "judged_requests": len(judged), "unfinished": unfinished,
              "window_s": list(window)}
     pcts = sorted({50.0, 99.0, float(p)})
+    probe["judged_by_term"] = {}   # how many requests each SLO term's percentile is taken over
     for term, get in samples.items():
         fin, missing = population(term)
+        if term in spec.slo:
+            probe["judged_by_term"][term] = len(fin) + missing
         vals = [get(r) for r in fin if term != "tpot" or r.tpot_s is not None]
         for q in pcts:
             probe[f"p{q:g}_{term}_ms"] = percentile_with_unfinished(vals, missing, q)
@@ -328,6 +331,7 @@ class CapacitySearch:
         out = {"request_rate": lo or 0.0, "output_throughput": at["output_throughput"] if at else 0.0,
                "slo": dict(self.spec.slo), "percentile": p, "resolution": self.spec.resolution,
                "bracket": [lo, hi], "converged": self.converged(), "bound_by": above["bound_by"] if above else None,
+               "samples_at_bracket": [_fewest(x) for x in (at, above)],
                "search": {k: v for k, v in asdict(self.spec).items() if k != "slo"},
                "probes": self.probes, "search_s": round(time.perf_counter() - self.t0, 1)}
         if failure:
@@ -345,9 +349,33 @@ class CapacitySearch:
                                  "; no failing rate found within the probe budget (raise --max-probes)"))
             if not out["converged"] and above:
                 out["verdict"] += " (probe budget spent before the bracket narrowed to the resolution)"
+            if thin_samples(out):
+                out["verdict"] += (f"; p{p:g} over {thin_samples(out)} requests lies between their two largest, so one "
+                                   "or two late requests decided a verdict here: lengthen the probes (--probe-min-requests) "
+                                   "to settle it")
         if failure:
             out["verdict"] += f"; search FAILED: {failure}"
         return out
+
+
+def _fewest(probe: dict | None) -> int | None:
+    """The fewest requests any SLO term of a probe was judged over (None: no probe, or a JSON from before)."""
+    if (probe or {}).get("stopped_early"):   # a surely failed probe is judged over its whole window's requests
+        return probe["stopped_early"]["judged"]
+    n = (probe or {}).get("judged_by_term")
+    return min(n.values()) if n else None
+
+
+def thin_samples(cap: dict | None) -> int | None:
+    """The sample count when the capacity rests on a probe (at the rate found, or the failure just above) whose
+    percentile was taken over n < 1 + 100 / (100 - p) requests (p99: 100 or fewer). numpy's p-th percentile of n
+    values sits at sorted index (n - 1) p / 100, which is then past n - 2: between the two largest values, so the one
+    or two latest requests decide the verdict. None when every such probe had more."""
+    if not cap or not cap.get("samples_at_bracket"):
+        return None
+    p = cap["percentile"]
+    thin = [n for n in cap["samples_at_bracket"] if n is not None and (p >= 100 or n < 1 + 100 / (100 - p))]
+    return min(thin) if thin else None
 
 
 def start_rate_from_unloaded(ttft_ms: float, tpot_ms: float, output_len: int) -> float:

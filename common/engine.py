@@ -47,10 +47,23 @@ SCHEDULER_LIMITS = ("max_num_seqs", "max_num_batched_tokens")
 def scheduler_limits(engine) -> dict:
     """The scheduler limits an LLM or AsyncLLM actually runs with (vLLM's defaults depend on the device and
     the entry point, so a run records what it got)."""
-    s = (engine.llm_engine if hasattr(engine, "llm_engine") else engine).vllm_config.scheduler_config
+    cfg = (engine.llm_engine if hasattr(engine, "llm_engine") else engine).vllm_config
+    s = cfg.scheduler_config
     return {"max_num_seqs": s.max_num_seqs, "max_num_batched_tokens": s.max_num_batched_tokens,
             "enable_chunked_prefill": getattr(s, "enable_chunked_prefill", None),
-            "long_prefill_token_threshold": getattr(s, "long_prefill_token_threshold", None)}
+            "long_prefill_token_threshold": getattr(s, "long_prefill_token_threshold", None),
+            "cudagraph_max_tokens": cudagraph_max_tokens(cfg.compilation_config)}
+
+
+def cudagraph_max_tokens(compilation_config) -> int:
+    """The largest step (in tokens) the engine replays as a CUDA graph; 0 when it captures none (CPU, eager).
+    Steps past it run without a graph, which costs a mixed step far more than its extra tokens: pick a prefill cap
+    that keeps cap + running decodes within it (docs/sample_results/h200x1/mixed_capacity/)."""
+    sizes = compilation_config.cudagraph_capture_sizes or []
+    mode = getattr(compilation_config, "cudagraph_mode", None)
+    if not sizes or (mode is not None and mode.max_cudagraph_mode().name == "NONE"):
+        return 0
+    return max(sizes)
 
 
 def shutdown(engine) -> None:

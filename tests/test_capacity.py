@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from common.capacity import (CapacitySearch, ProbePlan, SearchSpec, SureFail, describe, judge,
+from common.capacity import (CapacitySearch, ProbePlan, SearchSpec, SureFail, describe, judge, thin_samples,
                              percentile_with_unfinished, search_sync)
 from common.loadgen import RequestRecord, RequestSpec
 
@@ -289,3 +289,47 @@ def test_an_open_loop_probe_stops_as_soon_as_it_has_surely_failed():
     assert any(r.start_s is None for r in recs)             # the rest of the window was never sent
     p = judge(recs, 50.0, window, spec, stopped=stop.stopped)
     assert not p["pass"] and p["bound_by"] == "ttft" and p["stopped_early"] == stop.stopped
+
+
+def test_judge_counts_the_requests_each_term_is_taken_over():
+    recs = [_rec(i / 10, 0.1, 0.02) for i in range(40)]
+    for i, r in enumerate(recs):
+        r.klass = "long" if i % 4 == 0 else "short"
+    recs[13] = _rec(1.3, 0.1, 0.02, finished=False)   # an unfinished short request still counts against the SLO
+    recs[13].klass = "short"
+    p = judge(recs, 10.0, (1.0, 3.0), SearchSpec(slo=SLO, term_class={"ttft": "short"}))
+    # window [1, 3): arrivals 10..29, of which 10, 12, ..., i % 4 == 0 are long: 5 long, 15 short
+    assert p["judged_by_term"] == {"ttft": 15, "tpot": 20} and p["judged_requests"] == 20
+
+
+def _probe(rate, ok, n, stopped_of=None):
+    p = {"offered_rate": rate, "pass": ok, "bound_by": None if ok else "ttft", "output_throughput": rate * 100,
+         "achieved_rate": rate, "arrived_rate": rate, "unfinished": 0, "p99_ttft_ms": 100 if ok else 900,
+         "judged_by_term": {"ttft": n, "tpot": n + 10}}
+    if stopped_of:
+        p["stopped_early"] = {"term": "ttft", "target_ms": 500.0, "over": 2, "judged": stopped_of, "at_s": 3.0}
+    return p
+
+
+@pytest.mark.parametrize("n_at,n_above,stopped_of,thin", [
+    (40, 150, None, 40),      # p99 of 40 requests: between the two largest, one late request decides
+    (150, 99, None, 99),      # the failure just above the capacity is as thin
+    (100, 120, None, 100),    # p99 of 100: sorted index 98.01, still between the two largest
+    (101, 120, None, None),   # p99 of 101: index 99, the second largest itself: two late requests are needed
+    (150, 20, 160, None),     # a probe stopped early is judged over its whole window (160), not the 20 it saw
+    (150, 20, 60, 60)])
+def test_a_capacity_resting_on_too_few_requests_for_its_percentile_says_so(n_at, n_above, stopped_of, thin):
+    s = CapacitySearch(SearchSpec(slo=SLO, start_rate=8.0, resolution=0.3))
+    s.add(_probe(8.0, True, n_at))
+    s.add(_probe(10.0, False, n_above, stopped_of))
+    res = s.result()
+    assert res["request_rate"] == 8.0 and thin_samples(res) == thin
+    assert ("lies between their two largest" in res["verdict"]) == (thin is not None)
+    if thin:
+        assert f"p99 over {thin} requests" in res["verdict"]
+    # at p90, 11 requests are enough, so none of these is thin
+    s90 = CapacitySearch(SearchSpec(slo=SLO, start_rate=8.0, resolution=0.3, percentile=90))
+    s90.add(_probe(8.0, True, n_at))
+    s90.add(_probe(10.0, False, n_above, stopped_of))
+    assert thin_samples(s90.result()) is None
+    assert thin_samples({"percentile": 99.0, "request_rate": 1.0}) is None   # a JSON from before the counts

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from common import platform
+from common.capacity import thin_samples
 from tests.conftest import run_script
 
 pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
@@ -127,9 +128,15 @@ def test_mixed_workload_variants_measure_short_request_waits(tmp_path, tiny_mode
         classes = {r["klass"] for r in d["raw"]["mixed"]}
         assert classes == {"short", "long"}
         assert len(d["raw"]["alone"]) == m["short_completed"]  # the same short requests ran alone first
+        assert m["short_mean_itl_without_long_prefill_ms"] > 0 and m["short_itl_samples_during_long_prefill"] >= 0
+    # without chunking a long prompt's whole prefill is one step, so decodes beside it wait longer per token
+    m = nochunk["metrics"]
+    if m["short_itl_samples_during_long_prefill"]:
+        assert m["short_mean_itl_during_long_prefill_ms"] > m["short_mean_itl_without_long_prefill_ms"]
         # the recorded cap is the one the engine ran with
         assert m["long_prefill_token_threshold"] == m["scheduler"]["long_prefill_token_threshold"]
         assert m["max_num_batched_tokens"] == m["scheduler"]["max_num_batched_tokens"]
+        assert m["scheduler"]["cudagraph_max_tokens"] == 0   # a CPU engine replays no CUDA graphs
     assert docs["chunked 256, cap 64"]["metrics"]["long_prefill_token_threshold"] == 64
     # capacity per variant, every variant judged by the one SLO the first variant derived (5x short alone)
     caps = {v: d["metrics"]["capacity"] for v, d in docs.items()}
@@ -143,6 +150,17 @@ def test_mixed_workload_variants_measure_short_request_waits(tmp_path, tiny_mode
         assert all(p["term_class"] == {"ttft": "short"} for p in c["probes"])
         if c["request_rate"]:
             assert any(p["pass"] and p["offered_rate"] == c["request_rate"] for p in c["probes"])
+    # each probe counts the requests its percentiles were taken over: short ones for TTFT (the stored arrival times
+    # are rounded to 0.1 ms, so one at a window's edge may fall either side), and the takeaway names every capacity
+    # that rests on too few of them for a p99 (16-request probes here: all of them)
+    for v, c in caps.items():
+        for p, r in zip(c["probes"], docs[v]["raw"]["capacity_probes"]):
+            a, b = p["window_s"]
+            shorts = sum(1 for t, k in zip(r["arrival_s"], r["klass"]) if t is not None and a <= t < b and k == "short")
+            assert abs(p["judged_by_term"]["ttft"] - shorts) <= 1 and p["judged_by_term"]["tpot"] <= p["judged_requests"]
+    thin = {v: thin_samples(c) for v, c in caps.items() if thin_samples(c)}
+    assert ("Rough ranks" in proc.stdout) == bool(thin)
+    assert all(f"'{v}' ({n})" in proc.stdout for v, n in thin.items())
     # the takeaway recommends the measured best: the highest capacity (or says no chunking won)
     best = max(caps, key=lambda v: caps[v]["request_rate"] or 0)
     if best == "no chunking":

@@ -252,3 +252,13 @@ def test_table_left_aligns_free_text_and_keeps_numbers_right():
     assert lines[1][col:] == "pass" and lines[2][col:].startswith("FAIL (p99")
     assert lines[1].index("3.2") > lines[2].index("104") - 1  # numbers right-aligned
     assert all(line == line.rstrip() for line in lines)
+
+
+def test_cudagraph_max_tokens_reads_what_the_engine_captures():
+    """The largest CUDA-graph step an engine replays, from vLLM's own compilation config (0 when it captures none)."""
+    from vllm.config.compilation import CompilationConfig, CUDAGraphMode
+    from common.engine import cudagraph_max_tokens
+    graphs = CompilationConfig(cudagraph_mode=CUDAGraphMode.FULL_AND_PIECEWISE, cudagraph_capture_sizes=[1, 8, 256, 512])
+    assert cudagraph_max_tokens(graphs) == 512
+    assert cudagraph_max_tokens(CompilationConfig(cudagraph_mode=CUDAGraphMode.NONE, cudagraph_capture_sizes=[1, 8])) == 0
+    assert cudagraph_max_tokens(CompilationConfig(cudagraph_capture_sizes=[])) == 0

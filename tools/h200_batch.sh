@@ -14,7 +14,7 @@
 #   stop it by PID; calib is the interleaved calibration against `vllm bench throughput`; capacity runs
 #   benchmark_scaling.py --capacity at a loose and at a strict SLO; mixcap is the mixed workload's cap sweep
 #   with capacity per variant (5 variants: no chunking, budget 8192 alone and with caps 256/512/1024; shorter probes,
-#   so that it fits one 30-minute lease after the carry: ~3-4 min per variant); mixed2 is the README's second mixed-workload example at the model's own
+#   24 min in all on one H200 on 2026-12-02, searches of 1.1-3.8 min: probes at low rates stretch to 40 s); mixed2 is the README's second mixed-workload example at the model's own
 #   context length (32768); resume is the README's suite command with --resume over the suite JSONs of
 #   docs/sample_results/h200x2 and this batch's scaling JSONs (it measures nothing new and writes the report)
 # Two one-GPU steps can share a 2-GPU machine: CUDA_VISIBLE_DEVICES=0 bash ... serve & CUDA_VISIBLE_DEVICES=1 ...
