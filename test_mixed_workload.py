@@ -264,6 +264,9 @@ def main(cfg: Config) -> dict:
              "long_prefill_token_threshold": res["scheduler"]["long_prefill_token_threshold"]}
         if res.get("capacity"):
             m["capacity"] = res["capacity"]
+            # the search's probe lines went to stderr with the engine's log; its outcome belongs with the tables
+            print(f"  {len(res['capacity'].get('probes', []))} probes, {res['capacity'].get('search_s', 0):.0f} s: "
+                  f"{res['capacity'].get('verdict', 'no verdict')}", flush=True)
             if capacity and not capacity.get("slo"):  # the first variant fixed the SLO: every variant is judged by it
                 capacity = {**capacity, "slo": res["capacity"]["slo"], "slo_source": res["capacity"]["slo_source"]}
         done.append((v, m, res))

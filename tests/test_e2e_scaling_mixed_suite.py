@@ -158,6 +158,8 @@ def test_mixed_workload_variants_measure_short_request_waits(tmp_path, tiny_mode
             a, b = p["window_s"]
             shorts = sum(1 for t, k in zip(r["arrival_s"], r["klass"]) if t is not None and a <= t < b and k == "short")
             assert abs(p["judged_by_term"]["ttft"] - shorts) <= 1 and p["judged_by_term"]["tpot"] <= p["judged_requests"]
+    # each search's outcome is printed on stdout with the tables (its probe lines go to stderr, beside vLLM's log)
+    assert all(f"{len(c['probes'])} probes, {c['search_s']:.0f} s: {c['verdict']}" in proc.stdout for c in caps.values())
     thin = {v: thin_samples(c) for v, c in caps.items() if thin_samples(c)}
     assert ("Rough ranks" in proc.stdout) == bool(thin)
     assert all(f"'{v}' ({n})" in proc.stdout for v, n in thin.items())
