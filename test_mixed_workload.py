@@ -307,12 +307,12 @@ def knob(m: dict) -> str:
 def takeaway(ms: list[dict], rate: float) -> list[str]:
     """The best variant's lines, then which capacities rest on too few requests to rank them."""
     from common.capacity import thin_samples
-    thin = [f"'{m['variant']}' ({thin_samples(m['capacity'])})" for m in ms if thin_samples(m.get("capacity"))]
+    thin = [(m, n) for m in ms if (n := thin_samples(m.get("capacity")))]
     if not thin:
         return best_variant(ms, rate)
-    p = next(m["capacity"]["percentile"] for m in ms if thin_samples(m.get("capacity")))
+    names = ", ".join(f"'{m['variant']}' ({n})" for m, n in thin)
     return best_variant(ms, rate) + [
-        f"Rough ranks: the capacities of {', '.join(thin)} rest on a probe whose p{p:g} was taken over that few "
+        f"Rough ranks: the capacities of {names} rest on a probe whose p{thin[0][0]['capacity']['percentile']:g} was taken over that few "
         "requests, so it lies between their two largest and one or two late requests decided it; lengthen the "
         "probes (--probe-min-requests, --probe-seconds) to rank these variants."]
 
