@@ -164,11 +164,16 @@ def test_mixed_workload_variants_measure_short_request_waits(tmp_path, tiny_mode
     assert ("Rough ranks" in proc.stdout) == bool(thin)
     assert all(f"'{v}' ({n})" in proc.stdout for v, n in thin.items())
     # the takeaway recommends the measured best: the highest capacity (or says no chunking won)
-    best = max(caps, key=lambda v: caps[v]["request_rate"] or 0)
+    # (when no variant met the SLO at any rate, the script ranks by short p99 TTFT inflation at the mix's own rate)
+    searched = any(c["request_rate"] for c in caps.values())
+    best = (max(caps, key=lambda v: caps[v]["request_rate"] or 0) if searched else
+            min(docs, key=lambda v: docs[v]["metrics"]["short_ttft_inflation_p99"]))
     if best == "no chunking":
         assert "no chunked variant beat no chunking" in proc.stdout
-    else:
+    elif searched:
         assert f"'{best}' serves the most of this mix" in proc.stdout and "Takeaway: use --max-num-batched-tokens" in proc.stdout
+    else:
+        assert "Takeaway: use --max-num-batched-tokens" in proc.stdout and f"('{best}')" in proc.stdout
     # the gain over no chunking, beside Sarathi-Serve's, whenever a chunked variant won and no chunking had a capacity
     assert ("Sarathi-Serve reports 2.6x" in proc.stdout) == (best != "no chunking" and bool(caps["no chunking"]["request_rate"]))
     assert len(list(tmp_path.glob("*.png"))) == 4   # TTFT CDF, trade-off, best and worst timelines
