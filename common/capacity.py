@@ -198,13 +198,23 @@ class SureFail:
         return None
 
 
+def _window_bounds(records, window: tuple[float, float]) -> tuple[float, float]:
+    """A probe's judging window in absolute perf_counter time: offsets from its first scheduled arrival."""
+    t0 = min((r.scheduled_s for r in records if r.scheduled_s is not None), default=0.0)
+    return t0 + window[0], t0 + window[1]
+
+
+def judged_mask(records, window: tuple[float, float]) -> list[bool]:
+    """Which requests a probe is judged over: those that arrived inside its window."""
+    a, b = _window_bounds(records, window)
+    return [r.scheduled_s is not None and a <= r.scheduled_s < b for r in records]
+
+
 def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, stopped: dict | None = None) -> dict:
     """One probe's verdict from its RequestRecords (absolute perf_counter timestamps, arrival 0 first)."""
-    scheduled = [r.scheduled_s for r in records if r.scheduled_s is not None]
-    t0 = min(scheduled) if scheduled else 0.0
-    a, b = t0 + window[0], t0 + window[1]
+    a, b = _window_bounds(records, window)
     span = window[1] - window[0]
-    judged = [r for r in records if r.scheduled_s is not None and a <= r.scheduled_s < b]
+    judged = [r for r, j in zip(records, judged_mask(records, window)) if j]
     done = [r for r in judged if r.ok]
     unfinished = len(judged) - len(done)
     only = spec.term_class or {}
@@ -420,7 +430,9 @@ def _with_time_and_samples(probe: dict, t: float, records) -> dict:
         "arrival_s": [None if r.scheduled_s is None else round(r.scheduled_s - t0, 4) for r in records],
         "ttft_ms": [ms(r.ttft_s) for r in records], "tpot_ms": [ms(r.tpot_s) for r in records],
         "e2el_ms": [ms(r.e2e_s) if r.ok else None for r in records], "output_len": [r.output_len for r in records],
-        "klass": [r.klass for r in records], "error": [r.error for r in records]}
+        "klass": [r.klass for r in records], "error": [r.error for r in records],
+        # exactly the requests judged: arrival_s is rounded, so one at a window edge could be counted either way
+        "judged": judged_mask(records, probe["window_s"])}
     return probe
 
 

@@ -43,9 +43,12 @@ def _check_samples(doc: dict) -> None:
     assert not any("samples" in p for p in cap["probes"])
     for r, p in zip(raw, cap["probes"]):
         assert len(r["ttft_ms"]) == len(r["arrival_s"]) == len(r["error"]) == p["requests"]
-        a, b = p["window_s"]
-        judged = [i for i, t in enumerate(r["arrival_s"]) if t is not None and a <= t < b]
+        judged = [i for i, j in enumerate(r["judged"]) if j]
         assert len(judged) == p["judged_requests"]
+        # the judged ones are those that arrived in the window (arrival_s is rounded to 0.1 ms: edges either way)
+        a, b = p["window_s"]
+        assert all(t is not None and a - 1e-3 <= t < b + 1e-3 for t in (r["arrival_s"][i] for i in judged))
+        assert sum(t is not None and a + 1e-3 <= t < b - 1e-3 for t in r["arrival_s"]) <= len(judged)
         assert sum(r["error"][i] is not None for i in judged) == p["unfinished"]
 
 
