@@ -262,13 +262,12 @@ def main(cfg: Config) -> dict:
         m = {"variant": v["name"], **v["engine"], **analyse(res), "scheduler": res["scheduler"],
              # the cap the engine ran with (vLLM's own value where the variant sets none)
              "long_prefill_token_threshold": res["scheduler"]["long_prefill_token_threshold"]}
-        if res.get("capacity"):
-            m["capacity"] = res["capacity"]
+        if c := res.get("capacity"):
+            m["capacity"] = c
             # the search's probe lines went to stderr with the engine's log; its outcome belongs with the tables
-            print(f"  {len(res['capacity'].get('probes', []))} probes, {res['capacity'].get('search_s', 0):.0f} s: "
-                  f"{res['capacity'].get('verdict', 'no verdict')}", flush=True)
+            print(f"  {len(c['probes'])} probes, {c['search_s']:.0f} s: {c['verdict']}", flush=True)
             if capacity and not capacity.get("slo"):  # the first variant fixed the SLO: every variant is judged by it
-                capacity = {**capacity, "slo": res["capacity"]["slo"], "slo_source": res["capacity"]["slo_source"]}
+                capacity = {**capacity, "slo": c["slo"], "slo_source": c["slo_source"]}
         done.append((v, m, res))
         rows.append(_row(m))
         save_run(path, experiment=EXPERIMENT, config=child, metrics=m, status="ok" if not m["failed"] else "failed",
@@ -311,8 +310,9 @@ def takeaway(ms: list[dict], rate: float) -> list[str]:
     if not thin:
         return best_variant(ms, rate)
     names = ", ".join(f"'{m['variant']}' ({n})" for m, n in thin)
+    p = thin[0][0]["capacity"]["percentile"]
     return best_variant(ms, rate) + [
-        f"Rough ranks: the capacities of {names} rest on a probe whose p{thin[0][0]['capacity']['percentile']:g} was taken over that few "
+        f"Rough ranks: the capacities of {names} rest on a probe whose p{p:g} was taken over that few "
         "requests, so it lies between their two largest and one or two late requests decided it; lengthen the "
         "probes (--probe-min-requests, --probe-seconds) to rank these variants."]
 

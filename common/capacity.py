@@ -198,23 +198,22 @@ class SureFail:
         return None
 
 
-def _window_bounds(records, window: tuple[float, float]) -> tuple[float, float]:
-    """A probe's judging window in absolute perf_counter time: offsets from its first scheduled arrival."""
-    t0 = min((r.scheduled_s for r in records if r.scheduled_s is not None), default=0.0)
-    return t0 + window[0], t0 + window[1]
+def _first_arrival(records) -> float:
+    """When a probe's first request was scheduled (perf_counter): arrival offset 0, where its window is counted from."""
+    return min((r.scheduled_s for r in records if r.scheduled_s is not None), default=0.0)
 
 
-def judged_mask(records, window: tuple[float, float]) -> list[bool]:
-    """Which requests a probe is judged over: those that arrived inside its window."""
-    a, b = _window_bounds(records, window)
+def _judged_mask(records, a: float, b: float) -> list[bool]:
+    """Which requests a probe is judged over: those scheduled in its window [a, b) (perf_counter)."""
     return [r.scheduled_s is not None and a <= r.scheduled_s < b for r in records]
 
 
 def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, stopped: dict | None = None) -> dict:
     """One probe's verdict from its RequestRecords (absolute perf_counter timestamps, arrival 0 first)."""
-    a, b = _window_bounds(records, window)
+    t0 = _first_arrival(records)
+    a, b = t0 + window[0], t0 + window[1]
     span = window[1] - window[0]
-    judged = [r for r, j in zip(records, judged_mask(records, window)) if j]
+    judged = [r for r, j in zip(records, _judged_mask(records, a, b)) if j]
     done = [r for r in judged if r.ok]
     unfinished = len(judged) - len(done)
     only = spec.term_class or {}
@@ -424,7 +423,8 @@ def printer(spec: SearchSpec, then=None):
 def _with_time_and_samples(probe: dict, t: float, records) -> dict:
     """The probe's wall time, and its requests one by one (moved to the JSON's raw by `split_samples`)."""
     probe["wall_s"] = round(time.perf_counter() - t, 2)
-    t0 = min((r.scheduled_s for r in records if r.scheduled_s is not None), default=0.0)
+    t0 = _first_arrival(records)
+    w = probe["window_s"]
     ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
     probe["samples"] = {
         "arrival_s": [None if r.scheduled_s is None else round(r.scheduled_s - t0, 4) for r in records],
@@ -432,7 +432,7 @@ def _with_time_and_samples(probe: dict, t: float, records) -> dict:
         "e2el_ms": [ms(r.e2e_s) if r.ok else None for r in records], "output_len": [r.output_len for r in records],
         "klass": [r.klass for r in records], "error": [r.error for r in records],
         # exactly the requests judged: arrival_s is rounded, so one at a window edge could be counted either way
-        "judged": judged_mask(records, probe["window_s"])}
+        "judged": _judged_mask(records, t0 + w[0], t0 + w[1])}
     return probe
 
 
