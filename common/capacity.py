@@ -42,6 +42,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from common.metrics import percentile_with_unfinished, request_metrics
+from common.workloads import arrival_times
+
 SLO_TERMS = ("ttft", "tpot", "e2el")
 KEEP_UP = 0.95       # achieved / offered request rate a passing probe must reach
 KEEP_UP_SLACK = 2    # ... less this many requests: window edges cut a request or two either way
@@ -79,6 +82,24 @@ def check_settings(percentile: float, resolution: float) -> None:
         raise ValueError(f"--capacity-resolution must be > 0, got {resolution:g}")
 
 
+
+def parse_slo(items: list[str] | None) -> dict[str, float]:
+    """['ttft:500', 'tpot:50'] -> {'ttft': 500.0, 'tpot': 50.0} (milliseconds), like vllm bench serve's --goodput."""
+    slos = {}
+    for item in items or []:
+        for part in item.replace(",", " ").split():
+            key, sep, val = part.partition(":")
+            if not sep or key not in SLO_TERMS:
+                raise ValueError(f"bad goodput SLO {part!r}: expected ttft:MS, tpot:MS or e2el:MS")
+            try:
+                slos[key] = float(val)
+            except ValueError:
+                raise ValueError(f"bad goodput SLO {part!r}: {val!r} is not a number of milliseconds") from None
+            if slos[key] <= 0:
+                raise ValueError(f"bad goodput SLO {part!r}: must be > 0 ms")
+    return slos
+
+
 def slo_text(slo: dict, percentile: float, term_class: dict | None = None) -> str:
     only = term_class or {}
     return ", ".join(f"p{percentile:g} {k.upper()}{' (' + only[k] + ')' if k in only else ''} <= {v:g} ms"
@@ -108,7 +129,6 @@ class ProbePlan:
 
     def arrivals(self, rate: float, seed: int) -> tuple[np.ndarray, tuple[float, float]]:
         """Poisson arrival offsets (s) covering warm-up and window, and the window."""
-        from common.loadgen import arrival_times
         window = self.window(rate)
         n = int(rate * window[1] * 1.5) + 20
         t = arrival_times(n, rate, 1.0, seed=seed)
@@ -131,19 +151,6 @@ class ProbePlan:
 
     def time_limit_s(self, window: tuple[float, float]) -> float:
         return window[1] + self.drain_s()
-
-
-def percentile_with_unfinished(values: list[float], unfinished: int, p: float) -> float | None:
-    """numpy's linear percentile over the finished values plus `unfinished` infinite ones: inf as soon as
-    the rank reaches an unfinished request. None when there is nothing at all."""
-    arr = np.sort(np.asarray(list(values) + [math.inf] * unfinished, dtype=float))
-    if arr.size == 0:
-        return None
-    pos = (arr.size - 1) * p / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    if math.isinf(arr[hi]):
-        return math.inf
-    return float(arr[lo] + (arr[hi] - arr[lo]) * (pos - lo))
 
 
 def _over(r, term: str, target_s: float, now: float) -> bool | None:
@@ -198,22 +205,22 @@ class SureFail:
         return None
 
 
-def _first_arrival(records) -> float:
+def first_arrival(records) -> float:
     """When a probe's first request was scheduled (perf_counter): arrival offset 0, where its window is counted from."""
     return min((r.scheduled_s for r in records if r.scheduled_s is not None), default=0.0)
 
 
-def _judged_mask(records, a: float, b: float) -> list[bool]:
+def judged_mask(records, a: float, b: float) -> list[bool]:
     """Which requests a probe is judged over: those scheduled in its window [a, b) (perf_counter)."""
     return [r.scheduled_s is not None and a <= r.scheduled_s < b for r in records]
 
 
 def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, stopped: dict | None = None) -> dict:
     """One probe's verdict from its RequestRecords (absolute perf_counter timestamps, arrival 0 first)."""
-    t0 = _first_arrival(records)
+    t0 = first_arrival(records)
     a, b = t0 + window[0], t0 + window[1]
     span = window[1] - window[0]
-    judged = [r for r, j in zip(records, _judged_mask(records, a, b)) if j]
+    judged = [r for r, j in zip(records, judged_mask(records, a, b)) if j]
     done = [r for r in judged if r.ok]
     unfinished = len(judged) - len(done)
     only = spec.term_class or {}
@@ -257,7 +264,6 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
                   "margins": margins})
     # the whole probe measured as `vllm bench serve` measures a run (first send -> last finish, every request),
     # for the calibration against it at the rate found
-    from common.loadgen import request_metrics
     whole = request_metrics(records)
     probe["whole_run"] = {k: whole[k] for k in ("completed", "failed", "output_throughput", "request_throughput",
                                                 "mean_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "p99_tpot_ms")}
@@ -393,227 +399,3 @@ def start_rate_from_unloaded(ttft_ms: float, tpot_ms: float, output_len: int) ->
     return round(2.0 / e2e_s, 3) if e2e_s > 0 else 1.0
 
 
-# --------------------------------------------------------------------------- drivers
-def probe_specs(plan: ProbePlan, rate: float, make_prompts, seed: int):
-    """(RequestSpecs with arrival times, window): `make_prompts(n, seed)` gives the workload's prompts."""
-    t, window = plan.arrivals(rate, seed)
-    specs = make_prompts(len(t), seed)
-    for s, a in zip(specs, t):
-        s.arrival_s = float(a)
-    return specs, window
-
-
-def printer(spec: SearchSpec, then=None):
-    """An on_probe callback that prints one line per finished probe (after a header), then calls `then`."""
-    print(f"  capacity search under {slo_text(spec.slo, spec.percentile, spec.term_class)}, first rate "
-          f"{spec.start_rate:.3g} req/s",
-          flush=True)
-    count = [0]
-
-    def show(p):
-        count[0] += 1
-        row = probe_row(p, spec.percentile)
-        print(f"  probe {count[0]}: {row['offered req/s']} req/s -> {row['verdict']} (achieved "
-              f"{row['achieved req/s']} req/s, judged/unfinished {row['judged/unfinished']}, {row['wall s']} s)", flush=True)
-        if then:
-            then(p)
-    return show
-
-
-def _with_time_and_samples(probe: dict, t: float, records) -> dict:
-    """The probe's wall time, and its requests one by one (moved to the JSON's raw by `split_samples`)."""
-    probe["wall_s"] = round(time.perf_counter() - t, 2)
-    t0 = _first_arrival(records)
-    w = probe["window_s"]
-    ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
-    probe["samples"] = {
-        "arrival_s": [None if r.scheduled_s is None else round(r.scheduled_s - t0, 4) for r in records],
-        "ttft_ms": [ms(r.ttft_s) for r in records], "tpot_ms": [ms(r.tpot_s) for r in records],
-        "e2el_ms": [ms(r.e2e_s) if r.ok else None for r in records], "output_len": [r.output_len for r in records],
-        "klass": [r.klass for r in records], "error": [r.error for r in records],
-        # exactly the requests judged: arrival_s is rounded, so one at a window edge could be counted either way
-        "judged": _judged_mask(records, t0 + w[0], t0 + w[1])}
-    return probe
-
-
-def split_samples(cap: dict | None) -> list[dict]:
-    """Take each probe's per-request samples out of metrics.capacity, for the JSON's raw: [{offered_rate, ...}]."""
-    return [{"offered_rate": p["offered_rate"], **p.pop("samples")} for p in (cap or {}).get("probes", [])
-            if "samples" in p]
-
-
-def search_sync(spec: SearchSpec, plan: ProbePlan, make_prompts, run_open, seed: int = 0, on_probe=None) -> dict:
-    """The search with a blocking front end: `run_open(specs, time_limit_s, stop) -> records` (e.g. stepdrive),
-    which calls `stop(records, t0, now)` now and then and ends the probe when it returns a reason."""
-    search = CapacitySearch(spec)
-    while (rate := search.next_rate()) is not None:
-        specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes))
-        stop, t = SureFail(specs, window, spec), time.perf_counter()
-        recs = run_open(specs, plan.time_limit_s(window), stop)
-        search.add(_with_time_and_samples(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
-        if on_probe:
-            on_probe(search.probes[-1])
-    return search.result()
-
-
-async def search_async(spec: SearchSpec, plan: ProbePlan, make_prompts, backend, seed: int = 0,
-                       on_probe=None) -> dict:
-    """The search with an async streaming backend (common.loadgen: AsyncLLM or an OpenAI-compatible server).
-    A probe in which no request got a token and some failed (a server gone) ends the search as failed, keeping
-    the probes done."""
-    from common.loadgen import run_open_loop
-    search = CapacitySearch(spec)
-    while (rate := search.next_rate()) is not None:
-        specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes))
-        stop, t = SureFail(specs, window, spec), time.perf_counter()
-        recs = await run_open_loop(backend, specs, time_limit_s=plan.time_limit_s(window), stop=stop)
-        dead = [r.error for r in recs if r.error and not r.error.startswith("probe stopped")
-                and "time limit" not in r.error]
-        search.add(_with_time_and_samples(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
-        if on_probe:
-            on_probe(search.probes[-1])
-        if dead and not any(r.first_token_s is not None for r in recs):  # nothing answered, something refused
-            return search.result(failure=f"no request of the probe at {rate:.3g} req/s was answered, e.g. {dead[0]}")
-    return search.result()
-
-
-def probe_row(p: dict, percentile: float) -> dict:
-    """One printed row per probe."""
-    f = lambda v, nd=0: "-" if v is None else f"{v:.{nd}f}"  # noqa: E731
-    q = f"p{percentile:g}"
-    cut = bool(p.get("stopped_early"))  # a stopped probe's rates cover part of its window: not shown as rates
-    return {"offered req/s": f"{p['offered_rate']:.3g}", "achieved req/s": "-" if cut else f"{p['achieved_rate']:.3g}",
-            "out tok/s": "-" if cut else f(p["output_throughput"]), f"{q} TTFT ms": f(p.get(f"{q}_ttft_ms")),
-            f"{q} TPOT ms": f(p.get(f"{q}_tpot_ms"), 1), "judged/unfinished": f"{p['judged_requests']}/{p['unfinished']}",
-            "wall s": f(p.get("wall_s")), "verdict": "pass" if p["pass"] else f"FAIL ({describe(p, percentile)})"}
-
-
-# --------------------------------------------------------------------------- command line (shared by the scripts)
-def add_cli_args(p, with_switch: str | None = None) -> None:
-    """--slo, --slo-percentile, --capacity-resolution, probe sizes; `with_switch` adds the flag that turns it on."""
-    g = p.add_argument_group("serving capacity under an SLO")
-    if with_switch:
-        g.add_argument(with_switch, action="store_true",
-                       help="search the highest Poisson request rate that meets --slo (bracket, then bisect)")
-    g.add_argument("--slo", metavar="TERMS", help="latency targets in ms, e.g. ttft:500,tpot:50 (optional e2el:MS)")
-    g.add_argument("--slo-percentile", type=float, default=99.0, help="percentile the SLO applies to (default 99)")
-    g.add_argument("--capacity-resolution", type=float, default=0.05,
-                   help="stop when the bracket is this narrow, relative (default 0.05 = 5%%)")
-    g.add_argument("--capacity-start-rate", type=float, help="first probe's req/s (default: 2 / unloaded E2E)")
-    g.add_argument("--max-probes", type=int, default=12, help="probe budget of one search (default 12)")
-    g.add_argument("--probe-seconds", type=float, help="judged window of a probe (GPU 20 s, CPU 5 s)")
-    g.add_argument("--probe-warmup-seconds", type=float, help="unjudged arrivals before it (GPU 5 s, CPU 1.5 s)")
-    g.add_argument("--probe-min-requests", type=int, help="judged arrivals a probe aims for (GPU 100, CPU 30)")
-
-
-PROBE_DEFAULTS = {"measure_s": (20.0, 5.0), "warmup_s": (5.0, 1.5), "min_requests": (100, 30)}
-
-
-def spec_from_args(args, required: bool, slo_optional: bool = False) -> dict | None:
-    """The search's settings from the flags as a plain dict (start_rate None = from the unloaded reference;
-    slo None, where the experiment derives one, only with `slo_optional`), or None when no search was asked
-    for. Bad input -> common.cli.UsageError, before any engine starts."""
-    from common import platform
-    from common.cli import UsageError
-    from common.loadgen import parse_goodput
-    if args.slo is None and not slo_optional:
-        if required:
-            raise UsageError("the capacity search needs --slo, e.g. --slo ttft:500,tpot:50")
-        return None
-    try:
-        slo = parse_goodput([args.slo]) if args.slo is not None else None
-        if slo is not None:
-            check_slo(slo)
-        check_settings(args.slo_percentile, args.capacity_resolution)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    for name in ("capacity_start_rate", "probe_seconds", "probe_warmup_seconds"):
-        v = getattr(args, name)
-        if v is not None and not v > 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be > 0")
-    if args.max_probes < 2 or (args.probe_min_requests is not None and args.probe_min_requests < 1):
-        raise UsageError("--max-probes must be >= 2 and --probe-min-requests >= 1")
-    gpu = 0 if platform.has_gpu() else 1
-    given = {"measure_s": args.probe_seconds, "warmup_s": args.probe_warmup_seconds,
-             "min_requests": args.probe_min_requests}
-    return {"slo": slo, "percentile": args.slo_percentile, "resolution": args.capacity_resolution,
-            "start_rate": args.capacity_start_rate, "max_probes": args.max_probes,
-            **{k: (v if v is not None else PROBE_DEFAULTS[k][gpu]) for k, v in given.items()}}
-
-
-async def capacity_on_backend(backend, search: dict, workload: dict, on_probe=None) -> dict:
-    """Warm-up, unloaded reference, then the search, on one running front end (common.loadgen backend).
-
-    `search`: spec_from_args()'s dict; `workload`: input_len, output_len, range_ratio, vocab_size, seed.
-    The first rate, unless given, is two requests per unloaded E2E (start_rate_from_unloaded)."""
-    from common.loadgen import random_prompts, run_closed_loop, unloaded_model
-    w = workload
-
-    def make_prompts(n: int, seed: int):
-        return random_prompts(n, w["input_len"], w["output_len"], w["vocab_size"], seed=seed,
-                              range_ratio=w.get("range_ratio", 0.0))
-
-    warm = await run_closed_loop(backend, random_prompts(4, w["input_len"], 8, w["vocab_size"], seed=w["seed"] + 7),
-                                 concurrency=4)
-    if not any(r.ok for r in warm):
-        raise RuntimeError(f"every warm-up request failed, e.g. {warm[0].error}")
-    ref = await run_closed_loop(backend, make_prompts(4, w["seed"] + 11), concurrency=1)
-    ttft, tpot = unloaded_model(ref)
-    spec = SearchSpec(**{**search, "start_rate": search.get("start_rate")
-                         or start_rate_from_unloaded(ttft * 1000, tpot * 1000, w["output_len"])})
-    max_out = int(w["output_len"] * (1 + w.get("range_ratio", 0.0))) + 1
-    res = await search_async(spec, ProbePlan.from_spec(spec, max_out), make_prompts, backend,
-                             seed=w["seed"] + 5000, on_probe=printer(spec, on_probe))
-    res["unloaded"] = {"ttft_ms": ttft * 1000, "tpot_ms": tpot * 1000}
-    return res
-
-
-# --------------------------------------------------------------------------- one layout's search, in its own process
-def capacity_child(cfg: dict) -> dict:
-    """One layout as `vllm serve` would run it (AsyncLLM, DP via data_parallel_size) and its capacity search."""
-    from common.loadgen import run_async
-    return run_async(_capacity(cfg))
-
-
-async def _capacity(cfg: dict) -> dict:
-    from common import engine as eng
-    from common.isolation import checkpoint
-    from common.loadgen import AsyncLLMBackend
-    from common.metrics import StageTimer
-    timer = StageTimer()
-    with timer("engine_start"):
-        engine = eng.build_async_engine(cfg["engine"])
-    probes = []
-
-    def keep(p):
-        probes.append(p)
-        checkpoint(cfg, {"probes": probes, "failed": "stopped before the search finished"})
-
-    try:
-        workload = {"range_ratio": 0.0, **{k: cfg[k] for k in ("input_len", "output_len", "vocab_size", "seed")}}
-        with timer("capacity_search"):
-            res = await capacity_on_backend(AsyncLLMBackend(engine), cfg["capacity"], workload, on_probe=keep)
-        res["scheduler"] = eng.scheduler_limits(engine)
-    finally:
-        engine.shutdown()
-    return {**res, "engine": cfg["engine"], "stage_seconds": timer.seconds}
-
-
-def run_capacity(layout: dict, base: dict, timeout_s: float) -> dict:
-    """metrics.capacity of one layout, from its own process; a failed search is recorded with its cause."""
-    from common.isolation import run_isolated
-    engine = {**base["engine"], "tensor_parallel_size": layout["tp"], "pipeline_parallel_size": layout["pp"],
-              **({"data_parallel_size": layout["dp"]} if layout["dp"] > 1 else {})}
-    print(f"  {layout['name']}: capacity search (an AsyncLLM engine as `vllm serve` builds it) ...", flush=True)
-    res = run_isolated("common.capacity:capacity_child", {**base, "engine": engine}, timeout_s=timeout_s,
-                       label=f"{layout['name']} capacity")
-    if res["status"] == "ok":
-        res.pop("status")
-        return res
-    f = res["failure"]
-    out = {**(res.get("partial") or {}), "engine": engine, "request_rate": None,
-           "failed": f"{f['kind']}: {f['message'][:300]}", "verdict": f"search failed ({f['kind']}): {f['message'][:200]}"}
-    print(f"  {layout['name']} capacity search FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}", flush=True)
-    if f["kind"] == "interrupted":
-        out["interrupted"] = True
-    return out

@@ -10,6 +10,8 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
+from common.models import ModelNotFound, resolve_engine_kwargs
+
 # engine flags an experiment sets itself per configuration; a user passing them gets a clear error
 RESERVED_ENGINE_DESTS = {
     "tensor_parallel_size": "use the script's own GPU/TP list flag (e.g. --tp-sizes / --gpus)",
@@ -46,21 +48,15 @@ class _Parser(argparse.ArgumentParser):
 
 def resolve_model(model: str | None, overrides: dict):
     """(engine kwargs, ModelInfo) for --model + engine flags; a missing model is a UsageError (exit 2)."""
-    from common.models import ModelNotFound, resolve_engine_kwargs
     try:
         return resolve_engine_kwargs(model, overrides)
     except ModelNotFound as e:
         raise UsageError(str(e)) from None
 
 
-def fill_defaults(cfg, defaults: dict[str, tuple]) -> None:
-    """Set every field left as None to its (GPU, CPU) default, by whether a GPU is present.
-    Values the user gave are never touched."""
-    from common import platform
-    i = 0 if platform.has_gpu() else 1
-    for name, pair in defaults.items():
-        if getattr(cfg, name) is None:
-            setattr(cfg, name, pair[i])
+def common_fields(args) -> dict:
+    """The Config fields every script takes from base_parser()'s flags."""
+    return {"model": args.model, "output_dir": args.output_dir, "timeout_s": args.timeout}
 
 
 def base_parser(doc: str | None) -> argparse.ArgumentParser:

@@ -17,19 +17,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from common.metrics import jain_index, summarize
+from common.workloads import RequestSpec
 
 
-# --------------------------------------------------------------------------- requests
-@dataclass
-class RequestSpec:
-    prompt_token_ids: list[int]
-    output_len: int
-    klass: str = "default"
-    arrival_s: float = 0.0         # offset from the start of the run (open loop)
-    rid: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-
-
+# --------------------------------------------------------------------------- records
 @dataclass
 class RequestRecord:
     rid: str
@@ -99,59 +90,6 @@ class RequestRecord:
         d["tpot_ms"] = None if self.tpot_s is None else self.tpot_s * 1000
         d["e2el_ms"] = None if self.e2e_s is None else self.e2e_s * 1000
         return d
-
-
-def random_tokens(rng, n: int, vocab_size: int) -> list[int]:
-    """`n` random token ids, clear of the lowest ids and of the special tokens at the top of the vocabulary."""
-    return rng.integers(min(100, vocab_size // 10), min(vocab_size, 150000), size=n).tolist()
-
-
-def fresh_copies(specs: list[RequestSpec], vocab_size: int, seed: int, suffix: str) -> list[RequestSpec]:
-    """The same requests (lengths, class, arrival) with new random tokens: a reference run of these leaves
-    nothing in the prefix cache that the originals could hit."""
-    rng = np.random.default_rng(seed)
-    return [RequestSpec(random_tokens(rng, len(s.prompt_token_ids), vocab_size), s.output_len, s.klass, s.arrival_s,
-                        rid=s.rid + suffix) for s in specs]
-
-
-def random_prompts(n: int, input_len: int, output_len: int, vocab_size: int, seed: int = 0,
-                   range_ratio: float = 0.0, klass: str = "default") -> list[RequestSpec]:
-    """Seeded random-token prompts; lengths uniform in [len*(1-r), len*(1+r)] like vllm bench's random set."""
-    rng = np.random.default_rng(seed)
-
-    def lens(base):
-        lo, hi = max(1, int(base * (1 - range_ratio))), max(1, int(base * (1 + range_ratio)))
-        return rng.integers(lo, hi + 1, size=n)
-
-    ins, outs = lens(input_len), lens(output_len)
-    return [RequestSpec(random_tokens(rng, int(i), vocab_size), int(o), klass) for i, o in zip(ins, outs)]
-
-
-def arrival_times(n: int, rate: float, burstiness: float = 1.0, seed: int = 0) -> np.ndarray:
-    """Arrival offsets (s) of n requests at `rate` req/s: gamma gaps with shape=burstiness (1 = Poisson)."""
-    if rate == float("inf"):
-        return np.zeros(n)
-    rng = np.random.default_rng(seed)
-    gaps = rng.gamma(shape=burstiness, scale=1.0 / (rate * burstiness), size=n)
-    gaps[0] = 0.0
-    return np.cumsum(gaps)
-
-
-def parse_goodput(items: list[str] | None) -> dict[str, float]:
-    """['ttft:500', 'tpot:50'] -> {'ttft': 500.0, 'tpot': 50.0} (milliseconds), like vllm bench serve."""
-    slos = {}
-    for item in items or []:
-        for part in item.replace(",", " ").split():
-            key, sep, val = part.partition(":")
-            if not sep or key not in ("ttft", "tpot", "e2el"):
-                raise ValueError(f"bad goodput SLO {part!r}: expected ttft:MS, tpot:MS or e2el:MS")
-            try:
-                slos[key] = float(val)
-            except ValueError:
-                raise ValueError(f"bad goodput SLO {part!r}: {val!r} is not a number of milliseconds") from None
-            if slos[key] <= 0:
-                raise ValueError(f"bad goodput SLO {part!r}: must be > 0 ms")
-    return slos
 
 
 # --------------------------------------------------------------------------- backends
@@ -330,81 +268,6 @@ async def _bounded(gathered, time_limit_s: float, records: list[RequestRecord], 
     for rec in records:
         if rec.end_s is None and rec.error is None:
             rec.error = why
-
-
-# --------------------------------------------------------------------------- metrics
-def request_metrics(records: list[RequestRecord], slos: dict[str, float] | None = None) -> dict:
-    """vllm-bench-serve style metrics over one load level (duration = first send -> last finish)."""
-    done = [r for r in records if r.ok]
-    failed = [r for r in records if not r.ok]
-    starts = [r.start_s for r in records if r.start_s is not None]
-    ends = [r.end_s for r in done]
-    duration = (max(ends) - min(starts)) if done and starts else 0.0
-    out_tokens = sum(r.output_len for r in done)
-    in_tokens = sum(r.prompt_len for r in done)
-    m = {
-        "completed": len(done), "failed": len(failed), "duration_s": duration,
-        "total_input_tokens": in_tokens, "total_output_tokens": out_tokens,
-        "request_throughput": len(done) / duration if duration else 0.0,
-        "output_throughput": out_tokens / duration if duration else 0.0,
-        "total_token_throughput": (in_tokens + out_tokens) / duration if duration else 0.0,
-    }
-    m.update(summarize("ttft", [r.ttft_s * 1000 for r in done if r.ttft_s is not None]))
-    m.update(summarize("tpot", [r.tpot_s * 1000 for r in done if r.tpot_s is not None]))
-    m.update(summarize("itl", [g * 1000 for r in done for g in r.itl_s]))
-    m.update(summarize("e2el", [r.e2e_s * 1000 for r in done]))
-    if slos:
-        good = [r for r in done if r.ttft_s is not None
-                and (r.ttft_s * 1000 <= slos.get("ttft", float("inf")))
-                and (r.tpot_s is None or r.tpot_s * 1000 <= slos.get("tpot", float("inf")))
-                and (r.e2e_s * 1000 <= slos.get("e2el", float("inf")))]
-        m["request_goodput"] = len(good) / duration if duration else 0.0
-        m["goodput_share"] = len(good) / len(records) if records else 0.0
-    errors: dict[str, int] = {}
-    for r in failed:
-        errors[r.error or "unknown"] = errors.get(r.error or "unknown", 0) + 1
-    m["errors"] = errors
-    return m
-
-
-def unloaded_model(records: list[RequestRecord]) -> tuple[float, float]:
-    """(TTFT s, TPOT s) medians of requests sent one at a time: the reference for slowdown."""
-    ok = [r for r in records if r.ok]
-    ttft = float(np.median([r.ttft_s for r in ok])) if ok else 0.0
-    tpots = [r.tpot_s for r in ok if r.tpot_s is not None]
-    return ttft, float(np.median(tpots)) if tpots else 0.0
-
-
-def fairness_metrics(records: list[RequestRecord], unloaded: tuple[float, float] | None = None) -> dict:
-    """Did every client / request get its share?
-
-    - jain_client_throughput: Jain's index over clients' output tokens per second of their busy time
-    - client_throughput_max_min: the best-served client's rate / the worst one's
-    - jain_slowdown, max_slowdown: slowdown = E2E / the same request's unloaded E2E
-      (unloaded TTFT + TPOT x (tokens - 1), measured one request at a time)
-    - starvation_ttft_ratio: worst TTFT / median TTFT
-    """
-    done = [r for r in records if r.ok]
-    out: dict = {}
-    per_client: dict[int, list[RequestRecord]] = {}
-    for r in done:
-        if r.client is not None:
-            per_client.setdefault(r.client, []).append(r)
-    if len(per_client) > 1:
-        rates = [sum(r.output_len for r in rs) / sum(r.e2e_s for r in rs) for rs in per_client.values()]
-        out["jain_client_throughput"] = jain_index(rates)
-        out["client_throughput_max_min"] = max(rates) / min(rates) if min(rates) > 0 else None
-    if unloaded and done:
-        t0, tpot = unloaded
-        slow = [r.e2e_s / (t0 + tpot * max(r.output_len - 1, 0)) for r in done if t0 + tpot > 0]
-        if slow:
-            out["jain_slowdown"] = jain_index(slow)
-            out["mean_slowdown"] = float(np.mean(slow))
-            out["max_slowdown"] = float(np.max(slow))
-    ttfts = [r.ttft_s for r in done]
-    if ttfts and np.median(ttfts) > 0:
-        out["starvation_ttft_ratio"] = float(np.max(ttfts) / np.median(ttfts))
-    return out
 
 
 def run_async(coro):

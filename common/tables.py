@@ -2,6 +2,23 @@
 from __future__ import annotations
 
 
+def num(v, nd: int = 1):
+    """A table cell's number: '-' for none, else rounded to `nd` decimals (an int at nd=0)."""
+    if v is None:
+        return "-"
+    return int(round(v)) if nd == 0 else round(v, nd)
+
+
+def ratio(v, nd: int = 2) -> str:
+    """'1.73x', or '-' for none."""
+    return "-" if v is None else f"{v:.{nd}f}x"
+
+
+def pct(v, nd: int = 0) -> str:
+    """A share as '53%', or '-' for none."""
+    return "-" if v is None else f"{v * 100:.{nd}f}%"
+
+
 def fmt_mib(mib: float | None) -> str:
     if mib is None:
         return "-"

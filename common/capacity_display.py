@@ -1,0 +1,80 @@
+"""Capacity searches as a reader sees them: one line per probe while it runs, one table row per probe, a layout's
+capacity per GPU and per dollar as table rows, the pick, and the plots."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.capacity import SearchSpec, describe, slo_text
+from common.plotting import bar_plot, pareto_plot
+from common.tables import num
+
+
+def printer(spec: SearchSpec, then=None):
+    """An on_probe callback that prints one line per finished probe (after a header), then calls `then`."""
+    print(f"  capacity search under {slo_text(spec.slo, spec.percentile, spec.term_class)}, first rate "
+          f"{spec.start_rate:.3g} req/s",
+          flush=True)
+    count = [0]
+
+    def show(p):
+        count[0] += 1
+        row = probe_row(p, spec.percentile)
+        print(f"  probe {count[0]}: {row['offered req/s']} req/s -> {row['verdict']} (achieved "
+              f"{row['achieved req/s']} req/s, judged/unfinished {row['judged/unfinished']}, {row['wall s']} s)", flush=True)
+        if then:
+            then(p)
+    return show
+
+
+def probe_row(p: dict, percentile: float) -> dict:
+    """One printed row per probe."""
+    q = f"p{percentile:g}"
+    cut = bool(p.get("stopped_early"))  # a stopped probe's rates cover part of its window: not shown as rates
+    return {"offered req/s": f"{p['offered_rate']:.3g}", "achieved req/s": "-" if cut else f"{p['achieved_rate']:.3g}",
+            "out tok/s": "-" if cut else num(p["output_throughput"], 0),
+            f"{q} TTFT ms": num(p.get(f"{q}_ttft_ms"), 0), f"{q} TPOT ms": num(p.get(f"{q}_tpot_ms"), 1), "judged/unfinished": f"{p['judged_requests']}/{p['unfinished']}",
+            "wall s": num(p.get("wall_s"), 0), "verdict": "pass" if p["pass"] else f"FAIL ({describe(p, percentile)})"}
+
+
+def capacity_rows(ms: list[dict]) -> list[dict]:
+    """One row per layout with a capacity search: capacity, per GPU, at what cost, what broke the next rate."""
+    return [{"layout": m["layout"], "GPUs": m["gpus"], "capacity req/s": num(m.get("capacity_request_rate"), 2),
+             "req/s per GPU": num(m.get("capacity_request_rate_per_gpu"), 2),
+             "out tok/s at capacity": num(m.get("capacity_output_throughput"), 0),
+             "per GPU": num(m.get("capacity_output_throughput_per_gpu"), 0),
+             "$/1M out tok at capacity": num(m.get("usd_per_1m_output_tokens_at_capacity"), 3),
+             "next rate broke": ("search failed" if m["capacity"].get("failed") else m.get("capacity_bound_by") or "-"),
+             "probes": len(m["capacity"].get("probes", []))} for m in ms if m.get("capacity")]
+
+
+def best_capacity(ms: list[dict]) -> dict | None:
+    """The layout with the most SLO capacity per GPU (per GPU-dollar: every layout rents the same GPU); among
+    those within 3 % of it, the fewest GPUs (a tie on a shared machine)."""
+    ok = [m for m in ms if m.get("capacity_request_rate")]
+    if not ok:
+        return None
+    top = max(m["capacity_request_rate_per_gpu"] for m in ok)
+    return min([m for m in ok if m["capacity_request_rate_per_gpu"] >= 0.97 * top],
+               key=lambda m: (m["gpus"], -m["capacity_request_rate_per_gpu"]))
+
+
+def capacity_plots(stem, ms: list[dict], capacity: dict) -> list[Path]:
+    """Capacity per layout (total and per GPU) as bars, and each layout's probes as a per-user-speed vs
+    per-GPU-throughput curve."""
+    ms = [m for m in ms if m.get("capacity", {}).get("probes")]
+    if not ms:
+        return []
+    labels = [f"{m['layout']} ({m['gpus']})" for m in ms]
+    out = [bar_plot(Path(f"{stem}_capacity.png"), labels,
+                    {"capacity req/s": [m.get("capacity_request_rate") for m in ms],
+                     "capacity req/s per GPU": [m.get("capacity_request_rate_per_gpu") for m in ms]},
+                    f"Serving capacity per layout under {slo_text(capacity['slo'], capacity['percentile'])}",
+                    "requests / s")]
+    curves = {f"{m['layout']} ({m['gpus']})": [(p["output_throughput"] / m["gpus"], 1000 / p["p50_tpot_ms"])
+                                               for p in m["capacity"]["probes"]
+                                               if p.get("p50_tpot_ms") and not p.get("stopped_early")]
+              for m in ms}
+    tpot = capacity["slo"].get("tpot")
+    out.append(pareto_plot(Path(f"{stem}_pareto.png"), curves, 1000 / tpot if tpot else None,
+                           "Per-user speed vs per-GPU throughput (capacity probes)"))
+    return out

@@ -1,0 +1,149 @@
+"""Running a capacity search on a front end: the probes' requests, the sync (step-driven vllm.LLM) and async
+(AsyncLLM or an OpenAI-compatible server) drivers, the warm-up and unloaded reference before a search, and one
+layout's search in its own process. The search's rule is common/capacity.py."""
+from __future__ import annotations
+
+import time
+
+from common import engine as eng
+from common.capacity import (CapacitySearch, ProbePlan, SearchSpec, SureFail, first_arrival, judged_mask, judge,
+                             start_rate_from_unloaded)
+from common.capacity_display import printer
+from common.isolation import checkpoint, run_isolated
+from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
+from common.metrics import StageTimer, unloaded_reference
+from common.workloads import random_prompts, with_arrivals
+
+
+def probe_specs(plan: ProbePlan, rate: float, make_prompts, seed: int):
+    """(RequestSpecs with arrival times, window): `make_prompts(n, seed)` gives the workload's prompts."""
+    t, window = plan.arrivals(rate, seed)
+    return with_arrivals(make_prompts(len(t), seed), t), window
+
+
+def _with_time_and_samples(probe: dict, t: float, records) -> dict:
+    """The probe's wall time, and its requests one by one (moved to the JSON's raw by `split_samples`)."""
+    probe["wall_s"] = round(time.perf_counter() - t, 2)
+    t0 = first_arrival(records)
+    w = probe["window_s"]
+    ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
+    probe["samples"] = {
+        "arrival_s": [None if r.scheduled_s is None else round(r.scheduled_s - t0, 4) for r in records],
+        "ttft_ms": [ms(r.ttft_s) for r in records], "tpot_ms": [ms(r.tpot_s) for r in records],
+        "e2el_ms": [ms(r.e2e_s) if r.ok else None for r in records], "output_len": [r.output_len for r in records],
+        "klass": [r.klass for r in records], "error": [r.error for r in records],
+        # exactly the requests judged: arrival_s is rounded, so one at a window edge could be counted either way
+        "judged": judged_mask(records, t0 + w[0], t0 + w[1])}
+    return probe
+
+
+def split_samples(cap: dict | None) -> list[dict]:
+    """Take each probe's per-request samples out of metrics.capacity, for the JSON's raw: [{offered_rate, ...}]."""
+    return [{"offered_rate": p["offered_rate"], **p.pop("samples")} for p in (cap or {}).get("probes", [])
+            if "samples" in p]
+
+
+def search_sync(spec: SearchSpec, plan: ProbePlan, make_prompts, run_open, seed: int = 0, on_probe=None) -> dict:
+    """The search with a blocking front end: `run_open(specs, time_limit_s, stop) -> records` (e.g. stepdrive),
+    which calls `stop(records, t0, now)` now and then and ends the probe when it returns a reason."""
+    search = CapacitySearch(spec)
+    while (rate := search.next_rate()) is not None:
+        specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes))
+        stop, t = SureFail(specs, window, spec), time.perf_counter()
+        recs = run_open(specs, plan.time_limit_s(window), stop)
+        search.add(_with_time_and_samples(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
+        if on_probe:
+            on_probe(search.probes[-1])
+    return search.result()
+
+
+async def search_async(spec: SearchSpec, plan: ProbePlan, make_prompts, backend, seed: int = 0,
+                       on_probe=None) -> dict:
+    """The search with an async streaming backend (common.loadgen: AsyncLLM or an OpenAI-compatible server).
+    A probe in which no request got a token and some failed (a server gone) ends the search as failed, keeping
+    the probes done."""
+    search = CapacitySearch(spec)
+    while (rate := search.next_rate()) is not None:
+        specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes))
+        stop, t = SureFail(specs, window, spec), time.perf_counter()
+        recs = await run_open_loop(backend, specs, time_limit_s=plan.time_limit_s(window), stop=stop)
+        dead = [r.error for r in recs if r.error and not r.error.startswith("probe stopped")
+                and "time limit" not in r.error]
+        search.add(_with_time_and_samples(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
+        if on_probe:
+            on_probe(search.probes[-1])
+        if dead and not any(r.first_token_s is not None for r in recs):  # nothing answered, something refused
+            return search.result(failure=f"no request of the probe at {rate:.3g} req/s was answered, e.g. {dead[0]}")
+    return search.result()
+
+
+
+async def capacity_on_backend(backend, search: dict, workload: dict, on_probe=None) -> dict:
+    """Warm-up, unloaded reference, then the search, on one running front end (common.loadgen backend).
+
+    `search`: spec_from_args()'s dict; `workload`: input_len, output_len, range_ratio, vocab_size, seed.
+    The first rate, unless given, is two requests per unloaded E2E (start_rate_from_unloaded)."""
+    w = workload
+
+    def make_prompts(n: int, seed: int):
+        return random_prompts(n, w["input_len"], w["output_len"], w["vocab_size"], seed=seed,
+                              range_ratio=w.get("range_ratio", 0.0))
+
+    warm = await run_closed_loop(backend, random_prompts(4, w["input_len"], 8, w["vocab_size"], seed=w["seed"] + 7),
+                                 concurrency=4)
+    if not any(r.ok for r in warm):
+        raise RuntimeError(f"every warm-up request failed, e.g. {warm[0].error}")
+    ref = await run_closed_loop(backend, make_prompts(4, w["seed"] + 11), concurrency=1)
+    ttft, tpot = unloaded_reference(ref)
+    spec = SearchSpec(**{**search, "start_rate": search.get("start_rate")
+                         or start_rate_from_unloaded(ttft * 1000, tpot * 1000, w["output_len"])})
+    max_out = int(w["output_len"] * (1 + w.get("range_ratio", 0.0))) + 1
+    res = await search_async(spec, ProbePlan.from_spec(spec, max_out), make_prompts, backend,
+                             seed=w["seed"] + 5000, on_probe=printer(spec, on_probe))
+    res["unloaded"] = {"ttft_ms": ttft * 1000, "tpot_ms": tpot * 1000}
+    return res
+
+
+# --------------------------------------------------------------------------- one layout's search, in its own process
+def capacity_child(cfg: dict) -> dict:
+    """One layout as `vllm serve` would run it (AsyncLLM, DP via data_parallel_size) and its capacity search."""
+    return run_async(_capacity(cfg))
+
+
+async def _capacity(cfg: dict) -> dict:
+    timer = StageTimer()
+    with timer("engine_start"):
+        engine = eng.build_async_engine(cfg["engine"])
+    probes = []
+
+    def keep(p):
+        probes.append(p)
+        checkpoint(cfg, {"probes": probes, "failed": "stopped before the search finished"})
+
+    try:
+        workload = {"range_ratio": 0.0, **{k: cfg[k] for k in ("input_len", "output_len", "vocab_size", "seed")}}
+        with timer("capacity_search"):
+            res = await capacity_on_backend(AsyncLLMBackend(engine), cfg["capacity"], workload, on_probe=keep)
+        res["scheduler"] = eng.scheduler_limits(engine)
+    finally:
+        engine.shutdown()
+    return {**res, "engine": cfg["engine"], "stage_seconds": timer.seconds}
+
+
+def run_capacity(layout: dict, base: dict, timeout_s: float) -> dict:
+    """metrics.capacity of one layout, from its own process; a failed search is recorded with its cause."""
+    engine = {**base["engine"], "tensor_parallel_size": layout["tp"], "pipeline_parallel_size": layout["pp"],
+              **({"data_parallel_size": layout["dp"]} if layout["dp"] > 1 else {})}
+    print(f"  {layout['name']}: capacity search (an AsyncLLM engine as `vllm serve` builds it) ...", flush=True)
+    res = run_isolated("common.capacity_drivers:capacity_child", {**base, "engine": engine}, timeout_s=timeout_s,
+                       label=f"{layout['name']} capacity")
+    if res["status"] == "ok":
+        res.pop("status")
+        return res
+    f = res["failure"]
+    out = {**(res.get("partial") or {}), "engine": engine, "request_rate": None,
+           "failed": f"{f['kind']}: {f['message'][:300]}", "verdict": f"search failed ({f['kind']}): {f['message'][:200]}"}
+    print(f"  {layout['name']} capacity search FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}", flush=True)
+    if f["kind"] == "interrupted":
+        out["interrupted"] = True
+    return out

@@ -1,0 +1,58 @@
+"""The capacity search's flags, shared by every script that searches (--slo, --slo-percentile, probe sizes), and
+the search settings they give, checked before any engine starts."""
+from __future__ import annotations
+
+from common import platform
+from common.capacity import check_settings, check_slo, parse_slo
+from common.cli import UsageError
+
+
+def add_cli_args(p, with_switch: str | None = None) -> None:
+    """--slo, --slo-percentile, --capacity-resolution, probe sizes; `with_switch` adds the flag that turns it on."""
+    g = p.add_argument_group("serving capacity under an SLO")
+    if with_switch:
+        g.add_argument(with_switch, action="store_true",
+                       help="search the highest Poisson request rate that meets --slo (bracket, then bisect)")
+    g.add_argument("--slo", metavar="TERMS", help="latency targets in ms, e.g. ttft:500,tpot:50 (optional e2el:MS)")
+    g.add_argument("--slo-percentile", type=float, default=99.0, help="percentile the SLO applies to (default 99)")
+    g.add_argument("--capacity-resolution", type=float, default=0.05,
+                   help="stop when the bracket is this narrow, relative (default 0.05 = 5%%)")
+    g.add_argument("--capacity-start-rate", type=float, help="first probe's req/s (default: 2 / unloaded E2E)")
+    g.add_argument("--max-probes", type=int, default=12, help="probe budget of one search (default 12)")
+    g.add_argument("--probe-seconds", type=float, help="judged window of a probe (GPU 20 s, CPU 5 s)")
+    g.add_argument("--probe-warmup-seconds", type=float, help="unjudged arrivals before it (GPU 5 s, CPU 1.5 s)")
+    g.add_argument("--probe-min-requests", type=int, help="judged arrivals a probe aims for (GPU 100, CPU 30)")
+
+
+PROBE_DEFAULTS = {"measure_s": (20.0, 5.0), "warmup_s": (5.0, 1.5), "min_requests": (100, 30)}
+
+
+def spec_from_args(args, required: bool, slo_optional: bool = False) -> dict | None:
+    """The search's settings from the flags as a plain dict (start_rate None = from the unloaded reference;
+    slo None, where the experiment derives one, only with `slo_optional`), or None when no search was asked
+    for. Bad input -> common.cli.UsageError, before any engine starts."""
+    if args.slo is None and not slo_optional:
+        if required:
+            raise UsageError("the capacity search needs --slo, e.g. --slo ttft:500,tpot:50")
+        return None
+    try:
+        slo = parse_slo([args.slo]) if args.slo is not None else None
+        if slo is not None:
+            check_slo(slo)
+        check_settings(args.slo_percentile, args.capacity_resolution)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    for name in ("capacity_start_rate", "probe_seconds", "probe_warmup_seconds"):
+        v = getattr(args, name)
+        if v is not None and not v > 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be > 0")
+    if args.max_probes < 2 or (args.probe_min_requests is not None and args.probe_min_requests < 1):
+        raise UsageError("--max-probes must be >= 2 and --probe-min-requests >= 1")
+    gpu = 0 if platform.has_gpu() else 1
+    given = {"measure_s": args.probe_seconds, "warmup_s": args.probe_warmup_seconds,
+             "min_requests": args.probe_min_requests}
+    return {"slo": slo, "percentile": args.slo_percentile, "resolution": args.capacity_resolution,
+            "start_rate": args.capacity_start_rate, "max_probes": args.max_probes,
+            **{k: (v if v is not None else PROBE_DEFAULTS[k][gpu]) for k, v in given.items()}}
+
+

@@ -1,0 +1,100 @@
+"""Each experiment's settings declared once: a dataclass field carries its default (one value, or one for a GPU
+and one for a CPU box), its flag and its help; the parser, the config and the device defaults follow from it.
+
+    @dataclass
+    class Config:
+        input_len: int | None = option(help="prompt tokens", gpu=512, cpu=64)
+        seed: int = option(0)
+        engine: dict = option({}, cli=False)
+
+    add_options(parser, Config)                  # --input-len, --seed (help says the defaults)
+    cfg = from_args(Config, args, engine=...)   # the parsed flags, plus what the script adds
+    fill_device_defaults(cfg)                    # input_len None -> 512 on a GPU, 64 on a CPU box
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+from dataclasses import MISSING, field, fields
+
+from common import platform
+
+_KEY = "lab"
+
+
+def option(default=None, help: str = "", *, gpu=MISSING, cpu=MISSING, flag: str | None = None, type=None,
+           action: str | None = None, metavar: str | None = None, nargs=None, cli: bool = True):
+    """A Config field and its command-line flag. `gpu`/`cpu`: the defaults a None value takes by device (the
+    field's own default is then None). `flag`: the option string (default --field-name); `action`, `type`, `metavar`
+    and `nargs` as argparse takes them; cli=False: set by the script, never a flag."""
+    meta = {_KEY: {"help": help, "gpu": gpu, "cpu": cpu, "flag": flag, "type": type, "action": action,
+                   "metavar": metavar, "nargs": nargs, "cli": cli}}
+    if isinstance(default, (list, dict, set)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _meta(f) -> dict | None:
+    return f.metadata.get(_KEY)
+
+
+def _default(f):
+    return f.default_factory() if f.default_factory is not MISSING else f.default
+
+
+def _shown(v) -> str:
+    if isinstance(v, (list, tuple)):
+        return ",".join(str(x) for x in v) if all(not isinstance(x, (list, tuple)) for x in v) else "-".join(map(str, v))
+    return str(v)
+
+
+def _help(m: dict, default) -> str:
+    text = m["help"]
+    if m["gpu"] is not MISSING:
+        return f"{text} (default {_shown(m['gpu'])}; CPU {_shown(m['cpu'])})"
+    if m["action"] in ("store_true", "store_false") or default in (None, [], {}):
+        return text
+    return f"{text} (default {_shown(default)})"
+
+
+def add_options(parser: argparse.ArgumentParser, config_cls, group: str | None = None) -> None:
+    """One flag per field of `config_cls` declared with option(cli=True)."""
+    target = parser.add_argument_group(group) if group else parser
+    for f in fields(config_cls):
+        m = _meta(f)
+        if not m or not m["cli"]:
+            continue
+        flag = m["flag"] or "--" + f.name.replace("_", "-")
+        default = _default(f)
+        kw = {"dest": f.name, "help": _help(m, default)}
+        if m["action"]:
+            kw["action"] = m["action"]
+            kw["default"] = default
+        else:
+            kw["default"] = None if m["gpu"] is not MISSING else default
+            kw["type"] = m["type"] or (type(default) if isinstance(default, (int, float, str)) else None)
+            if kw["type"] is None:
+                kw.pop("type")
+            if m["metavar"]:
+                kw["metavar"] = m["metavar"]
+            if m["nargs"]:
+                kw["nargs"] = m["nargs"]
+        target.add_argument(flag, **kw)
+
+
+def from_args(config_cls, args: argparse.Namespace, **extra):
+    """The config from parsed flags (fields declared as flags) plus `extra` (fields the script fills in)."""
+    given = {f.name: getattr(args, f.name) for f in fields(config_cls)
+             if (m := _meta(f)) and m["cli"] and hasattr(args, f.name)}
+    return config_cls(**{**given, **extra})
+
+
+def fill_device_defaults(cfg):
+    """Every field left as None that has per-device defaults gets the one for this machine (a GPU, or a CPU box).
+    Values the user gave are never touched."""
+    gpu = platform.has_gpu()
+    for f in fields(cfg):
+        m = _meta(f)
+        if m and m["gpu"] is not MISSING and getattr(cfg, f.name) is None:
+            setattr(cfg, f.name, copy.deepcopy(m["gpu"] if gpu else m["cpu"]))
+    return cfg
