@@ -18,7 +18,18 @@ Exit code 0 when every attempted size passed, 1 when one failed, 2 on bad input.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from common import cli, platform
+from common import engine as eng
+from common.config import add_options, from_args, option
+from common.gpu_memory import MemoryTracker, balance
+from common.isolation import run_isolated
+from common.metrics import StageTimer
+from common.models import layout_problem
+from common.results import record_failure, run_path, save_run, timestamp
+from common.tables import fmt_bytes, fmt_mib, print_table
+from common.workloads import CHECK_PROMPTS
 
 EXPERIMENT = "tensor_parallel"
 BALANCE_LIMIT = 0.10  # max/min - 1 of per-rank memory
@@ -26,22 +37,17 @@ BALANCE_LIMIT = 0.10  # max/min - 1 of per-rank memory
 
 @dataclass
 class Config:
-    tp_sizes: list[int] = field(default_factory=lambda: [1, 2, 4])
-    model: str | None = None
-    engine: dict = field(default_factory=dict)   # vLLM EngineArgs overrides from the command line
-    max_tokens: int = 32
-    output_dir: str = "results"
-    timeout_s: float = 1800.0
+    tp_sizes: list[int] = option([1, 2, 4], "comma-separated tensor-parallel sizes to try", type=cli.int_list)
+    max_tokens: int = option(32, "tokens generated per check prompt")
+    model: str | None = option(cli=False)
+    engine: dict = option({}, cli=False)   # vLLM EngineArgs overrides from the command line
+    output_dir: str = option("results", cli=False)
+    timeout_s: float = option(1800.0, cli=False)
 
 
 # --------------------------------------------------------------------------- child process (one TP size)
 def tp_check(cfg: dict) -> dict:
     """Runs in its own process: load at one TP size, inference check, memory per rank."""
-    from common import engine as eng
-    from common.gpu_memory import MemoryTracker
-    from common.metrics import StageTimer
-    from common.workloads import CHECK_PROMPTS
-
     timer = StageTimer()
     with MemoryTracker() as mem:
         with timer("import"):
@@ -111,132 +117,127 @@ def agreement(ref: list[list[int]], other: list[list[int]]) -> float:
 
 # --------------------------------------------------------------------------- the experiment
 def main(cfg: Config) -> dict:
-    from common import platform
-    from common.cli import resolve_model
-    from common.isolation import run_isolated
-    from common.models import layout_problem
-    from common.results import record_failure, run_path, save_run, timestamp
-    from common.tables import fmt_bytes, fmt_mib, print_table
-
     # 1. What can run here? Decide before launching anything.
-    engine_kwargs, info = resolve_model(cfg.model, cfg.engine)
+    engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
     devices, label = platform.device_count(), platform.device_label()
     print(f"model: {info.name}  ({info.num_attention_heads} attention heads, {info.num_key_value_heads} KV heads)")
     print(f"devices: {devices} {label}{'s' if devices != 1 else ''}")
-    plan = []
-    for tp in cfg.tp_sizes:
-        why = layout_problem(info, tp=tp, devices=devices)
-        plan.append((tp, why))
+    plan = [(tp, layout_problem(info, tp=tp, devices=devices)) for tp in cfg.tp_sizes]
+    for tp, why in plan:
         print(f"  TP={tp}: {'skip - ' + why if why else 'run'}")
 
+    # 2. Each size in its own process, saved as soon as it is measured
     ts = timestamp()
-    rows, files, reference, measured = [], [], None, []
+    rows, files, measured, reference = [], [], [], None
     runnable = [tp for tp, why in plan if not why]
-    for i, (tp, why) in enumerate(plan):
+    for tp, why in plan:
         base_cfg = {"experiment": EXPERIMENT, "tp": tp, "engine": {**engine_kwargs, "tensor_parallel_size": tp},
                     "max_tokens": cfg.max_tokens, "model": info.name}
         path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, tp, ts)
+        files.append(str(path))
         if why:
             rows.append({"TP": tp, "status": "skipped", "reason": why})
             save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics={"tp": tp}, status="skipped",
                      failure={"kind": "skipped", "message": why}, rows=[rows[-1]])
-            files.append(str(path))
             continue
         print(f"\n=== [{runnable.index(tp) + 1}/{len(runnable)}] TP={tp}: loading in its own process ...", flush=True)
-        res = run_isolated("test_tensor_parallel:tp_check",
-                           base_cfg, timeout_s=cfg.timeout_s, label=f"TP={tp}")
+        res = run_isolated("test_tensor_parallel:tp_check", base_cfg, timeout_s=cfg.timeout_s, label=f"TP={tp}")
         if res["status"] != "ok":  # recorded; on Ctrl-C the sweep stops here, what finished is on disk
-            files.append(str(path))
             rows.append(record_failure(path, f"TP={tp}", res, experiment=EXPERIMENT, config=base_cfg,
                                        metrics={"tp": tp}, row={"TP": tp}))
             continue
-
-        labels, per_rank = rank_memory(res, tp)
-        bal = None
-        if len(per_rank) >= 2:
-            bal = max(per_rank) / min(per_rank) - 1 if min(per_rank) > 0 else float("inf")
-        balanced = bal is None or bal <= BALANCE_LIMIT
         if tp == 1 and reference is None:
             reference = res["token_ids"]
         dummy = str(engine_kwargs.get("load_format", "")) == "dummy"  # random weights differ per layout
-        agree = agreement(reference, res["token_ids"]) if reference is not None and not dummy else None
-        inference_ok = all(res["checks"].values())
-        status = "pass" if inference_ok and balanced else "fail"
-        metrics = {
-            "tp": tp, "world_size": res["world_size"],
-            "import_s": res["stage_seconds"]["import"], "engine_start_s": res["stage_seconds"]["engine_start"],
-            "warmup_s": res["stage_seconds"]["warmup"], "measure_s": res["stage_seconds"]["measure"],
-            "check_output_throughput": res["check_output_throughput"],
-            "memory_backend": res["memory"]["backend"],
-            "rank_memory_labels": labels, "rank_memory_used_mib": per_rank,
-            "rank_memory_peak_mib": [next((d["peak_used_mib"] for d in res["memory"]["devices"] if d["label"] == lb), None)
-                                     for lb in labels],
-            "memory_balance": bal, "memory_balanced": balanced,
-            "weights_gib_per_rank": [r["weights_bytes"] / 2**30 for r in res["ranks"]], "kv_cache_gib_per_rank": [r["kv_cache_bytes"] / 2**30 for r in res["ranks"]],
-            "kv_cache_tokens": res["kv_cache_tokens"],
-            "token_agreement_vs_tp1": agree, "inference_checks": res["checks"], "status": status,
-        }
-        mem_col = "mem/rank (NVML)" if metrics["memory_backend"] == "nvml" else "mem/rank (RSS)"
-        rows.append({
-            "TP": tp, label + "s": tp,
-            "load s": round(metrics["engine_start_s"], 1),
-            "check tok/s": round(metrics["check_output_throughput"], 1),
-            mem_col: " / ".join(fmt_mib(v) for v in per_rank),
-            "weights/rank": " / ".join(fmt_bytes(r["weights_bytes"]) for r in res["ranks"]),
-            "balance": "n/a (1 rank)" if bal is None else f"{bal * 100:.1f}% {'PASS' if balanced else 'FAIL'}",
-            "KV cache tokens": f"{res['kv_cache_tokens']:,}" if res["kv_cache_tokens"] else "-",
-            "agree vs TP1": "ref" if tp == 1 else (("n/a (dummy weights)" if dummy else "n/a") if agree is None
-                                                   else f"{agree * 100:.0f}%"),
-            "status": status,
-        })
-        if not balanced:
-            print(f"TP={tp}: ranks' memory differs by {bal * 100:.1f}% (> {BALANCE_LIMIT * 100:.0f}%). "
-                  "Hint: check that tensor_parallel_size matches the GPUs you meant to use (CUDA_VISIBLE_DEVICES) "
-                  "and that no other process holds memory on one of them.")
+        metrics = tp_metrics(res, tp, None if dummy or reference is None else agreement(reference, res["token_ids"]))
+        rows.append(tp_row(metrics, res, label, dummy))
         measured.append(metrics)
-        save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics=metrics, status=status,
+        save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics=metrics, status=metrics["status"],
                  raw={"token_ids": res["token_ids"], "texts": res["texts"], "ranks": res["ranks"],
-                      "memory": res["memory"], "stage_seconds": res["stage_seconds"], "process_wall_s": res["process_wall_s"]},
-                 rows=[rows[-1]])
-        files.append(str(path))
+                      "memory": res["memory"], "stage_seconds": res["stage_seconds"],
+                      "process_wall_s": res["process_wall_s"]}, rows=[rows[-1]])
 
-    # 2. The table and its takeaway
+    # 3. The table and its takeaway
+    text, all_passed = takeaway(rows, measured)
+    print_table(rows, text + ".")
+    print("results: " + ", ".join(files))
+    return {"rows": rows, "files": files, "takeaway": text, "exit_code": 0 if all_passed else 1}
+
+
+def tp_metrics(res: dict, tp: int, agree: float | None) -> dict:
+    """One size's figures: load and check times, memory per rank and its balance (gpu_memory.balance), weights and
+    KV cache per rank, agreement with TP=1, and pass/fail."""
+    labels, per_rank = rank_memory(res, tp)
+    bal = balance(per_rank)
+    balanced = bal <= BALANCE_LIMIT if bal is not None else len(per_rank) < 2  # a rank at 0 memory: not balanced
+    status = "pass" if all(res["checks"].values()) and balanced else "fail"
+    if not balanced:
+        print(f"TP={tp}: ranks' memory differs by {'-' if bal is None else f'{bal * 100:.1f}%'} "
+              f"(> {BALANCE_LIMIT * 100:.0f}%). Hint: check that tensor_parallel_size matches the GPUs you meant to use "
+              "(CUDA_VISIBLE_DEVICES) and that no other process holds memory on one of them.")
+    st = res["stage_seconds"]
+    return {
+        "tp": tp, "world_size": res["world_size"], "import_s": st["import"], "engine_start_s": st["engine_start"],
+        "warmup_s": st["warmup"], "measure_s": st["measure"], "check_output_throughput": res["check_output_throughput"],
+        "memory_backend": res["memory"]["backend"], "rank_memory_labels": labels, "rank_memory_used_mib": per_rank,
+        "rank_memory_peak_mib": [next((d["peak_used_mib"] for d in res["memory"]["devices"] if d["label"] == lb), None)
+                                 for lb in labels],
+        "memory_balance": bal, "memory_balanced": balanced,
+        "weights_gib_per_rank": [r["weights_bytes"] / 2**30 for r in res["ranks"]],
+        "kv_cache_gib_per_rank": [r["kv_cache_bytes"] / 2**30 for r in res["ranks"]],
+        "kv_cache_tokens": res["kv_cache_tokens"], "token_agreement_vs_tp1": agree, "inference_checks": res["checks"],
+        "status": status,
+    }
+
+
+def tp_row(m: dict, res: dict, label: str, dummy: bool) -> dict:
+    bal, agree = m["memory_balance"], m["token_agreement_vs_tp1"]
+    mem_col = "mem/rank (NVML)" if m["memory_backend"] == "nvml" else "mem/rank (RSS)"
+    return {
+        "TP": m["tp"], label + "s": m["tp"], "load s": round(m["engine_start_s"], 1),
+        "check tok/s": round(m["check_output_throughput"], 1),
+        mem_col: " / ".join(fmt_mib(v) for v in m["rank_memory_used_mib"]),
+        "weights/rank": " / ".join(fmt_bytes(r["weights_bytes"]) for r in res["ranks"]),
+        "balance": ("n/a (1 rank)" if len(m["rank_memory_used_mib"]) < 2 else
+                    f"{'-' if bal is None else f'{bal * 100:.1f}%'} {'PASS' if m['memory_balanced'] else 'FAIL'}"),
+        "KV cache tokens": f"{m['kv_cache_tokens']:,}" if m["kv_cache_tokens"] else "-",
+        "agree vs TP1": "ref" if m["tp"] == 1 else (("n/a (dummy weights)" if dummy else "n/a") if agree is None
+                                                    else f"{agree * 100:.0f}%"),
+        "status": m["status"],
+    }
+
+
+def takeaway(rows: list[dict], measured: list[dict]) -> tuple[str, bool]:
+    """(the takeaway sentence, whether every size that ran passed)."""
     ran = [r for r in rows if r["status"] in ("pass", "fail", "failed")]
     passed = [r for r in rows if r["status"] == "pass"]
     skipped = [r for r in rows if r["status"] == "skipped"]
     if ran and len(passed) == len(ran):
-        takeaway = (f"Takeaway: TP {', '.join(str(r['TP']) for r in passed)} loaded, answered and kept the ranks' "
-                    f"memory within {BALANCE_LIMIT * 100:.0f}% of each other")
+        text = (f"Takeaway: TP {', '.join(str(r['TP']) for r in passed)} loaded, answered and kept the ranks' "
+                f"memory within {BALANCE_LIMIT * 100:.0f}% of each other")
         by_tp = {m["tp"]: m for m in measured}
         if 1 in by_tp and len(by_tp) > 1:
             top = max(by_tp)
             w1, wn = by_tp[1]["weights_gib_per_rank"][0], by_tp[top]["weights_gib_per_rank"][0]
-            takeaway += f"; TP={top} holds {wn / w1 * 100:.0f}% of TP=1's weights per rank"
+            text += f"; TP={top} holds {wn / w1 * 100:.0f}% of TP=1's weights per rank"
             k1, kn = by_tp[1]["kv_cache_tokens"], by_tp[top]["kv_cache_tokens"]
             if k1 and kn:
-                takeaway += f" and fits {kn / k1:.1f}x the KV-cache tokens"
+                text += f" and fits {kn / k1:.1f}x the KV-cache tokens"
     elif ran:
-        bad = [str(r["TP"]) for r in ran if r["status"] != "pass"]
-        takeaway = f"Takeaway: TP {', '.join(bad)} did not pass; see the reasons and hints above"
+        text = f"Takeaway: TP {', '.join(str(r['TP']) for r in ran if r['status'] != 'pass')} did not pass; see the " \
+               "reasons and hints above"
     else:
-        takeaway = "Takeaway: nothing could run here"
+        text = "Takeaway: nothing could run here"
     if skipped:
-        takeaway += f"; skipped TP {', '.join(str(r['TP']) for r in skipped)} (see reasons)"
-    print_table(rows, takeaway + ".")
-    print("results: " + ", ".join(files))
-    return {"rows": rows, "files": files, "takeaway": takeaway,
-            "exit_code": 0 if ran and len(passed) == len(ran) else 1}
+        text += f"; skipped TP {', '.join(str(r['TP']) for r in skipped)} (see reasons)"
+    return text, bool(ran) and len(passed) == len(ran)
 
 
 def build_config(args, engine: dict) -> Config:
-    return Config(tp_sizes=args.tp_sizes, model=args.model, engine=engine, max_tokens=args.max_tokens,
-                  output_dir=args.output_dir, timeout_s=args.timeout)
+    return from_args(Config, args, **cli.common_fields(args), engine=engine)
 
 
 if __name__ == "__main__":
-    from common import cli
     parser = cli.base_parser(__doc__)
-    parser.add_argument("--tp-sizes", type=cli.int_list, default=[1, 2, 4],
-                        help="comma-separated tensor-parallel sizes to try (default 1,2,4)")
-    parser.add_argument("--max-tokens", type=int, default=32, help="tokens generated per check prompt")
+    add_options(parser, Config)
     cli.run_main(main, build_config, parser)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 import time
 
+from common import platform
+from common.server import free_port
+
 
 def _worker(rank: int, world: int, port: int, sizes: list[int], iters: int, backend: str, q) -> None:
     import torch
@@ -46,7 +49,6 @@ def _worker(rank: int, world: int, port: int, sizes: list[int], iters: int, back
 def run_allreduce_bench(world_size: int, sizes_bytes: list[int], iters: int = 50, backend: str | None = None) -> dict:
     import torch
     import torch.multiprocessing as mp
-    from common.server import free_port
     backend = backend or ("nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= world_size else "gloo")
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
@@ -63,7 +65,6 @@ def run_allreduce_bench(world_size: int, sizes_bytes: list[int], iters: int = 50
 
 def allreduce_child(cfg: dict) -> dict:
     """Isolated entry point (common.isolation)."""
-    from common import platform
     platform.apply_engine_env(cfg["world_size"])
     return run_allreduce_bench(cfg["world_size"], cfg["sizes_bytes"], cfg.get("iters", 50))
 
@@ -96,14 +97,3 @@ def comm_model(m: dict, allreduce: dict | None, info, gpu_name: str | None) -> d
                         "unexplained_ms": (step_s - model) * 1000})
     return out
 
-
-def tp_overhead_share(m: dict, base_m: dict | None) -> float | None:
-    """Measured, not modelled: the share of a TP=N batch-1 decode step beyond an ideal 1/N split of the
-    1-GPU step (all-reduces, and per-step costs that do not shrink with N); for TPxDP, of one TP replica's
-    step. None for layouts without TP."""
-    if not base_m or m.get("tp", 1) < 2 or m.get("pp", 1) > 1:
-        return None
-    t1, tn = base_m.get("batch1_tpot_ms"), m.get("batch1_tpot_ms")
-    if not t1 or not tn:
-        return None
-    return max(0.0, tn - t1 / m["tp"]) / tn

@@ -13,6 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common import platform
+from common.hwmon import explain_spread, run_label
+from common.isolation import OwnRayDir, run_isolated
+from common.metrics import ratio_of_medians_ci
+from common.server import kwargs_to_cli
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,9 +27,6 @@ def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str
     (`vllm_bench_runs` of each, every run its own engine: one GPU cannot hold two), so a machine drifting over the
     minutes weighs on both sides alike. Ours here is the layout's offline measurement alone (engine, warm-up, one
     timed run). The ratio of the medians, its 95 % bootstrap interval and every run go into the baseline's metrics."""
-    from common.hwmon import explain_spread, run_label
-    from common.isolation import run_isolated
-    from common.metrics import ratio_of_medians_ci
     runs = max(1, cfg.vllm_bench_runs or 1)
     print(f"\n=== calibration: ours and vllm bench throughput interleaved, {runs} run(s) each, TP=1 ...", flush=True)
     ours, theirs, order = [], [], []
@@ -74,8 +77,6 @@ def calibration_verdict(ratio: float, lo: float, hi: float, n_ours: int, n_their
 
 
 def vllm_bench_throughput(cfg, engine: dict, out_json: Path) -> dict:
-    from common import platform
-    from common.server import kwargs_to_cli
     args = kwargs_to_cli({**engine, "tensor_parallel_size": 1})
     out_json = out_json.resolve()
     out_json.parent.mkdir(parents=True, exist_ok=True)  # the bench runs before our first result file is written
@@ -83,7 +84,6 @@ def vllm_bench_throughput(cfg, engine: dict, out_json: Path) -> dict:
            "--dataset-name", "random", "--random-input-len", str(cfg.input_len),
            "--random-output-len", str(cfg.output_len), "--num-prompts", str(cfg.num_prompts),
            "--output-json", str(out_json)]
-    from common.isolation import OwnRayDir
     sys.stdout.flush()
     with OwnRayDir() as ray_dir:  # with --distributed-executor-backend ray: the bench's Ray cluster is stopped with it
         env = {**os.environ, **platform.engine_env(1, Path(engine["model"]).is_dir()), **ray_dir.env()}

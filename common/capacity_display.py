@@ -10,19 +10,19 @@ from common.tables import num
 
 
 def printer(spec: SearchSpec, then=None):
-    """An on_probe callback that prints one line per finished probe (after a header), then calls `then`."""
+    """An on_probe callback (it gets the search's result so far) that prints one line per finished probe (after a
+    header), then passes the result on to `then`."""
     print(f"  capacity search under {slo_text(spec.slo, spec.percentile, spec.term_class)}, first rate "
           f"{spec.start_rate:.3g} req/s",
           flush=True)
-    count = [0]
 
-    def show(p):
-        count[0] += 1
+    def show(partial: dict):
+        p = partial["probes"][-1]
         row = probe_row(p, spec.percentile)
-        print(f"  probe {count[0]}: {row['offered req/s']} req/s -> {row['verdict']} (achieved "
+        print(f"  probe {len(partial['probes'])}: {row['offered req/s']} req/s -> {row['verdict']} (achieved "
               f"{row['achieved req/s']} req/s, judged/unfinished {row['judged/unfinished']}, {row['wall s']} s)", flush=True)
         if then:
-            then(p)
+            then(partial)
     return show
 
 

@@ -6,13 +6,23 @@ from __future__ import annotations
 import time
 
 from common import engine as eng
-from common.capacity import (CapacitySearch, ProbePlan, SearchSpec, SureFail, first_arrival, judged_mask, judge,
-                             start_rate_from_unloaded)
+from common.capacity import (
+    CapacitySearch,
+    ProbePlan,
+    SearchSpec,
+    SureFail,
+    first_arrival,
+    judge,
+    judged_mask,
+    start_rate_from_unloaded,
+)
 from common.capacity_display import printer
 from common.isolation import checkpoint, run_isolated
 from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
 from common.metrics import StageTimer, unloaded_reference
 from common.workloads import random_prompts, with_arrivals
+
+UNFINISHED = "stopped before the search finished"
 
 
 def probe_specs(plan: ProbePlan, rate: float, make_prompts, seed: int):
@@ -45,7 +55,8 @@ def split_samples(cap: dict | None) -> list[dict]:
 
 def search_sync(spec: SearchSpec, plan: ProbePlan, make_prompts, run_open, seed: int = 0, on_probe=None) -> dict:
     """The search with a blocking front end: `run_open(specs, time_limit_s, stop) -> records` (e.g. stepdrive),
-    which calls `stop(records, t0, now)` now and then and ends the probe when it returns a reason."""
+    which calls `stop(records, t0, now)` now and then and ends the probe when it returns a reason. After each probe
+    `on_probe(result so far)` gets what result() would say, marked failed (UNFINISHED) until the search ends."""
     search = CapacitySearch(spec)
     while (rate := search.next_rate()) is not None:
         specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes))
@@ -53,7 +64,7 @@ def search_sync(spec: SearchSpec, plan: ProbePlan, make_prompts, run_open, seed:
         recs = run_open(specs, plan.time_limit_s(window), stop)
         search.add(_with_time_and_samples(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
         if on_probe:
-            on_probe(search.probes[-1])
+            on_probe(search.result(failure=UNFINISHED))
     return search.result()
 
 
@@ -71,7 +82,7 @@ async def search_async(spec: SearchSpec, plan: ProbePlan, make_prompts, backend,
                 and "time limit" not in r.error]
         search.add(_with_time_and_samples(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
         if on_probe:
-            on_probe(search.probes[-1])
+            on_probe(search.result(failure=UNFINISHED))
         if dead and not any(r.first_token_s is not None for r in recs):  # nothing answered, something refused
             return search.result(failure=f"no request of the probe at {rate:.3g} req/s was answered, e.g. {dead[0]}")
     return search.result()
@@ -114,11 +125,8 @@ async def _capacity(cfg: dict) -> dict:
     timer = StageTimer()
     with timer("engine_start"):
         engine = eng.build_async_engine(cfg["engine"])
-    probes = []
-
-    def keep(p):
-        probes.append(p)
-        checkpoint(cfg, {"probes": probes, "failed": "stopped before the search finished"})
+    def keep(partial: dict):
+        checkpoint(cfg, partial)
 
     try:
         workload = {"range_ratio": 0.0, **{k: cfg[k] for k in ("input_len", "output_len", "vocab_size", "seed")}}

@@ -11,6 +11,7 @@ import sys
 from typing import Callable, Sequence
 
 from common.models import ModelNotFound, resolve_engine_kwargs
+from common.results import writable_dir
 
 # engine flags an experiment sets itself per configuration; a user passing them gets a clear error
 RESERVED_ENGINE_DESTS = {
@@ -54,8 +55,11 @@ def resolve_model(model: str | None, overrides: dict):
         raise UsageError(str(e)) from None
 
 
-def common_fields(args) -> dict:
-    """The Config fields every script takes from base_parser()'s flags."""
+def common_fields(args, check_output: bool = True) -> dict:
+    """The Config fields every script takes from base_parser()'s flags; a folder results cannot go to is a
+    UsageError here, before any engine starts."""
+    if check_output and (why := writable_dir(args.output_dir)):
+        raise UsageError(why)
     return {"model": args.model, "output_dir": args.output_dir, "timeout_s": args.timeout}
 
 

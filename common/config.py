@@ -43,8 +43,10 @@ def _default(f):
 
 
 def _shown(v) -> str:
-    if isinstance(v, (list, tuple)):
-        return ",".join(str(x) for x in v) if all(not isinstance(x, (list, tuple)) for x in v) else "-".join(map(str, v))
+    if isinstance(v, tuple):  # a range, LO-HI
+        return "-".join(map(str, v))
+    if isinstance(v, list):
+        return ",".join(map(str, v))
     return str(v)
 
 
@@ -75,8 +77,7 @@ def add_options(parser: argparse.ArgumentParser, config_cls, group: str | None =
             kw["type"] = m["type"] or (type(default) if isinstance(default, (int, float, str)) else None)
             if kw["type"] is None:
                 kw.pop("type")
-            if m["metavar"]:
-                kw["metavar"] = m["metavar"]
+            kw["metavar"] = m["metavar"] or flag.lstrip("-").replace("-", "_").upper()
             if m["nargs"]:
                 kw["nargs"] = m["nargs"]
         target.add_argument(flag, **kw)

@@ -1,4 +1,4 @@
-"""What a measured rate costs: $ per GPU-hour by GPU (with its source) and $ per 1M output tokens."""
+"""What a GPU-hour costs, by GPU, with the source of each figure ($ per 1M output tokens: common.metrics.usd_per_1m)."""
 from __future__ import annotations
 
 # On-demand $ per GPU-hour by GPU name, with where each figure comes from; --gpu-hour-usd overrides
@@ -14,7 +14,3 @@ def gpu_hour_price(env: dict, override: float | None) -> tuple[float | None, str
     name = env["gpus"][0]["name"] if env.get("gpus") else None
     return next((v for k, v in GPU_HOUR_USD.items() if name and k in name), (None, None))
 
-
-def usd_per_1m(price: float, gpus: int, output_throughput: float) -> float | None:
-    """$ per 1M output tokens: GPUs x $/GPU-hour over the tokens an hour at `output_throughput`."""
-    return price * gpus / 3600 / output_throughput * 1e6 if output_throughput else None

@@ -109,6 +109,7 @@ def _nbytes(obj) -> int:
 def _rank_report(worker) -> dict:
     """Runs inside each worker process (via collective_rpc): who am I and what do I hold."""
     import os as _os
+
     import torch
     runner = getattr(worker, "model_runner", None)
     model = getattr(runner, "model", None)

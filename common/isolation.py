@@ -28,6 +28,8 @@ from pathlib import Path
 
 import psutil
 
+from common import gpu_memory
+
 ROOT = Path(__file__).resolve().parent.parent
 EXIT_GRACE_S = 30.0
 
@@ -173,7 +175,6 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
      "log_tail": "..."}
     The returned dict always has "process_wall_s" (the child's whole life, start-up included).
     """
-    from common import gpu_memory
     baseline = gpu_memory.used_mib_per_gpu()
     ray_dir = OwnRayDir()
     with tempfile.TemporaryDirectory(prefix="lab-iso-") as tmp:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import platform
+from common.tiny_model import build_tiny_model, tokenizer_dir
 
 GPU_DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 
@@ -46,7 +47,6 @@ def default_engine_kwargs() -> dict:
     """The preset: on a GPU the course's Qwen default; on CPU the tiny local model, built on first use."""
     if platform.has_gpu():
         return {"model": GPU_DEFAULT_MODEL}
-    from common.tiny_model import build_tiny_model, tokenizer_dir
     path = build_tiny_model()
     return {"model": str(path), "tokenizer": str(tokenizer_dir(path)), "enforce_eager": True,
             "max_model_len": 4096}

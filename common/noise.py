@@ -2,6 +2,9 @@
 scaling (its run's baseline read low), or timed runs that disagree (and, from the hardware samples, why)."""
 from __future__ import annotations
 
+from common.hwmon import explain_spread
+from common.metrics import speedup
+
 
 def above_linear_note(ms: list[dict]) -> str | None:
     """A warning when layouts of one run (its 1-GPU row among them) read more than 5 % above linear
@@ -9,7 +12,7 @@ def above_linear_note(ms: list[dict]) -> str | None:
     base = next((m for m in ms if m["gpus"] == 1), None)
     if not base:
         return None
-    eff = lambda m: m["output_throughput"] / base["output_throughput"] / m["gpus"]  # noqa: E731
+    eff = lambda m: speedup(m, base)[1]  # noqa: E731
     hi = [m for m in ms if m["gpus"] > 1 and eff(m) > 1.05]
     if not hi:
         return None
@@ -22,7 +25,6 @@ def above_linear_note(ms: list[dict]) -> str | None:
 def spread_note(ms: list[dict], limit_pct: float = 10.0) -> str | None:
     """A warning when a layout's timed offline runs disagree by more than `limit_pct` (max - min, % of the
     reported median), saying why the slowest run was slow where the hardware samples tell; or None."""
-    from common.hwmon import explain_spread
     wide = [m for m in ms if (m.get("output_throughput_spread_pct") or 0) > limit_pct]
     if not wide:
         return None

@@ -126,6 +126,21 @@ _UMASK = os.umask(0o022)  # read once at import (setting it is process-wide, so 
 os.umask(_UMASK)
 
 
+def writable_dir(path: str | Path) -> str | None:
+    """Why results cannot be written to folder `path` (created if missing), or None when they can: checked
+    before any engine starts, so a bad --output-dir costs seconds, not a measurement."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        return f"--output-dir {path} is a file, not a folder"
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=p, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        return f"cannot write results to --output-dir {path}: {e.strerror or e}"
+    return None
+
+
 def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

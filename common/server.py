@@ -47,6 +47,13 @@ def health(base_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def served_model(base_url: str, timeout: float = 10.0) -> dict:
+    """The first model a running OpenAI-compatible server lists at /v1/models: {"id", "root", ...}."""
+    import json
+    with urllib.request.urlopen(base_url.rstrip("/") + "/v1/models", timeout=timeout) as r:
+        return json.load(r)["data"][0]
+
+
 class VLLMServer:
     """`with VLLMServer(engine_kwargs) as srv: ... srv.base_url` - started, healthy, then stopped by PID."""
 

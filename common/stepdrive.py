@@ -13,7 +13,8 @@ import time
 import uuid
 from collections import deque
 
-from common.loadgen import STOP_CHECK_S, RequestRecord, RequestSpec, new_record
+from common.loadgen import STOP_CHECK_S, RequestRecord, new_record
+from common.workloads import RequestSpec
 
 
 def _params(spec: RequestSpec, temperature: float = 0.0, kind: str = "CUMULATIVE"):

@@ -4,9 +4,19 @@ import math
 
 import pytest
 
-from common.capacity import (CapacitySearch, ProbePlan, SearchSpec, SureFail, describe, judge, thin_samples,
-                             percentile_with_unfinished, search_sync)
-from common.loadgen import RequestRecord, RequestSpec
+from common.capacity import (
+    CapacitySearch,
+    ProbePlan,
+    SearchSpec,
+    SureFail,
+    describe,
+    judge,
+    thin_samples,
+)
+from common.capacity_drivers import search_async, search_sync
+from common.loadgen import RequestRecord
+from common.metrics import percentile_with_unfinished
+from common.workloads import RequestSpec
 
 SLO = {"ttft": 500.0, "tpot": 50.0}
 
@@ -152,8 +162,6 @@ def test_search_async_keeps_the_probes_when_the_server_goes_away():
     """A backend that answers the first two probes, then refuses every connection: the search ends as failed,
     with the cause, and the two probes it finished are in the result."""
     import asyncio
-
-    from common.capacity import ProbePlan, search_async
 
     class Backend:
         def __init__(self):

@@ -2,7 +2,10 @@
 import numpy as np
 import pytest
 
-from common.loadgen import (RequestRecord, arrival_times, fairness_metrics, parse_goodput, request_metrics)
+from common.capacity import parse_slo
+from common.loadgen import RequestRecord
+from common.metrics import fairness_metrics, request_metrics
+from common.workloads import arrival_times
 
 
 def _rec(start, token_times, client=None, klass="default"):
@@ -42,12 +45,12 @@ def test_failed_requests_are_counted_with_their_error():
     assert m["completed"] == 1 and m["failed"] == 1 and m["errors"] == {"ClientError: boom": 1}
 
 
-def test_parse_goodput():
-    assert parse_goodput(["ttft:500", "tpot:50"]) == {"ttft": 500.0, "tpot": 50.0}
-    assert parse_goodput(["ttft:500,e2el:9000"]) == {"ttft": 500.0, "e2el": 9000.0}
+def test_parse_slo():
+    assert parse_slo(["ttft:500", "tpot:50"]) == {"ttft": 500.0, "tpot": 50.0}
+    assert parse_slo(["ttft:500,e2el:9000"]) == {"ttft": 500.0, "e2el": 9000.0}
     for bad in (["ttft"], ["foo:1"], ["ttft:abc"], ["tpot:-1"]):
         with pytest.raises(ValueError):
-            parse_goodput(bad)
+            parse_slo(bad)
 
 
 def test_poisson_schedule_has_the_requested_rate():
@@ -98,7 +101,9 @@ def test_openai_stream_cut_off_is_a_failed_request(chunks, usage, done, error):
     down ends streams cleanly, and counting a cut-off one as completed (no first token) broke the level's metrics."""
     import asyncio
     import json
+
     from aiohttp import web
+
     from common.loadgen import OpenAIBackend, RequestSpec, _one, new_record
 
     async def completions(request):

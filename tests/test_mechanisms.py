@@ -194,10 +194,10 @@ def test_mixed_reference_runs_share_no_prompt_with_the_mixed_run():
     """The short-alone and long-reference runs go on the mixed run's engine first: same lengths and arrival
     times as the mixed requests, but none of their prompts (not even a first KV block) may reach the mixed
     run through the prefix cache."""
-    import test_mixed_workload as tmw
+    from common.mixed import workload
     cfg = {"seed": 3, "num_requests": 60, "long_fraction": 0.2, "request_rate": 5.0, "long_len": (300, 400),
            "short_len": (16, 64), "output_len": 8}
-    alone, long_ref, mixed = tmw.workload(cfg, 1000)
+    alone, long_ref, mixed = workload(cfg, 1000)
     shorts = [s for s in mixed if s.klass == "short"]
     assert [len(a.prompt_token_ids) for a in alone] == [len(s.prompt_token_ids) for s in shorts]
     assert [a.arrival_s for a in alone] == [s.arrival_s for s in shorts]
@@ -233,6 +233,7 @@ def test_async_engine_is_built_as_vllm_serve_builds_it(monkeypatch, tiny_model):
     sequences on an H200): the in-process engine must ask for the server's."""
     from vllm.usage.usage_lib import UsageContext
     from vllm.v1.engine.async_llm import AsyncLLM
+
     from common import engine
     seen = {}
     monkeypatch.setattr(AsyncLLM, "from_engine_args",
@@ -257,6 +258,7 @@ def test_table_left_aligns_free_text_and_keeps_numbers_right():
 def test_cudagraph_max_tokens_reads_what_the_engine_captures():
     """The largest CUDA-graph step an engine replays, from vLLM's own compilation config (0 when it captures none)."""
     from vllm.config.compilation import CompilationConfig, CUDAGraphMode
+
     from common.engine import cudagraph_max_tokens
     graphs = CompilationConfig(cudagraph_mode=CUDAGraphMode.FULL_AND_PIECEWISE, cudagraph_capture_sizes=[1, 8, 256, 512])
     assert cudagraph_max_tokens(graphs) == 512

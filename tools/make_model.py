@@ -5,9 +5,11 @@
 Weights are not written: vLLM's load_format="dummy" initialises them randomly, which keeps
 kernel shapes (and so speed) identical to the real checkpoint.
 """
-import json, sys
+import json
+import sys
 from pathlib import Path
-from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/models/qwen2.5-7b-dummy")
 out.mkdir(parents=True, exist_ok=True)

@@ -9,14 +9,19 @@ each twice from an empty prefix cache:
 On an H200 machine, after `source tools/h200_env.sh` (2026-11-29 output: docs/sample_results/h200x1/offline_ab.txt):
     python3 tools/offline_ab.py
 """
-import gc, os, sys, time, statistics
+import gc
+import os
+import statistics
+import sys
+import time
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo root
 
 
 def main():
     from common import engine as eng
-    from common.loadgen import random_prompts
     from common.stepdrive import generate_offline
+    from common.workloads import random_prompts
     M = "/tmp/models/qwen2.5-7b"
     llm = eng.build_llm(dict(model=M, tokenizer=M + "-tokenizer", load_format="dummy", max_model_len=4096))
     from vllm import SamplingParams
