@@ -35,10 +35,9 @@ from tqdm import tqdm
 from common import cli
 from common import engine as eng
 from common.calibration import bench_at_capacity, bench_serve_level
-from common.capacity import parse_slo
 from common.capacity_display import probe_row
 from common.capacity_drivers import capacity_on_backend, split_samples
-from common.capacity_flags import add_cli_args, spec_from_args
+from common.capacity_flags import add_cli_args, parse_slo, spec_from_args
 from common.config import add_options, fill_device_defaults, from_args, option
 from common.engine import SCHEDULER_LIMITS
 from common.isolation import checkpoint, run_isolated

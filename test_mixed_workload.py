@@ -225,28 +225,40 @@ def knob(m: dict) -> str:
 
 
 def takeaway(ms: list[dict], rate: float) -> list[str]:
-    """The best variant's lines, then which capacities rest on too few requests to rank them."""
+    """The best variant's lines, which capacities rest on too few requests to rank them, and the measured best."""
+    lines = best_variant(ms, rate)
     thin = [(m, n) for m in ms if (n := thin_samples(m.get("capacity")))]
-    if not thin:
-        return best_variant(ms, rate)
-    names = ", ".join(f"'{m['variant']}' ({n})" for m, n in thin)
-    p = thin[0][0]["capacity"]["percentile"]
-    return best_variant(ms, rate) + [
-        f"Rough ranks: the capacities of {names} rest on a probe whose p{p:g} was taken over that few "
-        "requests, so it lies between their two largest and one or two late requests decided it; lengthen the "
-        "probes (--probe-min-requests, --probe-seconds) to rank these variants."]
+    if thin:
+        names = ", ".join(f"'{m['variant']}' ({n})" for m, n in thin)
+        lines.append(f"Rough ranks: the capacities of {names} rest on a probe whose p{thin[0][0]['capacity']['percentile']:g}"
+                     " was taken over that few requests, so it lies between their two largest and one or two late "
+                     "requests decided it; lengthen the probes (--probe-min-requests, --probe-seconds) to rank these "
+                     "variants.")
+    best, by = measured_best(ms)
+    if best:
+        lines.append(f"Best measured: '{best['variant']}' ("
+                     + ("the most capacity under the SLO)" if by == "capacity" else
+                        f"the lowest short p99 TTFT inflation at {rate:g} req/s; no capacity under the SLO was found)"))
+    return lines
+
+
+def measured_best(ms: list[dict]) -> tuple[dict | None, str]:
+    """(the variant that measured best, by what): the highest capacity under the SLO where a search found one, else
+    the lowest short p99 TTFT inflation at the mix's own rate; (None, "") when neither was measured."""
+    with_cap = [m for m in ms if (m.get("capacity") or {}).get("request_rate") and not m["capacity"].get("failed")]
+    if with_cap:
+        return max(with_cap, key=lambda m: m["capacity"]["request_rate"]), "capacity"
+    ranked = [m for m in ms if m.get("short_ttft_inflation_p99")]
+    return (min(ranked, key=lambda m: m["short_ttft_inflation_p99"]), "inflation") if ranked else (None, "")
 
 
 def best_variant(ms: list[dict], rate: float) -> list[str]:
-    """Names the variant that measured best (by capacity under the SLO when searched, else by short p99 TTFT
-    inflation at the mix's own `rate`), its flag, and what it cost the long requests against no chunking. Only a
-    measured best is recommended: when no chunking was best, that is what the line says."""
+    """Names the variant that measured best (measured_best), its flag, and what it cost the long requests against no
+    chunking. Only a measured best is recommended: when no chunking was best, that is what the line says."""
     ref = next((m for m in ms if m["variant"] == "no chunking"), None)
-    searched = [m for m in ms if m.get("capacity") and not m["capacity"].get("failed")]
-    with_cap = [m for m in searched if m["capacity"].get("request_rate")]
+    best, by = measured_best(ms)
     lines = []
-    if with_cap:
-        best = max(with_cap, key=lambda m: m["capacity"]["request_rate"])
+    if by == "capacity":
         c = best["capacity"]
         head = (f"'{best['variant']}' serves the most of this mix under "
                 f"{slo_text(c['slo'], c['percentile'], c.get('term_class'))} ({c['slo_source']}): "
@@ -258,14 +270,11 @@ def best_variant(ms: list[dict], rate: float) -> list[str]:
         elif best is not ref and ref and ref.get("capacity"):
             head += ", where no chunking met the SLO at no rate tried"
         lines.append(head + ".")
-    else:
-        if searched:
-            lines.append(f"No variant met the SLO ({searched[0]['capacity']['slo']} ms) at any rate tried: loosen "
-                         "--slo or lower the long share.")
-        ranked = [m for m in ms if m.get("short_ttft_inflation_p99")]
-        if not ranked:
-            return ["Takeaway: no variant completed short requests both alone and in the mix."] + lines
-        best = min(ranked, key=lambda m: m["short_ttft_inflation_p99"])
+    elif searched := [m for m in ms if m.get("capacity") and not m["capacity"].get("failed")]:
+        lines.append(f"No variant met the SLO ({searched[0]['capacity']['slo']} ms) at any rate tried: loosen "
+                     "--slo or lower the long share.")
+    if best is None:
+        return ["Takeaway: no variant completed short requests both alone and in the mix."] + lines
     if best is ref or not best.get("enable_chunked_prefill"):
         return ["Takeaway: no chunked variant beat no chunking on this run; keep chunked prefill off for this mix, "
                 "or measure again at another load."] + lines
@@ -282,7 +291,7 @@ def best_variant(ms: list[dict], rate: float) -> list[str]:
         at_rate += (f"; while a long prompt was in prefill, short requests got a token every {best[during]:.1f} ms on "
                     f"average ({ref[during]:.1f} ms without chunking, {best[none_ms]:.1f} ms with no long prompt in "
                     "prefill)")
-    if with_cap:
+    if by == "capacity":
         return [f"Takeaway: use {knob(best)}: " + lines[0], at_rate + "."]
     return [f"Takeaway: use {knob(best)} ('{best['variant']}'). " + at_rate + "."] + lines
 

@@ -83,23 +83,6 @@ def check_settings(percentile: float, resolution: float) -> None:
 
 
 
-def parse_slo(items: list[str] | None) -> dict[str, float]:
-    """['ttft:500', 'tpot:50'] -> {'ttft': 500.0, 'tpot': 50.0} (milliseconds), like vllm bench serve's --goodput."""
-    slos = {}
-    for item in items or []:
-        for part in item.replace(",", " ").split():
-            key, sep, val = part.partition(":")
-            if not sep or key not in SLO_TERMS:
-                raise ValueError(f"bad goodput SLO {part!r}: expected ttft:MS, tpot:MS or e2el:MS")
-            try:
-                slos[key] = float(val)
-            except ValueError:
-                raise ValueError(f"bad goodput SLO {part!r}: {val!r} is not a number of milliseconds") from None
-            if slos[key] <= 0:
-                raise ValueError(f"bad goodput SLO {part!r}: must be > 0 ms")
-    return slos
-
-
 def slo_text(slo: dict, percentile: float, term_class: dict | None = None) -> str:
     only = term_class or {}
     return ", ".join(f"p{percentile:g} {k.upper()}{' (' + only[k] + ')' if k in only else ''} <= {v:g} ms"

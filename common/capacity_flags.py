@@ -3,8 +3,25 @@ the search settings they give, checked before any engine starts."""
 from __future__ import annotations
 
 from common import platform
-from common.capacity import check_settings, check_slo, parse_slo
+from common.capacity import SLO_TERMS, check_settings, check_slo
 from common.cli import UsageError
+
+
+def parse_slo(items: list[str] | None) -> dict[str, float]:
+    """['ttft:500', 'tpot:50'] -> {'ttft': 500.0, 'tpot': 50.0} (milliseconds), like vllm bench serve's --goodput."""
+    slos = {}
+    for item in items or []:
+        for part in item.replace(",", " ").split():
+            key, sep, val = part.partition(":")
+            if not sep or key not in SLO_TERMS:
+                raise ValueError(f"bad goodput SLO {part!r}: expected ttft:MS, tpot:MS or e2el:MS")
+            try:
+                slos[key] = float(val)
+            except ValueError:
+                raise ValueError(f"bad goodput SLO {part!r}: {val!r} is not a number of milliseconds") from None
+            if slos[key] <= 0:
+                raise ValueError(f"bad goodput SLO {part!r}: must be > 0 ms")
+    return slos
 
 
 def add_cli_args(p, with_switch: str | None = None) -> None:

@@ -47,79 +47,90 @@ def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, tim
     steps (a limit that does not depend on the machine's speed); what is still running at a limit is aborted
     and recorded as failed. `stop(records, t0, now)`, if given, is asked every STOP_CHECK_S: once it returns a
     reason, the run ends there the same way (common.capacity.SureFail)."""
-    engine = llm.llm_engine
-    records = [new_record(s) for s in specs]
-    waiting = deque(zip(specs, records))
-    running: dict[str, RequestRecord] = {}
-    free_clients = deque(range(concurrency)) if concurrency else None
-    t0 = time.perf_counter()
-    deadline = t0 + time_limit_s
-    steps = 0
-    why, next_check = None, t0 + STOP_CHECK_S
-
-    def admit(now: float) -> None:
-        while waiting:
-            spec, rec = waiting[0]
-            if free_clients is not None:
-                if not free_clients:
-                    return
-                rec.client, rec.scheduled_s = free_clients.popleft(), now
-            elif t0 + spec.arrival_s > now:
-                return
-            else:
-                rec.scheduled_s = t0 + spec.arrival_s
-            waiting.popleft()
-            rid = f"{spec.rid}-{uuid.uuid4().hex[:6]}"
-            rec.start_s = time.perf_counter()
-            try:
-                got = engine.add_request(rid, {"prompt_token_ids": spec.prompt_token_ids}, _params(spec, kind="DELTA"))
-            except Exception as e:  # a rejected request is data, not a crash
-                rec.error, rec.end_s = f"{type(e).__name__}: {e}"[:300], None
-                _release(rec)
-                continue
-            running[rid] = rec
-            if isinstance(got, str) and got != rid:  # newer vLLM may suffix the id internally
-                running[got] = rec
-
-    def _release(rec: RequestRecord) -> None:
-        if free_clients is not None and rec.client is not None:
-            free_clients.append(rec.client)
-        if progress:
-            progress.update(1)
-
-    while waiting or running:
+    run = _StepRun(llm.llm_engine, specs, concurrency, progress)
+    deadline = run.t0 + time_limit_s
+    steps, why, next_check = 0, None, run.t0 + STOP_CHECK_S
+    while run.waiting or run.running:
         now = time.perf_counter()
         if now > deadline or (max_steps is not None and steps >= max_steps):
             break
         if stop is not None and now >= next_check:
             next_check = now + STOP_CHECK_S
-            if reason := stop(records, t0, now):
+            if reason := stop(run.records, run.t0, now):
                 why = f"probe stopped: {reason}"
                 break
-        admit(now)
-        if not running:  # open loop, nothing in flight: wait for the next arrival
-            if waiting:
-                time.sleep(max(0.0, min(t0 + waiting[0][0].arrival_s, deadline) - time.perf_counter()))
+        run.admit(now)
+        if not run.running:  # open loop, nothing in flight: wait for the next arrival
+            if run.waiting:
+                time.sleep(max(0.0, min(run.t0 + run.waiting[0][0].arrival_s, deadline) - time.perf_counter()))
             continue
-        outs = engine.step()
+        run.step()
         steps += 1
+    if run.running:
+        run.engine.abort_request(list(run.running))
+    limit = (f"the {max_steps}-step limit" if max_steps is not None and steps >= max_steps
+             else f"the {time_limit_s:g} s time limit")
+    for rec in run.records:
+        if rec.end_s is None and rec.error is None:
+            rec.error = why or f"not finished within {limit}"
+    return run.records
+
+
+class _StepRun:
+    """The requests of one run_steps call: waiting (not yet admitted), running (by engine request id), the free
+    clients of a closed loop."""
+
+    def __init__(self, engine, specs: list[RequestSpec], concurrency: int | None, progress):
+        self.engine, self.progress = engine, progress
+        self.records = [new_record(s) for s in specs]
+        self.waiting = deque(zip(specs, self.records))
+        self.running: dict[str, RequestRecord] = {}
+        self.free_clients = deque(range(concurrency)) if concurrency else None
+        self.t0 = time.perf_counter()
+
+    def admit(self, now: float) -> None:
+        """Add what may start now: closed loop, while a client is free; open loop, what has arrived."""
+        while self.waiting:
+            spec, rec = self.waiting[0]
+            if self.free_clients is not None:
+                if not self.free_clients:
+                    return
+                rec.client, rec.scheduled_s = self.free_clients.popleft(), now
+            elif self.t0 + spec.arrival_s > now:
+                return
+            else:
+                rec.scheduled_s = self.t0 + spec.arrival_s
+            self.waiting.popleft()
+            rid = f"{spec.rid}-{uuid.uuid4().hex[:6]}"
+            rec.start_s = time.perf_counter()
+            try:
+                got = self.engine.add_request(rid, {"prompt_token_ids": spec.prompt_token_ids},
+                                              _params(spec, kind="DELTA"))
+            except Exception as e:  # a rejected request is data, not a crash
+                rec.error, rec.end_s = f"{type(e).__name__}: {e}"[:300], None
+                self.release(rec)
+                continue
+            self.running[rid] = rec
+            if isinstance(got, str) and got != rid:  # newer vLLM may suffix the id internally
+                self.running[got] = rec
+
+    def step(self) -> None:
+        """One engine step; its tokens go to their records, finished requests free their client."""
+        outs = self.engine.step()
         now = time.perf_counter()
         for out in outs:
-            rec = running.get(out.request_id)
+            rec = self.running.get(out.request_id)
             if rec is None:
                 continue
             rec.add_tokens(now, len(out.outputs[0].token_ids) if out.outputs else 0)
             if out.finished:
                 rec.end_s = now
-                for k in [k for k, v in running.items() if v is rec]:
-                    del running[k]
-                _release(rec)
+                for k in [k for k, v in self.running.items() if v is rec]:
+                    del self.running[k]
+                self.release(rec)
 
-    if running:
-        engine.abort_request(list(running))
-    limit = (f"the {max_steps}-step limit" if max_steps is not None and steps >= max_steps
-             else f"the {time_limit_s:g} s time limit")
-    for rec in records:
-        if rec.end_s is None and rec.error is None:
-            rec.error = why or f"not finished within {limit}"
-    return records
+    def release(self, rec: RequestRecord) -> None:
+        if self.free_clients is not None and rec.client is not None:
+            self.free_clients.append(rec.client)
+        if self.progress:
+            self.progress.update(1)

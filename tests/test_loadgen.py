@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from common.capacity import parse_slo
+from common.capacity_flags import parse_slo
 from common.loadgen import RequestRecord
 from common.metrics import fairness_metrics, request_metrics
 from common.workloads import arrival_times

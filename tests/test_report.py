@@ -73,25 +73,3 @@ def test_all_n_pick_goes_by_slo_capacity_when_measured(tmp_path):
     assert rows == ["| 1 GPU | 1 | 10.0 | 10.0 | 1000 | 0.833 | tpot | 2 |", "| TP2 | 2 | 14.0 | 7.0 | 1400 | 1.19 | tpot | 2 |",
                     "| DP2 | 2 | 21.0 | 10.5 | 2100 | 0.794 | tpot | 2 |"]
     assert (tmp_path / "report_capacity.png").stat().st_size > 1000 and (tmp_path / "report_pareto.png").exists()
-
-
-PLACE = re.compile(r"workplace|device machine|device call|device time|device minute|\blent\b|nvidia-h200|shared/gpu",
-                   re.IGNORECASE)
-PROSE_PLACE = re.compile(r"\bsessions?\b", re.IGNORECASE)   # in prose only: code has aiohttp sessions
-
-
-def test_no_file_names_the_place_the_project_is_developed_in():
-    """Files say what things are (an offline GPU machine, carried wheels), never where this project's own runs
-    happen."""
-    import subprocess
-    from pathlib import Path
-    root = Path(__file__).resolve().parent.parent
-    files = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
-    hits = []
-    for name in files:
-        if name.endswith((".png", ".json", ".csv")) or name == "tests/test_report.py":
-            continue
-        text = (root / name).read_text(errors="ignore")
-        if PLACE.search(text) or (name.endswith((".md", ".txt", ".sh")) and PROSE_PLACE.search(text)):
-            hits.append(name)
-    assert not hits, hits

@@ -1,0 +1,146 @@
+"""benchmark_scaling.py end to end on the tiny CPU model: one run (TP and DP at 1, 2 and 4 CPU ranks, with the
+calibration against `vllm bench throughput`), then small checks of what it wrote and printed."""
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from common import platform
+from tests.conftest import run_script
+
+pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+
+
+def _docs(out: Path, prefix: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(out.glob(f"{prefix}_*.json"))]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_model):
+    out = tmp_path_factory.mktemp("scaling") / "not-yet-there"  # the folder is created on the way
+    proc = run_script("benchmark_scaling.py", "--output-dir", str(out), "--gpus", "1,2,4", "--layouts", "tp,dp",
+                      "--num-prompts", "32", "--latency-prompts", "8", "--batch1-tokens", "32", "--gpu-hour-usd", "1.0",
+                      "--compare-vllm-bench", "--vllm-bench-runs", "2")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    docs = {d["metrics"]["layout"]: d for d in _docs(out, "scaling")}
+    return out, proc, docs
+
+
+@pytest.fixture(scope="module")
+def ms(run):
+    docs = run[2]
+    return docs["1 GPU"]["metrics"], docs["TP2"]["metrics"], docs["DP2"]["metrics"]
+
+
+def test_every_layout_has_a_result_and_tp4_is_skipped_with_its_reason(run):
+    docs = run[2]
+    assert {"1 GPU", "TP2", "DP2", "TP4", "DP4"} <= set(docs)
+    assert docs["TP4"]["status"] == "skipped" and "needs 4 devices" in docs["TP4"]["failure"]["message"]
+
+
+def test_speedup_efficiency_and_cost_follow_from_the_measured_throughputs(ms):
+    one, tp2, dp2 = ms
+    for m in ms:
+        assert m["output_throughput"] > 0 and m["batch1_decode_tokens_per_s"] > 0 and m["median_ttft_ms"] > 0
+        assert m["usd_per_1m_output_tokens"] == pytest.approx(m["gpus"] / 3600 / m["output_throughput"] * 1e6)
+    assert one["speedup"] == 1.0
+    assert tp2["speedup"] == pytest.approx(tp2["output_throughput"] / one["output_throughput"])
+    assert tp2["scaling_efficiency"] == pytest.approx(tp2["speedup"] / 2)
+
+
+def test_dp2_is_two_engines_each_with_half_the_prompts(run):
+    reps = run[2]["DP2"]["raw"]["replicas"]
+    assert len(reps) == 2 and all(len(r["offline_runs"]) == 3 for r in reps)
+    assert all(sum(r["offline_runs"][i]["completed"] for r in reps) == 32 for i in range(3))
+
+
+def test_three_timed_runs_the_median_reported_and_wide_spreads_called_out(run, ms):
+    proc = run[1]
+    for m in ms:
+        assert m["offline_runs"] == 3 and m["output_throughput"] == pytest.approx(sorted(m["output_throughput_runs"])[1])
+    wide = [m["layout"] for m in ms if m["output_throughput_spread_pct"] > 10]
+    assert all(f"{x}'s 3 timed runs differ by" in proc.stdout for x in wide)
+    assert ("differences smaller than that between layouts are noise" in proc.stdout) == bool(wide)
+
+
+def test_calibration_alternates_ours_and_vllm_bench_and_keeps_every_run(run, ms):
+    """Ours and `vllm bench throughput` alternated at TP=1 on the same workload (A B A B), every bench JSON kept;
+    the ratio of the medians and its bootstrap interval recorded, with a verdict."""
+    out, proc, _ = run
+    one, tp2, _ = ms
+    benches = sorted(out.glob("vllm_bench_throughput_*_run*.json.txt"))
+    assert len(benches) == 2 and all(json.loads(b.read_text())["num_requests"] == 32 for b in benches)
+    theirs = [32 * 32 / json.loads(b.read_text())["elapsed_time"] for b in benches]
+    assert one["vllm_bench_output_throughput_runs"] == pytest.approx(theirs)
+    assert [r["who"] for r in one["calibration_runs"]] == ["ours", "vllm bench"] * 2
+    ours = one["ours_interleaved_output_throughput_runs"]
+    assert len(ours) == 2 and all(x > 0 for x in ours)
+    assert one["ours_vs_vllm_bench"] == pytest.approx((sum(ours) / 2) / (sum(theirs) / 2))
+    lo, hi = one["ours_vs_vllm_bench_ci"]
+    assert min(ours) / max(theirs) - 1e-9 <= lo <= one["ours_vs_vllm_bench"] <= hi <= max(ours) / min(theirs) + 1e-9
+    assert one["calibration_verdict"] in proc.stdout and "95 % interval" in proc.stdout
+    assert ("calibration_ours_spread" in one) == (min(ours) < max(ours))
+    assert "ours_vs_vllm_bench" not in tp2
+
+
+def test_every_timed_run_says_what_the_engine_core_did(run, ms):
+    proc = run[1]
+    one = ms[0]
+    for i, r in enumerate([r for r in one["calibration_runs"] if r["who"] == "ours"]):
+        assert r["hw"]["engine_cpu_pct"] > 0
+        assert f"run {i + 1}: ours {r['output_throughput']:,.0f} (engine core {r['hw']['engine_cpu_pct']:.0f} %)" \
+            in proc.stdout
+    for m in ms:  # CPU box: no GPU figures
+        assert len(m["offline_runs_detail"]) == 3
+        assert all(d["engine_cpu_pct"] > 0 and d["gpu_busy_pct"] is None for d in m["offline_runs_detail"])
+    assert "timed runs " in proc.stdout and "engine core" in proc.stdout
+
+
+def test_allreduce_ran_with_gloo_and_feeds_the_comm_model(run, ms):
+    one, tp2, dp2 = ms
+    ar = run[2]["TP2"]["config"]["allreduce"]
+    assert ar["backend"] == "gloo" and all(r["latency_us"] > 0 for r in ar["results"])
+    assert "measured with gloo" in run[1].stdout
+    assert tp2["comm_share_of_step"] > 0
+    # measured TP overhead: the TP2 step beyond half the 1-GPU step, from the two measured batch-1 steps
+    ideal = one["batch1_tpot_ms"] / 2
+    assert tp2["tp_step_overhead_share"] == pytest.approx(max(0.0, tp2["batch1_tpot_ms"] - ideal) / tp2["batch1_tpot_ms"])
+    assert dp2["tp_step_overhead_share"] is None and one["tp_step_overhead_share"] is None
+
+
+def test_scheduler_limits_recorded_and_tables_and_plots_written(run, ms):
+    one, tp2, _ = ms
+    # vllm.LLM's defaults here: TP2 gets twice the 1-GPU's
+    assert tp2["scheduler"]["max_num_seqs"] == 2 * one["scheduler"]["max_num_seqs"] > 0
+    assert "Scaling (course format" in run[1].stdout and "Takeaway:" in run[1].stdout
+    assert len(list(run[0].glob("scaling_*.png"))) == 4
+
+
+def test_report_keeps_two_runs_apart_each_against_its_own_baseline(run, ms):
+    """The second "run" is this run's files under an earlier stamp, with a 1-GPU row that read low: a third of
+    DP2's throughput, so DP2 reads 150 % efficient there."""
+    out = run[0]
+    one, _, dp2 = ms
+    agg = out / "agg"
+    agg.mkdir()
+    for p in out.glob("scaling_*.json"):
+        shutil.copy(p, agg)
+        doc = json.loads(p.read_text())
+        if doc["metrics"]["layout"] == "1 GPU":
+            doc["metrics"]["output_throughput"] = dp2["output_throughput"] / 3
+        (agg / re.sub(r"_\d{8}-\d{6}\.json$", "_20000101-000000.json", p.name)).write_text(json.dumps(doc))
+    agg_proc = run_script("run_distributed_benchmark.py", "--from-results", str(agg), timeout=120)
+    assert agg_proc.returncode == 0, agg_proc.stdout[-3000:]
+    report = (agg / "report.md").read_text()
+    assert "2 runs in this folder (20000101-000000, " in report
+    cells = {(c[0], c[1]): c for c in ([x.strip() for x in line.strip("|").split("|")] for line in report.splitlines()
+                                       if line.startswith("| 20"))}
+    new_run = next(k[0] for k in cells if k[0] != "20000101-000000")
+    dp = dp2["output_throughput"]
+    assert cells[(new_run, "DP2")][4] == f"{dp / one['output_throughput']:.2f}x ({dp / one['output_throughput'] / 2 * 100:.0f}%)"
+    assert cells[("20000101-000000", "DP2")][4] == "3.00x (150%)"
+    note = next((ln for ln in report.splitlines() if ln.startswith("Run 20000101-000000: Note: ")), "")
+    assert "DP2 reads 150%" in note and "above linear" in note
+    assert (f"Run {new_run}: Note" in report) == (dp / one["output_throughput"] / 2 > 1.05)

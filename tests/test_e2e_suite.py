@@ -1,0 +1,77 @@
+"""run_distributed_benchmark.py end to end on the tiny CPU model: one suite run with a capacity search, then small
+checks of its JSON and report, --resume and --from-results."""
+import json
+import re
+import shutil
+
+import pytest
+
+from common import platform
+from tests.conftest import run_script
+
+pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_model):
+    out = tmp_path_factory.mktemp("suite")
+    proc = run_script("run_distributed_benchmark.py", "--output-dir", str(out), "--gpus", "1",
+                      "--gpu-hour-usd", "2.0", "--slo", "ttft:300,tpot:60", "--probe-seconds", "2",
+                      "--probe-warmup-seconds", "1", "--probe-min-requests", "16", "--capacity-resolution", "0.3",
+                      "--max-probes", "7")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    [doc] = [json.loads(p.read_text()) for p in out.glob("suite_*.json")]
+    return out, proc, doc
+
+
+def test_one_engine_measured_every_part_of_the_suite(run):
+    m = run[2]["metrics"]
+    assert m["output_throughput"] > 0 and m["sweep"] and m["mixed"]["short_completed"] > 0
+    assert m["memory_backend"] == "psutil-rss" and m["memory_peak_mib"]
+
+
+def test_the_capacity_search_ran_on_the_suites_own_engine(run):
+    m, raw = run[2]["metrics"], run[2]["raw"]["capacity_probes"]
+    cap = m["capacity"]
+    assert cap["slo"] == {"ttft": 300.0, "tpot": 60.0} and cap["probes"] and cap["scheduler"]["max_num_seqs"] > 0
+    assert "stepdrive" in cap["front_end"]
+    # every probe's requests one by one, kept beside the metrics
+    assert [len(r["ttft_ms"]) for r in raw] == [p["requests"] for p in cap["probes"]] and "samples" not in cap["probes"][0]
+    assert cap["request_rate"] == max([p["offered_rate"] for p in cap["probes"] if p["pass"]] or [0.0])
+    assert m.get("capacity_request_rate_per_gpu") == cap["request_rate"]
+
+
+def test_report_has_every_section_and_its_plots(run):
+    report = (run[0] / "report.md").read_text()
+    for section in ("## Environment", "## Scaling (course table)", "## Latency and memory vs GPUs",
+                    "## Serving capacity under the SLO", "## Recommendation", "paste into your notes", "## Plots"):
+        assert section in report
+    for png in re.findall(r"\]\((.+?\.png)\)", report):
+        assert (run[0] / png).stat().st_size > 1000
+
+
+def test_every_number_of_the_course_table_comes_from_the_json(run):
+    m = run[2]["metrics"]
+    report = (run[0] / "report.md").read_text()
+    [line] = report.split("## Scaling (course table)")[1].split("\n\n")[1].splitlines()[2:]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells == ["1", f"{m['output_throughput']:.0f}", "1.00x", "100%", "450 tok/s", "1.0x", "100%"]
+    assert f"${2.0 / 3600 / m['output_throughput'] * 1e6:.3f} per 1M output tokens" in report
+
+
+def test_resume_skips_the_finished_configuration(run):
+    again = run_script("run_distributed_benchmark.py", "--output-dir", str(run[0]), "--gpus", "1", "--resume", timeout=300)
+    assert again.returncode == 0 and "already in" in again.stdout
+    assert len(list(run[0].glob("suite_*.json"))) == 1
+
+
+def test_from_results_aggregates_only_and_names_foreign_files(run, tmp_path):
+    shutil.copy(next(run[0].glob("suite_*.json")), tmp_path)
+    (tmp_path / "broken.json").write_text("{")
+    (tmp_path / "other.json").write_text('{"x": 1}')
+    proc = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "skipped broken.json" in proc.stdout and "skipped other.json" in proc.stdout
+    assert (tmp_path / "report.md").exists()
+    bad = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path / "nope"), timeout=60)
+    assert bad.returncode == 2 and "no such folder" in bad.stderr
