@@ -186,20 +186,28 @@ def measure_layout(cfg: Config, lay: dict, res: dict, base: dict, allreduce: dic
 
 
 def _row(m: dict) -> dict:
-    return {"layout": m["layout"], "GPUs": m["gpus"], "out tok/s": num(m["output_throughput"], 0),
-            "speedup": f"{m['speedup']:.2f}x" if "speedup" in m else "-",
-            "efficiency": pct(m.get("scaling_efficiency")), "tok/s/GPU": num(m["output_throughput_per_gpu"], 0),
-            "batch-1 tok/s": num(m["batch1_decode_tokens_per_s"]), "TTFT p50 ms": num(m.get("median_ttft_ms")),
-            "TPOT p50 ms": num(m.get("median_tpot_ms"), 2), "TP overhead": pct(m.get("tp_step_overhead_share")),
-            "comm share (model)": pct(m.get("comm_share_of_step")),
-            "% HBM roofline": num(m.get("decode_pct_of_hbm_roofline"), 0),
-            "$/1M out tok": num(m.get("usd_per_1m_output_tokens"), 3), "status": m["status"]}
+    dev = platform.unit()
+    row = {"layout": m["layout"], f"{dev}s": m["gpus"], "out tok/s": num(m["output_throughput"], 0),
+           "speedup": f"{m['speedup']:.2f}x" if "speedup" in m else "-",
+           "efficiency": pct(m.get("scaling_efficiency")), f"tok/s/{dev}": num(m["output_throughput_per_gpu"], 0),
+           "batch-1 tok/s": num(m["batch1_decode_tokens_per_s"]), "TTFT p50 ms": num(m.get("median_ttft_ms")),
+           "TPOT p50 ms": num(m.get("median_tpot_ms"), 2), "TP overhead": pct(m.get("tp_step_overhead_share")),
+           "comm share (model)": share(m.get("comm_share_of_step"))}
+    if platform.has_gpu():  # a roofline of HBM bandwidth: GPUs only
+        row["% HBM roofline"] = num(m.get("decode_pct_of_hbm_roofline"), 0)
+    return {**row, "$/1M out tok": num(m.get("usd_per_1m_output_tokens"), 3), "status": m["status"]}
+
+
+def share(v: float | None) -> str:
+    """A modelled share of a step; above 100 % the model (all-reduce latency x 2 per layer) exceeds the measured
+    step, as it does with gloo between CPU processes: shown as such, not as a share."""
+    return "-" if v is None else f"{v * 100:.0f}%" if v <= 1 else ">100% (model > step)"
 
 
 # --------------------------------------------------------------------------- tables and plots
 def report(cfg, rows, results, price: tuple, files, ts, info) -> dict:
     ok = [(lay, m) for lay, m, _ in results]
-    course = [{"GPUs": m["gpus"], "layout": m["layout"], "Throughput": f"{m['output_throughput']:.0f} tok/s",
+    course = [{f"{platform.unit()}s": m["gpus"], "layout": m["layout"], "Throughput": f"{m['output_throughput']:.0f} tok/s",
                "Speedup": f"{m.get('speedup', float('nan')):.1f}x",
                "Efficiency": f"{m.get('scaling_efficiency', float('nan')) * 100:.0f}%"}
               for lay, m in ok if lay["dp"] == 1 and lay["pp"] == 1]
@@ -220,36 +228,38 @@ def takeaway(ok: list[tuple[dict, dict]], price: tuple) -> list[str]:
     best_tp = max(ok, key=lambda x: x[1]["output_throughput"])
     best_lat = max(ok, key=lambda x: x[1]["batch1_decode_tokens_per_s"] or 0)
     base = next((m for lay, m in ok if lay["n"] == 1), None)
-    lines = [f"Takeaway: {best_tp[1]['layout']} on {best_tp[0]['n']} GPU(s) has the highest throughput "
+    dev, n = platform.unit(), best_tp[0]["n"]
+    lines = [f"Takeaway: {best_tp[1]['layout']} on {n} {dev}{'s' if n > 1 else ''} has the highest throughput "
              f"({best_tp[1]['output_throughput']:.0f} out tok/s"
-             + (f", {best_tp[1]['speedup']:.2f}x one GPU, {best_tp[1]['scaling_efficiency'] * 100:.0f}% efficient)"
+             + (f", {best_tp[1]['speedup']:.2f}x one {dev}, {best_tp[1]['scaling_efficiency'] * 100:.0f}% efficient)"
                 if base else ")")
              + f"; {best_lat[1]['layout']} has the fastest single stream ({best_lat[1]['batch1_decode_tokens_per_s']:.0f} tok/s"
-             + (f", {best_lat[1]['batch1_decode_tokens_per_s'] / base['batch1_decode_tokens_per_s']:.2f}x one GPU)."
+             + (f", {best_lat[1]['batch1_decode_tokens_per_s'] / base['batch1_decode_tokens_per_s']:.2f}x one {dev})."
                 if base else ").")]
     lines += [n for n in (above_linear_note([m for _, m in ok]), spread_note([m for _, m in ok])) if n]
     usd, src = price
     if src is None:
-        lines.append("Cost: no price known for this GPU; pass --gpu-hour-usd to get $ per 1M output tokens.")
+        lines.append(f"Cost: no price known for this {'GPU' if platform.has_gpu() else 'machine'}; pass --gpu-hour-usd "
+                     "to get $ per 1M output tokens.")
     else:
         lines.append(f"Cost: ${usd:.2f} per GPU-hour ({src}); pass --gpu-hour-usd for your provider's price.")
     return lines
 
 
 def plot(cfg: Config, ok: list[tuple[dict, dict]], stem: Path) -> list[str]:
-    plots = []
+    plots, dev = [], platform.unit()
     tp_only = sorted([(lay["n"], m) for lay, m in ok if lay["dp"] == 1 and lay["pp"] == 1])
     if tp_only:
         xs = [n for n, _ in tp_only]
         base_tp = tp_only[0][1]["output_throughput"] / tp_only[0][0]
         plots.append(line_plot(Path(f"{stem}_throughput.png"),
                                {"tensor parallel (measured)": (xs, [m["output_throughput"] for _, m in tp_only])},
-                               "Offline throughput vs GPUs", "GPUs", "output tokens / s",
+                               f"Offline throughput vs {dev}s", f"{dev}s", "output tokens / s",
                                ideal=(xs, [base_tp * n for n in xs])))
-        plots.append(bar_plot(Path(f"{stem}_efficiency.png"), [f"{n} GPU" for n in xs],
+        plots.append(bar_plot(Path(f"{stem}_efficiency.png"), [f"{n} {dev}" for n in xs],
                               {"scaling efficiency %": [m.get("scaling_efficiency", 0) * 100 for _, m in tp_only]},
-                              "Scaling efficiency (speedup / GPUs)", "%", hline=100, hline_label="ideal"))
-    labels = [f"{m['layout']} ({lay['n']})" for lay, m in ok]
+                              f"Scaling efficiency (speedup / {dev}s)", "%", hline=100, hline_label="ideal"))
+    labels = [m["layout"] for _, m in ok]  # the name says the count: 1 GPU, TP2, DP4, TP2xDP2
     plots.append(bar_plot(Path(f"{stem}_layouts.png"), labels,
                           {"offline out tok/s": [m["output_throughput"] for _, m in ok]},
                           "Throughput per layout", "output tokens / s"))
@@ -257,7 +267,7 @@ def plot(cfg: Config, ok: list[tuple[dict, dict]], stem: Path) -> list[str]:
                           {"batch-1 decode tok/s": [m["batch1_decode_tokens_per_s"] for _, m in ok]},
                           "Single-stream decode speed per layout", "tokens / s"))
     if cfg.capacity:
-        plots += capacity_plots(stem, [m for _, m in ok], cfg.capacity)
+        plots += capacity_plots(stem, [m for _, m in ok], cfg.capacity, dev)
     return [str(p) for p in plots]
 
 
@@ -266,13 +276,14 @@ def capacity_table(cfg, ms: list[dict], price: tuple) -> None:
     slo = slo_text(cfg.capacity["slo"], cfg.capacity["percentile"])
     if best:
         c = best.get("usd_per_1m_output_tokens_at_capacity")
-        take = (f"Takeaway: under {slo}, {best['layout']} on {best['gpus']} device(s) serves the most per GPU: "
-                f"{best['capacity_request_rate']:.3g} req/s ({best['capacity_request_rate_per_gpu']:.3g} per GPU, "
+        dev = platform.unit()
+        take = (f"Takeaway: under {slo}, {best['layout']} serves the most per {dev}: "
+                f"{best['capacity_request_rate']:.3g} req/s ({best['capacity_request_rate_per_gpu']:.3g} per {dev}, "
                 f"{best['capacity_output_throughput']:.0f} out tok/s)"
-                + (f", ${c:.3f} per 1M output tokens at ${price[0]:.2f}/GPU-hour." if c else "."))
+                + (f", ${c:.3f} per 1M output tokens at ${price[0]:.2f}/{dev}-hour." if c else "."))
     else:
         take = f"Takeaway: no layout met {slo} at any rate tried (see each layout's verdict in its JSON)."
-    print_table(capacity_rows(ms), take + " Capacity: the highest Poisson request rate at which the SLO held "
+    print_table(capacity_rows(ms, platform.unit()), take + " Capacity: the highest Poisson request rate at which the SLO held "
                 "(bracket and bisection, every probe in metrics.capacity.probes).",
                 title=f"Serving capacity under the SLO ({slo})")
 

@@ -41,7 +41,7 @@ from common.capacity_flags import add_cli_args, spec_from_args
 from common.config import add_options, fill_device_defaults, from_args, option
 from common.cost import gpu_hour_price
 from common.gpu_memory import MemoryTracker
-from common.isolation import run_isolated
+from common.isolation import checkpoint, run_isolated
 from common.metrics import (
     StageTimer,
     derive_capacity,
@@ -158,7 +158,8 @@ def search_on_llm(llm, cfg: dict, batch1: dict) -> dict:
     res = search_sync(spec, ProbePlan.from_spec(spec, cfg["output_len"]),
                       lambda n, seed: random_prompts(n, cfg["input_len"], cfg["output_len"], cfg["vocab_size"], seed=seed),
                       lambda specs, limit, stop: run_steps(llm, specs, time_limit_s=limit, stop=stop),
-                      seed=cfg["seed"] + 5000, on_probe=printer(spec))
+                      seed=cfg["seed"] + 5000,
+                      on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial})))
     return {**res, "front_end": "the suite's vllm.LLM driven step by step (common.stepdrive)",
             "scheduler": eng.scheduler_limits(llm)}
 

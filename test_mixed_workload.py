@@ -37,7 +37,7 @@ from common.capacity_display import printer
 from common.capacity_drivers import search_async, split_samples
 from common.capacity_flags import add_cli_args, spec_from_args
 from common.config import add_options, fill_device_defaults, from_args, option
-from common.isolation import run_isolated
+from common.isolation import checkpoint, run_isolated
 from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
 from common.metrics import StageTimer
 from common.mixed import analyse, mix_prompts, workload
@@ -141,7 +141,8 @@ async def mix_capacity(backend, cfg: dict, alone) -> dict:
                       start_rate=c.get("start_rate") or cfg["request_rate"], term_class={"ttft": "short"})
     res = await search_async(spec, ProbePlan.from_spec(spec, cfg["output_len"]),
                              lambda n, seed: mix_prompts(cfg, cfg["vocab_size"], n, seed), backend,
-                             seed=cfg["seed"] + 5000, on_probe=printer(spec))
+                             seed=cfg["seed"] + 5000,
+                             on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial})))
     return {**res, "term_class": {"ttft": "short"}, "slo_source": c.get("slo_source", "--slo")}
 
 

@@ -36,12 +36,13 @@ def probe_row(p: dict, percentile: float) -> dict:
             "wall s": num(p.get("wall_s"), 0), "verdict": "pass" if p["pass"] else f"FAIL ({describe(p, percentile)})"}
 
 
-def capacity_rows(ms: list[dict]) -> list[dict]:
-    """One row per layout with a capacity search: capacity, per GPU, at what cost, what broke the next rate."""
-    return [{"layout": m["layout"], "GPUs": m["gpus"], "capacity req/s": num(m.get("capacity_request_rate"), 2),
-             "req/s per GPU": num(m.get("capacity_request_rate_per_gpu"), 2),
+def capacity_rows(ms: list[dict], dev: str = "GPU") -> list[dict]:
+    """One row per layout with a capacity search: capacity, per device (`dev`: GPU or CPU rank), at what cost, what
+    broke the next rate."""
+    return [{"layout": m["layout"], f"{dev}s": m["gpus"], "capacity req/s": num(m.get("capacity_request_rate"), 2),
+             f"req/s per {dev}": num(m.get("capacity_request_rate_per_gpu"), 2),
              "out tok/s at capacity": num(m.get("capacity_output_throughput"), 0),
-             "per GPU": num(m.get("capacity_output_throughput_per_gpu"), 0),
+             f"per {dev}": num(m.get("capacity_output_throughput_per_gpu"), 0),
              "$/1M out tok at capacity": num(m.get("usd_per_1m_output_tokens_at_capacity"), 3),
              "next rate broke": ("search failed" if m["capacity"].get("failed") else m.get("capacity_bound_by") or "-"),
              "probes": len(m["capacity"].get("probes", []))} for m in ms if m.get("capacity")]
@@ -58,23 +59,23 @@ def best_capacity(ms: list[dict]) -> dict | None:
                key=lambda m: (m["gpus"], -m["capacity_request_rate_per_gpu"]))
 
 
-def capacity_plots(stem, ms: list[dict], capacity: dict) -> list[Path]:
-    """Capacity per layout (total and per GPU) as bars, and each layout's probes as a per-user-speed vs
-    per-GPU-throughput curve."""
+def capacity_plots(stem, ms: list[dict], capacity: dict, dev: str = "GPU") -> list[Path]:
+    """Capacity per layout (total and per device) as bars, and each layout's probes as a per-user-speed vs
+    per-device-throughput curve."""
     ms = [m for m in ms if m.get("capacity", {}).get("probes")]
     if not ms:
         return []
-    labels = [f"{m['layout']} ({m['gpus']})" for m in ms]
+    labels = [m["layout"] for m in ms]  # the name says the count: 1 GPU, TP2, DP4, TP2xDP2
     out = [bar_plot(Path(f"{stem}_capacity.png"), labels,
                     {"capacity req/s": [m.get("capacity_request_rate") for m in ms],
-                     "capacity req/s per GPU": [m.get("capacity_request_rate_per_gpu") for m in ms]},
+                     f"capacity req/s per {dev}": [m.get("capacity_request_rate_per_gpu") for m in ms]},
                     f"Serving capacity per layout under {slo_text(capacity['slo'], capacity['percentile'])}",
                     "requests / s")]
-    curves = {f"{m['layout']} ({m['gpus']})": [(p["output_throughput"] / m["gpus"], 1000 / p["p50_tpot_ms"])
+    curves = {m["layout"]: [(p["output_throughput"] / m["gpus"], 1000 / p["p50_tpot_ms"])
                                                for p in m["capacity"]["probes"]
                                                if p.get("p50_tpot_ms") and not p.get("stopped_early")]
               for m in ms}
     tpot = capacity["slo"].get("tpot")
     out.append(pareto_plot(Path(f"{stem}_pareto.png"), curves, 1000 / tpot if tpot else None,
-                           "Per-user speed vs per-GPU throughput (capacity probes)"))
+                           f"Per-user speed vs per-{dev} throughput (capacity probes)", dev))
     return out

@@ -58,6 +58,11 @@ def device_label() -> str:
     return "GPU" if has_gpu() else "CPU core"
 
 
+def unit() -> str:
+    """What one rank runs on, as tables and plots name it: "GPU", or "CPU rank" on a CPU box."""
+    return "GPU" if has_gpu() else "CPU rank"
+
+
 def cpu_bind_spec(world_size: int) -> str:
     """VLLM_CPU_OMP_THREADS_BIND value giving each CPU rank its own slice of the cores ("0|1", "0-3|4-7")."""
     cores = cpu_cores()

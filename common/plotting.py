@@ -125,11 +125,12 @@ def capacity_plot(path: Path, cap: dict) -> Path:
                  color=color, label=f"{q} {term.upper()}")
         if term in cap["slo"]:
             ax1.axhline(cap["slo"][term], color=color, linestyle="--", alpha=0.7, label=f"SLO {term.upper()}")
-    for p in probes:
-        if not p["pass"]:
-            ax1.axvline(p["offered_rate"], color="red", alpha=0.12)
+    failed = [p["offered_rate"] for p in probes if not p["pass"]]
+    for x in failed:
+        ax1.axvline(x, color="red", alpha=0.12)
     ax1.set_yscale("log")
-    ax1.set(title="Latency per probe (red: failed probes)", xlabel="offered request rate (req/s)", ylabel="ms")
+    ax1.set(title="Latency per probe" + (" (red: failed probes)" if failed else " (every probe passed)"),
+            xlabel="offered request rate (req/s)", ylabel="ms")
     full = [p for p in probes if not p.get("stopped_early")]   # a stopped probe's rates cover part of its window
     ax2.plot([p["offered_rate"] for p in full], [p["arrived_rate"] for p in full], linestyle="--", color="grey",
              label="arrived (offered)")
@@ -149,7 +150,7 @@ def capacity_plot(path: Path, cap: dict) -> Path:
 
 
 def pareto_plot(path: Path, curves: dict[str, list[tuple[float, float]]], slo_per_user: float | None,
-                title: str) -> Path:
+                title: str, dev: str = "GPU") -> Path:
     """Output tok/s per GPU (x) against output tok/s per user (y, 1000 / median TPOT), one curve per layout
     from its capacity probes; a dashed line at the per-user speed the TPOT target allows."""
     plt = _plt()
@@ -160,7 +161,7 @@ def pareto_plot(path: Path, curves: dict[str, list[tuple[float, float]]], slo_pe
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
     if slo_per_user:
         ax.axhline(slo_per_user, linestyle="--", color="grey", label=f"TPOT SLO ({slo_per_user:.0f} tok/s per user)")
-    ax.set(title=title, xlabel="output tokens / s per GPU (cost side)", ylabel="output tokens / s per user (1000 / median TPOT)")
+    ax.set(title=title, xlabel=f"output tokens / s per {dev} (cost side)", ylabel="output tokens / s per user (1000 / median TPOT)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)

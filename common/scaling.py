@@ -18,7 +18,7 @@ from common.workloads import random_prompts
 
 def layout_name(tp: int, pp: int, dp: int) -> str:
     parts = [f"TP{tp}" if tp > 1 else "", f"PP{pp}" if pp > 1 else "", f"DP{dp}" if dp > 1 else ""]
-    return "x".join(p for p in parts if p) or "1 GPU"
+    return "x".join(p for p in parts if p) or f"1 {platform.unit()}"
 
 
 def plan_layouts(gpus: list[int], layouts: list[str]) -> list[dict]:

@@ -31,12 +31,12 @@ def run(tmp_path_factory, tiny_model):
 @pytest.fixture(scope="module")
 def ms(run):
     docs = run[2]
-    return docs["1 GPU"]["metrics"], docs["TP2"]["metrics"], docs["DP2"]["metrics"]
+    return docs["1 CPU rank"]["metrics"], docs["TP2"]["metrics"], docs["DP2"]["metrics"]
 
 
 def test_every_layout_has_a_result_and_tp4_is_skipped_with_its_reason(run):
     docs = run[2]
-    assert {"1 GPU", "TP2", "DP2", "TP4", "DP4"} <= set(docs)
+    assert {"1 CPU rank", "TP2", "DP2", "TP4", "DP4"} <= set(docs)
     assert docs["TP4"]["status"] == "skipped" and "needs 4 devices" in docs["TP4"]["failure"]["message"]
 
 
@@ -128,7 +128,7 @@ def test_report_keeps_two_runs_apart_each_against_its_own_baseline(run, ms):
     for p in out.glob("scaling_*.json"):
         shutil.copy(p, agg)
         doc = json.loads(p.read_text())
-        if doc["metrics"]["layout"] == "1 GPU":
+        if doc["metrics"]["layout"] == "1 CPU rank":
             doc["metrics"]["output_throughput"] = dp2["output_throughput"] / 3
         (agg / re.sub(r"_\d{8}-\d{6}\.json$", "_20000101-000000.json", p.name)).write_text(json.dumps(doc))
     agg_proc = run_script("run_distributed_benchmark.py", "--from-results", str(agg), timeout=120)
