@@ -29,14 +29,15 @@ from pathlib import Path
 
 from common import cli, platform
 from common import engine as eng
-from common.capacity import ProbePlan, SearchSpec, slo_text, start_rate_from_unloaded
+from common.capacity import ProbePlan, slo_text
 from common.capacity_display import (
     best_capacity,
     capacity_plots,
     capacity_rows,
     printer,
 )
-from common.capacity_drivers import search_sync, split_samples
+from common.capacity_drivers import (saturation_concurrency, saturation_sync, search_sync, split_samples, started,
+                                     start_note)
 from common.capacity_flags import add_cli_args, spec_from_args
 from common.config import add_options, fill_device_defaults, from_args, option
 from common.cost import gpu_hour_price
@@ -82,6 +83,8 @@ class Config:
     resume: bool = option(False, "skip GPU counts whose suite results already exist", action="store_true")
     from_results: str | None = option(help="only aggregate the JSON files in DIR into a report", metavar="DIR", type=str)
     seed: int = option(0, "seed of every prompt set")
+    workload: str | None = option(help="with several workloads in the folder, the one to report on: any part of its "
+                                       "label as the report lists them (default: the newest)", metavar="TEXT", type=str)
     # workload sizes: one value for a GPU, one for the CPU box
     num_prompts: int | None = option(gpu=1000, cpu=48, cli=False)
     input_len: int | None = option(gpu=512, cpu=64, cli=False)
@@ -120,7 +123,7 @@ def suite_child(cfg: dict) -> dict:
             capacity = None
             if cfg["capacity"]:
                 with timer("capacity_search"):
-                    capacity = search_on_llm(llm, cfg, core["batch1"])
+                    capacity = search_on_llm(llm, cfg)
         finally:
             eng.shutdown(llm)
     core["stage_seconds"] = timer.seconds
@@ -149,19 +152,21 @@ def mixed_on_llm(llm, cfg: dict) -> dict:
                     "long_alone": [r.to_raw() for r in long_alone]})
 
 
-def search_on_llm(llm, cfg: dict, batch1: dict) -> dict:
+def search_on_llm(llm, cfg: dict) -> dict:
     """The capacity search on the suite's own engine, driven step by step (no second engine start); the first
-    rate from its batch-1 latency."""
+    rate from a saturation probe on it."""
     c = cfg["capacity"]
-    spec = SearchSpec(**{**c, "start_rate": c["start_rate"] or start_rate_from_unloaded(
-        batch1["ttft_ms"] or 0, batch1["tpot_ms"] or 0, cfg["output_len"])})
-    res = search_sync(spec, ProbePlan.from_spec(spec, cfg["output_len"]),
-                      lambda n, seed: random_prompts(n, cfg["input_len"], cfg["output_len"], cfg["vocab_size"], seed=seed),
+    make = lambda n, seed: random_prompts(n, cfg["input_len"], cfg["output_len"], cfg["vocab_size"], seed=seed)  # noqa: E731
+    sat = None if c["start_rate"] else saturation_sync(
+        lambda specs, conc: run_steps(llm, specs, concurrency=conc), make,
+        saturation_concurrency(eng.scheduler_limits(llm)["max_num_seqs"]), cfg["seed"] + 13)
+    spec = started(c, sat)
+    res = search_sync(spec, ProbePlan.from_spec(spec, cfg["output_len"]), make,
                       lambda specs, limit, stop: run_steps(llm, specs, time_limit_s=limit, stop=stop),
                       seed=cfg["seed"] + 5000,
-                      on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial})))
-    return {**res, "front_end": "the suite's vllm.LLM driven step by step (common.stepdrive)",
-            "scheduler": eng.scheduler_limits(llm)}
+                      on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial}), start_note(spec, sat)))
+    return {**res, "start": start_note(spec, sat), "scheduler": eng.scheduler_limits(llm),
+            "front_end": "the suite's vllm.LLM driven step by step (common.stepdrive)"}
 
 
 # --------------------------------------------------------------------------- the suite
@@ -244,14 +249,33 @@ def _latest(docs, experiment, by=None):
     return list(best.values())
 
 
+# engine flags that change what a layout measures (the rest - max_model_len, load_format, ... - do not, for a workload
+# that fits): results that differ in them are different workloads
+LIMITS = ("max_num_seqs", "max_num_batched_tokens", "gpu_memory_utilization", "kv_cache_dtype", "quantization", "dtype")
+
+
+def workload_label(doc: dict) -> str:
+    """What a result measured, as one line: model, request shape (or trace), batch size, engine limits. Results
+    with different labels are never compared in one table."""
+    c = doc["config"]
+    w = c.get("workload") or {}
+    model = str(c["engine"]["model"]).rstrip("/").split("/")[-1]
+    shape = (f"trace {w['source']} {Path(w['path']).name}" if w.get("path") else
+             f"{c.get('input_len')} in / {c.get('output_len')} out tokens") + f", {c.get('num_prompts')} prompts"
+    limits = ", ".join(f"{k}={c['engine'][k]}" for k in LIMITS if k in c["engine"])
+    return f"{model}: {shape}" + (f" ({limits})" if limits else "")
+
+
 @dataclass
 class Findings:
-    """What the result files of one folder hold, as the report reads them."""
+    """What the result files of one folder hold for one workload, as the report reads them."""
     docs: list[dict]
     skipped: list
     suite: list[dict]                       # newest suite run per GPU count
     runs: dict[str, list[dict]]             # benchmark_scaling.py runs by run stamp, each its own baseline
     tp_docs: list[dict]                     # test_tensor_parallel.py
+    workload: str = ""                      # the workload reported on (workload_label)
+    others: dict[str, list[dict]] = field(default_factory=dict)  # the folder's other workloads, not compared
     main_rows: list[dict] = field(default_factory=list)   # the course table's rows: the suite, else the newest TP run
     layouts: list[dict] = field(default_factory=list)     # every scaling layout's metrics
 
@@ -268,23 +292,61 @@ class Findings:
         return next((m for m in self.main_rows if m["gpus"] == 1), None)
 
     @property
+    def primary(self) -> str | None:
+        """The run the recommendation reads: the newest benchmark_scaling.py run with a 1-GPU baseline (its layouts
+        measured back to back against it); else the suite's rows (None), or without a suite the newest run."""
+        newest = sorted(self.runs, reverse=True)
+        return next((s for s in newest if any(d["metrics"]["gpus"] == 1 for d in self.runs[s])),
+                    newest[0] if newest and not self.suite else None)
+
+    @property
     def candidates(self) -> list[dict]:
-        return self.main_rows + [m for m in self.layouts if m not in self.main_rows]
+        """The layouts to recommend from: all from one run, so none is compared with another run's baseline."""
+        return [d["metrics"] for d in self.runs[self.primary]] if self.primary else list(self.main_rows)
+
+    @property
+    def sources(self) -> str:
+        suite = f"suite run {run_stamp(self.suite[0])}" if self.suite else None
+        rec = f"benchmark_scaling.py run {self.primary}" if self.primary else suite
+        course = suite or (f"benchmark_scaling.py run {self.primary}" if self.main_rows else None)
+        return (f"Course table from the {course}; r" if course else "R") + f"ecommendation from the {rec}."
 
 
-def gather(out_dir: Path) -> Findings:
+def pick_workload(docs: list[dict], wanted: str | None) -> tuple[str | None, dict[str, list[dict]]]:
+    """(the workload to report on, {label: its suite and scaling documents}): the one whose label contains `wanted`,
+    else the one with the newest result. Several matches, or none, is a UsageError that lists them."""
+    groups: dict[str, list[dict]] = {}
+    for d in docs:
+        if d["experiment"] in ("suite", "scaling") and d["status"] in ("ok", "pass"):
+            groups.setdefault(workload_label(d), []).append(d)
+    if not groups:
+        return None, groups
+    if wanted is None:
+        return max(groups, key=lambda k: max(run_stamp(d) for d in groups[k])), groups
+    match = [k for k in groups if wanted.lower() in k.lower()]
+    if len(match) != 1:
+        raise cli.UsageError(f"--workload {wanted!r} matches {len(match)} of this folder's workloads: "
+                             + "; ".join(f"'{k}'" for k in groups))
+    return match[0], groups
+
+
+def gather(out_dir: Path, wanted: str | None = None) -> Findings:
     docs, skipped = load_results(out_dir)
     for p, why in skipped:
         print(f"  skipped {p.name}: {why}")
+    label, groups = pick_workload(docs, wanted)
+    mine = [d for d in docs if d["experiment"] not in ("suite", "scaling") or workload_label(d) == label]
     # benchmark_scaling.py runs are kept apart: each layout's speedup is against the 1-GPU baseline of its own
     # run, since a shared machine's baseline drifts between runs
     runs: dict[str, list[dict]] = {}
-    for d in sorted(_latest([dict(d, _key=run_stamp(d)) for d in docs], "scaling", by="_key"),
+    for d in sorted(_latest([dict(d, _key=run_stamp(d)) for d in mine], "scaling", by="_key"),
                     key=lambda d: (d["_key"], d["metrics"]["gpus"], d["metrics"]["layout"])):
         runs.setdefault(d["_key"], []).append(d)
-    f = Findings(docs, skipped, sorted(_latest(docs, "suite"), key=lambda d: d["metrics"]["gpus"]), runs,
-                 _latest(docs, "tensor_parallel"))
-    newest = next((runs[s] for s in sorted(runs, reverse=True) if any(d["metrics"]["gpus"] == 1 for d in runs[s])), [])
+    model = groups[label][0]["config"]["engine"]["model"] if label else None
+    f = Findings(docs, skipped, sorted(_latest(mine, "suite"), key=lambda d: d["metrics"]["gpus"]), runs,
+                 [d for d in _latest(docs, "tensor_parallel") if d["config"]["engine"]["model"] == model],
+                 label or "", {k: v for k, v in groups.items() if k != label})
+    newest = runs[f.primary] if f.primary and any(d["metrics"]["gpus"] == 1 for d in runs[f.primary]) else []
     f.main_rows = [d["metrics"] for d in f.suite] or sorted(
         [d["metrics"] for d in newest if d["metrics"].get("dp") == 1 and d["metrics"].get("pp") == 1],
         key=lambda m: m["gpus"])
@@ -295,7 +357,7 @@ def gather(out_dir: Path) -> Findings:
 def write_report(out_dir: Path, cfg: Config) -> dict:
     """report.md and its plots from the JSON files in `out_dir`, one section after another; the course table and
     the recommendation are printed too."""
-    f = gather(out_dir)
+    f = gather(out_dir, cfg.workload)
     if not (f.suite or f.runs):
         print(f"no suite or scaling results in {out_dir}; nothing to report")
         return {"report": None, "exit_code": 1}
@@ -303,14 +365,15 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
     price = gpu_hour_price(env, cfg.gpu_hour_usd)
     course = course_section(f)
     cap_lines, cap_best = capacity_section(f.candidates, *price, dev_of(env))
-    advice = recommendation(f.candidates, cap_best, f.base, price, env, cfg.slo)
-    L = (header_section(f, out_dir, env) + course + latency_section(f) + sweep_section(f) + mixed_section(f)
-         + layouts_section(f) + cap_lines + advice)
+    base = next((m for m in f.candidates if m["gpus"] == 1), None)  # the recommended run's own baseline
+    advice = recommendation(f.candidates, cap_best, base, price, env, cfg.slo)
+    L = (header_section(f, out_dir, env) + course + latency_section(f, dev_of(env)) + sweep_section(f)
+         + mixed_section(f) + layouts_section(f, env) + cap_lines + advice + others_section(f))
     plots = report_plots(f, out_dir, cap_best)
     L += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     report = out_dir / "report.md"
     atomic_write(report, "\n".join(L) + "\n")
-    print("\n".join(course + advice[1:]))
+    print("\n".join([f"Workload: {f.workload}", f.sources, ""] + course + advice[1:] + others_section(f)))
     print(f"report: {report}  plots: {', '.join(str(p) for p in plots)}")
     return {"report": str(report), "plots": [str(p) for p in plots], "exit_code": 0}
 
@@ -318,8 +381,11 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
 def header_section(f: Findings, out_dir: Path, env: dict) -> list[str]:
     L = ["# Multi-GPU scaling report", "",
          f"Model: `{f.first['config']['engine']['model']}`  ",
+         f"Workload: {f.workload}  ",
+         f"{f.sources}  ",
          f"Generated from {len(f.docs)} result files in `{out_dir}`" + (f" ({len(f.skipped)} skipped)" if f.skipped else "")
-         + ".", "",
+         + "." + (f" Every table below is of this one workload; the folder's {len(f.others)} other workload(s) are "
+                  "listed at the end, not compared." if f.others else ""), "",
          "## Environment", "",
          f"- GPUs: {', '.join(g['name'] for g in env['gpus']) or 'none (CPU: ' + str(env['cpu_count']) + ' cores)'}",
          f"- driver {env['driver']}, CUDA {env['cuda']}, torch {env['torch']}, vLLM {env['vllm']}, git {str(env['git_sha'])[:10]}",
@@ -331,8 +397,12 @@ def header_section(f: Findings, out_dir: Path, env: dict) -> list[str]:
 
 
 def course_section(f: Findings) -> list[str]:
+    dev = dev_of(f.first["environment"])
+    if not f.main_rows:
+        return ["## Scaling (course table)", "", f"No run of this workload measured TP against a 1-{dev} baseline: "
+                "no course table (run benchmark_scaling.py with --gpus 1,... or the suite).", ""]
     L = ["## Scaling (course table)", "",
-         "| GPUs | Throughput (out tok/s) | Speedup | Efficiency | course: throughput | course: speedup | course: efficiency |",
+         f"| {dev}s | Throughput (out tok/s) | Speedup | Efficiency | course: throughput | course: speedup | course: efficiency |",
          "|---|---|---|---|---|---|---|"]
     for m in f.main_rows:
         sp, eff = speedup(m, f.base)
@@ -344,9 +414,9 @@ def course_section(f: Findings) -> list[str]:
                 "the GPU and batch size; compare speedup and efficiency.", ""]
 
 
-def latency_section(f: Findings) -> list[str]:
-    L = ["## Latency and memory vs GPUs", "",
-         "| GPUs | batch-1 decode tok/s | batch-1 TPOT ms | TTFT p50 ms | TPOT p50 ms | E2E p99 ms | memory per GPU (peak) |",
+def latency_section(f: Findings, dev: str) -> list[str]:
+    L = [f"## Latency and memory vs {dev}s", "",
+         f"| {dev}s | batch-1 decode tok/s | batch-1 TPOT ms | TTFT p50 ms | TPOT p50 ms | E2E p99 ms | memory per {dev} (peak) |",
          "|---|---|---|---|---|---|---|"]
     for m in f.main_rows:
         mem = m.get("memory_peak_mib") or {}
@@ -383,24 +453,30 @@ def mixed_section(f: Findings) -> list[str]:
     return L
 
 
-def layouts_section(f: Findings) -> list[str]:
+def layouts_section(f: Findings, env: dict) -> list[str]:
     if not f.layouts:
         return []
-    many = len(f.runs) > 1
+    many, dev, gpu = len(f.runs) > 1, dev_of(env), bool(env["gpus"])
     L = ["", "## Layouts (benchmark_scaling.py)", ""]
     if many:
         L += [f"{len(f.runs)} runs in this folder ({', '.join(sorted(f.runs))}); each layout's speedup is against the "
               "1-GPU baseline of its own run.", ""]
-    L += [("| run " if many else "") + "| layout | GPUs | out tok/s | speedup (efficiency) | tok/s per GPU | batch-1 tok/s | "
-          "batch-1 step vs HBM roofline | measured TP overhead of a step | modelled comm share of a step |",
-          "|---" * (9 + many) + "|"]
+    L += [("| run " if many else "") + f"| layout | {dev}s | out tok/s | speedup (efficiency) | tok/s per {dev} | batch-1 tok/s | "
+          + ("batch-1 step vs HBM roofline | " if gpu else "") + "measured TP overhead of a step | modelled comm share of a step |",
+          "|---" * (8 + gpu + many) + "|"]
     for stamp in sorted(f.runs):
         base_l = next((d["metrics"] for d in f.runs[stamp] if d["metrics"]["gpus"] == 1), None)
-        L += [(f"| {stamp} " if many else "") + layout_line(d["metrics"], base_l) for d in f.runs[stamp]]
+        L += [(f"| {stamp} " if many else "") + layout_line(d["metrics"], base_l, gpu) for d in f.runs[stamp]]
     for stamp in sorted(f.runs):
         ms = [d["metrics"] for d in f.runs[stamp]]
         L += [x for note in (above_linear_note(ms), spread_note(ms)) if note
               for x in ("", (f"Run {stamp}: " if many else "") + note)]
+    if not gpu:
+        return L + ["", "The measured TP overhead is the part of a TP=N batch-1 step beyond an ideal 1/N split of the "
+                    "1-rank step (all-reduces plus per-step costs that do not shrink with N). The comm share models 2 "
+                    "all-reduces per layer at the latency of the gloo all-reduce measured between CPU processes by the "
+                    "micro-benchmark; above 100 % that model exceeds the measured step, so read it as 'communication "
+                    "dominates', not as a share."]
     return L + ["", "Roofline: a batch-1 decode step must stream every weight byte of a GPU once (weights per GPU / HBM "
                 "bandwidth); the column is that time as a share of the measured step. The measured TP overhead is the "
                 "part of a TP=N batch-1 step beyond an ideal 1/N split of the 1-GPU step (all-reduces plus per-step costs "
@@ -409,44 +485,60 @@ def layouts_section(f: Findings) -> list[str]:
                 "since vLLM's own custom all-reduce inside CUDA graphs is faster."]
 
 
-def layout_line(m: dict, base_l: dict | None) -> str:
+def layout_line(m: dict, base_l: dict | None, gpu: bool = True) -> str:
     sp, eff = speedup(m, base_l)
     pct = lambda v: f"{v * 100:.0f}%" if v is not None else "-"  # noqa: E731
+    comm = m.get("comm_share_of_step")
+    roof = m.get("decode_pct_of_hbm_roofline")
     return (f"| {m['layout']} | {m['gpus']} | {m['output_throughput']:.0f} | "
             + (f"{sp:.2f}x ({eff * 100:.0f}%)" if sp else "-") + " | "
             f"{m['output_throughput'] / m['gpus']:.0f} | {m['batch1_decode_tokens_per_s']:.1f} | "
-            + (f"{m['decode_pct_of_hbm_roofline']:.0f}%" if m.get("decode_pct_of_hbm_roofline") is not None else "-")
-            + f" | {pct(tp_overhead_share(m, base_l))} | {pct(m.get('comm_share_of_step'))} |")
+            + (("-" if roof is None else f"{roof:.0f}%") + " | " if gpu else "")
+            + f"{pct(tp_overhead_share(m, base_l))} | {'>100%' if comm and comm > 1 else pct(comm)} |")
 
 
 def report_plots(f: Findings, out_dir: Path, cap_best: dict) -> list[Path]:
-    rows, base = f.main_rows, f.base
+    rows, base, dev = f.main_rows, f.base, dev_of(f.first["environment"])
     xs = [m["gpus"] for m in rows]
     plots = []
     if base:
         plots.append(line_plot(out_dir / "report_throughput.png", {"measured (TP)": (xs, [m["output_throughput"] for m in rows])},
-                               "Offline throughput vs GPUs", "GPUs", "output tokens / s",
+                               f"Offline throughput vs {dev}s", f"{dev}s", "output tokens / s",
                                ideal=(xs, [base["output_throughput"] * n for n in xs])))
     plots.append(line_plot(out_dir / "report_latency.png",
                            {"batch-1 TPOT (ms)": (xs, [m["batch1_tpot_ms"] for m in rows]),
                             "TTFT p50 at concurrency (ms)": (xs, [m["median_ttft_ms"] for m in rows])},
-                           "Latency vs GPUs", "GPUs", "ms"))
+                           f"Latency vs {dev}s", f"{dev}s", "ms"))
     if any(m.get("memory_peak_mib") for m in rows):
-        plots.append(bar_plot(out_dir / "report_memory.png", [f"{m['gpus']} GPU" for m in rows],
-                              {"peak memory per device (GiB)": [max((m.get("memory_peak_mib") or {0: 0}).values()) / 1024
+        plots.append(bar_plot(out_dir / "report_memory.png", [m["layout"] for m in rows],
+                              {f"peak memory per {dev} (GiB)": [max((m.get("memory_peak_mib") or {0: 0}).values()) / 1024
                                                                 for m in rows]},
-                              "Peak memory per GPU (NVML) / per engine process (CPU)", "GiB"))
+                              "Peak memory per GPU (NVML)" if dev == "GPU" else "Peak memory per engine process (RSS)",
+                              "GiB"))
     if cap_best:
         ms = [m for m in f.candidates if m.get("capacity")]
         first = ms[0]["capacity"]
-        plots += capacity_plots(out_dir / "report", [m for m in ms if m["capacity"]["slo"] == first["slo"]], first)
+        plots += capacity_plots(out_dir / "report", [m for m in ms if m["capacity"]["slo"] == first["slo"]], first, dev)
     if f.layouts:
         stamp = lambda d: f" {d['_key'][-6:-4]}:{d['_key'][-4:-2]}" if len(f.runs) > 1 else ""  # noqa: E731
-        plots.append(bar_plot(out_dir / "report_layouts.png",
-                              [f"{d['metrics']['layout']} ({d['metrics']['gpus']})" + stamp(d) for d in f.scaling],
+        plots.append(bar_plot(out_dir / "report_layouts.png", [d["metrics"]["layout"] + stamp(d) for d in f.scaling],
                               {"out tok/s": [m["output_throughput"] for m in f.layouts]}, "Throughput per layout",
                               "output tokens / s"))
     return plots
+
+
+def others_section(f: Findings) -> list[str]:
+    """The folder's other workloads: named, never mixed into the tables above; how to report on one of them."""
+    if not f.others:
+        return []
+    L = ["", "## Other workloads in this folder (not compared above)", "",
+         "| workload | results | newest | best offline out tok/s | best capacity req/s |", "|---|---|---|---|---|"]
+    for label, docs in sorted(f.others.items()):
+        caps = [d["metrics"].get("capacity", {}).get("request_rate") for d in docs]
+        L.append(f"| {label} | {len(docs)} | {max(run_stamp(d) for d in docs)} | "
+                 f"{max(d['metrics'].get('output_throughput') or 0 for d in docs):,.0f} | "
+                 + (f"{max(c for c in caps if c):.3g}" if any(caps) else "-") + " |")
+    return L + ["", "Report on one of them with `--workload TEXT` (any part of its label, e.g. its token counts)."]
 
 
 @dataclass
@@ -461,6 +553,7 @@ class Picks:
     best_all: dict                # the best of those (by capacity under the SLO when searched, else throughput)
     cap_key: str | None           # the SLO text of the first capacity group
     speedup: float | None         # best_all's offline speedup over one GPU
+    fewer: bool                   # some layout was measured on fewer GPUs than n_all
 
 
 def per_gpu(m: dict) -> float:
@@ -481,7 +574,8 @@ def pick(cands: list[dict], cap_best: dict, base: dict | None, slo: dict) -> Pic
     best_all = (max(with_cap, key=lambda m: m["capacity_request_rate"]) if cap_key and with_cap
                 else max(at_all, key=lambda m: m["output_throughput"]))
     sp = best_all.get("speedup") or (speedup(best_all, base)[0] if base else None)
-    return Picks(per_dollar, top, fastest, meets, n_all, at_all, best_all, cap_key if with_cap else None, sp)
+    return Picks(per_dollar, top, fastest, meets, n_all, at_all, best_all, cap_key if with_cap else None, sp,
+                 any(m["gpus"] < n_all for m in cands))
 
 
 def recommendation(cands: list[dict], cap_best: dict, base: dict | None, price: tuple, env: dict,
@@ -509,19 +603,34 @@ def recommendation(cands: list[dict], cap_best: dict, base: dict | None, price: 
     all_txt = all_devices_text(p, dev) if p.n_all > 1 else ""
     if all_txt:
         L.append(f"- **Using all {p.n_all} {dev}s:** {all_txt}.")
-        L.append(f"- **Would fewer {dev}s do?** "
-                 + (f"Yes: {where(p.per_dollar)} gives {per_gpu(p.per_dollar):.0f} out tok/s per {dev} against "
-                    f"{p.best_all['layout']}'s {per_gpu(p.best_all):.0f}; rent {p.n_all} only for the total throughput or "
-                    "capacity." if p.per_dollar["gpus"] < p.n_all else
-                    f"No: {p.best_all['layout']} on all {p.n_all} is as cost-efficient per {dev} as any smaller "
-                    "layout measured."))
+        L.append(f"- **Would fewer {dev}s do?** " + fewer_text(p, dev, where))
     slo_txt = ", ".join(f"p99 {k.upper()} <= {v:.0f} ms" for k, v in slo.items())
     f = p.fastest
     L.append(f"- **Lowest latency{' under the SLO (' + slo_txt + ')' if p.meets else ' (no layout met the SLO ' + slo_txt + ')'}:** "
              f"{where(f)}: batch-1 {f['batch1_decode_tokens_per_s']:.0f} tok/s, "
              f"p99 TTFT {f['p99_ttft_ms']:.0f} ms, p99 TPOT {f['p99_tpot_ms']:.1f} ms"
              + (f", ${c2:.3f} per 1M output tokens." if c2 is not None else "."))
+    if note := above_linear_note(cands):  # per-device comparisons against this run's baseline cannot be trusted
+        L.append(f"- **Read with care:** {note}")
     return L + ["", paste_paragraph(p, cap_best, env, where, (c1, c2), all_txt), ""]
+
+
+def fewer_text(p: Picks, dev: str, where) -> str:
+    """Whether fewer devices serve as well per device, and whether all of them give more in total (capacity under
+    the SLO where it was searched, else offline throughput)."""
+    b, s = p.best_all, p.per_dollar
+    if not p.fewer:
+        return f"Not measured: this run has no layout on fewer than {p.n_all} {dev}s."
+    if s["gpus"] >= p.n_all:
+        return f"No: {b['layout']} on all {p.n_all} is as cost-efficient per {dev} as any smaller layout measured."
+    by_cap = bool(p.cap_key) and s.get("capacity_request_rate") is not None
+    key, unit_, fmt = (("capacity_request_rate", "req/s under the SLO", "{:.3g}") if by_cap else
+                       ("output_throughput", "out tok/s offline", "{:,.0f}"))
+    totals = f"{fmt.format(b[key])} vs {fmt.format(s[key])} {unit_}"
+    head = f"Yes: {where(s)} gives {per_gpu(s):.0f} out tok/s per {dev} against {b['layout']}'s {per_gpu(b):.0f}; "
+    if b[key] > s[key]:
+        return head + f"rent {p.n_all} only for the total ({totals})."
+    return head + f"and {b['layout']} gives no more in total either ({totals}): rent {s['gpus']}."
 
 
 def all_devices_text(p: Picks, dev: str) -> str:
@@ -542,7 +651,8 @@ def paste_paragraph(p: Picks, cap_best: dict, env: dict, where, costs: tuple, al
         f"({m['capacity_request_rate_per_gpu']:.3g} per {dev}"
         + (f", ${m['usd_per_1m_output_tokens_at_capacity']:.3f} per 1M output tokens at that load"
            if m.get("usd_per_1m_output_tokens_at_capacity") is not None else "") + "); " for k, m in cap_best.items())
-    return ("**Optimal multi-GPU configuration (paste into your notes):** "
+    head = "Optimal multi-GPU configuration" if env["gpus"] else "Recommended layout on this CPU box"
+    return (f"**{head} (paste into your notes):** "
             f"On {box}, {serve_txt}for batch throughput per dollar run {where(p.per_dollar)} "
             f"({per_gpu(p.per_dollar):.0f} out tok/s per {dev}" + (f", ${c1:.3f}/1M tokens" if c1 is not None else "")
             + f"); for the lowest per-request latency run {where(p.fastest)} "
@@ -571,12 +681,12 @@ def capacity_section(ms: list[dict], price, price_src, dev: str) -> tuple[list[s
          "a full queue; capacity says how much live traffic it takes before users notice."
          + (f" Cost at ${price:.2f} per {dev}-hour ({price_src})." if price else "")]
     best = {}
-    cols = ("layout", "GPUs", "capacity req/s", "req/s per GPU", "out tok/s at capacity", "$/1M out tok at capacity",
+    cols = ("layout", f"{dev}s", "capacity req/s", f"req/s per {dev}", "out tok/s at capacity", "$/1M out tok at capacity",
             "next rate broke", "probes")
     for key, group in groups.items():
-        L += ["", f"**{key}**", "", "| layout | GPUs | capacity req/s | per GPU | out tok/s at capacity | $/1M out tok at "
-              "capacity | next rate broke | probes |", "|---|---|---|---|---|---|---|---|"]
-        L += ["| " + " | ".join(str(r[k]) for k in cols) + " |" for r in capacity_rows(group)]
+        L += ["", f"**{key}**", "", f"| layout | {dev}s | capacity req/s | per {dev} | out tok/s at capacity | $/1M out "
+              "tok at capacity | next rate broke | probes |", "|---|---|---|---|---|---|---|---|"]
+        L += ["| " + " | ".join(str(r[k]) for k in cols) + " |" for r in capacity_rows(group, dev)]
         if (b := best_capacity(group)) is not None:
             best[key] = b
     return L, best

@@ -62,4 +62,6 @@ fi
 if [[ $KIND == cpu ]]; then
   "$VENV/bin/python" -m common.tiny_model
 fi
+# vLLM's engine flags, kept once per version: a mistyped flag is then refused in a fraction of a second
+"$VENV/bin/python" -c "from common.cli import engine_parser; engine_parser()" >/dev/null 2>&1 || true
 echo "[setup] ready: $VENV/bin/python <script>.py   (see README.md)"

@@ -147,8 +147,11 @@ async def _measure(cfg: dict, out: dict, timer: StageTimer, after_level=None) ->
         unloaded = unloaded_reference(ref)
         out["unloaded"] = {"ttft_ms": unloaded[0] * 1000, "tpot_ms": unloaded[1] * 1000}
         for i, (kind, value) in enumerate(levels(cfg)):
-            out["levels"].append(await _one_level(backend, cfg, kind, value, cfg["seed"] + 100 + i, unloaded))
-            checkpoint(cfg, out)
+            out["levels"].append(lv := await _one_level(backend, cfg, kind, value, cfg["seed"] + 100 + i, unloaded))
+            checkpoint(cfg, out)  # on disk first, then on screen
+            m = lv["metrics"]
+            print(f"  {kind}={value:g}: {m['completed']}/{lv['num_prompts']} ok, {m['output_throughput']:.1f} out tok/s, "
+                  f"median TTFT {m['median_ttft_ms'] or 0:.1f} ms", flush=True)
             if after_level:
                 await asyncio.to_thread(after_level, i, out["levels"][-1])
         out["concurrent_all_at_once"] = await _all_at_once(backend, cfg)
@@ -202,8 +205,6 @@ async def _one_level(backend, cfg: dict, kind: str, value: float, seed: int, unl
     m.update(fairness_metrics(recs, unloaded))
     m["client_cpu_ms_per_request"] = ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) * 1000 / max(len(recs), 1)
     m["level_wall_s"] = time.perf_counter() - t0
-    print(f"  {label}: {m['completed']}/{len(specs)} ok, {m['output_throughput']:.1f} out tok/s, "
-          f"median TTFT {m['median_ttft_ms'] or 0:.1f} ms", flush=True)
     return {"kind": kind, "value": value, "num_prompts": len(specs), "metrics": m, "server_metrics": server,
             "requests": [r.to_raw(t0) for r in recs]}
 
@@ -237,7 +238,8 @@ async def _search(backend, cfg: dict, out: dict) -> dict:
         checkpoint(cfg, out)
 
     workload = {k: cfg[k] for k in ("input_len", "output_len", "range_ratio", "vocab_size", "seed")}
-    return await capacity_on_backend(backend, cfg["capacity"], workload, on_probe=on_probe)
+    return await capacity_on_backend(backend, cfg["capacity"], workload, on_probe=on_probe,
+                                     max_num_seqs=(out.get("scheduler") or {}).get("max_num_seqs"))
 
 
 def measure_batch(cfg: dict) -> dict:
@@ -269,7 +271,11 @@ def main(cfg: Config) -> dict:
           f"  {cfg.input_len} in / {cfg.output_len} out tokens")
 
     # 1. Load levels and the all-at-once run (or the capacity search): in its own process unless we talk to a server
-    res, failure, comparison = load_run(cfg, child)
+    try:
+        res, failure, comparison = load_run(cfg, child)
+    except KeyboardInterrupt:  # before the measurement started: the file still says what happened
+        res, failure, comparison = {"levels": []}, {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C)",
+                                                     "hint": "nothing was measured yet"}, None
     # 2. The same prompts as one offline batch
     batch = None if cfg.base_url or failure or cfg.capacity else batch_run(cfg, child, res)
     if cfg.capacity:

@@ -32,9 +32,11 @@ import numpy as np
 
 from common import cli
 from common import engine as eng
-from common.capacity import ProbePlan, SearchSpec, slo_text, thin_samples
+from common.capacity import ProbePlan, slo_text
+from common.capacity_stats import thin_samples
 from common.capacity_display import printer
-from common.capacity_drivers import search_async, split_samples
+from common.capacity_drivers import (saturation_async, saturation_concurrency, search_async, split_samples, started,
+                                     start_note)
 from common.capacity_flags import add_cli_args, spec_from_args
 from common.config import add_options, fill_device_defaults, from_args, option
 from common.isolation import checkpoint, run_isolated
@@ -120,7 +122,7 @@ async def _variant_child(cfg: dict) -> dict:
     capacity = None
     if cfg.get("capacity"):
         with timer("capacity_search"):
-            capacity = await mix_capacity(backend, cfg, alone)
+            capacity = await mix_capacity(backend, {**cfg, "max_num_seqs": scheduler["max_num_seqs"]}, alone)
     backend.engine.shutdown()
     return {"stage_seconds": timer.seconds, "scheduler": scheduler, "alone": [r.to_raw(t0) for r in alone],
             "mixed": [r.to_raw(t1) for r in mix], "long_alone": [r.to_raw(t0) for r in long_alone],
@@ -137,12 +139,14 @@ async def mix_capacity(backend, cfg: dict, alone) -> dict:
         c["slo"] = {"ttft": round(5 * float(np.median([r.ttft_s for r in ok])) * 1000, 1),
                     "tpot": round(5 * float(np.median([r.tpot_s for r in ok if r.tpot_s])) * 1000, 2)}
         c["slo_source"] = "5x the short requests' median TTFT and TPOT alone, measured with the first variant"
-    spec = SearchSpec(**{k: v for k, v in c.items() if k not in ("slo_source", "start_rate")},
-                      start_rate=c.get("start_rate") or cfg["request_rate"], term_class={"ttft": "short"})
-    res = await search_async(spec, ProbePlan.from_spec(spec, cfg["output_len"]),
-                             lambda n, seed: mix_prompts(cfg, cfg["vocab_size"], n, seed), backend,
-                             seed=cfg["seed"] + 5000,
-                             on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial})))
+    make = lambda n, seed: mix_prompts(cfg, cfg["vocab_size"], n, seed)  # noqa: E731
+    sat = None if c.get("start_rate") else await saturation_async(
+        backend, make, saturation_concurrency(cfg["max_num_seqs"]), cfg["seed"] + 13)
+    spec = started({k: v for k, v in c.items() if k != "slo_source"}, sat, term_class={"ttft": "short"})
+    res = await search_async(spec, ProbePlan.from_spec(spec, cfg["output_len"]), make, backend, seed=cfg["seed"] + 5000,
+                             on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial}),
+                                              start_note(spec, sat)))
+    res["start"] = start_note(spec, sat)
     return {**res, "term_class": {"ttft": "short"}, "slo_source": c.get("slo_source", "--slo")}
 
 

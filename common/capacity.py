@@ -12,27 +12,29 @@ to `judge`; the search takes the verdict and proposes the next rate:
         search.add(judge(records, rate, window, spec))
     result = search.result()
 
-Bracket: the first probe runs at `start_rate`; after a pass the rate doubles, after a fail it halves, until
-one rate passes and a higher one fails (or the floor start_rate / 64 fails too: capacity 0, a result, not
-an error). Bisect: the midpoint of the bracket, until (lowest fail - highest pass) / highest pass <=
-`resolution`, or `max_probes` probes ran. Capacity is the highest passing rate. Every probe is kept. A noisy
-probe that fails below a passing rate is kept and shown, and does not move the bracket.
+Start: a saturation probe first (a closed loop at the engine's batch limit, its completion rate between the first
+and last quarter of completions) gives the ceiling, the most requests per second the engine can complete; the
+first probe runs at START_FRACTION (0.6) of it, unless --capacity-start-rate sets it. Bracket: after a pass the next
+rate is halfway to the ceiling (the ceiling itself once within the resolution of it; past it, the rate doubles: the
+estimate was low), after a fail it halves, until one rate passes and a higher one fails (or start_rate / 64 fails
+too: capacity 0, a result, not an error). Bisect: the midpoint, until (lowest fail - highest pass) / highest pass
+<= `resolution`, or `max_probes` probes ran. Capacity is the highest passing rate; every probe is kept; a noisy
+fail below a passing rate does not move the bracket.
 
-Probe rule (steady state, bounded): Poisson arrivals for warmup_s + measure_s seconds, where measure_s is
-stretched to hold at least `min_requests` arrivals (never past 4 x measure_s). Arrivals in the first warmup_s
-fill the engine's batch and are not judged; the requests that arrive in the measurement window are. The
-probe then drains for 1.2 x the slowest E2E the SLO allows (+1 s): a request still running by then breaks
-the SLO whatever happens next, so it is aborted and counted as an infinite latency. A probe passes when the
-p-th percentile of every SLO term is within target AND the engine keeps up: the completions inside the
-window shifted by the median E2E (where the window's arrivals leave again, in steady state) number at least
-95 % of the window's arrivals, less 2 for the edges. Below that the queue grows without bound, however good
-the finished requests' percentiles look: an engine that serves mu < lambda req/s completes mu per second
-in any window.
+Probe: Poisson arrivals for warmup_s + measure_s seconds, measure_s stretched to hold `min_requests` arrivals
+(at most 4 x). Arrivals in the warm-up are not judged; those in the window are. It then drains for 1.2 x the
+slowest E2E the SLO allows (+1 s); what still runs is aborted and counts as an infinite latency. A probe passes
+when the p-th percentile of every SLO term is within target AND the engine keeps up. Keep-up is judged on the
+backlog: the requests in flight (arrived, not finished) sampled across the window, their least-squares growth
+over it. It keeps up when the backlog grew by at most KEEP_UP_SHARE (5 %) of the window's arrivals (or 2); it
+does not when the growth is also beyond KEEP_UP_SIGMAS (3) x the Poisson spread of the backlog (sqrt of its
+mean); in between the probe cannot tell and runs again at the same rate with a twice longer window (at most
+MAX_STRETCH times; still unsure: a fail). An engine that serves mu < lambda req/s grows the backlog by
+(lambda - mu) per second, however good the finished requests' percentiles look.
 
 Early stop: a probe ends as soon as its verdict can only be FAIL (`SureFail`): so many judged requests are
-already over a term's target that the p-th percentile must land on one of them, whatever the others do. The
-verdict is the one the full probe would have reached; the time saved is the overloaded tail of failed probes,
-the slowest part of a search. Every probe records its wall time, the search its total (`search_s`).
+already over a term's target that the p-th percentile must land on one of them, whatever the others do. Every
+probe records its wall time, the search its total (`search_s`).
 """
 from __future__ import annotations
 
@@ -42,13 +44,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from common.capacity_stats import fewest_samples, finite, keep_up, thin_samples
 from common.metrics import percentile_with_unfinished, request_metrics
 from common.workloads import arrival_times
 
 SLO_TERMS = ("ttft", "tpot", "e2el")
-KEEP_UP = 0.95       # achieved / offered request rate a passing probe must reach
-KEEP_UP_SLACK = 2    # ... less this many requests: window edges cut a request or two either way
-FLOOR_FACTOR = 64    # the search gives up (capacity 0) below start_rate / 64
+MAX_STRETCH = 2        # an undecided probe runs again with a 2x, then 4x window; then it counts as a fail
+START_FRACTION = 0.6   # the first probe's rate, as a share of the saturation probe's ceiling
+FLOOR_FACTOR = 64      # the search gives up (capacity 0) below start_rate / 64
 
 
 @dataclass
@@ -62,6 +65,7 @@ class SearchSpec:
     measure_s: float = 20.0
     min_requests: int = 100        # judged arrivals a probe aims for
     term_class: dict | None = None  # {"ttft": "short"}: that term is judged over requests of that class only
+    ceiling: float | None = None   # req/s the engine completes at most (saturation probe), None: unknown
 
     def __post_init__(self):
         check_slo(self.slo)
@@ -80,7 +84,6 @@ def check_settings(percentile: float, resolution: float) -> None:
         raise ValueError(f"--slo-percentile must be in (0, 100], got {percentile:g}")
     if not (resolution > 0):
         raise ValueError(f"--capacity-resolution must be > 0, got {resolution:g}")
-
 
 
 def slo_text(slo: dict, percentile: float, term_class: dict | None = None) -> str:
@@ -105,14 +108,15 @@ class ProbePlan:
         return cls(spec.warmup_s, spec.measure_s, spec.min_requests, spec.slo, max_output_len,
                    bounded=not spec.term_class)
 
-    def window(self, rate: float) -> tuple[float, float]:
-        """(start, end) of the judged arrivals, seconds from the probe's start."""
-        measure = min(max(self.measure_s, self.min_requests / rate), 4 * self.measure_s)
+    def window(self, rate: float, stretch: int = 1) -> tuple[float, float]:
+        """(start, end) of the judged arrivals, seconds from the probe's start; `stretch` x longer for a probe run
+        again because the last one could not tell."""
+        measure = min(max(self.measure_s, self.min_requests / rate), 4 * self.measure_s) * stretch
         return self.warmup_s, self.warmup_s + measure
 
-    def arrivals(self, rate: float, seed: int) -> tuple[np.ndarray, tuple[float, float]]:
+    def arrivals(self, rate: float, seed: int, stretch: int = 1) -> tuple[np.ndarray, tuple[float, float]]:
         """Poisson arrival offsets (s) covering warm-up and window, and the window."""
-        window = self.window(rate)
+        window = self.window(rate, stretch)
         n = int(rate * window[1] * 1.5) + 20
         t = arrival_times(n, rate, 1.0, seed=seed)
         while t[-1] < window[1]:  # a slow draw: extend until the window is covered
@@ -237,7 +241,8 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
     # margin per term: (target - measured) / target, > 0 within the SLO; the keep-up condition likewise
     margins = {term: ((target - probe[f"p{p:g}_{term}_ms"]) / target if probe[f"p{p:g}_{term}_ms"] is not None
                       else -math.inf) for term, target in spec.slo.items()}
-    margins["keep_up"] = ((len(in_window) + KEEP_UP_SLACK) / (KEEP_UP * len(judged)) - 1) if judged else -math.inf
+    probe.update(keep_up(records, a, b, len(judged)))
+    margins["keep_up"] = probe.pop("keep_up_margin") if judged else -math.inf
     worst = min(margins, key=margins.get)
     if stopped:  # the early stop's verdict: that term could no longer be met (what ran is kept as measured)
         worst = stopped["term"]
@@ -245,28 +250,26 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
         probe["stopped_early"] = dict(stopped)
     probe.update({"pass": bool(judged) and margins[worst] >= 0, "margin": margins[worst], "bound_by": worst,
                   "margins": margins})
+    # undecided: only the backlog's growth is in question, and it lies within its own noise (run again, longer)
+    probe["inconclusive"] = (not stopped and probe["keep_up"] == "undecided"
+                             and all(v >= 0 for k, v in margins.items() if k != "keep_up"))
     # the whole probe measured as `vllm bench serve` measures a run (first send -> last finish, every request),
     # for the calibration against it at the rate found
     whole = request_metrics(records)
     probe["whole_run"] = {k: whole[k] for k in ("completed", "failed", "output_throughput", "request_throughput",
                                                 "mean_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "p99_tpot_ms")}
-    return _finite(probe)
-
-
-def _finite(d):
-    """inf -> None (JSON has no infinity); the verdict was taken before."""
-    if isinstance(d, dict):
-        return {k: _finite(v) for k, v in d.items()}
-    if isinstance(d, float) and math.isinf(d):
-        return None
-    return d
+    return finite(probe)
 
 
 def describe(probe: dict, percentile: float) -> str:
     """'p99 TTFT 820 ms' / 'achieved 12.1 of 14.0 req/s' / 'p99 TPOT unbounded (3 unfinished)'."""
     term = probe["bound_by"]
     if term == "keep_up":
-        return f"achieved {probe['achieved_rate']:.3g} of {probe['arrived_rate']:.3g} req/s (the queue grows)"
+        if "backlog_growth" not in probe:  # a JSON from before the backlog rule
+            return f"achieved {probe['achieved_rate']:.3g} of {probe['arrived_rate']:.3g} req/s (the queue grows)"
+        what = "the queue grows" if probe["keep_up"] == "grows" else "too close to tell: runs again, longer"
+        return (f"backlog grew by {probe['backlog_growth']:.0f} requests over the window, noise "
+                f"+-{probe['backlog_noise']:.0f} ({what})")
     v = probe.get(f"p{percentile:g}_{term}_ms")
     cls = (probe.get("term_class") or {}).get(term)
     if probe.get("stopped_early"):
@@ -288,16 +291,28 @@ class CapacitySearch:
         self.t0 = time.perf_counter()
 
     def add(self, probe: dict) -> None:
+        if probe.get("inconclusive") and self.stretch() > 2 ** (MAX_STRETCH - 1):
+            probe["inconclusive"] = False  # still undecided at the longest window: the queue may grow, a fail
         self.probes.append(probe)
 
-    def _passed(self) -> list[float]:
-        return [p["offered_rate"] for p in self.probes if p["pass"]]
+    def _decided(self) -> list[dict]:
+        return [p for p in self.probes if not p.get("inconclusive")]
+
+    def stretch(self) -> int:
+        """How many times longer the next probe's window is: 2 ** (undecided probes just run at this rate)."""
+        k = 0
+        for p in reversed(self.probes):
+            if not p.get("inconclusive"):
+                break
+            k += 1
+        return 2 ** k
 
     def bracket(self) -> tuple[float | None, float | None]:
         """(highest passing rate, lowest failing rate above it)."""
-        passed = self._passed()
+        decided = self._decided()
+        passed = [p["offered_rate"] for p in decided if p["pass"]]
         lo = max(passed) if passed else None
-        above = [p["offered_rate"] for p in self.probes if not p["pass"] and (lo is None or p["offered_rate"] > lo)]
+        above = [p["offered_rate"] for p in decided if not p["pass"] and (lo is None or p["offered_rate"] > lo)]
         return lo, (min(above) if above else None)
 
     def next_rate(self) -> float | None:
@@ -306,12 +321,17 @@ class CapacitySearch:
             return self.spec.start_rate
         if len(self.probes) >= self.spec.max_probes:
             return None
+        if self.probes[-1].get("inconclusive"):
+            return self.probes[-1]["offered_rate"]  # the same rate, a longer window
         lo, hi = self.bracket()
         if lo is None:
             r = hi / 2
             return r if r >= self.spec.start_rate / FLOOR_FACTOR else None
         if hi is None:
-            return lo * 2
+            c = self.spec.ceiling
+            if c is None or lo >= c:  # no ceiling, or it read low: double
+                return lo * 2
+            return c if (c - lo) / lo <= self.spec.resolution else (lo + c) / 2
         if (hi - lo) / lo <= self.spec.resolution:
             return None
         return (lo + hi) / 2
@@ -324,12 +344,12 @@ class CapacitySearch:
         """metrics.capacity: the rate, what it delivers, what bound it, and every probe."""
         lo, hi = self.bracket()
         p = self.spec.percentile
-        at = next((x for x in self.probes if x["pass"] and x["offered_rate"] == lo), None)
-        above = next((x for x in self.probes if not x["pass"] and x["offered_rate"] == hi), None)
+        at = next((x for x in self._decided() if x["pass"] and x["offered_rate"] == lo), None)
+        above = next((x for x in self._decided() if not x["pass"] and x["offered_rate"] == hi), None)
         out = {"request_rate": lo or 0.0, "output_throughput": at["output_throughput"] if at else 0.0,
                "slo": dict(self.spec.slo), "percentile": p, "resolution": self.spec.resolution,
                "bracket": [lo, hi], "converged": self.converged(), "bound_by": above["bound_by"] if above else None,
-               "samples_at_bracket": [_fewest(x) for x in (at, above)],
+               "samples_at_bracket": [fewest_samples(x) for x in (at, above)],
                "search": {k: v for k, v in asdict(self.spec).items() if k != "slo"},
                "probes": self.probes, "search_s": round(time.perf_counter() - self.t0, 1)}
         if failure:
@@ -337,7 +357,7 @@ class CapacitySearch:
         if not self.probes:
             out["verdict"] = "no probe ran" + (f": {failure}" if failure else "")
         elif lo is None:
-            low = min(self.probes, key=lambda x: x["offered_rate"])
+            low = min(self._decided() or self.probes, key=lambda x: x["offered_rate"])
             out["verdict"] = f"capacity 0: {describe(low, p)} at {low['offered_rate']:.3g} req/s, the lowest rate tried"
             out["bound_by"] = low["bound_by"]
         else:
@@ -354,31 +374,5 @@ class CapacitySearch:
         if failure:
             out["verdict"] += f"; search FAILED: {failure}"
         return out
-
-
-def _fewest(probe: dict | None) -> int | None:
-    """The fewest requests any SLO term of a probe was judged over (None: no probe, or a JSON from before)."""
-    if (probe or {}).get("stopped_early"):   # a surely failed probe is judged over its whole window's requests
-        return probe["stopped_early"]["judged"]
-    n = (probe or {}).get("judged_by_term")
-    return min(n.values()) if n else None
-
-
-def thin_samples(cap: dict | None) -> int | None:
-    """The sample count when the capacity rests on a probe (at the rate found, or the failure just above) whose
-    percentile was taken over n < 1 + 100 / (100 - p) requests (p99: 100 or fewer). numpy's p-th percentile of n
-    values sits at sorted index (n - 1) p / 100, which is then past n - 2: between the two largest values, so the one
-    or two latest requests decide the verdict. None when every such probe had more."""
-    if not cap or not cap.get("samples_at_bracket"):
-        return None
-    p = cap["percentile"]
-    thin = [n for n in cap["samples_at_bracket"] if n is not None and (p >= 100 or n < 1 + 100 / (100 - p))]
-    return min(thin) if thin else None
-
-
-def start_rate_from_unloaded(ttft_ms: float, tpot_ms: float, output_len: int) -> float:
-    """A first rate that is surely below capacity for batching engines: two requests per unloaded E2E."""
-    e2e_s = (ttft_ms + tpot_ms * max(output_len - 1, 0)) / 1000
-    return round(2.0 / e2e_s, 3) if e2e_s > 0 else 1.0
 
 

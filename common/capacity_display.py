@@ -9,20 +9,19 @@ from common.plotting import bar_plot, pareto_plot
 from common.tables import num
 
 
-def printer(spec: SearchSpec, then=None):
-    """An on_probe callback (it gets the search's result so far) that prints one line per finished probe (after a
-    header), then passes the result on to `then`."""
+def printer(spec: SearchSpec, then=None, start: dict | None = None):
+    """An on_probe callback (it gets the search's result so far) that passes the result on to `then`, then prints one
+    line per finished probe (after a header that says where the first rate came from)."""
     print(f"  capacity search under {slo_text(spec.slo, spec.percentile, spec.term_class)}, first rate "
-          f"{spec.start_rate:.3g} req/s",
-          flush=True)
+          f"{spec.start_rate:.3g} req/s" + (f" ({start['from']})" if start else ""), flush=True)
 
     def show(partial: dict):
+        if then:  # first kept (e.g. checkpointed), then shown: a probe on screen is a probe on disk
+            then(partial)
         p = partial["probes"][-1]
         row = probe_row(p, spec.percentile)
         print(f"  probe {len(partial['probes'])}: {row['offered req/s']} req/s -> {row['verdict']} (achieved "
               f"{row['achieved req/s']} req/s, judged/unfinished {row['judged/unfinished']}, {row['wall s']} s)", flush=True)
-        if then:
-            then(partial)
     return show
 
 

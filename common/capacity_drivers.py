@@ -6,17 +6,10 @@ from __future__ import annotations
 import time
 
 from common import engine as eng
-from common.capacity import (
-    CapacitySearch,
-    ProbePlan,
-    SearchSpec,
-    SureFail,
-    first_arrival,
-    judge,
-    judged_mask,
-    start_rate_from_unloaded,
-)
+from common.capacity import (START_FRACTION, CapacitySearch, ProbePlan, SearchSpec, SureFail, first_arrival, judge,
+                             judged_mask)
 from common.capacity_display import printer
+from common.capacity_stats import saturation_rate
 from common.isolation import checkpoint, run_isolated
 from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
 from common.metrics import StageTimer, unloaded_reference
@@ -25,10 +18,52 @@ from common.workloads import random_prompts, with_arrivals
 UNFINISHED = "stopped before the search finished"
 
 
-def probe_specs(plan: ProbePlan, rate: float, make_prompts, seed: int):
+def probe_specs(plan: ProbePlan, rate: float, make_prompts, seed: int, stretch: int = 1):
     """(RequestSpecs with arrival times, window): `make_prompts(n, seed)` gives the workload's prompts."""
-    t, window = plan.arrivals(rate, seed)
+    t, window = plan.arrivals(rate, seed, stretch)
     return with_arrivals(make_prompts(len(t), seed), t), window
+
+
+# --------------------------------------------------------------------------- where the search starts
+def saturation_concurrency(max_num_seqs: int | None = None) -> int:
+    """Clients of the saturation probe: the engine's batch limit (max_num_seqs; 256 when unknown, as behind a
+    server), at most 256 - a batch at least as large as a probe near capacity runs at."""
+    return max(2, min(max_num_seqs or 256, 256))
+
+
+def started(search: dict, saturation: dict | None, **extra) -> SearchSpec:
+    """The search's spec with its first rate and ceiling: --capacity-start-rate when given (no ceiling), else
+    START_FRACTION of the saturation probe's rate; where the first rate came from goes into `search_start`."""
+    if search.get("start_rate"):
+        return SearchSpec(**{**search, **extra})
+    ceiling = (saturation or {}).get("ceiling_rate")
+    return SearchSpec(**{**search, **extra, "start_rate": round(START_FRACTION * ceiling, 4) if ceiling else 1.0,
+                         "ceiling": ceiling})
+
+
+def start_note(spec: SearchSpec, saturation: dict | None) -> dict:
+    """metrics.capacity.start: where the first rate came from, for the JSON and the table."""
+    if spec.ceiling is None:
+        src = "--capacity-start-rate" if saturation is None else "1 req/s (the saturation probe completed too few)"
+        return {"from": src, "rate": spec.start_rate}
+    return {"from": f"{START_FRACTION:g} x the saturation probe's {spec.ceiling:.3g} req/s", "rate": spec.start_rate,
+            **saturation}
+
+
+async def saturation_async(backend, make_prompts, concurrency: int, seed: int) -> dict:
+    """A closed loop of `concurrency` clients, 2 x that many requests: the ceiling (saturation_rate) and its cost."""
+    t = time.perf_counter()
+    recs = await run_closed_loop(backend, make_prompts(2 * concurrency, seed), concurrency=concurrency)
+    return {"ceiling_rate": saturation_rate(recs), "concurrency": concurrency, "requests": len(recs),
+            "wall_s": round(time.perf_counter() - t, 2)}
+
+
+def saturation_sync(run_closed, make_prompts, concurrency: int, seed: int) -> dict:
+    """saturation_async with a blocking front end: `run_closed(specs, concurrency) -> records`."""
+    t = time.perf_counter()
+    recs = run_closed(make_prompts(2 * concurrency, seed), concurrency)
+    return {"ceiling_rate": saturation_rate(recs), "concurrency": concurrency, "requests": len(recs),
+            "wall_s": round(time.perf_counter() - t, 2)}
 
 
 def _with_time_and_samples(probe: dict, t: float, records) -> dict:
@@ -59,7 +94,7 @@ def search_sync(spec: SearchSpec, plan: ProbePlan, make_prompts, run_open, seed:
     `on_probe(result so far)` gets what result() would say, marked failed (UNFINISHED) until the search ends."""
     search = CapacitySearch(spec)
     while (rate := search.next_rate()) is not None:
-        specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes))
+        specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes), search.stretch())
         stop, t = SureFail(specs, window, spec), time.perf_counter()
         recs = run_open(specs, plan.time_limit_s(window), stop)
         search.add(_with_time_and_samples(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
@@ -75,7 +110,7 @@ async def search_async(spec: SearchSpec, plan: ProbePlan, make_prompts, backend,
     the probes done."""
     search = CapacitySearch(spec)
     while (rate := search.next_rate()) is not None:
-        specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes))
+        specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes), search.stretch())
         stop, t = SureFail(specs, window, spec), time.perf_counter()
         recs = await run_open_loop(backend, specs, time_limit_s=plan.time_limit_s(window), stop=stop)
         dead = [r.error for r in recs if r.error and not r.error.startswith("probe stopped")
@@ -89,29 +124,27 @@ async def search_async(spec: SearchSpec, plan: ProbePlan, make_prompts, backend,
 
 
 
-async def capacity_on_backend(backend, search: dict, workload: dict, on_probe=None) -> dict:
-    """Warm-up, unloaded reference, then the search, on one running front end (common.loadgen backend).
-
-    `search`: spec_from_args()'s dict; `workload`: input_len, output_len, range_ratio, vocab_size, seed.
-    The first rate, unless given, is two requests per unloaded E2E (start_rate_from_unloaded)."""
+async def capacity_on_backend(backend, search: dict, workload: dict, on_probe=None, max_num_seqs: int | None = None,
+                              make_prompts=None, **extra) -> dict:
+    """Warm-up, unloaded reference, the saturation probe, then the search, on one running front end (a common.loadgen
+    backend). `search`: spec_from_args()'s dict; `workload`: input_len, output_len, range_ratio, vocab_size, seed;
+    `make_prompts(n, seed)`: the requests (default: random prompts of that shape); `extra`: SearchSpec fields."""
     w = workload
-
-    def make_prompts(n: int, seed: int):
-        return random_prompts(n, w["input_len"], w["output_len"], w["vocab_size"], seed=seed,
-                              range_ratio=w.get("range_ratio", 0.0))
-
+    make_prompts = make_prompts or (lambda n, seed: random_prompts(n, w["input_len"], w["output_len"], w["vocab_size"],
+                                                                   seed=seed, range_ratio=w.get("range_ratio", 0.0)))
     warm = await run_closed_loop(backend, random_prompts(4, w["input_len"], 8, w["vocab_size"], seed=w["seed"] + 7),
                                  concurrency=4)
     if not any(r.ok for r in warm):
         raise RuntimeError(f"every warm-up request failed, e.g. {warm[0].error}")
-    ref = await run_closed_loop(backend, make_prompts(4, w["seed"] + 11), concurrency=1)
-    ttft, tpot = unloaded_reference(ref)
-    spec = SearchSpec(**{**search, "start_rate": search.get("start_rate")
-                         or start_rate_from_unloaded(ttft * 1000, tpot * 1000, w["output_len"])})
+    ttft, tpot = unloaded_reference(await run_closed_loop(backend, make_prompts(4, w["seed"] + 11), concurrency=1))
+    sat = None if search.get("start_rate") else await saturation_async(
+        backend, make_prompts, saturation_concurrency(max_num_seqs), w["seed"] + 13)
+    spec = started(search, sat, **extra)
     max_out = int(w["output_len"] * (1 + w.get("range_ratio", 0.0))) + 1
     res = await search_async(spec, ProbePlan.from_spec(spec, max_out), make_prompts, backend,
-                             seed=w["seed"] + 5000, on_probe=printer(spec, on_probe))
+                             seed=w["seed"] + 5000, on_probe=printer(spec, on_probe, start_note(spec, sat)))
     res["unloaded"] = {"ttft_ms": ttft * 1000, "tpot_ms": tpot * 1000}
+    res["start"] = start_note(spec, sat)
     return res
 
 
@@ -125,13 +158,12 @@ async def _capacity(cfg: dict) -> dict:
     timer = StageTimer()
     with timer("engine_start"):
         engine = eng.build_async_engine(cfg["engine"])
-    def keep(partial: dict):
-        checkpoint(cfg, partial)
-
     try:
         workload = {"range_ratio": 0.0, **{k: cfg[k] for k in ("input_len", "output_len", "vocab_size", "seed")}}
         with timer("capacity_search"):
-            res = await capacity_on_backend(AsyncLLMBackend(engine), cfg["capacity"], workload, on_probe=keep)
+            res = await capacity_on_backend(AsyncLLMBackend(engine), cfg["capacity"], workload, on_probe=lambda partial: checkpoint(cfg, partial),
+                                            max_num_seqs=eng.scheduler_limits(engine)["max_num_seqs"]
+                                            * cfg["engine"].get("data_parallel_size", 1))  # every DP replica's batch
         res["scheduler"] = eng.scheduler_limits(engine)
     finally:
         engine.shutdown()

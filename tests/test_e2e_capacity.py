@@ -20,8 +20,9 @@ def _check_search(cap: dict) -> None:
     assert cap["request_rate"] > 0 and cap["percentile"] == 99
     lo, hi = cap["bracket"]
     assert lo == cap["request_rate"] and hi is not None and hi > lo
-    at = [p for p in cap["probes"] if p["offered_rate"] == lo]
-    above = [p for p in cap["probes"] if p["offered_rate"] == hi]
+    decided = [p for p in cap["probes"] if not p.get("inconclusive")]   # an undecided probe ran again, longer
+    at = [p for p in decided if p["offered_rate"] == lo]
+    above = [p for p in decided if p["offered_rate"] == hi]
     assert at and all(p["pass"] for p in at) and above and not any(p["pass"] for p in above)
     assert cap["converged"] == ((hi - lo) / lo <= 0.2)
     assert cap["bound_by"] in ("ttft", "tpot", "keep_up") and cap["bound_by"] == above[0]["bound_by"]
@@ -33,6 +34,10 @@ def _check_search(cap: dict) -> None:
         assert p["judged_requests"] >= 10 or (not p["pass"] and p["stopped_early"]["judged"] >= 10)
         assert (p["margin"] is not None and p["margin"] >= 0) == p["pass"]
     assert cap["output_throughput"] == at[0]["output_throughput"] > 0
+    # the first rate comes from a saturation probe, and at most one probe runs below half the capacity found
+    assert cap["start"]["from"].startswith("0.6 x the saturation probe") and cap["start"]["ceiling_rate"] > 0
+    assert cap["probes"][0]["offered_rate"] == cap["start"]["rate"]
+    assert sum(p["offered_rate"] < lo / 2 for p in cap["probes"]) <= 1
     assert cap["search_s"] >= sum(p["wall_s"] for p in cap["probes"]) > 0
 
 

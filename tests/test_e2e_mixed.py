@@ -5,7 +5,7 @@ import json
 import pytest
 
 from common import platform
-from common.capacity import thin_samples
+from common.capacity_stats import thin_samples
 from tests.conftest import run_script
 
 pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")

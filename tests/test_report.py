@@ -23,11 +23,11 @@ def _layout(name, gpus, tp, dp, out, cap=None):
     return m
 
 
-def _write(folder, layouts):
+def _write(folder, layouts, stamp="20261201-120000", shape=(64, 16)):
     for m in layouts:
-        path = run_path(folder, "scaling", "fixture", f"{m['tp']}pp1dp{m['dp']}", "20261201-120000")
-        save_run(path, experiment="scaling", config={"engine": {"model": "fixture-model"}, "num_prompts": 100},
-                 metrics=m)
+        path = run_path(folder, "scaling", "fixture", f"{m['tp']}pp1dp{m['dp']}", stamp)
+        save_run(path, experiment="scaling", config={"engine": {"model": "fixture-model"}, "num_prompts": 100,
+                                                     "input_len": shape[0], "output_len": shape[1]}, metrics=m)
 
 
 def _report(folder, *args):
@@ -38,7 +38,7 @@ def _report(folder, *args):
 
 
 def _paragraph(report):
-    return next(ln for ln in report.splitlines() if ln.startswith("**Optimal multi-GPU configuration"))
+    return next(ln for ln in report.splitlines() if "(paste into your notes):**" in ln)
 
 
 def test_dp_faster_than_tp_is_what_the_paragraph_names(tmp_path):
@@ -70,6 +70,27 @@ def test_all_n_pick_goes_by_slo_capacity_when_measured(tmp_path):
     assert f"to serve requests within {key} run DP2 (2 CPU ranks)" in _paragraph(report)
     section = report.split("## Serving capacity under the SLO")[1].split("## ")[0]
     rows = [ln for ln in section.splitlines() if re.match(r"\| (1 GPU|TP2|DP2) \|", ln)]
-    assert rows == ["| 1 GPU | 1 | 10.0 | 10.0 | 1000 | 0.833 | tpot | 2 |", "| TP2 | 2 | 14.0 | 7.0 | 1400 | 1.19 | tpot | 2 |",
-                    "| DP2 | 2 | 21.0 | 10.5 | 2100 | 0.794 | tpot | 2 |"]
+    assert rows == ["| 1 GPU | 1 | 10.0 | 10.0 | 1000 | 0.833 | tpot | 2 |", "| DP2 | 2 | 21.0 | 10.5 | 2100 | 0.794 | tpot | 2 |",
+                    "| TP2 | 2 | 14.0 | 7.0 | 1400 | 1.19 | tpot | 2 |"]
     assert (tmp_path / "report_capacity.png").stat().st_size > 1000 and (tmp_path / "report_pareto.png").exists()
+
+
+def test_two_workloads_in_one_folder_are_never_compared(tmp_path):
+    """An older 64/16 run and a newer 64/32 run of the same layouts: the report reads the newest workload only,
+    says so, lists the other apart, and reports on the other when asked; an ambiguous --workload is refused."""
+    _write(tmp_path, [_layout("1 GPU", 1, 1, 1, 775.0, cap=7.0), _layout("TP2", 2, 2, 1, 1200.0, cap=9.0)],
+           stamp="20261201-110000", shape=(64, 16))
+    _write(tmp_path, [_layout("1 GPU", 1, 1, 1, 409.0, cap=4.0), _layout("TP2", 2, 2, 1, 700.0, cap=5.0)],
+           stamp="20261201-120000", shape=(64, 32))
+    report = _report(tmp_path)
+    assert "Workload: fixture-model: 64 in / 32 out tokens, 100 prompts" in report
+    mine, others = report.split("## Other workloads in this folder")
+    cap_rows = [ln for ln in mine.split("## Serving capacity under the SLO")[1].splitlines() if ln.startswith("| 1 GPU")]
+    assert cap_rows == ["| 1 GPU | 1 | 4.0 | 4.0 | 400 | 2.083 | tpot | 2 |"]   # one row, of this workload
+    assert "| 775 |" not in mine and "| 1200 |" not in mine and "1,200" not in mine
+    assert "| fixture-model: 64 in / 16 out tokens, 100 prompts | 2 |" in others and "| 1,200 | 9 |" in others
+    assert "--workload" in others
+    older = _report(tmp_path, "--workload", "16 out")
+    assert "Workload: fixture-model: 64 in / 16 out tokens" in older and "| 1 GPU | 1 | 7.0 |" in older
+    bad = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), "--workload", "tokens", timeout=60)
+    assert bad.returncode == 2 and "matches 2 of this folder's workloads" in bad.stderr
