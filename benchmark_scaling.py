@@ -37,7 +37,7 @@ from common.capacity import slo_text
 from common.capacity_display import best_capacity, capacity_plots, capacity_rows
 from common.capacity_drivers import run_capacity, split_samples
 from common.capacity_flags import add_cli_args, spec_from_args
-from common.config import add_options, fill_device_defaults, from_args, option
+from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
 from common.cost import gpu_hour_price
 from common.hwmon import runs_line
 from common.isolation import run_isolated
@@ -58,7 +58,7 @@ def _names(text: str) -> list[str]:
 
 
 @dataclass
-class Config:
+class Config(RunConfig):
     gpus: list[int] = option([1, 2, 4], "GPU counts to measure (capped at what is present)", type=cli.int_list)
     layouts: list[str] = option(["tp"], "tp, dp, pp (comma-separated); tp+dp adds TPxDP mixes at >= 4 GPUs",
                                 type=_names)
@@ -76,10 +76,6 @@ class Config:
     vllm_bench_runs: int = option(3, "with --compare-vllm-bench: runs of ours and of the bench, alternated")
     seed: int = option(0, "seed of every prompt set")
     plots: bool = option(True, "no PNG plots", flag="--no-plots", action="store_false")
-    model: str | None = option(cli=False)
-    engine: dict = option({}, cli=False)            # vLLM engine flags, passed through
-    output_dir: str = option("results", cli=False)
-    timeout_s: float = option(1800.0, cli=False)
     capacity: dict | None = option(cli=False)       # --capacity: the search's settings (capacity_flags.spec_from_args)
 
 

@@ -39,7 +39,7 @@ from common.capacity_display import (
 from common.capacity_drivers import (saturation_concurrency, saturation_sync, search_sync, split_samples, started,
                                      start_note)
 from common.capacity_flags import add_cli_args, spec_from_args
-from common.config import add_options, fill_device_defaults, from_args, option
+from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
 from common.cost import gpu_hour_price
 from common.gpu_memory import MemoryTracker
 from common.isolation import checkpoint, run_isolated
@@ -76,7 +76,7 @@ COURSE_TABLE = {1: (450, 1.0, 1.00), 2: (800, 1.8, 0.90), 4: (1400, 3.1, 0.78)} 
 
 
 @dataclass
-class Config:
+class Config(RunConfig):
     gpus: list[int] = option([1, 2, 4], "GPU counts (TP sizes) of the suite", type=cli.int_list)
     gpu_hour_usd: float | None = option(help="price per GPU-hour for $ per 1M output tokens", type=float)
     offline_runs: int = option(3, "timed offline runs per GPU count, median reported")
@@ -101,10 +101,6 @@ class Config:
     long_fraction: float = option(0.1, cli=False)
     slo: dict = option(DEFAULT_SLO, cli=False)      # the latency pick's SLO (p99)
     capacity: dict | None = option(cli=False)      # --slo given: the capacity search's settings (spec_from_args)
-    model: str | None = option(cli=False)
-    engine: dict = option({}, cli=False)
-    output_dir: str = option("results", cli=False)
-    timeout_s: float = option(1800.0, cli=False)
 
 
 # --------------------------------------------------------------------------- child: one configuration, one engine

@@ -38,7 +38,7 @@ from common.calibration import bench_at_capacity, bench_serve_level
 from common.capacity_display import probe_row
 from common.capacity_drivers import capacity_on_backend, split_samples
 from common.capacity_flags import add_cli_args, parse_slo, spec_from_args
-from common.config import add_options, fill_device_defaults, from_args, option
+from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
 from common.engine import SCHEDULER_LIMITS
 from common.isolation import checkpoint, run_isolated
 from common.loadgen import (
@@ -77,7 +77,7 @@ def _rates(text: str) -> list[float]:
 
 
 @dataclass
-class Config:
+class Config(RunConfig):
     base_url: str | None = option(help="use a running OpenAI-compatible server instead of an in-process engine",
                                   type=str)
     concurrency: list[int] | None = option(help="closed-loop client counts", gpu=[1, 4, 16, 64, 256], cpu=[1, 4, 16],
@@ -98,9 +98,6 @@ class Config:
     compare_vllm_bench: bool = option(False, "with --base-url: also run `vllm bench serve` per level on the same "
                                              "workload and report ours / theirs", action="store_true")
     plots: bool = option(True, "no PNG plots", flag="--no-plots", action="store_false")
-    model: str | None = option(cli=False)
-    engine: dict = option({}, cli=False)           # vLLM engine flags, passed through
-    output_dir: str = option("results", cli=False)
     timeout_s: float = option(3600.0, cli=False)
     capacity: dict | None = option(cli=False)      # --find-capacity: the search's settings (spec_from_args)
 

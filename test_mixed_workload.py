@@ -38,7 +38,7 @@ from common.capacity_display import printer
 from common.capacity_drivers import (saturation_async, saturation_concurrency, search_async, split_samples, started,
                                      start_note)
 from common.capacity_flags import add_cli_args, spec_from_args
-from common.config import add_options, fill_device_defaults, from_args, option
+from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
 from common.isolation import checkpoint, run_isolated
 from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
 from common.metrics import StageTimer
@@ -62,7 +62,7 @@ def _range(text: str) -> tuple[int, int]:
 
 
 @dataclass
-class Config:
+class Config(RunConfig):
     num_requests: int | None = option(help="requests in the mix", gpu=200, cpu=40, type=int)
     long_fraction: float = option(0.1, "share of long requests")
     long_len: tuple[int, int] | None = option(help="long prompt tokens LO-HI", gpu=(6000, 8000), cpu=(3000, 3800),
@@ -78,10 +78,6 @@ class Config:
                                     gpu=[256, 512, 1024], cpu=[64, 128], type=cli.int_list)
     seed: int = option(0, "seed of the mix and its arrivals")
     plots: bool = option(True, "no PNG plots", flag="--no-plots", action="store_false")
-    model: str | None = option(cli=False)
-    engine: dict = option({}, cli=False)            # vLLM engine flags, passed through
-    output_dir: str = option("results", cli=False)
-    timeout_s: float = option(1800.0, cli=False)
     capacity: dict | None = option(cli=False)       # --capacity: search settings (slo None = 5x short requests alone)
 
 

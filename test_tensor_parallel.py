@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from common import cli, platform
 from common import engine as eng
-from common.config import add_options, from_args, option
+from common.config import RunConfig, add_options, from_args, option
 from common.gpu_memory import MemoryTracker, balance
 from common.isolation import run_isolated
 from common.metrics import StageTimer
@@ -36,13 +36,9 @@ BALANCE_LIMIT = 0.10  # max/min - 1 of per-rank memory
 
 
 @dataclass
-class Config:
+class Config(RunConfig):
     tp_sizes: list[int] = option([1, 2, 4], "comma-separated tensor-parallel sizes to try", type=cli.int_list)
     max_tokens: int = option(32, "tokens generated per check prompt")
-    model: str | None = option(cli=False)
-    engine: dict = option({}, cli=False)   # vLLM EngineArgs overrides from the command line
-    output_dir: str = option("results", cli=False)
-    timeout_s: float = option(1800.0, cli=False)
 
 
 # --------------------------------------------------------------------------- child process (one TP size)

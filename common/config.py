@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-from dataclasses import MISSING, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 
 from common import platform
 
@@ -32,6 +32,16 @@ def option(default=None, help: str = "", *, gpu=MISSING, cpu=MISSING, flag: str 
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+@dataclass
+class RunConfig:
+    """The fields every script's Config has, from base_parser()'s flags (cli.common_fields) and the vLLM engine flags
+    passed through; a script's `class Config(RunConfig)` adds its own."""
+    model: str | None = option(cli=False)
+    engine: dict = option({}, cli=False)
+    output_dir: str = option("results", cli=False)
+    timeout_s: float = option(1800.0, cli=False)
 
 
 def _meta(f) -> dict | None:
