@@ -23,6 +23,7 @@ Exit code 0 when every configuration ran, 1 when one failed, 2 on bad input.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -68,6 +69,7 @@ from common.results import (
 )
 from common.scaling import layout_name, measure_engine, summarize_layout
 from common.stepdrive import run_steps
+from common.tables import num
 from common.workloads import random_prompts
 
 EXPERIMENT = "suite"
@@ -79,6 +81,10 @@ COURSE_TABLE = {1: (450, 1.0, 1.00), 2: (800, 1.8, 0.90), 4: (1400, 3.1, 0.78)} 
 class Config(RunConfig):
     gpus: list[int] = option([1, 2, 4], "GPU counts (TP sizes) of the suite", type=cli.int_list)
     gpu_hour_usd: float | None = option(help="price per GPU-hour for $ per 1M output tokens", type=float)
+    target_rate: float | None = option(help="req/s the fleet must serve: the report plans replicas of each layout for it",
+                                       type=float)
+    growth: float | None = option(help="with capacities measured on a trace: plan for its busiest minute x this",
+                                  type=float)
     offline_runs: int = option(3, "timed offline runs per GPU count, median reported")
     resume: bool = option(False, "skip GPU counts whose suite results already exist", action="store_true")
     from_results: str | None = option(help="only aggregate the JSON files in DIR into a report", metavar="DIR", type=str)
@@ -363,13 +369,16 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
     cap_lines, cap_best = capacity_section(f.candidates, *price, dev_of(env))
     base = next((m for m in f.candidates if m["gpus"] == 1), None)  # the recommended run's own baseline
     advice = recommendation(f.candidates, cap_best, base, price, env, cfg.slo)
+    fleet = fleet_section(f.candidates, cfg, *price, dev_of(env))
+    if fleet:  # its last line goes into the paragraph to paste
+        advice[-2] += " " + fleet.pop()
     L = (header_section(f, out_dir, env) + course + latency_section(f, dev_of(env)) + sweep_section(f)
-         + mixed_section(f) + layouts_section(f, env) + cap_lines + advice + others_section(f))
+         + mixed_section(f) + layouts_section(f, env) + cap_lines + fleet + advice + others_section(f))
     plots = report_plots(f, out_dir, cap_best)
     L += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     report = out_dir / "report.md"
     atomic_write(report, "\n".join(L) + "\n")
-    print("\n".join([f"Workload: {f.workload}", f.sources, ""] + course + advice[1:] + others_section(f)))
+    print("\n".join([f"Workload: {f.workload}", f.sources, ""] + course + fleet + advice[1:] + others_section(f)))
     print(f"report: {report}  plots: {', '.join(str(p) for p in plots)}")
     return {"report": str(report), "plots": [str(p) for p in plots], "exit_code": 0}
 
@@ -521,6 +530,49 @@ def report_plots(f: Findings, out_dir: Path, cap_best: dict) -> list[Path]:
                               {"out tok/s": [m["output_throughput"] for m in f.layouts]}, "Throughput per layout",
                               "output tokens / s"))
     return plots
+
+
+def fleet_target(ms: list[dict], cfg: Config) -> tuple[float | None, str]:
+    """(req/s the fleet must serve, where the figure comes from): --target-rate, else with --growth the busiest
+    minute of the trace the capacities were measured on, times the growth."""
+    if cfg.target_rate:
+        return cfg.target_rate, "--target-rate"
+    busy = [m["capacity"]["busiest_minute_rate"] / m["capacity"]["trace_speedup"] for m in ms
+            if (m.get("capacity") or {}).get("trace_speedup")]
+    if cfg.growth and busy:
+        return busy[0] * cfg.growth, f"the trace's busiest minute ({busy[0]:.3g} req/s) x {cfg.growth:g}"
+    return None, ""
+
+
+def fleet_section(ms: list[dict], cfg: Config, price, price_src, dev: str) -> list[str]:
+    """'Fleet for R req/s': per layout with a capacity, the replicas that hold R (ceil(R / capacity)), their devices,
+    $ per hour and per 1M output tokens at R, and the headroom; the cheapest named. Replicas behind a load
+    balancer are assumed to add capacity linearly (DP inside one engine is measured, not assumed)."""
+    target, src = fleet_target(ms, cfg)
+    caps = [m for m in ms if m.get("capacity_request_rate")]
+    if not target or not caps:
+        return []
+    rows = []
+    for m in caps:
+        reps = math.ceil(target / m["capacity_request_rate"])
+        out_tok = target * m["capacity_output_throughput"] / m["capacity_request_rate"]
+        hour = reps * m["gpus"] * price if price else None
+        rows.append((m, reps, hour, hour / 3600 / out_tok * 1e6 if hour else None,
+                     reps * m["capacity_request_rate"] / target - 1))
+    best = min(rows, key=lambda r: (r[1] * r[0]["gpus"] if r[2] is None else r[2], r[1] * r[0]["gpus"]))
+    L = ["", f"## Fleet for {target:.3g} req/s", "",
+         f"Target: {target:.3g} req/s ({src}). Each layout's capacity under its SLO ({slo_text(best[0]['capacity']['slo'], best[0]['capacity']['percentile'])}), "
+         "replicated behind a load balancer: replicas = ceil(target / capacity). Assumed: replicas add capacity "
+         "linearly (a load balancer in front, no shared bottleneck); data parallelism inside one engine is measured "
+         "above, not assumed." + (f" ${price:.2f} per {dev}-hour ({price_src})." if price else ""), "",
+         f"| layout | capacity req/s | replicas | {dev}s | $/hour | $/1M out tok | headroom |", "|---|---|---|---|---|---|---|"]
+    for m, reps, hour, per_m, head in sorted(rows, key=lambda r: r[1] * r[0]["gpus"]):
+        L.append(f"| {m['layout']} | {m['capacity_request_rate']:.3g} | {reps} | {reps * m['gpus']} | "
+                 f"{num(hour, 2)} | {num(per_m, 3)} | {head * 100:.0f}% |")
+    m, reps, hour = best[:3]
+    fleet = f"{reps} x {m['layout']} = {reps * m['gpus']} {dev}s" + (f", ${hour:.2f}/hour" if hour else "")
+    return L + ["", f"**Cheapest fleet that holds {target:.3g} req/s within the SLO:** {fleet}.",
+                f"To serve {target:.3g} req/s within the SLO, rent {fleet} (the cheapest fleet of the layouts measured)."]
 
 
 def others_section(f: Findings) -> list[str]:
@@ -694,6 +746,8 @@ def build_config(args, engine: dict) -> Config:
         raise cli.UsageError("--gpu-hour-usd must be > 0")
     if args.offline_runs < 1:
         raise cli.UsageError("--offline-runs must be >= 1")
+    if any(v is not None and v <= 0 for v in (args.target_rate, args.growth)):
+        raise cli.UsageError("--target-rate and --growth must be > 0")
     if args.from_results and not Path(args.from_results).is_dir():
         raise cli.UsageError(f"--from-results {args.from_results}: no such folder")
     capacity = spec_from_args(args, required=False)

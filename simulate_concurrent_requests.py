@@ -41,19 +41,8 @@ from common.capacity_flags import add_cli_args, parse_slo, spec_from_args
 from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
 from common.engine import SCHEDULER_LIMITS
 from common.isolation import checkpoint, run_isolated
-from common.loadgen import (
-    AsyncLLMBackend,
-    OpenAIBackend,
-    run_async,
-    run_closed_loop,
-    run_open_loop,
-)
-from common.metrics import (
-    StageTimer,
-    fairness_metrics,
-    request_metrics,
-    unloaded_reference,
-)
+from common.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, run_open_loop
+from common.metrics import StageTimer, fairness_metrics, request_metrics, send_lag, unloaded_reference
 from common.models import load_model_info
 from common.plotting import capacity_plot, cdf_plot, line_plot
 from common.prom import Watcher
@@ -61,7 +50,8 @@ from common.results import run_path, save_run, timestamp
 from common.server import health, served_model
 from common.stepdrive import generate_offline
 from common.tables import num, print_table
-from common.workloads import arrival_times, random_prompts, with_arrivals
+from common.traces import TraceError, load_trace
+from common.workloads import TraceWorkload, arrival_times, random_prompts, trace_prompts, with_arrivals
 
 EXPERIMENT = "concurrent_requests"
 
@@ -98,17 +88,37 @@ class Config(RunConfig):
     compare_vllm_bench: bool = option(False, "with --base-url: also run `vllm bench serve` per level on the same "
                                              "workload and report ours / theirs", action="store_true")
     plots: bool = option(True, "no PNG plots", flag="--no-plots", action="store_false")
+    dataset_name: str | None = option(help="random (default), azure (the Azure LLM inference CSV) or timed_trace "
+                                           "(Mooncake / vllm bench JSONL); a --dataset-path's extension names it", type=str)
+    dataset_path: str | None = option(help="a request trace to replay (traces/ has two real ones)", type=str)
+    trace_start_s: float = option(0.0, "seconds into the trace where the replayed stretch starts", flag="--trace-start")
+    trace_duration_s: float | None = option(help="seconds of the trace to replay (default: to its end)",
+                                            flag="--trace-duration", type=float)
+    speeds: list[float] = option([], "with a trace: replay it at these speed-ups (1 = as recorded; default 1)",
+                                 flag="--speed", type=_rates)
     timeout_s: float = option(3600.0, cli=False)
     capacity: dict | None = option(cli=False)      # --find-capacity: the search's settings (spec_from_args)
 
 
 def levels(cfg: dict) -> list[tuple[str, float]]:
+    if cfg["dataset_path"]:
+        return [("speed", x) for x in cfg["speeds"] or [1.0]]
     if cfg["request_rates"]:
         return [("rate", r) for r in cfg["request_rates"]]
     return [("concurrency", c) for c in cfg["concurrency"]]
 
 
+def trace_source(cfg: dict) -> TraceWorkload | None:
+    """The replayed stretch of --dataset-path as a workload source, or None for the random shape."""
+    if not cfg["dataset_path"]:
+        return None
+    trace = load_trace(cfg["dataset_path"], cfg["dataset_name"]).stretch(cfg["trace_start_s"], cfg["trace_duration_s"])
+    return TraceWorkload(trace, cfg["vocab_size"], cfg.get("max_model_len"))
+
+
 def level_prompts(cfg: dict, kind: str, value: float, seed: int):
+    if kind == "speed":  # the stretch once, at that speed-up
+        return trace_prompts(trace_source(cfg).trace, cfg["vocab_size"], seed, value, cfg.get("max_model_len"))[0]
     n = cfg["num_prompts"] or (max(32, 4 * int(value)) if kind == "concurrency" else 64)
     specs = random_prompts(n, cfg["input_len"], cfg["output_len"], cfg["vocab_size"], seed=seed,
                            range_ratio=cfg["range_ratio"])
@@ -202,12 +212,13 @@ async def _one_level(backend, cfg: dict, kind: str, value: float, seed: int, unl
     m.update(fairness_metrics(recs, unloaded))
     m["client_cpu_ms_per_request"] = ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) * 1000 / max(len(recs), 1)
     m["level_wall_s"] = time.perf_counter() - t0
+    m.update(send_lag(recs))
     return {"kind": kind, "value": value, "num_prompts": len(specs), "metrics": m, "server_metrics": server,
             "requests": [r.to_raw(t0) for r in recs]}
 
 
 async def _run_level(backend, specs, kind, value, cfg, bar):
-    if kind == "rate":
+    if kind in ("rate", "speed"):
         return await run_open_loop(backend, specs, time_limit_s=cfg["level_time_limit_s"], progress=bar)
     return await run_closed_loop(backend, specs, int(value), time_limit_s=cfg["level_time_limit_s"], progress=bar)
 
@@ -235,7 +246,7 @@ async def _search(backend, cfg: dict, out: dict) -> dict:
         checkpoint(cfg, out)
 
     workload = {k: cfg[k] for k in ("input_len", "output_len", "range_ratio", "vocab_size", "seed")}
-    return await capacity_on_backend(backend, cfg["capacity"], workload, on_probe=on_probe,
+    return await capacity_on_backend(backend, cfg["capacity"], workload, on_probe=on_probe, source=trace_source(cfg),
                                      max_num_seqs=(out.get("scheduler") or {}).get("max_num_seqs"))
 
 
@@ -259,13 +270,14 @@ def measure_batch(cfg: dict) -> dict:
 # --------------------------------------------------------------------------- the experiment
 def main(cfg: Config) -> dict:
     fill_device_defaults(cfg)
-    engine_kwargs, vocab, short_name = target(cfg)
+    engine_kwargs, vocab, short_name, max_len = target(cfg)
     tp = int(engine_kwargs.get("tensor_parallel_size", 1))
-    child = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": vocab}
+    child = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": vocab, "max_model_len": max_len}
+    child["workload"] = workload_config(child)
     path = run_path(cfg.output_dir, EXPERIMENT, short_name, tp, timestamp())
     print(f"model: {engine_kwargs['model']}  mode: {'server ' + cfg.base_url if cfg.base_url else 'in-process AsyncLLM'}"
           f"  {'capacity search' if cfg.capacity else 'levels: ' + str([f'{k}={v:g}' for k, v in levels(child)])}"
-          f"  {cfg.input_len} in / {cfg.output_len} out tokens")
+          f"  {workload_text(child['workload'])}")
 
     # 1. Load levels and the all-at-once run (or the capacity search): in its own process unless we talk to a server
     try:
@@ -300,11 +312,12 @@ def main(cfg: Config) -> dict:
     return {"metrics": metrics, "path": str(path), "exit_code": 1 if any_failed else 0}
 
 
-def target(cfg: Config) -> tuple[dict, int, str]:
-    """(engine kwargs, vocabulary size, short model name) of the server at --base-url or of the in-process model."""
+def target(cfg: Config) -> tuple[dict, int, str, int | None]:
+    """(engine kwargs, vocabulary size, short model name, max_model_len) of the server at --base-url or of the in-process model."""
     if not cfg.base_url:
         engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
-        return engine_kwargs, info.vocab_size, info.short_name
+        max_len = engine_kwargs.get("max_model_len") or info.raw.get("max_position_embeddings")
+        return engine_kwargs, info.vocab_size, info.short_name, max_len
     if not health(cfg.base_url, timeout=5):
         raise cli.UsageError(f"no healthy server at {cfg.base_url} (GET /health failed); start `vllm serve` first")
     try:
@@ -315,7 +328,27 @@ def target(cfg: Config) -> tuple[dict, int, str]:
         vocab = load_model_info(cfg.model or served.get("root") or served["id"]).vocab_size
     except Exception:
         vocab = 32000  # the server's model config is not readable here: stay inside any modern vocabulary
-    return {"model": served["id"]}, vocab, served["id"].rstrip("/").split("/")[-1]
+    return {"model": served["id"]}, vocab, served["id"].rstrip("/").split("/")[-1], served.get("max_model_len")
+
+
+def workload_config(child: dict) -> dict:
+    """config.workload: what the requests are - the random shape, or the replayed trace stretch (source, path,
+    sha256, requests, span, speeds, how many requests the context length dropped)."""
+    src = trace_source(child)
+    if src is None:
+        return {"source": "random", "input_len": child["input_len"], "output_len": child["output_len"],
+                "range_ratio": child["range_ratio"]}
+    src.requests(1, child["seed"])   # counts what max_model_len drops
+    return {**src.trace.describe(), "start_s": child["trace_start_s"], "speed": child["speeds"] or [1.0],
+            "dropped": src.dropped, "max_model_len": child["max_model_len"]}
+
+
+def workload_text(w: dict) -> str:
+    if w["source"] == "random":
+        return f"{w['input_len']} in / {w['output_len']} out tokens"
+    return (f"trace {Path(w['path']).name} from {w['start_s']:g} s: {w['requests']} requests over {w['span_s']:.0f} s "
+            f"({w['mean_rate']:.3g} req/s, busiest minute {w['busiest_minute_rate']:.3g}), {w['dropped']} dropped "
+            f"(longer than max_model_len {w['max_model_len']})")
 
 
 def load_run(cfg: Config, child: dict) -> tuple[dict, dict | None, dict | None]:
@@ -389,9 +422,11 @@ def capacity_summary(cfg: Config, cap: dict) -> tuple[list, dict, list]:
     else:
         lines = [f"Takeaway: {cap.get('verdict', 'the search did not run')}."]
     if cap.get("request_rate") and not cap.get("failed"):
-        lines.append(f"A server like this one takes up to {cap['request_rate']:.3g} requests per second of this "
-                     f"shape ({cfg.input_len} in / {cfg.output_len} out tokens, Poisson arrivals) before p{pct:g} "
-                     f"latency breaks the SLO; size the fleet from this rate, not from the offline batch throughput.")
+        what = (f"this trace's traffic ({Path(cfg.dataset_path).name}, its arrival pattern sped up)" if cfg.dataset_path
+                else f"this shape ({cfg.input_len} in / {cfg.output_len} out tokens, Poisson arrivals)")
+        lines.append(f"A server like this one takes up to {cap['request_rate']:.3g} requests per second of {what} "
+                     f"before p{pct:g} latency breaks the SLO; size the fleet from this rate, not from the offline "
+                     "batch throughput (run_distributed_benchmark.py --target-rate plans the replicas).")
     lines += bench_lines(cap.get("vllm_bench_at_capacity"), pct)
     return rows, {"capacity": cap}, lines
 
@@ -423,6 +458,8 @@ def level_row(cfg: Config, lv: dict) -> dict:
            "E2E p50/p99 ms": pair("e2el"), "Jain clients": num(m.get("jain_client_throughput"), 3),
            "max slowdown": num(m.get("max_slowdown"), 2), "worst/median TTFT": num(m.get("starvation_ttft_ratio"), 1),
            "client CPU ms/req": num(m["client_cpu_ms_per_request"], 2)}
+    if lv["kind"] in ("rate", "speed"):  # open loop: how late the client sent against the schedule
+        row["send lag p99 ms"] = num(m.get("p99_send_lag_ms"), 2)
     if cfg.goodput:
         row["goodput req/s"] = num(m.get("request_goodput"), 2)
     if s := lv.get("server_metrics"):
@@ -516,6 +553,22 @@ def make_plots(cfg: Config, res: dict, path: Path) -> list[str]:
 
 
 # --------------------------------------------------------------------------- command line
+def check_trace_flags(args) -> None:
+    """A trace that cannot be replayed, or flags that do not go with one: one line, before any engine starts."""
+    if args.dataset_name not in (None, "random", "azure", "timed_trace"):
+        raise cli.UsageError(f"--dataset-name {args.dataset_name}: choose random, azure or timed_trace")
+    if not args.dataset_path:
+        if args.dataset_name in ("azure", "timed_trace") or args.speeds:
+            raise cli.UsageError("--dataset-name azure/timed_trace and --speed replay a trace: add --dataset-path FILE")
+        return
+    if args.request_rates or args.concurrency:
+        raise cli.UsageError("a trace brings its own arrival times: use --speed instead of --request-rate/--concurrency")
+    try:
+        load_trace(args.dataset_path, args.dataset_name).stretch(args.trace_start_s, args.trace_duration_s)
+    except TraceError as e:
+        raise cli.UsageError(str(e)) from None
+
+
 def build_config(args, engine: dict) -> Config:
     try:
         goodput = parse_slo(args.goodput)
@@ -528,6 +581,7 @@ def build_config(args, engine: dict) -> Config:
     if args.slo and not args.find_capacity:
         raise cli.UsageError("--slo sets the capacity search's target: add --find-capacity (or use --goodput per level)")
     capacity = spec_from_args(args, required=True) if args.find_capacity else None
+    check_trace_flags(args)
     if capacity and (args.burstiness != 1.0 or args.request_rates or args.concurrency):
         raise cli.UsageError("--find-capacity chooses its own Poisson rates: drop --request-rate, --concurrency and "
                              "--burstiness")

@@ -1,7 +1,9 @@
 """Shared mechanisms of the multi-GPU inference lab, one room per concern (no experiment logic lives here).
 
 Requests and measurements
-  workloads        - every request the lab sends and every arrival time: random prompts, class mixes, arrivals
+  workloads        - every request the lab sends and every arrival time: random prompts, class mixes, arrivals,
+                     a trace's requests at its times / a speed (PoissonWorkload, TraceWorkload)
+  traces           - trace files read and checked (Azure CSV, timed_trace JSONL), cut to a stretch, written back
   loadgen          - sending them: request records, AsyncLLM and OpenAI-server backends, closed and open loops
   stepdrive        - sending them to a vllm.LLM step by step (no server, no second engine)
   metrics          - every figure: request aggregates (TTFT/TPOT/ITL/E2E), fairness, the unloaded reference,
@@ -9,7 +11,9 @@ Requests and measurements
   prom             - the server's own scheduler state from /metrics
 Capacity under an SLO
   capacity         - the pure core: SLO spec, probe plan, the verdict (judge, SureFail) and the search
-  capacity_drivers - running a search on a front end (sync, async, one layout in its own process)
+  capacity_drivers - running a search on a front end (sync, async, one layout in its own process), where it
+                     starts (the saturation probe)
+  capacity_stats   - what a verdict rests on: the backlog and keep-up, the saturation rate, thin percentiles
   capacity_display - probe lines, table rows, the pick per GPU-dollar, capacity and Pareto plots
   capacity_flags   - the --slo / probe flags and the settings they give, checked before an engine starts
 Experiments' shared measuring

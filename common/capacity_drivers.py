@@ -13,15 +13,31 @@ from common.capacity_stats import saturation_rate
 from common.isolation import checkpoint, run_isolated
 from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
 from common.metrics import StageTimer, unloaded_reference
-from common.workloads import random_prompts, with_arrivals
+from common.workloads import PoissonWorkload, random_prompts
 
 UNFINISHED = "stopped before the search finished"
 
 
-def probe_specs(plan: ProbePlan, rate: float, make_prompts, seed: int, stretch: int = 1):
-    """(RequestSpecs with arrival times, window): `make_prompts(n, seed)` gives the workload's prompts."""
-    t, window = plan.arrivals(rate, seed, stretch)
-    return with_arrivals(make_prompts(len(t), seed), t), window
+def as_workload(source):
+    """A workload source (common.workloads: PoissonWorkload, TraceWorkload), or `make(n, seed)` as a Poisson one."""
+    return source if hasattr(source, "timed") else PoissonWorkload(source)
+
+
+def probe_specs(plan: ProbePlan, rate: float, source, seed: int, stretch: int = 1):
+    """(RequestSpecs with arrival times covering warm-up and window, the window) at an offered rate."""
+    window = plan.window(rate, stretch)
+    return as_workload(source).timed(rate, seed, window[1]), window
+
+
+def trace_terms(res: dict, source) -> dict:
+    """A search over a trace: the capacity also as the trace's speed-up and its busiest minute's rate."""
+    note = as_workload(source).rate_note(res.get("request_rate") or 0.0)
+    if note and res.get("request_rate"):
+        res.update(note)
+        res["verdict"] += (f"; it holds this trace at up to {note['trace_speedup']:.3g} x its recorded rate: "
+                           f"{res['request_rate']:.3g} req/s on average, {note['busiest_minute_rate']:.3g} req/s in "
+                           "its busiest minute")
+    return res
 
 
 # --------------------------------------------------------------------------- where the search starts
@@ -50,18 +66,18 @@ def start_note(spec: SearchSpec, saturation: dict | None) -> dict:
             **saturation}
 
 
-async def saturation_async(backend, make_prompts, concurrency: int, seed: int) -> dict:
+async def saturation_async(backend, source, concurrency: int, seed: int) -> dict:
     """A closed loop of `concurrency` clients, 2 x that many requests: the ceiling (saturation_rate) and its cost."""
     t = time.perf_counter()
-    recs = await run_closed_loop(backend, make_prompts(2 * concurrency, seed), concurrency=concurrency)
+    recs = await run_closed_loop(backend, as_workload(source).requests(2 * concurrency, seed), concurrency=concurrency)
     return {"ceiling_rate": saturation_rate(recs), "concurrency": concurrency, "requests": len(recs),
             "wall_s": round(time.perf_counter() - t, 2)}
 
 
-def saturation_sync(run_closed, make_prompts, concurrency: int, seed: int) -> dict:
+def saturation_sync(run_closed, source, concurrency: int, seed: int) -> dict:
     """saturation_async with a blocking front end: `run_closed(specs, concurrency) -> records`."""
     t = time.perf_counter()
-    recs = run_closed(make_prompts(2 * concurrency, seed), concurrency)
+    recs = run_closed(as_workload(source).requests(2 * concurrency, seed), concurrency)
     return {"ceiling_rate": saturation_rate(recs), "concurrency": concurrency, "requests": len(recs),
             "wall_s": round(time.perf_counter() - t, 2)}
 
@@ -88,29 +104,29 @@ def split_samples(cap: dict | None) -> list[dict]:
             if "samples" in p]
 
 
-def search_sync(spec: SearchSpec, plan: ProbePlan, make_prompts, run_open, seed: int = 0, on_probe=None) -> dict:
+def search_sync(spec: SearchSpec, plan: ProbePlan, source, run_open, seed: int = 0, on_probe=None) -> dict:
     """The search with a blocking front end: `run_open(specs, time_limit_s, stop) -> records` (e.g. stepdrive),
     which calls `stop(records, t0, now)` now and then and ends the probe when it returns a reason. After each probe
     `on_probe(result so far)` gets what result() would say, marked failed (UNFINISHED) until the search ends."""
     search = CapacitySearch(spec)
     while (rate := search.next_rate()) is not None:
-        specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes), search.stretch())
+        specs, window = probe_specs(plan, rate, source, seed + 1000 * len(search.probes), search.stretch())
         stop, t = SureFail(specs, window, spec), time.perf_counter()
         recs = run_open(specs, plan.time_limit_s(window), stop)
         search.add(_with_time_and_samples(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
         if on_probe:
             on_probe(search.result(failure=UNFINISHED))
-    return search.result()
+    return trace_terms(search.result(), source)
 
 
-async def search_async(spec: SearchSpec, plan: ProbePlan, make_prompts, backend, seed: int = 0,
+async def search_async(spec: SearchSpec, plan: ProbePlan, source, backend, seed: int = 0,
                        on_probe=None) -> dict:
     """The search with an async streaming backend (common.loadgen: AsyncLLM or an OpenAI-compatible server).
     A probe in which no request got a token and some failed (a server gone) ends the search as failed, keeping
     the probes done."""
     search = CapacitySearch(spec)
     while (rate := search.next_rate()) is not None:
-        specs, window = probe_specs(plan, rate, make_prompts, seed + 1000 * len(search.probes), search.stretch())
+        specs, window = probe_specs(plan, rate, source, seed + 1000 * len(search.probes), search.stretch())
         stop, t = SureFail(specs, window, spec), time.perf_counter()
         recs = await run_open_loop(backend, specs, time_limit_s=plan.time_limit_s(window), stop=stop)
         dead = [r.error for r in recs if r.error and not r.error.startswith("probe stopped")
@@ -120,28 +136,28 @@ async def search_async(spec: SearchSpec, plan: ProbePlan, make_prompts, backend,
             on_probe(search.result(failure=UNFINISHED))
         if dead and not any(r.first_token_s is not None for r in recs):  # nothing answered, something refused
             return search.result(failure=f"no request of the probe at {rate:.3g} req/s was answered, e.g. {dead[0]}")
-    return search.result()
+    return trace_terms(search.result(), source)
 
 
 
 async def capacity_on_backend(backend, search: dict, workload: dict, on_probe=None, max_num_seqs: int | None = None,
-                              make_prompts=None, **extra) -> dict:
+                              source=None, **extra) -> dict:
     """Warm-up, unloaded reference, the saturation probe, then the search, on one running front end (a common.loadgen
     backend). `search`: spec_from_args()'s dict; `workload`: input_len, output_len, range_ratio, vocab_size, seed;
-    `make_prompts(n, seed)`: the requests (default: random prompts of that shape); `extra`: SearchSpec fields."""
+    `source`: the requests (common.workloads; default: random prompts of that shape); `extra`: SearchSpec fields."""
     w = workload
-    make_prompts = make_prompts or (lambda n, seed: random_prompts(n, w["input_len"], w["output_len"], w["vocab_size"],
-                                                                   seed=seed, range_ratio=w.get("range_ratio", 0.0)))
+    source = as_workload(source or (lambda n, seed: random_prompts(n, w["input_len"], w["output_len"], w["vocab_size"],
+                                                                   seed=seed, range_ratio=w.get("range_ratio", 0.0))))
     warm = await run_closed_loop(backend, random_prompts(4, w["input_len"], 8, w["vocab_size"], seed=w["seed"] + 7),
                                  concurrency=4)
     if not any(r.ok for r in warm):
         raise RuntimeError(f"every warm-up request failed, e.g. {warm[0].error}")
-    ttft, tpot = unloaded_reference(await run_closed_loop(backend, make_prompts(4, w["seed"] + 11), concurrency=1))
+    ttft, tpot = unloaded_reference(await run_closed_loop(backend, source.requests(4, w["seed"] + 11), concurrency=1))
     sat = None if search.get("start_rate") else await saturation_async(
-        backend, make_prompts, saturation_concurrency(max_num_seqs), w["seed"] + 13)
+        backend, source, saturation_concurrency(max_num_seqs), w["seed"] + 13)
     spec = started(search, sat, **extra)
-    max_out = int(w["output_len"] * (1 + w.get("range_ratio", 0.0))) + 1
-    res = await search_async(spec, ProbePlan.from_spec(spec, max_out), make_prompts, backend,
+    max_out = getattr(source, "max_output_len", None) or int(w["output_len"] * (1 + w.get("range_ratio", 0.0))) + 1
+    res = await search_async(spec, ProbePlan.from_spec(spec, max_out), source, backend,
                              seed=w["seed"] + 5000, on_probe=printer(spec, on_probe, start_note(spec, sat)))
     res["unloaded"] = {"ttft_ms": ttft * 1000, "tpot_ms": tpot * 1000}
     res["start"] = start_note(spec, sat)

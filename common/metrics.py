@@ -162,6 +162,14 @@ def request_metrics(records, slos: dict[str, float] | None = None) -> RequestMet
     return m
 
 
+def send_lag(records) -> dict:
+    """How late the client sent each request against its schedule (open loop: actual - scheduled send), in ms:
+    a replay is only as true as this is small."""
+    lag = [(r.start_s - r.scheduled_s) * 1000 for r in records if r.start_s is not None and r.scheduled_s is not None]
+    return {"mean_send_lag_ms": float(np.mean(lag)) if lag else None,
+            "p99_send_lag_ms": float(np.percentile(lag, 99)) if lag else None}
+
+
 def unloaded_reference(records) -> tuple[float, float]:
     """(TTFT s, TPOT s) medians of requests sent one at a time: the reference for slowdown."""
     ok = [r for r in records if r.ok]

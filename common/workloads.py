@@ -5,6 +5,10 @@
   `vllm bench`'s random dataset; fresh_copies: the same requests with new tokens (nothing shared in the cache)
 - class_mix: long and short requests mixed at a given share (the mixed workload)
 - arrival_times / with_arrivals: Poisson (or gamma, burstiness != 1) arrival offsets, attached to requests
+- PoissonWorkload / TraceWorkload: a workload source as the capacity search asks for it - n requests for a closed
+  loop, or requests with arrival times at an offered rate (Poisson, or the trace's own times sped up)
+- trace_prompts: a trace's requests (common/traces.py) at exact token counts, the same in every process for one
+  seed, requests sharing hash ids sharing those prompt blocks; arrivals at the trace's times / speed
 """
 from __future__ import annotations
 
@@ -88,3 +92,109 @@ def with_arrivals(specs: list[RequestSpec], times) -> list[RequestSpec]:
     for s, t in zip(specs, times):
         s.arrival_s = float(t)
     return specs
+
+
+def trace_prompts(trace, vocab_size: int, seed: int = 0, speed: float = 1.0,
+                  max_model_len: int | None = None) -> tuple[list[RequestSpec], int]:
+    """(the trace's requests with their arrival offsets t / speed, how many were dropped). Prompt tokens are seeded
+    per request index (or, with hash ids, per block id: equal ids give identical blocks, so the engine's prefix cache
+    sees the trace's reuse), so every process builds the same requests. A request whose prompt plus answer exceeds
+    `max_model_len` is dropped (counted), as the engine would refuse it."""
+    blocks: dict[int, list[int]] = {}
+
+    def block(h: int) -> list[int]:
+        if h not in blocks:
+            blocks[h] = random_tokens(np.random.default_rng([seed, 1, h]), trace.block_size, vocab_size)
+        return blocks[h]
+
+    specs, dropped = [], 0
+    for i in range(len(trace)):
+        n_in, n_out = int(trace.input_len[i]), int(trace.output_len[i])
+        if max_model_len and n_in + n_out > max_model_len:
+            dropped += 1
+            continue
+        ids = trace.hash_ids[i] if trace.hash_ids is not None else []
+        tokens = [x for h in ids for x in block(h)][:n_in]
+        if len(tokens) < n_in:  # no (or too few) shared blocks: the rest is this request's own
+            tokens += random_tokens(np.random.default_rng([seed, 2, i]), n_in - len(tokens), vocab_size)
+        specs.append(RequestSpec(tokens, n_out, arrival_s=float(trace.t[i]) / speed, rid=f"t{i}"))
+    return specs, dropped
+
+
+@dataclass
+class PoissonWorkload:
+    """Requests from `make(n, seed)` (e.g. random_prompts of a shape, a class mix), arriving as a Poisson stream
+    (gamma gaps for burstiness != 1) at the offered rate."""
+    make: object
+    burstiness: float = 1.0
+    source: str = "random"
+
+    def requests(self, n: int, seed: int) -> list[RequestSpec]:
+        return self.make(n, seed)
+
+    def timed(self, rate: float, seed: int, until_s: float) -> list[RequestSpec]:
+        """The requests that arrive in [0, until_s) at `rate` req/s."""
+        n = int(rate * until_s * 1.5) + 20
+        t = arrival_times(n, rate, self.burstiness, seed=seed)
+        while t[-1] < until_s:  # a slow draw: extend until the span is covered
+            n *= 2
+            t = arrival_times(n, rate, self.burstiness, seed=seed)
+        t = t[t < until_s]
+        return with_arrivals(self.make(len(t), seed), t)
+
+    def rate_note(self, rate: float) -> dict:
+        return {}
+
+
+@dataclass
+class TraceWorkload:
+    """A trace's stretch (common/traces.py), replayed at a speed: offered rate r means the trace's times divided by
+    r / its mean rate. Past the stretch's end it starts again from its beginning (the same pattern, new tokens).
+    Prompts are seeded per probe, so no probe finds another's prompts in the prefix cache; within one, requests
+    sharing hash ids share those blocks."""
+    trace: object
+    vocab_size: int
+    max_model_len: int | None = None
+    source: str = "trace"
+
+    def __post_init__(self):
+        self.dropped = 0
+        self.max_output_len = int(self.trace.output_len.max())
+
+    def requests(self, n: int, seed: int) -> list[RequestSpec]:
+        specs = self._cycle(n, seed, speed=1.0, until_s=None)
+        return [RequestSpec(s.prompt_token_ids, s.output_len, rid=s.rid) for s in specs]
+
+    def timed(self, rate: float, seed: int, until_s: float) -> list[RequestSpec]:
+        return self._cycle(None, seed, speed=rate / self.trace.mean_rate, until_s=until_s)
+
+    def _cycle(self, n: int | None, seed: int, speed: float, until_s: float | None) -> list[RequestSpec]:
+        out, k, period = [], 0, self.trace.span_s + 1.0 / self.trace.mean_rate
+        while n is None or len(out) < n:
+            start = k * period / speed
+            m = len(self.trace)
+            if until_s is not None:
+                m = int(np.searchsorted(self.trace.t / speed + start, until_s, side="left"))
+            if n is not None:
+                m = min(m, n - len(out) + (self.dropped if k else m))
+            if m == 0:
+                break
+            specs, dropped = trace_prompts(self.trace.head(m), self.vocab_size, seed=seed * 1000 + k, speed=speed,
+                                           max_model_len=self.max_model_len)
+            if k == 0:
+                self.dropped = dropped
+            if not specs:  # every request dropped
+                break
+            for s in specs:
+                s.arrival_s += start
+                s.rid = f"{s.rid}c{k}"
+            out += specs[: None if n is None else n - len(out)]
+            if until_s is not None and m < len(self.trace):
+                break
+            k += 1
+        return out
+
+    def rate_note(self, rate: float) -> dict:
+        """What an offered rate is in the trace's terms: its speed-up, and the busiest minute's rate at that speed."""
+        speed = rate / self.trace.mean_rate
+        return {"trace_speedup": speed, "busiest_minute_rate": speed * self.trace.busiest_minute_rate()}

@@ -1,6 +1,7 @@
 """run_distributed_benchmark.py end to end on the tiny CPU model: one suite run with a capacity search, then small
 checks of its JSON and report, --resume and --from-results."""
 import json
+import math
 import re
 import shutil
 
@@ -18,7 +19,7 @@ def run(tmp_path_factory, tiny_model):
     proc = run_script("run_distributed_benchmark.py", "--output-dir", str(out), "--gpus", "1",
                       "--gpu-hour-usd", "2.0", "--slo", "ttft:300,tpot:60", "--probe-seconds", "2",
                       "--probe-warmup-seconds", "1", "--probe-min-requests", "16", "--capacity-resolution", "0.3",
-                      "--max-probes", "7")
+                      "--max-probes", "7", "--target-rate", "50")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     [doc] = [json.loads(p.read_text()) for p in out.glob("suite_*.json")]
     return out, proc, doc
@@ -75,3 +76,15 @@ def test_from_results_aggregates_only_and_names_foreign_files(run, tmp_path):
     assert (tmp_path / "report.md").exists()
     bad = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path / "nope"), timeout=60)
     assert bad.returncode == 2 and "no such folder" in bad.stderr
+
+
+def test_the_fleet_table_plans_replicas_for_the_target_rate(run):
+    m = run[2]["metrics"]
+    report = (run[0] / "report.md").read_text()
+    cap = m["capacity_request_rate"]
+    assert cap > 0 and "## Fleet for 50 req/s" in report
+    reps = math.ceil(50 / cap)
+    row = next(ln for ln in report.split("## Fleet for 50 req/s")[1].splitlines() if ln.startswith(f"| {m['layout']} |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert int(cells[2]) == reps and float(cells[4]) == pytest.approx(reps * 2.0, abs=0.01)   # replicas, $/hour
+    assert f"rent {reps} x {m['layout']}" in report   # and the paragraph to paste names it

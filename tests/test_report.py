@@ -94,3 +94,17 @@ def test_two_workloads_in_one_folder_are_never_compared(tmp_path):
     assert "Workload: fixture-model: 64 in / 16 out tokens" in older and "| 1 GPU | 1 | 7.0 |" in older
     bad = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), "--workload", "tokens", timeout=60)
     assert bad.returncode == 2 and "matches 2 of this folder's workloads" in bad.stderr
+
+
+def test_fleet_for_a_target_rate_picks_the_cheapest_layout_that_holds_it(tmp_path):
+    _write(tmp_path, [_layout("1 GPU", 1, 1, 1, 1000.0, cap=10.0), _layout("TP2", 2, 2, 1, 2100.0, cap=14.0),
+                      _layout("DP2", 2, 1, 2, 1900.0, cap=21.0)])
+    report = _report(tmp_path, "--target-rate", "50")
+    fleet = report.split("## Fleet for 50 req/s")[1].split("## ")[0]
+    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in fleet.splitlines() if re.match(r"\| (1 GPU|TP2|DP2) \|", ln)]
+    # ceil(50 / capacity) replicas: 5 x 1 GPU (5 ranks, $15/h), 3 x DP2 (6, $18/h), 4 x TP2 (8, $24/h)
+    assert [r[:4] for r in rows] == [["1 GPU", "10", "5", "5"], ["DP2", "21", "3", "6"], ["TP2", "14", "4", "8"]]
+    assert [float(r[4]) for r in rows] == [15.0, 18.0, 24.0] and rows[1][6] == "26%"
+    assert "**Cheapest fleet that holds 50 req/s within the SLO:** 5 x 1 GPU = 5 CPU ranks, $15.00/hour." in fleet
+    assert "To serve 50 req/s within the SLO, rent 5 x 1 GPU" in _paragraph(report)
+    assert "replicas add capacity linearly" in fleet

@@ -1,0 +1,170 @@
+"""Request traces read from files, checked, and cut to a stretch: what a real service's traffic looked like (when each
+request came, how long its prompt and answer were, which prompt blocks it shared). Turning a trace into requests is
+common/workloads.py's job.
+
+Formats (`--dataset-name` as `vllm bench serve` names them; by default from the file's extension):
+- `azure` (.csv): the Azure LLM inference trace, `TIMESTAMP,ContextTokens,GeneratedTokens`, timestamps as dates
+- `timed_trace` (.jsonl): Mooncake / `vllm bench serve --dataset-name timed_trace`, one JSON object a line:
+  `timestamp` (ms from the start), `input_length`, `output_length`, optional `hash_ids` (one id per 512-token
+  prefix block; equal ids = a shared prefix)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+FORMATS = {".csv": "azure", ".jsonl": "timed_trace"}
+MOONCAKE_BLOCK = 512  # tokens per hash id in the Mooncake release
+
+
+class TraceError(ValueError):
+    """A trace file that cannot be replayed: one line that says why."""
+
+
+@dataclass
+class Trace:
+    source: str                       # azure | timed_trace
+    path: str
+    sha256: str
+    t: np.ndarray                     # arrival offsets (s) from the trace's first request, non-decreasing
+    input_len: np.ndarray
+    output_len: np.ndarray
+    hash_ids: list | None = None      # per request, its prefix blocks' ids (timed_trace only)
+    block_size: int = MOONCAKE_BLOCK
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    @property
+    def span_s(self) -> float:
+        return float(self.t[-1] - self.t[0]) if len(self.t) > 1 else 0.0
+
+    @property
+    def mean_rate(self) -> float:
+        """Requests per second over the trace's span (its recorded rate)."""
+        return (len(self.t) - 1) / self.span_s if self.span_s > 0 else float("inf")
+
+    def busiest_minute_rate(self) -> float:
+        """Requests per second in its busiest minute (a 60 s window sliding over the arrivals)."""
+        ends = np.searchsorted(self.t, self.t + 60.0, side="left")
+        return float((ends - np.arange(len(self.t))).max()) / 60.0 if len(self.t) else 0.0
+
+    def stretch(self, start_s: float = 0.0, duration_s: float | None = None) -> "Trace":
+        """The requests that arrived in [start_s, start_s + duration_s) of the trace, offsets from the first of them."""
+        hi = np.inf if duration_s is None else start_s + duration_s
+        keep = np.flatnonzero((self.t >= start_s) & (self.t < hi))
+        if not len(keep):
+            raise TraceError(f"{Path(self.path).name}: no request between {start_s:g} s and {hi:g} s "
+                             f"(the trace spans {self.span_s:.0f} s)")
+        t = self.t[keep]
+        return replace(self, t=t - t[0], input_len=self.input_len[keep], output_len=self.output_len[keep],
+                       hash_ids=[self.hash_ids[i] for i in keep] if self.hash_ids is not None else None)
+
+    def head(self, m: int) -> "Trace":
+        """Its first m requests."""
+        return replace(self, t=self.t[:m], input_len=self.input_len[:m], output_len=self.output_len[:m],
+                       hash_ids=self.hash_ids[:m] if self.hash_ids is not None else None)
+
+    def describe(self) -> dict:
+        """config.workload's trace fields."""
+        return {"source": self.source, "path": self.path, "sha256": self.sha256, "requests": len(self),
+                "span_s": round(self.span_s, 3), "mean_rate": round(self.mean_rate, 4),
+                "busiest_minute_rate": round(self.busiest_minute_rate(), 4)}
+
+
+def load_trace(path: str | Path, dataset_name: str | None = None) -> Trace:
+    """Read and check a trace file; TraceError (one line) for anything that cannot be replayed."""
+    p = Path(path)
+    if p.is_dir():
+        raise TraceError(f"--dataset-path {p} is a folder, not a trace file")
+    if not p.is_file():
+        raise TraceError(f"--dataset-path {p}: no such file")
+    kind = dataset_name or FORMATS.get(p.suffix.lower())
+    if kind not in ("azure", "timed_trace"):
+        raise TraceError(f"--dataset-path {p}: cannot tell its format from '{p.suffix}'; pass --dataset-name azure "
+                         "or timed_trace")
+    raw = p.read_bytes()
+    if not raw.strip():
+        raise TraceError(f"{p.name} is empty")
+    t, ins, outs, hashes = (_azure if kind == "azure" else _timed)(p, raw)
+    if not len(t):
+        raise TraceError(f"{p.name} has no requests")
+    _check(p.name, t, ins, outs)
+    return Trace(kind, str(p), hashlib.sha256(raw).hexdigest(), t - t[0], ins, outs, hashes)
+
+
+def _azure(p: Path, raw: bytes):
+    import io
+
+    import pandas as pd
+    try:
+        df = pd.read_csv(io.BytesIO(raw))
+    except Exception as e:
+        raise TraceError(f"{p.name} is not a CSV file: {type(e).__name__}: {e}".splitlines()[0]) from None
+    missing = [c for c in ("TIMESTAMP", "ContextTokens", "GeneratedTokens") if c not in df.columns]
+    if missing:
+        raise TraceError(f"{p.name} lacks column(s) {', '.join(missing)} (Azure format: "
+                         "TIMESTAMP,ContextTokens,GeneratedTokens)")
+    try:
+        ts = pd.to_datetime(df["TIMESTAMP"], format="mixed")
+    except Exception as e:
+        raise TraceError(f"{p.name}: a TIMESTAMP is not a date ({e})".splitlines()[0]) from None
+    t = (ts - ts.iloc[0]).dt.total_seconds().to_numpy() if len(ts) else np.array([])
+    return t, _ints(p, df["ContextTokens"]), _ints(p, df["GeneratedTokens"]), None
+
+
+def _timed(p: Path, raw: bytes):
+    t, ins, outs, hashes = [], [], [], []
+    for n, line in enumerate(raw.decode("utf-8", "replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            t.append(float(d["timestamp"]) / 1000.0)
+            ins.append(int(d["input_length"]))
+            outs.append(int(d["output_length"]))
+        except (ValueError, TypeError) as e:
+            raise TraceError(f"{p.name} line {n} is not a JSON request ({type(e).__name__})") from None
+        except KeyError as e:
+            raise TraceError(f"{p.name} line {n} lacks {e} (timed_trace: timestamp, input_length, "
+                             "output_length, hash_ids)") from None
+        hashes.append([int(h) for h in d.get("hash_ids") or []])
+    return np.array(t, dtype=float), np.array(ins), np.array(outs), (hashes if any(hashes) else None)
+
+
+def _ints(p: Path, col) -> np.ndarray:
+    try:
+        return col.astype(int).to_numpy()
+    except (ValueError, TypeError):
+        raise TraceError(f"{p.name}: column {col.name} holds something that is not a token count") from None
+
+
+def _check(name: str, t: np.ndarray, ins: np.ndarray, outs: np.ndarray) -> None:
+    if (t < 0).any():
+        raise TraceError(f"{name}: negative timestamps (first at request {int(np.argmax(t < 0)) + 1})")
+    if (np.diff(t) < 0).any():
+        raise TraceError(f"{name}: timestamps are not sorted (request {int(np.argmax(np.diff(t) < 0)) + 2} comes "
+                         "before the one above it); sort the file by time")
+    for what, v in (("input", ins), ("output", outs)):
+        if (v <= 0).any():
+            raise TraceError(f"{name}: request {int(np.argmax(v <= 0)) + 1} has {what} length {int(v[v <= 0][0])} "
+                             "(must be > 0)")
+
+
+def write_timed_trace(trace: Trace, path: Path, speed: float = 1.0) -> Path:
+    """The trace as `vllm bench serve --dataset-name timed_trace` JSONL (timestamps in ms, divided by `speed`),
+    hash ids per MOONCAKE_BLOCK-token block (the trace's own, else one fresh id per block: nothing shared)."""
+    lines, fresh = [], 1 << 40
+    for i in range(len(trace)):
+        n_blocks = -(-int(trace.input_len[i]) // trace.block_size)
+        ids = trace.hash_ids[i] if trace.hash_ids is not None else list(range(fresh, fresh + n_blocks))
+        fresh += n_blocks
+        lines.append(json.dumps({"timestamp": round(float(trace.t[i]) / speed * 1000, 3),
+                                 "input_length": int(trace.input_len[i]), "output_length": int(trace.output_len[i]),
+                                 "hash_ids": ids}))
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,162 @@
+"""Real traffic: trace files of every format parsed from small fixtures written here, bad files refused with one line
+and exit 2, the same seed giving the same prompts in two processes, shared hash ids giving identical prompt blocks,
+a replay sending 2,000 requests on schedule, and the shipped traces read as their README says."""
+import asyncio
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from common.loadgen import RequestRecord, run_open_loop
+from common.traces import TraceError, load_trace, write_timed_trace
+from common.workloads import TraceWorkload, trace_prompts
+from tests.conftest import ROOT, run_script
+
+AZURE = "TIMESTAMP,ContextTokens,GeneratedTokens\n" + "\n".join(
+    f"2023-11-16 18:15:{10 + i // 2:02d}.{(i % 2) * 5}000000,{100 + i},{10 + i}" for i in range(20)) + "\n"
+
+
+def _timed(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_azure_csv_is_read_with_its_times_and_lengths(tmp_path):
+    tr = load_trace(_write(tmp_path / "a.csv", AZURE))
+    assert tr.source == "azure" and len(tr) == 20 and tr.t[0] == 0 and tr.t[-1] == pytest.approx(9.5)
+    assert list(tr.input_len[:3]) == [100, 101, 102] and list(tr.output_len[-2:]) == [28, 29]
+    assert tr.mean_rate == pytest.approx(19 / 9.5) and tr.hash_ids is None and len(tr.sha256) == 64
+    part = tr.stretch(2.0, 3.0)
+    assert len(part) == 6 and part.t[0] == 0 and part.input_len[0] == 104
+
+
+def test_timed_trace_jsonl_keeps_hash_ids_and_round_trips(tmp_path):
+    rows = [{"timestamp": 250 * i, "input_length": 600, "output_length": 8, "hash_ids": [7, 100 + i]} for i in range(8)]
+    tr = load_trace(_timed(tmp_path / "m.jsonl", rows))
+    assert tr.source == "timed_trace" and tr.t[-1] == pytest.approx(1.75) and tr.hash_ids[3] == [7, 103]
+    back = load_trace(write_timed_trace(tr, tmp_path / "out.jsonl", speed=2.0))
+    assert back.t[-1] == pytest.approx(1.75 / 2) and back.hash_ids == tr.hash_ids
+    assert list(back.input_len) == list(tr.input_len)
+
+
+def test_shared_hash_ids_give_identical_blocks_and_the_rest_differs(tmp_path):
+    rows = [{"timestamp": 0, "input_length": 700, "output_length": 4, "hash_ids": [1, 2]},
+            {"timestamp": 10, "input_length": 600, "output_length": 4, "hash_ids": [1, 3]},
+            {"timestamp": 20, "input_length": 300, "output_length": 4, "hash_ids": [5]}]
+    specs, dropped = trace_prompts(load_trace(_timed(tmp_path / "h.jsonl", rows)), 5000, seed=4)
+    a, b, c = (s.prompt_token_ids for s in specs)
+    assert dropped == 0 and [len(a), len(b), len(c)] == [700, 600, 300]   # exact token counts
+    assert a[:512] == b[:512] and a[512:] != b[512:600] and c[:300] != a[:300]
+    assert [s.arrival_s for s in specs] == [0, 0.01, 0.02]
+
+
+def test_requests_longer_than_the_context_are_dropped_and_counted(tmp_path):
+    tr = load_trace(_write(tmp_path / "a.csv", AZURE))
+    specs, dropped = trace_prompts(tr, 5000, max_model_len=125)   # 100 + i in, 10 + i out: i <= 7 fit
+    assert len(specs) == 8 and dropped == 12
+
+
+def test_the_same_seed_gives_the_same_prompts_in_two_processes(tmp_path):
+    path = _write(tmp_path / "a.csv", AZURE)
+    code = ("import sys, hashlib; sys.path.insert(0, '.'); from common.traces import load_trace; "
+            "from common.workloads import TraceWorkload; w = TraceWorkload(load_trace(sys.argv[1]), 5000); "
+            "s = w.timed(w.trace.mean_rate * 3, 11, 5.0); "
+            "print(hashlib.sha256(repr([(x.prompt_token_ids, x.output_len, x.arrival_s) for x in s]).encode()).hexdigest())")
+    out = [subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout for _ in range(2)]
+    assert out[0] == out[1] and len(out[0].strip()) == 64
+
+
+def test_a_trace_replayed_faster_compresses_its_times_and_cycles_past_its_end(tmp_path):
+    w = TraceWorkload(load_trace(_write(tmp_path / "a.csv", AZURE)), 5000)
+    at3 = w.timed(w.trace.mean_rate * 3, 0, 9.5 / 3 + 1e-9)
+    assert len(at3) == 20 and at3[-1].arrival_s == pytest.approx(9.5 / 3)
+    twice = w.timed(w.trace.mean_rate, 0, 19.0)   # past the end (9.5 s, + one mean gap): again from 10 s, new tokens
+    assert len(twice) == 20 + 18 and twice[20].arrival_s == pytest.approx(10.0)
+    assert twice[20].prompt_token_ids != twice[0].prompt_token_ids
+    assert w.rate_note(w.trace.mean_rate * 2)["trace_speedup"] == pytest.approx(2)
+
+
+@pytest.mark.parametrize("name,text,msg", [
+    ("missing.csv", "TIMESTAMP,ContextTokens\n2023-11-16 18:15:46.6,3\n", "lacks column(s) GeneratedTokens"),
+    ("empty.csv", "", "is empty"),
+    ("unsorted.jsonl", '{"timestamp": 50, "input_length": 5, "output_length": 5}\n'
+                       '{"timestamp": 10, "input_length": 5, "output_length": 5}\n', "not sorted"),
+    ("negative.jsonl", '{"timestamp": -5, "input_length": 5, "output_length": 5}\n', "negative timestamps"),
+    ("zero.jsonl", '{"timestamp": 0, "input_length": 0, "output_length": 5}\n', "input length 0"),
+    ("short.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6,3,-1\n", "output length -1"),
+    ("keys.jsonl", '{"timestamp": 0, "input_length": 5}\n', "lacks 'output_length'"),
+])
+def test_bad_trace_files_are_one_line_and_exit_2(tmp_path, name, text, msg):
+    path = _write(tmp_path / name, text)
+    with pytest.raises(TraceError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+        load_trace(path)
+    t0 = time.perf_counter()
+    proc = run_script("simulate_concurrent_requests.py", "--dataset-path", str(path), "--output-dir",
+                      str(tmp_path / "out"), timeout=60)
+    err = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(err) == 1 and msg in err[0] and time.perf_counter() - t0 < 15
+
+
+def test_a_folder_as_dataset_path_is_refused(tmp_path):
+    proc = run_script("simulate_concurrent_requests.py", "--dataset-path", str(tmp_path), "--output-dir",
+                      str(tmp_path / "out"), timeout=60)
+    assert proc.returncode == 2 and "is a folder, not a trace file" in proc.stderr
+
+
+def test_a_replay_of_2000_requests_sends_each_within_5_ms_of_its_time():
+    """The client alone (an instant backend): 2,000 requests of the shipped conversation trace at 20 x its rate,
+    ~18 s; p99 of (actual - scheduled send) <= 5 ms on this 2-core box."""
+    w = TraceWorkload(load_trace(ROOT / "traces" / "AzureLLMInferenceTrace_conv.csv"), 5000)
+    specs = w.timed(w.trace.mean_rate * 20, 0, 40.0)[:2000]
+    assert len(specs) == 2000
+
+    class Instant:
+        async def send(self, spec, rec: RequestRecord):
+            rec.start_s = time.perf_counter()
+            rec.add_tokens(time.perf_counter(), spec.output_len)
+            rec.end_s = time.perf_counter()
+
+    recs = asyncio.run(run_open_loop(Instant(), specs, time_limit_s=120))
+    lag = [(r.start_s - r.scheduled_s) * 1000 for r in recs]
+    assert all(r.ok for r in recs) and np.percentile(lag, 99) <= 5.0, np.percentile(lag, [50, 99, 100])
+
+
+def test_the_shipped_traces_read_as_their_readme_says():
+    conv = load_trace(ROOT / "traces" / "AzureLLMInferenceTrace_conv.csv")
+    code = load_trace(ROOT / "traces" / "AzureLLMInferenceTrace_code.csv")
+    assert (len(conv), len(code)) == (19366, 8819)
+    assert conv.mean_rate == pytest.approx(5.53, abs=0.01) and code.mean_rate == pytest.approx(2.57, abs=0.01)
+    assert np.median(conv.output_len) > 5 * np.median(code.output_len)   # decode-heavy chat, prefill-heavy code
+    assert (ROOT / "traces" / "LICENSE-AzurePublicDataset-CC-BY-4.0.txt").exists()
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.skipif(__import__("common.platform", fromlist=["x"]).has_gpu(), reason="CPU-sized run; GPU by hand")
+def test_capacity_on_a_trace_is_its_speed_up_and_the_workload_is_recorded(tmp_path, tiny_model):
+    rng = np.random.default_rng(3)
+    t = np.cumsum(rng.exponential(0.1, 300))   # ~10 req/s, bursty enough
+    rows = [{"timestamp": round(float(x) * 1000, 1), "input_length": int(rng.integers(32, 120)),
+             "output_length": int(rng.integers(8, 17)), "hash_ids": [0] if i % 3 == 0 else [1000 + i]}
+            for i, x in enumerate(t)]
+    rows.append({"timestamp": rows[-1]["timestamp"] + 10, "input_length": 5000, "output_length": 8, "hash_ids": [9]})
+    path = _timed(tmp_path / "trace.jsonl", rows)
+    proc = run_script("simulate_concurrent_requests.py", "--dataset-path", str(path), "--find-capacity", "--slo",
+                      "ttft:500,tpot:60", "--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests",
+                      "16", "--capacity-resolution", "0.3", "--max-probes", "6", "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    [doc] = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("concurrent_requests_*.json")]
+    w, cap = doc["config"]["workload"], doc["metrics"]["capacity"]
+    tr = load_trace(path)
+    assert w["source"] == "timed_trace" and w["sha256"] == tr.sha256 and w["requests"] == 301
+    assert w["dropped"] == 1 and w["span_s"] == pytest.approx(tr.span_s, abs=1e-3)   # the 5,000-token one: > 4,096
+    assert cap["request_rate"] > 0 and cap["trace_speedup"] == pytest.approx(cap["request_rate"] / tr.mean_rate)
+    assert cap["busiest_minute_rate"] == pytest.approx(cap["trace_speedup"] * tr.busiest_minute_rate())
+    assert f"holds this trace at up to {cap['trace_speedup']:.3g} x its recorded rate" in proc.stdout
