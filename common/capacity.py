@@ -1,40 +1,20 @@
 """Serving capacity under a latency SLO: the highest Poisson arrival rate at which the p-th percentile TTFT,
 TPOT (and E2E, if asked) stay within their targets - capacity as Sarathi-Serve and DistServe define it.
 
-The search does not know the front end. It proposes a rate; the caller runs one probe at that rate (an
-in-process AsyncLLM, a `vllm serve` over HTTP, or a vllm.LLM driven step by step) and hands the records
-to `judge`; the search takes the verdict and proposes the next rate:
+The search does not know the front end or the workload: it proposes a rate, a driver (common/capacity_drivers.py)
+runs one probe at it (arrivals from common/workloads.py: Poisson, or a trace sped up) and hands the records to
+`judge`, and the search takes the verdict. The rule in full, with its numbers, is the README's "Capacity" concept:
 
-    search = CapacitySearch(spec)
-    while (rate := search.next_rate()) is not None:
-        specs, window = plan.specs(rate, seed=...)
-        records = <run specs open loop, time limit plan.time_limit_s(window)>
-        search.add(judge(records, rate, window, spec))
-    result = search.result()
-
-Start: a saturation probe first (a closed loop at the engine's batch limit, its completion rate between the first
-and last quarter of completions) gives the ceiling, the most requests per second the engine can complete; the
-first probe runs at START_FRACTION (0.6) of it, unless --capacity-start-rate sets it. Bracket: after a pass the next
-rate is halfway to the ceiling (the ceiling itself once within the resolution of it; past it, the rate doubles: the
-estimate was low), after a fail it halves, until one rate passes and a higher one fails (or start_rate / 64 fails
-too: capacity 0, a result, not an error). Bisect: the midpoint, until (lowest fail - highest pass) / highest pass
-<= `resolution`, or `max_probes` probes ran. Capacity is the highest passing rate; every probe is kept; a noisy
-fail below a passing rate does not move the bracket.
-
-Probe: Poisson arrivals for warmup_s + measure_s seconds, measure_s stretched to hold `min_requests` arrivals
-(at most 4 x). Arrivals in the warm-up are not judged; those in the window are. It then drains for 1.2 x the
-slowest E2E the SLO allows (+1 s); what still runs is aborted and counts as an infinite latency. A probe passes
-when the p-th percentile of every SLO term is within target AND the engine keeps up. Keep-up is judged on the
-backlog: the requests in flight (arrived, not finished) sampled across the window, their least-squares growth
-over it. It keeps up when the backlog grew by at most KEEP_UP_SHARE (5 %) of the window's arrivals (or 2); it
-does not when the growth is also beyond KEEP_UP_SIGMAS (3) x the Poisson spread of the backlog (sqrt of its
-mean); in between the probe cannot tell and runs again at the same rate with a twice longer window (at most
-MAX_STRETCH times; still unsure: a fail). An engine that serves mu < lambda req/s grows the backlog by
-(lambda - mu) per second, however good the finished requests' percentiles look.
-
-Early stop: a probe ends as soon as its verdict can only be FAIL (`SureFail`): so many judged requests are
-already over a term's target that the p-th percentile must land on one of them, whatever the others do. Every
-probe records its wall time, the search its total (`search_s`).
+- Start: START_FRACTION x the ceiling a saturation probe measured (or --capacity-start-rate). Bracket: after a
+  pass, halfway to the ceiling (the ceiling itself once within the resolution; past it, doubling); after a fail,
+  halving (down to start_rate / FLOOR_FACTOR: capacity 0). Bisect to `resolution` or `max_probes`. Capacity is
+  the highest passing rate; every probe is kept; a noisy fail below a passing rate does not move the bracket.
+- Probe: warmup_s unjudged, then a window of measure_s (stretched to `min_requests` arrivals, at most 4 x), then
+  a drain of 1.2 x the slowest E2E the SLO allows (+1 s); what still runs counts as an infinite latency. It
+  passes when every SLO term's p-th percentile is within target and the backlog keeps up (capacity_stats.keep_up);
+  an undecided backlog runs the rate again with a 2x, then 4x window (MAX_STRETCH), then counts as a fail.
+- Early stop (`SureFail`): a probe ends once so many judged requests are over a target that the percentile must
+  land on one of them.
 """
 from __future__ import annotations
 
@@ -46,7 +26,6 @@ import numpy as np
 
 from common.capacity_stats import fewest_samples, finite, keep_up, thin_samples
 from common.metrics import percentile_with_unfinished, request_metrics
-from common.workloads import arrival_times
 
 SLO_TERMS = ("ttft", "tpot", "e2el")
 MAX_STRETCH = 2        # an undecided probe runs again with a 2x, then 4x window; then it counts as a fail
@@ -113,16 +92,6 @@ class ProbePlan:
         again because the last one could not tell."""
         measure = min(max(self.measure_s, self.min_requests / rate), 4 * self.measure_s) * stretch
         return self.warmup_s, self.warmup_s + measure
-
-    def arrivals(self, rate: float, seed: int, stretch: int = 1) -> tuple[np.ndarray, tuple[float, float]]:
-        """Poisson arrival offsets (s) covering warm-up and window, and the window."""
-        window = self.window(rate, stretch)
-        n = int(rate * window[1] * 1.5) + 20
-        t = arrival_times(n, rate, 1.0, seed=seed)
-        while t[-1] < window[1]:  # a slow draw: extend until the window is covered
-            n *= 2
-            t = arrival_times(n, rate, 1.0, seed=seed)
-        return t[t < window[1]], window
 
     def drain_s(self) -> float:
         """Seconds after the last arrival before what still runs is aborted (it has broken the SLO by then)."""

@@ -6,10 +6,10 @@ import pytest
 
 from common.capacity import CapacitySearch, ProbePlan, SearchSpec, SureFail, describe, judge
 from common.capacity_stats import thin_samples
-from common.capacity_drivers import search_async, search_sync
+from common.capacity_drivers import probe_specs, search_async, search_sync
 from common.loadgen import RequestRecord
 from common.metrics import percentile_with_unfinished
-from common.workloads import RequestSpec
+from common.workloads import RequestSpec, arrival_times
 
 SLO = {"ttft": 500.0, "tpot": 50.0}
 
@@ -185,8 +185,9 @@ def test_plan_window_and_drain():
     assert plan.window(5.0) == (2, 22)           # stretched to 100 arrivals
     assert plan.window(0.5) == (2, 42)           # never past 4 x measure_s
     assert plan.drain_s() == pytest.approx(1.2 * (0.5 + 0.05 * 100) + 1)
-    t, window = plan.arrivals(20.0, seed=3)
-    assert t[0] == 0 and t[-1] < window[1] and 180 < len(t) < 300
+    specs, window = probe_specs(plan, 20.0, lambda n, seed: [RequestSpec([1], 4) for _ in range(n)], seed=3)
+    t = [s.arrival_s for s in specs]
+    assert t[0] == 0 and t[-1] < window[1] == 12 and 180 < len(t) < 300
 
 
 def test_search_sync_drives_a_front_end_and_keeps_every_probe():
@@ -347,8 +348,9 @@ def test_an_open_loop_probe_stops_as_soon_as_it_has_surely_failed():
 
     spec = SearchSpec(slo={"ttft": 100.0}, warmup_s=0.2, measure_s=1.0, min_requests=10)
     plan = ProbePlan.from_spec(spec, 4)
-    arrivals, window = plan.arrivals(50.0, seed=1)
-    specs = _specs(arrivals)
+    window = plan.window(50.0)
+    specs = _specs(arrival_times(int(50 * window[1] * 2), 50.0, seed=1))
+    specs = [s for s in specs if s.arrival_s < window[1]]
     stop = SureFail(specs, window, spec)
     t = time.perf_counter()
     recs = asyncio.run(run_open_loop(Slow(), specs, time_limit_s=plan.time_limit_s(window), stop=stop))
