@@ -45,7 +45,7 @@ from common.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed
 from common.metrics import StageTimer, fairness_metrics, request_metrics, send_lag, unloaded_reference
 from common.models import load_model_info
 from common.plotting import capacity_plot, cdf_plot, line_plot
-from common.prom import Watcher
+from common.prom import Watcher, prefix_hit_rate, scrape
 from common.results import run_path, save_run, timestamp
 from common.server import health, served_model
 from common.stepdrive import generate_offline
@@ -246,8 +246,12 @@ async def _search(backend, cfg: dict, out: dict) -> dict:
         checkpoint(cfg, out)
 
     workload = {k: cfg[k] for k in ("input_len", "output_len", "range_ratio", "vocab_size", "seed")}
-    return await capacity_on_backend(backend, cfg["capacity"], workload, on_probe=on_probe, source=trace_source(cfg),
-                                     max_num_seqs=(out.get("scheduler") or {}).get("max_num_seqs"))
+    before = await scrape(backend.session, cfg["base_url"]) if cfg["base_url"] else None
+    res = await capacity_on_backend(backend, cfg["capacity"], workload, on_probe=on_probe, source=trace_source(cfg),
+                                    max_num_seqs=(out.get("scheduler") or {}).get("max_num_seqs"))
+    if before is not None:  # the server's prefix cache over the whole search (a trace's shared blocks show here)
+        res["prefix_cache_hit_rate"] = prefix_hit_rate(before, await scrape(backend.session, cfg["base_url"]))
+    return res
 
 
 def measure_batch(cfg: dict) -> dict:
@@ -427,6 +431,9 @@ def capacity_summary(cfg: Config, cap: dict) -> tuple[list, dict, list]:
         lines.append(f"A server like this one takes up to {cap['request_rate']:.3g} requests per second of {what} "
                      f"before p{pct:g} latency breaks the SLO; size the fleet from this rate, not from the offline "
                      "batch throughput (run_distributed_benchmark.py --target-rate plans the replicas).")
+    if cap.get("prefix_cache_hit_rate") is not None:
+        lines.append(f"The server's prefix cache found {cap['prefix_cache_hit_rate'] * 100:.0f}% of the prompt tokens "
+                     "it looked up over the search (requests sharing a trace's hash ids share prompt blocks).")
     lines += bench_lines(cap.get("vllm_bench_at_capacity"), pct)
     return rows, {"capacity": cap}, lines
 
@@ -465,6 +472,7 @@ def level_row(cfg: Config, lv: dict) -> dict:
     if s := lv.get("server_metrics"):
         row["max running/waiting"] = f"{num(s.get('max_num_requests_running'), 0)}/{num(s.get('max_num_requests_waiting'), 0)}"
         row["preemptions"] = num(s.get("num_preemptions"), 0)
+        row["prefix hit %"] = num(100 * s["prefix_cache_hit_rate"], 0) if s.get("prefix_cache_hit_rate") is not None else "-"
     return row
 
 

@@ -1,10 +1,11 @@
-"""Scrape a vLLM server's Prometheus /metrics (scheduler state: running, waiting, KV usage, preemptions)."""
+"""Scrape a vLLM server's Prometheus /metrics (scheduler state: running, waiting, KV usage, preemptions, prefix-cache
+hits)."""
 from __future__ import annotations
 
 import asyncio
 
 WATCHED = ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
-           "vllm:num_preemptions")
+           "vllm:num_preemptions", "vllm:prefix_cache_queries", "vllm:prefix_cache_hits")
 
 
 def parse(text: str) -> dict[str, float]:
@@ -74,5 +75,13 @@ class Watcher:
             "max_kv_cache_usage_perc": max(get("vllm:kv_cache_usage_perc"), default=None),
             "num_preemptions": (last.get("vllm:num_preemptions", 0.0) - first.get("vllm:num_preemptions", 0.0))
             if "vllm:num_preemptions" in last else None,
+            "prefix_cache_hit_rate": prefix_hit_rate(first, last),
             "scrapes": len(self.samples),
         }
+
+
+def prefix_hit_rate(before: dict, after: dict) -> float | None:
+    """Share of the prompt tokens looked up in the prefix cache between two scrapes that were found there."""
+    q = after.get("vllm:prefix_cache_queries", 0.0) - before.get("vllm:prefix_cache_queries", 0.0)
+    h = after.get("vllm:prefix_cache_hits", 0.0) - before.get("vllm:prefix_cache_hits", 0.0)
+    return h / q if q > 0 else None

@@ -89,6 +89,15 @@ vllm:time_to_first_token_seconds_bucket{engine="0",le="0.001",model_name="m"} 0.
                            "vllm:num_preemptions": 4.0, "vllm:kv_cache_usage_perc": 0.25}
 
 
+def test_prefix_cache_hit_rate_is_the_share_of_looked_up_tokens_found_between_two_scrapes():
+    from common.prom import parse, prefix_hit_rate
+    page = lambda q, h: (f'vllm:prefix_cache_queries_total{{engine="0",model_name="m"}} {q}\n'  # noqa: E731
+                         f'vllm:prefix_cache_hits_total{{engine="0",model_name="m"}} {h}\n')
+    before, after = parse(page(1000.0, 100.0)), parse(page(5000.0, 1100.0))
+    assert before == {"vllm:prefix_cache_queries": 1000.0, "vllm:prefix_cache_hits": 100.0}
+    assert prefix_hit_rate(before, after) == 0.25 and prefix_hit_rate(after, after) is None
+
+
 @pytest.mark.parametrize("chunks,usage,done,error", [
     (2, 2, True, None),
     (2, None, True, None),  # a server without usage in its stream: one token per chunk
