@@ -37,7 +37,7 @@ from common.capacity import slo_text
 from common.capacity_display import best_capacity, capacity_plots, capacity_rows
 from common.capacity_drivers import run_capacity, split_samples
 from common.capacity_flags import add_cli_args, spec_from_args
-from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
+from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.cost import gpu_hour_price
 from common.hwmon import runs_line
 from common.isolation import run_isolated
@@ -48,6 +48,8 @@ from common.plotting import bar_plot, line_plot
 from common.results import environment, record_failure, run_path, save_run, timestamp
 from common.scaling import plan_layouts, run_layout, summarize_layout
 from common.tables import num, pct, print_table
+from common.traces import TraceError, check_trace_args
+from common.workloads import workload_config
 
 EXPERIMENT = "scaling"
 LAYOUTS = ("tp", "dp", "pp")
@@ -58,7 +60,7 @@ def _names(text: str) -> list[str]:
 
 
 @dataclass
-class Config(RunConfig):
+class Config(TraceConfig, RunConfig):
     gpus: list[int] = option([1, 2, 4], "GPU counts to measure (capped at what is present)", type=cli.int_list)
     layouts: list[str] = option(["tp"], "tp, dp, pp (comma-separated); tp+dp adds TPxDP mixes at >= 4 GPUs",
                                 type=_names)
@@ -83,7 +85,9 @@ class Config(RunConfig):
 def main(cfg: Config) -> dict:
     fill_device_defaults(cfg)
     engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
-    base = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": info.vocab_size}
+    base = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": info.vocab_size,
+            "max_model_len": engine_kwargs.get("max_model_len") or info.raw.get("max_position_embeddings")}
+    base["workload"] = workload_config(base)  # the capacity search's requests: the random shape or a trace
     plan = plan_here(cfg, info)
     ts, env = timestamp(), environment()
     price = gpu_hour_price(env, cfg.gpu_hour_usd)
@@ -296,6 +300,12 @@ def build_config(args, engine: dict) -> Config:
     if args.slo and not args.capacity:
         raise cli.UsageError("--slo sets the capacity search's target: add --capacity")
     capacity = spec_from_args(args, required=True) if args.capacity else None
+    if args.dataset_path and not args.capacity:
+        raise cli.UsageError("a trace (--dataset-path) is what the capacity search replays: add --capacity")
+    try:
+        check_trace_args(args)
+    except TraceError as e:
+        raise cli.UsageError(str(e)) from None
     return from_args(Config, args, **cli.common_fields(args), engine=engine, capacity=capacity)
 
 

@@ -40,7 +40,7 @@ from common.capacity_display import (
 from common.capacity_drivers import (saturation_concurrency, saturation_sync, search_sync, split_samples, started,
                                      start_note)
 from common.capacity_flags import add_cli_args, spec_from_args
-from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
+from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.cost import gpu_hour_price
 from common.gpu_memory import MemoryTracker
 from common.isolation import checkpoint, run_isolated
@@ -70,7 +70,8 @@ from common.results import (
 from common.scaling import layout_name, measure_engine, summarize_layout
 from common.stepdrive import run_steps
 from common.tables import num
-from common.workloads import random_prompts
+from common.traces import TraceError, check_trace_args
+from common.workloads import random_prompts, trace_source, workload_config
 
 EXPERIMENT = "suite"
 DEFAULT_SLO = {"ttft": 500.0, "tpot": 50.0}
@@ -78,7 +79,7 @@ COURSE_TABLE = {1: (450, 1.0, 1.00), 2: (800, 1.8, 0.90), 4: (1400, 3.1, 0.78)} 
 
 
 @dataclass
-class Config(RunConfig):
+class Config(TraceConfig, RunConfig):
     gpus: list[int] = option([1, 2, 4], "GPU counts (TP sizes) of the suite", type=cli.int_list)
     gpu_hour_usd: float | None = option(help="price per GPU-hour for $ per 1M output tokens", type=float)
     target_rate: float | None = option(help="req/s the fleet must serve: the report plans replicas of each layout for it",
@@ -158,12 +159,13 @@ def search_on_llm(llm, cfg: dict) -> dict:
     """The capacity search on the suite's own engine, driven step by step (no second engine start); the first
     rate from a saturation probe on it."""
     c = cfg["capacity"]
-    make = lambda n, seed: random_prompts(n, cfg["input_len"], cfg["output_len"], cfg["vocab_size"], seed=seed)  # noqa: E731
+    make = trace_source(cfg) or (lambda n, seed: random_prompts(n, cfg["input_len"], cfg["output_len"],
+                                                                cfg["vocab_size"], seed=seed))
     sat = None if c["start_rate"] else saturation_sync(
         lambda specs, conc: run_steps(llm, specs, concurrency=conc), make,
         saturation_concurrency(eng.scheduler_limits(llm)["max_num_seqs"]), cfg["seed"] + 13)
     spec = started(c, sat)
-    res = search_sync(spec, ProbePlan.from_spec(spec, cfg["output_len"]), make,
+    res = search_sync(spec, ProbePlan.from_spec(spec, getattr(make, "max_output_len", cfg["output_len"])), make,
                       lambda specs, limit, stop: run_steps(llm, specs, time_limit_s=limit, stop=stop),
                       seed=cfg["seed"] + 5000,
                       on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial}), start_note(spec, sat)))
@@ -189,7 +191,8 @@ def main(cfg: Config) -> dict:
     for n in cfg.gpus:
         path = run_path(out_dir, EXPERIMENT, info.short_name, n, ts)
         child = {**asdict(cfg), "engine": {**engine_kwargs, "tensor_parallel_size": n}, "vocab_size": info.vocab_size,
-                 "gpus_n": n}
+                 "gpus_n": n, "max_model_len": engine_kwargs["max_model_len"]}
+        child["workload"] = workload_config(child)  # the capacity search's requests: the random shape or a trace
         if n in done_before:
             print(f"  TP={n}: already in {out_dir} (--resume), skipped")
         elif why := layout_problem(info, tp=n, devices=devices):
@@ -751,6 +754,12 @@ def build_config(args, engine: dict) -> Config:
     if args.from_results and not Path(args.from_results).is_dir():
         raise cli.UsageError(f"--from-results {args.from_results}: no such folder")
     capacity = spec_from_args(args, required=False)
+    if args.dataset_path and not capacity:
+        raise cli.UsageError("a trace (--dataset-path) is what the capacity search replays: add --slo")
+    try:
+        check_trace_args(args)
+    except TraceError as e:
+        raise cli.UsageError(str(e)) from None
     return from_args(Config, args, **cli.common_fields(args, check_output=not args.from_results), engine=engine,
                      slo=capacity["slo"] if capacity else dict(DEFAULT_SLO), capacity=capacity)
 

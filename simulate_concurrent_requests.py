@@ -38,7 +38,7 @@ from common.calibration import bench_at_capacity, bench_serve_level
 from common.capacity_display import probe_row
 from common.capacity_drivers import capacity_on_backend, split_samples
 from common.capacity_flags import add_cli_args, parse_slo, spec_from_args
-from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
+from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.engine import SCHEDULER_LIMITS
 from common.isolation import checkpoint, run_isolated
 from common.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, run_open_loop
@@ -50,8 +50,9 @@ from common.results import run_path, save_run, timestamp
 from common.server import health, served_model
 from common.stepdrive import generate_offline
 from common.tables import num, print_table
-from common.traces import TraceError, load_trace
-from common.workloads import TraceWorkload, arrival_times, random_prompts, trace_prompts, with_arrivals
+from common.traces import TraceError, check_trace_args
+from common.workloads import (arrival_times, random_prompts, trace_prompts, trace_source, with_arrivals, workload_config,
+                              workload_text)
 
 EXPERIMENT = "concurrent_requests"
 
@@ -67,7 +68,7 @@ def _rates(text: str) -> list[float]:
 
 
 @dataclass
-class Config(RunConfig):
+class Config(TraceConfig, RunConfig):
     base_url: str | None = option(help="use a running OpenAI-compatible server instead of an in-process engine",
                                   type=str)
     concurrency: list[int] | None = option(help="closed-loop client counts", gpu=[1, 4, 16, 64, 256], cpu=[1, 4, 16],
@@ -88,12 +89,6 @@ class Config(RunConfig):
     compare_vllm_bench: bool = option(False, "with --base-url: also run `vllm bench serve` per level on the same "
                                              "workload and report ours / theirs", action="store_true")
     plots: bool = option(True, "no PNG plots", flag="--no-plots", action="store_false")
-    dataset_name: str | None = option(help="random (default), azure (the Azure LLM inference CSV) or timed_trace "
-                                           "(Mooncake / vllm bench JSONL); a --dataset-path's extension names it", type=str)
-    dataset_path: str | None = option(help="a request trace to replay (traces/ has two real ones)", type=str)
-    trace_start_s: float = option(0.0, "seconds into the trace where the replayed stretch starts", flag="--trace-start")
-    trace_duration_s: float | None = option(help="seconds of the trace to replay (default: to its end)",
-                                            flag="--trace-duration", type=float)
     speeds: list[float] = option([], "with a trace: replay it at these speed-ups (1 = as recorded; default 1)",
                                  flag="--speed", type=_rates)
     timeout_s: float = option(3600.0, cli=False)
@@ -106,14 +101,6 @@ def levels(cfg: dict) -> list[tuple[str, float]]:
     if cfg["request_rates"]:
         return [("rate", r) for r in cfg["request_rates"]]
     return [("concurrency", c) for c in cfg["concurrency"]]
-
-
-def trace_source(cfg: dict) -> TraceWorkload | None:
-    """The replayed stretch of --dataset-path as a workload source, or None for the random shape."""
-    if not cfg["dataset_path"]:
-        return None
-    trace = load_trace(cfg["dataset_path"], cfg["dataset_name"]).stretch(cfg["trace_start_s"], cfg["trace_duration_s"])
-    return TraceWorkload(trace, cfg["vocab_size"], cfg.get("max_model_len"))
 
 
 def level_prompts(cfg: dict, kind: str, value: float, seed: int):
@@ -335,26 +322,6 @@ def target(cfg: Config) -> tuple[dict, int, str, int | None]:
     return {"model": served["id"]}, vocab, served["id"].rstrip("/").split("/")[-1], served.get("max_model_len")
 
 
-def workload_config(child: dict) -> dict:
-    """config.workload: what the requests are - the random shape, or the replayed trace stretch (source, path,
-    sha256, requests, span, speeds, how many requests the context length dropped)."""
-    src = trace_source(child)
-    if src is None:
-        return {"source": "random", "input_len": child["input_len"], "output_len": child["output_len"],
-                "range_ratio": child["range_ratio"]}
-    src.requests(1, child["seed"])   # counts what max_model_len drops
-    return {**src.trace.describe(), "start_s": child["trace_start_s"], "speed": child["speeds"] or [1.0],
-            "dropped": src.dropped, "max_model_len": child["max_model_len"]}
-
-
-def workload_text(w: dict) -> str:
-    if w["source"] == "random":
-        return f"{w['input_len']} in / {w['output_len']} out tokens"
-    return (f"trace {Path(w['path']).name} from {w['start_s']:g} s: {w['requests']} requests over {w['span_s']:.0f} s "
-            f"({w['mean_rate']:.3g} req/s, busiest minute {w['busiest_minute_rate']:.3g}), {w['dropped']} dropped "
-            f"(longer than max_model_len {w['max_model_len']})")
-
-
 def load_run(cfg: Config, child: dict) -> tuple[dict, dict | None, dict | None]:
     """(what the levels or the search measured, the failure if the run stopped early, vllm bench per level)."""
     if not cfg.base_url:
@@ -563,16 +530,12 @@ def make_plots(cfg: Config, res: dict, path: Path) -> list[str]:
 # --------------------------------------------------------------------------- command line
 def check_trace_flags(args) -> None:
     """A trace that cannot be replayed, or flags that do not go with one: one line, before any engine starts."""
-    if args.dataset_name not in (None, "random", "azure", "timed_trace"):
-        raise cli.UsageError(f"--dataset-name {args.dataset_name}: choose random, azure or timed_trace")
-    if not args.dataset_path:
-        if args.dataset_name in ("azure", "timed_trace") or args.speeds:
-            raise cli.UsageError("--dataset-name azure/timed_trace and --speed replay a trace: add --dataset-path FILE")
-        return
-    if args.request_rates or args.concurrency:
+    if args.speeds and not args.dataset_path:
+        raise cli.UsageError("--speed replays a trace: add --dataset-path FILE")
+    if args.dataset_path and (args.request_rates or args.concurrency):
         raise cli.UsageError("a trace brings its own arrival times: use --speed instead of --request-rate/--concurrency")
     try:
-        load_trace(args.dataset_path, args.dataset_name).stretch(args.trace_start_s, args.trace_duration_s)
+        check_trace_args(args)
     except TraceError as e:
         raise cli.UsageError(str(e)) from None
 

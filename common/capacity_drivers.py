@@ -13,7 +13,7 @@ from common.capacity_stats import saturation_rate
 from common.isolation import checkpoint, run_isolated
 from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
 from common.metrics import StageTimer, unloaded_reference
-from common.workloads import PoissonWorkload, random_prompts
+from common.workloads import PoissonWorkload, random_prompts, trace_source
 
 UNFINISHED = "stopped before the search finished"
 
@@ -177,7 +177,8 @@ async def _capacity(cfg: dict) -> dict:
     try:
         workload = {"range_ratio": 0.0, **{k: cfg[k] for k in ("input_len", "output_len", "vocab_size", "seed")}}
         with timer("capacity_search"):
-            res = await capacity_on_backend(AsyncLLMBackend(engine), cfg["capacity"], workload, on_probe=lambda partial: checkpoint(cfg, partial),
+            res = await capacity_on_backend(AsyncLLMBackend(engine), cfg["capacity"], workload, source=trace_source(cfg),
+                                            on_probe=lambda partial: checkpoint(cfg, partial),
                                             max_num_seqs=eng.scheduler_limits(engine)["max_num_seqs"]
                                             * cfg["engine"].get("data_parallel_size", 1))  # every DP replica's batch
         res["scheduler"] = eng.scheduler_limits(engine)

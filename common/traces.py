@@ -168,3 +168,15 @@ def write_timed_trace(trace: Trace, path: Path, speed: float = 1.0) -> Path:
                                  "hash_ids": ids}))
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def check_trace_args(args) -> None:
+    """TraceError (one line) for --dataset-name/--dataset-path flags that cannot be replayed: checked before any
+    engine starts."""
+    if args.dataset_name not in (None, "random", "azure", "timed_trace"):
+        raise TraceError(f"--dataset-name {args.dataset_name}: choose random, azure or timed_trace")
+    if not args.dataset_path:
+        if args.dataset_name in ("azure", "timed_trace"):
+            raise TraceError(f"--dataset-name {args.dataset_name} replays a trace: add --dataset-path FILE")
+        return
+    load_trace(args.dataset_path, args.dataset_name).stretch(args.trace_start_s, args.trace_duration_s)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.traces import load_trace
+
 CHECK_PROMPTS = [
     "The capital of France is",
     "Explain tensor parallelism in one sentence:",
@@ -198,3 +200,33 @@ class TraceWorkload:
         """What an offered rate is in the trace's terms: its speed-up, and the busiest minute's rate at that speed."""
         speed = rate / self.trace.mean_rate
         return {"trace_speedup": speed, "busiest_minute_rate": speed * self.trace.busiest_minute_rate()}
+
+
+# --------------------------------------------------------------------------- a run's workload, from its config
+def trace_source(cfg: dict) -> TraceWorkload | None:
+    """The replayed stretch of cfg's dataset_path (dataset_name, trace_start_s, trace_duration_s, vocab_size,
+    max_model_len) as a workload source, or None for the random shape."""
+    if not cfg.get("dataset_path"):
+        return None
+    trace = load_trace(cfg["dataset_path"], cfg["dataset_name"]).stretch(cfg["trace_start_s"], cfg["trace_duration_s"])
+    return TraceWorkload(trace, cfg["vocab_size"], cfg.get("max_model_len"))
+
+
+def workload_config(cfg: dict) -> dict:
+    """config.workload: what the requests are - the random shape, or the replayed trace stretch (source, path,
+    sha256, requests, span, rates, speeds, how many requests max_model_len dropped)."""
+    src = trace_source(cfg)
+    if src is None:
+        return {"source": "random", "input_len": cfg["input_len"], "output_len": cfg["output_len"],
+                "range_ratio": cfg.get("range_ratio", 0.0)}
+    src.requests(1, cfg["seed"])   # counts what max_model_len drops
+    return {**src.trace.describe(), "start_s": cfg["trace_start_s"], "speed": cfg.get("speeds") or [1.0],
+            "dropped": src.dropped, "max_model_len": cfg.get("max_model_len")}
+
+
+def workload_text(w: dict) -> str:
+    if w["source"] == "random":
+        return f"{w['input_len']} in / {w['output_len']} out tokens"
+    return (f"trace {w['path'].rsplit('/', 1)[-1]} from {w['start_s']:g} s: {w['requests']} requests over "
+            f"{w['span_s']:.0f} s ({w['mean_rate']:.3g} req/s, busiest minute {w['busiest_minute_rate']:.3g}), "
+            f"{w['dropped']} dropped (longer than max_model_len {w['max_model_len']})")
