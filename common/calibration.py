@@ -18,6 +18,7 @@ from common.hwmon import explain_spread, run_label
 from common.isolation import OwnRayDir, run_isolated
 from common.metrics import ratio_of_medians_ci
 from common.server import kwargs_to_cli
+from common.traces import load_trace, write_timed_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,7 +97,7 @@ def vllm_bench_throughput(cfg, engine: dict, out_json: Path) -> dict:
 
 # --------------------------------------------------------------------------- vllm bench serve
 def bench_serve_level(cfg, served_model: str, i: int, lv: dict,
-                      keys=("output_throughput", "mean_ttft_ms", "mean_tpot_ms")) -> dict:
+                      keys=("output_throughput", "mean_ttft_ms", "mean_tpot_ms"), dataset: list[str] | None = None) -> dict:
     """`vllm bench serve` against the same server with level `lv`'s workload, run right after ours at that
     level (a shared machine drifts from minute to minute); {level: {vllm_bench, ours_vs_vllm_bench}}.
     Each level gets its own seed: with one seed every bench run would send the same prompts again and find
@@ -107,12 +108,14 @@ def bench_serve_level(cfg, served_model: str, i: int, lv: dict,
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "common.vllm_cli", "bench", "serve", "--backend", "vllm",
                "--base-url", cfg.base_url, "--model", served_model, "--tokenizer", str(tokenizer),
-               "--dataset-name", "random", "--random-input-len", str(cfg.input_len),
-               "--random-output-len", str(cfg.output_len), "--random-range-ratio", str(cfg.range_ratio),
+               *(dataset or ["--dataset-name", "random", "--random-input-len", str(cfg.input_len),
+                             "--random-output-len", str(cfg.output_len), "--random-range-ratio", str(cfg.range_ratio)]),
                "--num-prompts", str(lv["num_prompts"]), "--ignore-eos", "--seed", str(cfg.seed + 100 + i),
                "--temperature", "0",  # greedy, as our client asks (else the server's default applies)
                "--save-result", "--result-dir", tmp, "--result-filename", "bench.json"]
-        if lv["kind"] == "concurrency":
+        if dataset:  # a timed trace: its own timestamps (vllm bench serve's self-timed replay)
+            pass
+        elif lv["kind"] == "concurrency":
             cmd += ["--max-concurrency", str(int(lv["value"])), "--request-rate", "inf"]
         else:
             cmd += ["--request-rate", str(lv["value"]), "--burstiness", str(cfg.burstiness)]
@@ -134,14 +137,26 @@ def bench_serve_level(cfg, served_model: str, i: int, lv: dict,
                                          else None for k in keys}}}
 
 
+def trace_dataset(cfg, cap: dict, n: int) -> list[str]:
+    """`vllm bench serve` flags replaying the trace stretch our probe at the capacity replayed: its first n requests,
+    timestamps divided by the speed found, written as timed-trace JSONL beside the results (hash ids per 512-token
+    block, the trace's own where it has them)."""
+    trace = load_trace(cfg.dataset_path, cfg.dataset_name).stretch(cfg.trace_start_s, cfg.trace_duration_s)
+    path = write_timed_trace(trace.head(n), Path(cfg.output_dir) / f"timed_trace_at_capacity_{cap['request_rate']:.4g}.jsonl",
+                             speed=cap["trace_speedup"])
+    return ["--dataset-name", "timed_trace", "--dataset-path", str(path), "--timed-trace-chunk-hash-size",
+            str(trace.block_size), "--timed-trace-sec-multiplier", "0.001"]
+
+
 def bench_at_capacity(cfg, served_model: str, cap: dict) -> dict:
     """`vllm bench serve --request-rate R` at the capacity found, with as many requests as our probe at R sent, on
     the same server: ours (the whole probe, measured as the bench measures a run) / theirs for p99 TTFT, p99 TPOT
     and output throughput."""
     at = next(p for p in cap["probes"] if p["pass"] and p["offered_rate"] == cap["request_rate"])
     lv = {"kind": "rate", "value": cap["request_rate"], "num_prompts": at["requests"], "metrics": at["whole_run"]}
-    got = next(iter(bench_serve_level(cfg, served_model, 900, lv,
-                                      keys=("p99_ttft_ms", "p99_tpot_ms", "output_throughput")).values()))
+    dataset = trace_dataset(cfg, cap, at["requests"]) if cfg.dataset_path else None
+    got = next(iter(bench_serve_level(cfg, served_model, 900, lv, keys=("p99_ttft_ms", "p99_tpot_ms", "output_throughput"),
+                                      dataset=dataset).values()))
     out = {**got, "ours": at["whole_run"], "request_rate": cap["request_rate"], "num_prompts": at["requests"]}
     theirs = {t: (got.get("vllm_bench") or {}).get(f"p99_{t}_ms") for t in cap["slo"] if t in ("ttft", "tpot")}
     if cap["percentile"] == 99 and theirs and None not in theirs.values():  # the bench's own p99s against the SLO

@@ -160,3 +160,21 @@ def test_capacity_on_a_trace_is_its_speed_up_and_the_workload_is_recorded(tmp_pa
     assert cap["request_rate"] > 0 and cap["trace_speedup"] == pytest.approx(cap["request_rate"] / tr.mean_rate)
     assert cap["busiest_minute_rate"] == pytest.approx(cap["trace_speedup"] * tr.busiest_minute_rate())
     assert f"holds this trace at up to {cap['trace_speedup']:.3g} x its recorded rate" in proc.stdout
+
+
+def test_the_cross_check_replays_the_same_stretch_at_the_speed_found(tmp_path):
+    """With --compare-vllm-bench, `vllm bench serve --dataset-name timed_trace` gets the stretch our probe at the
+    capacity replayed: its first n requests, timestamps divided by the speed, 512-token hash blocks."""
+    from types import SimpleNamespace
+
+    from common.calibration import trace_dataset
+    path = _write(tmp_path / "a.csv", AZURE)
+    cfg = SimpleNamespace(dataset_path=str(path), dataset_name=None, trace_start_s=1.0, trace_duration_s=None,
+                          output_dir=str(tmp_path))
+    flags = trace_dataset(cfg, {"request_rate": 4.0, "trace_speedup": 2.0}, n=6)
+    assert flags[:2] == ["--dataset-name", "timed_trace"] and flags[-4:] == [
+        "--timed-trace-chunk-hash-size", "512", "--timed-trace-sec-multiplier", "0.001"]
+    rows = [json.loads(ln) for ln in open(flags[3])]
+    assert [r["timestamp"] for r in rows] == [0, 250, 500, 750, 1000, 1250]   # every 0.5 s / speed 2, in ms
+    assert [r["input_length"] for r in rows] == [102, 103, 104, 105, 106, 107]
+    assert all(len(r["hash_ids"]) == 1 for r in rows) and len({r["hash_ids"][0] for r in rows}) == 6
