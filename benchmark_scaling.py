@@ -40,7 +40,7 @@ from common.capacity_flags import add_cli_args, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.cost import gpu_hour_price
 from common.hwmon import runs_line
-from common.isolation import run_isolated
+from common.isolation import run_isolated, until_interrupted
 from common.metrics import derive_scaling
 from common.models import layout_problem
 from common.noise import above_linear_note, spread_note
@@ -102,7 +102,7 @@ def main(cfg: Config) -> dict:
             rows[id(lay)] = skipped(path, lay, base)
             continue
         print(f"\n=== [{runnable.index(lay) + 1}/{len(runnable)}] {lay['name']} on {lay['n']} device(s) ...", flush=True)
-        res = run_layout(lay, base, cfg.timeout_s)
+        res = until_interrupted(run_layout, lay, base, cfg.timeout_s)
         if res["status"] != "ok":
             lcfg = {**base, "layout": {k: lay[k] for k in ("n", "tp", "pp", "dp", "name")}}
             rows[id(lay)] = record_failure(path, lay["name"], res, experiment=EXPERIMENT, config=lcfg,

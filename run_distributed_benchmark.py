@@ -43,7 +43,7 @@ from common.capacity_flags import add_cli_args, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.cost import gpu_hour_price
 from common.gpu_memory import MemoryTracker
-from common.isolation import checkpoint, run_isolated
+from common.isolation import checkpoint, run_isolated, until_interrupted
 from common.metrics import (
     StageTimer,
     derive_capacity,
@@ -217,7 +217,8 @@ def finished_counts(out_dir: Path, model: str) -> set[int]:
 def run_config(n: int, child: dict, path: Path, price: float | None, timeout_s: float) -> bool:
     """One GPU count: the whole suite on one engine in its own process, saved at once. True when it ran."""
     print(f"\n=== TP={n}: one engine for the whole suite ...", flush=True)
-    res = run_isolated("run_distributed_benchmark:suite_child", child, timeout_s=timeout_s, label=f"TP={n}")
+    res = until_interrupted(run_isolated, "run_distributed_benchmark:suite_child", child, timeout_s=timeout_s,
+                            label=f"TP={n}")
     if res["status"] != "ok":
         record_failure(path, f"TP={n}", res, experiment=EXPERIMENT, config=child, metrics={"gpus": n}, row={"GPUs": n})
         return False

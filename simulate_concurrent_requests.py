@@ -40,7 +40,7 @@ from common.capacity_drivers import capacity_on_backend, split_samples
 from common.capacity_flags import add_cli_args, parse_slo, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.engine import SCHEDULER_LIMITS
-from common.isolation import checkpoint, run_isolated
+from common.isolation import checkpoint, run_isolated, until_interrupted
 from common.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, run_open_loop
 from common.metrics import StageTimer, fairness_metrics, request_metrics, send_lag, unloaded_reference
 from common.models import load_model_info
@@ -351,7 +351,7 @@ def batch_run(cfg: Config, child: dict, res: dict) -> dict | None:
     defaults are larger on a GPU): the comparison is then about arrivals one by one vs all at once."""
     print(f"\n=== one LLM.generate batch of the same {cfg.batch_prompts} prompts (its own process) ...", flush=True)
     same = {k: v for k, v in (res.get("scheduler") or {}).items() if k in SCHEDULER_LIMITS and k not in child["engine"]}
-    b = run_isolated("simulate_concurrent_requests:measure_batch", {**child, "engine": {**child["engine"], **same}},
+    b = until_interrupted(run_isolated, "simulate_concurrent_requests:measure_batch", {**child, "engine": {**child["engine"], **same}},
                      timeout_s=cfg.timeout_s, label="batch")
     if b["status"] == "ok":
         return b

@@ -39,7 +39,7 @@ from common.capacity_drivers import (saturation_async, saturation_concurrency, s
                                      start_note)
 from common.capacity_flags import add_cli_args, spec_from_args
 from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
-from common.isolation import checkpoint, run_isolated
+from common.isolation import checkpoint, run_isolated, until_interrupted
 from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
 from common.metrics import StageTimer
 from common.mixed import analyse, mix_prompts, workload
@@ -136,8 +136,10 @@ async def mix_capacity(backend, cfg: dict, alone) -> dict:
                     "tpot": round(5 * float(np.median([r.tpot_s for r in ok if r.tpot_s])) * 1000, 2)}
         c["slo_source"] = "5x the short requests' median TTFT and TPOT alone, measured with the first variant"
     make = lambda n, seed: mix_prompts(cfg, cfg["vocab_size"], n, seed)  # noqa: E731
+    # long prompts keep the engine compute-bound at a small batch: a closed loop of 2 x a probe's requests saturates
+    # it (256 clients of a long-prompt mix would spend minutes in prefill)
     sat = None if c.get("start_rate") else await saturation_async(
-        backend, make, saturation_concurrency(cfg["max_num_seqs"]), cfg["seed"] + 13)
+        backend, make, saturation_concurrency(cfg["max_num_seqs"], cap=2 * c["min_requests"]), cfg["seed"] + 13)
     spec = started({k: v for k, v in c.items() if k != "slo_source"}, sat, term_class={"ttft": "short"})
     res = await search_async(spec, ProbePlan.from_spec(spec, cfg["output_len"]), make, backend, seed=cfg["seed"] + 5000,
                              on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial}),
@@ -181,7 +183,8 @@ def main(cfg: Config) -> dict:
 def run_variant(cfg: Config, v: dict, base: dict, path: Path) -> tuple[dict, tuple | None]:
     """One scheduler variant in its own engine process, saved at once: (table row, (variant, metrics, raw) or None)."""
     child = {**base, "engine": {**base["engine"], **v["engine"]}, "variant": v["name"], "capacity": cfg.capacity}
-    res = run_isolated("test_mixed_workload:variant_child", child, timeout_s=cfg.timeout_s, label=v["name"])
+    res = until_interrupted(run_isolated, "test_mixed_workload:variant_child", child, timeout_s=cfg.timeout_s,
+                            label=v["name"])
     if res["status"] != "ok":
         return record_failure(path, v["name"], res, experiment=EXPERIMENT, config=child,
                               metrics={"variant": v["name"]}, row={"variant": v["name"]}), None

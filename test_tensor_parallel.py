@@ -24,7 +24,7 @@ from common import cli, platform
 from common import engine as eng
 from common.config import RunConfig, add_options, from_args, option
 from common.gpu_memory import MemoryTracker, balance
-from common.isolation import run_isolated
+from common.isolation import run_isolated, until_interrupted
 from common.metrics import StageTimer
 from common.models import layout_problem
 from common.results import record_failure, run_path, save_run, timestamp
@@ -137,7 +137,8 @@ def main(cfg: Config) -> dict:
                      failure={"kind": "skipped", "message": why}, rows=[rows[-1]])
             continue
         print(f"\n=== [{runnable.index(tp) + 1}/{len(runnable)}] TP={tp}: loading in its own process ...", flush=True)
-        res = run_isolated("test_tensor_parallel:tp_check", base_cfg, timeout_s=cfg.timeout_s, label=f"TP={tp}")
+        res = until_interrupted(run_isolated, "test_tensor_parallel:tp_check", base_cfg, timeout_s=cfg.timeout_s,
+                                label=f"TP={tp}")
         if res["status"] != "ok":  # recorded; on Ctrl-C the sweep stops here, what finished is on disk
             rows.append(record_failure(path, f"TP={tp}", res, experiment=EXPERIMENT, config=base_cfg,
                                        metrics={"tp": tp}, row={"TP": tp}))

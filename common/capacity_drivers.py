@@ -41,10 +41,10 @@ def trace_terms(res: dict, source) -> dict:
 
 
 # --------------------------------------------------------------------------- where the search starts
-def saturation_concurrency(max_num_seqs: int | None = None) -> int:
+def saturation_concurrency(max_num_seqs: int | None = None, cap: int = 256) -> int:
     """Clients of the saturation probe: the engine's batch limit (max_num_seqs; 256 when unknown, as behind a
-    server), at most 256 - a batch at least as large as a probe near capacity runs at."""
-    return max(2, min(max_num_seqs or 256, 256))
+    server), at most `cap` (256) - a batch at least as large as a probe near capacity runs at."""
+    return max(2, min(max_num_seqs or 256, cap))
 
 
 def started(search: dict, saturation: dict | None, **extra) -> SearchSpec:

@@ -218,9 +218,7 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
         gpu_memory.wait_until_released(baseline)
 
     if interrupted:
-        return {"status": "failed", "process_wall_s": wall, "partial": partial,
-                "failure": {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C)",
-                            "exit_code": proc.returncode, "hint": "what finished before is kept"}}
+        return {**interrupted_result(proc.returncode), "process_wall_s": wall, "partial": partial}
     if result is not None and "__exception__" not in result and not timed_out:
         result.setdefault("status", "ok")
         result["process_wall_s"] = wall
@@ -243,6 +241,21 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
     return {"status": "failed", "process_wall_s": wall, "log_tail": log_tail[-3000:], "partial": partial,
             "failure": {"kind": kind, "message": message[:2000], "exit_code": proc.returncode,
                         "hint": HINTS[kind]}}
+
+
+def interrupted_result(exit_code: int | None = None) -> dict:
+    """A configuration stopped by Ctrl-C, as run_isolated reports it."""
+    return {"status": "failed", "failure": {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C)",
+                                            "exit_code": exit_code, "hint": "what finished before is kept"}}
+
+
+def until_interrupted(run, *args, **kwargs) -> dict:
+    """run(*args, **kwargs), or interrupted_result() when Ctrl-C lands while it starts or ends its child (outside
+    run_isolated's own watch), so the sweep still records the configuration before it stops."""
+    try:
+        return run(*args, **kwargs)
+    except KeyboardInterrupt:
+        return interrupted_result()
 
 
 def checkpoint(cfg: dict, partial: dict) -> None:

@@ -36,3 +36,12 @@ def tiny_model():
     from common.tiny_model import build_tiny_model, tokenizer_dir
     path = build_tiny_model()
     return path, tokenizer_dir(path)
+
+
+GPU_ONLY = ("GPU(s)", "per GPU", "per-GPU", "HBM", "NCCL", "multi-GPU", "GPU engine core", "GPU (", "memory per GPU",
+            "GPUs |", "| GPUs", "1 GPU")
+
+
+def gpu_words(text: str) -> list[str]:
+    """The GPU-only phrases in a CPU run's output or report (none should be there: it ran on CPU ranks)."""
+    return [w for w in GPU_ONLY if w in text]

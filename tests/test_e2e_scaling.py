@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from common import platform
-from tests.conftest import run_script
+from tests.conftest import gpu_words, run_script
 
 pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
@@ -144,3 +144,7 @@ def test_report_keeps_two_runs_apart_each_against_its_own_baseline(run, ms):
     note = next((ln for ln in report.splitlines() if ln.startswith("Run 20000101-000000: Note: ")), "")
     assert "DP2 reads 150%" in note and "above linear" in note
     assert (f"Run {new_run}: Note" in report) == (dp / one["output_throughput"] / 2 > 1.05)
+
+
+def test_a_cpu_run_says_cpu_ranks_not_gpus(run):
+    assert gpu_words(run[1].stdout) == []

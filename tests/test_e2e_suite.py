@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from common import platform
-from tests.conftest import run_script
+from tests.conftest import gpu_words, run_script
 
 pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
@@ -44,7 +44,7 @@ def test_the_capacity_search_ran_on_the_suites_own_engine(run):
 
 def test_report_has_every_section_and_its_plots(run):
     report = (run[0] / "report.md").read_text()
-    for section in ("## Environment", "## Scaling (course table)", "## Latency and memory vs GPUs",
+    for section in ("## Environment", "## Scaling (course table)", "## Latency and memory vs CPU ranks",
                     "## Serving capacity under the SLO", "## Recommendation", "paste into your notes", "## Plots"):
         assert section in report
     for png in re.findall(r"\]\((.+?\.png)\)", report):
@@ -88,3 +88,7 @@ def test_the_fleet_table_plans_replicas_for_the_target_rate(run):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert int(cells[2]) == reps and float(cells[4]) == pytest.approx(reps * 2.0, abs=0.01)   # replicas, $/hour
     assert f"rent {reps} x {m['layout']}" in report   # and the paragraph to paste names it
+
+
+def test_a_cpu_run_says_cpu_ranks_not_gpus(run):
+    assert gpu_words(run[1].stdout) == [] and gpu_words((run[0] / "report.md").read_text()) == []

@@ -22,8 +22,11 @@ cpu_only = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; t
 
 def interrupt_when(args: list[str], pattern: str, timeout: float = 600) -> tuple[int, str]:
     """Run a script, send SIGINT as soon as a line of its output matches `pattern`; (exit code, whole output)."""
+    # SIGINT as a terminal delivers it: default handling in the script, even when this test runs in a background
+    # job that ignores SIGINT (the script would inherit the ignore, and Python then installs no KeyboardInterrupt)
     proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines, seen = [], threading.Event()
 
     def read():
