@@ -351,8 +351,8 @@ def batch_run(cfg: Config, child: dict, res: dict) -> dict | None:
     defaults are larger on a GPU): the comparison is then about arrivals one by one vs all at once."""
     print(f"\n=== one LLM.generate batch of the same {cfg.batch_prompts} prompts (its own process) ...", flush=True)
     same = {k: v for k, v in (res.get("scheduler") or {}).items() if k in SCHEDULER_LIMITS and k not in child["engine"]}
-    b = until_interrupted(run_isolated, "simulate_concurrent_requests:measure_batch", {**child, "engine": {**child["engine"], **same}},
-                     timeout_s=cfg.timeout_s, label="batch")
+    b = until_interrupted(run_isolated, "simulate_concurrent_requests:measure_batch",
+                          {**child, "engine": {**child["engine"], **same}}, timeout_s=cfg.timeout_s, label="batch")
     if b["status"] == "ok":
         return b
     print(f"batch run FAILED ({b['failure']['kind']}): {b['failure']['message'][:300]}")
