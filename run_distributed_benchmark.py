@@ -266,8 +266,8 @@ def workload_label(doc: dict) -> str:
     c = doc["config"]
     w = c.get("workload") or {}
     model = str(c["engine"]["model"]).rstrip("/").split("/")[-1]
-    shape = (f"trace {w['source']} {Path(w['path']).name}" if w.get("path") else
-             f"{c.get('input_len')} in / {c.get('output_len')} out tokens") + f", {c.get('num_prompts')} prompts"
+    shape = f"{c.get('input_len')} in / {c.get('output_len')} out tokens, {c.get('num_prompts')} prompts" + (
+        f"; capacity on trace {Path(w['path']).name} ({w['sha256'][:8]})" if w.get("path") else "")
     limits = ", ".join(f"{k}={c['engine'][k]}" for k in LIMITS if k in c["engine"])
     return f"{model}: {shape}" + (f" ({limits})" if limits else "")
 

@@ -5,6 +5,7 @@ import math
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 from common import platform
@@ -13,13 +14,26 @@ from tests.conftest import gpu_words, run_script
 pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 
+def _trace(path):
+    """~10 req/s for 30 s, short prompts (a third sharing one prefix block), as timed_trace JSONL."""
+    rng = np.random.default_rng(5)
+    t = np.cumsum(rng.exponential(0.1, 300))
+    path.write_text("".join(json.dumps({"timestamp": round(float(x) * 1000, 1), "input_length": int(rng.integers(32, 120)),
+                                        "output_length": int(rng.integers(8, 17)),
+                                        "hash_ids": [0] if i % 3 == 0 else [1000 + i]}) + "\n"
+                            for i, x in enumerate(t)))
+    return path
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny_model):
+    """The suite with its capacity search replaying a trace, and a fleet planned for 50 req/s."""
     out = tmp_path_factory.mktemp("suite")
+    trace = _trace(tmp_path_factory.mktemp("trace") / "trace.jsonl")
     proc = run_script("run_distributed_benchmark.py", "--output-dir", str(out), "--gpus", "1",
                       "--gpu-hour-usd", "2.0", "--slo", "ttft:300,tpot:60", "--probe-seconds", "2",
                       "--probe-warmup-seconds", "1", "--probe-min-requests", "16", "--capacity-resolution", "0.3",
-                      "--max-probes", "7", "--target-rate", "50")
+                      "--max-probes", "7", "--target-rate", "50", "--dataset-path", str(trace))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     [doc] = [json.loads(p.read_text()) for p in out.glob("suite_*.json")]
     return out, proc, doc
@@ -92,3 +106,14 @@ def test_the_fleet_table_plans_replicas_for_the_target_rate(run):
 
 def test_a_cpu_run_says_cpu_ranks_not_gpus(run):
     assert gpu_words(run[1].stdout) == [] and gpu_words((run[0] / "report.md").read_text()) == []
+
+
+def test_the_search_replayed_the_trace_and_says_so(run):
+    doc = run[2]
+    w, cap = doc["config"]["workload"], doc["metrics"]["capacity"]
+    assert w["source"] == "timed_trace" and w["requests"] == 300 and w["dropped"] == 0
+    assert cap["trace_speedup"] == pytest.approx(cap["request_rate"] / w["mean_rate"], rel=1e-3)
+    assert "x its recorded rate" in cap["verdict"]
+    report = (run[0] / "report.md").read_text()
+    assert f"Workload: tiny-qwen2-v1: 64 in / 16 out tokens, 48 prompts; capacity on trace trace.jsonl ({w['sha256'][:8]})" \
+        in report
