@@ -50,7 +50,7 @@ from common.results import run_path, save_run, timestamp
 from common.server import health, served_model
 from common.stepdrive import generate_offline
 from common.tables import num, print_table
-from common.traces import TraceError, check_trace_args
+from common.traces import TIMED, TraceError, check_trace_args, dataset_kind
 from common.workloads import (arrival_times, random_prompts, trace_prompts, trace_source, with_arrivals, workload_config,
                               workload_text)
 
@@ -96,7 +96,7 @@ class Config(TraceConfig, RunConfig):
 
 
 def levels(cfg: dict) -> list[tuple[str, float]]:
-    if cfg["dataset_path"]:
+    if cfg["dataset_path"] and dataset_kind(cfg["dataset_path"], cfg["dataset_name"]) in TIMED:
         return [("speed", x) for x in cfg["speeds"] or [1.0]]
     if cfg["request_rates"]:
         return [("rate", r) for r in cfg["request_rates"]]
@@ -107,8 +107,9 @@ def level_prompts(cfg: dict, kind: str, value: float, seed: int):
     if kind == "speed":  # the stretch once, at that speed-up
         return trace_prompts(trace_source(cfg).trace, cfg["vocab_size"], seed, value, cfg.get("max_model_len"))[0]
     n = cfg["num_prompts"] or (max(32, 4 * int(value)) if kind == "concurrency" else 64)
-    specs = random_prompts(n, cfg["input_len"], cfg["output_len"], cfg["vocab_size"], seed=seed,
-                           range_ratio=cfg["range_ratio"])
+    src = trace_source(cfg)  # ShareGPT's real prompts, else the random shape
+    specs = src.requests(n, seed) if src else random_prompts(n, cfg["input_len"], cfg["output_len"], cfg["vocab_size"],
+                                                             seed=seed, range_ratio=cfg["range_ratio"])
     return with_arrivals(specs, arrival_times(n, value, cfg["burstiness"], seed=seed)) if kind == "rate" else specs
 
 
@@ -530,14 +531,15 @@ def make_plots(cfg: Config, res: dict, path: Path) -> list[str]:
 # --------------------------------------------------------------------------- command line
 def check_trace_flags(args) -> None:
     """A trace that cannot be replayed, or flags that do not go with one: one line, before any engine starts."""
-    if args.speeds and not args.dataset_path:
-        raise cli.UsageError("--speed replays a trace: add --dataset-path FILE")
-    if args.dataset_path and (args.request_rates or args.concurrency):
-        raise cli.UsageError("a trace brings its own arrival times: use --speed instead of --request-rate/--concurrency")
     try:
         check_trace_args(args)
+        timed = bool(args.dataset_path) and dataset_kind(args.dataset_path, args.dataset_name) in TIMED
     except TraceError as e:
         raise cli.UsageError(str(e)) from None
+    if args.speeds and not timed:
+        raise cli.UsageError("--speed replays a timed trace: add --dataset-path FILE (.csv or .jsonl)")
+    if timed and (args.request_rates or args.concurrency):
+        raise cli.UsageError("a trace brings its own arrival times: use --speed instead of --request-rate/--concurrency")
 
 
 def build_config(args, engine: dict) -> Config:

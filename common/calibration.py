@@ -18,7 +18,7 @@ from common.hwmon import explain_spread, run_label
 from common.isolation import OwnRayDir, run_isolated
 from common.metrics import ratio_of_medians_ci
 from common.server import kwargs_to_cli
-from common.traces import load_trace, write_timed_trace
+from common.traces import dataset_kind, load_trace, write_timed_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -154,7 +154,10 @@ def bench_at_capacity(cfg, served_model: str, cap: dict) -> dict:
     and output throughput."""
     at = next(p for p in cap["probes"] if p["pass"] and p["offered_rate"] == cap["request_rate"])
     lv = {"kind": "rate", "value": cap["request_rate"], "num_prompts": at["requests"], "metrics": at["whole_run"]}
-    dataset = trace_dataset(cfg, cap, at["requests"]) if cfg.dataset_path else None
+    dataset = None
+    if cfg.dataset_path:  # ShareGPT: the bench samples the same file its own way; a timed trace: the same stretch
+        dataset = (["--dataset-name", "sharegpt", "--dataset-path", cfg.dataset_path]
+                   if dataset_kind(cfg.dataset_path, cfg.dataset_name) == "sharegpt" else trace_dataset(cfg, cap, at["requests"]))
     got = next(iter(bench_serve_level(cfg, served_model, 900, lv, keys=("p99_ttft_ms", "p99_tpot_ms", "output_throughput"),
                                       dataset=dataset).values()))
     out = {**got, "ours": at["whole_run"], "request_rate": cap["request_rate"], "num_prompts": at["requests"]}

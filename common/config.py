@@ -47,9 +47,11 @@ class RunConfig:
 @dataclass
 class TraceConfig:
     """The flags that replay a request trace instead of the random shape (as `vllm bench serve` names them)."""
-    dataset_name: str | None = option(help="random (default), azure (the Azure LLM inference CSV) or timed_trace "
-                                           "(Mooncake / vllm bench JSONL); a --dataset-path's extension names it", type=str)
-    dataset_path: str | None = option(help="a request trace to replay (traces/ has two real ones)", type=str)
+    dataset_name: str | None = option(help="random (default), azure (the Azure LLM inference CSV), timed_trace "
+                                           "(Mooncake / vllm bench JSONL) or sharegpt (real prompts, JSON); a "
+                                           "--dataset-path's extension names it", type=str)
+    dataset_path: str | None = option(help="a request trace to replay (traces/ has two real ones), or a ShareGPT file",
+                                      type=str)
     trace_start_s: float = option(0.0, "seconds into the trace where the replayed stretch starts", flag="--trace-start")
     trace_duration_s: float | None = option(help="seconds of the trace to replay (default: to its end)",
                                             flag="--trace-duration", type=float)

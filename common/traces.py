@@ -7,6 +7,9 @@ Formats (`--dataset-name` as `vllm bench serve` names them; by default from the 
 - `timed_trace` (.jsonl): Mooncake / `vllm bench serve --dataset-name timed_trace`, one JSON object a line:
   `timestamp` (ms from the start), `input_length`, `output_length`, optional `hash_ids` (one id per 512-token
   prefix block; equal ids = a shared prefix)
+- `sharegpt` (.json): real conversations, no times - `[{"conversations": [{"from": "human", "value": ...},
+  {"from": "gpt", "value": ...}, ...]}, ...]`: the first human turn is the prompt, the answer after it sets the
+  output length (as `vllm bench serve --dataset-name sharegpt` reads it)
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-FORMATS = {".csv": "azure", ".jsonl": "timed_trace"}
+FORMATS = {".csv": "azure", ".jsonl": "timed_trace", ".json": "sharegpt"}
+TIMED = ("azure", "timed_trace")
 MOONCAKE_BLOCK = 512  # tokens per hash id in the Mooncake release
 
 
@@ -76,17 +80,47 @@ class Trace:
                 "busiest_minute_rate": round(self.busiest_minute_rate(), 4)}
 
 
-def load_trace(path: str | Path, dataset_name: str | None = None) -> Trace:
-    """Read and check a trace file; TraceError (one line) for anything that cannot be replayed."""
+def dataset_kind(path: str | Path, dataset_name: str | None = None) -> str:
+    """azure | timed_trace | sharegpt: --dataset-name, else the file's extension; TraceError for a folder, a missing
+    file or an unknown extension."""
     p = Path(path)
     if p.is_dir():
         raise TraceError(f"--dataset-path {p} is a folder, not a trace file")
     if not p.is_file():
         raise TraceError(f"--dataset-path {p}: no such file")
-    kind = dataset_name or FORMATS.get(p.suffix.lower())
-    if kind not in ("azure", "timed_trace"):
-        raise TraceError(f"--dataset-path {p}: cannot tell its format from '{p.suffix}'; pass --dataset-name azure "
-                         "or timed_trace")
+    kind = dataset_name if dataset_name not in (None, "random") else FORMATS.get(p.suffix.lower())
+    if kind not in ("azure", "timed_trace", "sharegpt"):
+        raise TraceError(f"--dataset-path {p}: cannot tell its format from '{p.suffix}'; pass --dataset-name azure, "
+                         "timed_trace or sharegpt")
+    return kind
+
+
+def load_sharegpt(path: str | Path) -> tuple[list[tuple[str, str]], str]:
+    """([(first human turn, the answer to it)], sha256) of a ShareGPT JSON file; TraceError when it holds none."""
+    p = Path(path)
+    raw = p.read_bytes()
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise TraceError(f"{p.name} is not JSON ({type(e).__name__})") from None
+    pairs = []
+    for item in data if isinstance(data, list) else []:
+        turns = item.get("conversations") if isinstance(item, dict) else None
+        if isinstance(turns, list) and len(turns) >= 2 and all(isinstance(t, dict) for t in turns[:2]) \
+                and turns[0].get("value") and turns[1].get("value"):
+            pairs.append((str(turns[0]["value"]), str(turns[1]["value"])))
+    if not pairs:
+        raise TraceError(f"{p.name} holds no ShareGPT conversation (a list of {{\"conversations\": [prompt, answer, "
+                         "...]}})")
+    return pairs, hashlib.sha256(raw).hexdigest()
+
+
+def load_trace(path: str | Path, dataset_name: str | None = None) -> Trace:
+    """Read and check a trace file; TraceError (one line) for anything that cannot be replayed."""
+    p = Path(path)
+    kind = dataset_kind(p, dataset_name)
+    if kind not in TIMED:
+        raise TraceError(f"--dataset-path {p}: a {kind} file has no arrival times to replay")
     raw = p.read_bytes()
     if not raw.strip():
         raise TraceError(f"{p.name} is empty")
@@ -171,12 +205,15 @@ def write_timed_trace(trace: Trace, path: Path, speed: float = 1.0) -> Path:
 
 
 def check_trace_args(args) -> None:
-    """TraceError (one line) for --dataset-name/--dataset-path flags that cannot be replayed: checked before any
-    engine starts."""
-    if args.dataset_name not in (None, "random", "azure", "timed_trace"):
-        raise TraceError(f"--dataset-name {args.dataset_name}: choose random, azure or timed_trace")
+    """TraceError (one line) for --dataset-name/--dataset-path flags that cannot be used: checked before any engine
+    starts."""
+    if args.dataset_name not in (None, "random", "azure", "timed_trace", "sharegpt"):
+        raise TraceError(f"--dataset-name {args.dataset_name}: choose random, azure, timed_trace or sharegpt")
     if not args.dataset_path:
-        if args.dataset_name in ("azure", "timed_trace"):
-            raise TraceError(f"--dataset-name {args.dataset_name} replays a trace: add --dataset-path FILE")
+        if args.dataset_name not in (None, "random"):
+            raise TraceError(f"--dataset-name {args.dataset_name} reads a file: add --dataset-path FILE")
         return
-    load_trace(args.dataset_path, args.dataset_name).stretch(args.trace_start_s, args.trace_duration_s)
+    if dataset_kind(args.dataset_path, args.dataset_name) == "sharegpt":
+        load_sharegpt(args.dataset_path)
+    else:
+        load_trace(args.dataset_path, args.dataset_name).stretch(args.trace_start_s, args.trace_duration_s)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from common.traces import load_trace
+from common.traces import dataset_kind, load_sharegpt, load_trace
 
 CHECK_PROMPTS = [
     "The capital of France is",
@@ -203,11 +203,58 @@ class TraceWorkload:
 
 
 # --------------------------------------------------------------------------- a run's workload, from its config
-def trace_source(cfg: dict) -> TraceWorkload | None:
-    """The replayed stretch of cfg's dataset_path (dataset_name, trace_start_s, trace_duration_s, vocab_size,
-    max_model_len) as a workload source, or None for the random shape."""
+SHAREGPT_MAX = 10_000  # conversations tokenized from a ShareGPT file (the first ones): plenty to sample probes from
+
+
+def sharegpt_source(path: str, tokenizer: str, max_model_len: int | None = None) -> PoissonWorkload:
+    """Real prompts from a ShareGPT file (common/traces.py), tokenized with the model's tokenizer: each request is a
+    first human turn, its output length the answer's token count; Poisson arrivals. Requests drawn with a seed (the
+    same in every process); ones longer than max_model_len are dropped and counted."""
+    from transformers import AutoTokenizer
+    pairs, sha = load_sharegpt(path)
+    tok = AutoTokenizer.from_pretrained(tokenizer)
+    reqs, dropped = [], 0
+    for q, a in pairs[:SHAREGPT_MAX]:
+        ids, out = tok(q, add_special_tokens=False).input_ids, len(tok(a, add_special_tokens=False).input_ids)
+        if not ids or out < 1 or (max_model_len and len(ids) + out > max_model_len):
+            dropped += 1
+            continue
+        reqs.append((ids, out))
+    if not reqs:
+        raise ValueError(f"every conversation of {path} is longer than max_model_len {max_model_len}")
+
+    def make(n: int, seed: int) -> list[RequestSpec]:
+        idx = np.random.default_rng(seed).choice(len(reqs), size=n, replace=n > len(reqs))
+        return [RequestSpec(list(reqs[i][0]), reqs[i][1], rid=f"g{i}-{k}") for k, i in enumerate(idx)]
+
+    w = PoissonWorkload(make, source="sharegpt")
+    w.dropped, w.max_output_len = dropped, max(o for _, o in reqs)
+    w.info = {"source": "sharegpt", "path": str(path), "sha256": sha, "requests": len(reqs), "dropped": dropped,
+              "mean_input_len": float(np.mean([len(i) for i, _ in reqs])), "mean_output_len": float(np.mean(
+                  [o for _, o in reqs])), "max_model_len": max_model_len}
+    return w
+
+
+def trace_source(cfg: dict):
+    """cfg's dataset (dataset_path, dataset_name, trace_start_s, trace_duration_s, vocab_size, max_model_len) as a
+    workload source: a TraceWorkload (timed trace), a ShareGPT PoissonWorkload, or None for the random shape."""
     if not cfg.get("dataset_path"):
         return None
+    engine = cfg.get("engine") or {}
+    key = (cfg["dataset_path"], cfg.get("dataset_name"), cfg.get("trace_start_s"), cfg.get("trace_duration_s"),
+           cfg.get("vocab_size"), cfg.get("max_model_len"), engine.get("tokenizer") or engine.get("model"))
+    if key not in _SOURCES:  # a file is read (and a ShareGPT one tokenized) once per process
+        _SOURCES[key] = _load_source(cfg)
+    return _SOURCES[key]
+
+
+_SOURCES: dict = {}
+
+
+def _load_source(cfg: dict):
+    if dataset_kind(cfg["dataset_path"], cfg.get("dataset_name")) == "sharegpt":
+        engine = cfg.get("engine") or {}
+        return sharegpt_source(cfg["dataset_path"], engine.get("tokenizer") or engine.get("model"), cfg.get("max_model_len"))
     trace = load_trace(cfg["dataset_path"], cfg["dataset_name"]).stretch(cfg["trace_start_s"], cfg["trace_duration_s"])
     return TraceWorkload(trace, cfg["vocab_size"], cfg.get("max_model_len"))
 
@@ -219,6 +266,8 @@ def workload_config(cfg: dict) -> dict:
     if src is None:
         return {"source": "random", "input_len": cfg["input_len"], "output_len": cfg["output_len"],
                 "range_ratio": cfg.get("range_ratio", 0.0)}
+    if src.source == "sharegpt":
+        return dict(src.info)
     src.requests(1, cfg["seed"])   # counts what max_model_len drops
     return {**src.trace.describe(), "start_s": cfg["trace_start_s"], "speed": cfg.get("speeds") or [1.0],
             "dropped": src.dropped, "max_model_len": cfg.get("max_model_len")}
@@ -227,6 +276,9 @@ def workload_config(cfg: dict) -> dict:
 def workload_text(w: dict) -> str:
     if w["source"] == "random":
         return f"{w['input_len']} in / {w['output_len']} out tokens"
+    if w["source"] == "sharegpt":
+        return (f"ShareGPT {w['path'].rsplit('/', 1)[-1]}: {w['requests']} conversations (mean {w['mean_input_len']:.0f} "
+                f"in / {w['mean_output_len']:.0f} out tokens), Poisson arrivals, {w['dropped']} dropped")
     return (f"trace {w['path'].rsplit('/', 1)[-1]} from {w['start_s']:g} s: {w['requests']} requests over "
             f"{w['span_s']:.0f} s ({w['mean_rate']:.3g} req/s, busiest minute {w['busiest_minute_rate']:.3g}), "
             f"{w['dropped']} dropped (longer than max_model_len {w['max_model_len']})")

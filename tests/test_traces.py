@@ -178,3 +178,31 @@ def test_the_cross_check_replays_the_same_stretch_at_the_speed_found(tmp_path):
     assert [r["timestamp"] for r in rows] == [0, 250, 500, 750, 1000, 1250]   # every 0.5 s / speed 2, in ms
     assert [r["input_length"] for r in rows] == [102, 103, 104, 105, 106, 107]
     assert all(len(r["hash_ids"]) == 1 for r in rows) and len({r["hash_ids"][0] for r in rows}) == 6
+
+
+def test_sharegpt_gives_real_prompts_with_the_answers_length(tmp_path, tiny_model):
+    from common.workloads import sharegpt_source
+    convs = [{"conversations": [{"from": "human", "value": f"question number {i} about tensor parallelism"},
+                                {"from": "gpt", "value": "an answer " * (i + 1)}]} for i in range(5)]
+    convs.append({"conversations": [{"from": "human", "value": "a prompt with no answer"}]})   # skipped
+    path = tmp_path / "sg.json"
+    path.write_text(json.dumps(convs))
+    w = sharegpt_source(str(path), str(tiny_model[1]), max_model_len=4096)
+    assert w.info["requests"] == 5 and w.info["dropped"] == 0 and w.source == "sharegpt"
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(str(tiny_model[1]))
+    want = {tuple(tok(c["conversations"][0]["value"], add_special_tokens=False).input_ids):
+            len(tok(c["conversations"][1]["value"], add_special_tokens=False).input_ids) for c in convs[:5]}
+    reqs = w.requests(12, seed=2)
+    assert all(want[tuple(r.prompt_token_ids)] == r.output_len for r in reqs)
+    assert [r.prompt_token_ids for r in w.requests(12, seed=2)] == [r.prompt_token_ids for r in reqs]   # seeded
+    timed = w.timed(20.0, 2, 1.0)
+    assert timed and all(0 <= r.arrival_s < 1.0 for r in timed)
+
+
+@pytest.mark.parametrize("text,msg", [("{not json", "is not JSON"), ('[{"conversations": []}]', "holds no ShareGPT")])
+def test_a_bad_sharegpt_file_is_one_line_and_exit_2(tmp_path, text, msg):
+    path = _write(tmp_path / "bad.json", text)
+    proc = run_script("simulate_concurrent_requests.py", "--dataset-path", str(path), "--output-dir",
+                      str(tmp_path / "out"), timeout=60)
+    assert proc.returncode == 2 and msg in proc.stderr, proc.stderr
