@@ -285,6 +285,9 @@ def main(cfg: Config) -> dict:
     rows, metrics, lines = capacity_summary(cfg, res.get("capacity") or {}) if cfg.capacity else \
         level_summary(cfg, res, batch, failure)
     metrics["scheduler"] = res.get("scheduler")  # in-process only: what the engine ran with
+    if child["workload"].get("dropped"):
+        lines.append(f"{child['workload']['dropped']} request(s) of the dataset were left out: longer than max_model_len "
+                     f"{child['max_model_len']} (config.workload.dropped); raise --max-model-len to keep them.")
     if comparison:
         metrics["vllm_bench_comparison"] = comparison
     any_failed = failure is not None or any(lv["metrics"]["failed"] for lv in res.get("levels", []))

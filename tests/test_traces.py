@@ -160,6 +160,7 @@ def test_capacity_on_a_trace_is_its_speed_up_and_the_workload_is_recorded(tmp_pa
     assert cap["request_rate"] > 0 and cap["trace_speedup"] == pytest.approx(cap["request_rate"] / tr.mean_rate)
     assert cap["busiest_minute_rate"] == pytest.approx(cap["trace_speedup"] * tr.busiest_minute_rate())
     assert f"holds this trace at up to {cap['trace_speedup']:.3g} x its recorded rate" in proc.stdout
+    assert "1 request(s) of the dataset were left out: longer than max_model_len 4096" in proc.stdout
 
 
 def test_the_cross_check_replays_the_same_stretch_at_the_speed_found(tmp_path):
