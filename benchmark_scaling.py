@@ -155,7 +155,7 @@ def allreduce_bench(cfg: Config, plan: list[dict], info) -> dict:
             continue
         out[n] = r
         if r["backend"] != "nccl":
-            print(f"  (no NCCL here: measured with {r['backend']} between CPU processes)")
+            print(f"  (measured with {r['backend']} between CPU processes: no GPU interconnect here)")
     return out
 
 
@@ -236,13 +236,14 @@ def takeaway(ok: list[tuple[dict, dict]], price: tuple) -> list[str]:
              + f"; {best_lat[1]['layout']} has the fastest single stream ({best_lat[1]['batch1_decode_tokens_per_s']:.0f} tok/s"
              + (f", {best_lat[1]['batch1_decode_tokens_per_s'] / base['batch1_decode_tokens_per_s']:.2f}x one {dev})."
                 if base else ").")]
-    lines += [n for n in (above_linear_note([m for _, m in ok]), spread_note([m for _, m in ok])) if n]
+    lines += [n for n in (above_linear_note([m for _, m in ok], platform.unit()), spread_note([m for _, m in ok])) if n]
     usd, src = price
     if src is None:
         lines.append(f"Cost: no price known for this {'GPU' if platform.has_gpu() else 'machine'}; pass --gpu-hour-usd "
                      "to get $ per 1M output tokens.")
     else:
-        lines.append(f"Cost: ${usd:.2f} per GPU-hour ({src}); pass --gpu-hour-usd for your provider's price.")
+        lines.append(f"Cost: ${usd:.2f} per {platform.unit()}-hour ({src}); pass --gpu-hour-usd for your provider's "
+                     "price.")
     return lines
 
 

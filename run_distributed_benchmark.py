@@ -445,7 +445,7 @@ def sweep_section(f: Findings) -> list[str]:
         return []
     levels = f.main_rows[0]["sweep"]
     return (["", "### Serving sweep (output tok/s at each concurrency)", "",
-             "| GPUs | " + " | ".join(f"conc {s['concurrency']}" for s in levels) + " |", "|---|" + "---|" * len(levels)]
+             f"| {dev_of(f.first['environment'])}s | " + " | ".join(f"conc {s['concurrency']}" for s in levels) + " |", "|---|" + "---|" * len(levels)]
             + [f"| {m['gpus']} | " + " | ".join(f"{s['output_throughput']:.0f}" for s in m["sweep"]) + " |"
                for m in f.main_rows])
 
@@ -454,7 +454,7 @@ def mixed_section(f: Findings) -> list[str]:
     if not (f.suite and any(m.get("mixed") for m in f.main_rows)):
         return []
     L = ["", "### Mixed long/short workload (default scheduler budget)", "",
-         "| GPUs | short TTFT p99 ms | alone p99 ms | inflation | HOL blocked | long TTFT p50 ms |", "|---|---|---|---|---|---|"]
+         f"| {dev_of(f.first['environment'])}s | short TTFT p99 ms | alone p99 ms | inflation | HOL blocked | long TTFT p50 ms |", "|---|---|---|---|---|---|"]
     for m in f.main_rows:
         x = m["mixed"]
         L.append(f"| {m['gpus']} | {x['short_p99_ttft_ms']:.1f} | {x['short_alone_p99_ttft_ms']:.1f} | "
@@ -478,7 +478,7 @@ def layouts_section(f: Findings, env: dict) -> list[str]:
         L += [(f"| {stamp} " if many else "") + layout_line(d["metrics"], base_l, gpu) for d in f.runs[stamp]]
     for stamp in sorted(f.runs):
         ms = [d["metrics"] for d in f.runs[stamp]]
-        L += [x for note in (above_linear_note(ms), spread_note(ms)) if note
+        L += [x for note in (above_linear_note(ms, dev), spread_note(ms)) if note
               for x in ("", (f"Run {stamp}: " if many else "") + note)]
     if not gpu:
         return L + ["", "The measured TP overhead is the part of a TP=N batch-1 step beyond an ideal 1/N split of the "
@@ -662,7 +662,7 @@ def recommendation(cands: list[dict], cap_best: dict, base: dict | None, price: 
              f"{where(f)}: batch-1 {f['batch1_decode_tokens_per_s']:.0f} tok/s, "
              f"p99 TTFT {f['p99_ttft_ms']:.0f} ms, p99 TPOT {f['p99_tpot_ms']:.1f} ms"
              + (f", ${c2:.3f} per 1M output tokens." if c2 is not None else "."))
-    if note := above_linear_note(cands):  # per-device comparisons against this run's baseline cannot be trusted
+    if note := above_linear_note(cands, dev):  # per-device comparisons against this run's baseline cannot be trusted
         L.append(f"- **Read with care:** {note}")
     return L + ["", paste_paragraph(p, cap_best, env, where, (c1, c2), all_txt), ""]
 

@@ -6,9 +6,9 @@ from common.hwmon import explain_spread
 from common.metrics import speedup
 
 
-def above_linear_note(ms: list[dict]) -> str | None:
-    """A warning when layouts of one run (its 1-GPU row among them) read more than 5 % above linear
-    scaling, or None."""
+def above_linear_note(ms: list[dict], dev: str = "GPU") -> str | None:
+    """A warning when layouts of one run (its 1-device row among them) read more than 5 % above linear
+    scaling, or None. `dev`: what one rank runs on (GPU, CPU rank)."""
     base = next((m for m in ms if m["gpus"] == 1), None)
     if not base:
         return None
@@ -17,9 +17,9 @@ def above_linear_note(ms: list[dict]) -> str | None:
     if not hi:
         return None
     return ("Note: " + ", ".join(f"{m['layout']} reads {eff(m) * 100:.0f}%" for m in hi)
-            + " efficient, above linear. N GPUs cannot beat N x one GPU unless one GPU's KV cache limited its batch, "
-            "so this run's 1-GPU baseline most likely read low (a shared machine can drift by 10 % from one minute "
-            "to the next): compare tok/s per GPU across layouts, and re-run before trusting these speedups.")
+            + f" efficient, above linear. N {dev}s cannot beat N x one {dev} unless one {dev}'s KV cache limited its "
+            f"batch, so this run's 1-{dev} baseline most likely read low (a shared machine can drift by 10 % from one "
+            f"minute to the next): compare tok/s per {dev} across layouts, and re-run before trusting these speedups.")
 
 
 def spread_note(ms: list[dict], limit_pct: float = 10.0) -> str | None:
