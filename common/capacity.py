@@ -320,7 +320,7 @@ class CapacitySearch:
                "bracket": [lo, hi], "converged": self.converged(), "bound_by": above["bound_by"] if above else None,
                "samples_at_bracket": [fewest_samples(x) for x in (at, above)],
                "search": {k: v for k, v in asdict(self.spec).items() if k != "slo"},
-               "probes": self.probes, "search_s": round(time.perf_counter() - self.t0, 1)}
+               "probes": self.probes, "search_s": round(time.perf_counter() - self.t0, 2)}
         if failure:
             out["failed"] = failure
         if not self.probes:

@@ -101,9 +101,20 @@ def timeline_plot(path: Path, requests: list[dict], title: str, colors: dict[str
     return _save(fig, path)
 
 
+def _wrap_titles(fig) -> None:
+    """Break a title that is wider than its panel onto more lines (a long SLO text would run off the figure)."""
+    import textwrap
+    for ax in fig.axes:
+        title = ax.get_title()
+        chars = int(ax.get_position().width * fig.get_figwidth() * 72 / 7.5)   # ~7.5 pt a character at 12 pt
+        if title and len(title) > chars > 10:
+            ax.set_title("\n".join(textwrap.wrap(title, chars)))
+
+
 def _save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _wrap_titles(fig)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     _plt().close(fig)

@@ -6,6 +6,7 @@ The aggregator (run_distributed_benchmark.py --from-results) reads only these fi
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import json
@@ -127,17 +128,23 @@ os.umask(_UMASK)
 
 
 def writable_dir(path: str | Path) -> str | None:
-    """Why results cannot be written to folder `path` (created if missing), or None when they can: checked
-    before any engine starts, so a bad --output-dir costs seconds, not a measurement."""
-    p = Path(path)
+    """Why results cannot be written to folder `path`, or None when they can: checked before any engine starts, so
+    a bad --output-dir costs seconds, not a measurement. Folders made for the check are removed again (the first
+    result makes them), so a run refused later for another reason leaves nothing behind."""
+    p = Path(path).absolute()
     if p.exists() and not p.is_dir():
         return f"--output-dir {path} is a file, not a folder"
+    made = [d for d in (p, *p.parents) if not d.exists()]
     try:
         p.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=p, prefix=".write-check-"):
             pass
     except OSError as e:
         return f"cannot write results to --output-dir {path}: {e.strerror or e}"
+    finally:
+        for d in made:   # deepest first
+            with contextlib.suppress(OSError):
+                d.rmdir()
     return None
 
 

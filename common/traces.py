@@ -200,6 +200,7 @@ def write_timed_trace(trace: Trace, path: Path, speed: float = 1.0) -> Path:
         lines.append(json.dumps({"timestamp": round(float(trace.t[i]) / speed * 1000, 3),
                                  "input_length": int(trace.input_len[i]), "output_length": int(trace.output_len[i]),
                                  "hash_ids": ids}))
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -38,7 +38,8 @@ def _check_search(cap: dict) -> None:
     assert cap["start"]["from"].startswith("0.6 x the saturation probe") and cap["start"]["ceiling_rate"] > 0
     assert cap["probes"][0]["offered_rate"] == cap["start"]["rate"]
     assert sum(p["offered_rate"] < lo / 2 for p in cap["probes"]) <= 1
-    assert cap["search_s"] >= sum(p["wall_s"] for p in cap["probes"]) > 0
+    # the search took at least as long as its probes (each figure is rounded to 10 ms: allow that much a probe)
+    assert cap["search_s"] + 0.01 * len(cap["probes"]) >= sum(p["wall_s"] for p in cap["probes"]) > 0
 
 
 def _check_samples(doc: dict) -> None:

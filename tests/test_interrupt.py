@@ -111,6 +111,16 @@ def test_an_output_dir_nothing_can_be_written_to_is_refused_at_once(script):
     assert proc.returncode == 2 and "cannot write results to --output-dir /proc/lab-results" in proc.stderr, proc.stderr
 
 
+def test_a_run_refused_for_another_reason_leaves_no_new_output_dir(tmp_path):
+    """The --output-dir check makes the folder only to try a write: a run then refused (here its trace is missing)
+    leaves no empty folder behind."""
+    out = tmp_path / "new" / "results"
+    proc = run_script("simulate_concurrent_requests.py", "--output-dir", str(out), "--dataset-path",
+                      str(tmp_path / "missing.jsonl"), timeout=60)
+    assert proc.returncode == 2 and "missing.jsonl: no such file" in proc.stderr, proc.stderr
+    assert not (tmp_path / "new").exists()
+
+
 def test_a_mistyped_flag_is_refused_without_starting_vllm(tmp_path):
     """vLLM's flag list is kept once per version (setup.sh does it; so does this test): a flag it does not know is
     refused without importing vLLM (~7 s)."""
