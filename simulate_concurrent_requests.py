@@ -45,7 +45,7 @@ from common.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed
 from common.metrics import StageTimer, fairness_metrics, request_metrics, send_lag, unloaded_reference
 from common.models import load_model_info
 from common.plotting import capacity_plot, cdf_plot, line_plot
-from common.prom import Watcher, prefix_hit_rate, scrape
+from common.prom import Watcher, prefix_hit_rate, read_counters
 from common.results import run_path, save_run, timestamp
 from common.server import health, served_model
 from common.stepdrive import generate_offline
@@ -181,8 +181,8 @@ async def _warm_up(backend, cfg: dict) -> None:
 
 
 async def _one_level(backend, cfg: dict, kind: str, value: float, seed: int, unloaded) -> dict:
-    """One load level: its requests, their metrics (with fairness and the client's own CPU cost), and with
-    --base-url the server's scheduler state over the level."""
+    """One load level: its requests, their metrics (with fairness and the client's own CPU cost), and
+    the engine's prefix-cache hits over the level (behind --base-url also the server's scheduler state)."""
     specs = level_prompts(cfg, kind, value, seed)
     label = f"{kind}={value:g}"
     proc = psutil.Process()
@@ -193,8 +193,11 @@ async def _one_level(backend, cfg: dict, kind: str, value: float, seed: int, unl
             async with Watcher(backend.session, cfg["base_url"]) as w:
                 recs = await _run_level(backend, specs, kind, value, cfg, bar)
             server = w.report()
-        else:
+        else:   # in-process: the engine's own counters give the prefix cache's hits over the level
+            before = await read_counters(backend)
             recs = await _run_level(backend, specs, kind, value, cfg, bar)
+            hit = prefix_hit_rate(before, await read_counters(backend)) if before is not None else None
+            server = {"prefix_cache_hit_rate": hit} if hit is not None else None
     cpu1 = proc.cpu_times()
     m = request_metrics(recs, cfg["goodput"] or None)
     m.update(fairness_metrics(recs, unloaded))
@@ -234,12 +237,8 @@ async def _search(backend, cfg: dict, out: dict) -> dict:
         checkpoint(cfg, out)
 
     workload = {k: cfg[k] for k in ("input_len", "output_len", "range_ratio", "vocab_size", "seed")}
-    before = await scrape(backend.session, cfg["base_url"]) if cfg["base_url"] else None
-    res = await capacity_on_backend(backend, cfg["capacity"], workload, on_probe=on_probe, source=trace_source(cfg),
-                                    max_num_seqs=(out.get("scheduler") or {}).get("max_num_seqs"))
-    if before is not None:  # the server's prefix cache over the whole search (a trace's shared blocks show here)
-        res["prefix_cache_hit_rate"] = prefix_hit_rate(before, await scrape(backend.session, cfg["base_url"]))
-    return res
+    return await capacity_on_backend(backend, cfg["capacity"], workload, on_probe=on_probe, source=trace_source(cfg),
+                                     max_num_seqs=(out.get("scheduler") or {}).get("max_num_seqs"))
 
 
 def measure_batch(cfg: dict) -> dict:
@@ -403,7 +402,7 @@ def capacity_summary(cfg: Config, cap: dict) -> tuple[list, dict, list]:
                      f"before p{pct:g} latency breaks the SLO; size the fleet from this rate, not from the offline "
                      "batch throughput (run_distributed_benchmark.py --target-rate plans the replicas).")
     if cap.get("prefix_cache_hit_rate") is not None:
-        lines.append(f"The server's prefix cache found {cap['prefix_cache_hit_rate'] * 100:.0f}% of the prompt tokens "
+        lines.append(f"The engine's prefix cache found {cap['prefix_cache_hit_rate'] * 100:.0f}% of the prompt tokens "
                      "it looked up over the search (requests sharing a trace's hash ids share prompt blocks).")
     lines += bench_lines(cap.get("vllm_bench_at_capacity"), pct)
     return rows, {"capacity": cap}, lines
@@ -440,9 +439,10 @@ def level_row(cfg: Config, lv: dict) -> dict:
         row["send lag p99 ms"] = num(m.get("p99_send_lag_ms"), 2)
     if cfg.goodput:
         row["goodput req/s"] = num(m.get("request_goodput"), 2)
-    if s := lv.get("server_metrics"):
+    if (s := lv.get("server_metrics")) and "scrapes" in s:   # a server's /metrics over the level
         row["max running/waiting"] = f"{num(s.get('max_num_requests_running'), 0)}/{num(s.get('max_num_requests_waiting'), 0)}"
         row["preemptions"] = num(s.get("num_preemptions"), 0)
+    if s:
         row["prefix hit %"] = num(100 * s["prefix_cache_hit_rate"], 0) if s.get("prefix_cache_hit_rate") is not None else "-"
     return row
 

@@ -13,6 +13,7 @@ from common.capacity_stats import saturation_rate
 from common.isolation import checkpoint, run_isolated
 from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
 from common.metrics import StageTimer, unloaded_reference
+from common.prom import prefix_hit_rate, read_counters
 from common.workloads import PoissonWorkload, random_prompts, trace_source
 
 UNFINISHED = "stopped before the search finished"
@@ -153,6 +154,7 @@ async def capacity_on_backend(backend, search: dict, workload: dict, on_probe=No
     if not any(r.ok for r in warm):
         raise RuntimeError(f"every warm-up request failed, e.g. {warm[0].error}")
     ttft, tpot = unloaded_reference(await run_closed_loop(backend, source.requests(4, w["seed"] + 11), concurrency=1))
+    before = await read_counters(backend)
     sat = None if search.get("start_rate") else await saturation_async(
         backend, source, saturation_concurrency(max_num_seqs), w["seed"] + 13)
     spec = started(search, sat, **extra)
@@ -161,6 +163,9 @@ async def capacity_on_backend(backend, search: dict, workload: dict, on_probe=No
                              seed=w["seed"] + 5000, on_probe=printer(spec, on_probe, start_note(spec, sat)))
     res["unloaded"] = {"ttft_ms": ttft * 1000, "tpot_ms": tpot * 1000}
     res["start"] = start_note(spec, sat)
+    # the engine's prefix cache over the saturation probe and the search (a trace's shared blocks show here)
+    after = await read_counters(backend) if before is not None else None
+    res["prefix_cache_hit_rate"] = prefix_hit_rate(before, after) if after is not None else None
     return res
 
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from common.prom import local_counters, scrape
 from common.workloads import RequestSpec
 
 
@@ -110,6 +111,10 @@ class AsyncLLMBackend:
             rec.add_tokens(time.perf_counter(), len(out.outputs[0].token_ids))
         rec.end_s = time.perf_counter()
 
+    async def counters(self) -> dict[str, float]:
+        """The engine's Prometheus counters (common.prom), as a server's /metrics would give them."""
+        return local_counters()
+
     async def close(self) -> None:
         pass
 
@@ -165,6 +170,10 @@ class OpenAIBackend:
         if rec.first_token_s is None or (usage_tokens is not None and usage_tokens < spec.output_len):
             raise ConnectionError(f"stream ended after {rec.output_len} of {spec.output_len} tokens")
         rec.end_s = end
+
+    async def counters(self) -> dict[str, float]:
+        """The server's Prometheus counters from its /metrics (common.prom)."""
+        return await scrape(self.session, self.base_url)
 
     async def close(self) -> None:
         await self.session.close()

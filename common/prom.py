@@ -1,5 +1,5 @@
-"""Scrape a vLLM server's Prometheus /metrics (scheduler state: running, waiting, KV usage, preemptions, prefix-cache
-hits)."""
+"""vLLM's Prometheus counters (scheduler state: running, waiting, KV usage, preemptions, prefix-cache hits): scraped
+from a server's /metrics, or read from this process's registry when the engine is an in-process AsyncLLM."""
 from __future__ import annotations
 
 import asyncio
@@ -24,6 +24,17 @@ def parse(text: str) -> dict[str, float]:
     return out
 
 
+def local_counters() -> dict[str, float]:
+    """parse()'s sums from this process's Prometheus registry: an in-process AsyncLLM records its stats there (as
+    `vllm serve` does for /metrics), summed over engines (DP) like a scrape."""
+    from vllm.v1.metrics.reader import Counter, Gauge, get_metrics_snapshot
+    out: dict[str, float] = {}
+    for m in get_metrics_snapshot():
+        if m.name in WATCHED and isinstance(m, (Counter, Gauge)):
+            out[m.name] = out.get(m.name, 0.0) + float(m.value)
+    return out
+
+
 async def scrape(session, base_url: str) -> dict[str, float]:
     """Fetch /metrics and parse it in a worker thread, so the event loop that times the requests'
     streamed tokens is never blocked by the parsing (a blocked loop reads many chunks at once and
@@ -31,6 +42,15 @@ async def scrape(session, base_url: str) -> dict[str, float]:
     async with session.get(base_url.rstrip("/") + "/metrics") as r:
         text = await r.text()
     return await asyncio.to_thread(parse, text)
+
+
+async def read_counters(backend) -> dict[str, float] | None:
+    """A common.loadgen backend's engine counters, or None where its front end has none to give (a server without
+    /metrics)."""
+    try:
+        return await backend.counters()
+    except Exception:
+        return None
 
 
 class Watcher:

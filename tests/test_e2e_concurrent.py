@@ -32,6 +32,8 @@ def test_in_process_levels_fairness_and_batch_comparison(tmp_path, tiny_model):
         assert m["output_throughput"] > 0 and m["p99_ttft_ms"] >= m["median_ttft_ms"] > 0
         assert m["mean_tpot_ms"] > 0 and m["mean_itl_ms"] > 0 and "request_goodput" in m
         assert m["client_cpu_ms_per_request"] > 0
+    # the in-process engine's prefix-cache counters over each level (random prompts: a number, not a hit rate to judge)
+    assert all(0 <= lv["server_metrics"]["prefix_cache_hit_rate"] <= 1 for lv in d["raw"]["levels"])
     assert 0 < levels["concurrency=4"]["jain_client_throughput"] <= 1.0
     raw = d["raw"]["levels"][1]["requests"]
     assert len(raw) == 16 and all(len(r["chunk_times_s"]) >= 1 for r in raw)
@@ -126,6 +128,7 @@ def test_base_url_capacity_search_then_vllm_bench_serve_at_that_rate(tmp_path, s
     assert cap["request_rate"] > 0
     assert any(p["pass"] and p["offered_rate"] == cap["request_rate"] for p in cap["probes"])
     assert any(not p["pass"] and p["offered_rate"] > cap["request_rate"] for p in cap["probes"])
+    assert 0 <= cap["prefix_cache_hit_rate"] <= 1   # from the server's /metrics, before and after the search
     vb = cap["vllm_bench_at_capacity"]
     at = next(p for p in cap["probes"] if p["offered_rate"] == cap["request_rate"])
     assert vb["request_rate"] == cap["request_rate"] and vb["num_prompts"] == at["requests"]

@@ -143,7 +143,9 @@ def _write(path, text):
 def test_capacity_on_a_trace_is_its_speed_up_and_the_workload_is_recorded(tmp_path, tiny_model):
     rng = np.random.default_rng(3)
     t = np.cumsum(rng.exponential(0.1, 300))   # ~10 req/s, bursty enough
-    rows = [{"timestamp": round(float(x) * 1000, 1), "input_length": int(rng.integers(32, 120)),
+    # a third share hash id 0, with prompts past one 128-token KV block of the CPU engine (a cache hit needs a block)
+    rows = [{"timestamp": round(float(x) * 1000, 1), "input_length": int(rng.integers(160, 240) if i % 3 == 0 else
+                                                                          rng.integers(32, 120)),
              "output_length": int(rng.integers(8, 17)), "hash_ids": [0] if i % 3 == 0 else [1000 + i]}
             for i, x in enumerate(t)]
     rows.append({"timestamp": rows[-1]["timestamp"] + 10, "input_length": 5000, "output_length": 8, "hash_ids": [9]})
@@ -160,6 +162,9 @@ def test_capacity_on_a_trace_is_its_speed_up_and_the_workload_is_recorded(tmp_pa
     assert cap["request_rate"] > 0 and cap["trace_speedup"] == pytest.approx(cap["request_rate"] / tr.mean_rate)
     assert cap["busiest_minute_rate"] == pytest.approx(cap["trace_speedup"] * tr.busiest_minute_rate())
     assert f"holds this trace at up to {cap['trace_speedup']:.3g} x its recorded rate" in proc.stdout
+    # the in-process engine's own counters see the prefix cache hit
+    assert 0 < cap["prefix_cache_hit_rate"] <= 1
+    assert f"prefix cache found {cap['prefix_cache_hit_rate'] * 100:.0f}% of the prompt tokens" in proc.stdout
     assert "1 request(s) of the dataset were left out: longer than max_model_len 4096" in proc.stdout
 
 
