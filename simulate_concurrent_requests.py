@@ -35,7 +35,7 @@ from tqdm import tqdm
 from common import cli
 from common import engine as eng
 from common.calibration import bench_at_capacity, bench_serve_level
-from common.capacity_display import probe_row
+from common.capacity_display import out_of_reach, probe_row
 from common.capacity_drivers import capacity_on_backend, split_samples
 from common.capacity_flags import add_cli_args, parse_slo, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
@@ -401,6 +401,8 @@ def capacity_summary(cfg: Config, cap: dict) -> tuple[list, dict, list]:
         lines.append(f"A server like this one takes up to {cap['request_rate']:.3g} requests per second of {what} "
                      f"before p{pct:g} latency breaks the SLO; size the fleet from this rate, not from the offline "
                      "batch throughput (run_distributed_benchmark.py --target-rate plans the replicas).")
+    if reach := out_of_reach(cap):
+        lines.append(reach)
     if cap.get("prefix_cache_hit_rate") is not None:
         lines.append(f"The engine's prefix cache found {cap['prefix_cache_hit_rate'] * 100:.0f}% of the prompt tokens "
                      "it looked up over the search (requests sharing a trace's hash ids share prompt blocks).")

@@ -336,7 +336,7 @@ class CapacitySearch:
                                  "; no failing rate found within the probe budget (raise --max-probes)"))
             if not out["converged"] and above:
                 out["verdict"] += " (probe budget spent before the bracket narrowed to the resolution)"
-            if thin := thin_samples(out):
+            if (thin := thin_samples(out)) is not None:   # 0 too: a probe whose window held no request
                 out["verdict"] += (f"; p{p:g} over {thin} requests lies between their two largest, so one "
                                    "or two late requests decided a verdict here: lengthen the probes (--probe-min-requests) "
                                    "to settle it")

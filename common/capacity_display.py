@@ -35,6 +35,23 @@ def probe_row(p: dict, percentile: float) -> dict:
             "wall s": num(p.get("wall_s"), 0), "verdict": "pass" if p["pass"] else f"FAIL ({describe(p, percentile)})"}
 
 
+def out_of_reach(cap: dict | None) -> str | None:
+    """When no rate passed: the sentence that says so with the unloaded latencies beside the targets (single requests
+    may already miss them, e.g. long prompts on a CPU), and what to change. None when some rate passed."""
+    if not cap or cap.get("request_rate") or not cap.get("probes") or cap.get("failed"):
+        return None
+    u, slo = cap.get("unloaded") or {}, cap.get("slo") or {}
+    low = min(p["offered_rate"] for p in cap["probes"])
+    ceiling = (cap.get("start") or {}).get("ceiling_rate")
+    share = f" ({low / ceiling * 100:.0f}% of the saturation ceiling)" if ceiling else ""
+    alone = ", ".join(f"{k.upper()} {u[f'{k}_ms']:.0f} ms against {slo[k]:g}" for k in ("ttft", "tpot")
+                      if k in slo and u.get(f"{k}_ms") is not None)
+    return (f"No rate passed, down to {low:.3g} req/s{share}" + (f"; one request at a time had a median {alone}" if alone
+                                                               else "")
+            + ". The SLO is out of reach for this workload on this engine, queue or not: loosen it, cap the prompt "
+            "length (--max-model-len) or measure a faster layout.")
+
+
 def capacity_rows(ms: list[dict], dev: str = "GPU") -> list[dict]:
     """One row per layout with a capacity search: capacity, per device (`dev`: GPU or CPU rank), at what cost, what
     broke the next rate."""

@@ -25,9 +25,13 @@ def as_workload(source):
 
 
 def probe_specs(plan: ProbePlan, rate: float, source, seed: int, stretch: int = 1):
-    """(RequestSpecs with arrival times covering warm-up and window, the window) at an offered rate."""
-    window = plan.window(rate, stretch)
-    return as_workload(source).timed(rate, seed, window[1]), window
+    """(RequestSpecs with arrival times covering warm-up and window, the window) at an offered rate. A trace's window
+    is stretched until it holds the probe's minimum of arrivals (at most 10 x the window), as its local rate can be
+    far below its mean."""
+    window, w = plan.window(rate, stretch), as_workload(source)
+    if hasattr(w, "fit_window"):
+        window = w.fit_window(rate, window, plan.min_requests * stretch, plan.warmup_s + 10 * plan.measure_s * stretch)
+    return w.timed(rate, seed, window[1]), window
 
 
 def trace_terms(res: dict, source) -> dict:

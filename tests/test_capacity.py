@@ -6,6 +6,7 @@ import pytest
 
 from common.capacity import CapacitySearch, ProbePlan, SearchSpec, SureFail, describe, judge
 from common.capacity_stats import thin_samples
+from common.capacity_display import out_of_reach
 from common.capacity_drivers import probe_specs, search_async, search_sync
 from common.loadgen import RequestRecord
 from common.metrics import percentile_with_unfinished
@@ -60,6 +61,11 @@ def test_slo_missed_at_every_rate_is_capacity_zero_not_a_crash():
     res = s.result()
     assert res["request_rate"] == 0.0 and res["bound_by"] == "ttft"
     assert res["verdict"].startswith("capacity 0: p99 TTFT 900 ms at 0.0156 req/s")
+    # the takeaway then puts one request's own latency beside the target: the SLO is out of reach, queue or not
+    res["unloaded"], res["start"] = {"ttft_ms": 620.0, "tpot_ms": 3.0}, {"ceiling_rate": 3.125}
+    assert out_of_reach(res).startswith("No rate passed, down to 0.0156 req/s (0% of the saturation ceiling); one "
+                                        "request at a time had a median TTFT 620 ms against 500, TPOT 3 ms against 50")
+    assert out_of_reach(_run(2.0, start_rate=1.0).result()) is None
 
 
 def test_probe_budget_caps_the_search():

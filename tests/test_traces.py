@@ -80,6 +80,27 @@ def test_a_trace_replayed_faster_compresses_its_times_and_cycles_past_its_end(tm
     assert w.rate_note(w.trace.mean_rate * 2)["trace_speedup"] == pytest.approx(2)
 
 
+def test_a_probe_window_over_a_sparse_stretch_grows_until_it_holds_its_requests(tmp_path):
+    """As the Azure code trace opens: a burst, then a long quiet gap. A window sized by the mean rate would judge
+    nothing; it is stretched to the minimum of arrivals (the long request dropped does not count), never past its
+    limit."""
+    from common.capacity import ProbePlan
+    from common.capacity_drivers import probe_specs
+    rows = [{"timestamp": 100 * i, "input_length": 5000 if i == 3 else 50, "output_length": 8} for i in range(12)]
+    rows += [{"timestamp": 30_000 + 250 * i, "input_length": 50, "output_length": 8} for i in range(60)]
+    w = TraceWorkload(load_trace(_timed(tmp_path / "burst.jsonl", rows)), 5000, max_model_len=4096)
+    rate = w.trace.mean_rate   # ~1.4 req/s: speed 1
+    plan = ProbePlan(warmup_s=1.5, measure_s=5.0, min_requests=30, slo={"ttft": 500}, max_output_len=8)
+    specs, window = probe_specs(plan, rate, w, seed=0)
+    judged = [s for s in specs if window[0] <= s.arrival_s < window[1]]
+    assert window[0] == 1.5 and len(judged) == 30 and window[1] == pytest.approx(30.0 + 0.25 * 29, abs=1e-3)
+    # where the trace holds too few, the window ends at its limit (warm-up + 10 x measure_s)
+    assert probe_specs(plan, rate / 4, w, seed=0)[1] == (1.5, 51.5)
+    # a dense trace keeps the plan's own window
+    dense = TraceWorkload(load_trace(_write(tmp_path / "a.csv", AZURE)), 5000)
+    assert probe_specs(plan, 40.0, dense, seed=0)[1] == plan.window(40.0)
+
+
 @pytest.mark.parametrize("name,text,msg", [
     ("missing.csv", "TIMESTAMP,ContextTokens\n2023-11-16 18:15:46.6,3\n", "lacks column(s) GeneratedTokens"),
     ("empty.csv", "", "is empty"),
