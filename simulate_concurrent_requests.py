@@ -403,7 +403,7 @@ def capacity_summary(cfg: Config, cap: dict) -> tuple[list, dict, list]:
                      "batch throughput (run_distributed_benchmark.py --target-rate plans the replicas).")
     if reach := out_of_reach(cap):
         lines.append(reach)
-    if cap.get("prefix_cache_hit_rate") is not None:
+    if cap.get("prefix_cache_hit_rate"):   # (none to find without shared prompt blocks: said only when some hit)
         lines.append(f"The engine's prefix cache found {cap['prefix_cache_hit_rate'] * 100:.0f}% of the prompt tokens "
                      "it looked up over the search (requests sharing a trace's hash ids share prompt blocks).")
     lines += bench_lines(cap.get("vllm_bench_at_capacity"), pct)
