@@ -106,7 +106,7 @@ def _wrap_titles(fig) -> None:
     import textwrap
     for ax in fig.axes:
         title = ax.get_title()
-        chars = int(ax.get_position().width * fig.get_figwidth() * 72 / 7.5)   # ~7.5 pt a character at 12 pt
+        chars = int(ax.get_position().width * fig.get_figwidth() * 72 / 6.6)   # ~6.6 pt a character at 12 pt
         if title and len(title) > chars > 10:
             ax.set_title("\n".join(textwrap.wrap(title, chars)))
 
