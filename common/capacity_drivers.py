@@ -42,6 +42,12 @@ def trace_terms(res: dict, source) -> dict:
         res["verdict"] += (f"; it holds this trace at up to {note['trace_speedup']:.3g} x its recorded rate: "
                            f"{res['request_rate']:.3g} req/s on average, {note['busiest_minute_rate']:.3g} req/s in "
                            "its busiest minute")
+        # the stretch replayed is not the whole trace: what actually arrived in the judged window at that speed
+        at = [p["arrived_rate"] for p in res.get("probes", []) if p.get("pass") and "arrived_rate" in p
+              and p["offered_rate"] == res["request_rate"]]
+        if at:
+            res["stretch_arrived_rate"] = at[-1]
+            res["verdict"] += f" (the stretch replayed brought {at[-1]:.3g} req/s in the judged window)"
     return res
 
 

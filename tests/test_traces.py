@@ -183,6 +183,7 @@ def test_capacity_on_a_trace_is_its_speed_up_and_the_workload_is_recorded(tmp_pa
     assert cap["request_rate"] > 0 and cap["trace_speedup"] == pytest.approx(cap["request_rate"] / tr.mean_rate)
     assert cap["busiest_minute_rate"] == pytest.approx(cap["trace_speedup"] * tr.busiest_minute_rate())
     assert f"holds this trace at up to {cap['trace_speedup']:.3g} x its recorded rate" in proc.stdout
+    assert f"(the stretch replayed brought {cap['stretch_arrived_rate']:.3g} req/s in the judged window)" in proc.stdout
     # the in-process engine's own counters see the prefix cache hit
     assert 0 < cap["prefix_cache_hit_rate"] <= 1
     assert f"prefix cache found {cap['prefix_cache_hit_rate'] * 100:.0f}% of the prompt tokens" in proc.stdout
