@@ -166,6 +166,14 @@ def first_arrival(records) -> float:
     return min((r.scheduled_s for r in records if r.scheduled_s is not None), default=0.0)
 
 
+def bracket_probes(probes: list[dict], lo: float | None, hi: float | None) -> tuple[dict | None, dict | None]:
+    """(the passing probe at `lo`, the failing one at `hi`): the decided probes a capacity's figures come from."""
+    decided = [p for p in probes if not p.get("inconclusive")]   # an undecided probe ran again, longer
+    at = next((x for x in decided if x["pass"] and x["offered_rate"] == lo), None)
+    above = next((x for x in decided if not x["pass"] and x["offered_rate"] == hi), None)
+    return at, above
+
+
 def judged_mask(records, a: float, b: float) -> list[bool]:
     """Which requests a probe is judged over: those scheduled in its window [a, b) (perf_counter)."""
     return [r.scheduled_s is not None and a <= r.scheduled_s < b for r in records]
@@ -313,8 +321,7 @@ class CapacitySearch:
         """metrics.capacity: the rate, what it delivers, what bound it, and every probe."""
         lo, hi = self.bracket()
         p = self.spec.percentile
-        at = next((x for x in self._decided() if x["pass"] and x["offered_rate"] == lo), None)
-        above = next((x for x in self._decided() if not x["pass"] and x["offered_rate"] == hi), None)
+        at, above = bracket_probes(self.probes, lo, hi)
         out = {"request_rate": lo or 0.0, "output_throughput": at["output_throughput"] if at else 0.0,
                "slo": dict(self.spec.slo), "percentile": p, "resolution": self.spec.resolution,
                "bracket": [lo, hi], "converged": self.converged(), "bound_by": above["bound_by"] if above else None,

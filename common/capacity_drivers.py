@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 from common import engine as eng
-from common.capacity import (START_FRACTION, CapacitySearch, ProbePlan, SearchSpec, SureFail, first_arrival, judge,
-                             judged_mask)
+from common.capacity import (START_FRACTION, CapacitySearch, ProbePlan, SearchSpec, SureFail, bracket_probes,
+                             first_arrival, judge, judged_mask)
 from common.capacity_display import printer
 from common.capacity_stats import saturation_rate
 from common.isolation import checkpoint, run_isolated
@@ -43,11 +43,10 @@ def trace_terms(res: dict, source) -> dict:
                            f"{res['request_rate']:.3g} req/s on average, {note['busiest_minute_rate']:.3g} req/s in "
                            "its busiest minute")
         # the stretch replayed is not the whole trace: what actually arrived in the judged window at that speed
-        at = [p["arrived_rate"] for p in res.get("probes", []) if p.get("pass") and "arrived_rate" in p
-              and p["offered_rate"] == res["request_rate"]]
-        if at:
-            res["stretch_arrived_rate"] = at[-1]
-            res["verdict"] += f" (the stretch replayed brought {at[-1]:.3g} req/s in the judged window)"
+        at, _ = bracket_probes(res["probes"], *res["bracket"])
+        if at and at.get("arrived_rate") is not None:
+            res["stretch_arrived_rate"] = at["arrived_rate"]
+            res["verdict"] += f" (the stretch replayed brought {at['arrived_rate']:.3g} req/s in the judged window)"
     return res
 
 

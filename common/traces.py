@@ -52,6 +52,13 @@ class Trace:
         """Requests per second over the trace's span (its recorded rate)."""
         return (len(self.t) - 1) / self.span_s if self.span_s > 0 else float("inf")
 
+    def fits(self, max_model_len: int | None) -> np.ndarray:
+        """Per request: whether its prompt plus answer fit in `max_model_len` (all, when None); the rest are dropped,
+        as the engine would refuse them."""
+        if not max_model_len:
+            return np.ones(len(self.t), dtype=bool)
+        return self.input_len + self.output_len <= max_model_len
+
     def busiest_minute_rate(self) -> float:
         """Requests per second in its busiest minute (a 60 s window sliding over the arrivals)."""
         ends = np.searchsorted(self.t, self.t + 60.0, side="left")

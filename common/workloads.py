@@ -109,10 +109,10 @@ def trace_prompts(trace, vocab_size: int, seed: int = 0, speed: float = 1.0,
             blocks[h] = random_tokens(np.random.default_rng([seed, 1, h]), trace.block_size, vocab_size)
         return blocks[h]
 
-    specs, dropped = [], 0
+    specs, dropped, fits = [], 0, trace.fits(max_model_len)
     for i in range(len(trace)):
         n_in, n_out = int(trace.input_len[i]), int(trace.output_len[i])
-        if max_model_len and n_in + n_out > max_model_len:
+        if not fits[i]:
             dropped += 1
             continue
         ids = trace.hash_ids[i] if trace.hash_ids is not None else []
@@ -170,8 +170,13 @@ class TraceWorkload:
     def timed(self, rate: float, seed: int, until_s: float) -> list[RequestSpec]:
         return self._cycle(None, seed, speed=rate / self.trace.mean_rate, until_s=until_s)
 
+    @property
+    def period_s(self) -> float:
+        """One replay cycle in the trace's own time: its span plus one mean gap, then it starts over."""
+        return self.trace.span_s + 1.0 / self.trace.mean_rate
+
     def _cycle(self, n: int | None, seed: int, speed: float, until_s: float | None) -> list[RequestSpec]:
-        out, k, period = [], 0, self.trace.span_s + 1.0 / self.trace.mean_rate
+        out, k, period = [], 0, self.period_s
         while n is None or len(out) < n:
             start = k * period / speed
             m = len(self.trace)
@@ -201,11 +206,8 @@ class TraceWorkload:
         """The judged window, its end moved later until it holds `min_requests` of the replay's arrivals, at most to
         `limit_s`: a stretch of a trace can be far sparser than its mean rate (the Azure code trace opens with 12
         requests in 1.4 s, then nothing for 28 s), and a window sized by the mean rate would then judge none."""
-        speed = rate / self.trace.mean_rate
-        period = self.trace.span_s + 1.0 / self.trace.mean_rate
-        t = self.trace.t
-        if self.max_model_len:   # the requests trace_prompts keeps
-            t = t[self.trace.input_len + self.trace.output_len <= self.max_model_len]
+        speed, period = rate / self.trace.mean_rate, self.period_s
+        t = self.trace.t[self.trace.fits(self.max_model_len)]   # the requests trace_prompts keeps
         cycles = int(limit_s * speed / period) + 2
         arrivals = np.concatenate([(t + k * period) / speed for k in range(cycles)])
         inside = arrivals[arrivals >= window[0]]
