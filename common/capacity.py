@@ -340,8 +340,8 @@ class CapacitySearch:
             out["verdict"] = (f"capacity {lo:.3g} req/s ({out['output_throughput']:.0f} out tok/s) under "
                               f"{slo_text(self.spec.slo, p, self.spec.term_class)}"
                               + (f"; at {hi:.3g} req/s {describe(above, p)}" if above else
-                                 "; no failing rate found within the probe budget (raise --max-probes)"))
-            if not out["converged"] and above:
+                                 "; no failing rate found" + ("" if failure else " within the probe budget (raise --max-probes)")))
+            if not out["converged"] and above and not failure:   # a search stopped early says why at the end
                 out["verdict"] += " (probe budget spent before the bracket narrowed to the resolution)"
             if (thin := thin_samples(out)) is not None:   # 0 too: a probe whose window held no request
                 out["verdict"] += (f"; p{p:g} over {thin} requests lies between their two largest, so one "

@@ -6,9 +6,9 @@ The child is `python -m common.isolation MODULE:FUNC IN.json OUT.json`: it calls
 the returned dict (or its exception) to OUT.json. Its output (vLLM's log, progress bars) streams to this
 process's stderr, so stdout carries only the experiment's own lines and tables (`script > table.txt` keeps
 a clean table while the terminal shows both), and the tail is kept to classify failures. On timeout or
-Ctrl-C the whole process tree is killed, and with it any Ray cluster the child started (its own RAY_TMPDIR
-names all of its processes); afterwards we wait until the GPUs' memory is back to where it was before the
-child started.
+Ctrl-C the whole process tree is killed (what it prints while dying is kept in the log tail, not shown), and with
+it any Ray cluster the child started (its own RAY_TMPDIR names all of its processes); afterwards we wait until
+the GPUs' memory is back to where it was before the child started.
 """
 from __future__ import annotations
 
@@ -154,14 +154,15 @@ def kill_group(pgid: int) -> None:
         pass
 
 
-def _pump(stream, tail: deque, echo: bool) -> None:
+def _pump(stream, tail: deque, echo: bool, quiet: threading.Event) -> None:
+    """Copy the child's output to the tail, and to our stderr until `quiet` is set (the child is being killed)."""
     fd = stream.fileno()
     while True:
         chunk = os.read(fd, 65536)
         if not chunk:
             break
         tail.append(chunk)
-        if echo:
+        if echo and not quiet.is_set():
             sys.stdout.flush()  # our own lines so far first, then the child's
             sys.stderr.buffer.write(chunk)
             sys.stderr.flush()
@@ -188,7 +189,8 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
                                 cwd=str(ROOT), env=child_env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         tail: deque = deque(maxlen=64)
-        pump = threading.Thread(target=_pump, args=(proc.stdout, tail, echo), daemon=True)
+        quiet = threading.Event()
+        pump = threading.Thread(target=_pump, args=(proc.stdout, tail, echo, quiet), daemon=True)
         pump.start()
         timed_out = interrupted = False
         done_at = None
@@ -206,6 +208,8 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
         except KeyboardInterrupt:
             interrupted = True
         finally:  # also on Ctrl-C: nothing of this configuration may outlive it
+            if proc.poll() is None:  # what its processes print while we kill them (vLLM's engine core logs the
+                quiet.set()          # cancelled step as a fatal error) goes to the log tail, not the terminal
             kill_tree(proc.pid)
             kill_group(proc.pid)
             ray_dir.close()

@@ -19,6 +19,19 @@ def sleep_forever(cfg):
     time.sleep(3600)
 
 
+def noisy_when_killed(cfg):
+    """Say it is ready, then wait; on SIGTERM print a traceback-like line (as vLLM's engine core does) and exit."""
+    import signal
+    import sys
+
+    def dying(signum, frame):
+        print("Traceback (most recent call last): RuntimeError: cancelled", flush=True)
+        sys.exit(1)
+    signal.signal(signal.SIGTERM, dying)
+    print("ready", flush=True)
+    time.sleep(3600)
+
+
 def hard_exit(cfg):
     print("ValueError: the real reason is printed before dying", flush=True)
     os._exit(3)

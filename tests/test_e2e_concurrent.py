@@ -130,7 +130,8 @@ def test_base_url_capacity_search_then_vllm_bench_serve_at_that_rate(tmp_path, s
     assert any(not p["pass"] and p["offered_rate"] > cap["request_rate"] for p in cap["probes"])
     assert 0 <= cap["prefix_cache_hit_rate"] <= 1   # from the server's /metrics, before and after the search
     vb = cap["vllm_bench_at_capacity"]
-    at = next(p for p in cap["probes"] if p["offered_rate"] == cap["request_rate"])
+    # the probe that passed at that rate (an undecided one before it may have run the same rate on a shorter window)
+    at = next(p for p in cap["probes"] if p["pass"] and p["offered_rate"] == cap["request_rate"])
     assert vb["request_rate"] == cap["request_rate"] and vb["num_prompts"] == at["requests"]
     assert vb["vllm_bench"]["completed"] == at["requests"] and vb["vllm_bench"]["p99_ttft_ms"] > 0
     for k in ("p99_ttft_ms", "p99_tpot_ms", "output_throughput"):

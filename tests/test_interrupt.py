@@ -61,6 +61,7 @@ def test_ctrl_c_after_two_probes_keeps_both_and_exits_130(tmp_path, tiny_model):
     assert len(cap["probes"]) >= 2 and cap["percentile"] == 99.0 and cap["slo"] == {"ttft": 500.0, "tpot": 50.0}
     assert [len(r["ttft_ms"]) for r in doc["raw"]["capacity_probes"]] == [p["requests"] for p in cap["probes"]]
     assert "the search stopped early" in out and f"{len(cap['probes'])} probe(s) finished and are kept" in out
+    assert "probe budget" not in cap["verdict"] and "--max-probes" not in cap["verdict"]  # the Ctrl-C stopped it
 
 
 @cpu_only

@@ -156,6 +156,13 @@ def test_isolated_timeout_kills_the_child():
     assert time.perf_counter() - t0 < 30
 
 
+def test_what_a_killed_child_prints_while_dying_goes_to_the_log_tail_not_the_terminal(capfd):
+    res = isolation.run_isolated("tests.iso_targets:noisy_when_killed", {}, timeout_s=3, echo=True)
+    err = capfd.readouterr().err
+    assert res["failure"]["kind"] == "timeout" and "ready" in err
+    assert "Traceback" not in err and "RuntimeError: cancelled" in res["log_tail"]
+
+
 def test_isolated_hard_exit_keeps_root_cause():
     res = isolation.run_isolated("tests.iso_targets:hard_exit", {}, timeout_s=60, echo=False)
     assert res["failure"]["exit_code"] == 3
