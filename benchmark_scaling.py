@@ -229,7 +229,8 @@ def takeaway(ok: list[tuple[dict, dict]], price: tuple) -> list[str]:
     best_lat = max(ok, key=lambda x: x[1]["batch1_decode_tokens_per_s"] or 0)
     base = next((m for lay, m in ok if lay["n"] == 1), None)
     dev, n = platform.unit(), best_tp[0]["n"]
-    lines = [f"Takeaway: {best_tp[1]['layout']} on {n} {dev}{'s' if n > 1 else ''} has the highest throughput "
+    where = best_tp[1]["layout"] + (f" on {n} {dev}s" if n > 1 else "")  # the 1-rank layout's name says it
+    lines = [f"Takeaway: {where} has the highest throughput "
              f"({best_tp[1]['output_throughput']:.0f} out tok/s"
              + (f", {best_tp[1]['speedup']:.2f}x one {dev}, {best_tp[1]['scaling_efficiency'] * 100:.0f}% efficient)"
                 if base else ")")

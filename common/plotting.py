@@ -1,6 +1,8 @@
 """Matplotlib helpers: every figure has a title, axis labels with units and a legend, and is saved as PNG."""
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 
 
@@ -70,11 +72,8 @@ def cdf_plot(path: Path, samples: dict[str, list[float]], title: str, xlabel: st
         if v.size:
             ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", label=f"{label} (n={v.size})")
     if logx:
-        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
         ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # 10 20 50 100 ..., not overlapping 3x10^1 labels
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        _readable_log_axis(ax, ax.xaxis)
     ax.set(title=title, xlabel=xlabel, ylabel="share of requests <= x")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -101,14 +100,30 @@ def timeline_plot(path: Path, requests: list[dict], title: str, colors: dict[str
     return _save(fig, path)
 
 
+def _readable_log_axis(ax, axis) -> None:
+    """A log axis labelled as a reader writes numbers: 10 20 50 100 1,000 across decades, four plain ticks across
+    less than a decade (matplotlib would label its minor ticks 1.2x10^3 1.3x10^3 ..., on top of each other)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+    ax.autoscale_view()
+    lo, hi = sorted(axis.get_view_interval())
+    axis.set_major_locator(MaxNLocator(4) if 0 < lo and hi < 10 * lo else LogLocator(subs=(1, 2, 5)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: _label(v)))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _wrap_titles(fig) -> None:
     """Break a title that is wider than its panel onto more lines (a long SLO text would run off the figure)."""
-    import textwrap
     for ax in fig.axes:
         title = ax.get_title()
         chars = int(ax.get_position().width * fig.get_figwidth() * 72 / 6.6)   # ~6.6 pt a character at 12 pt
         if title and len(title) > chars > 10:
-            ax.set_title("\n".join(textwrap.wrap(title, chars)))
+            ax.set_title(wrap_title(title, chars))
+
+
+def wrap_title(title: str, chars: int) -> str:
+    """`title` on lines of at most `chars` characters; a number keeps its unit ("500 ms", "2 GPUs") on its line."""
+    glued = re.sub(r"(\d) (?=[A-Za-z%$/])", "\\1\u00a0", title)   # textwrap does not break at a no-break space
+    return "\n".join(textwrap.wrap(glued, chars))
 
 
 def _save(fig, path: Path) -> Path:
@@ -190,6 +205,8 @@ def scatter_plot(path: Path, points: dict[str, tuple[float | None, float | None]
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _readable_log_axis(ax, ax.xaxis)
+    _readable_log_axis(ax, ax.yaxis)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
