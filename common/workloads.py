@@ -160,7 +160,8 @@ class TraceWorkload:
     source: str = "trace"
 
     def __post_init__(self):
-        self.dropped = 0
+        self.fits = self.trace.fits(self.max_model_len)   # the requests trace_prompts keeps
+        self.dropped = int((~self.fits).sum())            # the stretch's requests max_model_len leaves out
         self.max_output_len = int(self.trace.output_len.max())
 
     def requests(self, n: int, seed: int) -> list[RequestSpec]:
@@ -182,14 +183,12 @@ class TraceWorkload:
             m = len(self.trace)
             if until_s is not None:
                 m = int(np.searchsorted(self.trace.t / speed + start, until_s, side="left"))
-            if n is not None:
-                m = min(m, n - len(out) + (self.dropped if k else m))
+            if n is not None:  # the first m of the trace keep the n - len(out) still wanted (no more prompts built)
+                m = min(m, int(np.searchsorted(np.cumsum(self.fits), n - len(out))) + 1)
             if m == 0:
                 break
-            specs, dropped = trace_prompts(self.trace.head(m), self.vocab_size, seed=seed * 1000 + k, speed=speed,
-                                           max_model_len=self.max_model_len)
-            if k == 0:
-                self.dropped = dropped
+            specs, _ = trace_prompts(self.trace.head(m), self.vocab_size, seed=seed * 1000 + k, speed=speed,
+                                     max_model_len=self.max_model_len)
             if not specs:  # every request dropped
                 break
             for s in specs:
@@ -207,7 +206,7 @@ class TraceWorkload:
         `limit_s`: a stretch of a trace can be far sparser than its mean rate (the Azure code trace opens with 12
         requests in 1.4 s, then nothing for 28 s), and a window sized by the mean rate would then judge none."""
         speed, period = rate / self.trace.mean_rate, self.period_s
-        t = self.trace.t[self.trace.fits(self.max_model_len)]   # the requests trace_prompts keeps
+        t = self.trace.t[self.fits]
         cycles = int(limit_s * speed / period) + 2
         arrivals = np.concatenate([(t + k * period) / speed for k in range(cycles)])
         inside = arrivals[arrivals >= window[0]]
@@ -286,7 +285,6 @@ def workload_config(cfg: dict) -> dict:
                 "range_ratio": cfg.get("range_ratio", 0.0)}
     if src.source == "sharegpt":
         return dict(src.info)
-    src.requests(1, cfg["seed"])   # counts what max_model_len drops
     return {**src.trace.describe(), "start_s": cfg["trace_start_s"], "speed": cfg.get("speeds") or [1.0],
             "dropped": src.dropped, "max_model_len": cfg.get("max_model_len")}
 

@@ -59,6 +59,27 @@ def test_requests_longer_than_the_context_are_dropped_and_counted(tmp_path):
     assert len(specs) == 8 and dropped == 12
 
 
+
+def test_a_workload_counts_its_drops_up_front_and_builds_only_the_prompts_it_sends(tmp_path, monkeypatch):
+    from common import workloads
+    built = []
+    real = workloads.trace_prompts
+
+    def counting(*a, **k):   # how many prompts each call builds
+        specs, dropped = real(*a, **k)
+        built.append(len(specs))
+        return specs, dropped
+    monkeypatch.setattr(workloads, "trace_prompts", counting)
+    tr = load_trace(_write(tmp_path / "a.csv", AZURE))
+    w = TraceWorkload(tr, 5000, max_model_len=125)   # i <= 7 fit (108 + 2i tokens), 8..19 do not
+    assert w.dropped == 12 and built == []
+    three = w.requests(3, seed=1)
+    assert [s.rid for s in three] == ["t0c0", "t1c0", "t2c0"] and built == [3]   # 3 prompts built, not the 20
+    ten = w.requests(10, seed=1)   # past the 8 that fit: the second cycle, new tokens
+    assert [s.rid for s in ten][7:] == ["t7c0", "t0c1", "t1c1"] and built[1:] == [8, 2]
+    assert [s.prompt_token_ids for s in ten[:3]] == [s.prompt_token_ids for s in three]
+    assert all(len(s.prompt_token_ids) + s.output_len <= 125 for s in ten)
+
 def test_the_same_seed_gives_the_same_prompts_in_two_processes(tmp_path):
     path = _write(tmp_path / "a.csv", AZURE)
     code = ("import sys, hashlib; sys.path.insert(0, '.'); from common.traces import load_trace; "
