@@ -46,6 +46,7 @@ from common.gpu_memory import MemoryTracker
 from common.isolation import checkpoint, run_isolated, until_interrupted
 from common.metrics import (
     StageTimer,
+    cached_prompt_share,
     derive_capacity,
     request_metrics,
     speedup,
@@ -161,15 +162,21 @@ def search_on_llm(llm, cfg: dict) -> dict:
     c = cfg["capacity"]
     make = trace_source(cfg) or (lambda n, seed: random_prompts(n, cfg["input_len"], cfg["output_len"],
                                                                 cfg["vocab_size"], seed=seed))
+    seen = []   # every request of the saturation probe and the search: their prefix-cache hits
+
+    def steps(specs, **limits):
+        seen.extend(recs := run_steps(llm, specs, **limits))
+        return recs
     sat = None if c["start_rate"] else saturation_sync(
-        lambda specs, conc: run_steps(llm, specs, concurrency=conc), make,
+        lambda specs, conc: steps(specs, concurrency=conc), make,
         saturation_concurrency(eng.scheduler_limits(llm)["max_num_seqs"]), cfg["seed"] + 13)
     spec = started(c, sat)
     res = search_sync(spec, ProbePlan.from_spec(spec, getattr(make, "max_output_len", cfg["output_len"])), make,
-                      lambda specs, limit, stop: run_steps(llm, specs, time_limit_s=limit, stop=stop),
+                      lambda specs, limit, stop: steps(specs, time_limit_s=limit, stop=stop),
                       seed=cfg["seed"] + 5000,
                       on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial}), start_note(spec, sat)))
     return {**res, "start": start_note(spec, sat), "scheduler": eng.scheduler_limits(llm),
+            "prefix_cache_hit_rate": cached_prompt_share(seen),
             "front_end": "the suite's vllm.LLM driven step by step (common.stepdrive)"}
 
 
@@ -728,8 +735,9 @@ def capacity_section(ms: list[dict], price, price_src, dev: str) -> tuple[list[s
     if not groups:
         return [], {}
     L = ["", "## Serving capacity under the SLO", "",
-         "Capacity: the highest Poisson request rate at which the SLO still held (bracket, then bisection; a probe "
-         "also fails when completions fall below 95 % of arrivals). Offline throughput says what a layout does with "
+         "Capacity: the highest request rate (Poisson arrivals, or the trace sped up) at which the SLO still held "
+         "(bracket from a saturation probe, then bisection; a probe also fails when its backlog of unfinished requests "
+         "grows by more than 5 % of its arrivals beyond Poisson noise). Offline throughput says what a layout does with "
          "a full queue; capacity says how much live traffic it takes before users notice."
          + (f" Cost at ${price:.2f} per {dev}-hour ({price_src})." if price else "")]
     best = {}

@@ -37,6 +37,7 @@ class RequestRecord:
     end_s: float | None = None
     output_len: int = 0
     error: str | None = None
+    cached_tokens: int | None = None   # prompt tokens the engine found in its prefix cache (where it says: stepdrive)
 
     @property
     def ok(self) -> bool:
@@ -79,7 +80,7 @@ class RequestRecord:
     @classmethod
     def from_raw(cls, d: dict) -> "RequestRecord":
         """Inverse of to_raw(): the derived *_ms fields are dropped, timestamps kept as stored."""
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})   # files from before a field keep its default
 
     def to_raw(self, t0: float = 0.0) -> dict:
         d = asdict(self)

@@ -170,6 +170,14 @@ def send_lag(records) -> dict:
             "p99_send_lag_ms": float(np.percentile(lag, 99)) if lag else None}
 
 
+def cached_prompt_share(records) -> float | None:
+    """Share of the prompt tokens the engine found in its prefix cache, from each finished request's own count (a
+    front end without /metrics or a stat logger: vllm.LLM driven step by step); None where no request says."""
+    told = [r for r in records if r.cached_tokens is not None]
+    prompt = sum(r.prompt_len for r in told)
+    return sum(r.cached_tokens for r in told) / prompt if prompt else None
+
+
 def unloaded_reference(records) -> tuple[float, float]:
     """(TTFT s, TPOT s) medians of requests sent one at a time: the reference for slowdown."""
     ok = [r for r in records if r.ok]

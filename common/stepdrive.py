@@ -124,7 +124,7 @@ class _StepRun:
                 continue
             rec.add_tokens(now, len(out.outputs[0].token_ids) if out.outputs else 0)
             if out.finished:
-                rec.end_s = now
+                rec.end_s, rec.cached_tokens = now, out.num_cached_tokens
                 for k in [k for k, v in self.running.items() if v is rec]:
                     del self.running[k]
                 self.release(rec)

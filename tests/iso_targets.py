@@ -71,5 +71,10 @@ def step_driver(cfg):
     cut = run_steps(llm, random_prompts(4, 32, 400, 1000, seed=3), concurrency=4, max_steps=3)
     timed = run_steps(llm, random_prompts(2, 32, 8, 1000, seed=5), concurrency=2, time_limit_s=0.0)
     offline = generate_offline(llm, random_prompts(4, 32, 6, 1000, seed=4))  # the engine still works after the cut
+    # two prompts, one after the other, sharing their first 300 tokens: the second finds two full 128-token KV blocks
+    a, b = random_prompts(2, 320, 4, 1000, seed=6)
+    b.prompt_token_ids = a.prompt_token_ids[:300] + b.prompt_token_ids[300:]
+    shared = run_steps(llm, [a, b], concurrency=1)
     return {"closed": [r.to_raw() for r in closed], "open": [r.to_raw(t0) for r in opened],
-            "cut": [r.to_raw() for r in cut], "timed": [r.to_raw() for r in timed], "offline": offline}
+            "cut": [r.to_raw() for r in cut], "timed": [r.to_raw() for r in timed], "offline": offline,
+            "shared": [r.to_raw() for r in shared]}

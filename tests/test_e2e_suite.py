@@ -15,10 +15,12 @@ pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads;
 
 
 def _trace(path):
-    """~10 req/s for 30 s, short prompts (a third sharing one prefix block), as timed_trace JSONL."""
+    """~10 req/s for 30 s, short prompts, as timed_trace JSONL; a third share one prefix block and are longer than
+    one 128-token CPU KV block, so the prefix cache can find them."""
     rng = np.random.default_rng(5)
     t = np.cumsum(rng.exponential(0.1, 300))
-    path.write_text("".join(json.dumps({"timestamp": round(float(x) * 1000, 1), "input_length": int(rng.integers(32, 120)),
+    path.write_text("".join(json.dumps({"timestamp": round(float(x) * 1000, 1),
+                                        "input_length": int(rng.integers(160, 240) if i % 3 == 0 else rng.integers(32, 120)),
                                         "output_length": int(rng.integers(8, 17)),
                                         "hash_ids": [0] if i % 3 == 0 else [1000 + i]}) + "\n"
                             for i, x in enumerate(t)))
@@ -114,6 +116,8 @@ def test_the_search_replayed_the_trace_and_says_so(run):
     assert w["source"] == "timed_trace" and w["requests"] == 300 and w["dropped"] == 0
     assert cap["trace_speedup"] == pytest.approx(cap["request_rate"] / w["mean_rate"], rel=1e-3)
     assert "x its recorded rate" in cap["verdict"]
+    # the shared third's first 128-token block is found in the cache: ~128 of ~200 tokens, a third of the requests
+    assert 0.2 < cap["prefix_cache_hit_rate"] < 0.5
     report = (run[0] / "report.md").read_text()
     assert f"Workload: tiny-qwen2-v1: 64 in / 16 out tokens, 48 prompts; capacity on trace trace.jsonl ({w['sha256'][:8]})" \
         in report

@@ -44,6 +44,14 @@ def test_open_loop_sends_each_request_at_its_arrival(driven):
         assert r.queue_delay_s < 0.5   # sent within one engine step of being due
 
 
+def test_each_request_records_the_prompt_tokens_its_prefix_cache_held(driven):
+    from common.metrics import cached_prompt_share
+    first, second = (RequestRecord.from_raw(d) for d in driven["shared"])
+    # the engine caches whole KV blocks of the 300 shared tokens (128-token blocks on the CPU: 256)
+    assert first.cached_tokens == 0 and 0 < second.cached_tokens <= 300 and second.cached_tokens % 16 == 0
+    assert cached_prompt_share([first, second]) == pytest.approx(second.cached_tokens / 640)
+
+
 def test_step_limit_aborts_running_requests_and_records_failures(driven):
     recs = [RequestRecord.from_raw(d) for d in driven["cut"]]
     assert len(recs) == 4 and not any(r.ok for r in recs)   # all four were sent, none could finish in 3 steps
