@@ -31,6 +31,7 @@ from pathlib import Path
 from common import cli, platform
 from common import engine as eng
 from common.capacity import ProbePlan, slo_text
+from common.capacity_stats import KEEP_UP_SHARE
 from common.capacity_display import (
     best_capacity,
     capacity_plots,
@@ -737,7 +738,7 @@ def capacity_section(ms: list[dict], price, price_src, dev: str) -> tuple[list[s
     L = ["", "## Serving capacity under the SLO", "",
          "Capacity: the highest request rate (Poisson arrivals, or the trace sped up) at which the SLO still held "
          "(bracket from a saturation probe, then bisection; a probe also fails when its backlog of unfinished requests "
-         "grows by more than 5 % of its arrivals beyond Poisson noise). Offline throughput says what a layout does with "
+         f"grows by more than {KEEP_UP_SHARE * 100:g} % of its arrivals beyond Poisson noise). Offline throughput says what a layout does with "
          "a full queue; capacity says how much live traffic it takes before users notice."
          + (f" Cost at ${price:.2f} per {dev}-hour ({price_src})." if price else "")]
     best = {}

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from common import platform
+from common.capacity import bracket_probes
 from common.hwmon import explain_spread, run_label
 from common.isolation import OwnRayDir, run_isolated
 from common.metrics import ratio_of_medians_ci
@@ -152,7 +153,7 @@ def bench_at_capacity(cfg, served_model: str, cap: dict) -> dict:
     """`vllm bench serve --request-rate R` at the capacity found, with as many requests as our probe at R sent, on
     the same server: ours (the whole probe, measured as the bench measures a run) / theirs for p99 TTFT, p99 TPOT
     and output throughput."""
-    at = next(p for p in cap["probes"] if p["pass"] and p["offered_rate"] == cap["request_rate"])
+    at, _ = bracket_probes(cap["probes"], *cap["bracket"])   # the probe that passed at the capacity
     lv = {"kind": "rate", "value": cap["request_rate"], "num_prompts": at["requests"], "metrics": at["whole_run"]}
     dataset = None
     if cfg.dataset_path:  # ShareGPT: the bench samples the same file its own way; a timed trace: the same stretch

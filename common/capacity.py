@@ -166,11 +166,15 @@ def first_arrival(records) -> float:
     return min((r.scheduled_s for r in records if r.scheduled_s is not None), default=0.0)
 
 
+def decided(probes: list[dict]) -> list[dict]:
+    """The probes that gave a verdict (an undecided one ran again, longer)."""
+    return [p for p in probes if not p.get("inconclusive")]
+
+
 def bracket_probes(probes: list[dict], lo: float | None, hi: float | None) -> tuple[dict | None, dict | None]:
     """(the passing probe at `lo`, the failing one at `hi`): the decided probes a capacity's figures come from."""
-    decided = [p for p in probes if not p.get("inconclusive")]   # an undecided probe ran again, longer
-    at = next((x for x in decided if x["pass"] and x["offered_rate"] == lo), None)
-    above = next((x for x in decided if not x["pass"] and x["offered_rate"] == hi), None)
+    at = next((x for x in decided(probes) if x["pass"] and x["offered_rate"] == lo), None)
+    above = next((x for x in decided(probes) if not x["pass"] and x["offered_rate"] == hi), None)
     return at, above
 
 
@@ -272,9 +276,6 @@ class CapacitySearch:
             probe["inconclusive"] = False  # still undecided at the longest window: the queue may grow, a fail
         self.probes.append(probe)
 
-    def _decided(self) -> list[dict]:
-        return [p for p in self.probes if not p.get("inconclusive")]
-
     def stretch(self) -> int:
         """How many times longer the next probe's window is: 2 ** (undecided probes just run at this rate)."""
         k = 0
@@ -286,10 +287,10 @@ class CapacitySearch:
 
     def bracket(self) -> tuple[float | None, float | None]:
         """(highest passing rate, lowest failing rate above it)."""
-        decided = self._decided()
-        passed = [p["offered_rate"] for p in decided if p["pass"]]
+        done = decided(self.probes)
+        passed = [p["offered_rate"] for p in done if p["pass"]]
         lo = max(passed) if passed else None
-        above = [p["offered_rate"] for p in decided if not p["pass"] and (lo is None or p["offered_rate"] > lo)]
+        above = [p["offered_rate"] for p in done if not p["pass"] and (lo is None or p["offered_rate"] > lo)]
         return lo, (min(above) if above else None)
 
     def next_rate(self) -> float | None:
@@ -333,7 +334,7 @@ class CapacitySearch:
         if not self.probes:
             out["verdict"] = "no probe ran" + (f": {failure}" if failure else "")
         elif lo is None:
-            low = min(self._decided() or self.probes, key=lambda x: x["offered_rate"])
+            low = min(decided(self.probes) or self.probes, key=lambda x: x["offered_rate"])
             out["verdict"] = f"capacity 0: {describe(low, p)} at {low['offered_rate']:.3g} req/s, the lowest rate tried"
             out["bound_by"] = low["bound_by"]
         else:
