@@ -57,7 +57,8 @@ from common.metrics import (
 from common.mixed import analyse, workload
 from common.models import layout_problem
 from common.noise import above_linear_note, spread_note
-from common.plotting import bar_plot, line_plot
+from common.load_profile import clock, fleet_plan
+from common.plotting import bar_plot, line_plot, replicas_plot
 from common.results import (
     atomic_write,
     environment,
@@ -86,8 +87,9 @@ class Config(TraceConfig, RunConfig):
     gpu_hour_usd: float | None = option(help="price per GPU-hour for $ per 1M output tokens", type=float)
     target_rate: float | None = option(help="req/s the fleet must serve: the report plans replicas of each layout for it",
                                        type=float)
-    growth: float | None = option(help="with capacities measured on a trace: plan for its busiest minute x this",
-                                  type=float)
+    growth: float | None = option(help="with capacities measured on a trace: plan for its busiest minute x this, "
+                                       "and the day's fleet for its traffic x this", type=float)
+    min_replicas: int = option(1, "the day's fleet (a capacity on a trace): the fewest replicas an autoscaler keeps")
     offline_runs: int = option(3, "timed offline runs per GPU count, median reported")
     resume: bool = option(False, "skip GPU counts whose suite results already exist", action="store_true")
     from_results: str | None = option(help="only aggregate the JSON files in DIR into a report", metavar="DIR", type=str)
@@ -292,6 +294,7 @@ class Findings:
     others: dict[str, list[dict]] = field(default_factory=dict)  # the folder's other workloads, not compared
     main_rows: list[dict] = field(default_factory=list)   # the course table's rows: the suite, else the newest TP run
     layouts: list[dict] = field(default_factory=list)     # every scaling layout's metrics
+    trace_caps: list[dict] = field(default_factory=list)  # documents with a capacity judged on a trace's windows
 
     @property
     def first(self) -> dict:
@@ -365,7 +368,28 @@ def gather(out_dir: Path, wanted: str | None = None) -> Findings:
         [d["metrics"] for d in newest if d["metrics"].get("dp") == 1 and d["metrics"].get("pp") == 1],
         key=lambda m: m["gpus"])
     f.layouts = [d["metrics"] for d in f.scaling]
+    f.trace_caps = trace_capacities(docs)
     return f
+
+
+def trace_capacities(docs: list[dict]) -> list[dict]:
+    """[{doc, cap, layout, gpus}]: every ok capacity judged on a trace's windows (it has a load profile and a
+    binding window), newest per trace, stretch, layout and SLO."""
+    found = {}
+    for d in sorted(docs, key=lambda d: d["created"]):
+        if d["status"] not in ("ok", "pass"):
+            continue
+        m = d["metrics"]
+        cap = m.get("capacity") or {}
+        if cap.get("binding_window") and cap.get("binding_work_per_s"):
+            engine = cap.get("engine") or d["config"]["engine"]
+            gpus = int(engine.get("tensor_parallel_size") or 1) * int(engine.get("pipeline_parallel_size") or 1) \
+                * int(engine.get("data_parallel_size") or 1)
+            w = d["config"].get("workload") or {}
+            layout = m.get("layout") or (f"TP{gpus}" if gpus > 1 else f"1 {dev_of(d['environment'])}")
+            key = json.dumps([w.get("sha256"), w.get("start_s"), w.get("span_s"), layout, cap["slo"]])
+            found[key] = {"doc": d, "cap": cap, "layout": layout, "gpus": gpus, "workload": w}
+    return list(found.values())
 
 
 def write_report(out_dir: Path, cfg: Config) -> dict:
@@ -373,7 +397,9 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
     the recommendation are printed too."""
     f = gather(out_dir, cfg.workload)
     if not (f.suite or f.runs):
-        print(f"no suite or scaling results in {out_dir}; nothing to report")
+        if f.trace_caps:   # capacities on a trace alone (simulate_concurrent_requests.py --find-capacity)
+            return write_trace_report(out_dir, cfg, f)
+        print(f"no suite, scaling or trace-capacity results in {out_dir}; nothing to report")
         return {"report": None, "exit_code": 1}
     env = f.first["environment"]
     price = gpu_hour_price(env, cfg.gpu_hour_usd)
@@ -384,13 +410,37 @@ def write_report(out_dir: Path, cfg: Config) -> dict:
     fleet = fleet_section(f.candidates, cfg, *price, dev_of(env))
     if fleet:  # its last line goes into the paragraph to paste
         advice[-2] += " " + fleet.pop()
+    day, day_plots = day_fleet_section(f.trace_caps, cfg, out_dir)
+    fleet += day
     L = (header_section(f, out_dir, env) + course + latency_section(f, dev_of(env)) + sweep_section(f)
          + mixed_section(f) + layouts_section(f, env) + cap_lines + fleet + advice + others_section(f))
-    plots = report_plots(f, out_dir, cap_best)
+    plots = report_plots(f, out_dir, cap_best) + day_plots
     L += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     report = out_dir / "report.md"
     atomic_write(report, "\n".join(L) + "\n")
     print("\n".join([f"Workload: {f.workload}", f.sources, ""] + course + fleet + advice[1:] + others_section(f)))
+    print(f"report: {report}  plots: {', '.join(str(p) for p in plots)}")
+    return {"report": str(report), "plots": [str(p) for p in plots], "exit_code": 0}
+
+
+def write_trace_report(out_dir: Path, cfg: Config, f: Findings) -> dict:
+    """report.md for a folder holding only capacities measured on a trace: each capacity, its validation, the day's
+    fleet."""
+    newest = max(f.trace_caps, key=lambda t: t["doc"]["created"])
+    env = newest["doc"]["environment"]
+    L = ["# Capacity on a trace, and the day's fleet", "", f"Generated from {len(f.docs)} result files in `{out_dir}`.",
+         "", f"- {dev_of(env)}s: {', '.join(g['name'] for g in env['gpus']) or str(env['cpu_count']) + ' CPU cores'}; "
+         f"vLLM {env['vllm']}, git {str(env['git_sha'])[:10]}", "", "## Capacity per trace stretch", ""]
+    for t in f.trace_caps:
+        cap, w = t["cap"], t["workload"]
+        v = cap.get("validation")
+        L += [f"- **{Path(w.get('path', 'trace')).name}**, {t['layout']} (`{Path(t['doc']['_path']).name}`): {cap['verdict']}."
+              + (f" Validation replay: {v['verdict']}." if v else " Not validated (run with --validate)."), ""]
+    day, plots = day_fleet_section(f.trace_caps, cfg, out_dir)
+    L += day[1:] + ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
+    report = out_dir / "report.md"
+    atomic_write(report, "\n".join(L) + "\n")
+    print("\n".join(day[1:]))
     print(f"report: {report}  plots: {', '.join(str(p) for p in plots)}")
     return {"report": str(report), "plots": [str(p) for p in plots], "exit_code": 0}
 
@@ -585,6 +635,50 @@ def fleet_section(ms: list[dict], cfg: Config, price, price_src, dev: str) -> li
     fleet = f"{reps} x {m['layout']} = {reps * m['gpus']} {dev}s" + (f", ${hour:.2f}/hour" if hour else "")
     return L + ["", f"**Cheapest fleet that holds {target:.3g} req/s within the SLO:** {fleet}.",
                 f"To serve {target:.3g} req/s within the SLO, rent {fleet} (the cheapest fleet of the layouts measured)."]
+
+
+def day_fleet_section(trace_caps: list[dict], cfg: Config, out_dir: Path) -> tuple[list[str], list[Path]]:
+    """"The day's fleet": per capacity judged on a trace, replicas window by window for the trace's traffic x
+    --growth (common.load_profile.fleet_plan): static (its peak) vs autoscaled, GPU-hours and $ a day; a
+    replicas-over-time plot each."""
+    if not trace_caps:
+        return [], []
+    growth = cfg.growth or 1.0
+    L = ["", f"## The day's fleet (the trace's traffic x {growth:g})", "",
+         "Each row: a capacity measured on the trace's heaviest window (the speed-up found x that window's work), and the "
+         f"replicas each window of the stretch needs for its traffic x {growth:g}: ceil(growth x the window's work / "
+         "the work one replica held). Static: the peak, all day. Autoscaled: a replica takes one window to come up, "
+         f"so it is started (and paid) a window before it is needed; scale-down is immediate; at least "
+         f"{cfg.min_replicas} replica(s). Assumed: replicas add capacity linearly; the capacity holds for this "
+         "traffic's mix, measured on its heaviest window. A day is the stretch's pattern repeated (not measured).", "",
+         "| trace (stretch) | layout | SLO | capacity | decided by | static | static device-h/day | autoscaled device-h/day "
+         "| $/day static | $/day autoscaled |", "|---|---|---|---|---|---|---|---|---|---|"]
+    plots = []
+    for i, t in enumerate(trace_caps):
+        cap, d = t["cap"], t["doc"]
+        price, _ = gpu_hour_price(d["environment"], cfg.gpu_hour_usd)
+        t["fleet"] = fl = fleet_plan(cap["profile"]["windows"], cap["trace_speedup"] * cap["binding_work_per_s"],
+                                     growth, cfg.min_replicas, t["gpus"], price)
+        dev = dev_of(d["environment"])
+        name = Path(t["workload"].get("path", "trace")).name
+        o, span = cap["profile"]["origin_s"], fl["stretch_s"]
+        bw = cap["binding_window"]
+        L.append(f"| {name} ({clock(o)}-{clock(o + span)}) | {t['layout']} | {slo_text(cap['slo'], cap['percentile'])} "
+                 f"| {cap['trace_speedup']:.3g}x ({cap['request_rate']:.3g} req/s mean) | {clock(bw['start_s'])} | "
+                 f"{fl['static_replicas']} x {t['gpus']} {dev} | {fl['static_gpu_hours_per_day']:.1f} | "
+                 f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl.get('static_usd_per_day'), 0)} | "
+                 f"{num(fl.get('autoscaled_usd_per_day'), 0)} |")
+        plots.append(replicas_plot(out_dir / f"report_replicas_{i}.png", fl,
+                                   f"Replicas per {cap['profile']['window_s']:g} s window: {name} x {growth:g}, "
+                                   f"{t['layout']} under {slo_text(cap['slo'], cap['percentile'])}"))
+    best = min(trace_caps, key=lambda t: t["fleet"]["autoscaled_gpu_hours_per_day"])
+    fl = best["fleet"]
+    saved = 1 - fl["autoscaled_gpu_hours_per_day"] / fl["static_gpu_hours_per_day"]
+    dev = dev_of(best["doc"]["environment"])
+    L += ["", f"**The day's fleet:** {fl['static_gpus']} {dev}{'s' if fl['static_gpus'] != 1 else ''} static "
+          f"({fl['static_gpu_hours_per_day']:.1f} {dev}-hours a day), or autoscaled per window "
+          f"{fl['autoscaled_gpu_hours_per_day']:.1f} ({saved * 100:.0f}% less), {best['layout']} replicas."]
+    return L, plots
 
 
 def others_section(f: Findings) -> list[str]:

@@ -32,19 +32,20 @@ from pathlib import Path
 import psutil
 from tqdm import tqdm
 
-from common import cli
+from common import cli, platform
 from common import engine as eng
 from common.calibration import bench_at_capacity, bench_serve_level
 from common.capacity_display import out_of_reach, probe_row
-from common.capacity_drivers import capacity_on_backend, split_samples
+from common.capacity_drivers import capacity_on_backend, samples_apart, validate_on_backend
 from common.capacity_flags import add_cli_args, parse_slo, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.engine import SCHEDULER_LIMITS
 from common.isolation import checkpoint, run_isolated, until_interrupted
+from common.load_profile import clock, fleet_plan, heaviest_rows
 from common.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, run_open_loop
 from common.metrics import StageTimer, fairness_metrics, request_metrics, send_lag, unloaded_reference
 from common.models import load_model_info
-from common.plotting import capacity_plot, cdf_plot, line_plot
+from common.plotting import capacity_plot, cdf_plot, line_plot, load_timeline_plot, validation_plot
 from common.prom import Watcher, prefix_hit_rate, read_counters
 from common.results import run_path, save_run, timestamp
 from common.server import health, served_model
@@ -91,6 +92,11 @@ class Config(TraceConfig, RunConfig):
     plots: bool = option(True, "no PNG plots", flag="--no-plots", action="store_false")
     speeds: list[float] = option([], "with a trace: replay it at these speed-ups (1 = as recorded; default 1)",
                                  flag="--speed", type=_rates)
+    validate: bool = option(False, "with --find-capacity on a trace: then replay the stretch once at the speed found, "
+                                   "judged window by window", action="store_true")
+    validate_span_s: float | None = option(help="with --validate: replay only this many seconds of trace time, around "
+                                                "the window that decided the capacity (default: the whole stretch)",
+                                           flag="--validate-span", type=float)
     timeout_s: float = option(3600.0, cli=False)
     capacity: dict | None = option(cli=False)      # --find-capacity: the search's settings (spec_from_args)
 
@@ -114,25 +120,34 @@ def level_prompts(cfg: dict, kind: str, value: float, seed: int):
 
 
 # --------------------------------------------------------------------------- the measurement (child or base-url)
-def measure(cfg: dict, after_level=None) -> dict:
+def measure(cfg: dict, after_level=None, after_search=None) -> dict:
     """Warm-up, unloaded reference, every level, and the all-at-once run. Runs in the isolated child
     (in-process engine) or directly in this process (--base-url). `after_level(i, level)`, if given, runs
-    (in a thread) after each level, before the next one starts."""
+    (in a thread) after each level, before the next one starts; `after_search(out)` after a capacity search, before
+    its validation replay (to save the search first)."""
     timer = StageTimer()
     out = {"levels": [], "stage_seconds": timer.seconds}
     try:  # Ctrl-C: asyncio.run raises KeyboardInterrupt whatever the coroutine returns; what it filled in stays
-        run_async(_measure(cfg, out, timer, after_level))
+        run_async(_measure(cfg, out, timer, after_level, after_search))
     except KeyboardInterrupt:
         out["interrupted"] = True
     return out
 
 
-async def _measure(cfg: dict, out: dict, timer: StageTimer, after_level=None) -> None:
+async def _measure(cfg: dict, out: dict, timer: StageTimer, after_level=None, after_search=None) -> None:
     backend = _backend(cfg, timer, out)
     try:
         if cfg["capacity"]:
             with timer("capacity_search"):
                 out["capacity"] = await _search(backend, cfg, out)
+            if cfg["validate"] and out["capacity"].get("trace_speedup"):
+                checkpoint(cfg, out)   # the search on disk before the replay that checks it
+                if after_search:
+                    await asyncio.to_thread(after_search, out)
+                with timer("validation"):
+                    out["capacity"]["validation"] = v = await validate_on_backend(
+                        backend, trace_source(cfg), out["capacity"], cfg["seed"] + 7000, cfg["validate_span_s"])
+                print(f"  validation: {v['verdict']}", flush=True)
             return
         with timer("warmup"):  # not counted: compiles, allocates, fills caches
             await _warm_up(backend, cfg)
@@ -272,17 +287,35 @@ def main(cfg: Config) -> dict:
 
     # 1. Load levels and the all-at-once run (or the capacity search): in its own process unless we talk to a server
     try:
-        res, failure, comparison = load_run(cfg, child)
+        res, failure, comparison = load_run(cfg, child, lambda out: record(cfg, child, path, out, None, None, None))
     except KeyboardInterrupt:  # before the measurement started: the file still says what happened
         res, failure, comparison = {"levels": []}, {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C)",
                                                      "hint": "nothing was measured yet"}, None
     # 2. The same prompts as one offline batch
     batch = None if cfg.base_url or failure or cfg.capacity else batch_run(cfg, child, res)
+    # 3. Numbers to disk first (no later error or Ctrl-C can lose them), then the cross-check, the table and plots
+    rows, metrics, lines, any_failed = record(cfg, child, path, res, failure, batch, comparison)
     if cfg.capacity:
         failure = capacity_outcome(cfg, res, failure, engine_kwargs["model"])
-    # 3. Numbers to disk first (no later error or Ctrl-C can lose them), then the table, takeaway and plots
-    rows, metrics, lines = capacity_summary(cfg, res.get("capacity") or {}) if cfg.capacity else \
-        level_summary(cfg, res, batch, failure)
+        rows, metrics, lines, any_failed = record(cfg, child, path, res, failure, batch, comparison)
+    print_table(rows, "\n".join(lines), title=table_title(cfg, res))
+    if comparison:
+        calibration_table(comparison)
+    if cfg.capacity:
+        trace_tables(cfg, res.get("capacity") or {})
+    plots = make_plots(cfg, res, path) if cfg.plots and rows else []
+    print(f"results: {path}" + (f"  plots: {', '.join(plots)}" if plots else ""))
+    if res.get("interrupted") or (failure and failure["kind"] == "interrupted"):
+        raise KeyboardInterrupt
+    return {"metrics": metrics, "path": str(path), "exit_code": 1 if any_failed else 0}
+
+
+def record(cfg: Config, child: dict, path: Path, res: dict, failure: dict | None, batch: dict | None,
+           comparison: dict | None) -> tuple[list, dict, list, bool]:
+    """The run's JSON and CSV written (again, as each later step adds to them): (rows, metrics, takeaway lines,
+    whether anything failed). Per-request samples go to raw; res keeps them for a later write."""
+    cap, probe_samples, validation_samples = samples_apart(res.get("capacity"))
+    rows, metrics, lines = capacity_summary(cfg, cap or {}) if cfg.capacity else level_summary(cfg, res, batch, failure)
     metrics["scheduler"] = res.get("scheduler")  # in-process only: what the engine ran with
     if child["workload"].get("dropped"):
         lines.append(f"{child['workload']['dropped']} request(s) of the dataset were left out: longer than max_model_len "
@@ -290,20 +323,14 @@ def main(cfg: Config) -> dict:
     if comparison:
         metrics["vllm_bench_comparison"] = comparison
     any_failed = failure is not None or any(lv["metrics"]["failed"] for lv in res.get("levels", []))
-    save_run(path, experiment=EXPERIMENT, config={**child, "tp": tp}, metrics=metrics,
-             raw={"levels": res.get("levels", []), "unloaded": res.get("unloaded"),
-                  "capacity_probes": split_samples(res.get("capacity")),
+    save_run(path, experiment=EXPERIMENT, config={**child, "tp": int(child["engine"].get("tensor_parallel_size", 1))},
+             metrics=metrics,
+             raw={"levels": res.get("levels", []), "unloaded": res.get("unloaded"), "capacity_probes": probe_samples,
+                  "validation_requests": validation_samples,
                   "concurrent_all_at_once": res.get("concurrent_all_at_once"), "batch": batch,
                   "stage_seconds": res.get("stage_seconds")},
              status="failed" if any_failed else "ok", rows=rows, failure=failure)
-    print_table(rows, "\n".join(lines), title=table_title(cfg, res))
-    if comparison:
-        calibration_table(comparison)
-    plots = make_plots(cfg, res, path) if cfg.plots and rows else []
-    print(f"results: {path}" + (f"  plots: {', '.join(plots)}" if plots else ""))
-    if res.get("interrupted") or (failure and failure["kind"] == "interrupted"):
-        raise KeyboardInterrupt
-    return {"metrics": metrics, "path": str(path), "exit_code": 1 if any_failed else 0}
+    return rows, metrics, lines, any_failed
 
 
 def target(cfg: Config) -> tuple[dict, int, str, int | None]:
@@ -325,8 +352,9 @@ def target(cfg: Config) -> tuple[dict, int, str, int | None]:
     return {"model": served["id"]}, vocab, served["id"].rstrip("/").split("/")[-1], served.get("max_model_len")
 
 
-def load_run(cfg: Config, child: dict) -> tuple[dict, dict | None, dict | None]:
-    """(what the levels or the search measured, the failure if the run stopped early, vllm bench per level)."""
+def load_run(cfg: Config, child: dict, on_search=None) -> tuple[dict, dict | None, dict | None]:
+    """(what the levels or the search measured, the failure if the run stopped early, vllm bench per level).
+    `on_search(out)`: behind --base-url, called when a search has finished and before its validation replay."""
     if not cfg.base_url:
         res = run_isolated("simulate_concurrent_requests:measure", child, timeout_s=cfg.timeout_s, label="load levels")
         if res["status"] == "ok":
@@ -338,7 +366,7 @@ def load_run(cfg: Config, child: dict) -> tuple[dict, dict | None, dict | None]:
     if cfg.compare_vllm_bench:  # vLLM's own client on the same server and level, right after ours
         comparison = {}
         after = lambda i, lv: comparison.update(bench_serve_level(cfg, child["engine"]["model"], i, lv))  # noqa: E731
-    res = measure(child, after_level=after)
+    res = measure(child, after_level=after, after_search=on_search)
     failure = None
     if res.get("interrupted"):
         failure = {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C)", "hint": "what finished is kept"}
@@ -395,12 +423,20 @@ def capacity_summary(cfg: Config, cap: dict) -> tuple[list, dict, list]:
                  f"kept: {cap['verdict']}."]
     else:
         lines = [f"Takeaway: {cap.get('verdict', 'the search did not run')}."]
-    if cap.get("request_rate") and not cap.get("failed"):
+    if cap.get("request_rate") and not cap.get("failed") and cap.get("binding_window"):
+        lines.append(f"Judged where this stretch is hardest: a probe replays its heaviest window by estimated work "
+                     f"({(cap['profile']['cost_model']['decode_cost']):g} x output + prompt tokens), warmed up by the "
+                     "trace before it. The capacity is this stretch's, for this traffic's mix; --validate replays the "
+                     "whole stretch at that speed to check every window.")
+        lines += fleet_lines(cap, int(cfg.engine.get("tensor_parallel_size") or 1))
+    elif cap.get("request_rate") and not cap.get("failed"):
         what = (f"this trace's traffic ({Path(cfg.dataset_path).name}, its arrival pattern sped up)" if cfg.dataset_path
                 else f"this shape ({cfg.input_len} in / {cfg.output_len} out tokens, Poisson arrivals)")
         lines.append(f"A server like this one takes up to {cap['request_rate']:.3g} requests per second of {what} "
                      f"before p{pct:g} latency breaks the SLO; size the fleet from this rate, not from the offline "
                      "batch throughput (run_distributed_benchmark.py --target-rate plans the replicas).")
+    if cap.get("validation"):
+        lines.append(f"Validation replay: {cap['validation']['verdict']}.")
     if reach := out_of_reach(cap):
         lines.append(reach)
     if cap.get("prefix_cache_hit_rate"):   # (none to find without shared prompt blocks: said only when some hit)
@@ -408,6 +444,34 @@ def capacity_summary(cfg: Config, cap: dict) -> tuple[list, dict, list]:
                      "it looked up over the search (requests sharing a trace's hash ids share prompt blocks).")
     lines += bench_lines(cap.get("vllm_bench_at_capacity"), pct)
     return rows, {"capacity": cap}, lines
+
+
+def fleet_lines(cap: dict, gpus: int) -> list[str]:
+    """The stretch as recorded (x1), served by replicas like this one: static vs autoscaled, per day (the
+    stretch's pattern repeated); metrics.capacity.fleet_at_recorded_rate."""
+    cap["fleet_at_recorded_rate"] = f = fleet_plan(cap["profile"]["windows"], cap["trace_speedup"] * cap["binding_work_per_s"],
+                                                   gpus_per_replica=gpus)
+    dev = "GPU" if platform.has_gpu() else "CPU rank"
+    return [f"At the recorded rate this stretch needs {f['static_replicas']} such replica(s) at its peak: "
+            f"{f['static_gpu_hours_per_day']:.1f} {dev}-hours a day static, {f['autoscaled_gpu_hours_per_day']:.1f} "
+            f"autoscaled per {cap['profile']['window_s']:g} s window, if every day repeated this stretch (not measured); "
+            "for more traffic: run_distributed_benchmark.py --from-results DIR --growth G."]
+
+
+def trace_tables(cfg: Config, cap: dict) -> None:
+    """A trace's heaviest windows at the speed found, and the validation replay window by window."""
+    if cap.get("profile") and cap.get("trace_speedup"):
+        print_table(heaviest_rows(cap["profile"], cap["trace_speedup"]),
+                    f"Windows ranked by work ({cap['profile']['cost_model']['decode_cost']:g} x output + prompt tokens "
+                    "per second, assumed); engine load: that work as a share of the saturation probe's.",
+                    title=f"The stretch's heaviest windows, at the {cap['trace_speedup']:.3g}x found")
+    v = cap.get("validation")
+    if v and v.get("windows"):
+        q = f"p{cap['percentile']:g}"
+        print_table([{"window (trace time)": f"{clock(w['start_s'])}-{clock(w['end_s'])}", "requests": w["requests"],
+                      f"{q} TTFT ms": num(w.get(f"{q}_ttft_ms"), 0), f"{q} TPOT ms": num(w.get(f"{q}_tpot_ms"), 1),
+                      "SLO": "met" if w["pass"] else "MISSED"} for w in v["windows"]],
+                    f"Validation: {v['verdict']}.", title=f"Validation replay at {v['speed']:.3g}x, window by window")
 
 
 def bench_lines(vb: dict | None, pct: float) -> list[str]:
@@ -516,7 +580,12 @@ def calibration_table(comparison: dict) -> None:
 def make_plots(cfg: Config, res: dict, path: Path) -> list[str]:
     if cfg.capacity:
         cap = res.get("capacity") or {}
-        return [str(capacity_plot(path.with_name(path.stem + "_capacity.png"), cap))] if cap.get("probes") else []
+        out = [capacity_plot(path.with_name(path.stem + "_capacity.png"), cap)] if cap.get("probes") else []
+        if cap.get("profile"):
+            out.append(load_timeline_plot(path.with_name(path.stem + "_load.png"), cap))
+        if (cap.get("validation") or {}).get("windows"):
+            out.append(validation_plot(path.with_name(path.stem + "_validation.png"), cap))
+        return [str(p) for p in out]
     stem, lvs = path.with_suffix(""), res["levels"]
     xs = [lv["value"] for lv in lvs]
     xl = "concurrent clients" if lvs[0]["kind"] == "concurrency" else "request rate (req/s)"
@@ -560,6 +629,12 @@ def build_config(args, engine: dict) -> Config:
         raise cli.UsageError("--slo sets the capacity search's target: add --find-capacity (or use --goodput per level)")
     capacity = spec_from_args(args, required=True) if args.find_capacity else None
     check_trace_flags(args)
+    timed = bool(args.dataset_path) and dataset_kind(args.dataset_path, args.dataset_name) in TIMED
+    if (args.validate or args.validate_span_s is not None) and not (capacity and timed):
+        raise cli.UsageError("--validate checks a capacity on a trace: add --find-capacity and --dataset-path FILE "
+                             "(.csv or .jsonl)")
+    if args.validate_span_s is not None and not args.validate_span_s > 0:
+        raise cli.UsageError("--validate-span must be > 0 s of trace time")
     if capacity and (args.burstiness != 1.0 or args.request_rates or args.concurrency):
         raise cli.UsageError("--find-capacity chooses its own Poisson rates: drop --request-rate, --concurrency and "
                              "--burstiness")

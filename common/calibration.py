@@ -138,13 +138,19 @@ def bench_serve_level(cfg, served_model: str, i: int, lv: dict,
                                          else None for k in keys}}}
 
 
-def trace_dataset(cfg, cap: dict, n: int) -> list[str]:
-    """`vllm bench serve` flags replaying the trace stretch our probe at the capacity replayed: its first n requests,
-    timestamps divided by the speed found, written as timed-trace JSONL beside the results (hash ids per 512-token
-    block, the trace's own where it has them)."""
+def trace_dataset(cfg, cap: dict, n: int, probe: dict | None = None) -> list[str]:
+    """`vllm bench serve` flags replaying the trace stretch our probe at the capacity replayed, timestamps divided by
+    the speed found, written as timed-trace JSONL beside the results (hash ids per 512-token block, the trace's own
+    where it has them): a probe judged on a window, its warm-up and that window (probe["trace_window"]); else the
+    stretch's first n requests."""
     trace = load_trace(cfg.dataset_path, cfg.dataset_name).stretch(cfg.trace_start_s, cfg.trace_duration_s)
-    path = write_timed_trace(trace.head(n), Path(cfg.output_dir) / f"timed_trace_at_capacity_{cap['request_rate']:.4g}.jsonl",
-                             speed=cap["trace_speedup"])
+    tw = (probe or {}).get("trace_window")
+    if tw:   # trace time -> the stretch's own: the same requests the probe sent
+        part = trace.stretch(tw["warmup_from_s"] - trace.origin_s, tw["end_s"] - tw["warmup_from_s"])
+        name = f"timed_trace_window_{tw['start_s']:.0f}s_at_{cap['trace_speedup']:.4g}x.jsonl"
+    else:
+        part, name = trace.head(n), f"timed_trace_at_capacity_{cap['request_rate']:.4g}.jsonl"
+    path = write_timed_trace(part, Path(cfg.output_dir) / name, speed=cap["trace_speedup"])
     return ["--dataset-name", "timed_trace", "--dataset-path", str(path), "--timed-trace-chunk-hash-size",
             str(trace.block_size), "--timed-trace-sec-multiplier", "0.001"]
 
@@ -158,7 +164,7 @@ def bench_at_capacity(cfg, served_model: str, cap: dict) -> dict:
     dataset = None
     if cfg.dataset_path:  # ShareGPT: the bench samples the same file its own way; a timed trace: the same stretch
         dataset = (["--dataset-name", "sharegpt", "--dataset-path", cfg.dataset_path]
-                   if dataset_kind(cfg.dataset_path, cfg.dataset_name) == "sharegpt" else trace_dataset(cfg, cap, at["requests"]))
+                   if dataset_kind(cfg.dataset_path, cfg.dataset_name) == "sharegpt" else trace_dataset(cfg, cap, at["requests"], at))
     got = next(iter(bench_serve_level(cfg, served_model, 900, lv, keys=("p99_ttft_ms", "p99_tpot_ms", "output_throughput"),
                                       dataset=dataset).values()))
     out = {**got, "ours": at["whole_run"], "request_rate": cap["request_rate"], "num_prompts": at["requests"]}

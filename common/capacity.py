@@ -242,13 +242,40 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
     return finite(probe)
 
 
+def window_verdicts(records, trace_t: list[float], edges: list[float], slo: dict, percentile: float) -> dict:
+    """A replay judged window by window: each request falls in the window of trace time [edges[k], edges[k+1]) its
+    arrival belongs to; per window its p-th percentile TTFT and TPOT (an unfinished request counts as infinite, as in
+    `judge`) against the SLO. The keep-up rule is not applied: over a whole replay a queue that grows shows as
+    latency. {windows: [{start_s, end_s, requests, p99_ttft_ms, p99_tpot_ms, pass}], pass, missed: [start_s...]}"""
+    k = np.searchsorted(np.asarray(edges), np.asarray(trace_t, dtype=float), side="right") - 1
+    get = {"ttft": lambda r: r.ttft_s, "tpot": lambda r: r.tpot_s, "e2el": lambda r: r.e2e_s}
+    q = f"p{percentile:g}"
+    windows = []
+    for i in range(len(edges) - 1):
+        mine = [r for r, j in zip(records, k) if j == i]
+        if not mine:
+            continue
+        w = {"start_s": round(edges[i], 3), "end_s": round(edges[i + 1], 3), "requests": len(mine)}
+        ok = True
+        for term in ("ttft", "tpot") + (("e2el",) if "e2el" in slo else ()):
+            done = [get[term](r) * 1000 for r in mine if r.ok and get[term](r) is not None]
+            v = percentile_with_unfinished(done, sum(not r.ok for r in mine), percentile)
+            w[f"{q}_{term}_ms"] = None if v is None or math.isinf(v) else v
+            if term in slo:
+                ok = ok and v is not None and v <= slo[term]
+        w["pass"] = ok
+        windows.append(w)
+    return {"windows": windows, "pass": bool(windows) and all(w["pass"] for w in windows),
+            "missed": [w["start_s"] for w in windows if not w["pass"]]}
+
+
 def describe(probe: dict, percentile: float) -> str:
     """'p99 TTFT 820 ms' / 'achieved 12.1 of 14.0 req/s' / 'p99 TPOT unbounded (3 unfinished)'."""
     term = probe["bound_by"]
     if term == "keep_up":
         if "backlog_growth" not in probe:  # a JSON from before the backlog rule
             return f"achieved {probe['achieved_rate']:.3g} of {probe['arrived_rate']:.3g} req/s (the queue grows)"
-        what = "the queue grows" if probe["keep_up"] == "grows" else "too close to tell: runs again, longer"
+        what = "the queue grows" if probe["keep_up"] == "grows" else "too close to tell: it runs again, longer"
         return (f"backlog grew by {probe['backlog_growth']:.0f} requests over the window, noise "
                 f"+-{probe['backlog_noise']:.0f} ({what})")
     v = probe.get(f"p{percentile:g}_{term}_ms")

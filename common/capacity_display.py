@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.capacity import SearchSpec, describe, slo_text
+from common.load_profile import clock
 from common.plotting import bar_plot, pareto_plot
 from common.tables import num
 
@@ -20,7 +21,9 @@ def printer(spec: SearchSpec, then=None, start: dict | None = None):
             then(partial)
         p = partial["probes"][-1]
         row = probe_row(p, spec.percentile)
-        print(f"  probe {len(partial['probes'])}: {row['offered req/s']} req/s -> {row['verdict']} (achieved "
+        at = (f"{row['speed']} ({row['window']}, it brought {row['window brought req/s']} req/s)" if "speed" in row
+              else f"{row['offered req/s']} req/s")
+        print(f"  probe {len(partial['probes'])}: {at} -> {row['verdict']} (achieved "
               f"{row['achieved req/s']} req/s, judged/unfinished {row['judged/unfinished']}, {row['wall s']} s)", flush=True)
     return show
 
@@ -29,10 +32,19 @@ def probe_row(p: dict, percentile: float) -> dict:
     """One printed row per probe."""
     q = f"p{percentile:g}"
     cut = bool(p.get("stopped_early"))  # a stopped probe's rates cover part of its window: not shown as rates
-    return {"offered req/s": f"{p['offered_rate']:.3g}", "achieved req/s": "-" if cut else f"{p['achieved_rate']:.3g}",
+    if p.get("trace_speedup"):   # a trace: its speed-up, and what the replayed window brought (not a mean rate)
+        tw = p.get("trace_window")
+        head = {"speed": f"{p['trace_speedup']:.3g}x",
+                "window": f"{clock(tw['start_s'])}-{clock(tw['end_s'])}" if tw else "from the start",
+                "window brought req/s": f"{p['arrived_rate']:.3g}"}
+    else:
+        head = {"offered req/s": f"{p['offered_rate']:.3g}"}
+    verdict = ("pass" if p["pass"] else f"undecided ({describe(p, percentile)})" if p.get("inconclusive")
+               else f"FAIL ({describe(p, percentile)})")
+    return {**head, "achieved req/s": "-" if cut else f"{p['achieved_rate']:.3g}",
             "out tok/s": "-" if cut else num(p["output_throughput"], 0),
             f"{q} TTFT ms": num(p.get(f"{q}_ttft_ms"), 0), f"{q} TPOT ms": num(p.get(f"{q}_tpot_ms"), 1), "judged/unfinished": f"{p['judged_requests']}/{p['unfinished']}",
-            "wall s": num(p.get("wall_s"), 0), "verdict": "pass" if p["pass"] else f"FAIL ({describe(p, percentile)})"}
+            "wall s": num(p.get("wall_s"), 0), "verdict": verdict}
 
 
 def out_of_reach(cap: dict | None) -> str | None:

@@ -7,14 +7,15 @@ import time
 
 from common import engine as eng
 from common.capacity import (START_FRACTION, CapacitySearch, ProbePlan, SearchSpec, SureFail, bracket_probes,
-                             first_arrival, judge, judged_mask)
+                             first_arrival, judge, judged_mask, window_verdicts)
 from common.capacity_display import printer
 from common.capacity_stats import saturation_rate
 from common.isolation import checkpoint, run_isolated
 from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
 from common.metrics import StageTimer, unloaded_reference
 from common.prom import prefix_hit_rate, read_counters
-from common.workloads import PoissonWorkload, random_prompts, trace_source
+from common.load_profile import clock
+from common.workloads import PoissonWorkload, ProbeLoad, random_prompts, trace_source
 
 UNFINISHED = "stopped before the search finished"
 
@@ -24,29 +25,46 @@ def as_workload(source):
     return source if hasattr(source, "timed") else PoissonWorkload(source)
 
 
-def probe_specs(plan: ProbePlan, rate: float, source, seed: int, stretch: int = 1):
-    """(RequestSpecs with arrival times covering warm-up and window, the window) at an offered rate. A trace's window
-    is stretched until it holds the probe's minimum of arrivals (at most 10 x the window), as its local rate can be
-    far below its mean."""
-    window, w = plan.window(rate, stretch), as_workload(source)
-    if hasattr(w, "fit_window"):
-        window = w.fit_window(rate, window, plan.min_requests * stretch, plan.warmup_s + 10 * plan.measure_s * stretch)
-    return w.timed(rate, seed, window[1]), window
+def probe_specs(plan: ProbePlan, rate: float, source, seed: int, stretch: int = 1) -> ProbeLoad:
+    """One probe's load at an offered rate (common.workloads.ProbeLoad): Poisson arrivals over warm-up and window; a
+    trace's heaviest window (or, judged from its start, a window stretched until it holds the probe's minimum of
+    arrivals, at most 10 x the window)."""
+    return as_workload(source).probe_specs(rate, seed, plan.window(rate, stretch), plan.min_requests * stretch,
+                                           plan.warmup_s + 10 * plan.measure_s * stretch, stretch)
 
 
 def trace_terms(res: dict, source) -> dict:
-    """A search over a trace: the capacity also as the trace's speed-up and its busiest minute's rate."""
-    note = as_workload(source).rate_note(res.get("request_rate") or 0.0)
-    if note and res.get("request_rate"):
-        res.update(note)
-        res["verdict"] += (f"; it holds this trace at up to {note['trace_speedup']:.3g} x its recorded rate: "
-                           f"{res['request_rate']:.3g} req/s on average, {note['busiest_minute_rate']:.3g} req/s in "
-                           "its busiest minute")
-        # the stretch replayed is not the whole trace: what actually arrived in the judged window at that speed
-        at, _ = bracket_probes(res["probes"], *res["bracket"])
-        if at and at.get("arrived_rate") is not None:
-            res["stretch_arrived_rate"] = at["arrived_rate"]
-            res["verdict"] += f" (the stretch replayed brought {at['arrived_rate']:.3g} req/s in the judged window)"
+    """A search over a trace: the capacity also as the trace's speed-up and its busiest minute's rate; judged on its
+    heaviest window, the window that decided (binding_window) and the stretch's load profile."""
+    w = as_workload(source)
+    note = w.rate_note(res.get("request_rate") or 0.0)
+    if not note:
+        return res
+    judge = w.judge   # a trace (only a trace's rates have a note)
+    res["trace_judge"] = judge
+    if judge == "heaviest":
+        res["profile"] = w.profile.to_json()
+    if not res.get("request_rate"):
+        return res
+    res.update(note)
+    at, _ = bracket_probes(res["probes"], *res["bracket"])
+    if judge == "heaviest" and at and at.get("trace_window"):
+        tw, tr = at["trace_window"], w.trace
+        res["binding_window"] = {"start_s": tw["start_s"], "end_s": tw["end_s"]}
+        res["binding_window_rate"] = at.get("arrived_rate")
+        res["binding_work_per_s"] = w.profile.work_between(tw["start_s"] - tr.origin_s, tw["end_s"] - tr.origin_s)
+        res["verdict"] += (f"; it holds this stretch ({clock(tr.origin_s)}-{clock(tr.origin_s + tr.span_s)} of the "
+                           f"trace) at up to {note['trace_speedup']:.3g} x its recorded rate: its heaviest window at "
+                           f"{clock(tw['start_s'])}-{clock(tw['end_s'])} decides (it brought {at['arrived_rate']:.3g} "
+                           f"req/s at that speed; {res['request_rate']:.3g} req/s on average over the stretch)")
+        return res
+    res["verdict"] += (f"; it holds this trace at up to {note['trace_speedup']:.3g} x its recorded rate: "
+                       f"{res['request_rate']:.3g} req/s on average, {note['busiest_minute_rate']:.3g} req/s in "
+                       "its busiest minute")
+    # the stretch replayed is not the whole trace: what actually arrived in the judged window at that speed
+    if at and at.get("arrived_rate") is not None:
+        res["stretch_arrived_rate"] = at["arrived_rate"]
+        res["verdict"] += f" (the stretch replayed brought {at['arrived_rate']:.3g} req/s in the judged window)"
     return res
 
 
@@ -62,7 +80,8 @@ def started(search: dict, saturation: dict | None, **extra) -> SearchSpec:
     START_FRACTION of the saturation probe's rate; where the first rate came from goes into `search_start`."""
     if search.get("start_rate"):
         return SearchSpec(**{**search, **extra})
-    ceiling = (saturation or {}).get("ceiling_rate")
+    sat = saturation or {}
+    ceiling = sat.get("search_ceiling_rate", sat.get("ceiling_rate"))
     return SearchSpec(**{**search, **extra, "start_rate": round(START_FRACTION * ceiling, 4) if ceiling else 1.0,
                          "ceiling": ceiling})
 
@@ -72,24 +91,36 @@ def start_note(spec: SearchSpec, saturation: dict | None) -> dict:
     if spec.ceiling is None:
         src = "--capacity-start-rate" if saturation is None else "1 req/s (the saturation probe completed too few)"
         return {"from": src, "rate": spec.start_rate}
-    return {"from": f"{START_FRACTION:g} x the saturation probe's {spec.ceiling:.3g} req/s", "rate": spec.start_rate,
-            **saturation}
+    why = saturation.get("ceiling_from")
+    return {"from": f"{START_FRACTION:g} x " + (f"{spec.ceiling:.3g} req/s: {why}" if why else
+                                                f"the saturation probe's {spec.ceiling:.3g} req/s"),
+            "rate": spec.start_rate, **saturation}
 
 
 async def saturation_async(backend, source, concurrency: int, seed: int) -> dict:
     """A closed loop of `concurrency` clients, 2 x that many requests: the ceiling (saturation_rate) and its cost."""
-    t = time.perf_counter()
-    recs = await run_closed_loop(backend, as_workload(source).requests(2 * concurrency, seed), concurrency=concurrency)
-    return {"ceiling_rate": saturation_rate(recs), "concurrency": concurrency, "requests": len(recs),
-            "wall_s": round(time.perf_counter() - t, 2)}
+    t, specs = time.perf_counter(), as_workload(source).requests(2 * concurrency, seed)
+    recs = await run_closed_loop(backend, specs, concurrency=concurrency)
+    return _saturation(source, specs, recs, concurrency, t)
 
 
 def saturation_sync(run_closed, source, concurrency: int, seed: int) -> dict:
     """saturation_async with a blocking front end: `run_closed(specs, concurrency) -> records`."""
-    t = time.perf_counter()
-    recs = run_closed(as_workload(source).requests(2 * concurrency, seed), concurrency)
-    return {"ceiling_rate": saturation_rate(recs), "concurrency": concurrency, "requests": len(recs),
-            "wall_s": round(time.perf_counter() - t, 2)}
+    t, specs = time.perf_counter(), as_workload(source).requests(2 * concurrency, seed)
+    recs = run_closed(specs, concurrency)
+    return _saturation(source, specs, recs, concurrency, t)
+
+
+def _saturation(source, specs, recs, concurrency: int, t: float) -> dict:
+    """The saturation probe's record: its completion rate, and the search's ceiling the workload derives from it (a
+    trace judged on its heaviest window: the rate at which that window asks for all of it)."""
+    rate = saturation_rate(recs)
+    out = {"ceiling_rate": rate, "concurrency": concurrency, "requests": len(recs),
+           "wall_s": round(time.perf_counter() - t, 2)}
+    ceiling, why = as_workload(source).search_ceiling(rate, specs)
+    if why:
+        out.update({"search_ceiling_rate": ceiling, "ceiling_from": why})
+    return out
 
 
 def _with_time_and_samples(probe: dict, t: float, records) -> dict:
@@ -108,6 +139,19 @@ def _with_time_and_samples(probe: dict, t: float, records) -> dict:
     return probe
 
 
+def samples_apart(cap: dict | None) -> tuple[dict | None, list[dict], dict | None]:
+    """(metrics.capacity without per-request samples, each probe's samples [{offered_rate, ...}], the validation
+    replay's samples): for the JSON's raw, leaving `cap` as it is (it is written again as later steps add to it)."""
+    if not cap:
+        return cap, [], None
+    out = {**cap, "probes": [{k: v for k, v in p.items() if k != "samples"} for p in cap.get("probes", [])]}
+    v = cap.get("validation")
+    if v:
+        out["validation"] = {k: x for k, x in v.items() if k != "samples"}
+    return out, [{"offered_rate": p["offered_rate"], **p["samples"]} for p in cap.get("probes", []) if "samples" in p], \
+        (v or {}).get("samples")
+
+
 def split_samples(cap: dict | None) -> list[dict]:
     """Take each probe's per-request samples out of metrics.capacity, for the JSON's raw: [{offered_rate, ...}]."""
     return [{"offered_rate": p["offered_rate"], **p.pop("samples")} for p in (cap or {}).get("probes", [])
@@ -120,10 +164,11 @@ def search_sync(spec: SearchSpec, plan: ProbePlan, source, run_open, seed: int =
     `on_probe(result so far)` gets what result() would say, marked failed (UNFINISHED) until the search ends."""
     search = CapacitySearch(spec)
     while (rate := search.next_rate()) is not None:
-        specs, window = probe_specs(plan, rate, source, seed + 1000 * len(search.probes), search.stretch())
-        stop, t = SureFail(specs, window, spec), time.perf_counter()
-        recs = run_open(specs, plan.time_limit_s(window), stop)
-        search.add(_with_time_and_samples(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
+        load = probe_specs(plan, rate, source, seed + 1000 * len(search.probes), search.stretch())
+        stop, t = SureFail(load.specs, load.window, spec), time.perf_counter()
+        recs = run_open(load.specs, plan.time_limit_s(load.window), stop)
+        search.add(_with_time_and_samples({**judge(recs, rate, load.window, spec, stopped=stop.stopped), **load.note},
+                                          t, recs))
         if on_probe:
             on_probe(search.result(failure=UNFINISHED))
     return trace_terms(search.result(), source)
@@ -136,12 +181,13 @@ async def search_async(spec: SearchSpec, plan: ProbePlan, source, backend, seed:
     the probes done."""
     search = CapacitySearch(spec)
     while (rate := search.next_rate()) is not None:
-        specs, window = probe_specs(plan, rate, source, seed + 1000 * len(search.probes), search.stretch())
-        stop, t = SureFail(specs, window, spec), time.perf_counter()
-        recs = await run_open_loop(backend, specs, time_limit_s=plan.time_limit_s(window), stop=stop)
+        load = probe_specs(plan, rate, source, seed + 1000 * len(search.probes), search.stretch())
+        stop, t = SureFail(load.specs, load.window, spec), time.perf_counter()
+        recs = await run_open_loop(backend, load.specs, time_limit_s=plan.time_limit_s(load.window), stop=stop)
         dead = [r.error for r in recs if r.error and not r.error.startswith("probe stopped")
                 and "time limit" not in r.error]
-        search.add(_with_time_and_samples(judge(recs, rate, window, spec, stopped=stop.stopped), t, recs))
+        search.add(_with_time_and_samples({**judge(recs, rate, load.window, spec, stopped=stop.stopped), **load.note},
+                                          t, recs))
         if on_probe:
             on_probe(search.result(failure=UNFINISHED))
         if dead and not any(r.first_token_s is not None for r in recs):  # nothing answered, something refused
@@ -176,6 +222,60 @@ async def capacity_on_backend(backend, search: dict, workload: dict, on_probe=No
     after = await read_counters(backend) if before is not None else None
     res["prefix_cache_hit_rate"] = prefix_hit_rate(before, after) if after is not None else None
     return res
+
+
+# --------------------------------------------------------------------------- the validation replay
+def validation_span(source, cap: dict, span_s: float | None) -> tuple[float, float] | None:
+    """The part of the stretch (stretch time) a validation replays: all of it, or `span_s` seconds that hold the
+    binding window (centred on it where the stretch allows)."""
+    tr = source.trace
+    if not span_s or span_s >= tr.span_s:
+        return None
+    bw = cap.get("binding_window") or {"start_s": tr.origin_s, "end_s": tr.origin_s}
+    mid = (bw["start_s"] + bw["end_s"]) / 2 - tr.origin_s
+    a = min(max(0.0, mid - span_s / 2), tr.span_s - span_s)
+    return a, a + span_s
+
+
+async def validate_on_backend(backend, source, cap: dict, seed: int, span_s: float | None = None,
+                              progress=None) -> dict:
+    """--validate: the stretch (or `span_s` seconds of it around the binding window) replayed once at the speed
+    found, judged window by window (capacity.window_verdicts): metrics.capacity.validation, and its requests' samples
+    under "samples" (for the JSON's raw)."""
+    speed, span = cap["trace_speedup"], validation_span(source, cap, span_s)
+    specs, trace_t = source.validation_specs(speed, seed, span)
+    spec = SearchSpec(**{k: v for k, v in cap["search"].items() if k in SearchSpec.__dataclass_fields__},
+                      slo=cap["slo"])
+    plan = ProbePlan.from_spec(spec, source.max_output_len)
+    t = time.perf_counter()
+    recs = await run_open_loop(backend, specs, time_limit_s=(specs[-1].arrival_s if specs else 0) + plan.drain_s(),
+                               progress=progress)
+    p = source.profile
+    edges = [p.origin_s + w.start_s for w in p.windows] + [p.origin_s + p.windows[-1].end_s]
+    out = {"speed": speed, "window_s": p.window_s, "requests": len(recs), "wall_s": round(time.perf_counter() - t, 2),
+           "span_s": [round(trace_t[0], 3), round(trace_t[-1], 3)] if trace_t else None,
+           **window_verdicts(recs, trace_t, edges, cap["slo"], cap["percentile"])}
+    out["verdict"] = validation_verdict(out, cap["percentile"])
+    ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
+    out["samples"] = {"trace_s": [round(x, 3) for x in trace_t], "ttft_ms": [ms(r.ttft_s) for r in recs],
+                      "tpot_ms": [ms(r.tpot_s) for r in recs], "error": [r.error for r in recs]}
+    return out
+
+
+def validation_verdict(v: dict, percentile: float) -> str:
+    """'validated over 20 minutes (00:30-00:50 of the trace) at 3.1x: ...' or the windows that missed."""
+    if not v["windows"]:
+        return "no request was replayed"
+    a, b = v["windows"][0]["start_s"], v["windows"][-1]["end_s"]
+    where = f"{(b - a) / 60:.0f} minutes ({clock(a)}-{clock(b)} of the trace) at {v['speed']:.3g}x"
+    if v["pass"]:
+        return f"validated over {where}: each of its {len(v['windows'])} windows within the SLO"
+    q = f"p{percentile:g}"
+    bad = [w for w in v["windows"] if not w["pass"]]
+    ms = lambda x: "unbounded" if x is None else f"{x:.0f} ms"  # noqa: E731
+    return (f"NOT validated over {where}: {len(bad)} of its {len(v['windows'])} windows missed the SLO: "
+            + ", ".join(f"{clock(w['start_s'])} ({q} TTFT {ms(w.get(f'{q}_ttft_ms'))}, TPOT {ms(w.get(f'{q}_tpot_ms'))})"
+                        for w in bad[:6]) + (" ..." if len(bad) > 6 else ""))
 
 
 # --------------------------------------------------------------------------- one layout's search, in its own process

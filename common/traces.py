@@ -39,6 +39,7 @@ class Trace:
     output_len: np.ndarray
     hash_ids: list | None = None      # per request, its prefix blocks' ids (timed_trace only)
     block_size: int = MOONCAKE_BLOCK
+    origin_s: float = 0.0             # where this stretch's offset 0 lies in the whole trace (s from its first request)
 
     def __len__(self) -> int:
         return len(self.t)
@@ -73,6 +74,13 @@ class Trace:
                              f"(the trace spans {self.span_s:.0f} s)")
         t = self.t[keep]
         return replace(self, t=t - t[0], input_len=self.input_len[keep], output_len=self.output_len[keep],
+                       hash_ids=[self.hash_ids[i] for i in keep] if self.hash_ids is not None else None,
+                       origin_s=self.origin_s + float(t[0]))
+
+    def between(self, a: float, b: float) -> "Trace":
+        """The requests that arrived in [a, b) of this stretch, their offsets kept (not moved to 0)."""
+        keep = np.flatnonzero((self.t >= a) & (self.t < b))
+        return replace(self, t=self.t[keep], input_len=self.input_len[keep], output_len=self.output_len[keep],
                        hash_ids=[self.hash_ids[i] for i in keep] if self.hash_ids is not None else None)
 
     def head(self, m: int) -> "Trace":
@@ -83,7 +91,7 @@ class Trace:
     def describe(self) -> dict:
         """config.workload's trace fields."""
         return {"source": self.source, "path": self.path, "sha256": self.sha256, "requests": len(self),
-                "span_s": round(self.span_s, 3), "mean_rate": round(self.mean_rate, 4),
+                "span_s": round(self.span_s, 3), "origin_s": round(self.origin_s, 3), "mean_rate": round(self.mean_rate, 4),
                 "busiest_minute_rate": round(self.busiest_minute_rate(), 4)}
 
 
@@ -135,6 +143,7 @@ def load_trace(path: str | Path, dataset_name: str | None = None) -> Trace:
     if not len(t):
         raise TraceError(f"{p.name} has no requests")
     _check(p.name, t, ins, outs)
+    _plausible(p.name, kind, t - t[0], ins, outs)
     return Trace(kind, str(p), hashlib.sha256(raw).hexdigest(), t - t[0], ins, outs, hashes)
 
 
@@ -196,6 +205,31 @@ def _check(name: str, t: np.ndarray, ins: np.ndarray, outs: np.ndarray) -> None:
                              "(must be > 0)")
 
 
+MAX_RATE = 1000.0        # req/s over a whole trace: above it, the timestamps are not in the unit the format says
+MIN_RATE = 1 / 600.0     # one request per 10 minutes on average: below it, likewise (or not a service's traffic)
+MAX_TOKENS = 10_000_000  # a prompt or answer longer than this is not a token count
+
+
+def _plausible(name: str, kind: str, t: np.ndarray, ins: np.ndarray, outs: np.ndarray) -> None:
+    """TraceError for a file that parses but cannot be the traffic its user meant: every request at one instant,
+    rates no service sees (timestamps in the wrong unit), lengths that are not token counts."""
+    unit = "milliseconds" if kind == "timed_trace" else "dates"
+    span = float(t[-1]) if len(t) else 0.0
+    if len(t) > 1 and span == 0:
+        raise TraceError(f"{name}: all {len(t)} requests have the same timestamp: no arrival pattern to replay "
+                         "(a dataset without times is --dataset-name sharegpt, or the random shape)")
+    if len(t) > 100 and (len(t) - 1) / span > MAX_RATE:
+        raise TraceError(f"{name}: {len(t)} requests in {span:.3g} s is {(len(t) - 1) / span:,.0f} req/s; timestamps "
+                         f"must be {unit} (seconds given as milliseconds?)")
+    if len(t) >= 20 and (len(t) - 1) / span < MIN_RATE:
+        raise TraceError(f"{name}: {len(t)} requests over {span / 3600:,.1f} h, one every {span / (len(t) - 1) / 60:,.0f} "
+                         f"min on average; timestamps must be {unit} (microseconds given as milliseconds?)")
+    for what, v in (("input", ins), ("output", outs)):
+        if (v > MAX_TOKENS).any():
+            raise TraceError(f"{name}: request {int(np.argmax(v > MAX_TOKENS)) + 1} has {what} length "
+                             f"{int(v.max()):,}: lengths must be token counts (bytes or characters given?)")
+
+
 def write_timed_trace(trace: Trace, path: Path, speed: float = 1.0) -> Path:
     """The trace as `vllm bench serve --dataset-name timed_trace` JSONL (timestamps in ms, divided by `speed`),
     hash ids per MOONCAKE_BLOCK-token block (the trace's own, else one fresh id per block: nothing shared)."""
@@ -217,11 +251,20 @@ def check_trace_args(args) -> None:
     starts."""
     if args.dataset_name not in (None, "random", "azure", "timed_trace", "sharegpt"):
         raise TraceError(f"--dataset-name {args.dataset_name}: choose random, azure, timed_trace or sharegpt")
+    if args.trace_judge not in ("heaviest", "start"):
+        raise TraceError(f"--trace-judge {args.trace_judge}: choose heaviest or start")
+    if not args.trace_window_s > 0:
+        raise TraceError(f"--trace-window must be > 0 s of trace time, got {args.trace_window_s:g}")
+    if args.trace_start_s < 0 or (args.trace_duration_s is not None and not args.trace_duration_s > 0):
+        raise TraceError("--trace-start must be >= 0 and --trace-duration > 0 (seconds of trace time)")
     if not args.dataset_path:
         if args.dataset_name not in (None, "random"):
             raise TraceError(f"--dataset-name {args.dataset_name} reads a file: add --dataset-path FILE")
         return
     if dataset_kind(args.dataset_path, args.dataset_name) == "sharegpt":
         load_sharegpt(args.dataset_path)
-    else:
-        load_trace(args.dataset_path, args.dataset_name).stretch(args.trace_start_s, args.trace_duration_s)
+        return
+    part = load_trace(args.dataset_path, args.dataset_name).stretch(args.trace_start_s, args.trace_duration_s)
+    if len(part) < 2:
+        raise TraceError(f"{Path(args.dataset_path).name}: the stretch from {args.trace_start_s:g} s holds "
+                         f"{len(part)} request: nothing to replay (move --trace-start or lengthen --trace-duration)")

@@ -9,6 +9,8 @@
   loop, or requests with arrival times at an offered rate (Poisson, or the trace's own times sped up)
 - trace_prompts: a trace's requests (common/traces.py) at exact token counts, the same in every process for one
   seed, requests sharing hash ids sharing those prompt blocks; arrivals at the trace's times / speed
+- ProbeLoad: one capacity probe's requests and judged window; each workload source makes its own (probe_specs), and
+  says what the saturation probe's rate means as the search's ceiling (search_ceiling)
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.load_profile import LoadProfile, clock
 from common.traces import dataset_kind, load_sharegpt, load_trace
 
 CHECK_PROMPTS = [
@@ -124,6 +127,15 @@ def trace_prompts(trace, vocab_size: int, seed: int = 0, speed: float = 1.0,
 
 
 @dataclass
+class ProbeLoad:
+    """One capacity probe's load: its requests (arrival offsets from 0), the judged window (s from the first
+    arrival), and what it replayed, for the probe's record (a trace's speed and window in trace time)."""
+    specs: list[RequestSpec]
+    window: tuple[float, float]
+    note: dict = field(default_factory=dict)
+
+
+@dataclass
 class PoissonWorkload:
     """Requests from `make(n, seed)` (e.g. random_prompts of a shape, a class mix), arriving as a Poisson stream
     (gamma gaps for burstiness != 1) at the offered rate."""
@@ -144,6 +156,15 @@ class PoissonWorkload:
         t = t[t < until_s]
         return with_arrivals(self.make(len(t), seed), t)
 
+    def probe_specs(self, rate: float, seed: int, window: tuple[float, float], min_requests: int, limit_s: float,
+                    stretch: int = 1) -> ProbeLoad:
+        """A probe at `rate`: the arrivals until the window's end."""
+        return ProbeLoad(self.timed(rate, seed, window[1]), window)
+
+    def search_ceiling(self, ceiling_rate: float | None, specs) -> tuple[float | None, str | None]:
+        """(the search's ceiling, how it was derived): the saturation probe's completion rate itself."""
+        return ceiling_rate, None
+
     def rate_note(self, rate: float) -> dict:
         return {}
 
@@ -157,12 +178,69 @@ class TraceWorkload:
     trace: object
     vocab_size: int
     max_model_len: int | None = None
+    judge: str = "heaviest"        # heaviest: a probe replays the heaviest window; start: from the stretch's start
+    window_s: float = 60.0         # the load profile's window, s of trace time
     source: str = "trace"
 
     def __post_init__(self):
         self.fits = self.trace.fits(self.max_model_len)   # the requests trace_prompts keeps
         self.dropped = int((~self.fits).sum())            # the stretch's requests max_model_len leaves out
         self.max_output_len = int(self.trace.output_len.max())
+        self.profile = LoadProfile.of(self.trace, self.window_s, self.fits)
+
+    def speed(self, rate: float) -> float:
+        """The speed-up an offered rate means: rate / the stretch's mean rate."""
+        return rate / self.trace.mean_rate
+
+    def probe_specs(self, rate: float, seed: int, window: tuple[float, float], min_requests: int, limit_s: float,
+                    stretch: int = 1) -> ProbeLoad:
+        """A probe at speed rate / mean rate. judge=heaviest: the heaviest window of the stretch by work (widened to
+        hold `min_requests` and `stretch` windows: LoadProfile.span), preceded by the trace just before it for the
+        probe's warm-up seconds, and judged over that window; judge=start: the stretch from its start, the window
+        fitted to hold `min_requests` (fit_window)."""
+        speed = self.speed(rate)
+        if self.judge == "start":
+            window = self.fit_window(rate, window, min_requests, limit_s)
+            return ProbeLoad(self.timed(rate, seed, window[1]), window, {"trace_speedup": speed})
+        a, b = self.profile.span(min_requests, stretch * self.window_s)
+        lo = max(0.0, a - window[0] * speed)
+        specs, first = self._replay(lo, b, speed, seed)
+        o = self.trace.origin_s
+        return ProbeLoad(specs, (max(0.0, a / speed - first), b / speed - first),
+                         {"trace_speedup": speed, "trace_window": {"start_s": round(o + a, 3), "end_s": round(o + b, 3),
+                                                                   "warmup_from_s": round(o + lo, 3)}})
+
+    def _replay(self, a: float, b: float, speed: float, seed: int) -> tuple[list[RequestSpec], float]:
+        """(the stretch's requests in [a, b) at `speed`, arrivals moved so the first is at 0; that first one's
+        unmoved offset t / speed)."""
+        specs, _ = trace_prompts(self.trace.between(a, b), self.vocab_size, seed=seed * 1000, speed=speed,
+                                 max_model_len=self.max_model_len)
+        first = specs[0].arrival_s if specs else 0.0
+        for s in specs:
+            s.arrival_s -= first
+        return specs, first
+
+    def validation_specs(self, speed: float, seed: int, span: tuple[float, float] | None = None):
+        """(the stretch's requests in `span` (s of stretch time; default all of it) at `speed`, each request's
+        arrival in trace time): the one replay that checks a capacity window by window."""
+        a, b = span or (0.0, np.inf)
+        specs, first = self._replay(a, b, speed, seed)
+        return specs, [self.trace.origin_s + (s.arrival_s + first) * speed for s in specs]
+
+    def search_ceiling(self, ceiling_rate: float | None, specs) -> tuple[float | None, str | None]:
+        """The cost model fitted to the saturation probe's requests; judge=heaviest: the rate (as a speed x the mean)
+        at which the heaviest window asks for all of one saturated engine - the ceiling in this trace's terms."""
+        if not ceiling_rate:
+            return ceiling_rate, None
+        p = self.profile
+        p.cost = p.cost.fitted(ceiling_rate, [len(s.prompt_token_ids) for s in specs], [s.output_len for s in specs])
+        if self.judge == "start":
+            return ceiling_rate, None
+        w = p.windows[p.heaviest]
+        speed = 1.0 / p.load(w)
+        return speed * self.trace.mean_rate, (
+            f"the heaviest window ({clock(p.origin_s + w.start_s)}) asks for the saturation probe's {ceiling_rate:.3g} "
+            f"req/s of this mix at {speed:.3g}x (cost model: {p.cost.describe()})")
 
     def requests(self, n: int, seed: int) -> list[RequestSpec]:
         specs = self._cycle(n, seed, speed=1.0, until_s=None)
@@ -259,7 +337,7 @@ def trace_source(cfg: dict):
         return None
     engine = cfg.get("engine") or {}
     key = (cfg["dataset_path"], cfg.get("dataset_name"), cfg.get("trace_start_s"), cfg.get("trace_duration_s"),
-           cfg.get("vocab_size"), cfg.get("max_model_len"), engine.get("tokenizer") or engine.get("model"))
+           cfg.get("trace_judge"), cfg.get("trace_window_s"), cfg.get("vocab_size"), cfg.get("max_model_len"), engine.get("tokenizer") or engine.get("model"))
     if key not in _SOURCES:  # a file is read (and a ShareGPT one tokenized) once per process
         _SOURCES[key] = _load_source(cfg)
     return _SOURCES[key]
@@ -273,7 +351,8 @@ def _load_source(cfg: dict):
         engine = cfg.get("engine") or {}
         return sharegpt_source(cfg["dataset_path"], engine.get("tokenizer") or engine.get("model"), cfg.get("max_model_len"))
     trace = load_trace(cfg["dataset_path"], cfg["dataset_name"]).stretch(cfg["trace_start_s"], cfg["trace_duration_s"])
-    return TraceWorkload(trace, cfg["vocab_size"], cfg.get("max_model_len"))
+    return TraceWorkload(trace, cfg["vocab_size"], cfg.get("max_model_len"), judge=cfg.get("trace_judge") or "heaviest",
+                         window_s=cfg.get("trace_window_s") or 60.0)
 
 
 def workload_config(cfg: dict) -> dict:
@@ -286,7 +365,8 @@ def workload_config(cfg: dict) -> dict:
     if src.source == "sharegpt":
         return dict(src.info)
     return {**src.trace.describe(), "start_s": cfg["trace_start_s"], "speed": cfg.get("speeds") or [1.0],
-            "dropped": src.dropped, "max_model_len": cfg.get("max_model_len")}
+            "dropped": src.dropped, "max_model_len": cfg.get("max_model_len"), "judge": src.judge,
+            "window_s": src.window_s}
 
 
 def workload_text(w: dict) -> str:
