@@ -400,7 +400,8 @@ def capacity_outcome(cfg: Config, res: dict, failure: dict | None, served: str) 
         failure = failure or {"kind": "other", "message": why,
                               "hint": f"is the server at {cfg.base_url} still up? its log says why it stopped"}
     elif cfg.compare_vllm_bench and cap.get("request_rate"):
-        print(f"\n=== vllm bench serve at the capacity found, {cap['request_rate']:.3g} req/s ...", flush=True)
+        print(f"\n=== vllm bench serve at the capacity found, {cap['request_rate']:.3g} req/s"
+              + (f" ({cap['trace_speedup']:.3g}x the trace)" if cap.get("trace_speedup") else "") + " ...", flush=True)
         cap["vllm_bench_at_capacity"] = bench_at_capacity(cfg, served, cap)
     return failure
 
@@ -480,7 +481,10 @@ def bench_lines(vb: dict | None, pct: float) -> list[str]:
     if "ours_vs_vllm_bench" not in vb:
         return [f"vllm bench serve at capacity failed: {vb.get('error', '')[-200:]}"]
     r = vb["ours_vs_vllm_bench"]
-    lines = [f"vllm bench serve at {vb['request_rate']:.3g} req/s ({vb['num_prompts']} requests): ours / theirs "
+    tw = vb.get("trace_window")
+    what = (f"on the window that decided ({clock(tw['start_s'])}-{clock(tw['end_s'])} of the trace, with its warm-up) "
+            f"at {vb['trace_speedup']:.3g}x" if tw else f"at {vb['request_rate']:.3g} req/s")
+    lines = [f"vllm bench serve {what} ({vb['num_prompts']} requests): ours / theirs "
              f"p{pct:g} TTFT {num(r['p99_ttft_ms'], 3)}, p{pct:g} TPOT {num(r['p99_tpot_ms'], 3)}, "
              f"output throughput {num(r['output_throughput'], 3)}."]
     if "vllm_bench_meets_slo" in vb:
@@ -488,6 +492,8 @@ def bench_lines(vb: dict | None, pct: float) -> list[str]:
         lines.append(f"By its own p99s ({seen}) vllm bench serve "
                      + ("agrees: the SLO holds at this rate." if vb["vllm_bench_meets_slo"] else
                         "does NOT see the SLO met at this rate: read the capacity as an upper bound."))
+        if tw:
+            lines[-1] += " (Its p99 is over every request it sent, the warm-up's too; ours over the window's.)"
     return lines
 
 

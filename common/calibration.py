@@ -168,6 +168,8 @@ def bench_at_capacity(cfg, served_model: str, cap: dict) -> dict:
     got = next(iter(bench_serve_level(cfg, served_model, 900, lv, keys=("p99_ttft_ms", "p99_tpot_ms", "output_throughput"),
                                       dataset=dataset).values()))
     out = {**got, "ours": at["whole_run"], "request_rate": cap["request_rate"], "num_prompts": at["requests"]}
+    if at.get("trace_window"):   # a trace's window: the bench replayed its warm-up and that window, at the speed found
+        out.update({"trace_speedup": cap["trace_speedup"], "trace_window": at["trace_window"]})
     theirs = {t: (got.get("vllm_bench") or {}).get(f"p99_{t}_ms") for t in cap["slo"] if t in ("ttft", "tpot")}
     if cap["percentile"] == 99 and theirs and None not in theirs.values():  # the bench's own p99s against the SLO
         out["vllm_bench_p99_ms"] = theirs

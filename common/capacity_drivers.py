@@ -267,7 +267,7 @@ def validation_verdict(v: dict, percentile: float) -> str:
     if not v["windows"]:
         return "no request was replayed"
     a, b = v["windows"][0]["start_s"], v["windows"][-1]["end_s"]
-    where = f"{(b - a) / 60:.0f} minutes ({clock(a)}-{clock(b)} of the trace) at {v['speed']:.3g}x"
+    where = f"{(b - a) / 60:.3g} minutes ({clock(a)}-{clock(b)} of the trace) at {v['speed']:.3g}x"
     if v["pass"]:
         return f"validated over {where}: each of its {len(v['windows'])} windows within the SLO"
     q = f"p{percentile:g}"
