@@ -315,7 +315,16 @@ def record(cfg: Config, child: dict, path: Path, res: dict, failure: dict | None
     """The run's JSON and CSV written (again, as each later step adds to them): (rows, metrics, takeaway lines,
     whether anything failed). Per-request samples go to raw; res keeps them for a later write."""
     cap, probe_samples, validation_samples = samples_apart(res.get("capacity"))
-    rows, metrics, lines = capacity_summary(cfg, cap or {}) if cfg.capacity else level_summary(cfg, res, batch, failure)
+    raw = {"levels": res.get("levels", []), "unloaded": res.get("unloaded"), "capacity_probes": probe_samples,
+           "validation_requests": validation_samples, "concurrent_all_at_once": res.get("concurrent_all_at_once"),
+           "batch": batch, "stage_seconds": res.get("stage_seconds")}
+    config = {**child, "tp": int(child["engine"].get("tensor_parallel_size", 1))}
+    try:
+        rows, metrics, lines = capacity_summary(cfg, cap or {}) if cfg.capacity else level_summary(cfg, res, batch, failure)
+    except Exception as e:   # the measurement is kept whatever its summary does
+        save_run(path, experiment=EXPERIMENT, config=config, metrics={"capacity": cap}, raw=raw, status="failed",
+                 failure={"kind": "other", "message": f"summary failed: {type(e).__name__}: {e}", "hint": "a bug"})
+        raise
     metrics["scheduler"] = res.get("scheduler")  # in-process only: what the engine ran with
     if child["workload"].get("dropped"):
         lines.append(f"{child['workload']['dropped']} request(s) of the dataset were left out: longer than max_model_len "
@@ -323,12 +332,7 @@ def record(cfg: Config, child: dict, path: Path, res: dict, failure: dict | None
     if comparison:
         metrics["vllm_bench_comparison"] = comparison
     any_failed = failure is not None or any(lv["metrics"]["failed"] for lv in res.get("levels", []))
-    save_run(path, experiment=EXPERIMENT, config={**child, "tp": int(child["engine"].get("tensor_parallel_size", 1))},
-             metrics=metrics,
-             raw={"levels": res.get("levels", []), "unloaded": res.get("unloaded"), "capacity_probes": probe_samples,
-                  "validation_requests": validation_samples,
-                  "concurrent_all_at_once": res.get("concurrent_all_at_once"), "batch": batch,
-                  "stage_seconds": res.get("stage_seconds")},
+    save_run(path, experiment=EXPERIMENT, config=config, metrics=metrics, raw=raw,
              status="failed" if any_failed else "ok", rows=rows, failure=failure)
     return rows, metrics, lines, any_failed
 

@@ -10,12 +10,14 @@ R=/tmp/tr/res; mkdir -p $R
 M=${M7B/--max-model-len 4096/--max-model-len 8192}
 U=http://127.0.0.1:8011
 SLO="--find-capacity --slo ttft:500,tpot:50 --max-probes 6"
+if [ -z "$NOSERVER" ]; then
 echo "python3 -m common.vllm_cli serve $M --host 127.0.0.1 --port 8011" > $R/server_command.txt
 python3 -m common.vllm_cli serve $M --host 127.0.0.1 --port 8011 > $R/server.log 2>&1 &
 SPID=$!
 until python3 -c "import urllib.request as u; u.urlopen('$U/health', timeout=2)" 2>/dev/null
 do kill -0 $SPID 2>/dev/null || break; sleep 2; done
 echo "$(date +%T) server pid $SPID up" >> $R/progress
+fi
 for step in "$@"; do
   case $step in
     conv)  args="--dataset-path traces/AzureLLMInferenceTrace_conv.csv --trace-start 600 $SLO --compare-vllm-bench
@@ -24,6 +26,9 @@ for step in "$@"; do
                  --compare-vllm-bench" ;;
     rconv) args="--input-len 1155 --output-len 203 $SLO" ;;
     rcode) args="--input-len 2046 --output-len 28 $SLO" ;;
+    convv) args="--dataset-path traces/AzureLLMInferenceTrace_conv.csv --trace-start 600 --find-capacity
+                 --slo ttft:500,tpot:50 --capacity-start-rate 11.94 --max-probes 2 --compare-vllm-bench
+                 --validate --validate-span 900" ;;   # conv's 6-probe search found 2.1x (11.94 req/s): validate it
     *) echo "unknown step $step" >> $R/progress; continue ;;
   esac
   mkdir -p $R/$step
@@ -32,4 +37,4 @@ for step in "$@"; do
   python3 simulate_concurrent_requests.py $M --base-url $U $args --output-dir $R/$step > $R/$step/stdout.txt 2> $R/$step.log
   rc=$?; echo "$(date +%T) end $step rc=$rc" >> $R/progress
 done
-kill $SPID; wait $SPID; echo "$(date +%T) server pid $SPID stopped; batch done" >> $R/progress
+[ -n "$SPID" ] && kill $SPID && wait $SPID; echo "$(date +%T) server pid $SPID stopped; batch done" >> $R/progress

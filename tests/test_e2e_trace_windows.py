@@ -1,0 +1,137 @@
+"""Trace window judging on the real engine (the tiny model on the CPU): one stretch, 540 s quiet at ~1 req/s then 60 s
+dense at ~20 req/s. Judged on its heaviest window, every probe replays the dense part and the capacity found holds
+when the whole stretch is replayed; judged from its start, the quiet part flatters the engine and the validation
+replay says so, in the dense part. The report's day's fleet is the fleet plan of the run's own figures. Each
+search runs once (a module fixture) and is shared by the tests; about 2.5 min on a 2-core box."""
+import json
+import time
+
+import numpy as np
+import pytest
+
+from common.load_profile import fleet_plan
+from common.tables import num
+from common.traces import load_trace
+from tests.conftest import run_script
+
+pytestmark = pytest.mark.skipif(__import__("common.platform", fromlist=["x"]).has_gpu(),
+                                reason="CPU-sized run; GPU by hand")
+
+DENSE_S = 540.0   # where the dense minute starts (trace time)
+WINDOW_S = 30.0
+SEARCH = ["--find-capacity", "--slo", "ttft:500,tpot:60", "--probe-seconds", "2", "--probe-warmup-seconds", "1",
+          "--probe-min-requests", "30", "--capacity-resolution", "0.2", "--max-probes", "6",
+          "--trace-window", str(int(WINDOW_S))]
+
+
+def _write_trace(path):
+    rng = np.random.default_rng(7)
+    quiet = np.cumsum(rng.exponential(1.0, 600))
+    quiet = quiet[quiet < DENSE_S]
+    dense = DENSE_S + np.cumsum(rng.exponential(0.05, 1400))
+    dense = dense[dense < 600.0]
+    t = np.concatenate([[0.0], quiet, dense])
+    path.write_text("".join(json.dumps({"timestamp": round(float(x) * 1000, 1),
+                                        "input_length": int(rng.integers(32, 121)),
+                                        "output_length": int(rng.integers(8, 17))}) + "\n" for x in t))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trace(tmp_path_factory):
+    return _write_trace(tmp_path_factory.mktemp("trace") / "quiet_then_dense.jsonl")
+
+
+def _search(tmp_path_factory, trace, name, *flags):
+    out = tmp_path_factory.mktemp(name)
+    t0 = time.perf_counter()
+    proc = run_script("simulate_concurrent_requests.py", "--dataset-path", str(trace), *SEARCH, *flags,
+                      "--output-dir", str(out), timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    [doc] = [json.loads(p.read_text()) for p in out.glob("concurrent_requests_*.json")]
+    return {"dir": out, "proc": proc, "doc": doc, "cap": doc["metrics"]["capacity"], "wall_s": time.perf_counter() - t0}
+
+
+@pytest.fixture(scope="module")
+def run_a(tmp_path_factory, trace):
+    """Judged on the heaviest window (the default), then validated on the whole stretch."""
+    return _search(tmp_path_factory, trace, "run_a", "--validate")
+
+
+@pytest.fixture(scope="module")
+def run_b(tmp_path_factory, trace):
+    """Judged from the stretch's start (the old way), then validated on the whole stretch."""
+    return _search(tmp_path_factory, trace, "run_b", "--trace-judge", "start", "--validate")
+
+
+def test_judged_on_its_heaviest_window_every_probe_replays_the_dense_part(run_a, trace):
+    cap, out = run_a["cap"], run_a["proc"].stdout
+    tr = load_trace(trace)
+    assert cap["trace_judge"] == "heaviest" and cap["request_rate"] > 0 and len(cap["probes"]) >= 2
+    assert cap["trace_speedup"] == pytest.approx(cap["request_rate"] / tr.mean_rate)
+    for p in cap["probes"]:
+        tw = p["trace_window"]
+        assert DENSE_S <= tw["start_s"] < tw["end_s"] <= 600.0, tw
+        assert tw["warmup_from_s"] < tw["start_s"]          # warmed up by the trace just before it
+        assert p["judged_requests"] >= 30
+    bw = cap["binding_window"]
+    assert bw["start_s"] >= DENSE_S and bw["end_s"] - bw["start_s"] >= WINDOW_S - 1e-6
+    assert cap["binding_work_per_s"] > 0
+    assert cap["profile"]["heaviest"] and cap["profile"]["heaviest"][0]["start_s"] >= DENSE_S
+    assert len(cap["profile"]["windows"]) == 20 and cap["profile"]["window_s"] == WINDOW_S
+    assert sum(w["requests"] for w in cap["profile"]["windows"]) == len(tr)
+    # the search starts from the heaviest window's work, not the stretch's mean: a pass comes early
+    first_pass = next(i for i, p in enumerate(cap["probes"]) if p["pass"])
+    assert first_pass <= 2, [(p["trace_speedup"], p["pass"]) for p in cap["probes"]]
+    assert "its heaviest window at" in out and "Validation replay" in out
+
+
+def test_the_validation_replay_judges_every_window_of_the_stretch(run_a, trace):
+    v, raw = run_a["cap"]["validation"], run_a["doc"]["raw"]
+    n = len(load_trace(trace))
+    assert v["speed"] == pytest.approx(run_a["cap"]["trace_speedup"]) and v["window_s"] == WINDOW_S
+    assert v["requests"] == n and len(v["windows"]) == 20
+    for w in v["windows"]:
+        assert {"start_s", "requests", "p99_ttft_ms", "p99_tpot_ms", "pass"} <= set(w)
+    assert [w["start_s"] for w in v["windows"]] == [WINDOW_S * k for k in range(20)]
+    assert sum(w["requests"] for w in v["windows"]) == n
+    assert v["missed"] == [w["start_s"] for w in v["windows"] if not w["pass"]]
+    assert v["pass"] == (not v["missed"])
+    samples = raw["validation_requests"]   # one per replayed request, in trace time
+    assert len(samples["trace_s"]) == len(samples["ttft_ms"]) == len(samples["tpot_ms"]) == n
+    assert samples["trace_s"] == sorted(samples["trace_s"]) and samples["trace_s"][-1] == pytest.approx(
+        load_trace(trace).t[-1], abs=1e-3)
+    assert "samples" not in v   # the samples live in raw, not in metrics
+
+
+def test_judged_from_the_start_the_quiet_part_flatters_and_validation_says_not(run_a, run_b):
+    cap, out = run_b["cap"], run_b["proc"].stdout
+    assert cap["trace_judge"] == "start" and "binding_window" not in cap
+    assert all("trace_window" not in p for p in cap["probes"])
+    assert cap["trace_speedup"] > run_a["cap"]["trace_speedup"], (cap["trace_speedup"], run_a["cap"]["trace_speedup"])
+    v = cap["validation"]
+    assert v["speed"] == pytest.approx(cap["trace_speedup"]) and v["pass"] is False
+    # the dense windows miss; a quiet window may miss only where its last requests run into the burst (the one right
+    # before it: requests are judged by the window they arrived in); every quiet window before that holds
+    assert {DENSE_S, DENSE_S + WINDOW_S} <= set(v["missed"]), v["missed"]
+    assert all(s >= DENSE_S - WINDOW_S for s in v["missed"]), v["missed"]
+    assert "NOT validated" in out
+
+
+def test_the_report_plans_the_days_fleet_from_the_runs_figures(run_a):
+    proc = run_script("run_distributed_benchmark.py", "--from-results", str(run_a["dir"]), "--growth", "50",
+                      "--gpu-hour-usd", "2", timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = run_a["dir"] / "report.md"
+    assert report.exists()
+    text = report.read_text()
+    assert "The day's fleet" in text
+    cap = run_a["cap"]
+    fl = fleet_plan(cap["profile"]["windows"], cap["trace_speedup"] * cap["binding_work_per_s"], 50, 1, 1, 2)
+    assert fl["static_replicas"] > 1   # x 50 the dense minute needs more than one replica, the quiet part does not
+    assert min(fl["replicas_needed"]) == 1 and fl["autoscaled_gpu_hours_per_day"] < fl["static_gpu_hours_per_day"]
+    row = (f"| {fl['static_replicas']} x 1 CPU rank | {fl['static_gpu_hours_per_day']:.1f} | "
+           f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl['static_usd_per_day'], 0)} | "
+           f"{num(fl['autoscaled_usd_per_day'], 0)} |")
+    assert row in text, (row, [ln for ln in text.splitlines() if ln.startswith("| ")])
+    assert (run_a["dir"] / "report_replicas_0.png").exists()
