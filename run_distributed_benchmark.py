@@ -57,7 +57,7 @@ from common.metrics import (
 from common.mixed import analyse, workload
 from common.models import layout_problem
 from common.noise import above_linear_note, spread_note
-from common.load_profile import clock, fleet_plan
+from common.load_profile import SCALE_STEP_S, clock, fleet_plan
 from common.plotting import bar_plot, line_plot, replicas_plot
 from common.results import (
     atomic_write,
@@ -646,9 +646,10 @@ def day_fleet_section(trace_caps: list[dict], cfg: Config, out_dir: Path) -> tup
     growth = cfg.growth or 1.0
     L = ["", f"## The day's fleet (the trace's traffic x {growth:g})", "",
          "Each row: a capacity measured on the trace's heaviest window (the speed-up found x that window's work), and the "
-         f"replicas each window of the stretch needs for its traffic x {growth:g}: ceil(growth x the window's work / "
-         "the work one replica held). Static: the peak, all day. Autoscaled: a replica takes one window to come up, "
-         f"so it is started (and paid) a window before it is needed; scale-down is immediate; at least "
+         f"replicas each step of the stretch needs for its traffic x {growth:g}: ceil(growth x the work of the step's "
+         f"heaviest window / the work one replica held); a step is {SCALE_STEP_S:g} s or one window, whichever is "
+         "longer. Static: the peak, all day. Autoscaled: a replica takes one step to come up (a vLLM engine starts in "
+         "about a minute), so it is started (and paid) a step before it is needed; scale-down is immediate; at least "
          f"{cfg.min_replicas} replica(s). Assumed: replicas add capacity linearly; the capacity holds for this "
          "traffic's mix, measured on its heaviest window. A day is the stretch's pattern repeated (not measured).", "",
          "| trace (stretch) | layout | SLO | capacity | decided by | static | static device-h/day | autoscaled device-h/day "
@@ -658,7 +659,7 @@ def day_fleet_section(trace_caps: list[dict], cfg: Config, out_dir: Path) -> tup
         cap, d = t["cap"], t["doc"]
         price, _ = gpu_hour_price(d["environment"], cfg.gpu_hour_usd)
         t["fleet"] = fl = fleet_plan(cap["profile"]["windows"], cap["trace_speedup"] * cap["binding_work_per_s"],
-                                     growth, cfg.min_replicas, t["gpus"], price)
+                                     growth, cfg.min_replicas, t["gpus"], price, step_s=SCALE_STEP_S)
         dev = dev_of(d["environment"])
         name = Path(t["workload"].get("path", "trace")).name
         o, span = cap["profile"]["origin_s"], fl["stretch_s"]
@@ -669,7 +670,7 @@ def day_fleet_section(trace_caps: list[dict], cfg: Config, out_dir: Path) -> tup
                  f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl.get('static_usd_per_day'), 0)} | "
                  f"{num(fl.get('autoscaled_usd_per_day'), 0)} |")
         plots.append(replicas_plot(out_dir / f"report_replicas_{i}.png", fl,
-                                   f"Replicas per {cap['profile']['window_s']:g} s window: {name} x {growth:g}, "
+                                   f"Replicas per {fl['step_s']:g} s step: {name} x {growth:g}, "
                                    f"{t['layout']} under {slo_text(cap['slo'], cap['percentile'])}"))
     best = min(trace_caps, key=lambda t: t["fleet"]["autoscaled_gpu_hours_per_day"])
     fl = best["fleet"]
@@ -677,7 +678,7 @@ def day_fleet_section(trace_caps: list[dict], cfg: Config, out_dir: Path) -> tup
     dev = dev_of(best["doc"]["environment"])
     L += ["", f"**The day's fleet:** {fl['static_gpus']} {dev}{'s' if fl['static_gpus'] != 1 else ''} static "
           f"({fl['static_gpu_hours_per_day']:.1f} {dev}-hours a day), or autoscaled per window "
-          f"{fl['autoscaled_gpu_hours_per_day']:.1f} ({saved * 100:.0f}% less), {best['layout']} replicas."]
+          f"{fl['autoscaled_gpu_hours_per_day']:.1f} ({saved * 100:.0f}% less), in replicas of {best['layout']}."]
     return L, plots
 
 

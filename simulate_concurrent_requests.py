@@ -141,7 +141,8 @@ async def _measure(cfg: dict, out: dict, timer: StageTimer, after_level=None, af
             with timer("capacity_search"):
                 out["capacity"] = await _search(backend, cfg, out)
             if cfg["validate"] and out["capacity"].get("trace_speedup"):
-                checkpoint(cfg, out)   # the search on disk before the replay that checks it
+                out["capacity"]["validation"] = {"verdict": "not finished: the run stopped during the validation replay"}
+                checkpoint(cfg, out)   # the search on disk before the replay that checks it (and says it is pending)
                 if after_search:
                     await asyncio.to_thread(after_search, out)
                 with timer("validation"):

@@ -36,7 +36,7 @@ def probe_row(p: dict, percentile: float) -> dict:
         tw = p.get("trace_window")
         head = {"speed": f"{p['trace_speedup']:.3g}x",
                 "window": f"{clock(tw['start_s'])}-{clock(tw['end_s'])}" if tw else "from the start",
-                "window brought req/s": f"{p['arrived_rate']:.3g}"}
+                "window brought req/s": f"{p.get('window_rate', p['arrived_rate']):.3g}"}
     else:
         head = {"offered req/s": f"{p['offered_rate']:.3g}"}
     verdict = ("pass" if p["pass"] else f"undecided ({describe(p, percentile)})" if p.get("inconclusive")

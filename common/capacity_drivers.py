@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from common import engine as eng
 from common.capacity import (START_FRACTION, CapacitySearch, ProbePlan, SearchSpec, SureFail, bracket_probes,
                              first_arrival, judge, judged_mask, window_verdicts)
@@ -234,7 +236,7 @@ def validation_span(source, cap: dict, span_s: float | None) -> tuple[float, flo
     bw = cap.get("binding_window") or {"start_s": tr.origin_s, "end_s": tr.origin_s}
     mid = (bw["start_s"] + bw["end_s"]) / 2 - tr.origin_s
     a = min(max(0.0, mid - span_s / 2), tr.span_s - span_s)
-    return a, a + span_s
+    return a, (a + span_s if a + span_s < tr.span_s else np.inf)   # to the end: the last request too
 
 
 async def validate_on_backend(backend, source, cap: dict, seed: int, span_s: float | None = None,

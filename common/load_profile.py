@@ -3,7 +3,8 @@
 - CostModel: what a request costs the engine, in prompt-token equivalents: prompt tokens + DECODE_COST x output
   tokens (an assumption, stated wherever it is used), scaled to engine seconds by the saturation probe: the engine
   completed `ceiling` req/s of this mix closed-loop, so one unit costs 1 / (ceiling x mean units) engine seconds.
-- LoadProfile: per window of trace time (60 s by default, --trace-window) the arrivals, prompt and output tokens,
+- LoadProfile: per window of trace time (60 s by default, --trace-window; windows from the stretch's first request,
+  the last one past its end) the arrivals, prompt and output tokens,
   and the work per second (units/s; with a fitted model, engine seconds per second: the share of one engine's
   saturated rate the window asks for at 1x). Its heaviest window by work is where a capacity probe judges.
 - fleet_plan: replicas per window for a capacity (the work per second one replica held within the SLO), the static
@@ -17,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 DECODE_COST = 4.0   # an output token's engine time, in prompt tokens: assumed (decode steps are memory-bound)
+SCALE_STEP_S = 60.0  # the day's fleet: how often an autoscaler changes the replica count, and how long a replica takes
+                     # to start (a vLLM engine: about a minute)
 
 
 def clock(s: float) -> str:
@@ -83,23 +86,23 @@ class LoadProfile:
         keep = np.ones(len(trace), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
         cost = cost or CostModel()
         t, ins, outs = trace.t[keep], trace.input_len[keep], trace.output_len[keep]
-        end = max(float(trace.t[-1]) + 1e-6, window_s) if len(trace) else window_s
-        n = max(1, math.ceil(end / window_s - 1e-9))
+        span = float(trace.t[-1]) if len(trace) else 0.0
+        if span < window_s:   # a stretch shorter than a window is one window, as long as the stretch (>= 1 s)
+            window_s = max(span, 1.0)
+        n = int(span // window_s) + 1 if span > window_s or span == 0 else 1   # whole windows: the last holds the end
         idx = np.minimum((t // window_s).astype(int), n - 1)
         units = cost.units(ins, outs)
         ws = []
         for k in range(n):
-            a, b = k * window_s, (end if k == n - 1 else (k + 1) * window_s)
             sel = idx == k
-            ws.append(Window(a, b, int(sel.sum()), int(ins[sel].sum()), int(outs[sel].sum()),
-                             float(units[sel].sum()) / max(b - a, 1e-9)))
+            ws.append(Window(k * window_s, (k + 1) * window_s, int(sel.sum()), int(ins[sel].sum()), int(outs[sel].sum()),
+                             float(units[sel].sum()) / window_s))
         return cls(float(trace.origin_s), float(window_s), ws, cost)
 
     def ranked(self) -> list[int]:
-        """Window indices, heaviest work first; a last window shorter than half the others ranks after the rest (its
-        per-second figures rest on little time)."""
-        short = lambda i: len(self.windows) > 1 and self.windows[i].length_s < self.window_s / 2  # noqa: E731
-        return sorted(range(len(self.windows)), key=lambda i: (short(i), -self.windows[i].work))
+        """Window indices, heaviest work first (every window is window_s long: the last one runs past the stretch's
+        end, its rates over the whole window)."""
+        return sorted(range(len(self.windows)), key=lambda i: -self.windows[i].work)
 
     @property
     def heaviest(self) -> int:
@@ -152,25 +155,31 @@ def heaviest_rows(profile: dict, speed: float = 1.0) -> list[dict]:
 
 # --------------------------------------------------------------------------- the fleet that follows the load
 def fleet_plan(windows: list[dict], capacity_work: float, growth: float = 1.0, min_replicas: int = 1,
-               gpus_per_replica: int = 1, usd_per_gpu_hour: float | None = None) -> dict:
-    """Replicas per window (`windows`: the profile's JSON windows) when one replica holds `capacity_work` units/s
-    within the SLO: need = ceil(growth x work / capacity_work). Static: the peak, all the time. Autoscaled: window i
-    runs max(min_replicas, need_i, need_i+1) - a replica takes one window to come up, so it is started (and paid) a
-    window before it is needed; scale-down is immediate. GPU-hours over the stretch and per day (the stretch's
-    pattern repeated: a day is not measured)."""
-    need = [max(0, math.ceil(growth * w["work_per_s"] / capacity_work - 1e-9)) for w in windows]
+               gpus_per_replica: int = 1, usd_per_gpu_hour: float | None = None, step_s: float | None = None) -> dict:
+    """Replicas per step (`windows`: the profile's JSON windows; a step: consecutive windows lasting at least `step_s`,
+    default one window) when one replica holds `capacity_work` units/s within the SLO: need = ceil(growth x the
+    step's heaviest window's work / capacity_work). Static: the peak, all the time. Autoscaled: step i runs
+    max(min_replicas, need_i, need_i+1) - a replica takes one step to come up, so it is started (and paid) a step
+    before it is needed; scale-down is immediate. GPU-hours over the stretch and per day (the stretch's pattern
+    repeated: a day is not measured)."""
+    steps: list[list[dict]] = []
+    for w in windows:
+        if not steps or sum(x["end_s"] - x["start_s"] for x in steps[-1]) >= (step_s or 0) - 1e-9:
+            steps.append([])
+        steps[-1].append(w)
+    need = [max(0, math.ceil(growth * max(w["work_per_s"] for w in st) / capacity_work - 1e-9)) for st in steps]
     billed = [max(min_replicas, need[i], need[i + 1] if i + 1 < len(need) else 0) for i in range(len(need))]
-    lengths = [w["end_s"] - w["start_s"] for w in windows]
+    lengths = [st[-1]["end_s"] - st[0]["start_s"] for st in steps]
     span = sum(lengths)
     static = max([min_replicas] + need)
     static_h = static * gpus_per_replica * span / 3600
     auto_h = sum(b * gpus_per_replica * x / 3600 for b, x in zip(billed, lengths))
     day = 86400 / span if span > 0 else 0.0
     out = {"growth": growth, "min_replicas": min_replicas, "gpus_per_replica": gpus_per_replica,
-           "capacity_work_per_s": capacity_work, "window_starts_s": [w["start_s"] for w in windows],
-           "replicas_needed": need, "replicas_autoscaled": billed, "static_replicas": static,
-           "static_gpus": static * gpus_per_replica, "stretch_s": span,
-           "static_gpu_hours": static_h, "autoscaled_gpu_hours": auto_h,
+           "capacity_work_per_s": capacity_work, "step_s": lengths[0] if lengths else None,
+           "window_starts_s": [st[0]["start_s"] for st in steps], "replicas_needed": need,
+           "replicas_autoscaled": billed, "static_replicas": static, "static_gpus": static * gpus_per_replica,
+           "stretch_s": span, "static_gpu_hours": static_h, "autoscaled_gpu_hours": auto_h,
            "static_gpu_hours_per_day": static_h * day, "autoscaled_gpu_hours_per_day": auto_h * day}
     if usd_per_gpu_hour:
         out.update({"usd_per_gpu_hour": usd_per_gpu_hour, "static_usd_per_day": static_h * day * usd_per_gpu_hour,

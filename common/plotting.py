@@ -159,6 +159,7 @@ def capacity_plot(path: Path, cap: dict) -> Path:
     for x in failed:
         ax1.axvline(x, color="red", alpha=0.12)
     ax1.set_yscale("log")
+    _readable_log_axis(ax1, ax1.yaxis)
     ax1.set(title="Latency per probe" + (" (red: failed probes)" if failed else " (every probe passed)"),
             xlabel=xl, ylabel="ms")
     full = [p for p in probes if not p.get("stopped_early")]   # a stopped probe's rates cover part of its window
@@ -245,13 +246,17 @@ def validation_plot(path: Path, cap: dict) -> Path:
 def replicas_plot(path: Path, fleet: dict, title: str) -> Path:
     """Replicas per window over trace time: the static fleet (its peak) and the autoscaled one."""
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
     x = [s / 60 for s in fleet["window_starts_s"]]
+    x.append(x[-1] + fleet["step_s"] / 60)   # the last step drawn to its end
     fig, ax = plt.subplots(figsize=(10, 4))
-    ax.step(x, fleet["replicas_needed"], where="post", color="grey", linestyle=":", label="replicas the load needs")
-    ax.step(x, fleet["replicas_autoscaled"], where="post", color="C0",
-            label=f"autoscaled ({fleet['autoscaled_gpu_hours_per_day']:.1f} GPU-h/day)")
+    ax.step(x, fleet["replicas_needed"] + fleet["replicas_needed"][-1:], where="post", color="grey", linestyle=":",
+            label="replicas the load needs")
+    ax.step(x, fleet["replicas_autoscaled"] + fleet["replicas_autoscaled"][-1:], where="post", color="C0",
+            label=f"autoscaled ({fleet['autoscaled_gpu_hours_per_day']:.1f} device-h/day)")
     ax.axhline(fleet["static_replicas"], color="C3", linestyle="--",
-               label=f"static ({fleet['static_gpu_hours_per_day']:.1f} GPU-h/day)")
+               label=f"static ({fleet['static_gpu_hours_per_day']:.1f} device-h/day)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(title=title, xlabel="trace time (minutes from its first request)", ylabel="replicas")
     ax.set_ylim(0, fleet["static_replicas"] + 1)
     ax.grid(alpha=0.3)

@@ -135,6 +135,15 @@ class ProbeLoad:
     note: dict = field(default_factory=dict)
 
 
+def _with_window_rate(load: ProbeLoad) -> ProbeLoad:
+    """The load with note["window_rate"]: the req/s its judged window brings by the plan (a probe stopped early sends
+    only part of them, so its measured arrived rate reads lower)."""
+    a, b = load.window
+    n = sum(a <= s.arrival_s < b for s in load.specs)
+    load.note["window_rate"] = n / (b - a) if b > a else 0.0
+    return load
+
+
 @dataclass
 class PoissonWorkload:
     """Requests from `make(n, seed)` (e.g. random_prompts of a shape, a class mix), arriving as a Poisson stream
@@ -201,14 +210,15 @@ class TraceWorkload:
         speed = self.speed(rate)
         if self.judge == "start":
             window = self.fit_window(rate, window, min_requests, limit_s)
-            return ProbeLoad(self.timed(rate, seed, window[1]), window, {"trace_speedup": speed})
+            return _with_window_rate(ProbeLoad(self.timed(rate, seed, window[1]), window, {"trace_speedup": speed}))
         a, b = self.profile.span(min_requests, stretch * self.window_s)
         lo = max(0.0, a - window[0] * speed)
         specs, first = self._replay(lo, b, speed, seed)
         o = self.trace.origin_s
-        return ProbeLoad(specs, (max(0.0, a / speed - first), b / speed - first),
-                         {"trace_speedup": speed, "trace_window": {"start_s": round(o + a, 3), "end_s": round(o + b, 3),
-                                                                   "warmup_from_s": round(o + lo, 3)}})
+        return _with_window_rate(ProbeLoad(
+            specs, (max(0.0, a / speed - first), b / speed - first),
+            {"trace_speedup": speed, "trace_window": {"start_s": round(o + a, 3), "end_s": round(o + b, 3),
+                                                      "warmup_from_s": round(o + lo, 3)}}))
 
     def _replay(self, a: float, b: float, speed: float, seed: int) -> tuple[list[RequestSpec], float]:
         """(the stretch's requests in [a, b) at `speed`, arrivals moved so the first is at 0; that first one's

@@ -191,7 +191,8 @@ def test_plan_window_and_drain():
     assert plan.window(5.0) == (2, 22)           # stretched to 100 arrivals
     assert plan.window(0.5) == (2, 42)           # never past 4 x measure_s
     assert plan.drain_s() == pytest.approx(1.2 * (0.5 + 0.05 * 100) + 1)
-    specs, window = probe_specs(plan, 20.0, lambda n, seed: [RequestSpec([1], 4) for _ in range(n)], seed=3)
+    load = probe_specs(plan, 20.0, lambda n, seed: [RequestSpec([1], 4) for _ in range(n)], seed=3)
+    specs, window = load.specs, load.window
     t = [s.arrival_s for s in specs]
     assert t[0] == 0 and t[-1] < window[1] == 12 and 180 < len(t) < 300
 

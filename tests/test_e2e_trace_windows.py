@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from common.load_profile import fleet_plan
+from common.load_profile import SCALE_STEP_S, fleet_plan
 from common.tables import num
 from common.traces import load_trace
 from tests.conftest import run_script
@@ -127,7 +127,9 @@ def test_the_report_plans_the_days_fleet_from_the_runs_figures(run_a):
     text = report.read_text()
     assert "The day's fleet" in text
     cap = run_a["cap"]
-    fl = fleet_plan(cap["profile"]["windows"], cap["trace_speedup"] * cap["binding_work_per_s"], 50, 1, 1, 2)
+    fl = fleet_plan(cap["profile"]["windows"], cap["trace_speedup"] * cap["binding_work_per_s"], 50, 1, 1, 2,
+                    step_s=SCALE_STEP_S)   # the report's steps: 60 s (two 30 s windows)
+    assert fl["step_s"] == 60
     assert fl["static_replicas"] > 1   # x 50 the dense minute needs more than one replica, the quiet part does not
     assert min(fl["replicas_needed"]) == 1 and fl["autoscaled_gpu_hours_per_day"] < fl["static_gpu_hours_per_day"]
     row = (f"| {fl['static_replicas']} x 1 CPU rank | {fl['static_gpu_hours_per_day']:.1f} | "

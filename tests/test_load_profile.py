@@ -19,9 +19,9 @@ from tests.conftest import run_script
 # The stretch, in its own time (s from its first request), three windows of 10 s:
 #   W0 [0, 10):  5 requests at 0, 2, 4, 6, 8        60 prompt / 10 output tokens each -> (300 + 4 x 50) / 10 = 50 /s
 #   W1 [10, 20): 2 requests at 12, 17              1000 prompt / 100 output each     -> (2000 + 4 x 200) / 10 = 280 /s
-#   W2 [20, 29]: 8 requests at 20..26 and 29         50 prompt / 5 output each       -> (400 + 4 x 40) / 9 = 62.2 /s
-# W1 is the heaviest by work and the quietest by count; W2 the busiest by count. The last window ends at the last
-# arrival (+1 us), so it lasts 9 s.
+#   W2 [20, 30): 8 requests at 20..26 and 29         50 prompt / 5 output each       -> (400 + 4 x 40) / 10 = 56 /s
+# W1 is the heaviest by work and the quietest by count; W2 the busiest by count. Every window lasts 10 s: the last
+# one runs past the stretch's end (29 s), its rates over the whole window (never inflated by a short tail).
 STRETCH_T = [0, 2, 4, 6, 8, 12, 17, 20, 21, 22, 23, 24, 25, 26, 29]
 STRETCH_IN = [60] * 5 + [1000] * 2 + [50] * 8
 STRETCH_OUT = [10] * 5 + [100] * 2 + [5] * 8
@@ -50,8 +50,8 @@ def test_a_profile_counts_each_window_and_its_work():
     assert [w.prompt_tokens for w in p.windows] == [300, 2000, 400]
     assert [w.output_tokens for w in p.windows] == [50, 200, 40]
     assert [w.start_s for w in p.windows] == [0, 10, 20]
-    assert p.windows[2].end_s == pytest.approx(29.0, abs=1e-5)
-    assert [w.work for w in p.windows] == pytest.approx([50.0, 280.0, 560 / 9], rel=1e-6)
+    assert p.windows[2].end_s == 30.0
+    assert [w.work for w in p.windows] == pytest.approx([50.0, 280.0, 56.0], rel=1e-6)
     # work ranks, not the count: W1 (2 requests) before W2 (8)
     assert p.heaviest == 1 and p.ranked() == [1, 2, 0]
     assert max(range(3), key=lambda i: p.windows[i].requests) == 2
@@ -60,12 +60,12 @@ def test_a_profile_counts_each_window_and_its_work():
 def test_the_judged_span_widens_to_the_heavier_neighbour():
     p = LoadProfile.of(_stretch(), 10.0)
     assert p.span(2, 10) == (10, 20)                        # W1 alone holds 2 requests and lasts 10 s
-    a, b = p.span(5, 10)                                    # 2 < 5: W2 (62.2 /s) is heavier than W0 (50 /s)
-    assert a == 10 and b == pytest.approx(29.0, abs=1e-5)
+    a, b = p.span(5, 10)                                    # 2 < 5: W2 (56 /s) is heavier than W0 (50 /s)
+    assert a == 10 and b == 30.0
     a, b = p.span(1, 15)                                    # long enough only with a neighbour: again W2
-    assert a == 10 and b == pytest.approx(29.0, abs=1e-5)
+    assert a == 10 and b == 30.0
     assert p.span(11, 10)[0] == 0                           # W1 + W2 hold 10: W0 too, the whole stretch
-    assert p.span(50, 10)[0] == 0 and p.span(50, 10)[1] == pytest.approx(29.0, abs=1e-5)   # never past the stretch
+    assert p.span(50, 10)[0] == 0 and p.span(50, 10)[1] == 30.0   # never past the stretch
     # the heavier neighbour on the other side: W0 made heavier than W2
     heavy0 = LoadProfile.of(_trace(STRETCH_T, [200] * 5 + STRETCH_IN[5:], STRETCH_OUT), 10.0)
     assert heavy0.windows[0].work == pytest.approx(120.0) and heavy0.span(5, 10) == (0, 20)
@@ -82,8 +82,8 @@ def test_the_profile_json_is_in_trace_time():
     j = LoadProfile.of(_stretch(), 10.0).to_json(top=2)
     assert j["origin_s"] == ORIGIN and j["window_s"] == 10.0
     assert [w["start_s"] for w in j["windows"]] == [600.0, 610.0, 620.0]
-    assert [w["end_s"] for w in j["windows"]] == [610.0, 620.0, 629.0]
-    assert [w["work_per_s"] for w in j["windows"]] == [50.0, 280.0, round(560 / 9, 3)]
+    assert [w["end_s"] for w in j["windows"]] == [610.0, 620.0, 630.0]
+    assert [w["work_per_s"] for w in j["windows"]] == [50.0, 280.0, 56.0]
     assert [w["start_s"] for w in j["heaviest"]] == [610.0, 620.0]   # top 2, by work
     assert j["heaviest"][0] == {"start_s": 610.0, "end_s": 620.0, "requests": 2, "prompt_tokens": 2000,
                                 "output_tokens": 200, "work_per_s": 280.0}
@@ -206,10 +206,11 @@ def test_a_probe_replays_the_heaviest_window_after_its_warm_up():
     assert load.note["trace_window"] == {"start_s": 610.0, "end_s": 620.0, "warmup_from_s": 602.0}
     # more requests than W1 holds: widened to W2, the heavier neighbour; judged: all 10 of W1 and W2
     big = w.probe_specs(rate, seed=3, window=(4.0, 6.0), min_requests=5, limit_s=60.0)
-    assert big.window == pytest.approx((4.0, 29.0 / 2 - 1), abs=1e-5)
+    assert big.window == pytest.approx((4.0, 30.0 / 2 - 1), abs=1e-5)
     judged = [s for s in big.specs if big.window[0] <= s.arrival_s < big.window[1]]
     assert len(judged) == 10 and len(big.specs) == 14
-    assert big.note["trace_window"]["start_s"] == 610.0 and big.note["trace_window"]["end_s"] == 629.0
+    assert big.note["trace_window"]["start_s"] == 610.0 and big.note["trace_window"]["end_s"] == 630.0
+    assert big.note["window_rate"] == pytest.approx(10 / 10.0)   # 10 requests judged over 10 s of wall time
     # a warm-up longer than the trace before the window starts at the stretch's start
     far = w.probe_specs(rate, seed=3, window=(30.0, 32.0), min_requests=2, limit_s=60.0)
     assert far.note["trace_window"]["warmup_from_s"] == 600.0 and far.window == pytest.approx((5.0, 10.0))
@@ -225,7 +226,8 @@ def test_judged_from_the_start_a_probe_keeps_the_old_window():
     assert load.window == pytest.approx((4.0, 8.5 + 1e-6))
     assert [s.arrival_s for s in load.specs] == pytest.approx([0, 1, 2, 3, 4, 6, 8.5])
     assert sum(load.window[0] <= s.arrival_s < load.window[1] for s in load.specs) == 3
-    assert load.note == {"trace_speedup": pytest.approx(2.0)}     # no trace_window
+    assert load.note == {"trace_speedup": pytest.approx(2.0), "window_rate": pytest.approx(3 / (4.5 + 1e-6))}
+    assert "trace_window" not in load.note
     assert w.probe_specs(rate, seed=3, window=(4.0, 6.0), min_requests=1, limit_s=60.0).window == (4.0, 6.0)
 
 
@@ -233,7 +235,9 @@ def test_a_validation_span_holds_the_binding_window_inside_the_stretch():
     tr = _trace(np.arange(0, 601, 2.0), [50] * 301, [8] * 301).stretch(0)
     w = TraceWorkload(tr, vocab_size=5000, window_s=30)
     assert validation_span(w, {"binding_window": {"start_s": 300, "end_s": 330}}, 120) == (255.0, 375.0)   # centred
-    assert validation_span(w, {"binding_window": {"start_s": 540, "end_s": 570}}, 120) == (480.0, 600.0)   # clamped
+    # clamped to the stretch's end, which it then includes (the last request arrives at 600 s)
+    assert validation_span(w, {"binding_window": {"start_s": 540, "end_s": 570}}, 120) == (480.0, float("inf"))
+    assert len(w.validation_specs(4.0, 0, (480.0, float("inf")))[0]) == 61
     assert validation_span(w, {"binding_window": {"start_s": 0, "end_s": 30}}, 120) == (0.0, 120.0)
     assert validation_span(w, {}, None) is None and validation_span(w, {}, 600) is None   # the whole stretch
     specs, trace_t = w.validation_specs(4.0, 0, (255.0, 375.0))
@@ -286,3 +290,15 @@ def test_a_plausible_trace_passes_the_same_checks(tmp_path):
                                      trace_window_s=60.0, trace_start_s=0.0, trace_duration_s=None))
     tr = load_trace(path)
     assert len(tr) == 30 and tr.span_s == pytest.approx(2.9) and tr.mean_rate == pytest.approx(10.0)
+
+
+def test_a_fleet_in_steps_serves_each_steps_heaviest_window():
+    """30 s windows in 60 s steps (the report's autoscaler step): a step needs what its heavier window needs."""
+    works = [100, 300, 250, 50, 50, 400]
+    windows = [{"start_s": 30.0 * i, "end_s": 30.0 * (i + 1), "work_per_s": w} for i, w in enumerate(works)]
+    f = fleet_plan(windows, 100.0, step_s=60)
+    assert f["window_starts_s"] == [0.0, 60.0, 120.0] and f["step_s"] == 60
+    assert f["replicas_needed"] == [3, 3, 4] and f["replicas_autoscaled"] == [3, 4, 4] and f["static_replicas"] == 4
+    assert f["static_gpu_hours"] == pytest.approx(4 * 180 / 3600)
+    assert f["autoscaled_gpu_hours"] == pytest.approx((3 + 4 + 4) * 60 / 3600)
+    assert f["autoscaled_gpu_hours_per_day"] == pytest.approx(f["autoscaled_gpu_hours"] * 86400 / 180)

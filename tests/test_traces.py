@@ -102,24 +102,25 @@ def test_a_trace_replayed_faster_compresses_its_times_and_cycles_past_its_end(tm
 
 
 def test_a_probe_window_over_a_sparse_stretch_grows_until_it_holds_its_requests(tmp_path):
-    """As the Azure code trace opens: a burst, then a long quiet gap. A window sized by the mean rate would judge
-    nothing; it is stretched to the minimum of arrivals (the long request dropped does not count), never past its
-    limit."""
+    """Judged from the stretch's start (--trace-judge start), as the Azure code trace opens: a burst, then a long
+    quiet gap. A window sized by the mean rate would judge nothing; it is stretched to the minimum of arrivals (the
+    long request dropped does not count), never past its limit."""
     from common.capacity import ProbePlan
     from common.capacity_drivers import probe_specs
     rows = [{"timestamp": 100 * i, "input_length": 5000 if i == 3 else 50, "output_length": 8} for i in range(12)]
     rows += [{"timestamp": 30_000 + 250 * i, "input_length": 50, "output_length": 8} for i in range(60)]
-    w = TraceWorkload(load_trace(_timed(tmp_path / "burst.jsonl", rows)), 5000, max_model_len=4096)
+    w = TraceWorkload(load_trace(_timed(tmp_path / "burst.jsonl", rows)), 5000, max_model_len=4096, judge="start")
     rate = w.trace.mean_rate   # ~1.4 req/s: speed 1
     plan = ProbePlan(warmup_s=1.5, measure_s=5.0, min_requests=30, slo={"ttft": 500}, max_output_len=8)
-    specs, window = probe_specs(plan, rate, w, seed=0)
+    load = probe_specs(plan, rate, w, seed=0)
+    specs, window = load.specs, load.window
     judged = [s for s in specs if window[0] <= s.arrival_s < window[1]]
     assert window[0] == 1.5 and len(judged) == 30 and window[1] == pytest.approx(30.0 + 0.25 * 29, abs=1e-3)
     # where the trace holds too few, the window ends at its limit (warm-up + 10 x measure_s)
-    assert probe_specs(plan, rate / 4, w, seed=0)[1] == (1.5, 51.5)
+    assert probe_specs(plan, rate / 4, w, seed=0).window == (1.5, 51.5)
     # a dense trace keeps the plan's own window
-    dense = TraceWorkload(load_trace(_write(tmp_path / "a.csv", AZURE)), 5000)
-    assert probe_specs(plan, 40.0, dense, seed=0)[1] == plan.window(40.0)
+    dense = TraceWorkload(load_trace(_write(tmp_path / "a.csv", AZURE)), 5000, judge="start")
+    assert probe_specs(plan, 40.0, dense, seed=0).window == plan.window(40.0)
 
 
 @pytest.mark.parametrize("name,text,msg", [
@@ -192,8 +193,8 @@ def test_capacity_on_a_trace_is_its_speed_up_and_the_workload_is_recorded(tmp_pa
             for i, x in enumerate(t)]
     rows.append({"timestamp": rows[-1]["timestamp"] + 10, "input_length": 5000, "output_length": 8, "hash_ids": [9]})
     path = _timed(tmp_path / "trace.jsonl", rows)
-    proc = run_script("simulate_concurrent_requests.py", "--dataset-path", str(path), "--find-capacity", "--slo",
-                      "ttft:500,tpot:60", "--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests",
+    proc = run_script("simulate_concurrent_requests.py", "--dataset-path", str(path), "--trace-judge", "start",
+                      "--find-capacity", "--slo", "ttft:500,tpot:60", "--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests",
                       "16", "--capacity-resolution", "0.3", "--max-probes", "6", "--output-dir", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     [doc] = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("concurrent_requests_*.json")]

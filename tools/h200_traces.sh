@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue #36's one-H200 trace runs, one after another behind one `vllm serve` (TP1, 8192 context), from a copy of
-# the tree under /tmp (a device call lays the working tree anew). After `source tools/h200_env.sh`:
+# the tree under /tmp (a remote command may lay the tree anew). After `source tools/h200_env.sh`:
 #   setsid bash tools/h200_traces.sh STEP... </dev/null >/dev/null 2>&1 &
 # STEP: conv (the conversation trace from 600 s, --validate over 20 min around its binding window, vllm bench serve
 #       on that window) | code (the code trace from 180 s, 15 s windows) | rconv / rcode (the random shape at each
@@ -28,7 +28,7 @@ for step in "$@"; do
     rcode) args="--input-len 2046 --output-len 28 $SLO" ;;
     convv) args="--dataset-path traces/AzureLLMInferenceTrace_conv.csv --trace-start 600 --find-capacity
                  --slo ttft:500,tpot:50 --capacity-start-rate 11.94 --max-probes 2 --compare-vllm-bench
-                 --validate --validate-span 900" ;;   # conv's 6-probe search found 2.1x (11.94 req/s): validate it
+                 --validate --validate-span 600" ;;   # conv's 6-probe search found 2.1x (11.94 req/s): validate it
     *) echo "unknown step $step" >> $R/progress; continue ;;
   esac
   mkdir -p $R/$step
