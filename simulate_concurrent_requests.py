@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ from common.models import load_model_info
 from common.plotting import capacity_plot, cdf_plot, line_plot, load_timeline_plot, validation_plot
 from common.prom import Watcher, prefix_hit_rate, read_counters
 from common.results import run_path, save_run, timestamp
-from common.server import health, served_model
+from common.server import API_KEY_ENV, Unauthorized, health, served_model
 from common.stepdrive import generate_offline
 from common.tables import num, print_table
 from common.traces import TIMED, TraceError, check_trace_args, dataset_kind
@@ -348,6 +349,8 @@ def target(cfg: Config) -> tuple[dict, int, str, int | None]:
         raise cli.UsageError(f"no healthy server at {cfg.base_url} (GET /health failed); start `vllm serve` first")
     try:
         served = served_model(cfg.base_url)
+    except Unauthorized as e:
+        raise cli.UsageError(str(e)) from None
     except Exception as e:
         raise cli.UsageError(f"cannot read /v1/models at {cfg.base_url}: {e}") from None
     try:
@@ -632,6 +635,10 @@ def build_config(args, engine: dict) -> Config:
         goodput = parse_slo(args.goodput)
     except ValueError as e:
         raise cli.UsageError(str(e)) from None
+    if args.api_key is not None:   # into the environment only: requests, scrapes and vllm bench serve read it there
+        if not args.base_url:
+            raise cli.UsageError("--api-key goes with --base-url (the key of the server measured)")
+        os.environ[API_KEY_ENV] = args.api_key
     if args.compare_vllm_bench and not args.base_url:
         raise cli.UsageError("--compare-vllm-bench needs --base-url (vllm bench serve talks to a server)")
     if args.burstiness <= 0:
@@ -656,4 +663,6 @@ if __name__ == "__main__":
     p = cli.base_parser(__doc__)
     add_options(p, Config)
     add_cli_args(p, with_switch="--find-capacity")
+    p.add_argument("--api-key", metavar="KEY", help=f"with --base-url: the server's API key (default: ${API_KEY_ENV}); "
+                                                  "sent as a bearer token, never written to a file")
     cli.run_main(main, build_config, p)

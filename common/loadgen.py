@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from common.prom import local_counters, scrape
+from common.server import auth_headers
 from common.workloads import RequestSpec
 
 
@@ -127,9 +128,10 @@ class OpenAIBackend:
         import aiohttp
         self.base_url = base_url.rstrip("/")
         self.model = model
+        # every request, /metrics scrapes too, carries the key if one is set
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, force_close=False),
-            timeout=aiohttp.ClientTimeout(total=timeout_s))
+            timeout=aiohttp.ClientTimeout(total=timeout_s), headers=auth_headers())
 
     async def resolve_model(self) -> str:
         if self.model is None:

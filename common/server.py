@@ -39,6 +39,20 @@ def kwargs_to_cli(kwargs: dict) -> list[str]:
     return args
 
 
+API_KEY_ENV = "OPENAI_API_KEY"   # the key a server may want, where `vllm bench serve` reads it too
+
+
+def auth_headers() -> dict:
+    """{"Authorization": "Bearer KEY"} when OPENAI_API_KEY is set (by --api-key or the user), else {}. The key lives
+    only in this process's environment and its children's: never in a config, a result file or a printed line."""
+    key = os.environ.get(API_KEY_ENV)
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+class Unauthorized(PermissionError):
+    """The server refused the request for want of (the right) API key."""
+
+
 def health(base_url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(base_url.rstrip("/") + "/health", timeout=timeout) as r:
@@ -48,10 +62,20 @@ def health(base_url: str, timeout: float = 2.0) -> bool:
 
 
 def served_model(base_url: str, timeout: float = 10.0) -> dict:
-    """The first model a running OpenAI-compatible server lists at /v1/models: {"id", "root", ...}."""
+    """The first model a running OpenAI-compatible server lists at /v1/models: {"id", "root", ...}; Unauthorized
+    on HTTP 401 (the server wants an API key, or another one)."""
     import json
-    with urllib.request.urlopen(base_url.rstrip("/") + "/v1/models", timeout=timeout) as r:
-        return json.load(r)["data"][0]
+    import urllib.error
+    req = urllib.request.Request(base_url.rstrip("/") + "/v1/models", headers=auth_headers())
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.load(r)["data"][0]
+    except urllib.error.HTTPError as e:
+        if e.code == 401:
+            raise Unauthorized(f"the server at {base_url} answered 401 Unauthorized: it wants an API key ("
+                               + ("the one given was refused" if auth_headers() else
+                                  f"pass --api-key KEY or set {API_KEY_ENV}") + ")") from None
+        raise
 
 
 class VLLMServer:

@@ -1,0 +1,59 @@
+"""A server behind a key (`vllm serve --api-key K`, any hosted endpoint): without the key the lab says so in one line
+and exits 2 before measuring anything; with it, a capacity search and the `vllm bench serve` cross-check pass, and
+the key is in no file the run wrote nor in anything it printed."""
+import json
+
+import pytest
+
+from tests.conftest import run_script
+
+KEY = "lab-test-key-5f3a9c1e"
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tiny_model):
+    from common.server import VLLMServer
+    model, tok = tiny_model
+    srv = VLLMServer({"model": str(model), "tokenizer": str(tok), "enforce_eager": True, "max_model_len": 1024,
+                      "api_key": KEY}, start_timeout_s=300)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_without_the_key_it_is_one_line_and_exit_2_before_measuring(tmp_path, keyed_server, tiny_model,
+                                                                     monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "out"
+    proc = run_script("simulate_concurrent_requests.py", "--base-url", keyed_server.base_url, "--model",
+                      str(tiny_model[0]), "--output-dir", str(out), "--concurrency", "1", timeout=120)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stderr.strip().count("\n") == 0 and "401 Unauthorized" in proc.stderr and "--api-key" in proc.stderr
+    assert not list(out.glob("*.json"))
+    # a wrong key is refused the same way, and said to be the wrong one
+    proc = run_script("simulate_concurrent_requests.py", "--base-url", keyed_server.base_url, "--api-key", "wrong",
+                      "--output-dir", str(out), "--concurrency", "1", timeout=120)
+    assert proc.returncode == 2 and "the one given was refused" in proc.stderr, proc.stderr
+
+
+def test_with_the_key_a_search_and_its_cross_check_pass_and_the_key_is_written_nowhere(tmp_path, keyed_server,
+                                                                                       tiny_model, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "out"
+    proc = run_script("simulate_concurrent_requests.py", "--base-url", keyed_server.base_url, "--api-key", KEY,
+                      "--model", str(tiny_model[0]), "--tokenizer", str(tiny_model[1]), "--output-dir", str(out),
+                      "--find-capacity", "--slo", "ttft:500,tpot:60", "--probe-seconds", "2",
+                      "--probe-warmup-seconds", "1", "--probe-min-requests", "16", "--capacity-resolution", "0.3",
+                      "--max-probes", "5", "--compare-vllm-bench", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    [path] = out.glob("concurrent_requests_*.json")
+    doc = json.loads(path.read_text())
+    cap = doc["metrics"]["capacity"]
+    assert doc["status"] == "ok" and cap["request_rate"] > 0
+    assert all(p["judged_requests"] > 0 and p["unfinished"] < p["judged_requests"] for p in cap["probes"])
+    vb = cap["vllm_bench_at_capacity"]
+    assert "error" not in vb and vb["vllm_bench"]["completed"] == vb["num_prompts"]   # the bench got in too
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) >= 3   # JSON, CSV, plot
+    assert not [p.name for p in files if KEY.encode() in p.read_bytes()]
+    assert KEY not in proc.stdout and KEY not in proc.stderr
