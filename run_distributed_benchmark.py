@@ -377,11 +377,9 @@ def trace_capacities(docs: list[dict]) -> list[dict]:
     binding window), newest per trace, stretch, layout and SLO."""
     found = {}
     for d in sorted(docs, key=lambda d: d["created"]):
-        if d["status"] not in ("ok", "pass"):
-            continue
-        m = d["metrics"]
+        m = d["metrics"]   # a finished search counts even when a later step (its validation, a bench) was cut
         cap = m.get("capacity") or {}
-        if cap.get("binding_window") and cap.get("binding_work_per_s"):
+        if cap.get("binding_window") and cap.get("binding_work_per_s") and not cap.get("failed"):
             engine = cap.get("engine") or d["config"]["engine"]
             gpus = int(engine.get("tensor_parallel_size") or 1) * int(engine.get("pipeline_parallel_size") or 1) \
                 * int(engine.get("data_parallel_size") or 1)
@@ -435,7 +433,7 @@ def write_trace_report(out_dir: Path, cfg: Config, f: Findings) -> dict:
         cap, w = t["cap"], t["workload"]
         v = cap.get("validation")
         L += [f"- **{Path(w.get('path', 'trace')).name}**, {t['layout']} (`{Path(t['doc']['_path']).name}`): {cap['verdict']}."
-              + (f" Validation replay: {v['verdict']}." if v else " Not validated (run with --validate)."), ""]
+              + (f" Validation replay: {v['verdict']}." if v else " No validation replay in this file."), ""]
     day, plots = day_fleet_section(f.trace_caps, cfg, out_dir)
     L += day[1:] + ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     report = out_dir / "report.md"
@@ -599,11 +597,16 @@ def fleet_target(ms: list[dict], cfg: Config) -> tuple[float | None, str]:
     minute of the trace the capacities were measured on, times the growth."""
     if cfg.target_rate:
         return cfg.target_rate, "--target-rate"
-    busy = [m["capacity"]["busiest_minute_rate"] / m["capacity"]["trace_speedup"] for m in ms
-            if (m.get("capacity") or {}).get("trace_speedup")]
-    if cfg.growth and busy:
-        return busy[0] * cfg.growth, f"the trace's busiest minute ({busy[0]:.3g} req/s) x {cfg.growth:g}"
-    return None, ""
+    caps = [m["capacity"] for m in ms if (m.get("capacity") or {}).get("trace_speedup")]
+    if not (cfg.growth and caps):
+        return None, ""
+    c = caps[0]
+    if c.get("trace_judge") == "heaviest":   # the capacity already holds the heaviest window: plan on the mean
+        mean = c["request_rate"] / c["trace_speedup"]
+        return mean * cfg.growth, (f"the trace's mean rate ({mean:.3g} req/s; each capacity was judged at its "
+                                   f"heaviest window) x {cfg.growth:g}")
+    busy = c["busiest_minute_rate"] / c["trace_speedup"]
+    return busy * cfg.growth, f"the trace's busiest minute ({busy:.3g} req/s) x {cfg.growth:g}"
 
 
 def fleet_section(ms: list[dict], cfg: Config, price, price_src, dev: str) -> list[str]:
@@ -647,8 +650,8 @@ def day_fleet_section(trace_caps: list[dict], cfg: Config, out_dir: Path) -> tup
     L = ["", f"## The day's fleet (the trace's traffic x {growth:g})", "",
          "Each row: a capacity measured on the trace's heaviest window (the speed-up found x that window's work), and the "
          f"replicas each step of the stretch needs for its traffic x {growth:g}: ceil(growth x the work of the step's "
-         f"heaviest window / the work one replica held); a step is {SCALE_STEP_S:g} s or one window, whichever is "
-         "longer. Static: the peak, all day. Autoscaled: a replica takes one step to come up (a vLLM engine starts in "
+         f"heaviest window / the work one replica held); a step is as many whole windows as make {SCALE_STEP_S:g} s "
+         "or more. Static: the peak, all day. Autoscaled: a replica takes one step to come up (a vLLM engine starts in "
          "about a minute), so it is started (and paid) a step before it is needed; scale-down is immediate; at least "
          f"{cfg.min_replicas} replica(s). Assumed: replicas add capacity linearly; the capacity holds for this "
          "traffic's mix, measured on its heaviest window. A day is the stretch's pattern repeated (not measured).", "",
@@ -659,7 +662,8 @@ def day_fleet_section(trace_caps: list[dict], cfg: Config, out_dir: Path) -> tup
         cap, d = t["cap"], t["doc"]
         price, _ = gpu_hour_price(d["environment"], cfg.gpu_hour_usd)
         t["fleet"] = fl = fleet_plan(cap["profile"]["windows"], cap["trace_speedup"] * cap["binding_work_per_s"],
-                                     growth, cfg.min_replicas, t["gpus"], price, step_s=SCALE_STEP_S)
+                                     growth, cfg.min_replicas, t["gpus"], price, step_s=SCALE_STEP_S,
+                                     end_s=cap["profile"].get("end_s"))
         dev = dev_of(d["environment"])
         name = Path(t["workload"].get("path", "trace")).name
         o, span = cap["profile"]["origin_s"], fl["stretch_s"]
@@ -672,13 +676,18 @@ def day_fleet_section(trace_caps: list[dict], cfg: Config, out_dir: Path) -> tup
         plots.append(replicas_plot(out_dir / f"report_replicas_{i}.png", fl,
                                    f"Replicas per {fl['step_s']:g} s step: {name} x {growth:g}, "
                                    f"{t['layout']} under {slo_text(cap['slo'], cap['percentile'])}"))
-    best = min(trace_caps, key=lambda t: t["fleet"]["autoscaled_gpu_hours_per_day"])
-    fl = best["fleet"]
-    saved = 1 - fl["autoscaled_gpu_hours_per_day"] / fl["static_gpu_hours_per_day"]
-    dev = dev_of(best["doc"]["environment"])
-    L += ["", f"**The day's fleet:** {fl['static_gpus']} {dev}{'s' if fl['static_gpus'] != 1 else ''} static "
-          f"({fl['static_gpu_hours_per_day']:.1f} {dev}-hours a day), or autoscaled per window "
-          f"{fl['autoscaled_gpu_hours_per_day']:.1f} ({saved * 100:.0f}% less), in replicas of {best['layout']}."]
+    groups: dict[str, list[dict]] = {}   # one answer per traffic (trace, stretch) and SLO, across layouts
+    for t in trace_caps:
+        w, cap = t["workload"], t["cap"]
+        groups.setdefault(json.dumps([w.get("sha256"), w.get("start_s"), w.get("span_s"), cap["slo"]]), []).append(t)
+    for ts in groups.values():
+        best = min(ts, key=lambda t: t["fleet"]["autoscaled_gpu_hours_per_day"])
+        fl, dev = best["fleet"], dev_of(best["doc"]["environment"])
+        saved = 1 - fl["autoscaled_gpu_hours_per_day"] / fl["static_gpu_hours_per_day"]
+        L += ["", f"**The day's fleet for {Path(best['workload'].get('path', 'trace')).name} x {growth:g}:** "
+              f"{fl['static_gpus']} {dev}{'s' if fl['static_gpus'] != 1 else ''} static "
+              f"({fl['static_gpu_hours_per_day']:.1f} {dev}-hours a day), or autoscaled per step "
+              f"{fl['autoscaled_gpu_hours_per_day']:.1f} ({saved * 100:.0f}% less), in replicas of {best['layout']}."]
     return L, plots
 
 

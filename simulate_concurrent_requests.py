@@ -37,12 +37,12 @@ from common import cli, platform
 from common import engine as eng
 from common.calibration import bench_at_capacity, bench_serve_level
 from common.capacity_display import out_of_reach, probe_row
-from common.capacity_drivers import capacity_on_backend, samples_apart, validate_on_backend
+from common.capacity_drivers import capacity_on_backend, samples_apart, validate_on_backend, validation_span
 from common.capacity_flags import add_cli_args, parse_slo, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.engine import SCHEDULER_LIMITS
 from common.isolation import checkpoint, run_isolated, until_interrupted
-from common.load_profile import clock, fleet_plan, heaviest_rows
+from common.load_profile import SCALE_STEP_S, clock, fleet_plan, heaviest_rows
 from common.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, run_open_loop
 from common.metrics import StageTimer, fairness_metrics, request_metrics, send_lag, unloaded_reference
 from common.models import load_model_info
@@ -142,14 +142,7 @@ async def _measure(cfg: dict, out: dict, timer: StageTimer, after_level=None, af
             with timer("capacity_search"):
                 out["capacity"] = await _search(backend, cfg, out)
             if cfg["validate"] and out["capacity"].get("trace_speedup"):
-                out["capacity"]["validation"] = {"verdict": "not finished: the run stopped during the validation replay"}
-                checkpoint(cfg, out)   # the search on disk before the replay that checks it (and says it is pending)
-                if after_search:
-                    await asyncio.to_thread(after_search, out)
-                with timer("validation"):
-                    out["capacity"]["validation"] = v = await validate_on_backend(
-                        backend, trace_source(cfg), out["capacity"], cfg["seed"] + 7000, cfg["validate_span_s"])
-                print(f"  validation: {v['verdict']}", flush=True)
+                await _validate(backend, cfg, out, timer, after_search)
             return
         with timer("warmup"):  # not counted: compiles, allocates, fills caches
             await _warm_up(backend, cfg)
@@ -175,6 +168,32 @@ async def _measure(cfg: dict, out: dict, timer: StageTimer, after_level=None, af
         await backend.close()
         if not cfg["base_url"]:
             backend.engine.shutdown()
+
+
+async def _validate(backend, cfg: dict, out: dict, timer: StageTimer, after_search=None) -> None:
+    """--validate after a search: the search on disk first (its validation said to be pending), then the replay; a
+    replay that fails is recorded in metrics.capacity.validation, the search stands."""
+    cap = out["capacity"]
+    cap["validation"] = {"verdict": "not finished: the run stopped during the validation replay"}
+    checkpoint(cfg, out)
+    if after_search:
+        await asyncio.to_thread(after_search, out)
+    src = trace_source(cfg)
+    span = validation_span(src, cap, cfg["validate_span_s"])
+    a, b = span or (0.0, src.trace.span_s)
+    b = min(b, src.trace.span_s)
+    print(f"  validation replay: {(b - a) / 60:.3g} min of the trace at {cap['trace_speedup']:.3g}x, about "
+          f"{(b - a) / cap['trace_speedup'] / 60:.3g} min" + ("" if cfg["base_url"] else
+                                                            f" (within this run's --timeout {cfg['timeout_s']:g} s)"),
+          flush=True)
+    try:
+        with timer("validation"):   # prompts seeded apart from every probe's: nothing in the prefix cache from them
+            cap["validation"] = v = await validate_on_backend(backend, src, cap, cfg["seed"] + 900_000,
+                                                              cfg["validate_span_s"])
+    except Exception as e:   # e.g. the server went away during the replay
+        cap["validation"] = {"verdict": f"failed: {type(e).__name__}: {e}"[:300]}
+        return
+    print(f"  validation: {v['verdict']}", flush=True)
 
 
 def _backend(cfg: dict, timer: StageTimer, out: dict):
@@ -458,12 +477,15 @@ def capacity_summary(cfg: Config, cap: dict) -> tuple[list, dict, list]:
 def fleet_lines(cap: dict, gpus: int) -> list[str]:
     """The stretch as recorded (x1), served by replicas like this one: static vs autoscaled, per day (the
     stretch's pattern repeated); metrics.capacity.fleet_at_recorded_rate."""
+    if not cap.get("binding_work_per_s"):
+        return []
     cap["fleet_at_recorded_rate"] = f = fleet_plan(cap["profile"]["windows"], cap["trace_speedup"] * cap["binding_work_per_s"],
-                                                   gpus_per_replica=gpus)
+                                                   gpus_per_replica=gpus, step_s=SCALE_STEP_S,
+                                                   end_s=cap["profile"].get("end_s"))
     dev = "GPU" if platform.has_gpu() else "CPU rank"
     return [f"At the recorded rate this stretch needs {f['static_replicas']} such replica(s) at its peak: "
             f"{f['static_gpu_hours_per_day']:.1f} {dev}-hours a day static, {f['autoscaled_gpu_hours_per_day']:.1f} "
-            f"autoscaled per {cap['profile']['window_s']:g} s window, if every day repeated this stretch (not measured); "
+            f"autoscaled per {f['step_s']:g} s step, if every day repeated this stretch (not measured); "
             "for more traffic: run_distributed_benchmark.py --from-results DIR --growth G."]
 
 
@@ -479,7 +501,8 @@ def trace_tables(cfg: Config, cap: dict) -> None:
         q = f"p{cap['percentile']:g}"
         print_table([{"window (trace time)": f"{clock(w['start_s'])}-{clock(w['end_s'])}", "requests": w["requests"],
                       f"{q} TTFT ms": num(w.get(f"{q}_ttft_ms"), 0), f"{q} TPOT ms": num(w.get(f"{q}_tpot_ms"), 1),
-                      "SLO": "met" if w["pass"] else "MISSED"} for w in v["windows"]],
+                      "SLO": "too few to judge" if w.get("thin") else "met" if w["pass"] else "MISSED"}
+                     for w in v["windows"]],
                     f"Validation: {v['verdict']}.", title=f"Validation replay at {v['speed']:.3g}x, window by window")
 
 

@@ -145,8 +145,9 @@ def trace_dataset(cfg, cap: dict, n: int, probe: dict | None = None) -> list[str
     stretch's first n requests."""
     trace = load_trace(cfg.dataset_path, cfg.dataset_name).stretch(cfg.trace_start_s, cfg.trace_duration_s)
     tw = (probe or {}).get("trace_window")
-    if tw:   # trace time -> the stretch's own: the same requests the probe sent
-        part = trace.stretch(tw["warmup_from_s"] - trace.origin_s, tw["end_s"] - tw["warmup_from_s"])
+    if tw:   # the same requests the probe sent: its replayed part of the stretch (stretch time, unrounded)
+        lo, hi = tw.get("replayed_s") or (tw["warmup_from_s"] - trace.origin_s, tw["end_s"] - trace.origin_s)
+        part = trace.stretch(lo, hi - lo)
         name = f"timed_trace_window_{tw['start_s']:.0f}s_at_{cap['trace_speedup']:.4g}x.jsonl"
     else:
         part, name = trace.head(n), f"timed_trace_at_capacity_{cap['request_rate']:.4g}.jsonl"

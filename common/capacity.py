@@ -242,11 +242,14 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
     return finite(probe)
 
 
-def window_verdicts(records, trace_t: list[float], edges: list[float], slo: dict, percentile: float) -> dict:
+def window_verdicts(records, trace_t: list[float], edges: list[float], slo: dict, percentile: float,
+                    min_requests: int | None = None) -> dict:
     """A replay judged window by window: each request falls in the window of trace time [edges[k], edges[k+1]) its
     arrival belongs to; per window its p-th percentile TTFT and TPOT (an unfinished request counts as infinite, as in
     `judge`) against the SLO. The keep-up rule is not applied: over a whole replay a queue that grows shows as
-    latency. {windows: [{start_s, end_s, requests, p99_ttft_ms, p99_tpot_ms, pass}], pass, missed: [start_s...]}"""
+    latency. A window with fewer than `min_requests` (default: too few for its percentile to be more than its largest
+    values, n < 1 + 100 / (100 - p), as capacity_stats.thin_samples) is shown with thin=True and judges nothing.
+    {windows: [{start_s, end_s, requests, p99_ttft_ms, p99_tpot_ms, pass, thin}], pass, missed: [start_s...]}"""
     k = np.searchsorted(np.asarray(edges), np.asarray(trace_t, dtype=float), side="right") - 1
     get = {"ttft": lambda r: r.ttft_s, "tpot": lambda r: r.tpot_s, "e2el": lambda r: r.e2e_s}
     q = f"p{percentile:g}"
@@ -263,10 +266,13 @@ def window_verdicts(records, trace_t: list[float], edges: list[float], slo: dict
             w[f"{q}_{term}_ms"] = None if v is None or math.isinf(v) else v
             if term in slo:
                 ok = ok and v is not None and v <= slo[term]
-        w["pass"] = ok
+        need = min_requests if min_requests is not None else (1 + 100 / (100 - percentile) if percentile < 100 else 1)
+        w["thin"] = len(mine) < need
+        w["pass"] = ok or w["thin"]
         windows.append(w)
-    return {"windows": windows, "pass": bool(windows) and all(w["pass"] for w in windows),
-            "missed": [w["start_s"] for w in windows if not w["pass"]]}
+    judged = [w for w in windows if not w["thin"]]
+    return {"windows": windows, "pass": bool(judged) and all(w["pass"] for w in judged),
+            "missed": [w["start_s"] for w in judged if not w["pass"]]}
 
 
 def describe(probe: dict, percentile: float) -> str:

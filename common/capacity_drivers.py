@@ -230,13 +230,15 @@ async def capacity_on_backend(backend, search: dict, workload: dict, on_probe=No
 def validation_span(source, cap: dict, span_s: float | None) -> tuple[float, float] | None:
     """The part of the stretch (stretch time) a validation replays: all of it, or `span_s` seconds that hold the
     binding window (centred on it where the stretch allows)."""
-    tr = source.trace
+    tr, w = source.trace, source.profile.window_s
     if not span_s or span_s >= tr.span_s:
         return None
-    bw = cap.get("binding_window") or {"start_s": tr.origin_s, "end_s": tr.origin_s}
-    mid = (bw["start_s"] + bw["end_s"]) / 2 - tr.origin_s
-    a = min(max(0.0, mid - span_s / 2), tr.span_s - span_s)
-    return a, (a + span_s if a + span_s < tr.span_s else np.inf)   # to the end: the last request too
+    bw = cap.get("binding_window") or {"start_s": tr.origin_s, "end_s": tr.origin_s + w}
+    a0, b0 = bw["start_s"] - tr.origin_s, bw["end_s"] - tr.origin_s
+    a = round(max(0.0, (a0 + b0) / 2 - span_s / 2) / w) * w   # on a window's edge: whole windows judged
+    a = min(a, max(0.0, (tr.span_s // w + 1) * w - span_s))
+    b = a + max(span_s, b0 - a0)
+    return a, (b if b < tr.span_s else np.inf)   # to the end: the last request too
 
 
 async def validate_on_backend(backend, source, cap: dict, seed: int, span_s: float | None = None,
@@ -257,6 +259,8 @@ async def validate_on_backend(backend, source, cap: dict, seed: int, span_s: flo
     out = {"speed": speed, "window_s": p.window_s, "requests": len(recs), "wall_s": round(time.perf_counter() - t, 2),
            "span_s": [round(trace_t[0], 3), round(trace_t[-1], 3)] if trace_t else None,
            **window_verdicts(recs, trace_t, edges, cap["slo"], cap["percentile"])}
+    tw = [x for x in out["windows"] if x.get("thin")]
+    out["thin_windows"] = len(tw)
     out["verdict"] = validation_verdict(out, cap["percentile"])
     ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
     out["samples"] = {"trace_s": [round(x, 3) for x in trace_t], "ttft_ms": [ms(r.ttft_s) for r in recs],
@@ -270,12 +274,14 @@ def validation_verdict(v: dict, percentile: float) -> str:
         return "no request was replayed"
     a, b = v["windows"][0]["start_s"], v["windows"][-1]["end_s"]
     where = f"{(b - a) / 60:.3g} minutes ({clock(a)}-{clock(b)} of the trace) at {v['speed']:.3g}x"
+    thin = sum(bool(w.get("thin")) for w in v["windows"])
+    few = (f" ({thin} window(s) with too few requests for a p{percentile:g} are shown, not judged)" if thin else "")
     if v["pass"]:
-        return f"validated over {where}: each of its {len(v['windows'])} windows within the SLO"
+        return f"validated over {where}: each of its {len(v['windows']) - thin} judged windows within the SLO{few}"
     q = f"p{percentile:g}"
     bad = [w for w in v["windows"] if not w["pass"]]
     ms = lambda x: "unbounded" if x is None else f"{x:.0f} ms"  # noqa: E731
-    return (f"NOT validated over {where}: {len(bad)} of its {len(v['windows'])} windows missed the SLO: "
+    return (f"NOT validated over {where}{few}: {len(bad)} of its {len(v['windows']) - thin} judged windows missed the SLO: "
             + ", ".join(f"{clock(w['start_s'])} ({q} TTFT {ms(w.get(f'{q}_ttft_ms'))}, TPOT {ms(w.get(f'{q}_tpot_ms'))})"
                         for w in bad[:6]) + (" ..." if len(bad) > 6 else ""))
 

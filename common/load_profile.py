@@ -78,6 +78,7 @@ class LoadProfile:
     window_s: float
     windows: list[Window]
     cost: CostModel = field(default_factory=CostModel)
+    end_s: float = 0.0                  # the stretch's last arrival, in trace time
 
     @classmethod
     def of(cls, trace, window_s: float, keep=None, cost: CostModel | None = None) -> "LoadProfile":
@@ -92,12 +93,11 @@ class LoadProfile:
         n = int(span // window_s) + 1 if span > window_s or span == 0 else 1   # whole windows: the last holds the end
         idx = np.minimum((t // window_s).astype(int), n - 1)
         units = cost.units(ins, outs)
-        ws = []
-        for k in range(n):
-            sel = idx == k
-            ws.append(Window(k * window_s, (k + 1) * window_s, int(sel.sum()), int(ins[sel].sum()), int(outs[sel].sum()),
-                             float(units[sel].sum()) / window_s))
-        return cls(float(trace.origin_s), float(window_s), ws, cost)
+        count, p_tok, o_tok, work = (np.bincount(idx, weights=x, minlength=n) for x in
+                                     (None, ins.astype(float), outs.astype(float), units))
+        ws = [Window(k * window_s, (k + 1) * window_s, int(count[k]), int(p_tok[k]), int(o_tok[k]), float(work[k]) / window_s)
+              for k in range(n)]
+        return cls(float(trace.origin_s), float(window_s), ws, cost, float(trace.origin_s) + span)
 
     def ranked(self) -> list[int]:
         """Window indices, heaviest work first (every window is window_s long: the last one runs past the stretch's
@@ -135,7 +135,8 @@ class LoadProfile:
             return {"start_s": round(self.origin_s + w.start_s, 3), "end_s": round(self.origin_s + w.end_s, 3),
                     "requests": w.requests, "prompt_tokens": w.prompt_tokens, "output_tokens": w.output_tokens,
                     "work_per_s": round(w.work, 3)}
-        return {"window_s": self.window_s, "origin_s": round(self.origin_s, 3), "cost_model": asdict(self.cost),
+        return {"window_s": self.window_s, "origin_s": round(self.origin_s, 3), "end_s": round(self.end_s, 3),
+                "cost_model": asdict(self.cost),
                 "heaviest": [one(self.windows[i]) for i in self.ranked()[:top]],
                 "windows": [one(w) for w in self.windows]}
 
@@ -155,13 +156,16 @@ def heaviest_rows(profile: dict, speed: float = 1.0) -> list[dict]:
 
 # --------------------------------------------------------------------------- the fleet that follows the load
 def fleet_plan(windows: list[dict], capacity_work: float, growth: float = 1.0, min_replicas: int = 1,
-               gpus_per_replica: int = 1, usd_per_gpu_hour: float | None = None, step_s: float | None = None) -> dict:
+               gpus_per_replica: int = 1, usd_per_gpu_hour: float | None = None, step_s: float | None = None,
+               end_s: float | None = None) -> dict:
     """Replicas per step (`windows`: the profile's JSON windows; a step: consecutive windows lasting at least `step_s`,
     default one window) when one replica holds `capacity_work` units/s within the SLO: need = ceil(growth x the
     step's heaviest window's work / capacity_work). Static: the peak, all the time. Autoscaled: step i runs
     max(min_replicas, need_i, need_i+1) - a replica takes one step to come up, so it is started (and paid) a step
     before it is needed; scale-down is immediate. GPU-hours over the stretch and per day (the stretch's pattern
-    repeated: a day is not measured)."""
+    repeated: a day is not measured); `end_s`: the stretch's end in trace time, where the last step's time stops."""
+    if not capacity_work > 0:
+        raise ValueError(f"a fleet needs the work one replica holds, > 0 (got {capacity_work})")
     steps: list[list[dict]] = []
     for w in windows:
         if not steps or sum(x["end_s"] - x["start_s"] for x in steps[-1]) >= (step_s or 0) - 1e-9:
@@ -169,7 +173,7 @@ def fleet_plan(windows: list[dict], capacity_work: float, growth: float = 1.0, m
         steps[-1].append(w)
     need = [max(0, math.ceil(growth * max(w["work_per_s"] for w in st) / capacity_work - 1e-9)) for st in steps]
     billed = [max(min_replicas, need[i], need[i + 1] if i + 1 < len(need) else 0) for i in range(len(need))]
-    lengths = [st[-1]["end_s"] - st[0]["start_s"] for st in steps]
+    lengths = [min(st[-1]["end_s"], end_s or np.inf) - st[0]["start_s"] for st in steps]
     span = sum(lengths)
     static = max([min_replicas] + need)
     static_h = static * gpus_per_replica * span / 3600

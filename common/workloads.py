@@ -218,7 +218,7 @@ class TraceWorkload:
         return _with_window_rate(ProbeLoad(
             specs, (max(0.0, a / speed - first), b / speed - first),
             {"trace_speedup": speed, "trace_window": {"start_s": round(o + a, 3), "end_s": round(o + b, 3),
-                                                      "warmup_from_s": round(o + lo, 3)}}))
+                                                      "warmup_from_s": round(o + lo, 3), "replayed_s": [lo, b]}}))
 
     def _replay(self, a: float, b: float, speed: float, seed: int) -> tuple[list[RequestSpec], float]:
         """(the stretch's requests in [a, b) at `speed`, arrivals moved so the first is at 0; that first one's

@@ -158,7 +158,7 @@ def _replay():
 
 def test_window_verdicts_take_each_windows_percentile_and_count_unfinished_as_infinite():
     recs, trace_t = _replay()
-    v = window_verdicts(recs, trace_t, [0, 10, 20, 30, 40], {"ttft": 500, "tpot": 50}, 99.0)
+    v = window_verdicts(recs, trace_t, [0, 10, 20, 30, 40], {"ttft": 500, "tpot": 50}, 99.0, min_requests=1)
     assert [w["start_s"] for w in v["windows"]] == [0, 10, 20]     # the empty window is left out
     assert [w["requests"] for w in v["windows"]] == [4, 3, 2]
     w0, w1, w2 = v["windows"]
@@ -171,20 +171,32 @@ def test_window_verdicts_take_each_windows_percentile_and_count_unfinished_as_in
     assert w2["pass"] is False                                     # TPOT 79.9 > 50
     assert v["pass"] is False and v["missed"] == [10, 20]
     # at p50 the unfinished one is not reached: [50, 60, inf] -> 60; only the slow TPOT window misses
-    v50 = window_verdicts(recs, trace_t, [0, 10, 20, 30, 40], {"ttft": 500, "tpot": 50}, 50.0)
+    v50 = window_verdicts(recs, trace_t, [0, 10, 20, 30, 40], {"ttft": 500, "tpot": 50}, 50.0, min_requests=1)
     assert v50["windows"][1]["p50_ttft_ms"] == pytest.approx(60.0) and v50["windows"][1]["pass"] is True
     assert v50["windows"][0]["p50_ttft_ms"] == pytest.approx(250.0) and v50["missed"] == [20]
     # a TTFT-only SLO does not judge TPOT (it is still reported)
-    vt = window_verdicts(recs, trace_t, [0, 10, 20, 30, 40], {"ttft": 500}, 99.0)
+    vt = window_verdicts(recs, trace_t, [0, 10, 20, 30, 40], {"ttft": 500}, 99.0, min_requests=1)
     assert vt["missed"] == [10] and vt["windows"][2]["p99_tpot_ms"] == pytest.approx(79.9)
+
+
+def test_a_window_too_thin_for_its_percentile_is_shown_not_judged():
+    """By default p99 needs 101 requests in a window (fewer: its p99 is its largest values); p50 needs 3."""
+    recs, trace_t = _replay()
+    v = window_verdicts(recs, trace_t, [0, 10, 20, 30, 40], {"ttft": 500, "tpot": 50}, 99.0)
+    assert [w["thin"] for w in v["windows"]] == [True, True, True] and v["missed"] == [] and v["pass"] is False
+    v50 = window_verdicts(recs, trace_t, [0, 10, 20, 30, 40], {"ttft": 500, "tpot": 50}, 50.0)
+    assert [w["thin"] for w in v50["windows"]] == [False, False, True]   # 4, 3 and 2 requests
+    assert v50["missed"] == [] and v50["pass"] is True   # the slow-TPOT window has 2: not judged
 
 
 def test_window_verdicts_pass_when_every_window_holds():
     recs, trace_t = _replay()
     keep = [i for i, x in enumerate(trace_t) if x < 10]
-    v = window_verdicts([recs[i] for i in keep], [trace_t[i] for i in keep], [0, 10, 20], {"ttft": 500, "tpot": 50}, 99)
+    v = window_verdicts([recs[i] for i in keep], [trace_t[i] for i in keep], [0, 10, 20], {"ttft": 500, "tpot": 50}, 99,
+                        min_requests=1)
     assert v["pass"] is True and v["missed"] == [] and len(v["windows"]) == 1
-    assert window_verdicts([], [], [0, 10], {"ttft": 500}, 99) == {"windows": [], "pass": False, "missed": []}
+    assert window_verdicts([], [], [0, 10], {"ttft": 500}, 99, min_requests=1) == {"windows": [], "pass": False,
+                                                                                "missed": []}
 
 
 # --------------------------------------------------------------------------- a probe on the heaviest window
@@ -203,7 +215,7 @@ def test_a_probe_replays_the_heaviest_window_after_its_warm_up():
     warm = [s for s in load.specs if s.arrival_s < load.window[0]]
     assert [(len(s.prompt_token_ids), s.output_len) for s in warm] == [(60, 10)] * 4   # W0's from 2 s on
     assert load.note["trace_speedup"] == pytest.approx(rate / tr.mean_rate) == pytest.approx(2.0)
-    assert load.note["trace_window"] == {"start_s": 610.0, "end_s": 620.0, "warmup_from_s": 602.0}
+    assert load.note["trace_window"] == {"start_s": 610.0, "end_s": 620.0, "warmup_from_s": 602.0, "replayed_s": [2.0, 20.0]}
     # more requests than W1 holds: widened to W2, the heavier neighbour; judged: all 10 of W1 and W2
     big = w.probe_specs(rate, seed=3, window=(4.0, 6.0), min_requests=5, limit_s=60.0)
     assert big.window == pytest.approx((4.0, 30.0 / 2 - 1), abs=1e-5)
@@ -234,7 +246,7 @@ def test_judged_from_the_start_a_probe_keeps_the_old_window():
 def test_a_validation_span_holds_the_binding_window_inside_the_stretch():
     tr = _trace(np.arange(0, 601, 2.0), [50] * 301, [8] * 301).stretch(0)
     w = TraceWorkload(tr, vocab_size=5000, window_s=30)
-    assert validation_span(w, {"binding_window": {"start_s": 300, "end_s": 330}}, 120) == (255.0, 375.0)   # centred
+    assert validation_span(w, {"binding_window": {"start_s": 300, "end_s": 330}}, 120) == (240.0, 360.0)   # whole windows
     # clamped to the stretch's end, which it then includes (the last request arrives at 600 s)
     assert validation_span(w, {"binding_window": {"start_s": 540, "end_s": 570}}, 120) == (480.0, float("inf"))
     assert len(w.validation_specs(4.0, 0, (480.0, float("inf")))[0]) == 61
