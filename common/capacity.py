@@ -7,7 +7,8 @@ runs one probe at it (arrivals from common/workloads.py: Poisson, or a trace spe
 
 - Start: START_FRACTION x the ceiling a saturation probe measured (or --capacity-start-rate). Bracket: after a
   pass, halfway to the ceiling (the ceiling itself once within the resolution; past it, doubling); after a fail,
-  halving (down to start_rate / FLOOR_FACTOR: capacity 0). Bisect to `resolution` or `max_probes`. Capacity is
+  halving (a quarter while nothing has passed, when the fail was certain within the first EARLY_SHARE of its window;
+  down to start_rate / FLOOR_FACTOR: capacity 0). Bisect to `resolution` or `max_probes`. Capacity is
   the highest passing rate; every probe is kept; a noisy fail below a passing rate does not move the bracket.
 - Probe: warmup_s unjudged, then a window of measure_s (stretched to `min_requests` arrivals, at most 4 x), then
   a drain of 1.2 x the slowest E2E the SLO allows (+1 s); what still runs counts as an infinite latency. It
@@ -31,6 +32,7 @@ SLO_TERMS = ("ttft", "tpot", "e2el")
 MAX_STRETCH = 2        # an undecided probe runs again with a 2x, then 4x window; then it counts as a fail
 START_FRACTION = 0.6   # the first probe's rate, as a share of the saturation probe's ceiling
 FLOOR_FACTOR = 64      # the search gives up (capacity 0) below start_rate / 64
+EARLY_SHARE = 0.25     # a sure fail within this share of the judged window: the next rate is a quarter, not a half
 
 
 @dataclass
@@ -335,8 +337,8 @@ class CapacitySearch:
         if self.probes[-1].get("inconclusive"):
             return self.probes[-1]["offered_rate"]  # the same rate, a longer window
         lo, hi = self.bracket()
-        if lo is None:
-            r = hi / 2
+        if lo is None:   # no pass yet: halve, or quarter after a fail that was certain early in its window
+            r = hi / (4 if self._failed_early(hi) else 2)
             return r if r >= self.spec.start_rate / FLOOR_FACTOR else None
         if hi is None:
             c = self.spec.ceiling
@@ -346,6 +348,13 @@ class CapacitySearch:
         if (hi - lo) / lo <= self.spec.resolution:
             return None
         return (lo + hi) / 2
+
+    def _failed_early(self, rate: float) -> bool:
+        """Whether the probe at `rate` was stopped as a sure fail within the first EARLY_SHARE of its judged window:
+        so far over capacity that halving would likely fail again."""
+        p = next((x for x in reversed(decided(self.probes)) if x["offered_rate"] == rate), None)
+        st, w = (p or {}).get("stopped_early"), (p or {}).get("window_s")
+        return bool(st and w and w[1] > w[0] and (st["at_s"] - w[0]) / (w[1] - w[0]) < EARLY_SHARE)
 
     def converged(self) -> bool:
         lo, hi = self.bracket()

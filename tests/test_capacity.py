@@ -54,6 +54,27 @@ def test_a_failing_start_halves_down_and_a_coarser_resolution_stops_sooner():
     assert s.result()["request_rate"] == 2.5 and s.result()["bracket"] == [2.5, 3.125]
 
 
+def test_a_fail_certain_early_in_its_window_quarters_the_next_rate_until_something_passes():
+    """The code trace on one H200: 0.43x failed for sure 5 s into a 35 s window, then halving took 3 more probes to a
+    pass. A sure fail in the first quarter of the window quarters the rate; a late one (or any after a pass) halves."""
+    def probe(rate, ok, at_s=None):
+        p = {"offered_rate": rate, "pass": ok, "bound_by": None if ok else "ttft", "output_throughput": rate,
+             "achieved_rate": rate, "arrived_rate": rate, "unfinished": 0, "window_s": [5.0, 40.0]}
+        if at_s is not None:
+            p["stopped_early"] = {"term": "ttft", "target_ms": 500, "over": 8, "judged": 391, "at_s": at_s}
+        return p
+    s = CapacitySearch(SearchSpec(slo=SLO, start_rate=8.0, max_probes=10))
+    s.add(probe(8.0, False, at_s=10.5))          # 5.5 s into 35 s: 16 %
+    assert s.next_rate() == 2.0
+    s.add(probe(2.0, False, at_s=34.0))          # 83 %: halve
+    assert s.next_rate() == 1.0
+    s.add(probe(1.0, False))                     # a fail that ran to its end: halve
+    assert s.next_rate() == 0.5
+    s.add(probe(0.5, True))
+    s.add(probe(0.75, False, at_s=6.0))          # early, but after a pass: bisect as before
+    assert s.next_rate() == 0.625
+
+
 def test_slo_missed_at_every_rate_is_capacity_zero_not_a_crash():
     s = _run(0.001, start_rate=1.0)
     rates = [p["offered_rate"] for p in s.probes]

@@ -121,3 +121,25 @@ def test_the_search_replayed_the_trace_and_says_so(run):
     report = (run[0] / "report.md").read_text()
     assert f"Workload: tiny-qwen2-v1: 64 in / 16 out tokens, 48 prompts; capacity on trace trace.jsonl ({w['sha256'][:8]})" \
         in report
+
+
+def test_with_growth_the_fleet_plans_on_the_mean_when_the_capacity_held_the_heaviest_window(run, tmp_path):
+    """A capacity judged at the trace's heaviest window already holds its peak: the fleet for the trace x G is
+    ceil(G x the trace's mean rate / the capacity's mean rate), not the busiest minute again; the day's fleet beside
+    it says the same peak."""
+    for p in run[0].glob("suite_*.json"):
+        shutil.copy(p, tmp_path)
+    proc = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), "--growth", "10", timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    m = run[2]["metrics"]
+    cap = m["capacity"]
+    assert cap["trace_judge"] == "heaviest" and cap["binding_window"]
+    mean = cap["request_rate"] / cap["trace_speedup"]
+    target = 10 * mean
+    assert f"## Fleet for {target:.3g} req/s" in proc.stdout
+    assert "each capacity was judged at its heaviest window" in proc.stdout
+    row = next(ln for ln in proc.stdout.split(f"## Fleet for {target:.3g} req/s")[1].splitlines()
+               if ln.startswith(f"| {m['layout']} |"))
+    assert int(row.strip("|").split("|")[2]) == math.ceil(target / cap["request_rate"])   # = ceil(10 / the speed-up)
+    report = (tmp_path / "report.md").read_text()
+    assert "## The day's fleet (the trace's traffic x 10)" in report and gpu_words(report) == []
