@@ -56,7 +56,8 @@ class TraceConfig:
     trace_duration_s: float | None = option(help="seconds of the trace to replay (default: to its end)",
                                             flag="--trace-duration", type=float)
     trace_window_s: float = option(60.0, "seconds of trace time per window of the stretch's load profile (the "
-                                         "window a capacity probe judges, and a fleet plan's step)", flag="--trace-window")
+                                         "window a capacity probe judges; the day's fleet steps by whole windows of "
+                                         "60 s or more)", flag="--trace-window")
     trace_judge: str = option("heaviest", "where a capacity probe on a trace replays and judges: heaviest (the "
                                           "stretch's heaviest window by estimated work, warmed up by the trace just "
                                           "before it) or start (from the stretch's start)", type=str)
