@@ -427,9 +427,18 @@ def capacity_outcome(cfg: Config, res: dict, failure: dict | None, served: str) 
         failure = failure or {"kind": "other", "message": why,
                               "hint": f"is the server at {cfg.base_url} still up? its log says why it stopped"}
     elif cfg.compare_vllm_bench and cap.get("request_rate"):
-        print(f"\n=== vllm bench serve at the capacity found, {cap['request_rate']:.3g} req/s"
-              + (f" ({cap['trace_speedup']:.3g}x the trace)" if cap.get("trace_speedup") else "") + " ...", flush=True)
-        cap["vllm_bench_at_capacity"] = bench_at_capacity(cfg, served, cap)
+        try:   # the search is on disk already: a cut or broken cross-check is recorded, the search stands
+            print(f"\n=== vllm bench serve at the capacity found, {cap['request_rate']:.3g} req/s"
+                  + (f" ({cap['trace_speedup']:.3g}x the trace)" if cap.get("trace_speedup") else "") + " ...", flush=True)
+            cap["vllm_bench_at_capacity"] = bench_at_capacity(cfg, served, cap)
+        except KeyboardInterrupt:
+            cap["vllm_bench_at_capacity"] = {"error": "interrupted by the user (Ctrl-C) during vllm bench serve"}
+            failure = {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C) during vllm bench serve",
+                       "hint": "the capacity search before it is kept"}
+        except Exception as e:
+            cap["vllm_bench_at_capacity"] = {"error": f"{type(e).__name__}: {e}"[:500]}
+            failure = {"kind": "other", "message": f"vllm bench serve at the capacity failed: {type(e).__name__}: {e}"
+                       [:300], "hint": "the capacity search before it is kept"}
     return failure
 
 

@@ -57,3 +57,26 @@ def test_with_the_key_a_search_and_its_cross_check_pass_and_the_key_is_written_n
     assert len(files) >= 3   # JSON, CSV, plot
     assert not [p.name for p in files if KEY.encode() in p.read_bytes()]
     assert KEY not in proc.stdout and KEY not in proc.stderr
+
+
+def test_ctrl_c_in_the_cross_check_after_a_search_keeps_every_probe_and_exits_130(tmp_path, keyed_server, tiny_model,
+                                                                                  monkeypatch):
+    """The search is written the moment it ends: a Ctrl-C while `vllm bench serve` checks it leaves a JSON with every
+    probe, the cross-check recorded as interrupted, and exit 130."""
+    from tests.test_interrupt import interrupt_when
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)   # the key from the environment, as vllm bench serve reads it
+    rc, out = interrupt_when(["simulate_concurrent_requests.py", "--base-url", keyed_server.base_url, "--model",
+                              str(tiny_model[0]), "--tokenizer", str(tiny_model[1]), "--output-dir", str(tmp_path),
+                              "--find-capacity", "--slo", "ttft:500,tpot:60", "--probe-seconds", "2",
+                              "--probe-warmup-seconds", "1", "--probe-min-requests", "16", "--capacity-resolution",
+                              "0.3", "--max-probes", "4", "--compare-vllm-bench"],
+                             r"=== vllm bench serve at the capacity found")
+    assert rc == 130, out[-3000:]
+    [path] = tmp_path.glob("concurrent_requests_*.json")
+    doc = json.loads(path.read_text())
+    cap = doc["metrics"]["capacity"]
+    assert doc["failure"]["kind"] == "interrupted" and "vllm bench serve" in doc["failure"]["message"]
+    assert cap["request_rate"] > 0 and len(cap["probes"]) >= 2 and "failed" not in cap
+    assert [len(r["ttft_ms"]) for r in doc["raw"]["capacity_probes"]] == [p["requests"] for p in cap["probes"]]
+    assert cap["vllm_bench_at_capacity"]["error"].startswith("interrupted by the user")
+    assert "results of finished configurations are kept" in out and KEY not in out
