@@ -87,7 +87,10 @@ def test_base_url_mode_scrapes_server_metrics_and_calibrates(tmp_path, server, t
     lv = d["raw"]["levels"][1]
     assert lv["metrics"]["completed"] == 48
     s = lv["server_metrics"]
-    assert s["scrapes"] >= 2 and s["max_num_requests_running"] >= 1 and s["num_preemptions"] is not None
+    assert s["scrapes"] >= 2 and s["num_preemptions"] is not None
+    # the server's running gauge seen while requests ran: the 12 s one-client level always catches one; the 8-client
+    # level lasts 4-8 s here, and on a busy 2-core client its scrapes can all miss (seen: 5 scrapes in 4.9 s, all 0)
+    assert max(x["server_metrics"]["max_num_requests_running"] for x in d["raw"]["levels"]) >= 1
     assert all(r["output_len"] == 128 for r in lv["requests"])
     # tokens must arrive spread out, not in one burst: TPOT is real, TTFT well under E2E
     m = lv["metrics"]
