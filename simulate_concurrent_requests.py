@@ -188,8 +188,7 @@ async def _validate(backend, cfg: dict, out: dict, timer: StageTimer, after_sear
           flush=True)
     try:
         with timer("validation"):   # prompts seeded apart from every probe's: nothing in the prefix cache from them
-            cap["validation"] = v = await validate_on_backend(backend, src, cap, cfg["seed"] + 900_000,
-                                                              cfg["validate_span_s"])
+            cap["validation"] = v = await validate_on_backend(backend, src, cap, cfg["seed"] + 900_000, span)
     except Exception as e:   # e.g. the server went away during the replay
         cap["validation"] = {"verdict": f"failed: {type(e).__name__}: {e}"[:300]}
         return

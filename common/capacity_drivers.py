@@ -54,7 +54,7 @@ def trace_terms(res: dict, source) -> dict:
         tw, tr = at["trace_window"], w.trace
         res["binding_window"] = {"start_s": tw["start_s"], "end_s": tw["end_s"]}
         res["binding_window_rate"] = at.get("arrived_rate")
-        res["binding_work_per_s"] = w.profile.work_between(tw["start_s"] - tr.origin_s, tw["end_s"] - tr.origin_s)
+        res["binding_work_per_s"] = w.profile.work_between(*tw["judged_s"])
         res["verdict"] += (f"; it holds this stretch ({clock(tr.origin_s)}-{clock(tr.origin_s + tr.span_s)} of the "
                            f"trace) at up to {note['trace_speedup']:.3g} x its recorded rate: its heaviest window at "
                            f"{clock(tw['start_s'])}-{clock(tw['end_s'])} decides (it brought {at['arrived_rate']:.3g} "
@@ -156,8 +156,11 @@ def samples_apart(cap: dict | None) -> tuple[dict | None, list[dict], dict | Non
 
 def split_samples(cap: dict | None) -> list[dict]:
     """Take each probe's per-request samples out of metrics.capacity, for the JSON's raw: [{offered_rate, ...}]."""
-    return [{"offered_rate": p["offered_rate"], **p.pop("samples")} for p in (cap or {}).get("probes", [])
-            if "samples" in p]
+    if not cap:
+        return []
+    clean, raw, _ = samples_apart(cap)
+    cap["probes"] = clean["probes"]
+    return raw
 
 
 def search_sync(spec: SearchSpec, plan: ProbePlan, source, run_open, seed: int = 0, on_probe=None) -> dict:
@@ -241,12 +244,12 @@ def validation_span(source, cap: dict, span_s: float | None) -> tuple[float, flo
     return a, (b if b < tr.span_s else np.inf)   # to the end: the last request too
 
 
-async def validate_on_backend(backend, source, cap: dict, seed: int, span_s: float | None = None,
+async def validate_on_backend(backend, source, cap: dict, seed: int, span: tuple[float, float] | None = None,
                               progress=None) -> dict:
-    """--validate: the stretch (or `span_s` seconds of it around the binding window) replayed once at the speed
-    found, judged window by window (capacity.window_verdicts): metrics.capacity.validation, and its requests' samples
-    under "samples" (for the JSON's raw)."""
-    speed, span = cap["trace_speedup"], validation_span(source, cap, span_s)
+    """--validate: the stretch (or `span`, stretch time: validation_span) replayed once at the speed found, judged
+    window by window (capacity.window_verdicts): metrics.capacity.validation, and its requests' samples under
+    "samples" (for the JSON's raw)."""
+    speed = cap["trace_speedup"]
     specs, trace_t = source.validation_specs(speed, seed, span)
     spec = SearchSpec(**{k: v for k, v in cap["search"].items() if k in SearchSpec.__dataclass_fields__},
                       slo=cap["slo"])
@@ -259,8 +262,7 @@ async def validate_on_backend(backend, source, cap: dict, seed: int, span_s: flo
     out = {"speed": speed, "window_s": p.window_s, "requests": len(recs), "wall_s": round(time.perf_counter() - t, 2),
            "span_s": [round(trace_t[0], 3), round(trace_t[-1], 3)] if trace_t else None,
            **window_verdicts(recs, trace_t, edges, cap["slo"], cap["percentile"])}
-    tw = [x for x in out["windows"] if x.get("thin")]
-    out["thin_windows"] = len(tw)
+    out["thin_windows"] = sum(bool(x.get("thin")) for x in out["windows"])
     out["verdict"] = validation_verdict(out, cap["percentile"])
     ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
     out["samples"] = {"trace_s": [round(x, 3) for x in trace_t], "ttft_ms": [ms(r.ttft_s) for r in recs],
@@ -274,7 +276,7 @@ def validation_verdict(v: dict, percentile: float) -> str:
         return "no request was replayed"
     a, b = v["windows"][0]["start_s"], v["windows"][-1]["end_s"]
     where = f"{(b - a) / 60:.3g} minutes ({clock(a)}-{clock(b)} of the trace) at {v['speed']:.3g}x"
-    thin = sum(bool(w.get("thin")) for w in v["windows"])
+    thin = v["thin_windows"]
     few = (f" ({thin} window(s) with too few requests for a p{percentile:g} are shown, not judged)" if thin else "")
     if v["pass"]:
         return f"validated over {where}: each of its {len(v['windows']) - thin} judged windows within the SLO{few}"

@@ -122,7 +122,9 @@ class LoadProfile:
 
     def work_between(self, a: float, b: float) -> float:
         """Units per second over [a, b) of the stretch (whole windows)."""
-        ws = [x for x in self.windows if x.start_s >= a - 0.01 and x.end_s <= b + 0.01]   # a, b may be rounded (ms)
+        ws = [x for x in self.windows if x.start_s >= a - 1e-9 and x.end_s <= b + 1e-9]
+        if not ws:
+            raise ValueError(f"no whole window of the profile lies in [{a:g}, {b:g}) s")
         return sum(x.work * x.length_s for x in ws) / max(sum(x.length_s for x in ws), 1e-9)
 
     def load(self, w: Window) -> float | None:

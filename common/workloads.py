@@ -218,7 +218,8 @@ class TraceWorkload:
         return _with_window_rate(ProbeLoad(
             specs, (max(0.0, a / speed - first), b / speed - first),
             {"trace_speedup": speed, "trace_window": {"start_s": round(o + a, 3), "end_s": round(o + b, 3),
-                                                      "warmup_from_s": round(o + lo, 3), "replayed_s": [lo, b]}}))
+                                                      "warmup_from_s": round(o + lo, 3), "replayed_s": [lo, b],
+                                                      "judged_s": [a, b]}}))
 
     def _replay(self, a: float, b: float, speed: float, seed: int) -> tuple[list[RequestSpec], float]:
         """(the stretch's requests in [a, b) at `speed`, arrivals moved so the first is at 0; that first one's
@@ -234,8 +235,9 @@ class TraceWorkload:
         """(the stretch's requests in `span` (s of stretch time; default all of it) at `speed`, each request's
         arrival in trace time): the one replay that checks a capacity window by window."""
         a, b = span or (0.0, np.inf)
-        specs, first = self._replay(a, b, speed, seed)
-        return specs, [self.trace.origin_s + (s.arrival_s + first) * speed for s in specs]
+        specs, _ = self._replay(a, b, speed, seed)
+        part = self.trace.between(a, b)   # the same requests, their trace times exactly (no float round trip)
+        return specs, list(self.trace.origin_s + part.t[part.fits(self.max_model_len)])
 
     def search_ceiling(self, ceiling_rate: float | None, specs) -> tuple[float | None, str | None]:
         """The cost model fitted to the saturation probe's requests; judge=heaviest: the rate (as a speed x the mean)

@@ -215,7 +215,8 @@ def test_a_probe_replays_the_heaviest_window_after_its_warm_up():
     warm = [s for s in load.specs if s.arrival_s < load.window[0]]
     assert [(len(s.prompt_token_ids), s.output_len) for s in warm] == [(60, 10)] * 4   # W0's from 2 s on
     assert load.note["trace_speedup"] == pytest.approx(rate / tr.mean_rate) == pytest.approx(2.0)
-    assert load.note["trace_window"] == {"start_s": 610.0, "end_s": 620.0, "warmup_from_s": 602.0, "replayed_s": [2.0, 20.0]}
+    assert load.note["trace_window"] == {"start_s": 610.0, "end_s": 620.0, "warmup_from_s": 602.0, "replayed_s": [2.0, 20.0],
+                                         "judged_s": [10.0, 20.0]}
     # more requests than W1 holds: widened to W2, the heavier neighbour; judged: all 10 of W1 and W2
     big = w.probe_specs(rate, seed=3, window=(4.0, 6.0), min_requests=5, limit_s=60.0)
     assert big.window == pytest.approx((4.0, 30.0 / 2 - 1), abs=1e-5)
