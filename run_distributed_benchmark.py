@@ -434,6 +434,7 @@ def write_trace_report(out_dir: Path, cfg: Config, f: Findings) -> dict:
         v = cap.get("validation")
         L += [f"- **{Path(w.get('path', 'trace')).name}**, {t['layout']} (`{Path(t['doc']['_path']).name}`): {cap['verdict']}."
               + (f" Validation replay: {v['verdict']}." if v else " No validation replay in this file."), ""]
+    L += shapes_section(f)
     day, plots = day_fleet_section(f.trace_caps, cfg, out_dir)
     L += day[1:] + ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     report = out_dir / "report.md"
@@ -441,6 +442,42 @@ def write_trace_report(out_dir: Path, cfg: Config, f: Findings) -> dict:
     print("\n".join(day[1:]))
     print(f"report: {report}  plots: {', '.join(str(p) for p in plots)}")
     return {"report": str(report), "plots": [str(p) for p in plots], "exit_code": 0}
+
+
+def mean_lengths(windows: list[dict]) -> tuple[float, float]:
+    """(mean prompt tokens, mean output tokens) per request over a trace's windows."""
+    n = sum(w["requests"] for w in windows) or 1
+    return sum(w["prompt_tokens"] for w in windows) / n, sum(w["output_tokens"] for w in windows) / n
+
+
+def shapes_section(f: Findings) -> list[str]:
+    """Capacities on a synthetic shape (Poisson arrivals, fixed lengths) in the same folder, beside each trace
+    stretch's and deciding window's own mean lengths: what a steady stream of the same mean request holds."""
+    shapes = [d for d in f.docs if d["experiment"] == "concurrent_requests" and d["status"] == "ok"
+              and (d["metrics"].get("capacity") or {}).get("request_rate")
+              and (d["config"].get("workload") or {}).get("source") == "random"]
+    if not shapes:
+        return []
+    L = ["## Beside them: a synthetic shape (Poisson arrivals, every request the same length)", "",
+         "| workload | layout | SLO | capacity req/s | out tok/s at capacity | file |", "|---|---|---|---|---|---|"]
+    for t in f.trace_caps:
+        cap = t["cap"]
+        pin, pout = mean_lengths(cap["profile"]["windows"])
+        bw = next((w for w in cap["profile"]["heaviest"] if w["start_s"] == cap["binding_window"]["start_s"]), None)
+        win = (" (its deciding window: %.0f in / %.0f out)" % mean_lengths([bw])) if bw else ""
+        L.append(f"| {Path(t['workload'].get('path', 'trace')).name}: {pin:.0f} in / {pout:.0f} out tokens on average"
+                 f"{win}, its own arrivals | {t['layout']} | {slo_text(cap['slo'], cap['percentile'])} | "
+                 f"{cap['request_rate']:.3g} mean ({cap.get('binding_window_rate') or 0:.3g} in the deciding window) | "
+                 f"{cap['output_throughput']:.0f} | `{Path(t['doc']['_path']).name}` |")
+    for d in sorted(shapes, key=lambda d: d["created"]):
+        c, cfg = d["metrics"]["capacity"], d["config"]
+        gpus = int(cfg["engine"].get("tensor_parallel_size") or 1)
+        L.append(f"| random: {cfg['input_len']} in / {cfg['output_len']} out tokens, Poisson arrivals | "
+                 f"{f'TP{gpus}' if gpus > 1 else '1 ' + dev_of(d['environment'])} | {slo_text(c['slo'], c['percentile'])} "
+                 f"| {c['request_rate']:.3g} | {c['output_throughput']:.0f} | `{Path(d['_path']).name}` |")
+    return L + ["", "A synthetic shape at a trace's mean lengths is not the trace: the trace's bursts, its spread of "
+                "lengths and its shared prefixes are what the capacity above was judged on. Compare the two before "
+                "sizing from a synthetic benchmark.", ""]
 
 
 def header_section(f: Findings, out_dir: Path, env: dict) -> list[str]:
@@ -684,10 +721,18 @@ def day_fleet_section(trace_caps: list[dict], cfg: Config, out_dir: Path) -> tup
         best = min(ts, key=lambda t: t["fleet"]["autoscaled_gpu_hours_per_day"])
         fl, dev = best["fleet"], dev_of(best["doc"]["environment"])
         saved = 1 - fl["autoscaled_gpu_hours_per_day"] / fl["static_gpu_hours_per_day"]
+        v, cap = best["cap"].get("validation") or {}, best["cap"]
         L += ["", f"**The day's fleet for {Path(best['workload'].get('path', 'trace')).name} x {growth:g}:** "
               f"{fl['static_gpus']} {dev}{'s' if fl['static_gpus'] != 1 else ''} static "
               f"({fl['static_gpu_hours_per_day']:.1f} {dev}-hours a day), or autoscaled per step "
-              f"{fl['autoscaled_gpu_hours_per_day']:.1f} ({saved * 100:.0f}% less), in replicas of {best['layout']}."]
+              f"{fl['autoscaled_gpu_hours_per_day']:.1f} "
+              + (f"({saved * 100:.0f}% less)" if saved >= 0.005 else "(the same: the stretch never needs fewer)")
+              + f", in replicas of {best['layout']}."
+              + (f" Read with care: the validation replay at {cap['trace_speedup']:.3g}x missed the SLO in "
+                 f"{len(v['missed'])} window(s) ({', '.join(clock(s) for s in v['missed'])}), so "
+                 f"{cap['trace_speedup']:.3g}x is the edge of this capacity, not a margin; at the peak this plan "
+                 f"loads each replica to {fl['peak_load'] * 100:.0f}% of it." if v.get("pass") is False and v.get("missed")
+                 else "")]
     return L, plots
 
 

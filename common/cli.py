@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from common.models import ModelNotFound, resolve_engine_kwargs
-from common.results import atomic_write, slug, writable_dir
+from common.results import atomic_write, slug, writable_dir, written
 from common.tiny_model import default_dir
 
 # engine flags an experiment sets itself per configuration; a user passing them gets a clear error
@@ -176,6 +176,9 @@ def run_main(main: Callable[[object], dict], build_cfg: Callable[[argparse.Names
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("\ninterrupted: results of finished configurations are kept in the output folder", file=sys.stderr)
+        kept = written()
+        print("\ninterrupted: " + (f"results of finished configurations are kept in the output folder "
+                                   f"({len(kept)} file(s) in {kept[-1].parent})" if kept else
+                                   "before any result was written"), file=sys.stderr)
         sys.exit(130)
     sys.exit(int(result.get("exit_code", 0)) if isinstance(result, dict) else 0)

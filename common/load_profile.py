@@ -186,7 +186,9 @@ def fleet_plan(windows: list[dict], capacity_work: float, growth: float = 1.0, m
            "window_starts_s": [st[0]["start_s"] for st in steps], "replicas_needed": need,
            "replicas_autoscaled": billed, "static_replicas": static, "static_gpus": static * gpus_per_replica,
            "stretch_s": span, "static_gpu_hours": static_h, "autoscaled_gpu_hours": auto_h,
-           "static_gpu_hours_per_day": static_h * day, "autoscaled_gpu_hours_per_day": auto_h * day}
+           "static_gpu_hours_per_day": static_h * day, "autoscaled_gpu_hours_per_day": auto_h * day,
+           # the busiest step's work as a share of what the static fleet holds (1.0: no headroom at all)
+           "peak_load": growth * max(w["work_per_s"] for w in windows) / (capacity_work * static) if static else None}
     if usd_per_gpu_hour:
         out.update({"usd_per_gpu_hour": usd_per_gpu_hour, "static_usd_per_day": static_h * day * usd_per_gpu_hour,
                     "autoscaled_usd_per_day": auto_h * day * usd_per_gpu_hour})

@@ -2,7 +2,12 @@
 
 File name: {experiment}_{model}_tp{n}_{YYYYmmdd-HHMMSS}.json, with
   schema_version, experiment, created, status, config, environment, metrics, raw
+  (+ failure when something stopped or broke, + steps: what ran after the measurement and how it ended)
 The aggregator (run_distributed_benchmark.py --from-results) reads only these files.
+
+Nothing measured is lost to what comes after it: a script writes its RunFile the moment the measurement exists,
+then runs each later step (a cross-check, the summary, tables, plots, the report) inside `then(step, *files)`,
+which records a Ctrl-C or an error in that step in the files instead of losing them.
 """
 from __future__ import annotations
 
@@ -13,9 +18,14 @@ import json
 import os
 import platform as _platform
 import re
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SCHEMA_VERSION = 1
@@ -184,8 +194,16 @@ def run_path(out_dir: str | Path, experiment: str, model: str, tp: int | str, ts
     return Path(out_dir) / f"{slug(experiment)}_{slug(model)}_tp{tp}_{ts or timestamp()}.json"
 
 
+_WRITTEN: dict[Path, None] = {}   # every result file this process wrote (what a Ctrl-C leaves behind)
+
+
+def written() -> list[Path]:
+    return list(_WRITTEN)
+
+
 def save_run(path: Path, *, experiment: str, config: dict, metrics: dict, raw: dict | None = None,
-             status: str = "ok", rows: list[dict] | None = None, failure: dict | None = None) -> Path:
+             status: str = "ok", rows: list[dict] | None = None, failure: dict | None = None,
+             steps: dict | None = None) -> Path:
     """Write the JSON (and `rows` as the CSV beside it; default one row of the scalar metrics)."""
     doc = {
         "schema_version": SCHEMA_VERSION,
@@ -199,13 +217,95 @@ def save_run(path: Path, *, experiment: str, config: dict, metrics: dict, raw: d
     }
     if failure:
         doc["failure"] = failure
+    if steps:
+        doc["steps"] = steps
     atomic_write(path, to_json(doc))
     import pandas as pd
     if rows is None:
         rows = [{"status": status, **{k: v for k, v in metrics.items()
                                       if isinstance(v, (int, float, str, bool)) or v is None}}]
     atomic_write(path.with_suffix(".csv"), pd.DataFrame(rows).to_csv(index=False))
+    _WRITTEN[Path(path)] = None
     return path
+
+
+@dataclass
+class RunFile:
+    """One result file of a run: on disk from the moment its measurement exists (`save`), rewritten atomically as
+    each step after it (`then`) adds to it or ends. `steps`: {step: "done" | "interrupted" | "failed: why"}."""
+    path: Path
+    experiment: str
+    config: dict
+    metrics: dict = field(default_factory=dict)
+    raw: dict = field(default_factory=dict)
+    rows: list[dict] | None = None
+    status: str = "ok"
+    failure: dict | None = None
+    steps: dict[str, str] = field(default_factory=dict)
+
+    def save(self, **fields) -> Path:
+        for k, v in fields.items():
+            if k not in self.__dataclass_fields__:
+                raise TypeError(f"RunFile has no field {k!r}")
+            setattr(self, k, v)
+        return save_run(self.path, experiment=self.experiment, config=self.config, metrics=self.metrics,
+                        raw=self.raw, status=self.status, rows=self.rows, failure=self.failure, steps=self.steps)
+
+    def step_ended(self, step: str, how: str, failure: dict | None = None) -> None:
+        """Record how a step after the measurement ended; a step's failure is the run's failure unless an earlier
+        one is already recorded (the first thing that went wrong is what the file says)."""
+        self.steps[step] = how
+        if failure:
+            self.status = "failed"
+            self.failure = self.failure or failure
+
+
+FAULT_ENV = "LAB_INJECT_FAULT"   # "STEP:raise" or "STEP:interrupt": that step fails as a real one would (tests)
+
+
+def _injected_fault(step: str) -> None:
+    name, _, how = os.environ.get(FAULT_ENV, "").rpartition(":")
+    if name != step:
+        return
+    if how == "interrupt":   # a real SIGINT, handled as Ctrl-C is: KeyboardInterrupt in the main thread
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    raise RuntimeError(f"fault injected by {FAULT_ENV}={name}:{how}")
+
+
+@contextlib.contextmanager
+def then(step: str, *files: RunFile):
+    """A step after the measurement, whose files are already on disk. It ends in one of three ways, each written
+    to every file: done; Ctrl-C (recorded as interrupted, then re-raised: exit 130); an error (recorded with its
+    message as the run's failure, status failed, one line on the terminal and the traceback on stderr; the run goes
+    on and ends with exit 1: `any_failed`)."""
+    try:
+        _injected_fault(step)
+        yield
+    except KeyboardInterrupt:
+        for f in files:
+            f.step_ended(step, "interrupted", {"kind": "interrupted", "step": step, "hint": "the measurement before it "
+                                               "is kept", "message": f"interrupted by the user (Ctrl-C) during {step}"})
+            f.save()
+        raise
+    except Exception as e:
+        why = f"{type(e).__name__}: {e}"[:500]
+        traceback.print_exc(file=sys.stderr)
+        print(f"{step} FAILED ({why}); the measurement before it is kept in "
+              + ", ".join(f.path.name for f in files), flush=True)
+        for f in files:
+            f.step_ended(step, f"failed: {why}", {"kind": "other", "step": step, "message": f"{step} failed: {why}",
+                                                 "hint": "the measurement before it is kept; the traceback is on "
+                                                         "stderr (a bug in the lab: please report it)"})
+            f.save()
+    else:
+        for f in files:
+            f.step_ended(step, "done")
+            f.save()
+
+
+def any_failed(files) -> bool:
+    return any(f.status == "failed" for f in files)
 
 
 def load_results(directory: str | Path) -> tuple[list[dict], list[tuple[Path, str]]]:
