@@ -125,6 +125,7 @@ def test_growth_multiplies_the_work_before_the_ceiling_and_min_replicas_is_a_flo
     assert f["replicas_needed"] == [2, 6, 5, 1, 1, 8]
     assert f["replicas_autoscaled"] == [6, 6, 5, 1, 8, 8]
     assert f["static_replicas"] == 8 and f["static_gpus"] == 16
+    assert f["peak_load"] == pytest.approx(2 * max(WORKS) / (100 * 8))   # the busiest window on the static fleet
     assert f["static_gpu_hours_per_day"] == pytest.approx(8 * 2 * 24)
     assert f["autoscaled_gpu_hours_per_day"] == pytest.approx(34 * 2 * 60 / 3600 * 240)
     assert "static_usd_per_day" not in f and "autoscaled_usd_per_day" not in f   # no price: no $

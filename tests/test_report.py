@@ -108,3 +108,30 @@ def test_fleet_for_a_target_rate_picks_the_cheapest_layout_that_holds_it(tmp_pat
     assert "**Cheapest fleet that holds 50 req/s within the SLO:** 5 x 1 GPU = 5 CPU ranks, $15.00/hour." in fleet
     assert "To serve 50 req/s within the SLO, rent 5 x 1 GPU" in _paragraph(report)
     assert "replicas add capacity linearly" in fleet
+
+
+def test_the_h200_trace_report_puts_the_synthetic_shape_beside_the_trace_and_flags_a_missed_validation(tmp_path):
+    """On the real H200 trace runs (docs/sample_results/h200x1/traces/2026-12-05): the Poisson shape at the
+    stretch's mean lengths sits beside the trace's capacity, and a fleet planned on a speed whose validation missed
+    a window says so, with the load it would run at."""
+    import json
+    import shutil
+    from pathlib import Path
+    src = Path(__file__).resolve().parent.parent / "docs/sample_results/h200x1/traces/2026-12-05"
+    for p in src.glob("*.json"):
+        shutil.copy(p, tmp_path / p.name)
+    proc = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), "--growth", "2", timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    report = (tmp_path / "report.md").read_text()
+    conv = json.loads((src / "concurrent_requests_qwen2.5-7b_tp1_20261205-071034.json").read_text())
+    cap = conv["metrics"]["capacity"]
+    assert cap["validation"]["pass"] is False and cap["validation"]["missed"] == [cap["binding_window"]["start_s"]]
+    assert "| AzureLLMInferenceTrace_conv.csv: 1155 in / 203 out tokens on average (its deciding window: 1447 in / " \
+           "134 out), its own arrivals | 1 GPU |" in report
+    assert "| random: 1155 in / 203 out tokens, Poisson arrivals | 1 GPU | p99 TTFT <= 500 ms, p99 TPOT <= 50 ms | " \
+           "22.9 | 4283 |" in report
+    # 2 x the deciding window's work over the 2.13x it held: 2 / 2.126 of one replica
+    assert "(the same: the stretch never needs fewer)" in report and "-0% less" not in report
+    assert re.search(r"Read with care: the validation replay at 2\.13x missed the SLO in 1 window\(s\) \(00:31\), "
+                     r"so 2\.13x is the edge of this capacity, not a margin; at the peak this plan loads each replica "
+                     rf"to {2 / cap['trace_speedup'] * 100:.0f}% of it", report)
