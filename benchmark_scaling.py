@@ -41,11 +41,11 @@ from common.config import RunConfig, TraceConfig, add_options, fill_device_defau
 from common.cost import gpu_hour_price
 from common.hwmon import runs_line
 from common.isolation import run_isolated, until_interrupted
-from common.metrics import derive_scaling
+from common.metrics import derive_capacity, derive_scaling
 from common.models import layout_problem
 from common.noise import above_linear_note, spread_note
 from common.plotting import bar_plot, line_plot
-from common.results import environment, record_failure, run_path, save_run, timestamp
+from common.results import RunFile, any_failed, environment, record_failure, run_path, save_run, then, timestamp
 from common.scaling import plan_layouts, run_layout, summarize_layout
 from common.tables import num, pct, print_table
 from common.traces import TraceError, check_trace_args
@@ -93,7 +93,7 @@ def main(cfg: Config) -> dict:
     price = gpu_hour_price(env, cfg.gpu_hour_usd)
     allreduce = allreduce_bench(cfg, plan, info)
 
-    rows, results, files = {}, [], []
+    rows, results, files, runs = {}, [], [], []
     runnable = [lay for lay in plan if not lay["skip"]]
     for lay in plan:
         path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, f"{lay['tp']}pp{lay['pp']}dp{lay['dp']}", ts)
@@ -109,22 +109,23 @@ def main(cfg: Config) -> dict:
                                            metrics={"layout": lay["name"], "gpus": lay["n"]},
                                            row={"layout": lay["name"], "GPUs": lay["n"]})
             continue
-        m = measure_layout(cfg, lay, res, base, allreduce, info, env, ts)
-        # the 1-GPU baseline is measured first (GPU counts are sorted), so every layout is final here and goes to
-        # disk at once: Ctrl-C or a later crash keeps it
-        derive_scaling(m, next((b for la, b, _ in results if la["n"] == 1), m if lay["n"] == 1 else None), price[0])
-        rows[id(lay)] = _row(m)
-        save_run(path, experiment=EXPERIMENT, config={**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
-                 metrics=m, status=m["status"], rows=[rows[id(lay)]],
-                 raw={"replicas": res.get("replicas") or [res], "capacity_probes": split_samples(m.get("capacity"))})
+        # the 1-GPU baseline is measured first (GPU counts are sorted), so every layout's figures are final as soon
+        # as it is measured, and go to disk at once: Ctrl-C or a later crash keeps them
+        runs.append(run := RunFile(path, EXPERIMENT, {**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
+                                   raw={"replicas": res.get("replicas") or [res]}))
+        baseline = next((b for la, b, _ in results if la["n"] == 1), None)
+        m = measure_layout(cfg, lay, res, base, run, baseline, allreduce, info, env, ts, price[0])
+        rows[id(lay)] = run.rows[0]
         results.append((lay, m, path))
         print(f"  {lay['name']}: timed runs {runs_line(m)} out tok/s", flush=True)
         print(f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline (median of {m['offline_runs']} runs, "
               f"spread {m['output_throughput_spread_pct']:.1f}%), batch-1 {m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s"
               + (f"; {m['capacity']['verdict']}" if cfg.capacity else ""), flush=True)
-        if m.get("capacity", {}).get("interrupted"):
-            raise KeyboardInterrupt
-    return report(cfg, [rows[id(lay)] for lay in plan if id(lay) in rows], results, price, files, ts, info)
+    out = {"rows": [rows[id(lay)] for lay in plan if id(lay) in rows], "files": files, "plots": []}
+    with then("the tables and plots", *runs):
+        out = report(cfg, out["rows"], results, price, files, ts, info)
+    failed = any_failed(runs) or any(r["status"] == "failed" for r in out["rows"])
+    return {**out, "exit_code": 1 if failed else 0}
 
 
 def plan_here(cfg: Config, info) -> list[dict]:
@@ -168,20 +169,34 @@ def skipped(path: Path, lay: dict, base: dict) -> dict:
     return row
 
 
-def measure_layout(cfg: Config, lay: dict, res: dict, base: dict, allreduce: dict, info, env: dict, ts: str) -> dict:
-    """One layout's metrics from its run: the figures, the communication model, its capacity search (a second
-    engine, as `vllm serve` builds it) and, for the 1-GPU baseline, the interleaved calibration."""
+def measure_layout(cfg: Config, lay: dict, res: dict, base: dict, run: RunFile, baseline: dict | None, allreduce: dict,
+                   info, env: dict, ts: str, price: float | None) -> dict:
+    """One layout's metrics from its run, in its file the moment they exist: the figures against the 1-GPU
+    baseline, the communication model; then, each a step after that, its capacity search (a second engine, as
+    `vllm serve` builds it) and, for the 1-GPU baseline, the interleaved calibration."""
     m = summarize_layout(lay, res)
     gpu_name = env["gpus"][0]["name"] if env["gpus"] else None
     m.update(comm_model(m, allreduce.get(lay["tp"]), info, gpu_name))
     m["status"] = "ok" if m["offline_failed"] == 0 else "failed"
+    derive_scaling(m, baseline or (m if lay["n"] == 1 else None), price)
+    run.save(metrics=m, status=m["status"], rows=[_row(m)])
     if cfg.capacity:
-        m["capacity"] = run_capacity(lay, base, cfg.timeout_s)
-        if m["capacity"].get("failed"):
-            m["status"] = "failed"
+        with then("the capacity search", run):
+            m["capacity"] = run_capacity(lay, base, cfg.timeout_s)
+            run.raw["capacity_probes"] = split_samples(m["capacity"])
+            derive_capacity(m, price)
+            if m["capacity"].get("failed"):
+                m["status"] = "failed"
+            run.rows = [_row(m)]
+            if m["capacity"].get("interrupted"):   # recorded as such by the step, and the sweep stops
+                raise KeyboardInterrupt
+            if m["capacity"].get("failed"):
+                run.step_ended("the capacity search", f"failed: {m['capacity']['failed']}", {
+                    "kind": "other", "step": "the capacity search", "message": m["capacity"]["failed"]})
     if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
-        compare_with_vllm_bench(cfg, base, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt",
-                                child="common.scaling:layout_child")
+        with then("the vllm bench throughput calibration", run):
+            compare_with_vllm_bench(cfg, base, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt",
+                                    child="common.scaling:layout_child")
     return m
 
 
@@ -217,8 +232,7 @@ def report(cfg, rows, results, price: tuple, files, ts, info) -> dict:
         capacity_table(cfg, [m for _, m in ok], price)
     plots = plot(cfg, ok, Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}") if cfg.plots and ok else []
     print("results: " + ", ".join(files) + ("\nplots: " + ", ".join(plots) if plots else ""))
-    failed = any(r["status"] == "failed" for r in rows)
-    return {"rows": rows, "files": files, "plots": plots, "exit_code": 1 if failed else 0}
+    return {"rows": rows, "files": files, "plots": plots}
 
 
 def takeaway(ok: list[tuple[dict, dict]], price: tuple) -> list[str]:

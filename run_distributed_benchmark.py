@@ -60,6 +60,8 @@ from common.noise import above_linear_note, spread_note
 from common.load_profile import SCALE_STEP_S, clock, fleet_plan
 from common.plotting import bar_plot, line_plot, replicas_plot
 from common.results import (
+    RunFile,
+    any_failed,
     atomic_write,
     environment,
     load_results,
@@ -68,6 +70,7 @@ from common.results import (
     run_stamp,
     save_run,
     strip_ansi,
+    then,
     timestamp,
 )
 from common.scaling import layout_name, measure_engine, summarize_layout
@@ -197,7 +200,7 @@ def main(cfg: Config) -> dict:
     done_before = finished_counts(out_dir, engine_kwargs["model"]) if cfg.resume else set()
     print(f"model: {info.name}   devices: {devices} {platform.device_label()}(s)   GPU counts: {cfg.gpus}")
     price = gpu_hour_price(environment(), cfg.gpu_hour_usd)[0]
-    t_suite, failed = time.perf_counter(), False
+    t_suite, failed, runs = time.perf_counter(), False, []
     for n in cfg.gpus:
         path = run_path(out_dir, EXPERIMENT, info.short_name, n, ts)
         child = {**asdict(cfg), "engine": {**engine_kwargs, "tensor_parallel_size": n}, "vocab_size": info.vocab_size,
@@ -210,10 +213,14 @@ def main(cfg: Config) -> dict:
             save_run(path, experiment=EXPERIMENT, config=child, metrics={"gpus": n}, status="skipped",
                      failure={"kind": "skipped", "message": why})
         else:
-            failed |= not run_config(n, child, path, price, cfg.timeout_s)
+            run = run_config(n, child, path, price, cfg.timeout_s)
+            runs += [run] if run else []
+            failed |= run is None
     print(f"\nsuite wall time {time.perf_counter() - t_suite:.0f} s")
-    out = write_report(out_dir, cfg)
-    out["exit_code"] = 1 if failed else out.get("exit_code", 0)
+    out: dict = {"report": None}
+    with then("the report", *runs):
+        out = write_report(out_dir, cfg)
+    out["exit_code"] = 1 if failed or any_failed(runs) else out.get("exit_code", 0)
     return out
 
 
@@ -224,14 +231,32 @@ def finished_counts(out_dir: Path, model: str) -> set[int]:
             and d["config"].get("engine", {}).get("model") == model}
 
 
-def run_config(n: int, child: dict, path: Path, price: float | None, timeout_s: float) -> bool:
-    """One GPU count: the whole suite on one engine in its own process, saved at once. True when it ran."""
+def run_config(n: int, child: dict, path: Path, price: float | None, timeout_s: float) -> RunFile | None:
+    """One GPU count: the whole suite on one engine in its own process, on disk the moment it returns, then
+    summarized in a step after it. Its file, or None when it did not run."""
     print(f"\n=== TP={n}: one engine for the whole suite ...", flush=True)
     res = until_interrupted(run_isolated, "run_distributed_benchmark:suite_child", child, timeout_s=timeout_s,
                             label=f"TP={n}")
     if res["status"] != "ok":
         record_failure(path, f"TP={n}", res, experiment=EXPERIMENT, config=child, metrics={"gpus": n}, row={"GPUs": n})
-        return False
+        return None
+    run = RunFile(path, EXPERIMENT, child, metrics={"gpus": n, "layout": layout_name(n, 1, 1)},
+                  raw={"ranks": res["ranks"], "memory": res["memory"], "latency_requests": res["latency_requests"],
+                       "capacity_probes": split_samples(res.get("capacity")), "suite_child": {
+                           k: v for k, v in res.items() if k not in ("ranks", "memory", "latency_requests")}})
+    run.save()   # what the engine measured, before anything reads it
+    with then("the summary", run):
+        run.save(metrics=suite_metrics(n, res, price))
+        del run.raw["suite_child"]   # summarized: its figures are in metrics now
+        run.save()
+        st = res["stage_seconds"]
+        print(f"  TP={n}: {run.metrics['output_throughput']:.0f} out tok/s; time: engine start {st['engine_start']:.0f} s, "
+              f"measuring {sum(v for k, v in st.items() if k != 'engine_start'):.0f} s, process {res['process_wall_s']:.0f} s")
+    return run
+
+
+def suite_metrics(n: int, res: dict, price: float | None) -> dict:
+    """One GPU count's figures from its suite child's result."""
     m = summarize_layout({"n": n, "tp": n, "pp": 1, "dp": 1, "name": layout_name(n, 1, 1)}, res)
     nvml = res["memory"]["backend"] == "nvml"
     per_gpu = [d for d in res["memory"]["devices"]
@@ -245,13 +270,7 @@ def run_config(n: int, child: dict, path: Path, price: float | None, timeout_s: 
               "sweep": [{"concurrency": s["concurrency"], **{k: s["metrics"][k] for k in
                          ("output_throughput", "median_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "p99_tpot_ms",
                           "request_goodput")}} for s in res["sweep"]]})
-    save_run(path, experiment=EXPERIMENT, config=child, metrics=m,
-             raw={"ranks": res["ranks"], "memory": res["memory"], "latency_requests": res["latency_requests"],
-                  "capacity_probes": split_samples(m.get("capacity"))})
-    st = res["stage_seconds"]
-    print(f"  TP={n}: {m['output_throughput']:.0f} out tok/s; time: engine start {st['engine_start']:.0f} s, "
-          f"measuring {sum(v for k, v in st.items() if k != 'engine_start'):.0f} s, process {res['process_wall_s']:.0f} s")
-    return True
+    return m
 
 
 # --------------------------------------------------------------------------- the report (reads only JSON files)

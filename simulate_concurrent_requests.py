@@ -48,7 +48,7 @@ from common.metrics import StageTimer, fairness_metrics, request_metrics, send_l
 from common.models import load_model_info
 from common.plotting import capacity_plot, cdf_plot, line_plot, load_timeline_plot, validation_plot
 from common.prom import Watcher, prefix_hit_rate, read_counters
-from common.results import run_path, save_run, timestamp
+from common.results import RunFile, any_failed, run_path, then, timestamp
 from common.server import API_KEY_ENV, Unauthorized, health, served_model
 from common.stepdrive import generate_offline
 from common.tables import num, print_table
@@ -300,61 +300,82 @@ def main(cfg: Config) -> dict:
     tp = int(engine_kwargs.get("tensor_parallel_size", 1))
     child = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": vocab, "max_model_len": max_len}
     child["workload"] = workload_config(child)
-    path = run_path(cfg.output_dir, EXPERIMENT, short_name, tp, timestamp())
+    run = RunFile(run_path(cfg.output_dir, EXPERIMENT, short_name, tp, timestamp()), EXPERIMENT, {**child, "tp": tp})
     print(f"model: {engine_kwargs['model']}  mode: {'server ' + cfg.base_url if cfg.base_url else 'in-process AsyncLLM'}"
           f"  {'capacity search' if cfg.capacity else 'levels: ' + str([f'{k}={v:g}' for k, v in levels(child)])}"
           f"  {workload_text(child['workload'])}")
 
-    # 1. Load levels and the all-at-once run (or the capacity search): in its own process unless we talk to a server
+    # 1. Load levels and the all-at-once run (or the capacity search): in its own process unless we talk to a server.
+    #    What it measured goes to disk the moment it ends (a search: before its validation replay too)
     try:
-        res, failure, comparison = load_run(cfg, child, lambda out: record(cfg, child, path, out, None, None, None))
+        res, failure, comparison = load_run(cfg, child, lambda out: keep(run, out, None))
     except KeyboardInterrupt:  # before the measurement started: the file still says what happened
         res, failure, comparison = {"levels": []}, {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C)",
                                                      "hint": "nothing was measured yet"}, None
-    # 2. The same prompts as one offline batch
+    keep(run, res, failure, comparison=comparison)
+    # 2. The same prompts as one offline batch (a second measurement, in its own process)
     batch = None if cfg.base_url or failure or cfg.capacity else batch_run(cfg, child, res)
-    # 3. Numbers to disk first (no later error or Ctrl-C can lose them), then the cross-check, the table and plots
-    rows, metrics, lines, any_failed = record(cfg, child, path, res, failure, batch, comparison)
-    if cfg.capacity:
-        failure = capacity_outcome(cfg, res, failure, engine_kwargs["model"])
-        rows, metrics, lines, any_failed = record(cfg, child, path, res, failure, batch, comparison)
-    print_table(rows, "\n".join(lines), title=table_title(cfg, res))
-    if comparison:
-        calibration_table(comparison)
-    if cfg.capacity:
-        trace_tables(cfg, res.get("capacity") or {})
-    plots = make_plots(cfg, res, path) if cfg.plots and rows else []
-    print(f"results: {path}" + (f"  plots: {', '.join(plots)}" if plots else ""))
-    if res.get("interrupted") or (failure and failure["kind"] == "interrupted"):
+    # 3. Everything after the measurement is a step: a Ctrl-C or an error in one is recorded in the file, never loses it
+    summary: tuple[list, dict, list] = ([], {}, [])
+    with then("the summary", run):
+        summary = record(cfg, run, res, failure, batch, comparison)
+    cap = res.get("capacity") or {}
+    if cfg.capacity and cfg.compare_vllm_bench and cap.get("request_rate") and not cap.get("failed"):
+        with then("the vllm bench serve cross-check", run):
+            try:
+                cross_check(cfg, cap, engine_kwargs["model"])
+            finally:   # cut or broken, what it got (or its error) goes into the file beside the search
+                run.metrics["capacity"] = samples_apart(cap)[0]
+            summary = record(cfg, run, res, failure, batch, comparison)
+    rows, _, lines = summary
+    with then("the tables", run):
+        print_table(rows, "\n".join(lines), title=table_title(cfg, res))
+        if comparison:
+            calibration_table(comparison)
+        if cfg.capacity:
+            trace_tables(cfg, cap)
+    plots = []
+    if cfg.plots and rows:
+        with then("the plots", run):
+            plots = make_plots(cfg, res, run.path)
+    print(f"results: {run.path}" + (f"  plots: {', '.join(plots)}" if plots else ""))
+    if res.get("interrupted") or (run.failure or {}).get("kind") == "interrupted":
         raise KeyboardInterrupt
-    return {"metrics": metrics, "path": str(path), "exit_code": 1 if any_failed else 0}
+    return {"metrics": run.metrics, "path": str(run.path), "exit_code": 1 if any_failed([run]) else 0}
 
 
-def record(cfg: Config, child: dict, path: Path, res: dict, failure: dict | None, batch: dict | None,
-           comparison: dict | None) -> tuple[list, dict, list, bool]:
-    """The run's JSON and CSV written (again, as each later step adds to them): (rows, metrics, takeaway lines,
-    whether anything failed). Per-request samples go to raw; res keeps them for a later write."""
+def keep(run: RunFile, res: dict, failure: dict | None, batch: dict | None = None, comparison: dict | None = None) -> None:
+    """What the levels or the search measured, on disk as it is (no summary yet): per-request samples in raw, the
+    figures each level or probe already has in metrics."""
     cap, probe_samples, validation_samples = samples_apart(res.get("capacity"))
-    raw = {"levels": res.get("levels", []), "unloaded": res.get("unloaded"), "capacity_probes": probe_samples,
-           "validation_requests": validation_samples, "concurrent_all_at_once": res.get("concurrent_all_at_once"),
-           "batch": batch, "stage_seconds": res.get("stage_seconds")}
-    config = {**child, "tp": int(child["engine"].get("tensor_parallel_size", 1))}
-    try:
-        rows, metrics, lines = capacity_summary(cfg, cap or {}) if cfg.capacity else level_summary(cfg, res, batch, failure)
-    except Exception as e:   # the measurement is kept whatever its summary does
-        save_run(path, experiment=EXPERIMENT, config=config, metrics={"capacity": cap}, raw=raw, status="failed",
-                 failure={"kind": "other", "message": f"summary failed: {type(e).__name__}: {e}", "hint": "a bug"})
-        raise
+    run.raw = {"levels": res.get("levels", []), "unloaded": res.get("unloaded"), "capacity_probes": probe_samples,
+               "validation_requests": validation_samples, "concurrent_all_at_once": res.get("concurrent_all_at_once"),
+               "batch": batch, "stage_seconds": res.get("stage_seconds")}
+    run.metrics = {"capacity": cap} if run.config["capacity"] else {
+        "levels": {f"{lv['kind']}={lv['value']:g}": lv["metrics"] for lv in res.get("levels", [])},
+        "unloaded": res.get("unloaded")}
+    if comparison:
+        run.metrics["vllm_bench_comparison"] = comparison
+    run.failure = run.failure or failure or search_failure(run.config, res)
+    failed = run.failure is not None or any(lv["metrics"]["failed"] for lv in res.get("levels", []))
+    run.save(status="failed" if failed else "ok")
+
+
+def record(cfg: Config, run: RunFile, res: dict, failure: dict | None, batch: dict | None,
+           comparison: dict | None) -> tuple[list, dict, list]:
+    """The run's summary into its file: (rows, metrics, takeaway lines)."""
+    keep(run, res, failure, batch, comparison)
+    rows, metrics, lines = capacity_summary(cfg, run.metrics["capacity"] or {}) if cfg.capacity else \
+        level_summary(cfg, res, batch, run.failure)
     metrics["scheduler"] = res.get("scheduler")  # in-process only: what the engine ran with
-    if child["workload"].get("dropped"):
-        lines.append(f"{child['workload']['dropped']} request(s) of the dataset were left out: longer than max_model_len "
-                     f"{child['max_model_len']} (config.workload.dropped); raise --max-model-len to keep them.")
+    workload = run.config["workload"]
+    if workload.get("dropped"):
+        lines.append(f"{workload['dropped']} request(s) of the dataset were left out: longer than max_model_len "
+                     f"{run.config['max_model_len']} (config.workload.dropped); raise --max-model-len to keep them.")
     if comparison:
         metrics["vllm_bench_comparison"] = comparison
-    any_failed = failure is not None or any(lv["metrics"]["failed"] for lv in res.get("levels", []))
-    save_run(path, experiment=EXPERIMENT, config=config, metrics=metrics, raw=raw,
-             status="failed" if any_failed else "ok", rows=rows, failure=failure)
-    return rows, metrics, lines, any_failed
+    run.save(metrics=metrics, rows=rows)
+    return rows, metrics, lines
 
 
 def target(cfg: Config) -> tuple[dict, int, str, int | None]:
@@ -418,27 +439,29 @@ def batch_run(cfg: Config, child: dict, res: dict) -> dict | None:
     return None
 
 
-def capacity_outcome(cfg: Config, res: dict, failure: dict | None, served: str) -> dict | None:
-    """The run's failure if the search did not finish; with --compare-vllm-bench, vllm bench at the rate found."""
+def search_failure(child: dict, res: dict) -> dict | None:
+    """A capacity search that did not finish, as the run's failure (None for levels, or a search that finished)."""
     cap = res.get("capacity")
-    if not cap or cap.get("failed"):
-        why = (cap or {}).get("failed") or (failure or {}).get("message") or res.get("error") or "no result"
-        failure = failure or {"kind": "other", "message": why,
-                              "hint": f"is the server at {cfg.base_url} still up? its log says why it stopped"}
-    elif cfg.compare_vllm_bench and cap.get("request_rate"):
-        try:   # the search is on disk already: a cut or broken cross-check is recorded, the search stands
-            print(f"\n=== vllm bench serve at the capacity found, {cap['request_rate']:.3g} req/s"
-                  + (f" ({cap['trace_speedup']:.3g}x the trace)" if cap.get("trace_speedup") else "") + " ...", flush=True)
-            cap["vllm_bench_at_capacity"] = bench_at_capacity(cfg, served, cap)
-        except KeyboardInterrupt:
-            cap["vllm_bench_at_capacity"] = {"error": "interrupted by the user (Ctrl-C) during vllm bench serve"}
-            failure = {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C) during vllm bench serve",
-                       "hint": "the capacity search before it is kept"}
-        except Exception as e:
-            cap["vllm_bench_at_capacity"] = {"error": f"{type(e).__name__}: {e}"[:500]}
-            failure = {"kind": "other", "message": f"vllm bench serve at the capacity failed: {type(e).__name__}: {e}"
-                       [:300], "hint": "the capacity search before it is kept"}
-    return failure
+    if not child["capacity"] or (cap and not cap.get("failed")):
+        return None
+    return {"kind": "other", "message": (cap or {}).get("failed") or res.get("error") or "no result",
+            "hint": f"is the server at {child['base_url']} still up? its log says why it stopped" if child["base_url"]
+            else "the engine's log above says why it stopped"}
+
+
+def cross_check(cfg: Config, cap: dict, served: str) -> None:
+    """--compare-vllm-bench after a search: vllm bench serve at the rate found, into cap; cut or broken, the error
+    goes there too (the step records the run's failure), and the search stands."""
+    print(f"\n=== vllm bench serve at the capacity found, {cap['request_rate']:.3g} req/s"
+          + (f" ({cap['trace_speedup']:.3g}x the trace)" if cap.get("trace_speedup") else "") + " ...", flush=True)
+    try:
+        cap["vllm_bench_at_capacity"] = bench_at_capacity(cfg, served, cap)
+    except KeyboardInterrupt:
+        cap["vllm_bench_at_capacity"] = {"error": "interrupted by the user (Ctrl-C) during vllm bench serve"}
+        raise
+    except Exception as e:
+        cap["vllm_bench_at_capacity"] = {"error": f"{type(e).__name__}: {e}"[:500]}
+        raise
 
 
 # --------------------------------------------------------------------------- tables, takeaways, plots

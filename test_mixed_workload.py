@@ -44,7 +44,7 @@ from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open
 from common.metrics import StageTimer
 from common.mixed import analyse, mix_prompts, workload
 from common.plotting import cdf_plot, scatter_plot, timeline_plot
-from common.results import record_failure, run_path, save_run, timestamp
+from common.results import RunFile, any_failed, record_failure, run_path, then, timestamp
 from common.tables import num, pct, print_table
 from common.workloads import random_prompts
 
@@ -164,43 +164,53 @@ def main(cfg: Config) -> dict:
           f"({cfg.long_len[0]}-{cfg.long_len[1]} tokens) / short ({cfg.short_len[0]}-{cfg.short_len[1]}), "
           f"{cfg.output_len} out")
     print("variants: " + "; ".join(v["name"] for v in vs))
-    rows, done, files = [], [], []
+    rows, done, files, runs = [], [], [], []
     base = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": info.vocab_size}
     for i, v in enumerate(vs):
         print(f"\n=== [{i + 1}/{len(vs)}] {v['name']} (own engine) ...", flush=True)
         path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, tp, f"{ts}_{i}")
         files.append(str(path))
-        row, entry = run_variant(cfg, v, base, path)
+        row, entry, run = run_variant(cfg, v, base, path)
         rows.append(row)
+        runs += [run] if run else []
         if entry:
             done.append(entry)
             c = entry[1].get("capacity")
             if c and cfg.capacity and not cfg.capacity.get("slo"):  # the first variant fixed the SLO: all are judged by it
                 cfg.capacity = {**cfg.capacity, "slo": c["slo"], "slo_source": c["slo_source"]}
-    return report(cfg, rows, done, files, ts, info)
+    out = {"rows": rows, "files": files, "plots": []}
+    with then("the tables and plots", *runs):
+        out = report(cfg, rows, done, files, ts, info)
+    failed = any_failed(runs) or any(r["status"] == "failed" for r in rows)
+    return {**out, "exit_code": 1 if failed else 0}
 
 
-def run_variant(cfg: Config, v: dict, base: dict, path: Path) -> tuple[dict, tuple | None]:
-    """One scheduler variant in its own engine process, saved at once: (table row, (variant, metrics, raw) or None)."""
+def run_variant(cfg: Config, v: dict, base: dict, path: Path) -> tuple[dict, tuple | None, RunFile | None]:
+    """One scheduler variant in its own engine process, saved at once, then summarized in a step after it:
+    (table row, (variant, metrics, raw) or None, its file)."""
     child = {**base, "engine": {**base["engine"], **v["engine"]}, "variant": v["name"], "capacity": cfg.capacity}
     res = until_interrupted(run_isolated, "test_mixed_workload:variant_child", child, timeout_s=cfg.timeout_s,
                             label=v["name"])
     if res["status"] != "ok":
         return record_failure(path, v["name"], res, experiment=EXPERIMENT, config=child,
-                              metrics={"variant": v["name"]}, row={"variant": v["name"]}), None
-    m = {"variant": v["name"], **v["engine"], **analyse(res), "scheduler": res["scheduler"],
-         # the cap the engine ran with (vLLM's own value where the variant sets none)
-         "long_prefill_token_threshold": res["scheduler"]["long_prefill_token_threshold"]}
-    if c := res.get("capacity"):
-        m["capacity"] = c
-        # the search's probe lines went to stderr with the engine's log; its outcome belongs with the tables
-        print(f"  {len(c['probes'])} probes, {c['search_s']:.0f} s: {c['verdict']}", flush=True)
-    row = _row(m)
-    save_run(path, experiment=EXPERIMENT, config=child, metrics=m, status="ok" if not m["failed"] else "failed",
-             raw={"alone": res["alone"], "mixed": res["mixed"], "long_alone": res["long_alone"],
-                  "capacity_probes": split_samples(m.get("capacity")), "stage_seconds": res["stage_seconds"]},
-             rows=[row])
-    return row, (v, m, res)
+                              metrics={"variant": v["name"]}, row={"variant": v["name"]}), None, None
+    capacity = res.get("capacity")
+    run = RunFile(path, EXPERIMENT, child, metrics={"variant": v["name"], **v["engine"], "scheduler": res["scheduler"]},
+                  raw={"alone": res["alone"], "mixed": res["mixed"], "long_alone": res["long_alone"],
+                       "capacity_probes": split_samples(capacity), "stage_seconds": res["stage_seconds"]})
+    if capacity:
+        run.metrics["capacity"] = capacity
+    run.save()   # the samples on disk before anything reads them
+    row, entry = {"variant": v["name"], "status": "failed"}, None
+    with then("the summary", run):
+        m = {**run.metrics, **analyse(res),
+             # the cap the engine ran with (vLLM's own value where the variant sets none)
+             "long_prefill_token_threshold": res["scheduler"]["long_prefill_token_threshold"]}
+        if capacity:   # the search's probe lines went to stderr with the engine's log; its outcome goes with the tables
+            print(f"  {len(capacity['probes'])} probes, {capacity['search_s']:.0f} s: {capacity['verdict']}", flush=True)
+        row, entry = _row(m), (v, m, res)
+        run.save(metrics=m, status="ok" if not m["failed"] else "failed", rows=[row])
+    return row, entry, run
 
 
 def _row(m: dict) -> dict:
@@ -305,8 +315,7 @@ def report(cfg, rows, done, files, ts, info) -> dict:
     print_table(rows, "\n".join(lines), title="Mixed workload: short requests next to long ones")
     plots = plot(cfg, done, Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}") if cfg.plots and done else []
     print("results: " + ", ".join(files) + ("\nplots: " + ", ".join(plots) if plots else ""))
-    return {"rows": rows, "files": files, "plots": plots,
-            "exit_code": 1 if any(r["status"] == "failed" for r in rows) else 0}
+    return {"rows": rows, "files": files, "plots": plots}
 
 
 def plot(cfg, done, stem: Path) -> list[str]:

@@ -27,7 +27,7 @@ from common.gpu_memory import MemoryTracker, balance
 from common.isolation import run_isolated, until_interrupted
 from common.metrics import StageTimer
 from common.models import layout_problem
-from common.results import record_failure, run_path, save_run, timestamp
+from common.results import RunFile, any_failed, record_failure, run_path, save_run, then, timestamp
 from common.tables import fmt_bytes, fmt_mib, print_table
 from common.workloads import CHECK_PROMPTS
 
@@ -124,7 +124,7 @@ def main(cfg: Config) -> dict:
 
     # 2. Each size in its own process, saved as soon as it is measured
     ts = timestamp()
-    rows, files, measured, reference = [], [], [], None
+    rows, files, measured, runs, reference = [], [], [], [], None
     runnable = [tp for tp, why in plan if not why]
     for tp, why in plan:
         base_cfg = {"experiment": EXPERIMENT, "tp": tp, "engine": {**engine_kwargs, "tensor_parallel_size": tp},
@@ -143,22 +143,28 @@ def main(cfg: Config) -> dict:
             rows.append(record_failure(path, f"TP={tp}", res, experiment=EXPERIMENT, config=base_cfg,
                                        metrics={"tp": tp}, row={"TP": tp}))
             continue
+        runs.append(run := RunFile(path, EXPERIMENT, base_cfg, metrics={"tp": tp}, raw={
+            "token_ids": res["token_ids"], "texts": res["texts"], "ranks": res["ranks"], "memory": res["memory"],
+            "stage_seconds": res["stage_seconds"], "process_wall_s": res["process_wall_s"]}))
+        run.save()   # what the ranks reported, before anything reads it
         if tp == 1 and reference is None:
             reference = res["token_ids"]
         dummy = str(engine_kwargs.get("load_format", "")) == "dummy"  # random weights differ per layout
-        metrics = tp_metrics(res, tp, None if dummy or reference is None else agreement(reference, res["token_ids"]))
-        rows.append(tp_row(metrics, res, label, dummy))
-        measured.append(metrics)
-        save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics=metrics, status=metrics["status"],
-                 raw={"token_ids": res["token_ids"], "texts": res["texts"], "ranks": res["ranks"],
-                      "memory": res["memory"], "stage_seconds": res["stage_seconds"],
-                      "process_wall_s": res["process_wall_s"]}, rows=[rows[-1]])
+        rows.append({"TP": tp, "status": "failed", "reason": "its summary failed (see the JSON)"})
+        with then("the summary", run):
+            metrics = tp_metrics(res, tp, None if dummy or reference is None else agreement(reference, res["token_ids"]))
+            rows[-1] = tp_row(metrics, res, label, dummy)
+            measured.append(metrics)
+            run.save(metrics=metrics, status=metrics["status"], rows=[rows[-1]])
 
     # 3. The table and its takeaway
-    text, all_passed = takeaway(rows, measured)
-    print_table(rows, text + ".")
+    text, all_passed = "", False
+    with then("the table", *runs):
+        text, all_passed = takeaway(rows, measured)
+        print_table(rows, text + ".")
     print("results: " + ", ".join(files))
-    return {"rows": rows, "files": files, "takeaway": text, "exit_code": 0 if all_passed else 1}
+    return {"rows": rows, "files": files, "takeaway": text,
+            "exit_code": 0 if all_passed and not any_failed(runs) else 1}
 
 
 def tp_metrics(res: dict, tp: int, agree: float | None) -> dict:

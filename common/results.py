@@ -300,7 +300,7 @@ def then(step: str, *files: RunFile):
             f.save()
     else:
         for f in files:
-            f.step_ended(step, "done")
+            f.steps.setdefault(step, "done")   # (unless the step recorded how it ended itself)
             f.save()
 
 

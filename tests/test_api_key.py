@@ -50,7 +50,9 @@ def test_with_the_key_a_search_and_its_cross_check_pass_and_the_key_is_written_n
     doc = json.loads(path.read_text())
     cap = doc["metrics"]["capacity"]
     assert doc["status"] == "ok" and cap["request_rate"] > 0
-    assert all(p["judged_requests"] > 0 and p["unfinished"] < p["judged_requests"] for p in cap["probes"])
+    # every probe judged requests (a probe stopped early as a sure fail may leave all it judged unfinished)
+    assert all(p["judged_requests"] > 0 for p in cap["probes"])
+    assert all(p["unfinished"] < p["judged_requests"] for p in cap["probes"] if p["pass"])
     vb = cap["vllm_bench_at_capacity"]
     assert "error" not in vb and vb["vllm_bench"]["completed"] == vb["num_prompts"]   # the bench got in too
     files = [p for p in out.rglob("*") if p.is_file()]
