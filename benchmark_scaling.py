@@ -121,9 +121,9 @@ def main(cfg: Config) -> dict:
         print(f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline (median of {m['offline_runs']} runs, "
               f"spread {m['output_throughput_spread_pct']:.1f}%), batch-1 {m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s"
               + (f"; {m['capacity']['verdict']}" if cfg.capacity else ""), flush=True)
-    out = {"rows": [rows[id(lay)] for lay in plan if id(lay) in rows], "files": files, "plots": []}
-    with then("the tables and plots", *runs):
-        out = report(cfg, out["rows"], results, price, files, ts, info)
+    done = [rows[id(lay)] for lay in plan if id(lay) in rows]
+    out = then("the tables and plots", lambda: report(cfg, done, results, price, files, ts, info), *runs) or \
+        {"rows": done, "files": files, "plots": []}
     failed = any_failed(runs) or any(r["status"] == "failed" for r in out["rows"])
     return {**out, "exit_code": 1 if failed else 0}
 
@@ -181,23 +181,28 @@ def measure_layout(cfg: Config, lay: dict, res: dict, base: dict, run: RunFile, 
     derive_scaling(m, baseline or (m if lay["n"] == 1 else None), price)
     run.save(metrics=m, status=m["status"], rows=[_row(m)])
     if cfg.capacity:
-        with then("the capacity search", run):
-            m["capacity"] = run_capacity(lay, base, cfg.timeout_s)
-            run.raw["capacity_probes"] = split_samples(m["capacity"])
-            derive_capacity(m, price)
-            if m["capacity"].get("failed"):
-                m["status"] = "failed"
-            run.rows = [_row(m)]
-            if m["capacity"].get("interrupted"):   # recorded as such by the step, and the sweep stops
-                raise KeyboardInterrupt
-            if m["capacity"].get("failed"):
-                run.step_ended("the capacity search", f"failed: {m['capacity']['failed']}", {
-                    "kind": "other", "step": "the capacity search", "message": m["capacity"]["failed"]})
+        then("the capacity search", lambda: capacity_into(m, run, lay, base, cfg.timeout_s, price), run)
     if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
-        with then("the vllm bench throughput calibration", run):
-            compare_with_vllm_bench(cfg, base, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt",
-                                    child="common.scaling:layout_child")
+        then("the vllm bench throughput calibration", lambda: compare_with_vllm_bench(
+            cfg, base, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt",
+            child="common.scaling:layout_child"), run)
     return m
+
+
+def capacity_into(m: dict, run: RunFile, lay: dict, base: dict, timeout_s: float, price: float | None) -> None:
+    """The layout's capacity search (its own engine process) into its metrics and file; one that failed marks the
+    layout failed, one cut by Ctrl-C stops the sweep."""
+    m["capacity"] = run_capacity(lay, base, timeout_s)
+    run.raw["capacity_probes"] = split_samples(m["capacity"])
+    derive_capacity(m, price)
+    if m["capacity"].get("failed"):
+        m["status"] = "failed"
+    run.rows = [_row(m)]
+    if m["capacity"].get("interrupted"):   # recorded as such by the step, and the sweep stops
+        raise KeyboardInterrupt
+    if m["capacity"].get("failed"):
+        run.step_ended("the capacity search", f"failed: {m['capacity']['failed']}", {
+            "kind": "other", "step": "the capacity search", "message": m["capacity"]["failed"]})
 
 
 def _row(m: dict) -> dict:

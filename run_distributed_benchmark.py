@@ -217,9 +217,7 @@ def main(cfg: Config) -> dict:
             runs += [run] if run else []
             failed |= run is None
     print(f"\nsuite wall time {time.perf_counter() - t_suite:.0f} s")
-    out: dict = {"report": None}
-    with then("the report", *runs):
-        out = write_report(out_dir, cfg)
+    out = then("the report", lambda: write_report(out_dir, cfg), *runs) or {"report": None}
     out["exit_code"] = 1 if failed or any_failed(runs) else out.get("exit_code", 0)
     return out
 
@@ -245,13 +243,14 @@ def run_config(n: int, child: dict, path: Path, price: float | None, timeout_s: 
                        "capacity_probes": split_samples(res.get("capacity")), "suite_child": {
                            k: v for k, v in res.items() if k not in ("ranks", "memory", "latency_requests")}})
     run.save()   # what the engine measured, before anything reads it
-    with then("the summary", run):
-        run.save(metrics=suite_metrics(n, res, price))
+    def summary() -> None:
+        run.metrics = suite_metrics(n, res, price)
         del run.raw["suite_child"]   # summarized: its figures are in metrics now
-        run.save()
         st = res["stage_seconds"]
-        print(f"  TP={n}: {run.metrics['output_throughput']:.0f} out tok/s; time: engine start {st['engine_start']:.0f} s, "
-              f"measuring {sum(v for k, v in st.items() if k != 'engine_start'):.0f} s, process {res['process_wall_s']:.0f} s")
+        print(f"  TP={n}: {run.metrics['output_throughput']:.0f} out tok/s; time: engine start "
+              f"{st['engine_start']:.0f} s, measuring {sum(v for k, v in st.items() if k != 'engine_start'):.0f} s, "
+              f"process {res['process_wall_s']:.0f} s")
+    then("the summary", summary, run)
     return run
 
 

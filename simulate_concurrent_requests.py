@@ -316,32 +316,40 @@ def main(cfg: Config) -> dict:
     # 2. The same prompts as one offline batch (a second measurement, in its own process)
     batch = None if cfg.base_url or failure or cfg.capacity else batch_run(cfg, child, res)
     # 3. Everything after the measurement is a step: a Ctrl-C or an error in one is recorded in the file, never loses it
-    summary: tuple[list, dict, list] = ([], {}, [])
-    with then("the summary", run):
-        summary = record(cfg, run, res, failure, batch, comparison)
-    cap = res.get("capacity") or {}
-    if cfg.capacity and cfg.compare_vllm_bench and cap.get("request_rate") and not cap.get("failed"):
-        with then("the vllm bench serve cross-check", run):
-            try:
-                cross_check(cfg, cap, engine_kwargs["model"])
-            finally:   # cut or broken, what it got (or its error) goes into the file beside the search
-                run.metrics["capacity"] = samples_apart(cap)[0]
-            summary = record(cfg, run, res, failure, batch, comparison)
-    rows, _, lines = summary
-    with then("the tables", run):
+    plots = follow_up(cfg, run, res, failure, batch, comparison, engine_kwargs["model"])
+    print(f"results: {run.path}" + (f"  plots: {', '.join(plots)}" if plots else ""))
+    if res.get("interrupted") or (run.failure or {}).get("kind") == "interrupted":
+        raise KeyboardInterrupt
+    return {"metrics": run.metrics, "path": str(run.path), "exit_code": 1 if any_failed([run]) else 0}
+
+
+def follow_up(cfg: Config, run: RunFile, res: dict, failure: dict | None, batch: dict | None, comparison: dict | None,
+              served: str) -> list[str]:
+    """The steps after the measurement, each recorded in the run's file as it ends (results.then): the summary, the
+    vllm bench serve cross-check, the tables, the plots. The plots made."""
+    def summarize() -> tuple[list, dict, list]:
+        return record(cfg, run, res, failure, batch, comparison)
+
+    def bench() -> tuple[list, dict, list]:
+        try:
+            cross_check(cfg, cap, served)
+        finally:   # cut or broken, what it got (or its error) goes into the file beside the search
+            run.metrics["capacity"] = samples_apart(cap)[0]
+        return summarize()
+
+    def tables() -> None:
         print_table(rows, "\n".join(lines), title=table_title(cfg, res))
         if comparison:
             calibration_table(comparison)
         if cfg.capacity:
             trace_tables(cfg, cap)
-    plots = []
-    if cfg.plots and rows:
-        with then("the plots", run):
-            plots = make_plots(cfg, res, run.path)
-    print(f"results: {run.path}" + (f"  plots: {', '.join(plots)}" if plots else ""))
-    if res.get("interrupted") or (run.failure or {}).get("kind") == "interrupted":
-        raise KeyboardInterrupt
-    return {"metrics": run.metrics, "path": str(run.path), "exit_code": 1 if any_failed([run]) else 0}
+    summary = then("the summary", summarize, run) or ([], {}, [])
+    cap = res.get("capacity") or {}
+    if cfg.capacity and cfg.compare_vllm_bench and cap.get("request_rate") and not cap.get("failed"):
+        summary = then("the vllm bench serve cross-check", bench, run) or summary
+    rows, _, lines = summary
+    then("the tables", tables, run)
+    return (then("the plots", lambda: make_plots(cfg, res, run.path), run) or []) if cfg.plots and rows else []
 
 
 def keep(run: RunFile, res: dict, failure: dict | None, batch: dict | None = None, comparison: dict | None = None) -> None:
@@ -452,9 +460,9 @@ def search_failure(child: dict, res: dict) -> dict | None:
 def cross_check(cfg: Config, cap: dict, served: str) -> None:
     """--compare-vllm-bench after a search: vllm bench serve at the rate found, into cap; cut or broken, the error
     goes there too (the step records the run's failure), and the search stands."""
-    print(f"\n=== vllm bench serve at the capacity found, {cap['request_rate']:.3g} req/s"
-          + (f" ({cap['trace_speedup']:.3g}x the trace)" if cap.get("trace_speedup") else "") + " ...", flush=True)
     try:
+        print(f"\n=== vllm bench serve at the capacity found, {cap['request_rate']:.3g} req/s"
+              + (f" ({cap['trace_speedup']:.3g}x the trace)" if cap.get("trace_speedup") else "") + " ...", flush=True)
         cap["vllm_bench_at_capacity"] = bench_at_capacity(cfg, served, cap)
     except KeyboardInterrupt:
         cap["vllm_bench_at_capacity"] = {"error": "interrupted by the user (Ctrl-C) during vllm bench serve"}

@@ -178,9 +178,8 @@ def main(cfg: Config) -> dict:
             c = entry[1].get("capacity")
             if c and cfg.capacity and not cfg.capacity.get("slo"):  # the first variant fixed the SLO: all are judged by it
                 cfg.capacity = {**cfg.capacity, "slo": c["slo"], "slo_source": c["slo_source"]}
-    out = {"rows": rows, "files": files, "plots": []}
-    with then("the tables and plots", *runs):
-        out = report(cfg, rows, done, files, ts, info)
+    out = then("the tables and plots", lambda: report(cfg, rows, done, files, ts, info), *runs) or \
+        {"rows": rows, "files": files, "plots": []}
     failed = any_failed(runs) or any(r["status"] == "failed" for r in rows)
     return {**out, "exit_code": 1 if failed else 0}
 
@@ -201,15 +200,15 @@ def run_variant(cfg: Config, v: dict, base: dict, path: Path) -> tuple[dict, tup
     if capacity:
         run.metrics["capacity"] = capacity
     run.save()   # the samples on disk before anything reads them
-    row, entry = {"variant": v["name"], "status": "failed"}, None
-    with then("the summary", run):
+    def summary() -> tuple[dict, tuple]:
         m = {**run.metrics, **analyse(res),
              # the cap the engine ran with (vLLM's own value where the variant sets none)
              "long_prefill_token_threshold": res["scheduler"]["long_prefill_token_threshold"]}
         if capacity:   # the search's probe lines went to stderr with the engine's log; its outcome goes with the tables
             print(f"  {len(capacity['probes'])} probes, {capacity['search_s']:.0f} s: {capacity['verdict']}", flush=True)
-        row, entry = _row(m), (v, m, res)
-        run.save(metrics=m, status="ok" if not m["failed"] else "failed", rows=[row])
+        run.save(metrics=m, status="ok" if not m["failed"] else "failed", rows=[_row(m)])
+        return run.rows[0], (v, m, res)
+    row, entry = then("the summary", summary, run) or ({"variant": v["name"], "status": "failed"}, None)
     return row, entry, run
 
 

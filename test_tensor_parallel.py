@@ -150,21 +150,29 @@ def main(cfg: Config) -> dict:
         if tp == 1 and reference is None:
             reference = res["token_ids"]
         dummy = str(engine_kwargs.get("load_format", "")) == "dummy"  # random weights differ per layout
-        rows.append({"TP": tp, "status": "failed", "reason": "its summary failed (see the JSON)"})
-        with then("the summary", run):
-            metrics = tp_metrics(res, tp, None if dummy or reference is None else agreement(reference, res["token_ids"]))
-            rows[-1] = tp_row(metrics, res, label, dummy)
-            measured.append(metrics)
-            run.save(metrics=metrics, status=metrics["status"], rows=[rows[-1]])
+        rows.append(then("the summary", lambda: summary(run, res, tp, reference, label, dummy, measured), run)
+                    or {"TP": tp, "status": "failed", "reason": "its summary failed (see the JSON)"})
 
     # 3. The table and its takeaway
-    text, all_passed = "", False
-    with then("the table", *runs):
-        text, all_passed = takeaway(rows, measured)
-        print_table(rows, text + ".")
+    text, all_passed = then("the table", lambda: table(rows, measured), *runs) or ("", False)
     print("results: " + ", ".join(files))
     return {"rows": rows, "files": files, "takeaway": text,
             "exit_code": 0 if all_passed and not any_failed(runs) else 1}
+
+
+def summary(run: RunFile, res: dict, tp: int, reference: list | None, label: str, dummy: bool,
+            measured: list[dict]) -> dict:
+    """One size's figures into its file (and `measured`): its table row."""
+    metrics = tp_metrics(res, tp, None if dummy or reference is None else agreement(reference, res["token_ids"]))
+    measured.append(metrics)
+    run.save(metrics=metrics, status=metrics["status"], rows=[tp_row(metrics, res, label, dummy)])
+    return run.rows[0]
+
+
+def table(rows: list[dict], measured: list[dict]) -> tuple[str, bool]:
+    text, all_passed = takeaway(rows, measured)
+    print_table(rows, text + ".")
+    return text, all_passed
 
 
 def tp_metrics(res: dict, tp: int, agree: float | None) -> dict:

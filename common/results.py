@@ -27,6 +27,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, TypeVar
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("schema_version", "experiment", "config", "environment", "metrics", "raw")
@@ -260,6 +261,7 @@ class RunFile:
             self.failure = self.failure or failure
 
 
+T = TypeVar("T")
 FAULT_ENV = "LAB_INJECT_FAULT"   # "STEP:raise" or "STEP:interrupt": that step fails as a real one would (tests)
 
 
@@ -273,15 +275,14 @@ def _injected_fault(step: str) -> None:
     raise RuntimeError(f"fault injected by {FAULT_ENV}={name}:{how}")
 
 
-@contextlib.contextmanager
-def then(step: str, *files: RunFile):
-    """A step after the measurement, whose files are already on disk. It ends in one of three ways, each written
-    to every file: done; Ctrl-C (recorded as interrupted, then re-raised: exit 130); an error (recorded with its
-    message as the run's failure, status failed, one line on the terminal and the traceback on stderr; the run goes
-    on and ends with exit 1: `any_failed`)."""
+def then(step: str, fn: Callable[[], T], *files: RunFile) -> T | None:
+    """fn(): a step after the measurement, whose files are already on disk; its result, or None if it failed. It
+    ends in one of three ways, each written to every file: done; Ctrl-C (recorded as interrupted, then re-raised:
+    exit 130); an error (recorded with its message as the run's failure, status failed, one line on the terminal
+    and the traceback on stderr; the run goes on and ends with exit 1: `any_failed`)."""
     try:
         _injected_fault(step)
-        yield
+        out = fn()
     except KeyboardInterrupt:
         for f in files:
             f.step_ended(step, "interrupted", {"kind": "interrupted", "step": step, "hint": "the measurement before it "
@@ -298,10 +299,11 @@ def then(step: str, *files: RunFile):
                                                  "hint": "the measurement before it is kept; the traceback is on "
                                                          "stderr (a bug in the lab: please report it)"})
             f.save()
-    else:
-        for f in files:
-            f.steps.setdefault(step, "done")   # (unless the step recorded how it ended itself)
-            f.save()
+        return None
+    for f in files:
+        f.steps.setdefault(step, "done")   # (unless the step recorded how it ended itself)
+        f.save()
+    return out
 
 
 def any_failed(files) -> bool:

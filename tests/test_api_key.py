@@ -17,6 +17,13 @@ def keyed_server(tiny_model):
     srv = VLLMServer({"model": str(model), "tokenizer": str(tok), "enforce_eager": True, "max_model_len": 1024,
                       "api_key": KEY}, start_timeout_s=300)
     srv.start()
+    # a server's first requests stall (one-off warm-up): a test that runs first would see it in its first probes
+    import urllib.request
+    for _ in range(4):
+        req = urllib.request.Request(srv.base_url + "/v1/completions", method="POST", data=json.dumps(
+            {"model": str(model), "prompt": "warm up " * 32, "max_tokens": 16}).encode(),
+            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=120).read()
     yield srv
     srv.stop()
 
@@ -82,3 +89,29 @@ def test_ctrl_c_in_the_cross_check_after_a_search_keeps_every_probe_and_exits_13
     assert [len(r["ttft_ms"]) for r in doc["raw"]["capacity_probes"]] == [p["requests"] for p in cap["probes"]]
     assert cap["vllm_bench_at_capacity"]["error"].startswith("interrupted by the user")
     assert "results of finished configurations are kept" in out and KEY not in out
+
+
+def test_an_error_in_the_cross_check_after_a_search_keeps_every_probe_and_exits_1(tmp_path, keyed_server, tiny_model,
+                                                                                  monkeypatch):
+    """The same step made to raise (LAB_INJECT_FAULT): exit 1, the search in the JSON with the error as the run's
+    failure, and the tables and plot still made from it."""
+    from common.results import FAULT_ENV
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    out = tmp_path / "out"
+    proc = run_script("simulate_concurrent_requests.py", "--base-url", keyed_server.base_url, "--model",
+                      str(tiny_model[0]), "--tokenizer", str(tiny_model[1]), "--output-dir", str(out),
+                      "--find-capacity", "--slo", "ttft:500,tpot:60", "--probe-seconds", "2",
+                      "--probe-warmup-seconds", "1", "--probe-min-requests", "16", "--capacity-resolution", "0.3",
+                      "--max-probes", "4", "--compare-vllm-bench", timeout=600,
+                      env={FAULT_ENV: "the vllm bench serve cross-check:raise"})
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    [path] = out.glob("concurrent_requests_*.json")
+    doc = json.loads(path.read_text())
+    cap, f = doc["metrics"]["capacity"], doc["failure"]
+    assert doc["status"] == "failed" and f["kind"] == "other" and f["step"] == "the vllm bench serve cross-check"
+    assert "fault injected" in f["message"] and doc["steps"]["the vllm bench serve cross-check"].startswith("failed: ")
+    assert cap["request_rate"] > 0 and len(cap["probes"]) >= 2 and "failed" not in cap
+    assert [len(r["ttft_ms"]) for r in doc["raw"]["capacity_probes"]] == [p["requests"] for p in cap["probes"]]
+    assert doc["steps"]["the tables"] == "done" and doc["steps"]["the plots"] == "done"
+    assert "Takeaway: capacity" in proc.stdout and list(out.glob("*_capacity.png"))
+    assert "the vllm bench serve cross-check FAILED (RuntimeError: fault injected" in proc.stdout

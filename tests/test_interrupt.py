@@ -36,7 +36,11 @@ def interrupt_when(args: list[str], pattern: str, timeout: float = 600) -> tuple
                 seen.set()
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    assert seen.wait(timeout), f"never printed {pattern!r}:\n" + "".join(lines)[-3000:]
+    deadline = time.monotonic() + timeout
+    while not seen.wait(1) and proc.poll() is None and time.monotonic() < deadline:
+        pass   # (a script that ends without printing it fails the test at once, with its output)
+    reader.join(timeout=10 if proc.poll() is not None else 0)
+    assert seen.is_set(), f"never printed {pattern!r} (exit {proc.poll()}):\n" + "".join(lines)[-3000:]
     proc.send_signal(signal.SIGINT)
     rc = proc.wait(timeout=120)
     reader.join(timeout=10)

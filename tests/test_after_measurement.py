@@ -1,0 +1,95 @@
+"""Nothing measured is lost to what comes after it. For every script, the step right after its measurement (a
+summary, a cross-check, the tables, the report) is made to fail as a real one would (LAB_INJECT_FAULT: a real SIGINT
+that the script sends itself, with default handling, or an exception): a Ctrl-C there exits 130, an error exits 1, and
+either way the JSON holds everything measured, with the step recorded as interrupted or failed."""
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common import platform
+from common.results import FAULT_ENV
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+
+TP = ["test_tensor_parallel.py", "--tp-sizes", "1", "--max-tokens", "8"]
+SCALING = ["benchmark_scaling.py", "--gpus", "1", "--no-allreduce", "--num-prompts", "16", "--latency-prompts", "4",
+           "--batch1-tokens", "16", "--offline-runs", "1"]
+MIXED = ["test_mixed_workload.py", "--num-requests", "12", "--no-baseline", "--no-cap", "--budgets", "256",
+         "--long-fraction", "0.25", "--no-plots"]
+SUITE = ["run_distributed_benchmark.py", "--gpus", "1", "--offline-runs", "1"]
+
+
+def run_with_fault(args: list[str], out: Path, fault: str) -> subprocess.CompletedProcess:
+    """A script run as a user would from a terminal (SIGINT handled by default, whatever this test's own job
+    ignores), with one step made to fail."""
+    return subprocess.run([sys.executable, *args, "--output-dir", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900, env={**os.environ, "PYTHONUNBUFFERED": "1", FAULT_ENV: fault},
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def docs(out: Path, prefix: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(out.glob(f"{prefix}_*.json"))]
+
+
+def assert_step(doc: dict, step: str, kind: str) -> None:
+    assert doc["status"] == "failed" and doc["failure"]["kind"] == kind and doc["failure"]["step"] == step, doc["failure"]
+    assert doc["steps"][step] == "interrupted" if kind == "interrupted" else doc["steps"][step].startswith("failed: ")
+    if kind == "other":
+        assert f"fault injected by {FAULT_ENV}" in doc["failure"]["message"]
+
+
+@pytest.mark.parametrize("how", ["interrupt", "raise"])
+def test_tensor_parallel_keeps_what_the_ranks_reported(tmp_path, tiny_model, how):
+    proc = run_with_fault(TP, tmp_path, f"the summary:{how}")
+    assert proc.returncode == (130 if how == "interrupt" else 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    [doc] = docs(tmp_path, "tensor_parallel")
+    assert_step(doc, "the summary", "interrupted" if how == "interrupt" else "other")
+    raw = doc["raw"]   # the measurement: every rank's answer and memory, as the child returned them
+    assert raw["token_ids"] and all(len(t) > 0 for t in raw["token_ids"]) and raw["ranks"]
+    assert raw["stage_seconds"]["engine_start"] > 0
+    if how == "interrupt":
+        assert "interrupted: results of finished configurations are kept in the output folder (1 file(s)" in proc.stderr
+    else:   # the run went on to its table, and said in one line what broke
+        assert "the summary FAILED (RuntimeError: fault injected" in proc.stdout and "Takeaway" in proc.stdout
+
+
+@pytest.mark.parametrize("how", ["interrupt", "raise"])
+def test_scaling_keeps_the_layout_when_its_calibration_breaks(tmp_path, tiny_model, how):
+    proc = run_with_fault(SCALING + ["--compare-vllm-bench"], tmp_path, f"the vllm bench throughput calibration:{how}")
+    assert proc.returncode == (130 if how == "interrupt" else 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    [doc] = docs(tmp_path, "scaling")
+    assert_step(doc, "the vllm bench throughput calibration", "interrupted" if how == "interrupt" else "other")
+    m = doc["metrics"]
+    assert m["output_throughput"] > 0 and m["offline_runs"] == 1 and doc["raw"]["replicas"]
+    assert "calibration_runs" not in m   # it never started
+    if how == "raise":   # the tables still came, from the layout on disk
+        assert "All layouts" in proc.stdout and "Takeaway" in proc.stdout
+
+
+@pytest.mark.parametrize("how", ["interrupt", "raise"])
+def test_mixed_keeps_every_request_when_its_summary_breaks(tmp_path, tiny_model, how):
+    proc = run_with_fault(MIXED, tmp_path, f"the summary:{how}")
+    assert proc.returncode == (130 if how == "interrupt" else 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    [doc] = docs(tmp_path, "mixed_workload")
+    assert_step(doc, "the summary", "interrupted" if how == "interrupt" else "other")
+    raw = doc["raw"]
+    assert len(raw["mixed"]) == 12 and raw["alone"] and all(r["ttft_ms"] > 0 for r in raw["mixed"])
+    assert doc["metrics"]["scheduler"]["max_num_batched_tokens"] == 256
+
+
+@pytest.mark.parametrize("how", ["interrupt", "raise"])
+def test_suite_keeps_the_engines_figures_when_the_report_breaks(tmp_path, tiny_model, how):
+    proc = run_with_fault(SUITE, tmp_path, f"the report:{how}")
+    assert proc.returncode == (130 if how == "interrupt" else 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    [doc] = docs(tmp_path, "suite")
+    assert_step(doc, "the report", "interrupted" if how == "interrupt" else "other")
+    assert doc["steps"]["the summary"] == "done"   # the GPU count was summarized before the report broke
+    m = doc["metrics"]
+    assert m["output_throughput"] > 0 and m["sweep"] and m["mixed"] and doc["raw"]["latency_requests"]
+    assert not (tmp_path / "report.md").exists()
