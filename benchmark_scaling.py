@@ -101,7 +101,9 @@ def main(cfg: Config) -> dict:
         if lay["skip"]:
             rows[id(lay)] = skipped(path, lay, base)
             continue
-        print(f"\n=== [{runnable.index(lay) + 1}/{len(runnable)}] {lay['name']} on {lay['n']} device(s) ...", flush=True)
+        print(
+            f"\n=== [{runnable.index(lay) + 1}/{len(runnable)}] {lay['name']} on {lay['n']} device(s) ...", flush=True
+        )
         res = until_interrupted(run_layout, lay, base, cfg.timeout_s)
         if res["status"] != "ok":
             lcfg = {**base, "layout": {k: lay[k] for k in ("n", "tp", "pp", "dp", "name")}}
@@ -118,9 +120,13 @@ def main(cfg: Config) -> dict:
         rows[id(lay)] = run.rows[0]
         results.append((lay, m, path))
         print(f"  {lay['name']}: timed runs {runs_line(m)} out tok/s", flush=True)
-        print(f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline (median of {m['offline_runs']} runs, "
-              f"spread {m['output_throughput_spread_pct']:.1f}%), batch-1 {m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s"
-              + (f"; {m['capacity']['verdict']}" if cfg.capacity else ""), flush=True)
+        print(
+            f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline (median of {m['offline_runs']} runs, "
+            f"spread {m['output_throughput_spread_pct']:.1f}%), "
+            f"batch-1 {m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s"
+            + (f"; {m['capacity']['verdict']}" if cfg.capacity else ""),
+            flush=True,
+        )
     done = [rows[id(lay)] for lay in plan if id(lay) in rows]
     out = then("the tables and plots", lambda: report(cfg, done, results, price, files, ts, info), *runs) or \
         {"rows": done, "files": files, "plots": []}
@@ -131,8 +137,10 @@ def main(cfg: Config) -> dict:
 def plan_here(cfg: Config, info) -> list[dict]:
     """The layouts to measure, each with why it cannot run here (or None), printed before anything starts."""
     devices = platform.device_count()
-    print(f"model: {info.name}   devices: {devices} {platform.device_label()}(s)   workload: {cfg.num_prompts} x "
-          f"{cfg.input_len} in / {cfg.output_len} out; batch-1 {cfg.batch1_tokens} tokens; concurrency {cfg.concurrency}")
+    print(
+        f"model: {info.name}   devices: {devices} {platform.device_label()}(s)   workload: {cfg.num_prompts} x "
+        f"{cfg.input_len} in / {cfg.output_len} out; batch-1 {cfg.batch1_tokens} tokens; concurrency {cfg.concurrency}"
+    )
     plan = plan_layouts(cfg.gpus, cfg.layouts)
     for lay in plan:
         lay["skip"] = layout_problem(info, lay["tp"], lay["pp"], lay["dp"], devices)
@@ -163,9 +171,15 @@ def allreduce_bench(cfg: Config, plan: list[dict], info) -> dict:
 def skipped(path: Path, lay: dict, base: dict) -> dict:
     """A layout that cannot run here: its file says why, and so does its row."""
     row = {"layout": lay["name"], "GPUs": lay["n"], "status": "skipped", "reason": lay["skip"]}
-    save_run(path, experiment=EXPERIMENT, config={**base, "layout": {k: lay[k] for k in ("n", "tp", "pp", "dp", "name")}},
-             metrics={"layout": lay["name"], "gpus": lay["n"]}, status="skipped",
-             failure={"kind": "skipped", "message": lay["skip"]}, rows=[row])
+    save_run(
+        path,
+        experiment=EXPERIMENT,
+        config={**base, "layout": {k: lay[k] for k in ("n", "tp", "pp", "dp", "name")}},
+        metrics={"layout": lay["name"], "gpus": lay["n"]},
+        status="skipped",
+        failure={"kind": "skipped", "message": lay["skip"]},
+        rows=[row],
+    )
     return row
 
 
@@ -227,10 +241,17 @@ def share(v: float | None) -> str:
 # --------------------------------------------------------------------------- tables and plots
 def report(cfg, rows, results, price: tuple, files, ts, info) -> dict:
     ok = [(lay, m) for lay, m, _ in results]
-    course = [{f"{platform.unit()}s": m["gpus"], "layout": m["layout"], "Throughput": f"{m['output_throughput']:.0f} tok/s",
-               "Speedup": f"{m.get('speedup', float('nan')):.1f}x",
-               "Efficiency": f"{m.get('scaling_efficiency', float('nan')) * 100:.0f}%"}
-              for lay, m in ok if lay["dp"] == 1 and lay["pp"] == 1]
+    course = [
+        {
+            f"{platform.unit()}s": m["gpus"],
+            "layout": m["layout"],
+            "Throughput": f"{m['output_throughput']:.0f} tok/s",
+            "Speedup": f"{m.get('speedup', float('nan')):.1f}x",
+            "Efficiency": f"{m.get('scaling_efficiency', float('nan')) * 100:.0f}%",
+        }
+        for lay, m in ok
+        if lay["dp"] == 1 and lay["pp"] == 1
+    ]
     print_table(course, title="Scaling (course format; tensor parallel)")
     print_table(rows, "\n".join(takeaway(ok, price)), title="All layouts")
     if cfg.capacity:
@@ -249,13 +270,22 @@ def takeaway(ok: list[tuple[dict, dict]], price: tuple) -> list[str]:
     base = next((m for lay, m in ok if lay["n"] == 1), None)
     dev, n = platform.unit(), best_tp[0]["n"]
     where = best_tp[1]["layout"] + (f" on {n} {dev}s" if n > 1 else "")  # the 1-rank layout's name says it
-    lines = [f"Takeaway: {where} has the highest throughput "
-             f"({best_tp[1]['output_throughput']:.0f} out tok/s"
-             + (f", {best_tp[1]['speedup']:.2f}x one {dev}, {best_tp[1]['scaling_efficiency'] * 100:.0f}% efficient)"
-                if base else ")")
-             + f"; {best_lat[1]['layout']} has the fastest single stream ({best_lat[1]['batch1_decode_tokens_per_s']:.0f} tok/s"
-             + (f", {best_lat[1]['batch1_decode_tokens_per_s'] / base['batch1_decode_tokens_per_s']:.2f}x one {dev})."
-                if base else ").")]
+    lines = [
+        f"Takeaway: {where} has the highest throughput "
+        f"({best_tp[1]['output_throughput']:.0f} out tok/s"
+        + (
+            f", {best_tp[1]['speedup']:.2f}x one {dev}, {best_tp[1]['scaling_efficiency'] * 100:.0f}% efficient)"
+            if base
+            else ")"
+        )
+        + f"; {best_lat[1]['layout']} has the fastest single stream "
+        f"({best_lat[1]['batch1_decode_tokens_per_s']:.0f} tok/s"
+        + (
+            f", {best_lat[1]['batch1_decode_tokens_per_s'] / base['batch1_decode_tokens_per_s']:.2f}x one {dev})."
+            if base
+            else ")."
+        )
+    ]
     lines += [n for n in (above_linear_note([m for _, m in ok], platform.unit()), spread_note([m for _, m in ok])) if n]
     usd, src = price
     if src is None:
@@ -304,9 +334,12 @@ def capacity_table(cfg, ms: list[dict], price: tuple) -> None:
                 + (f", ${c:.3f} per 1M output tokens at ${price[0]:.2f}/{dev}-hour." if c else "."))
     else:
         take = f"Takeaway: no layout met {slo} at any rate tried (see each layout's verdict in its JSON)."
-    print_table(capacity_rows(ms, platform.unit()), take + " Capacity: the highest Poisson request rate at which the SLO held "
-                "(bracket and bisection, every probe in metrics.capacity.probes).",
-                title=f"Serving capacity under the SLO ({slo})")
+    print_table(
+        capacity_rows(ms, platform.unit()),
+        take + " Capacity: the highest Poisson request rate at which the SLO held "
+        "(bracket and bisection, every probe in metrics.capacity.probes).",
+        title=f"Serving capacity under the SLO ({slo})",
+    )
 
 
 # --------------------------------------------------------------------------- command line

@@ -55,14 +55,17 @@ EXPERIMENT = "suite"
 class Config(TraceConfig, RunConfig):
     gpus: list[int] = option([1, 2, 4], "GPU counts (TP sizes) of the suite", type=cli.int_list)
     gpu_hour_usd: float | None = option(help="price per GPU-hour for $ per 1M output tokens", type=float)
-    target_rate: float | None = option(help="req/s the fleet must serve: the report plans replicas of each layout for it",
-                                       type=float)
+    target_rate: float | None = option(
+        help="req/s the fleet must serve: the report plans replicas of each layout for it", type=float
+    )
     growth: float | None = option(help="with capacities measured on a trace: plan for its busiest minute x this, "
                                        "and the day's fleet for its traffic x this", type=float)
     min_replicas: int = option(1, "the day's fleet (a capacity on a trace): the fewest replicas an autoscaler keeps")
     offline_runs: int = option(3, "timed offline runs per GPU count, median reported")
     resume: bool = option(False, "skip GPU counts whose suite results already exist", action="store_true")
-    from_results: str | None = option(help="only aggregate the JSON files in DIR into a report", metavar="DIR", type=str)
+    from_results: str | None = option(
+        help="only aggregate the JSON files in DIR into a report", metavar="DIR", type=str
+    )
     seed: int = option(0, "seed of every prompt set")
     workload: str | None = option(help="with several workloads in the folder, the one to report on: any part of its "
                                        "label as the report lists them (default: the newest)", metavar="TEXT", type=str)
@@ -144,10 +147,14 @@ def search_on_llm(llm, cfg: dict) -> dict:
         lambda specs, conc: steps(specs, concurrency=conc), make,
         saturation_concurrency(eng.scheduler_limits(llm)["max_num_seqs"]), cfg["seed"] + 13)
     spec = started(c, sat)
-    res = search_sync(spec, ProbePlan.from_spec(spec, getattr(make, "max_output_len", cfg["output_len"])), make,
-                      lambda specs, limit, stop: steps(specs, time_limit_s=limit, stop=stop),
-                      seed=cfg["seed"] + 5000,
-                      on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial}), start_note(spec, sat)))
+    res = search_sync(
+        spec,
+        ProbePlan.from_spec(spec, getattr(make, "max_output_len", cfg["output_len"])),
+        make,
+        lambda specs, limit, stop: steps(specs, time_limit_s=limit, stop=stop),
+        seed=cfg["seed"] + 5000,
+        on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial}), start_note(spec, sat)),
+    )
     return {**res, "start": start_note(spec, sat), "scheduler": eng.scheduler_limits(llm),
             "prefix_cache_hit_rate": cached_prompt_share(seen),
             "front_end": "the suite's vllm.LLM driven step by step (common.stepdrive)"}
@@ -225,8 +232,11 @@ def suite_metrics(n: int, res: dict, price: float | None) -> dict:
     """One GPU count's figures from its suite child's result."""
     m = summarize_layout({"n": n, "tp": n, "pp": 1, "dp": 1, "name": layout_name(n, 1, 1)}, res)
     nvml = res["memory"]["backend"] == "nvml"
-    per_gpu = [d for d in res["memory"]["devices"]
-               if (d["label"] in {f"GPU{i}" for i in range(n)} if nvml else d["label"].startswith(("Worker", "EngineCore")))]
+    per_gpu = [
+        d
+        for d in res["memory"]["devices"]
+        if (d["label"] in {f"GPU{i}" for i in range(n)} if nvml else d["label"].startswith(("Worker", "EngineCore")))
+    ]
     if res.get("capacity"):
         m["capacity"] = res["capacity"]
         derive_capacity(m, price)
@@ -266,5 +276,7 @@ def build_config(args, engine: dict) -> Config:
 if __name__ == "__main__":
     p = cli.base_parser(__doc__)
     add_options(p, Config)
-    add_cli_args(p)  # --slo: the latency pick's SLO (default ttft:500,tpot:50), and given, a capacity search per GPU count
+    add_cli_args(
+        p
+    )  # --slo: the latency pick's SLO (default ttft:500,tpot:50), and given, a capacity search per GPU count
     cli.run_main(main, build_config, p)

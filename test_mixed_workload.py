@@ -176,7 +176,9 @@ def main(cfg: Config) -> dict:
         if entry:
             done.append(entry)
             c = entry[1].get("capacity")
-            if c and cfg.capacity and not cfg.capacity.get("slo"):  # the first variant fixed the SLO: all are judged by it
+            if (
+                c and cfg.capacity and not cfg.capacity.get("slo")
+            ):  # the first variant fixed the SLO: all are judged by it
                 cfg.capacity = {**cfg.capacity, "slo": c["slo"], "slo_source": c["slo_source"]}
     out = then("the tables and plots", lambda: report(cfg, rows, done, files, ts, info), *runs) or \
         {"rows": rows, "files": files, "plots": []}
@@ -204,8 +206,10 @@ def run_variant(cfg: Config, v: dict, base: dict, path: Path) -> tuple[dict, tup
         m = {**run.metrics, **analyse(res),
              # the cap the engine ran with (vLLM's own value where the variant sets none)
              "long_prefill_token_threshold": res["scheduler"]["long_prefill_token_threshold"]}
-        if capacity:   # the search's probe lines went to stderr with the engine's log; its outcome goes with the tables
-            print(f"  {len(capacity['probes'])} probes, {capacity['search_s']:.0f} s: {capacity['verdict']}", flush=True)
+        if capacity:  # the search's probe lines went to stderr with the engine's log; its outcome goes with the tables
+            print(
+                f"  {len(capacity['probes'])} probes, {capacity['search_s']:.0f} s: {capacity['verdict']}", flush=True
+            )
         run.save(metrics=m, status="ok" if not m["failed"] else "failed", rows=[_row(m)])
         return run.rows[0], (v, m, res)
     row, entry = then("the summary", summary, run) or ({"variant": v["name"], "status": "failed"}, None)
@@ -243,10 +247,12 @@ def takeaway(ms: list[dict], rate: float) -> list[str]:
     thin = [(m, n) for m in ms if (n := thin_samples(m.get("capacity")))]
     if thin:
         names = ", ".join(f"'{m['variant']}' ({n})" for m, n in thin)
-        lines.append(f"Rough ranks: the capacities of {names} rest on a probe whose p{thin[0][0]['capacity']['percentile']:g}"
-                     " was taken over that few requests, so it lies between their two largest and one or two late "
-                     "requests decided it; lengthen the probes (--probe-min-requests, --probe-seconds) to rank these "
-                     "variants.")
+        lines.append(
+            f"Rough ranks: the capacities of {names} rest on a probe whose p{thin[0][0]['capacity']['percentile']:g}"
+            " was taken over that few requests, so it lies between their two largest and one or two late "
+            "requests decided it; lengthen the probes (--probe-min-requests, --probe-seconds) to rank these "
+            "variants."
+        )
     best, by = measured_best(ms)
     if best:
         lines.append(f"Best measured: '{best['variant']}' ("
@@ -294,11 +300,14 @@ def best_variant(ms: list[dict], rate: float) -> list[str]:
     at_rate = f"At the mix's own {rate:g} req/s, short p99 TTFT is "
     infl = best.get("short_ttft_inflation_p99")
     at_rate += (f"{infl:.2f}x its alone value" if infl else "not measured") + (
-        f" (no chunking: {ref['short_ttft_inflation_p99']:.2f}x)" if ref and ref.get("short_ttft_inflation_p99") else "")
+        f" (no chunking: {ref['short_ttft_inflation_p99']:.2f}x)" if ref and ref.get("short_ttft_inflation_p99") else ""
+    )
     if ref and ref.get("long_median_ttft_ms") and best.get("long_median_ttft_ms"):
-        at_rate += (f"; long requests' median TTFT {best['long_median_ttft_ms']:.0f} ms vs {ref['long_median_ttft_ms']:.0f}"
-                    f" ms and median E2E {best['long_median_e2el_ms']:.0f} ms vs {ref['long_median_e2el_ms']:.0f} ms "
-                    "without chunking")
+        at_rate += (
+            f"; long requests' median TTFT {best['long_median_ttft_ms']:.0f} ms vs {ref['long_median_ttft_ms']:.0f}"
+            f" ms and median E2E {best['long_median_e2el_ms']:.0f} ms vs {ref['long_median_e2el_ms']:.0f} ms "
+            "without chunking"
+        )
     during, none_ms = "short_mean_itl_during_long_prefill_ms", "short_mean_itl_without_long_prefill_ms"
     if ref and ref.get(during) and best.get(during):
         at_rate += (f"; while a long prompt was in prefill, short requests got a token every {best[during]:.1f} ms on "
@@ -328,8 +337,14 @@ def plot(cfg, done, stem: Path) -> list[str]:
                           "short requests: p99 TTFT (ms)")]
     ranked = sorted(done, key=lambda x: x[1].get("short_ttft_inflation_p99") or float("inf"))
     for tag, (v, m, res) in (("best", ranked[0]), ("worst", ranked[-1])):
-        plots.append(timeline_plot(Path(f"{stem}_timeline_{tag}.png"), res["mixed"], f"Request timeline, {tag}: {v['name']}",
-                                   colors={"short": "tab:blue", "long": "tab:red"}))
+        plots.append(
+            timeline_plot(
+                Path(f"{stem}_timeline_{tag}.png"),
+                res["mixed"],
+                f"Request timeline, {tag}: {v['name']}",
+                colors={"short": "tab:blue", "long": "tab:red"},
+            )
+        )
     return [str(p) for p in plots]
 
 

@@ -7,12 +7,12 @@ Sizes larger than the GPUs present, or that do not divide the model's attention 
 with the reason printed before anything is launched.
 
 Run it:
-    python test_tensor_parallel.py                          # TP 1,2,4 on Qwen/Qwen2.5-7B-Instruct (skips what does not fit)
-    python test_tensor_parallel.py --tp-sizes 4             # one GPU count only, e.g. on a 4-GPU pod
+    python test_tensor_parallel.py                 # TP 1,2,4 on Qwen/Qwen2.5-7B-Instruct (skips what does not fit)
+    python test_tensor_parallel.py --tp-sizes 4    # one GPU count only, e.g. on a 4-GPU pod
     python test_tensor_parallel.py --tp-sizes 1 --max-model-len 4096 --gpu-memory-utilization 0.85
-    python test_tensor_parallel.py                          # on a CPU box: tiny local model, TP=1 and TP=2 on two cores
+    python test_tensor_parallel.py                 # on a CPU box: tiny local model, TP=1 and TP=2 on two cores
     python test_tensor_parallel.py --model /tmp/models/qwen2.5-7b --load-format dummy \\
-        --tokenizer /tmp/models/qwen2.5-7b-tokenizer        # config-only folder, random weights
+        --tokenizer /tmp/models/qwen2.5-7b-tokenizer   # config-only folder, random weights
 
 Exit code 0 when every attempted size passed, 1 when one failed, 2 on bad input.
 """
@@ -183,9 +183,11 @@ def tp_metrics(res: dict, tp: int, agree: float | None) -> dict:
     balanced = bal <= BALANCE_LIMIT if bal is not None else len(per_rank) < 2  # a rank at 0 memory: not balanced
     status = "pass" if all(res["checks"].values()) and balanced else "fail"
     if not balanced:
-        print(f"TP={tp}: ranks' memory differs by {'-' if bal is None else f'{bal * 100:.1f}%'} "
-              f"(> {BALANCE_LIMIT * 100:.0f}%). Hint: check that tensor_parallel_size matches the GPUs you meant to use "
-              "(CUDA_VISIBLE_DEVICES) and that no other process holds memory on one of them.")
+        print(
+            f"TP={tp}: ranks' memory differs by {'-' if bal is None else f'{bal * 100:.1f}%'} "
+            f"(> {BALANCE_LIMIT * 100:.0f}%). Hint: check that tensor_parallel_size matches the GPUs you meant to use "
+            "(CUDA_VISIBLE_DEVICES) and that no other process holds memory on one of them."
+        )
     st = res["stage_seconds"]
     return {
         "tp": tp, "world_size": res["world_size"], "import_s": st["import"], "engine_start_s": st["engine_start"],

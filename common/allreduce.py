@@ -1,7 +1,8 @@
 """All-reduce micro-benchmark: one process per device, torch.distributed (NCCL on GPUs, gloo on CPU), and the
 model of a batch-1 TP decode step it feeds (roofline + all-reduces) beside the measured TP overhead.
 
-    run_allreduce_bench(world_size=2, sizes_bytes=[...]) -> {"backend": "nccl", "results": [{bytes, latency_us, busbw_gbps}]}
+    run_allreduce_bench(world_size=2, sizes_bytes=[...])
+        -> {"backend": "nccl", "results": [{bytes, latency_us, busbw_gbps}]}
 Bus bandwidth follows nccl-tests: busbw = algbw x 2(n-1)/n, algbw = bytes / time.
 """
 from __future__ import annotations

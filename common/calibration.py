@@ -97,8 +97,14 @@ def vllm_bench_throughput(cfg, engine: dict, out_json: Path) -> dict:
 
 
 # --------------------------------------------------------------------------- vllm bench serve
-def bench_serve_level(cfg, served_model: str, i: int, lv: dict,
-                      keys=("output_throughput", "mean_ttft_ms", "mean_tpot_ms"), dataset: list[str] | None = None) -> dict:
+def bench_serve_level(
+    cfg,
+    served_model: str,
+    i: int,
+    lv: dict,
+    keys=("output_throughput", "mean_ttft_ms", "mean_tpot_ms"),
+    dataset: list[str] | None = None,
+) -> dict:
     """`vllm bench serve` against the same server with level `lv`'s workload, run right after ours at that
     level (a shared machine drifts from minute to minute); {level: {vllm_bench, ours_vs_vllm_bench}}.
     Each level gets its own seed: with one seed every bench run would send the same prompts again and find
@@ -164,10 +170,18 @@ def bench_at_capacity(cfg, served_model: str, cap: dict) -> dict:
     lv = {"kind": "rate", "value": cap["request_rate"], "num_prompts": at["requests"], "metrics": at["whole_run"]}
     dataset = None
     if cfg.dataset_path:  # ShareGPT: the bench samples the same file its own way; a timed trace: the same stretch
-        dataset = (["--dataset-name", "sharegpt", "--dataset-path", cfg.dataset_path]
-                   if dataset_kind(cfg.dataset_path, cfg.dataset_name) == "sharegpt" else trace_dataset(cfg, cap, at["requests"], at))
-    got = next(iter(bench_serve_level(cfg, served_model, 900, lv, keys=("p99_ttft_ms", "p99_tpot_ms", "output_throughput"),
-                                      dataset=dataset).values()))
+        dataset = (
+            ["--dataset-name", "sharegpt", "--dataset-path", cfg.dataset_path]
+            if dataset_kind(cfg.dataset_path, cfg.dataset_name) == "sharegpt"
+            else trace_dataset(cfg, cap, at["requests"], at)
+        )
+    got = next(
+        iter(
+            bench_serve_level(
+                cfg, served_model, 900, lv, keys=("p99_ttft_ms", "p99_tpot_ms", "output_throughput"), dataset=dataset
+            ).values()
+        )
+    )
     out = {**got, "ours": at["whole_run"], "request_rate": cap["request_rate"], "num_prompts": at["requests"]}
     if at.get("trace_window"):   # a trace's window: the bench replayed its warm-up and that window, at the speed found
         out.update({"trace_speedup": cap["trace_speedup"], "trace_window": at["trace_window"]})

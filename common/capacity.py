@@ -114,7 +114,9 @@ class ProbePlan:
 def _over(r, term: str, target_s: float, now: float) -> bool | None:
     """True: request r is over the term's target already; False: it met it; None: not decided yet."""
     if term == "tpot":
-        return None if not (r.ok or r.error) else (r.error is not None or (r.tpot_s is not None and r.tpot_s > target_s))
+        return (
+            None if not (r.ok or r.error) else (r.error is not None or (r.tpot_s is not None and r.tpot_s > target_s))
+        )
     mark = r.first_token_s if term == "ttft" else r.end_s
     if mark is not None and r.start_s is not None:
         return mark - r.start_s > target_s
@@ -380,16 +382,24 @@ class CapacitySearch:
             out["verdict"] = f"capacity 0: {describe(low, p)} at {low['offered_rate']:.3g} req/s, the lowest rate tried"
             out["bound_by"] = low["bound_by"]
         else:
-            out["verdict"] = (f"capacity {lo:.3g} req/s ({out['output_throughput']:.0f} out tok/s) under "
-                              f"{slo_text(self.spec.slo, p, self.spec.term_class)}"
-                              + (f"; at {hi:.3g} req/s {describe(above, p)}" if above else
-                                 "; no failing rate found" + ("" if failure else " within the probe budget (raise --max-probes)")))
+            out["verdict"] = (
+                f"capacity {lo:.3g} req/s ({out['output_throughput']:.0f} out tok/s) under "
+                f"{slo_text(self.spec.slo, p, self.spec.term_class)}"
+                + (
+                    f"; at {hi:.3g} req/s {describe(above, p)}"
+                    if above
+                    else "; no failing rate found"
+                    + ("" if failure else " within the probe budget (raise --max-probes)")
+                )
+            )
             if not out["converged"] and above and not failure:   # a search stopped early says why at the end
                 out["verdict"] += " (probe budget spent before the bracket narrowed to the resolution)"
             if (thin := thin_samples(out)) is not None:   # 0 too: a probe whose window held no request
-                out["verdict"] += (f"; p{p:g} over {thin} requests lies between their two largest, so one "
-                                   "or two late requests decided a verdict here: lengthen the probes (--probe-min-requests) "
-                                   "to settle it")
+                out["verdict"] += (
+                    f"; p{p:g} over {thin} requests lies between their two largest, so one "
+                    "or two late requests decided a verdict here: lengthen the probes (--probe-min-requests) "
+                    "to settle it"
+                )
         if failure:
             out["verdict"] += f"; search FAILED: {failure}"
         return out

@@ -23,8 +23,12 @@ def printer(spec: SearchSpec, then=None, start: dict | None = None):
         row = probe_row(p, spec.percentile)
         at = (f"{row['speed']} ({row['window']}, it brought {row['window brought req/s']} req/s)" if "speed" in row
               else f"{row['offered req/s']} req/s")
-        print(f"  probe {len(partial['probes'])}: {at} -> {row['verdict']} (achieved "
-              f"{row['achieved req/s']} req/s, judged/unfinished {row['judged/unfinished']}, {row['wall s']} s)", flush=True)
+        print(
+            f"  probe {len(partial['probes'])}: {at} -> {row['verdict']} (achieved "
+            f"{row['achieved req/s']} req/s, judged/unfinished {row['judged/unfinished']}, {row['wall s']} s)",
+            flush=True,
+        )
+
     return show
 
 
@@ -41,10 +45,16 @@ def probe_row(p: dict, percentile: float) -> dict:
         head = {"offered req/s": f"{p['offered_rate']:.3g}"}
     verdict = ("pass" if p["pass"] else f"undecided ({describe(p, percentile)})" if p.get("inconclusive")
                else f"FAIL ({describe(p, percentile)})")
-    return {**head, "achieved req/s": "-" if cut else f"{p['achieved_rate']:.3g}",
-            "out tok/s": "-" if cut else num(p["output_throughput"], 0),
-            f"{q} TTFT ms": num(p.get(f"{q}_ttft_ms"), 0), f"{q} TPOT ms": num(p.get(f"{q}_tpot_ms"), 1), "judged/unfinished": f"{p['judged_requests']}/{p['unfinished']}",
-            "wall s": num(p.get("wall_s"), 0), "verdict": verdict}
+    return {
+        **head,
+        "achieved req/s": "-" if cut else f"{p['achieved_rate']:.3g}",
+        "out tok/s": "-" if cut else num(p["output_throughput"], 0),
+        f"{q} TTFT ms": num(p.get(f"{q}_ttft_ms"), 0),
+        f"{q} TPOT ms": num(p.get(f"{q}_tpot_ms"), 1),
+        "judged/unfinished": f"{p['judged_requests']}/{p['unfinished']}",
+        "wall s": num(p.get("wall_s"), 0),
+        "verdict": verdict,
+    }
 
 
 def out_of_reach(cap: dict | None) -> str | None:
@@ -58,10 +68,12 @@ def out_of_reach(cap: dict | None) -> str | None:
     share = f" ({low / ceiling * 100:.0f}% of the saturation ceiling)" if ceiling else ""
     alone = ", ".join(f"{k.upper()} {u[f'{k}_ms']:.0f} ms against {slo[k]:g}" for k in ("ttft", "tpot")
                       if k in slo and u.get(f"{k}_ms") is not None)
-    return (f"No rate passed, down to {low:.3g} req/s{share}" + (f"; one request at a time had a median {alone}" if alone
-                                                               else "")
-            + ". The SLO is out of reach for this workload on this engine, queue or not: loosen it, cap the prompt "
-            "length (--max-model-len) or measure a faster layout.")
+    return (
+        f"No rate passed, down to {low:.3g} req/s{share}"
+        + (f"; one request at a time had a median {alone}" if alone else "")
+        + ". The SLO is out of reach for this workload on this engine, queue or not: loosen it, cap the prompt "
+        "length (--max-model-len) or measure a faster layout."
+    )
 
 
 def capacity_rows(ms: list[dict], dev: str = "GPU") -> list[dict]:

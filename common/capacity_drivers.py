@@ -150,8 +150,11 @@ def samples_apart(cap: dict | None) -> tuple[dict | None, list[dict], dict | Non
     v = cap.get("validation")
     if v:
         out["validation"] = {k: x for k, x in v.items() if k != "samples"}
-    return out, [{"offered_rate": p["offered_rate"], **p["samples"]} for p in cap.get("probes", []) if "samples" in p], \
-        (v or {}).get("samples")
+    return (
+        out,
+        [{"offered_rate": p["offered_rate"], **p["samples"]} for p in cap.get("probes", []) if "samples" in p],
+        (v or {}).get("samples"),
+    )
 
 
 def split_samples(cap: dict | None) -> list[dict]:
@@ -283,9 +286,14 @@ def validation_verdict(v: dict, percentile: float) -> str:
     q = f"p{percentile:g}"
     bad = [w for w in v["windows"] if not w["pass"]]
     ms = lambda x: "unbounded" if x is None else f"{x:.0f} ms"  # noqa: E731
-    return (f"NOT validated over {where}{few}: {len(bad)} of its {len(v['windows']) - thin} judged windows missed the SLO: "
-            + ", ".join(f"{clock(w['start_s'])} ({q} TTFT {ms(w.get(f'{q}_ttft_ms'))}, TPOT {ms(w.get(f'{q}_tpot_ms'))})"
-                        for w in bad[:6]) + (" ..." if len(bad) > 6 else ""))
+    return (
+        f"NOT validated over {where}{few}: {len(bad)} of its {len(v['windows']) - thin} judged windows missed the SLO: "
+        + ", ".join(
+            f"{clock(w['start_s'])} ({q} TTFT {ms(w.get(f'{q}_ttft_ms'))}, TPOT {ms(w.get(f'{q}_tpot_ms'))})"
+            for w in bad[:6]
+        )
+        + (" ..." if len(bad) > 6 else "")
+    )
 
 
 # --------------------------------------------------------------------------- one layout's search, in its own process
@@ -301,10 +309,14 @@ async def _capacity(cfg: dict) -> dict:
     try:
         workload = {"range_ratio": 0.0, **{k: cfg[k] for k in ("input_len", "output_len", "vocab_size", "seed")}}
         with timer("capacity_search"):
-            res = await capacity_on_backend(AsyncLLMBackend(engine), cfg["capacity"], workload, source=trace_source(cfg),
-                                            on_probe=lambda partial: checkpoint(cfg, partial),
-                                            max_num_seqs=eng.scheduler_limits(engine)["max_num_seqs"]
-                                            * cfg["engine"].get("data_parallel_size", 1))  # every DP replica's batch
+            res = await capacity_on_backend(
+                AsyncLLMBackend(engine),
+                cfg["capacity"],
+                workload,
+                source=trace_source(cfg),
+                on_probe=lambda partial: checkpoint(cfg, partial),
+                max_num_seqs=eng.scheduler_limits(engine)["max_num_seqs"] * cfg["engine"].get("data_parallel_size", 1),
+            )  # every DP replica's batch
         res["scheduler"] = eng.scheduler_limits(engine)
     finally:
         engine.shutdown()
@@ -322,9 +334,17 @@ def run_capacity(layout: dict, base: dict, timeout_s: float) -> dict:
         res.pop("status")
         return res
     f = res["failure"]
-    out = {**(res.get("partial") or {}), "engine": engine, "request_rate": None,
-           "failed": f"{f['kind']}: {f['message'][:300]}", "verdict": f"search failed ({f['kind']}): {f['message'][:200]}"}
-    print(f"  {layout['name']} capacity search FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}", flush=True)
+    out = {
+        **(res.get("partial") or {}),
+        "engine": engine,
+        "request_rate": None,
+        "failed": f"{f['kind']}: {f['message'][:300]}",
+        "verdict": f"search failed ({f['kind']}): {f['message'][:200]}",
+    }
+    print(
+        f"  {layout['name']} capacity search FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}",
+        flush=True,
+    )
     if f["kind"] == "interrupted":
         out["interrupted"] = True
     return out

@@ -35,11 +35,19 @@ def add_cli_args(p, with_switch: str | None = None) -> None:
     g.add_argument("--slo-percentile", type=float, default=99.0, help="percentile the SLO applies to (default 99)")
     g.add_argument("--capacity-resolution", type=float, default=0.05,
                    help="stop when the bracket is this narrow, relative (default 0.05 = 5%%)")
-    g.add_argument("--capacity-start-rate", type=float, help="first probe's req/s (default: 0.6 x a saturation probe's rate; on a trace: the "
-                                                                  "stretch's mean rate x the speed)")
+    g.add_argument(
+        "--capacity-start-rate",
+        type=float,
+        help="first probe's req/s (default: 0.6 x a saturation probe's rate; on a trace: the "
+        "stretch's mean rate x the speed)",
+    )
     g.add_argument("--max-probes", type=int, default=12, help="probe budget of one search (default 12)")
-    g.add_argument("--probe-seconds", type=float, help="judged window of a probe (GPU 20 s, CPU 5 s; on a trace judged at "
-                                                       "its heaviest window, that window sets it)")
+    g.add_argument(
+        "--probe-seconds",
+        type=float,
+        help="judged window of a probe (GPU 20 s, CPU 5 s; on a trace judged at "
+        "its heaviest window, that window sets it)",
+    )
     g.add_argument("--probe-warmup-seconds", type=float, help="unjudged arrivals before it (GPU 5 s, CPU 1.5 s)")
     g.add_argument("--probe-min-requests", type=int, help="judged arrivals a probe aims for (GPU 100, CPU 30)")
 

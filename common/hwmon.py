@@ -130,8 +130,11 @@ def explain_slow_run(slow: dict, fast: dict) -> str:
             return f"{what} drop ({a:.0f} vs {b:.0f} {unit} in the fastest run: throttled or capped)"
     if busy is None and cpu is None:
         return "unexplained (no hardware samples)"
-    seen = [f"GPU busy {busy:.0f} %" if busy is not None else None, "clocks steady" if slow.get("sm_clock_mhz") else None,
-            f"engine core at {cpu:.0f} %" if cpu is not None else None]
+    seen = [
+        f"GPU busy {busy:.0f} %" if busy is not None else None,
+        "clocks steady" if slow.get("sm_clock_mhz") else None,
+        f"engine core at {cpu:.0f} %" if cpu is not None else None,
+    ]
     return f"unexplained ({', '.join(x for x in seen if x)}): noise from the shared machine"
 
 

@@ -45,8 +45,11 @@ class CostModel:
         if not ceiling_rate or not len(input_len):
             return self
         mean = float(self.units(input_len, output_len).mean())
-        return CostModel(self.decode_cost, 1.0 / (ceiling_rate * mean),
-                         f"saturation probe: {ceiling_rate:.3g} req/s of {len(input_len)} requests, mean {mean:.0f} units")
+        return CostModel(
+            self.decode_cost,
+            1.0 / (ceiling_rate * mean),
+            f"saturation probe: {ceiling_rate:.3g} req/s of {len(input_len)} requests, mean {mean:.0f} units",
+        )
 
     def describe(self) -> str:
         return (f"a request costs prompt tokens + {self.decode_cost:g} x output tokens (assumed)"
@@ -95,8 +98,12 @@ class LoadProfile:
         units = cost.units(ins, outs)
         count, p_tok, o_tok, work = (np.bincount(idx, weights=x, minlength=n) for x in
                                      (None, ins.astype(float), outs.astype(float), units))
-        ws = [Window(k * window_s, (k + 1) * window_s, int(count[k]), int(p_tok[k]), int(o_tok[k]), float(work[k]) / window_s)
-              for k in range(n)]
+        ws = [
+            Window(
+                k * window_s, (k + 1) * window_s, int(count[k]), int(p_tok[k]), int(o_tok[k]), float(work[k]) / window_s
+            )
+            for k in range(n)
+        ]
         return cls(float(trace.origin_s), float(window_s), ws, cost, float(trace.origin_s) + span)
 
     def ranked(self) -> list[int]:

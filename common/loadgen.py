@@ -81,7 +81,9 @@ class RequestRecord:
     @classmethod
     def from_raw(cls, d: dict) -> "RequestRecord":
         """Inverse of to_raw(): the derived *_ms fields are dropped, timestamps kept as stored."""
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})   # files from before a field keep its default
+        return cls(
+            **{k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        )  # files from before a field keep its default
 
     def to_raw(self, t0: float = 0.0) -> dict:
         d = asdict(self)

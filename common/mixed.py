@@ -61,8 +61,11 @@ def itl_beside_long_prefills(mixed) -> dict:
                 mid = (t[j - 1] + t[j]) / 2
                 gaps[any(a <= mid < b for a, b in longs)].append((t[j] - t[j - 1]) * 1000)
     mean = lambda v: float(np.mean(v)) if v else None  # noqa: E731
-    return {"short_mean_itl_during_long_prefill_ms": mean(gaps[True]), "short_itl_samples_during_long_prefill": len(gaps[True]),
-            "short_mean_itl_without_long_prefill_ms": mean(gaps[False])}
+    return {
+        "short_mean_itl_during_long_prefill_ms": mean(gaps[True]),
+        "short_itl_samples_during_long_prefill": len(gaps[True]),
+        "short_mean_itl_without_long_prefill_ms": mean(gaps[False]),
+    }
 
 
 def analyse(res: dict) -> dict:
@@ -70,8 +73,18 @@ def analyse(res: dict) -> dict:
     m: dict = {}
     for klass in ("short", "long"):
         mk = request_metrics([r for r in mixed if r.klass == klass])
-        for k in ("completed", "failed", "median_ttft_ms", "p90_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "p99_tpot_ms",
-                  "median_e2el_ms", "p99_e2el_ms", "output_throughput"):
+        for k in (
+            "completed",
+            "failed",
+            "median_ttft_ms",
+            "p90_ttft_ms",
+            "p99_ttft_ms",
+            "median_tpot_ms",
+            "p99_tpot_ms",
+            "median_e2el_ms",
+            "p99_e2el_ms",
+            "output_throughput",
+        ):
             m[f"{klass}_{k}"] = mk[k]
     a = request_metrics(alone)
     m.update({"short_alone_p99_ttft_ms": a["p99_ttft_ms"], "short_alone_median_ttft_ms": a["median_ttft_ms"],

@@ -106,8 +106,10 @@ def layout_problem(info: ModelInfo, tp: int, pp: int = 1, dp: int = 1, devices: 
     if pp > info.num_hidden_layers:
         return f"PP={pp} exceeds the model's {info.num_hidden_layers} layers"
     if pp > 1 and not platform.has_gpu():
-        return (f"PP={pp} does not run on vLLM's CPU build (its model runner asserts `intermediate_tensors is not None` "
-                "between stages); pipeline parallel is measured on GPUs")
+        return (
+            f"PP={pp} does not run on vLLM's CPU build (its model runner asserts `intermediate_tensors is not None` "
+            "between stages); pipeline parallel is measured on GPUs"
+        )
     devices = platform.device_count() if devices is None else devices
     need = tp * pp * dp
     if need > devices:

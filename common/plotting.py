@@ -276,7 +276,11 @@ def pareto_plot(path: Path, curves: dict[str, list[tuple[float, float]]], slo_pe
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
     if slo_per_user:
         ax.axhline(slo_per_user, linestyle="--", color="grey", label=f"TPOT SLO ({slo_per_user:.0f} tok/s per user)")
-    ax.set(title=title, xlabel=f"output tokens / s per {dev} (cost side)", ylabel="output tokens / s per user (1000 / median TPOT)")
+    ax.set(
+        title=title,
+        xlabel=f"output tokens / s per {dev} (cost side)",
+        ylabel="output tokens / s per user (1000 / median TPOT)",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)

@@ -333,7 +333,8 @@ def load_results(directory: str | Path) -> tuple[list[dict], list[tuple[Path, st
 def record_failure(path: Path, label: str, res: dict, *, experiment: str, config: dict, metrics: dict,
                    row: dict | None = None) -> dict:
     """A configuration whose process failed: print why and the hint, save a failed-status run (with the
-    child's log tail and what it had checkpointed before it stopped, raw.partial), and on Ctrl-C stop the sweep - what finished is already on disk. Returns the row."""
+    child's log tail and what it had checkpointed before it stopped, raw.partial), and on Ctrl-C stop the sweep -
+    what finished is already on disk. Returns the row."""
     f = res["failure"]
     print(f"{label} FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}", flush=True)
     row = {**(row or {}), "status": "failed", "reason": f"{f['kind']}: {f['message'][:100]}"}

@@ -71,7 +71,9 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
     # captured on first use). Prompts of their own: the timed ones must not be in the prefix cache (a warm-up on
     # the timed prompts made their prefills free and read 1.24x `vllm bench throughput` at TP1, on H200).
     peak = min(len(specs), eng.scheduler_limits(llm)["max_num_seqs"])
-    warm = random_prompts(peak, cfg["input_len"], min(16, cfg["output_len"]), vocab, seed=cfg["seed"] + 1_000_003 + rank)
+    warm = random_prompts(
+        peak, cfg["input_len"], min(16, cfg["output_len"]), vocab, seed=cfg["seed"] + 1_000_003 + rank
+    )
     with timer("warmup"):
         generate_offline(llm, warm)
 

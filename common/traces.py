@@ -90,9 +90,16 @@ class Trace:
 
     def describe(self) -> dict:
         """config.workload's trace fields."""
-        return {"source": self.source, "path": self.path, "sha256": self.sha256, "requests": len(self),
-                "span_s": round(self.span_s, 3), "origin_s": round(self.origin_s, 3), "mean_rate": round(self.mean_rate, 4),
-                "busiest_minute_rate": round(self.busiest_minute_rate(), 4)}
+        return {
+            "source": self.source,
+            "path": self.path,
+            "sha256": self.sha256,
+            "requests": len(self),
+            "span_s": round(self.span_s, 3),
+            "origin_s": round(self.origin_s, 3),
+            "mean_rate": round(self.mean_rate, 4),
+            "busiest_minute_rate": round(self.busiest_minute_rate(), 4),
+        }
 
 
 def dataset_kind(path: str | Path, dataset_name: str | None = None) -> str:
@@ -222,8 +229,10 @@ def _plausible(name: str, kind: str, t: np.ndarray, ins: np.ndarray, outs: np.nd
         raise TraceError(f"{name}: {len(t)} requests in {span:.3g} s is {(len(t) - 1) / span:,.0f} req/s; timestamps "
                          f"must be {unit} (seconds given as milliseconds?)")
     if len(t) >= 20 and (len(t) - 1) / span < MIN_RATE:
-        raise TraceError(f"{name}: {len(t)} requests over {span / 3600:,.1f} h, one every {span / (len(t) - 1) / 60:,.0f} "
-                         f"min on average; timestamps must be {unit} (microseconds given as milliseconds?)")
+        raise TraceError(
+            f"{name}: {len(t)} requests over {span / 3600:,.1f} h, one every {span / (len(t) - 1) / 60:,.0f} "
+            f"min on average; timestamps must be {unit} (microseconds given as milliseconds?)"
+        )
     for what, v in (("input", ins), ("output", outs)):
         if (v > MAX_TOKENS).any():
             raise TraceError(f"{name}: request {int(np.argmax(v > MAX_TOKENS)) + 1} has {what} length "

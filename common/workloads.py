@@ -348,8 +348,17 @@ def trace_source(cfg: dict):
     if not cfg.get("dataset_path"):
         return None
     engine = cfg.get("engine") or {}
-    key = (cfg["dataset_path"], cfg.get("dataset_name"), cfg.get("trace_start_s"), cfg.get("trace_duration_s"),
-           cfg.get("trace_judge"), cfg.get("trace_window_s"), cfg.get("vocab_size"), cfg.get("max_model_len"), engine.get("tokenizer") or engine.get("model"))
+    key = (
+        cfg["dataset_path"],
+        cfg.get("dataset_name"),
+        cfg.get("trace_start_s"),
+        cfg.get("trace_duration_s"),
+        cfg.get("trace_judge"),
+        cfg.get("trace_window_s"),
+        cfg.get("vocab_size"),
+        cfg.get("max_model_len"),
+        engine.get("tokenizer") or engine.get("model"),
+    )
     if key not in _SOURCES:  # a file is read (and a ShareGPT one tokenized) once per process
         _SOURCES[key] = _load_source(cfg)
     return _SOURCES[key]
@@ -361,7 +370,9 @@ _SOURCES: dict = {}
 def _load_source(cfg: dict):
     if dataset_kind(cfg["dataset_path"], cfg.get("dataset_name")) == "sharegpt":
         engine = cfg.get("engine") or {}
-        return sharegpt_source(cfg["dataset_path"], engine.get("tokenizer") or engine.get("model"), cfg.get("max_model_len"))
+        return sharegpt_source(
+            cfg["dataset_path"], engine.get("tokenizer") or engine.get("model"), cfg.get("max_model_len")
+        )
     trace = load_trace(cfg["dataset_path"], cfg["dataset_name"]).stretch(cfg["trace_start_s"], cfg["trace_duration_s"])
     return TraceWorkload(trace, cfg["vocab_size"], cfg.get("max_model_len"), judge=cfg.get("trace_judge") or "heaviest",
                          window_s=cfg.get("trace_window_s") or 60.0)
@@ -385,8 +396,10 @@ def workload_text(w: dict) -> str:
     if w["source"] == "random":
         return f"{w['input_len']} in / {w['output_len']} out tokens"
     if w["source"] == "sharegpt":
-        return (f"ShareGPT {w['path'].rsplit('/', 1)[-1]}: {w['requests']} conversations (mean {w['mean_input_len']:.0f} "
-                f"in / {w['mean_output_len']:.0f} out tokens), Poisson arrivals, {w['dropped']} dropped")
+        return (
+            f"ShareGPT {w['path'].rsplit('/', 1)[-1]}: {w['requests']} conversations (mean {w['mean_input_len']:.0f} "
+            f"in / {w['mean_output_len']:.0f} out tokens), Poisson arrivals, {w['dropped']} dropped"
+        )
     return (f"trace {w['path'].rsplit('/', 1)[-1]} from {w['start_s']:g} s: {w['requests']} requests over "
             f"{w['span_s']:.0f} s ({w['mean_rate']:.3g} req/s, busiest minute {w['busiest_minute_rate']:.3g}), "
             f"{w['dropped']} dropped (longer than max_model_len {w['max_model_len']})")

@@ -38,7 +38,9 @@ def docs(out: Path, prefix: str) -> list[dict]:
 
 
 def assert_step(doc: dict, step: str, kind: str) -> None:
-    assert doc["status"] == "failed" and doc["failure"]["kind"] == kind and doc["failure"]["step"] == step, doc["failure"]
+    assert doc["status"] == "failed" and doc["failure"]["kind"] == kind and doc["failure"]["step"] == step, doc[
+        "failure"
+    ]
     assert doc["steps"][step] == "interrupted" if kind == "interrupted" else doc["steps"][step].startswith("failed: ")
     if kind == "other":
         assert f"fault injected by {FAULT_ENV}" in doc["failure"]["message"]

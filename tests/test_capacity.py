@@ -337,7 +337,9 @@ def test_sure_fail_stops_exactly_when_the_percentile_can_no_longer_be_met():
     # the stopped probe's verdict says so
     p = judge(recs, 100.0, window, spec, stopped=stop.stopped)
     assert not p["pass"] and p["bound_by"] == "ttft" and p["stopped_early"]["over"] == 3
-    assert "p99 TTFT over 500 ms for sure: 3 of the 200 requests it judges past it at 2.0 s, probe stopped" in describe(p, 99)
+    assert "p99 TTFT over 500 ms for sure: 3 of the 200 requests it judges past it at 2.0 s, probe stopped" in describe(
+        p, 99
+    )
 
 
 def test_sure_fail_counts_only_the_class_a_term_judges_and_tpot_only_when_finished():
@@ -384,7 +386,9 @@ def test_an_open_loop_probe_stops_as_soon_as_it_has_surely_failed():
     recs = asyncio.run(run_open_loop(Slow(), specs, time_limit_s=plan.time_limit_s(window), stop=stop))
     took = time.perf_counter() - t
     assert plan.time_limit_s(window) > 3 and took < 1.5 and stop.stopped["term"] == "ttft"
-    assert stop.stopped["over"] >= stop.need["ttft"] == 2   # p99 of ~50 judged: two over decide it (checked every 0.25 s)
+    assert (
+        stop.stopped["over"] >= stop.need["ttft"] == 2
+    )  # p99 of ~50 judged: two over decide it (checked every 0.25 s)
     assert all(r.error.startswith("probe stopped: ") for r in recs if not r.ok)
     assert any(r.start_s is None for r in recs)             # the rest of the window was never sent
     p = judge(recs, 50.0, window, spec, stopped=stop.stopped)

@@ -118,7 +118,8 @@ def test_ray_backend_tp2_leaves_no_ray_process(tmp_path, tiny_model):
 
 
 def _cluster_nodes(env: dict) -> list[str]:
-    """The alive nodes' IPs of the cluster at RAY_ADDRESS, asked from a fresh process (Ray state stays out of pytest)."""
+    """The alive nodes' IPs of the cluster at RAY_ADDRESS, asked from a fresh process (Ray state stays out of
+    pytest)."""
     import os
     import subprocess
     import sys

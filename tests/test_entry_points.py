@@ -3,7 +3,6 @@ each one found in the code resolves to a function, so moving a module cannot bre
 import ast
 import importlib
 import re
-from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -25,9 +24,14 @@ def entry_points() -> dict[str, list[str]]:
 def test_every_string_named_child_entry_point_resolves():
     found = entry_points()
     # the children of all five scripts and of common/ are among them (the scan finds what it should)
-    assert {"simulate_concurrent_requests:measure", "test_tensor_parallel:tp_check", "test_mixed_workload:variant_child",
-            "run_distributed_benchmark:suite_child", "common.capacity_drivers:capacity_child",
-            "common.scaling:layout_child"} <= set(found), sorted(found)
+    assert {
+        "simulate_concurrent_requests:measure",
+        "test_tensor_parallel:tp_check",
+        "test_mixed_workload:variant_child",
+        "run_distributed_benchmark:suite_child",
+        "common.capacity_drivers:capacity_child",
+        "common.scaling:layout_child",
+    } <= set(found), sorted(found)
     for name, where in found.items():
         module, func = name.split(":")
         assert callable(getattr(importlib.import_module(module), func, None)), f"{name} (named in {where}) is gone"

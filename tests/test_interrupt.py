@@ -94,7 +94,9 @@ def test_ctrl_c_in_a_layout_sweep_keeps_the_layouts_done(tmp_path, tiny_model):
                               "--latency-prompts", "4", "--batch1-tokens", "16", "--offline-runs", "1",
                               "--output-dir", str(tmp_path)], r"=== \[2/2\] TP2")
     assert rc == 130, out[-3000:]
-    docs = {d["metrics"]["layout"]: d for d in map(lambda p: json.loads(p.read_text()), tmp_path.glob("scaling_*.json"))}
+    docs = {
+        d["metrics"]["layout"]: d for d in map(lambda p: json.loads(p.read_text()), tmp_path.glob("scaling_*.json"))
+    }
     assert docs["1 CPU rank"]["status"] == "ok" and docs["1 CPU rank"]["metrics"]["output_throughput"] > 0
     assert docs["TP2"]["status"] == "failed" and docs["TP2"]["failure"]["kind"] == "interrupted"
 

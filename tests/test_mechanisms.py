@@ -230,7 +230,9 @@ def test_a_wrapped_title_never_parts_a_number_from_its_unit():
     for chars in range(14, len(title)):
         lines = wrap_title(title, chars).split("\n")
         assert len(lines) > 1 and all(len(line) <= chars for line in lines)
-        assert not any(a[-1].isdigit() and b.split()[0] in ("ms,", "ms", "req/s", "CPU") for a, b in zip(lines, lines[1:]))
+        assert not any(
+            a[-1].isdigit() and b.split()[0] in ("ms,", "ms", "req/s", "CPU") for a, b in zip(lines, lines[1:])
+        )
         assert " ".join(lines).replace("\u00a0", " ") == title
 
 
@@ -243,7 +245,11 @@ def test_a_log_axis_is_labelled_in_plain_numbers_within_a_decade_and_across_many
     ax.set_xscale("log")
     plotting._readable_log_axis(ax, ax.xaxis)
     fig.canvas.draw()
-    shown = [t.get_text() for t in ax.get_xticklabels(which="both") if t.get_text() and lo * 0.9 <= t.get_position()[0] <= hi * 1.1]
+    shown = [
+        t.get_text()
+        for t in ax.get_xticklabels(which="both")
+        if t.get_text() and lo * 0.9 <= t.get_position()[0] <= hi * 1.1
+    ]
     plt.close(fig)
     assert len(shown) >= 2 and all(re.fullmatch(r"[\d,.]+", t) for t in shown), shown
 
@@ -292,7 +298,12 @@ def test_cudagraph_max_tokens_reads_what_the_engine_captures():
     from vllm.config.compilation import CompilationConfig, CUDAGraphMode
 
     from common.engine import cudagraph_max_tokens
-    graphs = CompilationConfig(cudagraph_mode=CUDAGraphMode.FULL_AND_PIECEWISE, cudagraph_capture_sizes=[1, 8, 256, 512])
+
+    graphs = CompilationConfig(
+        cudagraph_mode=CUDAGraphMode.FULL_AND_PIECEWISE, cudagraph_capture_sizes=[1, 8, 256, 512]
+    )
     assert cudagraph_max_tokens(graphs) == 512
-    assert cudagraph_max_tokens(CompilationConfig(cudagraph_mode=CUDAGraphMode.NONE, cudagraph_capture_sizes=[1, 8])) == 0
+    assert (
+        cudagraph_max_tokens(CompilationConfig(cudagraph_mode=CUDAGraphMode.NONE, cudagraph_capture_sizes=[1, 8])) == 0
+    )
     assert cudagraph_max_tokens(CompilationConfig(cudagraph_capture_sizes=[])) == 0

@@ -51,8 +51,10 @@ def test_dp_faster_than_tp_is_what_the_paragraph_names(tmp_path):
     assert "1.50x" not in para and "Going from 1 to" not in report   # TP's speedup is never quoted as "1 to N"
     assert "- **Using all 2 CPU ranks:** DP2:" in report
     # 990 per rank for DP2 against 1,000 for one rank: a tie within 3 %, so fewer ranks do
-    assert "- **Would fewer CPU ranks do?** Yes: a single CPU rank gives 1000 out tok/s per CPU rank against DP2's 990" \
+    assert (
+        "- **Would fewer CPU ranks do?** Yes: a single CPU rank gives 1000 out tok/s per CPU rank against DP2's 990"
         in report
+    )
 
 
 def test_all_n_pick_goes_by_slo_capacity_when_measured(tmp_path):
@@ -70,8 +72,11 @@ def test_all_n_pick_goes_by_slo_capacity_when_measured(tmp_path):
     assert f"to serve requests within {key} run DP2 (2 CPU ranks)" in _paragraph(report)
     section = report.split("## Serving capacity under the SLO")[1].split("## ")[0]
     rows = [ln for ln in section.splitlines() if re.match(r"\| (1 GPU|TP2|DP2) \|", ln)]
-    assert rows == ["| 1 GPU | 1 | 10.0 | 10.0 | 1000 | 0.833 | tpot | 2 |", "| DP2 | 2 | 21.0 | 10.5 | 2100 | 0.794 | tpot | 2 |",
-                    "| TP2 | 2 | 14.0 | 7.0 | 1400 | 1.19 | tpot | 2 |"]
+    assert rows == [
+        "| 1 GPU | 1 | 10.0 | 10.0 | 1000 | 0.833 | tpot | 2 |",
+        "| DP2 | 2 | 21.0 | 10.5 | 2100 | 0.794 | tpot | 2 |",
+        "| TP2 | 2 | 14.0 | 7.0 | 1400 | 1.19 | tpot | 2 |",
+    ]
     assert (tmp_path / "report_capacity.png").stat().st_size > 1000 and (tmp_path / "report_pareto.png").exists()
 
 
@@ -85,14 +90,18 @@ def test_two_workloads_in_one_folder_are_never_compared(tmp_path):
     report = _report(tmp_path)
     assert "Workload: fixture-model: 64 in / 32 out tokens, 100 prompts" in report
     mine, others = report.split("## Other workloads in this folder")
-    cap_rows = [ln for ln in mine.split("## Serving capacity under the SLO")[1].splitlines() if ln.startswith("| 1 GPU")]
+    cap_rows = [
+        ln for ln in mine.split("## Serving capacity under the SLO")[1].splitlines() if ln.startswith("| 1 GPU")
+    ]
     assert cap_rows == ["| 1 GPU | 1 | 4.0 | 4.0 | 400 | 2.083 | tpot | 2 |"]   # one row, of this workload
     assert "| 775 |" not in mine and "| 1200 |" not in mine and "1,200" not in mine
     assert "| fixture-model: 64 in / 16 out tokens, 100 prompts | 2 |" in others and "| 1,200 | 9 |" in others
     assert "--workload" in others
     older = _report(tmp_path, "--workload", "16 out")
     assert "Workload: fixture-model: 64 in / 16 out tokens" in older and "| 1 GPU | 1 | 7.0 |" in older
-    bad = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), "--workload", "tokens", timeout=60)
+    bad = run_script(
+        "run_distributed_benchmark.py", "--from-results", str(tmp_path), "--workload", "tokens", timeout=60
+    )
     assert bad.returncode == 2 and "matches 2 of this folder's workloads" in bad.stderr
 
 
@@ -101,7 +110,11 @@ def test_fleet_for_a_target_rate_picks_the_cheapest_layout_that_holds_it(tmp_pat
                       _layout("DP2", 2, 1, 2, 1900.0, cap=21.0)])
     report = _report(tmp_path, "--target-rate", "50")
     fleet = report.split("## Fleet for 50 req/s")[1].split("## ")[0]
-    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in fleet.splitlines() if re.match(r"\| (1 GPU|TP2|DP2) \|", ln)]
+    rows = [
+        [c.strip() for c in ln.strip("|").split("|")]
+        for ln in fleet.splitlines()
+        if re.match(r"\| (1 GPU|TP2|DP2) \|", ln)
+    ]
     # ceil(50 / capacity) replicas: 5 x 1 GPU (5 ranks, $15/h), 3 x DP2 (6, $18/h), 4 x TP2 (8, $24/h)
     assert [r[:4] for r in rows] == [["1 GPU", "10", "5", "5"], ["DP2", "21", "3", "6"], ["TP2", "14", "4", "8"]]
     assert [float(r[4]) for r in rows] == [15.0, 18.0, 24.0] and rows[1][6] == "26%"

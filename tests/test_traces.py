@@ -82,10 +82,12 @@ def test_a_workload_counts_its_drops_up_front_and_builds_only_the_prompts_it_sen
 
 def test_the_same_seed_gives_the_same_prompts_in_two_processes(tmp_path):
     path = _write(tmp_path / "a.csv", AZURE)
-    code = ("import sys, hashlib; sys.path.insert(0, '.'); from common.traces import load_trace; "
-            "from common.workloads import TraceWorkload; w = TraceWorkload(load_trace(sys.argv[1]), 5000); "
-            "s = w.timed(w.trace.mean_rate * 3, 11, 5.0); "
-            "print(hashlib.sha256(repr([(x.prompt_token_ids, x.output_len, x.arrival_s) for x in s]).encode()).hexdigest())")
+    code = (
+        "import sys, hashlib; sys.path.insert(0, '.'); from common.traces import load_trace; "
+        "from common.workloads import TraceWorkload; w = TraceWorkload(load_trace(sys.argv[1]), 5000); "
+        "s = w.timed(w.trace.mean_rate * 3, 11, 5.0); "
+        "print(hashlib.sha256(repr([(x.prompt_token_ids, x.output_len, x.arrival_s) for x in s]).encode()).hexdigest())"
+    )
     out = [subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True, text=True,
                           check=True).stdout for _ in range(2)]
     assert out[0] == out[1] and len(out[0].strip()) == 64
@@ -193,9 +195,28 @@ def test_capacity_on_a_trace_is_its_speed_up_and_the_workload_is_recorded(tmp_pa
             for i, x in enumerate(t)]
     rows.append({"timestamp": rows[-1]["timestamp"] + 10, "input_length": 5000, "output_length": 8, "hash_ids": [9]})
     path = _timed(tmp_path / "trace.jsonl", rows)
-    proc = run_script("simulate_concurrent_requests.py", "--dataset-path", str(path), "--trace-judge", "start",
-                      "--find-capacity", "--slo", "ttft:500,tpot:60", "--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests",
-                      "16", "--capacity-resolution", "0.3", "--max-probes", "6", "--output-dir", str(tmp_path / "out"))
+    proc = run_script(
+        "simulate_concurrent_requests.py",
+        "--dataset-path",
+        str(path),
+        "--trace-judge",
+        "start",
+        "--find-capacity",
+        "--slo",
+        "ttft:500,tpot:60",
+        "--probe-seconds",
+        "2",
+        "--probe-warmup-seconds",
+        "1",
+        "--probe-min-requests",
+        "16",
+        "--capacity-resolution",
+        "0.3",
+        "--max-probes",
+        "6",
+        "--output-dir",
+        str(tmp_path / "out"),
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     [doc] = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("concurrent_requests_*.json")]
     w, cap = doc["config"]["workload"], doc["metrics"]["capacity"]

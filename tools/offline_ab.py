@@ -34,16 +34,27 @@ def main():
     vocab = llm.llm_engine.model_config.get_vocab_size()
     def bench_reqs(seed):
         return RandomDataset(random_seed=seed).sample(tokenizer=tok, num_requests=N, input_len=IN, output_len=OUT)
-    def sp(): return [SamplingParams(n=1, temperature=1.0, top_p=1.0, ignore_eos=True, max_tokens=OUT) for _ in range(N)]
+
+    def sp():
+        return [SamplingParams(n=1, temperature=1.0, top_p=1.0, ignore_eos=True, max_tokens=OUT) for _ in range(N)]
+
     def timed(prompts, params, tq):
-        t = time.perf_counter(); llm.generate(prompts, params, use_tqdm=tq); return time.perf_counter() - t
+        t = time.perf_counter()
+        llm.generate(prompts, params, use_tqdm=tq)
+        return time.perf_counter() - t
     def ours(seed): return generate_offline(llm, random_prompts(N, IN, OUT, vocab, seed=seed))["wall_s"]
     def bench(seed): return timed([{"prompt": r.prompt} for r in bench_reqs(seed)], sp(), True)
     def benchtok(seed):
-        return timed([{"prompt_token_ids": tok.encode(r.prompt, add_special_tokens=False)} for r in bench_reqs(seed)], sp(), False)
+        return timed(
+            [{"prompt_token_ids": tok.encode(r.prompt, add_special_tokens=False)} for r in bench_reqs(seed)],
+            sp(),
+            False,
+        )
+
     def frozen(seed):
         specs = random_prompts(N, IN, OUT, vocab, seed=seed)
-        gc.collect(); gc.freeze()
+        gc.collect()
+        gc.freeze()
         try:
             return generate_offline(llm, specs)["wall_s"]
         finally:

@@ -14,7 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpu-hour-usd", type=float, help="price per GPU-hour for $ figures")
     p.add_argument("--target-rate", type=float, help="req/s the fleet must serve")
     p.add_argument("--growth", type=float, help="with capacities on a trace: plan for its traffic x this")
-    p.add_argument("--min-replicas", type=int, default=1, help="the day's fleet: the fewest replicas an autoscaler keeps")
+    p.add_argument(
+        "--min-replicas", type=int, default=1, help="the day's fleet: the fewest replicas an autoscaler keeps"
+    )
     p.add_argument("--workload", metavar="TEXT", help="with several workloads in the folder, the one to report on")
     a = p.parse_args(argv)
     if not Path(a.dir).is_dir():

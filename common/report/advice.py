@@ -59,9 +59,11 @@ def recommendation(cands: list[dict], cap_best: dict, base: dict | None, price: 
     L = ["", "## Recommendation", ""]
     for slo_key, m in cap_best.items():
         c = m.get("usd_per_1m_output_tokens_at_capacity")
-        L.append(f"- **Serving capacity per dollar under {slo_key}:** {where(m)}: {m['capacity_request_rate']:.3g} req/s "
-                 f"({m['capacity_request_rate_per_gpu']:.3g} per {dev}, {m['capacity_output_throughput']:.0f} out tok/s)"
-                 + (f", ${c:.3f} per 1M output tokens at capacity." if c is not None else "."))
+        L.append(
+            f"- **Serving capacity per dollar under {slo_key}:** {where(m)}: {m['capacity_request_rate']:.3g} req/s "
+            f"({m['capacity_request_rate_per_gpu']:.3g} per {dev}, {m['capacity_output_throughput']:.0f} out tok/s)"
+            + (f", ${c:.3f} per 1M output tokens at capacity." if c is not None else ".")
+        )
     L.append(f"- **Batch throughput per dollar (offline):** {where(p.per_dollar)}: "
              f"{per_gpu(p.per_dollar):.0f} out tok/s per {dev}"
              + (f", ${c1:.3f} per 1M output tokens at ${price:.2f}/GPU-hour ({price_src})." if c1 is not None
@@ -74,10 +76,14 @@ def recommendation(cands: list[dict], cap_best: dict, base: dict | None, price: 
         L.append(f"- **Would fewer {dev}s do?** " + fewer_text(p, dev, where))
     slo_txt = ", ".join(f"p99 {k.upper()} <= {v:.0f} ms" for k, v in slo.items())
     f = p.fastest
-    L.append(f"- **Lowest latency{' under the SLO (' + slo_txt + ')' if p.meets else ' (no layout met the SLO ' + slo_txt + ')'}:** "
-             f"{where(f)}: batch-1 {f['batch1_decode_tokens_per_s']:.0f} tok/s, "
-             f"p99 TTFT {f['p99_ttft_ms']:.0f} ms, p99 TPOT {f['p99_tpot_ms']:.1f} ms"
-             + (f", ${c2:.3f} per 1M output tokens." if c2 is not None else "."))
+    L.append(
+        "- **Lowest latency"
+        + (f" under the SLO ({slo_txt})" if p.meets else f" (no layout met the SLO {slo_txt})")
+        + ":** "
+        f"{where(f)}: batch-1 {f['batch1_decode_tokens_per_s']:.0f} tok/s, "
+        f"p99 TTFT {f['p99_ttft_ms']:.0f} ms, p99 TPOT {f['p99_tpot_ms']:.1f} ms"
+        + (f", ${c2:.3f} per 1M output tokens." if c2 is not None else ".")
+    )
     if note := above_linear_note(cands, dev):  # per-device comparisons against this run's baseline cannot be trusted
         L.append(f"- **Read with care:** {note}")
     return L + ["", paste_paragraph(p, cap_best, env, where, (c1, c2), all_txt), ""]

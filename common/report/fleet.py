@@ -48,19 +48,29 @@ def fleet_section(ms: list[dict], cfg: ReportSettings, price, price_src, dev: st
         rows.append((m, reps, hour, hour / 3600 / out_tok * 1e6 if hour else None,
                      reps * m["capacity_request_rate"] / target - 1))
     best = min(rows, key=lambda r: (r[1] * r[0]["gpus"] if r[2] is None else r[2], r[1] * r[0]["gpus"]))
-    L = ["", f"## Fleet for {target:.3g} req/s", "",
-         f"Target: {target:.3g} req/s ({src}). Each layout's capacity under its SLO ({slo_text(best[0]['capacity']['slo'], best[0]['capacity']['percentile'])}), "
-         "replicated behind a load balancer: replicas = ceil(target / capacity). Assumed: replicas add capacity "
-         "linearly (a load balancer in front, no shared bottleneck); data parallelism inside one engine is measured "
-         "above, not assumed." + (f" ${price:.2f} per {dev}-hour ({price_src})." if price else ""), "",
-         f"| layout | capacity req/s | replicas | {dev}s | $/hour | $/1M out tok | headroom |", "|---|---|---|---|---|---|---|"]
+    L = [
+        "",
+        f"## Fleet for {target:.3g} req/s",
+        "",
+        f"Target: {target:.3g} req/s ({src}). Each layout's capacity under its SLO "
+        f"({slo_text(best[0]['capacity']['slo'], best[0]['capacity']['percentile'])}), "
+        "replicated behind a load balancer: replicas = ceil(target / capacity). Assumed: replicas add capacity "
+        "linearly (a load balancer in front, no shared bottleneck); data parallelism inside one engine is measured "
+        "above, not assumed." + (f" ${price:.2f} per {dev}-hour ({price_src})." if price else ""),
+        "",
+        f"| layout | capacity req/s | replicas | {dev}s | $/hour | $/1M out tok | headroom |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for m, reps, hour, per_m, head in sorted(rows, key=lambda r: r[1] * r[0]["gpus"]):
         L.append(f"| {m['layout']} | {m['capacity_request_rate']:.3g} | {reps} | {reps * m['gpus']} | "
                  f"{num(hour, 2)} | {num(per_m, 3)} | {head * 100:.0f}% |")
     m, reps, hour = best[:3]
     fleet = f"{reps} x {m['layout']} = {reps * m['gpus']} {dev}s" + (f", ${hour:.2f}/hour" if hour else "")
-    return L + ["", f"**Cheapest fleet that holds {target:.3g} req/s within the SLO:** {fleet}.",
-                f"To serve {target:.3g} req/s within the SLO, rent {fleet} (the cheapest fleet of the layouts measured)."]
+    return L + [
+        "",
+        f"**Cheapest fleet that holds {target:.3g} req/s within the SLO:** {fleet}.",
+        f"To serve {target:.3g} req/s within the SLO, rent {fleet} (the cheapest fleet of the layouts measured).",
+    ]
 
 
 def day_fleet_section(trace_caps: list[dict], cfg: ReportSettings, out_dir: Path) -> tuple[list[str], list[Path]]:
@@ -70,16 +80,24 @@ def day_fleet_section(trace_caps: list[dict], cfg: ReportSettings, out_dir: Path
     if not trace_caps:
         return [], []
     growth = cfg.growth or 1.0
-    L = ["", f"## The day's fleet (the trace's traffic x {growth:g})", "",
-         "Each row: a capacity measured on the trace's heaviest window (the speed-up found x that window's work), and the "
-         f"replicas each step of the stretch needs for its traffic x {growth:g}: ceil(growth x the work of the step's "
-         f"heaviest window / the work one replica held); a step is as many whole windows as make {SCALE_STEP_S:g} s "
-         "or more. Static: the peak, all day. Autoscaled: a replica takes one step to come up (a vLLM engine starts in "
-         "about a minute), so it is started (and paid) a step before it is needed; scale-down is immediate; at least "
-         f"{cfg.min_replicas} replica(s). Assumed: replicas add capacity linearly; the capacity holds for this "
-         "traffic's mix, measured on its heaviest window. A day is the stretch's pattern repeated (not measured).", "",
-         "| trace (stretch) | layout | SLO | capacity | decided by | static | static device-h/day | autoscaled device-h/day "
-         "| $/day static | $/day autoscaled |", "|---|---|---|---|---|---|---|---|---|---|"]
+    L = [
+        "",
+        f"## The day's fleet (the trace's traffic x {growth:g})",
+        "",
+        "Each row: a capacity measured on the trace's heaviest window (the speed-up found x that window's work), "
+        "and the "
+        f"replicas each step of the stretch needs for its traffic x {growth:g}: ceil(growth x the work of the step's "
+        f"heaviest window / the work one replica held); a step is as many whole windows as make {SCALE_STEP_S:g} s "
+        "or more. Static: the peak, all day. Autoscaled: a replica takes one step to come up (a vLLM engine starts in "
+        "about a minute), so it is started (and paid) a step before it is needed; scale-down is immediate; at least "
+        f"{cfg.min_replicas} replica(s). Assumed: replicas add capacity linearly; the capacity holds for this "
+        "traffic's mix, measured on its heaviest window. A day is the stretch's pattern repeated (not measured).",
+        "",
+        "| trace (stretch) | layout | SLO | capacity | decided by | static | static device-h/day "
+        "| autoscaled device-h/day "
+        "| $/day static | $/day autoscaled |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     plots = []
     for i, t in enumerate(trace_caps):
         cap, d = t["cap"], t["doc"]
@@ -108,15 +126,21 @@ def day_fleet_section(trace_caps: list[dict], cfg: ReportSettings, out_dir: Path
         fl, dev = best["fleet"], dev_of(best["doc"]["environment"])
         saved = 1 - fl["autoscaled_gpu_hours_per_day"] / fl["static_gpu_hours_per_day"]
         v, cap = best["cap"].get("validation") or {}, best["cap"]
-        L += ["", f"**The day's fleet for {Path(best['workload'].get('path', 'trace')).name} x {growth:g}:** "
-              f"{fl['static_gpus']} {dev}{'s' if fl['static_gpus'] != 1 else ''} static "
-              f"({fl['static_gpu_hours_per_day']:.1f} {dev}-hours a day), or autoscaled per step "
-              f"{fl['autoscaled_gpu_hours_per_day']:.1f} "
-              + (f"({saved * 100:.0f}% less)" if saved >= 0.005 else "(the same: the stretch never needs fewer)")
-              + f", in replicas of {best['layout']}."
-              + (f" Read with care: the validation replay at {cap['trace_speedup']:.3g}x missed the SLO in "
-                 f"{len(v['missed'])} window(s) ({', '.join(clock(s) for s in v['missed'])}), so "
-                 f"{cap['trace_speedup']:.3g}x is the edge of this capacity, not a margin; at the peak this plan "
-                 f"loads each replica to {fl['peak_load'] * 100:.0f}% of it." if v.get("pass") is False and v.get("missed")
-                 else "")]
+        L += [
+            "",
+            f"**The day's fleet for {Path(best['workload'].get('path', 'trace')).name} x {growth:g}:** "
+            f"{fl['static_gpus']} {dev}{'s' if fl['static_gpus'] != 1 else ''} static "
+            f"({fl['static_gpu_hours_per_day']:.1f} {dev}-hours a day), or autoscaled per step "
+            f"{fl['autoscaled_gpu_hours_per_day']:.1f} "
+            + (f"({saved * 100:.0f}% less)" if saved >= 0.005 else "(the same: the stretch never needs fewer)")
+            + f", in replicas of {best['layout']}."
+            + (
+                f" Read with care: the validation replay at {cap['trace_speedup']:.3g}x missed the SLO in "
+                f"{len(v['missed'])} window(s) ({', '.join(clock(s) for s in v['missed'])}), so "
+                f"{cap['trace_speedup']:.3g}x is the edge of this capacity, not a margin; at the peak this plan "
+                f"loads each replica to {fl['peak_load'] * 100:.0f}% of it."
+                if v.get("pass") is False and v.get("missed")
+                else ""
+            ),
+        ]
     return L, plots

@@ -42,27 +42,41 @@ def shapes_section(f: Findings) -> list[str]:
     for d in sorted(shapes, key=lambda d: d["created"]):
         c, cfg = d["metrics"]["capacity"], d["config"]
         gpus = int(cfg["engine"].get("tensor_parallel_size") or 1)
-        L.append(f"| random: {cfg['input_len']} in / {cfg['output_len']} out tokens, Poisson arrivals | "
-                 f"{f'TP{gpus}' if gpus > 1 else '1 ' + dev_of(d['environment'])} | {slo_text(c['slo'], c['percentile'])} "
-                 f"| {c['request_rate']:.3g} | {c['output_throughput']:.0f} | `{Path(d['_path']).name}` |")
+        L.append(
+            f"| random: {cfg['input_len']} in / {cfg['output_len']} out tokens, Poisson arrivals | "
+            f"{f'TP{gpus}' if gpus > 1 else '1 ' + dev_of(d['environment'])} | {slo_text(c['slo'], c['percentile'])} "
+            f"| {c['request_rate']:.3g} | {c['output_throughput']:.0f} | `{Path(d['_path']).name}` |"
+        )
     return L + ["", "A synthetic shape at a trace's mean lengths is not the trace: the trace's bursts, its spread of "
                 "lengths and its shared prefixes are what the capacity above was judged on. Compare the two before "
                 "sizing from a synthetic benchmark.", ""]
 
 
 def header_section(f: Findings, out_dir: Path, env: dict) -> list[str]:
-    L = ["# Multi-GPU scaling report", "",
-         f"Model: `{f.first['config']['engine']['model']}`  ",
-         f"Workload: {f.workload}  ",
-         f"{f.sources}  ",
-         f"Generated from {len(f.docs)} result files in `{out_dir}`" + (f" ({len(f.skipped)} skipped)" if f.skipped else "")
-         + "." + (f" Every table below is of this one workload; the folder's {len(f.others)} other workload(s) are "
-                  "listed at the end, not compared." if f.others else ""), "",
-         "## Environment", "",
-         f"- GPUs: {', '.join(g['name'] for g in env['gpus']) or 'none (CPU: ' + str(env['cpu_count']) + ' cores)'}",
-         f"- driver {env['driver']}, CUDA {env['cuda']}, torch {env['torch']}, vLLM {env['vllm']}, git {str(env['git_sha'])[:10]}",
-         f"- host CPU: {env.get('cpu_model') or 'not recorded'}, {env['cpu_count']} cores",
-         ""]
+    L = [
+        "# Multi-GPU scaling report",
+        "",
+        f"Model: `{f.first['config']['engine']['model']}`  ",
+        f"Workload: {f.workload}  ",
+        f"{f.sources}  ",
+        f"Generated from {len(f.docs)} result files in `{out_dir}`"
+        + (f" ({len(f.skipped)} skipped)" if f.skipped else "")
+        + "."
+        + (
+            f" Every table below is of this one workload; the folder's {len(f.others)} other workload(s) are "
+            "listed at the end, not compared."
+            if f.others
+            else ""
+        ),
+        "",
+        "## Environment",
+        "",
+        f"- GPUs: {', '.join(g['name'] for g in env['gpus']) or 'none (CPU: ' + str(env['cpu_count']) + ' cores)'}",
+        f"- driver {env['driver']}, CUDA {env['cuda']}, torch {env['torch']}, vLLM {env['vllm']}, "
+        f"git {str(env['git_sha'])[:10]}",
+        f"- host CPU: {env.get('cpu_model') or 'not recorded'}, {env['cpu_count']} cores",
+        "",
+    ]
     if env.get("interconnect"):
         L += ["```", strip_ansi(env["interconnect"]).strip(), "```", ""]
     return L
@@ -73,23 +87,38 @@ def course_section(f: Findings) -> list[str]:
     if not f.main_rows:
         return ["## Scaling (course table)", "", f"No run of this workload measured TP against a 1-{dev} baseline: "
                 "no course table (run benchmark_scaling.py with --gpus 1,... or the suite).", ""]
-    L = ["## Scaling (course table)", "",
-         f"| {dev}s | Throughput (out tok/s) | Speedup | Efficiency | course: throughput | course: speedup | course: efficiency |",
-         "|---|---|---|---|---|---|---|"]
+    L = [
+        "## Scaling (course table)",
+        "",
+        f"| {dev}s | Throughput (out tok/s) | Speedup | Efficiency | course: throughput | course: speedup "
+        "| course: efficiency |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for m in f.main_rows:
         sp, eff = speedup(m, f.base)
         c = COURSE_TABLE.get(m["gpus"])
-        L.append(f"| {m['gpus']} | {m['output_throughput']:.0f} | " + (f"{sp:.2f}x | {eff * 100:.0f}%" if sp else "- | -")
-                 + (f" | {c[0]} tok/s | {c[1]:.1f}x | {c[2] * 100:.0f}% |" if c else " | - | - | - |"))
-    return L + ["", "The course's numbers are for an unnamed GPU and batch size; ours are measured on the machine above "
-                f"with {f.first['config'].get('num_prompts')} prompts sent at once. Absolute throughput depends on "
-                "the GPU and batch size; compare speedup and efficiency.", ""]
+        L.append(
+            f"| {m['gpus']} | {m['output_throughput']:.0f} | "
+            + (f"{sp:.2f}x | {eff * 100:.0f}%" if sp else "- | -")
+            + (f" | {c[0]} tok/s | {c[1]:.1f}x | {c[2] * 100:.0f}% |" if c else " | - | - | - |")
+        )
+    return L + [
+        "",
+        "The course's numbers are for an unnamed GPU and batch size; ours are measured on the machine above "
+        f"with {f.first['config'].get('num_prompts')} prompts sent at once. Absolute throughput depends on "
+        "the GPU and batch size; compare speedup and efficiency.",
+        "",
+    ]
 
 
 def latency_section(f: Findings, dev: str) -> list[str]:
-    L = [f"## Latency and memory vs {dev}s", "",
-         f"| {dev}s | batch-1 decode tok/s | batch-1 TPOT ms | TTFT p50 ms | TPOT p50 ms | E2E p99 ms | memory per {dev} (peak) |",
-         "|---|---|---|---|---|---|---|"]
+    L = [
+        f"## Latency and memory vs {dev}s",
+        "",
+        f"| {dev}s | batch-1 decode tok/s | batch-1 TPOT ms | TTFT p50 ms | TPOT p50 ms | E2E p99 ms "
+        f"| memory per {dev} (peak) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for m in f.main_rows:
         mem = m.get("memory_peak_mib") or {}
         L.append(f"| {m['gpus']} | {m['batch1_decode_tokens_per_s']:.1f} | {m['batch1_tpot_ms']:.2f} | "
@@ -107,21 +136,36 @@ def sweep_section(f: Findings) -> list[str]:
     if not (f.suite and any(m.get("sweep") for m in f.main_rows)):
         return []
     levels = f.main_rows[0]["sweep"]
-    return (["", "### Serving sweep (output tok/s at each concurrency)", "",
-             f"| {dev_of(f.first['environment'])}s | " + " | ".join(f"conc {s['concurrency']}" for s in levels) + " |", "|---|" + "---|" * len(levels)]
-            + [f"| {m['gpus']} | " + " | ".join(f"{s['output_throughput']:.0f}" for s in m["sweep"]) + " |"
-               for m in f.main_rows])
+    return [
+        "",
+        "### Serving sweep (output tok/s at each concurrency)",
+        "",
+        f"| {dev_of(f.first['environment'])}s | " + " | ".join(f"conc {s['concurrency']}" for s in levels) + " |",
+        "|---|" + "---|" * len(levels),
+    ] + [
+        f"| {m['gpus']} | " + " | ".join(f"{s['output_throughput']:.0f}" for s in m["sweep"]) + " |"
+        for m in f.main_rows
+    ]
 
 
 def mixed_section(f: Findings) -> list[str]:
     if not (f.suite and any(m.get("mixed") for m in f.main_rows)):
         return []
-    L = ["", "### Mixed long/short workload (default scheduler budget)", "",
-         f"| {dev_of(f.first['environment'])}s | short TTFT p99 ms | alone p99 ms | inflation | HOL blocked | long TTFT p50 ms |", "|---|---|---|---|---|---|"]
+    L = [
+        "",
+        "### Mixed long/short workload (default scheduler budget)",
+        "",
+        f"| {dev_of(f.first['environment'])}s | short TTFT p99 ms | alone p99 ms | inflation | HOL blocked "
+        "| long TTFT p50 ms |",
+        "|---|---|---|---|---|---|",
+    ]
     for m in f.main_rows:
         x = m["mixed"]
-        L.append(f"| {m['gpus']} | {x['short_p99_ttft_ms']:.1f} | {x['short_alone_p99_ttft_ms']:.1f} | "
-                 f"{x['short_ttft_inflation_p99']:.2f}x | {x['hol_blocked_share'] * 100:.0f}% | {x['long_median_ttft_ms']:.1f} |")
+        L.append(
+            f"| {m['gpus']} | {x['short_p99_ttft_ms']:.1f} | {x['short_alone_p99_ttft_ms']:.1f} | "
+            f"{x['short_ttft_inflation_p99']:.2f}x | {x['hol_blocked_share'] * 100:.0f}% | "
+            f"{x['long_median_ttft_ms']:.1f} |"
+        )
     return L
 
 
@@ -133,9 +177,13 @@ def layouts_section(f: Findings, env: dict) -> list[str]:
     if many:
         L += [f"{len(f.runs)} runs in this folder ({', '.join(sorted(f.runs))}); each layout's speedup is against the "
               "1-GPU baseline of its own run.", ""]
-    L += [("| run " if many else "") + f"| layout | {dev}s | out tok/s | speedup (efficiency) | tok/s per {dev} | batch-1 tok/s | "
-          + ("batch-1 step vs HBM roofline | " if gpu else "") + "measured TP overhead of a step | modelled comm share of a step |",
-          "|---" * (8 + gpu + many) + "|"]
+    L += [
+        ("| run " if many else "")
+        + f"| layout | {dev}s | out tok/s | speedup (efficiency) | tok/s per {dev} | batch-1 tok/s | "
+        + ("batch-1 step vs HBM roofline | " if gpu else "")
+        + "measured TP overhead of a step | modelled comm share of a step |",
+        "|---" * (8 + gpu + many) + "|",
+    ]
     for stamp in sorted(f.runs):
         base_l = next((d["metrics"] for d in f.runs[stamp] if d["metrics"]["gpus"] == 1), None)
         L += [(f"| {stamp} " if many else "") + layout_line(d["metrics"], base_l, gpu) for d in f.runs[stamp]]
@@ -149,12 +197,15 @@ def layouts_section(f: Findings, env: dict) -> list[str]:
                     "all-reduces per layer at the latency of the gloo all-reduce measured between CPU processes by the "
                     "micro-benchmark; above 100 % that model exceeds the measured step, so read it as 'communication "
                     "dominates', not as a share."]
-    return L + ["", "Roofline: a batch-1 decode step must stream every weight byte of a GPU once (weights per GPU / HBM "
-                "bandwidth); the column is that time as a share of the measured step. The measured TP overhead is the "
-                "part of a TP=N batch-1 step beyond an ideal 1/N split of the 1-GPU step (all-reduces plus per-step costs "
-                "that do not shrink with N). The comm share models 2 all-reduces "
-                "per layer at the latency of the eager NCCL all-reduce measured by the micro-benchmark - an upper bound, "
-                "since vLLM's own custom all-reduce inside CUDA graphs is faster."]
+    return L + [
+        "",
+        "Roofline: a batch-1 decode step must stream every weight byte of a GPU once (weights per GPU / HBM "
+        "bandwidth); the column is that time as a share of the measured step. The measured TP overhead is the "
+        "part of a TP=N batch-1 step beyond an ideal 1/N split of the 1-GPU step (all-reduces plus per-step costs "
+        "that do not shrink with N). The comm share models 2 all-reduces "
+        "per layer at the latency of the eager NCCL all-reduce measured by the micro-benchmark - an upper bound, "
+        "since vLLM's own custom all-reduce inside CUDA graphs is faster.",
+    ]
 
 
 def layout_line(m: dict, base_l: dict | None, gpu: bool = True) -> str:
@@ -193,18 +244,37 @@ def capacity_section(ms: list[dict], price, price_src, dev: str) -> tuple[list[s
             groups.setdefault(slo_text(m["capacity"]["slo"], m["capacity"]["percentile"]), []).append(m)
     if not groups:
         return [], {}
-    L = ["", "## Serving capacity under the SLO", "",
-         "Capacity: the highest request rate (Poisson arrivals, or the trace sped up) at which the SLO still held "
-         "(bracket from a saturation probe, then bisection; a probe also fails when its backlog of unfinished requests "
-         f"grows by more than {KEEP_UP_SHARE * 100:g} % of its arrivals beyond Poisson noise). Offline throughput says what a layout does with "
-         "a full queue; capacity says how much live traffic it takes before users notice."
-         + (f" Cost at ${price:.2f} per {dev}-hour ({price_src})." if price else "")]
+    L = [
+        "",
+        "## Serving capacity under the SLO",
+        "",
+        "Capacity: the highest request rate (Poisson arrivals, or the trace sped up) at which the SLO still held "
+        "(bracket from a saturation probe, then bisection; a probe also fails when its backlog of unfinished requests "
+        f"grows by more than {KEEP_UP_SHARE * 100:g} % of its arrivals beyond Poisson noise). "
+        "Offline throughput says what a layout does with "
+        "a full queue; capacity says how much live traffic it takes before users notice."
+        + (f" Cost at ${price:.2f} per {dev}-hour ({price_src})." if price else ""),
+    ]
     best = {}
-    cols = ("layout", f"{dev}s", "capacity req/s", f"req/s per {dev}", "out tok/s at capacity", "$/1M out tok at capacity",
-            "next rate broke", "probes")
+    cols = (
+        "layout",
+        f"{dev}s",
+        "capacity req/s",
+        f"req/s per {dev}",
+        "out tok/s at capacity",
+        "$/1M out tok at capacity",
+        "next rate broke",
+        "probes",
+    )
     for key, group in groups.items():
-        L += ["", f"**{key}**", "", f"| layout | {dev}s | capacity req/s | per {dev} | out tok/s at capacity | $/1M out "
-              "tok at capacity | next rate broke | probes |", "|---|---|---|---|---|---|---|---|"]
+        L += [
+            "",
+            f"**{key}**",
+            "",
+            f"| layout | {dev}s | capacity req/s | per {dev} | out tok/s at capacity | $/1M out "
+            "tok at capacity | next rate broke | probes |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         L += ["| " + " | ".join(str(r[k]) for k in cols) + " |" for r in capacity_rows(group, dev)]
         if (b := best_capacity(group)) is not None:
             best[key] = b

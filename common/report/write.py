@@ -56,8 +56,12 @@ def write_trace_report(out_dir: Path, cfg: ReportSettings, f: Findings) -> dict:
     for t in f.trace_caps:
         cap, w = t["cap"], t["workload"]
         v = cap.get("validation")
-        L += [f"- **{Path(w.get('path', 'trace')).name}**, {t['layout']} (`{Path(t['doc']['_path']).name}`): {cap['verdict']}."
-              + (f" Validation replay: {v['verdict']}." if v else " No validation replay in this file."), ""]
+        L += [
+            f"- **{Path(w.get('path', 'trace')).name}**, {t['layout']} (`{Path(t['doc']['_path']).name}`): "
+            f"{cap['verdict']}."
+            + (f" Validation replay: {v['verdict']}." if v else " No validation replay in this file."),
+            "",
+        ]
     L += shapes_section(f)
     day, plots = day_fleet_section(f.trace_caps, cfg, out_dir)
     L += day[1:] + ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
