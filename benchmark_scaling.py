@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common import cli, platform
+from common import cli, hardware
 from common.allreduce import comm_model
 from common.calibration import compare_with_vllm_bench
 from common.capacity import slo_text
@@ -136,9 +136,9 @@ def main(cfg: Config) -> dict:
 
 def plan_here(cfg: Config, info) -> list[dict]:
     """The layouts to measure, each with why it cannot run here (or None), printed before anything starts."""
-    devices = platform.device_count()
+    devices = hardware.device_count()
     print(
-        f"model: {info.name}   devices: {devices} {platform.device_label()}(s)   workload: {cfg.num_prompts} x "
+        f"model: {info.name}   devices: {devices} {hardware.device_label()}(s)   workload: {cfg.num_prompts} x "
         f"{cfg.input_len} in / {cfg.output_len} out; batch-1 {cfg.batch1_tokens} tokens; concurrency {cfg.concurrency}"
     )
     plan = plan_layouts(cfg.gpus, cfg.layouts)
@@ -220,14 +220,14 @@ def capacity_into(m: dict, run: RunFile, lay: dict, base: dict, timeout_s: float
 
 
 def _row(m: dict) -> dict:
-    dev = platform.unit()
+    dev = hardware.unit()
     row = {"layout": m["layout"], f"{dev}s": m["gpus"], "out tok/s": num(m["output_throughput"], 0),
            "speedup": f"{m['speedup']:.2f}x" if "speedup" in m else "-",
            "efficiency": pct(m.get("scaling_efficiency")), f"tok/s/{dev}": num(m["output_throughput_per_gpu"], 0),
            "batch-1 tok/s": num(m["batch1_decode_tokens_per_s"]), "TTFT p50 ms": num(m.get("median_ttft_ms")),
            "TPOT p50 ms": num(m.get("median_tpot_ms"), 2), "TP overhead": pct(m.get("tp_step_overhead_share")),
            "comm share (model)": share(m.get("comm_share_of_step"))}
-    if platform.has_gpu():  # a roofline of HBM bandwidth: GPUs only
+    if hardware.has_gpu():  # a roofline of HBM bandwidth: GPUs only
         row["% HBM roofline"] = num(m.get("decode_pct_of_hbm_roofline"), 0)
     return {**row, "$/1M out tok": num(m.get("usd_per_1m_output_tokens"), 3), "status": m["status"]}
 
@@ -243,7 +243,7 @@ def report(cfg, rows, results, price: tuple, files, ts, info) -> dict:
     ok = [(lay, m) for lay, m, _ in results]
     course = [
         {
-            f"{platform.unit()}s": m["gpus"],
+            f"{hardware.unit()}s": m["gpus"],
             "layout": m["layout"],
             "Throughput": f"{m['output_throughput']:.0f} tok/s",
             "Speedup": f"{m.get('speedup', float('nan')):.1f}x",
@@ -268,7 +268,7 @@ def takeaway(ok: list[tuple[dict, dict]], price: tuple) -> list[str]:
     best_tp = max(ok, key=lambda x: x[1]["output_throughput"])
     best_lat = max(ok, key=lambda x: x[1]["batch1_decode_tokens_per_s"] or 0)
     base = next((m for lay, m in ok if lay["n"] == 1), None)
-    dev, n = platform.unit(), best_tp[0]["n"]
+    dev, n = hardware.unit(), best_tp[0]["n"]
     where = best_tp[1]["layout"] + (f" on {n} {dev}s" if n > 1 else "")  # the 1-rank layout's name says it
     lines = [
         f"Takeaway: {where} has the highest throughput "
@@ -286,19 +286,19 @@ def takeaway(ok: list[tuple[dict, dict]], price: tuple) -> list[str]:
             else ")."
         )
     ]
-    lines += [n for n in (above_linear_note([m for _, m in ok], platform.unit()), spread_note([m for _, m in ok])) if n]
+    lines += [n for n in (above_linear_note([m for _, m in ok], hardware.unit()), spread_note([m for _, m in ok])) if n]
     usd, src = price
     if src is None:
-        lines.append(f"Cost: no price known for this {'GPU' if platform.has_gpu() else 'machine'}; pass --gpu-hour-usd "
+        lines.append(f"Cost: no price known for this {'GPU' if hardware.has_gpu() else 'machine'}; pass --gpu-hour-usd "
                      "to get $ per 1M output tokens.")
     else:
-        lines.append(f"Cost: ${usd:.2f} per {platform.unit()}-hour ({src}); pass --gpu-hour-usd for your provider's "
+        lines.append(f"Cost: ${usd:.2f} per {hardware.unit()}-hour ({src}); pass --gpu-hour-usd for your provider's "
                      "price.")
     return lines
 
 
 def plot(cfg: Config, ok: list[tuple[dict, dict]], stem: Path) -> list[str]:
-    plots, dev = [], platform.unit()
+    plots, dev = [], hardware.unit()
     tp_only = sorted([(lay["n"], m) for lay, m in ok if lay["dp"] == 1 and lay["pp"] == 1])
     if tp_only:
         xs = [n for n, _ in tp_only]
@@ -327,7 +327,7 @@ def capacity_table(cfg, ms: list[dict], price: tuple) -> None:
     slo = slo_text(cfg.capacity["slo"], cfg.capacity["percentile"])
     if best:
         c = best.get("usd_per_1m_output_tokens_at_capacity")
-        dev = platform.unit()
+        dev = hardware.unit()
         take = (f"Takeaway: under {slo}, {best['layout']} serves the most per {dev}: "
                 f"{best['capacity_request_rate']:.3g} req/s ({best['capacity_request_rate_per_gpu']:.3g} per {dev}, "
                 f"{best['capacity_output_throughput']:.0f} out tok/s)"
@@ -335,7 +335,7 @@ def capacity_table(cfg, ms: list[dict], price: tuple) -> None:
     else:
         take = f"Takeaway: no layout met {slo} at any rate tried (see each layout's verdict in its JSON)."
     print_table(
-        capacity_rows(ms, platform.unit()),
+        capacity_rows(ms, hardware.unit()),
         take + " Capacity: the highest Poisson request rate at which the SLO held "
         "(bracket and bisection, every probe in metrics.capacity.probes).",
         title=f"Serving capacity under the SLO ({slo})",

@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common import cli, platform
+from common import cli, hardware
 from common import engine as eng
 from common.capacity import ProbePlan
 from common.capacity_display import printer
@@ -170,9 +170,9 @@ def main(cfg: Config) -> dict:
     if cfg.long_len[1] + cfg.output_len > engine_kwargs["max_model_len"]:
         raise cli.UsageError(f"--max-model-len {engine_kwargs['max_model_len']} is too short for long prompts of "
                              f"{cfg.long_len[1]} tokens")
-    out_dir, devices, ts = Path(cfg.output_dir), platform.device_count(), timestamp()
+    out_dir, devices, ts = Path(cfg.output_dir), hardware.device_count(), timestamp()
     done_before = finished_counts(out_dir, engine_kwargs["model"]) if cfg.resume else set()
-    print(f"model: {info.name}   devices: {devices} {platform.device_label()}(s)   GPU counts: {cfg.gpus}")
+    print(f"model: {info.name}   devices: {devices} {hardware.device_label()}(s)   GPU counts: {cfg.gpus}")
     price = gpu_hour_price(environment(), cfg.gpu_hour_usd)[0]
     t_suite, failed, runs = time.perf_counter(), False, []
     for n in cfg.gpus:

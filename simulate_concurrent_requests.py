@@ -33,7 +33,7 @@ from pathlib import Path
 import psutil
 from tqdm import tqdm
 
-from common import cli, platform
+from common import cli, hardware
 from common import engine as eng
 from common.calibration import bench_at_capacity, bench_serve_level
 from common.capacity_display import out_of_reach, probe_row
@@ -557,7 +557,7 @@ def fleet_lines(cap: dict, gpus: int) -> list[str]:
         step_s=SCALE_STEP_S,
         end_s=cap["profile"].get("end_s"),
     )
-    dev = "GPU" if platform.has_gpu() else "CPU rank"
+    dev = "GPU" if hardware.has_gpu() else "CPU rank"
     return [f"At the recorded rate this stretch needs {f['static_replicas']} such replica(s) at its peak: "
             f"{f['static_gpu_hours_per_day']:.1f} {dev}-hours a day static, {f['autoscaled_gpu_hours_per_day']:.1f} "
             f"autoscaled per {f['step_s']:g} s step, if every day repeated this stretch (not measured); "

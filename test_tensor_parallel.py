@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common import cli, platform
+from common import cli, hardware
 from common import engine as eng
 from common.config import RunConfig, add_options, from_args, option
 from common.gpu_memory import MemoryTracker, balance
@@ -115,7 +115,7 @@ def agreement(ref: list[list[int]], other: list[list[int]]) -> float:
 def main(cfg: Config) -> dict:
     # 1. What can run here? Decide before launching anything.
     engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
-    devices, label = platform.device_count(), platform.device_label()
+    devices, label = hardware.device_count(), hardware.device_label()
     print(f"model: {info.name}  ({info.num_attention_heads} attention heads, {info.num_key_value_heads} KV heads)")
     print(f"devices: {devices} {label}{'s' if devices != 1 else ''}")
     plan = [(tp, layout_problem(info, tp=tp, devices=devices)) for tp in cfg.tp_sizes]

@@ -23,7 +23,7 @@ Engines and processes
   engine           - building LLM / AsyncLLM and asking each rank about itself
   isolation        - one configuration in its own process, with a time limit; failures classified
   server           - starting and stopping `vllm serve`; what a running server serves
-  platform         - GPU/CPU detection and the environment every engine process needs
+  hardware         - GPU/CPU detection and the environment every engine process needs
   models           - model presets, config.json inspection, TP divisibility rules
   tiny_model       - the tiny random-weight Qwen2 used on CPU and in tests
   gpu_memory       - per-GPU (NVML) or per-process (RSS) memory tracking

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 
-from common import platform
+from common import hardware
 from common.server import free_port
 
 
@@ -66,7 +66,7 @@ def run_allreduce_bench(world_size: int, sizes_bytes: list[int], iters: int = 50
 
 def allreduce_child(cfg: dict) -> dict:
     """Isolated entry point (common.isolation)."""
-    platform.apply_engine_env(cfg["world_size"])
+    hardware.apply_engine_env(cfg["world_size"])
     return run_allreduce_bench(cfg["world_size"], cfg["sizes_bytes"], cfg.get("iters", 50))
 
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import platform
+from common import hardware
 from common.capacity import bracket_probes
 from common.hwmon import explain_spread, run_label
 from common.isolation import OwnRayDir, run_isolated
@@ -88,7 +88,7 @@ def vllm_bench_throughput(cfg, engine: dict, out_json: Path) -> dict:
            "--output-json", str(out_json)]
     sys.stdout.flush()
     with OwnRayDir() as ray_dir:  # with --distributed-executor-backend ray: the bench's Ray cluster is stopped with it
-        env = {**os.environ, **platform.engine_env(1, Path(engine["model"]).is_dir()), **ray_dir.env()}
+        env = {**os.environ, **hardware.engine_env(1, Path(engine["model"]).is_dir()), **ray_dir.env()}
         subprocess.run(cmd, cwd=str(ROOT), env=env, check=True, timeout=cfg.timeout_s,
                        stdout=sys.stderr)  # its log beside the engines' logs; our summary line goes to stdout
     d = json.loads(out_json.read_text())

@@ -31,20 +31,23 @@ from common.metrics import percentile_with_unfinished, request_metrics
 SLO_TERMS = ("ttft", "tpot", "e2el")
 MAX_STRETCH = 2        # an undecided probe runs again with a 2x, then 4x window; then it counts as a fail
 START_FRACTION = 0.6   # the first probe's rate, as a share of the saturation probe's ceiling
+# a probe's size where the flags leave it: (on a GPU, on the CPU box)
+PROBE_DEFAULTS = {"measure_s": (20.0, 5.0), "warmup_s": (5.0, 1.5), "min_requests": (100, 30)}
 FLOOR_FACTOR = 64      # the search gives up (capacity 0) below start_rate / 64
 EARLY_SHARE = 0.25     # a sure fail within this share of the judged window: the next rate is a quarter, not a half
 
 
 @dataclass
 class SearchSpec:
+    """A search's settings; its defaults are the flags' defaults (common.capacity_flags reads them from here)."""
     slo: dict                      # {"ttft": ms, "tpot": ms, "e2el": ms}, at least one term
     percentile: float = 99.0
     resolution: float = 0.05       # stop when (fail - pass) / pass <= this
     start_rate: float = 1.0        # req/s of the first probe
     max_probes: int = 12
-    warmup_s: float = 5.0
-    measure_s: float = 20.0
-    min_requests: int = 100        # judged arrivals a probe aims for
+    warmup_s: float = PROBE_DEFAULTS["warmup_s"][0]
+    measure_s: float = PROBE_DEFAULTS["measure_s"][0]
+    min_requests: int = PROBE_DEFAULTS["min_requests"][0]   # judged arrivals a probe aims for
     term_class: dict | None = None  # {"ttft": "short"}: that term is judged over requests of that class only
     ceiling: float | None = None   # req/s the engine completes at most (saturation probe), None: unknown
 

@@ -2,8 +2,10 @@
 the search settings they give, checked before any engine starts."""
 from __future__ import annotations
 
-from common import platform
-from common.capacity import SLO_TERMS, check_settings, check_slo
+from dataclasses import fields
+
+from common import hardware
+from common.capacity import PROBE_DEFAULTS, SLO_TERMS, START_FRACTION, SearchSpec, check_settings, check_slo
 from common.cli import UsageError
 
 
@@ -25,38 +27,36 @@ def parse_slo(items: list[str] | None) -> dict[str, float]:
 
 
 def add_cli_args(p, with_switch: str | None = None) -> None:
-    """--slo, --slo-percentile, --capacity-resolution, probe sizes; `with_switch` adds the flag that turns it on."""
+    """--slo, --slo-percentile, --capacity-resolution, probe sizes; `with_switch` adds the flag that turns it on.
+    Every default is SearchSpec's (or PROBE_DEFAULTS', per device), declared once in common.capacity."""
+    d = {f.name: f.default for f in fields(SearchSpec)}
+    pd = {k: f"GPU {v[0]:g}, CPU {v[1]:g}" for k, v in PROBE_DEFAULTS.items()}
     g = p.add_argument_group("serving capacity under an SLO")
     if with_switch:
         g.add_argument(with_switch, action="store_true",
                        help="search the highest Poisson request rate that meets --slo (bracket, then bisect); on a "
                             "trace, its highest speed-up")
     g.add_argument("--slo", metavar="TERMS", help="latency targets in ms, e.g. ttft:500,tpot:50 (optional e2el:MS)")
-    g.add_argument("--slo-percentile", type=float, default=99.0, help="percentile the SLO applies to (default 99)")
-    g.add_argument("--capacity-resolution", type=float, default=0.05,
-                   help="stop when the bracket is this narrow, relative (default 0.05 = 5%%)")
-    g.add_argument(
-        "--capacity-start-rate",
-        type=float,
-        help="first probe's req/s (default: 0.6 x a saturation probe's rate; on a trace: the "
-        "stretch's mean rate x the speed)",
-    )
-    g.add_argument("--max-probes", type=int, default=12, help="probe budget of one search (default 12)")
-    g.add_argument(
-        "--probe-seconds",
-        type=float,
-        help="judged window of a probe (GPU 20 s, CPU 5 s; on a trace judged at "
-        "its heaviest window, that window sets it)",
-    )
-    g.add_argument("--probe-warmup-seconds", type=float, help="unjudged arrivals before it (GPU 5 s, CPU 1.5 s)")
-    g.add_argument("--probe-min-requests", type=int, help="judged arrivals a probe aims for (GPU 100, CPU 30)")
-
-
-PROBE_DEFAULTS = {"measure_s": (20.0, 5.0), "warmup_s": (5.0, 1.5), "min_requests": (100, 30)}
+    g.add_argument("--slo-percentile", type=float, default=d["percentile"],
+                   help=f"percentile the SLO applies to (default {d['percentile']:g})")
+    g.add_argument("--capacity-resolution", type=float, default=d["resolution"],
+                   help=f"stop when the bracket is this narrow, relative (default {d['resolution']:g} = "
+                        f"{d['resolution'] * 100:g}%%)")
+    g.add_argument("--capacity-start-rate", type=float,
+                   help=f"first probe's req/s (default: {START_FRACTION:g} x a saturation probe's rate; on a trace: "
+                        "the stretch's mean rate x the speed)")
+    g.add_argument("--max-probes", type=int, default=d["max_probes"],
+                   help=f"probe budget of one search (default {d['max_probes']})")
+    g.add_argument("--probe-seconds", type=float,
+                   help=f"judged window of a probe, s ({pd['measure_s']}; on a trace judged at its heaviest window, "
+                        "that window sets it)")
+    g.add_argument("--probe-warmup-seconds", type=float, help=f"unjudged arrivals before it, s ({pd['warmup_s']})")
+    g.add_argument("--probe-min-requests", type=int,
+                   help=f"judged arrivals a probe aims for ({pd['min_requests']})")
 
 
 def spec_from_args(args, required: bool, slo_optional: bool = False) -> dict | None:
-    """The search's settings from the flags as a plain dict (start_rate None = from the unloaded reference;
+    """The search's settings from the flags as a plain dict (start_rate None = from a saturation probe;
     slo None, where the experiment derives one, only with `slo_optional`), or None when no search was asked
     for. Bad input -> common.cli.UsageError, before any engine starts."""
     if args.slo is None and not slo_optional:
@@ -76,7 +76,7 @@ def spec_from_args(args, required: bool, slo_optional: bool = False) -> dict | N
             raise UsageError(f"--{name.replace('_', '-')} must be > 0")
     if args.max_probes < 2 or (args.probe_min_requests is not None and args.probe_min_requests < 1):
         raise UsageError("--max-probes must be >= 2 and --probe-min-requests >= 1")
-    gpu = 0 if platform.has_gpu() else 1
+    gpu = 0 if hardware.has_gpu() else 1
     given = {"measure_s": args.probe_seconds, "warmup_s": args.probe_warmup_seconds,
              "min_requests": args.probe_min_requests}
     return {"slo": slo, "percentile": args.slo_percentile, "resolution": args.capacity_resolution,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common import platform
+from common import hardware
 
 
 def world_size(kwargs: dict) -> int:
@@ -17,7 +17,7 @@ def world_size(kwargs: dict) -> int:
 
 def prepare_env(kwargs: dict) -> None:
     """Environment for this engine process (before vLLM is imported)."""
-    platform.apply_engine_env(world_size(kwargs), Path(str(kwargs.get("model", ""))).expanduser().is_dir())
+    hardware.apply_engine_env(world_size(kwargs), Path(str(kwargs.get("model", ""))).expanduser().is_dir())
 
 
 def build_llm(kwargs: dict):
@@ -143,12 +143,3 @@ def kv_cache_tokens(llm) -> int | None:
     if cc.num_gpu_blocks is None:
         return None
     return int(cc.num_gpu_blocks) * int(cc.block_size)
-
-
-def vllm_version() -> str | None:
-    try:
-        import vllm
-        return getattr(vllm, "__version__", None)
-    except Exception:
-        return None
-

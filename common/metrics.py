@@ -39,24 +39,6 @@ class RequestMetrics(TypedDict, total=False):
     errors: dict
 
 
-class ScalingMetrics(TypedDict, total=False):
-    """derive_scaling() / derive_capacity(): one layout against the 1-GPU baseline of its own run."""
-    gpus: int
-    output_throughput: float
-    speedup: float
-    scaling_efficiency: float
-    output_throughput_per_gpu: float
-    gpu_hour_usd: float
-    usd_per_1m_output_tokens: float
-    tp_step_overhead_share: float | None
-    capacity_request_rate: float
-    capacity_output_throughput: float
-    capacity_request_rate_per_gpu: float
-    capacity_output_throughput_per_gpu: float
-    capacity_bound_by: str | None
-    usd_per_1m_output_tokens_at_capacity: float
-
-
 class StageTimer:
     """Wall-clock time per named stage, so start-up never leaks into a throughput figure.
 

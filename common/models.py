@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import platform
+from common import hardware
 from common.tiny_model import build_tiny_model, tokenizer_dir
 
 GPU_DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
@@ -45,7 +45,7 @@ class ModelInfo:
 
 def default_engine_kwargs() -> dict:
     """The preset: on a GPU the course's Qwen default; on CPU the tiny local model, built on first use."""
-    if platform.has_gpu():
+    if hardware.has_gpu():
         return {"model": GPU_DEFAULT_MODEL}
     path = build_tiny_model()
     return {"model": str(path), "tokenizer": str(tokenizer_dir(path)), "enforce_eager": True,
@@ -105,15 +105,15 @@ def layout_problem(info: ModelInfo, tp: int, pp: int = 1, dp: int = 1, devices: 
         return msg
     if pp > info.num_hidden_layers:
         return f"PP={pp} exceeds the model's {info.num_hidden_layers} layers"
-    if pp > 1 and not platform.has_gpu():
+    if pp > 1 and not hardware.has_gpu():
         return (
             f"PP={pp} does not run on vLLM's CPU build (its model runner asserts `intermediate_tensors is not None` "
             "between stages); pipeline parallel is measured on GPUs"
         )
-    devices = platform.device_count() if devices is None else devices
+    devices = hardware.device_count() if devices is None else devices
     need = tp * pp * dp
     if need > devices:
-        what = "GPUs" if platform.has_gpu() else "CPU cores (one per rank; no GPU here)"
+        what = "GPUs" if hardware.has_gpu() else "CPU cores (one per rank; no GPU here)"
         return f"needs {need} devices, this machine has {devices} {what}"
     return None
 
@@ -124,7 +124,7 @@ def resolve_engine_kwargs(model: str | None, overrides: dict) -> tuple[dict, Mod
         kwargs = default_engine_kwargs()
     else:
         kwargs = {"model": model}
-        if not platform.has_gpu():
+        if not hardware.has_gpu():
             kwargs["enforce_eager"] = True  # compiling costs ~40 s per configuration on CPU
     kwargs.update(overrides)
     info = load_model_info(kwargs["model"])

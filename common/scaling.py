@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 import threading
 
-from common import barrier, platform
+from common import barrier, hardware
 from common import engine as eng
 from common.hwmon import HardwareSampler, hw_of
 from common.isolation import run_isolated
@@ -18,7 +18,7 @@ from common.workloads import random_prompts
 
 def layout_name(tp: int, pp: int, dp: int) -> str:
     parts = [f"TP{tp}" if tp > 1 else "", f"PP{pp}" if pp > 1 else "", f"DP{dp}" if dp > 1 else ""]
-    return "x".join(p for p in parts if p) or f"1 {platform.unit()}"
+    return "x".join(p for p in parts if p) or f"1 {hardware.unit()}"
 
 
 def plan_layouts(gpus: list[int], layouts: list[str]) -> list[dict]:
@@ -123,8 +123,8 @@ def run_layout(layout: dict, base: dict, timeout_s: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="lab-dp-") as bdir:
         def one(i):
             devs = list(range(i * per, (i + 1) * per))
-            env = ({"CUDA_VISIBLE_DEVICES": ",".join(map(str, devs))} if platform.has_gpu()
-                   else {"VLLM_CPU_OMP_THREADS_BIND": ",".join(str(platform.cpu_cores()[d]) for d in devs)})
+            env = ({"CUDA_VISIBLE_DEVICES": ",".join(map(str, devs))} if hardware.has_gpu()
+                   else {"VLLM_CPU_OMP_THREADS_BIND": ",".join(str(hardware.cpu_cores()[d]) for d in devs)})
             results[i] = run_isolated("common.scaling:layout_child",
                                       {**base, "engine": engine, "replica": i, "replicas": layout["dp"],
                                        "barrier_dir": bdir}, timeout_s=timeout_s,

@@ -9,7 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import platform
+from common import hardware
 from common.engine import world_size
 from common.isolation import ROOT, OwnRayDir, kill_group, kill_tree
 
@@ -94,7 +94,7 @@ class VLLMServer:
 
     def start(self) -> "VLLMServer":
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env.update(platform.engine_env(world_size(self.kwargs), Path(str(self.kwargs["model"])).is_dir()))
+        env.update(hardware.engine_env(world_size(self.kwargs), Path(str(self.kwargs["model"])).is_dir()))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self.ray_dir = OwnRayDir()  # --distributed-executor-backend ray: its cluster is stopped with the server
         env.update(self.ray_dir.env())

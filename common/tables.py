@@ -9,11 +9,6 @@ def num(v, nd: int = 1):
     return int(round(v)) if nd == 0 else round(v, nd)
 
 
-def ratio(v, nd: int = 2) -> str:
-    """'1.73x', or '-' for none."""
-    return "-" if v is None else f"{v:.{nd}f}x"
-
-
 def pct(v, nd: int = 0) -> str:
     """A share as '53%', or '-' for none."""
     return "-" if v is None else f"{v * 100:.{nd}f}%"

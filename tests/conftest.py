@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import platform  # noqa: E402
+from common import hardware  # noqa: E402
 
 
 def pytest_configure(config):
@@ -17,7 +17,7 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    n = platform.gpu_count()
+    n = hardware.gpu_count()
     for item in items:
         if "gpu" in item.keywords and n < 1:
             item.add_marker(pytest.mark.skip(reason="needs an NVIDIA GPU; this machine has none"))

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from common import platform
+from common import hardware
 from common.results import FAULT_ENV
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 TP = ["test_tensor_parallel.py", "--tp-sizes", "1", "--max-tokens", "8"]
 SCALING = ["benchmark_scaling.py", "--gpus", "1", "--no-allreduce", "--num-prompts", "16", "--latency-prompts", "4",

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from common import platform
+from common import hardware
 from tests.conftest import run_script
 
-pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 SEARCH = ["--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests", "16",
           "--capacity-resolution", "0.2", "--max-probes", "8"]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from common import platform
+from common import hardware
 from tests.conftest import ROOT, run_script
 
-pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 
 def _doc(out: Path) -> dict:

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from common import platform
+from common import hardware
 from common.capacity_stats import thin_samples
 from tests.conftest import run_script
 
-pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from common import platform
+from common import hardware
 from tests.conftest import gpu_words, run_script
 
-pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 
 def _docs(out: Path, prefix: str) -> list[dict]:
@@ -120,7 +120,7 @@ def test_scheduler_limits_recorded_and_tables_and_plots_written(run, ms):
     assert tp2["scheduler"]["max_num_seqs"] == 2 * one["scheduler"]["max_num_seqs"] > 0
     assert "Scaling (course format" in run[1].stdout and "Takeaway:" in run[1].stdout
     best = max(ms, key=lambda m: m["output_throughput"])   # named once: "1 CPU rank", or "TP2 on 2 CPU ranks"
-    where = best["layout"] + (f" on {best['gpus']} {platform.unit()}s" if best["gpus"] > 1 else "")
+    where = best["layout"] + (f" on {best['gpus']} {hardware.unit()}s" if best["gpus"] > 1 else "")
     assert f"Takeaway: {where} has the highest throughput (" in run[1].stdout
     assert len(list(run[0].glob("scaling_*.png"))) == 4
 

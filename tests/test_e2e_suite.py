@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from common import platform
+from common import hardware
 from tests.conftest import gpu_words, run_script
 
-pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 
 def _trace(path):

@@ -14,7 +14,7 @@ from common.tables import num
 from common.traces import load_trace
 from tests.conftest import run_script
 
-pytestmark = pytest.mark.skipif(__import__("common.platform", fromlist=["x"]).has_gpu(),
+pytestmark = pytest.mark.skipif(__import__("common.hardware", fromlist=["x"]).has_gpu(),
                                 reason="CPU-sized run; GPU by hand")
 
 DENSE_S = 540.0   # where the dense minute starts (trace time)

@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from common import platform
+from common import hardware
 from tests.conftest import ROOT, run_script
 
 SCRIPTS = ["test_tensor_parallel.py", "simulate_concurrent_requests.py", "benchmark_scaling.py",
            "test_mixed_workload.py", "run_distributed_benchmark.py"]
-cpu_only = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+cpu_only = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 
 def interrupt_when(args: list[str], pattern: str, timeout: float = 600) -> tuple[int, str]:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from common import cli, gpu_memory, isolation, metrics, models, platform, results
+from common import cli, gpu_memory, isolation, metrics, models, hardware, results
 
 
 # ---------------------------------------------------------------- cli
@@ -171,7 +171,7 @@ def test_isolated_hard_exit_keeps_root_cause():
 
 
 # ---------------------------------------------------------------- memory tracking (CPU path)
-@pytest.mark.skipif(platform.has_gpu(), reason="CPU path of the tracker")
+@pytest.mark.skipif(hardware.has_gpu(), reason="CPU path of the tracker")
 def test_memory_tracker_sees_a_grandchild_allocation():
     from common.gpu_memory import MemoryTracker
     from tests.iso_targets import allocate
@@ -190,12 +190,12 @@ def test_balance():
 
 
 def test_cpu_bind_spec_gives_each_rank_its_cores():
-    n = len(platform.cpu_cores())
+    n = len(hardware.cpu_cores())
     if n >= 2:
-        parts = platform.cpu_bind_spec(2).split("|")
+        parts = hardware.cpu_bind_spec(2).split("|")
         assert len(parts) == 2 and parts[0] != parts[1]
     with pytest.raises(ValueError):
-        platform.cpu_bind_spec(n + 1)
+        hardware.cpu_bind_spec(n + 1)
 
 
 def test_mixed_reference_runs_share_no_prompt_with_the_mixed_run():

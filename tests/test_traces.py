@@ -184,7 +184,7 @@ def _write(path, text):
     return path
 
 
-@pytest.mark.skipif(__import__("common.platform", fromlist=["x"]).has_gpu(), reason="CPU-sized run; GPU by hand")
+@pytest.mark.skipif(__import__("common.hardware", fromlist=["x"]).has_gpu(), reason="CPU-sized run; GPU by hand")
 def test_capacity_on_a_trace_is_its_speed_up_and_the_workload_is_recorded(tmp_path, tiny_model):
     rng = np.random.default_rng(3)
     t = np.cumsum(rng.exponential(0.1, 300))   # ~10 req/s, bursty enough
