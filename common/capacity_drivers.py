@@ -99,18 +99,46 @@ def start_note(spec: SearchSpec, saturation: dict | None) -> dict:
             "rate": spec.start_rate, **saturation}
 
 
-async def saturation_async(backend, source, concurrency: int, seed: int) -> dict:
-    """A closed loop of `concurrency` clients, 2 x that many requests: the ceiling (saturation_rate) and its cost."""
+# --------------------------------------------------------------------------- one driver, two kinds of front end
+# Each part of a search is written once, as a generator: it yields what to send (the arguments of one run) and is
+# sent the records that came back; what it returns is the result. drive_sync / drive_async feed it from a blocking
+# front end (a step-driven vllm.LLM) or an async one (AsyncLLM, an OpenAI-compatible server).
+def drive_sync(steps, run):
+    """Run a search part's generator with a blocking `run(*args) -> records`; its result."""
+    try:
+        args = next(steps)
+        while True:
+            args = steps.send(run(*args))
+    except StopIteration as done:
+        return done.value
+
+
+async def drive_async(steps, run):
+    """drive_sync with `run(*args)` a coroutine."""
+    try:
+        args = next(steps)
+        while True:
+            args = steps.send(await run(*args))
+    except StopIteration as done:
+        return done.value
+
+
+def saturation_steps(source, concurrency: int, seed: int):
+    """The saturation probe: yields (specs, concurrency) for a closed loop of `concurrency` clients, 2 x that many
+    requests; returns the ceiling (saturation_rate) and its cost."""
     t, specs = time.perf_counter(), as_workload(source).requests(2 * concurrency, seed)
-    recs = await run_closed_loop(backend, specs, concurrency=concurrency)
+    recs = yield specs, concurrency
     return _saturation(source, specs, recs, concurrency, t)
+
+
+async def saturation_async(backend, source, concurrency: int, seed: int) -> dict:
+    return await drive_async(saturation_steps(source, concurrency, seed),
+                             lambda specs, conc: run_closed_loop(backend, specs, concurrency=conc))
 
 
 def saturation_sync(run_closed, source, concurrency: int, seed: int) -> dict:
-    """saturation_async with a blocking front end: `run_closed(specs, concurrency) -> records`."""
-    t, specs = time.perf_counter(), as_workload(source).requests(2 * concurrency, seed)
-    recs = run_closed(specs, concurrency)
-    return _saturation(source, specs, recs, concurrency, t)
+    """The saturation probe with a blocking front end: `run_closed(specs, concurrency) -> records`."""
+    return drive_sync(saturation_steps(source, concurrency, seed), run_closed)
 
 
 def _saturation(source, specs, recs, concurrency: int, t: float) -> dict:
@@ -166,32 +194,16 @@ def split_samples(cap: dict | None) -> list[dict]:
     return raw
 
 
-def search_sync(spec: SearchSpec, plan: ProbePlan, source, run_open, seed: int = 0, on_probe=None) -> dict:
-    """The search with a blocking front end: `run_open(specs, time_limit_s, stop) -> records` (e.g. stepdrive),
-    which calls `stop(records, t0, now)` now and then and ends the probe when it returns a reason. After each probe
-    `on_probe(result so far)` gets what result() would say, marked failed (UNFINISHED) until the search ends."""
+def search_steps(spec: SearchSpec, plan: ProbePlan, source, seed: int = 0, on_probe=None):
+    """The search, one probe at a time: yields each probe's (specs, time limit, stop) - `stop(records, t0, now)`
+    ends the probe when it returns a reason - and is sent its records. After each probe `on_probe(result so far)`
+    gets what result() would say, marked failed (UNFINISHED) until the search ends. A probe in which no request got
+    a token and some failed (a server gone) ends the search as failed, keeping the probes done."""
     search = CapacitySearch(spec)
     while (rate := search.next_rate()) is not None:
         load = probe_specs(plan, rate, source, seed + 1000 * len(search.probes), search.stretch())
         stop, t = SureFail(load.specs, load.window, spec), time.perf_counter()
-        recs = run_open(load.specs, plan.time_limit_s(load.window), stop)
-        search.add(_with_time_and_samples({**judge(recs, rate, load.window, spec, stopped=stop.stopped), **load.note},
-                                          t, recs))
-        if on_probe:
-            on_probe(search.result(failure=UNFINISHED))
-    return trace_terms(search.result(), source)
-
-
-async def search_async(spec: SearchSpec, plan: ProbePlan, source, backend, seed: int = 0,
-                       on_probe=None) -> dict:
-    """The search with an async streaming backend (common.loadgen: AsyncLLM or an OpenAI-compatible server).
-    A probe in which no request got a token and some failed (a server gone) ends the search as failed, keeping
-    the probes done."""
-    search = CapacitySearch(spec)
-    while (rate := search.next_rate()) is not None:
-        load = probe_specs(plan, rate, source, seed + 1000 * len(search.probes), search.stretch())
-        stop, t = SureFail(load.specs, load.window, spec), time.perf_counter()
-        recs = await run_open_loop(backend, load.specs, time_limit_s=plan.time_limit_s(load.window), stop=stop)
+        recs = yield load.specs, plan.time_limit_s(load.window), stop
         dead = [r.error for r in recs if r.error and not r.error.startswith("probe stopped")
                 and "time limit" not in r.error]
         search.add(_with_time_and_samples({**judge(recs, rate, load.window, spec, stopped=stop.stopped), **load.note},
@@ -202,6 +214,16 @@ async def search_async(spec: SearchSpec, plan: ProbePlan, source, backend, seed:
             return search.result(failure=f"no request of the probe at {rate:.3g} req/s was answered, e.g. {dead[0]}")
     return trace_terms(search.result(), source)
 
+
+def search_sync(spec: SearchSpec, plan: ProbePlan, source, run_open, seed: int = 0, on_probe=None) -> dict:
+    """The search with a blocking front end: `run_open(specs, time_limit_s, stop) -> records` (e.g. stepdrive)."""
+    return drive_sync(search_steps(spec, plan, source, seed, on_probe), run_open)
+
+
+async def search_async(spec: SearchSpec, plan: ProbePlan, source, backend, seed: int = 0, on_probe=None) -> dict:
+    """The search with an async streaming backend (common.loadgen: AsyncLLM or an OpenAI-compatible server)."""
+    return await drive_async(search_steps(spec, plan, source, seed, on_probe),
+                             lambda specs, limit, stop: run_open_loop(backend, specs, time_limit_s=limit, stop=stop))
 
 
 async def capacity_on_backend(backend, search: dict, workload: dict, on_probe=None, max_num_seqs: int | None = None,
