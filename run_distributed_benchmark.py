@@ -46,7 +46,7 @@ from common.results import (RunFile, any_failed, environment, load_results, reco
 from common.scaling import layout_name, measure_engine, summarize_layout
 from common.stepdrive import run_steps
 from common.traces import TraceError, check_trace_args
-from common.workloads import random_prompts, trace_source, workload_config
+from common.workloads import random_prompts, workload_config, workload_source
 
 EXPERIMENT = "suite"
 
@@ -136,8 +136,7 @@ def search_on_llm(llm, cfg: dict) -> dict:
     """The capacity search on the suite's own engine, driven step by step (no second engine start); the first
     rate from a saturation probe on it."""
     c = cfg["capacity"]
-    make = trace_source(cfg) or (lambda n, seed: random_prompts(n, cfg["input_len"], cfg["output_len"],
-                                                                cfg["vocab_size"], seed=seed))
+    make = workload_source(cfg)   # the random shape, ShareGPT's prompts or a trace
     seen = []   # every request of the saturation probe and the search: their prefix-cache hits
 
     def steps(specs, **limits):
@@ -149,7 +148,7 @@ def search_on_llm(llm, cfg: dict) -> dict:
     spec = started(c, sat)
     res = search_sync(
         spec,
-        ProbePlan.from_spec(spec, getattr(make, "max_output_len", cfg["output_len"])),
+        ProbePlan.from_spec(spec, make.max_output_len),
         make,
         lambda specs, limit, stop: steps(specs, time_limit_s=limit, stop=stop),
         seed=cfg["seed"] + 5000,

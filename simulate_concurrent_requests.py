@@ -57,9 +57,9 @@ from common.workloads import (
     arrival_times,
     random_prompts,
     trace_prompts,
-    trace_source,
     with_arrivals,
     workload_config,
+    workload_source,
     workload_text,
 )
 
@@ -121,11 +121,9 @@ def levels(cfg: dict) -> list[tuple[str, float]]:
 
 def level_prompts(cfg: dict, kind: str, value: float, seed: int):
     if kind == "speed":  # the stretch once, at that speed-up
-        return trace_prompts(trace_source(cfg).trace, cfg["vocab_size"], seed, value, cfg.get("max_model_len"))[0]
+        return trace_prompts(workload_source(cfg).trace, cfg["vocab_size"], seed, value, cfg.get("max_model_len"))[0]
     n = cfg["num_prompts"] or (max(32, 4 * int(value)) if kind == "concurrency" else 64)
-    src = trace_source(cfg)  # ShareGPT's real prompts, else the random shape
-    specs = src.requests(n, seed) if src else random_prompts(n, cfg["input_len"], cfg["output_len"], cfg["vocab_size"],
-                                                             seed=seed, range_ratio=cfg["range_ratio"])
+    specs = workload_source(cfg).requests(n, seed)   # ShareGPT's real prompts, or the random shape
     return with_arrivals(specs, arrival_times(n, value, cfg["burstiness"], seed=seed)) if kind == "rate" else specs
 
 
@@ -193,7 +191,7 @@ async def _validate(backend, cfg: dict, out: dict, timer: StageTimer, after_sear
     checkpoint(cfg, out)
     if after_search:
         await asyncio.to_thread(after_search, out)
-    src = trace_source(cfg)
+    src = workload_source(cfg)
     span = validation_span(src, cap, cfg["validate_span_s"])
     a, b = span or (0.0, src.trace.span_s)
     b = min(b, src.trace.span_s)
@@ -292,7 +290,7 @@ async def _search(backend, cfg: dict, out: dict) -> dict:
         checkpoint(cfg, out)
 
     workload = {k: cfg[k] for k in ("input_len", "output_len", "range_ratio", "vocab_size", "seed")}
-    return await capacity_on_backend(backend, cfg["capacity"], workload, on_probe=on_probe, source=trace_source(cfg),
+    return await capacity_on_backend(backend, cfg["capacity"], workload, workload_source(cfg), on_probe=on_probe,
                                      max_num_seqs=(out.get("scheduler") or {}).get("max_num_seqs"))
 
 

@@ -46,7 +46,7 @@ from common.mixed import analyse, mix_prompts, workload
 from common.plotting import cdf_plot, scatter_plot, timeline_plot
 from common.results import RunFile, any_failed, record_failure, run_path, then, timestamp
 from common.tables import num, pct, print_table
-from common.workloads import random_prompts
+from common.workloads import PoissonWorkload, random_prompts
 
 EXPERIMENT = "mixed_workload"
 
@@ -135,7 +135,8 @@ async def mix_capacity(backend, cfg: dict, alone) -> dict:
         c["slo"] = {"ttft": round(5 * float(np.median([r.ttft_s for r in ok])) * 1000, 1),
                     "tpot": round(5 * float(np.median([r.tpot_s for r in ok if r.tpot_s])) * 1000, 2)}
         c["slo_source"] = "5x the short requests' median TTFT and TPOT alone, measured with the first variant"
-    make = lambda n, seed: mix_prompts(cfg, cfg["vocab_size"], n, seed)  # noqa: E731
+    make = PoissonWorkload(lambda n, seed: mix_prompts(cfg, cfg["vocab_size"], n, seed), cfg["output_len"],
+                           {"source": "class_mix"})
     # long prompts keep the engine compute-bound at a small batch: a closed loop of 2 x a probe's requests saturates
     # it (256 clients of a long-prompt mix would spend minutes in prefill)
     sat = None if c.get("start_rate") else await saturation_async(

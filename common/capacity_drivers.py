@@ -17,28 +17,23 @@ from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open
 from common.metrics import StageTimer, unloaded_reference
 from common.prom import prefix_hit_rate, read_counters
 from common.load_profile import clock
-from common.workloads import PoissonWorkload, ProbeLoad, random_prompts, trace_source
+from common.workloads import ProbeLoad, WorkloadSource, random_prompts, workload_source
 
 UNFINISHED = "stopped before the search finished"
 
 
-def as_workload(source):
-    """A workload source (common.workloads: PoissonWorkload, TraceWorkload), or `make(n, seed)` as a Poisson one."""
-    return source if hasattr(source, "timed") else PoissonWorkload(source)
-
-
-def probe_specs(plan: ProbePlan, rate: float, source, seed: int, stretch: int = 1) -> ProbeLoad:
+def probe_specs(plan: ProbePlan, rate: float, source: WorkloadSource, seed: int, stretch: int = 1) -> ProbeLoad:
     """One probe's load at an offered rate (common.workloads.ProbeLoad): Poisson arrivals over warm-up and window; a
     trace's heaviest window (or, judged from its start, a window stretched until it holds the probe's minimum of
     arrivals, at most 10 x the window)."""
-    return as_workload(source).probe_specs(rate, seed, plan.window(rate, stretch), plan.min_requests * stretch,
+    return source.probe_specs(rate, seed, plan.window(rate, stretch), plan.min_requests * stretch,
                                            plan.warmup_s + 10 * plan.measure_s * stretch, stretch)
 
 
-def trace_terms(res: dict, source) -> dict:
+def trace_terms(res: dict, source: WorkloadSource) -> dict:
     """A search over a trace: the capacity also as the trace's speed-up and its busiest minute's rate; judged on its
     heaviest window, the window that decided (binding_window) and the stretch's load profile."""
-    w = as_workload(source)
+    w = source
     note = w.rate_note(res.get("request_rate") or 0.0)
     if not note:
         return res
@@ -126,7 +121,7 @@ async def drive_async(steps, run):
 def saturation_steps(source, concurrency: int, seed: int):
     """The saturation probe: yields (specs, concurrency) for a closed loop of `concurrency` clients, 2 x that many
     requests; returns the ceiling (saturation_rate) and its cost."""
-    t, specs = time.perf_counter(), as_workload(source).requests(2 * concurrency, seed)
+    t, specs = time.perf_counter(), source.requests(2 * concurrency, seed)
     recs = yield specs, concurrency
     return _saturation(source, specs, recs, concurrency, t)
 
@@ -147,7 +142,7 @@ def _saturation(source, specs, recs, concurrency: int, t: float) -> dict:
     rate = saturation_rate(recs)
     out = {"ceiling_rate": rate, "concurrency": concurrency, "requests": len(recs),
            "wall_s": round(time.perf_counter() - t, 2)}
-    ceiling, why = as_workload(source).search_ceiling(rate, specs)
+    ceiling, why = source.search_ceiling(rate, specs)
     if why:
         out.update({"search_ceiling_rate": ceiling, "ceiling_from": why})
     return out
@@ -226,14 +221,12 @@ async def search_async(spec: SearchSpec, plan: ProbePlan, source, backend, seed:
                              lambda specs, limit, stop: run_open_loop(backend, specs, time_limit_s=limit, stop=stop))
 
 
-async def capacity_on_backend(backend, search: dict, workload: dict, on_probe=None, max_num_seqs: int | None = None,
-                              source=None, **extra) -> dict:
+async def capacity_on_backend(backend, search: dict, workload: dict, source: WorkloadSource, on_probe=None,
+                              max_num_seqs: int | None = None, **extra) -> dict:
     """Warm-up, unloaded reference, the saturation probe, then the search, on one running front end (a common.loadgen
-    backend). `search`: spec_from_args()'s dict; `workload`: input_len, output_len, range_ratio, vocab_size, seed;
-    `source`: the requests (common.workloads; default: random prompts of that shape); `extra`: SearchSpec fields."""
+    backend). `search`: spec_from_args()'s dict; `workload`: input_len, vocab_size, seed (the warm-up's shape);
+    `source`: the requests (common.workloads); `extra`: SearchSpec fields."""
     w = workload
-    source = as_workload(source or (lambda n, seed: random_prompts(n, w["input_len"], w["output_len"], w["vocab_size"],
-                                                                   seed=seed, range_ratio=w.get("range_ratio", 0.0))))
     warm = await run_closed_loop(backend, random_prompts(4, w["input_len"], 8, w["vocab_size"], seed=w["seed"] + 7),
                                  concurrency=4)
     if not any(r.ok for r in warm):
@@ -243,8 +236,7 @@ async def capacity_on_backend(backend, search: dict, workload: dict, on_probe=No
     sat = None if search.get("start_rate") else await saturation_async(
         backend, source, saturation_concurrency(max_num_seqs), w["seed"] + 13)
     spec = started(search, sat, **extra)
-    max_out = getattr(source, "max_output_len", None) or int(w["output_len"] * (1 + w.get("range_ratio", 0.0))) + 1
-    res = await search_async(spec, ProbePlan.from_spec(spec, max_out), source, backend,
+    res = await search_async(spec, ProbePlan.from_spec(spec, source.max_output_len), source, backend,
                              seed=w["seed"] + 5000, on_probe=printer(spec, on_probe, start_note(spec, sat)))
     res["unloaded"] = {"ttft_ms": ttft * 1000, "tpot_ms": tpot * 1000}
     res["start"] = start_note(spec, sat)
@@ -335,7 +327,7 @@ async def _capacity(cfg: dict) -> dict:
                 AsyncLLMBackend(engine),
                 cfg["capacity"],
                 workload,
-                source=trace_source(cfg),
+                source=workload_source(cfg),
                 on_probe=lambda partial: checkpoint(cfg, partial),
                 max_num_seqs=eng.scheduler_limits(engine)["max_num_seqs"] * cfg["engine"].get("data_parallel_size", 1),
             )  # every DP replica's batch

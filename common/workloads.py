@@ -5,8 +5,10 @@
   `vllm bench`'s random dataset; fresh_copies: the same requests with new tokens (nothing shared in the cache)
 - class_mix: long and short requests mixed at a given share (the mixed workload)
 - arrival_times / with_arrivals: Poisson (or gamma, burstiness != 1) arrival offsets, attached to requests
-- PoissonWorkload / TraceWorkload: a workload source as the capacity search asks for it - n requests for a closed
-  loop, or requests with arrival times at an offered rate (Poisson, or the trace's own times sped up)
+- WorkloadSource: what the scripts and the capacity search ask of a workload - n requests for a closed loop, or
+  requests with arrival times at an offered rate; PoissonWorkload (the random shape, a class mix, ShareGPT's real
+  prompts: Poisson arrivals) and TraceWorkload (a trace's own times sped up) are its implementations, chosen by
+  --dataset-name through one registry (SOURCES, workload_source)
 - trace_prompts: a trace's requests (common/traces.py) at exact token counts, the same in every process for one
   seed, requests sharing hash ids sharing those prompt blocks; arrivals at the trace's times / speed
 - ProbeLoad: one capacity probe's requests and judged window; each workload source makes its own (probe_specs), and
@@ -16,11 +18,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Callable, Protocol
 
 import numpy as np
 
 from common.load_profile import LoadProfile, clock
-from common.traces import dataset_kind, load_sharegpt, load_trace
+from common.traces import Trace, dataset_kind, load_sharegpt, load_trace
 
 CHECK_PROMPTS = [
     "The capital of France is",
@@ -144,13 +147,41 @@ def _with_window_rate(load: ProbeLoad) -> ProbeLoad:
     return load
 
 
+class WorkloadSource(Protocol):
+    """What the scripts and the capacity search ask of a workload. `dropped`: its requests that max_model_len left
+    out; `max_output_len`: the longest answer it asks for (sizes a probe's time limit)."""
+    dropped: int
+    max_output_len: int
+
+    def requests(self, n: int, seed: int) -> list[RequestSpec]:
+        """n requests, for a closed loop (no arrival times)."""
+
+    def timed(self, rate: float, seed: int, until_s: float) -> list[RequestSpec]:
+        """The requests that arrive in [0, until_s) at an offered `rate` req/s."""
+
+    def probe_specs(self, rate: float, seed: int, window: tuple[float, float], min_requests: int, limit_s: float,
+                    stretch: int = 1) -> ProbeLoad:
+        """One capacity probe's load at `rate`."""
+
+    def search_ceiling(self, ceiling_rate: float | None, specs) -> tuple[float | None, str | None]:
+        """(the search's ceiling, how it was derived) from the saturation probe's completion rate."""
+
+    def rate_note(self, rate: float) -> dict:
+        """What an offered rate means in this workload's own terms ({} where it is just req/s)."""
+
+    def describe(self) -> dict:
+        """config.workload: what the requests are."""
+
+
 @dataclass
 class PoissonWorkload:
-    """Requests from `make(n, seed)` (e.g. random_prompts of a shape, a class mix), arriving as a Poisson stream
-    (gamma gaps for burstiness != 1) at the offered rate."""
-    make: object
+    """Requests from `make(n, seed)` (the random shape, a class mix, ShareGPT's prompts), arriving as a Poisson
+    stream (gamma gaps for burstiness != 1) at the offered rate. `info` is its config.workload."""
+    make: Callable[[int, int], list[RequestSpec]]
+    max_output_len: int
+    info: dict
     burstiness: float = 1.0
-    source: str = "random"
+    dropped: int = 0
 
     def requests(self, n: int, seed: int) -> list[RequestSpec]:
         return self.make(n, seed)
@@ -177,6 +208,18 @@ class PoissonWorkload:
     def rate_note(self, rate: float) -> dict:
         return {}
 
+    def describe(self) -> dict:
+        return dict(self.info)
+
+
+def random_source(input_len: int, output_len: int, vocab_size: int, range_ratio: float = 0.0) -> PoissonWorkload:
+    """The random shape: seeded random-token prompts of these lengths (random_prompts), Poisson arrivals."""
+    return PoissonWorkload(lambda n, seed: random_prompts(n, input_len, output_len, vocab_size, seed=seed,
+                                                          range_ratio=range_ratio),
+                           max_output_len=max(1, int(output_len * (1 + range_ratio))) + 1,
+                           info={"source": "random", "input_len": input_len, "output_len": output_len,
+                                 "range_ratio": range_ratio})
+
 
 @dataclass
 class TraceWorkload:
@@ -184,12 +227,11 @@ class TraceWorkload:
     r / its mean rate. Past the stretch's end it starts again from its beginning (the same pattern, new tokens).
     Prompts are seeded per probe, so no probe finds another's prompts in the prefix cache; within one, requests
     sharing hash ids share those blocks."""
-    trace: object
+    trace: Trace
     vocab_size: int
     max_model_len: int | None = None
     judge: str = "heaviest"        # heaviest: a probe replays the heaviest window; start: from the stretch's start
     window_s: float = 60.0         # the load profile's window, s of trace time
-    source: str = "trace"
 
     def __post_init__(self):
         self.fits = self.trace.fits(self.max_model_len)   # the requests trace_prompts keeps
@@ -308,6 +350,10 @@ class TraceWorkload:
         speed = rate / self.trace.mean_rate
         return {"trace_speedup": speed, "busiest_minute_rate": speed * self.trace.busiest_minute_rate()}
 
+    def describe(self) -> dict:
+        return {**self.trace.describe(), "dropped": self.dropped, "max_model_len": self.max_model_len,
+                "judge": self.judge, "window_s": self.window_s}
+
 
 # --------------------------------------------------------------------------- a run's workload, from its config
 SHAREGPT_MAX = 10_000  # conversations tokenized from a ShareGPT file (the first ones): plenty to sample probes from
@@ -334,62 +380,61 @@ def sharegpt_source(path: str, tokenizer: str, max_model_len: int | None = None)
         idx = np.random.default_rng(seed).choice(len(reqs), size=n, replace=n > len(reqs))
         return [RequestSpec(list(reqs[i][0]), reqs[i][1], rid=f"g{i}-{k}") for k, i in enumerate(idx)]
 
-    w = PoissonWorkload(make, source="sharegpt")
-    w.dropped, w.max_output_len = dropped, max(o for _, o in reqs)
-    w.info = {"source": "sharegpt", "path": str(path), "sha256": sha, "requests": len(reqs), "dropped": dropped,
-              "mean_input_len": float(np.mean([len(i) for i, _ in reqs])), "mean_output_len": float(np.mean(
-                  [o for _, o in reqs])), "max_model_len": max_model_len}
-    return w
+    return PoissonWorkload(make, max_output_len=max(o for _, o in reqs), dropped=dropped, info={
+        "source": "sharegpt", "path": str(path), "sha256": sha, "requests": len(reqs), "dropped": dropped,
+        "mean_input_len": float(np.mean([len(i) for i, _ in reqs])),
+        "mean_output_len": float(np.mean([o for _, o in reqs])), "max_model_len": max_model_len})
 
 
-def trace_source(cfg: dict):
-    """cfg's dataset (dataset_path, dataset_name, trace_start_s, trace_duration_s, vocab_size, max_model_len) as a
-    workload source: a TraceWorkload (timed trace), a ShareGPT PoissonWorkload, or None for the random shape."""
-    if not cfg.get("dataset_path"):
-        return None
+def _sharegpt(cfg: dict) -> PoissonWorkload:
     engine = cfg.get("engine") or {}
-    key = (
-        cfg["dataset_path"],
-        cfg.get("dataset_name"),
-        cfg.get("trace_start_s"),
-        cfg.get("trace_duration_s"),
-        cfg.get("trace_judge"),
-        cfg.get("trace_window_s"),
-        cfg.get("vocab_size"),
-        cfg.get("max_model_len"),
-        engine.get("tokenizer") or engine.get("model"),
-    )
-    if key not in _SOURCES:  # a file is read (and a ShareGPT one tokenized) once per process
-        _SOURCES[key] = _load_source(cfg)
+    return sharegpt_source(cfg["dataset_path"], engine.get("tokenizer") or engine.get("model"),
+                           cfg.get("max_model_len"))
+
+
+def _trace(cfg: dict) -> TraceWorkload:
+    trace = load_trace(cfg["dataset_path"], cfg["dataset_name"]).stretch(cfg["trace_start_s"], cfg["trace_duration_s"])
+    return TraceWorkload(trace, cfg["vocab_size"], cfg.get("max_model_len"), judge=cfg.get("trace_judge") or "heaviest",
+                         window_s=cfg.get("trace_window_s") or 60.0)
+
+
+def _random(cfg: dict) -> PoissonWorkload:
+    return random_source(cfg["input_len"], cfg["output_len"], cfg["vocab_size"], cfg.get("range_ratio") or 0.0)
+
+
+# --dataset-name (or the file's extension, common.traces.dataset_kind) -> the workload source it names
+SOURCES: dict[str, Callable[[dict], WorkloadSource]] = {"random": _random, "sharegpt": _sharegpt, "azure": _trace,
+                                                         "timed_trace": _trace}
+
+
+def workload_source(cfg: dict) -> WorkloadSource:
+    """cfg's requests as a workload source: the random shape (input_len, output_len, range_ratio, vocab_size), or the
+    dataset at dataset_path (a trace stretch: trace_start_s, trace_duration_s, trace_judge, trace_window_s; ShareGPT),
+    by SOURCES. A file is read (and a ShareGPT one tokenized) once per process."""
+    if not cfg.get("dataset_path"):
+        return _random(cfg)
+    engine = cfg.get("engine") or {}
+    key = (cfg["dataset_path"], cfg.get("dataset_name"), cfg.get("trace_start_s"), cfg.get("trace_duration_s"),
+           cfg.get("trace_judge"), cfg.get("trace_window_s"), cfg.get("vocab_size"), cfg.get("max_model_len"),
+           engine.get("tokenizer") or engine.get("model"))
+    if key not in _SOURCES:
+        _SOURCES[key] = SOURCES[dataset_kind(cfg["dataset_path"], cfg.get("dataset_name"))](cfg)
     return _SOURCES[key]
 
 
 _SOURCES: dict = {}
 
 
-def _load_source(cfg: dict):
-    if dataset_kind(cfg["dataset_path"], cfg.get("dataset_name")) == "sharegpt":
-        engine = cfg.get("engine") or {}
-        return sharegpt_source(
-            cfg["dataset_path"], engine.get("tokenizer") or engine.get("model"), cfg.get("max_model_len")
-        )
-    trace = load_trace(cfg["dataset_path"], cfg["dataset_name"]).stretch(cfg["trace_start_s"], cfg["trace_duration_s"])
-    return TraceWorkload(trace, cfg["vocab_size"], cfg.get("max_model_len"), judge=cfg.get("trace_judge") or "heaviest",
-                         window_s=cfg.get("trace_window_s") or 60.0)
-
-
 def workload_config(cfg: dict) -> dict:
-    """config.workload: what the requests are - the random shape, or the replayed trace stretch (source, path,
-    sha256, requests, span, rates, speeds, how many requests max_model_len dropped)."""
-    src = trace_source(cfg)
-    if src is None:
-        return {"source": "random", "input_len": cfg["input_len"], "output_len": cfg["output_len"],
-                "range_ratio": cfg.get("range_ratio", 0.0)}
-    if src.source == "sharegpt":
-        return dict(src.info)
-    return {**src.trace.describe(), "start_s": cfg["trace_start_s"], "speed": cfg.get("speeds") or [1.0],
-            "dropped": src.dropped, "max_model_len": cfg.get("max_model_len"), "judge": src.judge,
-            "window_s": src.window_s}
+    """config.workload: what the requests are - the random shape, ShareGPT's prompts, or the replayed trace stretch
+    (source, path, sha256, requests, span, rates, speeds, how many requests max_model_len dropped)."""
+    src = workload_source(cfg)
+    if not isinstance(src, TraceWorkload):
+        return src.describe()
+    w = src.describe()
+    return {**{k: v for k, v in w.items() if k not in ("dropped", "max_model_len", "judge", "window_s")},
+            "start_s": cfg["trace_start_s"], "speed": cfg.get("speeds") or [1.0], "dropped": w["dropped"],
+            "max_model_len": w["max_model_len"], "judge": w["judge"], "window_s": w["window_s"]}
 
 
 def workload_text(w: dict) -> str:

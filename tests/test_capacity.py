@@ -10,7 +10,7 @@ from common.capacity_display import out_of_reach
 from common.capacity_drivers import probe_specs, search_async, search_sync
 from common.loadgen import RequestRecord
 from common.metrics import percentile_with_unfinished
-from common.workloads import RequestSpec, arrival_times
+from common.workloads import PoissonWorkload, RequestSpec, arrival_times
 
 SLO = {"ttft": 500.0, "tpot": 50.0}
 
@@ -212,7 +212,8 @@ def test_plan_window_and_drain():
     assert plan.window(5.0) == (2, 22)           # stretched to 100 arrivals
     assert plan.window(0.5) == (2, 42)           # never past 4 x measure_s
     assert plan.drain_s() == pytest.approx(1.2 * (0.5 + 0.05 * 100) + 1)
-    load = probe_specs(plan, 20.0, lambda n, seed: [RequestSpec([1], 4) for _ in range(n)], seed=3)
+    load = probe_specs(plan, 20.0, PoissonWorkload(lambda n, seed: [RequestSpec([1], 4) for _ in range(n)], 4, {}),
+                       seed=3)
     specs, window = load.specs, load.window
     t = [s.arrival_s for s in specs]
     assert t[0] == 0 and t[-1] < window[1] == 12 and 180 < len(t) < 300
@@ -220,8 +221,7 @@ def test_plan_window_and_drain():
 
 def test_search_sync_drives_a_front_end_and_keeps_every_probe():
     """A fake front end that serves at most 12 req/s: at higher rates each request waits behind the backlog."""
-    def make(n, seed):
-        return [RequestSpec([1, 2, 3], 10) for _ in range(n)]
+    make = PoissonWorkload(lambda n, seed: [RequestSpec([1, 2, 3], 10) for _ in range(n)], 10, {})
 
     def run_open(specs, limit, stop):
         t0, free_at, recs = 0.0, 0.0, []
@@ -274,8 +274,8 @@ def test_search_async_keeps_the_probes_when_the_server_goes_away():
         seen.append(p)
         backend.dead = len(seen) >= 2
 
-    res = asyncio.run(search_async(spec, ProbePlan.from_spec(spec, 4), lambda n, seed: [RequestSpec([1], 4)
-                                                                                       for _ in range(n)],
+    res = asyncio.run(search_async(spec, ProbePlan.from_spec(spec, 4),
+                                   PoissonWorkload(lambda n, seed: [RequestSpec([1], 4) for _ in range(n)], 4, {}),
                                    backend, on_probe=on_probe))
     assert len(res["probes"]) == 3 and res["probes"][0]["pass"] and res["probes"][1]["pass"]
     assert "Connection refused" in res["failed"] and "search FAILED" in res["verdict"]

@@ -259,7 +259,7 @@ def test_sharegpt_gives_real_prompts_with_the_answers_length(tmp_path, tiny_mode
     path = tmp_path / "sg.json"
     path.write_text(json.dumps(convs))
     w = sharegpt_source(str(path), str(tiny_model[1]), max_model_len=4096)
-    assert w.info["requests"] == 5 and w.info["dropped"] == 0 and w.source == "sharegpt"
+    assert w.info["requests"] == 5 and w.info["dropped"] == 0 and w.describe()["source"] == "sharegpt"
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(str(tiny_model[1]))
     want = {tuple(tok(c["conversations"][0]["value"], add_special_tokens=False).input_ids):
