@@ -13,11 +13,11 @@ from common.capacity import (START_FRACTION, CapacitySearch, ProbePlan, SearchSp
 from common.capacity_display import printer
 from common.capacity_stats import saturation_rate
 from common.isolation import checkpoint, run_isolated
-from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
+from common.loadgen import AsyncLLMBackend, Backend, run_async, run_closed_loop, run_open_loop
 from common.metrics import StageTimer, unloaded_reference
 from common.prom import prefix_hit_rate, read_counters
 from common.load_profile import clock
-from common.workloads import ProbeLoad, WorkloadSource, random_prompts, workload_source
+from common.workloads import ProbeLoad, TraceWorkload, WorkloadSource, random_prompts, workload_source
 
 UNFINISHED = "stopped before the search finished"
 
@@ -126,7 +126,7 @@ def saturation_steps(source, concurrency: int, seed: int):
     return _saturation(source, specs, recs, concurrency, t)
 
 
-async def saturation_async(backend, source, concurrency: int, seed: int) -> dict:
+async def saturation_async(backend: Backend, source: WorkloadSource, concurrency: int, seed: int) -> dict:
     return await drive_async(saturation_steps(source, concurrency, seed),
                              lambda specs, conc: run_closed_loop(backend, specs, concurrency=conc))
 
@@ -215,13 +215,14 @@ def search_sync(spec: SearchSpec, plan: ProbePlan, source, run_open, seed: int =
     return drive_sync(search_steps(spec, plan, source, seed, on_probe), run_open)
 
 
-async def search_async(spec: SearchSpec, plan: ProbePlan, source, backend, seed: int = 0, on_probe=None) -> dict:
+async def search_async(spec: SearchSpec, plan: ProbePlan, source: WorkloadSource, backend: Backend, seed: int = 0,
+                       on_probe=None) -> dict:
     """The search with an async streaming backend (common.loadgen: AsyncLLM or an OpenAI-compatible server)."""
     return await drive_async(search_steps(spec, plan, source, seed, on_probe),
                              lambda specs, limit, stop: run_open_loop(backend, specs, time_limit_s=limit, stop=stop))
 
 
-async def capacity_on_backend(backend, search: dict, workload: dict, source: WorkloadSource, on_probe=None,
+async def capacity_on_backend(backend: Backend, search: dict, workload: dict, source: WorkloadSource, on_probe=None,
                               max_num_seqs: int | None = None, **extra) -> dict:
     """Warm-up, unloaded reference, the saturation probe, then the search, on one running front end (a common.loadgen
     backend). `search`: spec_from_args()'s dict; `workload`: input_len, vocab_size, seed (the warm-up's shape);
@@ -261,7 +262,8 @@ def validation_span(source, cap: dict, span_s: float | None) -> tuple[float, flo
     return a, (b if b < tr.span_s else np.inf)   # to the end: the last request too
 
 
-async def validate_on_backend(backend, source, cap: dict, seed: int, span: tuple[float, float] | None = None,
+async def validate_on_backend(backend: Backend, source: TraceWorkload, cap: dict, seed: int,
+                              span: tuple[float, float] | None = None,
                               progress=None) -> dict:
     """--validate: the stretch (or `span`, stretch time: validation_span) replayed once at the speed found, judged
     window by window (capacity.window_verdicts): metrics.capacity.validation, and its requests' samples under

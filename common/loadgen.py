@@ -14,6 +14,7 @@ import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -98,6 +99,19 @@ class RequestRecord:
 
 
 # --------------------------------------------------------------------------- backends
+class Backend(Protocol):
+    """A front end the load generators stream requests to: an in-process AsyncLLM or an OpenAI-compatible server."""
+
+    async def send(self, spec: RequestSpec, rec: RequestRecord) -> None:
+        """Send one request and fill `rec` with its token times; raises on a failed request."""
+
+    async def counters(self) -> dict[str, float]:
+        """The engine's Prometheus counters (common.prom), as a server's /metrics gives them."""
+
+    async def close(self) -> None:
+        """Release what the front end holds (a server's HTTP session)."""
+
+
 class AsyncLLMBackend:
     """Streams from an in-process vllm AsyncLLM (the engine behind `vllm serve`)."""
 
@@ -185,7 +199,7 @@ class OpenAIBackend:
 
 
 # --------------------------------------------------------------------------- load shapes
-async def _one(backend, spec: RequestSpec, rec: RequestRecord) -> None:
+async def _one(backend: Backend, spec: RequestSpec, rec: RequestRecord) -> None:
     try:
         await backend.send(spec, rec)
     except asyncio.CancelledError:
@@ -201,7 +215,7 @@ def new_record(spec: RequestSpec) -> RequestRecord:
                          target_output_len=spec.output_len)
 
 
-async def run_closed_loop(backend, specs: list[RequestSpec], concurrency: int,
+async def run_closed_loop(backend: Backend, specs: list[RequestSpec], concurrency: int,
                           time_limit_s: float = 600.0, progress=None) -> list[RequestRecord]:
     """`concurrency` clients share the request list; each sends its next one when the last is done."""
     records = [new_record(s) for s in specs]
@@ -225,7 +239,7 @@ async def run_closed_loop(backend, specs: list[RequestSpec], concurrency: int,
     return records
 
 
-async def run_open_loop(backend, specs: list[RequestSpec], time_limit_s: float = 600.0,
+async def run_open_loop(backend: Backend, specs: list[RequestSpec], time_limit_s: float = 600.0,
                         progress=None, stop=None) -> list[RequestRecord]:
     """Send each spec at its `arrival_s` offset, whatever is still in flight. `stop(records, t0, now)`, if given,
     is asked every STOP_CHECK_S: once it returns a reason, what runs is cancelled and what has not been sent is
