@@ -82,7 +82,7 @@ def capacity_rows(ms: list[dict], dev: str = "GPU") -> list[dict]:
     return [{"layout": m["layout"], f"{dev}s": m["gpus"], "capacity req/s": num(m.get("capacity_request_rate"), 2),
              f"req/s per {dev}": num(m.get("capacity_request_rate_per_gpu"), 2),
              "out tok/s at capacity": num(m.get("capacity_output_throughput"), 0),
-             f"per {dev}": num(m.get("capacity_output_throughput_per_gpu"), 0),
+             f"out tok/s per {dev}": num(m.get("capacity_output_throughput_per_gpu"), 0),
              "$/1M out tok at capacity": num(m.get("usd_per_1m_output_tokens_at_capacity"), 3),
              "next rate broke": ("search failed" if m["capacity"].get("failed") else m.get("capacity_bound_by") or "-"),
              "probes": len(m["capacity"].get("probes", []))} for m in ms if m.get("capacity")]

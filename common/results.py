@@ -127,6 +127,11 @@ def timestamp() -> str:
     return _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+def stamp_clock(stamp: str) -> str:
+    """A run stamp (YYYYmmdd-HHMMSS) as its time of day, HH:MM."""
+    return _dt.datetime.strptime(stamp, "%Y%m%d-%H%M%S").strftime("%H:%M")
+
+
 def run_stamp(doc: dict) -> str:
     """The run a result file belongs to: the YYYYmmdd-HHMMSS stamp its name ends with (every file one
     invocation writes shares it), else its creation time."""

@@ -2,6 +2,7 @@
 whether fewer would do, the lowest latency; and the paragraph to paste into notes."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from common.metrics import speedup, usd_per_1m
@@ -32,9 +33,9 @@ def pick(cands: list[dict], cap_best: dict, base: dict | None, slo: dict) -> Pic
     top = max(cands, key=per_gpu)
     # per-GPU rates within 3 % are a tie on a shared machine: the fewest GPUs is then the simpler rental
     per_dollar = min([m for m in cands if per_gpu(m) >= 0.97 * per_gpu(top)], key=lambda m: (m["gpus"], -per_gpu(m)))
-    meets = [m for m in cands if (m.get("p99_ttft_ms") or 1e18) <= slo.get("ttft", 1e18)
-             and (m.get("p99_tpot_ms") or 1e18) <= slo.get("tpot", 1e18)]
-    fastest = min(meets or cands, key=lambda m: m["batch1_tpot_ms"] or 1e18)
+    meets = [m for m in cands if (m.get("p99_ttft_ms") or math.inf) <= slo.get("ttft", math.inf)
+             and (m.get("p99_tpot_ms") or math.inf) <= slo.get("tpot", math.inf)]   # (no figure: not met)
+    fastest = min(meets or cands, key=lambda m: m["batch1_tpot_ms"] or math.inf)
     n_all = max(m["gpus"] for m in cands)
     at_all = [m for m in cands if m["gpus"] == n_all]
     cap_key = next(iter(cap_best), None)
@@ -42,15 +43,17 @@ def pick(cands: list[dict], cap_best: dict, base: dict | None, slo: dict) -> Pic
     best_all = (max(with_cap, key=lambda m: m["capacity_request_rate"]) if cap_key and with_cap
                 else max(at_all, key=lambda m: m["output_throughput"]))
     sp = best_all.get("speedup") or (speedup(best_all, base)[0] if base else None)
-    return Picks(per_dollar, top, fastest, meets, n_all, at_all, best_all, cap_key if with_cap else None, sp,
-                 any(m["gpus"] < n_all for m in cands))
+    return Picks(per_dollar=per_dollar, top=top, fastest=fastest, meets=meets, n_all=n_all, at_all=at_all,
+                 best_all=best_all, cap_key=cap_key if with_cap else None, speedup=sp,
+                 fewer=any(m["gpus"] < n_all for m in cands))
 
 
 def recommendation(cands: list[dict], cap_best: dict, base: dict | None, price: tuple, env: dict,
-                   slo: dict) -> list[str]:
+                   slo: dict, fleet_txt: str = "") -> list[str]:
     """The report's advice for the devices the reader has: SLO capacity per dollar, batch throughput per dollar,
     the best use of all N devices (the best layout measured at N, never TP alone when another N-layout read
-    higher), whether fewer would do, and the lowest latency; then the paragraph to paste."""
+    higher), whether fewer would do, and the lowest latency; then the paragraph to paste (ending with `fleet_txt`, the
+    fleet's sentence, when there is one)."""
     price, price_src = price
     dev, p = dev_of(env), pick(cands, cap_best, base, slo)
     cost = lambda m: usd_per_1m(price, m["gpus"], m["output_throughput"]) if price else None  # noqa: E731
@@ -86,7 +89,8 @@ def recommendation(cands: list[dict], cap_best: dict, base: dict | None, price: 
     )
     if note := above_linear_note(cands, dev):  # per-device comparisons against this run's baseline cannot be trusted
         L.append(f"- **Read with care:** {note}")
-    return L + ["", paste_paragraph(p, cap_best, env, where, (c1, c2), all_txt), ""]
+    para = paste_paragraph(p, cap_best, env, where, (c1, c2), all_txt)
+    return L + ["", para + (" " + fleet_txt if fleet_txt else ""), ""]
 
 
 def fewer_text(p: Picks, dev: str, where) -> str:

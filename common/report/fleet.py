@@ -32,14 +32,15 @@ def fleet_target(ms: list[dict], cfg: ReportSettings) -> tuple[float | None, str
     return busy * cfg.growth, f"the trace's busiest minute ({busy:.3g} req/s) x {cfg.growth:g}"
 
 
-def fleet_section(ms: list[dict], cfg: ReportSettings, price, price_src, dev: str) -> list[str]:
+def fleet_section(ms: list[dict], cfg: ReportSettings, price, price_src, dev: str) -> tuple[list[str], str]:
     """'Fleet for R req/s': per layout with a capacity, the replicas that hold R (ceil(R / capacity)), their devices,
     $ per hour and per 1M output tokens at R, and the headroom; the cheapest named. Replicas behind a load
-    balancer are assumed to add capacity linearly (DP inside one engine is measured, not assumed)."""
+    balancer are assumed to add capacity linearly (DP inside one engine is measured, not assumed). (lines, the
+    sentence for the paragraph to paste)."""
     target, src = fleet_target(ms, cfg)
     caps = [m for m in ms if m.get("capacity_request_rate")]
     if not target or not caps:
-        return []
+        return [], ""
     rows = []
     for m in caps:
         reps = math.ceil(target / m["capacity_request_rate"])
@@ -66,11 +67,8 @@ def fleet_section(ms: list[dict], cfg: ReportSettings, price, price_src, dev: st
                  f"{num(hour, 2)} | {num(per_m, 3)} | {head * 100:.0f}% |")
     m, reps, hour = best[:3]
     fleet = f"{reps} x {m['layout']} = {reps * m['gpus']} {dev}s" + (f", ${hour:.2f}/hour" if hour else "")
-    return L + [
-        "",
-        f"**Cheapest fleet that holds {target:.3g} req/s within the SLO:** {fleet}.",
-        f"To serve {target:.3g} req/s within the SLO, rent {fleet} (the cheapest fleet of the layouts measured).",
-    ]
+    return L + ["", f"**Cheapest fleet that holds {target:.3g} req/s within the SLO:** {fleet}."], \
+        f"To serve {target:.3g} req/s within the SLO, rent {fleet} (the cheapest fleet of the layouts measured)."
 
 
 def day_fleet_section(trace_caps: list[dict], cfg: ReportSettings, out_dir: Path) -> tuple[list[str], list[Path]]:

@@ -111,9 +111,9 @@ def gather(out_dir: Path, wanted: str | None = None) -> Findings:
     # benchmark_scaling.py runs are kept apart: each layout's speedup is against the 1-GPU baseline of its own
     # run, since a shared machine's baseline drifts between runs
     runs: dict[str, list[dict]] = {}
-    for d in sorted(_latest([dict(d, _key=run_stamp(d)) for d in mine], "scaling", by="_key"),
-                    key=lambda d: (d["_key"], d["metrics"]["gpus"], d["metrics"]["layout"])):
-        runs.setdefault(d["_key"], []).append(d)
+    for d in sorted(_latest([dict(d, _run=run_stamp(d)) for d in mine], "scaling", by="_run"),
+                    key=lambda d: (d["_run"], d["metrics"]["gpus"], d["metrics"]["layout"])):
+        runs.setdefault(d["_run"], []).append(d)
     model = groups[label][0]["config"]["engine"]["model"] if label else None
     f = Findings(docs, skipped, sorted(_latest(mine, "suite"), key=lambda d: d["metrics"]["gpus"]), runs,
                  [d for d in _latest(docs, "tensor_parallel") if d["config"]["engine"]["model"] == model],

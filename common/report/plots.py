@@ -6,6 +6,7 @@ from pathlib import Path
 from common.capacity_display import capacity_plots
 from common.plotting import bar_plot, line_plot
 from common.report.gather import Findings, dev_of
+from common.results import run_stamp, stamp_clock
 
 
 def report_plots(f: Findings, out_dir: Path, cap_best: dict) -> list[Path]:
@@ -46,7 +47,7 @@ def report_plots(f: Findings, out_dir: Path, cap_best: dict) -> list[Path]:
         first = ms[0]["capacity"]
         plots += capacity_plots(out_dir / "report", [m for m in ms if m["capacity"]["slo"] == first["slo"]], first, dev)
     if f.layouts:
-        stamp = lambda d: f" {d['_key'][-6:-4]}:{d['_key'][-4:-2]}" if len(f.runs) > 1 else ""  # noqa: E731
+        stamp = lambda d: " " + stamp_clock(run_stamp(d)) if len(f.runs) > 1 else ""  # noqa: E731
         plots.append(bar_plot(out_dir / "report_layouts.png", [d["metrics"]["layout"] + stamp(d) for d in f.scaling],
                               {"out tok/s": [m["output_throughput"] for m in f.layouts]}, "Throughput per layout",
                               "output tokens / s"))

@@ -271,9 +271,8 @@ def capacity_section(ms: list[dict], price, price_src, dev: str) -> tuple[list[s
             "",
             f"**{key}**",
             "",
-            f"| layout | {dev}s | capacity req/s | per {dev} | out tok/s at capacity | $/1M out "
-            "tok at capacity | next rate broke | probes |",
-            "|---|---|---|---|---|---|---|---|",
+            "| " + " | ".join(cols) + " |",   # the headers are the rows' own keys, typed once (capacity_rows)
+            "|---" * len(cols) + "|",
         ]
         L += ["| " + " | ".join(str(r[k]) for k in cols) + " |" for r in capacity_rows(group, dev)]
         if (b := best_capacity(group)) is not None:

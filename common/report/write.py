@@ -28,10 +28,8 @@ def write_report(out_dir: Path, cfg: ReportSettings) -> dict:
     course = course_section(f)
     cap_lines, cap_best = capacity_section(f.candidates, *price, dev_of(env))
     base = next((m for m in f.candidates if m["gpus"] == 1), None)  # the recommended run's own baseline
-    advice = recommendation(f.candidates, cap_best, base, price, env, cfg.slo)
-    fleet = fleet_section(f.candidates, cfg, *price, dev_of(env))
-    if fleet:  # its last line goes into the paragraph to paste
-        advice[-2] += " " + fleet.pop()
+    fleet, fleet_txt = fleet_section(f.candidates, cfg, *price, dev_of(env))
+    advice = recommendation(f.candidates, cap_best, base, price, env, cfg.slo, fleet_txt)
     day, day_plots = day_fleet_section(f.trace_caps, cfg, out_dir)
     fleet += day
     L = (header_section(f, out_dir, env) + course + latency_section(f, dev_of(env)) + sweep_section(f)
