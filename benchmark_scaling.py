@@ -30,26 +30,27 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common import cli, hardware
-from common.allreduce import comm_model
-from common.calibration import compare_with_vllm_bench
-from common.capacity import slo_text
-from common.capacity_display import best_capacity, capacity_plots, capacity_rows
-from common.capacity_drivers import run_capacity, split_samples
-from common.capacity_flags import add_cli_args, spec_from_args
+from common import cli
+from common.runtime import hardware
+from common.measure.allreduce import comm_model
+from common.measure.calibration import compare_with_vllm_bench
+from common.capacity.search import slo_text
+from common.capacity.display import best_capacity, capacity_plots, capacity_rows
+from common.capacity.drivers import run_capacity, split_samples
+from common.capacity.flags import add_cli_args, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
-from common.cost import gpu_hour_price
-from common.hwmon import runs_line
-from common.isolation import run_isolated, until_interrupted
-from common.metrics import derive_capacity, derive_scaling
-from common.models import layout_problem
-from common.noise import above_linear_note, spread_note
-from common.plotting import bar_plot, line_plot
-from common.results import RunFile, any_failed, environment, record_failure, run_path, save_run, then, timestamp
-from common.scaling import plan_layouts, run_layout, summarize_layout
-from common.tables import num, pct, print_table
-from common.traces import TraceError, check_trace_args
-from common.workloads import workload_config
+from common.measure.cost import gpu_hour_price
+from common.measure.hwmon import runs_line
+from common.runtime.isolation import run_isolated, until_interrupted
+from common.measure.metrics import derive_capacity, derive_scaling
+from common.runtime.models import layout_problem
+from common.measure.noise import above_linear_note, spread_note
+from common.output.plotting import bar_plot, line_plot
+from common.output.results import RunFile, any_failed, environment, record_failure, run_path, save_run, then, timestamp
+from common.measure.scaling import plan_layouts, run_layout, summarize_layout
+from common.output.tables import num, pct, print_table
+from common.traffic.traces import TraceError, check_trace_args
+from common.traffic.workloads import workload_config
 
 EXPERIMENT = "scaling"
 LAYOUTS = ("tp", "dp", "pp")
@@ -157,7 +158,7 @@ def allreduce_bench(cfg: Config, plan: list[dict], info) -> dict:
     sizes = sorted({info.hidden_size * 2 * t for t in (1, 16, 64, 256, 2048, 8192)})
     for n in tps:
         print(f"\n=== all-reduce micro-benchmark on {n} devices ...", flush=True)
-        r = run_isolated("common.allreduce:allreduce_child", {"world_size": n, "sizes_bytes": sizes},
+        r = run_isolated("common.measure.allreduce:allreduce_child", {"world_size": n, "sizes_bytes": sizes},
                          timeout_s=600, label=f"allreduce {n}")
         if r["status"] != "ok":
             print(f"  all-reduce benchmark failed: {r['failure']['message'][:200]}")
@@ -199,7 +200,7 @@ def measure_layout(cfg: Config, lay: dict, res: dict, base: dict, run: RunFile, 
     if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
         then("the vllm bench throughput calibration", lambda: compare_with_vllm_bench(
             cfg, base, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt",
-            child="common.scaling:layout_child"), run)
+            child="common.measure.scaling:layout_child"), run)
     return m
 
 

@@ -26,27 +26,37 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common import cli, hardware
-from common import engine as eng
-from common.capacity import ProbePlan
-from common.capacity_display import printer
-from common.capacity_drivers import (saturation_concurrency, saturation_sync, search_sync, split_samples, started,
+from common import cli
+from common.runtime import hardware
+from common.runtime import engine as eng
+from common.capacity.search import ProbePlan
+from common.capacity.display import printer
+from common.capacity.drivers import (saturation_concurrency, saturation_sync, search_sync, split_samples, started,
                                      start_note)
-from common.capacity_flags import add_cli_args, spec_from_args
+from common.capacity.flags import add_cli_args, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
-from common.cost import gpu_hour_price
-from common.gpu_memory import MemoryTracker
-from common.isolation import checkpoint, run_isolated, until_interrupted
-from common.metrics import StageTimer, cached_prompt_share, derive_capacity, request_metrics
-from common.mixed import analyse, workload
-from common.models import layout_problem
+from common.measure.cost import gpu_hour_price
+from common.measure.gpu_memory import MemoryTracker
+from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
+from common.measure.metrics import StageTimer, cached_prompt_share, derive_capacity, request_metrics
+from common.measure.mixed import analyse, workload
+from common.runtime.models import layout_problem
 from common.report import DEFAULT_SLO, ReportSettings, write_report
-from common.results import (RunFile, any_failed, environment, load_results, record_failure, run_path, save_run, then,
-                            timestamp)
-from common.scaling import layout_name, measure_engine, summarize_layout
-from common.stepdrive import run_steps
-from common.traces import TraceError, check_trace_args
-from common.workloads import random_prompts, workload_config, workload_source
+from common.output.results import (
+    RunFile,
+    any_failed,
+    environment,
+    load_results,
+    record_failure,
+    run_path,
+    save_run,
+    then,
+    timestamp,
+)
+from common.measure.scaling import layout_name, measure_engine, summarize_layout
+from common.traffic.stepdrive import run_steps
+from common.traffic.traces import TraceError, check_trace_args
+from common.traffic.workloads import random_prompts, workload_config, workload_source
 
 EXPERIMENT = "suite"
 
@@ -122,7 +132,7 @@ def serving_sweep(llm, cfg: dict) -> list[dict]:
 
 
 def mixed_on_llm(llm, cfg: dict) -> dict:
-    """The mixed long/short workload at the engine's default scheduler budget (common.mixed)."""
+    """The mixed long/short workload at the engine's default scheduler budget (common.measure.mixed)."""
     mcfg = {**cfg, "num_requests": cfg["mixed_requests"], "request_rate": cfg["mixed_rate"]}
     short_alone, long_ref, mixed = workload(mcfg, cfg["vocab_size"])
     long_alone = run_steps(llm, long_ref, concurrency=1) if long_ref else []
@@ -156,7 +166,7 @@ def search_on_llm(llm, cfg: dict) -> dict:
     )
     return {**res, "start": start_note(spec, sat), "scheduler": eng.scheduler_limits(llm),
             "prefix_cache_hit_rate": cached_prompt_share(seen),
-            "front_end": "the suite's vllm.LLM driven step by step (common.stepdrive)"}
+            "front_end": "the suite's vllm.LLM driven step by step (common.traffic.stepdrive)"}
 
 
 # --------------------------------------------------------------------------- the suite

@@ -6,7 +6,7 @@ scheduler's fairness (Jain's index over clients and over slowdown, worst TTFT vs
 --base-url mode, the server's own scheduler state from /metrics. Finally the same prompts are run
 once as concurrent requests and once as a single LLM.generate batch: continuous batching should make
 the two close, and the table says how close.
-With --find-capacity --slo the levels give way to a capacity search (common/capacity.py): the highest
+With --find-capacity --slo the levels give way to a capacity search (common/capacity/search.py): the highest
 Poisson request rate at which the p99 TTFT / TPOT stay within the SLO, every probe kept - how many
 requests per second this engine or server can take before its users notice.
 
@@ -33,27 +33,28 @@ from pathlib import Path
 import psutil
 from tqdm import tqdm
 
-from common import cli, hardware
-from common import engine as eng
-from common.calibration import bench_at_capacity, bench_serve_level
-from common.capacity_display import out_of_reach, probe_row
-from common.capacity_drivers import capacity_on_backend, samples_apart, validate_on_backend, validation_span
-from common.capacity_flags import add_cli_args, parse_slo, spec_from_args
+from common import cli
+from common.runtime import hardware
+from common.runtime import engine as eng
+from common.measure.calibration import bench_at_capacity, bench_serve_level
+from common.capacity.display import out_of_reach, probe_row
+from common.capacity.drivers import capacity_on_backend, samples_apart, validate_on_backend, validation_span
+from common.capacity.flags import add_cli_args, parse_slo, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
-from common.engine import SCHEDULER_LIMITS
-from common.isolation import checkpoint, run_isolated, until_interrupted
-from common.load_profile import SCALE_STEP_S, clock, fleet_plan, heaviest_rows
-from common.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, run_open_loop
-from common.metrics import StageTimer, fairness_metrics, request_metrics, send_lag, unloaded_reference
-from common.models import load_model_info
-from common.plotting import capacity_plot, cdf_plot, line_plot, load_timeline_plot, validation_plot
-from common.prom import Watcher, prefix_hit_rate, read_counters
-from common.results import RunFile, any_failed, run_path, then, timestamp
-from common.server import API_KEY_ENV, Unauthorized, health, served_model
-from common.stepdrive import generate_offline
-from common.tables import num, print_table
-from common.traces import TIMED, TraceError, check_trace_args, dataset_kind
-from common.workloads import (
+from common.runtime.engine import SCHEDULER_LIMITS
+from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
+from common.traffic.load_profile import SCALE_STEP_S, clock, fleet_plan, heaviest_rows
+from common.traffic.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, run_open_loop
+from common.measure.metrics import StageTimer, fairness_metrics, request_metrics, send_lag, unloaded_reference
+from common.runtime.models import load_model_info
+from common.output.plotting import capacity_plot, cdf_plot, line_plot, load_timeline_plot, validation_plot
+from common.traffic.prom import Watcher, prefix_hit_rate, read_counters
+from common.output.results import RunFile, any_failed, run_path, then, timestamp
+from common.runtime.server import API_KEY_ENV, Unauthorized, health, served_model
+from common.traffic.stepdrive import generate_offline
+from common.output.tables import num, print_table
+from common.traffic.traces import TIMED, TraceError, check_trace_args, dataset_kind
+from common.traffic.workloads import (
     arrival_times,
     random_prompts,
     trace_prompts,

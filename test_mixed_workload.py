@@ -31,22 +31,22 @@ from pathlib import Path
 import numpy as np
 
 from common import cli
-from common import engine as eng
-from common.capacity import ProbePlan, slo_text
-from common.capacity_stats import thin_samples
-from common.capacity_display import printer
-from common.capacity_drivers import (saturation_async, saturation_concurrency, search_async, split_samples, started,
+from common.runtime import engine as eng
+from common.capacity.search import ProbePlan, slo_text
+from common.capacity.stats import thin_samples
+from common.capacity.display import printer
+from common.capacity.drivers import (saturation_async, saturation_concurrency, search_async, split_samples, started,
                                      start_note)
-from common.capacity_flags import add_cli_args, spec_from_args
+from common.capacity.flags import add_cli_args, spec_from_args
 from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
-from common.isolation import checkpoint, run_isolated, until_interrupted
-from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
-from common.metrics import StageTimer
-from common.mixed import analyse, mix_prompts, workload
-from common.plotting import cdf_plot, scatter_plot, timeline_plot
-from common.results import RunFile, any_failed, record_failure, run_path, then, timestamp
-from common.tables import num, pct, print_table
-from common.workloads import PoissonWorkload, random_prompts
+from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
+from common.traffic.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
+from common.measure.metrics import StageTimer
+from common.measure.mixed import analyse, mix_prompts, workload
+from common.output.plotting import cdf_plot, scatter_plot, timeline_plot
+from common.output.results import RunFile, any_failed, record_failure, run_path, then, timestamp
+from common.output.tables import num, pct, print_table
+from common.traffic.workloads import PoissonWorkload, random_prompts
 
 EXPERIMENT = "mixed_workload"
 

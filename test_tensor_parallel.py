@@ -20,16 +20,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common import cli, hardware
-from common import engine as eng
+from common import cli
+from common.runtime import hardware
+from common.runtime import engine as eng
 from common.config import RunConfig, add_options, from_args, option
-from common.gpu_memory import MemoryTracker, balance
-from common.isolation import run_isolated, until_interrupted
-from common.metrics import StageTimer
-from common.models import layout_problem
-from common.results import RunFile, any_failed, record_failure, run_path, save_run, then, timestamp
-from common.tables import fmt_bytes, fmt_mib, print_table
-from common.workloads import CHECK_PROMPTS
+from common.measure.gpu_memory import MemoryTracker, balance
+from common.runtime.isolation import run_isolated, until_interrupted
+from common.measure.metrics import StageTimer
+from common.runtime.models import layout_problem
+from common.output.results import RunFile, any_failed, record_failure, run_path, save_run, then, timestamp
+from common.output.tables import fmt_bytes, fmt_mib, print_table
+from common.traffic.workloads import CHECK_PROMPTS
 
 EXPERIMENT = "tensor_parallel"
 BALANCE_LIMIT = 0.10  # max/min - 1 of per-rank memory

@@ -17,7 +17,7 @@ import argparse
 import copy
 from dataclasses import MISSING, dataclass, field, fields
 
-from common import hardware
+from common.runtime import hardware
 
 _KEY = "lab"
 

@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import hardware  # noqa: E402
+from common.runtime import hardware  # noqa: E402
 
 
 def pytest_configure(config):
@@ -33,7 +33,7 @@ def run_script(script: str, *args: str, timeout: float = 900, env: dict | None =
 
 @pytest.fixture(scope="session")
 def tiny_model():
-    from common.tiny_model import build_tiny_model, tokenizer_dir
+    from common.runtime.tiny_model import build_tiny_model, tokenizer_dir
     path = build_tiny_model()
     return path, tokenizer_dir(path)
 

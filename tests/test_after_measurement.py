@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from common import hardware
-from common.results import FAULT_ENV
+from common.runtime import hardware
+from common.output.results import FAULT_ENV
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")

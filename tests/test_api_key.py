@@ -12,7 +12,7 @@ KEY = "lab-test-key-5f3a9c1e"
 
 @pytest.fixture(scope="module")
 def keyed_server(tiny_model):
-    from common.server import VLLMServer
+    from common.runtime.server import VLLMServer
     model, tok = tiny_model
     srv = VLLMServer({"model": str(model), "tokenizer": str(tok), "enforce_eager": True, "max_model_len": 1024,
                       "api_key": KEY}, start_timeout_s=300)
@@ -95,7 +95,7 @@ def test_an_error_in_the_cross_check_after_a_search_keeps_every_probe_and_exits_
                                                                                   monkeypatch):
     """The same step made to raise (LAB_INJECT_FAULT): exit 1, the search in the JSON with the error as the run's
     failure, and the tables and plot still made from it."""
-    from common.results import FAULT_ENV
+    from common.output.results import FAULT_ENV
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     out = tmp_path / "out"
     proc = run_script("simulate_concurrent_requests.py", "--base-url", keyed_server.base_url, "--model",

@@ -4,13 +4,13 @@ import math
 
 import pytest
 
-from common.capacity import CapacitySearch, ProbePlan, SearchSpec, SureFail, describe, judge
-from common.capacity_stats import thin_samples
-from common.capacity_display import out_of_reach
-from common.capacity_drivers import probe_specs, search_async, search_sync
-from common.loadgen import RequestRecord
-from common.metrics import percentile_with_unfinished
-from common.workloads import PoissonWorkload, RequestSpec, arrival_times
+from common.capacity.search import CapacitySearch, ProbePlan, SearchSpec, SureFail, describe, judge
+from common.capacity.stats import thin_samples
+from common.capacity.display import out_of_reach
+from common.capacity.drivers import probe_specs, search_async, search_sync
+from common.traffic.loadgen import RequestRecord
+from common.measure.metrics import percentile_with_unfinished
+from common.traffic.workloads import PoissonWorkload, RequestSpec, arrival_times
 
 SLO = {"ttft": 500.0, "tpot": 50.0}
 
@@ -367,7 +367,7 @@ def test_an_open_loop_probe_stops_as_soon_as_it_has_surely_failed():
     import asyncio
     import time
 
-    from common.loadgen import run_open_loop
+    from common.traffic.loadgen import run_open_loop
 
     class Slow:
         async def send(self, spec, rec):

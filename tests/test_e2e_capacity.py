@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from common import hardware
+from common.runtime import hardware
 from tests.conftest import run_script
 
 pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")

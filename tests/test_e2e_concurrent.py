@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from common import hardware
+from common.runtime import hardware
 from tests.conftest import ROOT, run_script
 
 pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
@@ -78,7 +78,7 @@ def test_unreachable_base_url_is_one_line_exit_2(tmp_path):
 
 @pytest.fixture(scope="module")
 def server(tiny_model):
-    from common.server import VLLMServer
+    from common.runtime.server import VLLMServer
     model, tok = tiny_model
     srv = VLLMServer({"model": str(model), "tokenizer": str(tok), "enforce_eager": True, "max_model_len": 1024},
                      start_timeout_s=300)

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from common import hardware
-from common.capacity_stats import thin_samples
+from common.runtime import hardware
+from common.capacity.stats import thin_samples
 from tests.conftest import run_script
 
 pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")

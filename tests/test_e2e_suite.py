@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from common import hardware
+from common.runtime import hardware
 from tests.conftest import gpu_words, run_script
 
 pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from common import hardware
+from common.runtime import hardware
 from tests.conftest import run_script
 
 

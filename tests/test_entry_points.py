@@ -29,8 +29,8 @@ def test_every_string_named_child_entry_point_resolves():
         "test_tensor_parallel:tp_check",
         "test_mixed_workload:variant_child",
         "run_distributed_benchmark:suite_child",
-        "common.capacity_drivers:capacity_child",
-        "common.scaling:layout_child",
+        "common.capacity.drivers:capacity_child",
+        "common.measure.scaling:layout_child",
     } <= set(found), sorted(found)
     for name, where in found.items():
         module, func = name.split(":")

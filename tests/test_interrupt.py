@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from common import hardware
+from common.runtime import hardware
 from tests.conftest import ROOT, run_script
 
 SCRIPTS = ["test_tensor_parallel.py", "simulate_concurrent_requests.py", "benchmark_scaling.py",

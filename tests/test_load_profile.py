@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from common.capacity import window_verdicts
-from common.capacity_drivers import validation_span
-from common.load_profile import DECODE_COST, LoadProfile, clock, fleet_plan
-from common.loadgen import RequestRecord
-from common.traces import Trace
-from common.workloads import TraceWorkload
+from common.capacity.search import window_verdicts
+from common.capacity.drivers import validation_span
+from common.traffic.load_profile import DECODE_COST, LoadProfile, clock, fleet_plan
+from common.traffic.loadgen import RequestRecord
+from common.traffic.traces import Trace
+from common.traffic.workloads import TraceWorkload
 from tests.conftest import run_script
 
 # The stretch, in its own time (s from its first request), three windows of 10 s:
@@ -311,7 +311,7 @@ def test_a_plausible_trace_passes_the_same_checks(tmp_path):
     """The checks above do not refuse everything: the valid file (30 requests 0.1 s apart, 10 req/s) loads."""
     from types import SimpleNamespace
 
-    from common.traces import check_trace_args, load_trace
+    from common.traffic.traces import check_trace_args, load_trace
     path = _jsonl(tmp_path / "ok.jsonl", VALID)
     check_trace_args(SimpleNamespace(dataset_name=None, dataset_path=str(path), trace_judge="start",
                                      trace_window_s=60.0, trace_start_s=0.0, trace_duration_s=None))

@@ -2,7 +2,7 @@
 reader has (the best N-device layout, never TP alone when DP read higher) and whether fewer would do."""
 import re
 
-from common.results import run_path, save_run
+from common.output.results import run_path, save_run
 from tests.conftest import run_script
 
 

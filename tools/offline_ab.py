@@ -2,7 +2,7 @@
 
 One engine, the same 1000 x 512 in / 128 out workload (temperature 1, as the bench) timed four ways, interleaved,
 each twice from an empty prefix cache:
-  ours      common.stepdrive.generate_offline on our random-token prompts (what benchmark_scaling.py times)
+  ours      common.traffic.stepdrive.generate_offline on our random-token prompts (what benchmark_scaling.py times)
   bench     vllm's RandomDataset text prompts, use_tqdm=True: exactly the bench's timed call
   benchtok  the bench's prompts as token ids (text vs token input)
   frozen    ours with the garbage collector's heap frozen (Python GC cost)
@@ -19,9 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 
 def main():
-    from common import engine as eng
-    from common.stepdrive import generate_offline
-    from common.workloads import random_prompts
+    from common.runtime import engine as eng
+    from common.traffic.stepdrive import generate_offline
+    from common.traffic.workloads import random_prompts
     M = "/tmp/models/qwen2.5-7b"
     llm = eng.build_llm(dict(model=M, tokenizer=M + "-tokenizer", load_format="dummy", max_model_len=4096))
     from vllm import SamplingParams

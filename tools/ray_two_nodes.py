@@ -51,7 +51,7 @@ def node_command(i: int, ray_bin: str, cpus: int | None, gpus: int) -> list[str]
 
 
 def stop() -> int:
-    from common.isolation import kill_matching
+    from common.runtime.isolation import kill_matching
     n = sum(kill_matching(tmp) for _, tmp, *_ in NODES)
     for _, tmp, *_ in NODES:
         shutil.rmtree(tmp, ignore_errors=True)

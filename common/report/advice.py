@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from common.metrics import speedup, usd_per_1m
-from common.noise import above_linear_note
+from common.measure.metrics import speedup, usd_per_1m
+from common.measure.noise import above_linear_note
 from common.report.gather import dev_of
 
 

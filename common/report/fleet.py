@@ -1,18 +1,18 @@
 """The fleet: replicas for a target rate per layout with a capacity (ceil(R / capacity)), and the day's fleet per
-capacity judged on a trace (static vs autoscaled per step, common.load_profile.fleet_plan)."""
+capacity judged on a trace (static vs autoscaled per step, common.traffic.load_profile.fleet_plan)."""
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
 
-from common.capacity import slo_text
-from common.cost import gpu_hour_price
-from common.load_profile import SCALE_STEP_S, clock, fleet_plan
-from common.plotting import replicas_plot
+from common.capacity.search import slo_text
+from common.measure.cost import gpu_hour_price
+from common.traffic.load_profile import SCALE_STEP_S, clock, fleet_plan
+from common.output.plotting import replicas_plot
 from common.report.gather import dev_of
 from common.report.settings import ReportSettings
-from common.tables import num
+from common.output.tables import num
 
 
 def fleet_target(ms: list[dict], cfg: ReportSettings) -> tuple[float | None, str]:
@@ -73,7 +73,7 @@ def fleet_section(ms: list[dict], cfg: ReportSettings, price, price_src, dev: st
 
 def day_fleet_section(trace_caps: list[dict], cfg: ReportSettings, out_dir: Path) -> tuple[list[str], list[Path]]:
     """"The day's fleet": per capacity judged on a trace, replicas window by window for the trace's traffic x
-    --growth (common.load_profile.fleet_plan): static (its peak) vs autoscaled, GPU-hours and $ a day; a
+    --growth (common.traffic.load_profile.fleet_plan): static (its peak) vs autoscaled, GPU-hours and $ a day; a
     replicas-over-time plot each."""
     if not trace_caps:
         return [], []

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import cli
-from common.results import load_results, run_stamp
+from common.output.results import load_results, run_stamp
 
 
 def _latest(docs, experiment, by=None):

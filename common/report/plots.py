@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.capacity_display import capacity_plots
-from common.plotting import bar_plot, line_plot
+from common.capacity.display import capacity_plots
+from common.output.plotting import bar_plot, line_plot
 from common.report.gather import Findings, dev_of
-from common.results import run_stamp, stamp_clock
+from common.output.results import run_stamp, stamp_clock
 
 
 def report_plots(f: Findings, out_dir: Path, cap_best: dict) -> list[Path]:

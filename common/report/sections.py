@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.capacity import slo_text
-from common.capacity_display import best_capacity, capacity_rows
-from common.capacity_stats import KEEP_UP_SHARE
-from common.metrics import derive_capacity, speedup, tp_overhead_share
-from common.noise import above_linear_note, spread_note
+from common.capacity.search import slo_text
+from common.capacity.display import best_capacity, capacity_rows
+from common.capacity.stats import KEEP_UP_SHARE
+from common.measure.metrics import derive_capacity, speedup, tp_overhead_share
+from common.measure.noise import above_linear_note, spread_note
 from common.report.gather import Findings, dev_of
-from common.results import run_stamp, strip_ansi
+from common.output.results import run_stamp, strip_ansi
 
 COURSE_TABLE = {1: (450, 1.0, 1.00), 2: (800, 1.8, 0.90), 4: (1400, 3.1, 0.78)}  # course text, Qwen2.5-7B
 

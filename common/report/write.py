@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.cost import gpu_hour_price
+from common.measure.cost import gpu_hour_price
 from common.report.advice import recommendation
 from common.report.fleet import day_fleet_section, fleet_section
 from common.report.gather import Findings, dev_of, gather
@@ -11,7 +11,7 @@ from common.report.plots import report_plots
 from common.report.sections import (capacity_section, course_section, header_section, latency_section, layouts_section,
                                     mixed_section, others_section, shapes_section, sweep_section)
 from common.report.settings import ReportSettings
-from common.results import atomic_write
+from common.output.results import atomic_write
 
 
 def write_report(out_dir: Path, cfg: ReportSettings) -> dict:

@@ -5,7 +5,7 @@ engine then serves closed-loop (fixed concurrency) and open-loop (arrival times)
 `LLM.llm_engine`: requests are added when due, and each `step()` hands back the tokens the engine core
 produced; each request's tokens are stamped when they reach the front end, as AsyncLLM and `vllm serve`
 stamp them. There is no event loop and no per-request coroutine between the engine and the clock, so this
-front end is cheaper than the async one; records and metrics are the same `RequestRecord`s as common.loadgen.
+front end is cheaper than the async one; records and metrics are the same `RequestRecord`s as common.traffic.loadgen.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import time
 import uuid
 from collections import deque
 
-from common.loadgen import STOP_CHECK_S, RequestRecord, new_record
-from common.workloads import RequestSpec
+from common.traffic.loadgen import STOP_CHECK_S, RequestRecord, new_record
+from common.traffic.workloads import RequestSpec
 
 
 def _params(spec: RequestSpec, temperature: float = 0.0, kind: str = "CUMULATIVE"):
@@ -46,7 +46,7 @@ def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, tim
     (each spec is added at its `arrival_s`). Bounded by the list, by `time_limit_s` and by `max_steps` engine
     steps (a limit that does not depend on the machine's speed); what is still running at a limit is aborted
     and recorded as failed. `stop(records, t0, now)`, if given, is asked every STOP_CHECK_S: once it returns a
-    reason, the run ends there the same way (common.capacity.SureFail)."""
+    reason, the run ends there the same way (common.capacity.search.SureFail)."""
     run = _StepRun(llm.llm_engine, specs, concurrency, progress)
     deadline = run.t0 + time_limit_s
     steps, why, next_check = 0, None, run.t0 + STOP_CHECK_S

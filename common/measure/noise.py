@@ -2,8 +2,8 @@
 scaling (its run's baseline read low), or timed runs that disagree (and, from the hardware samples, why)."""
 from __future__ import annotations
 
-from common.hwmon import explain_spread
-from common.metrics import speedup
+from common.measure.hwmon import explain_spread
+from common.measure.metrics import speedup
 
 
 def above_linear_note(ms: list[dict], dev: str = "GPU") -> str | None:

@@ -30,7 +30,7 @@ VERSION = "1"  # bump when the recipe changes, so cached copies are rebuilt
 
 
 def default_dir() -> Path:
-    root = os.environ.get("LAB_CACHE_DIR") or Path(__file__).resolve().parent.parent / ".cache"
+    root = os.environ.get("LAB_CACHE_DIR") or Path(__file__).resolve().parents[2] / ".cache"
     return Path(root) / f"tiny-qwen2-v{VERSION}"
 
 

@@ -1,6 +1,6 @@
 """The statistics a capacity probe's verdict rests on, from its request records: the backlog and the keep-up rule
 over it, the saturation probe's completion rate (the search's ceiling), how few requests a percentile was taken
-over. The rule that uses them is common/capacity.py."""
+over. The rule that uses them is common/capacity/search.py."""
 from __future__ import annotations
 
 import math

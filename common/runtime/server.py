@@ -9,9 +9,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import hardware
-from common.engine import world_size
-from common.isolation import ROOT, OwnRayDir, kill_group, kill_tree
+from common.runtime import hardware
+from common.runtime.engine import world_size
+from common.runtime.isolation import ROOT, OwnRayDir, kill_group, kill_tree
 
 
 def free_port() -> int:
@@ -98,7 +98,7 @@ class VLLMServer:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self.ray_dir = OwnRayDir()  # --distributed-executor-backend ray: its cluster is stopped with the server
         env.update(self.ray_dir.env())
-        cmd = [sys.executable, "-m", "common.vllm_cli", "serve", *kwargs_to_cli(self.kwargs),
+        cmd = [sys.executable, "-m", "common.runtime.vllm_cli", "serve", *kwargs_to_cli(self.kwargs),
                "--host", "127.0.0.1", "--port", str(self.port)]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """Request traces read from files, checked, and cut to a stretch: what a real service's traffic looked like (when each
 request came, how long its prompt and answer were, which prompt blocks it shared). Turning a trace into requests is
-common/workloads.py's job.
+common/traffic/workloads.py's job.
 
 Formats (`--dataset-name` as `vllm bench serve` names them; by default from the file's extension):
 - `azure` (.csv): the Azure LLM inference trace, `TIMESTAMP,ContextTokens,GeneratedTokens`, timestamps as dates

@@ -1,8 +1,8 @@
 """Serving capacity under a latency SLO: the highest Poisson arrival rate at which the p-th percentile TTFT,
 TPOT (and E2E, if asked) stay within their targets - capacity as Sarathi-Serve and DistServe define it.
 
-The search does not know the front end or the workload: it proposes a rate, a driver (common/capacity_drivers.py)
-runs one probe at it (arrivals from common/workloads.py: Poisson, or a trace sped up) and hands the records to
+The search does not know the front end or the workload: it proposes a rate, a driver (common/capacity/drivers.py)
+runs one probe at it (arrivals from common/traffic/workloads.py: Poisson, or a trace sped up) and hands the records to
 `judge`, and the search takes the verdict. The rule in full, with its numbers, is the README's "Capacity" concept:
 
 - Start: START_FRACTION x the ceiling a saturation probe measured (or --capacity-start-rate). Bracket: after a
@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from common.capacity_stats import fewest_samples, finite, keep_up, thin_samples
-from common.metrics import percentile_with_unfinished, request_metrics
+from common.capacity.stats import fewest_samples, finite, keep_up, thin_samples
+from common.measure.metrics import percentile_with_unfinished, request_metrics
 
 SLO_TERMS = ("ttft", "tpot", "e2el")
 MAX_STRETCH = 2        # an undecided probe runs again with a 2x, then 4x window; then it counts as a fail
@@ -39,7 +39,7 @@ EARLY_SHARE = 0.25     # a sure fail within this share of the judged window: the
 
 @dataclass
 class SearchSpec:
-    """A search's settings; its defaults are the flags' defaults (common.capacity_flags reads them from here)."""
+    """A search's settings; its defaults are the flags' defaults (common.capacity.flags reads them from here)."""
     slo: dict                      # {"ttft": ms, "tpot": ms, "e2el": ms}, at least one term
     percentile: float = 99.0
     resolution: float = 0.05       # stop when (fail - pass) / pass <= this

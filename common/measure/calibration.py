@@ -13,15 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import hardware
-from common.capacity import bracket_probes
-from common.hwmon import explain_spread, run_label
-from common.isolation import OwnRayDir, run_isolated
-from common.metrics import ratio_of_medians_ci
-from common.server import kwargs_to_cli
-from common.traces import dataset_kind, load_trace, write_timed_trace
+from common.runtime import hardware
+from common.capacity.search import bracket_probes
+from common.measure.hwmon import explain_spread, run_label
+from common.runtime.isolation import OwnRayDir, run_isolated
+from common.measure.metrics import ratio_of_medians_ci
+from common.runtime.server import kwargs_to_cli
+from common.traffic.traces import dataset_kind, load_trace, write_timed_trace
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str) -> None:
@@ -82,7 +82,7 @@ def vllm_bench_throughput(cfg, engine: dict, out_json: Path) -> dict:
     args = kwargs_to_cli({**engine, "tensor_parallel_size": 1})
     out_json = out_json.resolve()
     out_json.parent.mkdir(parents=True, exist_ok=True)  # the bench runs before our first result file is written
-    cmd = [sys.executable, "-m", "common.vllm_cli", "bench", "throughput", "--model", *args,
+    cmd = [sys.executable, "-m", "common.runtime.vllm_cli", "bench", "throughput", "--model", *args,
            "--dataset-name", "random", "--random-input-len", str(cfg.input_len),
            "--random-output-len", str(cfg.output_len), "--num-prompts", str(cfg.num_prompts),
            "--output-json", str(out_json)]
@@ -113,7 +113,7 @@ def bench_serve_level(
     tokenizer = cfg.engine.get("tokenizer") or cfg.model or served_model
     key = f"{lv['kind']}={lv['value']:g}"
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "common.vllm_cli", "bench", "serve", "--backend", "vllm",
+        cmd = [sys.executable, "-m", "common.runtime.vllm_cli", "bench", "serve", "--backend", "vllm",
                "--base-url", cfg.base_url, "--model", served_model, "--tokenizer", str(tokenizer),
                *(dataset or ["--dataset-name", "random", "--random-input-len", str(cfg.input_len),
                              "--random-output-len", str(cfg.output_len), "--random-range-ratio", str(cfg.range_ratio)]),

@@ -5,8 +5,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import hardware
-from common.tiny_model import build_tiny_model, tokenizer_dir
+from common.runtime import hardware
+from common.runtime.tiny_model import build_tiny_model, tokenizer_dir
 
 GPU_DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 

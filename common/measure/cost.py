@@ -1,4 +1,6 @@
-"""What a GPU-hour costs, by GPU, with the source of each figure ($ per 1M output tokens: common.metrics.usd_per_1m)."""
+"""What a GPU-hour costs, by GPU, with the source of each figure ($ per 1M output tokens:
+common.measure.metrics.usd_per_1m)."""
+
 from __future__ import annotations
 
 # On-demand $ per GPU-hour by GPU name, with where each figure comes from; --gpu-hour-usd overrides

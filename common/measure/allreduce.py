@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import time
 
-from common import hardware
-from common.server import free_port
+from common.runtime import hardware
+from common.runtime.server import free_port
 
 
 def _worker(rank: int, world: int, port: int, sizes: list[int], iters: int, backend: str, q) -> None:
@@ -65,7 +65,7 @@ def run_allreduce_bench(world_size: int, sizes_bytes: list[int], iters: int = 50
 
 
 def allreduce_child(cfg: dict) -> dict:
-    """Isolated entry point (common.isolation)."""
+    """Isolated entry point (common.runtime.isolation)."""
     hardware.apply_engine_env(cfg["world_size"])
     return run_allreduce_bench(cfg["world_size"], cfg["sizes_bytes"], cfg.get("iters", 50))
 

@@ -9,7 +9,7 @@
   requests with arrival times at an offered rate; PoissonWorkload (the random shape, a class mix, ShareGPT's real
   prompts: Poisson arrivals) and TraceWorkload (a trace's own times sped up) are its implementations, chosen by
   --dataset-name through one registry (SOURCES, workload_source)
-- trace_prompts: a trace's requests (common/traces.py) at exact token counts, the same in every process for one
+- trace_prompts: a trace's requests (common/traffic/traces.py) at exact token counts, the same in every process for one
   seed, requests sharing hash ids sharing those prompt blocks; arrivals at the trace's times / speed
 - ProbeLoad: one capacity probe's requests and judged window; each workload source makes its own (probe_specs), and
   says what the saturation probe's rate means as the search's ceiling (search_ceiling)
@@ -22,8 +22,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from common.load_profile import LoadProfile, clock
-from common.traces import Trace, dataset_kind, load_sharegpt, load_trace
+from common.traffic.load_profile import LoadProfile, clock
+from common.traffic.traces import Trace, dataset_kind, load_sharegpt, load_trace
 
 CHECK_PROMPTS = [
     "The capital of France is",
@@ -223,10 +223,10 @@ def random_source(input_len: int, output_len: int, vocab_size: int, range_ratio:
 
 @dataclass
 class TraceWorkload:
-    """A trace's stretch (common/traces.py), replayed at a speed: offered rate r means the trace's times divided by
-    r / its mean rate. Past the stretch's end it starts again from its beginning (the same pattern, new tokens).
-    Prompts are seeded per probe, so no probe finds another's prompts in the prefix cache; within one, requests
-    sharing hash ids share those blocks."""
+    """A trace's stretch (common/traffic/traces.py), replayed at a speed: offered rate r means the trace's times divided
+    by r / its mean rate. Past the stretch's end it starts again from its beginning (the same pattern, new tokens).
+    Prompts are seeded per probe, so no probe finds another's prompts in the prefix cache; within one, requests sharing
+    hash ids share those blocks."""
     trace: Trace
     vocab_size: int
     max_model_len: int | None = None
@@ -360,8 +360,8 @@ SHAREGPT_MAX = 10_000  # conversations tokenized from a ShareGPT file (the first
 
 
 def sharegpt_source(path: str, tokenizer: str, max_model_len: int | None = None) -> PoissonWorkload:
-    """Real prompts from a ShareGPT file (common/traces.py), tokenized with the model's tokenizer: each request is a
-    first human turn, its output length the answer's token count; Poisson arrivals. Requests drawn with a seed (the
+    """Real prompts from a ShareGPT file (common/traffic/traces.py), tokenized with the model's tokenizer: each request
+    is a first human turn, its output length the answer's token count; Poisson arrivals. Requests drawn with a seed (the
     same in every process); ones longer than max_model_len are dropped and counted."""
     from transformers import AutoTokenizer
     pairs, sha = load_sharegpt(path)
@@ -402,7 +402,7 @@ def _random(cfg: dict) -> PoissonWorkload:
     return random_source(cfg["input_len"], cfg["output_len"], cfg["vocab_size"], cfg.get("range_ratio") or 0.0)
 
 
-# --dataset-name (or the file's extension, common.traces.dataset_kind) -> the workload source it names
+# --dataset-name (or the file's extension, common.traffic.traces.dataset_kind) -> the workload source it names
 SOURCES: dict[str, Callable[[dict], WorkloadSource]] = {"random": _random, "sharegpt": _sharegpt, "azure": _trace,
                                                          "timed_trace": _trace}
 

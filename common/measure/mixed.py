@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.loadgen import RequestRecord
-from common.metrics import jain_index, request_metrics
-from common.workloads import arrival_times, class_mix, fresh_copies, with_arrivals
+from common.traffic.loadgen import RequestRecord
+from common.measure.metrics import jain_index, request_metrics
+from common.traffic.workloads import arrival_times, class_mix, fresh_copies, with_arrivals
 
 
 def mix_prompts(cfg: dict, vocab: int, n: int, seed: int):

@@ -18,9 +18,9 @@ from typing import Protocol
 
 import numpy as np
 
-from common.prom import local_counters, scrape
-from common.server import auth_headers
-from common.workloads import RequestSpec
+from common.traffic.prom import local_counters, scrape
+from common.runtime.server import auth_headers
+from common.traffic.workloads import RequestSpec
 
 
 # --------------------------------------------------------------------------- records
@@ -106,7 +106,7 @@ class Backend(Protocol):
         """Send one request and fill `rec` with its token times; raises on a failed request."""
 
     async def counters(self) -> dict[str, float]:
-        """The engine's Prometheus counters (common.prom), as a server's /metrics gives them."""
+        """The engine's Prometheus counters (common.traffic.prom), as a server's /metrics gives them."""
 
     async def close(self) -> None:
         """Release what the front end holds (a server's HTTP session)."""
@@ -130,7 +130,7 @@ class AsyncLLMBackend:
         rec.end_s = time.perf_counter()
 
     async def counters(self) -> dict[str, float]:
-        """The engine's Prometheus counters (common.prom), as a server's /metrics would give them."""
+        """The engine's Prometheus counters (common.traffic.prom), as a server's /metrics would give them."""
         return local_counters()
 
     async def close(self) -> None:
@@ -191,7 +191,7 @@ class OpenAIBackend:
         rec.end_s = end
 
     async def counters(self) -> dict[str, float]:
-        """The server's Prometheus counters from its /metrics (common.prom)."""
+        """The server's Prometheus counters from its /metrics (common.traffic.prom)."""
         return await scrape(self.session, self.base_url)
 
     async def close(self) -> None:

@@ -31,7 +31,7 @@ from typing import Callable, TypeVar
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = ("schema_version", "experiment", "config", "environment", "metrics", "raw")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(cmd: list[str], timeout: float = 20) -> str | None:

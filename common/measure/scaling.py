@@ -6,14 +6,15 @@ from __future__ import annotations
 import tempfile
 import threading
 
-from common import barrier, hardware
-from common import engine as eng
-from common.hwmon import HardwareSampler, hw_of
-from common.isolation import run_isolated
-from common.loadgen import RequestRecord
-from common.metrics import StageTimer, median_stream, request_metrics
-from common.stepdrive import generate_offline, run_steps
-from common.workloads import random_prompts
+from common.runtime import barrier
+from common.runtime import hardware
+from common.runtime import engine as eng
+from common.measure.hwmon import HardwareSampler, hw_of
+from common.runtime.isolation import run_isolated
+from common.traffic.loadgen import RequestRecord
+from common.measure.metrics import StageTimer, median_stream, request_metrics
+from common.traffic.stepdrive import generate_offline, run_steps
+from common.traffic.workloads import random_prompts
 
 
 def layout_name(tp: int, pp: int, dp: int) -> str:
@@ -117,7 +118,7 @@ def run_layout(layout: dict, base: dict, timeout_s: float) -> dict:
     per = layout["tp"] * layout["pp"]
     engine = {**base["engine"], "tensor_parallel_size": layout["tp"], "pipeline_parallel_size": layout["pp"]}
     if layout["dp"] == 1:
-        return run_isolated("common.scaling:layout_child", {**base, "engine": engine},
+        return run_isolated("common.measure.scaling:layout_child", {**base, "engine": engine},
                             timeout_s=timeout_s, label=layout["name"])
     results: list[dict | None] = [None] * layout["dp"]
     with tempfile.TemporaryDirectory(prefix="lab-dp-") as bdir:
@@ -125,7 +126,7 @@ def run_layout(layout: dict, base: dict, timeout_s: float) -> dict:
             devs = list(range(i * per, (i + 1) * per))
             env = ({"CUDA_VISIBLE_DEVICES": ",".join(map(str, devs))} if hardware.has_gpu()
                    else {"VLLM_CPU_OMP_THREADS_BIND": ",".join(str(hardware.cpu_cores()[d]) for d in devs)})
-            results[i] = run_isolated("common.scaling:layout_child",
+            results[i] = run_isolated("common.measure.scaling:layout_child",
                                       {**base, "engine": engine, "replica": i, "replicas": layout["dp"],
                                        "barrier_dir": bdir}, timeout_s=timeout_s,
                                       label=f"{layout['name']} replica {i}", env=env)

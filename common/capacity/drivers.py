@@ -1,31 +1,31 @@
 """Running a capacity search on a front end: the probes' requests, the sync (step-driven vllm.LLM) and async
 (AsyncLLM or an OpenAI-compatible server) drivers, the warm-up and unloaded reference before a search, and one
-layout's search in its own process. The search's rule is common/capacity.py."""
+layout's search in its own process. The search's rule is common/capacity/search.py."""
 from __future__ import annotations
 
 import time
 
 import numpy as np
 
-from common import engine as eng
-from common.capacity import (START_FRACTION, CapacitySearch, ProbePlan, SearchSpec, SureFail, bracket_probes,
+from common.runtime import engine as eng
+from common.capacity.search import (START_FRACTION, CapacitySearch, ProbePlan, SearchSpec, SureFail, bracket_probes,
                              first_arrival, judge, judged_mask, window_verdicts)
-from common.capacity_display import printer
-from common.capacity_stats import saturation_rate
-from common.isolation import checkpoint, run_isolated
-from common.loadgen import AsyncLLMBackend, Backend, run_async, run_closed_loop, run_open_loop
-from common.metrics import StageTimer, unloaded_reference
-from common.prom import prefix_hit_rate, read_counters
-from common.load_profile import clock
-from common.workloads import ProbeLoad, TraceWorkload, WorkloadSource, random_prompts, workload_source
+from common.capacity.display import printer
+from common.capacity.stats import saturation_rate
+from common.runtime.isolation import checkpoint, run_isolated
+from common.traffic.loadgen import AsyncLLMBackend, Backend, run_async, run_closed_loop, run_open_loop
+from common.measure.metrics import StageTimer, unloaded_reference
+from common.traffic.prom import prefix_hit_rate, read_counters
+from common.traffic.load_profile import clock
+from common.traffic.workloads import ProbeLoad, TraceWorkload, WorkloadSource, random_prompts, workload_source
 
 UNFINISHED = "stopped before the search finished"
 
 
 def probe_specs(plan: ProbePlan, rate: float, source: WorkloadSource, seed: int, stretch: int = 1) -> ProbeLoad:
-    """One probe's load at an offered rate (common.workloads.ProbeLoad): Poisson arrivals over warm-up and window; a
-    trace's heaviest window (or, judged from its start, a window stretched until it holds the probe's minimum of
-    arrivals, at most 10 x the window)."""
+    """One probe's load at an offered rate (common.traffic.workloads.ProbeLoad): Poisson arrivals over warm-up and
+    window; a trace's heaviest window (or, judged from its start, a window stretched until it holds the probe's minimum
+    of arrivals, at most 10 x the window)."""
     return source.probe_specs(rate, seed, plan.window(rate, stretch), plan.min_requests * stretch,
                                            plan.warmup_s + 10 * plan.measure_s * stretch, stretch)
 
@@ -217,16 +217,16 @@ def search_sync(spec: SearchSpec, plan: ProbePlan, source, run_open, seed: int =
 
 async def search_async(spec: SearchSpec, plan: ProbePlan, source: WorkloadSource, backend: Backend, seed: int = 0,
                        on_probe=None) -> dict:
-    """The search with an async streaming backend (common.loadgen: AsyncLLM or an OpenAI-compatible server)."""
+    """The search with an async streaming backend (common.traffic.loadgen: AsyncLLM or an OpenAI-compatible server)."""
     return await drive_async(search_steps(spec, plan, source, seed, on_probe),
                              lambda specs, limit, stop: run_open_loop(backend, specs, time_limit_s=limit, stop=stop))
 
 
 async def capacity_on_backend(backend: Backend, search: dict, workload: dict, source: WorkloadSource, on_probe=None,
                               max_num_seqs: int | None = None, **extra) -> dict:
-    """Warm-up, unloaded reference, the saturation probe, then the search, on one running front end (a common.loadgen
-    backend). `search`: spec_from_args()'s dict; `workload`: input_len, vocab_size, seed (the warm-up's shape);
-    `source`: the requests (common.workloads); `extra`: SearchSpec fields."""
+    """Warm-up, unloaded reference, the saturation probe, then the search, on one running front end (a
+    common.traffic.loadgen backend). `search`: spec_from_args()'s dict; `workload`: input_len, vocab_size, seed (the
+    warm-up's shape); `source`: the requests (common.traffic.workloads); `extra`: SearchSpec fields."""
     w = workload
     warm = await run_closed_loop(backend, random_prompts(4, w["input_len"], 8, w["vocab_size"], seed=w["seed"] + 7),
                                  concurrency=4)
@@ -344,7 +344,7 @@ def run_capacity(layout: dict, base: dict, timeout_s: float) -> dict:
     engine = {**base["engine"], "tensor_parallel_size": layout["tp"], "pipeline_parallel_size": layout["pp"],
               **({"data_parallel_size": layout["dp"]} if layout["dp"] > 1 else {})}
     print(f"  {layout['name']}: capacity search (an AsyncLLM engine as `vllm serve` builds it) ...", flush=True)
-    res = run_isolated("common.capacity_drivers:capacity_child", {**base, "engine": engine}, timeout_s=timeout_s,
+    res = run_isolated("common.capacity.drivers:capacity_child", {**base, "engine": engine}, timeout_s=timeout_s,
                        label=f"{layout['name']} capacity")
     if res["status"] == "ok":
         res.pop("status")

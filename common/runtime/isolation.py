@@ -2,7 +2,7 @@
 
     result = run_isolated("test_tensor_parallel:tp_check", cfg, timeout_s=900, label="TP=2")
 
-The child is `python -m common.isolation MODULE:FUNC IN.json OUT.json`: it calls FUNC(cfg) and writes
+The child is `python -m common.runtime.isolation MODULE:FUNC IN.json OUT.json`: it calls FUNC(cfg) and writes
 the returned dict (or its exception) to OUT.json. Its output (vLLM's log, progress bars) streams to this
 process's stderr, so stdout carries only the experiment's own lines and tables (`script > table.txt` keeps
 a clean table while the terminal shows both), and the tail is kept to classify failures. On timeout or
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import psutil
 
-from common import gpu_memory
+from common.measure import gpu_memory
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXIT_GRACE_S = 30.0
 
 FAILURE_PATTERNS = [  # (kind, regex over the exception text and the log tail), first match wins
@@ -185,7 +185,7 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
         child_env = dict(os.environ, PYTHONUNBUFFERED="1", **ray_dir.env(), **(env or {}))
         child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), child_env.get("PYTHONPATH")]))
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "common.isolation", target, str(inp), str(out)],
+        proc = subprocess.Popen([sys.executable, "-m", "common.runtime.isolation", target, str(inp), str(out)],
                                 cwd=str(ROOT), env=child_env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         tail: deque = deque(maxlen=64)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.capacity import SearchSpec, describe, slo_text
-from common.load_profile import clock
-from common.plotting import bar_plot, pareto_plot
-from common.tables import num
+from common.capacity.search import SearchSpec, describe, slo_text
+from common.traffic.load_profile import clock
+from common.output.plotting import bar_plot, pareto_plot
+from common.output.tables import num
 
 
 def printer(spec: SearchSpec, then=None, start: dict | None = None):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common import hardware
+from common.runtime import hardware
 
 
 def world_size(kwargs: dict) -> int:
