@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.measure.noise import noise_band, within_noise
 from common.capacity.search import SearchSpec, describe, slo_text
 from common.traffic.load_profile import clock
 from common.output.plotting import bar_plot, pareto_plot
@@ -90,13 +91,14 @@ def capacity_rows(ms: list[dict], dev: str = "GPU") -> list[dict]:
 
 def best_capacity(ms: list[dict]) -> dict | None:
     """The layout with the most SLO capacity per GPU (per GPU-dollar: every layout rents the same GPU); among
-    those within 3 % of it, the fewest GPUs (a tie on a shared machine)."""
+    those tied with it (within the search's resolution, at least NOISE_FLOOR), the fewest GPUs."""
     ok = [m for m in ms if m.get("capacity_request_rate")]
     if not ok:
         return None
-    top = max(m["capacity_request_rate_per_gpu"] for m in ok)
-    return min([m for m in ok if m["capacity_request_rate_per_gpu"] >= 0.97 * top],
-               key=lambda m: (m["gpus"], -m["capacity_request_rate_per_gpu"]))
+    top = max(ok, key=lambda m: m["capacity_request_rate_per_gpu"])
+    per = lambda m: m["capacity_request_rate_per_gpu"]  # noqa: E731
+    return min([m for m in ok if within_noise(per(m), per(top), noise_band(m, top, key="capacity"))],
+               key=lambda m: (m["gpus"], -per(m)))
 
 
 def capacity_plots(stem, ms: list[dict], capacity: dict, dev: str = "GPU") -> list[Path]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import cli
+from common.measure.noise import above_linear
 from common.output.results import load_results, run_stamp
 
 
@@ -66,10 +67,23 @@ class Findings:
     @property
     def primary(self) -> str | None:
         """The run the recommendation reads: the newest benchmark_scaling.py run with a 1-GPU baseline (its layouts
-        measured back to back against it); else the suite's rows (None), or without a suite the newest run."""
+        measured back to back against it) that passes the sanity check (no layout above linear scaling: its baseline
+        read low), else the newest with a baseline; else the suite's rows (None), or without a suite the newest run."""
         newest = sorted(self.runs, reverse=True)
-        return next((s for s in newest if any(d["metrics"]["gpus"] == 1 for d in self.runs[s])),
-                    newest[0] if newest and not self.suite else None)
+        based = [s for s in newest if any(d["metrics"]["gpus"] == 1 for d in self.runs[s])]
+        sane = [s for s in based if not above_linear([d["metrics"] for d in self.runs[s]])]
+        return (sane or based or [newest[0] if newest and not self.suite else None])[0]
+
+    @property
+    def distrusted(self) -> list[tuple[dict, float]]:
+        """The candidates' layouts that read above linear (every run in the folder failed the check), or []."""
+        return above_linear(self.candidates)
+
+    @property
+    def run_config(self) -> dict:
+        """The config of the run the candidates come from (its SLO, its latency test's load)."""
+        docs = self.runs[self.primary] if self.primary else self.suite
+        return docs[0]["config"] if docs else {}
 
     @property
     def candidates(self) -> list[dict]:
