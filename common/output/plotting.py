@@ -63,6 +63,43 @@ def bar_plot(path: Path, labels: list[str], values: dict[str, list[float]], titl
     return _save(fig, path)
 
 
+def stacked_bar_plot(path: Path, labels: list[str], stacks: dict[str, list[float]], title: str, ylabel: str,
+                     total_label: str | None = None) -> Path:
+    """One bar per label, its parts stacked (stacks = {part: one value per label}); the total on top of each."""
+    import numpy as np
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(labels) + 3), 4.8))
+    x, bottom = np.arange(len(labels)), np.zeros(len(labels))
+    for name, vals in stacks.items():
+        v = np.array([x or 0.0 for x in vals], dtype=float)
+        ax.bar(x, v, 0.7, bottom=bottom, label=name)
+        bottom += v
+    ax.bar_label(ax.containers[-1], labels=[_label(t) for t in bottom], fontsize=8)
+    ax.set_xticks(x, labels, rotation=30 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center")
+    ax.set(title=title, ylabel=ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(title=total_label)
+    return _save(fig, path)
+
+
+def panels_plot(path: Path, panels: list[tuple[str, dict[str, tuple[list, list]]]], title: str, xlabel: str) -> Path:
+    """Line plots side by side, each on its own y axis: panels = [(y label, {series: (xs, ys)})]."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5))
+    for ax, (ylabel, series) in zip(axes if len(panels) > 1 else [axes], panels):
+        for label, (xs, ys) in series.items():
+            ax.plot(xs, ys, marker="o", label=label)
+        xs_all = sorted({x for xs, _ in series.values() for x in xs})
+        if xs_all and all(float(x).is_integer() for x in xs_all):
+            ax.set_xticks(xs_all, [f"{x:g}" for x in xs_all])
+        ax.set(xlabel=xlabel, ylabel=ylabel)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
 def cdf_plot(path: Path, samples: dict[str, list[float]], title: str, xlabel: str, logx: bool = False) -> Path:
     import numpy as np
     plt = _plt()

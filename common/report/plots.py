@@ -4,44 +4,51 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.capacity.display import capacity_plots
-from common.output.plotting import bar_plot, line_plot
+from common.output.plotting import bar_plot, line_plot, panels_plot, stacked_bar_plot
 from common.report.gather import Findings, dev_of
 from common.output.results import run_stamp, stamp_clock
 
 
+def context(f: Findings) -> str:
+    """What every figure of the report is of: the model, the devices, the workload (a subtitle)."""
+    env, c = f.first["environment"], f.first["config"]
+    model = str(c["engine"]["model"]).rstrip("/").split("/")[-1]
+    gpus = (f"{len(env['gpus'])} x {env['gpus'][0]['name'].replace('NVIDIA ', '')}" if env["gpus"]
+            else f"CPU ({env['cpu_count']} cores)")
+    return f"{model} on {gpus}, {c.get('input_len')} in / {c.get('output_len')} out tokens"
+
+
+def memory_bars(f: Findings) -> tuple[list[str], dict[str, list[float]]] | None:
+    """Each rank's weights and KV cache (GiB) per GPU count of the suite: what TP divides, and the balance."""
+    labels, weights, kv = [], [], []
+    for d in f.suite:
+        ranks = sorted((d.get("raw") or {}).get("ranks") or [], key=lambda r: r.get("rank") or 0)
+        for r in ranks:
+            labels.append(f"{d['metrics']['layout']} rank {r.get('rank', 0)}")
+            weights.append((r.get("weights_bytes") or 0) / 2**30)
+            kv.append((r.get("kv_cache_bytes") or 0) / 2**30)
+    return (labels, {"weights": weights, "KV cache": kv}) if labels and any(weights) else None
+
+
 def report_plots(f: Findings, out_dir: Path, cap_best: dict) -> list[Path]:
     rows, base, dev = f.main_rows, f.base, dev_of(f.first["environment"])
-    xs = [m["gpus"] for m in rows]
+    xs, sub = [m["gpus"] for m in rows], context(f)
+    load = f"{f.first['config'].get('concurrency')} concurrent clients"
     plots = []
     if base:
-        plots.append(
-            line_plot(
-                out_dir / "report_throughput.png",
-                {"measured (TP)": (xs, [m["output_throughput"] for m in rows])},
-                f"Offline throughput vs {dev}s",
-                f"{dev}s",
-                "output tokens / s",
-                ideal=(xs, [base["output_throughput"] * n for n in xs]),
-            )
-        )
-    plots.append(line_plot(out_dir / "report_latency.png",
-                           {"batch-1 TPOT (ms)": (xs, [m["batch1_tpot_ms"] for m in rows]),
-                            "TTFT p50 at concurrency (ms)": (xs, [m["median_ttft_ms"] for m in rows])},
-                           f"Latency vs {dev}s", f"{dev}s", "ms"))
-    if any(m.get("memory_peak_mib") for m in rows):
-        plots.append(
-            bar_plot(
-                out_dir / "report_memory.png",
-                [m["layout"] for m in rows],
-                {
-                    f"peak memory per {dev} (GiB)": [
-                        max((m.get("memory_peak_mib") or {0: 0}).values()) / 1024 for m in rows
-                    ]
-                },
-                "Peak memory per GPU (NVML)" if dev == "GPU" else "Peak memory per engine process (RSS)",
-                "GiB",
-            )
-        )
+        plots.append(line_plot(out_dir / "report_throughput.png",
+                               {"measured (TP)": (xs, [m["output_throughput"] for m in rows])},
+                               f"Offline throughput vs {dev}s: {sub}", f"{dev}s", "output tokens / s",
+                               ideal=(xs, [base["output_throughput"] * n for n in xs])))
+    plots.append(panels_plot(out_dir / "report_latency.png", [
+        ("TTFT (ms)", {f"TTFT p50 at {load}": (xs, [m["median_ttft_ms"] for m in rows])}),
+        ("TPOT (ms)", {"batch-1 TPOT (a single stream)": (xs, [m["batch1_tpot_ms"] for m in rows]),
+                       f"TPOT p50 at {load}": (xs, [m["median_tpot_ms"] for m in rows])})],
+        f"Latency vs {dev}s: {sub}", f"{dev}s"))
+    if (mem := memory_bars(f)) is not None:
+        plots.append(stacked_bar_plot(out_dir / "report_memory.png", *mem,
+                                      f"Weights and KV cache per rank (the balance check): {sub}", "GiB",
+                                      total_label="the KV cache fills what the weights leave"))
     if cap_best:
         ms = [m for m in f.candidates if m.get("capacity")]
         first = ms[0]["capacity"]
