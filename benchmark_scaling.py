@@ -46,7 +46,8 @@ from common.measure.metrics import derive_capacity, derive_scaling
 from common.runtime.models import layout_problem
 from common.measure.noise import above_linear_note, spread_note
 from common.output.plotting import bar_plot, line_plot
-from common.output.results import RunFile, any_failed, environment, record_failure, run_path, save_run, then, timestamp
+from common.output.results import (RunFile, any_failed, environment, machine_text, record_failure, run_path, save_run,
+                                   then, timestamp)
 from common.measure.scaling import plan_layouts, run_layout, summarize_layout
 from common.output.tables import num, pct, print_table
 from common.traffic.traces import TraceError, check_trace_args
@@ -257,7 +258,9 @@ def report(cfg, rows, results, price: tuple, files, ts, info) -> dict:
     print_table(rows, "\n".join(takeaway(ok, price)), title="All layouts")
     if cfg.capacity:
         capacity_table(cfg, [m for _, m in ok], price)
-    plots = plot(cfg, ok, Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}") if cfg.plots and ok else []
+    sub = f"{info.short_name} on {machine_text(environment())}, {cfg.input_len} in / {cfg.output_len} out tokens"
+    stem = Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}"
+    plots = plot(cfg, ok, stem, sub) if cfg.plots and ok else []
     print("results: " + ", ".join(files) + ("\nplots: " + ", ".join(plots) if plots else ""))
     return {"rows": rows, "files": files, "plots": plots}
 
@@ -298,28 +301,35 @@ def takeaway(ok: list[tuple[dict, dict]], price: tuple) -> list[str]:
     return lines
 
 
-def plot(cfg: Config, ok: list[tuple[dict, dict]], stem: Path) -> list[str]:
+def plot(cfg: Config, ok: list[tuple[dict, dict]], stem: Path, sub: str) -> list[str]:
+    """Throughput vs devices per layout family (TP, DP, PP) against linear, every layout's efficiency, throughput and
+    single-stream speed; each title names the model, devices and workload (`sub`)."""
     plots, dev = [], hardware.unit()
-    tp_only = sorted([(lay["n"], m) for lay, m in ok if lay["dp"] == 1 and lay["pp"] == 1])
-    if tp_only:
-        xs = [n for n, _ in tp_only]
-        base_tp = tp_only[0][1]["output_throughput"] / tp_only[0][0]
-        plots.append(line_plot(Path(f"{stem}_throughput.png"),
-                               {"tensor parallel (measured)": (xs, [m["output_throughput"] for _, m in tp_only])},
-                               f"Offline throughput vs {dev}s", f"{dev}s", "output tokens / s",
-                               ideal=(xs, [base_tp * n for n in xs])))
-        plots.append(bar_plot(Path(f"{stem}_efficiency.png"), [f"{n} {dev}" for n in xs],
-                              {"scaling efficiency %": [m.get("scaling_efficiency", 0) * 100 for _, m in tp_only]},
-                              f"Scaling efficiency (speedup / {dev}s)", "%", hline=100, hline_label="ideal"))
+    base = next((m for lay, m in ok if lay["n"] == 1), None)
+    family = {"tensor parallel": lambda lay: lay["dp"] == 1 and lay["pp"] == 1,
+              "data parallel": lambda lay: lay["tp"] == 1 and lay["pp"] == 1,
+              "pipeline parallel": lambda lay: lay["tp"] == 1 and lay["dp"] == 1}
+    series = {name: sorted((lay["n"], m["output_throughput"]) for lay, m in ok if keep(lay)) for name, keep in
+              family.items()}
+    series = {k: ([n for n, _ in v], [t for _, t in v]) for k, v in series.items() if len(v) > 1}
+    if base and series:
+        xs = sorted({n for lay, _ in ok for n in [lay["n"]]})
+        plots.append(line_plot(Path(f"{stem}_throughput.png"), series, f"Offline throughput vs {dev}s: {sub}",
+                               f"{dev}s", "output tokens / s", ideal=(xs, [base["output_throughput"] * n for n in xs])))
     labels = [m["layout"] for _, m in ok]  # the name says the count: 1 GPU, TP2, DP4, TP2xDP2
+    if base:
+        plots.append(bar_plot(Path(f"{stem}_efficiency.png"), labels,
+                              {"scaling efficiency %": [(m.get("scaling_efficiency") or 0) * 100 for _, m in ok]},
+                              f"Scaling efficiency per layout (speedup / {dev}s): {sub}", "%", hline=100,
+                              hline_label="ideal"))
     plots.append(bar_plot(Path(f"{stem}_layouts.png"), labels,
                           {"offline out tok/s": [m["output_throughput"] for _, m in ok]},
-                          "Throughput per layout", "output tokens / s"))
+                          f"Throughput per layout: {sub}", "output tokens / s"))
     plots.append(bar_plot(Path(f"{stem}_batch1.png"), labels,
                           {"batch-1 decode tok/s": [m["batch1_decode_tokens_per_s"] for _, m in ok]},
-                          "Single-stream decode speed per layout", "tokens / s"))
+                          f"Single-stream decode speed per layout: {sub}", "tokens / s"))
     if cfg.capacity:
-        plots += capacity_plots(stem, [m for _, m in ok], cfg.capacity, dev)
+        plots += capacity_plots(stem, [m for _, m in ok], cfg.capacity, dev, sub)
     return [str(p) for p in plots]
 
 

@@ -43,8 +43,9 @@ from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
 from common.traffic.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
 from common.measure.metrics import StageTimer
 from common.measure.mixed import analyse, mix_prompts, workload
-from common.output.plotting import cdf_plot, scatter_plot, timeline_plot
-from common.output.results import RunFile, any_failed, record_failure, run_path, then, timestamp
+from common.output.plotting import class_cdf_plot, scatter_plot, timeline_plot
+from common.output.results import (RunFile, any_failed, environment, machine_text, record_failure, run_path, then,
+                                   timestamp)
 from common.output.tables import num, pct, print_table
 from common.traffic.workloads import PoissonWorkload, random_prompts
 
@@ -322,27 +323,34 @@ def best_variant(ms: list[dict], rate: float) -> list[str]:
 def report(cfg, rows, done, files, ts, info) -> dict:
     lines = takeaway([m for _, m, _ in done], cfg.request_rate) if done else []
     print_table(rows, "\n".join(lines), title="Mixed workload: short requests next to long ones")
-    plots = plot(cfg, done, Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}") if cfg.plots and done else []
+    sub = f"{info.short_name} on {machine_text(environment())}, {cfg.num_requests} requests at {cfg.request_rate:g}/s"
+    plots = plot(cfg, done, Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}", sub) \
+        if cfg.plots and done else []
     print("results: " + ", ".join(files) + ("\nplots: " + ", ".join(plots) if plots else ""))
     return {"rows": rows, "files": files, "plots": plots}
 
 
-def plot(cfg, done, stem: Path) -> list[str]:
-    samples = {f"{v['name']} / {klass}": [r["ttft_ms"] for r in res["mixed"] if r["klass"] == klass]
-               for v, _, res in done for klass in ("short", "long")}
-    plots = [cdf_plot(Path(f"{stem}_ttft_cdf.png"), samples, "TTFT per class and scheduler variant", "TTFT (ms)",
-                      logx=True),
+def plot(cfg, done, stem: Path, sub: str) -> list[str]:
+    """Each variant's TTFT CDF (one colour per variant: short requests solid, long dashed; the TTFT target), the
+    trade-off between the classes (the target and the best variant marked), the best and worst timelines."""
+    slo = ((cfg.capacity or {}).get("slo") or {}).get("ttft")   # judged over the short requests
+    target = (slo, f"TTFT SLO {slo:g} ms (short requests)") if slo else (None, None)
+    per = {v["name"]: {k: [r["ttft_ms"] for r in res["mixed"] if r["klass"] == k] for k in ("short", "long")}
+           for v, _, res in done}
+    best, _ = measured_best([m for _, m, _ in done])
+    plots = [class_cdf_plot(Path(f"{stem}_ttft_cdf.png"), per, f"TTFT per scheduler variant: {sub}", "TTFT (ms)",
+                            *target),
              scatter_plot(Path(f"{stem}_tradeoff.png"),
                           {m["variant"]: (m["long_median_ttft_ms"], m["short_p99_ttft_ms"]) for _, m, _ in done},
-                          "What protecting short requests costs long ones", "long requests: median TTFT (ms)",
-                          "short requests: p99 TTFT (ms)")]
+                          f"What protecting short requests costs long ones: {sub}", "long requests: median TTFT (ms)",
+                          "short requests: p99 TTFT (ms)", *target, best=best["variant"] if best else None)]
     ranked = sorted(done, key=lambda x: x[1].get("short_ttft_inflation_p99") or float("inf"))
     for tag, (v, m, res) in (("best", ranked[0]), ("worst", ranked[-1])):
         plots.append(
             timeline_plot(
                 Path(f"{stem}_timeline_{tag}.png"),
                 res["mixed"],
-                f"Request timeline, {tag}: {v['name']}",
+                f"Request timeline, {tag}: {v['name']}: {sub}",
                 colors={"short": "tab:blue", "long": "tab:red"},
             )
         )

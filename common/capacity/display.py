@@ -101,9 +101,10 @@ def best_capacity(ms: list[dict]) -> dict | None:
                key=lambda m: (m["gpus"], -per(m)))
 
 
-def capacity_plots(stem, ms: list[dict], capacity: dict, dev: str = "GPU") -> list[Path]:
+def capacity_plots(stem, ms: list[dict], capacity: dict, dev: str = "GPU", sub: str = "") -> list[Path]:
     """Capacity per layout (total and per device) as bars, and each layout's probes as a per-user-speed vs
-    per-device-throughput curve."""
+    per-device-throughput curve; `sub` (the model, devices, workload) ends each title."""
+    sub = f": {sub}" if sub else ""
     ms = [m for m in ms if m.get("capacity", {}).get("probes")]
     if not ms:
         return []
@@ -111,13 +112,19 @@ def capacity_plots(stem, ms: list[dict], capacity: dict, dev: str = "GPU") -> li
     out = [bar_plot(Path(f"{stem}_capacity.png"), labels,
                     {"capacity req/s": [m.get("capacity_request_rate") for m in ms],
                      f"capacity req/s per {dev}": [m.get("capacity_request_rate_per_gpu") for m in ms]},
-                    f"Serving capacity per layout under {slo_text(capacity['slo'], capacity['percentile'])}",
+                    f"Serving capacity per layout under {slo_text(capacity['slo'], capacity['percentile'])}{sub}",
                     "requests / s")]
-    curves = {m["layout"]: [(p["output_throughput"] / m["gpus"], 1000 / p["p50_tpot_ms"])
-                                               for p in m["capacity"]["probes"]
-                                               if p.get("p50_tpot_ms") and not p.get("stopped_early")]
-              for m in ms}
+    # each layout's probes that ran their whole window, in the order of the rate they offered (not the order run)
+    curves, marks = {}, {}
+    for m in ms:
+        done = sorted((p for p in m["capacity"]["probes"] if p.get("p50_tpot_ms") and not p.get("stopped_early")),
+                      key=lambda p: p["offered_rate"])
+        curves[m["layout"]] = [(p["output_throughput"] / m["gpus"], 1000 / p["p50_tpot_ms"]) for p in done]
+        at = [p for p in done if p["pass"] and p["offered_rate"] == m["capacity"].get("request_rate")]
+        if at:
+            marks[m["layout"]] = (at[-1]["output_throughput"] / m["gpus"], 1000 / at[-1]["p50_tpot_ms"])
     tpot = capacity["slo"].get("tpot")
     out.append(pareto_plot(Path(f"{stem}_pareto.png"), curves, 1000 / tpot if tpot else None,
-                           f"Per-user speed vs per-{dev} throughput (capacity probes)", dev))
+                           f"Per-user speed vs per-{dev} throughput (capacity probes, by offered rate){sub}", dev,
+                           marks=marks))
     return out

@@ -117,6 +117,30 @@ def cdf_plot(path: Path, samples: dict[str, list[float]], title: str, xlabel: st
     return _save(fig, path)
 
 
+def class_cdf_plot(path: Path, per_group: dict[str, dict[str, list[float]]], title: str, xlabel: str,
+                   target: float | None = None, target_label: str | None = None) -> Path:
+    """CDFs on a log x axis, one colour per group (e.g. a scheduler variant), one line style per class within it
+    (the first class solid, the second dashed, ...); `target` draws a vertical line (an SLO)."""
+    import numpy as np
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    styles = ["-", "--", ":", "-."]
+    for i, (group, classes) in enumerate(per_group.items()):
+        for j, (klass, vals) in enumerate(classes.items()):
+            v = np.sort(np.asarray([x for x in vals if x is not None], dtype=float))
+            if v.size:
+                ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", color=f"C{i % 10}",
+                        linestyle=styles[j % len(styles)], label=f"{group} / {klass} (n={v.size})")
+    if target is not None:
+        ax.axvline(target, color="red", linestyle=":", label=target_label)
+    ax.set_xscale("log")
+    _readable_log_axis(ax, ax.xaxis)
+    ax.set(title=title, xlabel=xlabel, ylabel="share of requests <= x")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def timeline_plot(path: Path, requests: list[dict], title: str, colors: dict[str, str] | None = None) -> Path:
     """One horizontal line per request: arrival -> first token (thin) -> finish (thick), coloured by class."""
     plt = _plt()
@@ -302,15 +326,19 @@ def replicas_plot(path: Path, fleet: dict, title: str) -> Path:
 
 
 def pareto_plot(path: Path, curves: dict[str, list[tuple[float, float]]], slo_per_user: float | None,
-                title: str, dev: str = "GPU") -> Path:
+                title: str, dev: str = "GPU", marks: dict[str, tuple[float, float]] | None = None) -> Path:
     """Output tok/s per GPU (x) against output tok/s per user (y, 1000 / median TPOT), one curve per layout
-    from its capacity probes; a dashed line at the per-user speed the TPOT target allows."""
+    from its capacity probes in the order given (by offered rate); a dashed line at the per-user speed the TPOT
+    target allows; `marks`: each layout's point at its capacity (a star)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 5))
-    for label, pts in curves.items():
-        pts = sorted(p for p in pts if p[0] is not None and p[1] is not None)
+    for i, (label, pts) in enumerate(curves.items()):
+        pts = [p for p in pts if p[0] is not None and p[1] is not None]
         if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=f"C{i % 10}", label=label)
+        if marks and label in marks:
+            ax.scatter(*marks[label], marker="*", s=220, color=f"C{i % 10}", edgecolor="black", zorder=5,
+                       label=f"{label}: capacity")
     if slo_per_user:
         ax.axhline(slo_per_user, linestyle="--", color="grey", label=f"TPOT SLO ({slo_per_user:.0f} tok/s per user)")
     ax.set(
@@ -324,8 +352,10 @@ def pareto_plot(path: Path, curves: dict[str, list[tuple[float, float]]], slo_pe
 
 
 def scatter_plot(path: Path, points: dict[str, tuple[float | None, float | None]], title: str, xlabel: str,
-                 ylabel: str) -> Path:
-    """One labelled point per entry (x, y), log axes: a trade-off frontier between two latencies."""
+                 ylabel: str, hline: float | None = None, hline_label: str | None = None,
+                 best: str | None = None) -> Path:
+    """One labelled point per entry (x, y), log axes: a trade-off frontier between two latencies; `hline` draws a
+    target (an SLO) across, `best` rings the point that won."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5))
     for i, (label, (x, y)) in enumerate(points.items()):
@@ -333,6 +363,10 @@ def scatter_plot(path: Path, points: dict[str, tuple[float | None, float | None]
             continue
         ax.scatter([x], [y], color=f"C{i % 10}", s=40, label=label)
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        if label == best:
+            ax.scatter([x], [y], s=260, facecolors="none", edgecolors="green", linewidths=2, label=f"best: {label}")
+    if hline is not None:
+        ax.axhline(hline, color="red", linestyle=":", label=hline_label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     _readable_log_axis(ax, ax.xaxis)

@@ -114,6 +114,13 @@ def _machine() -> dict:
     return env
 
 
+def machine_text(env: dict) -> str:
+    """The devices an environment() names, short: "4 x H200", or "CPU (2 cores)"."""
+    if env.get("gpus"):
+        return f"{len(env['gpus'])} x {env['gpus'][0]['name'].replace('NVIDIA ', '')}"
+    return f"CPU ({env['cpu_count']} cores)"
+
+
 def strip_ansi(text: str) -> str:
     """nvidia-smi underlines its header with terminal escape codes; files want plain text."""
     return re.sub(r"\x1b\[[0-9;]*m", "", text)

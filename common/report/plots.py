@@ -6,16 +6,14 @@ from pathlib import Path
 from common.capacity.display import capacity_plots
 from common.output.plotting import bar_plot, line_plot, panels_plot, stacked_bar_plot
 from common.report.gather import Findings, dev_of
-from common.output.results import run_stamp, stamp_clock
+from common.output.results import machine_text, run_stamp, stamp_clock
 
 
 def context(f: Findings) -> str:
     """What every figure of the report is of: the model, the devices, the workload (a subtitle)."""
     env, c = f.first["environment"], f.first["config"]
     model = str(c["engine"]["model"]).rstrip("/").split("/")[-1]
-    gpus = (f"{len(env['gpus'])} x {env['gpus'][0]['name'].replace('NVIDIA ', '')}" if env["gpus"]
-            else f"CPU ({env['cpu_count']} cores)")
-    return f"{model} on {gpus}, {c.get('input_len')} in / {c.get('output_len')} out tokens"
+    return f"{model} on {machine_text(env)}, {c.get('input_len')} in / {c.get('output_len')} out tokens"
 
 
 def memory_bars(f: Findings) -> tuple[list[str], dict[str, list[float]]] | None:
@@ -52,7 +50,8 @@ def report_plots(f: Findings, out_dir: Path, cap_best: dict) -> list[Path]:
     if cap_best:
         ms = [m for m in f.candidates if m.get("capacity")]
         first = ms[0]["capacity"]
-        plots += capacity_plots(out_dir / "report", [m for m in ms if m["capacity"]["slo"] == first["slo"]], first, dev)
+        plots += capacity_plots(out_dir / "report", [m for m in ms if m["capacity"]["slo"] == first["slo"]], first, dev,
+                                sub)
     if f.layouts:
         stamp = lambda d: " " + stamp_clock(run_stamp(d)) if len(f.runs) > 1 else ""  # noqa: E731
         plots.append(bar_plot(out_dir / "report_layouts.png", [d["metrics"]["layout"] + stamp(d) for d in f.scaling],
