@@ -30,26 +30,28 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common import cli, platform
-from common.allreduce import comm_model
-from common.calibration import compare_with_vllm_bench
-from common.capacity import slo_text
-from common.capacity_display import best_capacity, capacity_plots, capacity_rows
-from common.capacity_drivers import run_capacity, split_samples
-from common.capacity_flags import add_cli_args, spec_from_args
+from common import cli
+from common.runtime import hardware
+from common.measure.allreduce import comm_model
+from common.measure.calibration import compare_with_vllm_bench
+from common.capacity.search import slo_text
+from common.capacity.display import best_capacity, capacity_plots, capacity_rows
+from common.capacity.drivers import run_capacity, split_samples
+from common.capacity.flags import add_cli_args, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
-from common.cost import gpu_hour_price
-from common.hwmon import runs_line
-from common.isolation import run_isolated, until_interrupted
-from common.metrics import derive_capacity, derive_scaling
-from common.models import layout_problem
-from common.noise import above_linear_note, spread_note
-from common.plotting import bar_plot, line_plot
-from common.results import RunFile, any_failed, environment, record_failure, run_path, save_run, then, timestamp
-from common.scaling import plan_layouts, run_layout, summarize_layout
-from common.tables import num, pct, print_table
-from common.traces import TraceError, check_trace_args
-from common.workloads import workload_config
+from common.measure.cost import gpu_hour_price
+from common.measure.hwmon import runs_line
+from common.runtime.isolation import run_isolated, until_interrupted
+from common.measure.metrics import derive_capacity, derive_scaling
+from common.runtime.models import layout_problem
+from common.measure.noise import above_linear_note, spread_note
+from common.output.plotting import bar_plot, line_plot
+from common.output.results import (RunFile, any_failed, environment, machine_text, record_failure, run_path, save_run,
+                                   then, timestamp)
+from common.measure.scaling import plan_layouts, run_layout, summarize_layout
+from common.output.tables import num, pct, print_table
+from common.traffic.traces import TraceError, check_trace_args
+from common.traffic.workloads import workload_config
 
 EXPERIMENT = "scaling"
 LAYOUTS = ("tp", "dp", "pp")
@@ -101,7 +103,9 @@ def main(cfg: Config) -> dict:
         if lay["skip"]:
             rows[id(lay)] = skipped(path, lay, base)
             continue
-        print(f"\n=== [{runnable.index(lay) + 1}/{len(runnable)}] {lay['name']} on {lay['n']} device(s) ...", flush=True)
+        print(
+            f"\n=== [{runnable.index(lay) + 1}/{len(runnable)}] {lay['name']} on {lay['n']} device(s) ...", flush=True
+        )
         res = until_interrupted(run_layout, lay, base, cfg.timeout_s)
         if res["status"] != "ok":
             lcfg = {**base, "layout": {k: lay[k] for k in ("n", "tp", "pp", "dp", "name")}}
@@ -118,9 +122,13 @@ def main(cfg: Config) -> dict:
         rows[id(lay)] = run.rows[0]
         results.append((lay, m, path))
         print(f"  {lay['name']}: timed runs {runs_line(m)} out tok/s", flush=True)
-        print(f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline (median of {m['offline_runs']} runs, "
-              f"spread {m['output_throughput_spread_pct']:.1f}%), batch-1 {m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s"
-              + (f"; {m['capacity']['verdict']}" if cfg.capacity else ""), flush=True)
+        print(
+            f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline (median of {m['offline_runs']} runs, "
+            f"spread {m['output_throughput_spread_pct']:.1f}%), "
+            f"batch-1 {m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s"
+            + (f"; {m['capacity']['verdict']}" if cfg.capacity else ""),
+            flush=True,
+        )
     done = [rows[id(lay)] for lay in plan if id(lay) in rows]
     out = then("the tables and plots", lambda: report(cfg, done, results, price, files, ts, info), *runs) or \
         {"rows": done, "files": files, "plots": []}
@@ -130,9 +138,11 @@ def main(cfg: Config) -> dict:
 
 def plan_here(cfg: Config, info) -> list[dict]:
     """The layouts to measure, each with why it cannot run here (or None), printed before anything starts."""
-    devices = platform.device_count()
-    print(f"model: {info.name}   devices: {devices} {platform.device_label()}(s)   workload: {cfg.num_prompts} x "
-          f"{cfg.input_len} in / {cfg.output_len} out; batch-1 {cfg.batch1_tokens} tokens; concurrency {cfg.concurrency}")
+    devices = hardware.device_count()
+    print(
+        f"model: {info.name}   devices: {devices} {hardware.device_label()}(s)   workload: {cfg.num_prompts} x "
+        f"{cfg.input_len} in / {cfg.output_len} out; batch-1 {cfg.batch1_tokens} tokens; concurrency {cfg.concurrency}"
+    )
     plan = plan_layouts(cfg.gpus, cfg.layouts)
     for lay in plan:
         lay["skip"] = layout_problem(info, lay["tp"], lay["pp"], lay["dp"], devices)
@@ -149,7 +159,7 @@ def allreduce_bench(cfg: Config, plan: list[dict], info) -> dict:
     sizes = sorted({info.hidden_size * 2 * t for t in (1, 16, 64, 256, 2048, 8192)})
     for n in tps:
         print(f"\n=== all-reduce micro-benchmark on {n} devices ...", flush=True)
-        r = run_isolated("common.allreduce:allreduce_child", {"world_size": n, "sizes_bytes": sizes},
+        r = run_isolated("common.measure.allreduce:allreduce_child", {"world_size": n, "sizes_bytes": sizes},
                          timeout_s=600, label=f"allreduce {n}")
         if r["status"] != "ok":
             print(f"  all-reduce benchmark failed: {r['failure']['message'][:200]}")
@@ -163,9 +173,15 @@ def allreduce_bench(cfg: Config, plan: list[dict], info) -> dict:
 def skipped(path: Path, lay: dict, base: dict) -> dict:
     """A layout that cannot run here: its file says why, and so does its row."""
     row = {"layout": lay["name"], "GPUs": lay["n"], "status": "skipped", "reason": lay["skip"]}
-    save_run(path, experiment=EXPERIMENT, config={**base, "layout": {k: lay[k] for k in ("n", "tp", "pp", "dp", "name")}},
-             metrics={"layout": lay["name"], "gpus": lay["n"]}, status="skipped",
-             failure={"kind": "skipped", "message": lay["skip"]}, rows=[row])
+    save_run(
+        path,
+        experiment=EXPERIMENT,
+        config={**base, "layout": {k: lay[k] for k in ("n", "tp", "pp", "dp", "name")}},
+        metrics={"layout": lay["name"], "gpus": lay["n"]},
+        status="skipped",
+        failure={"kind": "skipped", "message": lay["skip"]},
+        rows=[row],
+    )
     return row
 
 
@@ -185,7 +201,7 @@ def measure_layout(cfg: Config, lay: dict, res: dict, base: dict, run: RunFile, 
     if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
         then("the vllm bench throughput calibration", lambda: compare_with_vllm_bench(
             cfg, base, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt",
-            child="common.scaling:layout_child"), run)
+            child="common.measure.scaling:layout_child"), run)
     return m
 
 
@@ -206,14 +222,14 @@ def capacity_into(m: dict, run: RunFile, lay: dict, base: dict, timeout_s: float
 
 
 def _row(m: dict) -> dict:
-    dev = platform.unit()
+    dev = hardware.unit()
     row = {"layout": m["layout"], f"{dev}s": m["gpus"], "out tok/s": num(m["output_throughput"], 0),
            "speedup": f"{m['speedup']:.2f}x" if "speedup" in m else "-",
            "efficiency": pct(m.get("scaling_efficiency")), f"tok/s/{dev}": num(m["output_throughput_per_gpu"], 0),
            "batch-1 tok/s": num(m["batch1_decode_tokens_per_s"]), "TTFT p50 ms": num(m.get("median_ttft_ms")),
            "TPOT p50 ms": num(m.get("median_tpot_ms"), 2), "TP overhead": pct(m.get("tp_step_overhead_share")),
            "comm share (model)": share(m.get("comm_share_of_step"))}
-    if platform.has_gpu():  # a roofline of HBM bandwidth: GPUs only
+    if hardware.has_gpu():  # a roofline of HBM bandwidth: GPUs only
         row["% HBM roofline"] = num(m.get("decode_pct_of_hbm_roofline"), 0)
     return {**row, "$/1M out tok": num(m.get("usd_per_1m_output_tokens"), 3), "status": m["status"]}
 
@@ -227,15 +243,24 @@ def share(v: float | None) -> str:
 # --------------------------------------------------------------------------- tables and plots
 def report(cfg, rows, results, price: tuple, files, ts, info) -> dict:
     ok = [(lay, m) for lay, m, _ in results]
-    course = [{f"{platform.unit()}s": m["gpus"], "layout": m["layout"], "Throughput": f"{m['output_throughput']:.0f} tok/s",
-               "Speedup": f"{m.get('speedup', float('nan')):.1f}x",
-               "Efficiency": f"{m.get('scaling_efficiency', float('nan')) * 100:.0f}%"}
-              for lay, m in ok if lay["dp"] == 1 and lay["pp"] == 1]
+    course = [
+        {
+            f"{hardware.unit()}s": m["gpus"],
+            "layout": m["layout"],
+            "Throughput": f"{m['output_throughput']:.0f} tok/s",
+            "Speedup": f"{m.get('speedup', float('nan')):.1f}x",
+            "Efficiency": f"{m.get('scaling_efficiency', float('nan')) * 100:.0f}%",
+        }
+        for lay, m in ok
+        if lay["dp"] == 1 and lay["pp"] == 1
+    ]
     print_table(course, title="Scaling (course format; tensor parallel)")
     print_table(rows, "\n".join(takeaway(ok, price)), title="All layouts")
     if cfg.capacity:
         capacity_table(cfg, [m for _, m in ok], price)
-    plots = plot(cfg, ok, Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}") if cfg.plots and ok else []
+    sub = f"{info.short_name} on {machine_text(environment())}, {cfg.input_len} in / {cfg.output_len} out tokens"
+    stem = Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}"
+    plots = plot(cfg, ok, stem, sub) if cfg.plots and ok else []
     print("results: " + ", ".join(files) + ("\nplots: " + ", ".join(plots) if plots else ""))
     return {"rows": rows, "files": files, "plots": plots}
 
@@ -247,48 +272,64 @@ def takeaway(ok: list[tuple[dict, dict]], price: tuple) -> list[str]:
     best_tp = max(ok, key=lambda x: x[1]["output_throughput"])
     best_lat = max(ok, key=lambda x: x[1]["batch1_decode_tokens_per_s"] or 0)
     base = next((m for lay, m in ok if lay["n"] == 1), None)
-    dev, n = platform.unit(), best_tp[0]["n"]
+    dev, n = hardware.unit(), best_tp[0]["n"]
     where = best_tp[1]["layout"] + (f" on {n} {dev}s" if n > 1 else "")  # the 1-rank layout's name says it
-    lines = [f"Takeaway: {where} has the highest throughput "
-             f"({best_tp[1]['output_throughput']:.0f} out tok/s"
-             + (f", {best_tp[1]['speedup']:.2f}x one {dev}, {best_tp[1]['scaling_efficiency'] * 100:.0f}% efficient)"
-                if base else ")")
-             + f"; {best_lat[1]['layout']} has the fastest single stream ({best_lat[1]['batch1_decode_tokens_per_s']:.0f} tok/s"
-             + (f", {best_lat[1]['batch1_decode_tokens_per_s'] / base['batch1_decode_tokens_per_s']:.2f}x one {dev})."
-                if base else ").")]
-    lines += [n for n in (above_linear_note([m for _, m in ok], platform.unit()), spread_note([m for _, m in ok])) if n]
+    lines = [
+        f"Takeaway: {where} has the highest throughput "
+        f"({best_tp[1]['output_throughput']:.0f} out tok/s"
+        + (
+            f", {best_tp[1]['speedup']:.2f}x one {dev}, {best_tp[1]['scaling_efficiency'] * 100:.0f}% efficient)"
+            if base
+            else ")"
+        )
+        + f"; {best_lat[1]['layout']} has the fastest single stream "
+        f"({best_lat[1]['batch1_decode_tokens_per_s']:.0f} tok/s"
+        + (
+            f", {best_lat[1]['batch1_decode_tokens_per_s'] / base['batch1_decode_tokens_per_s']:.2f}x one {dev})."
+            if base
+            else ")."
+        )
+    ]
+    lines += [n for n in (above_linear_note([m for _, m in ok], hardware.unit()), spread_note([m for _, m in ok])) if n]
     usd, src = price
     if src is None:
-        lines.append(f"Cost: no price known for this {'GPU' if platform.has_gpu() else 'machine'}; pass --gpu-hour-usd "
+        lines.append(f"Cost: no price known for this {'GPU' if hardware.has_gpu() else 'machine'}; pass --gpu-hour-usd "
                      "to get $ per 1M output tokens.")
     else:
-        lines.append(f"Cost: ${usd:.2f} per {platform.unit()}-hour ({src}); pass --gpu-hour-usd for your provider's "
+        lines.append(f"Cost: ${usd:.2f} per {hardware.unit()}-hour ({src}); pass --gpu-hour-usd for your provider's "
                      "price.")
     return lines
 
 
-def plot(cfg: Config, ok: list[tuple[dict, dict]], stem: Path) -> list[str]:
-    plots, dev = [], platform.unit()
-    tp_only = sorted([(lay["n"], m) for lay, m in ok if lay["dp"] == 1 and lay["pp"] == 1])
-    if tp_only:
-        xs = [n for n, _ in tp_only]
-        base_tp = tp_only[0][1]["output_throughput"] / tp_only[0][0]
-        plots.append(line_plot(Path(f"{stem}_throughput.png"),
-                               {"tensor parallel (measured)": (xs, [m["output_throughput"] for _, m in tp_only])},
-                               f"Offline throughput vs {dev}s", f"{dev}s", "output tokens / s",
-                               ideal=(xs, [base_tp * n for n in xs])))
-        plots.append(bar_plot(Path(f"{stem}_efficiency.png"), [f"{n} {dev}" for n in xs],
-                              {"scaling efficiency %": [m.get("scaling_efficiency", 0) * 100 for _, m in tp_only]},
-                              f"Scaling efficiency (speedup / {dev}s)", "%", hline=100, hline_label="ideal"))
+def plot(cfg: Config, ok: list[tuple[dict, dict]], stem: Path, sub: str) -> list[str]:
+    """Throughput vs devices per layout family (TP, DP, PP) against linear, every layout's efficiency, throughput and
+    single-stream speed; each title names the model, devices and workload (`sub`)."""
+    plots, dev = [], hardware.unit()
+    base = next((m for lay, m in ok if lay["n"] == 1), None)
+    family = {"tensor parallel": lambda lay: lay["dp"] == 1 and lay["pp"] == 1,
+              "data parallel": lambda lay: lay["tp"] == 1 and lay["pp"] == 1,
+              "pipeline parallel": lambda lay: lay["tp"] == 1 and lay["dp"] == 1}
+    series = {name: sorted((lay["n"], m["output_throughput"]) for lay, m in ok if keep(lay)) for name, keep in
+              family.items()}
+    series = {k: ([n for n, _ in v], [t for _, t in v]) for k, v in series.items() if len(v) > 1}
+    if base and series:
+        xs = sorted({n for lay, _ in ok for n in [lay["n"]]})
+        plots.append(line_plot(Path(f"{stem}_throughput.png"), series, f"Offline throughput vs {dev}s: {sub}",
+                               f"{dev}s", "output tokens / s", ideal=(xs, [base["output_throughput"] * n for n in xs])))
     labels = [m["layout"] for _, m in ok]  # the name says the count: 1 GPU, TP2, DP4, TP2xDP2
+    if base:
+        plots.append(bar_plot(Path(f"{stem}_efficiency.png"), labels,
+                              {"scaling efficiency %": [(m.get("scaling_efficiency") or 0) * 100 for _, m in ok]},
+                              f"Scaling efficiency per layout (speedup / {dev}s): {sub}", "%", hline=100,
+                              hline_label="ideal"))
     plots.append(bar_plot(Path(f"{stem}_layouts.png"), labels,
                           {"offline out tok/s": [m["output_throughput"] for _, m in ok]},
-                          "Throughput per layout", "output tokens / s"))
+                          f"Throughput per layout: {sub}", "output tokens / s"))
     plots.append(bar_plot(Path(f"{stem}_batch1.png"), labels,
                           {"batch-1 decode tok/s": [m["batch1_decode_tokens_per_s"] for _, m in ok]},
-                          "Single-stream decode speed per layout", "tokens / s"))
+                          f"Single-stream decode speed per layout: {sub}", "tokens / s"))
     if cfg.capacity:
-        plots += capacity_plots(stem, [m for _, m in ok], cfg.capacity, dev)
+        plots += capacity_plots(stem, [m for _, m in ok], cfg.capacity, dev, sub)
     return [str(p) for p in plots]
 
 
@@ -297,16 +338,19 @@ def capacity_table(cfg, ms: list[dict], price: tuple) -> None:
     slo = slo_text(cfg.capacity["slo"], cfg.capacity["percentile"])
     if best:
         c = best.get("usd_per_1m_output_tokens_at_capacity")
-        dev = platform.unit()
+        dev = hardware.unit()
         take = (f"Takeaway: under {slo}, {best['layout']} serves the most per {dev}: "
                 f"{best['capacity_request_rate']:.3g} req/s ({best['capacity_request_rate_per_gpu']:.3g} per {dev}, "
                 f"{best['capacity_output_throughput']:.0f} out tok/s)"
                 + (f", ${c:.3f} per 1M output tokens at ${price[0]:.2f}/{dev}-hour." if c else "."))
     else:
         take = f"Takeaway: no layout met {slo} at any rate tried (see each layout's verdict in its JSON)."
-    print_table(capacity_rows(ms, platform.unit()), take + " Capacity: the highest Poisson request rate at which the SLO held "
-                "(bracket and bisection, every probe in metrics.capacity.probes).",
-                title=f"Serving capacity under the SLO ({slo})")
+    print_table(
+        capacity_rows(ms, hardware.unit()),
+        take + " Capacity: the highest Poisson request rate at which the SLO held "
+        "(bracket and bisection, every probe in metrics.capacity.probes).",
+        title=f"Serving capacity under the SLO ({slo})",
+    )
 
 
 # --------------------------------------------------------------------------- command line

@@ -60,7 +60,7 @@ elif [[ ! -f "$stamp" ]]; then
 fi
 "$VENV/bin/python" -c "import vllm, pandas, matplotlib" || { echo "[setup] vLLM import failed" >&2; exit 1; }
 if [[ $KIND == cpu ]]; then
-  "$VENV/bin/python" -m common.tiny_model
+  "$VENV/bin/python" -m common.runtime.tiny_model
 fi
 # vLLM's engine flags, kept once per version: a mistyped flag is then refused in a fraction of a second
 "$VENV/bin/python" -c "from common.cli import engine_parser; engine_parser()" >/dev/null 2>&1 || true

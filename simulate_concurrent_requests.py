@@ -6,7 +6,7 @@ scheduler's fairness (Jain's index over clients and over slowdown, worst TTFT vs
 --base-url mode, the server's own scheduler state from /metrics. Finally the same prompts are run
 once as concurrent requests and once as a single LLM.generate batch: continuous batching should make
 the two close, and the table says how close.
-With --find-capacity --slo the levels give way to a capacity search (common/capacity.py): the highest
+With --find-capacity --slo the levels give way to a capacity search (common/capacity/search.py): the highest
 Poisson request rate at which the p99 TTFT / TPOT stay within the SLO, every probe kept - how many
 requests per second this engine or server can take before its users notice.
 
@@ -33,28 +33,36 @@ from pathlib import Path
 import psutil
 from tqdm import tqdm
 
-from common import cli, platform
-from common import engine as eng
-from common.calibration import bench_at_capacity, bench_serve_level
-from common.capacity_display import out_of_reach, probe_row
-from common.capacity_drivers import capacity_on_backend, samples_apart, validate_on_backend, validation_span
-from common.capacity_flags import add_cli_args, parse_slo, spec_from_args
+from common import cli
+from common.runtime import hardware
+from common.runtime import engine as eng
+from common.measure.calibration import bench_at_capacity, bench_serve_level
+from common.capacity.display import out_of_reach, probe_row
+from common.capacity.drivers import capacity_on_backend, samples_apart, validate_on_backend, validation_span
+from common.capacity.flags import add_cli_args, parse_slo, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
-from common.engine import SCHEDULER_LIMITS
-from common.isolation import checkpoint, run_isolated, until_interrupted
-from common.load_profile import SCALE_STEP_S, clock, fleet_plan, heaviest_rows
-from common.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, run_open_loop
-from common.metrics import StageTimer, fairness_metrics, request_metrics, send_lag, unloaded_reference
-from common.models import load_model_info
-from common.plotting import capacity_plot, cdf_plot, line_plot, load_timeline_plot, validation_plot
-from common.prom import Watcher, prefix_hit_rate, read_counters
-from common.results import RunFile, any_failed, run_path, then, timestamp
-from common.server import API_KEY_ENV, Unauthorized, health, served_model
-from common.stepdrive import generate_offline
-from common.tables import num, print_table
-from common.traces import TIMED, TraceError, check_trace_args, dataset_kind
-from common.workloads import (arrival_times, random_prompts, trace_prompts, trace_source, with_arrivals, workload_config,
-                              workload_text)
+from common.runtime.engine import SCHEDULER_LIMITS
+from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
+from common.traffic.load_profile import SCALE_STEP_S, clock, fleet_plan, heaviest_rows
+from common.traffic.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, run_open_loop
+from common.measure.metrics import StageTimer, fairness_metrics, request_metrics, send_lag, unloaded_reference
+from common.runtime.models import load_model_info
+from common.output.plotting import capacity_plot, cdf_plot, line_plot, load_timeline_plot, validation_plot
+from common.traffic.prom import Watcher, prefix_hit_rate, read_counters
+from common.output.results import RunFile, any_failed, run_path, then, timestamp
+from common.runtime.server import API_KEY_ENV, Unauthorized, health, served_model
+from common.traffic.stepdrive import generate_offline
+from common.output.tables import num, print_table
+from common.traffic.traces import TIMED, TraceError, check_trace_args, dataset_kind
+from common.traffic.workloads import (
+    arrival_times,
+    random_prompts,
+    trace_prompts,
+    with_arrivals,
+    workload_config,
+    workload_source,
+    workload_text,
+)
 
 EXPERIMENT = "concurrent_requests"
 
@@ -63,7 +71,9 @@ def _rates(text: str) -> list[float]:
     try:
         vals = [float(x) for x in text.split(",") if x]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated request rates (req/s or inf), got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated request rates (req/s or inf), got {text!r}"
+        ) from None
     if not vals or any(v <= 0 for v in vals):
         raise argparse.ArgumentTypeError(f"request rates must be > 0, got {text!r}")
     return vals
@@ -112,11 +122,9 @@ def levels(cfg: dict) -> list[tuple[str, float]]:
 
 def level_prompts(cfg: dict, kind: str, value: float, seed: int):
     if kind == "speed":  # the stretch once, at that speed-up
-        return trace_prompts(trace_source(cfg).trace, cfg["vocab_size"], seed, value, cfg.get("max_model_len"))[0]
+        return trace_prompts(workload_source(cfg).trace, cfg["vocab_size"], seed, value, cfg.get("max_model_len"))[0]
     n = cfg["num_prompts"] or (max(32, 4 * int(value)) if kind == "concurrency" else 64)
-    src = trace_source(cfg)  # ShareGPT's real prompts, else the random shape
-    specs = src.requests(n, seed) if src else random_prompts(n, cfg["input_len"], cfg["output_len"], cfg["vocab_size"],
-                                                             seed=seed, range_ratio=cfg["range_ratio"])
+    specs = workload_source(cfg).requests(n, seed)   # ShareGPT's real prompts, or the random shape
     return with_arrivals(specs, arrival_times(n, value, cfg["burstiness"], seed=seed)) if kind == "rate" else specs
 
 
@@ -147,16 +155,22 @@ async def _measure(cfg: dict, out: dict, timer: StageTimer, after_level=None, af
         with timer("warmup"):  # not counted: compiles, allocates, fills caches
             await _warm_up(backend, cfg)
         with timer("unloaded_reference"):  # one at a time: what each request costs with no one else around
-            ref = await run_closed_loop(backend, random_prompts(4, cfg["input_len"], cfg["output_len"],
-                                                                cfg["vocab_size"], seed=cfg["seed"] + 11), concurrency=1)
+            ref = await run_closed_loop(
+                backend,
+                random_prompts(4, cfg["input_len"], cfg["output_len"], cfg["vocab_size"], seed=cfg["seed"] + 11),
+                concurrency=1,
+            )
         unloaded = unloaded_reference(ref)
         out["unloaded"] = {"ttft_ms": unloaded[0] * 1000, "tpot_ms": unloaded[1] * 1000}
         for i, (kind, value) in enumerate(levels(cfg)):
             out["levels"].append(lv := await _one_level(backend, cfg, kind, value, cfg["seed"] + 100 + i, unloaded))
             checkpoint(cfg, out)  # on disk first, then on screen
             m = lv["metrics"]
-            print(f"  {kind}={value:g}: {m['completed']}/{lv['num_prompts']} ok, {m['output_throughput']:.1f} out tok/s, "
-                  f"median TTFT {m['median_ttft_ms'] or 0:.1f} ms", flush=True)
+            print(
+                f"  {kind}={value:g}: {m['completed']}/{lv['num_prompts']} ok, {m['output_throughput']:.1f} out tok/s, "
+                f"median TTFT {m['median_ttft_ms'] or 0:.1f} ms",
+                flush=True,
+            )
             if after_level:
                 await asyncio.to_thread(after_level, i, out["levels"][-1])
         out["concurrent_all_at_once"] = await _all_at_once(backend, cfg)
@@ -178,7 +192,7 @@ async def _validate(backend, cfg: dict, out: dict, timer: StageTimer, after_sear
     checkpoint(cfg, out)
     if after_search:
         await asyncio.to_thread(after_search, out)
-    src = trace_source(cfg)
+    src = workload_source(cfg)
     span = validation_span(src, cap, cfg["validate_span_s"])
     a, b = span or (0.0, src.trace.span_s)
     b = min(b, src.trace.span_s)
@@ -256,8 +270,13 @@ async def _all_at_once(backend, cfg: dict) -> dict:
     recs = await run_closed_loop(backend, specs, concurrency=len(specs), time_limit_s=cfg["level_time_limit_s"])
     wall = time.perf_counter() - t0
     m = request_metrics(recs)
-    return {"wall_s": wall, "completed": m["completed"], "failed": m["failed"], "output_tokens": m["total_output_tokens"],
-            "output_throughput": m["total_output_tokens"] / wall if wall else 0.0}
+    return {
+        "wall_s": wall,
+        "completed": m["completed"],
+        "failed": m["failed"],
+        "output_tokens": m["total_output_tokens"],
+        "output_throughput": m["total_output_tokens"] / wall if wall else 0.0,
+    }
 
 
 def batch_specs(cfg: dict):
@@ -272,7 +291,7 @@ async def _search(backend, cfg: dict, out: dict) -> dict:
         checkpoint(cfg, out)
 
     workload = {k: cfg[k] for k in ("input_len", "output_len", "range_ratio", "vocab_size", "seed")}
-    return await capacity_on_backend(backend, cfg["capacity"], workload, on_probe=on_probe, source=trace_source(cfg),
+    return await capacity_on_backend(backend, cfg["capacity"], workload, workload_source(cfg), on_probe=on_probe,
                                      max_num_seqs=(out.get("scheduler") or {}).get("max_num_seqs"))
 
 
@@ -301,17 +320,22 @@ def main(cfg: Config) -> dict:
     child = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": vocab, "max_model_len": max_len}
     child["workload"] = workload_config(child)
     run = RunFile(run_path(cfg.output_dir, EXPERIMENT, short_name, tp, timestamp()), EXPERIMENT, {**child, "tp": tp})
-    print(f"model: {engine_kwargs['model']}  mode: {'server ' + cfg.base_url if cfg.base_url else 'in-process AsyncLLM'}"
-          f"  {'capacity search' if cfg.capacity else 'levels: ' + str([f'{k}={v:g}' for k, v in levels(child)])}"
-          f"  {workload_text(child['workload'])}")
+    print(
+        f"model: {engine_kwargs['model']}  mode: {'server ' + cfg.base_url if cfg.base_url else 'in-process AsyncLLM'}"
+        f"  {'capacity search' if cfg.capacity else 'levels: ' + str([f'{k}={v:g}' for k, v in levels(child)])}"
+        f"  {workload_text(child['workload'])}"
+    )
 
     # 1. Load levels and the all-at-once run (or the capacity search): in its own process unless we talk to a server.
     #    What it measured goes to disk the moment it ends (a search: before its validation replay too)
     try:
         res, failure, comparison = load_run(cfg, child, lambda out: keep(run, out, None))
     except KeyboardInterrupt:  # before the measurement started: the file still says what happened
-        res, failure, comparison = {"levels": []}, {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C)",
-                                                     "hint": "nothing was measured yet"}, None
+        res, failure, comparison = (
+            {"levels": []},
+            {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C)", "hint": "nothing was measured yet"},
+            None,
+        )
     keep(run, res, failure, comparison=comparison)
     # 2. The same prompts as one offline batch (a second measurement, in its own process)
     batch = None if cfg.base_url or failure or cfg.capacity else batch_run(cfg, child, res)
@@ -352,7 +376,9 @@ def follow_up(cfg: Config, run: RunFile, res: dict, failure: dict | None, batch:
     return (then("the plots", lambda: make_plots(cfg, res, run.path), run) or []) if cfg.plots and rows else []
 
 
-def keep(run: RunFile, res: dict, failure: dict | None, batch: dict | None = None, comparison: dict | None = None) -> None:
+def keep(
+    run: RunFile, res: dict, failure: dict | None, batch: dict | None = None, comparison: dict | None = None
+) -> None:
     """What the levels or the search measured, on disk as it is (no summary yet): per-request samples in raw, the
     figures each level or probe already has in metrics."""
     cap, probe_samples, validation_samples = samples_apart(res.get("capacity"))
@@ -387,7 +413,8 @@ def record(cfg: Config, run: RunFile, res: dict, failure: dict | None, batch: di
 
 
 def target(cfg: Config) -> tuple[dict, int, str, int | None]:
-    """(engine kwargs, vocabulary size, short model name, max_model_len) of the server at --base-url or of the in-process model."""
+    """(engine kwargs, vocabulary size, short model name, max_model_len) of the server at --base-url or of the
+    in-process model."""
     if not cfg.base_url:
         engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
         max_len = engine_kwargs.get("max_model_len") or info.raw.get("max_position_embeddings")
@@ -424,7 +451,11 @@ def load_run(cfg: Config, child: dict, on_search=None) -> tuple[dict, dict | Non
     res = measure(child, after_level=after, after_search=on_search)
     failure = None
     if res.get("interrupted"):
-        failure = {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C)", "hint": "what finished is kept"}
+        failure = {
+            "kind": "interrupted",
+            "message": "interrupted by the user (Ctrl-C)",
+            "hint": "what finished is kept",
+        }
     elif res.get("error"):
         failure = {"kind": "other", "message": res["error"],
                    "hint": f"is the server at {cfg.base_url} still up? its log says why it stopped"}
@@ -518,10 +549,14 @@ def fleet_lines(cap: dict, gpus: int) -> list[str]:
     stretch's pattern repeated); metrics.capacity.fleet_at_recorded_rate."""
     if not cap.get("binding_work_per_s"):
         return []
-    cap["fleet_at_recorded_rate"] = f = fleet_plan(cap["profile"]["windows"], cap["trace_speedup"] * cap["binding_work_per_s"],
-                                                   gpus_per_replica=gpus, step_s=SCALE_STEP_S,
-                                                   end_s=cap["profile"].get("end_s"))
-    dev = "GPU" if platform.has_gpu() else "CPU rank"
+    cap["fleet_at_recorded_rate"] = f = fleet_plan(
+        cap["profile"]["windows"],
+        cap["trace_speedup"] * cap["binding_work_per_s"],
+        gpus_per_replica=gpus,
+        step_s=SCALE_STEP_S,
+        end_s=cap["profile"].get("end_s"),
+    )
+    dev = "GPU" if hardware.has_gpu() else "CPU rank"
     return [f"At the recorded rate this stretch needs {f['static_replicas']} such replica(s) at its peak: "
             f"{f['static_gpu_hours_per_day']:.1f} {dev}-hours a day static, {f['autoscaled_gpu_hours_per_day']:.1f} "
             f"autoscaled per {f['step_s']:g} s step, if every day repeated this stretch (not measured); "
@@ -581,11 +616,15 @@ def level_row(cfg: Config, lv: dict) -> dict:
         row["send lag p99 ms"] = num(m.get("p99_send_lag_ms"), 2)
     if cfg.goodput:
         row["goodput req/s"] = num(m.get("request_goodput"), 2)
-    if (s := lv.get("server_metrics")) and "scrapes" in s:   # a server's /metrics over the level
-        row["max running/waiting"] = f"{num(s.get('max_num_requests_running'), 0)}/{num(s.get('max_num_requests_waiting'), 0)}"
+    if (s := lv.get("server_metrics")) and "scrapes" in s:  # a server's /metrics over the level
+        row["max running/waiting"] = (
+            f"{num(s.get('max_num_requests_running'), 0)}/{num(s.get('max_num_requests_waiting'), 0)}"
+        )
         row["preemptions"] = num(s.get("num_preemptions"), 0)
     if s:
-        row["prefix hit %"] = num(100 * s["prefix_cache_hit_rate"], 0) if s.get("prefix_cache_hit_rate") is not None else "-"
+        row["prefix hit %"] = (
+            num(100 * s["prefix_cache_hit_rate"], 0) if s.get("prefix_cache_hit_rate") is not None else "-"
+        )
     return row
 
 
@@ -615,7 +654,9 @@ def peak_line(per_level: dict, metrics: dict) -> str:
     if best == keys[-1] and len(keys) > 1:  # the last level tried: the peak may lie beyond it
         return (f"Takeaway: output throughput is still rising at the highest level tried, {best}: "
                 f"{b['output_throughput']:.0f} tok/s ({gain}), while {ttft}; the peak lies beyond (try higher levels).")
-    return f"Takeaway: output throughput peaks at {best} with {b['output_throughput']:.0f} tok/s ({gain}), while {ttft}."
+    return (
+        f"Takeaway: output throughput peaks at {best} with {b['output_throughput']:.0f} tok/s ({gain}), while {ttft}."
+    )
 
 
 def batch_lines(cfg: Config, conc: dict | None, batch: dict | None, metrics: dict) -> list[str]:
@@ -625,9 +666,13 @@ def batch_lines(cfg: Config, conc: dict | None, batch: dict | None, metrics: dic
     if not conc:
         return []
     ratio = conc["output_throughput"] / batch["output_throughput"]
-    metrics["concurrent_vs_batch"] = {"concurrent_output_throughput": conc["output_throughput"],
-                                      "batch_output_throughput": batch["output_throughput"],
-                                      "concurrent_wall_s": conc["wall_s"], "batch_wall_s": batch["wall_s"], "ratio": ratio}
+    metrics["concurrent_vs_batch"] = {
+        "concurrent_output_throughput": conc["output_throughput"],
+        "batch_output_throughput": batch["output_throughput"],
+        "concurrent_wall_s": conc["wall_s"],
+        "batch_wall_s": batch["wall_s"],
+        "ratio": ratio,
+    }
     s = batch.get("scheduler")
     limits = (f" with the same scheduler limits ({s['max_num_seqs']} sequences, {s['max_num_batched_tokens']} tokens "
               "per step)") if s else ""
@@ -646,9 +691,15 @@ def calibration_table(comparison: dict) -> None:
             rows.append({"level": key, "vllm bench serve": "failed: " + c["error"][-80:]})
             continue
         r = c["ours_vs_vllm_bench"]
-        rows.append({"level": key, "vllm bench out tok/s": num(c["vllm_bench"]["output_throughput"] or 0, 1),
-                     "ours/theirs out tok/s": num(r["output_throughput"], 3),
-                     "ours/theirs mean TTFT": num(r["mean_ttft_ms"], 3), "ours/theirs mean TPOT": num(r["mean_tpot_ms"], 3)})
+        rows.append(
+            {
+                "level": key,
+                "vllm bench out tok/s": num(c["vllm_bench"]["output_throughput"] or 0, 1),
+                "ours/theirs out tok/s": num(r["output_throughput"], 3),
+                "ours/theirs mean TTFT": num(r["mean_ttft_ms"], 3),
+                "ours/theirs mean TPOT": num(r["mean_tpot_ms"], 3),
+            }
+        )
     print_table(rows, "Ratios near 1.0 mean this client measures what vLLM's own benchmark client measures.",
                 title="Calibration against vllm bench serve (same server, same workload)")
 
@@ -689,7 +740,9 @@ def check_trace_flags(args) -> None:
     if args.speeds and not timed:
         raise cli.UsageError("--speed replays a timed trace: add --dataset-path FILE (.csv or .jsonl)")
     if timed and (args.request_rates or args.concurrency):
-        raise cli.UsageError("a trace brings its own arrival times: use --speed instead of --request-rate/--concurrency")
+        raise cli.UsageError(
+            "a trace brings its own arrival times: use --speed instead of --request-rate/--concurrency"
+        )
 
 
 def build_config(args, engine: dict) -> Config:
@@ -706,7 +759,9 @@ def build_config(args, engine: dict) -> Config:
     if args.burstiness <= 0:
         raise cli.UsageError("--burstiness must be > 0")
     if args.slo and not args.find_capacity:
-        raise cli.UsageError("--slo sets the capacity search's target: add --find-capacity (or use --goodput per level)")
+        raise cli.UsageError(
+            "--slo sets the capacity search's target: add --find-capacity (or use --goodput per level)"
+        )
     capacity = spec_from_args(args, required=True) if args.find_capacity else None
     check_trace_flags(args)
     timed = bool(args.dataset_path) and dataset_kind(args.dataset_path, args.dataset_name) in TIMED

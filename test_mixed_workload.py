@@ -31,22 +31,23 @@ from pathlib import Path
 import numpy as np
 
 from common import cli
-from common import engine as eng
-from common.capacity import ProbePlan, slo_text
-from common.capacity_stats import thin_samples
-from common.capacity_display import printer
-from common.capacity_drivers import (saturation_async, saturation_concurrency, search_async, split_samples, started,
+from common.runtime import engine as eng
+from common.capacity.search import ProbePlan, slo_text
+from common.capacity.stats import thin_samples
+from common.capacity.display import printer
+from common.capacity.drivers import (saturation_async, saturation_concurrency, search_async, split_samples, started,
                                      start_note)
-from common.capacity_flags import add_cli_args, spec_from_args
+from common.capacity.flags import add_cli_args, spec_from_args
 from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
-from common.isolation import checkpoint, run_isolated, until_interrupted
-from common.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
-from common.metrics import StageTimer
-from common.mixed import analyse, mix_prompts, workload
-from common.plotting import cdf_plot, scatter_plot, timeline_plot
-from common.results import RunFile, any_failed, record_failure, run_path, then, timestamp
-from common.tables import num, pct, print_table
-from common.workloads import random_prompts
+from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
+from common.traffic.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
+from common.measure.metrics import StageTimer
+from common.measure.mixed import analyse, mix_prompts, workload
+from common.output.plotting import class_cdf_plot, scatter_plot, timeline_plot
+from common.output.results import (RunFile, any_failed, environment, machine_text, record_failure, run_path, then,
+                                   timestamp)
+from common.output.tables import num, pct, print_table
+from common.traffic.workloads import PoissonWorkload, random_prompts
 
 EXPERIMENT = "mixed_workload"
 
@@ -135,7 +136,8 @@ async def mix_capacity(backend, cfg: dict, alone) -> dict:
         c["slo"] = {"ttft": round(5 * float(np.median([r.ttft_s for r in ok])) * 1000, 1),
                     "tpot": round(5 * float(np.median([r.tpot_s for r in ok if r.tpot_s])) * 1000, 2)}
         c["slo_source"] = "5x the short requests' median TTFT and TPOT alone, measured with the first variant"
-    make = lambda n, seed: mix_prompts(cfg, cfg["vocab_size"], n, seed)  # noqa: E731
+    make = PoissonWorkload(lambda n, seed: mix_prompts(cfg, cfg["vocab_size"], n, seed), cfg["output_len"],
+                           {"source": "class_mix"})
     # long prompts keep the engine compute-bound at a small batch: a closed loop of 2 x a probe's requests saturates
     # it (256 clients of a long-prompt mix would spend minutes in prefill)
     sat = None if c.get("start_rate") else await saturation_async(
@@ -176,7 +178,9 @@ def main(cfg: Config) -> dict:
         if entry:
             done.append(entry)
             c = entry[1].get("capacity")
-            if c and cfg.capacity and not cfg.capacity.get("slo"):  # the first variant fixed the SLO: all are judged by it
+            if (
+                c and cfg.capacity and not cfg.capacity.get("slo")
+            ):  # the first variant fixed the SLO: all are judged by it
                 cfg.capacity = {**cfg.capacity, "slo": c["slo"], "slo_source": c["slo_source"]}
     out = then("the tables and plots", lambda: report(cfg, rows, done, files, ts, info), *runs) or \
         {"rows": rows, "files": files, "plots": []}
@@ -204,8 +208,10 @@ def run_variant(cfg: Config, v: dict, base: dict, path: Path) -> tuple[dict, tup
         m = {**run.metrics, **analyse(res),
              # the cap the engine ran with (vLLM's own value where the variant sets none)
              "long_prefill_token_threshold": res["scheduler"]["long_prefill_token_threshold"]}
-        if capacity:   # the search's probe lines went to stderr with the engine's log; its outcome goes with the tables
-            print(f"  {len(capacity['probes'])} probes, {capacity['search_s']:.0f} s: {capacity['verdict']}", flush=True)
+        if capacity:  # the search's probe lines went to stderr with the engine's log; its outcome goes with the tables
+            print(
+                f"  {len(capacity['probes'])} probes, {capacity['search_s']:.0f} s: {capacity['verdict']}", flush=True
+            )
         run.save(metrics=m, status="ok" if not m["failed"] else "failed", rows=[_row(m)])
         return run.rows[0], (v, m, res)
     row, entry = then("the summary", summary, run) or ({"variant": v["name"], "status": "failed"}, None)
@@ -243,10 +249,12 @@ def takeaway(ms: list[dict], rate: float) -> list[str]:
     thin = [(m, n) for m in ms if (n := thin_samples(m.get("capacity")))]
     if thin:
         names = ", ".join(f"'{m['variant']}' ({n})" for m, n in thin)
-        lines.append(f"Rough ranks: the capacities of {names} rest on a probe whose p{thin[0][0]['capacity']['percentile']:g}"
-                     " was taken over that few requests, so it lies between their two largest and one or two late "
-                     "requests decided it; lengthen the probes (--probe-min-requests, --probe-seconds) to rank these "
-                     "variants.")
+        lines.append(
+            f"Rough ranks: the capacities of {names} rest on a probe whose p{thin[0][0]['capacity']['percentile']:g}"
+            " was taken over that few requests, so it lies between their two largest and one or two late "
+            "requests decided it; lengthen the probes (--probe-min-requests, --probe-seconds) to rank these "
+            "variants."
+        )
     best, by = measured_best(ms)
     if best:
         lines.append(f"Best measured: '{best['variant']}' ("
@@ -294,11 +302,14 @@ def best_variant(ms: list[dict], rate: float) -> list[str]:
     at_rate = f"At the mix's own {rate:g} req/s, short p99 TTFT is "
     infl = best.get("short_ttft_inflation_p99")
     at_rate += (f"{infl:.2f}x its alone value" if infl else "not measured") + (
-        f" (no chunking: {ref['short_ttft_inflation_p99']:.2f}x)" if ref and ref.get("short_ttft_inflation_p99") else "")
+        f" (no chunking: {ref['short_ttft_inflation_p99']:.2f}x)" if ref and ref.get("short_ttft_inflation_p99") else ""
+    )
     if ref and ref.get("long_median_ttft_ms") and best.get("long_median_ttft_ms"):
-        at_rate += (f"; long requests' median TTFT {best['long_median_ttft_ms']:.0f} ms vs {ref['long_median_ttft_ms']:.0f}"
-                    f" ms and median E2E {best['long_median_e2el_ms']:.0f} ms vs {ref['long_median_e2el_ms']:.0f} ms "
-                    "without chunking")
+        at_rate += (
+            f"; long requests' median TTFT {best['long_median_ttft_ms']:.0f} ms vs {ref['long_median_ttft_ms']:.0f}"
+            f" ms and median E2E {best['long_median_e2el_ms']:.0f} ms vs {ref['long_median_e2el_ms']:.0f} ms "
+            "without chunking"
+        )
     during, none_ms = "short_mean_itl_during_long_prefill_ms", "short_mean_itl_without_long_prefill_ms"
     if ref and ref.get(during) and best.get(during):
         at_rate += (f"; while a long prompt was in prefill, short requests got a token every {best[during]:.1f} ms on "
@@ -312,24 +323,37 @@ def best_variant(ms: list[dict], rate: float) -> list[str]:
 def report(cfg, rows, done, files, ts, info) -> dict:
     lines = takeaway([m for _, m, _ in done], cfg.request_rate) if done else []
     print_table(rows, "\n".join(lines), title="Mixed workload: short requests next to long ones")
-    plots = plot(cfg, done, Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}") if cfg.plots and done else []
+    sub = f"{info.short_name} on {machine_text(environment())}, {cfg.num_requests} requests at {cfg.request_rate:g}/s"
+    plots = plot(cfg, done, Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}", sub) \
+        if cfg.plots and done else []
     print("results: " + ", ".join(files) + ("\nplots: " + ", ".join(plots) if plots else ""))
     return {"rows": rows, "files": files, "plots": plots}
 
 
-def plot(cfg, done, stem: Path) -> list[str]:
-    samples = {f"{v['name']} / {klass}": [r["ttft_ms"] for r in res["mixed"] if r["klass"] == klass]
-               for v, _, res in done for klass in ("short", "long")}
-    plots = [cdf_plot(Path(f"{stem}_ttft_cdf.png"), samples, "TTFT per class and scheduler variant", "TTFT (ms)",
-                      logx=True),
+def plot(cfg, done, stem: Path, sub: str) -> list[str]:
+    """Each variant's TTFT CDF (one colour per variant: short requests solid, long dashed; the TTFT target), the
+    trade-off between the classes (the target and the best variant marked), the best and worst timelines."""
+    slo = ((cfg.capacity or {}).get("slo") or {}).get("ttft")   # judged over the short requests
+    target = (slo, f"TTFT SLO {slo:g} ms (short requests)") if slo else (None, None)
+    per = {v["name"]: {k: [r["ttft_ms"] for r in res["mixed"] if r["klass"] == k] for k in ("short", "long")}
+           for v, _, res in done}
+    best, _ = measured_best([m for _, m, _ in done])
+    plots = [class_cdf_plot(Path(f"{stem}_ttft_cdf.png"), per, f"TTFT per scheduler variant: {sub}", "TTFT (ms)",
+                            *target),
              scatter_plot(Path(f"{stem}_tradeoff.png"),
                           {m["variant"]: (m["long_median_ttft_ms"], m["short_p99_ttft_ms"]) for _, m, _ in done},
-                          "What protecting short requests costs long ones", "long requests: median TTFT (ms)",
-                          "short requests: p99 TTFT (ms)")]
+                          f"What protecting short requests costs long ones: {sub}", "long requests: median TTFT (ms)",
+                          "short requests: p99 TTFT (ms)", *target, best=best["variant"] if best else None)]
     ranked = sorted(done, key=lambda x: x[1].get("short_ttft_inflation_p99") or float("inf"))
     for tag, (v, m, res) in (("best", ranked[0]), ("worst", ranked[-1])):
-        plots.append(timeline_plot(Path(f"{stem}_timeline_{tag}.png"), res["mixed"], f"Request timeline, {tag}: {v['name']}",
-                                   colors={"short": "tab:blue", "long": "tab:red"}))
+        plots.append(
+            timeline_plot(
+                Path(f"{stem}_timeline_{tag}.png"),
+                res["mixed"],
+                f"Request timeline, {tag}: {v['name']}: {sub}",
+                colors={"short": "tab:blue", "long": "tab:red"},
+            )
+        )
     return [str(p) for p in plots]
 
 

@@ -7,12 +7,12 @@ Sizes larger than the GPUs present, or that do not divide the model's attention 
 with the reason printed before anything is launched.
 
 Run it:
-    python test_tensor_parallel.py                          # TP 1,2,4 on Qwen/Qwen2.5-7B-Instruct (skips what does not fit)
-    python test_tensor_parallel.py --tp-sizes 4             # one GPU count only, e.g. on a 4-GPU pod
+    python test_tensor_parallel.py                 # TP 1,2,4 on Qwen/Qwen2.5-7B-Instruct (skips what does not fit)
+    python test_tensor_parallel.py --tp-sizes 4    # one GPU count only, e.g. on a 4-GPU pod
     python test_tensor_parallel.py --tp-sizes 1 --max-model-len 4096 --gpu-memory-utilization 0.85
-    python test_tensor_parallel.py                          # on a CPU box: tiny local model, TP=1 and TP=2 on two cores
+    python test_tensor_parallel.py                 # on a CPU box: tiny local model, TP=1 and TP=2 on two cores
     python test_tensor_parallel.py --model /tmp/models/qwen2.5-7b --load-format dummy \\
-        --tokenizer /tmp/models/qwen2.5-7b-tokenizer        # config-only folder, random weights
+        --tokenizer /tmp/models/qwen2.5-7b-tokenizer   # config-only folder, random weights
 
 Exit code 0 when every attempted size passed, 1 when one failed, 2 on bad input.
 """
@@ -20,16 +20,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common import cli, platform
-from common import engine as eng
+from common import cli
+from common.runtime import hardware
+from common.runtime import engine as eng
 from common.config import RunConfig, add_options, from_args, option
-from common.gpu_memory import MemoryTracker, balance
-from common.isolation import run_isolated, until_interrupted
-from common.metrics import StageTimer
-from common.models import layout_problem
-from common.results import RunFile, any_failed, record_failure, run_path, save_run, then, timestamp
-from common.tables import fmt_bytes, fmt_mib, print_table
-from common.workloads import CHECK_PROMPTS
+from common.measure.gpu_memory import MemoryTracker, balance
+from common.runtime.isolation import run_isolated, until_interrupted
+from common.measure.metrics import StageTimer
+from common.runtime.models import layout_problem
+from common.output.results import RunFile, any_failed, record_failure, run_path, save_run, then, timestamp
+from common.output.tables import fmt_bytes, fmt_mib, print_table
+from common.traffic.workloads import CHECK_PROMPTS
 
 EXPERIMENT = "tensor_parallel"
 BALANCE_LIMIT = 0.10  # max/min - 1 of per-rank memory
@@ -115,7 +116,7 @@ def agreement(ref: list[list[int]], other: list[list[int]]) -> float:
 def main(cfg: Config) -> dict:
     # 1. What can run here? Decide before launching anything.
     engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
-    devices, label = platform.device_count(), platform.device_label()
+    devices, label = hardware.device_count(), hardware.device_label()
     print(f"model: {info.name}  ({info.num_attention_heads} attention heads, {info.num_key_value_heads} KV heads)")
     print(f"devices: {devices} {label}{'s' if devices != 1 else ''}")
     plan = [(tp, layout_problem(info, tp=tp, devices=devices)) for tp in cfg.tp_sizes]
@@ -183,9 +184,11 @@ def tp_metrics(res: dict, tp: int, agree: float | None) -> dict:
     balanced = bal <= BALANCE_LIMIT if bal is not None else len(per_rank) < 2  # a rank at 0 memory: not balanced
     status = "pass" if all(res["checks"].values()) and balanced else "fail"
     if not balanced:
-        print(f"TP={tp}: ranks' memory differs by {'-' if bal is None else f'{bal * 100:.1f}%'} "
-              f"(> {BALANCE_LIMIT * 100:.0f}%). Hint: check that tensor_parallel_size matches the GPUs you meant to use "
-              "(CUDA_VISIBLE_DEVICES) and that no other process holds memory on one of them.")
+        print(
+            f"TP={tp}: ranks' memory differs by {'-' if bal is None else f'{bal * 100:.1f}%'} "
+            f"(> {BALANCE_LIMIT * 100:.0f}%). Hint: check that tensor_parallel_size matches the GPUs you meant to use "
+            "(CUDA_VISIBLE_DEVICES) and that no other process holds memory on one of them."
+        )
     st = res["stage_seconds"]
     return {
         "tp": tp, "world_size": res["world_size"], "import_s": st["import"], "engine_start_s": st["engine_start"],

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from common.models import ModelNotFound, resolve_engine_kwargs
-from common.results import atomic_write, slug, writable_dir, written
-from common.tiny_model import default_dir
+from common.runtime.models import ModelNotFound, resolve_engine_kwargs
+from common.output.results import atomic_write, slug, writable_dir, written
+from common.runtime.tiny_model import default_dir
 
 # engine flags an experiment sets itself per configuration; a user passing them gets a clear error
 RESERVED_ENGINE_DESTS = {

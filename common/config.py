@@ -17,7 +17,7 @@ import argparse
 import copy
 from dataclasses import MISSING, dataclass, field, fields
 
-from common import platform
+from common.runtime import hardware
 
 _KEY = "lab"
 
@@ -122,7 +122,7 @@ def from_args(config_cls, args: argparse.Namespace, **extra):
 def fill_device_defaults(cfg):
     """Every field left as None that has per-device defaults gets the one for this machine (a GPU, or a CPU box).
     Values the user gave are never touched."""
-    gpu = platform.has_gpu()
+    gpu = hardware.has_gpu()
     for f in fields(cfg):
         m = _meta(f)
         if m and m["gpu"] is not MISSING and getattr(cfg, f.name) is None:

@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import platform  # noqa: E402
+from common.runtime import hardware  # noqa: E402
 
 
 def pytest_configure(config):
@@ -17,7 +17,7 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    n = platform.gpu_count()
+    n = hardware.gpu_count()
     for item in items:
         if "gpu" in item.keywords and n < 1:
             item.add_marker(pytest.mark.skip(reason="needs an NVIDIA GPU; this machine has none"))
@@ -33,7 +33,7 @@ def run_script(script: str, *args: str, timeout: float = 900, env: dict | None =
 
 @pytest.fixture(scope="session")
 def tiny_model():
-    from common.tiny_model import build_tiny_model, tokenizer_dir
+    from common.runtime.tiny_model import build_tiny_model, tokenizer_dir
     path = build_tiny_model()
     return path, tokenizer_dir(path)
 

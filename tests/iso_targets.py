@@ -55,10 +55,10 @@ def _hold(mib, seconds):
 
 
 def step_driver(cfg):
-    """common.stepdrive on a real tiny engine: closed loop, open loop, a time limit, then LLM.generate."""
-    from common import engine as eng
-    from common.stepdrive import generate_offline, run_steps
-    from common.workloads import random_prompts
+    """common.traffic.stepdrive on a real tiny engine: closed loop, open loop, a time limit, then LLM.generate."""
+    from common.runtime import engine as eng
+    from common.traffic.stepdrive import generate_offline, run_steps
+    from common.traffic.workloads import random_prompts
     llm = eng.build_llm(cfg["engine"])
     closed = run_steps(llm, random_prompts(8, 32, 12, 1000, seed=1), concurrency=2)
     opened = random_prompts(6, 32, 8, 1000, seed=2)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from common import platform
-from common.results import FAULT_ENV
+from common.runtime import hardware
+from common.output.results import FAULT_ENV
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 TP = ["test_tensor_parallel.py", "--tp-sizes", "1", "--max-tokens", "8"]
 SCALING = ["benchmark_scaling.py", "--gpus", "1", "--no-allreduce", "--num-prompts", "16", "--latency-prompts", "4",
@@ -38,7 +38,9 @@ def docs(out: Path, prefix: str) -> list[dict]:
 
 
 def assert_step(doc: dict, step: str, kind: str) -> None:
-    assert doc["status"] == "failed" and doc["failure"]["kind"] == kind and doc["failure"]["step"] == step, doc["failure"]
+    assert doc["status"] == "failed" and doc["failure"]["kind"] == kind and doc["failure"]["step"] == step, doc[
+        "failure"
+    ]
     assert doc["steps"][step] == "interrupted" if kind == "interrupted" else doc["steps"][step].startswith("failed: ")
     if kind == "other":
         assert f"fault injected by {FAULT_ENV}" in doc["failure"]["message"]

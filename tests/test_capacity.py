@@ -4,13 +4,13 @@ import math
 
 import pytest
 
-from common.capacity import CapacitySearch, ProbePlan, SearchSpec, SureFail, describe, judge
-from common.capacity_stats import thin_samples
-from common.capacity_display import out_of_reach
-from common.capacity_drivers import probe_specs, search_async, search_sync
-from common.loadgen import RequestRecord
-from common.metrics import percentile_with_unfinished
-from common.workloads import RequestSpec, arrival_times
+from common.capacity.search import CapacitySearch, ProbePlan, SearchSpec, SureFail, describe, judge
+from common.capacity.stats import thin_samples
+from common.capacity.display import out_of_reach
+from common.capacity.drivers import probe_specs, search_async, search_sync
+from common.traffic.loadgen import RequestRecord
+from common.measure.metrics import percentile_with_unfinished
+from common.traffic.workloads import PoissonWorkload, RequestSpec, arrival_times
 
 SLO = {"ttft": 500.0, "tpot": 50.0}
 
@@ -212,7 +212,8 @@ def test_plan_window_and_drain():
     assert plan.window(5.0) == (2, 22)           # stretched to 100 arrivals
     assert plan.window(0.5) == (2, 42)           # never past 4 x measure_s
     assert plan.drain_s() == pytest.approx(1.2 * (0.5 + 0.05 * 100) + 1)
-    load = probe_specs(plan, 20.0, lambda n, seed: [RequestSpec([1], 4) for _ in range(n)], seed=3)
+    load = probe_specs(plan, 20.0, PoissonWorkload(lambda n, seed: [RequestSpec([1], 4) for _ in range(n)], 4, {}),
+                       seed=3)
     specs, window = load.specs, load.window
     t = [s.arrival_s for s in specs]
     assert t[0] == 0 and t[-1] < window[1] == 12 and 180 < len(t) < 300
@@ -220,8 +221,7 @@ def test_plan_window_and_drain():
 
 def test_search_sync_drives_a_front_end_and_keeps_every_probe():
     """A fake front end that serves at most 12 req/s: at higher rates each request waits behind the backlog."""
-    def make(n, seed):
-        return [RequestSpec([1, 2, 3], 10) for _ in range(n)]
+    make = PoissonWorkload(lambda n, seed: [RequestSpec([1, 2, 3], 10) for _ in range(n)], 10, {})
 
     def run_open(specs, limit, stop):
         t0, free_at, recs = 0.0, 0.0, []
@@ -274,8 +274,8 @@ def test_search_async_keeps_the_probes_when_the_server_goes_away():
         seen.append(p)
         backend.dead = len(seen) >= 2
 
-    res = asyncio.run(search_async(spec, ProbePlan.from_spec(spec, 4), lambda n, seed: [RequestSpec([1], 4)
-                                                                                       for _ in range(n)],
+    res = asyncio.run(search_async(spec, ProbePlan.from_spec(spec, 4),
+                                   PoissonWorkload(lambda n, seed: [RequestSpec([1], 4) for _ in range(n)], 4, {}),
                                    backend, on_probe=on_probe))
     assert len(res["probes"]) == 3 and res["probes"][0]["pass"] and res["probes"][1]["pass"]
     assert "Connection refused" in res["failed"] and "search FAILED" in res["verdict"]
@@ -337,7 +337,9 @@ def test_sure_fail_stops_exactly_when_the_percentile_can_no_longer_be_met():
     # the stopped probe's verdict says so
     p = judge(recs, 100.0, window, spec, stopped=stop.stopped)
     assert not p["pass"] and p["bound_by"] == "ttft" and p["stopped_early"]["over"] == 3
-    assert "p99 TTFT over 500 ms for sure: 3 of the 200 requests it judges past it at 2.0 s, probe stopped" in describe(p, 99)
+    assert "p99 TTFT over 500 ms for sure: 3 of the 200 requests it judges past it at 2.0 s, probe stopped" in describe(
+        p, 99
+    )
 
 
 def test_sure_fail_counts_only_the_class_a_term_judges_and_tpot_only_when_finished():
@@ -365,7 +367,7 @@ def test_an_open_loop_probe_stops_as_soon_as_it_has_surely_failed():
     import asyncio
     import time
 
-    from common.loadgen import run_open_loop
+    from common.traffic.loadgen import run_open_loop
 
     class Slow:
         async def send(self, spec, rec):
@@ -384,7 +386,9 @@ def test_an_open_loop_probe_stops_as_soon_as_it_has_surely_failed():
     recs = asyncio.run(run_open_loop(Slow(), specs, time_limit_s=plan.time_limit_s(window), stop=stop))
     took = time.perf_counter() - t
     assert plan.time_limit_s(window) > 3 and took < 1.5 and stop.stopped["term"] == "ttft"
-    assert stop.stopped["over"] >= stop.need["ttft"] == 2   # p99 of ~50 judged: two over decide it (checked every 0.25 s)
+    assert (
+        stop.stopped["over"] >= stop.need["ttft"] == 2
+    )  # p99 of ~50 judged: two over decide it (checked every 0.25 s)
     assert all(r.error.startswith("probe stopped: ") for r in recs if not r.ok)
     assert any(r.start_s is None for r in recs)             # the rest of the window was never sent
     p = judge(recs, 50.0, window, spec, stopped=stop.stopped)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from common import platform
+from common.runtime import hardware
 from tests.conftest import run_script
 
-pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 SEARCH = ["--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests", "16",
           "--capacity-resolution", "0.2", "--max-probes", "8"]
@@ -69,9 +69,14 @@ def test_simulate_finds_capacity_on_the_in_process_engine(tmp_path, tiny_model):
     _check_samples(d)
     assert cap["slo"] == {"ttft": 200.0, "tpot": 50.0} and cap["unloaded"]["ttft_ms"] > 0
     assert cap["search"]["resolution"] == 0.2 and cap["search"]["start_rate"] > 0
-    assert d["metrics"]["scheduler"]["max_num_seqs"] > 0   # what the engine ran with
-    assert "Capacity search (one row per probe" in proc.stdout and f"capacity {cap['request_rate']:.3g} req/s" in proc.stdout
-    assert proc.stdout.count(" pass") + proc.stdout.count("FAIL (") + proc.stdout.count("undecided (") >= len(cap["probes"])
+    assert d["metrics"]["scheduler"]["max_num_seqs"] > 0  # what the engine ran with
+    assert (
+        "Capacity search (one row per probe" in proc.stdout
+        and f"capacity {cap['request_rate']:.3g} req/s" in proc.stdout
+    )
+    assert proc.stdout.count(" pass") + proc.stdout.count("FAIL (") + proc.stdout.count("undecided (") >= len(
+        cap["probes"]
+    )
     assert (tmp_path / (path.stem + "_capacity.png")).exists()
 
 
@@ -80,7 +85,9 @@ def test_scaling_capacity_per_layout_with_dp_behind_one_front_end_and_the_report
                       "--num-prompts", "16", "--latency-prompts", "8", "--batch1-tokens", "16", "--offline-runs", "1",
                       "--no-allreduce", "--gpu-hour-usd", "2.0", "--capacity", "--slo", "ttft:300,tpot:60", *SEARCH)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
-    docs = {d["metrics"]["layout"]: d for d in map(lambda p: json.loads(p.read_text()), tmp_path.glob("scaling_*.json"))}
+    docs = {
+        d["metrics"]["layout"]: d for d in map(lambda p: json.loads(p.read_text()), tmp_path.glob("scaling_*.json"))
+    }
     assert set(docs) == {"DP2"}   # (1 GPU against DP2 in the report: tests/test_report.py, on fixture files)
     for name, d in docs.items():
         _check_samples(d)
@@ -108,18 +115,37 @@ def test_scaling_capacity_per_layout_with_dp_behind_one_front_end_and_the_report
     assert (tmp_path / "report_capacity.png").exists() and (tmp_path / "report_pareto.png").exists()
 
 
-@pytest.mark.parametrize("script,args,msg", [
-    ("simulate_concurrent_requests.py", ["--find-capacity"], "needs --slo"),
-    ("simulate_concurrent_requests.py", ["--find-capacity", "--slo", "ttft:fast"], "not a number"),
-    ("simulate_concurrent_requests.py", ["--find-capacity", "--slo", "ttft:500", "--slo-percentile", "0"], "percentile"),
-    ("simulate_concurrent_requests.py", ["--find-capacity", "--slo", "ttft:500", "--slo-percentile", "101"], "percentile"),
-    ("simulate_concurrent_requests.py", ["--find-capacity", "--slo", "tpot:50", "--capacity-resolution", "0"], "resolution"),
-    ("simulate_concurrent_requests.py", ["--slo", "ttft:500"], "add --find-capacity"),
-    ("simulate_concurrent_requests.py", ["--find-capacity", "--slo", "ttft:500", "--request-rate", "4"], "own Poisson"),
-    ("benchmark_scaling.py", ["--capacity", "--slo", "latency:5"], "expected ttft:MS"),
-    ("benchmark_scaling.py", ["--capacity", "--slo", "ttft:500", "--capacity-resolution", "-0.1"], "resolution"),
-    ("run_distributed_benchmark.py", ["--slo", "ttft:-5"], "> 0"),
-])
+@pytest.mark.parametrize(
+    "script,args,msg",
+    [
+        ("simulate_concurrent_requests.py", ["--find-capacity"], "needs --slo"),
+        ("simulate_concurrent_requests.py", ["--find-capacity", "--slo", "ttft:fast"], "not a number"),
+        (
+            "simulate_concurrent_requests.py",
+            ["--find-capacity", "--slo", "ttft:500", "--slo-percentile", "0"],
+            "percentile",
+        ),
+        (
+            "simulate_concurrent_requests.py",
+            ["--find-capacity", "--slo", "ttft:500", "--slo-percentile", "101"],
+            "percentile",
+        ),
+        (
+            "simulate_concurrent_requests.py",
+            ["--find-capacity", "--slo", "tpot:50", "--capacity-resolution", "0"],
+            "resolution",
+        ),
+        ("simulate_concurrent_requests.py", ["--slo", "ttft:500"], "add --find-capacity"),
+        (
+            "simulate_concurrent_requests.py",
+            ["--find-capacity", "--slo", "ttft:500", "--request-rate", "4"],
+            "own Poisson",
+        ),
+        ("benchmark_scaling.py", ["--capacity", "--slo", "latency:5"], "expected ttft:MS"),
+        ("benchmark_scaling.py", ["--capacity", "--slo", "ttft:500", "--capacity-resolution", "-0.1"], "resolution"),
+        ("run_distributed_benchmark.py", ["--slo", "ttft:-5"], "> 0"),
+    ],
+)
 def test_bad_search_settings_are_one_line_exit_2_before_any_engine(tmp_path, script, args, msg):
     proc = run_script(script, *args, "--output-dir", str(tmp_path), timeout=60)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]

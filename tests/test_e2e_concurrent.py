@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from common import platform
+from common.runtime import hardware
 from tests.conftest import ROOT, run_script
 
-pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 
 def _doc(out: Path) -> dict:
@@ -47,11 +47,20 @@ def test_in_process_levels_fairness_and_batch_comparison(tmp_path, tiny_model):
     # (vllm.LLM's own defaults differ: 256 sequences and 4,096 tokens per step on this CPU)
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.usage.usage_lib import UsageContext
-    serve = AsyncEngineArgs(**d["config"]["engine"]).create_engine_config(UsageContext.OPENAI_API_SERVER).scheduler_config
+
+    serve = (
+        AsyncEngineArgs(**d["config"]["engine"]).create_engine_config(UsageContext.OPENAI_API_SERVER).scheduler_config
+    )
     sched = d["metrics"]["scheduler"]
-    assert (sched["max_num_seqs"], sched["max_num_batched_tokens"]) == (serve.max_num_seqs, serve.max_num_batched_tokens)
+    assert (sched["max_num_seqs"], sched["max_num_batched_tokens"]) == (
+        serve.max_num_seqs,
+        serve.max_num_batched_tokens,
+    )
     batch = d["raw"]["batch"]["scheduler"]
-    assert (batch["max_num_seqs"], batch["max_num_batched_tokens"]) == (serve.max_num_seqs, serve.max_num_batched_tokens)
+    assert (batch["max_num_seqs"], batch["max_num_batched_tokens"]) == (
+        serve.max_num_seqs,
+        serve.max_num_batched_tokens,
+    )
     assert f"up to {serve.max_num_seqs} running requests" in proc.stderr  # the engine's process reports it
     assert "Concurrent requests" in proc.stdout  # stdout carries the tables; the engine's log goes to stderr
     vllm_log = re.compile(r"\b(INFO|WARNING) \d\d-\d\d ")  # vLLM's log: "WARNING 11-29 04:30:29 [vllm.py:1703] ..."
@@ -69,7 +78,7 @@ def test_unreachable_base_url_is_one_line_exit_2(tmp_path):
 
 @pytest.fixture(scope="module")
 def server(tiny_model):
-    from common.server import VLLMServer
+    from common.runtime.server import VLLMServer
     model, tok = tiny_model
     srv = VLLMServer({"model": str(model), "tokenizer": str(tok), "enforce_eager": True, "max_model_len": 1024},
                      start_timeout_s=300)
@@ -103,8 +112,12 @@ def test_base_url_mode_scrapes_server_metrics_and_calibrates(tmp_path, server, t
     assert "Calibration against vllm bench serve" in proc.stdout
     # each bench level ran right after ours at that level, before our next level (same minute, same server state)
     out = proc.stdout
-    assert out.index("  concurrency=1: ") < out.index("vllm bench serve, concurrency=1 ") < out.index("  concurrency=8: ") \
+    assert (
+        out.index("  concurrency=1: ")
+        < out.index("vllm bench serve, concurrency=1 ")
+        < out.index("  concurrency=8: ")
         < out.index("vllm bench serve, concurrency=8 ")
+    )
 
 
 def test_2000_concurrent_streams_without_failures(tmp_path, server, tiny_model):

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from common import platform
-from common.capacity_stats import thin_samples
+from common.runtime import hardware
+from common.capacity.stats import thin_samples
 from tests.conftest import run_script
 
-pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,10 @@ def run(tmp_path_factory, tiny_model):
                       "--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests", "16",
                       "--capacity-resolution", "0.3", "--max-probes", "6")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    docs = {d["metrics"]["variant"]: d for d in (json.loads(p.read_text()) for p in sorted(out.glob("mixed_workload_*.json")))}
+    docs = {
+        d["metrics"]["variant"]: d
+        for d in (json.loads(p.read_text()) for p in sorted(out.glob("mixed_workload_*.json")))
+    }
     return out, proc, docs
 
 
@@ -99,7 +102,9 @@ def test_the_takeaway_names_the_best_variant_by_its_measured_numbers(run, caps):
     rate = caps[best]["request_rate"]
     assert (f"'{best}' serves the most of this mix" in out) == bool(rate)
     # the gain over no chunking, beside Sarathi-Serve's, whenever a chunked variant won and no chunking had a capacity
-    assert ("Sarathi-Serve reports 2.6x" in out) == (best != "no chunking" and bool(caps["no chunking"]["request_rate"]))
+    assert ("Sarathi-Serve reports 2.6x" in out) == (
+        best != "no chunking" and bool(caps["no chunking"]["request_rate"])
+    )
 
 
 def test_four_plots(run):

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from common import platform
+from common.runtime import hardware
 from tests.conftest import gpu_words, run_script
 
-pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 
 def _docs(out: Path, prefix: str) -> list[dict]:
@@ -59,7 +59,9 @@ def test_dp2_is_two_engines_each_with_half_the_prompts(run):
 def test_three_timed_runs_the_median_reported_and_wide_spreads_called_out(run, ms):
     proc = run[1]
     for m in ms:
-        assert m["offline_runs"] == 3 and m["output_throughput"] == pytest.approx(sorted(m["output_throughput_runs"])[1])
+        assert m["offline_runs"] == 3 and m["output_throughput"] == pytest.approx(
+            sorted(m["output_throughput_runs"])[1]
+        )
     wide = [m["layout"] for m in ms if m["output_throughput_spread_pct"] > 10]
     assert all(f"{x}'s 3 timed runs differ by" in proc.stdout for x in wide)
     assert ("differences smaller than that between layouts are noise" in proc.stdout) == bool(wide)
@@ -106,7 +108,9 @@ def test_allreduce_ran_with_gloo_and_feeds_the_comm_model(run, ms):
     assert tp2["comm_share_of_step"] > 0
     # measured TP overhead: the TP2 step beyond half the 1-GPU step, from the two measured batch-1 steps
     ideal = one["batch1_tpot_ms"] / 2
-    assert tp2["tp_step_overhead_share"] == pytest.approx(max(0.0, tp2["batch1_tpot_ms"] - ideal) / tp2["batch1_tpot_ms"])
+    assert tp2["tp_step_overhead_share"] == pytest.approx(
+        max(0.0, tp2["batch1_tpot_ms"] - ideal) / tp2["batch1_tpot_ms"]
+    )
     assert dp2["tp_step_overhead_share"] is None and one["tp_step_overhead_share"] is None
 
 
@@ -116,7 +120,7 @@ def test_scheduler_limits_recorded_and_tables_and_plots_written(run, ms):
     assert tp2["scheduler"]["max_num_seqs"] == 2 * one["scheduler"]["max_num_seqs"] > 0
     assert "Scaling (course format" in run[1].stdout and "Takeaway:" in run[1].stdout
     best = max(ms, key=lambda m: m["output_throughput"])   # named once: "1 CPU rank", or "TP2 on 2 CPU ranks"
-    where = best["layout"] + (f" on {best['gpus']} {platform.unit()}s" if best["gpus"] > 1 else "")
+    where = best["layout"] + (f" on {best['gpus']} {hardware.unit()}s" if best["gpus"] > 1 else "")
     assert f"Takeaway: {where} has the highest throughput (" in run[1].stdout
     assert len(list(run[0].glob("scaling_*.png"))) == 4
 
@@ -142,7 +146,10 @@ def test_report_keeps_two_runs_apart_each_against_its_own_baseline(run, ms):
                                        if line.startswith("| 20"))}
     new_run = next(k[0] for k in cells if k[0] != "20000101-000000")
     dp = dp2["output_throughput"]
-    assert cells[(new_run, "DP2")][4] == f"{dp / one['output_throughput']:.2f}x ({dp / one['output_throughput'] / 2 * 100:.0f}%)"
+    assert (
+        cells[(new_run, "DP2")][4]
+        == f"{dp / one['output_throughput']:.2f}x ({dp / one['output_throughput'] / 2 * 100:.0f}%)"
+    )
     assert cells[("20000101-000000", "DP2")][4] == "3.00x (150%)"
     note = next((ln for ln in report.splitlines() if ln.startswith("Run 20000101-000000: Note: ")), "")
     assert "DP2 reads 150%" in note and "above linear" in note

@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from common import platform
+from common.runtime import hardware
 from tests.conftest import gpu_words, run_script
 
-pytestmark = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 
 def _trace(path):
@@ -19,11 +19,20 @@ def _trace(path):
     one 128-token CPU KV block, so the prefix cache can find them."""
     rng = np.random.default_rng(5)
     t = np.cumsum(rng.exponential(0.1, 300))
-    path.write_text("".join(json.dumps({"timestamp": round(float(x) * 1000, 1),
-                                        "input_length": int(rng.integers(160, 240) if i % 3 == 0 else rng.integers(32, 120)),
-                                        "output_length": int(rng.integers(8, 17)),
-                                        "hash_ids": [0] if i % 3 == 0 else [1000 + i]}) + "\n"
-                            for i, x in enumerate(t)))
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "timestamp": round(float(x) * 1000, 1),
+                    "input_length": int(rng.integers(160, 240) if i % 3 == 0 else rng.integers(32, 120)),
+                    "output_length": int(rng.integers(8, 17)),
+                    "hash_ids": [0] if i % 3 == 0 else [1000 + i],
+                }
+            )
+            + "\n"
+            for i, x in enumerate(t)
+        )
+    )
     return path
 
 
@@ -53,7 +62,9 @@ def test_the_capacity_search_ran_on_the_suites_own_engine(run):
     assert cap["slo"] == {"ttft": 300.0, "tpot": 60.0} and cap["probes"] and cap["scheduler"]["max_num_seqs"] > 0
     assert "stepdrive" in cap["front_end"]
     # every probe's requests one by one, kept beside the metrics
-    assert [len(r["ttft_ms"]) for r in raw] == [p["requests"] for p in cap["probes"]] and "samples" not in cap["probes"][0]
+    assert [len(r["ttft_ms"]) for r in raw] == [p["requests"] for p in cap["probes"]] and "samples" not in cap[
+        "probes"
+    ][0]
     assert cap["request_rate"] == max([p["offered_rate"] for p in cap["probes"] if p["pass"]] or [0.0])
     assert m.get("capacity_request_rate_per_gpu") == cap["request_rate"]
 
@@ -77,7 +88,9 @@ def test_every_number_of_the_course_table_comes_from_the_json(run):
 
 
 def test_resume_skips_the_finished_configuration(run):
-    again = run_script("run_distributed_benchmark.py", "--output-dir", str(run[0]), "--gpus", "1", "--resume", timeout=300)
+    again = run_script(
+        "run_distributed_benchmark.py", "--output-dir", str(run[0]), "--gpus", "1", "--resume", timeout=300
+    )
     assert again.returncode == 0 and "already in" in again.stdout
     assert len(list(run[0].glob("suite_*.json"))) == 1
 
@@ -100,7 +113,9 @@ def test_the_fleet_table_plans_replicas_for_the_target_rate(run):
     cap = m["capacity_request_rate"]
     assert cap > 0 and "## Fleet for 50 req/s" in report
     reps = math.ceil(50 / cap)
-    row = next(ln for ln in report.split("## Fleet for 50 req/s")[1].splitlines() if ln.startswith(f"| {m['layout']} |"))
+    row = next(
+        ln for ln in report.split("## Fleet for 50 req/s")[1].splitlines() if ln.startswith(f"| {m['layout']} |")
+    )
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert int(cells[2]) == reps and float(cells[4]) == pytest.approx(reps * 2.0, abs=0.01)   # replicas, $/hour
     assert f"rent {reps} x {m['layout']}" in report   # and the paragraph to paste names it
@@ -119,8 +134,10 @@ def test_the_search_replayed_the_trace_and_says_so(run):
     # the shared third's first 128-token block is found in the cache: ~128 of ~200 tokens, a third of the requests
     assert 0.2 < cap["prefix_cache_hit_rate"] < 0.5
     report = (run[0] / "report.md").read_text()
-    assert f"Workload: tiny-qwen2-v1: 64 in / 16 out tokens, 48 prompts; capacity on trace trace.jsonl ({w['sha256'][:8]})" \
+    assert (
+        f"Workload: tiny-qwen2-v1: 64 in / 16 out tokens, 48 prompts; capacity on trace trace.jsonl ({w['sha256'][:8]})"
         in report
+    )
 
 
 def test_with_growth_the_fleet_plans_on_the_mean_when_the_capacity_held_the_heaviest_window(run, tmp_path):

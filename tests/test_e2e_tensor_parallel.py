@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from common import platform
+from common.runtime import hardware
 from tests.conftest import run_script
 
 
@@ -38,7 +38,7 @@ def test_default_sweep_passes_and_writes_results(default_run):
     m2 = docs[2]["metrics"]
     assert len(m2["rank_memory_used_mib"]) == 2 and min(m2["rank_memory_used_mib"]) > 0
     assert m2["memory_balance"] is not None and m2["memory_balanced"]
-    if not platform.has_gpu():
+    if not hardware.has_gpu():
         assert m2["rank_memory_labels"] == ["Worker_TP0", "Worker_TP1"]
         # each rank holds half of the split weights (embeddings, attention, MLP are all sharded)
         w1 = docs[1]["metrics"]["weights_gib_per_rank"][0]
@@ -50,7 +50,7 @@ def test_default_sweep_passes_and_writes_results(default_run):
 def test_tp_above_device_count_is_skipped_with_reason(default_run):
     proc, out = default_run
     d4 = _docs(out)[4]
-    if platform.device_count() >= 4:
+    if hardware.device_count() >= 4:
         pytest.skip("this machine can run TP=4")
     assert d4["status"] == "skipped"
     assert "needs 4 devices" in d4["failure"]["message"]
@@ -72,7 +72,7 @@ def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
     assert not list(tmp_path.glob("*.json"))
 
 
-@pytest.mark.skipif(platform.has_gpu(), reason="uses the CPU KV-cache size (1 GiB per rank) to make TP=1 fail")
+@pytest.mark.skipif(hardware.has_gpu(), reason="uses the CPU KV-cache size (1 GiB per rank) to make TP=1 fail")
 def test_failed_config_is_a_row_and_the_sweep_goes_on(tmp_path, tiny_model):
     """A context too long for one rank's KV cache: TP=1 fails (OOM), TP=2 - each rank holding half the
     KV heads - fits. The failure is recorded and TP=2 still runs."""
@@ -118,7 +118,8 @@ def test_ray_backend_tp2_leaves_no_ray_process(tmp_path, tiny_model):
 
 
 def _cluster_nodes(env: dict) -> list[str]:
-    """The alive nodes' IPs of the cluster at RAY_ADDRESS, asked from a fresh process (Ray state stays out of pytest)."""
+    """The alive nodes' IPs of the cluster at RAY_ADDRESS, asked from a fresh process (Ray state stays out of
+    pytest)."""
     import os
     import subprocess
     import sys

@@ -9,12 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from common.load_profile import SCALE_STEP_S, fleet_plan
-from common.tables import num
-from common.traces import load_trace
+from common.traffic.load_profile import SCALE_STEP_S, fleet_plan
+from common.output.tables import num
+from common.traffic.traces import load_trace
 from tests.conftest import run_script
 
-pytestmark = pytest.mark.skipif(__import__("common.platform", fromlist=["x"]).has_gpu(),
+pytestmark = pytest.mark.skipif(__import__("common.runtime.hardware", fromlist=["x"]).has_gpu(),
                                 reason="CPU-sized run; GPU by hand")
 
 DENSE_S = 540.0   # where the dense minute starts (trace time)

@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from common import platform
+from common.runtime import hardware
 from tests.conftest import ROOT, run_script
 
 SCRIPTS = ["test_tensor_parallel.py", "simulate_concurrent_requests.py", "benchmark_scaling.py",
            "test_mixed_workload.py", "run_distributed_benchmark.py"]
-cpu_only = pytest.mark.skipif(platform.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+cpu_only = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 
 def interrupt_when(args: list[str], pattern: str, timeout: float = 600) -> tuple[int, str]:
@@ -94,7 +94,9 @@ def test_ctrl_c_in_a_layout_sweep_keeps_the_layouts_done(tmp_path, tiny_model):
                               "--latency-prompts", "4", "--batch1-tokens", "16", "--offline-runs", "1",
                               "--output-dir", str(tmp_path)], r"=== \[2/2\] TP2")
     assert rc == 130, out[-3000:]
-    docs = {d["metrics"]["layout"]: d for d in map(lambda p: json.loads(p.read_text()), tmp_path.glob("scaling_*.json"))}
+    docs = {
+        d["metrics"]["layout"]: d for d in map(lambda p: json.loads(p.read_text()), tmp_path.glob("scaling_*.json"))
+    }
     assert docs["1 CPU rank"]["status"] == "ok" and docs["1 CPU rank"]["metrics"]["output_throughput"] > 0
     assert docs["TP2"]["status"] == "failed" and docs["TP2"]["failure"]["kind"] == "interrupted"
 

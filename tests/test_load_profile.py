@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from common.capacity import window_verdicts
-from common.capacity_drivers import validation_span
-from common.load_profile import DECODE_COST, LoadProfile, clock, fleet_plan
-from common.loadgen import RequestRecord
-from common.traces import Trace
-from common.workloads import TraceWorkload
+from common.capacity.search import window_verdicts
+from common.capacity.drivers import validation_span
+from common.traffic.load_profile import DECODE_COST, LoadProfile, clock, fleet_plan
+from common.traffic.loadgen import RequestRecord
+from common.traffic.traces import Trace
+from common.traffic.workloads import TraceWorkload
 from tests.conftest import run_script
 
 # The stretch, in its own time (s from its first request), three windows of 10 s:
@@ -116,7 +116,9 @@ def test_the_fleet_plan_counted_by_hand():
     day = 86400 / 360
     assert f["static_gpu_hours_per_day"] == pytest.approx(4 * 2 * 360 / 3600 * day) == pytest.approx(192.0)
     assert f["autoscaled_gpu_hours_per_day"] == pytest.approx(18 * 2 * 60 / 3600 * day) == pytest.approx(144.0)
-    assert f["static_usd_per_day"] == pytest.approx(192.0 * 3) and f["autoscaled_usd_per_day"] == pytest.approx(144.0 * 3)
+    assert f["static_usd_per_day"] == pytest.approx(192.0 * 3) and f["autoscaled_usd_per_day"] == pytest.approx(
+        144.0 * 3
+    )
     assert f["window_starts_s"] == [0, 60, 120, 180, 240, 300]
 
 
@@ -133,7 +135,9 @@ def test_growth_multiplies_the_work_before_the_ceiling_and_min_replicas_is_a_flo
     assert g["replicas_autoscaled"] == [3, 3, 3, 2, 4, 4] and g["static_replicas"] == 4
     assert g["autoscaled_gpu_hours_per_day"] == pytest.approx(19 * 60 / 3600 * 240)
     quiet = fleet_plan(_windows([10, 10]), capacity_work=100, min_replicas=3)
-    assert quiet["replicas_needed"] == [1, 1] and quiet["static_replicas"] == 3 and quiet["replicas_autoscaled"] == [3, 3]
+    assert (
+        quiet["replicas_needed"] == [1, 1] and quiet["static_replicas"] == 3 and quiet["replicas_autoscaled"] == [3, 3]
+    )
 
 
 # --------------------------------------------------------------------------- the validation replay's verdict
@@ -146,7 +150,8 @@ def _rec(i, trace_s, ttft_ms, tpot_ms, output_len=11, finished=True):
 
 
 def _replay():
-    """Window [0, 10): 4 finished; [10, 20): 2 finished and one still running; [20, 30): TPOT too slow; [30, 40): none."""
+    """Window [0, 10): 4 finished; [10, 20): 2 finished and one still running; [20, 30): TPOT too slow;
+    [30, 40): none."""
     recs, trace_t = [], []
     for x, ttft, tpot in [(1, 100, 10), (3, 200, 20), (5, 300, 30), (7, 400, 40),
                           (11, 50, 5), (12, 60, 6), (25, 10, 70), (26, 20, 80)]:
@@ -216,8 +221,13 @@ def test_a_probe_replays_the_heaviest_window_after_its_warm_up():
     warm = [s for s in load.specs if s.arrival_s < load.window[0]]
     assert [(len(s.prompt_token_ids), s.output_len) for s in warm] == [(60, 10)] * 4   # W0's from 2 s on
     assert load.note["trace_speedup"] == pytest.approx(rate / tr.mean_rate) == pytest.approx(2.0)
-    assert load.note["trace_window"] == {"start_s": 610.0, "end_s": 620.0, "warmup_from_s": 602.0, "replayed_s": [2.0, 20.0],
-                                         "judged_s": [10.0, 20.0]}
+    assert load.note["trace_window"] == {
+        "start_s": 610.0,
+        "end_s": 620.0,
+        "warmup_from_s": 602.0,
+        "replayed_s": [2.0, 20.0],
+        "judged_s": [10.0, 20.0],
+    }
     # more requests than W1 holds: widened to W2, the heavier neighbour; judged: all 10 of W1 and W2
     big = w.probe_specs(rate, seed=3, window=(4.0, 6.0), min_requests=5, limit_s=60.0)
     assert big.window == pytest.approx((4.0, 30.0 / 2 - 1), abs=1e-5)
@@ -248,7 +258,10 @@ def test_judged_from_the_start_a_probe_keeps_the_old_window():
 def test_a_validation_span_holds_the_binding_window_inside_the_stretch():
     tr = _trace(np.arange(0, 601, 2.0), [50] * 301, [8] * 301).stretch(0)
     w = TraceWorkload(tr, vocab_size=5000, window_s=30)
-    assert validation_span(w, {"binding_window": {"start_s": 300, "end_s": 330}}, 120) == (240.0, 360.0)   # whole windows
+    assert validation_span(w, {"binding_window": {"start_s": 300, "end_s": 330}}, 120) == (
+        240.0,
+        360.0,
+    )  # whole windows
     # clamped to the stretch's end, which it then includes (the last request arrives at 600 s)
     assert validation_span(w, {"binding_window": {"start_s": 540, "end_s": 570}}, 120) == (480.0, float("inf"))
     assert len(w.validation_specs(4.0, 0, (480.0, float("inf")))[0]) == 61
@@ -298,7 +311,7 @@ def test_a_plausible_trace_passes_the_same_checks(tmp_path):
     """The checks above do not refuse everything: the valid file (30 requests 0.1 s apart, 10 req/s) loads."""
     from types import SimpleNamespace
 
-    from common.traces import check_trace_args, load_trace
+    from common.traffic.traces import check_trace_args, load_trace
     path = _jsonl(tmp_path / "ok.jsonl", VALID)
     check_trace_args(SimpleNamespace(dataset_name=None, dataset_path=str(path), trace_judge="start",
                                      trace_window_s=60.0, trace_start_s=0.0, trace_duration_s=None))

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from common.capacity_flags import parse_slo
-from common.loadgen import RequestRecord
-from common.metrics import fairness_metrics, request_metrics
-from common.workloads import arrival_times
+from common.capacity.flags import parse_slo
+from common.traffic.loadgen import RequestRecord
+from common.measure.metrics import fairness_metrics, request_metrics
+from common.traffic.workloads import arrival_times
 
 
 def _rec(start, token_times, client=None, klass="default"):
@@ -75,7 +75,7 @@ def test_fairness_detects_a_starved_client():
 
 
 def test_prometheus_parse_sums_watched_series_only():
-    from common.prom import parse
+    from common.traffic.prom import parse
     text = """# HELP vllm:num_requests_running Number of requests in model execution batches.
 # TYPE vllm:num_requests_running gauge
 vllm:num_requests_running{engine="0",model_name="m"} 3.0
@@ -90,7 +90,7 @@ vllm:time_to_first_token_seconds_bucket{engine="0",le="0.001",model_name="m"} 0.
 
 
 def test_prefix_cache_hit_rate_is_the_share_of_looked_up_tokens_found_between_two_scrapes():
-    from common.prom import parse, prefix_hit_rate
+    from common.traffic.prom import parse, prefix_hit_rate
     page = lambda q, h: (f'vllm:prefix_cache_queries_total{{engine="0",model_name="m"}} {q}\n'  # noqa: E731
                          f'vllm:prefix_cache_hits_total{{engine="0",model_name="m"}} {h}\n')
     before, after = parse(page(1000.0, 100.0)), parse(page(5000.0, 1100.0))
@@ -113,7 +113,7 @@ def test_openai_stream_cut_off_is_a_failed_request(chunks, usage, done, error):
 
     from aiohttp import web
 
-    from common.loadgen import OpenAIBackend, RequestSpec, _one, new_record
+    from common.traffic.loadgen import OpenAIBackend, RequestSpec, _one, new_record
 
     async def completions(request):
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})

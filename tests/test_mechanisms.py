@@ -7,7 +7,13 @@ import time
 import numpy as np
 import pytest
 
-from common import cli, gpu_memory, isolation, metrics, models, platform, results
+from common import cli
+from common.measure import gpu_memory
+from common.runtime import isolation
+from common.measure import metrics
+from common.runtime import models
+from common.runtime import hardware
+from common.output import results
 
 
 # ---------------------------------------------------------------- cli
@@ -171,9 +177,9 @@ def test_isolated_hard_exit_keeps_root_cause():
 
 
 # ---------------------------------------------------------------- memory tracking (CPU path)
-@pytest.mark.skipif(platform.has_gpu(), reason="CPU path of the tracker")
+@pytest.mark.skipif(hardware.has_gpu(), reason="CPU path of the tracker")
 def test_memory_tracker_sees_a_grandchild_allocation():
-    from common.gpu_memory import MemoryTracker
+    from common.measure.gpu_memory import MemoryTracker
     from tests.iso_targets import allocate
     with MemoryTracker(interval_s=0.05) as mem:
         allocate({"mib": 300, "seconds": 1.0})
@@ -190,19 +196,19 @@ def test_balance():
 
 
 def test_cpu_bind_spec_gives_each_rank_its_cores():
-    n = len(platform.cpu_cores())
+    n = len(hardware.cpu_cores())
     if n >= 2:
-        parts = platform.cpu_bind_spec(2).split("|")
+        parts = hardware.cpu_bind_spec(2).split("|")
         assert len(parts) == 2 and parts[0] != parts[1]
     with pytest.raises(ValueError):
-        platform.cpu_bind_spec(n + 1)
+        hardware.cpu_bind_spec(n + 1)
 
 
 def test_mixed_reference_runs_share_no_prompt_with_the_mixed_run():
     """The short-alone and long-reference runs go on the mixed run's engine first: same lengths and arrival
     times as the mixed requests, but none of their prompts (not even a first KV block) may reach the mixed
     run through the prefix cache."""
-    from common.mixed import workload
+    from common.measure.mixed import workload
     cfg = {"seed": 3, "num_requests": 60, "long_fraction": 0.2, "request_rate": 5.0, "long_len": (300, 400),
            "short_len": (16, 64), "output_len": 8}
     alone, long_ref, mixed = workload(cfg, 1000)
@@ -216,7 +222,7 @@ def test_mixed_reference_runs_share_no_prompt_with_the_mixed_run():
 
 
 def test_bar_plot_writes_a_png_with_readable_value_labels(tmp_path):
-    from common import plotting
+    from common.output import plotting
     assert [plotting._label(v) for v in (31239.4, 4.853, 0.2661, None)] == ["31,239", "4.85", "0.266", "n/a"]
     path = plotting.bar_plot(tmp_path / "bars.png", ["1 GPU", "DP4"], {"out tok/s": [7903.0, 31239.0]},
                              title="Throughput per layout", ylabel="output tokens / s")
@@ -225,31 +231,37 @@ def test_bar_plot_writes_a_png_with_readable_value_labels(tmp_path):
 
 
 def test_a_wrapped_title_never_parts_a_number_from_its_unit():
-    from common.plotting import wrap_title
+    from common.output.plotting import wrap_title
     title = "Capacity under p99 TTFT <= 500 ms, p99 TPOT <= 50 ms at 12.5 req/s on 2 CPU ranks"
     for chars in range(14, len(title)):
         lines = wrap_title(title, chars).split("\n")
         assert len(lines) > 1 and all(len(line) <= chars for line in lines)
-        assert not any(a[-1].isdigit() and b.split()[0] in ("ms,", "ms", "req/s", "CPU") for a, b in zip(lines, lines[1:]))
+        assert not any(
+            a[-1].isdigit() and b.split()[0] in ("ms,", "ms", "req/s", "CPU") for a, b in zip(lines, lines[1:])
+        )
         assert " ".join(lines).replace("\u00a0", " ") == title
 
 
 @pytest.mark.parametrize("lo,hi", [(1150, 1320), (12, 5000)])
 def test_a_log_axis_is_labelled_in_plain_numbers_within_a_decade_and_across_many(lo, hi):
-    from common import plotting
+    from common.output import plotting
     plt = plotting._plt()
     fig, ax = plt.subplots()
     ax.scatter([lo, hi], [1, 2])
     ax.set_xscale("log")
     plotting._readable_log_axis(ax, ax.xaxis)
     fig.canvas.draw()
-    shown = [t.get_text() for t in ax.get_xticklabels(which="both") if t.get_text() and lo * 0.9 <= t.get_position()[0] <= hi * 1.1]
+    shown = [
+        t.get_text()
+        for t in ax.get_xticklabels(which="both")
+        if t.get_text() and lo * 0.9 <= t.get_position()[0] <= hi * 1.1
+    ]
     plt.close(fig)
     assert len(shown) >= 2 and all(re.fullmatch(r"[\d,.]+", t) for t in shown), shown
 
 # ---------------------------------------------------------------- scaling notes
 def test_spread_note_names_only_layouts_whose_runs_disagree():
-    from common.noise import spread_note
+    from common.measure.noise import spread_note
     steady = {"layout": "1 GPU", "offline_runs": 3, "output_throughput_runs": [100.0, 104.0, 102.0],
               "output_throughput_spread_pct": 4 / 102 * 100}
     noisy = {"layout": "DP2", "offline_runs": 3, "output_throughput_runs": [150.0, 300.0, 200.0],
@@ -266,7 +278,7 @@ def test_async_engine_is_built_as_vllm_serve_builds_it(monkeypatch, tiny_model):
     from vllm.usage.usage_lib import UsageContext
     from vllm.v1.engine.async_llm import AsyncLLM
 
-    from common import engine
+    from common.runtime import engine
     seen = {}
     monkeypatch.setattr(AsyncLLM, "from_engine_args",
                         classmethod(lambda cls, args, **kw: seen.update(args=args, **kw) or "engine"))
@@ -277,7 +289,7 @@ def test_async_engine_is_built_as_vllm_serve_builds_it(monkeypatch, tiny_model):
 
 
 def test_table_left_aligns_free_text_and_keeps_numbers_right():
-    from common.tables import table_text
+    from common.output.tables import table_text
     lines = table_text([{"rate": 3.2, "verdict": "pass"},
                         {"rate": 104, "verdict": "FAIL (p99 TTFT over 500 ms for sure: 30 of the 2050)"}]).splitlines()
     assert lines[0].split() == ["rate", "verdict"]
@@ -291,8 +303,13 @@ def test_cudagraph_max_tokens_reads_what_the_engine_captures():
     """The largest CUDA-graph step an engine replays, from vLLM's own compilation config (0 when it captures none)."""
     from vllm.config.compilation import CompilationConfig, CUDAGraphMode
 
-    from common.engine import cudagraph_max_tokens
-    graphs = CompilationConfig(cudagraph_mode=CUDAGraphMode.FULL_AND_PIECEWISE, cudagraph_capture_sizes=[1, 8, 256, 512])
+    from common.runtime.engine import cudagraph_max_tokens
+
+    graphs = CompilationConfig(
+        cudagraph_mode=CUDAGraphMode.FULL_AND_PIECEWISE, cudagraph_capture_sizes=[1, 8, 256, 512]
+    )
     assert cudagraph_max_tokens(graphs) == 512
-    assert cudagraph_max_tokens(CompilationConfig(cudagraph_mode=CUDAGraphMode.NONE, cudagraph_capture_sizes=[1, 8])) == 0
+    assert (
+        cudagraph_max_tokens(CompilationConfig(cudagraph_mode=CUDAGraphMode.NONE, cudagraph_capture_sizes=[1, 8])) == 0
+    )
     assert cudagraph_max_tokens(CompilationConfig(cudagraph_capture_sizes=[])) == 0

@@ -2,10 +2,10 @@
 verdict, and why a timed run was slow (CPU-bound engine, clock or power drop, unexplained)."""
 import pytest
 
-from common.calibration import calibration_verdict
-from common.hwmon import HardwareSampler, explain_slow_run, explain_spread
-from common.metrics import ratio_of_medians_ci
-from common.noise import spread_note
+from common.measure.calibration import calibration_verdict
+from common.measure.hwmon import HardwareSampler, explain_slow_run, explain_spread
+from common.measure.metrics import ratio_of_medians_ci
+from common.measure.noise import spread_note
 
 
 def test_interval_of_identical_samples_is_a_point():

@@ -1,8 +1,8 @@
-"""The step-driven front end (common.stepdrive) on the real tiny engine: load shapes hold, timestamps add up."""
+"""The step-driven front end (common.traffic.stepdrive) on the real tiny engine: load shapes hold, timestamps add up."""
 import pytest
 
-from common import isolation
-from common.loadgen import RequestRecord
+from common.runtime import isolation
+from common.traffic.loadgen import RequestRecord
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_open_loop_sends_each_request_at_its_arrival(driven):
 
 
 def test_each_request_records_the_prompt_tokens_its_prefix_cache_held(driven):
-    from common.metrics import cached_prompt_share
+    from common.measure.metrics import cached_prompt_share
     first, second = (RequestRecord.from_raw(d) for d in driven["shared"])
     # the engine caches whole KV blocks of the 300 shared tokens (128-token blocks on the CPU: 256)
     assert first.cached_tokens == 0 and 0 < second.cached_tokens <= 300 and second.cached_tokens % 16 == 0

@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from common.loadgen import RequestRecord, run_open_loop
-from common.traces import TraceError, load_trace, write_timed_trace
-from common.workloads import TraceWorkload, trace_prompts
+from common.traffic.loadgen import RequestRecord, run_open_loop
+from common.traffic.traces import TraceError, load_trace, write_timed_trace
+from common.traffic.workloads import TraceWorkload, trace_prompts
 from tests.conftest import ROOT, run_script
 
 AZURE = "TIMESTAMP,ContextTokens,GeneratedTokens\n" + "\n".join(
@@ -61,7 +61,7 @@ def test_requests_longer_than_the_context_are_dropped_and_counted(tmp_path):
 
 
 def test_a_workload_counts_its_drops_up_front_and_builds_only_the_prompts_it_sends(tmp_path, monkeypatch):
-    from common import workloads
+    from common.traffic import workloads
     built = []
     real = workloads.trace_prompts
 
@@ -82,10 +82,12 @@ def test_a_workload_counts_its_drops_up_front_and_builds_only_the_prompts_it_sen
 
 def test_the_same_seed_gives_the_same_prompts_in_two_processes(tmp_path):
     path = _write(tmp_path / "a.csv", AZURE)
-    code = ("import sys, hashlib; sys.path.insert(0, '.'); from common.traces import load_trace; "
-            "from common.workloads import TraceWorkload; w = TraceWorkload(load_trace(sys.argv[1]), 5000); "
-            "s = w.timed(w.trace.mean_rate * 3, 11, 5.0); "
-            "print(hashlib.sha256(repr([(x.prompt_token_ids, x.output_len, x.arrival_s) for x in s]).encode()).hexdigest())")
+    code = (
+        "import sys, hashlib; sys.path.insert(0, '.'); from common.traffic.traces import load_trace; "
+        "from common.traffic.workloads import TraceWorkload; w = TraceWorkload(load_trace(sys.argv[1]), 5000); "
+        "s = w.timed(w.trace.mean_rate * 3, 11, 5.0); "
+        "print(hashlib.sha256(repr([(x.prompt_token_ids, x.output_len, x.arrival_s) for x in s]).encode()).hexdigest())"
+    )
     out = [subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True, text=True,
                           check=True).stdout for _ in range(2)]
     assert out[0] == out[1] and len(out[0].strip()) == 64
@@ -105,8 +107,8 @@ def test_a_probe_window_over_a_sparse_stretch_grows_until_it_holds_its_requests(
     """Judged from the stretch's start (--trace-judge start), as the Azure code trace opens: a burst, then a long
     quiet gap. A window sized by the mean rate would judge nothing; it is stretched to the minimum of arrivals (the
     long request dropped does not count), never past its limit."""
-    from common.capacity import ProbePlan
-    from common.capacity_drivers import probe_specs
+    from common.capacity.search import ProbePlan
+    from common.capacity.drivers import probe_specs
     rows = [{"timestamp": 100 * i, "input_length": 5000 if i == 3 else 50, "output_length": 8} for i in range(12)]
     rows += [{"timestamp": 30_000 + 250 * i, "input_length": 50, "output_length": 8} for i in range(60)]
     w = TraceWorkload(load_trace(_timed(tmp_path / "burst.jsonl", rows)), 5000, max_model_len=4096, judge="start")
@@ -182,7 +184,9 @@ def _write(path, text):
     return path
 
 
-@pytest.mark.skipif(__import__("common.platform", fromlist=["x"]).has_gpu(), reason="CPU-sized run; GPU by hand")
+@pytest.mark.skipif(
+    __import__("common.runtime.hardware", fromlist=["x"]).has_gpu(), reason="CPU-sized run; GPU by hand"
+)
 def test_capacity_on_a_trace_is_its_speed_up_and_the_workload_is_recorded(tmp_path, tiny_model):
     rng = np.random.default_rng(3)
     t = np.cumsum(rng.exponential(0.1, 300))   # ~10 req/s, bursty enough
@@ -193,9 +197,28 @@ def test_capacity_on_a_trace_is_its_speed_up_and_the_workload_is_recorded(tmp_pa
             for i, x in enumerate(t)]
     rows.append({"timestamp": rows[-1]["timestamp"] + 10, "input_length": 5000, "output_length": 8, "hash_ids": [9]})
     path = _timed(tmp_path / "trace.jsonl", rows)
-    proc = run_script("simulate_concurrent_requests.py", "--dataset-path", str(path), "--trace-judge", "start",
-                      "--find-capacity", "--slo", "ttft:500,tpot:60", "--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests",
-                      "16", "--capacity-resolution", "0.3", "--max-probes", "6", "--output-dir", str(tmp_path / "out"))
+    proc = run_script(
+        "simulate_concurrent_requests.py",
+        "--dataset-path",
+        str(path),
+        "--trace-judge",
+        "start",
+        "--find-capacity",
+        "--slo",
+        "ttft:500,tpot:60",
+        "--probe-seconds",
+        "2",
+        "--probe-warmup-seconds",
+        "1",
+        "--probe-min-requests",
+        "16",
+        "--capacity-resolution",
+        "0.3",
+        "--max-probes",
+        "6",
+        "--output-dir",
+        str(tmp_path / "out"),
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     [doc] = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("concurrent_requests_*.json")]
     w, cap = doc["config"]["workload"], doc["metrics"]["capacity"]
@@ -217,7 +240,7 @@ def test_the_cross_check_replays_the_same_stretch_at_the_speed_found(tmp_path):
     capacity replayed: its first n requests, timestamps divided by the speed, 512-token hash blocks."""
     from types import SimpleNamespace
 
-    from common.calibration import trace_dataset
+    from common.measure.calibration import trace_dataset
     path = _write(tmp_path / "a.csv", AZURE)
     cfg = SimpleNamespace(dataset_path=str(path), dataset_name=None, trace_start_s=1.0, trace_duration_s=None,
                           output_dir=str(tmp_path))
@@ -231,14 +254,14 @@ def test_the_cross_check_replays_the_same_stretch_at_the_speed_found(tmp_path):
 
 
 def test_sharegpt_gives_real_prompts_with_the_answers_length(tmp_path, tiny_model):
-    from common.workloads import sharegpt_source
+    from common.traffic.workloads import sharegpt_source
     convs = [{"conversations": [{"from": "human", "value": f"question number {i} about tensor parallelism"},
                                 {"from": "gpt", "value": "an answer " * (i + 1)}]} for i in range(5)]
     convs.append({"conversations": [{"from": "human", "value": "a prompt with no answer"}]})   # skipped
     path = tmp_path / "sg.json"
     path.write_text(json.dumps(convs))
     w = sharegpt_source(str(path), str(tiny_model[1]), max_model_len=4096)
-    assert w.info["requests"] == 5 and w.info["dropped"] == 0 and w.source == "sharegpt"
+    assert w.info["requests"] == 5 and w.info["dropped"] == 0 and w.describe()["source"] == "sharegpt"
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(str(tiny_model[1]))
     want = {tuple(tok(c["conversations"][0]["value"], add_special_tokens=False).input_ids):

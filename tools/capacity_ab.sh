@@ -7,7 +7,7 @@
 set -u
 SLO=${1:-ttft:500,tpot:50}; OLD=${2:-3.2}; AB=${AB:-/tmp/ab}; PORT=8012
 mkdir -p $AB
-python3 -m common.vllm_cli serve $M7B --host 127.0.0.1 --port $PORT > $AB/server.log 2>&1 &
+python3 -m common.runtime.vllm_cli serve $M7B --host 127.0.0.1 --port $PORT > $AB/server.log 2>&1 &
 SPID=$!
 until python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/health', timeout=2)" 2>/dev/null
 do kill -0 $SPID 2>/dev/null || break; sleep 2; done

@@ -59,8 +59,8 @@ for spec in "$@"; do
     rc=$?; echo "$(date +%T) setup.sh --system rc=$rc python $PYBIN" >> $R/progress
   fi
   if [ "$step" = serve ] || [ "$step" = servecap ]; then
-    echo "python3 -m common.vllm_cli serve $M7B --host 127.0.0.1 --port 8011" > $R/$step/server_command.txt
-    python3 -m common.vllm_cli serve $M7B --host 127.0.0.1 --port 8011 > $R/serve_server.log 2>&1 &
+    echo "python3 -m common.runtime.vllm_cli serve $M7B --host 127.0.0.1 --port 8011" > $R/$step/server_command.txt
+    python3 -m common.runtime.vllm_cli serve $M7B --host 127.0.0.1 --port 8011 > $R/serve_server.log 2>&1 &
     SPID=$!
     until python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8011/health', timeout=2)" 2>/dev/null
     do kill -0 $SPID 2>/dev/null || break; sleep 2; done

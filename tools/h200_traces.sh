@@ -11,8 +11,8 @@ M=${M7B/--max-model-len 4096/--max-model-len 8192}
 U=http://127.0.0.1:8011
 SLO="--find-capacity --slo ttft:500,tpot:50 --max-probes 6"
 if [ -z "$NOSERVER" ]; then
-echo "python3 -m common.vllm_cli serve $M --host 127.0.0.1 --port 8011" > $R/server_command.txt
-python3 -m common.vllm_cli serve $M --host 127.0.0.1 --port 8011 > $R/server.log 2>&1 &
+echo "python3 -m common.runtime.vllm_cli serve $M --host 127.0.0.1 --port 8011" > $R/server_command.txt
+python3 -m common.runtime.vllm_cli serve $M --host 127.0.0.1 --port 8011 > $R/server.log 2>&1 &
 SPID=$!
 until python3 -c "import urllib.request as u; u.urlopen('$U/health', timeout=2)" 2>/dev/null
 do kill -0 $SPID 2>/dev/null || break; sleep 2; done

@@ -2,7 +2,7 @@
 
 One engine, the same 1000 x 512 in / 128 out workload (temperature 1, as the bench) timed four ways, interleaved,
 each twice from an empty prefix cache:
-  ours      common.stepdrive.generate_offline on our random-token prompts (what benchmark_scaling.py times)
+  ours      common.traffic.stepdrive.generate_offline on our random-token prompts (what benchmark_scaling.py times)
   bench     vllm's RandomDataset text prompts, use_tqdm=True: exactly the bench's timed call
   benchtok  the bench's prompts as token ids (text vs token input)
   frozen    ours with the garbage collector's heap frozen (Python GC cost)
@@ -19,9 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 
 def main():
-    from common import engine as eng
-    from common.stepdrive import generate_offline
-    from common.workloads import random_prompts
+    from common.runtime import engine as eng
+    from common.traffic.stepdrive import generate_offline
+    from common.traffic.workloads import random_prompts
     M = "/tmp/models/qwen2.5-7b"
     llm = eng.build_llm(dict(model=M, tokenizer=M + "-tokenizer", load_format="dummy", max_model_len=4096))
     from vllm import SamplingParams
@@ -34,16 +34,27 @@ def main():
     vocab = llm.llm_engine.model_config.get_vocab_size()
     def bench_reqs(seed):
         return RandomDataset(random_seed=seed).sample(tokenizer=tok, num_requests=N, input_len=IN, output_len=OUT)
-    def sp(): return [SamplingParams(n=1, temperature=1.0, top_p=1.0, ignore_eos=True, max_tokens=OUT) for _ in range(N)]
+
+    def sp():
+        return [SamplingParams(n=1, temperature=1.0, top_p=1.0, ignore_eos=True, max_tokens=OUT) for _ in range(N)]
+
     def timed(prompts, params, tq):
-        t = time.perf_counter(); llm.generate(prompts, params, use_tqdm=tq); return time.perf_counter() - t
+        t = time.perf_counter()
+        llm.generate(prompts, params, use_tqdm=tq)
+        return time.perf_counter() - t
     def ours(seed): return generate_offline(llm, random_prompts(N, IN, OUT, vocab, seed=seed))["wall_s"]
     def bench(seed): return timed([{"prompt": r.prompt} for r in bench_reqs(seed)], sp(), True)
     def benchtok(seed):
-        return timed([{"prompt_token_ids": tok.encode(r.prompt, add_special_tokens=False)} for r in bench_reqs(seed)], sp(), False)
+        return timed(
+            [{"prompt_token_ids": tok.encode(r.prompt, add_special_tokens=False)} for r in bench_reqs(seed)],
+            sp(),
+            False,
+        )
+
     def frozen(seed):
         specs = random_prompts(N, IN, OUT, vocab, seed=seed)
-        gc.collect(); gc.freeze()
+        gc.collect()
+        gc.freeze()
         try:
             return generate_offline(llm, specs)["wall_s"]
         finally:

@@ -31,7 +31,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo root
 
 HEAD_PORT = 6390
-NODES = [  # ip, temp dir, node manager, object manager, worker ports, dashboard agent (http, grpc), runtime env, metrics
+# per node: ip, temp dir, node manager, object manager, worker ports, dashboard agent (http, grpc), runtime env, metrics
+NODES = [
     ("127.0.0.2", "/tmp/lab-rn0", 6391, 6392, (10100, 10599), (6393, 6394), 6395, 6396),
     ("127.0.0.3", "/tmp/lab-rn1", 6401, 6402, (10600, 11099), (6403, 6404), 6405, 6406),
 ]
@@ -50,7 +51,7 @@ def node_command(i: int, ray_bin: str, cpus: int | None, gpus: int) -> list[str]
 
 
 def stop() -> int:
-    from common.isolation import kill_matching
+    from common.runtime.isolation import kill_matching
     n = sum(kill_matching(tmp) for _, tmp, *_ in NODES)
     for _, tmp, *_ in NODES:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,366 @@
+"""Running a capacity search on a front end: the probes' requests, the sync (step-driven vllm.LLM) and async
+(AsyncLLM or an OpenAI-compatible server) drivers, the warm-up and unloaded reference before a search, and one
+layout's search in its own process. The search's rule is common/capacity/search.py."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from common.runtime import engine as eng
+from common.capacity.search import (START_FRACTION, CapacitySearch, ProbePlan, SearchSpec, SureFail, bracket_probes,
+                             first_arrival, judge, judged_mask, window_verdicts)
+from common.capacity.display import printer
+from common.capacity.stats import saturation_rate
+from common.runtime.isolation import checkpoint, run_isolated
+from common.traffic.loadgen import AsyncLLMBackend, Backend, run_async, run_closed_loop, run_open_loop
+from common.measure.metrics import StageTimer, unloaded_reference
+from common.traffic.prom import prefix_hit_rate, read_counters
+from common.traffic.load_profile import clock
+from common.traffic.workloads import ProbeLoad, TraceWorkload, WorkloadSource, random_prompts, workload_source
+
+UNFINISHED = "stopped before the search finished"
+
+
+def probe_specs(plan: ProbePlan, rate: float, source: WorkloadSource, seed: int, stretch: int = 1) -> ProbeLoad:
+    """One probe's load at an offered rate (common.traffic.workloads.ProbeLoad): Poisson arrivals over warm-up and
+    window; a trace's heaviest window (or, judged from its start, a window stretched until it holds the probe's minimum
+    of arrivals, at most 10 x the window)."""
+    return source.probe_specs(rate, seed, plan.window(rate, stretch), plan.min_requests * stretch,
+                                           plan.warmup_s + 10 * plan.measure_s * stretch, stretch)
+
+
+def trace_terms(res: dict, source: WorkloadSource) -> dict:
+    """A search over a trace: the capacity also as the trace's speed-up and its busiest minute's rate; judged on its
+    heaviest window, the window that decided (binding_window) and the stretch's load profile."""
+    w = source
+    note = w.rate_note(res.get("request_rate") or 0.0)
+    if not note:
+        return res
+    judge = w.judge   # a trace (only a trace's rates have a note)
+    res["trace_judge"] = judge
+    if judge == "heaviest":
+        res["profile"] = w.profile.to_json()
+    if not res.get("request_rate"):
+        return res
+    res.update(note)
+    at, _ = bracket_probes(res["probes"], *res["bracket"])
+    if judge == "heaviest" and at and at.get("trace_window"):
+        tw, tr = at["trace_window"], w.trace
+        res["binding_window"] = {"start_s": tw["start_s"], "end_s": tw["end_s"]}
+        res["binding_window_rate"] = at.get("arrived_rate")
+        res["binding_work_per_s"] = w.profile.work_between(*tw["judged_s"])
+        res["verdict"] += (f"; it holds this stretch ({clock(tr.origin_s)}-{clock(tr.origin_s + tr.span_s)} of the "
+                           f"trace) at up to {note['trace_speedup']:.3g} x its recorded rate: its heaviest window at "
+                           f"{clock(tw['start_s'])}-{clock(tw['end_s'])} decides (it brought {at['arrived_rate']:.3g} "
+                           f"req/s at that speed; {res['request_rate']:.3g} req/s on average over the stretch)")
+        return res
+    res["verdict"] += (f"; it holds this trace at up to {note['trace_speedup']:.3g} x its recorded rate: "
+                       f"{res['request_rate']:.3g} req/s on average, {note['busiest_minute_rate']:.3g} req/s in "
+                       "its busiest minute")
+    # the stretch replayed is not the whole trace: what actually arrived in the judged window at that speed
+    if at and at.get("arrived_rate") is not None:
+        res["stretch_arrived_rate"] = at["arrived_rate"]
+        res["verdict"] += f" (the stretch replayed brought {at['arrived_rate']:.3g} req/s in the judged window)"
+    return res
+
+
+# --------------------------------------------------------------------------- where the search starts
+def saturation_concurrency(max_num_seqs: int | None = None, cap: int = 256) -> int:
+    """Clients of the saturation probe: the engine's batch limit (max_num_seqs; 256 when unknown, as behind a
+    server), at most `cap` (256) - a batch at least as large as a probe near capacity runs at."""
+    return max(2, min(max_num_seqs or 256, cap))
+
+
+def started(search: dict, saturation: dict | None, **extra) -> SearchSpec:
+    """The search's spec with its first rate and ceiling: --capacity-start-rate when given (no ceiling), else
+    START_FRACTION of the saturation probe's rate; where the first rate came from goes into `search_start`."""
+    if search.get("start_rate"):
+        return SearchSpec(**{**search, **extra})
+    sat = saturation or {}
+    ceiling = sat.get("search_ceiling_rate", sat.get("ceiling_rate"))
+    return SearchSpec(**{**search, **extra, "start_rate": round(START_FRACTION * ceiling, 4) if ceiling else 1.0,
+                         "ceiling": ceiling})
+
+
+def start_note(spec: SearchSpec, saturation: dict | None) -> dict:
+    """metrics.capacity.start: where the first rate came from, for the JSON and the table."""
+    if spec.ceiling is None:
+        src = "--capacity-start-rate" if saturation is None else "1 req/s (the saturation probe completed too few)"
+        return {"from": src, "rate": spec.start_rate}
+    why = saturation.get("ceiling_from")
+    return {"from": f"{START_FRACTION:g} x " + (f"{spec.ceiling:.3g} req/s: {why}" if why else
+                                                f"the saturation probe's {spec.ceiling:.3g} req/s"),
+            "rate": spec.start_rate, **saturation}
+
+
+# --------------------------------------------------------------------------- one driver, two kinds of front end
+# Each part of a search is written once, as a generator: it yields what to send (the arguments of one run) and is
+# sent the records that came back; what it returns is the result. drive_sync / drive_async feed it from a blocking
+# front end (a step-driven vllm.LLM) or an async one (AsyncLLM, an OpenAI-compatible server).
+def drive_sync(steps, run):
+    """Run a search part's generator with a blocking `run(*args) -> records`; its result."""
+    try:
+        args = next(steps)
+        while True:
+            args = steps.send(run(*args))
+    except StopIteration as done:
+        return done.value
+
+
+async def drive_async(steps, run):
+    """drive_sync with `run(*args)` a coroutine."""
+    try:
+        args = next(steps)
+        while True:
+            args = steps.send(await run(*args))
+    except StopIteration as done:
+        return done.value
+
+
+def saturation_steps(source, concurrency: int, seed: int):
+    """The saturation probe: yields (specs, concurrency) for a closed loop of `concurrency` clients, 2 x that many
+    requests; returns the ceiling (saturation_rate) and its cost."""
+    t, specs = time.perf_counter(), source.requests(2 * concurrency, seed)
+    recs = yield specs, concurrency
+    return _saturation(source, specs, recs, concurrency, t)
+
+
+async def saturation_async(backend: Backend, source: WorkloadSource, concurrency: int, seed: int) -> dict:
+    return await drive_async(saturation_steps(source, concurrency, seed),
+                             lambda specs, conc: run_closed_loop(backend, specs, concurrency=conc))
+
+
+def saturation_sync(run_closed, source, concurrency: int, seed: int) -> dict:
+    """The saturation probe with a blocking front end: `run_closed(specs, concurrency) -> records`."""
+    return drive_sync(saturation_steps(source, concurrency, seed), run_closed)
+
+
+def _saturation(source, specs, recs, concurrency: int, t: float) -> dict:
+    """The saturation probe's record: its completion rate, and the search's ceiling the workload derives from it (a
+    trace judged on its heaviest window: the rate at which that window asks for all of it)."""
+    rate = saturation_rate(recs)
+    out = {"ceiling_rate": rate, "concurrency": concurrency, "requests": len(recs),
+           "wall_s": round(time.perf_counter() - t, 2)}
+    ceiling, why = source.search_ceiling(rate, specs)
+    if why:
+        out.update({"search_ceiling_rate": ceiling, "ceiling_from": why})
+    return out
+
+
+def _with_time_and_samples(probe: dict, t: float, records) -> dict:
+    """The probe's wall time, and its requests one by one (moved to the JSON's raw by `split_samples`)."""
+    probe["wall_s"] = round(time.perf_counter() - t, 2)
+    t0 = first_arrival(records)
+    w = probe["window_s"]
+    ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
+    probe["samples"] = {
+        "arrival_s": [None if r.scheduled_s is None else round(r.scheduled_s - t0, 4) for r in records],
+        "ttft_ms": [ms(r.ttft_s) for r in records], "tpot_ms": [ms(r.tpot_s) for r in records],
+        "e2el_ms": [ms(r.e2e_s) if r.ok else None for r in records], "output_len": [r.output_len for r in records],
+        "klass": [r.klass for r in records], "error": [r.error for r in records],
+        # exactly the requests judged: arrival_s is rounded, so one at a window edge could be counted either way
+        "judged": judged_mask(records, t0 + w[0], t0 + w[1])}
+    return probe
+
+
+def samples_apart(cap: dict | None) -> tuple[dict | None, list[dict], dict | None]:
+    """(metrics.capacity without per-request samples, each probe's samples [{offered_rate, ...}], the validation
+    replay's samples): for the JSON's raw, leaving `cap` as it is (it is written again as later steps add to it)."""
+    if not cap:
+        return cap, [], None
+    out = {**cap, "probes": [{k: v for k, v in p.items() if k != "samples"} for p in cap.get("probes", [])]}
+    v = cap.get("validation")
+    if v:
+        out["validation"] = {k: x for k, x in v.items() if k != "samples"}
+    return (
+        out,
+        [{"offered_rate": p["offered_rate"], **p["samples"]} for p in cap.get("probes", []) if "samples" in p],
+        (v or {}).get("samples"),
+    )
+
+
+def split_samples(cap: dict | None) -> list[dict]:
+    """Take each probe's per-request samples out of metrics.capacity, for the JSON's raw: [{offered_rate, ...}]."""
+    if not cap:
+        return []
+    clean, raw, _ = samples_apart(cap)
+    cap["probes"] = clean["probes"]
+    return raw
+
+
+def search_steps(spec: SearchSpec, plan: ProbePlan, source, seed: int = 0, on_probe=None):
+    """The search, one probe at a time: yields each probe's (specs, time limit, stop) - `stop(records, t0, now)`
+    ends the probe when it returns a reason - and is sent its records. After each probe `on_probe(result so far)`
+    gets what result() would say, marked failed (UNFINISHED) until the search ends. A probe in which no request got
+    a token and some failed (a server gone) ends the search as failed, keeping the probes done."""
+    search = CapacitySearch(spec)
+    while (rate := search.next_rate()) is not None:
+        load = probe_specs(plan, rate, source, seed + 1000 * len(search.probes), search.stretch())
+        stop, t = SureFail(load.specs, load.window, spec), time.perf_counter()
+        recs = yield load.specs, plan.time_limit_s(load.window), stop
+        dead = [r.error for r in recs if r.error and not r.error.startswith("probe stopped")
+                and "time limit" not in r.error]
+        search.add(_with_time_and_samples({**judge(recs, rate, load.window, spec, stopped=stop.stopped), **load.note},
+                                          t, recs))
+        if on_probe:
+            on_probe(search.result(failure=UNFINISHED))
+        if dead and not any(r.first_token_s is not None for r in recs):  # nothing answered, something refused
+            return search.result(failure=f"no request of the probe at {rate:.3g} req/s was answered, e.g. {dead[0]}")
+    return trace_terms(search.result(), source)
+
+
+def search_sync(spec: SearchSpec, plan: ProbePlan, source, run_open, seed: int = 0, on_probe=None) -> dict:
+    """The search with a blocking front end: `run_open(specs, time_limit_s, stop) -> records` (e.g. stepdrive)."""
+    return drive_sync(search_steps(spec, plan, source, seed, on_probe), run_open)
+
+
+async def search_async(spec: SearchSpec, plan: ProbePlan, source: WorkloadSource, backend: Backend, seed: int = 0,
+                       on_probe=None) -> dict:
+    """The search with an async streaming backend (common.traffic.loadgen: AsyncLLM or an OpenAI-compatible server)."""
+    return await drive_async(search_steps(spec, plan, source, seed, on_probe),
+                             lambda specs, limit, stop: run_open_loop(backend, specs, time_limit_s=limit, stop=stop))
+
+
+async def capacity_on_backend(backend: Backend, search: dict, workload: dict, source: WorkloadSource, on_probe=None,
+                              max_num_seqs: int | None = None, **extra) -> dict:
+    """Warm-up, unloaded reference, the saturation probe, then the search, on one running front end (a
+    common.traffic.loadgen backend). `search`: spec_from_args()'s dict; `workload`: input_len, vocab_size, seed (the
+    warm-up's shape); `source`: the requests (common.traffic.workloads); `extra`: SearchSpec fields."""
+    w = workload
+    warm = await run_closed_loop(backend, random_prompts(4, w["input_len"], 8, w["vocab_size"], seed=w["seed"] + 7),
+                                 concurrency=4)
+    if not any(r.ok for r in warm):
+        raise RuntimeError(f"every warm-up request failed, e.g. {warm[0].error}")
+    ttft, tpot = unloaded_reference(await run_closed_loop(backend, source.requests(4, w["seed"] + 11), concurrency=1))
+    before = await read_counters(backend)
+    sat = None if search.get("start_rate") else await saturation_async(
+        backend, source, saturation_concurrency(max_num_seqs), w["seed"] + 13)
+    spec = started(search, sat, **extra)
+    res = await search_async(spec, ProbePlan.from_spec(spec, source.max_output_len), source, backend,
+                             seed=w["seed"] + 5000, on_probe=printer(spec, on_probe, start_note(spec, sat)))
+    res["unloaded"] = {"ttft_ms": ttft * 1000, "tpot_ms": tpot * 1000}
+    res["start"] = start_note(spec, sat)
+    # the engine's prefix cache over the saturation probe and the search (a trace's shared blocks show here)
+    after = await read_counters(backend) if before is not None else None
+    res["prefix_cache_hit_rate"] = prefix_hit_rate(before, after) if after is not None else None
+    return res
+
+
+# --------------------------------------------------------------------------- the validation replay
+def validation_span(source, cap: dict, span_s: float | None) -> tuple[float, float] | None:
+    """The part of the stretch (stretch time) a validation replays: all of it, or `span_s` seconds that hold the
+    binding window (centred on it where the stretch allows)."""
+    tr, w = source.trace, source.profile.window_s
+    if not span_s or span_s >= tr.span_s:
+        return None
+    bw = cap.get("binding_window") or {"start_s": tr.origin_s, "end_s": tr.origin_s + w}
+    a0, b0 = bw["start_s"] - tr.origin_s, bw["end_s"] - tr.origin_s
+    a = round(max(0.0, (a0 + b0) / 2 - span_s / 2) / w) * w   # on a window's edge: whole windows judged
+    a = min(a, max(0.0, (tr.span_s // w + 1) * w - span_s))
+    b = a + max(span_s, b0 - a0)
+    return a, (b if b < tr.span_s else np.inf)   # to the end: the last request too
+
+
+async def validate_on_backend(backend: Backend, source: TraceWorkload, cap: dict, seed: int,
+                              span: tuple[float, float] | None = None,
+                              progress=None) -> dict:
+    """--validate: the stretch (or `span`, stretch time: validation_span) replayed once at the speed found, judged
+    window by window (capacity.window_verdicts): metrics.capacity.validation, and its requests' samples under
+    "samples" (for the JSON's raw)."""
+    speed = cap["trace_speedup"]
+    specs, trace_t = source.validation_specs(speed, seed, span)
+    spec = SearchSpec(**{k: v for k, v in cap["search"].items() if k in SearchSpec.__dataclass_fields__},
+                      slo=cap["slo"])
+    plan = ProbePlan.from_spec(spec, source.max_output_len)
+    t = time.perf_counter()
+    recs = await run_open_loop(backend, specs, time_limit_s=(specs[-1].arrival_s if specs else 0) + plan.drain_s(),
+                               progress=progress)
+    p = source.profile
+    edges = [p.origin_s + w.start_s for w in p.windows] + [p.origin_s + p.windows[-1].end_s]
+    out = {"speed": speed, "window_s": p.window_s, "requests": len(recs), "wall_s": round(time.perf_counter() - t, 2),
+           "span_s": [round(trace_t[0], 3), round(trace_t[-1], 3)] if trace_t else None,
+           **window_verdicts(recs, trace_t, edges, cap["slo"], cap["percentile"])}
+    out["thin_windows"] = sum(bool(x.get("thin")) for x in out["windows"])
+    out["verdict"] = validation_verdict(out, cap["percentile"])
+    ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
+    out["samples"] = {"trace_s": [round(x, 3) for x in trace_t], "ttft_ms": [ms(r.ttft_s) for r in recs],
+                      "tpot_ms": [ms(r.tpot_s) for r in recs], "error": [r.error for r in recs]}
+    return out
+
+
+def validation_verdict(v: dict, percentile: float) -> str:
+    """'validated over 20 minutes (00:30-00:50 of the trace) at 3.1x: ...' or the windows that missed."""
+    if not v["windows"]:
+        return "no request was replayed"
+    a, b = v["windows"][0]["start_s"], v["windows"][-1]["end_s"]
+    where = f"{(b - a) / 60:.3g} minutes ({clock(a)}-{clock(b)} of the trace) at {v['speed']:.3g}x"
+    thin = v["thin_windows"]
+    few = (f" ({thin} window(s) with too few requests for a p{percentile:g} are shown, not judged)" if thin else "")
+    if v["pass"]:
+        return f"validated over {where}: each of its {len(v['windows']) - thin} judged windows within the SLO{few}"
+    q = f"p{percentile:g}"
+    bad = [w for w in v["windows"] if not w["pass"]]
+    ms = lambda x: "unbounded" if x is None else f"{x:.0f} ms"  # noqa: E731
+    return (
+        f"NOT validated over {where}{few}: {len(bad)} of its {len(v['windows']) - thin} judged windows missed the SLO: "
+        + ", ".join(
+            f"{clock(w['start_s'])} ({q} TTFT {ms(w.get(f'{q}_ttft_ms'))}, TPOT {ms(w.get(f'{q}_tpot_ms'))})"
+            for w in bad[:6]
+        )
+        + (" ..." if len(bad) > 6 else "")
+    )
+
+
+# --------------------------------------------------------------------------- one layout's search, in its own process
+def capacity_child(cfg: dict) -> dict:
+    """One layout as `vllm serve` would run it (AsyncLLM, DP via data_parallel_size) and its capacity search."""
+    return run_async(_capacity(cfg))
+
+
+async def _capacity(cfg: dict) -> dict:
+    timer = StageTimer()
+    with timer("engine_start"):
+        engine = eng.build_async_engine(cfg["engine"])
+    try:
+        workload = {"range_ratio": 0.0, **{k: cfg[k] for k in ("input_len", "output_len", "vocab_size", "seed")}}
+        with timer("capacity_search"):
+            res = await capacity_on_backend(
+                AsyncLLMBackend(engine),
+                cfg["capacity"],
+                workload,
+                source=workload_source(cfg),
+                on_probe=lambda partial: checkpoint(cfg, partial),
+                max_num_seqs=eng.scheduler_limits(engine)["max_num_seqs"] * cfg["engine"].get("data_parallel_size", 1),
+            )  # every DP replica's batch
+        res["scheduler"] = eng.scheduler_limits(engine)
+    finally:
+        engine.shutdown()
+    return {**res, "engine": cfg["engine"], "stage_seconds": timer.seconds}
+
+
+def run_capacity(layout: dict, base: dict, timeout_s: float) -> dict:
+    """metrics.capacity of one layout, from its own process; a failed search is recorded with its cause."""
+    engine = {**base["engine"], "tensor_parallel_size": layout["tp"], "pipeline_parallel_size": layout["pp"],
+              **({"data_parallel_size": layout["dp"]} if layout["dp"] > 1 else {})}
+    print(f"  {layout['name']}: capacity search (an AsyncLLM engine as `vllm serve` builds it) ...", flush=True)
+    res = run_isolated("common.capacity.drivers:capacity_child", {**base, "engine": engine}, timeout_s=timeout_s,
+                       label=f"{layout['name']} capacity")
+    if res["status"] == "ok":
+        res.pop("status")
+        return res
+    f = res["failure"]
+    out = {
+        **(res.get("partial") or {}),
+        "engine": engine,
+        "request_rate": None,
+        "failed": f"{f['kind']}: {f['message'][:300]}",
+        "verdict": f"search failed ({f['kind']}): {f['message'][:200]}",
+    }
+    print(
+        f"  {layout['name']} capacity search FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}",
+        flush=True,
+    )
+    if f["kind"] == "interrupted":
+        out["interrupted"] = True
+    return out

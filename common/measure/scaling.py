@@ -1,0 +1,183 @@
+"""The scaling measurements of one layout (benchmark_scaling.py, and the suite on its own engine): which layouts a GPU
+count allows, one engine's offline throughput (timed runs, each with hardware samples), batch-1 decode and latency
+under load, DP as replicas each in its own process, and the layout's figures from its (replicas') measurements."""
+from __future__ import annotations
+
+import tempfile
+import threading
+
+from common.runtime import barrier
+from common.runtime import hardware
+from common.runtime import engine as eng
+from common.measure.hwmon import HardwareSampler, hw_of
+from common.runtime.isolation import run_isolated
+from common.traffic.loadgen import RequestRecord
+from common.measure.metrics import StageTimer, median_stream, request_metrics
+from common.traffic.stepdrive import generate_offline, run_steps
+from common.traffic.workloads import random_prompts
+
+
+def layout_name(tp: int, pp: int, dp: int) -> str:
+    parts = [f"TP{tp}" if tp > 1 else "", f"PP{pp}" if pp > 1 else "", f"DP{dp}" if dp > 1 else ""]
+    return "x".join(p for p in parts if p) or f"1 {hardware.unit()}"
+
+
+def plan_layouts(gpus: list[int], layouts: list[str]) -> list[dict]:
+    """[(N, tp, pp, dp)] to measure; N=1 is the single-device baseline."""
+    plan = []
+    for n in gpus:
+        cands = [(1, 1, 1)] if n == 1 else []
+        if n > 1:
+            if "tp" in layouts:
+                cands.append((n, 1, 1))
+            if "dp" in layouts:
+                cands.append((1, 1, n))
+            if "pp" in layouts:
+                cands.append((1, n, 1))
+            if "tp" in layouts and "dp" in layouts and n >= 4:
+                cands.append((n // 2, 1, 2))
+        for tp, pp, dp in cands:
+            plan.append({"n": n, "tp": tp, "pp": pp, "dp": dp, "name": layout_name(tp, pp, dp)})
+    return plan
+
+
+# --------------------------------------------------------------------------- child: one engine (or one DP replica)
+def layout_child(cfg: dict) -> dict:
+    timer = StageTimer()
+    rank, world = cfg.get("replica", 0), cfg.get("replicas", 1)
+    with timer("engine_start"):
+        llm = eng.build_llm(cfg["engine"])
+    try:
+        return measure_engine(llm, cfg, timer, rank, world)
+    finally:
+        eng.shutdown(llm)
+
+
+def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict:
+    """The three measurements on one running vllm.LLM (a DP replica measures its share)."""
+    bdir = cfg.get("barrier_dir")
+    try:
+        ranks = eng.rank_reports(llm)
+    except Exception:
+        ranks = []
+    vocab = cfg["vocab_size"]
+    def workload(run: int):  # the offline workload; each DP replica takes its share of one seeded set
+        seed = cfg["seed"] + 7919 * run  # each timed run its own prompts: none can come from the prefix cache
+        return random_prompts(cfg["num_prompts"], cfg["input_len"], cfg["output_len"], vocab, seed=seed)[rank::world]
+
+    specs = workload(0)
+    # warm-up at the batch the timed run will reach: all its prompts go in at once, so the decode batch peaks at
+    # min(prompts, the engine's max_num_seqs) - 1,024 for vllm.LLM on an H200, not the 256 an older warm-up sent
+    # (then 4 of 5 layouts' first timed run was their slowest: batch shapes the warm-up never ran, compiled or
+    # captured on first use). Prompts of their own: the timed ones must not be in the prefix cache (a warm-up on
+    # the timed prompts made their prefills free and read 1.24x `vllm bench throughput` at TP1, on H200).
+    peak = min(len(specs), eng.scheduler_limits(llm)["max_num_seqs"])
+    warm = random_prompts(
+        peak, cfg["input_len"], min(16, cfg["output_len"]), vocab, seed=cfg["seed"] + 1_000_003 + rank
+    )
+    with timer("warmup"):
+        generate_offline(llm, warm)
+
+    # 1. offline throughput: LLM.generate over the whole workload (what `vllm bench throughput` times), run
+    # `offline_runs` times on fresh prompts of the same lengths, each from an empty prefix cache as a fresh engine
+    # (the bench) starts. Identical runs on one H200 engine spread by up to 9 % (7,174 and 7,869 out tok/s back to
+    # back), so one run cannot resolve a few-percent difference; summarize_layout reports the median run.
+    runs = []
+    for i in range(max(1, cfg.get("offline_runs", 1))):
+        llm.reset_prefix_cache()
+        barrier.wait(bdir, f"offline{i}", rank, world)
+        run_specs = specs if i == 0 else workload(i)
+        with timer("offline"), HardwareSampler() as hw:  # what the GPU and the engine core did meanwhile
+            runs.append(generate_offline(llm, run_specs))
+        runs[-1]["hw"] = hw.summary()
+        if not runs[-1]["completed"]:
+            raise RuntimeError("every offline request came back short of its output length")
+    if cfg.get("offline_only"):  # an interleaved calibration run (compare_with_vllm_bench)
+        return {"stage_seconds": timer.seconds, "offline_runs": runs}
+
+    # 2. batch-1 decode: one stream, 3 repetitions, median
+    with timer("batch1"):
+        b1 = [run_steps(llm, [spec], concurrency=1)[0]
+              for spec in random_prompts(3, 64, cfg["batch1_tokens"], vocab, seed=cfg["seed"] + 2_000_003 + rank)]
+    batch1 = median_stream(b1)
+
+    # 3. latency at a fixed concurrency (split across DP replicas)
+    conc = max(1, cfg["concurrency"] // world)
+    lat_specs = random_prompts(cfg["latency_prompts"], cfg["input_len"], cfg["output_len"], vocab,
+                               seed=cfg["seed"] + 1)[rank::world]
+    barrier.wait(bdir, "latency", rank, world)
+    with timer("latency"):
+        lat = run_steps(llm, lat_specs, concurrency=conc, time_limit_s=cfg["timeout_s"])
+    return {"stage_seconds": timer.seconds, "ranks": ranks, "offline_runs": runs, "batch1": batch1,
+            "latency_requests": [r.to_raw(0.0) for r in lat], "scheduler": eng.scheduler_limits(llm)}
+
+
+# --------------------------------------------------------------------------- parent: run a layout (DP = replicas)
+def run_layout(layout: dict, base: dict, timeout_s: float) -> dict:
+    """Run one layout; DP layouts run `dp` replicas at once, each on its own slice of devices."""
+    per = layout["tp"] * layout["pp"]
+    engine = {**base["engine"], "tensor_parallel_size": layout["tp"], "pipeline_parallel_size": layout["pp"]}
+    if layout["dp"] == 1:
+        return run_isolated("common.measure.scaling:layout_child", {**base, "engine": engine},
+                            timeout_s=timeout_s, label=layout["name"])
+    results: list[dict | None] = [None] * layout["dp"]
+    with tempfile.TemporaryDirectory(prefix="lab-dp-") as bdir:
+        def one(i):
+            devs = list(range(i * per, (i + 1) * per))
+            env = ({"CUDA_VISIBLE_DEVICES": ",".join(map(str, devs))} if hardware.has_gpu()
+                   else {"VLLM_CPU_OMP_THREADS_BIND": ",".join(str(hardware.cpu_cores()[d]) for d in devs)})
+            results[i] = run_isolated("common.measure.scaling:layout_child",
+                                      {**base, "engine": engine, "replica": i, "replicas": layout["dp"],
+                                       "barrier_dir": bdir}, timeout_s=timeout_s,
+                                      label=f"{layout['name']} replica {i}", env=env)
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(layout["dp"])]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    failed = [r for r in results if r["status"] != "ok"]
+    if failed:
+        return failed[0]
+    return {"status": "ok", "replicas": results}
+
+
+def summarize_layout(layout: dict, res: dict) -> dict:
+    """Aggregate one layout's (replicas') measurements into metrics."""
+    reps = res.get("replicas") or [res]
+    # run i of every replica together: aggregate = total tokens / (first start to last end). The middle run by
+    # throughput is reported (of an even count, the lower middle one), so its figures all come from one run.
+    per_run = []
+    for runs in zip(*(r["offline_runs"] for r in reps)):
+        wall = max(x["end"] for x in runs) - min(x["start"] for x in runs)
+        per_run.append({"wall": wall, "out": sum(x["output_tokens"] for x in runs),
+                        "in": sum(x["input_tokens"] for x in runs), "completed": sum(x["completed"] for x in runs),
+                        "failed": sum(x["failed"] for x in runs)})
+    tput = [r["out"] / r["wall"] for r in per_run]
+    detail = [{"output_throughput": t, **hw_of([x.get("hw") or {} for x in runs])}
+              for t, runs in zip(tput, zip(*(r["offline_runs"] for r in reps)))]
+    med = sorted(per_run, key=lambda r: r["out"] / r["wall"])[(len(per_run) - 1) // 2]
+    recs = []
+    for r in reps:
+        for d in r["latency_requests"]:
+            recs.append(RequestRecord.from_raw(d))
+    lat = request_metrics(recs)
+    b1 = reps[0]["batch1"]
+    return {
+        "layout": layout["name"], "gpus": layout["n"], "tp": layout["tp"], "pp": layout["pp"], "dp": layout["dp"],
+        "output_throughput": med["out"] / med["wall"], "total_token_throughput": (med["in"] + med["out"]) / med["wall"],
+        "request_throughput": med["completed"] / med["wall"], "offline_wall_s": med["wall"],
+        "offline_failed": max(r["failed"] for r in per_run), "offline_runs": len(per_run),
+        "output_throughput_runs": tput,
+        "output_throughput_spread_pct": (max(tput) - min(tput)) / (med["out"] / med["wall"]) * 100,
+        "offline_runs_detail": detail,
+        "batch1_decode_tokens_per_s": b1["decode_tokens_per_s"], "batch1_tpot_ms": b1["tpot_ms"],
+        "batch1_ttft_ms": b1["ttft_ms"],
+        **{k: lat[k] for k in ("mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms",
+                               "p99_tpot_ms", "median_e2el_ms", "p99_e2el_ms", "output_throughput")
+           if k in lat and k != "output_throughput"},
+        "loaded_output_throughput": lat["output_throughput"],
+        "engine_start_s": max(r["stage_seconds"]["engine_start"] for r in reps),
+        "weights_bytes_per_gpu": max((rk["weights_bytes"] for r in reps for rk in r.get("ranks", [])), default=None),
+        "scheduler": reps[0].get("scheduler"),  # vllm.LLM's limits on this device (1,024 / 16,384 on an H200)
+    }
+

@@ -1,0 +1,377 @@
+"""Matplotlib helpers: every figure has a title, axis labels with units and a legend, and is saved as PNG."""
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+
+def _label(v) -> str:
+    """A bar's value as a reader writes it: 31,239 / 4.85 / 0.266 (never 3.12e+04)."""
+    if v is None:
+        return "n/a"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def line_plot(path: Path, series: dict[str, tuple[list, list]], title: str, xlabel: str, ylabel: str,
+              ideal: tuple[list, list] | None = None, logx: bool = False, logy: bool = False) -> Path:
+    """series: {label: (xs, ys)}; `ideal` draws a dashed reference line (e.g. linear scaling)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", label=label)
+    if ideal:
+        ax.plot(*ideal, linestyle="--", color="grey", label="ideal (linear)")
+    if logx:
+        ax.set_xscale("log", base=2)
+    xs_all = sorted({x for xs, _ in series.values() for x in xs})
+    if xs_all and all(float(x).is_integer() for x in xs_all) and len(xs_all) <= 12:
+        ax.set_xticks(xs_all, [f"{x:g}" for x in xs_all])  # GPU counts / levels, not 1.2 GPUs
+    if logy:
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def bar_plot(path: Path, labels: list[str], values: dict[str, list[float]], title: str, ylabel: str,
+             hline: float | None = None, hline_label: str | None = None) -> Path:
+    """Grouped bars: values = {series name: one value per label}."""
+    import numpy as np
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(labels) + 3), 4.5))
+    n = max(len(values), 1)
+    width = 0.8 / n
+    x = np.arange(len(labels))
+    for i, (name, vals) in enumerate(values.items()):
+        bars = ax.bar(x + (i - (n - 1) / 2) * width, [v if v is not None else 0 for v in vals], width, label=name)
+        ax.bar_label(bars, labels=[_label(v) for v in vals], fontsize=8)
+    if hline is not None:
+        ax.axhline(hline, linestyle="--", color="grey", label=hline_label)
+    ax.set_xticks(x, labels)
+    ax.set(title=title, ylabel=ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def stacked_bar_plot(path: Path, labels: list[str], stacks: dict[str, list[float]], title: str, ylabel: str,
+                     total_label: str | None = None) -> Path:
+    """One bar per label, its parts stacked (stacks = {part: one value per label}); the total on top of each."""
+    import numpy as np
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(labels) + 3), 4.8))
+    x, bottom = np.arange(len(labels)), np.zeros(len(labels))
+    for name, vals in stacks.items():
+        v = np.array([x or 0.0 for x in vals], dtype=float)
+        ax.bar(x, v, 0.7, bottom=bottom, label=name)
+        bottom += v
+    ax.bar_label(ax.containers[-1], labels=[_label(t) for t in bottom], fontsize=8)
+    ax.set_xticks(x, labels, rotation=30 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center")
+    ax.set(title=title, ylabel=ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(title=total_label)
+    return _save(fig, path)
+
+
+def panels_plot(path: Path, panels: list[tuple[str, dict[str, tuple[list, list]]]], title: str, xlabel: str) -> Path:
+    """Line plots side by side, each on its own y axis: panels = [(y label, {series: (xs, ys)})]."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5))
+    for ax, (ylabel, series) in zip(axes if len(panels) > 1 else [axes], panels):
+        for label, (xs, ys) in series.items():
+            ax.plot(xs, ys, marker="o", label=label)
+        xs_all = sorted({x for xs, _ in series.values() for x in xs})
+        if xs_all and all(float(x).is_integer() for x in xs_all):
+            ax.set_xticks(xs_all, [f"{x:g}" for x in xs_all])
+        ax.set(xlabel=xlabel, ylabel=ylabel)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def cdf_plot(path: Path, samples: dict[str, list[float]], title: str, xlabel: str, logx: bool = False) -> Path:
+    import numpy as np
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, vals in samples.items():
+        v = np.sort(np.asarray([x for x in vals if x is not None], dtype=float))
+        if v.size:
+            ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", label=f"{label} (n={v.size})")
+    if logx:
+        ax.set_xscale("log")
+        _readable_log_axis(ax, ax.xaxis)
+    ax.set(title=title, xlabel=xlabel, ylabel="share of requests <= x")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def class_cdf_plot(path: Path, per_group: dict[str, dict[str, list[float]]], title: str, xlabel: str,
+                   target: float | None = None, target_label: str | None = None) -> Path:
+    """CDFs on a log x axis, one colour per group (e.g. a scheduler variant), one line style per class within it
+    (the first class solid, the second dashed, ...); `target` draws a vertical line (an SLO)."""
+    import numpy as np
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    styles = ["-", "--", ":", "-."]
+    for i, (group, classes) in enumerate(per_group.items()):
+        for j, (klass, vals) in enumerate(classes.items()):
+            v = np.sort(np.asarray([x for x in vals if x is not None], dtype=float))
+            if v.size:
+                ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", color=f"C{i % 10}",
+                        linestyle=styles[j % len(styles)], label=f"{group} / {klass} (n={v.size})")
+    if target is not None:
+        ax.axvline(target, color="red", linestyle=":", label=target_label)
+    ax.set_xscale("log")
+    _readable_log_axis(ax, ax.xaxis)
+    ax.set(title=title, xlabel=xlabel, ylabel="share of requests <= x")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def timeline_plot(path: Path, requests: list[dict], title: str, colors: dict[str, str] | None = None) -> Path:
+    """One horizontal line per request: arrival -> first token (thin) -> finish (thick), coloured by class."""
+    plt = _plt()
+    colors = colors or {}
+    fig, ax = plt.subplots(figsize=(9, 5))
+    seen = set()
+    for i, r in enumerate(sorted(requests, key=lambda r: r["scheduled_s"] or 0)):
+        if r.get("end_s") is None or r.get("first_token_s") is None:
+            continue
+        c = colors.get(r["klass"], None)
+        lab = r["klass"] if r["klass"] not in seen else None
+        seen.add(r["klass"])
+        ax.plot([r["scheduled_s"], r["first_token_s"]], [i, i], color=c, alpha=0.45, linewidth=1, label=lab)
+        ax.plot([r["first_token_s"], r["end_s"]], [i, i], color=c, linewidth=2.5)
+    ax.set(title=title, xlabel="time since start (s)   thin: waiting for first token, thick: decoding",
+           ylabel="request (by arrival)")
+    ax.legend()
+    return _save(fig, path)
+
+
+def _readable_log_axis(ax, axis) -> None:
+    """A log axis labelled as a reader writes numbers: 10 20 50 100 1,000 across decades, four plain ticks across
+    less than a decade (matplotlib would label its minor ticks 1.2x10^3 1.3x10^3 ..., on top of each other)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+    ax.autoscale_view()
+    lo, hi = sorted(axis.get_view_interval())
+    axis.set_major_locator(MaxNLocator(4) if 0 < lo and hi < 10 * lo else LogLocator(subs=(1, 2, 5)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: _label(v)))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _wrap_titles(fig) -> None:
+    """Break a title that is wider than its panel onto more lines (a long SLO text would run off the figure)."""
+    for ax in fig.axes:
+        title = ax.get_title()
+        chars = int(ax.get_position().width * fig.get_figwidth() * 72 / 6.6)   # ~6.6 pt a character at 12 pt
+        if title and len(title) > chars > 10:
+            ax.set_title(wrap_title(title, chars))
+
+
+def wrap_title(title: str, chars: int) -> str:
+    """`title` on lines of at most `chars` characters; a number keeps its unit ("500 ms", "2 GPUs") on its line."""
+    glued = re.sub(r"(\d) (?=[A-Za-z%$/])", "\\1\u00a0", title)   # textwrap does not break at a no-break space
+    return "\n".join(textwrap.wrap(glued, chars))
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _wrap_titles(fig)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
+
+
+def capacity_plot(path: Path, cap: dict) -> Path:
+    """One capacity search: each probe's percentile latencies against the offered rate - on a trace, the speed-up -
+    (SLO targets dashed) and what arrived in the judged window against what completed (the engine keeps up on the
+    diagonal); the capacity found is marked. Probes stopped early are drawn as stopped, not as a 0 rate."""
+    plt = _plt()
+    trace = any(p.get("trace_speedup") for p in cap.get("probes", []))
+    x_of = (lambda p: p["trace_speedup"]) if trace else (lambda p: p["offered_rate"])  # noqa: E731
+    probes = sorted(cap.get("probes", []), key=x_of)
+    q = f"p{cap['percentile']:g}"
+    xl = "speed-up of the trace (x its recorded rate)" if trace else "offered request rate (req/s)"
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    xs = [x_of(p) for p in probes]
+    for i, term in enumerate(t for t in ("ttft", "tpot", "e2el") if t in cap["slo"] or t != "e2el"):
+        ys = [p.get(f"{q}_{term}_ms") for p in probes]
+        color = f"C{i}"
+        ax1.plot([x for x, y in zip(xs, ys) if y is not None], [y for y in ys if y is not None], marker="o",
+                 color=color, label=f"{q} {term.upper()}")
+        if term in cap["slo"]:
+            ax1.axhline(cap["slo"][term], color=color, linestyle="--", alpha=0.7, label=f"SLO {term.upper()}")
+    failed = [x_of(p) for p in probes if not p["pass"] and not p.get("inconclusive")]
+    for x in failed:
+        ax1.axvline(x, color="red", alpha=0.12)
+    ax1.set_yscale("log")
+    _readable_log_axis(ax1, ax1.yaxis)
+    ax1.set(title="Latency per probe" + (" (red: failed probes)" if failed else " (every probe passed)"),
+            xlabel=xl, ylabel="ms")
+    full = [p for p in probes if not p.get("stopped_early")]   # a stopped probe's rates cover part of its window
+    ax2.plot([x_of(p) for p in full], [p["arrived_rate"] for p in full], linestyle="--", color="grey", marker=".",
+             label="arrived in the judged window" if trace else "arrived (offered)")
+    ax2.plot([x_of(p) for p in full], [p["achieved_rate"] for p in full], marker="o",
+             label="achieved (completions/s)")
+    for x in [x_of(p) for p in probes if p.get("stopped_early")]:
+        ax2.axvline(x, color="red", linestyle=":", alpha=0.5)
+    if any(p.get("stopped_early") for p in probes):
+        ax2.plot([], [], color="red", linestyle=":", label="stopped early: surely over the SLO")
+    ax2.set(title="Does the engine keep up?", xlabel=xl, ylabel="req/s")
+    found = cap.get("trace_speedup") if trace else cap.get("request_rate")
+    for ax in (ax1, ax2):
+        if found:
+            ax.axvline(found, color="green", linewidth=2, alpha=0.6,
+                       label=f"capacity {found:.3g}x" if trace else f"capacity {found:.3g} req/s")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def load_timeline_plot(path: Path, cap: dict) -> Path:
+    """A trace stretch's load per window at 1x: req/s (left) and prompt / output tokens per second (right) over trace
+    time, the windows the probes judged shaded, the one that decided the capacity darker."""
+    plt = _plt()
+    prof = cap["profile"]
+    ws = prof["windows"]
+    mid = [(w["start_s"] + w["end_s"]) / 2 / 60 for w in ws]
+    length = [max(w["end_s"] - w["start_s"], 1e-9) for w in ws]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    ax.step(mid, [w["requests"] / n for w, n in zip(ws, length)], where="mid", color="C0", label="req/s")
+    ax.set(xlabel="trace time (minutes from its first request)", ylabel="requests / s (as recorded)")
+    ax2 = ax.twinx()
+    ax2.step(mid, [w["prompt_tokens"] / n for w, n in zip(ws, length)], where="mid", color="C1", alpha=0.8,
+             label="prompt tok/s")
+    ax2.step(mid, [w["output_tokens"] / n for w, n in zip(ws, length)], where="mid", color="C2", alpha=0.8,
+             label="output tok/s")
+    ax2.set_ylabel("tokens / s (as recorded)")
+    seen = set()
+    for p in cap.get("probes", []):
+        tw = p.get("trace_window")
+        if tw and (tw["start_s"], tw["end_s"]) not in seen:
+            seen.add((tw["start_s"], tw["end_s"]))
+            ax.axvspan(tw["start_s"] / 60, tw["end_s"] / 60, color="grey", alpha=0.15)
+    bw = cap.get("binding_window")
+    if bw:
+        ax.axvspan(bw["start_s"] / 60, bw["end_s"] / 60, color="red", alpha=0.2,
+                   label=f"window that decided the capacity ({cap.get('trace_speedup', 0):.3g}x)")
+    lines = ax.get_legend_handles_labels()
+    more = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    ax.set_title(f"Load of the stretch per {prof['window_s']:g} s window (shaded: windows the probes replayed)")
+    return _save(fig, path)
+
+
+def validation_plot(path: Path, cap: dict) -> Path:
+    """The validation replay: each window's percentile TTFT and TPOT against the SLO, on their own axes; missed
+    windows marked."""
+    plt = _plt()
+    v, q = cap["validation"], f"p{cap['percentile']:g}"
+    ws = v["windows"]
+    x = [(w["start_s"] + w["end_s"]) / 2 / 60 for w in ws]
+    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    for ax, term, color in zip(axes, ("ttft", "tpot"), ("C0", "C1")):
+        ys = [w.get(f"{q}_{term}_ms") for w in ws]
+        top = max([y for y in ys if y is not None] + [cap["slo"].get(term, 0)]) * 1.3 or 1.0
+        ax.plot(x, [y if y is not None else top for y in ys], marker="o", color=color, label=f"{q} {term.upper()}")
+        if term in cap["slo"]:
+            ax.axhline(cap["slo"][term], color=color, linestyle="--", label=f"SLO {cap['slo'][term]:g} ms")
+        bad = [xi for xi, w in zip(x, ws) if not w["pass"]]
+        for xi in bad:
+            ax.axvline(xi, color="red", alpha=0.2)
+        ax.set(ylabel=f"{term.upper()} ms")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[-1].set_xlabel("trace time (minutes from its first request)")
+    axes[0].set_title(f"Validation replay at {v['speed']:.3g}x, per {v['window_s']:g} s window: "
+                      + ("every window met the SLO" if v["pass"] else f"{len(v['missed'])} window(s) missed (red)"))
+    return _save(fig, path)
+
+
+def replicas_plot(path: Path, fleet: dict, title: str) -> Path:
+    """Replicas per window over trace time: the static fleet (its peak) and the autoscaled one."""
+    plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+    x = [s / 60 for s in fleet["window_starts_s"]]
+    x.append(x[-1] + fleet["step_s"] / 60)   # the last step drawn to its end
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.step(x, fleet["replicas_needed"] + fleet["replicas_needed"][-1:], where="post", color="grey", linestyle=":",
+            label="replicas the load needs")
+    ax.step(x, fleet["replicas_autoscaled"] + fleet["replicas_autoscaled"][-1:], where="post", color="C0",
+            label=f"autoscaled ({fleet['autoscaled_gpu_hours_per_day']:.1f} device-h/day)")
+    ax.axhline(fleet["static_replicas"], color="C3", linestyle="--",
+               label=f"static ({fleet['static_gpu_hours_per_day']:.1f} device-h/day)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(title=title, xlabel="trace time (minutes from its first request)", ylabel="replicas")
+    ax.set_ylim(0, fleet["static_replicas"] + 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def pareto_plot(path: Path, curves: dict[str, list[tuple[float, float]]], slo_per_user: float | None,
+                title: str, dev: str = "GPU", marks: dict[str, tuple[float, float]] | None = None) -> Path:
+    """Output tok/s per GPU (x) against output tok/s per user (y, 1000 / median TPOT), one curve per layout
+    from its capacity probes in the order given (by offered rate); a dashed line at the per-user speed the TPOT
+    target allows; `marks`: each layout's point at its capacity (a star)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for i, (label, pts) in enumerate(curves.items()):
+        pts = [p for p in pts if p[0] is not None and p[1] is not None]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=f"C{i % 10}", label=label)
+        if marks and label in marks:
+            ax.scatter(*marks[label], marker="*", s=220, color=f"C{i % 10}", edgecolor="black", zorder=5,
+                       label=f"{label}: capacity")
+    if slo_per_user:
+        ax.axhline(slo_per_user, linestyle="--", color="grey", label=f"TPOT SLO ({slo_per_user:.0f} tok/s per user)")
+    ax.set(
+        title=title,
+        xlabel=f"output tokens / s per {dev} (cost side)",
+        ylabel="output tokens / s per user (1000 / median TPOT)",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def scatter_plot(path: Path, points: dict[str, tuple[float | None, float | None]], title: str, xlabel: str,
+                 ylabel: str, hline: float | None = None, hline_label: str | None = None,
+                 best: str | None = None) -> Path:
+    """One labelled point per entry (x, y), log axes: a trade-off frontier between two latencies; `hline` draws a
+    target (an SLO) across, `best` rings the point that won."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for i, (label, (x, y)) in enumerate(points.items()):
+        if x is None or y is None:
+            continue
+        ax.scatter([x], [y], color=f"C{i % 10}", s=40, label=label)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        if label == best:
+            ax.scatter([x], [y], s=260, facecolors="none", edgecolors="green", linewidths=2, label=f"best: {label}")
+    if hline is not None:
+        ax.axhline(hline, color="red", linestyle=":", label=hline_label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _readable_log_axis(ax, ax.xaxis)
+    _readable_log_axis(ax, ax.yaxis)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return _save(fig, path)

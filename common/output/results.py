@@ -1,0 +1,358 @@
+"""Results on disk: one JSON per run (schema below) and a CSV beside it, written atomically.
+
+File name: {experiment}_{model}_tp{n}_{YYYYmmdd-HHMMSS}.json, with
+  schema_version, experiment, created, status, config, environment, metrics, raw
+  (+ failure when something stopped or broke, + steps: what ran after the measurement and how it ended)
+The aggregator (run_distributed_benchmark.py --from-results) reads only these files.
+
+Nothing measured is lost to what comes after it: a script writes its RunFile the moment the measurement exists,
+then runs each later step (a cross-check, the summary, tables, plots, the report) inside `then(step, *files)`,
+which records a Ctrl-C or an error in that step in the files instead of losing them.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import functools
+import json
+import os
+import platform as _platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TypeVar
+
+SCHEMA_VERSION = 1
+REQUIRED_KEYS = ("schema_version", "experiment", "config", "environment", "metrics", "raw")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(cmd: list[str], timeout: float = 20) -> str | None:
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return r.stdout.strip() if r.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _pkg_version(name: str) -> str | None:
+    from importlib import metadata
+    for dist in (name, f"{name}-cpu"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _cpu_model() -> str | None:
+    try:
+        return next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                     if ln.startswith("model name")), None) or _platform.processor() or None
+    except OSError:
+        return _platform.processor() or None
+
+
+def environment() -> dict:
+    """GPUs (names, count, memory, interconnect matrix), driver, CUDA, torch, vLLM, git SHA, host, and the
+    host's 1-minute load when the file is written (a busy host slows vLLM's CPU-side scheduling)."""
+    return {**_machine(), "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+
+
+@functools.lru_cache(maxsize=1)
+def _machine() -> dict:
+    """What does not change while a process runs: asked once (git, NVML, nvidia-smi topo)."""
+    env = {
+        "host": socket.gethostname(),
+        "platform": _platform.platform(),
+        "python": _platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "torch": _pkg_version("torch"),
+        "vllm": _pkg_version("vllm"),
+        "transformers": _pkg_version("transformers"),
+        # LAB_GIT_SHA: for a copy of the tree whose .git is missing or stale (a machine the tree was shipped to)
+        "git_sha": os.environ.get("LAB_GIT_SHA") or _run(["git", "-C", str(ROOT), "rev-parse", "HEAD"]),
+        "git_dirty": bool(_run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])),
+        "gpus": [],
+        "gpu_count": 0,
+        "driver": None,
+        "cuda": None,
+        "interconnect": None,
+    }
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+        env["driver"] = pynvml.nvmlSystemGetDriverVersion()
+        cuda = pynvml.nvmlSystemGetCudaDriverVersion()
+        env["cuda"] = f"{cuda // 1000}.{cuda % 1000 // 10}"
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            name = pynvml.nvmlDeviceGetName(h)
+            env["gpus"].append({"index": i, "name": name.decode() if isinstance(name, bytes) else name,
+                                "memory_total_mib": pynvml.nvmlDeviceGetMemoryInfo(h).total // (1024 * 1024),
+                                "power_limit_w": pynvml.nvmlDeviceGetPowerManagementLimit(h) / 1000})
+        pynvml.nvmlShutdown()
+    except Exception:
+        pass
+    env["gpu_count"] = len(env["gpus"])
+    if env["gpu_count"] > 1:
+        topo = _run(["nvidia-smi", "topo", "-m"])
+        env["interconnect"] = strip_ansi(topo) if topo else None
+    try:
+        import torch
+        env["torch_cuda"] = torch.version.cuda
+    except Exception:
+        env["torch_cuda"] = None
+    return env
+
+
+def machine_text(env: dict) -> str:
+    """The devices an environment() names, short: "4 x H200", or "CPU (2 cores)"."""
+    if env.get("gpus"):
+        return f"{len(env['gpus'])} x {env['gpus'][0]['name'].replace('NVIDIA ', '')}"
+    return f"CPU ({env['cpu_count']} cores)"
+
+
+def strip_ansi(text: str) -> str:
+    """nvidia-smi underlines its header with terminal escape codes; files want plain text."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def timestamp() -> str:
+    return _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def stamp_clock(stamp: str) -> str:
+    """A run stamp (YYYYmmdd-HHMMSS) as its time of day, HH:MM."""
+    return _dt.datetime.strptime(stamp, "%Y%m%d-%H%M%S").strftime("%H:%M")
+
+
+def run_stamp(doc: dict) -> str:
+    """The run a result file belongs to: the YYYYmmdd-HHMMSS stamp its name ends with (every file one
+    invocation writes shares it), else its creation time."""
+    m = re.search(r"_(\d{8}-\d{6})\.json$", doc.get("_path", ""))
+    return m.group(1) if m else doc["created"]
+
+
+_UMASK = os.umask(0o022)  # read once at import (setting it is process-wide, so not from worker threads)
+os.umask(_UMASK)
+
+
+def writable_dir(path: str | Path) -> str | None:
+    """Why results cannot be written to folder `path`, or None when they can: checked before any engine starts, so
+    a bad --output-dir costs seconds, not a measurement. Folders made for the check are removed again (the first
+    result makes them), so a run refused later for another reason leaves nothing behind."""
+    p = Path(path).absolute()
+    if p.exists() and not p.is_dir():
+        return f"--output-dir {path} is a file, not a folder"
+    made = [d for d in (p, *p.parents) if not d.exists()]
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=p, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        return f"cannot write results to --output-dir {path}: {e.strerror or e}"
+    finally:
+        for d in made:   # deepest first
+            with contextlib.suppress(OSError):
+                d.rmdir()
+    return None
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for everyone the umask allows
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def to_json(doc: dict) -> str:
+    """The result document as JSON: indented for reading, except `raw`, where each per-request sample is one
+    compact line (indented one number per line, an in-process GPU run's samples made an 8 MB file)."""
+    compact = functools.partial(json.dumps, separators=(",", ":"), default=str)
+
+    def value(key, v):
+        if key != "raw" or not isinstance(v, dict) or not v:
+            return json.dumps(v, indent=2, default=str).replace("\n", "\n  ")
+        rows = []
+        for k, x in v.items():
+            body = ("[\n" + ",\n".join("      " + compact(e) for e in x) + "\n    ]") if isinstance(x, list) and x \
+                else compact(x)
+            rows.append(f"    {json.dumps(k)}: {body}")
+        return "{\n" + ",\n".join(rows) + "\n  }"
+    return "{\n" + ",\n".join(f"  {json.dumps(k)}: {value(k, v)}" for k, v in doc.items()) + "\n}\n"
+
+
+def run_path(out_dir: str | Path, experiment: str, model: str, tp: int | str, ts: str | None = None) -> Path:
+    return Path(out_dir) / f"{slug(experiment)}_{slug(model)}_tp{tp}_{ts or timestamp()}.json"
+
+
+_WRITTEN: dict[Path, None] = {}   # every result file this process wrote (what a Ctrl-C leaves behind)
+
+
+def written() -> list[Path]:
+    return list(_WRITTEN)
+
+
+def save_run(path: Path, *, experiment: str, config: dict, metrics: dict, raw: dict | None = None,
+             status: str = "ok", rows: list[dict] | None = None, failure: dict | None = None,
+             steps: dict | None = None) -> Path:
+    """Write the JSON (and `rows` as the CSV beside it; default one row of the scalar metrics)."""
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "experiment": experiment,
+        "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "status": status,
+        "config": config,
+        "environment": environment(),
+        "metrics": metrics,
+        "raw": raw or {},
+    }
+    if failure:
+        doc["failure"] = failure
+    if steps:
+        doc["steps"] = steps
+    atomic_write(path, to_json(doc))
+    import pandas as pd
+    if rows is None:
+        rows = [{"status": status, **{k: v for k, v in metrics.items()
+                                      if isinstance(v, (int, float, str, bool)) or v is None}}]
+    atomic_write(path.with_suffix(".csv"), pd.DataFrame(rows).to_csv(index=False))
+    _WRITTEN[Path(path)] = None
+    return path
+
+
+@dataclass
+class RunFile:
+    """One result file of a run: on disk from the moment its measurement exists (`save`), rewritten atomically as
+    each step after it (`then`) adds to it or ends. `steps`: {step: "done" | "interrupted" | "failed: why"}."""
+    path: Path
+    experiment: str
+    config: dict
+    metrics: dict = field(default_factory=dict)
+    raw: dict = field(default_factory=dict)
+    rows: list[dict] | None = None
+    status: str = "ok"
+    failure: dict | None = None
+    steps: dict[str, str] = field(default_factory=dict)
+
+    def save(self, **fields) -> Path:
+        for k, v in fields.items():
+            if k not in self.__dataclass_fields__:
+                raise TypeError(f"RunFile has no field {k!r}")
+            setattr(self, k, v)
+        return save_run(self.path, experiment=self.experiment, config=self.config, metrics=self.metrics,
+                        raw=self.raw, status=self.status, rows=self.rows, failure=self.failure, steps=self.steps)
+
+    def step_ended(self, step: str, how: str, failure: dict | None = None) -> None:
+        """Record how a step after the measurement ended; a step's failure is the run's failure unless an earlier
+        one is already recorded (the first thing that went wrong is what the file says)."""
+        self.steps[step] = how
+        if failure:
+            self.status = "failed"
+            self.failure = self.failure or failure
+
+
+T = TypeVar("T")
+FAULT_ENV = "LAB_INJECT_FAULT"   # "STEP:raise" or "STEP:interrupt": that step fails as a real one would (tests)
+
+
+def _injected_fault(step: str) -> None:
+    name, _, how = os.environ.get(FAULT_ENV, "").rpartition(":")
+    if name != step:
+        return
+    if how == "interrupt":   # a real SIGINT, handled as Ctrl-C is: KeyboardInterrupt in the main thread
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    raise RuntimeError(f"fault injected by {FAULT_ENV}={name}:{how}")
+
+
+def then(step: str, fn: Callable[[], T], *files: RunFile) -> T | None:
+    """fn(): a step after the measurement, whose files are already on disk; its result, or None if it failed. It
+    ends in one of three ways, each written to every file: done; Ctrl-C (recorded as interrupted, then re-raised:
+    exit 130); an error (recorded with its message as the run's failure, status failed, one line on the terminal
+    and the traceback on stderr; the run goes on and ends with exit 1: `any_failed`)."""
+    try:
+        _injected_fault(step)
+        out = fn()
+    except KeyboardInterrupt:
+        for f in files:
+            f.step_ended(step, "interrupted", {"kind": "interrupted", "step": step, "hint": "the measurement before it "
+                                               "is kept", "message": f"interrupted by the user (Ctrl-C) during {step}"})
+            f.save()
+        raise
+    except Exception as e:
+        why = f"{type(e).__name__}: {e}"[:500]
+        traceback.print_exc(file=sys.stderr)
+        print(f"{step} FAILED ({why}); the measurement before it is kept in "
+              + ", ".join(f.path.name for f in files), flush=True)
+        for f in files:
+            f.step_ended(step, f"failed: {why}", {"kind": "other", "step": step, "message": f"{step} failed: {why}",
+                                                 "hint": "the measurement before it is kept; the traceback is on "
+                                                         "stderr (a bug in the lab: please report it)"})
+            f.save()
+        return None
+    for f in files:
+        f.steps.setdefault(step, "done")   # (unless the step recorded how it ended itself)
+        f.save()
+    return out
+
+
+def any_failed(files) -> bool:
+    return any(f.status == "failed" for f in files)
+
+
+def load_results(directory: str | Path) -> tuple[list[dict], list[tuple[Path, str]]]:
+    """All result JSONs of a folder: (documents with "_path" added, [(path, why skipped)])."""
+    docs, skipped = [], []
+    for p in sorted(Path(directory).glob("*.json")):
+        try:
+            doc = json.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            skipped.append((p, f"not valid JSON ({type(e).__name__})"))
+            continue
+        if not isinstance(doc, dict) or any(k not in doc for k in REQUIRED_KEYS):
+            skipped.append((p, "not a result file of this lab (schema keys missing)"))
+            continue
+        if doc["schema_version"] != SCHEMA_VERSION:
+            skipped.append((p, f"schema_version {doc['schema_version']} != {SCHEMA_VERSION}"))
+            continue
+        doc["_path"] = str(p)
+        docs.append(doc)
+    return docs, skipped
+
+
+def record_failure(path: Path, label: str, res: dict, *, experiment: str, config: dict, metrics: dict,
+                   row: dict | None = None) -> dict:
+    """A configuration whose process failed: print why and the hint, save a failed-status run (with the
+    child's log tail and what it had checkpointed before it stopped, raw.partial), and on Ctrl-C stop the sweep -
+    what finished is already on disk. Returns the row."""
+    f = res["failure"]
+    print(f"{label} FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}", flush=True)
+    row = {**(row or {}), "status": "failed", "reason": f"{f['kind']}: {f['message'][:100]}"}
+    save_run(path, experiment=experiment, config=config, metrics=metrics, status="failed", failure=f,
+             raw={"log_tail": res.get("log_tail", ""), **({"partial": res["partial"]} if res.get("partial") else {})},
+             rows=[row])
+    if f["kind"] == "interrupted":
+        raise KeyboardInterrupt
+    return row

@@ -1,0 +1,21 @@
+"""What the report needs beyond the result files: prices, the fleet's target and growth, the latency pick's SLO."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+DEFAULT_SLO = {"ttft": 500.0, "tpot": 50.0}
+
+
+@dataclass
+class ReportSettings:
+    gpu_hour_usd: float | None = None      # price per GPU-hour (default: the known price of the GPU measured)
+    target_rate: float | None = None       # req/s the fleet must serve
+    growth: float | None = None            # with capacities on a trace: its traffic x this
+    min_replicas: int = 1                  # the day's fleet: the fewest replicas an autoscaler keeps
+    workload: str | None = None            # with several workloads in the folder, the one to report on
+    slo: dict = field(default_factory=lambda: dict(DEFAULT_SLO))   # the latency pick's SLO (p99)
+
+    @classmethod
+    def of(cls, cfg) -> "ReportSettings":
+        """The settings a script's config carries (the suite's: the same names)."""
+        return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls) if hasattr(cfg, f.name)})

@@ -1,0 +1,145 @@
+"""Build vLLM engines from plain kwargs (any EngineArgs field) and ask each rank about itself.
+
+vLLM is imported inside the functions: the scripts' `--help` and the parent sweep process never pay
+for it; only the per-configuration child processes do.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.runtime import hardware
+
+
+def world_size(kwargs: dict) -> int:
+    return (int(kwargs.get("tensor_parallel_size", 1)) * int(kwargs.get("pipeline_parallel_size", 1))
+            * int(kwargs.get("data_parallel_size", 1)))
+
+
+def prepare_env(kwargs: dict) -> None:
+    """Environment for this engine process (before vLLM is imported)."""
+    hardware.apply_engine_env(world_size(kwargs), Path(str(kwargs.get("model", ""))).expanduser().is_dir())
+
+
+def build_llm(kwargs: dict):
+    """vllm.LLM from EngineArgs-style kwargs."""
+    prepare_env(kwargs)
+    from vllm import LLM
+    return LLM(**kwargs)
+
+
+def build_async_engine(kwargs: dict):
+    """vllm AsyncLLM from EngineArgs-style kwargs, configured as `vllm serve` configures it.
+
+    vLLM picks scheduler defaults by entry point: AsyncLLM's own default (ENGINE_CONTEXT) gives 128
+    sequences and 2,048 tokens per step, where `vllm serve` gets 1,024 and 8,192 on an H100/H200 (and
+    `vllm.LLM` 1,024 and 16,384). Passing the server's usage context makes the in-process engine the one a
+    `--base-url` run measures; flags the user sets still win."""
+    prepare_env(kwargs)
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.usage.usage_lib import UsageContext
+    from vllm.v1.engine.async_llm import AsyncLLM
+    return AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs), usage_context=UsageContext.OPENAI_API_SERVER)
+
+
+SCHEDULER_LIMITS = ("max_num_seqs", "max_num_batched_tokens")
+
+
+def scheduler_limits(engine) -> dict:
+    """The scheduler limits an LLM or AsyncLLM actually runs with (vLLM's defaults depend on the device and
+    the entry point, so a run records what it got)."""
+    cfg = (engine.llm_engine if hasattr(engine, "llm_engine") else engine).vllm_config
+    s = cfg.scheduler_config
+    return {"max_num_seqs": s.max_num_seqs, "max_num_batched_tokens": s.max_num_batched_tokens,
+            "enable_chunked_prefill": getattr(s, "enable_chunked_prefill", None),
+            "long_prefill_token_threshold": getattr(s, "long_prefill_token_threshold", None),
+            "cudagraph_max_tokens": cudagraph_max_tokens(cfg.compilation_config)}
+
+
+def cudagraph_max_tokens(compilation_config) -> int:
+    """The largest step (in tokens) the engine replays as a CUDA graph; 0 when it captures none (CPU, eager).
+    Steps past it run without a graph, which costs a mixed step far more than its extra tokens: pick a prefill cap
+    that keeps cap + running decodes within it (docs/sample_results/h200x1/mixed_capacity/)."""
+    sizes = compilation_config.cudagraph_capture_sizes or []
+    mode = getattr(compilation_config, "cudagraph_mode", None)
+    if not sizes or (mode is not None and mode.max_cudagraph_mode().name == "NONE"):
+        return 0
+    return max(sizes)
+
+
+def shutdown(engine) -> None:
+    """Stop an LLM's or AsyncLLM's engine core and workers before the process exits, so worker processes
+    do not outlive their process group and print c10d heartbeat errors on the way out."""
+    try:
+        if hasattr(engine, "llm_engine"):
+            engine.llm_engine.engine_core.shutdown()
+        else:
+            engine.shutdown()
+    except Exception:
+        pass  # exiting anyway; the isolation layer kills what is left
+
+
+def _nbytes(obj) -> int:
+    """Bytes held by a tensor or (nested) list/tuple/dict of tensors."""
+    if hasattr(obj, "element_size") and hasattr(obj, "numel"):
+        try:
+            if obj.is_meta:
+                return 0
+            return obj.untyped_storage().nbytes()
+        except Exception:
+            return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_nbytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        seen, total = set(), 0
+        for v in obj:  # several layers may view one storage: count each storage once
+            key = None
+            try:
+                key = v.untyped_storage().data_ptr()
+            except Exception:
+                pass
+            if key is not None and key in seen:
+                continue
+            if key is not None:
+                seen.add(key)
+            total += _nbytes(v)
+        return total
+    return 0
+
+
+def _rank_report(worker) -> dict:
+    """Runs inside each worker process (via collective_rpc): who am I and what do I hold."""
+    import os as _os
+
+    import torch
+    runner = getattr(worker, "model_runner", None)
+    model = getattr(runner, "model", None)
+    weights = buffers = 0
+    if model is not None:
+        weights = sum(t.numel() * t.element_size() for t in model.parameters())
+        buffers = sum(t.numel() * t.element_size() for t in model.buffers())  # e.g. RoPE tables, replicated
+    report = {
+        "pid": _os.getpid(),
+        "rank": getattr(worker, "rank", None),
+        "local_rank": getattr(worker, "local_rank", None),
+        "device": str(getattr(worker, "device", "")),
+        "weights_bytes": int(weights),
+        "buffers_bytes": int(buffers),
+        "kv_cache_bytes": int(_nbytes(getattr(runner, "kv_caches", None))),
+    }
+    if torch.cuda.is_available() and report["device"].startswith("cuda"):
+        report["torch_allocated_bytes"] = int(torch.cuda.memory_allocated())
+        report["torch_reserved_bytes"] = int(torch.cuda.memory_reserved())
+        report["cuda_device_name"] = torch.cuda.get_device_name()
+    return report
+
+
+def rank_reports(llm) -> list[dict]:
+    """One report per rank (weights bytes, KV-cache bytes, pid, device)."""
+    return sorted(llm.collective_rpc(_rank_report), key=lambda r: (r["rank"] is None, r["rank"]))
+
+
+def kv_cache_tokens(llm) -> int | None:
+    cc = llm.llm_engine.vllm_config.cache_config
+    if cc.num_gpu_blocks is None:
+        return None
+    return int(cc.num_gpu_blocks) * int(cc.block_size)

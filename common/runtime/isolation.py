@@ -1,0 +1,299 @@
+"""Run one configuration in its own process, so an OOM, an NCCL failure or a hang costs one row.
+
+    result = run_isolated("test_tensor_parallel:tp_check", cfg, timeout_s=900, label="TP=2")
+
+The child is `python -m common.runtime.isolation MODULE:FUNC IN.json OUT.json`: it calls FUNC(cfg) and writes
+the returned dict (or its exception) to OUT.json. Its output (vLLM's log, progress bars) streams to this
+process's stderr, so stdout carries only the experiment's own lines and tables (`script > table.txt` keeps
+a clean table while the terminal shows both), and the tail is kept to classify failures. On timeout or
+Ctrl-C the whole process tree is killed (what it prints while dying is kept in the log tail, not shown), and with
+it any Ray cluster the child started (its own RAY_TMPDIR names all of its processes); afterwards we wait until
+the GPUs' memory is back to where it was before the child started.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections import deque
+from pathlib import Path
+
+import psutil
+
+from common.measure import gpu_memory
+
+ROOT = Path(__file__).resolve().parents[2]
+EXIT_GRACE_S = 30.0
+
+FAILURE_PATTERNS = [  # (kind, regex over the exception text and the log tail), first match wins
+    ("oom", r"out of memory|OutOfMemoryError|CUDA error: out of memory|Cannot allocate memory|"
+            r"No available memory for the cache blocks|KV cache is needed, which is larger than"),
+    ("nccl", r"NCCL|ncclInternalError|ProcessGroup|init_process_group|distributed init|"
+             r"torch\.distributed|gloo|DistNetworkError"),
+]
+
+
+def classify_failure(text: str) -> str:
+    for kind, pattern in FAILURE_PATTERNS:
+        if re.search(pattern, text, flags=re.IGNORECASE):
+            return kind
+    return "other"
+
+
+HINTS = {
+    "interrupted": "what finished before is kept",
+    "oom": "out of memory: lower --max-num-seqs or --gpu-memory-utilization, or --max-model-len; "
+           "TP needs extra memory for activations and communication buffers",
+    "nccl": "distributed init failed: check all GPUs are visible (nvidia-smi, CUDA_VISIBLE_DEVICES), "
+            "that TP size <= GPU count, and rerun with NCCL_DEBUG=INFO",
+    "timeout": "the configuration exceeded --timeout; raise it or shrink the workload",
+    "other": "see the log above",
+}
+
+
+_ERROR_LINE = re.compile(r"(?:^|\] )((?:[A-Za-z_][\w.]*)?(?:Error|Exception)): (.+)$", re.MULTILINE)
+
+
+def root_cause(log: str) -> str | None:
+    """The most telling 'SomeError: message' line of a log: one that names OOM/NCCL first, else the first one."""
+    found = [f"{m.group(1)}: {m.group(2).strip()}" for m in _ERROR_LINE.finditer(log)]
+    found = [f for f in found if "See root cause above" not in f]
+    for f in found:
+        if classify_failure(f) != "other":
+            return f
+    return found[0] if found else None
+
+
+def kill_tree(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM the process and all its descendants, SIGKILL what is left after `timeout` s."""
+    try:
+        parent = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    terminate_then_kill(parent.children(recursive=True) + [parent], timeout)
+
+
+def terminate_then_kill(procs: list, timeout: float = 10.0) -> None:
+    """SIGTERM every process, SIGKILL those still alive after `timeout` s, and reap them."""
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+
+
+def kill_matching(marker: str, timeout: float = 10.0) -> int:
+    """SIGTERM, then SIGKILL, every process whose command line mentions `marker`, and their descendants (Ray's
+    raylet starts agents that retitle themselves `ray::DashboardAgent` and name no dir); returns how many."""
+    procs = {}
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if p.pid != os.getpid() and marker in " ".join(p.info["cmdline"] or []):
+                procs[p.pid] = p
+                procs.update({c.pid: c for c in p.children(recursive=True) if c.pid != os.getpid()})
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    procs = list(procs.values())
+    terminate_then_kill(procs, timeout)
+    return len(procs)
+
+
+class OwnRayDir:
+    """A Ray temp dir of one configuration's own (RAY_TMPDIR), and on close every process that names it killed.
+
+    A Ray cluster that vLLM's Ray backend starts for a child (GCS server, raylet, dashboard, workers) runs in
+    sessions of its own, outside the child's process tree and group, and outlives it when the engine fails or
+    the child is killed. All of its processes carry the session dir under RAY_TMPDIR on their command line, so
+    they can be found and stopped without touching any other Ray cluster on the machine (one started with
+    `ray start`, which the child joins through RAY_ADDRESS, keeps its own temp dir)."""
+
+    def __init__(self):
+        self.path = None
+        if "RAY_TMPDIR" not in os.environ:  # the user's own choice wins, and then cleans up after itself
+            self.path = tempfile.mkdtemp(prefix="lab-ray-", dir="/tmp")  # short: Ray's socket paths have a limit
+
+    def env(self) -> dict:
+        return {"RAY_TMPDIR": self.path} if self.path else {}
+
+    def __enter__(self) -> "OwnRayDir":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> int:
+        if not self.path:
+            return 0
+        n = kill_matching(self.path)
+        import shutil
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path = None
+        return n
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL a process group: catches engine processes orphaned when their parent exited."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _pump(stream, tail: deque, echo: bool, quiet: threading.Event) -> None:
+    """Copy the child's output to the tail, and to our stderr until `quiet` is set (the child is being killed)."""
+    fd = stream.fileno()
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        tail.append(chunk)
+        if echo and not quiet.is_set():
+            sys.stdout.flush()  # our own lines so far first, then the child's
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+
+
+def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str = "",
+                 echo: bool = True, env: dict | None = None) -> dict:
+    """Run MODULE:FUNC(cfg) in a child process. Returns its dict, or a failure record:
+
+    {"status": "failed", "failure": {"kind": oom|nccl|timeout|other, "message", "exit_code", "hint"},
+     "log_tail": "..."}
+    The returned dict always has "process_wall_s" (the child's whole life, start-up included).
+    """
+    baseline = gpu_memory.used_mib_per_gpu()
+    ray_dir = OwnRayDir()
+    with tempfile.TemporaryDirectory(prefix="lab-iso-") as tmp:
+        inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
+        ckpt = Path(tmp) / "checkpoint.json"
+        inp.write_text(json.dumps({**cfg, "__checkpoint__": str(ckpt)}, default=str))
+        child_env = dict(os.environ, PYTHONUNBUFFERED="1", **ray_dir.env(), **(env or {}))
+        child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), child_env.get("PYTHONPATH")]))
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "common.runtime.isolation", target, str(inp), str(out)],
+                                cwd=str(ROOT), env=child_env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        tail: deque = deque(maxlen=64)
+        quiet = threading.Event()
+        pump = threading.Thread(target=_pump, args=(proc.stdout, tail, echo, quiet), daemon=True)
+        pump.start()
+        timed_out = interrupted = False
+        done_at = None
+        try:
+            while proc.poll() is None:
+                now = time.perf_counter()
+                if done_at is None and out.exists():
+                    done_at = now  # result is in; give the engine EXIT_GRACE_S to shut down
+                if done_at is not None and now - done_at > EXIT_GRACE_S:
+                    break
+                if done_at is None and now - t0 > timeout_s:
+                    timed_out = True
+                    break
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:  # also on Ctrl-C: nothing of this configuration may outlive it
+            if proc.poll() is None:  # what its processes print while we kill them (vLLM's engine core logs the
+                quiet.set()          # cancelled step as a fatal error) goes to the log tail, not the terminal
+            kill_tree(proc.pid)
+            kill_group(proc.pid)
+            ray_dir.close()
+            pump.join(timeout=5)
+        wall = time.perf_counter() - t0
+        log_tail = b"".join(tail).decode("utf-8", "replace")[-8000:]
+        result = json.loads(out.read_text()) if out.exists() else None
+        partial = json.loads(ckpt.read_text()) if ckpt.exists() else None
+    if not interrupted:
+        gpu_memory.wait_until_released(baseline)
+
+    if interrupted:
+        return {**interrupted_result(proc.returncode), "process_wall_s": wall, "partial": partial}
+    if result is not None and "__exception__" not in result and not timed_out:
+        result.setdefault("status", "ok")
+        result["process_wall_s"] = wall
+        return result
+    if timed_out:
+        kind, message = "timeout", f"{label or target} exceeded {timeout_s:.0f} s and was killed"
+    elif result is not None:
+        exc = result["__exception__"]
+        message = f"{exc['type']}: {exc['message']}".strip()
+        kind = classify_failure(exc["type"] + " " + exc["message"] + " " + exc.get("traceback", "") + log_tail)
+        if "root cause" in message or kind != classify_failure(message):
+            message = root_cause(log_tail) or message
+    else:
+        message = f"child exited with code {proc.returncode} without a result"
+        kind = classify_failure(log_tail)
+        if cause := root_cause(log_tail):
+            message += f"; {cause}"
+        if proc.returncode and proc.returncode < 0 and kind == "other":
+            message += f" (killed by signal {-proc.returncode}; the OS may have run out of memory)"
+    return {"status": "failed", "process_wall_s": wall, "log_tail": log_tail[-3000:], "partial": partial,
+            "failure": {"kind": kind, "message": message[:2000], "exit_code": proc.returncode,
+                        "hint": HINTS[kind]}}
+
+
+def interrupted_result(exit_code: int | None = None) -> dict:
+    """A configuration stopped by Ctrl-C, as run_isolated reports it."""
+    return {"status": "failed", "failure": {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C)",
+                                            "exit_code": exit_code, "hint": "what finished before is kept"}}
+
+
+def until_interrupted(run, *args, **kwargs) -> dict:
+    """run(*args, **kwargs), or interrupted_result() when Ctrl-C lands while it starts or ends its child (outside
+    run_isolated's own watch), so the sweep still records the configuration before it stops."""
+    try:
+        return run(*args, **kwargs)
+    except KeyboardInterrupt:
+        return interrupted_result()
+
+
+def checkpoint(cfg: dict, partial: dict) -> None:
+    """From inside an isolated function: save what is measured so far; the parent gets it back as
+    result["partial"] if the configuration later fails, times out or is interrupted."""
+    path = cfg.get("__checkpoint__")
+    if path:
+        tmp = Path(path).with_suffix(".tmp")
+        tmp.write_text(json.dumps(partial, default=str))
+        os.replace(tmp, path)
+
+
+def _child(target: str, inp: str, out: str) -> int:
+    module_name, func_name = target.split(":")
+    cfg = json.loads(Path(inp).read_text())
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+        result = func(cfg)
+        payload, code = result, 0
+    except BaseException as e:  # noqa: BLE001 - everything must reach the parent
+        payload = {"__exception__": {"type": type(e).__name__, "message": str(e)[:4000],
+                                     "traceback": traceback.format_exc()[-6000:]}}
+        traceback.print_exc()
+        code = 1
+    tmp = Path(out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, default=str))
+    os.replace(tmp, out)
+    return code
+
+
+if __name__ == "__main__":
+    rc = _child(*sys.argv[1:4])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: engine objects' finalizers would run against half-torn-down modules.
+    # Whatever the engine left running is in our process group, which the parent kills.
+    os._exit(rc)
