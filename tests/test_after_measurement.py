@@ -37,21 +37,23 @@ def docs(out: Path, prefix: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(out.glob(f"{prefix}_*.json"))]
 
 
-def assert_step(doc: dict, step: str, kind: str) -> None:
-    assert doc["status"] == "failed" and doc["failure"]["kind"] == kind and doc["failure"]["step"] == step, doc[
-        "failure"
-    ]
+def faulted(args: list[str], out: Path, step: str, how: str, prefix: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """The script run with `step` made to fail `how`: exit 130 (interrupt) or 1 (raise), and its one result file
+    saying so - status failed, the failure naming the step, the step recorded as interrupted or failed."""
+    proc = run_with_fault(args, out, f"{step}:{how}")
+    assert proc.returncode == (130 if how == "interrupt" else 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+    [doc] = docs(out, prefix)
+    kind, f = ("interrupted" if how == "interrupt" else "other"), doc["failure"]
+    assert doc["status"] == "failed" and f["kind"] == kind and f["step"] == step, f
     assert doc["steps"][step] == "interrupted" if kind == "interrupted" else doc["steps"][step].startswith("failed: ")
     if kind == "other":
-        assert f"fault injected by {FAULT_ENV}" in doc["failure"]["message"]
+        assert f"fault injected by {FAULT_ENV}" in f["message"]
+    return proc, doc
 
 
 @pytest.mark.parametrize("how", ["interrupt", "raise"])
 def test_tensor_parallel_keeps_what_the_ranks_reported(tmp_path, tiny_model, how):
-    proc = run_with_fault(TP, tmp_path, f"the summary:{how}")
-    assert proc.returncode == (130 if how == "interrupt" else 1), proc.stdout[-3000:] + proc.stderr[-3000:]
-    [doc] = docs(tmp_path, "tensor_parallel")
-    assert_step(doc, "the summary", "interrupted" if how == "interrupt" else "other")
+    proc, doc = faulted(TP, tmp_path, "the summary", how, "tensor_parallel")
     raw = doc["raw"]   # the measurement: every rank's answer and memory, as the child returned them
     assert raw["token_ids"] and all(len(t) > 0 for t in raw["token_ids"]) and raw["ranks"]
     assert raw["stage_seconds"]["engine_start"] > 0
@@ -63,10 +65,8 @@ def test_tensor_parallel_keeps_what_the_ranks_reported(tmp_path, tiny_model, how
 
 @pytest.mark.parametrize("how", ["interrupt", "raise"])
 def test_scaling_keeps_the_layout_when_its_calibration_breaks(tmp_path, tiny_model, how):
-    proc = run_with_fault(SCALING + ["--compare-vllm-bench"], tmp_path, f"the vllm bench throughput calibration:{how}")
-    assert proc.returncode == (130 if how == "interrupt" else 1), proc.stdout[-3000:] + proc.stderr[-3000:]
-    [doc] = docs(tmp_path, "scaling")
-    assert_step(doc, "the vllm bench throughput calibration", "interrupted" if how == "interrupt" else "other")
+    proc, doc = faulted(SCALING + ["--compare-vllm-bench"], tmp_path, "the vllm bench throughput calibration", how,
+                        "scaling")
     m = doc["metrics"]
     assert m["output_throughput"] > 0 and m["offline_runs"] == 1 and doc["raw"]["replicas"]
     assert "calibration_runs" not in m   # it never started
@@ -76,10 +76,7 @@ def test_scaling_keeps_the_layout_when_its_calibration_breaks(tmp_path, tiny_mod
 
 @pytest.mark.parametrize("how", ["interrupt", "raise"])
 def test_mixed_keeps_every_request_when_its_summary_breaks(tmp_path, tiny_model, how):
-    proc = run_with_fault(MIXED, tmp_path, f"the summary:{how}")
-    assert proc.returncode == (130 if how == "interrupt" else 1), proc.stdout[-3000:] + proc.stderr[-3000:]
-    [doc] = docs(tmp_path, "mixed_workload")
-    assert_step(doc, "the summary", "interrupted" if how == "interrupt" else "other")
+    proc, doc = faulted(MIXED, tmp_path, "the summary", how, "mixed_workload")
     raw = doc["raw"]
     assert len(raw["mixed"]) == 12 and raw["alone"] and all(r["ttft_ms"] > 0 for r in raw["mixed"])
     assert doc["metrics"]["scheduler"]["max_num_batched_tokens"] == 256
@@ -87,10 +84,7 @@ def test_mixed_keeps_every_request_when_its_summary_breaks(tmp_path, tiny_model,
 
 @pytest.mark.parametrize("how", ["interrupt", "raise"])
 def test_suite_keeps_the_engines_figures_when_the_report_breaks(tmp_path, tiny_model, how):
-    proc = run_with_fault(SUITE, tmp_path, f"the report:{how}")
-    assert proc.returncode == (130 if how == "interrupt" else 1), proc.stdout[-3000:] + proc.stderr[-3000:]
-    [doc] = docs(tmp_path, "suite")
-    assert_step(doc, "the report", "interrupted" if how == "interrupt" else "other")
+    proc, doc = faulted(SUITE, tmp_path, "the report", how, "suite")
     assert doc["steps"]["the summary"] == "done"   # the GPU count was summarized before the report broke
     m = doc["metrics"]
     assert m["output_throughput"] > 0 and m["sweep"] and m["mixed"] and doc["raw"]["latency_requests"]
