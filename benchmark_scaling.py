@@ -116,9 +116,16 @@ def main(cfg: Config) -> dict:
         # the 1-GPU baseline is measured first (GPU counts are sorted), so every layout's figures are final as soon
         # as it is measured, and go to disk at once: Ctrl-C or a later crash keeps them
         runs.append(run := RunFile(path, EXPERIMENT, {**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
+                                   metrics={"layout": lay["name"], "gpus": lay["n"]},
                                    raw={"replicas": res.get("replicas") or [res]}))
+        run.save()   # what the replicas measured, before anything reads it
         baseline = next((b for la, b, _ in results if la["n"] == 1), None)
-        m = measure_layout(cfg, lay, res, base, run, baseline, allreduce, info, env, ts, price[0])
+        m = then("the summary", lambda: layout_figures(lay, res, run, baseline, allreduce, info, env, price[0]), run)
+        if m is None:
+            rows[id(lay)] = {"layout": lay["name"], "GPUs": lay["n"], "status": "failed",
+                             "reason": "its summary failed (see the JSON)"}
+            continue
+        after_layout(cfg, lay, base, run, m, ts, price[0])
         rows[id(lay)] = run.rows[0]
         results.append((lay, m, path))
         print(f"  {lay['name']}: timed runs {runs_line(m)} out tok/s", flush=True)
@@ -185,24 +192,28 @@ def skipped(path: Path, lay: dict, base: dict) -> dict:
     return row
 
 
-def measure_layout(cfg: Config, lay: dict, res: dict, base: dict, run: RunFile, baseline: dict | None, allreduce: dict,
-                   info, env: dict, ts: str, price: float | None) -> dict:
-    """One layout's metrics from its run, in its file the moment they exist: the figures against the 1-GPU
-    baseline, the communication model; then, each a step after that, its capacity search (a second engine, as
-    `vllm serve` builds it) and, for the 1-GPU baseline, the interleaved calibration."""
+def layout_figures(lay: dict, res: dict, run: RunFile, baseline: dict | None, allreduce: dict, info, env: dict,
+                   price: float | None) -> dict:
+    """One layout's metrics from its run, into its file: the figures against the 1-GPU baseline, the communication
+    model, the cost."""
     m = summarize_layout(lay, res)
     gpu_name = env["gpus"][0]["name"] if env["gpus"] else None
     m.update(comm_model(m, allreduce.get(lay["tp"]), info, gpu_name))
     m["status"] = "ok" if m["offline_failed"] == 0 else "failed"
     derive_scaling(m, baseline or (m if lay["n"] == 1 else None), price)
     run.save(metrics=m, status=m["status"], rows=[_row(m)])
+    return m
+
+
+def after_layout(cfg: Config, lay: dict, base: dict, run: RunFile, m: dict, ts: str, price: float | None) -> None:
+    """Each a step after the layout's figures: its capacity search (a second engine, as `vllm serve` builds it)
+    and, for the 1-GPU baseline, the interleaved calibration against vllm bench throughput."""
     if cfg.capacity:
         then("the capacity search", lambda: capacity_into(m, run, lay, base, cfg.timeout_s, price), run)
     if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
         then("the vllm bench throughput calibration", lambda: compare_with_vllm_bench(
             cfg, base, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt",
             child="common.measure.scaling:layout_child"), run)
-    return m
 
 
 def capacity_into(m: dict, run: RunFile, lay: dict, base: dict, timeout_s: float, price: float | None) -> None:
@@ -217,8 +228,10 @@ def capacity_into(m: dict, run: RunFile, lay: dict, base: dict, timeout_s: float
     if m["capacity"].get("interrupted"):   # recorded as such by the step, and the sweep stops
         raise KeyboardInterrupt
     if m["capacity"].get("failed"):
+        run.status = "failed"   # a second measurement of the layout: its failure is the layout's
         run.step_ended("the capacity search", f"failed: {m['capacity']['failed']}", {
-            "kind": "other", "step": "the capacity search", "message": m["capacity"]["failed"]})
+            "kind": "other", "step": "the capacity search", "message": m["capacity"]["failed"],
+            "hint": "the layout's offline figures before it are kept; the search's log is above"})
 
 
 def _row(m: dict) -> dict:

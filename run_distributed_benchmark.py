@@ -7,7 +7,7 @@ concurrency levels, and the mixed long/short workload at the default scheduler b
 result JSON in the output folder (this suite's and any the other four scripts wrote) is aggregated
 into results/report.md with PNG plots: the course's scaling table next to its expected numbers,
 latency and memory vs GPUs, layouts (when benchmark_scaling.py measured them), communication share,
-and a recommendation - the layout for throughput per dollar and the one for latency under an SLO.
+and a recommendation - the layout for throughput per dollar, and (with --slo) the one for latency under it.
 With --slo each GPU count also gets a capacity search on its engine (the highest Poisson request rate that
 meets the SLO), and the recommendation names the layout with the most SLO capacity per GPU-dollar, from
 these and from `benchmark_scaling.py --capacity` runs in the same folder.
@@ -93,7 +93,7 @@ class Config(TraceConfig, RunConfig):
     long_len: tuple | None = option(gpu=(6000, 8000), cpu=(2000, 3000), cli=False)
     short_len: tuple | None = option(gpu=(64, 256), cpu=(16, 64), cli=False)
     long_fraction: float = option(0.1, cli=False)
-    slo: dict = option(DEFAULT_SLO, cli=False)      # the latency pick's SLO (p99)
+    slo: dict = option(DEFAULT_SLO, cli=False)      # the serving sweep's goodput is counted against it (p99)
     capacity: dict | None = option(cli=False)      # --slo given: the capacity search's settings (spec_from_args)
 
 
@@ -227,7 +227,7 @@ def run_config(n: int, child: dict, path: Path, price: float | None, timeout_s: 
                            k: v for k, v in res.items() if k not in ("ranks", "memory", "latency_requests")}})
     run.save()   # what the engine measured, before anything reads it
     def summary() -> None:
-        run.metrics = suite_metrics(n, res, price)
+        run.metrics, run.status = suite_metrics(n, res, price), "ok"
         del run.raw["suite_child"]   # summarized: its figures are in metrics now
         st = res["stage_seconds"]
         print(f"  TP={n}: {run.metrics['output_throughput']:.0f} out tok/s; time: engine start "
@@ -258,9 +258,6 @@ def suite_metrics(n: int, res: dict, price: float | None) -> dict:
     return m
 
 
-# --------------------------------------------------------------------------- the report (reads only JSON files)
-
-
 # --------------------------------------------------------------------------- command line
 def build_config(args, engine: dict) -> Config:
     if args.gpu_hour_usd is not None and args.gpu_hour_usd <= 0:
@@ -287,5 +284,5 @@ if __name__ == "__main__":
     add_options(p, Config)
     add_cli_args(
         p
-    )  # --slo: the latency pick's SLO (default ttft:500,tpot:50), and given, a capacity search per GPU count
+    )  # --slo: a capacity search per GPU count under it (else the sweep's goodput uses ttft:500,tpot:50)
     cli.run_main(main, build_config, p)

@@ -338,7 +338,7 @@ def main(cfg: Config) -> dict:
         )
     keep(run, res, failure, comparison=comparison)
     # 2. The same prompts as one offline batch (a second measurement, in its own process)
-    batch = None if cfg.base_url or failure or cfg.capacity else batch_run(cfg, child, res)
+    batch = None if cfg.base_url or failure or cfg.capacity else batch_run(cfg, child, res, run)
     # 3. Everything after the measurement is a step: a Ctrl-C or an error in one is recorded in the file, never loses it
     plots = follow_up(cfg, run, res, failure, batch, comparison, engine_kwargs["model"])
     print(f"results: {run.path}" + (f"  plots: {', '.join(plots)}" if plots else ""))
@@ -358,7 +358,8 @@ def follow_up(cfg: Config, run: RunFile, res: dict, failure: dict | None, batch:
         try:
             cross_check(cfg, cap, served)
         finally:   # cut or broken, what it got (or its error) goes into the file beside the search
-            run.metrics["capacity"] = samples_apart(cap)[0]
+            if run.metrics.get("capacity") is not None:
+                run.metrics["capacity"]["vllm_bench_at_capacity"] = cap.get("vllm_bench_at_capacity")
         return summarize()
 
     def tables() -> None:
@@ -390,8 +391,9 @@ def keep(
         "unloaded": res.get("unloaded")}
     if comparison:
         run.metrics["vllm_bench_comparison"] = comparison
-    run.failure = run.failure or failure or search_failure(run.config, res)
-    failed = run.failure is not None or any(lv["metrics"]["failed"] for lv in res.get("levels", []))
+    measured = failure or search_failure(run.config, res)   # the measurement's own failure (not a later step's)
+    run.failure = run.failure or measured
+    failed = measured is not None or any(lv["metrics"]["failed"] for lv in res.get("levels", []))
     run.save(status="failed" if failed else "ok")
 
 
@@ -463,17 +465,22 @@ def load_run(cfg: Config, child: dict, on_search=None) -> tuple[dict, dict | Non
     return res, failure, comparison
 
 
-def batch_run(cfg: Config, child: dict, res: dict) -> dict | None:
+def batch_run(cfg: Config, child: dict, res: dict, run: RunFile) -> dict | None:
     """The batch half of concurrent vs batch, with the scheduler limits the concurrent run had (vllm.LLM's own
-    defaults are larger on a GPU): the comparison is then about arrivals one by one vs all at once."""
+    defaults are larger on a GPU): the comparison is then about arrivals one by one vs all at once. A batch that
+    fails or is cut is recorded in the run's file (the levels before it stand)."""
     print(f"\n=== one LLM.generate batch of the same {cfg.batch_prompts} prompts (its own process) ...", flush=True)
     same = {k: v for k, v in (res.get("scheduler") or {}).items() if k in SCHEDULER_LIMITS and k not in child["engine"]}
     b = until_interrupted(run_isolated, "simulate_concurrent_requests:measure_batch",
                           {**child, "engine": {**child["engine"], **same}}, timeout_s=cfg.timeout_s, label="batch")
     if b["status"] == "ok":
         return b
-    print(f"batch run FAILED ({b['failure']['kind']}): {b['failure']['message'][:300]}")
-    if b["failure"]["kind"] == "interrupted":
+    f = b["failure"]
+    print(f"batch run FAILED ({f['kind']}): {f['message'][:300]}")
+    run.step_ended("the offline batch", "interrupted" if f["kind"] == "interrupted" else f"failed: {f['kind']}",
+                   {**f, "step": "the offline batch"})
+    run.save()
+    if f["kind"] == "interrupted":
         res["interrupted"] = True
     return None
 

@@ -175,13 +175,10 @@ def main(cfg: Config) -> dict:
         row, entry, run = run_variant(cfg, v, base, path)
         rows.append(row)
         runs += [run] if run else []
-        if entry:
-            done.append(entry)
-            c = entry[1].get("capacity")
-            if (
-                c and cfg.capacity and not cfg.capacity.get("slo")
-            ):  # the first variant fixed the SLO: all are judged by it
-                cfg.capacity = {**cfg.capacity, "slo": c["slo"], "slo_source": c["slo_source"]}
+        done += [entry] if entry else []
+        c = run.metrics.get("capacity") if run else None   # (read from the file: a summary that broke cannot lose it)
+        if c and c.get("slo") and cfg.capacity and not cfg.capacity.get("slo"):  # the first variant fixed the SLO
+            cfg.capacity = {**cfg.capacity, "slo": c["slo"], "slo_source": c["slo_source"]}
     out = then("the tables and plots", lambda: report(cfg, rows, done, files, ts, info), *runs) or \
         {"rows": rows, "files": files, "plots": []}
     failed = any_failed(runs) or any(r["status"] == "failed" for r in rows)

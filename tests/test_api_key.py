@@ -110,7 +110,8 @@ def test_an_error_in_the_cross_check_after_a_search_keeps_every_probe_and_exits_
     [path] = out.glob("concurrent_requests_*.json")
     doc = json.loads(path.read_text())
     cap, f = doc["metrics"]["capacity"], doc["failure"]
-    assert doc["status"] == "failed" and f["kind"] == "other" and f["step"] == "the vllm bench serve cross-check"
+    # the search stands (status ok: the report still reads it); the broken cross-check is the run's failure
+    assert doc["status"] == "ok" and f["kind"] == "other" and f["step"] == "the vllm bench serve cross-check"
     assert "fault injected" in f["message"] and doc["steps"]["the vllm bench serve cross-check"].startswith("failed: ")
     assert cap["request_rate"] > 0 and len(cap["probes"]) >= 2 and "failed" not in cap
     assert [len(r["ttft_ms"]) for r in doc["raw"]["capacity_probes"]] == [p["requests"] for p in cap["probes"]]

@@ -188,7 +188,7 @@ def test_latency_advice_only_against_the_runs_own_slo_at_its_load(tmp_path):
     _write(tmp_path, [_layout("1 GPU", 1, 1, 1, 1000.0), _layout("TP2", 2, 2, 1, 1500.0)], concurrency=16)
     report = _report(tmp_path)
     assert ("- **Lowest latency (a single stream):** TP2 (2 CPU ranks): batch-1 400 tok/s" in report
-            and "Latency under load is not judged: this run had no SLO" in report)
+            and "Latency under load is not judged: this run had no p99 SLO" in report)
     assert "p99 TTFT 80 ms" not in report.split("## Recommendation")[1]
     other = tmp_path / "slo"
     _write(other, [_layout("1 GPU", 1, 1, 1, 1000.0), _layout("TP2", 2, 2, 1, 1500.0)], concurrency=16,

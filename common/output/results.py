@@ -3,7 +3,8 @@
 File name: {experiment}_{model}_tp{n}_{YYYYmmdd-HHMMSS}.json, with
   schema_version, experiment, created, status, config, environment, metrics, raw
   (+ failure when something stopped or broke, + steps: what ran after the measurement and how it ended)
-The aggregator (run_distributed_benchmark.py --from-results) reads only these files.
+The report (common.report: python -m common.report DIR, or run_distributed_benchmark.py --from-results DIR) reads
+only these files.
 
 Nothing measured is lost to what comes after it: a script writes its RunFile the moment the measurement exists,
 then runs each later step (a cross-check, the summary, tables, plots, the report) inside `then(step, *files)`,
@@ -214,17 +215,22 @@ def written() -> list[Path]:
     return list(_WRITTEN)
 
 
+def now_iso() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
 def save_run(path: Path, *, experiment: str, config: dict, metrics: dict, raw: dict | None = None,
              status: str = "ok", rows: list[dict] | None = None, failure: dict | None = None,
-             steps: dict | None = None) -> Path:
-    """Write the JSON (and `rows` as the CSV beside it; default one row of the scalar metrics)."""
+             steps: dict | None = None, created: str | None = None, env: dict | None = None) -> Path:
+    """Write the JSON (and `rows` as the CSV beside it; default one row of the scalar metrics). `created` and `env`:
+    when the measurement was first written and the machine then (default: now)."""
     doc = {
         "schema_version": SCHEMA_VERSION,
         "experiment": experiment,
-        "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "created": created or now_iso(),
         "status": status,
         "config": config,
-        "environment": environment(),
+        "environment": env or environment(),
         "metrics": metrics,
         "raw": raw or {},
     }
@@ -245,32 +251,44 @@ def save_run(path: Path, *, experiment: str, config: dict, metrics: dict, raw: d
 @dataclass
 class RunFile:
     """One result file of a run: on disk from the moment its measurement exists (`save`), rewritten atomically as
-    each step after it (`then`) adds to it or ends. `steps`: {step: "done" | "interrupted" | "failed: why"}."""
+    each step after it (`then`) adds to it or ends. `status` is the measurement's: "measured" until its summary
+    is written, then ok / failed (or the script's own pass / fail); a step that breaks after the measurement does
+    not change it (the figures stand, and the report and --resume still read them) but is the run's `failure`, and
+    `steps` says how each step ended: {step: "done" | "interrupted" | "failed: why"}. `created` and the
+    environment are those of the first write (the measurement), not of the last step."""
     path: Path
     experiment: str
     config: dict
     metrics: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
     rows: list[dict] | None = None
-    status: str = "ok"
+    status: str = "measured"
     failure: dict | None = None
     steps: dict[str, str] = field(default_factory=dict)
+    created: str | None = None
+    env: dict | None = None
 
     def save(self, **fields) -> Path:
         for k, v in fields.items():
             if k not in self.__dataclass_fields__:
                 raise TypeError(f"RunFile has no field {k!r}")
             setattr(self, k, v)
+        self.created, self.env = self.created or now_iso(), self.env or environment()
         return save_run(self.path, experiment=self.experiment, config=self.config, metrics=self.metrics,
-                        raw=self.raw, status=self.status, rows=self.rows, failure=self.failure, steps=self.steps)
+                        raw=self.raw, status=self.status, rows=self.rows, failure=self.failure, steps=self.steps,
+                        created=self.created, env=self.env)
 
     def step_ended(self, step: str, how: str, failure: dict | None = None) -> None:
         """Record how a step after the measurement ended; a step's failure is the run's failure unless an earlier
         one is already recorded (the first thing that went wrong is what the file says)."""
         self.steps[step] = how
         if failure:
-            self.status = "failed"
             self.failure = self.failure or failure
+
+    @property
+    def failed(self) -> bool:
+        """Whether anything went wrong: the measurement, or a step after it (the exit code is then 1)."""
+        return self.status in ("failed", "fail") or (self.failure or {}).get("kind") not in (None, "skipped")
 
 
 T = TypeVar("T")
@@ -287,30 +305,51 @@ def _injected_fault(step: str) -> None:
     raise RuntimeError(f"fault injected by {FAULT_ENV}={name}:{how}")
 
 
+_FAILED_STEPS: list[str] = []   # steps of this process that broke (with no file to record them in, too)
+
+
+@contextlib.contextmanager
+def _sigint_held():
+    """A second Ctrl-C waits until the record of the first is on disk (then it lands as usual)."""
+    held = hasattr(signal, "pthread_sigmask")
+    if held:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def then(step: str, fn: Callable[[], T], *files: RunFile) -> T | None:
     """fn(): a step after the measurement, whose files are already on disk; its result, or None if it failed. It
     ends in one of three ways, each written to every file: done; Ctrl-C (recorded as interrupted, then re-raised:
-    exit 130); an error (recorded with its message as the run's failure, status failed, one line on the terminal
-    and the traceback on stderr; the run goes on and ends with exit 1: `any_failed`)."""
+    exit 130); an error (recorded with its message as the run's failure, one line on the terminal and the traceback
+    on stderr; the run goes on and ends with exit 1: `any_failed`). The measurement's status is left as it is."""
     try:
         _injected_fault(step)
         out = fn()
     except KeyboardInterrupt:
-        for f in files:
-            f.step_ended(step, "interrupted", {"kind": "interrupted", "step": step, "hint": "the measurement before it "
-                                               "is kept", "message": f"interrupted by the user (Ctrl-C) during {step}"})
-            f.save()
+        with _sigint_held():
+            for f in files:
+                f.step_ended(step, "interrupted", {"kind": "interrupted", "step": step, "message": "interrupted by "
+                                                   f"the user (Ctrl-C) during {step}", "hint": "the measurement before "
+                                                   "it is kept"})
+                f.save()
         raise
     except Exception as e:
         why = f"{type(e).__name__}: {e}"[:500]
+        _FAILED_STEPS.append(step)
         traceback.print_exc(file=sys.stderr)
-        print(f"{step} FAILED ({why}); the measurement before it is kept in "
-              + ", ".join(f.path.name for f in files), flush=True)
-        for f in files:
-            f.step_ended(step, f"failed: {why}", {"kind": "other", "step": step, "message": f"{step} failed: {why}",
-                                                 "hint": "the measurement before it is kept; the traceback is on "
-                                                         "stderr (a bug in the lab: please report it)"})
-            f.save()
+        print(f"{step} FAILED ({why})" + ("; the measurement before it is kept in " + ", ".join(f.path.name for f in
+                                                                                               files) if files else ""),
+              flush=True)
+        with _sigint_held():
+            for f in files:
+                f.step_ended(step, f"failed: {why}", {"kind": "other", "step": step, "message": f"{step} failed: {why}",
+                                                     "hint": "the measurement before it is kept; the traceback is on "
+                                                             "stderr (a bug in the lab: please report it)"})
+                f.save()
         return None
     for f in files:
         f.steps.setdefault(step, "done")   # (unless the step recorded how it ended itself)
@@ -319,40 +358,6 @@ def then(step: str, fn: Callable[[], T], *files: RunFile) -> T | None:
 
 
 def any_failed(files) -> bool:
-    return any(f.status == "failed" for f in files)
-
-
-def load_results(directory: str | Path) -> tuple[list[dict], list[tuple[Path, str]]]:
-    """All result JSONs of a folder: (documents with "_path" added, [(path, why skipped)])."""
-    docs, skipped = [], []
-    for p in sorted(Path(directory).glob("*.json")):
-        try:
-            doc = json.loads(p.read_text())
-        except (OSError, ValueError) as e:
-            skipped.append((p, f"not valid JSON ({type(e).__name__})"))
-            continue
-        if not isinstance(doc, dict) or any(k not in doc for k in REQUIRED_KEYS):
-            skipped.append((p, "not a result file of this lab (schema keys missing)"))
-            continue
-        if doc["schema_version"] != SCHEMA_VERSION:
-            skipped.append((p, f"schema_version {doc['schema_version']} != {SCHEMA_VERSION}"))
-            continue
-        doc["_path"] = str(p)
-        docs.append(doc)
-    return docs, skipped
-
-
-def record_failure(path: Path, label: str, res: dict, *, experiment: str, config: dict, metrics: dict,
-                   row: dict | None = None) -> dict:
-    """A configuration whose process failed: print why and the hint, save a failed-status run (with the
-    child's log tail and what it had checkpointed before it stopped, raw.partial), and on Ctrl-C stop the sweep -
-    what finished is already on disk. Returns the row."""
-    f = res["failure"]
-    print(f"{label} FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}", flush=True)
-    row = {**(row or {}), "status": "failed", "reason": f"{f['kind']}: {f['message'][:100]}"}
-    save_run(path, experiment=experiment, config=config, metrics=metrics, status="failed", failure=f,
-             raw={"log_tail": res.get("log_tail", ""), **({"partial": res["partial"]} if res.get("partial") else {})},
-             rows=[row])
-    if f["kind"] == "interrupted":
-        raise KeyboardInterrupt
-    return row
+    """Whether the run ends with exit 1: a file's measurement failed, or a step after it broke (one with no file to
+    record it in counts too)."""
+    return any(f.failed for f in files) or bool(_FAILED_STEPS)

@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--workload", metavar="TEXT", help="with several workloads in the folder, the one to report on")
     a = p.parse_args(argv)
+    if any(v is not None and v <= 0 for v in (a.gpu_hour_usd, a.target_rate, a.growth)) or a.min_replicas < 1:
+        print("error: --gpu-hour-usd, --target-rate and --growth must be > 0, --min-replicas >= 1", file=sys.stderr)
+        return 2
     if not Path(a.dir).is_dir():
         print(f"error: {a.dir} is not a folder of result files", file=sys.stderr)
         return 2

@@ -34,8 +34,8 @@ def pick(cands: list[dict], cap_best: dict, base: dict | None, slo: dict | None)
     # per-GPU rates within the run's noise are a tie: the fewest GPUs is then the simpler rental
     per_dollar = min([m for m in cands if within_noise(per_gpu(m), per_gpu(top), noise_band(m, top))],
                      key=lambda m: (m["gpus"], -per_gpu(m)))
-    meets = [m for m in cands if slo and (m.get("p99_ttft_ms") or math.inf) <= slo.get("ttft", math.inf)
-             and (m.get("p99_tpot_ms") or math.inf) <= slo.get("tpot", math.inf)]   # (no figure: not met)
+    # every term of the SLO against the layout's p99 under load (a term it has no figure for: not met)
+    meets = [m for m in cands if slo and all((m.get(f"p99_{k}_ms") or math.inf) <= v for k, v in slo.items())]
     fastest = min(meets or cands, key=lambda m: m["batch1_tpot_ms"] or math.inf)
     n_all = max(m["gpus"] for m in cands)
     at_all = [m for m in cands if m["gpus"] == n_all]
@@ -56,7 +56,8 @@ def recommendation(cands: list[dict], cap_best: dict, base: dict | None, price: 
     higher), whether fewer would do, and the lowest latency; then the paragraph to paste (ending with `fleet_txt`, the
     fleet's sentence, when there is one)."""
     price, price_src = price
-    slo = (run_config.get("capacity") or {}).get("slo")   # latency is judged only against the run's own SLO
+    c = run_config.get("capacity") or {}   # latency is judged only against the run's own SLO, where it is a p99
+    slo = c.get("slo") if c.get("percentile", 99.0) == 99.0 else None
     dev, p = dev_of(env), pick(cands, cap_best, base, slo)
     cost = lambda m: usd_per_1m(price, m["gpus"], m["output_throughput"]) if price else None  # noqa: E731
     where = lambda m: f"a single {dev}" if m["gpus"] == 1 else f"{m['layout']} ({m['gpus']} {dev}s)"  # noqa: E731
@@ -95,7 +96,7 @@ def latency_line(p: Picks, slo: dict | None, run_config: dict, where, cost: floa
     tail = f", ${cost:.3f} per 1M output tokens." if cost is not None else "."
     if not slo:
         return (f"- **Lowest latency (a single stream):** {head}{tail} Latency under load is not judged: this run "
-                "had no SLO (pass --slo to judge it).")
+                "had no p99 SLO (pass --slo to judge it).")
     slo_txt = ", ".join(f"p99 {k.upper()} <= {v:.0f} ms" for k, v in slo.items())
     return ("- **Lowest latency" + (f" under the SLO ({slo_txt}) at {load}" if p.meets else
                                      f" (no layout met the SLO {slo_txt} at {load})") + f":** {head}, "

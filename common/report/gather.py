@@ -75,11 +75,6 @@ class Findings:
         return (sane or based or [newest[0] if newest and not self.suite else None])[0]
 
     @property
-    def distrusted(self) -> list[tuple[dict, float]]:
-        """The candidates' layouts that read above linear (every run in the folder failed the check), or []."""
-        return above_linear(self.candidates)
-
-    @property
     def run_config(self) -> dict:
         """The config of the run the candidates come from (its SLO, its latency test's load)."""
         docs = self.runs[self.primary] if self.primary else self.suite

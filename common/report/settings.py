@@ -1,7 +1,8 @@
-"""What the report needs beyond the result files: prices, the fleet's target and growth, the latency pick's SLO."""
+"""What the report needs beyond the result files: prices, the fleet's target and growth, the workload to report on.
+(Latency is judged against each run's own SLO, from its file.)"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 DEFAULT_SLO = {"ttft": 500.0, "tpot": 50.0}
 
@@ -13,7 +14,6 @@ class ReportSettings:
     growth: float | None = None            # with capacities on a trace: its traffic x this
     min_replicas: int = 1                  # the day's fleet: the fewest replicas an autoscaler keeps
     workload: str | None = None            # with several workloads in the folder, the one to report on
-    slo: dict = field(default_factory=lambda: dict(DEFAULT_SLO))   # the latency pick's SLO (p99)
 
     @classmethod
     def of(cls, cfg) -> "ReportSettings":
