@@ -335,6 +335,59 @@ SAMPLE_FIGURES = [
     ("TP4 $0.266", SAMPLES, A.format("tp4pp1dp1"), "usd_per_1m:4:metrics.output_throughput"),
     ("comes to $0.275", SAMPLES, C.format("tp4pp1dp1"), "usd_per_1m:4:metrics.output_throughput"),
     ("took 723", SAMPLES, SUITE4.format("[124]"), "sum:metrics.process_wall_s"),
+    ("of which 330", SAMPLES, SUITE4.format("[124]"), "sum:metrics.engine_start_s"),
+    ("(126", SAMPLES, SUITE4.format(1), "metrics.engine_start_s"),
+    ("(126 / 99", SAMPLES, SUITE4.format(2), "metrics.engine_start_s"),
+    ("(126 / 99 / 105", SAMPLES, SUITE4.format(4), "metrics.engine_start_s"),
+    ("it took 416", SAMPLES, "h200x2/suite_qwen2.5-7b_tp[12]_20261128-131804.json", "sum:metrics.process_wall_s"),
+    ("of which 133", SAMPLES, "h200x2/suite_qwen2.5-7b_tp[12]_20261128-131804.json", "sum:metrics.engine_start_s"),
+    ("figures (7,187", SAMPLES, "h200x2/suite_qwen2.5-7b_tp1_20261128-131804.json", "metrics.output_throughput"),
+    ("7,187 / 10,719", SAMPLES, "h200x2/suite_qwen2.5-7b_tp2_20261128-131804.json", "metrics.output_throughput"),
+    ("p99 TTFT was 6.6", SAMPLES, "h200x4/report.md", "table:1|inflation"),
+    ("alone on 1 GPU (226", SAMPLES, "h200x4/report.md", "table:1|short TTFT p99 ms"),
+    ("(226 vs 34", SAMPLES, "h200x4/report.md", "table:1|alone p99 ms"),
+    ("8 % of them arrived", SAMPLES, "h200x4/report.md", "table:1|HOL blocked"),
+    ("4.9x at TP2", SAMPLES, "h200x4/report.md", "table:2|inflation"),
+    ("(96", SAMPLES, "h200x4/report.md", "table:2|short TTFT p99 ms"),
+    ("(96 vs 20", SAMPLES, "h200x4/report.md", "table:2|alone p99 ms"),
+    ("1.0x at TP4", SAMPLES, "h200x4/report.md", "table:4|inflation"),
+    ("(24", SAMPLES, "h200x4/report.md", "table:4|short TTFT p99 ms"),
+    ("(24 vs 25", SAMPLES, "h200x4/report.md", "table:4|alone p99 ms"),
+    ("Conversation from 600 s, 2026-12-05: **2.13", SAMPLES, CONV, "metrics.capacity.trace_speedup"),
+    ("after 6 probes", SAMPLES, CONV, PROBES),
+    ("after 6 probes (3.3", SAMPLES, CONV, "metrics.capacity.search_s/60"),
+    ("met the SLO in 19", SAMPLES, CONV, _windows_met),
+    ("p99 TPOT 51.5", SAMPLES, CONV, _missed_tpot),
+    ("at 2.13x: p99 TTFT 462", SAMPLES, CONV, BENCH + "vllm_bench.p99_ttft_ms"),
+    ("TTFT 462 ms, TPOT\n  49", SAMPLES, CONV, BENCH + "vllm_bench.p99_tpot_ms"),
+    ("Poisson at the same mean lengths: 22.9", SAMPLES, POISSON_CONV, CAPACITY),
+    ("against the trace's 12.1", SAMPLES, CONV, CAPACITY),
+    ("12.1 mean / 18", SAMPLES, CONV, "metrics.capacity.binding_window_rate"),
+    ("held 15.2", SAMPLES, POISSON_CODE, CAPACITY),
+    ("interleaved, 3 runs each, every run its own engine: **0.999", SAMPLES, CALIB_JSON, "metrics.ours_vs_vllm_bench"),
+    ("95 % interval [0.928", SAMPLES, CALIB_JSON, "metrics.ours_vs_vllm_bench_ci[0]"),
+    ("[0.928, 1.075", SAMPLES, CALIB_JSON, "metrics.ours_vs_vllm_bench_ci[1]"),
+    ("**52.2", SAMPLES, LOOSE, CAPACITY),
+    ("**52.2 and 54.1", SAMPLES, FIRST_LOOSE, CAPACITY),
+    ("(6,426", SAMPLES, LOOSE, "metrics.capacity.output_throughput"),
+    ("(6,426 / 6,758", SAMPLES, FIRST_LOOSE, "metrics.capacity.output_throughput"),
+    ("**42.5", SAMPLES, STRICT, CAPACITY),
+    ("**42.5 and 42.5", SAMPLES, FIRST_STRICT, CAPACITY),
+    ("(5,402", SAMPLES, STRICT, "metrics.capacity.output_throughput"),
+    ("(5,402 / 5,446", SAMPLES, FIRST_STRICT, "metrics.capacity.output_throughput"),
+    ("was **16", SAMPLES, MIX.format(2), CAPACITY),
+    ("against 1.38", SAMPLES, MIX.format(0), CAPACITY),
+    ("Cap 512 read 1.88", SAMPLES, MIX.format(3), CAPACITY),
+    ("cap 1024 3.75", SAMPLES, MIX.format(4), CAPACITY),
+    ("long requests 305", SAMPLES, MIX.format(2), "metrics.long_median_ttft_ms"),
+    ("305 vs 187", SAMPLES, MIX.format(0), "metrics.long_median_ttft_ms"),
+    ("inflation 5.1", SAMPLES, MIX1.format(0), "metrics.short_ttft_inflation_p99"),
+    ("20.5", SAMPLES, MIX1.format(1), "metrics.short_ttft_inflation_p99"),
+    ("20.5x / 3.9", SAMPLES, MIX1.format(2), "metrics.short_ttft_inflation_p99"),
+    ("20.5x / 3.9x / 5.2", SAMPLES, MIX1.format(3), "metrics.short_ttft_inflation_p99"),
+    ("and **1.8", SAMPLES, MIX1.format(4), "metrics.short_ttft_inflation_p99"),
+    ("long median TTFT 709", SAMPLES, MIX1.format(4), "metrics.long_median_ttft_ms"),
+    ("709 vs 199", SAMPLES, MIX1.format(0), "metrics.long_median_ttft_ms"),
     # ---- h200x4/README.md
     *_row(X4, "| 1 | 6,478 | 1.00x | 100% | 450 tok/s, 1.0x, 100% |", SUITE4.format(1), None,
           "metrics.output_throughput", *_report4(1), None, None, None),
@@ -637,17 +690,26 @@ def _json_value(path: Path, how: str):
     return {"*": lambda: v * arg, "/": lambda: v / arg, "-": lambda: v - arg, None: lambda: v}[op]()
 
 
-def _table(path: Path, row: str, col: str):
+def _tables(path: Path) -> list[list[list[str]]]:
+    """A CSV file's one table, or a Markdown file's tables (header row first, the --- row left out)."""
     if path.suffix == ".csv":
-        rows = list(csv.reader(path.read_text().splitlines()))
-    else:
-        rows = [[c.strip() for c in line.strip().strip("|").split("|")]
-                for line in path.read_text().splitlines() if line.startswith("|") and "---" not in line]
-    head = rows[0]
-    for r in rows[1:]:
-        if r[0] == row:
-            return r[head.index(col)]
-    raise KeyError(f"no row {row!r} in {path}")
+        return [list(csv.reader(path.read_text().splitlines()))]
+    tables, rows = [], []
+    for line in path.read_text().splitlines() + [""]:
+        if line.startswith("|"):
+            rows += [] if "---" in line else [[c.strip() for c in line.strip().strip("|").split("|")]]
+        elif rows:
+            tables, rows = tables + [rows], []
+    return tables
+
+
+def _table(path: Path, row: str, col: str):
+    """The cell in column `col` of the row whose first cell is `row`, in the first table that has both."""
+    for head, *rows in _tables(path):
+        for r in rows:
+            if col in head and r[0] == row:
+                return r[head.index(col)]
+    raise KeyError(f"no row {row!r} with a column {col!r} in {path}")
 
 
 def _minutes(path: Path) -> float:
