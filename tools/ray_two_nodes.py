@@ -14,7 +14,7 @@ What makes them two nodes to vLLM, as two machines would be:
 - their own GPUs: the head sees GPUs 0..k-1 and the worker k..2k-1 (CUDA_VISIBLE_DEVICES on each `ray start`).
 - their own ports and temp dir (/tmp/lab-rn0, /tmp/lab-rn1).
 NCCL between the stages still goes over NVLink (one host), so set against pipeline parallelism under the
-default backend this measures Ray's own cost, not the network's. On a real cluster, use the README's
+default backend this measures Ray's own cost, not the network's. On a real cluster, use docs/multi_node.md's
 "Across nodes" commands.
 
 `stop` ends only these two nodes: every process whose command line names their temp dirs (not `ray stop`,

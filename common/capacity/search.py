@@ -3,7 +3,7 @@ TPOT (and E2E, if asked) stay within their targets - capacity as Sarathi-Serve a
 
 The search does not know the front end or the workload: it proposes a rate, a driver (common/capacity/drivers.py)
 runs one probe at it (arrivals from common/traffic/workloads.py: Poisson, or a trace sped up) and hands the records to
-`judge`, and the search takes the verdict. The rule in full, with its numbers, is the README's "Capacity" concept:
+`judge`, and the search takes the verdict. The rule in full, with its numbers, is docs/concepts.md, "The capacity rule":
 
 - Start: START_FRACTION x the ceiling a saturation probe measured (or --capacity-start-rate). Bracket: after a
   pass, halfway to the ceiling (the ceiling itself once within the resolution; past it, doubling); after a fail,

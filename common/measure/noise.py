@@ -6,7 +6,7 @@ from common.measure.hwmon import explain_spread
 from common.measure.metrics import speedup
 
 # The least two figures must differ by before a comparison of them means anything, where a run cannot say more:
-# identical offline runs on one H200, each its own engine, spread 4-17 % in our records (docs/sample_results).
+# repeated offline runs on one GPU spread 1.4-9.1 % (max - min over the median) in docs/sample_results JSONs.
 NOISE_FLOOR = 0.05
 ABOVE_LINEAR = 1.05   # efficiency above this: the run's 1-device baseline read low, not a real speedup
 
