@@ -361,3 +361,39 @@ def any_failed(files) -> bool:
     """Whether the run ends with exit 1: a file's measurement failed, or a step after it broke (one with no file to
     record it in counts too)."""
     return any(f.failed for f in files) or bool(_FAILED_STEPS)
+
+
+def load_results(directory: str | Path) -> tuple[list[dict], list[tuple[Path, str]]]:
+    """All result JSONs of a folder: (documents with "_path" added, [(path, why skipped)])."""
+    docs, skipped = [], []
+    for p in sorted(Path(directory).glob("*.json")):
+        try:
+            doc = json.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            skipped.append((p, f"not valid JSON ({type(e).__name__})"))
+            continue
+        if not isinstance(doc, dict) or any(k not in doc for k in REQUIRED_KEYS):
+            skipped.append((p, "not a result file of this lab (schema keys missing)"))
+            continue
+        if doc["schema_version"] != SCHEMA_VERSION:
+            skipped.append((p, f"schema_version {doc['schema_version']} != {SCHEMA_VERSION}"))
+            continue
+        doc["_path"] = str(p)
+        docs.append(doc)
+    return docs, skipped
+
+
+def record_failure(path: Path, label: str, res: dict, *, experiment: str, config: dict, metrics: dict,
+                   row: dict | None = None) -> dict:
+    """A configuration whose process failed: print why and the hint, save a failed-status run (with the
+    child's log tail and what it had checkpointed before it stopped, raw.partial), and on Ctrl-C stop the sweep -
+    what finished is already on disk. Returns the row."""
+    f = res["failure"]
+    print(f"{label} FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}", flush=True)
+    row = {**(row or {}), "status": "failed", "reason": f"{f['kind']}: {f['message'][:100]}"}
+    save_run(path, experiment=experiment, config=config, metrics=metrics, status="failed", failure=f,
+             raw={"log_tail": res.get("log_tail", ""), **({"partial": res["partial"]} if res.get("partial") else {})},
+             rows=[row])
+    if f["kind"] == "interrupted":
+        raise KeyboardInterrupt
+    return row
