@@ -111,9 +111,11 @@ def test_judged_from_the_start_the_quiet_part_flatters_and_validation_says_not(r
     assert cap["trace_speedup"] > run_a["cap"]["trace_speedup"], (cap["trace_speedup"], run_a["cap"]["trace_speedup"])
     v = cap["validation"]
     assert v["speed"] == pytest.approx(cap["trace_speedup"]) and v["pass"] is False
-    # the dense windows miss; a quiet window may miss only where its last requests run into the burst (the one right
-    # before it: requests are judged by the window they arrived in); every quiet window before that holds
-    assert {DENSE_S, DENSE_S + WINDOW_S} <= set(v["missed"]), v["missed"]
+    # the dense part misses (its first window may still hold when the speed is only just above what the burst allows:
+    # the queue builds up over it, and its second window is the one that breaks); a quiet window may miss only where
+    # its last requests run into the burst (the one right before it: requests are judged by the window they arrived
+    # in); every quiet window before that holds
+    assert {DENSE_S, DENSE_S + WINDOW_S} & set(v["missed"]), v["missed"]
     assert all(s >= DENSE_S - WINDOW_S for s in v["missed"]), v["missed"]
     assert "NOT validated" in out
 
