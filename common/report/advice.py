@@ -25,6 +25,11 @@ class Picks:
     fewer: bool                   # some layout was measured on fewer GPUs than n_all
 
 
+def rate(v: float) -> str:
+    """A request rate to 3 significant digits, never in exponent notation (1,120, not 1.12e+03)."""
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+
 def per_gpu(m: dict) -> float:
     return m["output_throughput"] / m["gpus"]
 
@@ -66,8 +71,8 @@ def recommendation(cands: list[dict], cap_best: dict, base: dict | None, price: 
     for slo_key, m in cap_best.items():
         c = m.get("usd_per_1m_output_tokens_at_capacity")
         L.append(
-            f"- **Serving capacity per dollar under {slo_key}:** {where(m)}: {m['capacity_request_rate']:.3g} req/s "
-            f"({m['capacity_request_rate_per_gpu']:.3g} per {dev}, {m['capacity_output_throughput']:.0f} out tok/s)"
+            f"- **Serving capacity per dollar under {slo_key}:** {where(m)}: {rate(m['capacity_request_rate'])} req/s "
+            f"({rate(m['capacity_request_rate_per_gpu'])} per {dev}, {m['capacity_output_throughput']:.0f} out tok/s)"
             + (f", ${c:.3f} per 1M output tokens at capacity." if c is not None else ".")
         )
     L.append(f"- **Batch throughput per dollar (offline):** {where(p.per_dollar)}: "
@@ -119,9 +124,9 @@ def fewer_text(p: Picks, dev: str, where) -> str:
     if s["gpus"] >= p.n_all:
         return f"No: {b['layout']} on all {p.n_all} is as cost-efficient per {dev} as any smaller layout measured."
     by_cap = bool(p.cap_key) and s.get("capacity_request_rate") is not None
-    key, unit_, fmt = (("capacity_request_rate", "req/s under the SLO", "{:.3g}") if by_cap else
-                       ("output_throughput", "out tok/s offline", "{:,.0f}"))
-    totals = f"{fmt.format(b[key])} vs {fmt.format(s[key])} {unit_}"
+    key, unit_, fmt = (("capacity_request_rate", "req/s under the SLO", rate) if by_cap else
+                       ("output_throughput", "out tok/s offline", "{:,.0f}".format))
+    totals = f"{fmt(b[key])} vs {fmt(s[key])} {unit_}"
     if within_noise(per_gpu(s), per_gpu(b), noise_band(s, b)):
         return (f"They cost the same: {where(s)} gives {per_gpu(s):.0f} out tok/s per {dev} and {b['layout']} "
                 f"{per_gpu(b):.0f}, {apart(s, b)}. Rent as many replicas as your total needs ({totals}).")
@@ -134,7 +139,7 @@ def fewer_text(p: Picks, dev: str, where) -> str:
 def all_devices_text(p: Picks, dev: str) -> str:
     b, n = p.best_all, p.n_all
     others = ", ".join(f"{m['layout']} {m['output_throughput']:,.0f}" for m in p.at_all if m is not b)
-    by = f"{b['capacity_request_rate']:.3g} req/s under {p.cap_key}, " if p.cap_key else ""
+    by = f"{rate(b['capacity_request_rate'])} req/s under {p.cap_key}, " if p.cap_key else ""
     if p.speedup and p.speedup / n > ABOVE_LINEAR:   # an impossible figure is not a result: say why none is given
         gain = f" (no speedup quoted: this run's 1-{dev} baseline read low, see 'Read with care')"
     else:
@@ -149,8 +154,8 @@ def paste_paragraph(p: Picks, cap_best: dict, env: dict, where, costs: tuple, al
     box = (f"{len(env['gpus'])} x {env['gpus'][0]['name']}" if env["gpus"]
            else f"this CPU box ({env['cpu_count']} cores, one per rank)")
     serve_txt = "".join(
-        f"to serve requests within {k} run {where(m)}: it holds {m['capacity_request_rate']:.3g} req/s "
-        f"({m['capacity_request_rate_per_gpu']:.3g} per {dev}"
+        f"to serve requests within {k} run {where(m)}: it holds {rate(m['capacity_request_rate'])} req/s "
+        f"({rate(m['capacity_request_rate_per_gpu'])} per {dev}"
         + (f", ${m['usd_per_1m_output_tokens_at_capacity']:.3f} per 1M output tokens at that load"
            if m.get("usd_per_1m_output_tokens_at_capacity") is not None else "") + "); " for k, m in cap_best.items())
     head = "Optimal multi-GPU configuration" if env["gpus"] else "Recommended layout on this CPU box"
