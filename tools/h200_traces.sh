@@ -9,7 +9,7 @@
 R=/tmp/tr/res; mkdir -p $R
 M=${M7B/--max-model-len 4096/--max-model-len 8192}
 U=http://127.0.0.1:8011
-SLO="--find-capacity --slo ttft:500,tpot:50 --max-probes 6"
+SLO="--find-capacity --slo ttft:500,tpot:50 --max-probes ${PROBES:-6}"
 if [ -z "$NOSERVER" ]; then
 echo "python3 -m common.runtime.vllm_cli serve $M --host 127.0.0.1 --port 8011" > $R/server_command.txt
 python3 -m common.runtime.vllm_cli serve $M --host 127.0.0.1 --port 8011 > $R/server.log 2>&1 &
