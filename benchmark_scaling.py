@@ -36,13 +36,13 @@ from common.measure.allreduce import comm_model
 from common.measure.calibration import compare_with_vllm_bench
 from common.capacity.search import slo_text
 from common.capacity.display import best_capacity, capacity_plots, capacity_rows
-from common.capacity.drivers import run_capacity, split_samples
+from common.capacity.drivers import layout_capacity
 from common.capacity.flags import add_cli_args, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.measure.cost import gpu_hour_price
 from common.measure.hwmon import runs_line
 from common.runtime.isolation import run_isolated, until_interrupted
-from common.measure.metrics import derive_capacity, derive_scaling
+from common.measure.metrics import derive_scaling
 from common.runtime.models import layout_problem
 from common.measure.noise import above_linear_note, spread_note
 from common.output.plotting import bar_plot, line_plot
@@ -209,29 +209,11 @@ def after_layout(cfg: Config, lay: dict, base: dict, run: RunFile, m: dict, ts: 
     """Each a step after the layout's figures: its capacity search (a second engine, as `vllm serve` builds it)
     and, for the 1-GPU baseline, the interleaved calibration against vllm bench throughput."""
     if cfg.capacity:
-        then("the capacity search", lambda: capacity_into(m, run, lay, base, cfg.timeout_s, price), run)
+        then("the capacity search", lambda: layout_capacity(m, run, lay, base, cfg.timeout_s, price, _row), run)
     if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
         then("the vllm bench throughput calibration", lambda: compare_with_vllm_bench(
             cfg, base, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt",
             child="common.measure.scaling:layout_child"), run)
-
-
-def capacity_into(m: dict, run: RunFile, lay: dict, base: dict, timeout_s: float, price: float | None) -> None:
-    """The layout's capacity search (its own engine process) into its metrics and file; one that failed marks the
-    layout failed, one cut by Ctrl-C stops the sweep."""
-    m["capacity"] = run_capacity(lay, base, timeout_s)
-    run.raw["capacity_probes"] = split_samples(m["capacity"])
-    derive_capacity(m, price)
-    if m["capacity"].get("failed"):
-        m["status"] = "failed"
-    run.rows = [_row(m)]
-    if m["capacity"].get("interrupted"):   # recorded as such by the step, and the sweep stops
-        raise KeyboardInterrupt
-    if m["capacity"].get("failed"):
-        run.status = "failed"   # a second measurement of the layout: its failure is the layout's
-        run.step_ended("the capacity search", f"failed: {m['capacity']['failed']}", {
-            "kind": "other", "step": "the capacity search", "message": m["capacity"]["failed"],
-            "hint": "the layout's offline figures before it are kept; the search's log is above"})
 
 
 def _row(m: dict) -> dict:

@@ -8,13 +8,15 @@ result JSON in the output folder (this suite's and any the other four scripts wr
 into results/report.md with PNG plots: the course's scaling table next to its expected numbers,
 latency and memory vs GPUs, layouts (when benchmark_scaling.py measured them), communication share,
 and a recommendation - the layout for throughput per dollar, and (with --slo) the one for latency under it.
-With --slo each GPU count also gets a capacity search on its engine (the highest Poisson request rate that
-meets the SLO), and the recommendation names the layout with the most SLO capacity per GPU-dollar, from
-these and from `benchmark_scaling.py --capacity` runs in the same folder.
+With --slo the suite answers the layout question too: at each GPU count N > 1 it also measures DP=N (N one-GPU
+replicas: offline, batch-1 and latency as benchmark_scaling.py does), and every layout (TP=N and DP=N) gets a
+capacity search - the highest Poisson request rate that meets the SLO - on a second engine built as `vllm serve`
+builds it (AsyncLLM; DP through vLLM's own data parallelism behind one front end), so TP and DP are measured
+alike. The recommendation names the layout with the most SLO capacity per GPU-dollar.
 
 Run it:
     python run_distributed_benchmark.py                           # Qwen/Qwen2.5-7B-Instruct at 1,2,4 GPUs + report
-    python run_distributed_benchmark.py --gpus 1,4 --gpu-hour-usd 2.49 --slo ttft:300,tpot:30
+    python run_distributed_benchmark.py --gpus 1,4 --gpu-hour-usd 2.49 --slo ttft:300,tpot:30   # TP4 vs DP4
     python run_distributed_benchmark.py --resume                  # skip configurations already in results/
     python run_distributed_benchmark.py --from-results results/   # report only, no GPU needed
     python run_distributed_benchmark.py                           # CPU box: tiny model, 1 and 2 CPU ranks
@@ -29,16 +31,12 @@ from pathlib import Path
 from common import cli
 from common.runtime import hardware
 from common.runtime import engine as eng
-from common.capacity.search import ProbePlan
-from common.capacity.display import printer
-from common.capacity.drivers import (saturation_concurrency, saturation_sync, search_sync, split_samples, started,
-                                     start_note)
 from common.capacity.flags import add_cli_args, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.measure.cost import gpu_hour_price
 from common.measure.gpu_memory import MemoryTracker
-from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
-from common.measure.metrics import StageTimer, cached_prompt_share, derive_capacity, request_metrics
+from common.runtime.isolation import run_isolated, until_interrupted
+from common.measure.metrics import StageTimer, request_metrics
 from common.measure.mixed import analyse, workload
 from common.runtime.models import layout_problem
 from common.report import DEFAULT_SLO, ReportSettings, write_report
@@ -53,10 +51,11 @@ from common.output.results import (
     then,
     timestamp,
 )
-from common.measure.scaling import layout_name, measure_engine, summarize_layout
+from common.capacity.drivers import layout_capacity
+from common.measure.scaling import layout_name, measure_engine, plan_layouts, run_layout, summarize_layout
 from common.traffic.stepdrive import run_steps
 from common.traffic.traces import TraceError, check_trace_args
-from common.traffic.workloads import random_prompts, workload_config, workload_source
+from common.traffic.workloads import random_prompts, workload_config
 
 EXPERIMENT = "suite"
 
@@ -110,15 +109,10 @@ def suite_child(cfg: dict) -> dict:
                 sweep = serving_sweep(llm, cfg)
             with timer("mixed"):
                 mixed_m = mixed_on_llm(llm, cfg)
-            capacity = None
-            if cfg["capacity"]:
-                with timer("capacity_search"):
-                    capacity = search_on_llm(llm, cfg)
         finally:
             eng.shutdown(llm)
     core["stage_seconds"] = timer.seconds
-    return {**core, "sweep": sweep, "mixed": mixed_m, "memory": mem.summary(), "memory_after_load": after_load,
-            "capacity": capacity}
+    return {**core, "sweep": sweep, "mixed": mixed_m, "memory": mem.summary(), "memory_after_load": after_load}
 
 
 def serving_sweep(llm, cfg: dict) -> list[dict]:
@@ -142,33 +136,6 @@ def mixed_on_llm(llm, cfg: dict) -> dict:
                     "long_alone": [r.to_raw() for r in long_alone]})
 
 
-def search_on_llm(llm, cfg: dict) -> dict:
-    """The capacity search on the suite's own engine, driven step by step (no second engine start); the first
-    rate from a saturation probe on it."""
-    c = cfg["capacity"]
-    make = workload_source(cfg)   # the random shape, ShareGPT's prompts or a trace
-    seen = []   # every request of the saturation probe and the search: their prefix-cache hits
-
-    def steps(specs, **limits):
-        seen.extend(recs := run_steps(llm, specs, **limits))
-        return recs
-    sat = None if c["start_rate"] else saturation_sync(
-        lambda specs, conc: steps(specs, concurrency=conc), make,
-        saturation_concurrency(eng.scheduler_limits(llm)["max_num_seqs"]), cfg["seed"] + 13)
-    spec = started(c, sat)
-    res = search_sync(
-        spec,
-        ProbePlan.from_spec(spec, make.max_output_len),
-        make,
-        lambda specs, limit, stop: steps(specs, time_limit_s=limit, stop=stop),
-        seed=cfg["seed"] + 5000,
-        on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial}), start_note(spec, sat)),
-    )
-    return {**res, "start": start_note(spec, sat), "scheduler": eng.scheduler_limits(llm),
-            "prefix_cache_hit_rate": cached_prompt_share(seen),
-            "front_end": "the suite's vllm.LLM driven step by step (common.traffic.stepdrive)"}
-
-
 # --------------------------------------------------------------------------- the suite
 def main(cfg: Config) -> dict:
     if cfg.from_results:
@@ -180,64 +147,80 @@ def main(cfg: Config) -> dict:
         raise cli.UsageError(f"--max-model-len {engine_kwargs['max_model_len']} is too short for long prompts of "
                              f"{cfg.long_len[1]} tokens")
     out_dir, devices, ts = Path(cfg.output_dir), hardware.device_count(), timestamp()
-    done_before = finished_counts(out_dir, engine_kwargs["model"]) if cfg.resume else set()
+    done_before = finished_layouts(out_dir, engine_kwargs["model"]) if cfg.resume else set()
     print(f"model: {info.name}   devices: {devices} {hardware.device_label()}(s)   GPU counts: {cfg.gpus}")
     price = gpu_hour_price(environment(), cfg.gpu_hour_usd)[0]
     t_suite, failed, runs = time.perf_counter(), False, []
-    for n in cfg.gpus:
-        path = run_path(out_dir, EXPERIMENT, info.short_name, n, ts)
-        child = {**asdict(cfg), "engine": {**engine_kwargs, "tensor_parallel_size": n}, "vocab_size": info.vocab_size,
-                 "gpus_n": n, "max_model_len": engine_kwargs["max_model_len"]}
+    for lay in suite_layouts(cfg.gpus, bool(cfg.capacity)):
+        n, name = lay["n"], lay["name"]
+        path = run_path(out_dir, EXPERIMENT, info.short_name, n if lay["dp"] == 1 else f"1dp{n}", ts)
+        child = {**asdict(cfg), "engine": {**engine_kwargs, "tensor_parallel_size": lay["tp"]}, "layout": lay,
+                 "vocab_size": info.vocab_size, "gpus_n": n, "max_model_len": engine_kwargs["max_model_len"]}
         child["workload"] = workload_config(child)  # the capacity search's requests: the random shape or a trace
-        if n in done_before:
-            print(f"  TP={n}: already in {out_dir} (--resume), skipped")
-        elif why := layout_problem(info, tp=n, devices=devices):
-            print(f"  TP={n}: skip - {why}")
-            save_run(path, experiment=EXPERIMENT, config=child, metrics={"gpus": n}, status="skipped",
+        if name in done_before:
+            print(f"  {name}: already in {out_dir} (--resume), skipped")
+        elif why := layout_problem(info, tp=lay["tp"], dp=lay["dp"], devices=devices):
+            print(f"  {name}: skip - {why}")
+            save_run(path, experiment=EXPERIMENT, config=child, metrics={"gpus": n, "layout": name}, status="skipped",
                      failure={"kind": "skipped", "message": why})
         else:
-            run = run_config(n, child, path, price, cfg.timeout_s)
+            run = run_config(lay, child, path, price, cfg.timeout_s)
             runs += [run] if run else []
             failed |= run is None
+            if run and run.status == "ok" and cfg.capacity:   # as `vllm serve` builds it: TP and DP measured alike
+                then("the capacity search", lambda: layout_capacity(run.metrics, run, lay, child, cfg.timeout_s,
+                                                                      price), run)
     print(f"\nsuite wall time {time.perf_counter() - t_suite:.0f} s")
     out = then("the report", lambda: write_report(out_dir, ReportSettings.of(cfg)), *runs) or {"report": None}
     out["exit_code"] = 1 if failed or any_failed(runs) else out.get("exit_code", 0)
     return out
 
 
-def finished_counts(out_dir: Path, model: str) -> set[int]:
-    """--resume: the GPU counts whose suite already finished in `out_dir` for this model."""
+def suite_layouts(gpus: list[int], slo: bool) -> list[dict]:
+    """TP at each GPU count; with an SLO also DP at each count above 1 (one-GPU replicas), so the capacity table
+    compares the two ways to use N GPUs."""
+    return [lay for lay in plan_layouts(gpus, ["tp", "dp"] if slo else ["tp"]) if lay["tp"] == lay["n"]
+            or lay["dp"] == lay["n"]]
+
+
+def finished_layouts(out_dir: Path, model: str) -> set[str]:
+    """--resume: the layouts whose suite already finished in `out_dir` for this model."""
     docs, _ = load_results(out_dir)
-    return {d["config"].get("gpus_n") for d in docs if d["experiment"] == EXPERIMENT and d["status"] == "ok"
+    return {d["metrics"].get("layout") for d in docs if d["experiment"] == EXPERIMENT and d["status"] == "ok"
             and d["config"].get("engine", {}).get("model") == model}
 
 
-def run_config(n: int, child: dict, path: Path, price: float | None, timeout_s: float) -> RunFile | None:
-    """One GPU count: the whole suite on one engine in its own process, on disk the moment it returns, then
-    summarized in a step after it. Its file, or None when it did not run."""
-    print(f"\n=== TP={n}: one engine for the whole suite ...", flush=True)
-    res = until_interrupted(run_isolated, "run_distributed_benchmark:suite_child", child, timeout_s=timeout_s,
-                            label=f"TP={n}")
+def run_config(lay: dict, child: dict, path: Path, price: float | None, timeout_s: float) -> RunFile | None:
+    """One layout, on disk the moment it is measured, then summarized in a step after it: TP on one engine that
+    measures the whole suite, in its own process; DP as one-GPU replicas, each its own engine and process (offline,
+    batch-1 and latency under load, as benchmark_scaling.py measures them). Its file, or None when it did not run."""
+    n, name, tp = lay["n"], lay["name"], lay["dp"] == 1
+    print(f"\n=== {name}: " + ("one engine for the whole suite" if tp else f"{n} replicas, one engine each") + " ...",
+          flush=True)
+    res = until_interrupted(lambda: run_isolated("run_distributed_benchmark:suite_child", child, timeout_s=timeout_s,
+                                                 label=name) if tp else run_layout(lay, child, timeout_s))
     if res["status"] != "ok":
-        record_failure(path, f"TP={n}", res, experiment=EXPERIMENT, config=child, metrics={"gpus": n}, row={"GPUs": n})
+        record_failure(path, name, res, experiment=EXPERIMENT, config=child, metrics={"gpus": n, "layout": name},
+                       row={"layout": name, "GPUs": n})
         return None
-    run = RunFile(path, EXPERIMENT, child, metrics={"gpus": n, "layout": layout_name(n, 1, 1)},
-                  raw={"ranks": res["ranks"], "memory": res["memory"], "latency_requests": res["latency_requests"],
-                       "capacity_probes": split_samples(res.get("capacity")), "suite_child": {
-                           k: v for k, v in res.items() if k not in ("ranks", "memory", "latency_requests")}})
+    raw = {"ranks": res["ranks"], "memory": res["memory"], "latency_requests": res["latency_requests"], "suite_child": {
+        k: v for k, v in res.items() if k not in ("ranks", "memory", "latency_requests")}} if tp else \
+        {"replicas": res["replicas"]}
+    run = RunFile(path, EXPERIMENT, child, metrics={"gpus": n, "layout": name}, raw=raw)
     run.save()   # what the engine measured, before anything reads it
     def summary() -> None:
-        run.metrics, run.status = suite_metrics(n, res, price), "ok"
-        del run.raw["suite_child"]   # summarized: its figures are in metrics now
-        st = res["stage_seconds"]
-        print(f"  TP={n}: {run.metrics['output_throughput']:.0f} out tok/s; time: engine start "
-              f"{st['engine_start']:.0f} s, measuring {sum(v for k, v in st.items() if k != 'engine_start'):.0f} s, "
-              f"process {res['process_wall_s']:.0f} s")
+        run.metrics = suite_metrics(n, res) if tp else summarize_layout(lay, res)
+        run.status = "ok" if run.metrics["offline_failed"] == 0 else "failed"
+        run.raw.pop("suite_child", None)   # summarized: its figures are in metrics now
+        st = (res.get("replicas") or [res])[0]["stage_seconds"]
+        print(f"  {name}: {run.metrics['output_throughput']:.0f} out tok/s; time: engine start "
+              f"{st['engine_start']:.0f} s, measuring {sum(v for k, v in st.items() if k != 'engine_start'):.0f} s"
+              + (f", process {res['process_wall_s']:.0f} s" if tp else ""))
     then("the summary", summary, run)
     return run
 
 
-def suite_metrics(n: int, res: dict, price: float | None) -> dict:
+def suite_metrics(n: int, res: dict) -> dict:
     """One GPU count's figures from its suite child's result."""
     m = summarize_layout({"n": n, "tp": n, "pp": 1, "dp": 1, "name": layout_name(n, 1, 1)}, res)
     nvml = res["memory"]["backend"] == "nvml"
@@ -246,9 +229,6 @@ def suite_metrics(n: int, res: dict, price: float | None) -> dict:
         for d in res["memory"]["devices"]
         if (d["label"] in {f"GPU{i}" for i in range(n)} if nvml else d["label"].startswith(("Worker", "EngineCore")))
     ]
-    if res.get("capacity"):
-        m["capacity"] = res["capacity"]
-        derive_capacity(m, price)
     m.update({"memory_backend": res["memory"]["backend"],
               "memory_peak_mib": {d["label"]: d["peak_used_mib"] for d in per_gpu},
               "stage_seconds": res["stage_seconds"], "process_wall_s": res["process_wall_s"], "mixed": res["mixed"],

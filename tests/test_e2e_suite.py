@@ -38,16 +38,36 @@ def _trace(path):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny_model):
-    """The suite with its capacity search replaying a trace, and a fleet planned for 50 req/s."""
+    """The suite at 1 and 2 CPU ranks with --slo (so TP2 and DP2), its capacity searches replaying a trace, and a
+    fleet planned for 50 req/s. (out, proc, the 1-rank file, {layout: file})."""
     out = tmp_path_factory.mktemp("suite")
     trace = _trace(tmp_path_factory.mktemp("trace") / "trace.jsonl")
-    proc = run_script("run_distributed_benchmark.py", "--output-dir", str(out), "--gpus", "1",
+    proc = run_script("run_distributed_benchmark.py", "--output-dir", str(out), "--gpus", "1,2",
                       "--gpu-hour-usd", "2.0", "--slo", "ttft:300,tpot:60", "--probe-seconds", "2",
                       "--probe-warmup-seconds", "1", "--probe-min-requests", "16", "--capacity-resolution", "0.3",
                       "--max-probes", "7", "--target-rate", "50", "--dataset-path", str(trace))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    [doc] = [json.loads(p.read_text()) for p in out.glob("suite_*.json")]
-    return out, proc, doc
+    docs = {d["metrics"]["layout"]: d for d in (json.loads(p.read_text()) for p in out.glob("suite_*.json"))}
+    return out, proc, docs["1 CPU rank"], docs
+
+
+def test_with_an_slo_the_suite_measures_tp_and_dp_alike_at_each_count(run):
+    docs, report = run[3], (run[0] / "report.md").read_text()
+    assert set(docs) == {"1 CPU rank", "TP2", "DP2"}
+    for name, d in docs.items():
+        m, cap = d["metrics"], d["metrics"]["capacity"]
+        assert d["status"] == "ok" and m["output_throughput"] > 0 and cap["probes"], name
+        # each on a second engine built as `vllm serve` builds it: DP is vLLM's own, behind one front end
+        assert cap["engine"]["tensor_parallel_size"] == m["tp"] and cap["engine"].get("data_parallel_size", 1) == m["dp"]
+        assert m["capacity_request_rate_per_gpu"] == pytest.approx(cap["request_rate"] / m["gpus"])
+        assert [len(r["ttft_ms"]) for r in d["raw"]["capacity_probes"]] == [p["requests"] for p in cap["probes"]]
+    # the report's capacity table has a row for each, and the course table stays tensor parallel
+    table = report.split("## Serving capacity under the SLO")[1].split("## ")[0]
+    for name in ("TP2", "DP2"):
+        rate = docs[name]["metrics"]["capacity_request_rate"]
+        assert any(ln.startswith(f"| {name} | 2 | {round(rate, 2)} |") for ln in table.splitlines()), table
+    course = report.split("## Scaling (course table)")[1].split("\n\n")[1]
+    assert [ln.split("|")[1].strip() for ln in course.splitlines()[2:]] == ["1", "2"]
 
 
 def test_one_engine_measured_every_part_of_the_suite(run):
@@ -56,11 +76,10 @@ def test_one_engine_measured_every_part_of_the_suite(run):
     assert m["memory_backend"] == "psutil-rss" and m["memory_peak_mib"]
 
 
-def test_the_capacity_search_ran_on_the_suites_own_engine(run):
+def test_the_capacity_search_ran_under_the_slo(run):
     m, raw = run[2]["metrics"], run[2]["raw"]["capacity_probes"]
     cap = m["capacity"]
     assert cap["slo"] == {"ttft": 300.0, "tpot": 60.0} and cap["probes"] and cap["scheduler"]["max_num_seqs"] > 0
-    assert "stepdrive" in cap["front_end"]
     # every probe's requests one by one, kept beside the metrics
     assert [len(r["ttft_ms"]) for r in raw] == [p["requests"] for p in cap["probes"]] and "samples" not in cap[
         "probes"
@@ -81,7 +100,7 @@ def test_report_has_every_section_and_its_plots(run):
 def test_every_number_of_the_course_table_comes_from_the_json(run):
     m = run[2]["metrics"]
     report = (run[0] / "report.md").read_text()
-    [line] = report.split("## Scaling (course table)")[1].split("\n\n")[1].splitlines()[2:]
+    line = report.split("## Scaling (course table)")[1].split("\n\n")[1].splitlines()[2]
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert cells == ["1", f"{m['output_throughput']:.0f}", "1.00x", "100%", "450 tok/s", "1.0x", "100%"]
     assert f"${2.0 / 3600 / m['output_throughput'] * 1e6:.3f} per 1M output tokens" in report
@@ -92,7 +111,7 @@ def test_resume_skips_the_finished_configuration(run):
         "run_distributed_benchmark.py", "--output-dir", str(run[0]), "--gpus", "1", "--resume", timeout=300
     )
     assert again.returncode == 0 and "already in" in again.stdout
-    assert len(list(run[0].glob("suite_*.json"))) == 1
+    assert len(list(run[0].glob("suite_*.json"))) == 3
 
 
 def test_from_results_aggregates_only_and_names_foreign_files(run, tmp_path):
@@ -108,17 +127,19 @@ def test_from_results_aggregates_only_and_names_foreign_files(run, tmp_path):
 
 
 def test_the_fleet_table_plans_replicas_for_the_target_rate(run):
-    m = run[2]["metrics"]
     report = run[1].stdout   # what the run printed of its report (a later --resume run rewrites report.md)
-    cap = m["capacity_request_rate"]
-    assert cap > 0 and "## Fleet for 50 req/s" in report
-    reps = math.ceil(50 / cap)
-    row = next(
-        ln for ln in report.split("## Fleet for 50 req/s")[1].splitlines() if ln.startswith(f"| {m['layout']} |")
-    )
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    assert int(cells[2]) == reps and float(cells[4]) == pytest.approx(reps * 2.0, abs=0.01)   # replicas, $/hour
-    assert f"rent {reps} x {m['layout']}" in report   # and the paragraph to paste names it
+    assert "## Fleet for 50 req/s" in report
+    rents = []
+    for m in (d["metrics"] for d in run[3].values()):
+        reps = math.ceil(50 / m["capacity_request_rate"])
+        row = next(
+            ln for ln in report.split("## Fleet for 50 req/s")[1].splitlines() if ln.startswith(f"| {m['layout']} |")
+        )
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert int(cells[2]) == reps and int(cells[3]) == reps * m["gpus"]   # replicas, CPU ranks
+        assert float(cells[4]) == pytest.approx(reps * m["gpus"] * 2.0, abs=0.01)   # $/hour
+        rents.append(f"rent {reps} x {m['layout']}")
+    assert any(r in report for r in rents)   # and the paragraph to paste names one of them
 
 
 def test_a_cpu_run_says_cpu_ranks_not_gpus(run):

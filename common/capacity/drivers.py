@@ -14,7 +14,7 @@ from common.capacity.display import printer
 from common.capacity.stats import saturation_rate
 from common.runtime.isolation import checkpoint, run_isolated
 from common.traffic.loadgen import AsyncLLMBackend, Backend, run_async, run_closed_loop, run_open_loop
-from common.measure.metrics import StageTimer, unloaded_reference
+from common.measure.metrics import StageTimer, derive_capacity, unloaded_reference
 from common.traffic.prom import prefix_hit_rate, read_counters
 from common.traffic.load_profile import clock
 from common.traffic.workloads import ProbeLoad, TraceWorkload, WorkloadSource, random_prompts, workload_source
@@ -364,3 +364,24 @@ def run_capacity(layout: dict, base: dict, timeout_s: float) -> dict:
     if f["kind"] == "interrupted":
         out["interrupted"] = True
     return out
+
+
+def layout_capacity(m: dict, run, layout: dict, base: dict, timeout_s: float, price: float | None, row=None) -> None:
+    """A layout's capacity search (run_capacity: its own engine process) into its metrics `m` and its result file
+    `run` (a common.output.results.RunFile; `row(m)` its table row, when it has one). A failed search marks the
+    layout failed; one cut by Ctrl-C raises KeyboardInterrupt, so the sweep stops with the file saying so."""
+    m["capacity"] = run_capacity(layout, base, timeout_s)
+    run.raw["capacity_probes"] = split_samples(m["capacity"])
+    derive_capacity(m, price)
+    if m["capacity"].get("failed"):
+        m["status"] = "failed"
+    run.metrics = m
+    if row:
+        run.rows = [row(m)]
+    if m["capacity"].get("interrupted"):   # recorded as such by the step, and the sweep stops
+        raise KeyboardInterrupt
+    if m["capacity"].get("failed"):
+        run.status = "failed"   # a second measurement of the layout: its failure is the layout's
+        run.step_ended("the capacity search", f"failed: {m['capacity']['failed']}", {
+            "kind": "other", "step": "the capacity search", "message": m["capacity"]["failed"],
+            "hint": "the layout's offline figures before it are kept; the search's log is above"})

@@ -20,6 +20,7 @@ class Picks:
     n_all: int                    # the most GPUs measured
     at_all: list[dict]            # the layouts measured on n_all GPUs
     best_all: dict                # the best of those (by capacity under the SLO when searched, else throughput)
+    tied_all: list[dict]          # the layouts on n_all whose capacity ties best_all's within the noise (best_all too)
     cap_key: str | None           # the SLO text of the first capacity group
     speedup: float | None         # best_all's offline speedup over one GPU
     fewer: bool                   # some layout was measured on fewer GPUs than n_all
@@ -46,11 +47,15 @@ def pick(cands: list[dict], cap_best: dict, base: dict | None, slo: dict | None)
     at_all = [m for m in cands if m["gpus"] == n_all]
     cap_key = next(iter(cap_best), None)
     with_cap = [m for m in at_all if m.get("capacity_request_rate") is not None]
-    best_all = (max(with_cap, key=lambda m: m["capacity_request_rate"]) if cap_key and with_cap
-                else max(at_all, key=lambda m: m["output_throughput"]))
+    best_all, tied = max(at_all, key=lambda m: m["output_throughput"]), []
+    if cap_key and with_cap:   # capacities within the noise are a tie: the smallest replica is the simpler rental
+        cap = lambda m: m["capacity_request_rate"]  # noqa: E731
+        top_c = max(with_cap, key=cap)
+        tied = [m for m in with_cap if within_noise(cap(m), cap(top_c), noise_band(m, top_c, key="capacity"))]
+        best_all = min(tied, key=lambda m: (m.get("tp", 1) * m.get("pp", 1), -cap(m)))
     sp = best_all.get("speedup") or (speedup(best_all, base)[0] if base else None)
     return Picks(per_dollar=per_dollar, top=top, fastest=fastest, meets=meets, n_all=n_all, at_all=at_all,
-                 best_all=best_all, cap_key=cap_key if with_cap else None, speedup=sp,
+                 best_all=best_all, tied_all=tied, cap_key=cap_key if with_cap else None, speedup=sp,
                  fewer=any(m["gpus"] < n_all for m in cands))
 
 
@@ -140,6 +145,10 @@ def all_devices_text(p: Picks, dev: str) -> str:
     b, n = p.best_all, p.n_all
     others = ", ".join(f"{m['layout']} {m['output_throughput']:,.0f}" for m in p.at_all if m is not b)
     by = f"{rate(b['capacity_request_rate'])} req/s under {p.cap_key}, " if p.cap_key else ""
+    if len(p.tied_all) > 1:   # a tie is said as one, with the rule that broke it
+        ties = " and ".join(f"{m['layout']}'s {rate(m['capacity_request_rate'])}" for m in p.tied_all if m is not b)
+        by += (f"a tie with {ties} within the noise (+-{noise_band(*p.tied_all, key='capacity') * 100:.0f} %: the "
+               f"search's resolution, at least {NOISE_FLOOR * 100:.0f} %; the smaller replica is the simpler rental), ")
     if p.speedup and p.speedup / n > ABOVE_LINEAR:   # an impossible figure is not a result: say why none is given
         gain = f" (no speedup quoted: this run's 1-{dev} baseline read low, see 'Read with care')"
     else:

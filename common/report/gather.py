@@ -43,12 +43,12 @@ class Findings:
     """What the result files of one folder hold for one workload, as the report reads them."""
     docs: list[dict]
     skipped: list
-    suite: list[dict]                       # newest suite run per GPU count
+    suite: list[dict]                       # newest suite run per layout (TP at each GPU count; DP with --slo)
     runs: dict[str, list[dict]]             # benchmark_scaling.py runs by run stamp, each its own baseline
     tp_docs: list[dict]                     # test_tensor_parallel.py
     workload: str = ""                      # the workload reported on (workload_label)
     others: dict[str, list[dict]] = field(default_factory=dict)  # the folder's other workloads, not compared
-    main_rows: list[dict] = field(default_factory=list)   # the course table's rows: the suite, else the newest TP run
+    main_rows: list[dict] = field(default_factory=list)   # the course table: the suite's TP, else the newest TP run
     layouts: list[dict] = field(default_factory=list)     # every scaling layout's metrics
     trace_caps: list[dict] = field(default_factory=list)  # documents with a capacity judged on a trace's windows
 
@@ -83,7 +83,8 @@ class Findings:
     @property
     def candidates(self) -> list[dict]:
         """The layouts to recommend from: all from one run, so none is compared with another run's baseline."""
-        return [d["metrics"] for d in self.runs[self.primary]] if self.primary else list(self.main_rows)
+        return [d["metrics"] for d in self.runs[self.primary]] if self.primary else \
+            [d["metrics"] for d in self.suite] or list(self.main_rows)   # the suite's TP and (with --slo) DP rows
 
     @property
     def sources(self) -> str:
@@ -124,11 +125,12 @@ def gather(out_dir: Path, wanted: str | None = None) -> Findings:
                     key=lambda d: (d["_run"], d["metrics"]["gpus"], d["metrics"]["layout"])):
         runs.setdefault(d["_run"], []).append(d)
     model = groups[label][0]["config"]["engine"]["model"] if label else None
-    f = Findings(docs, skipped, sorted(_latest(mine, "suite"), key=lambda d: d["metrics"]["gpus"]), runs,
+    suite = sorted(_latest(mine, "suite"), key=lambda d: (d["metrics"]["gpus"], d["metrics"].get("dp", 1)))
+    f = Findings(docs, skipped, suite, runs,
                  [d for d in _latest(docs, "tensor_parallel") if d["config"]["engine"]["model"] == model],
                  label or "", {k: v for k, v in groups.items() if k != label})
     newest = runs[f.primary] if f.primary and any(d["metrics"]["gpus"] == 1 for d in runs[f.primary]) else []
-    f.main_rows = [d["metrics"] for d in f.suite] or sorted(
+    f.main_rows = [d["metrics"] for d in f.suite if d["metrics"].get("dp", 1) == 1] or sorted(
         [d["metrics"] for d in newest if d["metrics"].get("dp") == 1 and d["metrics"].get("pp") == 1],
         key=lambda m: m["gpus"])
     f.layouts = [d["metrics"] for d in f.scaling]
