@@ -58,7 +58,8 @@ def test_with_an_slo_the_suite_measures_tp_and_dp_alike_at_each_count(run):
         m, cap = d["metrics"], d["metrics"]["capacity"]
         assert d["status"] == "ok" and m["output_throughput"] > 0 and cap["probes"], name
         # each on a second engine built as `vllm serve` builds it: DP is vLLM's own, behind one front end
-        assert cap["engine"]["tensor_parallel_size"] == m["tp"] and cap["engine"].get("data_parallel_size", 1) == m["dp"]
+        engine = cap["engine"]
+        assert engine["tensor_parallel_size"] == m["tp"] and engine.get("data_parallel_size", 1) == m["dp"]
         assert m["capacity_request_rate_per_gpu"] == pytest.approx(cap["request_rate"] / m["gpus"])
         assert [len(r["ttft_ms"]) for r in d["raw"]["capacity_probes"]] == [p["requests"] for p in cap["probes"]]
     # the report's capacity table has a row for each, and the course table stays tensor parallel

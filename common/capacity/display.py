@@ -8,14 +8,14 @@ from common.measure.noise import noise_band, within_noise
 from common.capacity.search import SearchSpec, describe, slo_text
 from common.traffic.load_profile import clock
 from common.output.plotting import bar_plot, pareto_plot
-from common.output.tables import num
+from common.output.tables import num, rate
 
 
 def printer(spec: SearchSpec, then=None, start: dict | None = None):
     """An on_probe callback (it gets the search's result so far) that passes the result on to `then`, then prints one
     line per finished probe (after a header that says where the first rate came from)."""
     print(f"  capacity search under {slo_text(spec.slo, spec.percentile, spec.term_class)}, first rate "
-          f"{spec.start_rate:.3g} req/s" + (f" ({start['from']})" if start else ""), flush=True)
+          f"{rate(spec.start_rate)} req/s" + (f" ({start['from']})" if start else ""), flush=True)
 
     def show(partial: dict):
         if then:  # first kept (e.g. checkpointed), then shown: a probe on screen is a probe on disk
@@ -41,14 +41,14 @@ def probe_row(p: dict, percentile: float) -> dict:
         tw = p.get("trace_window")
         head = {"speed": f"{p['trace_speedup']:.3g}x",
                 "window": f"{clock(tw['start_s'])}-{clock(tw['end_s'])}" if tw else "from the start",
-                "window brought req/s": f"{p.get('window_rate', p['arrived_rate']):.3g}"}
+                "window brought req/s": rate(p.get('window_rate', p['arrived_rate']))}
     else:
-        head = {"offered req/s": f"{p['offered_rate']:.3g}"}
+        head = {"offered req/s": rate(p['offered_rate'])}
     verdict = ("pass" if p["pass"] else f"undecided ({describe(p, percentile)})" if p.get("inconclusive")
                else f"FAIL ({describe(p, percentile)})")
     return {
         **head,
-        "achieved req/s": "-" if cut else f"{p['achieved_rate']:.3g}",
+        "achieved req/s": "-" if cut else rate(p['achieved_rate']),
         "out tok/s": "-" if cut else num(p["output_throughput"], 0),
         f"{q} TTFT ms": num(p.get(f"{q}_ttft_ms"), 0),
         f"{q} TPOT ms": num(p.get(f"{q}_tpot_ms"), 1),

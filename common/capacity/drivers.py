@@ -12,6 +12,7 @@ from common.capacity.search import (START_FRACTION, CapacitySearch, ProbePlan, S
                              first_arrival, judge, judged_mask, window_verdicts)
 from common.capacity.display import printer
 from common.capacity.stats import saturation_rate
+from common.output.tables import rate as rate_text
 from common.runtime.isolation import checkpoint, run_isolated
 from common.traffic.loadgen import AsyncLLMBackend, Backend, run_async, run_closed_loop, run_open_loop
 from common.measure.metrics import StageTimer, derive_capacity, unloaded_reference
@@ -89,8 +90,8 @@ def start_note(spec: SearchSpec, saturation: dict | None) -> dict:
         src = "--capacity-start-rate" if saturation is None else "1 req/s (the saturation probe completed too few)"
         return {"from": src, "rate": spec.start_rate}
     why = saturation.get("ceiling_from")
-    return {"from": f"{START_FRACTION:g} x " + (f"{spec.ceiling:.3g} req/s: {why}" if why else
-                                                f"the saturation probe's {spec.ceiling:.3g} req/s"),
+    return {"from": f"{START_FRACTION:g} x " + (f"{rate_text(spec.ceiling)} req/s: {why}" if why else
+                                                f"the saturation probe's {rate_text(spec.ceiling)} req/s"),
             "rate": spec.start_rate, **saturation}
 
 

@@ -9,6 +9,11 @@ def num(v, nd: int = 1):
     return int(round(v)) if nd == 0 else round(v, nd)
 
 
+def rate(v: float) -> str:
+    """A request rate to 3 significant digits, never in exponent notation (1,120, not 1.12e+03)."""
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+
 def pct(v, nd: int = 0) -> str:
     """A share as '53%', or '-' for none."""
     return "-" if v is None else f"{v * 100:.{nd}f}%"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from common.measure.metrics import speedup, usd_per_1m
 from common.measure.noise import ABOVE_LINEAR, NOISE_FLOOR, above_linear_note, noise_band, within_noise
+from common.output.tables import rate
 from common.report.gather import dev_of
 
 
@@ -24,11 +25,6 @@ class Picks:
     cap_key: str | None           # the SLO text of the first capacity group
     speedup: float | None         # best_all's offline speedup over one GPU
     fewer: bool                   # some layout was measured on fewer GPUs than n_all
-
-
-def rate(v: float) -> str:
-    """A request rate to 3 significant digits, never in exponent notation (1,120, not 1.12e+03)."""
-    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
 
 
 def per_gpu(m: dict) -> float:

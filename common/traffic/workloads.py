@@ -22,6 +22,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from common.output.tables import rate as rate_text
 from common.traffic.load_profile import LoadProfile, clock
 from common.traffic.traces import Trace, dataset_kind, load_sharegpt, load_trace
 
@@ -293,8 +294,8 @@ class TraceWorkload:
         w = p.windows[p.heaviest]
         speed = 1.0 / p.load(w)
         return speed * self.trace.mean_rate, (
-            f"the heaviest window ({clock(p.origin_s + w.start_s)}) asks for the saturation probe's {ceiling_rate:.3g} "
-            f"req/s of this mix at {speed:.3g}x (cost model: {p.cost.describe()})")
+            f"the heaviest window ({clock(p.origin_s + w.start_s)}) asks for the saturation probe's "
+            f"{rate_text(ceiling_rate)} req/s of this mix at {speed:.3g}x (cost model: {p.cost.describe()})")
 
     def requests(self, n: int, seed: int) -> list[RequestSpec]:
         specs = self._cycle(n, seed, speed=1.0, until_s=None)
