@@ -644,8 +644,8 @@ SAMPLE_FIGURES = [
     ("reaches 0.94", CPU, "cpu_tiny/suite/report.md", "table:2|Speedup"),
     ("(47", CPU, "cpu_tiny/suite/report.md", "table:2|Efficiency"),
     ("DP2 held 17", CPU, CPU_SUITE.format("1dp2"),
-     lambda p: _j(p[0])["metrics"]["capacity"]["request_rate"] / _j(str(p[0]).replace("1dp2", "2"))["metrics"]["capacity"][
-         "request_rate"] * 100 - 100),
+     lambda p: _j(p[0])["metrics"]["capacity"]["request_rate"]
+     / _j(str(p[0]).replace("1dp2", "2"))["metrics"]["capacity"]["request_rate"] * 100 - 100),
     *_row(CPUTR,
           "| requests kept (dropped: longer than 4,096 tokens) | 7,512 of 8,756 (1,244) | 15,092 of 16,499 (1,407) |",
           CPU_CODE, "config.workload.max_model_len",
