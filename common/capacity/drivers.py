@@ -34,24 +34,23 @@ def probe_specs(plan: ProbePlan, rate: float, source: WorkloadSource, seed: int,
 def trace_terms(res: dict, source: WorkloadSource) -> dict:
     """A search over a trace: the capacity also as the trace's speed-up and its busiest minute's rate; judged on its
     heaviest window, the window that decided (binding_window) and the stretch's load profile."""
-    w = source
-    note = w.rate_note(res.get("request_rate") or 0.0)
-    if not note:
+    judge, stretch = source.judge, source.stretch()
+    if judge is None or stretch is None:   # Poisson arrivals: the rate is the whole story
         return res
-    judge = w.judge   # a trace (only a trace's rates have a note)
     res["trace_judge"] = judge
-    if judge == "heaviest":
-        res["profile"] = w.profile.to_json()
+    if source.profile is not None and judge == "heaviest":
+        res["profile"] = source.profile.to_json()
     if not res.get("request_rate"):
         return res
+    note = source.rate_note(res["request_rate"])
     res.update(note)
     at, _ = bracket_probes(res["probes"], *res["bracket"])
-    if judge == "heaviest" and at and at.get("trace_window"):
-        tw, tr = at["trace_window"], w.trace
+    if source.profile is not None and judge == "heaviest" and at and at.get("trace_window"):
+        tw, (origin, span) = at["trace_window"], stretch
         res["binding_window"] = {"start_s": tw["start_s"], "end_s": tw["end_s"]}
         res["binding_window_rate"] = at.get("arrived_rate")
-        res["binding_work_per_s"] = w.profile.work_between(*tw["judged_s"])
-        res["verdict"] += (f"; it holds this stretch ({clock(tr.origin_s)}-{clock(tr.origin_s + tr.span_s)} of the "
+        res["binding_work_per_s"] = source.profile.work_between(*tw["judged_s"])
+        res["verdict"] += (f"; it holds this stretch ({clock(origin)}-{clock(origin + span)} of the "
                            f"trace) at up to {note['trace_speedup']:.3g} x its recorded rate: its heaviest window at "
                            f"{clock(tw['start_s'])}-{clock(tw['end_s'])} decides (it brought {at['arrived_rate']:.3g} "
                            f"req/s at that speed; {res['request_rate']:.3g} req/s on average over the stretch)")
@@ -249,7 +248,7 @@ async def capacity_on_backend(backend: Backend, search: dict, workload: dict, so
 
 
 # --------------------------------------------------------------------------- the validation replay
-def validation_span(source, cap: dict, span_s: float | None) -> tuple[float, float] | None:
+def validation_span(source: TraceWorkload, cap: dict, span_s: float | None) -> tuple[float, float] | None:
     """The part of the stretch (stretch time) a validation replays: all of it, or `span_s` seconds that hold the
     binding window (centred on it where the stretch allows)."""
     tr, w = source.trace, source.profile.window_s

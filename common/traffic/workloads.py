@@ -153,6 +153,8 @@ class WorkloadSource(Protocol):
     out; `max_output_len`: the longest answer it asks for (sizes a probe's time limit)."""
     dropped: int
     max_output_len: int
+    judge: str | None              # a trace's: probes judged on its "heaviest" window or from its "start"; else None
+    profile: LoadProfile | None    # a trace's load per window (the work estimate); None for Poisson arrivals
 
     def requests(self, n: int, seed: int) -> list[RequestSpec]:
         """n requests, for a closed loop (no arrival times)."""
@@ -170,8 +172,11 @@ class WorkloadSource(Protocol):
     def rate_note(self, rate: float) -> dict:
         """What an offered rate means in this workload's own terms ({} where it is just req/s)."""
 
-    def describe(self) -> dict:
-        """config.workload: what the requests are."""
+    def stretch(self) -> tuple[float, float] | None:
+        """A trace's stretch replayed: (its start, its span), s of trace time; None for Poisson arrivals."""
+
+    def describe(self, run: dict | None = None) -> dict:
+        """config.workload: what the requests are; with `run` (the run's config), what the run adds to them."""
 
 
 @dataclass
@@ -183,6 +188,8 @@ class PoissonWorkload:
     info: dict
     burstiness: float = 1.0
     dropped: int = 0
+    judge: None = None       # (a trace's)
+    profile: None = None     # (a trace's)
 
     def requests(self, n: int, seed: int) -> list[RequestSpec]:
         return self.make(n, seed)
@@ -209,7 +216,10 @@ class PoissonWorkload:
     def rate_note(self, rate: float) -> dict:
         return {}
 
-    def describe(self) -> dict:
+    def stretch(self) -> None:
+        return None
+
+    def describe(self, run: dict | None = None) -> dict:
         return dict(self.info)
 
 
@@ -351,9 +361,17 @@ class TraceWorkload:
         speed = rate / self.trace.mean_rate
         return {"trace_speedup": speed, "busiest_minute_rate": speed * self.trace.busiest_minute_rate()}
 
-    def describe(self) -> dict:
-        return {**self.trace.describe(), "dropped": self.dropped, "max_model_len": self.max_model_len,
-                "judge": self.judge, "window_s": self.window_s}
+    def stretch(self) -> tuple[float, float]:
+        return self.trace.origin_s, self.trace.span_s
+
+    def describe(self, run: dict | None = None) -> dict:
+        """The stretch; with `run`, also where it starts and the speeds the run replays it at (config.workload)."""
+        w = self.trace.describe()
+        if run is None:
+            return {**w, "dropped": self.dropped, "max_model_len": self.max_model_len, "judge": self.judge,
+                    "window_s": self.window_s}
+        return {**w, "start_s": run["trace_start_s"], "speed": run.get("speeds") or [1.0], "dropped": self.dropped,
+                "max_model_len": self.max_model_len, "judge": self.judge, "window_s": self.window_s}
 
 
 # --------------------------------------------------------------------------- a run's workload, from its config
@@ -429,13 +447,7 @@ _SOURCES: dict = {}
 def workload_config(cfg: dict) -> dict:
     """config.workload: what the requests are - the random shape, ShareGPT's prompts, or the replayed trace stretch
     (source, path, sha256, requests, span, rates, speeds, how many requests max_model_len dropped)."""
-    src = workload_source(cfg)
-    if not isinstance(src, TraceWorkload):
-        return src.describe()
-    w = src.describe()
-    return {**{k: v for k, v in w.items() if k not in ("dropped", "max_model_len", "judge", "window_s")},
-            "start_s": cfg["trace_start_s"], "speed": cfg.get("speeds") or [1.0], "dropped": w["dropped"],
-            "max_model_len": w["max_model_len"], "judge": w["judge"], "window_s": w["window_s"]}
+    return workload_source(cfg).describe(cfg)
 
 
 def workload_text(w: dict) -> str:
