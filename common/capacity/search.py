@@ -229,8 +229,9 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
     # margin per term: (target - measured) / target, > 0 within the SLO; the keep-up condition likewise
     margins = {term: ((target - probe[f"p{p:g}_{term}_ms"]) / target if probe[f"p{p:g}_{term}_ms"] is not None
                       else -math.inf) for term, target in spec.slo.items()}
-    probe.update(keep_up(records, a, b, len(judged)))
-    margins["keep_up"] = probe.pop("keep_up_margin") if judged else -math.inf
+    ku = keep_up(records, a, b, len(judged))
+    probe.update(ku.to_json())
+    margins["keep_up"] = ku.margin if judged else -math.inf
     worst = min(margins, key=margins.get)
     if stopped:  # the early stop's verdict: that term could no longer be met (what ran is kept as measured)
         worst = stopped["term"]

@@ -4,6 +4,7 @@ over. The rule that uses them is common/capacity/search.py."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,16 +23,31 @@ def backlog(records, a: float, b: float, points: int = 41) -> tuple[float, float
     return float(np.polyfit(ts - a, n, 1)[0] * (b - a)), float(n.mean())
 
 
-def keep_up(records, a: float, b: float, arrivals: int) -> dict:
+@dataclass
+class KeepUp:
+    """The keep-up verdict on a probe's backlog: "ok", "grows" or "undecided"; `margin` > 0 when it keeps up (the
+    search weighs it beside the SLO terms' margins; it is not written)."""
+    verdict: str
+    backlog_growth: float
+    backlog_mean: float
+    backlog_noise: float
+    margin: float
+
+    def to_json(self) -> dict:
+        """A probe's keep_up and backlog_* keys."""
+        return {"keep_up": self.verdict, "backlog_growth": self.backlog_growth, "backlog_mean": self.backlog_mean,
+                "backlog_noise": self.backlog_noise}
+
+
+def keep_up(records, a: float, b: float, arrivals: int) -> KeepUp:
     """The keep-up verdict on the backlog over the judged window [a, b) (see the module docstring): "ok" when it grew
     by at most KEEP_UP_SHARE of the window's arrivals (or 2), "grows" when also beyond KEEP_UP_SIGMAS Poisson spreads
-    of the backlog, else "undecided"; the margin is > 0 when it keeps up."""
+    of the backlog, else "undecided"."""
     growth, mean = backlog(records, a, b)
     material = max(KEEP_UP_SHARE * arrivals, 2.0)
     noise = KEEP_UP_SIGMAS * math.sqrt(max(mean, 1.0))
     verdict = "ok" if growth <= material else "grows" if growth > noise else "undecided"
-    return {"keep_up": verdict, "backlog_growth": round(growth, 2), "backlog_mean": round(mean, 2),
-            "backlog_noise": round(noise, 2), "keep_up_margin": (material - growth) / material}
+    return KeepUp(verdict, round(growth, 2), round(mean, 2), round(noise, 2), (material - growth) / material)
 
 
 def saturation_rate(records) -> float | None:
