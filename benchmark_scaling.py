@@ -46,8 +46,8 @@ from common.measure.metrics import derive_scaling
 from common.runtime.models import layout_problem
 from common.measure.noise import above_linear_note, spread_note
 from common.output.plotting import bar_plot, line_plot
-from common.output.results import (RunFile, any_failed, environment, machine_text, record_failure, run_path, save_run,
-                                   then, timestamp)
+from common.output.results import (RunFile, any_failed, environment, figure_subtitle, record_failure, run_path,
+                                   save_run, then, timestamp)
 from common.measure.scaling import plan_layouts, run_layout, summarize_layout
 from common.output.tables import num, pct, print_table
 from common.traffic.traces import TraceError, check_trace_args
@@ -253,7 +253,7 @@ def report(cfg, rows, results, price: tuple, files, ts, info) -> dict:
     print_table(rows, "\n".join(takeaway(ok, price)), title="All layouts")
     if cfg.capacity:
         capacity_table(cfg, [m for _, m in ok], price)
-    sub = f"{info.short_name} on {machine_text(environment())}, {cfg.input_len} in / {cfg.output_len} out tokens"
+    sub = figure_subtitle(info.short_name, environment(), f"{cfg.input_len} in / {cfg.output_len} out tokens")
     stem = Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}"
     plots = plot(cfg, ok, stem, sub) if cfg.plots and ok else []
     print("results: " + ", ".join(files) + ("\nplots: " + ", ".join(plots) if plots else ""))

@@ -49,7 +49,7 @@ from common.measure.metrics import StageTimer, fairness_metrics, request_metrics
 from common.runtime.models import load_model_info
 from common.output.plotting import capacity_plot, cdf_plot, line_plot, load_timeline_plot, validation_plot
 from common.traffic.prom import Watcher, prefix_hit_rate, read_counters
-from common.output.results import RunFile, any_failed, run_path, then, timestamp
+from common.output.results import RunFile, any_failed, environment, figure_subtitle, run_path, then, timestamp
 from common.runtime.server import API_KEY_ENV, Unauthorized, health, served_model
 from common.traffic.stepdrive import generate_offline
 from common.output.tables import num, print_table
@@ -374,7 +374,7 @@ def follow_up(cfg: Config, run: RunFile, res: dict, failure: dict | None, batch:
         summary = then("the vllm bench serve cross-check", bench, run) or summary
     rows, _, lines = summary
     then("the tables", tables, run)
-    return (then("the plots", lambda: make_plots(cfg, res, run.path), run) or []) if cfg.plots and rows else []
+    return (then("the plots", lambda: make_plots(cfg, res, run), run) or []) if cfg.plots and rows else []
 
 
 def keep(
@@ -711,14 +711,16 @@ def calibration_table(comparison: dict) -> None:
                 title="Calibration against vllm bench serve (same server, same workload)")
 
 
-def make_plots(cfg: Config, res: dict, path: Path) -> list[str]:
+def make_plots(cfg: Config, res: dict, run: RunFile) -> list[str]:
+    path, c = run.path, run.config
+    sub = figure_subtitle(c["engine"]["model"], run.env or environment(), workload_text(c["workload"]))
     if cfg.capacity:
         cap = res.get("capacity") or {}
-        out = [capacity_plot(path.with_name(path.stem + "_capacity.png"), cap)] if cap.get("probes") else []
+        out = [capacity_plot(path.with_name(path.stem + "_capacity.png"), cap, sub)] if cap.get("probes") else []
         if cap.get("profile"):
-            out.append(load_timeline_plot(path.with_name(path.stem + "_load.png"), cap))
+            out.append(load_timeline_plot(path.with_name(path.stem + "_load.png"), cap, sub))
         if (cap.get("validation") or {}).get("windows"):
-            out.append(validation_plot(path.with_name(path.stem + "_validation.png"), cap))
+            out.append(validation_plot(path.with_name(path.stem + "_validation.png"), cap, sub))
         return [str(p) for p in out]
     stem, lvs = path.with_suffix(""), res["levels"]
     xs = [lv["value"] for lv in lvs]
@@ -726,14 +728,14 @@ def make_plots(cfg: Config, res: dict, path: Path) -> list[str]:
     finite = [x if x != float("inf") else max([v for v in xs if v != float("inf")] or [1]) * 2 for x in xs]
     return [str(line_plot(Path(f"{stem}_throughput.png"),
                           {"output tokens/s": (finite, [lv["metrics"]["output_throughput"] for lv in lvs])},
-                          "Throughput under load", xl, "output tokens / s", logx=True)),
+                          f"Throughput under load: {sub}", xl, "output tokens / s", logx=True)),
             str(line_plot(Path(f"{stem}_latency.png"),
                           {f"{p} {n}": (finite, [lv["metrics"][f"{p}_{n}_ms"] for lv in lvs])
                            for n in ("ttft", "tpot") for p in ("median", "p99")},
-                          "Latency under load", xl, "ms", logx=True, logy=True)),
+                          f"Latency under load: {sub}", xl, "ms", logx=True, logy=True)),
             str(cdf_plot(Path(f"{stem}_e2e_cdf.png"),
                          {f"{lv['kind']}={lv['value']:g}": [r["e2el_ms"] for r in lv["requests"]] for lv in lvs},
-                         "End-to-end latency CDF per level", "E2E latency (ms)", logx=True))]
+                         f"End-to-end latency CDF per level: {sub}", "E2E latency (ms)", logx=True))]
 
 
 # --------------------------------------------------------------------------- command line

@@ -44,7 +44,7 @@ from common.traffic.loadgen import AsyncLLMBackend, run_async, run_closed_loop, 
 from common.measure.metrics import StageTimer
 from common.measure.mixed import analyse, mix_prompts, workload
 from common.output.plotting import class_cdf_plot, scatter_plot, timeline_plot
-from common.output.results import (RunFile, any_failed, environment, machine_text, record_failure, run_path, then,
+from common.output.results import (RunFile, any_failed, environment, figure_subtitle, record_failure, run_path, then,
                                    timestamp)
 from common.output.tables import num, pct, print_table
 from common.traffic.workloads import PoissonWorkload, random_prompts
@@ -320,7 +320,7 @@ def best_variant(ms: list[dict], rate: float) -> list[str]:
 def report(cfg, rows, done, files, ts, info) -> dict:
     lines = takeaway([m for _, m, _ in done], cfg.request_rate) if done else []
     print_table(rows, "\n".join(lines), title="Mixed workload: short requests next to long ones")
-    sub = f"{info.short_name} on {machine_text(environment())}, {cfg.num_requests} requests at {cfg.request_rate:g}/s"
+    sub = figure_subtitle(info.short_name, environment(), f"{cfg.num_requests} requests at {cfg.request_rate:g}/s")
     plots = plot(cfg, done, Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}", sub) \
         if cfg.plots and done else []
     print("results: " + ", ".join(files) + ("\nplots: " + ", ".join(plots) if plots else ""))

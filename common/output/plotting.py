@@ -187,6 +187,13 @@ def wrap_title(title: str, chars: int) -> str:
     return "\n".join(textwrap.wrap(glued, chars))
 
 
+def _subtitled(fig, sub: str):
+    """The figure with `sub` (the model, devices, workload: results.figure_subtitle) above its panels."""
+    if sub:   # ~5 pt a character at 9 pt
+        fig.suptitle(wrap_title(sub, int(fig.get_figwidth() * 72 / 5)), fontsize=9)
+    return fig
+
+
 def _save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +204,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def capacity_plot(path: Path, cap: dict) -> Path:
+def capacity_plot(path: Path, cap: dict, sub: str = "") -> Path:
     """One capacity search: each probe's percentile latencies against the offered rate - on a trace, the speed-up -
     (SLO targets dashed) and what arrived in the judged window against what completed (the engine keeps up on the
     diagonal); the capacity found is marked. Probes stopped early are drawn as stopped, not as a 0 rate."""
@@ -240,10 +247,10 @@ def capacity_plot(path: Path, cap: dict) -> Path:
                        label=f"capacity {found:.3g}x" if trace else f"capacity {found:.3g} req/s")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _save(_subtitled(fig, sub), path)
 
 
-def load_timeline_plot(path: Path, cap: dict) -> Path:
+def load_timeline_plot(path: Path, cap: dict, sub: str = "") -> Path:
     """A trace stretch's load per window at 1x: req/s (left) and prompt / output tokens per second (right) over trace
     time, the windows the probes judged shaded, the one that decided the capacity darker."""
     plt = _plt()
@@ -275,10 +282,10 @@ def load_timeline_plot(path: Path, cap: dict) -> Path:
     ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
     ax.set_title(f"Load of the stretch per {prof['window_s']:g} s window (shaded: windows the probes replayed)")
-    return _save(fig, path)
+    return _save(_subtitled(fig, sub), path)
 
 
-def validation_plot(path: Path, cap: dict) -> Path:
+def validation_plot(path: Path, cap: dict, sub: str = "") -> Path:
     """The validation replay: each window's percentile TTFT and TPOT against the SLO, on their own axes; missed
     windows marked."""
     plt = _plt()
@@ -301,7 +308,7 @@ def validation_plot(path: Path, cap: dict) -> Path:
     axes[-1].set_xlabel("trace time (minutes from its first request)")
     axes[0].set_title(f"Validation replay at {v['speed']:.3g}x, per {v['window_s']:g} s window: "
                       + ("every window met the SLO" if v["pass"] else f"{len(v['missed'])} window(s) missed (red)"))
-    return _save(fig, path)
+    return _save(_subtitled(fig, sub), path)
 
 
 def replicas_plot(path: Path, fleet: dict, title: str) -> Path:

@@ -122,6 +122,11 @@ def machine_text(env: dict) -> str:
     return f"CPU ({env['cpu_count']} cores)"
 
 
+def figure_subtitle(model: str, env: dict, workload: str) -> str:
+    """What a figure is of, for its title: the model (its last path part), the devices, the workload."""
+    return f"{str(model).rstrip('/').split('/')[-1]} on {machine_text(env)}, {workload}"
+
+
 def strip_ansi(text: str) -> str:
     """nvidia-smi underlines its header with terminal escape codes; files want plain text."""
     return re.sub(r"\x1b\[[0-9;]*m", "", text)

@@ -6,14 +6,14 @@ from pathlib import Path
 from common.capacity.display import capacity_plots
 from common.output.plotting import bar_plot, line_plot, panels_plot, stacked_bar_plot
 from common.report.gather import Findings, dev_of
-from common.output.results import machine_text, run_stamp, stamp_clock
+from common.output.results import figure_subtitle, run_stamp, stamp_clock
 
 
 def context(f: Findings) -> str:
     """What every figure of the report is of: the model, the devices, the workload (a subtitle)."""
-    env, c = f.first["environment"], f.first["config"]
-    model = str(c["engine"]["model"]).rstrip("/").split("/")[-1]
-    return f"{model} on {machine_text(env)}, {c.get('input_len')} in / {c.get('output_len')} out tokens"
+    c = f.first["config"]
+    return figure_subtitle(c["engine"]["model"], f.first["environment"],
+                           f"{c.get('input_len')} in / {c.get('output_len')} out tokens")
 
 
 def memory_bars(f: Findings) -> tuple[list[str], dict[str, list[float]]] | None:
