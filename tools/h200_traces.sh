@@ -4,7 +4,8 @@
 #   setsid bash tools/h200_traces.sh STEP... </dev/null >/dev/null 2>&1 &
 # STEP: conv (the conversation trace from 600 s, --validate over 20 min around its binding window, vllm bench serve
 #       on that window) | code (the code trace from 180 s, 15 s windows) | rconv / rcode (the random shape at each
-#       trace's mean lengths, 1155/203 and 2046/28 tokens) - all at p99 TTFT 500 / TPOT 50 ms, at most 6 probes.
+#       trace's mean lengths, 1155/203 and 2046/28 tokens) - all at p99 TTFT 500 / TPOT 50 ms, at most 6 probes
+#       (PROBES=N: N) | codeb (the code search resumed at 0.0796x, the middle of the bracket earlier runs left).
 # Results, tables and logs under /tmp/tr/res/<step>/; /tmp/tr/res/progress says what ran and how it ended.
 R=/tmp/tr/res; mkdir -p $R
 M=${M7B/--max-model-len 4096/--max-model-len 8192}
@@ -29,6 +30,9 @@ for step in "$@"; do
     convv) args="--dataset-path traces/AzureLLMInferenceTrace_conv.csv --trace-start 600 --find-capacity
                  --slo ttft:500,tpot:50 --capacity-start-rate 11.94 --max-probes 2 --compare-vllm-bench
                  --validate --validate-span 600" ;;   # conv's 6-probe search found 2.1x (11.94 req/s): validate it
+    codeb) args="--dataset-path traces/AzureLLMInferenceTrace_code.csv --trace-start 180 --trace-window 15 --find-capacity
+                 --slo ttft:500,tpot:50 --capacity-start-rate 0.2143 --max-probes 2 --compare-vllm-bench" ;;
+                 # the code search from the bracket earlier runs left (0.053x pass, 0.106x fail): its middle, 0.0796x
     *) echo "unknown step $step" >> $R/progress; continue ;;
   esac
   mkdir -p $R/$step
