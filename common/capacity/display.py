@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.measure.noise import noise_band, within_noise
+from common.measure.noise import tied_with_best
 from common.capacity.search import SearchSpec, describe, slo_text
 from common.traffic.load_profile import clock
 from common.output.plotting import bar_plot, pareto_plot
@@ -95,10 +95,8 @@ def best_capacity(ms: list[dict]) -> dict | None:
     ok = [m for m in ms if m.get("capacity_request_rate")]
     if not ok:
         return None
-    top = max(ok, key=lambda m: m["capacity_request_rate_per_gpu"])
     per = lambda m: m["capacity_request_rate_per_gpu"]  # noqa: E731
-    return min([m for m in ok if within_noise(per(m), per(top), noise_band(m, top, key="capacity"))],
-               key=lambda m: (m["gpus"], -per(m)))
+    return min(tied_with_best(ok, per, key="capacity"), key=lambda m: (m["gpus"], -per(m)))
 
 
 def capacity_plots(stem, ms: list[dict], capacity: dict, dev: str = "GPU", sub: str = "") -> list[Path]:

@@ -24,6 +24,13 @@ def within_noise(a: float, b: float, band: float) -> bool:
     return abs(a - b) <= band * max(abs(a), abs(b))
 
 
+def tied_with_best(ms: list[dict], value, key: str = "output_throughput") -> list[dict]:
+    """The layouts of `ms` whose value(m) ties the best one's within the noise of the pair (noise_band on `key`), the
+    best among them."""
+    top = max(ms, key=value)
+    return [m for m in ms if within_noise(value(m), value(top), noise_band(m, top, key=key))]
+
+
 def above_linear(ms: list[dict]) -> list[tuple[dict, float]]:
     """[(layout, its efficiency)] of the layouts of one run that read above linear scaling against its 1-device
     row: that baseline most likely read low, and every speedup against it is suspect."""

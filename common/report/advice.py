@@ -6,7 +6,8 @@ import math
 from dataclasses import dataclass
 
 from common.measure.metrics import speedup, usd_per_1m
-from common.measure.noise import ABOVE_LINEAR, NOISE_FLOOR, above_linear_note, noise_band, within_noise
+from common.measure.noise import (ABOVE_LINEAR, NOISE_FLOOR, above_linear_note, noise_band, tied_with_best,
+                                  within_noise)
 from common.output.tables import rate
 from common.report.gather import dev_of
 
@@ -34,8 +35,7 @@ def per_gpu(m: dict) -> float:
 def pick(cands: list[dict], cap_best: dict, base: dict | None, slo: dict | None) -> Picks:
     top = max(cands, key=per_gpu)
     # per-GPU rates within the run's noise are a tie: the fewest GPUs is then the simpler rental
-    per_dollar = min([m for m in cands if within_noise(per_gpu(m), per_gpu(top), noise_band(m, top))],
-                     key=lambda m: (m["gpus"], -per_gpu(m)))
+    per_dollar = min(tied_with_best(cands, per_gpu), key=lambda m: (m["gpus"], -per_gpu(m)))
     # every term of the SLO against the layout's p99 under load (a term it has no figure for: not met)
     meets = [m for m in cands if slo and all((m.get(f"p99_{k}_ms") or math.inf) <= v for k, v in slo.items())]
     fastest = min(meets or cands, key=lambda m: m["batch1_tpot_ms"] or math.inf)
@@ -46,8 +46,7 @@ def pick(cands: list[dict], cap_best: dict, base: dict | None, slo: dict | None)
     best_all, tied = max(at_all, key=lambda m: m["output_throughput"]), []
     if cap_key and with_cap:   # capacities within the noise are a tie: the smallest replica is the simpler rental
         cap = lambda m: m["capacity_request_rate"]  # noqa: E731
-        top_c = max(with_cap, key=cap)
-        tied = [m for m in with_cap if within_noise(cap(m), cap(top_c), noise_band(m, top_c, key="capacity"))]
+        tied = tied_with_best(with_cap, cap, key="capacity")
         best_all = min(tied, key=lambda m: (m.get("tp", 1) * m.get("pp", 1), -cap(m)))
     sp = best_all.get("speedup") or (speedup(best_all, base)[0] if base else None)
     return Picks(per_dollar=per_dollar, top=top, fastest=fastest, meets=meets, n_all=n_all, at_all=at_all,
