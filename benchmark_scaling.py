@@ -209,7 +209,7 @@ def after_layout(cfg: Config, lay: dict, base: dict, run: RunFile, m: dict, ts: 
     """Each a step after the layout's figures: its capacity search (a second engine, as `vllm serve` builds it)
     and, for the 1-GPU baseline, the interleaved calibration against vllm bench throughput."""
     if cfg.capacity:
-        then("the capacity search", lambda: layout_capacity(m, run, lay, base, cfg.timeout_s, price, _row), run)
+        then("the capacity search", lambda: layout_capacity(run, lay, base, cfg.timeout_s, price, _row), run)
     if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
         then("the vllm bench throughput calibration", lambda: compare_with_vllm_bench(
             cfg, base, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt",

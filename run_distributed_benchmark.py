@@ -52,7 +52,7 @@ from common.output.results import (
     timestamp,
 )
 from common.capacity.drivers import layout_capacity
-from common.measure.scaling import layout_name, measure_engine, plan_layouts, run_layout, summarize_layout
+from common.measure.scaling import measure_engine, plan_layouts, run_layout, summarize_layout
 from common.traffic.stepdrive import run_steps
 from common.traffic.traces import TraceError, check_trace_args
 from common.traffic.workloads import random_prompts, workload_config
@@ -164,12 +164,11 @@ def main(cfg: Config) -> dict:
             save_run(path, experiment=EXPERIMENT, config=child, metrics={"gpus": n, "layout": name}, status="skipped",
                      failure={"kind": "skipped", "message": why})
         else:
-            run = run_config(lay, child, path, price, cfg.timeout_s)
+            run = run_config(lay, child, path, cfg.timeout_s)
             runs += [run] if run else []
             failed |= run is None
             if run and run.status == "ok" and cfg.capacity:   # as `vllm serve` builds it: TP and DP measured alike
-                then("the capacity search", lambda: layout_capacity(run.metrics, run, lay, child, cfg.timeout_s,
-                                                                      price), run)
+                then("the capacity search", lambda: layout_capacity(run, lay, child, cfg.timeout_s, price), run)
     print(f"\nsuite wall time {time.perf_counter() - t_suite:.0f} s")
     out = then("the report", lambda: write_report(out_dir, ReportSettings.of(cfg)), *runs) or {"report": None}
     out["exit_code"] = 1 if failed or any_failed(runs) else out.get("exit_code", 0)
@@ -190,7 +189,7 @@ def finished_layouts(out_dir: Path, model: str) -> set[str]:
             and d["config"].get("engine", {}).get("model") == model}
 
 
-def run_config(lay: dict, child: dict, path: Path, price: float | None, timeout_s: float) -> RunFile | None:
+def run_config(lay: dict, child: dict, path: Path, timeout_s: float) -> RunFile | None:
     """One layout, on disk the moment it is measured, then summarized in a step after it: TP on one engine that
     measures the whole suite, in its own process; DP as one-GPU replicas, each its own engine and process (offline,
     batch-1 and latency under load, as benchmark_scaling.py measures them). Its file, or None when it did not run."""
@@ -209,7 +208,7 @@ def run_config(lay: dict, child: dict, path: Path, price: float | None, timeout_
     run = RunFile(path, EXPERIMENT, child, metrics={"gpus": n, "layout": name}, raw=raw)
     run.save()   # what the engine measured, before anything reads it
     def summary() -> None:
-        run.metrics = suite_metrics(n, res) if tp else summarize_layout(lay, res)
+        run.metrics = suite_metrics(lay, res) if tp else summarize_layout(lay, res)
         run.status = "ok" if run.metrics["offline_failed"] == 0 else "failed"
         run.raw.pop("suite_child", None)   # summarized: its figures are in metrics now
         st = (res.get("replicas") or [res])[0]["stage_seconds"]
@@ -220,9 +219,9 @@ def run_config(lay: dict, child: dict, path: Path, price: float | None, timeout_
     return run
 
 
-def suite_metrics(n: int, res: dict) -> dict:
-    """One GPU count's figures from its suite child's result."""
-    m = summarize_layout({"n": n, "tp": n, "pp": 1, "dp": 1, "name": layout_name(n, 1, 1)}, res)
+def suite_metrics(lay: dict, res: dict) -> dict:
+    """A TP layout's figures from its suite child's result."""
+    n, m = lay["n"], summarize_layout(lay, res)
     nvml = res["memory"]["backend"] == "nvml"
     per_gpu = [
         d

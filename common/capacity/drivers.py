@@ -366,16 +366,16 @@ def run_capacity(layout: dict, base: dict, timeout_s: float) -> dict:
     return out
 
 
-def layout_capacity(m: dict, run, layout: dict, base: dict, timeout_s: float, price: float | None, row=None) -> None:
-    """A layout's capacity search (run_capacity: its own engine process) into its metrics `m` and its result file
-    `run` (a common.output.results.RunFile; `row(m)` its table row, when it has one). A failed search marks the
-    layout failed; one cut by Ctrl-C raises KeyboardInterrupt, so the sweep stops with the file saying so."""
+def layout_capacity(run, layout: dict, base: dict, timeout_s: float, price: float | None, row=None) -> None:
+    """A layout's capacity search (run_capacity: its own engine process) into its result file `run` (a
+    common.output.results.RunFile) and its metrics; `row(metrics)` its table row, when it has one. A failed search
+    marks the layout failed; one cut by Ctrl-C raises KeyboardInterrupt, so the sweep stops with the file saying so."""
+    m = run.metrics
     m["capacity"] = run_capacity(layout, base, timeout_s)
     run.raw["capacity_probes"] = split_samples(m["capacity"])
     derive_capacity(m, price)
     if m["capacity"].get("failed"):
         m["status"] = "failed"
-    run.metrics = m
     if row:
         run.rows = [row(m)]
     if m["capacity"].get("interrupted"):   # recorded as such by the step, and the sweep stops

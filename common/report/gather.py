@@ -83,8 +83,8 @@ class Findings:
     @property
     def candidates(self) -> list[dict]:
         """The layouts to recommend from: all from one run, so none is compared with another run's baseline."""
-        return [d["metrics"] for d in self.runs[self.primary]] if self.primary else \
-            [d["metrics"] for d in self.suite] or list(self.main_rows)   # the suite's TP and (with --slo) DP rows
+        docs = self.runs[self.primary] if self.primary else self.suite   # the suite: its TP and (with --slo) DP rows
+        return [d["metrics"] for d in docs]
 
     @property
     def sources(self) -> str:

@@ -366,12 +366,9 @@ class TraceWorkload:
 
     def describe(self, run: dict | None = None) -> dict:
         """The stretch; with `run`, also where it starts and the speeds the run replays it at (config.workload)."""
-        w = self.trace.describe()
-        if run is None:
-            return {**w, "dropped": self.dropped, "max_model_len": self.max_model_len, "judge": self.judge,
-                    "window_s": self.window_s}
-        return {**w, "start_s": run["trace_start_s"], "speed": run.get("speeds") or [1.0], "dropped": self.dropped,
-                "max_model_len": self.max_model_len, "judge": self.judge, "window_s": self.window_s}
+        replay = {} if run is None else {"start_s": run["trace_start_s"], "speed": run.get("speeds") or [1.0]}
+        return {**self.trace.describe(), **replay, "dropped": self.dropped, "max_model_len": self.max_model_len,
+                "judge": self.judge, "window_s": self.window_s}
 
 
 # --------------------------------------------------------------------------- a run's workload, from its config
