@@ -643,6 +643,9 @@ SAMPLE_FIGURES = [
     ("the suite 240", CPU, "cpu_tiny/suite/stdout.txt", r"re:suite wall time (\d+) s"),
     ("reaches 0.94", CPU, "cpu_tiny/suite/report.md", "table:2|Speedup"),
     ("(47", CPU, "cpu_tiny/suite/report.md", "table:2|Efficiency"),
+    ("rank (4", CPU, CPU_SUITE.format(2),
+     lambda p: _j(p[0])["metrics"]["capacity"]["request_rate"]
+     / _j(str(p[0]).replace("_tp2_", "_tp1_"))["metrics"]["capacity"]["request_rate"] * 100 - 100),
     ("DP2 held 17", CPU, CPU_SUITE.format("1dp2"),
      lambda p: _j(p[0])["metrics"]["capacity"]["request_rate"]
      / _j(str(p[0]).replace("1dp2", "2"))["metrics"]["capacity"]["request_rate"] * 100 - 100),
