@@ -42,6 +42,7 @@ CAP, MIXCAP, CALIB, TRACES1, CPU, CPUTR, RAY = (
     "docs/sample_results/h200x1/calibration/README.md", "docs/sample_results/h200x1/traces/README.md",
     "docs/sample_results/cpu_tiny/README.md", "docs/sample_results/cpu_tiny/traces/README.md",
     "docs/sample_results/h200x1/ray_tp1/README.md")
+TRACES100 = "docs/sample_results/h100x1/traces/README.md"
 H200_USD = GPU_HOUR_USD["H200"][0]
 
 # result files, named once
@@ -66,6 +67,8 @@ MIX1 = "h200x1/mixed_workload_qwen2.5-7b_tp1_20261129-011338_{}.json"
 CONV = "h200x1/traces/2026-12-05/concurrent_requests_qwen2.5-7b_tp1_20261205-071034.json"
 POISSON_CONV = "h200x1/traces/2026-12-05/concurrent_requests_qwen2.5-7b_tp1_20261205-072528.json"
 POISSON_CODE = "h200x1/traces/2026-12-05/concurrent_requests_qwen2.5-7b_tp1_20261205-072832.json"
+CODE100 = "h100x1/traces/2026-12-05/concurrent_requests_qwen2.5-7b_tp1_20261205-182816.json"
+POISSON_CODE100 = "h100x1/traces/2026-12-05/concurrent_requests_qwen2.5-7b_tp1_20261205-184415.json"
 CALIB_JSON = "h200x1/calibration/scaling_qwen2.5-7b_tp1pp1dp1_20261202-024949.json"
 CPU_SUITE = "cpu_tiny/suite/suite_tiny-qwen2-v1_tp{}_20261205-123956.json"
 CPU_CODE = "cpu_tiny/traces/code/concurrent_requests_tiny-qwen2-v1_tp1_20261203-035509.json"
@@ -193,6 +196,8 @@ FIGURES = [
     ("0.106x (a fail)", TRACES, "h200x1/traces/2026-12-05/code_stdout.txt", r"re:probe 2: ([\d.]+)x .*-> FAIL"),
     ("ceiling at 0.71x", TRACES, "h200x1/traces/2026-12-05/code_stdout.txt", r"re:at ([\d.]+)x \(cost model"),
     ("held 15.2", TRACES, POISSON_CODE, CAPACITY),
+    ("search held 0.0933", TRACES, CODE100, "metrics.capacity.trace_speedup"),
+    ("burst at 00:14:18; Poisson at its mean lengths held 13.6", TRACES, POISSON_CODE100, CAPACITY),
     ("TTFT target 2 s", TRACES, CPU_CODE, "metrics.capacity.slo.ttft/1000"),
     ("held 0.10x", TRACES, CPU_CODE, "metrics.capacity.trace_speedup"),
     ("conversation trace 0.68x", TRACES, CPU_CONV, "metrics.capacity.trace_speedup"),
@@ -292,6 +297,26 @@ def _heaviest(fn):
     return lambda p: fn(_j(p[0])["metrics"]["capacity"]["profile"]["heaviest"][0])
 
 
+def _trace_median_output(name, start_s):
+    """The median output length of a shipped trace's requests from `start_s` on (its own CSV, under traces/)."""
+    import pandas as pd
+    d = pd.read_csv(ROOT / "traces" / name)
+    t = pd.to_datetime(d["TIMESTAMP"])
+    return float(d["GeneratedTokens"][(t - t.iloc[0]).dt.total_seconds() >= start_s].median())
+
+
+def _passing(paths, key):
+    """`key` of every passing probe of a capacity search."""
+    return [q[key] for q in _j(paths[0])["metrics"]["capacity"]["probes"] if q["pass"]]
+
+
+def _progress_minutes(path, first, last):
+    """Minutes from a batch's `start FIRST` to its `end LAST` line (tools/h200_traces.sh's progress file)."""
+    times = {m.group(2) + " " + m.group(3): datetime.strptime(m.group(1), "%H:%M:%S")
+             for m in re.finditer(r"(\d\d:\d\d:\d\d) (start|end) (\w+)", path.read_text())}
+    return (times[f"end {last}"] - times[f"start {first}"]).total_seconds() / 60
+
+
 def _stretch_mean(key):
     def read(p):
         ws = _j(p[0])["metrics"]["capacity"]["profile"]["windows"]
@@ -366,6 +391,12 @@ SAMPLE_FIGURES = [
     ("against the trace's 12.1", SAMPLES, CONV, CAPACITY),
     ("12.1 mean / 18", SAMPLES, CONV, "metrics.capacity.binding_window_rate"),
     ("held 15.2", SAMPLES, POISSON_CODE, CAPACITY),
+    ("code search held **0.0933", SAMPLES, CODE100, "metrics.capacity.trace_speedup"),
+    ("(failing 0.107", SAMPLES, CODE100, "metrics.capacity.probes[1].trace_speedup"),
+    ("5 probes, 11.8", SAMPLES, CODE100, "metrics.capacity.search_s/60"),
+    ("agreeing (p99 TTFT 439", SAMPLES, CODE100, BENCH + "vllm_bench.p99_ttft_ms"),
+    ("TTFT 439 ms, TPOT 41", SAMPLES, CODE100, BENCH + "vllm_bench.p99_tpot_ms"),
+    ("Poisson there held 13.6", SAMPLES, POISSON_CODE100, CAPACITY),
     ("interleaved, 3 runs each, every run its own engine: **0.999", SAMPLES, CALIB_JSON, "metrics.ours_vs_vllm_bench"),
     ("95 % interval [0.928", SAMPLES, CALIB_JSON, "metrics.ours_vs_vllm_bench_ci[0]"),
     ("[0.928, 1.075", SAMPLES, CALIB_JSON, "metrics.ours_vs_vllm_bench_ci[1]"),
@@ -627,6 +658,81 @@ SAMPLE_FIGURES = [
     ("| 1,155 in / 203", TRACES1, POISSON_CONV, "config.output_len"),
     ("| 2,046", TRACES1, POISSON_CODE, "config.input_len"),
     ("| 2,046 in / 28", TRACES1, POISSON_CODE, "config.output_len"),
+    # ---- h100x1/traces/README.md
+    ("at most 5", TRACES100, CODE100, "metrics.capacity.search.max_probes"),
+    ("00:03-00:57 of the trace, 8,756", TRACES100, CODE100,
+     lambda p: sum(w["requests"] for w in _j(p[0])["metrics"]["capacity"]["profile"]["windows"])),
+    ("8,756 requests, 15", TRACES100, CODE100, "config.workload.window_s"),
+    ("probe (256", TRACES100, CODE100, "metrics.capacity.start.concurrency"),
+    ("The whole search ran later that day on one H100 ([../../h100x1/traces](../../h100x1/traces/README.md)): 0.0933",
+     TRACES1, CODE100, "metrics.capacity.trace_speedup"),
+    ("failing 0.107", TRACES1, CODE100, "metrics.capacity.probes[1].trace_speedup"),
+    ("0.107x, first pass at probe 3", TRACES1, CODE100,
+     lambda p: 1 + [q["pass"] for q in _j(p[0])["metrics"]["capacity"]["probes"]].index(True)),
+    ("(about 19", TRACES1, "h100x1/traces/2026-12-05/progress.txt", lambda p: _progress_minutes(p[0], "code", "rcode")),
+    ("00:14:18-00:14:33: 391", TRACES100, CODE100, _heaviest(lambda w: w["requests"])),
+    ("391 requests, 26", TRACES100, CODE100, _heaviest(lambda w: w["requests"] / (w["end_s"] - w["start_s"]))),
+    ("as recorded, 2,080", TRACES100, CODE100, _heaviest(lambda w: w["prompt_tokens"] / w["requests"])),
+    ("2,080 in / 26", TRACES100, CODE100, _heaviest(lambda w: w["output_tokens"] / w["requests"])),
+    ("(the stretch: 2,046", TRACES100, CODE100, _stretch_mean("prompt_tokens")),
+    ("(the stretch: 2,046 / 28", TRACES100, CODE100, _stretch_mean("output_tokens")),
+    ("| 17.9", TRACES100, CODE100, "metrics.capacity.start.ceiling_rate"),
+    ("the cost model 0.71", TRACES100, "h100x1/traces/2026-12-05/code_stdout.txt", r"re:at ([\d.]+)x \(cost model"),
+    *[(f"{speed}x {verdict}", TRACES100, CODE100, lambda p,
+       i=i: _j(p[0])["metrics"]["capacity"]["probes"][i]["trace_speedup"])
+      for i, (speed, verdict) in enumerate([("0.426", "FAIL"), ("0.107", "FAIL"), ("0.0533", "pass"),
+                                            ("0.08", "pass"), ("0.0933", "pass")])],
+    ("(TTFT, stopped at 11", TRACES100, CODE100, "metrics.capacity.probes[0].wall_s"),
+    ("(TPOT, stopped at 60", TRACES100, CODE100, "metrics.capacity.probes[1].wall_s"),
+    *[(f"{text}", TRACES100, CODE100, f"metrics.capacity.probes[{i}].p99_{term}_ms")
+      for i, text, term in [(2, "| 399", "ttft"), (2, "| 399 / 49.1", "tpot"), (3, "· 433", "ttft"),
+                            (3, "· 433 / 45.9", "tpot"), (4, "· 441", "ttft"), (4, "· 441 / 45.8", "tpot")]],
+    ("| **0.0933x", TRACES100, CODE100, "metrics.capacity.trace_speedup"),
+    ("**0.0933x**: 0.251", TRACES100, CODE100, CAPACITY),
+    ("over the stretch, 2.43", TRACES100, CODE100, "metrics.capacity.binding_window_rate"),
+    ("deciding window; 5 probes", TRACES100, CODE100, PROBES),
+    ("5 probes, 11.8", TRACES100, CODE100, "metrics.capacity.search_s/60"),
+    ("first pass at probe 3", TRACES100, CODE100,
+     lambda p: 1 + [q["pass"] for q in _j(p[0])["metrics"]["capacity"]["probes"]].index(True)),
+    ("(403 requests", TRACES100, CODE100, BENCH + "vllm_bench.completed"),
+    ("| p99 TTFT 439", TRACES100, CODE100, BENCH + "vllm_bench.p99_ttft_ms"),
+    ("439 ms, p99 TPOT 41", TRACES100, CODE100, BENCH + "vllm_bench.p99_tpot_ms"),
+    ("ours / theirs p99 TTFT 1.00", TRACES100, CODE100, BENCH + "ours_vs_vllm_bench.p99_ttft_ms"),
+    ("p99 TPOT 1.09", TRACES100, CODE100, BENCH + "ours_vs_vllm_bench.p99_tpot_ms"),
+    ("throughput 1.00", TRACES100, CODE100, BENCH + "ours_vs_vllm_bench.output_throughput"),
+    ("the bracket [0.0933", TRACES100, CODE100, "metrics.capacity.probes[4].trace_speedup"),
+    ("[0.0933x, 0.107", TRACES100, CODE100, "metrics.capacity.probes[1].trace_speedup"),
+    ("its 5 % resolution", TRACES100, CODE100, "metrics.capacity.resolution*100"),
+    ("| **13.6", TRACES100, POISSON_CODE100, CAPACITY),
+    ("**13.6 req/s** (346", TRACES100, POISSON_CODE100, "metrics.capacity.output_throughput"),
+    ("(346 out tok/s) | 5", TRACES100, POISSON_CODE100, PROBES),
+    ("(346 out tok/s) | 5, 1.8", TRACES100, POISSON_CODE100, "metrics.capacity.search_s/60"),
+    ("| 2,046", TRACES100, POISSON_CODE100, "config.input_len"),
+    ("| 2,046 in / 28", TRACES100, POISSON_CODE100, "config.output_len"),
+    ("shape held 15.2", TRACES100, POISSON_CODE, CAPACITY),
+    ("about 11", TRACES100, POISSON_CODE, lambda p: (_j(p[0])["metrics"]["capacity"]["request_rate"]
+                                                     / _j(S / POISSON_CODE100)["metrics"]["capacity"]["request_rate"]
+                                                     - 1) * 100),
+    ("brought 26", TRACES100, CODE100, _heaviest(lambda w: w["requests"] / (w["end_s"] - w["start_s"]))),
+    ("against 2.69", TRACES100, CODE100, "config.workload.mean_rate"),
+    ("that window gets 2.43", TRACES100, CODE100, "metrics.capacity.binding_window_rate"),
+    ("stretch averages 0.251", TRACES100, CODE100, CAPACITY),
+    ("lengths held 13.6", TRACES100, POISSON_CODE100, CAPACITY),
+    ("13 tokens", TRACES100, CODE100, lambda p: _trace_median_output("AzureLLMInferenceTrace_code.csv", 180)),
+    ("decodes at 5.3", TRACES100, CODE100, "metrics.capacity.unloaded.tpot_ms"),
+    ("sat at 46", TRACES100, CODE100, lambda p: min(_passing(p, "p99_tpot_ms"))),
+    ("sat at 46-49", TRACES100, CODE100, lambda p: max(_passing(p, "p99_tpot_ms"))),
+    ("between 0.053", TRACES100, CODE100, "metrics.capacity.probes[2].trace_speedup"),
+    ("between 0.053x and 0.093", TRACES100, CODE100, "metrics.capacity.probes[4].trace_speedup"),
+    ("plans twice the stretch's traffic: 22", TRACES100, "h100x1/traces/2026-12-05/report.md", r"re:(\d+) GPUs static"),
+    ("(528", TRACES100, "h100x1/traces/2026-12-05/report.md", r"re:static \(([\d.]+) GPU-hours a day"),
+    ("or 179.8", TRACES100, "h100x1/traces/2026-12-05/report.md", r"re:autoscaled per step ([\d.]+)"),
+    ("(66", TRACES100, "h100x1/traces/2026-12-05/report.md", r"re:autoscaled per step [\d.]+ \((\d+)% less"),
+    ("At $3.00", TRACES100, CODE100, lambda p: GPU_HOUR_USD["H100"][0]),
+    ("that is $1,584", TRACES100, "h100x1/traces/2026-12-05/report.md", "table:AzureLLMInferenceTrace_code.csv "
+     "(00:03:03-00:57:16)|$/day static"),
+    ("vs $539", TRACES100, "h100x1/traces/2026-12-05/report.md", "table:AzureLLMInferenceTrace_code.csv "
+     "(00:03:03-00:57:16)|$/day autoscaled"),
     # ---- cpu_tiny/README.md and cpu_tiny/traces/README.md
     *_row(CPU, "| offline out tok/s | 7996 | 7534 | 7252 |", CPU_SUITE.format(1), "metrics.output_throughput",
           (CPU_SUITE.format(2), "metrics.output_throughput"), (CPU_SUITE.format("1dp2"), "metrics.output_throughput")),
