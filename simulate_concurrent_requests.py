@@ -37,7 +37,7 @@ from common import cli
 from common.runtime import hardware
 from common.runtime import engine as eng
 from common.measure.calibration import bench_at_capacity, bench_serve_level
-from common.capacity.display import out_of_reach, probe_row
+from common.capacity.display import out_of_reach, probe_rows
 from common.capacity.drivers import capacity_on_backend, samples_apart, validate_on_backend, validation_span
 from common.capacity.flags import add_cli_args, parse_slo, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
@@ -45,7 +45,8 @@ from common.runtime.engine import SCHEDULER_LIMITS
 from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
 from common.traffic.load_profile import SCALE_STEP_S, clock, fleet_plan, heaviest_rows
 from common.traffic.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, run_open_loop
-from common.measure.metrics import StageTimer, fairness_metrics, request_metrics, send_lag, unloaded_reference
+from common.measure.metrics import (StageTimer, fairness_metrics, request_metrics, send_lag, stream_bursts,
+                                   unloaded_reference)
 from common.runtime.models import load_model_info
 from common.output.plotting import capacity_plot, cdf_plot, line_plot, load_timeline_plot, validation_plot
 from common.traffic.prom import Watcher, prefix_hit_rate, read_counters
@@ -253,6 +254,7 @@ async def _one_level(backend, cfg: dict, kind: str, value: float, seed: int, unl
     m["client_cpu_ms_per_request"] = ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) * 1000 / max(len(recs), 1)
     m["level_wall_s"] = time.perf_counter() - t0
     m.update(send_lag(recs))
+    m.update(stream_bursts(recs))
     return {"kind": kind, "value": value, "num_prompts": len(specs), "metrics": m, "server_metrics": server,
             "requests": [r.to_raw(t0) for r in recs]}
 
@@ -522,7 +524,7 @@ def table_title(cfg: Config, res: dict) -> str:
 def capacity_summary(cfg: Config, cap: dict) -> tuple[list, dict, list]:
     """--find-capacity: (one row per probe, metrics, the takeaway lines: verdict, sizing, the calibration)."""
     pct = cfg.capacity["percentile"]
-    rows = [probe_row(p, pct) for p in cap.get("probes", [])]
+    rows = probe_rows(cap, pct)
     if cap.get("failed") and cap.get("probes"):
         lines = [f"Takeaway: the search stopped early ({cap['failed']}); {len(rows)} probe(s) finished and are "
                  f"kept: {cap['verdict']}."]
@@ -646,9 +648,18 @@ def level_summary(cfg: Config, res: dict, batch: dict | None, failure: dict | No
     elif lvs:
         lines.append(peak_line(per_level, metrics))
     lines += batch_lines(cfg, res.get("concurrent_all_at_once"), batch, metrics)
+    lines += burst_lines(per_level)
     if failure:
         lines.append("The run did not finish; the table shows the levels that did.")
     return [level_row(cfg, lv) for lv in lvs], metrics, lines
+
+
+def burst_lines(per_level: dict) -> list[str]:
+    """A warning per level where answers reached the client whole (common.measure.metrics.stream_bursts)."""
+    return [f"Warning: at {k}, {m['burst_delivered']} of {m['completed']} answers reached the client whole, in one "
+            "burst: the client or the server's front end was short of CPU, so that level's TTFT and TPOT are read "
+            "times, not the engine's. Run it again with nothing else busy on this machine."
+            for k, m in per_level.items() if (m.get("burst_delivered_share") or 0) > 0.1]
 
 
 def peak_line(per_level: dict, metrics: dict) -> str:

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from common.capacity.search import CapacitySearch, ProbePlan, SearchSpec, SureFail, describe, judge
+from common.capacity.probe import Probe
+from common.capacity.search import CapacitySearch, ProbePlan, SearchSpec, SureFail, judge as judge_probe
 from common.capacity.stats import thin_samples
 from common.capacity.display import out_of_reach
 from common.capacity.drivers import probe_specs, search_async, search_sync
@@ -15,19 +16,25 @@ from common.traffic.workloads import PoissonWorkload, RequestSpec, arrival_times
 SLO = {"ttft": 500.0, "tpot": 50.0}
 
 
+def judge(*args, **kw) -> dict:
+    """A probe's verdict as it is written (metrics.capacity.probes[i]): the keys the JSON keeps."""
+    return judge_probe(*args, **kw).to_json()
+
+
 def _run(threshold: float, **kw) -> CapacitySearch:
     """Drive the search with a verdict that passes exactly at rates <= threshold."""
     s = CapacitySearch(SearchSpec(slo=SLO, **kw))
     while (r := s.next_rate()) is not None:
         ok = r <= threshold
-        s.add({"offered_rate": r, "pass": ok, "bound_by": None if ok else "ttft", "output_throughput": r * 100,
-               "achieved_rate": r, "arrived_rate": r, "unfinished": 0, "p99_ttft_ms": 100 if ok else 900})
+        s.add(Probe.from_json({"offered_rate": r, "pass": ok, "bound_by": None if ok else "ttft",
+                               "output_throughput": r * 100, "achieved_rate": r, "arrived_rate": r, "unfinished": 0,
+                               "p99_ttft_ms": 100 if ok else 900}))
     return s
 
 
 def test_bracket_doubles_then_bisects_to_the_resolution():
     s = _run(13.0, start_rate=1.0, resolution=0.05)
-    assert [p["offered_rate"] for p in s.probes] == [1, 2, 4, 8, 16, 12, 14, 13, 13.5]
+    assert [p.offered_rate for p in s.probes] == [1, 2, 4, 8, 16, 12, 14, 13, 13.5]
     res = s.result()
     assert res["request_rate"] == 13 and res["bracket"] == [13, 13.5] and res["converged"]
     assert (13.5 - 13) / 13 <= 0.05 < (14 - 13) / 13   # it stopped at the first bracket inside 5 %, not before
@@ -37,20 +44,20 @@ def test_bracket_doubles_then_bisects_to_the_resolution():
 
 def test_from_a_ceiling_the_search_bisects_toward_it_instead_of_doubling():
     s = _run(8.5, start_rate=6.0, ceiling=10.0, resolution=0.05)
-    assert [p["offered_rate"] for p in s.probes] == [6, 8, 9, 8.5, 8.75]
+    assert [p.offered_rate for p in s.probes] == [6, 8, 9, 8.5, 8.75]
     assert s.result()["request_rate"] == 8.5
 
 
 def test_a_ceiling_that_read_low_falls_back_to_doubling():
     s = _run(15.0, start_rate=6.0, ceiling=10.0, resolution=0.05, max_probes=20)
-    rates = [p["offered_rate"] for p in s.probes]
+    rates = [p.offered_rate for p in s.probes]
     assert rates[:6] == [6, 8, 9, 9.5, 9.75, 10] and rates[6] == 20   # passed at the ceiling itself: doubles
     assert s.result()["request_rate"] == 15.0 and s.result()["converged"]
 
 
 def test_a_failing_start_halves_down_and_a_coarser_resolution_stops_sooner():
     s = _run(3.0, start_rate=10.0, resolution=0.25)
-    assert [p["offered_rate"] for p in s.probes] == [10, 5, 2.5, 3.75, 3.125]
+    assert [p.offered_rate for p in s.probes] == [10, 5, 2.5, 3.75, 3.125]
     assert s.result()["request_rate"] == 2.5 and s.result()["bracket"] == [2.5, 3.125]
 
 
@@ -62,7 +69,7 @@ def test_a_fail_certain_early_in_its_window_quarters_the_next_rate_until_somethi
              "achieved_rate": rate, "arrived_rate": rate, "unfinished": 0, "window_s": [5.0, 40.0]}
         if at_s is not None:
             p["stopped_early"] = {"term": "ttft", "target_ms": 500, "over": 8, "judged": 391, "at_s": at_s}
-        return p
+        return Probe.from_json(p)
     s = CapacitySearch(SearchSpec(slo=SLO, start_rate=8.0, max_probes=10))
     s.add(probe(8.0, False, at_s=10.5))          # 5.5 s into 35 s: 16 %
     assert s.next_rate() == 2.0
@@ -77,7 +84,7 @@ def test_a_fail_certain_early_in_its_window_quarters_the_next_rate_until_somethi
 
 def test_slo_missed_at_every_rate_is_capacity_zero_not_a_crash():
     s = _run(0.001, start_rate=1.0)
-    rates = [p["offered_rate"] for p in s.probes]
+    rates = [p.offered_rate for p in s.probes]
     assert rates == [1 / 2 ** i for i in range(7)] and min(rates) == 1 / 64   # the floor: start / 64
     res = s.result()
     assert res["request_rate"] == 0.0 and res["bound_by"] == "ttft"
@@ -143,7 +150,7 @@ def test_judge_fails_an_engine_that_falls_behind_even_when_finished_requests_loo
     assert not p["pass"] and p["bound_by"] == "keep_up" and p["achieved_rate"] == pytest.approx(2)
     # the backlog grows by (10 - 2) req/s over the 2 s window, beyond its Poisson spread: a fail, not "run again"
     assert p["keep_up"] == "grows" and p["backlog_growth"] == pytest.approx(16, abs=1) and not p["inconclusive"]
-    assert describe(p, 99).startswith("backlog grew by 16 requests over the window")
+    assert Probe.from_json(p).describe(99).startswith("backlog grew by 16 requests over the window")
 
 
 def _served(arrivals, service_s, servers, t0=100.0):
@@ -176,11 +183,11 @@ def test_an_unlucky_draw_is_run_again_longer_not_failed_while_a_real_overload_fa
     assert (p["achieved_rate"] * 4 + 2) < 0.95 * 40           # what the old rule (95 % of arrivals, less 2) failed
     assert p["keep_up"] == "undecided" and p["inconclusive"] and not p["pass"]
     s = CapacitySearch(SearchSpec(slo={"ttft": 500.0}, start_rate=8.52))
-    s.add({**p, "offered_rate": 8.52})
+    s.add(Probe.from_json({**p, "offered_rate": 8.52}))
     assert s.next_rate() == 8.52 and s.stretch() == 2 and s.bracket() == (None, None)
     again = judge(_served(list(np.arange(0, 9, 1 / 8.52)), 0.3, 6), 8.52, (1.0, 9.0), spec)
     assert again["keep_up"] == "ok" and again["pass"]
-    s.add(again)
+    s.add(Probe.from_json(again))
     assert s.bracket() == (8.52, None) and s.stretch() == 1
     over = _served(list(np.arange(0, 5, 1 / 25)), 0.3, 6)      # 25 req/s offered, 20 served
     q = judge(over, 25.0, (1.0, 5.0), spec)
@@ -190,12 +197,12 @@ def test_an_unlucky_draw_is_run_again_longer_not_failed_while_a_real_overload_fa
 def test_a_rate_still_undecided_at_the_longest_window_counts_as_a_fail():
     s = CapacitySearch(SearchSpec(slo=SLO, start_rate=4.0))
     undecided = {"offered_rate": 4.0, "pass": False, "inconclusive": True, "bound_by": "keep_up"}
-    s.add(dict(undecided))
+    s.add(Probe.from_json(undecided))
     assert s.next_rate() == 4.0 and s.stretch() == 2
-    s.add(dict(undecided))
+    s.add(Probe.from_json(undecided))
     assert s.next_rate() == 4.0 and s.stretch() == 4
-    s.add(dict(undecided))   # the MAX_STRETCH-th rerun: decided, as a fail
-    assert not s.probes[-1]["inconclusive"] and s.bracket() == (None, 4.0) and s.next_rate() == 2.0
+    s.add(Probe.from_json(undecided))   # the MAX_STRETCH-th rerun: decided, as a fail
+    assert not s.probes[-1].inconclusive and s.bracket() == (None, 4.0) and s.next_rate() == 2.0
 
 
 def test_judge_counts_an_unfinished_request_against_the_slo():
@@ -337,9 +344,8 @@ def test_sure_fail_stops_exactly_when_the_percentile_can_no_longer_be_met():
     # the stopped probe's verdict says so
     p = judge(recs, 100.0, window, spec, stopped=stop.stopped)
     assert not p["pass"] and p["bound_by"] == "ttft" and p["stopped_early"]["over"] == 3
-    assert "p99 TTFT over 500 ms for sure: 3 of the 200 requests it judges past it at 2.0 s, probe stopped" in describe(
-        p, 99
-    )
+    said = Probe.from_json(p).describe(99)
+    assert "p99 TTFT over 500 ms for sure: 3 of the 200 requests it judges past it at 2.0 s, probe stopped" in said
 
 
 def test_sure_fail_counts_only_the_class_a_term_judges_and_tpot_only_when_finished():
@@ -412,7 +418,7 @@ def _probe(rate, ok, n, stopped_of=None):
          "judged_by_term": {"ttft": n, "tpot": n + 10}}
     if stopped_of:
         p["stopped_early"] = {"term": "ttft", "target_ms": 500.0, "over": 2, "judged": stopped_of, "at_s": 3.0}
-    return p
+    return Probe.from_json(p)
 
 
 @pytest.mark.parametrize("n_at,n_above,stopped_of,thin", [
@@ -437,3 +443,39 @@ def test_a_capacity_resting_on_too_few_requests_for_its_percentile_says_so(n_at,
     s90.add(_probe(10.0, False, n_above, stopped_of))
     assert thin_samples(s90.result()) is None
     assert thin_samples({"percentile": 99.0, "request_rate": 1.0}) is None   # a JSON from before the counts
+
+
+def test_a_probe_reads_back_from_every_sample_file_as_it_was_written():
+    """Typed inside, flattened at the edge: every probe of every sample result (old files included, from before the
+    backlog rule and the trace windows) goes through Probe.from_json and to_json unchanged, and its figures read
+    through the type are the ones written."""
+    import glob
+    import json
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent / "docs" / "sample_results"
+    seen = 0
+    for path in glob.glob(str(root / "**" / "*.json"), recursive=True):
+        doc = json.loads(Path(path).read_text())
+        cap = doc.get("metrics", {}).get("capacity") or {}
+        for written in cap.get("probes", []):
+            p = Probe.from_json(written)
+            assert p.to_json() == written, path
+            assert p.passed == written["pass"] and p.offered_rate == written["offered_rate"]
+            q = cap["percentile"]
+            assert p.ms(q, "ttft") == written.get(f"p{q:g}_ttft_ms")
+            seen += 1
+    assert seen > 100   # the sample runs hold a few hundred probes
+
+
+def test_a_judged_probe_is_written_with_its_keys_in_their_order():
+    recs = [_rec(i / 10, 0.1, 0.02) for i in range(40)]
+    p = judge_probe(recs, 10.0, (1.0, 3.0), SearchSpec(slo=SLO))
+    p.note.update({"trace_speedup": 2.0})
+    p.wall_s = 3.5
+    keys = list(p.to_json())
+    assert keys[:9] == ["offered_rate", "arrived_rate", "achieved_rate", "output_throughput", "requests",
+                        "judged_requests", "unfinished", "window_s", "judged_by_term"]
+    assert keys[9:12] == ["p50_ttft_ms", "p99_ttft_ms", "mean_ttft_ms"]
+    assert keys[-9:] == ["backlog_noise", "pass", "margin", "bound_by", "margins", "inconclusive", "whole_run",
+                         "trace_speedup", "wall_s"]
+    assert Probe.from_json(p.to_json()).to_json() == p.to_json()

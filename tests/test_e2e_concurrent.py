@@ -101,9 +101,18 @@ def test_base_url_mode_scrapes_server_metrics_and_calibrates(tmp_path, server, t
     # level lasts 4-8 s here, and on a busy 2-core client its scrapes can all miss (seen: 5 scrapes in 4.9 s, all 0)
     assert max(x["server_metrics"]["max_num_requests_running"] for x in d["raw"]["levels"]) >= 1
     assert all(r["output_len"] == 128 for r in lv["requests"])
-    # tokens must arrive spread out, not in one burst: TPOT is real, TTFT well under E2E
+    # tokens must arrive spread out, not in one burst: TPOT is real, TTFT well under E2E. One client always streams;
+    # at 8 clients a 2-core box busy with other work once read every answer whole (the front end starved while the
+    # engine decoded): then the level must be flagged as such, not reported as a 0.007 ms TPOT
+    one = d["raw"]["levels"][0]["metrics"]
+    assert one["median_tpot_ms"] > 0.1 and one["median_ttft_ms"] < 0.5 * one["median_e2el_ms"]
+    assert one["burst_delivered"] == 0
     m = lv["metrics"]
-    assert m["median_tpot_ms"] > 0.1 and m["median_ttft_ms"] < 0.5 * m["median_e2el_ms"]
+    if m["burst_delivered_share"] > 0.1:
+        said = f"Warning: at concurrency=8, {m['burst_delivered']} of 48 answers reached the client whole"
+        assert said in proc.stdout
+    else:
+        assert m["median_tpot_ms"] > 0.1 and m["median_ttft_ms"] < 0.5 * m["median_e2el_ms"]
     # vllm bench serve ran on the same server and workload; ours / theirs recorded per level
     cmp = d["metrics"]["vllm_bench_comparison"]
     for key in ("concurrency=1", "concurrency=8"):

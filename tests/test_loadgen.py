@@ -4,7 +4,7 @@ import pytest
 
 from common.capacity.flags import parse_slo
 from common.traffic.loadgen import RequestRecord
-from common.measure.metrics import fairness_metrics, request_metrics
+from common.measure.metrics import fairness_metrics, request_metrics, stream_bursts
 from common.traffic.workloads import arrival_times
 
 
@@ -28,6 +28,17 @@ def test_ttft_tpot_itl_from_token_timestamps():
     assert m["mean_ttft_ms"] == pytest.approx(100.0)
     assert m["mean_itl_ms"] == pytest.approx(20.0)
     assert m["output_throughput"] == pytest.approx(4 / 0.160)
+
+
+def test_an_answer_read_whole_in_one_burst_is_counted_as_such():
+    """Seen on the 2-core box under other load: 128 one-token chunks of an 8-client level all read within 1 ms, 1.6 s
+    after the send (TPOT 0.007 ms). A streamed answer (5 ms a token) or a short one (fewer than 8 tokens) is not."""
+    whole = _rec(0.0, [1.6 + i * 7e-6 for i in range(128)])
+    streamed = _rec(0.0, [0.05 + i * 0.005 for i in range(128)])
+    short = _rec(0.0, [0.3 + i * 1e-6 for i in range(4)])
+    assert whole.tpot_s < 1e-5 and streamed.tpot_s == pytest.approx(0.005)
+    assert stream_bursts([whole, streamed, short]) == {"burst_delivered": 1, "burst_delivered_share": 0.5}
+    assert stream_bursts([short]) == {"burst_delivered": 0, "burst_delivered_share": None}
 
 
 def test_goodput_counts_only_requests_within_slo():

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.measure.noise import tied_with_best
-from common.capacity.search import SearchSpec, describe, slo_text
+from common.capacity.probe import Probe
+from common.capacity.search import SearchSpec, slo_text
 from common.traffic.load_profile import clock
 from common.output.plotting import bar_plot, pareto_plot
 from common.output.tables import num, rate
@@ -20,8 +21,7 @@ def printer(spec: SearchSpec, then=None, start: dict | None = None):
     def show(partial: dict):
         if then:  # first kept (e.g. checkpointed), then shown: a probe on screen is a probe on disk
             then(partial)
-        p = partial["probes"][-1]
-        row = probe_row(p, spec.percentile)
+        row = probe_row(Probe.from_json(partial["probes"][-1]), spec.percentile)
         at = (f"{row['speed']} ({row['window']}, it brought {row['window brought req/s']} req/s)" if "speed" in row
               else f"{row['offered req/s']} req/s")
         print(
@@ -33,29 +33,33 @@ def printer(spec: SearchSpec, then=None, start: dict | None = None):
     return show
 
 
-def probe_row(p: dict, percentile: float) -> dict:
+def probe_row(p: Probe, percentile: float) -> dict:
     """One printed row per probe."""
-    q = f"p{percentile:g}"
-    cut = bool(p.get("stopped_early"))  # a stopped probe's rates cover part of its window: not shown as rates
-    if p.get("trace_speedup"):   # a trace: its speed-up, and what the replayed window brought (not a mean rate)
-        tw = p.get("trace_window")
-        head = {"speed": f"{p['trace_speedup']:.3g}x",
+    cut = bool(p.stopped_early)  # a stopped probe's rates cover part of its window: not shown as rates
+    if speed := p.note.get("trace_speedup"):   # a trace: its speed-up, and what the replayed window brought
+        tw = p.note.get("trace_window")
+        head = {"speed": f"{speed:.3g}x",
                 "window": f"{clock(tw['start_s'])}-{clock(tw['end_s'])}" if tw else "from the start",
-                "window brought req/s": rate(p.get('window_rate', p['arrived_rate']))}
+                "window brought req/s": rate(p.note.get("window_rate", p.arrived_rate))}
     else:
-        head = {"offered req/s": rate(p['offered_rate'])}
-    verdict = ("pass" if p["pass"] else f"undecided ({describe(p, percentile)})" if p.get("inconclusive")
-               else f"FAIL ({describe(p, percentile)})")
+        head = {"offered req/s": rate(p.offered_rate)}
+    verdict = ("pass" if p.passed else f"undecided ({p.describe(percentile)})" if p.inconclusive
+               else f"FAIL ({p.describe(percentile)})")
     return {
         **head,
-        "achieved req/s": "-" if cut else rate(p['achieved_rate']),
-        "out tok/s": "-" if cut else num(p["output_throughput"], 0),
-        f"{q} TTFT ms": num(p.get(f"{q}_ttft_ms"), 0),
-        f"{q} TPOT ms": num(p.get(f"{q}_tpot_ms"), 1),
-        "judged/unfinished": f"{p['judged_requests']}/{p['unfinished']}",
-        "wall s": num(p.get("wall_s"), 0),
+        "achieved req/s": "-" if cut else rate(p.achieved_rate),
+        "out tok/s": "-" if cut else num(p.output_throughput, 0),
+        f"p{percentile:g} TTFT ms": num(p.ms(percentile, "ttft"), 0),
+        f"p{percentile:g} TPOT ms": num(p.ms(percentile, "tpot"), 1),
+        "judged/unfinished": f"{p.judged_requests}/{p.unfinished}",
+        "wall s": num(p.wall_s, 0),
         "verdict": verdict,
     }
+
+
+def probe_rows(cap: dict, percentile: float) -> list[dict]:
+    """One printed row per probe of a written metrics.capacity, in the order run."""
+    return [probe_row(Probe.from_json(p), percentile) for p in cap.get("probes", [])]
 
 
 def out_of_reach(cap: dict | None) -> str | None:
@@ -64,7 +68,7 @@ def out_of_reach(cap: dict | None) -> str | None:
     if not cap or cap.get("request_rate") or not cap.get("probes") or cap.get("failed"):
         return None
     u, slo = cap.get("unloaded") or {}, cap.get("slo") or {}
-    low = min(p["offered_rate"] for p in cap["probes"])
+    low = min(Probe.from_json(p).offered_rate for p in cap["probes"])
     ceiling = (cap.get("start") or {}).get("ceiling_rate")
     share = f" ({low / ceiling * 100:.0f}% of the saturation ceiling)" if ceiling else ""
     alone = ", ".join(f"{k.upper()} {u[f'{k}_ms']:.0f} ms against {slo[k]:g}" for k in ("ttft", "tpot")
@@ -115,12 +119,12 @@ def capacity_plots(stem, ms: list[dict], capacity: dict, dev: str = "GPU", sub: 
     # each layout's probes that ran their whole window, in the order of the rate they offered (not the order run)
     curves, marks = {}, {}
     for m in ms:
-        done = sorted((p for p in m["capacity"]["probes"] if p.get("p50_tpot_ms") and not p.get("stopped_early")),
-                      key=lambda p: p["offered_rate"])
-        curves[m["layout"]] = [(p["output_throughput"] / m["gpus"], 1000 / p["p50_tpot_ms"]) for p in done]
-        at = [p for p in done if p["pass"] and p["offered_rate"] == m["capacity"].get("request_rate")]
+        probes = [Probe.from_json(p) for p in m["capacity"]["probes"]]
+        done = sorted((p for p in probes if p.ms(50, "tpot") and not p.stopped_early), key=lambda p: p.offered_rate)
+        curves[m["layout"]] = [(p.output_throughput / m["gpus"], 1000 / p.ms(50, "tpot")) for p in done]
+        at = [p for p in done if p.passed and p.offered_rate == m["capacity"].get("request_rate")]
         if at:
-            marks[m["layout"]] = (at[-1]["output_throughput"] / m["gpus"], 1000 / at[-1]["p50_tpot_ms"])
+            marks[m["layout"]] = (at[-1].output_throughput / m["gpus"], 1000 / at[-1].ms(50, "tpot"))
     tpot = capacity["slo"].get("tpot")
     out.append(pareto_plot(Path(f"{stem}_pareto.png"), curves, 1000 / tpot if tpot else None,
                            f"Per-user speed vs per-{dev} throughput (capacity probes, by offered rate){sub}", dev,

@@ -8,8 +8,9 @@ import time
 import numpy as np
 
 from common.runtime import engine as eng
-from common.capacity.search import (START_FRACTION, CapacitySearch, ProbePlan, SearchSpec, SureFail, bracket_probes,
-                             first_arrival, judge, judged_mask, window_verdicts)
+from common.capacity.probe import Probe
+from common.capacity.search import (START_FRACTION, CapacitySearch, ProbePlan, SearchSpec, SureFail, first_arrival,
+                                    judge, judged_mask, probes_at_bracket, window_verdicts)
 from common.capacity.display import printer
 from common.capacity.stats import saturation_rate
 from common.output.tables import rate as rate_text
@@ -44,24 +45,24 @@ def trace_terms(res: dict, source: WorkloadSource) -> dict:
         return res
     note = source.rate_note(res["request_rate"])
     res.update(note)
-    at, _ = bracket_probes(res["probes"], *res["bracket"])
-    if source.profile is not None and judge == "heaviest" and at and at.get("trace_window"):
-        tw, (origin, span) = at["trace_window"], stretch
+    at, _ = probes_at_bracket(res)
+    if source.profile is not None and judge == "heaviest" and at and at.note.get("trace_window"):
+        tw, (origin, span) = at.note["trace_window"], stretch
         res["binding_window"] = {"start_s": tw["start_s"], "end_s": tw["end_s"]}
-        res["binding_window_rate"] = at.get("arrived_rate")
+        res["binding_window_rate"] = at.arrived_rate
         res["binding_work_per_s"] = source.profile.work_between(*tw["judged_s"])
         res["verdict"] += (f"; it holds this stretch ({clock(origin)}-{clock(origin + span)} of the "
                            f"trace) at up to {note['trace_speedup']:.3g} x its recorded rate: its heaviest window at "
-                           f"{clock(tw['start_s'])}-{clock(tw['end_s'])} decides (it brought {at['arrived_rate']:.3g} "
+                           f"{clock(tw['start_s'])}-{clock(tw['end_s'])} decides (it brought {at.arrived_rate:.3g} "
                            f"req/s at that speed; {res['request_rate']:.3g} req/s on average over the stretch)")
         return res
     res["verdict"] += (f"; it holds this trace at up to {note['trace_speedup']:.3g} x its recorded rate: "
                        f"{res['request_rate']:.3g} req/s on average, {note['busiest_minute_rate']:.3g} req/s in "
                        "its busiest minute")
     # the stretch replayed is not the whole trace: what actually arrived in the judged window at that speed
-    if at and at.get("arrived_rate") is not None:
-        res["stretch_arrived_rate"] = at["arrived_rate"]
-        res["verdict"] += f" (the stretch replayed brought {at['arrived_rate']:.3g} req/s in the judged window)"
+    if at and at.arrived_rate is not None:
+        res["stretch_arrived_rate"] = at.arrived_rate
+        res["verdict"] += f" (the stretch replayed brought {at.arrived_rate:.3g} req/s in the judged window)"
     return res
 
 
@@ -148,13 +149,13 @@ def _saturation(source, specs, recs, concurrency: int, t: float) -> dict:
     return out
 
 
-def _with_time_and_samples(probe: dict, t: float, records) -> dict:
+def _with_time_and_samples(probe: Probe, t: float, records) -> Probe:
     """The probe's wall time, and its requests one by one (moved to the JSON's raw by `split_samples`)."""
-    probe["wall_s"] = round(time.perf_counter() - t, 2)
+    probe.wall_s = round(time.perf_counter() - t, 2)
     t0 = first_arrival(records)
-    w = probe["window_s"]
+    w = probe.window_s
     ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
-    probe["samples"] = {
+    probe.samples = {
         "arrival_s": [None if r.scheduled_s is None else round(r.scheduled_s - t0, 4) for r in records],
         "ttft_ms": [ms(r.ttft_s) for r in records], "tpot_ms": [ms(r.tpot_s) for r in records],
         "e2el_ms": [ms(r.e2e_s) if r.ok else None for r in records], "output_len": [r.output_len for r in records],
@@ -201,8 +202,9 @@ def search_steps(spec: SearchSpec, plan: ProbePlan, source, seed: int = 0, on_pr
         recs = yield load.specs, plan.time_limit_s(load.window), stop
         dead = [r.error for r in recs if r.error and not r.error.startswith("probe stopped")
                 and "time limit" not in r.error]
-        search.add(_with_time_and_samples({**judge(recs, rate, load.window, spec, stopped=stop.stopped), **load.note},
-                                          t, recs))
+        probe = judge(recs, rate, load.window, spec, stopped=stop.stopped)
+        probe.note.update(load.note)
+        search.add(_with_time_and_samples(probe, t, recs))
         if on_probe:
             on_probe(search.result(failure=UNFINISHED))
         if dead and not any(r.first_token_s is not None for r in recs):  # nothing answered, something refused

@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from common.capacity.stats import fewest_samples, finite, keep_up, thin_samples
+from common.capacity.probe import Probe, latency_key
+from common.capacity.stats import keep_up, thin_samples
 from common.measure.metrics import percentile_with_unfinished, request_metrics
 
 SLO_TERMS = ("ttft", "tpot", "e2el")
@@ -173,16 +174,21 @@ def first_arrival(records) -> float:
     return min((r.scheduled_s for r in records if r.scheduled_s is not None), default=0.0)
 
 
-def decided(probes: list[dict]) -> list[dict]:
+def decided(probes: list[Probe]) -> list[Probe]:
     """The probes that gave a verdict (an undecided one ran again, longer)."""
-    return [p for p in probes if not p.get("inconclusive")]
+    return [p for p in probes if not p.inconclusive]
 
 
-def bracket_probes(probes: list[dict], lo: float | None, hi: float | None) -> tuple[dict | None, dict | None]:
+def bracket_probes(probes: list[Probe], lo: float | None, hi: float | None) -> tuple[Probe | None, Probe | None]:
     """(the passing probe at `lo`, the failing one at `hi`): the decided probes a capacity's figures come from."""
-    at = next((x for x in decided(probes) if x["pass"] and x["offered_rate"] == lo), None)
-    above = next((x for x in decided(probes) if not x["pass"] and x["offered_rate"] == hi), None)
+    at = next((x for x in decided(probes) if x.passed and x.offered_rate == lo), None)
+    above = next((x for x in decided(probes) if not x.passed and x.offered_rate == hi), None)
     return at, above
+
+
+def probes_at_bracket(cap: dict) -> tuple[Probe | None, Probe | None]:
+    """bracket_probes of a written metrics.capacity (its probes read back through Probe.from_json)."""
+    return bracket_probes([Probe.from_json(p) for p in cap.get("probes", [])], *cap["bracket"])
 
 
 def judged_mask(records, a: float, b: float) -> list[bool]:
@@ -190,14 +196,13 @@ def judged_mask(records, a: float, b: float) -> list[bool]:
     return [r.scheduled_s is not None and a <= r.scheduled_s < b for r in records]
 
 
-def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, stopped: dict | None = None) -> dict:
+def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, stopped: dict | None = None) -> Probe:
     """One probe's verdict from its RequestRecords (absolute perf_counter timestamps, arrival 0 first)."""
     t0 = first_arrival(records)
     a, b = t0 + window[0], t0 + window[1]
     span = window[1] - window[0]
     judged = [r for r, j in zip(records, judged_mask(records, a, b)) if j]
     done = [r for r in judged if r.ok]
-    unfinished = len(judged) - len(done)
     only = spec.term_class or {}
 
     def population(term):  # (finished, unfinished count) a term is judged over
@@ -206,48 +211,40 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
         return fin, len(pop) - len(fin)
     e = float(np.median([r.e2e_s for r in done])) if done else 0.0
     in_window = [r for r in records if r.ok and a + e <= r.end_s < b + e]
-    arrived_rate = len(judged) / span
-    achieved_rate = len(in_window) / span
     samples = {"ttft": lambda r: r.ttft_s * 1000, "tpot": lambda r: r.tpot_s * 1000, "e2el": lambda r: r.e2e_s * 1000}
     p = spec.percentile
-    probe = {"offered_rate": rate, "arrived_rate": arrived_rate, "achieved_rate": achieved_rate,
-             "output_throughput": sum(r.output_len for r in in_window) / span,
-             "requests": len(records), "judged_requests": len(judged), "unfinished": unfinished,
-             "window_s": list(window)}
-    pcts = sorted({50.0, 99.0, float(p)})
-    probe["judged_by_term"] = {}   # how many requests each SLO term's percentile is taken over
+    probe = Probe(offered_rate=rate, passed=False, arrived_rate=len(judged) / span, achieved_rate=len(in_window) / span,
+                  output_throughput=sum(r.output_len for r in in_window) / span, requests=len(records),
+                  judged_requests=len(judged), unfinished=len(judged) - len(done), window_s=list(window),
+                  judged_by_term={}, term_class=dict(only) or None, stopped_early=dict(stopped) if stopped else None)
     for term, get in samples.items():
         fin, missing = population(term)
         if term in spec.slo:
-            probe["judged_by_term"][term] = len(fin) + missing
+            probe.judged_by_term[term] = len(fin) + missing
         vals = [get(r) for r in fin if term != "tpot" or r.tpot_s is not None]
-        for q in pcts:
-            probe[f"p{q:g}_{term}_ms"] = percentile_with_unfinished(vals, missing, q)
-        probe[f"mean_{term}_ms"] = float(np.mean(vals)) if vals else None
-    if only:
-        probe["term_class"] = dict(only)
+        for q in sorted({50.0, 99.0, float(p)}):
+            probe.latency_ms[latency_key(q, term)] = percentile_with_unfinished(vals, missing, q)
+        probe.latency_ms[latency_key("mean", term)] = float(np.mean(vals)) if vals else None
     # margin per term: (target - measured) / target, > 0 within the SLO; the keep-up condition likewise
-    margins = {term: ((target - probe[f"p{p:g}_{term}_ms"]) / target if probe[f"p{p:g}_{term}_ms"] is not None
-                      else -math.inf) for term, target in spec.slo.items()}
-    ku = keep_up(records, a, b, len(judged))
-    probe.update(ku.to_json())
+    margins = {term: (target - probe.ms(p, term)) / target if probe.ms(p, term) is not None else -math.inf
+               for term, target in spec.slo.items()}
+    probe.keep_up = ku = keep_up(records, a, b, len(judged))
     margins["keep_up"] = ku.margin if judged else -math.inf
     worst = min(margins, key=margins.get)
     if stopped:  # the early stop's verdict: that term could no longer be met (what ran is kept as measured)
         worst = stopped["term"]
         margins[worst] = min(margins[worst], -1e-9)
-        probe["stopped_early"] = dict(stopped)
-    probe.update({"pass": bool(judged) and margins[worst] >= 0, "margin": margins[worst], "bound_by": worst,
-                  "margins": margins})
+    probe.passed, probe.bound_by = bool(judged) and margins[worst] >= 0, worst
+    probe.margin, probe.margins = margins[worst], margins
     # undecided: only the backlog's growth is in question, and it lies within its own noise (run again, longer)
-    probe["inconclusive"] = (not stopped and probe["keep_up"] == "undecided"
-                             and all(v >= 0 for k, v in margins.items() if k != "keep_up"))
+    probe.inconclusive = bool(not stopped and ku.verdict == "undecided"
+                              and all(v >= 0 for k, v in margins.items() if k != "keep_up"))
     # the whole probe measured as `vllm bench serve` measures a run (first send -> last finish, every request),
     # for the calibration against it at the rate found
     whole = request_metrics(records)
-    probe["whole_run"] = {k: whole[k] for k in ("completed", "failed", "output_throughput", "request_throughput",
-                                                "mean_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "p99_tpot_ms")}
-    return finite(probe)
+    probe.whole_run = {k: whole[k] for k in ("completed", "failed", "output_throughput", "request_throughput",
+                                             "mean_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "p99_tpot_ms")}
+    return probe
 
 
 def window_verdicts(records, trace_t: list[float], edges: list[float], slo: dict, percentile: float,
@@ -283,45 +280,25 @@ def window_verdicts(records, trace_t: list[float], edges: list[float], slo: dict
             "missed": [w["start_s"] for w in judged if not w["pass"]]}
 
 
-def describe(probe: dict, percentile: float) -> str:
-    """'p99 TTFT 820 ms' / 'achieved 12.1 of 14.0 req/s' / 'p99 TPOT unbounded (3 unfinished)'."""
-    term = probe["bound_by"]
-    if term == "keep_up":
-        if "backlog_growth" not in probe:  # a JSON from before the backlog rule
-            return f"achieved {probe['achieved_rate']:.3g} of {probe['arrived_rate']:.3g} req/s (the queue grows)"
-        what = "the queue grows" if probe["keep_up"] == "grows" else "too close to tell: it runs again, longer"
-        return (f"backlog grew by {probe['backlog_growth']:.0f} requests over the window, noise "
-                f"+-{probe['backlog_noise']:.0f} ({what})")
-    v = probe.get(f"p{percentile:g}_{term}_ms")
-    cls = (probe.get("term_class") or {}).get(term)
-    if probe.get("stopped_early"):
-        st = probe["stopped_early"]
-        return (f"p{percentile:g} {term.upper()}{' of ' + cls + ' requests' if cls else ''} over "
-                f"{st['target_ms']:g} ms for sure: {st['over']} of the {st['judged']} requests it judges past it at "
-                f"{st['at_s']:.1f} s, probe stopped")
-    value = f"{v:.0f} ms" if v is not None else f"unbounded ({probe['unfinished']} unfinished)"
-    return f"p{percentile:g} {term.upper()}{' of ' + cls + ' requests' if cls else ''} {value}"
-
-
 # --------------------------------------------------------------------------- the search
 class CapacitySearch:
     """Bracket then bisect over probe verdicts; see the module docstring for the rule."""
 
     def __init__(self, spec: SearchSpec):
         self.spec = spec
-        self.probes: list[dict] = []
+        self.probes: list[Probe] = []
         self.t0 = time.perf_counter()
 
-    def add(self, probe: dict) -> None:
-        if probe.get("inconclusive") and self.stretch() > 2 ** (MAX_STRETCH - 1):
-            probe["inconclusive"] = False  # still undecided at the longest window: the queue may grow, a fail
+    def add(self, probe: Probe) -> None:
+        if probe.inconclusive and self.stretch() > 2 ** (MAX_STRETCH - 1):
+            probe.inconclusive = False  # still undecided at the longest window: the queue may grow, a fail
         self.probes.append(probe)
 
     def stretch(self) -> int:
         """How many times longer the next probe's window is: 2 ** (undecided probes just run at this rate)."""
         k = 0
         for p in reversed(self.probes):
-            if not p.get("inconclusive"):
+            if not p.inconclusive:
                 break
             k += 1
         return 2 ** k
@@ -329,9 +306,9 @@ class CapacitySearch:
     def bracket(self) -> tuple[float | None, float | None]:
         """(highest passing rate, lowest failing rate above it)."""
         done = decided(self.probes)
-        passed = [p["offered_rate"] for p in done if p["pass"]]
+        passed = [p.offered_rate for p in done if p.passed]
         lo = max(passed) if passed else None
-        above = [p["offered_rate"] for p in done if not p["pass"] and (lo is None or p["offered_rate"] > lo)]
+        above = [p.offered_rate for p in done if not p.passed and (lo is None or p.offered_rate > lo)]
         return lo, (min(above) if above else None)
 
     def next_rate(self) -> float | None:
@@ -340,8 +317,8 @@ class CapacitySearch:
             return self.spec.start_rate
         if len(self.probes) >= self.spec.max_probes:
             return None
-        if self.probes[-1].get("inconclusive"):
-            return self.probes[-1]["offered_rate"]  # the same rate, a longer window
+        if self.probes[-1].inconclusive:
+            return self.probes[-1].offered_rate  # the same rate, a longer window
         lo, hi = self.bracket()
         if lo is None:   # no pass yet: halve, or quarter after a fail that was certain early in its window
             r = hi / (4 if self._failed_early(hi) else 2)
@@ -358,8 +335,8 @@ class CapacitySearch:
     def _failed_early(self, rate: float) -> bool:
         """Whether the probe at `rate` was stopped as a sure fail within the first EARLY_SHARE of its judged window:
         so far over capacity that halving would likely fail again."""
-        p = next((x for x in reversed(decided(self.probes)) if x["offered_rate"] == rate), None)
-        st, w = (p or {}).get("stopped_early"), (p or {}).get("window_s")
+        p = next((x for x in reversed(decided(self.probes)) if x.offered_rate == rate), None)
+        st, w = (p.stopped_early, p.window_s) if p else (None, None)
         return bool(st and w and w[1] > w[0] and (st["at_s"] - w[0]) / (w[1] - w[0]) < EARLY_SHARE)
 
     def converged(self) -> bool:
@@ -371,26 +348,26 @@ class CapacitySearch:
         lo, hi = self.bracket()
         p = self.spec.percentile
         at, above = bracket_probes(self.probes, lo, hi)
-        out = {"request_rate": lo or 0.0, "output_throughput": at["output_throughput"] if at else 0.0,
+        out = {"request_rate": lo or 0.0, "output_throughput": at.output_throughput if at else 0.0,
                "slo": dict(self.spec.slo), "percentile": p, "resolution": self.spec.resolution,
-               "bracket": [lo, hi], "converged": self.converged(), "bound_by": above["bound_by"] if above else None,
-               "samples_at_bracket": [fewest_samples(x) for x in (at, above)],
+               "bracket": [lo, hi], "converged": self.converged(), "bound_by": above.bound_by if above else None,
+               "samples_at_bracket": [x.fewest_samples() if x else None for x in (at, above)],
                "search": {k: v for k, v in asdict(self.spec).items() if k != "slo"},
-               "probes": self.probes, "search_s": round(time.perf_counter() - self.t0, 2)}
+               "probes": [x.to_json() for x in self.probes], "search_s": round(time.perf_counter() - self.t0, 2)}
         if failure:
             out["failed"] = failure
         if not self.probes:
             out["verdict"] = "no probe ran" + (f": {failure}" if failure else "")
         elif lo is None:
-            low = min(decided(self.probes) or self.probes, key=lambda x: x["offered_rate"])
-            out["verdict"] = f"capacity 0: {describe(low, p)} at {low['offered_rate']:.3g} req/s, the lowest rate tried"
-            out["bound_by"] = low["bound_by"]
+            low = min(decided(self.probes) or self.probes, key=lambda x: x.offered_rate)
+            out["verdict"] = f"capacity 0: {low.describe(p)} at {low.offered_rate:.3g} req/s, the lowest rate tried"
+            out["bound_by"] = low.bound_by
         else:
             out["verdict"] = (
                 f"capacity {lo:.3g} req/s ({out['output_throughput']:.0f} out tok/s) under "
                 f"{slo_text(self.spec.slo, p, self.spec.term_class)}"
                 + (
-                    f"; at {hi:.3g} req/s {describe(above, p)}"
+                    f"; at {hi:.3g} req/s {above.describe(p)}"
                     if above
                     else "; no failing rate found"
                     + ("" if failure else " within the probe budget (raise --max-probes)")

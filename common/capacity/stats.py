@@ -69,14 +69,6 @@ def finite(d):
     return d
 
 
-def fewest_samples(probe: dict | None) -> int | None:
-    """The fewest requests any SLO term of a probe was judged over (None: no probe, or a JSON from before)."""
-    if (probe or {}).get("stopped_early"):   # a surely failed probe is judged over its whole window's requests
-        return probe["stopped_early"]["judged"]
-    n = (probe or {}).get("judged_by_term")
-    return min(n.values()) if n else None
-
-
 def thin_samples(cap: dict | None) -> int | None:
     """The sample count when the capacity rests on a probe (at the rate found, or the failure just above) whose
     percentile was taken over n < 1 + 100 / (100 - p) requests (p99: 100 or fewer). numpy's p-th percentile of n

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from common.runtime import hardware
-from common.capacity.search import bracket_probes
+from common.capacity.search import probes_at_bracket
 from common.measure.hwmon import explain_spread, run_label
 from common.runtime.isolation import OwnRayDir, run_isolated
 from common.measure.metrics import ratio_of_medians_ci
@@ -144,13 +144,12 @@ def bench_serve_level(
                                          else None for k in keys}}}
 
 
-def trace_dataset(cfg, cap: dict, n: int, probe: dict | None = None) -> list[str]:
+def trace_dataset(cfg, cap: dict, n: int, tw: dict | None = None) -> list[str]:
     """`vllm bench serve` flags replaying the trace stretch our probe at the capacity replayed, timestamps divided by
     the speed found, written as timed-trace JSONL beside the results (hash ids per 512-token block, the trace's own
-    where it has them): a probe judged on a window, its warm-up and that window (probe["trace_window"]); else the
+    where it has them): a probe judged on a window (`tw`, its trace_window), its warm-up and that window; else the
     stretch's first n requests."""
     trace = load_trace(cfg.dataset_path, cfg.dataset_name).stretch(cfg.trace_start_s, cfg.trace_duration_s)
-    tw = (probe or {}).get("trace_window")
     if tw:   # the same requests the probe sent: its replayed part of the stretch (stretch time, unrounded)
         lo, hi = tw.get("replayed_s") or (tw["warmup_from_s"] - trace.origin_s, tw["end_s"] - trace.origin_s)
         part = trace.stretch(lo, hi - lo)
@@ -166,14 +165,14 @@ def bench_at_capacity(cfg, served_model: str, cap: dict) -> dict:
     """`vllm bench serve --request-rate R` at the capacity found, with as many requests as our probe at R sent, on
     the same server: ours (the whole probe, measured as the bench measures a run) / theirs for p99 TTFT, p99 TPOT
     and output throughput."""
-    at, _ = bracket_probes(cap["probes"], *cap["bracket"])   # the probe that passed at the capacity
-    lv = {"kind": "rate", "value": cap["request_rate"], "num_prompts": at["requests"], "metrics": at["whole_run"]}
+    at, _ = probes_at_bracket(cap)   # the probe that passed at the capacity
+    lv = {"kind": "rate", "value": cap["request_rate"], "num_prompts": at.requests, "metrics": at.whole_run}
     dataset = None
     if cfg.dataset_path:  # ShareGPT: the bench samples the same file its own way; a timed trace: the same stretch
         dataset = (
             ["--dataset-name", "sharegpt", "--dataset-path", cfg.dataset_path]
             if dataset_kind(cfg.dataset_path, cfg.dataset_name) == "sharegpt"
-            else trace_dataset(cfg, cap, at["requests"], at)
+            else trace_dataset(cfg, cap, at.requests, at.note.get("trace_window"))
         )
     got = next(
         iter(
@@ -182,9 +181,9 @@ def bench_at_capacity(cfg, served_model: str, cap: dict) -> dict:
             ).values()
         )
     )
-    out = {**got, "ours": at["whole_run"], "request_rate": cap["request_rate"], "num_prompts": at["requests"]}
-    if at.get("trace_window"):   # a trace's window: the bench replayed its warm-up and that window, at the speed found
-        out.update({"trace_speedup": cap["trace_speedup"], "trace_window": at["trace_window"]})
+    out = {**got, "ours": at.whole_run, "request_rate": cap["request_rate"], "num_prompts": at.requests}
+    if tw := at.note.get("trace_window"):   # a trace: the bench replayed that window and its warm-up at the speed found
+        out.update({"trace_speedup": cap["trace_speedup"], "trace_window": tw})
     theirs = {t: (got.get("vllm_bench") or {}).get(f"p99_{t}_ms") for t in cap["slo"] if t in ("ttft", "tpot")}
     if cap["percentile"] == 99 and theirs and None not in theirs.values():  # the bench's own p99s against the SLO
         out["vllm_bench_p99_ms"] = theirs

@@ -152,6 +152,19 @@ def send_lag(records) -> dict:
             "p99_send_lag_ms": float(np.percentile(lag, 99)) if lag else None}
 
 
+BURST_TPOT_S = 1e-4   # 0.1 ms a token: far below any engine's decode step, so tokens read that fast came queued up
+BURST_MIN_TOKENS = 8
+
+
+def stream_bursts(records) -> dict:
+    """How many answers reached the client whole, in one burst (every token within BURST_TPOT_S of the next): then
+    the client or the server's front end was short of CPU while the engine decoded, and that request's TTFT and TPOT
+    are read times, not the engine's. Over finished requests of at least BURST_MIN_TOKENS tokens."""
+    long = [r for r in records if r.ok and r.output_len >= BURST_MIN_TOKENS and r.tpot_s is not None]
+    burst = sum(r.tpot_s < BURST_TPOT_S for r in long)
+    return {"burst_delivered": burst, "burst_delivered_share": burst / len(long) if long else None}
+
+
 def cached_prompt_share(records) -> float | None:
     """Share of the prompt tokens the engine found in its prefix cache, from each finished request's own count (a
     front end without /metrics or a stat logger: vllm.LLM driven step by step); None where no request says."""

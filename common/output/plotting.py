@@ -5,6 +5,8 @@ import re
 import textwrap
 from pathlib import Path
 
+from common.capacity.probe import Probe
+
 
 def _label(v) -> str:
     """A bar's value as a reader writes it: 31,239 / 4.85 / 0.266 (never 3.12e+04)."""
@@ -209,35 +211,36 @@ def capacity_plot(path: Path, cap: dict, sub: str = "") -> Path:
     (SLO targets dashed) and what arrived in the judged window against what completed (the engine keeps up on the
     diagonal); the capacity found is marked. Probes stopped early are drawn as stopped, not as a 0 rate."""
     plt = _plt()
-    trace = any(p.get("trace_speedup") for p in cap.get("probes", []))
-    x_of = (lambda p: p["trace_speedup"]) if trace else (lambda p: p["offered_rate"])  # noqa: E731
-    probes = sorted(cap.get("probes", []), key=x_of)
+    probes = [Probe.from_json(p) for p in cap.get("probes", [])]
+    trace = any(p.note.get("trace_speedup") for p in probes)
+    x_of = (lambda p: p.note["trace_speedup"]) if trace else (lambda p: p.offered_rate)  # noqa: E731
+    probes.sort(key=x_of)
     q = f"p{cap['percentile']:g}"
     xl = "speed-up of the trace (x its recorded rate)" if trace else "offered request rate (req/s)"
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
     xs = [x_of(p) for p in probes]
     for i, term in enumerate(t for t in ("ttft", "tpot", "e2el") if t in cap["slo"] or t != "e2el"):
-        ys = [p.get(f"{q}_{term}_ms") for p in probes]
+        ys = [p.ms(cap["percentile"], term) for p in probes]
         color = f"C{i}"
         ax1.plot([x for x, y in zip(xs, ys) if y is not None], [y for y in ys if y is not None], marker="o",
                  color=color, label=f"{q} {term.upper()}")
         if term in cap["slo"]:
             ax1.axhline(cap["slo"][term], color=color, linestyle="--", alpha=0.7, label=f"SLO {term.upper()}")
-    failed = [x_of(p) for p in probes if not p["pass"] and not p.get("inconclusive")]
+    failed = [x_of(p) for p in probes if not p.passed and not p.inconclusive]
     for x in failed:
         ax1.axvline(x, color="red", alpha=0.12)
     ax1.set_yscale("log")
     _readable_log_axis(ax1, ax1.yaxis)
     ax1.set(title="Latency per probe" + (" (red: failed probes)" if failed else " (every probe passed)"),
             xlabel=xl, ylabel="ms")
-    full = [p for p in probes if not p.get("stopped_early")]   # a stopped probe's rates cover part of its window
-    ax2.plot([x_of(p) for p in full], [p["arrived_rate"] for p in full], linestyle="--", color="grey", marker=".",
+    full = [p for p in probes if not p.stopped_early]   # a stopped probe's rates cover part of its window
+    ax2.plot([x_of(p) for p in full], [p.arrived_rate for p in full], linestyle="--", color="grey", marker=".",
              label="arrived in the judged window" if trace else "arrived (offered)")
-    ax2.plot([x_of(p) for p in full], [p["achieved_rate"] for p in full], marker="o",
+    ax2.plot([x_of(p) for p in full], [p.achieved_rate for p in full], marker="o",
              label="achieved (completions/s)")
-    for x in [x_of(p) for p in probes if p.get("stopped_early")]:
+    for x in [x_of(p) for p in probes if p.stopped_early]:
         ax2.axvline(x, color="red", linestyle=":", alpha=0.5)
-    if any(p.get("stopped_early") for p in probes):
+    if any(p.stopped_early for p in probes):
         ax2.plot([], [], color="red", linestyle=":", label="stopped early: surely over the SLO")
     ax2.set(title="Does the engine keep up?", xlabel=xl, ylabel="req/s")
     found = cap.get("trace_speedup") if trace else cap.get("request_rate")
@@ -269,7 +272,7 @@ def load_timeline_plot(path: Path, cap: dict, sub: str = "") -> Path:
     ax2.set_ylabel("tokens / s (as recorded)")
     seen = set()
     for p in cap.get("probes", []):
-        tw = p.get("trace_window")
+        tw = Probe.from_json(p).note.get("trace_window")
         if tw and (tw["start_s"], tw["end_s"]) not in seen:
             seen.add((tw["start_s"], tw["end_s"]))
             ax.axvspan(tw["start_s"] / 60, tw["end_s"] / 60, color="grey", alpha=0.15)
