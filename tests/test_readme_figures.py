@@ -310,6 +310,35 @@ def _passing(paths, key):
     return [q[key] for q in _j(paths[0])["metrics"]["capacity"]["probes"] if q["pass"]]
 
 
+def _bench_cells(md, result, n, ttft, tpot, ratio_ttft, ratio_tpot, ratio_out):
+    """`vllm bench serve` at the capacity found, as a traces README states it: its requests, its p99s, ours / theirs."""
+    return [(f"({n} requests", md, result, BENCH + "vllm_bench.completed"),
+            (f"| p99 TTFT {ttft}", md, result, BENCH + "vllm_bench.p99_ttft_ms"),
+            (f"{ttft} ms, p99 TPOT {tpot}", md, result, BENCH + "vllm_bench.p99_tpot_ms"),
+            (f"ours / theirs p99 TTFT {ratio_ttft}", md, result, BENCH + "ours_vs_vllm_bench.p99_ttft_ms"),
+            (f"p99 TPOT {ratio_tpot}", md, result, BENCH + "ours_vs_vllm_bench.p99_tpot_ms"),
+            (f"throughput {ratio_out}", md, result, BENCH + "ours_vs_vllm_bench.output_throughput")]
+
+
+def _shape_lengths(md, result, input_len, output_len):
+    """A synthetic shape's '| I in / O out' cell."""
+    return [(f"| {input_len}", md, result, "config.input_len"),
+            (f"| {input_len} in / {output_len}", md, result, "config.output_len")]
+
+
+def _first_pass(paths):
+    """Which probe of a search passed first (1-based)."""
+    return 1 + [q["pass"] for q in _j(paths[0])["metrics"]["capacity"]["probes"]].index(True)
+
+
+def _shape_cell(md, result, rate, out, minutes):
+    """A synthetic shape's capacity cell and its probes cell: '| **R req/s** (O out tok/s) | 5, M min'."""
+    return [(f"| **{rate}", md, result, CAPACITY),
+            (f"**{rate} req/s** ({out}", md, result, "metrics.capacity.output_throughput"),
+            (f"({out} out tok/s) | 5", md, result, PROBES),
+            (f"({out} out tok/s) | 5, {minutes}", md, result, "metrics.capacity.search_s/60")]
+
+
 def _progress_minutes(path, first, last):
     """Minutes from a batch's `start FIRST` to its `end LAST` line (tools/h200_traces.sh's progress file)."""
     times = {m.group(2) + " " + m.group(3): datetime.strptime(m.group(1), "%H:%M:%S")
@@ -640,24 +669,11 @@ SAMPLE_FIGURES = [
     ("at 2.13x, 9.5 min", TRACES1, CONV, VALID + ".wall_s/60"),
     ("min | 19", TRACES1, CONV, _windows_met),
     ("missed: p99 TPOT 51.5", TRACES1, CONV, _missed_tpot),
-    ("(589 requests", TRACES1, CONV, BENCH + "vllm_bench.completed"),
-    ("| p99 TTFT 462", TRACES1, CONV, BENCH + "vllm_bench.p99_ttft_ms"),
-    ("462 ms, p99 TPOT 49", TRACES1, CONV, BENCH + "vllm_bench.p99_tpot_ms"),
-    ("ours / theirs p99 TTFT 0.89", TRACES1, CONV, BENCH + "ours_vs_vllm_bench.p99_ttft_ms"),
-    ("p99 TPOT 0.98", TRACES1, CONV, BENCH + "ours_vs_vllm_bench.p99_tpot_ms"),
-    ("throughput 1.00", TRACES1, CONV, BENCH + "ours_vs_vllm_bench.output_throughput"),
-    ("| **22.9", TRACES1, POISSON_CONV, CAPACITY),
-    ("**22.9 req/s** (4,283", TRACES1, POISSON_CONV, "metrics.capacity.output_throughput"),
-    ("(4,283 out tok/s) | 5", TRACES1, POISSON_CONV, PROBES),
-    ("(4,283 out tok/s) | 5, 2.2", TRACES1, POISSON_CONV, "metrics.capacity.search_s/60"),
-    ("| **15.2", TRACES1, POISSON_CODE, CAPACITY),
-    ("**15.2 req/s** (458", TRACES1, POISSON_CODE, "metrics.capacity.output_throughput"),
-    ("(458 out tok/s) | 5", TRACES1, POISSON_CODE, PROBES),
-    ("(458 out tok/s) | 5, 1.8", TRACES1, POISSON_CODE, "metrics.capacity.search_s/60"),
-    ("| 1,155", TRACES1, POISSON_CONV, "config.input_len"),
-    ("| 1,155 in / 203", TRACES1, POISSON_CONV, "config.output_len"),
-    ("| 2,046", TRACES1, POISSON_CODE, "config.input_len"),
-    ("| 2,046 in / 28", TRACES1, POISSON_CODE, "config.output_len"),
+    *_bench_cells(TRACES1, CONV, "589", "462", "49", "0.89", "0.98", "1.00"),
+    *_shape_cell(TRACES1, POISSON_CONV, "22.9", "4,283", "2.2"),
+    *_shape_cell(TRACES1, POISSON_CODE, "15.2", "458", "1.8"),
+    *_shape_lengths(TRACES1, POISSON_CONV, "1,155", "203"),
+    *_shape_lengths(TRACES1, POISSON_CODE, "2,046", "28"),
     # ---- h100x1/traces/README.md
     ("at most 5", TRACES100, CODE100, "metrics.capacity.search.max_probes"),
     ("00:03-00:57 of the trace, 8,756", TRACES100, CODE100,
@@ -668,7 +684,7 @@ SAMPLE_FIGURES = [
      TRACES1, CODE100, "metrics.capacity.trace_speedup"),
     ("failing 0.107", TRACES1, CODE100, "metrics.capacity.probes[1].trace_speedup"),
     ("0.107x, first pass at probe 3", TRACES1, CODE100,
-     lambda p: 1 + [q["pass"] for q in _j(p[0])["metrics"]["capacity"]["probes"]].index(True)),
+     _first_pass),
     ("(about 19", TRACES1, "h100x1/traces/2026-12-05/progress.txt", lambda p: _progress_minutes(p[0], "code", "rcode")),
     ("00:14:18-00:14:33: 391", TRACES100, CODE100, _heaviest(lambda w: w["requests"])),
     ("391 requests, 26", TRACES100, CODE100, _heaviest(lambda w: w["requests"] / (w["end_s"] - w["start_s"]))),
@@ -693,22 +709,13 @@ SAMPLE_FIGURES = [
     ("deciding window; 5 probes", TRACES100, CODE100, PROBES),
     ("5 probes, 11.8", TRACES100, CODE100, "metrics.capacity.search_s/60"),
     ("first pass at probe 3", TRACES100, CODE100,
-     lambda p: 1 + [q["pass"] for q in _j(p[0])["metrics"]["capacity"]["probes"]].index(True)),
-    ("(403 requests", TRACES100, CODE100, BENCH + "vllm_bench.completed"),
-    ("| p99 TTFT 439", TRACES100, CODE100, BENCH + "vllm_bench.p99_ttft_ms"),
-    ("439 ms, p99 TPOT 41", TRACES100, CODE100, BENCH + "vllm_bench.p99_tpot_ms"),
-    ("ours / theirs p99 TTFT 1.00", TRACES100, CODE100, BENCH + "ours_vs_vllm_bench.p99_ttft_ms"),
-    ("p99 TPOT 1.09", TRACES100, CODE100, BENCH + "ours_vs_vllm_bench.p99_tpot_ms"),
-    ("throughput 1.00", TRACES100, CODE100, BENCH + "ours_vs_vllm_bench.output_throughput"),
+     _first_pass),
+    *_bench_cells(TRACES100, CODE100, "403", "439", "41", "1.00", "1.09", "1.00"),
     ("the bracket [0.0933", TRACES100, CODE100, "metrics.capacity.probes[4].trace_speedup"),
     ("[0.0933x, 0.107", TRACES100, CODE100, "metrics.capacity.probes[1].trace_speedup"),
     ("its 5 % resolution", TRACES100, CODE100, "metrics.capacity.resolution*100"),
-    ("| **13.6", TRACES100, POISSON_CODE100, CAPACITY),
-    ("**13.6 req/s** (346", TRACES100, POISSON_CODE100, "metrics.capacity.output_throughput"),
-    ("(346 out tok/s) | 5", TRACES100, POISSON_CODE100, PROBES),
-    ("(346 out tok/s) | 5, 1.8", TRACES100, POISSON_CODE100, "metrics.capacity.search_s/60"),
-    ("| 2,046", TRACES100, POISSON_CODE100, "config.input_len"),
-    ("| 2,046 in / 28", TRACES100, POISSON_CODE100, "config.output_len"),
+    *_shape_cell(TRACES100, POISSON_CODE100, "13.6", "346", "1.8"),
+    *_shape_lengths(TRACES100, POISSON_CODE100, "2,046", "28"),
     ("shape held 15.2", TRACES100, POISSON_CODE, CAPACITY),
     ("about 11", TRACES100, POISSON_CODE, lambda p: (_j(p[0])["metrics"]["capacity"]["request_rate"]
                                                      / _j(S / POISSON_CODE100)["metrics"]["capacity"]["request_rate"]
