@@ -32,6 +32,16 @@ def run_script(script: str, *args: str, timeout: float = 900, env: dict | None =
 
 
 @pytest.fixture(scope="session")
+def without_vllm(tmp_path_factory) -> dict:
+    """An environment in which `import vllm` fails: a script run with it proves it refused its input before it
+    imported vLLM (what "at once" means, whatever the box's speed)."""
+    shadow = tmp_path_factory.mktemp("no-vllm")
+    (shadow / "vllm").mkdir()
+    (shadow / "vllm" / "__init__.py").write_text('raise ImportError("vLLM was imported (tests/conftest.py)")\n')
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(shadow), os.environ.get("PYTHONPATH")]))}
+
+
+@pytest.fixture(scope="session")
 def tiny_model():
     from common.runtime.tiny_model import build_tiny_model, tokenizer_dir
     path = build_tiny_model()

@@ -281,6 +281,9 @@ async def _bounded(gathered, time_limit_s: float, records: list[RequestRecord], 
                 break
     except asyncio.CancelledError:  # the caller was cancelled (Ctrl-C): take the requests down with it
         task.cancel()
+        # a cancelled gather ends holding its children's CancelledError: retrieve it, or asyncio prints it with a
+        # traceback on the user's terminal as "exception was never retrieved"
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
         raise
     if task.done():
         task.result()  # a bug in a request's coroutine is raised, as before

@@ -3,7 +3,7 @@ reader has (the best N-device layout, never TP alone when DP read higher) and wh
 import re
 
 from common.output.results import run_path, save_run
-from tests.conftest import run_script
+from tests.conftest import ROOT, run_script
 
 
 def _layout(name, gpus, tp, dp, out, cap=None):
@@ -130,8 +130,7 @@ def test_the_h200_trace_report_puts_the_synthetic_shape_beside_the_trace_and_fla
     a window says so, with the load it would run at."""
     import json
     import shutil
-    from pathlib import Path
-    src = Path(__file__).resolve().parent.parent / "docs/sample_results/h200x1/traces/2026-12-05"
+    src = ROOT / "docs/sample_results/h200x1/traces/2026-12-05"
     for p in src.glob("*.json"):
         shutil.copy(p, tmp_path / p.name)
     proc = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), "--growth", "2", timeout=120)

@@ -12,6 +12,7 @@ from common.capacity.drivers import probe_specs, search_async, search_sync
 from common.traffic.loadgen import RequestRecord
 from common.measure.metrics import percentile_with_unfinished
 from common.traffic.workloads import PoissonWorkload, RequestSpec, arrival_times
+from tests.conftest import ROOT
 
 SLO = {"ttft": 500.0, "tpot": 50.0}
 
@@ -452,7 +453,7 @@ def test_a_probe_reads_back_from_every_sample_file_as_it_was_written():
     import glob
     import json
     from pathlib import Path
-    root = Path(__file__).resolve().parent.parent / "docs" / "sample_results"
+    root = ROOT / "docs" / "sample_results"
     seen = 0
     for path in glob.glob(str(root / "**" / "*.json"), recursive=True):
         doc = json.loads(Path(path).read_text())

@@ -1,33 +1,23 @@
-"""A server behind a key (`vllm serve --api-key K`, any hosted endpoint): without the key the lab says so in one line
-and exits 2 before measuring anything; with it, a capacity search and the `vllm bench serve` cross-check pass, and
-the key is in no file the run wrote nor in anything it printed."""
+"""A server behind a key (`vllm serve --api-key K`, any hosted endpoint; here the fixture server of
+tests.stream_server): without the key the lab says so in one line and exits 2 before measuring anything; with it, a
+capacity search and the `vllm bench serve` cross-check at the rate found pass, and the key is in no file the run wrote
+nor in anything it printed."""
 import json
 
 import pytest
 
 from tests.conftest import run_script
+from tests.stream_server import StreamServer
 
 KEY = "lab-test-key-5f3a9c1e"
-# a target the tiny CPU model meets well below saturation even on a slow or busy box (at 500 ms TTFT, a loaded 2-core
-# machine found no capacity at all, and the cross-check these tests need never ran)
 
 
 @pytest.fixture(scope="module")
 def keyed_server(tiny_model):
-    from common.runtime.server import VLLMServer
-    model, tok = tiny_model
-    srv = VLLMServer({"model": str(model), "tokenizer": str(tok), "enforce_eager": True, "max_model_len": 1024,
-                      "api_key": KEY}, start_timeout_s=300)
-    srv.start()
-    # a server's first requests stall (one-off warm-up): a test that runs first would see it in its first probes
-    import urllib.request
-    for _ in range(4):
-        req = urllib.request.Request(srv.base_url + "/v1/completions", method="POST", data=json.dumps(
-            {"model": str(model), "prompt": "warm up " * 32, "max_tokens": 16}).encode(),
-            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
-        urllib.request.urlopen(req, timeout=120).read()
-    yield srv
-    srv.stop()
+    """The fixture server behind a key, as `vllm serve --api-key KEY`: 8 answers at a time, 20 ms to the first token
+    and 2 ms a token after it (about 150 req/s of 16-token answers), so a capacity search meets a knee."""
+    with StreamServer(ttft_s=0.02, tpot_s=0.002, max_running=8, model=str(tiny_model[0]), api_key=KEY) as srv:
+        yield srv
 
 
 def test_without_the_key_it_is_one_line_and_exit_2_before_measuring(tmp_path, keyed_server, tiny_model,
@@ -59,11 +49,26 @@ def test_with_the_key_a_search_and_its_cross_check_pass_and_the_key_is_written_n
     doc = json.loads(path.read_text())
     cap = doc["metrics"]["capacity"]
     assert doc["status"] == "ok" and cap["request_rate"] > 0
+    assert any(p["pass"] and p["offered_rate"] == cap["request_rate"] for p in cap["probes"])
+    assert any(not p["pass"] and p["offered_rate"] > cap["request_rate"] for p in cap["probes"])
     # every probe judged requests (a probe stopped early as a sure fail may leave all it judged unfinished)
     assert all(p["judged_requests"] > 0 for p in cap["probes"])
     assert all(p["unfinished"] < p["judged_requests"] for p in cap["probes"] if p["pass"])
+    assert 0 <= cap["prefix_cache_hit_rate"] <= 1   # from the server's /metrics, before and after the search
+    # vllm bench serve at the rate found, on the same server, as many requests as the probe that passed there (an
+    # undecided one before it may have run the same rate on a shorter window)
     vb = cap["vllm_bench_at_capacity"]
-    assert "error" not in vb and vb["vllm_bench"]["completed"] == vb["num_prompts"]   # the bench got in too
+    at = next(p for p in cap["probes"] if p["pass"] and p["offered_rate"] == cap["request_rate"])
+    assert "error" not in vb and vb["request_rate"] == cap["request_rate"] and vb["num_prompts"] == at["requests"]
+    assert vb["vllm_bench"]["completed"] == at["requests"] and vb["vllm_bench"]["p99_ttft_ms"] > 0  # the bench got in
+    for k in ("p99_ttft_ms", "p99_tpot_ms", "output_throughput"):
+        assert vb["ours_vs_vllm_bench"][k] == pytest.approx(vb["ours"][k] / vb["vllm_bench"][k])
+    assert "vllm bench serve at " in proc.stdout and "ours / theirs p99 TTFT" in proc.stdout
+    # the bench's own p99s judged by the same SLO, and the line says which way it went
+    seen = vb["vllm_bench_p99_ms"]
+    assert seen == {"ttft": vb["vllm_bench"]["p99_ttft_ms"], "tpot": vb["vllm_bench"]["p99_tpot_ms"]}
+    assert vb["vllm_bench_meets_slo"] == (seen["ttft"] <= 1500 and seen["tpot"] <= 100)
+    assert ("agrees: the SLO holds" if vb["vllm_bench_meets_slo"] else "does NOT see the SLO met") in proc.stdout
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) >= 3   # JSON, CSV, plot
     assert not [p.name for p in files if KEY.encode() in p.read_bytes()]
@@ -74,7 +79,7 @@ def test_ctrl_c_in_the_cross_check_after_a_search_keeps_every_probe_and_exits_13
                                                                                   monkeypatch):
     """The search is written the moment it ends: a Ctrl-C while `vllm bench serve` checks it leaves a JSON with every
     probe, the cross-check recorded as interrupted, and exit 130."""
-    from tests.test_interrupt import interrupt_when
+    from tests.e2e.test_interrupt import interrupt_when
     monkeypatch.setenv("OPENAI_API_KEY", KEY)   # the key from the environment, as vllm bench serve reads it
     rc, out = interrupt_when(["simulate_concurrent_requests.py", "--base-url", keyed_server.base_url, "--model",
                               str(tiny_model[0]), "--tokenizer", str(tiny_model[1]), "--output-dir", str(tmp_path),

@@ -9,7 +9,8 @@ from common.traffic.loadgen import RequestRecord
 def driven(tiny_model):
     path, tok = tiny_model
     engine = {"model": str(path), "tokenizer": str(tok), "enforce_eager": True, "max_model_len": 512}
-    res = isolation.run_isolated("tests.iso_targets:step_driver", {"engine": engine}, timeout_s=600, echo=False)
+    res = isolation.run_isolated("tests.unit.runtime.iso_targets:step_driver", {"engine": engine}, timeout_s=600,
+                                 echo=False)
     assert res["status"] == "ok", res.get("failure")
     return res
 

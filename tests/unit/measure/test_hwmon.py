@@ -1,39 +1,7 @@
-"""Numbers a reader can trust, on known inputs: the bootstrap interval of a ratio of medians, the calibration
-verdict, and why a timed run was slow (CPU-bound engine, clock or power drop, unexplained)."""
-import pytest
-
-from common.measure.calibration import calibration_verdict
+"""common.measure.hwmon: why a timed run was slow (CPU-bound engine, clock or power drop, unexplained), and the
+engine core's share of a core."""
+from common.runtime import hardware
 from common.measure.hwmon import HardwareSampler, explain_slow_run, explain_spread
-from common.measure.metrics import ratio_of_medians_ci
-from common.measure.noise import spread_note
-
-
-def test_interval_of_identical_samples_is_a_point():
-    assert ratio_of_medians_ci([2, 2, 2], [1, 1, 1]) == (2.0, 2.0)
-
-
-def test_interval_spans_what_three_runs_can_give():
-    # medians of 3 resampled values from {0.9, 1.0, 1.1} reach 0.9 and 1.1 with probability 7/27 each
-    lo, hi = ratio_of_medians_ci([0.9, 1.0, 1.1], [1.0, 1.0, 1.0])
-    assert (lo, hi) == (pytest.approx(0.9), pytest.approx(1.1))
-    lo, hi = ratio_of_medians_ci([0.9, 1.0, 1.1], [1.0, 1.0, 1.0], level=0.2)   # the middle 20 %: the median only
-    assert lo == hi == pytest.approx(1.0)
-
-
-def test_interval_is_reproducible_and_narrows_with_more_runs():
-    a3, b3 = [95, 100, 105], [100, 102, 98]
-    assert ratio_of_medians_ci(a3, b3) == ratio_of_medians_ci(a3, b3)
-    w3 = ratio_of_medians_ci(a3, b3)
-    w9 = ratio_of_medians_ci(a3 * 3, b3 * 3)
-    assert w9[1] - w9[0] <= w3[1] - w3[0]
-
-
-def test_calibration_verdict():
-    assert "indistinguishable from vllm bench" in calibration_verdict(0.99, 0.95, 1.02, 3, 3)
-    v = calibration_verdict(0.93, 0.90, 0.96, 3, 3)
-    assert "below vllm bench, by at least 4.0 %" in v and "[0.900, 0.960]" in v
-    assert "above vllm bench, by at least 2.0 %" in calibration_verdict(1.05, 1.02, 1.08, 3, 3)
-
 
 FAST = {"output_throughput": 8000, "gpu_busy_pct": 98.0, "sm_clock_mhz": 1980, "power_w": 690, "engine_cpu_pct": 70}
 
@@ -66,14 +34,6 @@ def test_spread_names_the_slowest_run():
     assert explain_spread([FAST]) is None
 
 
-def test_noise_line_carries_the_cause():
-    m = {"layout": "1 GPU", "offline_runs": 2, "output_throughput_spread_pct": 19.0,
-         "output_throughput_runs": [6600, 8000],
-         "offline_runs_detail": [{**FAST, "output_throughput": 6600, "sm_clock_mhz": 1400}, FAST]}
-    note = spread_note([m])
-    assert "1 GPU's 2 timed runs differ by 19%" in note and "run 1 slowest: SM clock drop (1400 vs 1980 MHz" in note
-
-
 def test_sampler_measures_the_engine_core_share_of_one_core():
     """On this process (no engine core child): a busy loop reads far above a sleep, and never above one core."""
     import time
@@ -85,4 +45,5 @@ def test_sampler_measures_the_engine_core_share_of_one_core():
         time.sleep(0.3)
     b, i = busy.summary(), idle.summary()
     assert b["engine_cpu_pct"] <= 110 and i["engine_cpu_pct"] < 10 and b["engine_cpu_pct"] > 3 * i["engine_cpu_pct"]
-    assert b["gpu_busy_pct"] is None and b["sm_clock_mhz"] is None   # no GPU on this box
+    # GPU figures come from NVML where it sees a GPU; without one they are absent, not zero
+    assert (b["gpu_busy_pct"] is None and b["sm_clock_mhz"] is None) == (not hardware.has_gpu())

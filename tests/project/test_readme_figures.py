@@ -18,6 +18,7 @@ decimals written, must equal it. How to read the value:
   a function          of the matched paths, for the few figures that count or combine
 """
 import csv
+import functools
 import glob
 import json
 import re
@@ -31,7 +32,7 @@ from common.measure.cost import GPU_HOUR_USD
 from common.measure.metrics import usd_per_1m
 from common.measure.mixed import itl_beside_long_prefills, records_of
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 S = ROOT / "docs" / "sample_results"
 README, CONCEPTS, TRACES, MULTI, MEASURE = ("README.md", "docs/concepts.md", "docs/traces.md", "docs/multi_node.md",
                                             "docs/measurement.md")
@@ -81,8 +82,20 @@ CAPACITY = "metrics.capacity.request_rate"
 VALID = "metrics.capacity.validation"
 
 
+@functools.cache
+def _read(path: str) -> str:
+    """A file's text, read once per test session (hundreds of figures read the same few files)."""
+    return Path(path).read_text()
+
+
+@functools.cache
+def _parsed(path: str):
+    return json.loads(_read(path))
+
+
 def _j(path):
-    return json.loads(Path(path).read_text())
+    """A result file, parsed once per session; callers only read it."""
+    return _parsed(str(path))
 
 
 def _loose_searches(paths):
@@ -816,9 +829,9 @@ def _json_value(path: Path, how: str):
 def _tables(path: Path) -> list[list[list[str]]]:
     """A CSV file's one table, or a Markdown file's tables (header row first, the --- row left out)."""
     if path.suffix == ".csv":
-        return [list(csv.reader(path.read_text().splitlines()))]
+        return [list(csv.reader(_read(str(path)).splitlines()))]
     tables, rows = [], []
-    for line in path.read_text().splitlines() + [""]:
+    for line in _read(str(path)).splitlines() + [""]:
         if line.startswith("|"):
             rows += [] if "---" in line else [[c.strip() for c in line.strip().strip("|").split("|")]]
         elif rows:
@@ -855,7 +868,7 @@ def value(paths: list[Path], how):
         cell = _table(paths[0], row, col)
         return NUMBER.findall(cell)[int(nth[0])] if nth else cell
     if kind == "re":
-        return re.search(arg, paths[0].read_text()).group(1)
+        return re.search(arg, _read(str(paths[0]))).group(1)
     if kind == "minutes":
         return _minutes(paths[0])
     if kind == "usd_minutes":
@@ -877,7 +890,7 @@ def _matches(fig, decimals, got) -> bool:
 
 @pytest.mark.parametrize("text,md,result,how", FIGURES, ids=[f"{f[1]}: {f[0]}" for f in FIGURES])
 def test_figure_matches_its_file(text, md, result, how):
-    assert text in (ROOT / md).read_text(), f"{text!r} is no longer in {md}: update FIGURES with the prose"
+    assert text in _read(str(ROOT / md)), f"{text!r} is no longer in {md}: update FIGURES with the prose"
     paths = sorted(Path(p) for p in glob.glob(str(S / result), recursive=True))
     assert paths, f"no file {result} under docs/sample_results"
     fig, decimals = written(text)

@@ -1,0 +1,46 @@
+"""common.output.results: one JSON and CSV per run, written atomically, read back past foreign files."""
+import json
+
+from common.output import results
+
+
+def test_save_run_writes_schema_and_csv_atomically(tmp_path):
+    p = results.run_path(tmp_path, "tensor_parallel", "Qwen/Qwen2.5-7B", 2, "20260101-000000")
+    assert p.name == "tensor_parallel_Qwen-Qwen2.5-7B_tp2_20260101-000000.json"
+    results.save_run(p, experiment="tensor_parallel", config={"tp": 2}, metrics={"x_s": 1.5, "tp": 2},
+                     raw={"samples": [1, 2]})
+    doc = json.loads(p.read_text())
+    for key in results.REQUIRED_KEYS:
+        assert key in doc
+    assert doc["environment"]["python"] and "gpus" in doc["environment"] and doc["environment"]["cpu_model"]
+    assert doc["environment"]["loadavg_1m"] >= 0
+    assert p.with_suffix(".csv").read_text().splitlines()[0] == "status,x_s,tp"
+    assert not list(tmp_path.glob(".*tmp"))  # no temp file left behind
+    # readable as a normally created file would be (mkstemp alone leaves 0600)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~results._UMASK
+    assert p.with_suffix(".csv").stat().st_mode & 0o444 == 0o444 & ~results._UMASK
+
+
+def test_result_json_keeps_each_raw_sample_on_one_line(tmp_path):
+    reqs = [{"ttft_ms": 10.5 + i, "itl_ms": [1.0, 2.0, 3.0], "error": None} for i in range(50)]
+    p = results.save_run(tmp_path / "r.json", experiment="e", config={"engine": {"tp": 1}},
+                         metrics={"m": [1, 2]}, raw={"requests": reqs, "empty": [], "note": "x"},
+                         failure={"kind": "oom"})
+    text = p.read_text()
+    doc = json.loads(text)
+    assert doc["raw"] == {"requests": reqs, "empty": [], "note": "x"} and doc["failure"] == {"kind": "oom"}
+    assert list(doc) == ["schema_version", "experiment", "created", "status", "config", "environment", "metrics",
+                         "raw", "failure"]
+    lines = text.splitlines()
+    assert sum('"ttft_ms"' in ln for ln in lines) == 50  # one line per sample, not one per number
+    assert '    "engine": {' in lines  # the rest stays indented for reading
+    assert results.to_json({"raw": {}, "a": 1}) == '{\n  "raw": {},\n  "a": 1\n}\n'
+
+
+def test_load_results_skips_corrupt_and_foreign_files(tmp_path):
+    good = results.save_run(results.run_path(tmp_path, "e", "m", 1), experiment="e", config={}, metrics={})
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "other.json").write_text(json.dumps({"hello": 1}))
+    docs, skipped = results.load_results(tmp_path)
+    assert [d["_path"] for d in docs] == [str(good)]
+    assert sorted(p.name for p, _ in skipped) == ["broken.json", "other.json"]

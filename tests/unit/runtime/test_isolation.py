@@ -1,0 +1,41 @@
+"""common.runtime.isolation: one configuration per process, its failures classified, a hung child killed."""
+import time
+
+import pytest
+
+from common.runtime import isolation
+
+
+def test_isolated_success_runs_in_another_process():
+    import os
+    res = isolation.run_isolated("tests.unit.runtime.iso_targets:ok", {"x": 21}, timeout_s=60, echo=False)
+    assert res["status"] == "ok" and res["value"] == 42 and res["pid"] != os.getpid()
+
+
+@pytest.mark.parametrize("target,kind", [("raise_oom", "oom"), ("raise_nccl", "nccl")])
+def test_isolated_failures_are_classified(target, kind):
+    res = isolation.run_isolated(f"tests.unit.runtime.iso_targets:{target}", {}, timeout_s=60, echo=False)
+    assert res["status"] == "failed"
+    assert res["failure"]["kind"] == kind
+    assert res["failure"]["exit_code"] == 1
+    assert res["failure"]["hint"]
+
+
+def test_isolated_timeout_kills_the_child():
+    t0 = time.perf_counter()
+    res = isolation.run_isolated("tests.unit.runtime.iso_targets:sleep_forever", {}, timeout_s=3, echo=False)
+    assert res["failure"]["kind"] == "timeout"
+    assert time.perf_counter() - t0 < 30
+
+
+def test_what_a_killed_child_prints_while_dying_goes_to_the_log_tail_not_the_terminal(capfd):
+    res = isolation.run_isolated("tests.unit.runtime.iso_targets:noisy_when_killed", {}, timeout_s=3, echo=True)
+    err = capfd.readouterr().err
+    assert res["failure"]["kind"] == "timeout" and "ready" in err
+    assert "Traceback" not in err and "RuntimeError: cancelled" in res["log_tail"]
+
+
+def test_isolated_hard_exit_keeps_root_cause():
+    res = isolation.run_isolated("tests.unit.runtime.iso_targets:hard_exit", {}, timeout_s=60, echo=False)
+    assert res["failure"]["exit_code"] == 3
+    assert "the real reason" in res["failure"]["message"]
