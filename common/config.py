@@ -120,9 +120,9 @@ def from_args(config_cls, args: argparse.Namespace, **extra):
 
 
 def fill_device_defaults(cfg):
-    """Every field left as None that has per-device defaults gets the one for this machine (a GPU, or a CPU box).
-    Values the user gave are never touched."""
-    gpu = hardware.has_gpu()
+    """Every field left as None that has per-device defaults gets the one for this machine (a GPU, or a CPU box:
+    hardware.small_defaults). Values the user gave are never touched."""
+    gpu = not hardware.small_defaults()
     for f in fields(cfg):
         m = _meta(f)
         if m and m["gpu"] is not MISSING and getattr(cfg, f.name) is None:

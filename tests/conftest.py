@@ -12,6 +12,8 @@ from common.runtime import hardware  # noqa: E402
 
 
 def pytest_configure(config):
+    # every script a test runs takes the CPU box's defaults: the tiny local model and small workloads, on a GPU too
+    os.environ[hardware.DEFAULTS_ENV] = "cpu"
     config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU (skipped on CPU-only machines)")
     config.addinivalue_line("markers", "multigpu: needs at least two NVIDIA GPUs")
 
@@ -23,6 +25,21 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs an NVIDIA GPU; this machine has none"))
         if "multigpu" in item.keywords and n < 2:
             item.add_marker(pytest.mark.skip(reason=f"needs >= 2 GPUs; this machine has {n}"))
+
+
+ONE = f"1 {hardware.unit()}"   # the one-device layout, as tables and files name it here ("1 GPU", "1 CPU rank")
+
+
+def ranks(n: int) -> str:
+    """n devices as the lab names them here: "2 GPUs", "2 CPU ranks"."""
+    return f"{n} {hardware.unit()}s"
+
+
+def needs_devices(n: int):
+    """Skip a test whose run needs n devices (TP or DP over n) where fewer are present, saying so."""
+    have = hardware.device_count()
+    return pytest.mark.skipif(have < n, reason=f"needs {n} devices ({hardware.device_label()}s); this machine has "
+                                               f"{have}")
 
 
 def run_script(script: str, *args: str, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:

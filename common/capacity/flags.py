@@ -76,11 +76,11 @@ def spec_from_args(args, required: bool, slo_optional: bool = False) -> dict | N
             raise UsageError(f"--{name.replace('_', '-')} must be > 0")
     if args.max_probes < 2 or (args.probe_min_requests is not None and args.probe_min_requests < 1):
         raise UsageError("--max-probes must be >= 2 and --probe-min-requests >= 1")
-    gpu = 0 if hardware.has_gpu() else 1
+    small = 1 if hardware.small_defaults() else 0   # PROBE_DEFAULTS: (GPU, CPU box)
     given = {"measure_s": args.probe_seconds, "warmup_s": args.probe_warmup_seconds,
              "min_requests": args.probe_min_requests}
     return {"slo": slo, "percentile": args.slo_percentile, "resolution": args.capacity_resolution,
             "start_rate": args.capacity_start_rate, "max_probes": args.max_probes,
-            **{k: (v if v is not None else PROBE_DEFAULTS[k][gpu]) for k, v in given.items()}}
+            **{k: (v if v is not None else PROBE_DEFAULTS[k][small]) for k, v in given.items()}}
 
 

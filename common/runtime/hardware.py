@@ -42,6 +42,15 @@ def has_gpu() -> bool:
     return gpu_count() > 0
 
 
+DEFAULTS_ENV = "LAB_DEFAULTS"
+
+
+def small_defaults() -> bool:
+    """Whether a run takes the CPU box's defaults (the tiny local model, small workloads, short probes): on a CPU box,
+    or anywhere with LAB_DEFAULTS=cpu (the tests set it, so a GPU pod runs them on the tiny model too)."""
+    return not has_gpu() or os.environ.get(DEFAULTS_ENV) == "cpu"
+
+
 def cpu_cores() -> list[int]:
     try:
         return sorted(os.sched_getaffinity(0))

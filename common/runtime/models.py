@@ -44,8 +44,9 @@ class ModelInfo:
 
 
 def default_engine_kwargs() -> dict:
-    """The preset: on a GPU the course's Qwen default; on CPU the tiny local model, built on first use."""
-    if hardware.has_gpu():
+    """The preset: on a GPU the course's Qwen default; on CPU (or with LAB_DEFAULTS=cpu) the tiny local model, built
+    on first use."""
+    if not hardware.small_defaults():
         return {"model": GPU_DEFAULT_MODEL}
     path = build_tiny_model()
     return {"model": str(path), "tokenizer": str(tokenizer_dir(path)), "enforce_eager": True,

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from common.runtime import hardware
-from tests.conftest import run_script
+from tests.conftest import needs_devices, ranks, run_script
 
-pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 SEARCH = ["--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests", "16",
           "--capacity-resolution", "0.2", "--max-probes", "8"]
@@ -80,6 +78,7 @@ def test_simulate_finds_capacity_on_the_in_process_engine(tmp_path, tiny_model):
     assert (tmp_path / (path.stem + "_capacity.png")).exists()
 
 
+@needs_devices(2)
 def test_scaling_capacity_per_layout_with_dp_behind_one_front_end_and_the_report(tmp_path, tiny_model):
     proc = run_script("benchmark_scaling.py", "--output-dir", str(tmp_path), "--gpus", "2", "--layouts", "dp",
                       "--num-prompts", "16", "--latency-prompts", "8", "--batch1-tokens", "16", "--offline-runs", "1",
@@ -108,10 +107,10 @@ def test_scaling_capacity_per_layout_with_dp_behind_one_front_end_and_the_report
     report = (tmp_path / "report.md").read_text()
     assert "## Serving capacity under the SLO" in report and "**p99 TTFT <= 300 ms, p99 TPOT <= 60 ms**" in report
     dp2 = docs["DP2"]["metrics"]
-    assert (f"- **Serving capacity per dollar under p99 TTFT <= 300 ms, p99 TPOT <= 60 ms:** DP2 (2 CPU ranks): "
+    assert (f"- **Serving capacity per dollar under p99 TTFT <= 300 ms, p99 TPOT <= 60 ms:** DP2 ({ranks(2)}): "
             f"{dp2['capacity_request_rate']:.3g} req/s") in report
     assert "- **Batch throughput per dollar (offline):**" in report
-    assert "to serve requests within p99 TTFT <= 300 ms, p99 TPOT <= 60 ms run DP2 (2 CPU ranks)" in report
+    assert f"to serve requests within p99 TTFT <= 300 ms, p99 TPOT <= 60 ms run DP2 ({ranks(2)})" in report
     assert (tmp_path / "report_capacity.png").exists() and (tmp_path / "report_pareto.png").exists()
 
 

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from common.runtime import hardware
 from tests.conftest import ROOT, run_script
 from tests.stream_server import StreamServer
 
-pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 
 def _doc(out: Path) -> dict:

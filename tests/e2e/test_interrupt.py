@@ -12,13 +12,11 @@ import time
 
 import pytest
 
-from common.runtime import hardware
-from tests.conftest import ROOT, run_script
+from tests.conftest import ONE, ROOT, needs_devices, run_script
 from tests.stream_server import StreamServer
 
 SCRIPTS = ["test_tensor_parallel.py", "simulate_concurrent_requests.py", "benchmark_scaling.py",
            "test_mixed_workload.py", "run_distributed_benchmark.py"]
-cpu_only = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 
 def interrupt_when(args: list[str], pattern: str, timeout: float = 600) -> tuple[int, str]:
@@ -75,7 +73,6 @@ def test_ctrl_c_after_two_probes_keeps_both_and_exits_130(tmp_path, server):
     assert "probe budget" not in cap["verdict"] and "--max-probes" not in cap["verdict"]  # the Ctrl-C stopped it
 
 
-@cpu_only
 def test_ctrl_c_before_any_probe_still_writes_a_readable_json(tmp_path, tiny_model):
     rc, out = interrupt_when(["simulate_concurrent_requests.py", "--find-capacity", "--slo", "ttft:500",
                               "--output-dir", str(tmp_path)], r"^model: ")
@@ -95,7 +92,7 @@ def test_ctrl_c_after_the_first_level_keeps_it(tmp_path, server):
     assert doc["metrics"]["levels"]["concurrency=1"]["completed"] == 16 and doc["failure"]["kind"] == "interrupted"
 
 
-@cpu_only
+@needs_devices(2)
 def test_ctrl_c_in_a_layout_sweep_keeps_the_layouts_done(tmp_path, tiny_model):
     rc, out = interrupt_when(["benchmark_scaling.py", "--gpus", "1,2", "--no-allreduce", "--num-prompts", "16",
                               "--latency-prompts", "4", "--batch1-tokens", "16", "--offline-runs", "1",
@@ -104,7 +101,7 @@ def test_ctrl_c_in_a_layout_sweep_keeps_the_layouts_done(tmp_path, tiny_model):
     docs = {
         d["metrics"]["layout"]: d for d in map(lambda p: json.loads(p.read_text()), tmp_path.glob("scaling_*.json"))
     }
-    assert docs["1 CPU rank"]["status"] == "ok" and docs["1 CPU rank"]["metrics"]["output_throughput"] > 0
+    assert docs[ONE]["status"] == "ok" and docs[ONE]["metrics"]["output_throughput"] > 0
     assert docs["TP2"]["status"] == "failed" and docs["TP2"]["failure"]["kind"] == "interrupted"
 
 

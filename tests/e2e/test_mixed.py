@@ -4,11 +4,9 @@ import json
 
 import pytest
 
-from common.runtime import hardware
 from common.capacity.stats import thin_samples
 from tests.conftest import run_script
 
-pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
 
 
 @pytest.fixture(scope="module")

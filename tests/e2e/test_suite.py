@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from common.runtime import hardware
-from tests.conftest import gpu_words, run_script
+from tests.conftest import ONE, gpu_words, needs_devices, run_script
 
-pytestmark = pytest.mark.skipif(hardware.has_gpu(), reason="CPU-sized workloads; the GPU path is run by hand")
+pytestmark = needs_devices(2)   # TP2 and DP2 beside one device
 
 
 def _trace(path):
@@ -48,12 +48,12 @@ def run(tmp_path_factory, tiny_model):
                       "--max-probes", "7", "--target-rate", "50", "--dataset-path", str(trace))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = {d["metrics"]["layout"]: d for d in (json.loads(p.read_text()) for p in out.glob("suite_*.json"))}
-    return out, proc, docs["1 CPU rank"], docs
+    return out, proc, docs[ONE], docs
 
 
 def test_with_an_slo_the_suite_measures_tp_and_dp_alike_at_each_count(run):
     docs, report = run[3], (run[0] / "report.md").read_text()
-    assert set(docs) == {"1 CPU rank", "TP2", "DP2"}
+    assert set(docs) == {ONE, "TP2", "DP2"}
     for name, d in docs.items():
         m, cap = d["metrics"], d["metrics"]["capacity"]
         assert d["status"] == "ok" and m["output_throughput"] > 0 and cap["probes"], name
@@ -74,7 +74,7 @@ def test_with_an_slo_the_suite_measures_tp_and_dp_alike_at_each_count(run):
 def test_one_engine_measured_every_part_of_the_suite(run):
     m = run[2]["metrics"]
     assert m["output_throughput"] > 0 and m["sweep"] and m["mixed"]["short_completed"] > 0
-    assert m["memory_backend"] == "psutil-rss" and m["memory_peak_mib"]
+    assert m["memory_backend"] == ("nvml" if hardware.has_gpu() else "psutil-rss") and m["memory_peak_mib"]
 
 
 def test_the_capacity_search_ran_under_the_slo(run):
@@ -91,7 +91,7 @@ def test_the_capacity_search_ran_under_the_slo(run):
 
 def test_report_has_every_section_and_its_plots(run):
     report = (run[0] / "report.md").read_text()
-    for section in ("## Environment", "## Scaling (course table)", "## Latency and memory vs CPU ranks",
+    for section in ("## Environment", "## Scaling (course table)", f"## Latency and memory vs {hardware.unit()}s",
                     "## Serving capacity under the SLO", "## Recommendation", "paste into your notes", "## Plots"):
         assert section in report
     for png in re.findall(r"\]\((.+?\.png)\)", report):
@@ -143,8 +143,10 @@ def test_the_fleet_table_plans_replicas_for_the_target_rate(run):
     assert any(r in report for r in rents)   # and the paragraph to paste names one of them
 
 
-def test_a_cpu_run_says_cpu_ranks_not_gpus(run):
-    assert gpu_words(run[1].stdout) == [] and gpu_words((run[0] / "report.md").read_text()) == []
+def test_a_run_names_the_devices_it_ran_on(run):
+    """A CPU run says CPU ranks, never GPUs (in what it prints and in its report); a GPU run says GPUs."""
+    for text in (run[1].stdout, (run[0] / "report.md").read_text()):
+        assert bool(gpu_words(text)) == hardware.has_gpu()
 
 
 def test_the_search_replayed_the_trace_and_says_so(run):
@@ -181,4 +183,5 @@ def test_with_growth_the_fleet_plans_on_the_mean_when_the_capacity_held_the_heav
                if ln.startswith(f"| {m['layout']} |"))
     assert int(row.strip("|").split("|")[2]) == math.ceil(target / cap["request_rate"])   # = ceil(10 / the speed-up)
     report = (tmp_path / "report.md").read_text()
-    assert "## The day's fleet (the trace's traffic x 10)" in report and gpu_words(report) == []
+    assert "## The day's fleet (the trace's traffic x 10)" in report
+    assert bool(gpu_words(report)) == hardware.has_gpu()

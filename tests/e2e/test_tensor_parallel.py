@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from common.runtime import hardware
-from tests.conftest import run_script
+from tests.conftest import needs_devices, run_script
 
 
 def _docs(out: Path) -> dict[int, dict]:
@@ -19,21 +19,29 @@ def default_run(tmp_path_factory, tiny_model):
     return run_script("test_tensor_parallel.py", "--output-dir", str(out)), out
 
 
+def _passed_with_ranks(d: dict, tp: int) -> None:
+    m = d["metrics"]
+    assert d["status"] == "pass"
+    assert m["check_output_throughput"] > 0 and m["engine_start_s"] > 0
+    assert all(m["inference_checks"].values())
+    assert len(d["raw"]["ranks"]) == tp
+    assert all(r["weights_bytes"] > 0 and r["kv_cache_bytes"] > 0 for r in d["raw"]["ranks"])
+
+
 def test_default_sweep_passes_and_writes_results(default_run):
     proc, out = default_run
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Takeaway:" in proc.stdout
     docs = _docs(out)
     assert set(docs) == {1, 2, 4}
-    for tp in (1, 2):
-        d = docs[tp]
-        m = d["metrics"]
-        assert d["status"] == "pass"
-        assert m["check_output_throughput"] > 0 and m["engine_start_s"] > 0
-        assert all(m["inference_checks"].values())
-        assert len(d["raw"]["ranks"]) == tp
-        assert all(r["weights_bytes"] > 0 and r["kv_cache_bytes"] > 0 for r in d["raw"]["ranks"])
+    _passed_with_ranks(docs[1], 1)
     assert docs[1]["metrics"]["token_agreement_vs_tp1"] == 1.0
+
+
+@needs_devices(2)
+def test_tp2_splits_the_weights_over_two_ranks_and_answers_alike(default_run):
+    docs = _docs(default_run[1])
+    _passed_with_ranks(docs[2], 2)
     # two ranks, each measured in its own worker process (CPU) or GPU (NVML)
     m2 = docs[2]["metrics"]
     assert len(m2["rank_memory_used_mib"]) == 2 and min(m2["rank_memory_used_mib"]) > 0
@@ -72,6 +80,7 @@ def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
     assert not list(tmp_path.glob("*.json"))
 
 
+@needs_devices(2)
 @pytest.mark.skipif(hardware.has_gpu(), reason="uses the CPU KV-cache size (1 GiB per rank) to make TP=1 fail")
 def test_failed_config_is_a_row_and_the_sweep_goes_on(tmp_path, tiny_model):
     """A context too long for one rank's KV cache: TP=1 fails (OOM), TP=2 - each rank holding half the
@@ -99,6 +108,7 @@ def _ray_processes() -> list[str]:
     return out
 
 
+@needs_devices(2)
 def test_ray_backend_tp2_leaves_no_ray_process(tmp_path, tiny_model):
     """TP=2 under vLLM's Ray backend, end to end. On the CPU build vLLM starts a Ray cluster and then refuses the
     platform: the failure must be a recorded row, and nothing of that cluster may outlive the script."""
@@ -131,6 +141,7 @@ def _cluster_nodes(env: dict) -> list[str]:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+@needs_devices(2)
 def test_two_ray_nodes_on_one_host_survive_a_script_and_stop_clean(tmp_path, tiny_model):
     """tools/ray_two_nodes.py: two Ray nodes, each with its own IP, ports and temp dir, join one cluster; a script
     run against it (RAY_ADDRESS) cleans up only what it started itself; `stop` leaves no Ray process behind."""

@@ -1,8 +1,9 @@
 """Trace window judging on the real engine (the tiny model on the CPU): one stretch, 540 s quiet at ~1 req/s then 60 s
 dense at ~20 req/s. Judged on its heaviest window, every probe replays the dense part and the capacity found holds
 when the whole stretch is replayed; judged from its start, the quiet part flatters the engine and the validation
-replay says so, in the dense part. The report's day's fleet is the fleet plan of the run's own figures. Each
-search runs once (a module fixture) and is shared by the tests; about 2.5 min on a 2-core box."""
+replay says so, in the dense part. The report's day's fleet is the fleet plan of the run's own figures. The workload
+(a shared prefix, a request too long for the context) is recorded with the search. Each search runs once (a module
+fixture) and is shared by the tests; about 2.5 min on a 2-core box."""
 import json
 import time
 
@@ -12,10 +13,8 @@ import pytest
 from common.traffic.load_profile import SCALE_STEP_S, fleet_plan
 from common.output.tables import num
 from common.traffic.traces import load_trace
-from tests.conftest import run_script
+from tests.conftest import ONE, run_script
 
-pytestmark = pytest.mark.skipif(__import__("common.runtime.hardware", fromlist=["x"]).has_gpu(),
-                                reason="CPU-sized run; GPU by hand")
 
 DENSE_S = 540.0   # where the dense minute starts (trace time)
 WINDOW_S = 30.0
@@ -25,15 +24,21 @@ SEARCH = ["--find-capacity", "--slo", "ttft:500,tpot:60", "--probe-seconds", "2"
 
 
 def _write_trace(path):
+    """Quiet then dense; a third of the requests share one prefix block (hash id 0) and are longer than one 128-token
+    CPU KV block, so the prefix cache can find them; one request at 100.5 s is longer than the 4,096-token context."""
     rng = np.random.default_rng(7)
     quiet = np.cumsum(rng.exponential(1.0, 600))
     quiet = quiet[quiet < DENSE_S]
     dense = DENSE_S + np.cumsum(rng.exponential(0.05, 1400))
     dense = dense[dense < 600.0]
     t = np.concatenate([[0.0], quiet, dense])
-    path.write_text("".join(json.dumps({"timestamp": round(float(x) * 1000, 1),
-                                        "input_length": int(rng.integers(32, 121)),
-                                        "output_length": int(rng.integers(8, 17))}) + "\n" for x in t))
+    rows = [{"timestamp": round(float(x) * 1000, 1),
+             "input_length": int(rng.integers(160, 241) if i % 3 == 0 else rng.integers(32, 121)),
+             "output_length": int(rng.integers(8, 17)), "hash_ids": [0] if i % 3 == 0 else [1000 + i]}
+            for i, x in enumerate(t)]
+    rows.append({"timestamp": 100500.0, "input_length": 5000, "output_length": 8, "hash_ids": [9]})
+    rows.sort(key=lambda r: r["timestamp"])
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
 
@@ -79,7 +84,7 @@ def test_judged_on_its_heaviest_window_every_probe_replays_the_dense_part(run_a,
     assert cap["binding_work_per_s"] > 0
     assert cap["profile"]["heaviest"] and cap["profile"]["heaviest"][0]["start_s"] >= DENSE_S
     assert len(cap["profile"]["windows"]) == 20 and cap["profile"]["window_s"] == WINDOW_S
-    assert sum(w["requests"] for w in cap["profile"]["windows"]) == len(tr)
+    assert sum(w["requests"] for w in cap["profile"]["windows"]) == len(tr) - 1   # all but the one too long
     # the search starts from the heaviest window's work, not the stretch's mean: a pass comes early
     first_pass = next(i for i, p in enumerate(cap["probes"]) if p["pass"])
     assert first_pass <= 2, [(p["trace_speedup"], p["pass"]) for p in cap["probes"]]
@@ -88,7 +93,7 @@ def test_judged_on_its_heaviest_window_every_probe_replays_the_dense_part(run_a,
 
 def test_the_validation_replay_judges_every_window_of_the_stretch(run_a, trace):
     v, raw = run_a["cap"]["validation"], run_a["doc"]["raw"]
-    n = len(load_trace(trace))
+    n = len(load_trace(trace)) - 1   # every request but the one too long for the context
     assert v["speed"] == pytest.approx(run_a["cap"]["trace_speedup"]) and v["window_s"] == WINDOW_S
     assert v["requests"] == n and len(v["windows"]) == 20
     for w in v["windows"]:
@@ -134,8 +139,23 @@ def test_the_report_plans_the_days_fleet_from_the_runs_figures(run_a):
     assert fl["step_s"] == 60
     assert fl["static_replicas"] > 1   # x 50 the dense minute needs more than one replica, the quiet part does not
     assert min(fl["replicas_needed"]) == 1 and fl["autoscaled_gpu_hours_per_day"] < fl["static_gpu_hours_per_day"]
-    row = (f"| {fl['static_replicas']} x 1 CPU rank | {fl['static_gpu_hours_per_day']:.1f} | "
+    row = (f"| {fl['static_replicas']} x {ONE} | {fl['static_gpu_hours_per_day']:.1f} | "
            f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl['static_usd_per_day'], 0)} | "
            f"{num(fl['autoscaled_usd_per_day'], 0)} |")
     assert row in text, (row, [ln for ln in text.splitlines() if ln.startswith("| ")])
     assert (run_a["dir"] / "report_replicas_0.png").exists()
+
+
+def test_judged_from_the_start_capacity_is_the_speed_up_and_the_workload_is_recorded(run_b, trace):
+    doc, cap, out = run_b["doc"], run_b["cap"], run_b["proc"].stdout
+    w, tr = doc["config"]["workload"], load_trace(trace)
+    assert w["source"] == "timed_trace" and w["sha256"] == tr.sha256 and w["requests"] == len(tr)
+    assert w["dropped"] == 1 and w["span_s"] == pytest.approx(tr.span_s, abs=1e-3)   # the 5,000-token one: > 4,096
+    assert cap["request_rate"] > 0 and cap["trace_speedup"] == pytest.approx(cap["request_rate"] / tr.mean_rate)
+    assert cap["busiest_minute_rate"] == pytest.approx(cap["trace_speedup"] * tr.busiest_minute_rate())
+    assert f"holds this trace at up to {cap['trace_speedup']:.3g} x its recorded rate" in out
+    assert f"(the stretch replayed brought {cap['stretch_arrived_rate']:.3g} req/s in the judged window)" in out
+    # the in-process engine's own counters see the shared block in its prefix cache
+    assert 0 < cap["prefix_cache_hit_rate"] <= 1
+    assert f"prefix cache found {cap['prefix_cache_hit_rate'] * 100:.0f}% of the prompt tokens" in out
+    assert "1 request(s) of the dataset were left out: longer than max_model_len 4096" in out

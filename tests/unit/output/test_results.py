@@ -1,6 +1,8 @@
 """common.output.results: one JSON and CSV per run, written atomically, read back past foreign files."""
 import json
 
+import pytest
+
 from common.output import results
 
 
@@ -44,3 +46,40 @@ def test_load_results_skips_corrupt_and_foreign_files(tmp_path):
     docs, skipped = results.load_results(tmp_path)
     assert [d["_path"] for d in docs] == [str(good)]
     assert sorted(p.name for p, _ in skipped) == ["broken.json", "other.json"]
+
+
+# ---------------------------------------------------------------- a step after the measurement (then)
+@pytest.fixture
+def measured(tmp_path, monkeypatch) -> results.RunFile:
+    monkeypatch.setattr(results, "_FAILED_STEPS", [])
+    f = results.RunFile(tmp_path / "r.json", experiment="e", config={}, metrics={"x": 1.0}, raw={"samples": [1, 2]})
+    f.save()
+    return f
+
+
+def test_a_step_that_ends_is_recorded_done(measured):
+    assert results.then("the step", lambda: 42, measured) == 42
+    doc = json.loads(measured.path.read_text())
+    assert doc["steps"] == {"the step": "done"} and "failure" not in doc and not results.any_failed([measured])
+
+
+def test_a_step_that_raises_is_the_runs_failure_and_the_run_goes_on(measured, monkeypatch, capsys):
+    monkeypatch.setenv(results.FAULT_ENV, "the step:raise")
+    assert results.then("the step", lambda: 42, measured) is None
+    doc = json.loads(measured.path.read_text())
+    assert doc["status"] == "measured" and doc["raw"] == {"samples": [1, 2]} and doc["metrics"] == {"x": 1.0}
+    assert doc["failure"]["kind"] == "other" and doc["failure"]["step"] == "the step"
+    assert f"fault injected by {results.FAULT_ENV}" in doc["failure"]["message"]
+    assert doc["steps"]["the step"].startswith("failed: RuntimeError")
+    assert "the step FAILED (RuntimeError: fault injected" in capsys.readouterr().out
+    assert results.any_failed([measured])   # exit 1
+
+
+def test_a_ctrl_c_in_a_step_is_recorded_then_raised(measured, monkeypatch):
+    """A real SIGINT to this process during the step (as a terminal's Ctrl-C): the file says so before it goes on up."""
+    monkeypatch.setenv(results.FAULT_ENV, "the step:interrupt")
+    with pytest.raises(KeyboardInterrupt):
+        results.then("the step", lambda: 42, measured)
+    doc = json.loads(measured.path.read_text())
+    assert doc["status"] == "measured" and doc["raw"] == {"samples": [1, 2]}
+    assert doc["failure"]["kind"] == "interrupted" and doc["steps"] == {"the step": "interrupted"}

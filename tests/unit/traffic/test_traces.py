@@ -152,22 +152,25 @@ def test_a_folder_as_dataset_path_is_refused(tmp_path):
     assert proc.returncode == 2 and "is a folder, not a trace file" in proc.stderr
 
 
-def test_a_replay_of_2000_requests_sends_each_within_5_ms_of_its_time():
-    """The client alone (an instant backend): 2,000 requests of the shipped conversation trace at 20 x its rate,
-    ~18 s; p99 of (actual - scheduled send) <= 5 ms on this 2-core box."""
+def test_a_replay_of_2000_requests_sends_each_on_time_whatever_is_still_in_flight():
+    """The client alone: 2,000 requests of the shipped conversation trace at 80 x its rate (~4.5 s), each answered 1 s
+    after it was sent, so hundreds are in flight at once. None is sent before its time, and none waits for another:
+    a sender that did would be seconds late by the hundredth request; a loaded box adds milliseconds."""
     w = TraceWorkload(load_trace(ROOT / "traces" / "AzureLLMInferenceTrace_conv.csv"), 5000)
-    specs = w.timed(w.trace.mean_rate * 20, 0, 40.0)[:2000]
-    assert len(specs) == 2000
+    specs = w.timed(w.trace.mean_rate * 80, 0, 40.0)[:2000]
+    assert len(specs) == 2000 and specs[-1].arrival_s > 3
 
-    class Instant:
+    class OneSecond:
         async def send(self, spec, rec: RequestRecord):
             rec.start_s = time.perf_counter()
+            await asyncio.sleep(1.0)
             rec.add_tokens(time.perf_counter(), spec.output_len)
             rec.end_s = time.perf_counter()
 
-    recs = asyncio.run(run_open_loop(Instant(), specs, time_limit_s=120))
+    recs = asyncio.run(run_open_loop(OneSecond(), specs, time_limit_s=120))
     lag = [(r.start_s - r.scheduled_s) * 1000 for r in recs]
-    assert all(r.ok for r in recs) and np.percentile(lag, 99) <= 5.0, np.percentile(lag, [50, 99, 100])
+    assert all(r.ok for r in recs) and min(lag) >= 0
+    assert np.percentile(lag, 99) < 250, np.percentile(lag, [50, 99, 100])
 
 
 def test_the_shipped_traces_read_as_their_readme_says():
@@ -182,57 +185,6 @@ def test_the_shipped_traces_read_as_their_readme_says():
 def _write(path, text):
     path.write_text(text)
     return path
-
-
-@pytest.mark.skipif(
-    __import__("common.runtime.hardware", fromlist=["x"]).has_gpu(), reason="CPU-sized run; GPU by hand"
-)
-def test_capacity_on_a_trace_is_its_speed_up_and_the_workload_is_recorded(tmp_path, tiny_model):
-    rng = np.random.default_rng(3)
-    t = np.cumsum(rng.exponential(0.1, 300))   # ~10 req/s, bursty enough
-    # a third share hash id 0, with prompts past one 128-token KV block of the CPU engine (a cache hit needs a block)
-    rows = [{"timestamp": round(float(x) * 1000, 1), "input_length": int(rng.integers(160, 240) if i % 3 == 0 else
-                                                                          rng.integers(32, 120)),
-             "output_length": int(rng.integers(8, 17)), "hash_ids": [0] if i % 3 == 0 else [1000 + i]}
-            for i, x in enumerate(t)]
-    rows.append({"timestamp": rows[-1]["timestamp"] + 10, "input_length": 5000, "output_length": 8, "hash_ids": [9]})
-    path = _timed(tmp_path / "trace.jsonl", rows)
-    proc = run_script(
-        "simulate_concurrent_requests.py",
-        "--dataset-path",
-        str(path),
-        "--trace-judge",
-        "start",
-        "--find-capacity",
-        "--slo",
-        "ttft:500,tpot:60",
-        "--probe-seconds",
-        "2",
-        "--probe-warmup-seconds",
-        "1",
-        "--probe-min-requests",
-        "16",
-        "--capacity-resolution",
-        "0.3",
-        "--max-probes",
-        "6",
-        "--output-dir",
-        str(tmp_path / "out"),
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    [doc] = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("concurrent_requests_*.json")]
-    w, cap = doc["config"]["workload"], doc["metrics"]["capacity"]
-    tr = load_trace(path)
-    assert w["source"] == "timed_trace" and w["sha256"] == tr.sha256 and w["requests"] == 301
-    assert w["dropped"] == 1 and w["span_s"] == pytest.approx(tr.span_s, abs=1e-3)   # the 5,000-token one: > 4,096
-    assert cap["request_rate"] > 0 and cap["trace_speedup"] == pytest.approx(cap["request_rate"] / tr.mean_rate)
-    assert cap["busiest_minute_rate"] == pytest.approx(cap["trace_speedup"] * tr.busiest_minute_rate())
-    assert f"holds this trace at up to {cap['trace_speedup']:.3g} x its recorded rate" in proc.stdout
-    assert f"(the stretch replayed brought {cap['stretch_arrived_rate']:.3g} req/s in the judged window)" in proc.stdout
-    # the in-process engine's own counters see the prefix cache hit
-    assert 0 < cap["prefix_cache_hit_rate"] <= 1
-    assert f"prefix cache found {cap['prefix_cache_hit_rate'] * 100:.0f}% of the prompt tokens" in proc.stdout
-    assert "1 request(s) of the dataset were left out: longer than max_model_len 4096" in proc.stdout
 
 
 def test_the_cross_check_replays_the_same_stretch_at_the_speed_found(tmp_path):
