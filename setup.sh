@@ -40,7 +40,7 @@ if [[ $SYSTEM == 1 ]]; then
 import importlib.util, sys
 need = {"vllm": "vllm", "pynvml": "nvidia-ml-py", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib"}
 if sys.argv[1] == "1":
-    need.update({"pytest": "pytest", "pytest_timeout": "pytest-timeout"})
+    need.update({"pytest": "pytest", "pytest_timeout": "pytest-timeout", "xdist": "pytest-xdist"})
 print(" ".join(dist for mod, dist in need.items() if importlib.util.find_spec(mod) is None))
 PYEOF
 )

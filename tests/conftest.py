@@ -18,6 +18,12 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "multigpu: needs at least two NVIDIA GPUs")
 
 
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pytest.ini): on a CPU box two test files at a time (each runs its engines on the cores, a file's
+    shared run stays in one worker: --dist loadfile); on a GPU one, since every engine takes most of its memory."""
+    return 0 if hardware.has_gpu() else min(2, len(hardware.cpu_cores()))
+
+
 def pytest_collection_modifyitems(config, items):
     n = hardware.gpu_count()
     for item in items:
