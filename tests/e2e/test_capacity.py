@@ -1,12 +1,13 @@
-"""Capacity under an SLO end to end on the tiny CPU model: simulate --find-capacity on the in-process engine,
-benchmark_scaling --capacity with DP through vLLM's own data parallelism, the report's capacity section, and
-bad search settings refused before any engine starts."""
+"""Capacity under an SLO end to end on the tiny model: simulate --find-capacity on the in-process engine,
+benchmark_scaling --capacity and the report's capacity section, and bad search settings refused before any engine
+starts."""
 import json
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import needs_devices, ranks, run_script
+from common.runtime import hardware
+from tests.conftest import ONE, run_script
 
 
 SEARCH = ["--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests", "16",
@@ -78,26 +79,26 @@ def test_simulate_finds_capacity_on_the_in_process_engine(tmp_path, tiny_model):
     assert (tmp_path / (path.stem + "_capacity.png")).exists()
 
 
-@needs_devices(2)
-def test_scaling_capacity_per_layout_with_dp_behind_one_front_end_and_the_report(tmp_path, tiny_model):
-    proc = run_script("benchmark_scaling.py", "--output-dir", str(tmp_path), "--gpus", "2", "--layouts", "dp",
+def test_scaling_capacity_per_layout_and_the_report(tmp_path, tiny_model):
+    """benchmark_scaling --capacity on one device: the search on an engine built as `vllm serve` builds it, its cost
+    at capacity, its plots, and the report's capacity section and advice from the files. (DP through vLLM's own data
+    parallelism behind one front end: tests/e2e/test_suite.py; one device against DP2 in the report:
+    tests/unit/report/test_report.py, on fixture files.)"""
+    proc = run_script("benchmark_scaling.py", "--output-dir", str(tmp_path), "--gpus", "1", "--layouts", "tp",
                       "--num-prompts", "16", "--latency-prompts", "8", "--batch1-tokens", "16", "--offline-runs", "1",
                       "--no-allreduce", "--gpu-hour-usd", "2.0", "--capacity", "--slo", "ttft:300,tpot:60", *SEARCH)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
-    docs = {
-        d["metrics"]["layout"]: d for d in map(lambda p: json.loads(p.read_text()), tmp_path.glob("scaling_*.json"))
-    }
-    assert set(docs) == {"DP2"}   # (1 GPU against DP2 in the report: tests/test_report.py, on fixture files)
-    for name, d in docs.items():
-        _check_samples(d)
-        m = d["metrics"]
-        _check_search(m["capacity"])
-        assert m["capacity_request_rate_per_gpu"] == pytest.approx(m["capacity_request_rate"] / m["gpus"])
-        assert m["usd_per_1m_output_tokens_at_capacity"] == pytest.approx(
-            2.0 * m["gpus"] / 3600 / m["capacity_output_throughput"] * 1e6)
-    # online DP is vLLM's own data parallelism behind one front end, and the engine arguments are recorded
-    assert docs["DP2"]["metrics"]["capacity"]["engine"]["data_parallel_size"] == 2
-    assert docs["DP2"]["metrics"]["capacity"]["engine"]["tensor_parallel_size"] == 1
+    [d] = [json.loads(p.read_text()) for p in tmp_path.glob("scaling_*.json")]
+    assert d["metrics"]["layout"] == ONE
+    _check_samples(d)
+    m = d["metrics"]
+    _check_search(m["capacity"])
+    assert m["capacity_request_rate_per_gpu"] == pytest.approx(m["capacity_request_rate"] / m["gpus"])
+    assert m["usd_per_1m_output_tokens_at_capacity"] == pytest.approx(
+        2.0 * m["gpus"] / 3600 / m["capacity_output_throughput"] * 1e6)
+    # the engine arguments the search ran with are recorded
+    engine = m["capacity"]["engine"]
+    assert engine["tensor_parallel_size"] == 1 and engine.get("data_parallel_size", 1) == 1
     assert "Serving capacity under the SLO (p99 TTFT <= 300 ms, p99 TPOT <= 60 ms)" in proc.stdout
     assert {p.name.split("_")[-1] for p in tmp_path.glob("scaling_*.png")} >= {"capacity.png", "pareto.png"}
 
@@ -106,11 +107,11 @@ def test_scaling_capacity_per_layout_with_dp_behind_one_front_end_and_the_report
     assert agg.returncode == 0, agg.stdout[-3000:]
     report = (tmp_path / "report.md").read_text()
     assert "## Serving capacity under the SLO" in report and "**p99 TTFT <= 300 ms, p99 TPOT <= 60 ms**" in report
-    dp2 = docs["DP2"]["metrics"]
-    assert (f"- **Serving capacity per dollar under p99 TTFT <= 300 ms, p99 TPOT <= 60 ms:** DP2 ({ranks(2)}): "
-            f"{dp2['capacity_request_rate']:.3g} req/s") in report
+    single = f"a single {hardware.unit()}"
+    assert (f"- **Serving capacity per dollar under p99 TTFT <= 300 ms, p99 TPOT <= 60 ms:** {single}: "
+            f"{m['capacity_request_rate']:.3g} req/s") in report
     assert "- **Batch throughput per dollar (offline):**" in report
-    assert f"to serve requests within p99 TTFT <= 300 ms, p99 TPOT <= 60 ms run DP2 ({ranks(2)})" in report
+    assert f"to serve requests within p99 TTFT <= 300 ms, p99 TPOT <= 60 ms run {single}" in report
     assert (tmp_path / "report_capacity.png").exists() and (tmp_path / "report_pareto.png").exists()
 
 
