@@ -322,15 +322,16 @@ def main(cfg: Config) -> dict:
     child = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": vocab, "max_model_len": max_len}
     child["workload"] = workload_config(child)
     run = RunFile(run_path(cfg.output_dir, EXPERIMENT, short_name, tp, timestamp()), EXPERIMENT, {**child, "tp": tp})
-    print(
-        f"model: {engine_kwargs['model']}  mode: {'server ' + cfg.base_url if cfg.base_url else 'in-process AsyncLLM'}"
-        f"  {'capacity search' if cfg.capacity else 'levels: ' + str([f'{k}={v:g}' for k, v in levels(child)])}"
-        f"  {workload_text(child['workload'])}"
-    )
-
     # 1. Load levels and the all-at-once run (or the capacity search): in its own process unless we talk to a server.
-    #    What it measured goes to disk the moment it ends (a search: before its validation replay too)
+    #    What it measured goes to disk the moment it ends (a search: before its validation replay too). A Ctrl-C from
+    #    the first line printed on is recorded in the file
     try:
+        print(
+            f"model: {engine_kwargs['model']}  mode: "
+            f"{'server ' + cfg.base_url if cfg.base_url else 'in-process AsyncLLM'}"
+            f"  {'capacity search' if cfg.capacity else 'levels: ' + str([f'{k}={v:g}' for k, v in levels(child)])}"
+            f"  {workload_text(child['workload'])}", flush=True
+        )
         res, failure, comparison = load_run(cfg, child, lambda out: keep(run, out, None))
     except KeyboardInterrupt:  # before the measurement started: the file still says what happened
         res, failure, comparison = (

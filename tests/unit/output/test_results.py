@@ -1,5 +1,6 @@
 """common.output.results: one JSON and CSV per run, written atomically, read back past foreign files."""
 import json
+import signal
 
 import pytest
 
@@ -75,7 +76,16 @@ def test_a_step_that_raises_is_the_runs_failure_and_the_run_goes_on(measured, mo
     assert results.any_failed([measured])   # exit 1
 
 
-def test_a_ctrl_c_in_a_step_is_recorded_then_raised(measured, monkeypatch):
+@pytest.fixture
+def sigint_as_from_a_terminal():
+    """Ctrl-C's default handling in this process for the test (a test run in the background, as CI's is, inherits
+    SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_in_a_step_is_recorded_then_raised(measured, monkeypatch, sigint_as_from_a_terminal):
     """A real SIGINT to this process during the step (as a terminal's Ctrl-C): the file says so before it goes on up."""
     monkeypatch.setenv(results.FAULT_ENV, "the step:interrupt")
     with pytest.raises(KeyboardInterrupt):
