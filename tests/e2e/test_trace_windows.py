@@ -126,18 +126,21 @@ def test_judged_from_the_start_the_quiet_part_flatters_and_validation_says_not(r
 
 
 def test_the_report_plans_the_days_fleet_from_the_runs_figures(run_a):
-    proc = run_script("run_distributed_benchmark.py", "--from-results", str(run_a["dir"]), "--growth", "50",
+    """The trace's traffic grown to twice what one replica held at its heaviest window (whatever this machine's
+    speed): the dense minute then needs two replicas, the quiet part one."""
+    cap = run_a["cap"]
+    growth = round(2 * cap["trace_speedup"], 1)
+    proc = run_script("run_distributed_benchmark.py", "--from-results", str(run_a["dir"]), "--growth", str(growth),
                       "--gpu-hour-usd", "2", timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = run_a["dir"] / "report.md"
     assert report.exists()
     text = report.read_text()
     assert "The day's fleet" in text
-    cap = run_a["cap"]
-    fl = fleet_plan(cap["profile"]["windows"], cap["trace_speedup"] * cap["binding_work_per_s"], 50, 1, 1, 2,
+    fl = fleet_plan(cap["profile"]["windows"], cap["trace_speedup"] * cap["binding_work_per_s"], growth, 1, 1, 2,
                     step_s=SCALE_STEP_S)   # the report's steps: 60 s (two 30 s windows)
     assert fl["step_s"] == 60
-    assert fl["static_replicas"] > 1   # x 50 the dense minute needs more than one replica, the quiet part does not
+    assert fl["static_replicas"] > 1   # the dense minute needs more than one replica, the quiet part does not
     assert min(fl["replicas_needed"]) == 1 and fl["autoscaled_gpu_hours_per_day"] < fl["static_gpu_hours_per_day"]
     row = (f"| {fl['static_replicas']} x {ONE} | {fl['static_gpu_hours_per_day']:.1f} | "
            f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl['static_usd_per_day'], 0)} | "

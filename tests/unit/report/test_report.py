@@ -2,7 +2,7 @@
 reader has (the best N-device layout, never TP alone when DP read higher) and whether fewer would do."""
 import re
 
-from common.output.results import run_path, save_run
+from common.output.results import environment, run_path, save_run
 from tests.conftest import ROOT, run_script
 
 
@@ -23,12 +23,17 @@ def _layout(name, gpus, tp, dp, out, cap=None):
     return m
 
 
+# the fixture files say they were measured on a CPU box, whatever machine writes them: the report's wording ("CPU
+# ranks") follows the files, not the machine that renders it
+CPU_BOX = {**environment(), "gpus": [], "gpu_count": 0, "driver": None, "cuda": None, "interconnect": None}
+
+
 def _write(folder, layouts, stamp="20261201-120000", shape=(64, 16), **config):
     for m in layouts:
         path = run_path(folder, "scaling", "fixture", f"{m['tp']}pp1dp{m['dp']}", stamp)
         save_run(path, experiment="scaling", config={"engine": {"model": "fixture-model"}, "num_prompts": 100,
                                                      "input_len": shape[0], "output_len": shape[1], **config},
-                 metrics=m)
+                 metrics=m, env=CPU_BOX)
 
 
 def _report(folder, *args):
