@@ -73,7 +73,8 @@ def base_parser(doc: str | None) -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None,
                    help="hub id or local folder (default: Qwen/Qwen2.5-7B-Instruct on a GPU, "
-                        "the tiny random-weight Qwen2 built locally on CPU)")
+                        "the tiny random-weight Qwen2 built locally on CPU or with LAB_DEFAULTS=cpu, which also takes "
+                        "the CPU box's workload defaults)")
     p.add_argument("--output-dir", default="results", help="where JSON/CSV/plots go (default: results/)")
     p.add_argument("--timeout", type=float, default=1800.0,
                    help="seconds one configuration may take before it is killed and recorded as failed")
