@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from common.runtime import hardware
-from tests.conftest import ONE, gpu_words, needs_devices, run_script
+from tests.conftest import ONE, gpu_words, needs_devices, ranks, run_script
 
 pytestmark = needs_devices(2)   # TP2 and DP2 beside one device
 
@@ -124,7 +124,7 @@ def test_scheduler_limits_recorded_and_tables_and_plots_written(run, ms):
     assert tp2["scheduler"]["max_num_seqs"] == 2 * one["scheduler"]["max_num_seqs"] > 0
     assert "Scaling (course format" in run[1].stdout and "Takeaway:" in run[1].stdout
     best = max(ms, key=lambda m: m["output_throughput"])   # named once: "1 CPU rank", or "TP2 on 2 CPU ranks"
-    where = best["layout"] + (f" on {best['gpus']} {hardware.unit()}s" if best["gpus"] > 1 else "")
+    where = best["layout"] + (f" on {ranks(best['gpus'])}" if best["gpus"] > 1 else "")
     assert f"Takeaway: {where} has the highest throughput (" in run[1].stdout
     assert len(list(run[0].glob("scaling_*.png"))) == 4
 

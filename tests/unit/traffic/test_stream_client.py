@@ -17,14 +17,19 @@ def _specs(n: int, output_len: int) -> list[RequestSpec]:
     return [RequestSpec(prompt_token_ids=[101 + i, 102, 103], output_len=output_len, rid=f"r{i}") for i in range(n)]
 
 
-def _closed(srv: StreamServer, specs, concurrency: int, time_limit_s: float = 120.0):
+def _on_backend(srv: StreamServer, use, ask_model: bool = False):
+    """asyncio.run(use(backend)) on a client of `srv`, closed after; told the server's model, or left to ask it."""
     async def go():
-        backend = OpenAIBackend(srv.base_url, model=srv.model)
+        backend = OpenAIBackend(srv.base_url, model=None if ask_model else srv.model)
         try:
-            return await run_closed_loop(backend, specs, concurrency, time_limit_s=time_limit_s)
+            return await use(backend)
         finally:
             await backend.close()
     return asyncio.run(go())
+
+
+def _closed(srv: StreamServer, specs, concurrency: int, time_limit_s: float = 120.0):
+    return _on_backend(srv, lambda b: run_closed_loop(b, specs, concurrency, time_limit_s=time_limit_s))
 
 
 @pytest.fixture
@@ -59,14 +64,7 @@ def test_an_answer_written_at_once_is_flagged_as_read_whole():
 
 def test_open_loop_sends_each_request_when_it_is_due_never_before(server):
     specs = with_arrivals(_specs(5, 4), [0.0, 0.3, 0.6, 0.9, 1.2])
-
-    async def go():
-        backend = OpenAIBackend(server.base_url, model=server.model)
-        try:
-            return await run_open_loop(backend, specs, time_limit_s=60)
-        finally:
-            await backend.close()
-    recs = asyncio.run(go())
+    recs = _on_backend(server, lambda b: run_open_loop(b, specs, time_limit_s=60))
     assert all(r.ok for r in recs)
     t0 = recs[0].scheduled_s
     assert [round(r.scheduled_s - t0, 6) for r in recs] == [0.0, 0.3, 0.6, 0.9, 1.2]
@@ -105,13 +103,9 @@ def test_the_api_key_is_sent_with_every_request_and_scrape(monkeypatch):
 
 
 def test_server_counters_are_scraped_from_metrics(server):
-    async def go():
-        backend = OpenAIBackend(server.base_url)
-        try:
-            assert await backend.resolve_model() == server.model
-            return await read_counters(backend)
-        finally:
-            await backend.close()
-    c = asyncio.run(go())
+    async def resolve_then_scrape(backend):
+        assert await backend.resolve_model() == server.model
+        return await read_counters(backend)
+    c = _on_backend(server, resolve_then_scrape, ask_model=True)
     assert c["vllm:num_requests_running"] == 0 and c["vllm:num_preemptions"] == 0
     assert "vllm:prefix_cache_queries" in c
