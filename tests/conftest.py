@@ -14,6 +14,9 @@ from common.runtime import hardware  # noqa: E402
 def pytest_configure(config):
     # every script a test runs takes the CPU box's defaults: the tiny local model and small workloads, on a GPU too
     os.environ[hardware.DEFAULTS_ENV] = "cpu"
+    # two test files run at once (pytest.ini), so two engines may share a core; OpenMP threads that spin while they
+    # wait then starve each other (a 2-core box generated 30x slower), so they sleep instead (libgomp, torch's OpenMP)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU (skipped on CPU-only machines)")
     config.addinivalue_line("markers", "multigpu: needs at least two NVIDIA GPUs")
 

@@ -16,10 +16,13 @@ chunk, a usage chunk, then [DONE]. What it does is set per server (and may be ch
   api_key        - requests without `Authorization: Bearer KEY` answered 401, as `vllm serve --api-key`
   max_running    - at most this many answers stream at once; the rest wait their turn (counted as waiting), so the
                    server has a capacity the test knows: max_running / (ttft_s + (tokens - 1) x tpot_s) req/s
+Its prefix-cache counters count, of each token-id prompt, the whole 16-token blocks that begin a prompt seen before
+(as vLLM's counters do, with a cache that never evicts).
 """
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -36,6 +39,8 @@ class StreamServer:
         self.model, self.root, self.max_model_len = model, root or model, max_model_len
         self.seen: list[dict] = []       # every completion request: arrival (monotonic s), max_tokens, prompt length
         self.running = self.waiting = self.peak_running = self.served = 0
+        self.prefix_queries = self.prefix_hits = 0
+        self._blocks: set[tuple] = set()   # every whole-block prefix of the prompts seen
         self._slots: asyncio.Semaphore | None = None
         self.base_url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -106,8 +111,8 @@ class StreamServer:
                  f'vllm:num_requests_waiting{{model_name="{self.model}"}} {self.waiting}',
                  f'vllm:kv_cache_usage_perc{{model_name="{self.model}"}} {min(1.0, self.running / 64)}',
                  f'vllm:num_preemptions_total{{model_name="{self.model}"}} 0',
-                 f'vllm:prefix_cache_queries_total{{model_name="{self.model}"}} {10 * self.served}',
-                 f'vllm:prefix_cache_hits_total{{model_name="{self.model}"}} 0']
+                 f'vllm:prefix_cache_queries_total{{model_name="{self.model}"}} {self.prefix_queries}',
+                 f'vllm:prefix_cache_hits_total{{model_name="{self.model}"}} {self.prefix_hits}']
         return web.Response(text="\n".join(lines) + "\n")
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
@@ -118,6 +123,8 @@ class StreamServer:
         prompt = body.get("prompt")
         self.seen.append({"t": time.monotonic(), "max_tokens": int(body["max_tokens"]),
                           "prompt_len": len(prompt) if isinstance(prompt, list) else None})
+        if isinstance(prompt, list):
+            self._count_prefix(prompt)
         if self.fail_every and n % self.fail_every == 0:
             return web.json_response({"error": "injected failure"}, status=500)
         cut = bool(self.cut_every and n % self.cut_every == 0)
@@ -132,6 +139,12 @@ class StreamServer:
             return await self._serve(request, int(body["max_tokens"]), cut)
         finally:
             self._slots.release()
+
+    def _count_prefix(self, prompt: list[int], block: int = 16) -> None:
+        prefixes = [tuple(prompt[:k]) for k in range(block, len(prompt) + 1, block)]
+        self.prefix_queries += len(prompt)
+        self.prefix_hits += block * sum(1 for _ in itertools.takewhile(self._blocks.__contains__, prefixes))
+        self._blocks.update(prefixes)
 
     async def _serve(self, request: web.Request, tokens: int, cut: bool) -> web.StreamResponse:
         self.running += 1

@@ -1,23 +1,25 @@
-"""Trace window judging on the real engine (the tiny model on the CPU): one stretch, 540 s quiet at ~1 req/s then 60 s
-dense at ~20 req/s. Judged on its heaviest window, every probe replays the dense part and the capacity found holds
-when the whole stretch is replayed; judged from its start, the quiet part flatters the engine and the validation
-replay says so, in the dense part. The report's day's fleet is the fleet plan of the run's own figures. The workload
-(a shared prefix, a request too long for the context) is recorded with the search. Each search runs once (a module
-fixture) and is shared by the tests; about 2.5 min on a 2-core box."""
+"""Trace window judging, against the fixture server of tests.stream_server (a server of known capacity: 8 answers at
+a time, 30 ms to the first token, 4 ms a token after it, about 100 req/s of these answers, whatever the box or GPU).
+One stretch: 360 s quiet at ~1 req/s, then a dense minute at ~10 req/s. Judged on its heaviest window, every probe
+replays the dense minute and the capacity found holds when the whole stretch is replayed; judged from its start, the
+quiet part flatters the server and the validation replay says so, in the dense minute. The report's day's fleet is
+the fleet plan of the run's own figures. The workload (a shared prefix, a request too long for the context) is
+recorded with the search. Each search runs once (a module fixture) and is shared by the tests."""
 import json
-import time
 
 import numpy as np
 import pytest
 
-from common.traffic.load_profile import SCALE_STEP_S, fleet_plan
 from common.output.tables import num
+from common.traffic.load_profile import SCALE_STEP_S, fleet_plan
 from common.traffic.traces import load_trace
 from tests.conftest import ONE, run_script
+from tests.stream_server import StreamServer
 
-
-DENSE_S = 540.0   # where the dense minute starts (trace time)
+DENSE_S = 360.0   # where the dense minute starts (trace time)
+END_S = 420.0
 WINDOW_S = 30.0
+WINDOWS = int(END_S / WINDOW_S)
 SEARCH = ["--find-capacity", "--slo", "ttft:500,tpot:60", "--probe-seconds", "2", "--probe-warmup-seconds", "1",
           "--probe-min-requests", "30", "--capacity-resolution", "0.2", "--max-probes", "6",
           "--trace-window", str(int(WINDOW_S))]
@@ -29,8 +31,8 @@ def _write_trace(path):
     rng = np.random.default_rng(7)
     quiet = np.cumsum(rng.exponential(1.0, 600))
     quiet = quiet[quiet < DENSE_S]
-    dense = DENSE_S + np.cumsum(rng.exponential(0.05, 1400))
-    dense = dense[dense < 600.0]
+    dense = DENSE_S + np.cumsum(rng.exponential(0.1, 1000))
+    dense = dense[dense < END_S]
     t = np.concatenate([[0.0], quiet, dense])
     rows = [{"timestamp": round(float(x) * 1000, 1),
              "input_length": int(rng.integers(160, 241) if i % 3 == 0 else rng.integers(32, 121)),
@@ -47,26 +49,33 @@ def trace(tmp_path_factory):
     return _write_trace(tmp_path_factory.mktemp("trace") / "quiet_then_dense.jsonl")
 
 
-def _search(tmp_path_factory, trace, name, *flags):
+@pytest.fixture(scope="module")
+def server(tiny_model):
+    """A fresh fixture server per module: its prefix-cache counters start empty, as a fresh `vllm serve`'s do."""
+    with StreamServer(ttft_s=0.03, tpot_s=0.004, max_running=8, model=str(tiny_model[0]), max_model_len=4096) as srv:
+        yield srv
+
+
+def _search(tmp_path_factory, trace, server, tiny_model, name, *flags):
     out = tmp_path_factory.mktemp(name)
-    t0 = time.perf_counter()
-    proc = run_script("simulate_concurrent_requests.py", "--dataset-path", str(trace), *SEARCH, *flags,
-                      "--output-dir", str(out), timeout=400)
+    proc = run_script("simulate_concurrent_requests.py", "--base-url", server.base_url, "--tokenizer",
+                      str(tiny_model[1]), "--dataset-path", str(trace), *SEARCH, *flags, "--output-dir", str(out),
+                      timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     [doc] = [json.loads(p.read_text()) for p in out.glob("concurrent_requests_*.json")]
-    return {"dir": out, "proc": proc, "doc": doc, "cap": doc["metrics"]["capacity"], "wall_s": time.perf_counter() - t0}
+    return {"dir": out, "proc": proc, "doc": doc, "cap": doc["metrics"]["capacity"]}
 
 
 @pytest.fixture(scope="module")
-def run_a(tmp_path_factory, trace):
+def run_a(tmp_path_factory, trace, server, tiny_model):
     """Judged on the heaviest window (the default), then validated on the whole stretch."""
-    return _search(tmp_path_factory, trace, "run_a", "--validate")
+    return _search(tmp_path_factory, trace, server, tiny_model, "run_a", "--validate")
 
 
 @pytest.fixture(scope="module")
-def run_b(tmp_path_factory, trace):
+def run_b(tmp_path_factory, trace, server, tiny_model):
     """Judged from the stretch's start (the old way), then validated on the whole stretch."""
-    return _search(tmp_path_factory, trace, "run_b", "--trace-judge", "start", "--validate")
+    return _search(tmp_path_factory, trace, server, tiny_model, "run_b", "--trace-judge", "start", "--validate")
 
 
 def test_judged_on_its_heaviest_window_every_probe_replays_the_dense_part(run_a, trace):
@@ -76,14 +85,14 @@ def test_judged_on_its_heaviest_window_every_probe_replays_the_dense_part(run_a,
     assert cap["trace_speedup"] == pytest.approx(cap["request_rate"] / tr.mean_rate)
     for p in cap["probes"]:
         tw = p["trace_window"]
-        assert DENSE_S <= tw["start_s"] < tw["end_s"] <= 600.0, tw
+        assert DENSE_S <= tw["start_s"] < tw["end_s"] <= END_S, tw
         assert tw["warmup_from_s"] < tw["start_s"]          # warmed up by the trace just before it
         assert p["judged_requests"] >= 30
     bw = cap["binding_window"]
     assert bw["start_s"] >= DENSE_S and bw["end_s"] - bw["start_s"] >= WINDOW_S - 1e-6
     assert cap["binding_work_per_s"] > 0
     assert cap["profile"]["heaviest"] and cap["profile"]["heaviest"][0]["start_s"] >= DENSE_S
-    assert len(cap["profile"]["windows"]) == 20 and cap["profile"]["window_s"] == WINDOW_S
+    assert len(cap["profile"]["windows"]) == WINDOWS and cap["profile"]["window_s"] == WINDOW_S
     assert sum(w["requests"] for w in cap["profile"]["windows"]) == len(tr) - 1   # all but the one too long
     # the search starts from the heaviest window's work, not the stretch's mean: a pass comes early
     first_pass = next(i for i, p in enumerate(cap["probes"]) if p["pass"])
@@ -95,10 +104,10 @@ def test_the_validation_replay_judges_every_window_of_the_stretch(run_a, trace):
     v, raw = run_a["cap"]["validation"], run_a["doc"]["raw"]
     n = len(load_trace(trace)) - 1   # every request but the one too long for the context
     assert v["speed"] == pytest.approx(run_a["cap"]["trace_speedup"]) and v["window_s"] == WINDOW_S
-    assert v["requests"] == n and len(v["windows"]) == 20
+    assert v["requests"] == n and len(v["windows"]) == WINDOWS
     for w in v["windows"]:
         assert {"start_s", "requests", "p99_ttft_ms", "p99_tpot_ms", "pass"} <= set(w)
-    assert [w["start_s"] for w in v["windows"]] == [WINDOW_S * k for k in range(20)]
+    assert [w["start_s"] for w in v["windows"]] == [WINDOW_S * k for k in range(WINDOWS)]
     assert sum(w["requests"] for w in v["windows"]) == n
     assert v["missed"] == [w["start_s"] for w in v["windows"] if not w["pass"]]
     assert v["pass"] == (not v["missed"])
@@ -158,7 +167,7 @@ def test_judged_from_the_start_capacity_is_the_speed_up_and_the_workload_is_reco
     assert cap["busiest_minute_rate"] == pytest.approx(cap["trace_speedup"] * tr.busiest_minute_rate())
     assert f"holds this trace at up to {cap['trace_speedup']:.3g} x its recorded rate" in out
     assert f"(the stretch replayed brought {cap['stretch_arrived_rate']:.3g} req/s in the judged window)" in out
-    # the in-process engine's own counters see the shared block in its prefix cache
+    # the server's own counters (read from its /metrics) see the shared block in its prefix cache
     assert 0 < cap["prefix_cache_hit_rate"] <= 1
     assert f"prefix cache found {cap['prefix_cache_hit_rate'] * 100:.0f}% of the prompt tokens" in out
     assert "1 request(s) of the dataset were left out: longer than max_model_len 4096" in out
