@@ -55,11 +55,11 @@ def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str
     if not (ours and theirs):
         return
     ratio = statistics.median(ours) / statistics.median(theirs)
-    lo, hi = ratio_of_medians_ci(ours, theirs)
+    ci = list(ratio_of_medians_ci(ours, theirs)) if min(len(ours), len(theirs)) > 1 else None
     m.update({"vllm_bench_output_throughput": statistics.median(theirs), "vllm_bench_output_throughput_runs": theirs,
               "ours_interleaved_output_throughput_runs": ours, "ours_vs_vllm_bench": ratio,
-              "ours_vs_vllm_bench_ci": [lo, hi]})
-    m["calibration_verdict"] = calibration_verdict(ratio, lo, hi, len(ours), len(theirs))
+              "ours_vs_vllm_bench_ci": ci})
+    m["calibration_verdict"] = calibration_verdict(ratio, *(ci or (None, None)), len(ours), len(theirs))
     why = explain_spread([{"output_throughput": o["output_throughput"], **(o.get("hw") or {})}
                           for o in order if o["who"] == "ours"])
     if why:  # our side's spread, explained from its hardware samples (the bench's run is a black box)
@@ -67,8 +67,12 @@ def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str
     print(m["calibration_verdict"] + (f"\n  ours {why}." if why else ""), flush=True)
 
 
-def calibration_verdict(ratio: float, lo: float, hi: float, n_ours: int, n_theirs: int) -> str:
-    """'indistinguishable from vllm bench' when the interval holds 1.0; the gap named otherwise."""
+def calibration_verdict(ratio: float, lo: float | None, hi: float | None, n_ours: int, n_theirs: int) -> str:
+    """'indistinguishable from vllm bench' when the interval holds 1.0; the gap named otherwise; with one run a side
+    (no interval: one run says nothing of the noise) neither."""
+    if lo is None or hi is None:
+        return (f"Calibration: ours / vllm bench throughput = {ratio:.3f} from one run each: no interval, so no "
+                f"verdict (--vllm-bench-runs 3 gives one).")
     head = (f"Calibration: ours / vllm bench throughput = {ratio:.3f}, 95 % interval [{lo:.3f}, {hi:.3f}] "
             f"(bootstrap over {n_ours} + {n_theirs} interleaved runs): ")
     if lo <= 1.0 <= hi:

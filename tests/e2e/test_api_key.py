@@ -83,9 +83,9 @@ def test_ctrl_c_in_the_cross_check_after_a_search_keeps_every_probe_and_exits_13
     monkeypatch.setenv("OPENAI_API_KEY", KEY)   # the key from the environment, as vllm bench serve reads it
     rc, out = interrupt_when(["simulate_concurrent_requests.py", "--base-url", keyed_server.base_url, "--model",
                               str(tiny_model[0]), "--tokenizer", str(tiny_model[1]), "--output-dir", str(tmp_path),
-                              "--find-capacity", "--slo", "ttft:1500,tpot:100", "--probe-seconds", "2",
-                              "--probe-warmup-seconds", "1", "--probe-min-requests", "16", "--capacity-resolution",
-                              "0.3", "--max-probes", "4", "--compare-vllm-bench"],
+                              "--find-capacity", "--slo", "ttft:1500,tpot:100", "--probe-seconds", "1",
+                              "--probe-warmup-seconds", "0.5", "--probe-min-requests", "16", "--capacity-resolution",
+                              "0.3", "--max-probes", "3", "--compare-vllm-bench"],
                              r"=== vllm bench serve at the capacity found")
     assert rc == 130, out[-3000:]
     [path] = tmp_path.glob("concurrent_requests_*.json")
@@ -107,9 +107,9 @@ def test_an_error_in_the_cross_check_after_a_search_keeps_every_probe_and_exits_
     out = tmp_path / "out"
     proc = run_script("simulate_concurrent_requests.py", "--base-url", keyed_server.base_url, "--model",
                       str(tiny_model[0]), "--tokenizer", str(tiny_model[1]), "--output-dir", str(out),
-                      "--find-capacity", "--slo", "ttft:1500,tpot:100", "--probe-seconds", "2",
-                      "--probe-warmup-seconds", "1", "--probe-min-requests", "16", "--capacity-resolution", "0.3",
-                      "--max-probes", "4", "--compare-vllm-bench", timeout=600,
+                      "--find-capacity", "--slo", "ttft:1500,tpot:100", "--probe-seconds", "1",
+                      "--probe-warmup-seconds", "0.5", "--probe-min-requests", "16", "--capacity-resolution", "0.3",
+                      "--max-probes", "3", "--compare-vllm-bench", timeout=600,
                       env={FAULT_ENV: "the vllm bench serve cross-check:raise"})
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
     [path] = out.glob("concurrent_requests_*.json")

@@ -15,7 +15,7 @@ def run(tmp_path_factory, tiny_model):
     proc = run_script("test_mixed_workload.py", "--output-dir", str(out), "--num-requests", "24",
                       "--budgets", "256", "--caps", "64", "--long-fraction", "0.25", "--capacity",
                       "--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests", "16",
-                      "--capacity-resolution", "0.3", "--max-probes", "6")
+                      "--capacity-resolution", "0.3", "--max-probes", "4")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = {
         d["metrics"]["variant"]: d

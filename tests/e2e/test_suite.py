@@ -1,5 +1,6 @@
-"""run_distributed_benchmark.py end to end on the tiny CPU model: one suite run with a capacity search, then small
-checks of its JSON and report, --resume and --from-results."""
+"""run_distributed_benchmark.py end to end on the tiny CPU model: one suite with a capacity search per layout, run in
+two steps (one rank whose report breaks, then --resume at 1 and 2 ranks), then small checks of its JSON and report,
+--resume and --from-results."""
 import json
 import math
 import re
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from common.runtime import hardware
+from common.output.results import FAULT_ENV
 from tests.conftest import ONE, gpu_words, needs_devices, run_script
 
 pytestmark = needs_devices(2)   # TP2 and DP2 beside one device
@@ -38,17 +40,36 @@ def _trace(path):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny_model):
-    """The suite at 1 and 2 CPU ranks with --slo (so TP2 and DP2), its capacity searches replaying a trace, and a
-    fleet planned for 50 req/s. (out, proc, the 1-rank file, {layout: file})."""
+    """The suite with --slo (so TP2 and DP2 beside one rank), its capacity searches replaying a trace, and a fleet
+    planned for 50 req/s, run as a user whose report broke would run it: first one rank, its report made to fail
+    (LAB_INJECT_FAULT), then --resume at 1 and 2 ranks, which keeps the one-rank file and writes the report.
+    (out, the second run, the one-rank file, {layout: file}, the first run)."""
     out = tmp_path_factory.mktemp("suite")
     trace = _trace(tmp_path_factory.mktemp("trace") / "trace.jsonl")
-    proc = run_script("run_distributed_benchmark.py", "--output-dir", str(out), "--gpus", "1,2",
-                      "--gpu-hour-usd", "2.0", "--slo", "ttft:300,tpot:60", "--probe-seconds", "2",
-                      "--probe-warmup-seconds", "1", "--probe-min-requests", "16", "--capacity-resolution", "0.3",
-                      "--max-probes", "7", "--target-rate", "50", "--dataset-path", str(trace))
+    flags = ["--output-dir", str(out), "--gpu-hour-usd", "2.0", "--slo", "ttft:300,tpot:60", "--probe-seconds", "2",
+             "--probe-warmup-seconds", "1", "--probe-min-requests", "16", "--capacity-resolution", "0.3",
+             "--max-probes", "7", "--target-rate", "50", "--dataset-path", str(trace)]
+    first = run_script("run_distributed_benchmark.py", "--gpus", "1", *flags, env={FAULT_ENV: "the report:raise"})
+    assert first.returncode == 1, first.stdout[-4000:] + first.stderr[-2000:]
+    assert not (out / "report.md").exists()
+    proc = run_script("run_distributed_benchmark.py", "--gpus", "1,2", "--resume", *flags)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = {d["metrics"]["layout"]: d for d in (json.loads(p.read_text()) for p in out.glob("suite_*.json"))}
-    return out, proc, docs[ONE], docs
+    return out, proc, docs[ONE], docs, first
+
+
+def test_a_broken_report_loses_nothing_the_engine_measured_and_resume_keeps_it(run):
+    first, doc = run[4], run[2]
+    assert "the report FAILED (RuntimeError: fault injected" in first.stdout, first.stdout[-2000:]
+    f = doc["failure"]
+    assert f["kind"] == "other" and f["step"] == "the report" and f"fault injected by {FAULT_ENV}" in f["message"]
+    assert doc["status"] == "ok" and doc["steps"]["the report"].startswith("failed: ")
+    assert doc["steps"]["the summary"] == "done"   # the GPU count was summarized before the report broke
+    m = doc["metrics"]
+    assert m["output_throughput"] > 0 and m["sweep"] and m["mixed"] and doc["raw"]["latency_requests"]
+    assert m["capacity"]["probes"]   # and its capacity search, which ran before the report
+    assert f"{ONE}: already in" in run[1].stdout and "(--resume), skipped" in run[1].stdout
+    assert len(list(run[0].glob("suite_*.json"))) == 3
 
 
 def test_with_an_slo_the_suite_measures_tp_and_dp_alike_at_each_count(run):
@@ -69,6 +90,15 @@ def test_with_an_slo_the_suite_measures_tp_and_dp_alike_at_each_count(run):
         assert any(ln.startswith(f"| {name} | 2 | {round(rate, 2)} |") for ln in table.splitlines()), table
     course = report.split("## Scaling (course table)")[1].split("\n\n")[1]
     assert [ln.split("|")[1].strip() for ln in course.splitlines()[2:]] == ["1", "2"]
+
+
+def test_dp2_is_two_engines_each_with_half_the_prompts(run):
+    """DP as one-device replicas (the code benchmark_scaling.py runs for DP too): two engines, each its own process,
+    splitting every timed offline run's prompts."""
+    reps = run[3]["DP2"]["raw"]["replicas"]
+    n = run[3]["DP2"]["config"]["num_prompts"]
+    assert len(reps) == 2 and all(len(r["offline_runs"]) == 3 for r in reps)
+    assert all(sum(r["offline_runs"][i]["completed"] for r in reps) == n for i in range(3))
 
 
 def test_one_engine_measured_every_part_of_the_suite(run):

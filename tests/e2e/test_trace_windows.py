@@ -1,8 +1,8 @@
 """Trace window judging, against the fixture server of tests.stream_server (a server of known capacity: 8 answers at
 a time, 30 ms to the first token, 4 ms a token after it, about 100 req/s of these answers, whatever the box or GPU).
-One stretch: 360 s quiet at ~1 req/s, then a dense minute at ~10 req/s. Judged on its heaviest window, every probe
-replays the dense minute and the capacity found holds when the whole stretch is replayed; judged from its start, the
-quiet part flatters the server and the validation replay says so, in the dense minute. The report's day's fleet is
+One stretch: 210 s quiet at ~1 req/s, then 30 dense seconds at ~10 req/s. Judged on its heaviest window, every probe
+replays the dense part and the capacity found holds when the whole stretch is replayed; judged from its start, the
+quiet part flatters the server and the validation replay says so, in the dense part. The report's day's fleet is
 the fleet plan of the run's own figures. The workload (a shared prefix, a request too long for the context) is
 recorded with the search. Each search runs once (a module fixture) and is shared by the tests."""
 import json
@@ -16,11 +16,11 @@ from common.traffic.traces import load_trace
 from tests.conftest import ONE, run_script
 from tests.stream_server import StreamServer
 
-DENSE_S = 360.0   # where the dense minute starts (trace time)
-END_S = 420.0
-WINDOW_S = 30.0
+DENSE_S = 210.0   # where the dense part starts (trace time)
+END_S = 240.0
+WINDOW_S = 15.0
 WINDOWS = int(END_S / WINDOW_S)
-SEARCH = ["--find-capacity", "--slo", "ttft:500,tpot:60", "--probe-seconds", "2", "--probe-warmup-seconds", "1",
+SEARCH = ["--find-capacity", "--slo", "ttft:500,tpot:60", "--probe-seconds", "1", "--probe-warmup-seconds", "0.5",
           "--probe-min-requests", "30", "--capacity-resolution", "0.2", "--max-probes", "6",
           "--trace-window", str(int(WINDOW_S))]
 
@@ -136,7 +136,7 @@ def test_judged_from_the_start_the_quiet_part_flatters_and_validation_says_not(r
 
 def test_the_report_plans_the_days_fleet_from_the_runs_figures(run_a):
     """The trace's traffic grown to twice what one replica held at its heaviest window (whatever this machine's
-    speed): the dense minute then needs two replicas, the quiet part one."""
+    speed): the dense part then needs two replicas, the quiet part one."""
     cap = run_a["cap"]
     growth = round(2 * cap["trace_speedup"], 1)
     proc = run_script("run_distributed_benchmark.py", "--from-results", str(run_a["dir"]), "--growth", str(growth),
@@ -149,7 +149,7 @@ def test_the_report_plans_the_days_fleet_from_the_runs_figures(run_a):
     fl = fleet_plan(cap["profile"]["windows"], cap["trace_speedup"] * cap["binding_work_per_s"], growth, 1, 1, 2,
                     step_s=SCALE_STEP_S)   # the report's steps: 60 s (two 30 s windows)
     assert fl["step_s"] == 60
-    assert fl["static_replicas"] > 1   # the dense minute needs more than one replica, the quiet part does not
+    assert fl["static_replicas"] > 1   # the dense part needs more than one replica, the quiet part does not
     assert min(fl["replicas_needed"]) == 1 and fl["autoscaled_gpu_hours_per_day"] < fl["static_gpu_hours_per_day"]
     row = (f"| {fl['static_replicas']} x {ONE} | {fl['static_gpu_hours_per_day']:.1f} | "
            f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl['static_usd_per_day'], 0)} | "
