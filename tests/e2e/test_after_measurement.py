@@ -1,10 +1,10 @@
 """Nothing measured is lost to what comes after it. For every script, the step right after its measurement (a
 summary, a cross-check, the tables, the report) is made to fail as a real one would (LAB_INJECT_FAULT: a real SIGINT
 that the script sends itself, with default handling, or an exception): a Ctrl-C there exits 130, an error exits 1, and
-either way the JSON holds everything measured, with the step recorded as interrupted or failed. One run per script,
-Ctrl-C in two and an error in the third; the suite's report breaks in its own run (tests/e2e/test_suite.py, which
-then resumes it); both ways of a step's ending are tested in process on the mechanism itself
-(tests/unit/output/test_results.py)."""
+either way the JSON holds everything measured, with the step recorded as interrupted or failed. A Ctrl-C in two scripts'
+summaries here; an error in the others' steps, within runs of their own files: benchmark_scaling's calibration
+(tests/e2e/test_capacity.py), the suite's report (tests/e2e/test_suite.py, which then resumes it). Both ways of a
+step's ending are tested in process on the mechanism itself (tests/unit/output/test_results.py)."""
 import json
 import os
 import signal
@@ -18,8 +18,6 @@ from tests.conftest import ROOT
 
 
 TP = ["test_tensor_parallel.py", "--tp-sizes", "1", "--max-tokens", "8"]
-SCALING = ["benchmark_scaling.py", "--gpus", "1", "--no-allreduce", "--num-prompts", "16", "--latency-prompts", "4",
-           "--batch1-tokens", "16", "--offline-runs", "1"]
 MIXED = ["test_mixed_workload.py", "--num-requests", "12", "--no-baseline", "--no-cap", "--budgets", "256",
          "--long-fraction", "0.25", "--no-plots"]
 
@@ -59,17 +57,6 @@ def test_tensor_parallel_keeps_what_the_ranks_reported_through_a_ctrl_c(tmp_path
     assert raw["token_ids"] and all(len(t) > 0 for t in raw["token_ids"]) and raw["ranks"]
     assert raw["stage_seconds"]["engine_start"] > 0
     assert "interrupted: results of finished configurations are kept in the output folder (1 file(s)" in proc.stderr
-
-
-def test_scaling_keeps_the_layout_when_its_calibration_breaks(tmp_path, tiny_model):
-    proc, doc = faulted(SCALING + ["--compare-vllm-bench"], tmp_path, "the vllm bench throughput calibration", "raise",
-                        "scaling")
-    m = doc["metrics"]
-    assert m["output_throughput"] > 0 and m["offline_runs"] == 1 and doc["raw"]["replicas"]
-    assert "calibration_runs" not in m   # it never started
-    # the run went on to its tables, from the layout on disk, and said in one line what broke
-    assert "All layouts" in proc.stdout and "Takeaway" in proc.stdout
-    assert "the vllm bench throughput calibration FAILED (RuntimeError: fault injected" in proc.stdout
 
 
 def test_mixed_keeps_every_request_through_a_ctrl_c_in_its_summary(tmp_path, tiny_model):

@@ -79,16 +79,18 @@ def test_simulate_finds_capacity_on_the_in_process_engine(tmp_path, tiny_model):
     assert (tmp_path / (path.stem + "_capacity.png")).exists()
 
 
-def test_scaling_capacity_per_layout_and_the_report(tmp_path, tiny_model):
+def test_scaling_capacity_per_layout_and_the_report_when_its_calibration_breaks(tmp_path, tiny_model):
     """benchmark_scaling --capacity on one device: the search on an engine built as `vllm serve` builds it, its cost
-    at capacity, its plots, and the report's capacity section and advice from the files. (DP through vLLM's own data
-    parallelism behind one front end: tests/e2e/test_suite.py; one device against DP2 in the report:
-    tests/unit/report/test_report.py, on fixture files.)"""
-    proc = run_script("benchmark_scaling.py", "--output-dir", str(tmp_path), "--gpus", "1", "--layouts", "tp",
-                      "--num-prompts", "16", "--latency-prompts", "8", "--batch1-tokens", "16", "--offline-runs", "1",
-                      "--no-allreduce", "--gpu-hour-usd", "2.0", "--capacity", "--slo", "ttft:300,tpot:60", *SEARCH)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
-    [d] = [json.loads(p.read_text()) for p in tmp_path.glob("scaling_*.json")]
+    at capacity, its plots, and the report's capacity section and advice from the files. Its calibration against vllm
+    bench is made to raise (LAB_INJECT_FAULT), the step after the search: exit 1, and nothing before or after it lost
+    (the other scripts' cases: tests/e2e/test_after_measurement.py). (DP through vLLM's own data parallelism behind
+    one front end: tests/e2e/test_suite.py; one device against DP2 in the report: tests/unit/report/test_report.py,
+    on fixture files.)"""
+    from tests.e2e.test_after_measurement import faulted
+    proc, d = faulted(["benchmark_scaling.py", "--gpus", "1", "--layouts", "tp", "--num-prompts", "16",
+                       "--latency-prompts", "8", "--batch1-tokens", "16", "--offline-runs", "1", "--no-allreduce",
+                       "--gpu-hour-usd", "2.0", "--compare-vllm-bench", "--capacity", "--slo", "ttft:300,tpot:60",
+                       *SEARCH], tmp_path, "the vllm bench throughput calibration", "raise", "scaling")
     assert d["metrics"]["layout"] == ONE
     _check_samples(d)
     m = d["metrics"]
@@ -101,6 +103,11 @@ def test_scaling_capacity_per_layout_and_the_report(tmp_path, tiny_model):
     assert engine["tensor_parallel_size"] == 1 and engine.get("data_parallel_size", 1) == 1
     assert "Serving capacity under the SLO (p99 TTFT <= 300 ms, p99 TPOT <= 60 ms)" in proc.stdout
     assert {p.name.split("_")[-1] for p in tmp_path.glob("scaling_*.png")} >= {"capacity.png", "pareto.png"}
+    # the broken calibration: the layout kept, the run went on to its tables, and said in one line what broke
+    assert m["output_throughput"] > 0 and m["offline_runs"] == 1 and d["raw"]["replicas"]
+    assert "calibration_runs" not in m   # it never started
+    assert "All layouts" in proc.stdout and "Takeaway" in proc.stdout
+    assert "the vllm bench throughput calibration FAILED (RuntimeError: fault injected" in proc.stdout
 
     agg = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), "--gpu-hour-usd", "2.0",
                      timeout=120)
