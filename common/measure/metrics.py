@@ -157,11 +157,12 @@ BURST_MIN_TOKENS = 8
 
 
 def stream_bursts(records) -> dict:
-    """How many answers reached the client whole, in one burst (every token within BURST_TPOT_S of the next): then
-    the client or the server's front end was short of CPU while the engine decoded, and that request's TTFT and TPOT
-    are read times, not the engine's. Over finished requests of at least BURST_MIN_TOKENS tokens."""
+    """How many answers reached the client whole, in one burst (the median gap between chunks under BURST_TPOT_S:
+    a client descheduled once while reading the burst still read it whole): then the client or the server's front
+    end was short of CPU while the engine decoded, and that request's TTFT and TPOT are read times, not the engine's.
+    Over finished requests of at least BURST_MIN_TOKENS tokens."""
     long = [r for r in records if r.ok and r.output_len >= BURST_MIN_TOKENS and r.tpot_s is not None]
-    burst = sum(r.tpot_s < BURST_TPOT_S for r in long)
+    burst = sum(bool(r.itl_s) and float(np.median(r.itl_s)) < BURST_TPOT_S for r in long)
     return {"burst_delivered": burst, "burst_delivered_share": burst / len(long) if long else None}
 
 

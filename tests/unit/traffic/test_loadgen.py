@@ -39,6 +39,9 @@ def test_an_answer_read_whole_in_one_burst_is_counted_as_such():
     assert whole.tpot_s < 1e-5 and streamed.tpot_s == pytest.approx(0.005)
     assert stream_bursts([whole, streamed, short]) == {"burst_delivered": 1, "burst_delivered_share": 0.5}
     assert stream_bursts([short]) == {"burst_delivered": 0, "burst_delivered_share": None}
+    # the same burst read in two halves, the client descheduled for 50 ms between them (a loaded box): still whole
+    halves = _rec(0.0, [1.6 + i * 7e-6 + (0.05 if i >= 64 else 0.0) for i in range(128)])
+    assert halves.tpot_s > 1e-4 and stream_bursts([halves])["burst_delivered"] == 1
 
 
 def test_goodput_counts_only_requests_within_slo():
