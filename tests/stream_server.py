@@ -141,10 +141,15 @@ class StreamServer:
             self._slots.release()
 
     def _count_prefix(self, prompt: list[int], block: int = 16) -> None:
-        prefixes = [tuple(prompt[:k]) for k in range(block, len(prompt) + 1, block)]
+        """vLLM's prefix cache in small: a full block is a hit when the block and every one before it were seen
+        before. Each block is keyed by a hash chained over the blocks before it, as vLLM keys its blocks."""
+        keys, key = [], None
+        for k in range(block, len(prompt) + 1, block):
+            key = hash((key, tuple(prompt[k - block:k])))
+            keys.append(key)
         self.prefix_queries += len(prompt)
-        self.prefix_hits += block * sum(1 for _ in itertools.takewhile(self._blocks.__contains__, prefixes))
-        self._blocks.update(prefixes)
+        self.prefix_hits += block * sum(1 for _ in itertools.takewhile(self._blocks.__contains__, keys))
+        self._blocks.update(keys)
 
     async def _serve(self, request: web.Request, tokens: int, cut: bool) -> web.StreamResponse:
         self.running += 1

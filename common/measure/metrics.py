@@ -162,7 +162,7 @@ def stream_bursts(records) -> dict:
     end was short of CPU while the engine decoded, and that request's TTFT and TPOT are read times, not the engine's.
     Over finished requests of at least BURST_MIN_TOKENS tokens."""
     long = [r for r in records if r.ok and r.output_len >= BURST_MIN_TOKENS and r.tpot_s is not None]
-    burst = sum(bool(r.itl_s) and float(np.median(r.itl_s)) < BURST_TPOT_S for r in long)
+    burst = sum(bool(gaps := r.itl_s) and float(np.median(gaps)) < BURST_TPOT_S for r in long)
     return {"burst_delivered": burst, "burst_delivered_share": burst / len(long) if long else None}
 
 
