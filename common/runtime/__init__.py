@@ -1,6 +1,7 @@
 """Engines and processes: building them, running each configuration in its own process, servers, the machine.
 
   engine     - building LLM / AsyncLLM and asking each rank about itself
+  worker_ext - the lab's methods inside vLLM's workers (worker_extension_cls), called by name
   isolation  - one configuration in its own process, with a time limit; failures classified
   server     - starting and stopping `vllm serve`; what a running server serves; the API key
   hardware   - GPU/CPU detection and the environment every engine process needs

@@ -20,11 +20,15 @@ def prepare_env(kwargs: dict) -> None:
     hardware.apply_engine_env(world_size(kwargs), Path(str(kwargs.get("model", ""))).expanduser().is_dir())
 
 
+WORKER_EXTENSION = "common.runtime.worker_ext.RankReport"
+
+
 def build_llm(kwargs: dict):
-    """vllm.LLM from EngineArgs-style kwargs."""
+    """vllm.LLM from EngineArgs-style kwargs; its workers gain the lab's rank report (`rank_reports`) unless the
+    user names a worker extension of their own."""
     prepare_env(kwargs)
     from vllm import LLM
-    return LLM(**kwargs)
+    return LLM(**{"worker_extension_cls": WORKER_EXTENSION, **kwargs})
 
 
 def build_async_engine(kwargs: dict):
@@ -78,64 +82,10 @@ def shutdown(engine) -> None:
         pass  # exiting anyway; the isolation layer kills what is left
 
 
-def _nbytes(obj) -> int:
-    """Bytes held by a tensor or (nested) list/tuple/dict of tensors."""
-    if hasattr(obj, "element_size") and hasattr(obj, "numel"):
-        try:
-            if obj.is_meta:
-                return 0
-            return obj.untyped_storage().nbytes()
-        except Exception:
-            return obj.numel() * obj.element_size()
-    if isinstance(obj, dict):
-        return sum(_nbytes(v) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        seen, total = set(), 0
-        for v in obj:  # several layers may view one storage: count each storage once
-            key = None
-            try:
-                key = v.untyped_storage().data_ptr()
-            except Exception:
-                pass
-            if key is not None and key in seen:
-                continue
-            if key is not None:
-                seen.add(key)
-            total += _nbytes(v)
-        return total
-    return 0
-
-
-def _rank_report(worker) -> dict:
-    """Runs inside each worker process (via collective_rpc): who am I and what do I hold."""
-    import os as _os
-
-    import torch
-    runner = getattr(worker, "model_runner", None)
-    model = getattr(runner, "model", None)
-    weights = buffers = 0
-    if model is not None:
-        weights = sum(t.numel() * t.element_size() for t in model.parameters())
-        buffers = sum(t.numel() * t.element_size() for t in model.buffers())  # e.g. RoPE tables, replicated
-    report = {
-        "pid": _os.getpid(),
-        "rank": getattr(worker, "rank", None),
-        "local_rank": getattr(worker, "local_rank", None),
-        "device": str(getattr(worker, "device", "")),
-        "weights_bytes": int(weights),
-        "buffers_bytes": int(buffers),
-        "kv_cache_bytes": int(_nbytes(getattr(runner, "kv_caches", None))),
-    }
-    if torch.cuda.is_available() and report["device"].startswith("cuda"):
-        report["torch_allocated_bytes"] = int(torch.cuda.memory_allocated())
-        report["torch_reserved_bytes"] = int(torch.cuda.memory_reserved())
-        report["cuda_device_name"] = torch.cuda.get_device_name()
-    return report
-
-
 def rank_reports(llm) -> list[dict]:
-    """One report per rank (weights bytes, KV-cache bytes, pid, device)."""
-    return sorted(llm.collective_rpc(_rank_report), key=lambda r: (r["rank"] is None, r["rank"]))
+    """One report per rank (weights bytes, KV-cache bytes, pid, device), from the method every worker gains
+    through WORKER_EXTENSION: called by name, so no engine needs to accept pickled functions."""
+    return sorted(llm.collective_rpc("lab_rank_report"), key=lambda r: (r["rank"] is None, r["rank"]))
 
 
 def kv_cache_tokens(llm) -> int | None:

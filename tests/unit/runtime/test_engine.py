@@ -31,3 +31,31 @@ def test_cudagraph_max_tokens_reads_what_the_engine_captures():
         cudagraph_max_tokens(CompilationConfig(cudagraph_mode=CUDAGraphMode.NONE, cudagraph_capture_sizes=[1, 8])) == 0
     )
     assert cudagraph_max_tokens(CompilationConfig(cudagraph_capture_sizes=[])) == 0
+
+
+def test_ranks_report_through_a_named_worker_method_not_a_pickled_function(monkeypatch):
+    """Each worker gains RankReport through vLLM's worker_extension_cls and is asked by the method's name, so no
+    engine the lab starts sets VLLM_ALLOW_INSECURE_SERIALIZATION (pickled callables across processes)."""
+    import torch
+    from vllm.utils.import_utils import resolve_obj_by_qualname
+
+    from common.runtime import engine, hardware
+    from common.runtime.worker_ext import RankReport
+
+    monkeypatch.delenv("VLLM_ALLOW_INSECURE_SERIALIZATION", raising=False)
+    assert "VLLM_ALLOW_INSECURE_SERIALIZATION" not in hardware.engine_env(2)
+    assert resolve_obj_by_qualname(engine.WORKER_EXTENSION) is RankReport
+
+    class Worker(RankReport):   # what vLLM builds: its worker class with the extension among its bases
+        rank, local_rank, device = 1, 1, "cpu"
+        model_runner = type("Runner", (), {"model": torch.nn.Linear(4, 8, dtype=torch.float32),
+                                           "kv_caches": [torch.zeros(16, dtype=torch.float16)]})()
+
+    report = Worker().lab_rank_report()
+    assert (report["rank"], report["weights_bytes"], report["kv_cache_bytes"]) == (1, (32 + 8) * 4, 32)
+
+    class LLM:
+        def collective_rpc(self, method):
+            assert method == "lab_rank_report"   # a name, never a function
+            return [Worker().lab_rank_report()]
+    assert engine.rank_reports(LLM())[0]["weights_bytes"] == 160
