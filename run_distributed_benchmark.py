@@ -34,7 +34,7 @@ from common.runtime import engine as eng
 from common.capacity.flags import add_cli_args, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.measure.cost import gpu_hour_price
-from common.measure.gpu_memory import MemoryTracker
+from common.runtime.gpu_memory import MemoryTracker
 from common.runtime.isolation import run_isolated, until_interrupted
 from common.measure.metrics import StageTimer, request_metrics
 from common.measure.mixed import analyse, workload

@@ -40,6 +40,7 @@ from common.measure.calibration import bench_at_capacity, bench_serve_level
 from common.capacity.display import out_of_reach, probe_rows
 from common.capacity.drivers import capacity_on_backend, samples_apart, validate_on_backend, validation_span
 from common.capacity.flags import add_cli_args, parse_slo, spec_from_args
+from common.capacity.search import probes_at_bracket
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.runtime.engine import SCHEDULER_LIMITS
 from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
@@ -48,7 +49,8 @@ from common.traffic.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, ru
 from common.measure.metrics import (StageTimer, fairness_metrics, request_metrics, send_lag, stream_bursts,
                                    unloaded_reference)
 from common.runtime.models import load_model_info
-from common.output.plotting import capacity_plot, cdf_plot, line_plot, load_timeline_plot, validation_plot
+from common.capacity.display import capacity_plot, load_timeline_plot, validation_plot
+from common.output.plotting import cdf_plot, line_plot
 from common.traffic.prom import Watcher, prefix_hit_rate, read_counters
 from common.output.results import RunFile, any_failed, environment, figure_subtitle, run_path, then, timestamp
 from common.runtime.server import API_KEY_ENV, Unauthorized, health, served_model
@@ -504,7 +506,7 @@ def cross_check(cfg: Config, cap: dict, served: str) -> None:
     try:
         print(f"\n=== vllm bench serve at the capacity found, {cap['request_rate']:.3g} req/s"
               + (f" ({cap['trace_speedup']:.3g}x the trace)" if cap.get("trace_speedup") else "") + " ...", flush=True)
-        cap["vllm_bench_at_capacity"] = bench_at_capacity(cfg, served, cap)
+        cap["vllm_bench_at_capacity"] = bench_at_capacity(cfg, served, cap, probes_at_bracket(cap)[0])
     except KeyboardInterrupt:
         cap["vllm_bench_at_capacity"] = {"error": "interrupted by the user (Ctrl-C) during vllm bench serve"}
         raise

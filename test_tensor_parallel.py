@@ -24,7 +24,7 @@ from common import cli
 from common.runtime import hardware
 from common.runtime import engine as eng
 from common.config import RunConfig, add_options, from_args, option
-from common.measure.gpu_memory import MemoryTracker, balance
+from common.runtime.gpu_memory import MemoryTracker, balance
 from common.runtime.isolation import run_isolated, until_interrupted
 from common.measure.metrics import StageTimer
 from common.runtime.models import layout_problem

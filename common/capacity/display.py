@@ -8,7 +8,7 @@ from common.measure.noise import tied_with_best
 from common.capacity.probe import Probe
 from common.capacity.search import SearchSpec, slo_text
 from common.traffic.load_profile import clock
-from common.output.plotting import bar_plot, pareto_plot
+from common.output.plotting import bar_plot, pareto_plot, pyplot, readable_log_axis, save, subtitled
 from common.output.tables import num, rate
 
 
@@ -130,3 +130,111 @@ def capacity_plots(stem, ms: list[dict], capacity: dict, dev: str = "GPU", sub: 
                            f"Per-user speed vs per-{dev} throughput (capacity probes, by offered rate){sub}", dev,
                            marks=marks))
     return out
+
+
+def capacity_plot(path: Path, cap: dict, sub: str = "") -> Path:
+    """One capacity search: each probe's percentile latencies against the offered rate - on a trace, the speed-up -
+    (SLO targets dashed) and what arrived in the judged window against what completed (the engine keeps up on the
+    diagonal); the capacity found is marked. Probes stopped early are drawn as stopped, not as a 0 rate."""
+    plt = pyplot()
+    probes = [Probe.from_json(p) for p in cap.get("probes", [])]
+    trace = any(p.note.get("trace_speedup") for p in probes)
+    x_of = (lambda p: p.note["trace_speedup"]) if trace else (lambda p: p.offered_rate)  # noqa: E731
+    probes.sort(key=x_of)
+    q = f"p{cap['percentile']:g}"
+    xl = "speed-up of the trace (x its recorded rate)" if trace else "offered request rate (req/s)"
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    xs = [x_of(p) for p in probes]
+    for i, term in enumerate(t for t in ("ttft", "tpot", "e2el") if t in cap["slo"] or t != "e2el"):
+        ys = [p.ms(cap["percentile"], term) for p in probes]
+        color = f"C{i}"
+        ax1.plot([x for x, y in zip(xs, ys) if y is not None], [y for y in ys if y is not None], marker="o",
+                 color=color, label=f"{q} {term.upper()}")
+        if term in cap["slo"]:
+            ax1.axhline(cap["slo"][term], color=color, linestyle="--", alpha=0.7, label=f"SLO {term.upper()}")
+    failed = [x_of(p) for p in probes if not p.passed and not p.inconclusive]
+    for x in failed:
+        ax1.axvline(x, color="red", alpha=0.12)
+    ax1.set_yscale("log")
+    readable_log_axis(ax1, ax1.yaxis)
+    ax1.set(title="Latency per probe" + (" (red: failed probes)" if failed else " (every probe passed)"),
+            xlabel=xl, ylabel="ms")
+    full = [p for p in probes if not p.stopped_early]   # a stopped probe's rates cover part of its window
+    ax2.plot([x_of(p) for p in full], [p.arrived_rate for p in full], linestyle="--", color="grey", marker=".",
+             label="arrived in the judged window" if trace else "arrived (offered)")
+    ax2.plot([x_of(p) for p in full], [p.achieved_rate for p in full], marker="o",
+             label="achieved (completions/s)")
+    for x in [x_of(p) for p in probes if p.stopped_early]:
+        ax2.axvline(x, color="red", linestyle=":", alpha=0.5)
+    if any(p.stopped_early for p in probes):
+        ax2.plot([], [], color="red", linestyle=":", label="stopped early: surely over the SLO")
+    ax2.set(title="Does the engine keep up?", xlabel=xl, ylabel="req/s")
+    found = cap.get("trace_speedup") if trace else cap.get("request_rate")
+    for ax in (ax1, ax2):
+        if found:
+            ax.axvline(found, color="green", linewidth=2, alpha=0.6,
+                       label=f"capacity {found:.3g}x" if trace else f"capacity {found:.3g} req/s")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return save(subtitled(fig, sub), path)
+
+
+def load_timeline_plot(path: Path, cap: dict, sub: str = "") -> Path:
+    """A trace stretch's load per window at 1x: req/s (left) and prompt / output tokens per second (right) over trace
+    time, the windows the probes judged shaded, the one that decided the capacity darker."""
+    plt = pyplot()
+    prof = cap["profile"]
+    ws = prof["windows"]
+    mid = [(w["start_s"] + w["end_s"]) / 2 / 60 for w in ws]
+    length = [max(w["end_s"] - w["start_s"], 1e-9) for w in ws]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    ax.step(mid, [w["requests"] / n for w, n in zip(ws, length)], where="mid", color="C0", label="req/s")
+    ax.set(xlabel="trace time (minutes from its first request)", ylabel="requests / s (as recorded)")
+    ax2 = ax.twinx()
+    ax2.step(mid, [w["prompt_tokens"] / n for w, n in zip(ws, length)], where="mid", color="C1", alpha=0.8,
+             label="prompt tok/s")
+    ax2.step(mid, [w["output_tokens"] / n for w, n in zip(ws, length)], where="mid", color="C2", alpha=0.8,
+             label="output tok/s")
+    ax2.set_ylabel("tokens / s (as recorded)")
+    seen = set()
+    for p in cap.get("probes", []):
+        tw = Probe.from_json(p).note.get("trace_window")
+        if tw and (tw["start_s"], tw["end_s"]) not in seen:
+            seen.add((tw["start_s"], tw["end_s"]))
+            ax.axvspan(tw["start_s"] / 60, tw["end_s"] / 60, color="grey", alpha=0.15)
+    bw = cap.get("binding_window")
+    if bw:
+        ax.axvspan(bw["start_s"] / 60, bw["end_s"] / 60, color="red", alpha=0.2,
+                   label=f"window that decided the capacity ({cap.get('trace_speedup', 0):.3g}x)")
+    lines = ax.get_legend_handles_labels()
+    more = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    ax.set_title(f"Load of the stretch per {prof['window_s']:g} s window (shaded: windows the probes replayed)")
+    return save(subtitled(fig, sub), path)
+
+
+def validation_plot(path: Path, cap: dict, sub: str = "") -> Path:
+    """The validation replay: each window's percentile TTFT and TPOT against the SLO, on their own axes; missed
+    windows marked."""
+    plt = pyplot()
+    v, q = cap["validation"], f"p{cap['percentile']:g}"
+    ws = v["windows"]
+    x = [(w["start_s"] + w["end_s"]) / 2 / 60 for w in ws]
+    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    for ax, term, color in zip(axes, ("ttft", "tpot"), ("C0", "C1")):
+        ys = [w.get(f"{q}_{term}_ms") for w in ws]
+        top = max([y for y in ys if y is not None] + [cap["slo"].get(term, 0)]) * 1.3 or 1.0
+        ax.plot(x, [y if y is not None else top for y in ys], marker="o", color=color, label=f"{q} {term.upper()}")
+        if term in cap["slo"]:
+            ax.axhline(cap["slo"][term], color=color, linestyle="--", label=f"SLO {cap['slo'][term]:g} ms")
+        bad = [xi for xi, w in zip(x, ws) if not w["pass"]]
+        for xi in bad:
+            ax.axvline(xi, color="red", alpha=0.2)
+        ax.set(ylabel=f"{term.upper()} ms")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[-1].set_xlabel("trace time (minutes from its first request)")
+    axes[0].set_title(f"Validation replay at {v['speed']:.3g}x, per {v['window_s']:g} s window: "
+                      + ("every window met the SLO" if v["pass"] else f"{len(v['missed'])} window(s) missed (red)"))
+    return save(subtitled(fig, sub), path)

@@ -6,7 +6,6 @@
   mixed       - the long/short mix, its reference runs and what the mix did to each class
   calibration - ours against `vllm bench throughput` / `vllm bench serve`
   hwmon       - what the GPU and the engine core did during a timed run
-  gpu_memory  - per-GPU (NVML) or per-process (RSS) memory tracking
   allreduce   - the all-reduce micro-benchmark and the TP step model it feeds
   noise       - notes under a table when its numbers cannot be read at face value
   cost        - $ per GPU-hour by GPU, with sources

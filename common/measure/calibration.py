@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 from common.runtime import hardware
-from common.capacity.search import probes_at_bracket
 from common.measure.hwmon import explain_spread, run_label
 from common.runtime.isolation import OwnRayDir, run_isolated
 from common.measure.metrics import ratio_of_medians_ci
@@ -165,11 +164,10 @@ def trace_dataset(cfg, cap: dict, n: int, tw: dict | None = None) -> list[str]:
             str(trace.block_size), "--timed-trace-sec-multiplier", "0.001"]
 
 
-def bench_at_capacity(cfg, served_model: str, cap: dict) -> dict:
-    """`vllm bench serve --request-rate R` at the capacity found, with as many requests as our probe at R sent, on
-    the same server: ours (the whole probe, measured as the bench measures a run) / theirs for p99 TTFT, p99 TPOT
-    and output throughput."""
-    at, _ = probes_at_bracket(cap)   # the probe that passed at the capacity
+def bench_at_capacity(cfg, served_model: str, cap: dict, at) -> dict:
+    """`vllm bench serve --request-rate R` at the capacity found, with as many requests as our probe at R (`at`, the
+    capacity.Probe that passed there) sent, on the same server: ours (the whole probe, measured as the bench
+    measures a run) / theirs for p99 TTFT, p99 TPOT and output throughput."""
     lv = {"kind": "rate", "value": cap["request_rate"], "num_prompts": at.requests, "metrics": at.whole_run}
     dataset = None
     if cfg.dataset_path:  # ShareGPT: the bench samples the same file its own way; a timed trace: the same stretch

@@ -18,7 +18,7 @@ import time
 
 import psutil
 
-from common.measure.gpu_memory import _label, _nvml
+from common.runtime.gpu_memory import _label, _nvml
 
 
 def engine_core_process() -> psutil.Process:

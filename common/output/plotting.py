@@ -5,8 +5,6 @@ import re
 import textwrap
 from pathlib import Path
 
-from common.capacity.probe import Probe
-
 
 def _label(v) -> str:
     """A bar's value as a reader writes it: 31,239 / 4.85 / 0.266 (never 3.12e+04)."""
@@ -15,7 +13,7 @@ def _label(v) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
-def _plt():
+def pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -25,7 +23,7 @@ def _plt():
 def line_plot(path: Path, series: dict[str, tuple[list, list]], title: str, xlabel: str, ylabel: str,
               ideal: tuple[list, list] | None = None, logx: bool = False, logy: bool = False) -> Path:
     """series: {label: (xs, ys)}; `ideal` draws a dashed reference line (e.g. linear scaling)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, (xs, ys) in series.items():
         ax.plot(xs, ys, marker="o", label=label)
@@ -41,14 +39,14 @@ def line_plot(path: Path, series: dict[str, tuple[list, list]], title: str, xlab
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def bar_plot(path: Path, labels: list[str], values: dict[str, list[float]], title: str, ylabel: str,
              hline: float | None = None, hline_label: str | None = None) -> Path:
     """Grouped bars: values = {series name: one value per label}."""
     import numpy as np
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(labels) + 3), 4.5))
     n = max(len(values), 1)
     width = 0.8 / n
@@ -62,14 +60,14 @@ def bar_plot(path: Path, labels: list[str], values: dict[str, list[float]], titl
     ax.set(title=title, ylabel=ylabel)
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def stacked_bar_plot(path: Path, labels: list[str], stacks: dict[str, list[float]], title: str, ylabel: str,
                      total_label: str | None = None) -> Path:
     """One bar per label, its parts stacked (stacks = {part: one value per label}); the total on top of each."""
     import numpy as np
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(labels) + 3), 4.8))
     x, bottom = np.arange(len(labels)), np.zeros(len(labels))
     for name, vals in stacks.items():
@@ -81,12 +79,12 @@ def stacked_bar_plot(path: Path, labels: list[str], stacks: dict[str, list[float
     ax.set(title=title, ylabel=ylabel)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(title=total_label)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def panels_plot(path: Path, panels: list[tuple[str, dict[str, tuple[list, list]]]], title: str, xlabel: str) -> Path:
     """Line plots side by side, each on its own y axis: panels = [(y label, {series: (xs, ys)})]."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5))
     for ax, (ylabel, series) in zip(axes if len(panels) > 1 else [axes], panels):
         for label, (xs, ys) in series.items():
@@ -99,12 +97,12 @@ def panels_plot(path: Path, panels: list[tuple[str, dict[str, tuple[list, list]]
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def cdf_plot(path: Path, samples: dict[str, list[float]], title: str, xlabel: str, logx: bool = False) -> Path:
     import numpy as np
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, vals in samples.items():
         v = np.sort(np.asarray([x for x in vals if x is not None], dtype=float))
@@ -112,11 +110,11 @@ def cdf_plot(path: Path, samples: dict[str, list[float]], title: str, xlabel: st
             ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", label=f"{label} (n={v.size})")
     if logx:
         ax.set_xscale("log")
-        _readable_log_axis(ax, ax.xaxis)
+        readable_log_axis(ax, ax.xaxis)
     ax.set(title=title, xlabel=xlabel, ylabel="share of requests <= x")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def class_cdf_plot(path: Path, per_group: dict[str, dict[str, list[float]]], title: str, xlabel: str,
@@ -124,7 +122,7 @@ def class_cdf_plot(path: Path, per_group: dict[str, dict[str, list[float]]], tit
     """CDFs on a log x axis, one colour per group (e.g. a scheduler variant), one line style per class within it
     (the first class solid, the second dashed, ...); `target` draws a vertical line (an SLO)."""
     import numpy as np
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     styles = ["-", "--", ":", "-."]
     for i, (group, classes) in enumerate(per_group.items()):
@@ -136,16 +134,16 @@ def class_cdf_plot(path: Path, per_group: dict[str, dict[str, list[float]]], tit
     if target is not None:
         ax.axvline(target, color="red", linestyle=":", label=target_label)
     ax.set_xscale("log")
-    _readable_log_axis(ax, ax.xaxis)
+    readable_log_axis(ax, ax.xaxis)
     ax.set(title=title, xlabel=xlabel, ylabel="share of requests <= x")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def timeline_plot(path: Path, requests: list[dict], title: str, colors: dict[str, str] | None = None) -> Path:
     """One horizontal line per request: arrival -> first token (thin) -> finish (thick), coloured by class."""
-    plt = _plt()
+    plt = pyplot()
     colors = colors or {}
     fig, ax = plt.subplots(figsize=(9, 5))
     seen = set()
@@ -160,10 +158,10 @@ def timeline_plot(path: Path, requests: list[dict], title: str, colors: dict[str
     ax.set(title=title, xlabel="time since start (s)   thin: waiting for first token, thick: decoding",
            ylabel="request (by arrival)")
     ax.legend()
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def _readable_log_axis(ax, axis) -> None:
+def readable_log_axis(ax, axis) -> None:
     """A log axis labelled as a reader writes numbers: 10 20 50 100 1,000 across decades, four plain ticks across
     less than a decade (matplotlib would label its minor ticks 1.2x10^3 1.3x10^3 ..., on top of each other)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
@@ -189,134 +187,26 @@ def wrap_title(title: str, chars: int) -> str:
     return "\n".join(textwrap.wrap(glued, chars))
 
 
-def _subtitled(fig, sub: str):
+def subtitled(fig, sub: str):
     """The figure with `sub` (the model, devices, workload: results.figure_subtitle) above its panels."""
     if sub:   # ~5 pt a character at 9 pt
         fig.suptitle(wrap_title(sub, int(fig.get_figwidth() * 72 / 5)), fontsize=9)
     return fig
 
 
-def _save(fig, path: Path) -> Path:
+def save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _wrap_titles(fig)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    _plt().close(fig)
+    pyplot().close(fig)
     return path
-
-
-def capacity_plot(path: Path, cap: dict, sub: str = "") -> Path:
-    """One capacity search: each probe's percentile latencies against the offered rate - on a trace, the speed-up -
-    (SLO targets dashed) and what arrived in the judged window against what completed (the engine keeps up on the
-    diagonal); the capacity found is marked. Probes stopped early are drawn as stopped, not as a 0 rate."""
-    plt = _plt()
-    probes = [Probe.from_json(p) for p in cap.get("probes", [])]
-    trace = any(p.note.get("trace_speedup") for p in probes)
-    x_of = (lambda p: p.note["trace_speedup"]) if trace else (lambda p: p.offered_rate)  # noqa: E731
-    probes.sort(key=x_of)
-    q = f"p{cap['percentile']:g}"
-    xl = "speed-up of the trace (x its recorded rate)" if trace else "offered request rate (req/s)"
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
-    xs = [x_of(p) for p in probes]
-    for i, term in enumerate(t for t in ("ttft", "tpot", "e2el") if t in cap["slo"] or t != "e2el"):
-        ys = [p.ms(cap["percentile"], term) for p in probes]
-        color = f"C{i}"
-        ax1.plot([x for x, y in zip(xs, ys) if y is not None], [y for y in ys if y is not None], marker="o",
-                 color=color, label=f"{q} {term.upper()}")
-        if term in cap["slo"]:
-            ax1.axhline(cap["slo"][term], color=color, linestyle="--", alpha=0.7, label=f"SLO {term.upper()}")
-    failed = [x_of(p) for p in probes if not p.passed and not p.inconclusive]
-    for x in failed:
-        ax1.axvline(x, color="red", alpha=0.12)
-    ax1.set_yscale("log")
-    _readable_log_axis(ax1, ax1.yaxis)
-    ax1.set(title="Latency per probe" + (" (red: failed probes)" if failed else " (every probe passed)"),
-            xlabel=xl, ylabel="ms")
-    full = [p for p in probes if not p.stopped_early]   # a stopped probe's rates cover part of its window
-    ax2.plot([x_of(p) for p in full], [p.arrived_rate for p in full], linestyle="--", color="grey", marker=".",
-             label="arrived in the judged window" if trace else "arrived (offered)")
-    ax2.plot([x_of(p) for p in full], [p.achieved_rate for p in full], marker="o",
-             label="achieved (completions/s)")
-    for x in [x_of(p) for p in probes if p.stopped_early]:
-        ax2.axvline(x, color="red", linestyle=":", alpha=0.5)
-    if any(p.stopped_early for p in probes):
-        ax2.plot([], [], color="red", linestyle=":", label="stopped early: surely over the SLO")
-    ax2.set(title="Does the engine keep up?", xlabel=xl, ylabel="req/s")
-    found = cap.get("trace_speedup") if trace else cap.get("request_rate")
-    for ax in (ax1, ax2):
-        if found:
-            ax.axvline(found, color="green", linewidth=2, alpha=0.6,
-                       label=f"capacity {found:.3g}x" if trace else f"capacity {found:.3g} req/s")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    return _save(_subtitled(fig, sub), path)
-
-
-def load_timeline_plot(path: Path, cap: dict, sub: str = "") -> Path:
-    """A trace stretch's load per window at 1x: req/s (left) and prompt / output tokens per second (right) over trace
-    time, the windows the probes judged shaded, the one that decided the capacity darker."""
-    plt = _plt()
-    prof = cap["profile"]
-    ws = prof["windows"]
-    mid = [(w["start_s"] + w["end_s"]) / 2 / 60 for w in ws]
-    length = [max(w["end_s"] - w["start_s"], 1e-9) for w in ws]
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    ax.step(mid, [w["requests"] / n for w, n in zip(ws, length)], where="mid", color="C0", label="req/s")
-    ax.set(xlabel="trace time (minutes from its first request)", ylabel="requests / s (as recorded)")
-    ax2 = ax.twinx()
-    ax2.step(mid, [w["prompt_tokens"] / n for w, n in zip(ws, length)], where="mid", color="C1", alpha=0.8,
-             label="prompt tok/s")
-    ax2.step(mid, [w["output_tokens"] / n for w, n in zip(ws, length)], where="mid", color="C2", alpha=0.8,
-             label="output tok/s")
-    ax2.set_ylabel("tokens / s (as recorded)")
-    seen = set()
-    for p in cap.get("probes", []):
-        tw = Probe.from_json(p).note.get("trace_window")
-        if tw and (tw["start_s"], tw["end_s"]) not in seen:
-            seen.add((tw["start_s"], tw["end_s"]))
-            ax.axvspan(tw["start_s"] / 60, tw["end_s"] / 60, color="grey", alpha=0.15)
-    bw = cap.get("binding_window")
-    if bw:
-        ax.axvspan(bw["start_s"] / 60, bw["end_s"] / 60, color="red", alpha=0.2,
-                   label=f"window that decided the capacity ({cap.get('trace_speedup', 0):.3g}x)")
-    lines = ax.get_legend_handles_labels()
-    more = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper left")
-    ax.grid(alpha=0.3)
-    ax.set_title(f"Load of the stretch per {prof['window_s']:g} s window (shaded: windows the probes replayed)")
-    return _save(_subtitled(fig, sub), path)
-
-
-def validation_plot(path: Path, cap: dict, sub: str = "") -> Path:
-    """The validation replay: each window's percentile TTFT and TPOT against the SLO, on their own axes; missed
-    windows marked."""
-    plt = _plt()
-    v, q = cap["validation"], f"p{cap['percentile']:g}"
-    ws = v["windows"]
-    x = [(w["start_s"] + w["end_s"]) / 2 / 60 for w in ws]
-    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-    for ax, term, color in zip(axes, ("ttft", "tpot"), ("C0", "C1")):
-        ys = [w.get(f"{q}_{term}_ms") for w in ws]
-        top = max([y for y in ys if y is not None] + [cap["slo"].get(term, 0)]) * 1.3 or 1.0
-        ax.plot(x, [y if y is not None else top for y in ys], marker="o", color=color, label=f"{q} {term.upper()}")
-        if term in cap["slo"]:
-            ax.axhline(cap["slo"][term], color=color, linestyle="--", label=f"SLO {cap['slo'][term]:g} ms")
-        bad = [xi for xi, w in zip(x, ws) if not w["pass"]]
-        for xi in bad:
-            ax.axvline(xi, color="red", alpha=0.2)
-        ax.set(ylabel=f"{term.upper()} ms")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    axes[-1].set_xlabel("trace time (minutes from its first request)")
-    axes[0].set_title(f"Validation replay at {v['speed']:.3g}x, per {v['window_s']:g} s window: "
-                      + ("every window met the SLO" if v["pass"] else f"{len(v['missed'])} window(s) missed (red)"))
-    return _save(_subtitled(fig, sub), path)
 
 
 def replicas_plot(path: Path, fleet: dict, title: str) -> Path:
     """Replicas per window over trace time: the static fleet (its peak) and the autoscaled one."""
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
     x = [s / 60 for s in fleet["window_starts_s"]]
     x.append(x[-1] + fleet["step_s"] / 60)   # the last step drawn to its end
@@ -332,7 +222,7 @@ def replicas_plot(path: Path, fleet: dict, title: str) -> Path:
     ax.set_ylim(0, fleet["static_replicas"] + 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def pareto_plot(path: Path, curves: dict[str, list[tuple[float, float]]], slo_per_user: float | None,
@@ -340,7 +230,7 @@ def pareto_plot(path: Path, curves: dict[str, list[tuple[float, float]]], slo_pe
     """Output tok/s per GPU (x) against output tok/s per user (y, 1000 / median TPOT), one curve per layout
     from its capacity probes in the order given (by offered rate); a dashed line at the per-user speed the TPOT
     target allows; `marks`: each layout's point at its capacity (a star)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5))
     for i, (label, pts) in enumerate(curves.items()):
         pts = [p for p in pts if p[0] is not None and p[1] is not None]
@@ -358,7 +248,7 @@ def pareto_plot(path: Path, curves: dict[str, list[tuple[float, float]]], slo_pe
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def scatter_plot(path: Path, points: dict[str, tuple[float | None, float | None]], title: str, xlabel: str,
@@ -366,7 +256,7 @@ def scatter_plot(path: Path, points: dict[str, tuple[float | None, float | None]
                  best: str | None = None) -> Path:
     """One labelled point per entry (x, y), log axes: a trade-off frontier between two latencies; `hline` draws a
     target (an SLO) across, `best` rings the point that won."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     for i, (label, (x, y)) in enumerate(points.items()):
         if x is None or y is None:
@@ -379,9 +269,9 @@ def scatter_plot(path: Path, points: dict[str, tuple[float | None, float | None]
         ax.axhline(hline, color="red", linestyle=":", label=hline_label)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    _readable_log_axis(ax, ax.xaxis)
-    _readable_log_axis(ax, ax.yaxis)
+    readable_log_axis(ax, ax.xaxis)
+    readable_log_axis(ax, ax.yaxis)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save(fig, path)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-from common.measure import gpu_memory
+from common.runtime import gpu_memory
 
 ROOT = Path(__file__).resolve().parents[2]
 EXIT_GRACE_S = 30.0

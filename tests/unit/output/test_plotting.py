@@ -27,11 +27,11 @@ def test_a_wrapped_title_never_parts_a_number_from_its_unit():
 @pytest.mark.parametrize("lo,hi", [(1150, 1320), (12, 5000)])
 def test_a_log_axis_is_labelled_in_plain_numbers_within_a_decade_and_across_many(lo, hi):
     from common.output import plotting
-    plt = plotting._plt()
+    plt = plotting.pyplot()
     fig, ax = plt.subplots()
     ax.scatter([lo, hi], [1, 2])
     ax.set_xscale("log")
-    plotting._readable_log_axis(ax, ax.xaxis)
+    plotting.readable_log_axis(ax, ax.xaxis)
     fig.canvas.draw()
     shown = [
         t.get_text()

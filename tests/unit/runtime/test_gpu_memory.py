@@ -1,13 +1,13 @@
-"""common.measure.gpu_memory: memory per rank (the CPU path: each process's RSS)."""
+"""common.runtime.gpu_memory: memory per rank (the CPU path: each process's RSS)."""
 import pytest
 
-from common.measure import gpu_memory
+from common.runtime import gpu_memory
 from common.runtime import hardware
 
 
 @pytest.mark.skipif(hardware.has_gpu(), reason="CPU path of the tracker")
 def test_memory_tracker_sees_a_grandchild_allocation():
-    from common.measure.gpu_memory import MemoryTracker
+    from common.runtime.gpu_memory import MemoryTracker
     from tests.unit.runtime.iso_targets import allocate
     with MemoryTracker(interval_s=0.05) as mem:
         allocate({"mib": 300, "seconds": 1.0})
