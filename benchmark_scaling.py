@@ -25,31 +25,42 @@ Run it:
     python benchmark_scaling.py                                   # CPU box: tiny model, 1 and 2 CPU ranks
 Exit code 0 when every layout ran, 1 when one failed, 2 on bad input.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from common import cli
-from common.runtime import hardware
-from common.measure.allreduce import comm_model
-from common.measure.calibration import compare_with_vllm_bench
-from common.capacity.search import slo_text
 from common.capacity.display import best_capacity, capacity_plots, capacity_rows
 from common.capacity.drivers import layout_capacity
 from common.capacity.flags import add_cli_args, spec_from_args
+from common.capacity.search import slo_text
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
+from common.measure.allreduce import comm_model
+from common.measure.calibration import compare_with_vllm_bench
 from common.measure.cost import gpu_hour_price
 from common.measure.hwmon import runs_line
-from common.runtime.isolation import run_isolated, until_interrupted
 from common.measure.metrics import derive_scaling
-from common.runtime.models import layout_problem
 from common.measure.noise import above_linear_note, spread_note
-from common.output.plotting import bar_plot, line_plot
-from common.output.results import (RunFile, any_failed, environment, figure_subtitle, record_failure, run_path,
-                                   save_run, then, timestamp)
 from common.measure.scaling import plan_layouts, run_layout, summarize_layout
+from common.output.plotting import bar_plot, line_plot
+from common.output.results import (
+    RunFile,
+    any_failed,
+    environment,
+    figure_subtitle,
+    record_failure,
+    run_path,
+    save_run,
+    then,
+    timestamp,
+)
 from common.output.tables import num, pct, print_table
+from common.runtime import hardware
+from common.runtime.isolation import run_isolated, until_interrupted
+from common.runtime.models import layout_problem
 from common.traffic.traces import TraceError, check_trace_args
 from common.traffic.workloads import workload_config
 
@@ -64,8 +75,9 @@ def _names(text: str) -> list[str]:
 @dataclass
 class Config(TraceConfig, RunConfig):
     gpus: list[int] = option([1, 2, 4], "GPU counts to measure (capped at what is present)", type=cli.int_list)
-    layouts: list[str] = option(["tp"], "tp, dp, pp (comma-separated); tp+dp adds TPxDP mixes at >= 4 GPUs",
-                                type=_names)
+    layouts: list[str] = option(
+        ["tp"], "tp, dp, pp (comma-separated); tp+dp adds TPxDP mixes at >= 4 GPUs", type=_names
+    )
     num_prompts: int | None = option(help="offline workload size", gpu=1000, cpu=64, type=int)
     input_len: int | None = option(help="prompt tokens", gpu=512, cpu=64, type=int)
     output_len: int | None = option(help="output tokens, exact", gpu=128, cpu=32, type=int)
@@ -75,20 +87,25 @@ class Config(TraceConfig, RunConfig):
     offline_runs: int = option(3, "timed offline runs per layout, median reported")
     allreduce: bool = option(True, "skip the all-reduce micro-benchmark", flag="--no-allreduce", action="store_false")
     gpu_hour_usd: float | None = option(help="your price per GPU-hour, for $ per 1M output tokens", type=float)
-    compare_vllm_bench: bool = option(False, "also run `vllm bench throughput` at TP=1 and record ours / theirs",
-                                      action="store_true")
+    compare_vllm_bench: bool = option(
+        False, "also run `vllm bench throughput` at TP=1 and record ours / theirs", action="store_true"
+    )
     vllm_bench_runs: int = option(3, "with --compare-vllm-bench: runs of ours and of the bench, alternated")
     seed: int = option(0, "seed of every prompt set")
     plots: bool = option(True, "no PNG plots", flag="--no-plots", action="store_false")
-    capacity: dict | None = option(cli=False)       # --capacity: the search's settings (capacity_flags.spec_from_args)
+    capacity: dict | None = option(cli=False)  # --capacity: the search's settings (capacity_flags.spec_from_args)
 
 
 # --------------------------------------------------------------------------- the experiment
 def main(cfg: Config) -> dict:
     fill_device_defaults(cfg)
     engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
-    base = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": info.vocab_size,
-            "max_model_len": engine_kwargs.get("max_model_len") or info.raw.get("max_position_embeddings")}
+    base = {
+        **asdict(cfg),
+        "engine": engine_kwargs,
+        "vocab_size": info.vocab_size,
+        "max_model_len": engine_kwargs.get("max_model_len") or info.raw.get("max_position_embeddings"),
+    }
     base["workload"] = workload_config(base)  # the capacity search's requests: the random shape or a trace
     plan = plan_here(cfg, info)
     ts, env = timestamp(), environment()
@@ -109,21 +126,37 @@ def main(cfg: Config) -> dict:
         res = until_interrupted(run_layout, lay, base, cfg.timeout_s)
         if res["status"] != "ok":
             lcfg = {**base, "layout": {k: lay[k] for k in ("n", "tp", "pp", "dp", "name")}}
-            rows[id(lay)] = record_failure(path, lay["name"], res, experiment=EXPERIMENT, config=lcfg,
-                                           metrics={"layout": lay["name"], "gpus": lay["n"]},
-                                           row={"layout": lay["name"], "GPUs": lay["n"]})
+            rows[id(lay)] = record_failure(
+                path,
+                lay["name"],
+                res,
+                experiment=EXPERIMENT,
+                config=lcfg,
+                metrics={"layout": lay["name"], "gpus": lay["n"]},
+                row={"layout": lay["name"], "GPUs": lay["n"]},
+            )
             continue
         # the 1-GPU baseline is measured first (GPU counts are sorted), so every layout's figures are final as soon
         # as it is measured, and go to disk at once: Ctrl-C or a later crash keeps them
-        runs.append(run := RunFile(path, EXPERIMENT, {**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
-                                   metrics={"layout": lay["name"], "gpus": lay["n"]},
-                                   raw={"replicas": res.get("replicas") or [res]}))
-        run.save()   # what the replicas measured, before anything reads it
+        runs.append(
+            run := RunFile(
+                path,
+                EXPERIMENT,
+                {**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
+                metrics={"layout": lay["name"], "gpus": lay["n"]},
+                raw={"replicas": res.get("replicas") or [res]},
+            )
+        )
+        run.save()  # what the replicas measured, before anything reads it
         baseline = next((b for la, b, _ in results if la["n"] == 1), None)
-        m = then("the summary", lambda: layout_figures(lay, res, run, baseline, allreduce, info, env, price[0]), run)
+        m = then("the summary", partial(layout_figures, lay, res, run, baseline, allreduce, info, env, price[0]), run)
         if m is None:
-            rows[id(lay)] = {"layout": lay["name"], "GPUs": lay["n"], "status": "failed",
-                             "reason": "its summary failed (see the JSON)"}
+            rows[id(lay)] = {
+                "layout": lay["name"],
+                "GPUs": lay["n"],
+                "status": "failed",
+                "reason": "its summary failed (see the JSON)",
+            }
             continue
         after_layout(cfg, lay, base, run, m, ts, price[0])
         rows[id(lay)] = run.rows[0]
@@ -137,8 +170,11 @@ def main(cfg: Config) -> dict:
             flush=True,
         )
     done = [rows[id(lay)] for lay in plan if id(lay) in rows]
-    out = then("the tables and plots", lambda: report(cfg, done, results, price, files, ts, info), *runs) or \
-        {"rows": done, "files": files, "plots": []}
+    out = then("the tables and plots", lambda: report(cfg, done, results, price, files, ts, info), *runs) or {
+        "rows": done,
+        "files": files,
+        "plots": [],
+    }
     failed = any_failed(runs) or any(r["status"] == "failed" for r in out["rows"])
     return {**out, "exit_code": 1 if failed else 0}
 
@@ -166,8 +202,12 @@ def allreduce_bench(cfg: Config, plan: list[dict], info) -> dict:
     sizes = sorted({info.hidden_size * 2 * t for t in (1, 16, 64, 256, 2048, 8192)})
     for n in tps:
         print(f"\n=== all-reduce micro-benchmark on {n} devices ...", flush=True)
-        r = run_isolated("common.measure.allreduce:allreduce_child", {"world_size": n, "sizes_bytes": sizes},
-                         timeout_s=600, label=f"allreduce {n}")
+        r = run_isolated(
+            "common.measure.allreduce:allreduce_child",
+            {"world_size": n, "sizes_bytes": sizes},
+            timeout_s=600,
+            label=f"allreduce {n}",
+        )
         if r["status"] != "ok":
             print(f"  all-reduce benchmark failed: {r['failure']['message'][:200]}")
             continue
@@ -192,8 +232,9 @@ def skipped(path: Path, lay: dict, base: dict) -> dict:
     return row
 
 
-def layout_figures(lay: dict, res: dict, run: RunFile, baseline: dict | None, allreduce: dict, info, env: dict,
-                   price: float | None) -> dict:
+def layout_figures(
+    lay: dict, res: dict, run: RunFile, baseline: dict | None, allreduce: dict, info, env: dict, price: float | None
+) -> dict:
     """One layout's metrics from its run, into its file: the figures against the 1-GPU baseline, the communication
     model, the cost."""
     m = summarize_layout(lay, res)
@@ -211,19 +252,34 @@ def after_layout(cfg: Config, lay: dict, base: dict, run: RunFile, m: dict, ts: 
     if cfg.capacity:
         then("the capacity search", lambda: layout_capacity(run, lay, base, cfg.timeout_s, price, _row), run)
     if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
-        then("the vllm bench throughput calibration", lambda: compare_with_vllm_bench(
-            cfg, base, m, Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt",
-            child="common.measure.scaling:layout_child"), run)
+        then(
+            "the vllm bench throughput calibration",
+            lambda: compare_with_vllm_bench(
+                cfg,
+                base,
+                m,
+                Path(cfg.output_dir) / f"vllm_bench_throughput_{ts}.json.txt",
+                child="common.measure.scaling:layout_child",
+            ),
+            run,
+        )
 
 
 def _row(m: dict) -> dict:
     dev = hardware.unit()
-    row = {"layout": m["layout"], f"{dev}s": m["gpus"], "out tok/s": num(m["output_throughput"], 0),
-           "speedup": f"{m['speedup']:.2f}x" if "speedup" in m else "-",
-           "efficiency": pct(m.get("scaling_efficiency")), f"tok/s/{dev}": num(m["output_throughput_per_gpu"], 0),
-           "batch-1 tok/s": num(m["batch1_decode_tokens_per_s"]), "TTFT p50 ms": num(m.get("median_ttft_ms")),
-           "TPOT p50 ms": num(m.get("median_tpot_ms"), 2), "TP overhead": pct(m.get("tp_step_overhead_share")),
-           "comm share (model)": share(m.get("comm_share_of_step"))}
+    row = {
+        "layout": m["layout"],
+        f"{dev}s": m["gpus"],
+        "out tok/s": num(m["output_throughput"], 0),
+        "speedup": f"{m['speedup']:.2f}x" if "speedup" in m else "-",
+        "efficiency": pct(m.get("scaling_efficiency")),
+        f"tok/s/{dev}": num(m["output_throughput_per_gpu"], 0),
+        "batch-1 tok/s": num(m["batch1_decode_tokens_per_s"]),
+        "TTFT p50 ms": num(m.get("median_ttft_ms")),
+        "TPOT p50 ms": num(m.get("median_tpot_ms"), 2),
+        "TP overhead": pct(m.get("tp_step_overhead_share")),
+        "comm share (model)": share(m.get("comm_share_of_step")),
+    }
     if hardware.has_gpu():  # a roofline of HBM bandwidth: GPUs only
         row["% HBM roofline"] = num(m.get("decode_pct_of_hbm_roofline"), 0)
     return {**row, "$/1M out tok": num(m.get("usd_per_1m_output_tokens"), 3), "status": m["status"]}
@@ -288,11 +344,14 @@ def takeaway(ok: list[tuple[dict, dict]], price: tuple) -> list[str]:
     lines += [n for n in (above_linear_note([m for _, m in ok], hardware.unit()), spread_note([m for _, m in ok])) if n]
     usd, src = price
     if src is None:
-        lines.append(f"Cost: no price known for this {'GPU' if hardware.has_gpu() else 'machine'}; pass --gpu-hour-usd "
-                     "to get $ per 1M output tokens.")
+        lines.append(
+            f"Cost: no price known for this {'GPU' if hardware.has_gpu() else 'machine'}; pass --gpu-hour-usd "
+            "to get $ per 1M output tokens."
+        )
     else:
-        lines.append(f"Cost: ${usd:.2f} per {hardware.unit()}-hour ({src}); pass --gpu-hour-usd for your provider's "
-                     "price.")
+        lines.append(
+            f"Cost: ${usd:.2f} per {hardware.unit()}-hour ({src}); pass --gpu-hour-usd for your provider's price."
+        )
     return lines
 
 
@@ -301,28 +360,58 @@ def plot(cfg: Config, ok: list[tuple[dict, dict]], stem: Path, sub: str) -> list
     single-stream speed; each title names the model, devices and workload (`sub`)."""
     plots, dev = [], hardware.unit()
     base = next((m for lay, m in ok if lay["n"] == 1), None)
-    family = {"tensor parallel": lambda lay: lay["dp"] == 1 and lay["pp"] == 1,
-              "data parallel": lambda lay: lay["tp"] == 1 and lay["pp"] == 1,
-              "pipeline parallel": lambda lay: lay["tp"] == 1 and lay["dp"] == 1}
-    series = {name: sorted((lay["n"], m["output_throughput"]) for lay, m in ok if keep(lay)) for name, keep in
-              family.items()}
+    family = {
+        "tensor parallel": lambda lay: lay["dp"] == 1 and lay["pp"] == 1,
+        "data parallel": lambda lay: lay["tp"] == 1 and lay["pp"] == 1,
+        "pipeline parallel": lambda lay: lay["tp"] == 1 and lay["dp"] == 1,
+    }
+    series = {
+        name: sorted((lay["n"], m["output_throughput"]) for lay, m in ok if keep(lay)) for name, keep in family.items()
+    }
     series = {k: ([n for n, _ in v], [t for _, t in v]) for k, v in series.items() if len(v) > 1}
     if base and series:
         xs = sorted({n for lay, _ in ok for n in [lay["n"]]})
-        plots.append(line_plot(Path(f"{stem}_throughput.png"), series, f"Offline throughput vs {dev}s: {sub}",
-                               f"{dev}s", "output tokens / s", ideal=(xs, [base["output_throughput"] * n for n in xs])))
+        plots.append(
+            line_plot(
+                Path(f"{stem}_throughput.png"),
+                series,
+                f"Offline throughput vs {dev}s: {sub}",
+                f"{dev}s",
+                "output tokens / s",
+                ideal=(xs, [base["output_throughput"] * n for n in xs]),
+            )
+        )
     labels = [m["layout"] for _, m in ok]  # the name says the count: 1 GPU, TP2, DP4, TP2xDP2
     if base:
-        plots.append(bar_plot(Path(f"{stem}_efficiency.png"), labels,
-                              {"scaling efficiency %": [(m.get("scaling_efficiency") or 0) * 100 for _, m in ok]},
-                              f"Scaling efficiency per layout (speedup / {dev}s): {sub}", "%", hline=100,
-                              hline_label="ideal"))
-    plots.append(bar_plot(Path(f"{stem}_layouts.png"), labels,
-                          {"offline out tok/s": [m["output_throughput"] for _, m in ok]},
-                          f"Throughput per layout: {sub}", "output tokens / s"))
-    plots.append(bar_plot(Path(f"{stem}_batch1.png"), labels,
-                          {"batch-1 decode tok/s": [m["batch1_decode_tokens_per_s"] for _, m in ok]},
-                          f"Single-stream decode speed per layout: {sub}", "tokens / s"))
+        plots.append(
+            bar_plot(
+                Path(f"{stem}_efficiency.png"),
+                labels,
+                {"scaling efficiency %": [(m.get("scaling_efficiency") or 0) * 100 for _, m in ok]},
+                f"Scaling efficiency per layout (speedup / {dev}s): {sub}",
+                "%",
+                hline=100,
+                hline_label="ideal",
+            )
+        )
+    plots.append(
+        bar_plot(
+            Path(f"{stem}_layouts.png"),
+            labels,
+            {"offline out tok/s": [m["output_throughput"] for _, m in ok]},
+            f"Throughput per layout: {sub}",
+            "output tokens / s",
+        )
+    )
+    plots.append(
+        bar_plot(
+            Path(f"{stem}_batch1.png"),
+            labels,
+            {"batch-1 decode tok/s": [m["batch1_decode_tokens_per_s"] for _, m in ok]},
+            f"Single-stream decode speed per layout: {sub}",
+            "tokens / s",
+        )
+    )
     if cfg.capacity:
         plots += capacity_plots(stem, [m for _, m in ok], cfg.capacity, dev, sub)
     return [str(p) for p in plots]
@@ -334,10 +423,12 @@ def capacity_table(cfg, ms: list[dict], price: tuple) -> None:
     if best:
         c = best.get("usd_per_1m_output_tokens_at_capacity")
         dev = hardware.unit()
-        take = (f"Takeaway: under {slo}, {best['layout']} serves the most per {dev}: "
-                f"{best['capacity_request_rate']:.3g} req/s ({best['capacity_request_rate_per_gpu']:.3g} per {dev}, "
-                f"{best['capacity_output_throughput']:.0f} out tok/s)"
-                + (f", ${c:.3f} per 1M output tokens at ${price[0]:.2f}/{dev}-hour." if c else "."))
+        take = (
+            f"Takeaway: under {slo}, {best['layout']} serves the most per {dev}: "
+            f"{best['capacity_request_rate']:.3g} req/s ({best['capacity_request_rate_per_gpu']:.3g} per {dev}, "
+            f"{best['capacity_output_throughput']:.0f} out tok/s)"
+            + (f", ${c:.3f} per 1M output tokens at ${price[0]:.2f}/{dev}-hour." if c else ".")
+        )
     else:
         take = f"Takeaway: no layout met {slo} at any rate tried (see each layout's verdict in its JSON)."
     print_table(

@@ -22,24 +22,22 @@ Run it:
     python run_distributed_benchmark.py                           # CPU box: tiny model, 1 and 2 CPU ranks
 Exit code 0 when every configuration ran, 1 when one failed, 2 on bad input.
 """
+
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from common import cli
-from common.runtime import hardware
-from common.runtime import engine as eng
+from common.capacity.drivers import layout_capacity
 from common.capacity.flags import add_cli_args, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.measure.cost import gpu_hour_price
-from common.runtime.gpu_memory import MemoryTracker
-from common.runtime.isolation import run_isolated, until_interrupted
 from common.measure.metrics import StageTimer, request_metrics
 from common.measure.mixed import analyse, workload
-from common.runtime.models import layout_problem
-from common.report import DEFAULT_SLO, ReportSettings, write_report
+from common.measure.scaling import measure_engine, plan_layouts, run_layout, summarize_layout
 from common.output.results import (
     RunFile,
     any_failed,
@@ -51,8 +49,12 @@ from common.output.results import (
     then,
     timestamp,
 )
-from common.capacity.drivers import layout_capacity
-from common.measure.scaling import measure_engine, plan_layouts, run_layout, summarize_layout
+from common.report import DEFAULT_SLO, ReportSettings, write_report
+from common.runtime import engine as eng
+from common.runtime import hardware
+from common.runtime.gpu_memory import MemoryTracker
+from common.runtime.isolation import run_isolated, until_interrupted
+from common.runtime.models import layout_problem
 from common.traffic.stepdrive import run_steps
 from common.traffic.traces import TraceError, check_trace_args
 from common.traffic.workloads import random_prompts, workload_config
@@ -67,8 +69,11 @@ class Config(TraceConfig, RunConfig):
     target_rate: float | None = option(
         help="req/s the fleet must serve: the report plans replicas of each layout for it", type=float
     )
-    growth: float | None = option(help="with capacities measured on a trace: plan for its busiest minute x this, "
-                                       "and the day's fleet for its traffic x this", type=float)
+    growth: float | None = option(
+        help="with capacities measured on a trace: plan for its busiest minute x this, "
+        "and the day's fleet for its traffic x this",
+        type=float,
+    )
     min_replicas: int = option(1, "the day's fleet (a capacity on a trace): the fewest replicas an autoscaler keeps")
     offline_runs: int = option(3, "timed offline runs per GPU count, median reported")
     resume: bool = option(False, "skip GPU counts whose suite results already exist", action="store_true")
@@ -76,8 +81,12 @@ class Config(TraceConfig, RunConfig):
         help="only aggregate the JSON files in DIR into a report", metavar="DIR", type=str
     )
     seed: int = option(0, "seed of every prompt set")
-    workload: str | None = option(help="with several workloads in the folder, the one to report on: any part of its "
-                                       "label as the report lists them (default: the newest)", metavar="TEXT", type=str)
+    workload: str | None = option(
+        help="with several workloads in the folder, the one to report on: any part of its "
+        "label as the report lists them (default: the newest)",
+        metavar="TEXT",
+        type=str,
+    )
     # workload sizes: one value for a GPU, one for the CPU box
     num_prompts: int | None = option(gpu=1000, cpu=48, cli=False)
     input_len: int | None = option(gpu=512, cpu=64, cli=False)
@@ -92,8 +101,8 @@ class Config(TraceConfig, RunConfig):
     long_len: tuple | None = option(gpu=(6000, 8000), cpu=(2000, 3000), cli=False)
     short_len: tuple | None = option(gpu=(64, 256), cpu=(16, 64), cli=False)
     long_fraction: float = option(0.1, cli=False)
-    slo: dict = option(DEFAULT_SLO, cli=False)      # the serving sweep's goodput is counted against it (p99)
-    capacity: dict | None = option(cli=False)      # --slo given: the capacity search's settings (spec_from_args)
+    slo: dict = option(DEFAULT_SLO, cli=False)  # the serving sweep's goodput is counted against it (p99)
+    capacity: dict | None = option(cli=False)  # --slo given: the capacity search's settings (spec_from_args)
 
 
 # --------------------------------------------------------------------------- child: one configuration, one engine
@@ -118,8 +127,13 @@ def suite_child(cfg: dict) -> dict:
 def serving_sweep(llm, cfg: dict) -> list[dict]:
     out = []
     for i, c in enumerate(cfg["sweep"]):
-        specs = random_prompts(max(cfg["sweep_prompts"], 2 * c), cfg["input_len"], cfg["output_len"],
-                               cfg["vocab_size"], seed=cfg["seed"] + 200 + i)
+        specs = random_prompts(
+            max(cfg["sweep_prompts"], 2 * c),
+            cfg["input_len"],
+            cfg["output_len"],
+            cfg["vocab_size"],
+            seed=cfg["seed"] + 200 + i,
+        )
         recs = run_steps(llm, specs, concurrency=c, time_limit_s=cfg["timeout_s"])
         out.append({"concurrency": c, "metrics": request_metrics(recs, cfg["slo"])})
     return out
@@ -132,8 +146,13 @@ def mixed_on_llm(llm, cfg: dict) -> dict:
     long_alone = run_steps(llm, long_ref, concurrency=1) if long_ref else []
     alone = run_steps(llm, short_alone, time_limit_s=cfg["timeout_s"])
     mix = run_steps(llm, mixed, time_limit_s=cfg["timeout_s"])
-    return analyse({"alone": [r.to_raw() for r in alone], "mixed": [r.to_raw() for r in mix],
-                    "long_alone": [r.to_raw() for r in long_alone]})
+    return analyse(
+        {
+            "alone": [r.to_raw() for r in alone],
+            "mixed": [r.to_raw() for r in mix],
+            "long_alone": [r.to_raw() for r in long_alone],
+        }
+    )
 
 
 # --------------------------------------------------------------------------- the suite
@@ -144,8 +163,10 @@ def main(cfg: Config) -> dict:
     engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
     engine_kwargs.setdefault("max_model_len", min(int(info.raw.get("max_position_embeddings", 32768)), 32768))
     if cfg.long_len[1] + cfg.output_len > engine_kwargs["max_model_len"]:
-        raise cli.UsageError(f"--max-model-len {engine_kwargs['max_model_len']} is too short for long prompts of "
-                             f"{cfg.long_len[1]} tokens")
+        raise cli.UsageError(
+            f"--max-model-len {engine_kwargs['max_model_len']} is too short for long prompts of "
+            f"{cfg.long_len[1]} tokens"
+        )
     out_dir, devices, ts = Path(cfg.output_dir), hardware.device_count(), timestamp()
     done_before = finished_layouts(out_dir, engine_kwargs["model"]) if cfg.resume else set()
     print(f"model: {info.name}   devices: {devices} {hardware.device_label()}(s)   GPU counts: {cfg.gpus}")
@@ -154,21 +175,33 @@ def main(cfg: Config) -> dict:
     for lay in suite_layouts(cfg.gpus, bool(cfg.capacity)):
         n, name = lay["n"], lay["name"]
         path = run_path(out_dir, EXPERIMENT, info.short_name, n if lay["dp"] == 1 else f"1dp{n}", ts)
-        child = {**asdict(cfg), "engine": {**engine_kwargs, "tensor_parallel_size": lay["tp"]}, "layout": lay,
-                 "vocab_size": info.vocab_size, "gpus_n": n, "max_model_len": engine_kwargs["max_model_len"]}
+        child = {
+            **asdict(cfg),
+            "engine": {**engine_kwargs, "tensor_parallel_size": lay["tp"]},
+            "layout": lay,
+            "vocab_size": info.vocab_size,
+            "gpus_n": n,
+            "max_model_len": engine_kwargs["max_model_len"],
+        }
         child["workload"] = workload_config(child)  # the capacity search's requests: the random shape or a trace
         if name in done_before:
             print(f"  {name}: already in {out_dir} (--resume), skipped")
         elif why := layout_problem(info, tp=lay["tp"], dp=lay["dp"], devices=devices):
             print(f"  {name}: skip - {why}")
-            save_run(path, experiment=EXPERIMENT, config=child, metrics={"gpus": n, "layout": name}, status="skipped",
-                     failure={"kind": "skipped", "message": why})
+            save_run(
+                path,
+                experiment=EXPERIMENT,
+                config=child,
+                metrics={"gpus": n, "layout": name},
+                status="skipped",
+                failure={"kind": "skipped", "message": why},
+            )
         else:
             run = run_config(lay, child, path, cfg.timeout_s)
             runs += [run] if run else []
             failed |= run is None
-            if run and run.status == "ok" and cfg.capacity:   # as `vllm serve` builds it: TP and DP measured alike
-                then("the capacity search", lambda: layout_capacity(run, lay, child, cfg.timeout_s, price), run)
+            if run and run.status == "ok" and cfg.capacity:  # as `vllm serve` builds it: TP and DP measured alike
+                then("the capacity search", partial(layout_capacity, run, lay, child, cfg.timeout_s, price), run)
     print(f"\nsuite wall time {time.perf_counter() - t_suite:.0f} s")
     out = then("the report", lambda: write_report(out_dir, ReportSettings.of(cfg)), *runs) or {"report": None}
     out["exit_code"] = 1 if failed or any_failed(runs) else out.get("exit_code", 0)
@@ -178,15 +211,21 @@ def main(cfg: Config) -> dict:
 def suite_layouts(gpus: list[int], slo: bool) -> list[dict]:
     """TP at each GPU count; with an SLO also DP at each count above 1 (one-GPU replicas), so the capacity table
     compares the two ways to use N GPUs."""
-    return [lay for lay in plan_layouts(gpus, ["tp", "dp"] if slo else ["tp"]) if lay["tp"] == lay["n"]
-            or lay["dp"] == lay["n"]]
+    return [
+        lay
+        for lay in plan_layouts(gpus, ["tp", "dp"] if slo else ["tp"])
+        if lay["tp"] == lay["n"] or lay["dp"] == lay["n"]
+    ]
 
 
 def finished_layouts(out_dir: Path, model: str) -> set[str]:
     """--resume: the layouts whose suite already finished in `out_dir` for this model."""
     docs, _ = load_results(out_dir)
-    return {d["metrics"].get("layout") for d in docs if d["experiment"] == EXPERIMENT and d["status"] == "ok"
-            and d["config"].get("engine", {}).get("model") == model}
+    return {
+        d["metrics"].get("layout")
+        for d in docs
+        if d["experiment"] == EXPERIMENT and d["status"] == "ok" and d["config"].get("engine", {}).get("model") == model
+    }
 
 
 def run_config(lay: dict, child: dict, path: Path, timeout_s: float) -> RunFile | None:
@@ -194,27 +233,52 @@ def run_config(lay: dict, child: dict, path: Path, timeout_s: float) -> RunFile 
     measures the whole suite, in its own process; DP as one-GPU replicas, each its own engine and process (offline,
     batch-1 and latency under load, as benchmark_scaling.py measures them). Its file, or None when it did not run."""
     n, name, tp = lay["n"], lay["name"], lay["dp"] == 1
-    print(f"\n=== {name}: " + ("one engine for the whole suite" if tp else f"{n} replicas, one engine each") + " ...",
-          flush=True)
-    res = until_interrupted(lambda: run_isolated("run_distributed_benchmark:suite_child", child, timeout_s=timeout_s,
-                                                 label=name) if tp else run_layout(lay, child, timeout_s))
+    print(
+        f"\n=== {name}: " + ("one engine for the whole suite" if tp else f"{n} replicas, one engine each") + " ...",
+        flush=True,
+    )
+    res = until_interrupted(
+        lambda: (
+            run_isolated("run_distributed_benchmark:suite_child", child, timeout_s=timeout_s, label=name)
+            if tp
+            else run_layout(lay, child, timeout_s)
+        )
+    )
     if res["status"] != "ok":
-        record_failure(path, name, res, experiment=EXPERIMENT, config=child, metrics={"gpus": n, "layout": name},
-                       row={"layout": name, "GPUs": n})
+        record_failure(
+            path,
+            name,
+            res,
+            experiment=EXPERIMENT,
+            config=child,
+            metrics={"gpus": n, "layout": name},
+            row={"layout": name, "GPUs": n},
+        )
         return None
-    raw = {"ranks": res["ranks"], "memory": res["memory"], "latency_requests": res["latency_requests"], "suite_child": {
-        k: v for k, v in res.items() if k not in ("ranks", "memory", "latency_requests")}} if tp else \
-        {"replicas": res["replicas"]}
+    raw = (
+        {
+            "ranks": res["ranks"],
+            "memory": res["memory"],
+            "latency_requests": res["latency_requests"],
+            "suite_child": {k: v for k, v in res.items() if k not in ("ranks", "memory", "latency_requests")},
+        }
+        if tp
+        else {"replicas": res["replicas"]}
+    )
     run = RunFile(path, EXPERIMENT, child, metrics={"gpus": n, "layout": name}, raw=raw)
-    run.save()   # what the engine measured, before anything reads it
+    run.save()  # what the engine measured, before anything reads it
+
     def summary() -> None:
         run.metrics = suite_metrics(lay, res) if tp else summarize_layout(lay, res)
         run.status = "ok" if run.metrics["offline_failed"] == 0 else "failed"
-        run.raw.pop("suite_child", None)   # summarized: its figures are in metrics now
+        run.raw.pop("suite_child", None)  # summarized: its figures are in metrics now
         st = (res.get("replicas") or [res])[0]["stage_seconds"]
-        print(f"  {name}: {run.metrics['output_throughput']:.0f} out tok/s; time: engine start "
-              f"{st['engine_start']:.0f} s, measuring {sum(v for k, v in st.items() if k != 'engine_start'):.0f} s"
-              + (f", process {res['process_wall_s']:.0f} s" if tp else ""))
+        print(
+            f"  {name}: {run.metrics['output_throughput']:.0f} out tok/s; time: engine start "
+            f"{st['engine_start']:.0f} s, measuring {sum(v for k, v in st.items() if k != 'engine_start'):.0f} s"
+            + (f", process {res['process_wall_s']:.0f} s" if tp else "")
+        )
+
     then("the summary", summary, run)
     return run
 
@@ -228,12 +292,32 @@ def suite_metrics(lay: dict, res: dict) -> dict:
         for d in res["memory"]["devices"]
         if (d["label"] in {f"GPU{i}" for i in range(n)} if nvml else d["label"].startswith(("Worker", "EngineCore")))
     ]
-    m.update({"memory_backend": res["memory"]["backend"],
-              "memory_peak_mib": {d["label"]: d["peak_used_mib"] for d in per_gpu},
-              "stage_seconds": res["stage_seconds"], "process_wall_s": res["process_wall_s"], "mixed": res["mixed"],
-              "sweep": [{"concurrency": s["concurrency"], **{k: s["metrics"][k] for k in
-                         ("output_throughput", "median_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "p99_tpot_ms",
-                          "request_goodput")}} for s in res["sweep"]]})
+    m.update(
+        {
+            "memory_backend": res["memory"]["backend"],
+            "memory_peak_mib": {d["label"]: d["peak_used_mib"] for d in per_gpu},
+            "stage_seconds": res["stage_seconds"],
+            "process_wall_s": res["process_wall_s"],
+            "mixed": res["mixed"],
+            "sweep": [
+                {
+                    "concurrency": s["concurrency"],
+                    **{
+                        k: s["metrics"][k]
+                        for k in (
+                            "output_throughput",
+                            "median_ttft_ms",
+                            "p99_ttft_ms",
+                            "median_tpot_ms",
+                            "p99_tpot_ms",
+                            "request_goodput",
+                        )
+                    },
+                }
+                for s in res["sweep"]
+            ],
+        }
+    )
     return m
 
 
@@ -254,14 +338,18 @@ def build_config(args, engine: dict) -> Config:
         check_trace_args(args)
     except TraceError as e:
         raise cli.UsageError(str(e)) from None
-    return from_args(Config, args, **cli.common_fields(args, check_output=not args.from_results), engine=engine,
-                     slo=capacity["slo"] if capacity else dict(DEFAULT_SLO), capacity=capacity)
+    return from_args(
+        Config,
+        args,
+        **cli.common_fields(args, check_output=not args.from_results),
+        engine=engine,
+        slo=capacity["slo"] if capacity else dict(DEFAULT_SLO),
+        capacity=capacity,
+    )
 
 
 if __name__ == "__main__":
     p = cli.base_parser(__doc__)
     add_options(p, Config)
-    add_cli_args(
-        p
-    )  # --slo: a capacity search per GPU count under it (else the sweep's goodput uses ttft:500,tpot:50)
+    add_cli_args(p)  # --slo: a capacity search per GPU count under it (else the sweep's goodput uses ttft:500,tpot:50)
     cli.run_main(main, build_config, p)

@@ -21,6 +21,7 @@ Run it:
     python simulate_concurrent_requests.py                                  # CPU box: tiny model, small levels
 Exit code 0 when every request succeeded, 1 when some failed (their errors are in the JSON), 2 on bad input.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,28 +35,33 @@ import psutil
 from tqdm import tqdm
 
 from common import cli
-from common.runtime import hardware
-from common.runtime import engine as eng
-from common.measure.calibration import bench_at_capacity, bench_serve_level
-from common.capacity.display import out_of_reach, probe_rows
+from common.capacity.display import capacity_plot, load_timeline_plot, out_of_reach, probe_rows, validation_plot
 from common.capacity.drivers import capacity_on_backend, samples_apart, validate_on_backend, validation_span
 from common.capacity.flags import add_cli_args, parse_slo, spec_from_args
 from common.capacity.search import probes_at_bracket
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
+from common.measure.calibration import bench_at_capacity, bench_serve_level
+from common.measure.metrics import (
+    StageTimer,
+    fairness_metrics,
+    request_metrics,
+    send_lag,
+    stream_bursts,
+    unloaded_reference,
+)
+from common.output.plotting import cdf_plot, line_plot
+from common.output.results import RunFile, any_failed, environment, figure_subtitle, run_path, then, timestamp
+from common.output.tables import num, print_table
+from common.runtime import engine as eng
+from common.runtime import hardware
 from common.runtime.engine import SCHEDULER_LIMITS
 from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
+from common.runtime.models import load_model_info
+from common.runtime.server import API_KEY_ENV, Unauthorized, health, served_model
 from common.traffic.load_profile import SCALE_STEP_S, clock, fleet_plan, heaviest_rows
 from common.traffic.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, run_open_loop
-from common.measure.metrics import (StageTimer, fairness_metrics, request_metrics, send_lag, stream_bursts,
-                                   unloaded_reference)
-from common.runtime.models import load_model_info
-from common.capacity.display import capacity_plot, load_timeline_plot, validation_plot
-from common.output.plotting import cdf_plot, line_plot
 from common.traffic.prom import Watcher, prefix_hit_rate, read_counters
-from common.output.results import RunFile, any_failed, environment, figure_subtitle, run_path, then, timestamp
-from common.runtime.server import API_KEY_ENV, Unauthorized, health, served_model
 from common.traffic.stepdrive import generate_offline
-from common.output.tables import num, print_table
 from common.traffic.traces import TIMED, TraceError, check_trace_args, dataset_kind
 from common.traffic.workloads import (
     arrival_times,
@@ -84,12 +90,18 @@ def _rates(text: str) -> list[float]:
 
 @dataclass
 class Config(TraceConfig, RunConfig):
-    base_url: str | None = option(help="use a running OpenAI-compatible server instead of an in-process engine",
-                                  type=str)
-    concurrency: list[int] | None = option(help="closed-loop client counts", gpu=[1, 4, 16, 64, 256], cpu=[1, 4, 16],
-                                           type=cli.int_list)
-    request_rates: list[float] = option([], "open-loop request rates in req/s (e.g. 2,8,inf); replaces --concurrency",
-                                        flag="--request-rate", type=_rates)
+    base_url: str | None = option(
+        help="use a running OpenAI-compatible server instead of an in-process engine", type=str
+    )
+    concurrency: list[int] | None = option(
+        help="closed-loop client counts", gpu=[1, 4, 16, 64, 256], cpu=[1, 4, 16], type=cli.int_list
+    )
+    request_rates: list[float] = option(
+        [],
+        "open-loop request rates in req/s (e.g. 2,8,inf); replaces --concurrency",
+        flag="--request-rate",
+        type=_rates,
+    )
     burstiness: float = option(1.0, "gamma shape of arrival gaps: 1 = Poisson, <1 burstier")
     num_prompts: int | None = option(help="requests per level (default max(32, 4 x level))", type=int)
     input_len: int | None = option(help="prompt tokens", gpu=512, cpu=64, type=int)
@@ -99,20 +111,31 @@ class Config(TraceConfig, RunConfig):
     batch_prompts: int | None = option(help="prompts in the concurrent-vs-batch comparison", gpu=256, cpu=32, type=int)
     goodput: dict = option({}, "SLOs in ms, e.g. ttft:500 tpot:50 e2el:5000", nargs="+", metavar="SLO", type=str)
     seed: int = option(0, "seed of every prompt set")
-    level_time_limit_s: float = option(600.0, "seconds one level may run; the rest count as failed",
-                                       flag="--level-time-limit")
-    compare_vllm_bench: bool = option(False, "with --base-url: also run `vllm bench serve` per level on the same "
-                                             "workload and report ours / theirs", action="store_true")
+    level_time_limit_s: float = option(
+        600.0, "seconds one level may run; the rest count as failed", flag="--level-time-limit"
+    )
+    compare_vllm_bench: bool = option(
+        False,
+        "with --base-url: also run `vllm bench serve` per level on the same workload and report ours / theirs",
+        action="store_true",
+    )
     plots: bool = option(True, "no PNG plots", flag="--no-plots", action="store_false")
-    speeds: list[float] = option([], "with a trace: replay it at these speed-ups (1 = as recorded; default 1)",
-                                 flag="--speed", type=_rates)
-    validate: bool = option(False, "with --find-capacity on a trace: then replay the stretch once at the speed found, "
-                                   "judged window by window", action="store_true")
-    validate_span_s: float | None = option(help="with --validate: replay only this many seconds of trace time, around "
-                                                "the window that decided the capacity (default: the whole stretch)",
-                                           flag="--validate-span", type=float)
+    speeds: list[float] = option(
+        [], "with a trace: replay it at these speed-ups (1 = as recorded; default 1)", flag="--speed", type=_rates
+    )
+    validate: bool = option(
+        False,
+        "with --find-capacity on a trace: then replay the stretch once at the speed found, judged window by window",
+        action="store_true",
+    )
+    validate_span_s: float | None = option(
+        help="with --validate: replay only this many seconds of trace time, around "
+        "the window that decided the capacity (default: the whole stretch)",
+        flag="--validate-span",
+        type=float,
+    )
     timeout_s: float = option(3600.0, cli=False)
-    capacity: dict | None = option(cli=False)      # --find-capacity: the search's settings (spec_from_args)
+    capacity: dict | None = option(cli=False)  # --find-capacity: the search's settings (spec_from_args)
 
 
 def levels(cfg: dict) -> list[tuple[str, float]]:
@@ -127,7 +150,7 @@ def level_prompts(cfg: dict, kind: str, value: float, seed: int):
     if kind == "speed":  # the stretch once, at that speed-up
         return trace_prompts(workload_source(cfg).trace, cfg["vocab_size"], seed, value, cfg.get("max_model_len"))[0]
     n = cfg["num_prompts"] or (max(32, 4 * int(value)) if kind == "concurrency" else 64)
-    specs = workload_source(cfg).requests(n, seed)   # ShareGPT's real prompts, or the random shape
+    specs = workload_source(cfg).requests(n, seed)  # ShareGPT's real prompts, or the random shape
     return with_arrivals(specs, arrival_times(n, value, cfg["burstiness"], seed=seed)) if kind == "rate" else specs
 
 
@@ -199,14 +222,16 @@ async def _validate(backend, cfg: dict, out: dict, timer: StageTimer, after_sear
     span = validation_span(src, cap, cfg["validate_span_s"])
     a, b = span or (0.0, src.trace.span_s)
     b = min(b, src.trace.span_s)
-    print(f"  validation replay: {(b - a) / 60:.3g} min of the trace at {cap['trace_speedup']:.3g}x, about "
-          f"{(b - a) / cap['trace_speedup'] / 60:.3g} min" + ("" if cfg["base_url"] else
-                                                            f" (within this run's --timeout {cfg['timeout_s']:g} s)"),
-          flush=True)
+    print(
+        f"  validation replay: {(b - a) / 60:.3g} min of the trace at {cap['trace_speedup']:.3g}x, about "
+        f"{(b - a) / cap['trace_speedup'] / 60:.3g} min"
+        + ("" if cfg["base_url"] else f" (within this run's --timeout {cfg['timeout_s']:g} s)"),
+        flush=True,
+    )
     try:
-        with timer("validation"):   # prompts seeded apart from every probe's: nothing in the prefix cache from them
+        with timer("validation"):  # prompts seeded apart from every probe's: nothing in the prefix cache from them
             cap["validation"] = v = await validate_on_backend(backend, src, cap, cfg["seed"] + 900_000, span)
-    except Exception as e:   # e.g. the server went away during the replay
+    except Exception as e:  # e.g. the server went away during the replay
         cap["validation"] = {"verdict": f"failed: {type(e).__name__}: {e}"[:300]}
         return
     print(f"  validation: {v['verdict']}", flush=True)
@@ -219,15 +244,19 @@ def _backend(cfg: dict, timer: StageTimer, out: dict):
     with timer("engine_start"):
         backend = AsyncLLMBackend(eng.build_async_engine(cfg["engine"]))
     out["scheduler"] = s = eng.scheduler_limits(backend.engine)
-    print(f"  scheduler: up to {s['max_num_seqs']} running requests and {s['max_num_batched_tokens']} tokens per "
-          "step (as `vllm serve` would set them here)", flush=True)
+    print(
+        f"  scheduler: up to {s['max_num_seqs']} running requests and {s['max_num_batched_tokens']} tokens per "
+        "step (as `vllm serve` would set them here)",
+        flush=True,
+    )
     return backend
 
 
 async def _warm_up(backend, cfg: dict) -> None:
     n = cfg["warmup_requests"]
-    warm = await run_closed_loop(backend, random_prompts(n, cfg["input_len"], 8, cfg["vocab_size"],
-                                                         seed=cfg["seed"] + 7), concurrency=n)
+    warm = await run_closed_loop(
+        backend, random_prompts(n, cfg["input_len"], 8, cfg["vocab_size"], seed=cfg["seed"] + 7), concurrency=n
+    )
     if warm and not any(r.ok for r in warm):
         raise RuntimeError(f"every warm-up request failed, e.g. {warm[0].error}")
 
@@ -245,7 +274,7 @@ async def _one_level(backend, cfg: dict, kind: str, value: float, seed: int, unl
             async with Watcher(backend.session, cfg["base_url"]) as w:
                 recs = await _run_level(backend, specs, kind, value, cfg, bar)
             server = w.report()
-        else:   # in-process: the engine's own counters give the prefix cache's hits over the level
+        else:  # in-process: the engine's own counters give the prefix cache's hits over the level
             before = await read_counters(backend)
             recs = await _run_level(backend, specs, kind, value, cfg, bar)
             hit = prefix_hit_rate(before, await read_counters(backend)) if before is not None else None
@@ -257,8 +286,14 @@ async def _one_level(backend, cfg: dict, kind: str, value: float, seed: int, unl
     m["level_wall_s"] = time.perf_counter() - t0
     m.update(send_lag(recs))
     m.update(stream_bursts(recs))
-    return {"kind": kind, "value": value, "num_prompts": len(specs), "metrics": m, "server_metrics": server,
-            "requests": [r.to_raw(t0) for r in recs]}
+    return {
+        "kind": kind,
+        "value": value,
+        "num_prompts": len(specs),
+        "metrics": m,
+        "server_metrics": server,
+        "requests": [r.to_raw(t0) for r in recs],
+    }
 
 
 async def _run_level(backend, specs, kind, value, cfg, bar):
@@ -284,19 +319,27 @@ async def _all_at_once(backend, cfg: dict) -> dict:
 
 
 def batch_specs(cfg: dict):
-    return random_prompts(cfg["batch_prompts"], cfg["input_len"], cfg["output_len"], cfg["vocab_size"],
-                          seed=cfg["seed"] + 999)
+    return random_prompts(
+        cfg["batch_prompts"], cfg["input_len"], cfg["output_len"], cfg["vocab_size"], seed=cfg["seed"] + 999
+    )
 
 
 async def _search(backend, cfg: dict, out: dict) -> dict:
     """--find-capacity: warm-up, unloaded reference and the search; each probe checkpointed."""
+
     def on_probe(partial: dict):
         out["capacity"] = partial
         checkpoint(cfg, out)
 
     workload = {k: cfg[k] for k in ("input_len", "output_len", "range_ratio", "vocab_size", "seed")}
-    return await capacity_on_backend(backend, cfg["capacity"], workload, workload_source(cfg), on_probe=on_probe,
-                                     max_num_seqs=(out.get("scheduler") or {}).get("max_num_seqs"))
+    return await capacity_on_backend(
+        backend,
+        cfg["capacity"],
+        workload,
+        workload_source(cfg),
+        on_probe=on_probe,
+        max_num_seqs=(out.get("scheduler") or {}).get("max_num_seqs"),
+    )
 
 
 def measure_batch(cfg: dict) -> dict:
@@ -311,9 +354,14 @@ def measure_batch(cfg: dict) -> dict:
         b = generate_offline(llm, batch_specs(cfg), use_tqdm=True, temperature=0.0)  # greedy, as the requests
     finally:
         eng.shutdown(llm)
-    return {"wall_s": b["wall_s"], "completed": b["completed"], "output_tokens": b["output_tokens"],
-            "output_throughput": b["output_tokens"] / b["wall_s"], "stage_seconds": timer.seconds,
-            "scheduler": scheduler}
+    return {
+        "wall_s": b["wall_s"],
+        "completed": b["completed"],
+        "output_tokens": b["output_tokens"],
+        "output_throughput": b["output_tokens"] / b["wall_s"],
+        "stage_seconds": timer.seconds,
+        "scheduler": scheduler,
+    }
 
 
 # --------------------------------------------------------------------------- the experiment
@@ -332,7 +380,8 @@ def main(cfg: Config) -> dict:
             f"model: {engine_kwargs['model']}  mode: "
             f"{'server ' + cfg.base_url if cfg.base_url else 'in-process AsyncLLM'}"
             f"  {'capacity search' if cfg.capacity else 'levels: ' + str([f'{k}={v:g}' for k, v in levels(child)])}"
-            f"  {workload_text(child['workload'])}", flush=True
+            f"  {workload_text(child['workload'])}",
+            flush=True,
         )
         res, failure, comparison = load_run(cfg, child, lambda out: keep(run, out, None))
     except KeyboardInterrupt:  # before the measurement started: the file still says what happened
@@ -352,17 +401,19 @@ def main(cfg: Config) -> dict:
     return {"metrics": run.metrics, "path": str(run.path), "exit_code": 1 if any_failed([run]) else 0}
 
 
-def follow_up(cfg: Config, run: RunFile, res: dict, failure: dict | None, batch: dict | None, comparison: dict | None,
-              served: str) -> list[str]:
+def follow_up(
+    cfg: Config, run: RunFile, res: dict, failure: dict | None, batch: dict | None, comparison: dict | None, served: str
+) -> list[str]:
     """The steps after the measurement, each recorded in the run's file as it ends (results.then): the summary, the
     vllm bench serve cross-check, the tables, the plots. The plots made."""
+
     def summarize() -> tuple[list, dict, list]:
         return record(cfg, run, res, failure, batch, comparison)
 
     def bench() -> tuple[list, dict, list]:
         try:
             cross_check(cfg, cap, served)
-        finally:   # cut or broken, what it got (or its error) goes into the file beside the search
+        finally:  # cut or broken, what it got (or its error) goes into the file beside the search
             if run.metrics.get("capacity") is not None:
                 run.metrics["capacity"]["vllm_bench_at_capacity"] = cap.get("vllm_bench_at_capacity")
         return summarize()
@@ -373,6 +424,7 @@ def follow_up(cfg: Config, run: RunFile, res: dict, failure: dict | None, batch:
             calibration_table(comparison)
         if cfg.capacity:
             trace_tables(cfg, cap)
+
     summary = then("the summary", summarize, run) or ([], {}, [])
     cap = res.get("capacity") or {}
     if cfg.capacity and cfg.compare_vllm_bench and cap.get("request_rate") and not cap.get("failed"):
@@ -388,31 +440,48 @@ def keep(
     """What the levels or the search measured, on disk as it is (no summary yet): per-request samples in raw, the
     figures each level or probe already has in metrics."""
     cap, probe_samples, validation_samples = samples_apart(res.get("capacity"))
-    run.raw = {"levels": res.get("levels", []), "unloaded": res.get("unloaded"), "capacity_probes": probe_samples,
-               "validation_requests": validation_samples, "concurrent_all_at_once": res.get("concurrent_all_at_once"),
-               "batch": batch, "stage_seconds": res.get("stage_seconds")}
-    run.metrics = {"capacity": cap} if run.config["capacity"] else {
-        "levels": {f"{lv['kind']}={lv['value']:g}": lv["metrics"] for lv in res.get("levels", [])},
-        "unloaded": res.get("unloaded")}
+    run.raw = {
+        "levels": res.get("levels", []),
+        "unloaded": res.get("unloaded"),
+        "capacity_probes": probe_samples,
+        "validation_requests": validation_samples,
+        "concurrent_all_at_once": res.get("concurrent_all_at_once"),
+        "batch": batch,
+        "stage_seconds": res.get("stage_seconds"),
+    }
+    run.metrics = (
+        {"capacity": cap}
+        if run.config["capacity"]
+        else {
+            "levels": {f"{lv['kind']}={lv['value']:g}": lv["metrics"] for lv in res.get("levels", [])},
+            "unloaded": res.get("unloaded"),
+        }
+    )
     if comparison:
         run.metrics["vllm_bench_comparison"] = comparison
-    measured = failure or search_failure(run.config, res)   # the measurement's own failure (not a later step's)
+    measured = failure or search_failure(run.config, res)  # the measurement's own failure (not a later step's)
     run.failure = run.failure or measured
     failed = measured is not None or any(lv["metrics"]["failed"] for lv in res.get("levels", []))
     run.save(status="failed" if failed else "ok")
 
 
-def record(cfg: Config, run: RunFile, res: dict, failure: dict | None, batch: dict | None,
-           comparison: dict | None) -> tuple[list, dict, list]:
+def record(
+    cfg: Config, run: RunFile, res: dict, failure: dict | None, batch: dict | None, comparison: dict | None
+) -> tuple[list, dict, list]:
     """The run's summary into its file: (rows, metrics, takeaway lines)."""
     keep(run, res, failure, batch, comparison)
-    rows, metrics, lines = capacity_summary(cfg, run.metrics["capacity"] or {}) if cfg.capacity else \
-        level_summary(cfg, res, batch, run.failure)
+    rows, metrics, lines = (
+        capacity_summary(cfg, run.metrics["capacity"] or {})
+        if cfg.capacity
+        else level_summary(cfg, res, batch, run.failure)
+    )
     metrics["scheduler"] = res.get("scheduler")  # in-process only: what the engine ran with
     workload = run.config["workload"]
     if workload.get("dropped"):
-        lines.append(f"{workload['dropped']} request(s) of the dataset were left out: longer than max_model_len "
-                     f"{run.config['max_model_len']} (config.workload.dropped); raise --max-model-len to keep them.")
+        lines.append(
+            f"{workload['dropped']} request(s) of the dataset were left out: longer than max_model_len "
+            f"{run.config['max_model_len']} (config.workload.dropped); raise --max-model-len to keep them."
+        )
     if comparison:
         metrics["vllm_bench_comparison"] = comparison
     run.save(metrics=metrics, rows=rows)
@@ -464,8 +533,11 @@ def load_run(cfg: Config, child: dict, on_search=None) -> tuple[dict, dict | Non
             "hint": "what finished is kept",
         }
     elif res.get("error"):
-        failure = {"kind": "other", "message": res["error"],
-                   "hint": f"is the server at {cfg.base_url} still up? its log says why it stopped"}
+        failure = {
+            "kind": "other",
+            "message": res["error"],
+            "hint": f"is the server at {cfg.base_url} still up? its log says why it stopped",
+        }
         print(f"load run FAILED: {res['error']}\n  hint: {failure['hint']}")
     return res, failure, comparison
 
@@ -476,14 +548,22 @@ def batch_run(cfg: Config, child: dict, res: dict, run: RunFile) -> dict | None:
     fails or is cut is recorded in the run's file (the levels before it stand)."""
     print(f"\n=== one LLM.generate batch of the same {cfg.batch_prompts} prompts (its own process) ...", flush=True)
     same = {k: v for k, v in (res.get("scheduler") or {}).items() if k in SCHEDULER_LIMITS and k not in child["engine"]}
-    b = until_interrupted(run_isolated, "simulate_concurrent_requests:measure_batch",
-                          {**child, "engine": {**child["engine"], **same}}, timeout_s=cfg.timeout_s, label="batch")
+    b = until_interrupted(
+        run_isolated,
+        "simulate_concurrent_requests:measure_batch",
+        {**child, "engine": {**child["engine"], **same}},
+        timeout_s=cfg.timeout_s,
+        label="batch",
+    )
     if b["status"] == "ok":
         return b
     f = b["failure"]
     print(f"batch run FAILED ({f['kind']}): {f['message'][:300]}")
-    run.step_ended("the offline batch", "interrupted" if f["kind"] == "interrupted" else f"failed: {f['kind']}",
-                   {**f, "step": "the offline batch"})
+    run.step_ended(
+        "the offline batch",
+        "interrupted" if f["kind"] == "interrupted" else f"failed: {f['kind']}",
+        {**f, "step": "the offline batch"},
+    )
     run.save()
     if f["kind"] == "interrupted":
         res["interrupted"] = True
@@ -495,17 +575,25 @@ def search_failure(child: dict, res: dict) -> dict | None:
     cap = res.get("capacity")
     if not child["capacity"] or (cap and not cap.get("failed")):
         return None
-    return {"kind": "other", "message": (cap or {}).get("failed") or res.get("error") or "no result",
-            "hint": f"is the server at {child['base_url']} still up? its log says why it stopped" if child["base_url"]
-            else "the engine's log above says why it stopped"}
+    return {
+        "kind": "other",
+        "message": (cap or {}).get("failed") or res.get("error") or "no result",
+        "hint": f"is the server at {child['base_url']} still up? its log says why it stopped"
+        if child["base_url"]
+        else "the engine's log above says why it stopped",
+    }
 
 
 def cross_check(cfg: Config, cap: dict, served: str) -> None:
     """--compare-vllm-bench after a search: vllm bench serve at the rate found, into cap; cut or broken, the error
     goes there too (the step records the run's failure), and the search stands."""
     try:
-        print(f"\n=== vllm bench serve at the capacity found, {cap['request_rate']:.3g} req/s"
-              + (f" ({cap['trace_speedup']:.3g}x the trace)" if cap.get("trace_speedup") else "") + " ...", flush=True)
+        print(
+            f"\n=== vllm bench serve at the capacity found, {cap['request_rate']:.3g} req/s"
+            + (f" ({cap['trace_speedup']:.3g}x the trace)" if cap.get("trace_speedup") else "")
+            + " ...",
+            flush=True,
+        )
         cap["vllm_bench_at_capacity"] = bench_at_capacity(cfg, served, cap, probes_at_bracket(cap)[0])
     except KeyboardInterrupt:
         cap["vllm_bench_at_capacity"] = {"error": "interrupted by the user (Ctrl-C) during vllm bench serve"}
@@ -520,8 +608,10 @@ def table_title(cfg: Config, res: dict) -> str:
     if not cfg.capacity:
         return "Concurrent requests"
     cap = res.get("capacity") or {}
-    return (f"Capacity search (one row per probe, in the order run; {len(cap.get('probes', []))} probes in "
-            f"{cap.get('search_s', 0) / 60:.1f} min)")
+    return (
+        f"Capacity search (one row per probe, in the order run; {len(cap.get('probes', []))} probes in "
+        f"{cap.get('search_s', 0) / 60:.1f} min)"
+    )
 
 
 def capacity_summary(cfg: Config, cap: dict) -> tuple[list, dict, list]:
@@ -529,29 +619,40 @@ def capacity_summary(cfg: Config, cap: dict) -> tuple[list, dict, list]:
     pct = cfg.capacity["percentile"]
     rows = probe_rows(cap, pct)
     if cap.get("failed") and cap.get("probes"):
-        lines = [f"Takeaway: the search stopped early ({cap['failed']}); {len(rows)} probe(s) finished and are "
-                 f"kept: {cap['verdict']}."]
+        lines = [
+            f"Takeaway: the search stopped early ({cap['failed']}); {len(rows)} probe(s) finished and are "
+            f"kept: {cap['verdict']}."
+        ]
     else:
         lines = [f"Takeaway: {cap.get('verdict', 'the search did not run')}."]
     if cap.get("request_rate") and not cap.get("failed") and cap.get("binding_window"):
-        lines.append(f"Judged where this stretch is hardest: a probe replays its heaviest window by estimated work "
-                     f"({(cap['profile']['cost_model']['decode_cost']):g} x output + prompt tokens), warmed up by the "
-                     "trace before it. The capacity is this stretch's, for this traffic's mix; --validate replays the "
-                     "whole stretch at that speed to check every window.")
+        lines.append(
+            f"Judged where this stretch is hardest: a probe replays its heaviest window by estimated work "
+            f"({(cap['profile']['cost_model']['decode_cost']):g} x output + prompt tokens), warmed up by the "
+            "trace before it. The capacity is this stretch's, for this traffic's mix; --validate replays the "
+            "whole stretch at that speed to check every window."
+        )
         lines += fleet_lines(cap, int(cfg.engine.get("tensor_parallel_size") or 1))
     elif cap.get("request_rate") and not cap.get("failed"):
-        what = (f"this trace's traffic ({Path(cfg.dataset_path).name}, its arrival pattern sped up)" if cfg.dataset_path
-                else f"this shape ({cfg.input_len} in / {cfg.output_len} out tokens, Poisson arrivals)")
-        lines.append(f"A server like this one takes up to {cap['request_rate']:.3g} requests per second of {what} "
-                     f"before p{pct:g} latency breaks the SLO; size the fleet from this rate, not from the offline "
-                     "batch throughput (run_distributed_benchmark.py --target-rate plans the replicas).")
+        what = (
+            f"this trace's traffic ({Path(cfg.dataset_path).name}, its arrival pattern sped up)"
+            if cfg.dataset_path
+            else f"this shape ({cfg.input_len} in / {cfg.output_len} out tokens, Poisson arrivals)"
+        )
+        lines.append(
+            f"A server like this one takes up to {cap['request_rate']:.3g} requests per second of {what} "
+            f"before p{pct:g} latency breaks the SLO; size the fleet from this rate, not from the offline "
+            "batch throughput (run_distributed_benchmark.py --target-rate plans the replicas)."
+        )
     if cap.get("validation"):
         lines.append(f"Validation replay: {cap['validation']['verdict']}.")
     if reach := out_of_reach(cap):
         lines.append(reach)
-    if cap.get("prefix_cache_hit_rate"):   # (none to find without shared prompt blocks: said only when some hit)
-        lines.append(f"The engine's prefix cache found {cap['prefix_cache_hit_rate'] * 100:.0f}% of the prompt tokens "
-                     "it looked up over the search (requests sharing a trace's hash ids share prompt blocks).")
+    if cap.get("prefix_cache_hit_rate"):  # (none to find without shared prompt blocks: said only when some hit)
+        lines.append(
+            f"The engine's prefix cache found {cap['prefix_cache_hit_rate'] * 100:.0f}% of the prompt tokens "
+            "it looked up over the search (requests sharing a trace's hash ids share prompt blocks)."
+        )
     lines += bench_lines(cap.get("vllm_bench_at_capacity"), pct)
     return rows, {"capacity": cap}, lines
 
@@ -569,27 +670,40 @@ def fleet_lines(cap: dict, gpus: int) -> list[str]:
         end_s=cap["profile"].get("end_s"),
     )
     dev = "GPU" if hardware.has_gpu() else "CPU rank"
-    return [f"At the recorded rate this stretch needs {f['static_replicas']} such replica(s) at its peak: "
-            f"{f['static_gpu_hours_per_day']:.1f} {dev}-hours a day static, {f['autoscaled_gpu_hours_per_day']:.1f} "
-            f"autoscaled per {f['step_s']:g} s step, if every day repeated this stretch (not measured); "
-            "for more traffic: run_distributed_benchmark.py --from-results DIR --growth G."]
+    return [
+        f"At the recorded rate this stretch needs {f['static_replicas']} such replica(s) at its peak: "
+        f"{f['static_gpu_hours_per_day']:.1f} {dev}-hours a day static, {f['autoscaled_gpu_hours_per_day']:.1f} "
+        f"autoscaled per {f['step_s']:g} s step, if every day repeated this stretch (not measured); "
+        "for more traffic: run_distributed_benchmark.py --from-results DIR --growth G."
+    ]
 
 
 def trace_tables(cfg: Config, cap: dict) -> None:
     """A trace's heaviest windows at the speed found, and the validation replay window by window."""
     if cap.get("profile") and cap.get("trace_speedup"):
-        print_table(heaviest_rows(cap["profile"], cap["trace_speedup"]),
-                    f"Windows ranked by work ({cap['profile']['cost_model']['decode_cost']:g} x output + prompt tokens "
-                    "per second, assumed); engine load: that work as a share of the saturation probe's.",
-                    title=f"The stretch's heaviest windows, at the {cap['trace_speedup']:.3g}x found")
+        print_table(
+            heaviest_rows(cap["profile"], cap["trace_speedup"]),
+            f"Windows ranked by work ({cap['profile']['cost_model']['decode_cost']:g} x output + prompt tokens "
+            "per second, assumed); engine load: that work as a share of the saturation probe's.",
+            title=f"The stretch's heaviest windows, at the {cap['trace_speedup']:.3g}x found",
+        )
     v = cap.get("validation")
     if v and v.get("windows"):
         q = f"p{cap['percentile']:g}"
-        print_table([{"window (trace time)": f"{clock(w['start_s'])}-{clock(w['end_s'])}", "requests": w["requests"],
-                      f"{q} TTFT ms": num(w.get(f"{q}_ttft_ms"), 0), f"{q} TPOT ms": num(w.get(f"{q}_tpot_ms"), 1),
-                      "SLO": "too few to judge" if w.get("thin") else "met" if w["pass"] else "MISSED"}
-                     for w in v["windows"]],
-                    f"Validation: {v['verdict']}.", title=f"Validation replay at {v['speed']:.3g}x, window by window")
+        print_table(
+            [
+                {
+                    "window (trace time)": f"{clock(w['start_s'])}-{clock(w['end_s'])}",
+                    "requests": w["requests"],
+                    f"{q} TTFT ms": num(w.get(f"{q}_ttft_ms"), 0),
+                    f"{q} TPOT ms": num(w.get(f"{q}_tpot_ms"), 1),
+                    "SLO": "too few to judge" if w.get("thin") else "met" if w["pass"] else "MISSED",
+                }
+                for w in v["windows"]
+            ],
+            f"Validation: {v['verdict']}.",
+            title=f"Validation replay at {v['speed']:.3g}x, window by window",
+        )
 
 
 def bench_lines(vb: dict | None, pct: float) -> list[str]:
@@ -599,16 +713,27 @@ def bench_lines(vb: dict | None, pct: float) -> list[str]:
         return [f"vllm bench serve at capacity failed: {vb.get('error', '')[-200:]}"]
     r = vb["ours_vs_vllm_bench"]
     tw = vb.get("trace_window")
-    what = (f"on the window that decided ({clock(tw['start_s'])}-{clock(tw['end_s'])} of the trace, with its warm-up) "
-            f"at {vb['trace_speedup']:.3g}x" if tw else f"at {vb['request_rate']:.3g} req/s")
-    lines = [f"vllm bench serve {what} ({vb['num_prompts']} requests): ours / theirs "
-             f"p{pct:g} TTFT {num(r['p99_ttft_ms'], 3)}, p{pct:g} TPOT {num(r['p99_tpot_ms'], 3)}, "
-             f"output throughput {num(r['output_throughput'], 3)}."]
+    what = (
+        f"on the window that decided ({clock(tw['start_s'])}-{clock(tw['end_s'])} of the trace, with its warm-up) "
+        f"at {vb['trace_speedup']:.3g}x"
+        if tw
+        else f"at {vb['request_rate']:.3g} req/s"
+    )
+    lines = [
+        f"vllm bench serve {what} ({vb['num_prompts']} requests): ours / theirs "
+        f"p{pct:g} TTFT {num(r['p99_ttft_ms'], 3)}, p{pct:g} TPOT {num(r['p99_tpot_ms'], 3)}, "
+        f"output throughput {num(r['output_throughput'], 3)}."
+    ]
     if "vllm_bench_meets_slo" in vb:
         seen = ", ".join(f"p99 {t.upper()} {v:.0f} ms" for t, v in vb["vllm_bench_p99_ms"].items())
-        lines.append(f"By its own p99s ({seen}) vllm bench serve "
-                     + ("agrees: the SLO holds at this rate." if vb["vllm_bench_meets_slo"] else
-                        "does NOT see the SLO met at this rate: read the capacity as an upper bound."))
+        lines.append(
+            f"By its own p99s ({seen}) vllm bench serve "
+            + (
+                "agrees: the SLO holds at this rate."
+                if vb["vllm_bench_meets_slo"]
+                else "does NOT see the SLO met at this rate: read the capacity as an upper bound."
+            )
+        )
         if tw:
             lines[-1] += " (Its p99 is over every request it sent, the warm-up's too; ours over the window's.)"
     return lines
@@ -616,14 +741,21 @@ def bench_lines(vb: dict | None, pct: float) -> list[str]:
 
 def level_row(cfg: Config, lv: dict) -> dict:
     m = lv["metrics"]
-    pair = lambda n: "-" if m.get(f"median_{n}_ms") is None else \
-        f"{m[f'median_{n}_ms']:.1f} / {m[f'p99_{n}_ms']:.1f}"  # noqa: E731
-    row = {"level": f"{lv['kind']}={lv['value']:g}", "ok/total": f"{m['completed']}/{lv['num_prompts']}",
-           "req/s": num(m["request_throughput"], 2), "out tok/s": num(m["output_throughput"], 1),
-           "TTFT p50/p99 ms": pair("ttft"), "TPOT p50/p99 ms": pair("tpot"), "ITL p99 ms": num(m["p99_itl_ms"]),
-           "E2E p50/p99 ms": pair("e2el"), "Jain clients": num(m.get("jain_client_throughput"), 3),
-           "max slowdown": num(m.get("max_slowdown"), 2), "worst/median TTFT": num(m.get("starvation_ttft_ratio"), 1),
-           "client CPU ms/req": num(m["client_cpu_ms_per_request"], 2)}
+    pair = lambda n: "-" if m.get(f"median_{n}_ms") is None else f"{m[f'median_{n}_ms']:.1f} / {m[f'p99_{n}_ms']:.1f}"  # noqa: E731
+    row = {
+        "level": f"{lv['kind']}={lv['value']:g}",
+        "ok/total": f"{m['completed']}/{lv['num_prompts']}",
+        "req/s": num(m["request_throughput"], 2),
+        "out tok/s": num(m["output_throughput"], 1),
+        "TTFT p50/p99 ms": pair("ttft"),
+        "TPOT p50/p99 ms": pair("tpot"),
+        "ITL p99 ms": num(m["p99_itl_ms"]),
+        "E2E p50/p99 ms": pair("e2el"),
+        "Jain clients": num(m.get("jain_client_throughput"), 3),
+        "max slowdown": num(m.get("max_slowdown"), 2),
+        "worst/median TTFT": num(m.get("starvation_ttft_ratio"), 1),
+        "client CPU ms/req": num(m["client_cpu_ms_per_request"], 2),
+    }
     if lv["kind"] in ("rate", "speed"):  # open loop: how late the client sent against the schedule
         row["send lag p99 ms"] = num(m.get("p99_send_lag_ms"), 2)
     if cfg.goodput:
@@ -659,10 +791,13 @@ def level_summary(cfg: Config, res: dict, batch: dict | None, failure: dict | No
 
 def burst_lines(per_level: dict) -> list[str]:
     """A warning per level where answers reached the client whole (common.measure.metrics.stream_bursts)."""
-    return [f"Warning: at {k}, {m['burst_delivered']} of {m['completed']} answers reached the client whole, in one "
-            "burst: the client or the server's front end was short of CPU, so that level's TTFT and TPOT are read "
-            "times, not the engine's. Run it again with nothing else busy on this machine."
-            for k, m in per_level.items() if (m.get("burst_delivered_share") or 0) > 0.1]
+    return [
+        f"Warning: at {k}, {m['burst_delivered']} of {m['completed']} answers reached the client whole, in one "
+        "burst: the client or the server's front end was short of CPU, so that level's TTFT and TPOT are read "
+        "times, not the engine's. Run it again with nothing else busy on this machine."
+        for k, m in per_level.items()
+        if (m.get("burst_delivered_share") or 0) > 0.1
+    ]
 
 
 def peak_line(per_level: dict, metrics: dict) -> str:
@@ -673,8 +808,10 @@ def peak_line(per_level: dict, metrics: dict) -> str:
     gain = f"{b['output_throughput'] / max(first['output_throughput'], 1e-9):.1f}x the first level"
     ttft = f"median TTFT goes from {first['median_ttft_ms'] or 0:.0f} to {b['median_ttft_ms'] or 0:.0f} ms"
     if best == keys[-1] and len(keys) > 1:  # the last level tried: the peak may lie beyond it
-        return (f"Takeaway: output throughput is still rising at the highest level tried, {best}: "
-                f"{b['output_throughput']:.0f} tok/s ({gain}), while {ttft}; the peak lies beyond (try higher levels).")
+        return (
+            f"Takeaway: output throughput is still rising at the highest level tried, {best}: "
+            f"{b['output_throughput']:.0f} tok/s ({gain}), while {ttft}; the peak lies beyond (try higher levels)."
+        )
     return (
         f"Takeaway: output throughput peaks at {best} with {b['output_throughput']:.0f} tok/s ({gain}), while {ttft}."
     )
@@ -682,8 +819,10 @@ def peak_line(per_level: dict, metrics: dict) -> str:
 
 def batch_lines(cfg: Config, conc: dict | None, batch: dict | None, metrics: dict) -> list[str]:
     if conc and not batch:
-        return [f"All {cfg.batch_prompts} prompts at once: {conc['output_throughput']:.0f} out tok/s "
-                "(one-batch comparison needs the in-process engine)."]
+        return [
+            f"All {cfg.batch_prompts} prompts at once: {conc['output_throughput']:.0f} out tok/s "
+            "(one-batch comparison needs the in-process engine)."
+        ]
     if not conc:
         return []
     ratio = conc["output_throughput"] / batch["output_throughput"]
@@ -695,14 +834,26 @@ def batch_lines(cfg: Config, conc: dict | None, batch: dict | None, metrics: dic
         "ratio": ratio,
     }
     s = batch.get("scheduler")
-    limits = (f" with the same scheduler limits ({s['max_num_seqs']} sequences, {s['max_num_batched_tokens']} tokens "
-              "per step)") if s else ""
-    verdict = (" - continuous batching makes them nearly the same." if 0.85 <= ratio <= 1.15 else
-               " - the async requests were markedly faster than one LLM.generate call here." if ratio > 1.15 else
-               " - the async path costs throughput here (request handling, streaming).")
-    return [f"Concurrent vs batch ({cfg.batch_prompts} prompts): {conc['output_throughput']:.0f} vs "
-            f"{batch['output_throughput']:.0f} out tok/s ({conc['wall_s']:.2f} s vs {batch['wall_s']:.2f} s): "
-            f"concurrent requests reach {ratio * 100:.0f}% of one batch{limits}{verdict}"]
+    limits = (
+        (
+            f" with the same scheduler limits ({s['max_num_seqs']} sequences, {s['max_num_batched_tokens']} tokens "
+            "per step)"
+        )
+        if s
+        else ""
+    )
+    verdict = (
+        " - continuous batching makes them nearly the same."
+        if 0.85 <= ratio <= 1.15
+        else " - the async requests were markedly faster than one LLM.generate call here."
+        if ratio > 1.15
+        else " - the async path costs throughput here (request handling, streaming)."
+    )
+    return [
+        f"Concurrent vs batch ({cfg.batch_prompts} prompts): {conc['output_throughput']:.0f} vs "
+        f"{batch['output_throughput']:.0f} out tok/s ({conc['wall_s']:.2f} s vs {batch['wall_s']:.2f} s): "
+        f"concurrent requests reach {ratio * 100:.0f}% of one batch{limits}{verdict}"
+    ]
 
 
 def calibration_table(comparison: dict) -> None:
@@ -721,8 +872,11 @@ def calibration_table(comparison: dict) -> None:
                 "ours/theirs mean TPOT": num(r["mean_tpot_ms"], 3),
             }
         )
-    print_table(rows, "Ratios near 1.0 mean this client measures what vLLM's own benchmark client measures.",
-                title="Calibration against vllm bench serve (same server, same workload)")
+    print_table(
+        rows,
+        "Ratios near 1.0 mean this client measures what vLLM's own benchmark client measures.",
+        title="Calibration against vllm bench serve (same server, same workload)",
+    )
 
 
 def make_plots(cfg: Config, res: dict, run: RunFile) -> list[str]:
@@ -740,16 +894,42 @@ def make_plots(cfg: Config, res: dict, run: RunFile) -> list[str]:
     xs = [lv["value"] for lv in lvs]
     xl = "concurrent clients" if lvs[0]["kind"] == "concurrency" else "request rate (req/s)"
     finite = [x if x != float("inf") else max([v for v in xs if v != float("inf")] or [1]) * 2 for x in xs]
-    return [str(line_plot(Path(f"{stem}_throughput.png"),
-                          {"output tokens/s": (finite, [lv["metrics"]["output_throughput"] for lv in lvs])},
-                          f"Throughput under load: {sub}", xl, "output tokens / s", logx=True)),
-            str(line_plot(Path(f"{stem}_latency.png"),
-                          {f"{p} {n}": (finite, [lv["metrics"][f"{p}_{n}_ms"] for lv in lvs])
-                           for n in ("ttft", "tpot") for p in ("median", "p99")},
-                          f"Latency under load: {sub}", xl, "ms", logx=True, logy=True)),
-            str(cdf_plot(Path(f"{stem}_e2e_cdf.png"),
-                         {f"{lv['kind']}={lv['value']:g}": [r["e2el_ms"] for r in lv["requests"]] for lv in lvs},
-                         f"End-to-end latency CDF per level: {sub}", "E2E latency (ms)", logx=True))]
+    return [
+        str(
+            line_plot(
+                Path(f"{stem}_throughput.png"),
+                {"output tokens/s": (finite, [lv["metrics"]["output_throughput"] for lv in lvs])},
+                f"Throughput under load: {sub}",
+                xl,
+                "output tokens / s",
+                logx=True,
+            )
+        ),
+        str(
+            line_plot(
+                Path(f"{stem}_latency.png"),
+                {
+                    f"{p} {n}": (finite, [lv["metrics"][f"{p}_{n}_ms"] for lv in lvs])
+                    for n in ("ttft", "tpot")
+                    for p in ("median", "p99")
+                },
+                f"Latency under load: {sub}",
+                xl,
+                "ms",
+                logx=True,
+                logy=True,
+            )
+        ),
+        str(
+            cdf_plot(
+                Path(f"{stem}_e2e_cdf.png"),
+                {f"{lv['kind']}={lv['value']:g}": [r["e2el_ms"] for r in lv["requests"]] for lv in lvs},
+                f"End-to-end latency CDF per level: {sub}",
+                "E2E latency (ms)",
+                logx=True,
+            )
+        ),
+    ]
 
 
 # --------------------------------------------------------------------------- command line
@@ -773,7 +953,7 @@ def build_config(args, engine: dict) -> Config:
         goodput = parse_slo(args.goodput)
     except ValueError as e:
         raise cli.UsageError(str(e)) from None
-    if args.api_key is not None:   # into the environment only: requests, scrapes and vllm bench serve read it there
+    if args.api_key is not None:  # into the environment only: requests, scrapes and vllm bench serve read it there
         if not args.base_url:
             raise cli.UsageError("--api-key goes with --base-url (the key of the server measured)")
         os.environ[API_KEY_ENV] = args.api_key
@@ -789,13 +969,15 @@ def build_config(args, engine: dict) -> Config:
     check_trace_flags(args)
     timed = bool(args.dataset_path) and dataset_kind(args.dataset_path, args.dataset_name) in TIMED
     if (args.validate or args.validate_span_s is not None) and not (capacity and timed):
-        raise cli.UsageError("--validate checks a capacity on a trace: add --find-capacity and --dataset-path FILE "
-                             "(.csv or .jsonl)")
+        raise cli.UsageError(
+            "--validate checks a capacity on a trace: add --find-capacity and --dataset-path FILE (.csv or .jsonl)"
+        )
     if args.validate_span_s is not None and not args.validate_span_s > 0:
         raise cli.UsageError("--validate-span must be > 0 s of trace time")
     if capacity and (args.burstiness != 1.0 or args.request_rates or args.concurrency):
-        raise cli.UsageError("--find-capacity chooses its own Poisson rates: drop --request-rate, --concurrency and "
-                             "--burstiness")
+        raise cli.UsageError(
+            "--find-capacity chooses its own Poisson rates: drop --request-rate, --concurrency and --burstiness"
+        )
     return from_args(Config, args, **cli.common_fields(args), engine=engine, goodput=goodput, capacity=capacity)
 
 
@@ -803,6 +985,10 @@ if __name__ == "__main__":
     p = cli.base_parser(__doc__)
     add_options(p, Config)
     add_cli_args(p, with_switch="--find-capacity")
-    p.add_argument("--api-key", metavar="KEY", help=f"with --base-url: the server's API key (default: ${API_KEY_ENV}); "
-                                                  "sent as a bearer token, never written to a file")
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"with --base-url: the server's API key (default: ${API_KEY_ENV}); "
+        "sent as a bearer token, never written to a file",
+    )
     cli.run_main(main, build_config, p)

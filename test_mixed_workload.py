@@ -21,6 +21,7 @@ Run it:
     python test_mixed_workload.py                                  # CPU box: tiny model, scaled-down classes
 Exit code 0 when every variant ran, 1 when one failed, 2 on bad input.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,22 +32,36 @@ from pathlib import Path
 import numpy as np
 
 from common import cli
-from common.runtime import engine as eng
+from common.capacity.display import printer
+from common.capacity.drivers import (
+    saturation_async,
+    saturation_concurrency,
+    search_async,
+    split_samples,
+    start_note,
+    started,
+)
+from common.capacity.flags import add_cli_args, spec_from_args
 from common.capacity.search import ProbePlan, slo_text
 from common.capacity.stats import thin_samples
-from common.capacity.display import printer
-from common.capacity.drivers import (saturation_async, saturation_concurrency, search_async, split_samples, started,
-                                     start_note)
-from common.capacity.flags import add_cli_args, spec_from_args
 from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
-from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
-from common.traffic.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
 from common.measure.metrics import StageTimer
 from common.measure.mixed import analyse, mix_prompts, workload
 from common.output.plotting import class_cdf_plot, scatter_plot, timeline_plot
-from common.output.results import (RunFile, any_failed, environment, figure_subtitle, record_failure, run_path, then,
-                                   timestamp)
+from common.output.results import (
+    RunFile,
+    any_failed,
+    environment,
+    figure_subtitle,
+    record_failure,
+    run_path,
+    then,
+    timestamp,
+)
 from common.output.tables import num, pct, print_table
+from common.runtime import engine as eng
+from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
+from common.traffic.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
 from common.traffic.workloads import PoissonWorkload, random_prompts
 
 EXPERIMENT = "mixed_workload"
@@ -66,35 +81,50 @@ def _range(text: str) -> tuple[int, int]:
 class Config(RunConfig):
     num_requests: int | None = option(help="requests in the mix", gpu=200, cpu=40, type=int)
     long_fraction: float = option(0.1, "share of long requests")
-    long_len: tuple[int, int] | None = option(help="long prompt tokens LO-HI", gpu=(6000, 8000), cpu=(3000, 3800),
-                                              type=_range)
-    short_len: tuple[int, int] | None = option(help="short prompt tokens LO-HI", gpu=(64, 256), cpu=(16, 64),
-                                               type=_range)
+    long_len: tuple[int, int] | None = option(
+        help="long prompt tokens LO-HI", gpu=(6000, 8000), cpu=(3000, 3800), type=_range
+    )
+    short_len: tuple[int, int] | None = option(
+        help="short prompt tokens LO-HI", gpu=(64, 256), cpu=(16, 64), type=_range
+    )
     output_len: int | None = option(help="output tokens of every request", gpu=128, cpu=16, type=int)
     request_rate: float | None = option(help="Poisson arrivals per second", gpu=8.0, cpu=20.0, type=float)
-    budgets: list[int] | None = option(help="--max-num-batched-tokens values with chunking", gpu=[512, 2048, 8192],
-                                       cpu=[256, 1024], type=cli.int_list)
+    budgets: list[int] | None = option(
+        help="--max-num-batched-tokens values with chunking", gpu=[512, 2048, 8192], cpu=[256, 1024], type=cli.int_list
+    )
     no_chunk: bool = option(True, "skip the no-chunking variant", flag="--no-baseline", action="store_false")
-    caps: list[int] | None = option(help="long_prefill_token_threshold values, each crossed with every larger budget",
-                                    gpu=[256, 512, 1024], cpu=[64, 128], type=cli.int_list)
+    caps: list[int] | None = option(
+        help="long_prefill_token_threshold values, each crossed with every larger budget",
+        gpu=[256, 512, 1024],
+        cpu=[64, 128],
+        type=cli.int_list,
+    )
     seed: int = option(0, "seed of the mix and its arrivals")
     plots: bool = option(True, "no PNG plots", flag="--no-plots", action="store_false")
-    capacity: dict | None = option(cli=False)       # --capacity: search settings (slo None = 5x short requests alone)
+    capacity: dict | None = option(cli=False)  # --capacity: search settings (slo None = 5x short requests alone)
 
 
 def variants(cfg: Config, max_len: int) -> list[dict]:
     """Engine overrides per scheduler variant: no chunking, each budget, each budget x each cap below it."""
     out = []
     if cfg.no_chunk:
-        out.append({"name": "no chunking", "engine": {"enable_chunked_prefill": False,
-                                                      "max_num_batched_tokens": max_len}})
+        out.append(
+            {"name": "no chunking", "engine": {"enable_chunked_prefill": False, "max_num_batched_tokens": max_len}}
+        )
     for b in cfg.budgets:
         out.append({"name": f"chunked {b}", "engine": {"enable_chunked_prefill": True, "max_num_batched_tokens": b}})
     for b in cfg.budgets:
         for cap in [c for c in cfg.caps if c < b]:
-            out.append({"name": f"chunked {b}, cap {cap}",
-                        "engine": {"enable_chunked_prefill": True, "max_num_batched_tokens": b,
-                                   "long_prefill_token_threshold": cap}})
+            out.append(
+                {
+                    "name": f"chunked {b}, cap {cap}",
+                    "engine": {
+                        "enable_chunked_prefill": True,
+                        "max_num_batched_tokens": b,
+                        "long_prefill_token_threshold": cap,
+                    },
+                }
+            )
     return out
 
 
@@ -121,9 +151,14 @@ async def _variant_child(cfg: dict) -> dict:
         with timer("capacity_search"):
             capacity = await mix_capacity(backend, {**cfg, "max_num_seqs": scheduler["max_num_seqs"]}, alone)
     backend.engine.shutdown()
-    return {"stage_seconds": timer.seconds, "scheduler": scheduler, "alone": [r.to_raw(t0) for r in alone],
-            "mixed": [r.to_raw(t1) for r in mix], "long_alone": [r.to_raw(t0) for r in long_alone],
-            "capacity": capacity}
+    return {
+        "stage_seconds": timer.seconds,
+        "scheduler": scheduler,
+        "alone": [r.to_raw(t0) for r in alone],
+        "mixed": [r.to_raw(t1) for r in mix],
+        "long_alone": [r.to_raw(t0) for r in long_alone],
+        "capacity": capacity,
+    }
 
 
 async def mix_capacity(backend, cfg: dict, alone) -> dict:
@@ -133,19 +168,32 @@ async def mix_capacity(backend, cfg: dict, alone) -> dict:
     c = dict(cfg["capacity"])
     if not c.get("slo"):
         ok = [r for r in alone if r.ok]
-        c["slo"] = {"ttft": round(5 * float(np.median([r.ttft_s for r in ok])) * 1000, 1),
-                    "tpot": round(5 * float(np.median([r.tpot_s for r in ok if r.tpot_s])) * 1000, 2)}
+        c["slo"] = {
+            "ttft": round(5 * float(np.median([r.ttft_s for r in ok])) * 1000, 1),
+            "tpot": round(5 * float(np.median([r.tpot_s for r in ok if r.tpot_s])) * 1000, 2),
+        }
         c["slo_source"] = "5x the short requests' median TTFT and TPOT alone, measured with the first variant"
-    make = PoissonWorkload(lambda n, seed: mix_prompts(cfg, cfg["vocab_size"], n, seed), cfg["output_len"],
-                           {"source": "class_mix"})
+    make = PoissonWorkload(
+        lambda n, seed: mix_prompts(cfg, cfg["vocab_size"], n, seed), cfg["output_len"], {"source": "class_mix"}
+    )
     # long prompts keep the engine compute-bound at a small batch: a closed loop of 2 x a probe's requests saturates
     # it (256 clients of a long-prompt mix would spend minutes in prefill)
-    sat = None if c.get("start_rate") else await saturation_async(
-        backend, make, saturation_concurrency(cfg["max_num_seqs"], cap=2 * c["min_requests"]), cfg["seed"] + 13)
+    sat = (
+        None
+        if c.get("start_rate")
+        else await saturation_async(
+            backend, make, saturation_concurrency(cfg["max_num_seqs"], cap=2 * c["min_requests"]), cfg["seed"] + 13
+        )
+    )
     spec = started({k: v for k, v in c.items() if k != "slo_source"}, sat, term_class={"ttft": "short"})
-    res = await search_async(spec, ProbePlan.from_spec(spec, cfg["output_len"]), make, backend, seed=cfg["seed"] + 5000,
-                             on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial}),
-                                              start_note(spec, sat)))
+    res = await search_async(
+        spec,
+        ProbePlan.from_spec(spec, cfg["output_len"]),
+        make,
+        backend,
+        seed=cfg["seed"] + 5000,
+        on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial}), start_note(spec, sat)),
+    )
     res["start"] = start_note(spec, sat)
     return {**res, "term_class": {"ttft": "short"}, "slo_source": c.get("slo_source", "--slo")}
 
@@ -157,14 +205,17 @@ def main(cfg: Config) -> dict:
     max_len = int(engine_kwargs.get("max_model_len") or min(info.raw.get("max_position_embeddings", 32768), 32768))
     need = cfg.long_len[1] + cfg.output_len
     if need > max_len:
-        raise cli.UsageError(f"long prompts need {need} tokens but max_model_len is {max_len}; lower --long-len or "
-                             "raise --max-model-len")
+        raise cli.UsageError(
+            f"long prompts need {need} tokens but max_model_len is {max_len}; lower --long-len or raise --max-model-len"
+        )
     engine_kwargs.setdefault("max_model_len", max_len)
     tp = int(engine_kwargs.get("tensor_parallel_size", 1))
     ts, vs = timestamp(), variants(cfg, max_len)
-    print(f"model: {info.name}  {cfg.num_requests} requests at {cfg.request_rate} req/s, {cfg.long_fraction:.0%} long "
-          f"({cfg.long_len[0]}-{cfg.long_len[1]} tokens) / short ({cfg.short_len[0]}-{cfg.short_len[1]}), "
-          f"{cfg.output_len} out")
+    print(
+        f"model: {info.name}  {cfg.num_requests} requests at {cfg.request_rate} req/s, {cfg.long_fraction:.0%} long "
+        f"({cfg.long_len[0]}-{cfg.long_len[1]} tokens) / short ({cfg.short_len[0]}-{cfg.short_len[1]}), "
+        f"{cfg.output_len} out"
+    )
     print("variants: " + "; ".join(v["name"] for v in vs))
     rows, done, files, runs = [], [], [], []
     base = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": info.vocab_size}
@@ -176,11 +227,14 @@ def main(cfg: Config) -> dict:
         rows.append(row)
         runs += [run] if run else []
         done += [entry] if entry else []
-        c = run.metrics.get("capacity") if run else None   # (read from the file: a summary that broke cannot lose it)
+        c = run.metrics.get("capacity") if run else None  # (read from the file: a summary that broke cannot lose it)
         if c and c.get("slo") and cfg.capacity and not cfg.capacity.get("slo"):  # the first variant fixed the SLO
             cfg.capacity = {**cfg.capacity, "slo": c["slo"], "slo_source": c["slo_source"]}
-    out = then("the tables and plots", lambda: report(cfg, rows, done, files, ts, info), *runs) or \
-        {"rows": rows, "files": files, "plots": []}
+    out = then("the tables and plots", lambda: report(cfg, rows, done, files, ts, info), *runs) or {
+        "rows": rows,
+        "files": files,
+        "plots": [],
+    }
     failed = any_failed(runs) or any(r["status"] == "failed" for r in rows)
     return {**out, "exit_code": 1 if failed else 0}
 
@@ -189,41 +243,72 @@ def run_variant(cfg: Config, v: dict, base: dict, path: Path) -> tuple[dict, tup
     """One scheduler variant in its own engine process, saved at once, then summarized in a step after it:
     (table row, (variant, metrics, raw) or None, its file)."""
     child = {**base, "engine": {**base["engine"], **v["engine"]}, "variant": v["name"], "capacity": cfg.capacity}
-    res = until_interrupted(run_isolated, "test_mixed_workload:variant_child", child, timeout_s=cfg.timeout_s,
-                            label=v["name"])
+    res = until_interrupted(
+        run_isolated, "test_mixed_workload:variant_child", child, timeout_s=cfg.timeout_s, label=v["name"]
+    )
     if res["status"] != "ok":
-        return record_failure(path, v["name"], res, experiment=EXPERIMENT, config=child,
-                              metrics={"variant": v["name"]}, row={"variant": v["name"]}), None, None
+        return (
+            record_failure(
+                path,
+                v["name"],
+                res,
+                experiment=EXPERIMENT,
+                config=child,
+                metrics={"variant": v["name"]},
+                row={"variant": v["name"]},
+            ),
+            None,
+            None,
+        )
     capacity = res.get("capacity")
-    run = RunFile(path, EXPERIMENT, child, metrics={"variant": v["name"], **v["engine"], "scheduler": res["scheduler"]},
-                  raw={"alone": res["alone"], "mixed": res["mixed"], "long_alone": res["long_alone"],
-                       "capacity_probes": split_samples(capacity), "stage_seconds": res["stage_seconds"]})
+    run = RunFile(
+        path,
+        EXPERIMENT,
+        child,
+        metrics={"variant": v["name"], **v["engine"], "scheduler": res["scheduler"]},
+        raw={
+            "alone": res["alone"],
+            "mixed": res["mixed"],
+            "long_alone": res["long_alone"],
+            "capacity_probes": split_samples(capacity),
+            "stage_seconds": res["stage_seconds"],
+        },
+    )
     if capacity:
         run.metrics["capacity"] = capacity
-    run.save()   # the samples on disk before anything reads them
+    run.save()  # the samples on disk before anything reads them
+
     def summary() -> tuple[dict, tuple]:
-        m = {**run.metrics, **analyse(res),
-             # the cap the engine ran with (vLLM's own value where the variant sets none)
-             "long_prefill_token_threshold": res["scheduler"]["long_prefill_token_threshold"]}
+        m = {
+            **run.metrics,
+            **analyse(res),
+            # the cap the engine ran with (vLLM's own value where the variant sets none)
+            "long_prefill_token_threshold": res["scheduler"]["long_prefill_token_threshold"],
+        }
         if capacity:  # the search's probe lines went to stderr with the engine's log; its outcome goes with the tables
             print(
                 f"  {len(capacity['probes'])} probes, {capacity['search_s']:.0f} s: {capacity['verdict']}", flush=True
             )
         run.save(metrics=m, status="ok" if not m["failed"] else "failed", rows=[_row(m)])
         return run.rows[0], (v, m, res)
+
     row, entry = then("the summary", summary, run) or ({"variant": v["name"], "status": "failed"}, None)
     return row, entry, run
 
 
 def _row(m: dict) -> dict:
     cap = m.get("capacity")
-    row = {"variant": m["variant"],
-           "short TTFT p50/p99 ms": f"{num(m['short_median_ttft_ms'])} / {num(m['short_p99_ttft_ms'])}",
-           "alone p99 ms": num(m["short_alone_p99_ttft_ms"]),
-           "inflation p99": f"{m['short_ttft_inflation_p99']:.2f}x" if m.get("short_ttft_inflation_p99") else "-",
-           "HOL blocked": pct(m.get("hol_blocked_share")),
-           "short TPOT p99 ms": num(m["short_p99_tpot_ms"], 2), "long TTFT p50 ms": num(m["long_median_ttft_ms"]),
-           "long E2E p50 ms": num(m["long_median_e2el_ms"]), "Jain slowdown": num(m["jain_slowdown"], 3)}
+    row = {
+        "variant": m["variant"],
+        "short TTFT p50/p99 ms": f"{num(m['short_median_ttft_ms'])} / {num(m['short_p99_ttft_ms'])}",
+        "alone p99 ms": num(m["short_alone_p99_ttft_ms"]),
+        "inflation p99": f"{m['short_ttft_inflation_p99']:.2f}x" if m.get("short_ttft_inflation_p99") else "-",
+        "HOL blocked": pct(m.get("hol_blocked_share")),
+        "short TPOT p99 ms": num(m["short_p99_tpot_ms"], 2),
+        "long TTFT p50 ms": num(m["long_median_ttft_ms"]),
+        "long E2E p50 ms": num(m["long_median_e2el_ms"]),
+        "Jain slowdown": num(m["jain_slowdown"], 3),
+    }
     if cap:
         row["capacity req/s"] = "failed" if cap.get("failed") else num(cap["request_rate"], 2)
     row.update({"failed": m["failed"], "status": "ok" if not m["failed"] else "failed"})
@@ -254,9 +339,14 @@ def takeaway(ms: list[dict], rate: float) -> list[str]:
         )
     best, by = measured_best(ms)
     if best:
-        lines.append(f"Best measured: '{best['variant']}' ("
-                     + ("the most capacity under the SLO)" if by == "capacity" else
-                        f"the lowest short p99 TTFT inflation at {rate:g} req/s; no capacity under the SLO was found)"))
+        lines.append(
+            f"Best measured: '{best['variant']}' ("
+            + (
+                "the most capacity under the SLO)"
+                if by == "capacity"
+                else f"the lowest short p99 TTFT inflation at {rate:g} req/s; no capacity under the SLO was found)"
+            )
+        )
     return lines
 
 
@@ -278,24 +368,32 @@ def best_variant(ms: list[dict], rate: float) -> list[str]:
     lines = []
     if by == "capacity":
         c = best["capacity"]
-        head = (f"'{best['variant']}' serves the most of this mix under "
-                f"{slo_text(c['slo'], c['percentile'], c.get('term_class'))} ({c['slo_source']}): "
-                f"{c['request_rate']:.3g} req/s")
+        head = (
+            f"'{best['variant']}' serves the most of this mix under "
+            f"{slo_text(c['slo'], c['percentile'], c.get('term_class'))} ({c['slo_source']}): "
+            f"{c['request_rate']:.3g} req/s"
+        )
         r0 = (ref or {}).get("capacity", {}).get("request_rate")
         if best is not ref and r0:
-            head += (f", {c['request_rate'] / r0:.2f}x no chunking's {r0:.3g} req/s (Sarathi-Serve reports 2.6x for a "
-                     "7B model on one A100, at its own SLO and mix)")
+            head += (
+                f", {c['request_rate'] / r0:.2f}x no chunking's {r0:.3g} req/s (Sarathi-Serve reports 2.6x for a "
+                "7B model on one A100, at its own SLO and mix)"
+            )
         elif best is not ref and ref and ref.get("capacity"):
             head += ", where no chunking met the SLO at no rate tried"
         lines.append(head + ".")
     elif searched := [m for m in ms if m.get("capacity") and not m["capacity"].get("failed")]:
-        lines.append(f"No variant met the SLO ({searched[0]['capacity']['slo']} ms) at any rate tried: loosen "
-                     "--slo or lower the long share.")
+        lines.append(
+            f"No variant met the SLO ({searched[0]['capacity']['slo']} ms) at any rate tried: loosen "
+            "--slo or lower the long share."
+        )
     if best is None:
         return ["Takeaway: no variant completed short requests both alone and in the mix."] + lines
     if best is ref or not best.get("enable_chunked_prefill"):
-        return ["Takeaway: no chunked variant beat no chunking on this run; keep chunked prefill off for this mix, "
-                "or measure again at another load."] + lines
+        return [
+            "Takeaway: no chunked variant beat no chunking on this run; keep chunked prefill off for this mix, "
+            "or measure again at another load."
+        ] + lines
     at_rate = f"At the mix's own {rate:g} req/s, short p99 TTFT is "
     infl = best.get("short_ttft_inflation_p99")
     at_rate += (f"{infl:.2f}x its alone value" if infl else "not measured") + (
@@ -309,9 +407,11 @@ def best_variant(ms: list[dict], rate: float) -> list[str]:
         )
     during, none_ms = "short_mean_itl_during_long_prefill_ms", "short_mean_itl_without_long_prefill_ms"
     if ref and ref.get(during) and best.get(during):
-        at_rate += (f"; while a long prompt was in prefill, short requests got a token every {best[during]:.1f} ms on "
-                    f"average ({ref[during]:.1f} ms without chunking, {best[none_ms]:.1f} ms with no long prompt in "
-                    "prefill)")
+        at_rate += (
+            f"; while a long prompt was in prefill, short requests got a token every {best[during]:.1f} ms on "
+            f"average ({ref[during]:.1f} ms without chunking, {best[none_ms]:.1f} ms with no long prompt in "
+            "prefill)"
+        )
     if by == "capacity":
         return [f"Takeaway: use {knob(best)}: " + lines[0], at_rate + "."]
     return [f"Takeaway: use {knob(best)} ('{best['variant']}'). " + at_rate + "."] + lines
@@ -321,8 +421,11 @@ def report(cfg, rows, done, files, ts, info) -> dict:
     lines = takeaway([m for _, m, _ in done], cfg.request_rate) if done else []
     print_table(rows, "\n".join(lines), title="Mixed workload: short requests next to long ones")
     sub = figure_subtitle(info.short_name, environment(), f"{cfg.num_requests} requests at {cfg.request_rate:g}/s")
-    plots = plot(cfg, done, Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}", sub) \
-        if cfg.plots and done else []
+    plots = (
+        plot(cfg, done, Path(cfg.output_dir) / f"{EXPERIMENT}_{info.short_name}_{ts}", sub)
+        if cfg.plots and done
+        else []
+    )
     print("results: " + ", ".join(files) + ("\nplots: " + ", ".join(plots) if plots else ""))
     return {"rows": rows, "files": files, "plots": plots}
 
@@ -330,19 +433,27 @@ def report(cfg, rows, done, files, ts, info) -> dict:
 def plot(cfg, done, stem: Path, sub: str) -> list[str]:
     """Each variant's TTFT CDF (one colour per variant: short requests solid, long dashed; the TTFT target), the
     trade-off between the classes (the target and the best variant marked), the best and worst timelines."""
-    slo = ((cfg.capacity or {}).get("slo") or {}).get("ttft")   # judged over the short requests
+    slo = ((cfg.capacity or {}).get("slo") or {}).get("ttft")  # judged over the short requests
     target = (slo, f"TTFT SLO {slo:g} ms (short requests)") if slo else (None, None)
-    per = {v["name"]: {k: [r["ttft_ms"] for r in res["mixed"] if r["klass"] == k] for k in ("short", "long")}
-           for v, _, res in done}
+    per = {
+        v["name"]: {k: [r["ttft_ms"] for r in res["mixed"] if r["klass"] == k] for k in ("short", "long")}
+        for v, _, res in done
+    }
     best, _ = measured_best([m for _, m, _ in done])
-    plots = [class_cdf_plot(Path(f"{stem}_ttft_cdf.png"), per, f"TTFT per scheduler variant: {sub}", "TTFT (ms)",
-                            *target),
-             scatter_plot(Path(f"{stem}_tradeoff.png"),
-                          {m["variant"]: (m["long_median_ttft_ms"], m["short_p99_ttft_ms"]) for _, m, _ in done},
-                          f"What protecting short requests costs long ones: {sub}", "long requests: median TTFT (ms)",
-                          "short requests: p99 TTFT (ms)", *target, best=best["variant"] if best else None)]
+    plots = [
+        class_cdf_plot(Path(f"{stem}_ttft_cdf.png"), per, f"TTFT per scheduler variant: {sub}", "TTFT (ms)", *target),
+        scatter_plot(
+            Path(f"{stem}_tradeoff.png"),
+            {m["variant"]: (m["long_median_ttft_ms"], m["short_p99_ttft_ms"]) for _, m, _ in done},
+            f"What protecting short requests costs long ones: {sub}",
+            "long requests: median TTFT (ms)",
+            "short requests: p99 TTFT (ms)",
+            *target,
+            best=best["variant"] if best else None,
+        ),
+    ]
     ranked = sorted(done, key=lambda x: x[1].get("short_ttft_inflation_p99") or float("inf"))
-    for tag, (v, m, res) in (("best", ranked[0]), ("worst", ranked[-1])):
+    for tag, (v, _m, res) in (("best", ranked[0]), ("worst", ranked[-1])):
         plots.append(
             timeline_plot(
                 Path(f"{stem}_timeline_{tag}.png"),
@@ -362,8 +473,9 @@ def build_config(args, engine: dict) -> Config:
         raise cli.UsageError("--request-rate must be > 0")
     for k in ("enable_chunked_prefill", "max_num_batched_tokens", "long_prefill_token_threshold"):
         if k in engine:
-            raise cli.UsageError(f"--{k.replace('_', '-')} is what this experiment varies; use --budgets / --caps / "
-                                 "--no-baseline")
+            raise cli.UsageError(
+                f"--{k.replace('_', '-')} is what this experiment varies; use --budgets / --caps / --no-baseline"
+            )
     if args.slo and not args.capacity:
         raise cli.UsageError("--slo sets the capacity search's target: add --capacity")
     capacity = spec_from_args(args, required=False, slo_optional=True) if args.capacity else None

@@ -16,20 +16,22 @@ Run it:
 
 Exit code 0 when every attempted size passed, 1 when one failed, 2 on bad input.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from common import cli
-from common.runtime import hardware
-from common.runtime import engine as eng
 from common.config import RunConfig, add_options, from_args, option
-from common.runtime.gpu_memory import MemoryTracker, balance
-from common.runtime.isolation import run_isolated, until_interrupted
 from common.measure.metrics import StageTimer
-from common.runtime.models import layout_problem
 from common.output.results import RunFile, any_failed, record_failure, run_path, save_run, then, timestamp
 from common.output.tables import fmt_bytes, fmt_mib, print_table
+from common.runtime import engine as eng
+from common.runtime import hardware
+from common.runtime.gpu_memory import MemoryTracker, balance
+from common.runtime.isolation import run_isolated, until_interrupted
+from common.runtime.models import layout_problem
 from common.traffic.workloads import CHECK_PROMPTS
 
 EXPERIMENT = "tensor_parallel"
@@ -102,9 +104,9 @@ def rank_memory(result: dict, tp: int) -> tuple[list[str], list[float]]:
 def agreement(ref: list[list[int]], other: list[list[int]]) -> float:
     """Mean share of each prompt's tokens that match the reference up to the first difference."""
     shares = []
-    for a, b in zip(ref, other):
+    for a, b in zip(ref, other, strict=True):
         n = 0
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=False):
             if x != y:
                 break
             n += 1
@@ -128,41 +130,77 @@ def main(cfg: Config) -> dict:
     rows, files, measured, runs, reference = [], [], [], [], None
     runnable = [tp for tp, why in plan if not why]
     for tp, why in plan:
-        base_cfg = {"experiment": EXPERIMENT, "tp": tp, "engine": {**engine_kwargs, "tensor_parallel_size": tp},
-                    "max_tokens": cfg.max_tokens, "model": info.name}
+        base_cfg = {
+            "experiment": EXPERIMENT,
+            "tp": tp,
+            "engine": {**engine_kwargs, "tensor_parallel_size": tp},
+            "max_tokens": cfg.max_tokens,
+            "model": info.name,
+        }
         path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, tp, ts)
         files.append(str(path))
         if why:
             rows.append({"TP": tp, "status": "skipped", "reason": why})
-            save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics={"tp": tp}, status="skipped",
-                     failure={"kind": "skipped", "message": why}, rows=[rows[-1]])
+            save_run(
+                path,
+                experiment=EXPERIMENT,
+                config=base_cfg,
+                metrics={"tp": tp},
+                status="skipped",
+                failure={"kind": "skipped", "message": why},
+                rows=[rows[-1]],
+            )
             continue
         print(f"\n=== [{runnable.index(tp) + 1}/{len(runnable)}] TP={tp}: loading in its own process ...", flush=True)
-        res = until_interrupted(run_isolated, "test_tensor_parallel:tp_check", base_cfg, timeout_s=cfg.timeout_s,
-                                label=f"TP={tp}")
+        res = until_interrupted(
+            run_isolated, "test_tensor_parallel:tp_check", base_cfg, timeout_s=cfg.timeout_s, label=f"TP={tp}"
+        )
         if res["status"] != "ok":  # recorded; on Ctrl-C the sweep stops here, what finished is on disk
-            rows.append(record_failure(path, f"TP={tp}", res, experiment=EXPERIMENT, config=base_cfg,
-                                       metrics={"tp": tp}, row={"TP": tp}))
+            rows.append(
+                record_failure(
+                    path, f"TP={tp}", res, experiment=EXPERIMENT, config=base_cfg, metrics={"tp": tp}, row={"TP": tp}
+                )
+            )
             continue
-        runs.append(run := RunFile(path, EXPERIMENT, base_cfg, metrics={"tp": tp}, raw={
-            "token_ids": res["token_ids"], "texts": res["texts"], "ranks": res["ranks"], "memory": res["memory"],
-            "stage_seconds": res["stage_seconds"], "process_wall_s": res["process_wall_s"]}))
-        run.save()   # what the ranks reported, before anything reads it
+        runs.append(
+            run := RunFile(
+                path,
+                EXPERIMENT,
+                base_cfg,
+                metrics={"tp": tp},
+                raw={
+                    "token_ids": res["token_ids"],
+                    "texts": res["texts"],
+                    "ranks": res["ranks"],
+                    "memory": res["memory"],
+                    "stage_seconds": res["stage_seconds"],
+                    "process_wall_s": res["process_wall_s"],
+                },
+            )
+        )
+        run.save()  # what the ranks reported, before anything reads it
         if tp == 1 and reference is None:
             reference = res["token_ids"]
         dummy = str(engine_kwargs.get("load_format", "")) == "dummy"  # random weights differ per layout
-        rows.append(then("the summary", lambda: summary(run, res, tp, reference, label, dummy, measured), run)
-                    or {"TP": tp, "status": "failed", "reason": "its summary failed (see the JSON)"})
+        rows.append(
+            then("the summary", partial(summary, run, res, tp, reference, label, dummy, measured), run)
+            or {"TP": tp, "status": "failed", "reason": "its summary failed (see the JSON)"}
+        )
 
     # 3. The table and its takeaway
     text, all_passed = then("the table", lambda: table(rows, measured), *runs) or ("", False)
     print("results: " + ", ".join(files))
-    return {"rows": rows, "files": files, "takeaway": text,
-            "exit_code": 0 if all_passed and not any_failed(runs) else 1}
+    return {
+        "rows": rows,
+        "files": files,
+        "takeaway": text,
+        "exit_code": 0 if all_passed and not any_failed(runs) else 1,
+    }
 
 
-def summary(run: RunFile, res: dict, tp: int, reference: list | None, label: str, dummy: bool,
-            measured: list[dict]) -> dict:
+def summary(
+    run: RunFile, res: dict, tp: int, reference: list | None, label: str, dummy: bool, measured: list[dict]
+) -> dict:
     """One size's figures into its file (and `measured`): its table row."""
     metrics = tp_metrics(res, tp, None if dummy or reference is None else agreement(reference, res["token_ids"]))
     measured.append(metrics)
@@ -191,15 +229,26 @@ def tp_metrics(res: dict, tp: int, agree: float | None) -> dict:
         )
     st = res["stage_seconds"]
     return {
-        "tp": tp, "world_size": res["world_size"], "import_s": st["import"], "engine_start_s": st["engine_start"],
-        "warmup_s": st["warmup"], "measure_s": st["measure"], "check_output_throughput": res["check_output_throughput"],
-        "memory_backend": res["memory"]["backend"], "rank_memory_labels": labels, "rank_memory_used_mib": per_rank,
-        "rank_memory_peak_mib": [next((d["peak_used_mib"] for d in res["memory"]["devices"] if d["label"] == lb), None)
-                                 for lb in labels],
-        "memory_balance": bal, "memory_balanced": balanced,
+        "tp": tp,
+        "world_size": res["world_size"],
+        "import_s": st["import"],
+        "engine_start_s": st["engine_start"],
+        "warmup_s": st["warmup"],
+        "measure_s": st["measure"],
+        "check_output_throughput": res["check_output_throughput"],
+        "memory_backend": res["memory"]["backend"],
+        "rank_memory_labels": labels,
+        "rank_memory_used_mib": per_rank,
+        "rank_memory_peak_mib": [
+            next((d["peak_used_mib"] for d in res["memory"]["devices"] if d["label"] == lb), None) for lb in labels
+        ],
+        "memory_balance": bal,
+        "memory_balanced": balanced,
         "weights_gib_per_rank": [r["weights_bytes"] / 2**30 for r in res["ranks"]],
         "kv_cache_gib_per_rank": [r["kv_cache_bytes"] / 2**30 for r in res["ranks"]],
-        "kv_cache_tokens": res["kv_cache_tokens"], "token_agreement_vs_tp1": agree, "inference_checks": res["checks"],
+        "kv_cache_tokens": res["kv_cache_tokens"],
+        "token_agreement_vs_tp1": agree,
+        "inference_checks": res["checks"],
         "status": status,
     }
 
@@ -208,15 +257,21 @@ def tp_row(m: dict, res: dict, label: str, dummy: bool) -> dict:
     bal, agree = m["memory_balance"], m["token_agreement_vs_tp1"]
     mem_col = "mem/rank (NVML)" if m["memory_backend"] == "nvml" else "mem/rank (RSS)"
     return {
-        "TP": m["tp"], label + "s": m["tp"], "load s": round(m["engine_start_s"], 1),
+        "TP": m["tp"],
+        label + "s": m["tp"],
+        "load s": round(m["engine_start_s"], 1),
         "check tok/s": round(m["check_output_throughput"], 1),
         mem_col: " / ".join(fmt_mib(v) for v in m["rank_memory_used_mib"]),
         "weights/rank": " / ".join(fmt_bytes(r["weights_bytes"]) for r in res["ranks"]),
-        "balance": ("n/a (1 rank)" if len(m["rank_memory_used_mib"]) < 2 else
-                    f"{'-' if bal is None else f'{bal * 100:.1f}%'} {'PASS' if m['memory_balanced'] else 'FAIL'}"),
+        "balance": (
+            "n/a (1 rank)"
+            if len(m["rank_memory_used_mib"]) < 2
+            else f"{'-' if bal is None else f'{bal * 100:.1f}%'} {'PASS' if m['memory_balanced'] else 'FAIL'}"
+        ),
         "KV cache tokens": f"{m['kv_cache_tokens']:,}" if m["kv_cache_tokens"] else "-",
-        "agree vs TP1": "ref" if m["tp"] == 1 else (("n/a (dummy weights)" if dummy else "n/a") if agree is None
-                                                    else f"{agree * 100:.0f}%"),
+        "agree vs TP1": "ref"
+        if m["tp"] == 1
+        else (("n/a (dummy weights)" if dummy else "n/a") if agree is None else f"{agree * 100:.0f}%"),
         "status": m["status"],
     }
 
@@ -227,8 +282,10 @@ def takeaway(rows: list[dict], measured: list[dict]) -> tuple[str, bool]:
     passed = [r for r in rows if r["status"] == "pass"]
     skipped = [r for r in rows if r["status"] == "skipped"]
     if ran and len(passed) == len(ran):
-        text = (f"Takeaway: TP {', '.join(str(r['TP']) for r in passed)} loaded, answered and kept the ranks' "
-                f"memory within {BALANCE_LIMIT * 100:.0f}% of each other")
+        text = (
+            f"Takeaway: TP {', '.join(str(r['TP']) for r in passed)} loaded, answered and kept the ranks' "
+            f"memory within {BALANCE_LIMIT * 100:.0f}% of each other"
+        )
         by_tp = {m["tp"]: m for m in measured}
         if 1 in by_tp and len(by_tp) > 1:
             top = max(by_tp)
@@ -238,8 +295,10 @@ def takeaway(rows: list[dict], measured: list[dict]) -> tuple[str, bool]:
             if k1 and kn:
                 text += f" and fits {kn / k1:.1f}x the KV-cache tokens"
     elif ran:
-        text = f"Takeaway: TP {', '.join(str(r['TP']) for r in ran if r['status'] != 'pass')} did not pass; see the " \
-               "reasons and hints above"
+        text = (
+            f"Takeaway: TP {', '.join(str(r['TP']) for r in ran if r['status'] != 'pass')} did not pass; see the "
+            "reasons and hints above"
+        )
     else:
         text = "Takeaway: nothing could run here"
     if skipped:

@@ -4,6 +4,7 @@ Each script owns a small argparse parser for its experiment flags. Every other f
 flag and is parsed by vLLM's own parser (`EngineArgs.add_cli_args`), imported only when such flags are
 present, so `--help` stays instant. `--help-engine` prints vLLM's full flag list.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from common.runtime.models import ModelNotFound, resolve_engine_kwargs
 from common.output.results import atomic_write, slug, writable_dir, written
+from common.runtime.models import ModelNotFound, resolve_engine_kwargs
 from common.runtime.tiny_model import default_dir
 
 # engine flags an experiment sets itself per configuration; a user passing them gets a clear error
@@ -69,21 +70,33 @@ def common_fields(args, check_output: bool = True) -> dict:
 
 
 def base_parser(doc: str | None) -> argparse.ArgumentParser:
-    p = _Parser(description=(doc or "").strip(), epilog=ENGINE_EPILOG, allow_abbrev=False,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None,
-                   help="hub id or local folder (default: Qwen/Qwen2.5-7B-Instruct on a GPU, "
-                        "the tiny random-weight Qwen2 built locally on CPU or with LAB_DEFAULTS=cpu, which also takes "
-                        "the CPU box's workload defaults)")
+    p = _Parser(
+        description=(doc or "").strip(),
+        epilog=ENGINE_EPILOG,
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="hub id or local folder (default: Qwen/Qwen2.5-7B-Instruct on a GPU, "
+        "the tiny random-weight Qwen2 built locally on CPU or with LAB_DEFAULTS=cpu, which also takes "
+        "the CPU box's workload defaults)",
+    )
     p.add_argument("--output-dir", default="results", help="where JSON/CSV/plots go (default: results/)")
-    p.add_argument("--timeout", type=float, default=1800.0,
-                   help="seconds one configuration may take before it is killed and recorded as failed")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        help="seconds one configuration may take before it is killed and recorded as failed",
+    )
     p.add_argument("--help-engine", action="store_true", help="list vLLM's engine flags and exit")
     return p
 
 
 def engine_parser():
     from vllm.engine.arg_utils import AsyncEngineArgs
+
     try:
         from vllm.utils.argparse_utils import FlexibleArgumentParser
     except ImportError:  # older vLLM
@@ -162,8 +175,11 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None):
     return args, parse_engine_flags(rest)
 
 
-def run_main(main: Callable[[object], dict], build_cfg: Callable[[argparse.Namespace, dict], object],
-             parser: argparse.ArgumentParser) -> None:
+def run_main(
+    main: Callable[[object], dict],
+    build_cfg: Callable[[argparse.Namespace, dict], object],
+    parser: argparse.ArgumentParser,
+) -> None:
     """The `__main__` block of every script: parse, build the config, run, map errors to exit codes.
 
     Exit 2 with one line on bad input; 130 on Ctrl-C (what finished is already on disk);
@@ -178,8 +194,15 @@ def run_main(main: Callable[[object], dict], build_cfg: Callable[[argparse.Names
         sys.exit(2)
     except KeyboardInterrupt:
         kept = written()
-        print("\ninterrupted: " + (f"results of finished configurations are kept in the output folder "
-                                   f"({len(kept)} file(s) in {kept[-1].parent})" if kept else
-                                   "before any result was written"), file=sys.stderr)
+        print(
+            "\ninterrupted: "
+            + (
+                f"results of finished configurations are kept in the output folder "
+                f"({len(kept)} file(s) in {kept[-1].parent})"
+                if kept
+                else "before any result was written"
+            ),
+            file=sys.stderr,
+        )
         sys.exit(130)
     sys.exit(int(result.get("exit_code", 0)) if isinstance(result, dict) else 0)

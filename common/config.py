@@ -11,6 +11,7 @@ and one for a CPU box), its flag and its help; the parser, the config and the de
     cfg = from_args(Config, args, engine=...)   # the parsed flags, plus what the script adds
     fill_device_defaults(cfg)                    # input_len None -> 512 on a GPU, 64 on a CPU box
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,13 +23,35 @@ from common.runtime import hardware
 _KEY = "lab"
 
 
-def option(default=None, help: str = "", *, gpu=MISSING, cpu=MISSING, flag: str | None = None, type=None,
-           action: str | None = None, metavar: str | None = None, nargs=None, cli: bool = True):
+def option(
+    default=None,
+    help: str = "",
+    *,
+    gpu=MISSING,
+    cpu=MISSING,
+    flag: str | None = None,
+    type=None,
+    action: str | None = None,
+    metavar: str | None = None,
+    nargs=None,
+    cli: bool = True,
+):
     """A Config field and its command-line flag. `gpu`/`cpu`: the defaults a None value takes by device (the
     field's own default is then None). `flag`: the option string (default --field-name); `action`, `type`, `metavar`
     and `nargs` as argparse takes them; cli=False: set by the script, never a flag."""
-    meta = {_KEY: {"help": help, "gpu": gpu, "cpu": cpu, "flag": flag, "type": type, "action": action,
-                   "metavar": metavar, "nargs": nargs, "cli": cli}}
+    meta = {
+        _KEY: {
+            "help": help,
+            "gpu": gpu,
+            "cpu": cpu,
+            "flag": flag,
+            "type": type,
+            "action": action,
+            "metavar": metavar,
+            "nargs": nargs,
+            "cli": cli,
+        }
+    }
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -38,6 +61,7 @@ def option(default=None, help: str = "", *, gpu=MISSING, cpu=MISSING, flag: str 
 class RunConfig:
     """The fields every script's Config has, from base_parser()'s flags (cli.common_fields) and the vLLM engine flags
     passed through; a script's `class Config(RunConfig)` adds its own."""
+
     model: str | None = option(cli=False)
     engine: dict = option({}, cli=False)
     output_dir: str = option("results", cli=False)
@@ -47,20 +71,34 @@ class RunConfig:
 @dataclass
 class TraceConfig:
     """The flags that replay a request trace instead of the random shape (as `vllm bench serve` names them)."""
-    dataset_name: str | None = option(help="random (default), azure (the Azure LLM inference CSV), timed_trace "
-                                           "(Mooncake / vllm bench JSONL) or sharegpt (real prompts, JSON); a "
-                                           "--dataset-path's extension names it", type=str)
-    dataset_path: str | None = option(help="a request trace to replay (traces/ has two real ones), or a ShareGPT file",
-                                      type=str)
+
+    dataset_name: str | None = option(
+        help="random (default), azure (the Azure LLM inference CSV), timed_trace "
+        "(Mooncake / vllm bench JSONL) or sharegpt (real prompts, JSON); a "
+        "--dataset-path's extension names it",
+        type=str,
+    )
+    dataset_path: str | None = option(
+        help="a request trace to replay (traces/ has two real ones), or a ShareGPT file", type=str
+    )
     trace_start_s: float = option(0.0, "seconds into the trace where the replayed stretch starts", flag="--trace-start")
-    trace_duration_s: float | None = option(help="seconds of the trace to replay (default: to its end)",
-                                            flag="--trace-duration", type=float)
-    trace_window_s: float = option(60.0, "seconds of trace time per window of the stretch's load profile (the "
-                                         "window a capacity probe judges; the day's fleet steps by whole windows of "
-                                         "60 s or more)", flag="--trace-window")
-    trace_judge: str = option("heaviest", "where a capacity probe on a trace replays and judges: heaviest (the "
-                                          "stretch's heaviest window by estimated work, warmed up by the trace just "
-                                          "before it) or start (from the stretch's start)", type=str)
+    trace_duration_s: float | None = option(
+        help="seconds of the trace to replay (default: to its end)", flag="--trace-duration", type=float
+    )
+    trace_window_s: float = option(
+        60.0,
+        "seconds of trace time per window of the stretch's load profile (the "
+        "window a capacity probe judges; the day's fleet steps by whole windows of "
+        "60 s or more)",
+        flag="--trace-window",
+    )
+    trace_judge: str = option(
+        "heaviest",
+        "where a capacity probe on a trace replays and judges: heaviest (the "
+        "stretch's heaviest window by estimated work, warmed up by the trace just "
+        "before it) or start (from the stretch's start)",
+        type=str,
+    )
 
 
 def _meta(f) -> dict | None:
@@ -114,8 +152,11 @@ def add_options(parser: argparse.ArgumentParser, config_cls, group: str | None =
 
 def from_args(config_cls, args: argparse.Namespace, **extra):
     """The config from parsed flags (fields declared as flags) plus `extra` (fields the script fills in)."""
-    given = {f.name: getattr(args, f.name) for f in fields(config_cls)
-             if (m := _meta(f)) and m["cli"] and hasattr(args, f.name)}
+    given = {
+        f.name: getattr(args, f.name)
+        for f in fields(config_cls)
+        if (m := _meta(f)) and m["cli"] and hasattr(args, f.name)
+    }
     return config_cls(**{**given, **extra})
 
 

@@ -36,7 +36,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=f"needs >= 2 GPUs; this machine has {n}"))
 
 
-ONE = f"1 {hardware.unit()}"   # the one-device layout, as tables and files name it here ("1 GPU", "1 CPU rank")
+ONE = f"1 {hardware.unit()}"  # the one-device layout, as tables and files name it here ("1 GPU", "1 CPU rank")
 
 
 def ranks(n: int) -> str:
@@ -47,14 +47,21 @@ def ranks(n: int) -> str:
 def needs_devices(n: int):
     """Skip a test whose run needs n devices (TP or DP over n) where fewer are present, saying so."""
     have = hardware.device_count()
-    return pytest.mark.skipif(have < n, reason=f"needs {n} devices ({hardware.device_label()}s); this machine has "
-                                               f"{have}")
+    return pytest.mark.skipif(
+        have < n, reason=f"needs {n} devices ({hardware.device_label()}s); this machine has {have}"
+    )
 
 
 def run_script(script: str, *args: str, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run one of the lab's scripts as a user would, from the project root."""
-    return subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    return subprocess.run(
+        [sys.executable, script, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -70,12 +77,25 @@ def without_vllm(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def tiny_model():
     from common.runtime.tiny_model import build_tiny_model, tokenizer_dir
+
     path = build_tiny_model()
     return path, tokenizer_dir(path)
 
 
-GPU_ONLY = ("GPU(s)", "per GPU", "per-GPU", "HBM", "NCCL", "multi-GPU", "GPU engine core", "GPU (", "memory per GPU",
-            "GPUs |", "| GPUs", "1 GPU")
+GPU_ONLY = (
+    "GPU(s)",
+    "per GPU",
+    "per-GPU",
+    "HBM",
+    "NCCL",
+    "multi-GPU",
+    "GPU engine core",
+    "GPU (",
+    "memory per GPU",
+    "GPUs |",
+    "| GPUs",
+    "1 GPU",
+)
 
 
 def gpu_words(text: str) -> list[str]:

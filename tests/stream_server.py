@@ -19,6 +19,7 @@ chunk, a usage chunk, then [DONE]. What it does is set per server (and may be ch
 Its prefix-cache counters count, of each token-id prompt, the whole 16-token blocks that begin a prompt seen before
 (as vLLM's counters do, with a cache that never evicts).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,16 +32,26 @@ from aiohttp import web
 
 
 class StreamServer:
-    def __init__(self, ttft_s: float = 0.05, tpot_s: float = 0.01, model: str = "fixture-model",
-                 root: str | None = None, max_model_len: int = 2048, burst: bool = False, fail_every: int = 0,
-                 cut_every: int = 0, api_key: str | None = None, max_running: int | None = None):
+    def __init__(
+        self,
+        ttft_s: float = 0.05,
+        tpot_s: float = 0.01,
+        model: str = "fixture-model",
+        root: str | None = None,
+        max_model_len: int = 2048,
+        burst: bool = False,
+        fail_every: int = 0,
+        cut_every: int = 0,
+        api_key: str | None = None,
+        max_running: int | None = None,
+    ):
         self.ttft_s, self.tpot_s, self.burst, self.max_running = ttft_s, tpot_s, burst, max_running
         self.fail_every, self.cut_every, self.api_key = fail_every, cut_every, api_key
         self.model, self.root, self.max_model_len = model, root or model, max_model_len
-        self.seen: list[dict] = []       # every completion request: arrival (monotonic s), max_tokens, prompt length
+        self.seen: list[dict] = []  # every completion request: arrival (monotonic s), max_tokens, prompt length
         self.running = self.waiting = self.peak_running = self.served = 0
         self.prefix_queries = self.prefix_hits = 0
-        self._blocks: set[tuple] = set()   # every whole-block prefix of the prompts seen
+        self._blocks: set[tuple] = set()  # every whole-block prefix of the prompts seen
         self._slots: asyncio.Semaphore | None = None
         self.base_url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -103,16 +114,22 @@ class StreamServer:
     async def _models(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return web.json_response({"error": "Unauthorized"}, status=401)
-        return web.json_response({"object": "list", "data": [
-            {"id": self.model, "object": "model", "root": self.root, "max_model_len": self.max_model_len}]})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [{"id": self.model, "object": "model", "root": self.root, "max_model_len": self.max_model_len}],
+            }
+        )
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        lines = [f'vllm:num_requests_running{{model_name="{self.model}"}} {self.running}',
-                 f'vllm:num_requests_waiting{{model_name="{self.model}"}} {self.waiting}',
-                 f'vllm:kv_cache_usage_perc{{model_name="{self.model}"}} {min(1.0, self.running / 64)}',
-                 f'vllm:num_preemptions_total{{model_name="{self.model}"}} 0',
-                 f'vllm:prefix_cache_queries_total{{model_name="{self.model}"}} {self.prefix_queries}',
-                 f'vllm:prefix_cache_hits_total{{model_name="{self.model}"}} {self.prefix_hits}']
+        lines = [
+            f'vllm:num_requests_running{{model_name="{self.model}"}} {self.running}',
+            f'vllm:num_requests_waiting{{model_name="{self.model}"}} {self.waiting}',
+            f'vllm:kv_cache_usage_perc{{model_name="{self.model}"}} {min(1.0, self.running / 64)}',
+            f'vllm:num_preemptions_total{{model_name="{self.model}"}} 0',
+            f'vllm:prefix_cache_queries_total{{model_name="{self.model}"}} {self.prefix_queries}',
+            f'vllm:prefix_cache_hits_total{{model_name="{self.model}"}} {self.prefix_hits}',
+        ]
         return web.Response(text="\n".join(lines) + "\n")
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
@@ -121,8 +138,13 @@ class StreamServer:
         body = await request.json()
         n = len(self.seen) + 1
         prompt = body.get("prompt")
-        self.seen.append({"t": time.monotonic(), "max_tokens": int(body["max_tokens"]),
-                          "prompt_len": len(prompt) if isinstance(prompt, list) else None})
+        self.seen.append(
+            {
+                "t": time.monotonic(),
+                "max_tokens": int(body["max_tokens"]),
+                "prompt_len": len(prompt) if isinstance(prompt, list) else None,
+            }
+        )
         if isinstance(prompt, list):
             self._count_prefix(prompt)
         if self.fail_every and n % self.fail_every == 0:
@@ -145,7 +167,7 @@ class StreamServer:
         before. Each block is keyed by a hash chained over the blocks before it, as vLLM keys its blocks."""
         keys, key = [], None
         for k in range(block, len(prompt) + 1, block):
-            key = hash((key, tuple(prompt[k - block:k])))
+            key = hash((key, tuple(prompt[k - block : k])))
             keys.append(key)
         self.prefix_queries += len(prompt)
         self.prefix_hits += block * sum(1 for _ in itertools.takewhile(self._blocks.__contains__, keys))
@@ -156,7 +178,7 @@ class StreamServer:
         self.peak_running = max(self.peak_running, self.running)
         try:
             return await self._stream(request, tokens, cut)
-        except ConnectionResetError:   # the client went away mid-answer (Ctrl-C, a time limit): nothing to send to
+        except ConnectionResetError:  # the client went away mid-answer (Ctrl-C, a time limit): nothing to send to
             return web.Response(status=499)
         finally:
             self.running -= 1
@@ -171,17 +193,25 @@ class StreamServer:
             return b"data: " + (obj if isinstance(obj, bytes) else json.dumps(obj).encode()) + b"\n\n"
 
         chunk = {"object": "text_completion", "model": self.model, "choices": [{"index": 0, "text": " w"}]}
-        if self.burst:   # every token held back, then written at once
+        if self.burst:  # every token held back, then written at once
             await _sleep_until(t0 + self.ttft_s + (tokens - 1) * self.tpot_s)
             await resp.write(b"".join(event(chunk) for _ in range(tokens)))
         else:
             for i in range(tokens):
                 await _sleep_until(t0 + self.ttft_s + i * self.tpot_s)
                 if cut and i == tokens // 2:
-                    return resp   # closed before [DONE]
+                    return resp  # closed before [DONE]
                 await resp.write(event(chunk))
-        await resp.write(event({"object": "text_completion", "model": self.model, "choices": [],
-                                "usage": {"prompt_tokens": 1, "completion_tokens": tokens}}))
+        await resp.write(
+            event(
+                {
+                    "object": "text_completion",
+                    "model": self.model,
+                    "choices": [],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": tokens},
+                }
+            )
+        )
         await resp.write(event(b"[DONE]"))
         await resp.write_eof()
         return resp

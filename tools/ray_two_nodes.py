@@ -20,6 +20,7 @@ default backend this measures Ray's own cost, not the network's. On a real clust
 `stop` ends only these two nodes: every process whose command line names their temp dirs (not `ray stop`,
 which would take down every Ray cluster on the machine). `start` stops any earlier pair first.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,18 +41,44 @@ NODES = [
 
 def node_command(i: int, ray_bin: str, cpus: int | None, gpus: int) -> list[str]:
     ip, tmp, nm, om, (w0, w1), (da, dg), rt, mx = NODES[i]
-    cmd = [ray_bin, "start", "--node-ip-address", ip, "--temp-dir", tmp, "--node-manager-port", str(nm),
-           "--object-manager-port", str(om), "--min-worker-port", str(w0), "--max-worker-port", str(w1),
-           "--dashboard-agent-listen-port", str(da), "--dashboard-agent-grpc-port", str(dg),
-           "--runtime-env-agent-port", str(rt), "--metrics-export-port", str(mx), "--num-gpus", str(gpus),
-           "--disable-usage-stats"]
-    cmd += ["--head", "--port", str(HEAD_PORT), "--include-dashboard", "false", "--ray-client-server-port", "6397"] \
-        if i == 0 else ["--address", f"{NODES[0][0]}:{HEAD_PORT}"]
+    cmd = [
+        ray_bin,
+        "start",
+        "--node-ip-address",
+        ip,
+        "--temp-dir",
+        tmp,
+        "--node-manager-port",
+        str(nm),
+        "--object-manager-port",
+        str(om),
+        "--min-worker-port",
+        str(w0),
+        "--max-worker-port",
+        str(w1),
+        "--dashboard-agent-listen-port",
+        str(da),
+        "--dashboard-agent-grpc-port",
+        str(dg),
+        "--runtime-env-agent-port",
+        str(rt),
+        "--metrics-export-port",
+        str(mx),
+        "--num-gpus",
+        str(gpus),
+        "--disable-usage-stats",
+    ]
+    cmd += (
+        ["--head", "--port", str(HEAD_PORT), "--include-dashboard", "false", "--ray-client-server-port", "6397"]
+        if i == 0
+        else ["--address", f"{NODES[0][0]}:{HEAD_PORT}"]
+    )
     return cmd + (["--num-cpus", str(cpus)] if cpus else [])
 
 
 def stop() -> int:
     from common.runtime.isolation import kill_matching
+
     n = sum(kill_matching(tmp) for _, tmp, *_ in NODES)
     for _, tmp, *_ in NODES:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -67,22 +94,30 @@ def start(gpus_per_node: int, cpus_per_node: int | None) -> None:
         subprocess.run([ray_bin, "get-auth-token", "--generate"], capture_output=True, check=True)
     for i in range(2):
         gpus = list(range(i * gpus_per_node, (i + 1) * gpus_per_node))
-        env = {**os.environ, "VLLM_HOST_IP": NODES[i][0], "RAY_AUTH_MODE": "token",
-               "CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus)) if gpus_per_node else ""}
+        env = {
+            **os.environ,
+            "VLLM_HOST_IP": NODES[i][0],
+            "RAY_AUTH_MODE": "token",
+            "CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus)) if gpus_per_node else "",
+        }
         env.pop("RAY_ADDRESS", None)
-        r = subprocess.run(node_command(i, ray_bin, cpus_per_node, gpus_per_node), env=env,
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            node_command(i, ray_bin, cpus_per_node, gpus_per_node), env=env, capture_output=True, text=True
+        )
         if r.returncode:
             stop()
             sys.exit(f"error: ray start (node {i}, {NODES[i][0]}) failed: {(r.stderr or r.stdout).strip()[-400:]}")
-    print(f"two Ray nodes up: head {NODES[0][0]} (GPUs {list(range(gpus_per_node))}), worker {NODES[1][0]} "
-          f"(GPUs {list(range(gpus_per_node, 2 * gpus_per_node))})\n"
-          f"export RAY_ADDRESS={NODES[0][0]}:{HEAD_PORT} VLLM_HOST_IP={NODES[0][0]} RAY_AUTH_MODE=token")
+    print(
+        f"two Ray nodes up: head {NODES[0][0]} (GPUs {list(range(gpus_per_node))}), worker {NODES[1][0]} "
+        f"(GPUs {list(range(gpus_per_node, 2 * gpus_per_node))})\n"
+        f"export RAY_ADDRESS={NODES[0][0]}:{HEAD_PORT} VLLM_HOST_IP={NODES[0][0]} RAY_AUTH_MODE=token"
+    )
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     ap.add_argument("action", choices=["start", "stop"])
     ap.add_argument("--gpus-per-node", type=int, default=1, help="GPUs each node gets (default 1: PP=2 on 2 GPUs)")
     ap.add_argument("--cpus-per-node", type=int, default=None, help="CPUs each node advertises (default: Ray's count)")

@@ -1,29 +1,36 @@
 """Capacity searches as a reader sees them: one line per probe while it runs, one table row per probe, a layout's
 capacity per GPU and per dollar as table rows, the pick, and the plots."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from common.measure.noise import tied_with_best
 from common.capacity.probe import Probe
 from common.capacity.search import SearchSpec, slo_text
-from common.traffic.load_profile import clock
+from common.measure.noise import tied_with_best
 from common.output.plotting import bar_plot, pareto_plot, pyplot, readable_log_axis, save, subtitled
 from common.output.tables import num, rate
+from common.traffic.load_profile import clock
 
 
 def printer(spec: SearchSpec, then=None, start: dict | None = None):
     """An on_probe callback (it gets the search's result so far) that passes the result on to `then`, then prints one
     line per finished probe (after a header that says where the first rate came from)."""
-    print(f"  capacity search under {slo_text(spec.slo, spec.percentile, spec.term_class)}, first rate "
-          f"{rate(spec.start_rate)} req/s" + (f" ({start['from']})" if start else ""), flush=True)
+    print(
+        f"  capacity search under {slo_text(spec.slo, spec.percentile, spec.term_class)}, first rate "
+        f"{rate(spec.start_rate)} req/s" + (f" ({start['from']})" if start else ""),
+        flush=True,
+    )
 
     def show(partial: dict):
         if then:  # first kept (e.g. checkpointed), then shown: a probe on screen is a probe on disk
             then(partial)
         row = probe_row(Probe.from_json(partial["probes"][-1]), spec.percentile)
-        at = (f"{row['speed']} ({row['window']}, it brought {row['window brought req/s']} req/s)" if "speed" in row
-              else f"{row['offered req/s']} req/s")
+        at = (
+            f"{row['speed']} ({row['window']}, it brought {row['window brought req/s']} req/s)"
+            if "speed" in row
+            else f"{row['offered req/s']} req/s"
+        )
         print(
             f"  probe {len(partial['probes'])}: {at} -> {row['verdict']} (achieved "
             f"{row['achieved req/s']} req/s, judged/unfinished {row['judged/unfinished']}, {row['wall s']} s)",
@@ -36,15 +43,22 @@ def printer(spec: SearchSpec, then=None, start: dict | None = None):
 def probe_row(p: Probe, percentile: float) -> dict:
     """One printed row per probe."""
     cut = bool(p.stopped_early)  # a stopped probe's rates cover part of its window: not shown as rates
-    if speed := p.note.get("trace_speedup"):   # a trace: its speed-up, and what the replayed window brought
+    if speed := p.note.get("trace_speedup"):  # a trace: its speed-up, and what the replayed window brought
         tw = p.note.get("trace_window")
-        head = {"speed": f"{speed:.3g}x",
-                "window": f"{clock(tw['start_s'])}-{clock(tw['end_s'])}" if tw else "from the start",
-                "window brought req/s": rate(p.note.get("window_rate", p.arrived_rate))}
+        head = {
+            "speed": f"{speed:.3g}x",
+            "window": f"{clock(tw['start_s'])}-{clock(tw['end_s'])}" if tw else "from the start",
+            "window brought req/s": rate(p.note.get("window_rate", p.arrived_rate)),
+        }
     else:
         head = {"offered req/s": rate(p.offered_rate)}
-    verdict = ("pass" if p.passed else f"undecided ({p.describe(percentile)})" if p.inconclusive
-               else f"FAIL ({p.describe(percentile)})")
+    verdict = (
+        "pass"
+        if p.passed
+        else f"undecided ({p.describe(percentile)})"
+        if p.inconclusive
+        else f"FAIL ({p.describe(percentile)})"
+    )
     return {
         **head,
         "achieved req/s": "-" if cut else rate(p.achieved_rate),
@@ -71,8 +85,11 @@ def out_of_reach(cap: dict | None) -> str | None:
     low = min(Probe.from_json(p).offered_rate for p in cap["probes"])
     ceiling = (cap.get("start") or {}).get("ceiling_rate")
     share = f" ({low / ceiling * 100:.0f}% of the saturation ceiling)" if ceiling else ""
-    alone = ", ".join(f"{k.upper()} {u[f'{k}_ms']:.0f} ms against {slo[k]:g}" for k in ("ttft", "tpot")
-                      if k in slo and u.get(f"{k}_ms") is not None)
+    alone = ", ".join(
+        f"{k.upper()} {u[f'{k}_ms']:.0f} ms against {slo[k]:g}"
+        for k in ("ttft", "tpot")
+        if k in slo and u.get(f"{k}_ms") is not None
+    )
     return (
         f"No rate passed, down to {low:.3g} req/s{share}"
         + (f"; one request at a time had a median {alone}" if alone else "")
@@ -84,13 +101,21 @@ def out_of_reach(cap: dict | None) -> str | None:
 def capacity_rows(ms: list[dict], dev: str = "GPU") -> list[dict]:
     """One row per layout with a capacity search: capacity, per device (`dev`: GPU or CPU rank), at what cost, what
     broke the next rate."""
-    return [{"layout": m["layout"], f"{dev}s": m["gpus"], "capacity req/s": num(m.get("capacity_request_rate"), 2),
-             f"req/s per {dev}": num(m.get("capacity_request_rate_per_gpu"), 2),
-             "out tok/s at capacity": num(m.get("capacity_output_throughput"), 0),
-             f"out tok/s per {dev}": num(m.get("capacity_output_throughput_per_gpu"), 0),
-             "$/1M out tok at capacity": num(m.get("usd_per_1m_output_tokens_at_capacity"), 3),
-             "next rate broke": ("search failed" if m["capacity"].get("failed") else m.get("capacity_bound_by") or "-"),
-             "probes": len(m["capacity"].get("probes", []))} for m in ms if m.get("capacity")]
+    return [
+        {
+            "layout": m["layout"],
+            f"{dev}s": m["gpus"],
+            "capacity req/s": num(m.get("capacity_request_rate"), 2),
+            f"req/s per {dev}": num(m.get("capacity_request_rate_per_gpu"), 2),
+            "out tok/s at capacity": num(m.get("capacity_output_throughput"), 0),
+            f"out tok/s per {dev}": num(m.get("capacity_output_throughput_per_gpu"), 0),
+            "$/1M out tok at capacity": num(m.get("usd_per_1m_output_tokens_at_capacity"), 3),
+            "next rate broke": ("search failed" if m["capacity"].get("failed") else m.get("capacity_bound_by") or "-"),
+            "probes": len(m["capacity"].get("probes", [])),
+        }
+        for m in ms
+        if m.get("capacity")
+    ]
 
 
 def best_capacity(ms: list[dict]) -> dict | None:
@@ -111,11 +136,18 @@ def capacity_plots(stem, ms: list[dict], capacity: dict, dev: str = "GPU", sub: 
     if not ms:
         return []
     labels = [m["layout"] for m in ms]  # the name says the count: 1 GPU, TP2, DP4, TP2xDP2
-    out = [bar_plot(Path(f"{stem}_capacity.png"), labels,
-                    {"capacity req/s": [m.get("capacity_request_rate") for m in ms],
-                     f"capacity req/s per {dev}": [m.get("capacity_request_rate_per_gpu") for m in ms]},
-                    f"Serving capacity per layout under {slo_text(capacity['slo'], capacity['percentile'])}{sub}",
-                    "requests / s")]
+    out = [
+        bar_plot(
+            Path(f"{stem}_capacity.png"),
+            labels,
+            {
+                "capacity req/s": [m.get("capacity_request_rate") for m in ms],
+                f"capacity req/s per {dev}": [m.get("capacity_request_rate_per_gpu") for m in ms],
+            },
+            f"Serving capacity per layout under {slo_text(capacity['slo'], capacity['percentile'])}{sub}",
+            "requests / s",
+        )
+    ]
     # each layout's probes that ran their whole window, in the order of the rate they offered (not the order run)
     curves, marks = {}, {}
     for m in ms:
@@ -126,9 +158,16 @@ def capacity_plots(stem, ms: list[dict], capacity: dict, dev: str = "GPU", sub: 
         if at:
             marks[m["layout"]] = (at[-1].output_throughput / m["gpus"], 1000 / at[-1].ms(50, "tpot"))
     tpot = capacity["slo"].get("tpot")
-    out.append(pareto_plot(Path(f"{stem}_pareto.png"), curves, 1000 / tpot if tpot else None,
-                           f"Per-user speed vs per-{dev} throughput (capacity probes, by offered rate){sub}", dev,
-                           marks=marks))
+    out.append(
+        pareto_plot(
+            Path(f"{stem}_pareto.png"),
+            curves,
+            1000 / tpot if tpot else None,
+            f"Per-user speed vs per-{dev} throughput (capacity probes, by offered rate){sub}",
+            dev,
+            marks=marks,
+        )
+    )
     return out
 
 
@@ -148,8 +187,13 @@ def capacity_plot(path: Path, cap: dict, sub: str = "") -> Path:
     for i, term in enumerate(t for t in ("ttft", "tpot", "e2el") if t in cap["slo"] or t != "e2el"):
         ys = [p.ms(cap["percentile"], term) for p in probes]
         color = f"C{i}"
-        ax1.plot([x for x, y in zip(xs, ys) if y is not None], [y for y in ys if y is not None], marker="o",
-                 color=color, label=f"{q} {term.upper()}")
+        ax1.plot(
+            [x for x, y in zip(xs, ys, strict=True) if y is not None],
+            [y for y in ys if y is not None],
+            marker="o",
+            color=color,
+            label=f"{q} {term.upper()}",
+        )
         if term in cap["slo"]:
             ax1.axhline(cap["slo"][term], color=color, linestyle="--", alpha=0.7, label=f"SLO {term.upper()}")
     failed = [x_of(p) for p in probes if not p.passed and not p.inconclusive]
@@ -157,13 +201,21 @@ def capacity_plot(path: Path, cap: dict, sub: str = "") -> Path:
         ax1.axvline(x, color="red", alpha=0.12)
     ax1.set_yscale("log")
     readable_log_axis(ax1, ax1.yaxis)
-    ax1.set(title="Latency per probe" + (" (red: failed probes)" if failed else " (every probe passed)"),
-            xlabel=xl, ylabel="ms")
-    full = [p for p in probes if not p.stopped_early]   # a stopped probe's rates cover part of its window
-    ax2.plot([x_of(p) for p in full], [p.arrived_rate for p in full], linestyle="--", color="grey", marker=".",
-             label="arrived in the judged window" if trace else "arrived (offered)")
-    ax2.plot([x_of(p) for p in full], [p.achieved_rate for p in full], marker="o",
-             label="achieved (completions/s)")
+    ax1.set(
+        title="Latency per probe" + (" (red: failed probes)" if failed else " (every probe passed)"),
+        xlabel=xl,
+        ylabel="ms",
+    )
+    full = [p for p in probes if not p.stopped_early]  # a stopped probe's rates cover part of its window
+    ax2.plot(
+        [x_of(p) for p in full],
+        [p.arrived_rate for p in full],
+        linestyle="--",
+        color="grey",
+        marker=".",
+        label="arrived in the judged window" if trace else "arrived (offered)",
+    )
+    ax2.plot([x_of(p) for p in full], [p.achieved_rate for p in full], marker="o", label="achieved (completions/s)")
     for x in [x_of(p) for p in probes if p.stopped_early]:
         ax2.axvline(x, color="red", linestyle=":", alpha=0.5)
     if any(p.stopped_early for p in probes):
@@ -172,8 +224,13 @@ def capacity_plot(path: Path, cap: dict, sub: str = "") -> Path:
     found = cap.get("trace_speedup") if trace else cap.get("request_rate")
     for ax in (ax1, ax2):
         if found:
-            ax.axvline(found, color="green", linewidth=2, alpha=0.6,
-                       label=f"capacity {found:.3g}x" if trace else f"capacity {found:.3g} req/s")
+            ax.axvline(
+                found,
+                color="green",
+                linewidth=2,
+                alpha=0.6,
+                label=f"capacity {found:.3g}x" if trace else f"capacity {found:.3g} req/s",
+            )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return save(subtitled(fig, sub), path)
@@ -188,13 +245,25 @@ def load_timeline_plot(path: Path, cap: dict, sub: str = "") -> Path:
     mid = [(w["start_s"] + w["end_s"]) / 2 / 60 for w in ws]
     length = [max(w["end_s"] - w["start_s"], 1e-9) for w in ws]
     fig, ax = plt.subplots(figsize=(10, 4.5))
-    ax.step(mid, [w["requests"] / n for w, n in zip(ws, length)], where="mid", color="C0", label="req/s")
+    ax.step(mid, [w["requests"] / n for w, n in zip(ws, length, strict=True)], where="mid", color="C0", label="req/s")
     ax.set(xlabel="trace time (minutes from its first request)", ylabel="requests / s (as recorded)")
     ax2 = ax.twinx()
-    ax2.step(mid, [w["prompt_tokens"] / n for w, n in zip(ws, length)], where="mid", color="C1", alpha=0.8,
-             label="prompt tok/s")
-    ax2.step(mid, [w["output_tokens"] / n for w, n in zip(ws, length)], where="mid", color="C2", alpha=0.8,
-             label="output tok/s")
+    ax2.step(
+        mid,
+        [w["prompt_tokens"] / n for w, n in zip(ws, length, strict=True)],
+        where="mid",
+        color="C1",
+        alpha=0.8,
+        label="prompt tok/s",
+    )
+    ax2.step(
+        mid,
+        [w["output_tokens"] / n for w, n in zip(ws, length, strict=True)],
+        where="mid",
+        color="C2",
+        alpha=0.8,
+        label="output tok/s",
+    )
     ax2.set_ylabel("tokens / s (as recorded)")
     seen = set()
     for p in cap.get("probes", []):
@@ -204,8 +273,13 @@ def load_timeline_plot(path: Path, cap: dict, sub: str = "") -> Path:
             ax.axvspan(tw["start_s"] / 60, tw["end_s"] / 60, color="grey", alpha=0.15)
     bw = cap.get("binding_window")
     if bw:
-        ax.axvspan(bw["start_s"] / 60, bw["end_s"] / 60, color="red", alpha=0.2,
-                   label=f"window that decided the capacity ({cap.get('trace_speedup', 0):.3g}x)")
+        ax.axvspan(
+            bw["start_s"] / 60,
+            bw["end_s"] / 60,
+            color="red",
+            alpha=0.2,
+            label=f"window that decided the capacity ({cap.get('trace_speedup', 0):.3g}x)",
+        )
     lines = ax.get_legend_handles_labels()
     more = ax2.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper left")
@@ -222,19 +296,21 @@ def validation_plot(path: Path, cap: dict, sub: str = "") -> Path:
     ws = v["windows"]
     x = [(w["start_s"] + w["end_s"]) / 2 / 60 for w in ws]
     fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-    for ax, term, color in zip(axes, ("ttft", "tpot"), ("C0", "C1")):
+    for ax, term, color in zip(axes, ("ttft", "tpot"), ("C0", "C1"), strict=True):
         ys = [w.get(f"{q}_{term}_ms") for w in ws]
         top = max([y for y in ys if y is not None] + [cap["slo"].get(term, 0)]) * 1.3 or 1.0
         ax.plot(x, [y if y is not None else top for y in ys], marker="o", color=color, label=f"{q} {term.upper()}")
         if term in cap["slo"]:
             ax.axhline(cap["slo"][term], color=color, linestyle="--", label=f"SLO {cap['slo'][term]:g} ms")
-        bad = [xi for xi, w in zip(x, ws) if not w["pass"]]
+        bad = [xi for xi, w in zip(x, ws, strict=True) if not w["pass"]]
         for xi in bad:
             ax.axvline(xi, color="red", alpha=0.2)
         ax.set(ylabel=f"{term.upper()} ms")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[-1].set_xlabel("trace time (minutes from its first request)")
-    axes[0].set_title(f"Validation replay at {v['speed']:.3g}x, per {v['window_s']:g} s window: "
-                      + ("every window met the SLO" if v["pass"] else f"{len(v['missed'])} window(s) missed (red)"))
+    axes[0].set_title(
+        f"Validation replay at {v['speed']:.3g}x, per {v['window_s']:g} s window: "
+        + ("every window met the SLO" if v["pass"] else f"{len(v['missed'])} window(s) missed (red)")
+    )
     return save(subtitled(fig, sub), path)

@@ -1,24 +1,35 @@
 """Running a capacity search on a front end: the probes' requests, the sync (step-driven vllm.LLM) and async
 (AsyncLLM or an OpenAI-compatible server) drivers, the warm-up and unloaded reference before a search, and one
 layout's search in its own process. The search's rule is common/capacity/search.py."""
+
 from __future__ import annotations
 
 import time
 
 import numpy as np
 
-from common.runtime import engine as eng
-from common.capacity.probe import Probe
-from common.capacity.search import (START_FRACTION, CapacitySearch, ProbePlan, SearchSpec, SureFail, first_arrival,
-                                    judge, judged_mask, probes_at_bracket, window_verdicts)
 from common.capacity.display import printer
+from common.capacity.probe import Probe
+from common.capacity.search import (
+    START_FRACTION,
+    CapacitySearch,
+    ProbePlan,
+    SearchSpec,
+    SureFail,
+    first_arrival,
+    judge,
+    judged_mask,
+    probes_at_bracket,
+    window_verdicts,
+)
 from common.capacity.stats import saturation_rate
-from common.output.tables import rate as rate_text
-from common.runtime.isolation import checkpoint, run_isolated
-from common.traffic.loadgen import AsyncLLMBackend, Backend, run_async, run_closed_loop, run_open_loop
 from common.measure.metrics import StageTimer, derive_capacity, unloaded_reference
-from common.traffic.prom import prefix_hit_rate, read_counters
+from common.output.tables import rate as rate_text
+from common.runtime import engine as eng
+from common.runtime.isolation import checkpoint, run_isolated
 from common.traffic.load_profile import clock
+from common.traffic.loadgen import AsyncLLMBackend, Backend, run_async, run_closed_loop, run_open_loop
+from common.traffic.prom import prefix_hit_rate, read_counters
 from common.traffic.workloads import ProbeLoad, TraceWorkload, WorkloadSource, random_prompts, workload_source
 
 UNFINISHED = "stopped before the search finished"
@@ -28,15 +39,21 @@ def probe_specs(plan: ProbePlan, rate: float, source: WorkloadSource, seed: int,
     """One probe's load at an offered rate (common.traffic.workloads.ProbeLoad): Poisson arrivals over warm-up and
     window; a trace's heaviest window (or, judged from its start, a window stretched until it holds the probe's minimum
     of arrivals, at most 10 x the window)."""
-    return source.probe_specs(rate, seed, plan.window(rate, stretch), plan.min_requests * stretch,
-                                           plan.warmup_s + 10 * plan.measure_s * stretch, stretch)
+    return source.probe_specs(
+        rate,
+        seed,
+        plan.window(rate, stretch),
+        plan.min_requests * stretch,
+        plan.warmup_s + 10 * plan.measure_s * stretch,
+        stretch,
+    )
 
 
 def trace_terms(res: dict, source: WorkloadSource) -> dict:
     """A search over a trace: the capacity also as the trace's speed-up and its busiest minute's rate; judged on its
     heaviest window, the window that decided (binding_window) and the stretch's load profile."""
     judge, stretch = source.judge, source.stretch()
-    if judge is None or stretch is None:   # Poisson arrivals: the rate is the whole story
+    if judge is None or stretch is None:  # Poisson arrivals: the rate is the whole story
         return res
     res["trace_judge"] = judge
     if source.profile is not None and judge == "heaviest":
@@ -51,14 +68,18 @@ def trace_terms(res: dict, source: WorkloadSource) -> dict:
         res["binding_window"] = {"start_s": tw["start_s"], "end_s": tw["end_s"]}
         res["binding_window_rate"] = at.arrived_rate
         res["binding_work_per_s"] = source.profile.work_between(*tw["judged_s"])
-        res["verdict"] += (f"; it holds this stretch ({clock(origin)}-{clock(origin + span)} of the "
-                           f"trace) at up to {note['trace_speedup']:.3g} x its recorded rate: its heaviest window at "
-                           f"{clock(tw['start_s'])}-{clock(tw['end_s'])} decides (it brought {at.arrived_rate:.3g} "
-                           f"req/s at that speed; {res['request_rate']:.3g} req/s on average over the stretch)")
+        res["verdict"] += (
+            f"; it holds this stretch ({clock(origin)}-{clock(origin + span)} of the "
+            f"trace) at up to {note['trace_speedup']:.3g} x its recorded rate: its heaviest window at "
+            f"{clock(tw['start_s'])}-{clock(tw['end_s'])} decides (it brought {at.arrived_rate:.3g} "
+            f"req/s at that speed; {res['request_rate']:.3g} req/s on average over the stretch)"
+        )
         return res
-    res["verdict"] += (f"; it holds this trace at up to {note['trace_speedup']:.3g} x its recorded rate: "
-                       f"{res['request_rate']:.3g} req/s on average, {note['busiest_minute_rate']:.3g} req/s in "
-                       "its busiest minute")
+    res["verdict"] += (
+        f"; it holds this trace at up to {note['trace_speedup']:.3g} x its recorded rate: "
+        f"{res['request_rate']:.3g} req/s on average, {note['busiest_minute_rate']:.3g} req/s in "
+        "its busiest minute"
+    )
     # the stretch replayed is not the whole trace: what actually arrived in the judged window at that speed
     if at and at.arrived_rate is not None:
         res["stretch_arrived_rate"] = at.arrived_rate
@@ -80,8 +101,9 @@ def started(search: dict, saturation: dict | None, **extra) -> SearchSpec:
         return SearchSpec(**{**search, **extra})
     sat = saturation or {}
     ceiling = sat.get("search_ceiling_rate", sat.get("ceiling_rate"))
-    return SearchSpec(**{**search, **extra, "start_rate": round(START_FRACTION * ceiling, 4) if ceiling else 1.0,
-                         "ceiling": ceiling})
+    return SearchSpec(
+        **{**search, **extra, "start_rate": round(START_FRACTION * ceiling, 4) if ceiling else 1.0, "ceiling": ceiling}
+    )
 
 
 def start_note(spec: SearchSpec, saturation: dict | None) -> dict:
@@ -90,9 +112,16 @@ def start_note(spec: SearchSpec, saturation: dict | None) -> dict:
         src = "--capacity-start-rate" if saturation is None else "1 req/s (the saturation probe completed too few)"
         return {"from": src, "rate": spec.start_rate}
     why = saturation.get("ceiling_from")
-    return {"from": f"{START_FRACTION:g} x " + (f"{rate_text(spec.ceiling)} req/s: {why}" if why else
-                                                f"the saturation probe's {rate_text(spec.ceiling)} req/s"),
-            "rate": spec.start_rate, **saturation}
+    return {
+        "from": f"{START_FRACTION:g} x "
+        + (
+            f"{rate_text(spec.ceiling)} req/s: {why}"
+            if why
+            else f"the saturation probe's {rate_text(spec.ceiling)} req/s"
+        ),
+        "rate": spec.start_rate,
+        **saturation,
+    }
 
 
 # --------------------------------------------------------------------------- one driver, two kinds of front end
@@ -128,8 +157,10 @@ def saturation_steps(source, concurrency: int, seed: int):
 
 
 async def saturation_async(backend: Backend, source: WorkloadSource, concurrency: int, seed: int) -> dict:
-    return await drive_async(saturation_steps(source, concurrency, seed),
-                             lambda specs, conc: run_closed_loop(backend, specs, concurrency=conc))
+    return await drive_async(
+        saturation_steps(source, concurrency, seed),
+        lambda specs, conc: run_closed_loop(backend, specs, concurrency=conc),
+    )
 
 
 def saturation_sync(run_closed, source, concurrency: int, seed: int) -> dict:
@@ -141,8 +172,12 @@ def _saturation(source, specs, recs, concurrency: int, t: float) -> dict:
     """The saturation probe's record: its completion rate, and the search's ceiling the workload derives from it (a
     trace judged on its heaviest window: the rate at which that window asks for all of it)."""
     rate = saturation_rate(recs)
-    out = {"ceiling_rate": rate, "concurrency": concurrency, "requests": len(recs),
-           "wall_s": round(time.perf_counter() - t, 2)}
+    out = {
+        "ceiling_rate": rate,
+        "concurrency": concurrency,
+        "requests": len(recs),
+        "wall_s": round(time.perf_counter() - t, 2),
+    }
     ceiling, why = source.search_ceiling(rate, specs)
     if why:
         out.update({"search_ceiling_rate": ceiling, "ceiling_from": why})
@@ -157,11 +192,15 @@ def _with_time_and_samples(probe: Probe, t: float, records) -> Probe:
     ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
     probe.samples = {
         "arrival_s": [None if r.scheduled_s is None else round(r.scheduled_s - t0, 4) for r in records],
-        "ttft_ms": [ms(r.ttft_s) for r in records], "tpot_ms": [ms(r.tpot_s) for r in records],
-        "e2el_ms": [ms(r.e2e_s) if r.ok else None for r in records], "output_len": [r.output_len for r in records],
-        "klass": [r.klass for r in records], "error": [r.error for r in records],
+        "ttft_ms": [ms(r.ttft_s) for r in records],
+        "tpot_ms": [ms(r.tpot_s) for r in records],
+        "e2el_ms": [ms(r.e2e_s) if r.ok else None for r in records],
+        "output_len": [r.output_len for r in records],
+        "klass": [r.klass for r in records],
+        "error": [r.error for r in records],
         # exactly the requests judged: arrival_s is rounded, so one at a window edge could be counted either way
-        "judged": judged_mask(records, t0 + w[0], t0 + w[1])}
+        "judged": judged_mask(records, t0 + w[0], t0 + w[1]),
+    }
     return probe
 
 
@@ -200,8 +239,9 @@ def search_steps(spec: SearchSpec, plan: ProbePlan, source, seed: int = 0, on_pr
         load = probe_specs(plan, rate, source, seed + 1000 * len(search.probes), search.stretch())
         stop, t = SureFail(load.specs, load.window, spec), time.perf_counter()
         recs = yield load.specs, plan.time_limit_s(load.window), stop
-        dead = [r.error for r in recs if r.error and not r.error.startswith("probe stopped")
-                and "time limit" not in r.error]
+        dead = [
+            r.error for r in recs if r.error and not r.error.startswith("probe stopped") and "time limit" not in r.error
+        ]
         probe = judge(recs, rate, load.window, spec, stopped=stop.stopped)
         probe.note.update(load.note)
         search.add(_with_time_and_samples(probe, t, recs))
@@ -217,30 +257,50 @@ def search_sync(spec: SearchSpec, plan: ProbePlan, source, run_open, seed: int =
     return drive_sync(search_steps(spec, plan, source, seed, on_probe), run_open)
 
 
-async def search_async(spec: SearchSpec, plan: ProbePlan, source: WorkloadSource, backend: Backend, seed: int = 0,
-                       on_probe=None) -> dict:
+async def search_async(
+    spec: SearchSpec, plan: ProbePlan, source: WorkloadSource, backend: Backend, seed: int = 0, on_probe=None
+) -> dict:
     """The search with an async streaming backend (common.traffic.loadgen: AsyncLLM or an OpenAI-compatible server)."""
-    return await drive_async(search_steps(spec, plan, source, seed, on_probe),
-                             lambda specs, limit, stop: run_open_loop(backend, specs, time_limit_s=limit, stop=stop))
+    return await drive_async(
+        search_steps(spec, plan, source, seed, on_probe),
+        lambda specs, limit, stop: run_open_loop(backend, specs, time_limit_s=limit, stop=stop),
+    )
 
 
-async def capacity_on_backend(backend: Backend, search: dict, workload: dict, source: WorkloadSource, on_probe=None,
-                              max_num_seqs: int | None = None, **extra) -> dict:
+async def capacity_on_backend(
+    backend: Backend,
+    search: dict,
+    workload: dict,
+    source: WorkloadSource,
+    on_probe=None,
+    max_num_seqs: int | None = None,
+    **extra,
+) -> dict:
     """Warm-up, unloaded reference, the saturation probe, then the search, on one running front end (a
     common.traffic.loadgen backend). `search`: spec_from_args()'s dict; `workload`: input_len, vocab_size, seed (the
     warm-up's shape); `source`: the requests (common.traffic.workloads); `extra`: SearchSpec fields."""
     w = workload
-    warm = await run_closed_loop(backend, random_prompts(4, w["input_len"], 8, w["vocab_size"], seed=w["seed"] + 7),
-                                 concurrency=4)
+    warm = await run_closed_loop(
+        backend, random_prompts(4, w["input_len"], 8, w["vocab_size"], seed=w["seed"] + 7), concurrency=4
+    )
     if not any(r.ok for r in warm):
         raise RuntimeError(f"every warm-up request failed, e.g. {warm[0].error}")
     ttft, tpot = unloaded_reference(await run_closed_loop(backend, source.requests(4, w["seed"] + 11), concurrency=1))
     before = await read_counters(backend)
-    sat = None if search.get("start_rate") else await saturation_async(
-        backend, source, saturation_concurrency(max_num_seqs), w["seed"] + 13)
+    sat = (
+        None
+        if search.get("start_rate")
+        else await saturation_async(backend, source, saturation_concurrency(max_num_seqs), w["seed"] + 13)
+    )
     spec = started(search, sat, **extra)
-    res = await search_async(spec, ProbePlan.from_spec(spec, source.max_output_len), source, backend,
-                             seed=w["seed"] + 5000, on_probe=printer(spec, on_probe, start_note(spec, sat)))
+    res = await search_async(
+        spec,
+        ProbePlan.from_spec(spec, source.max_output_len),
+        source,
+        backend,
+        seed=w["seed"] + 5000,
+        on_probe=printer(spec, on_probe, start_note(spec, sat)),
+    )
     res["unloaded"] = {"ttft_ms": ttft * 1000, "tpot_ms": tpot * 1000}
     res["start"] = start_note(spec, sat)
     # the engine's prefix cache over the saturation probe and the search (a trace's shared blocks show here)
@@ -258,36 +318,52 @@ def validation_span(source: TraceWorkload, cap: dict, span_s: float | None) -> t
         return None
     bw = cap.get("binding_window") or {"start_s": tr.origin_s, "end_s": tr.origin_s + w}
     a0, b0 = bw["start_s"] - tr.origin_s, bw["end_s"] - tr.origin_s
-    a = round(max(0.0, (a0 + b0) / 2 - span_s / 2) / w) * w   # on a window's edge: whole windows judged
+    a = round(max(0.0, (a0 + b0) / 2 - span_s / 2) / w) * w  # on a window's edge: whole windows judged
     a = min(a, max(0.0, (tr.span_s // w + 1) * w - span_s))
     b = a + max(span_s, b0 - a0)
-    return a, (b if b < tr.span_s else np.inf)   # to the end: the last request too
+    return a, (b if b < tr.span_s else np.inf)  # to the end: the last request too
 
 
-async def validate_on_backend(backend: Backend, source: TraceWorkload, cap: dict, seed: int,
-                              span: tuple[float, float] | None = None,
-                              progress=None) -> dict:
+async def validate_on_backend(
+    backend: Backend,
+    source: TraceWorkload,
+    cap: dict,
+    seed: int,
+    span: tuple[float, float] | None = None,
+    progress=None,
+) -> dict:
     """--validate: the stretch (or `span`, stretch time: validation_span) replayed once at the speed found, judged
     window by window (capacity.window_verdicts): metrics.capacity.validation, and its requests' samples under
     "samples" (for the JSON's raw)."""
     speed = cap["trace_speedup"]
     specs, trace_t = source.validation_specs(speed, seed, span)
-    spec = SearchSpec(**{k: v for k, v in cap["search"].items() if k in SearchSpec.__dataclass_fields__},
-                      slo=cap["slo"])
+    spec = SearchSpec(
+        **{k: v for k, v in cap["search"].items() if k in SearchSpec.__dataclass_fields__}, slo=cap["slo"]
+    )
     plan = ProbePlan.from_spec(spec, source.max_output_len)
     t = time.perf_counter()
-    recs = await run_open_loop(backend, specs, time_limit_s=(specs[-1].arrival_s if specs else 0) + plan.drain_s(),
-                               progress=progress)
+    recs = await run_open_loop(
+        backend, specs, time_limit_s=(specs[-1].arrival_s if specs else 0) + plan.drain_s(), progress=progress
+    )
     p = source.profile
     edges = [p.origin_s + w.start_s for w in p.windows] + [p.origin_s + p.windows[-1].end_s]
-    out = {"speed": speed, "window_s": p.window_s, "requests": len(recs), "wall_s": round(time.perf_counter() - t, 2),
-           "span_s": [round(trace_t[0], 3), round(trace_t[-1], 3)] if trace_t else None,
-           **window_verdicts(recs, trace_t, edges, cap["slo"], cap["percentile"])}
+    out = {
+        "speed": speed,
+        "window_s": p.window_s,
+        "requests": len(recs),
+        "wall_s": round(time.perf_counter() - t, 2),
+        "span_s": [round(trace_t[0], 3), round(trace_t[-1], 3)] if trace_t else None,
+        **window_verdicts(recs, trace_t, edges, cap["slo"], cap["percentile"]),
+    }
     out["thin_windows"] = sum(bool(x.get("thin")) for x in out["windows"])
     out["verdict"] = validation_verdict(out, cap["percentile"])
     ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
-    out["samples"] = {"trace_s": [round(x, 3) for x in trace_t], "ttft_ms": [ms(r.ttft_s) for r in recs],
-                      "tpot_ms": [ms(r.tpot_s) for r in recs], "error": [r.error for r in recs]}
+    out["samples"] = {
+        "trace_s": [round(x, 3) for x in trace_t],
+        "ttft_ms": [ms(r.ttft_s) for r in recs],
+        "tpot_ms": [ms(r.tpot_s) for r in recs],
+        "error": [r.error for r in recs],
+    }
     return out
 
 
@@ -298,7 +374,7 @@ def validation_verdict(v: dict, percentile: float) -> str:
     a, b = v["windows"][0]["start_s"], v["windows"][-1]["end_s"]
     where = f"{(b - a) / 60:.3g} minutes ({clock(a)}-{clock(b)} of the trace) at {v['speed']:.3g}x"
     thin = v["thin_windows"]
-    few = (f" ({thin} window(s) with too few requests for a p{percentile:g} are shown, not judged)" if thin else "")
+    few = f" ({thin} window(s) with too few requests for a p{percentile:g} are shown, not judged)" if thin else ""
     if v["pass"]:
         return f"validated over {where}: each of its {len(v['windows']) - thin} judged windows within the SLO{few}"
     q = f"p{percentile:g}"
@@ -343,11 +419,19 @@ async def _capacity(cfg: dict) -> dict:
 
 def run_capacity(layout: dict, base: dict, timeout_s: float) -> dict:
     """metrics.capacity of one layout, from its own process; a failed search is recorded with its cause."""
-    engine = {**base["engine"], "tensor_parallel_size": layout["tp"], "pipeline_parallel_size": layout["pp"],
-              **({"data_parallel_size": layout["dp"]} if layout["dp"] > 1 else {})}
+    engine = {
+        **base["engine"],
+        "tensor_parallel_size": layout["tp"],
+        "pipeline_parallel_size": layout["pp"],
+        **({"data_parallel_size": layout["dp"]} if layout["dp"] > 1 else {}),
+    }
     print(f"  {layout['name']}: capacity search (an AsyncLLM engine as `vllm serve` builds it) ...", flush=True)
-    res = run_isolated("common.capacity.drivers:capacity_child", {**base, "engine": engine}, timeout_s=timeout_s,
-                       label=f"{layout['name']} capacity")
+    res = run_isolated(
+        "common.capacity.drivers:capacity_child",
+        {**base, "engine": engine},
+        timeout_s=timeout_s,
+        label=f"{layout['name']} capacity",
+    )
     if res["status"] == "ok":
         res.pop("status")
         return res
@@ -380,10 +464,17 @@ def layout_capacity(run, layout: dict, base: dict, timeout_s: float, price: floa
         m["status"] = "failed"
     if row:
         run.rows = [row(m)]
-    if m["capacity"].get("interrupted"):   # recorded as such by the step, and the sweep stops
+    if m["capacity"].get("interrupted"):  # recorded as such by the step, and the sweep stops
         raise KeyboardInterrupt
     if m["capacity"].get("failed"):
-        run.status = "failed"   # a second measurement of the layout: its failure is the layout's
-        run.step_ended("the capacity search", f"failed: {m['capacity']['failed']}", {
-            "kind": "other", "step": "the capacity search", "message": m["capacity"]["failed"],
-            "hint": "the layout's offline figures before it are kept; the search's log is above"})
+        run.status = "failed"  # a second measurement of the layout: its failure is the layout's
+        run.step_ended(
+            "the capacity search",
+            f"failed: {m['capacity']['failed']}",
+            {
+                "kind": "other",
+                "step": "the capacity search",
+                "message": m["capacity"]["failed"],
+                "hint": "the layout's offline figures before it are kept; the search's log is above",
+            },
+        )

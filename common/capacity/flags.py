@@ -1,12 +1,13 @@
 """The capacity search's flags, shared by every script that searches (--slo, --slo-percentile, probe sizes), and
 the search settings they give, checked before any engine starts."""
+
 from __future__ import annotations
 
 from dataclasses import fields
 
-from common.runtime import hardware
 from common.capacity.search import PROBE_DEFAULTS, SLO_TERMS, START_FRACTION, SearchSpec, check_settings, check_slo
 from common.cli import UsageError
+from common.runtime import hardware
 
 
 def parse_slo(items: list[str] | None) -> dict[str, float]:
@@ -33,26 +34,46 @@ def add_cli_args(p, with_switch: str | None = None) -> None:
     pd = {k: f"GPU {v[0]:g}, CPU {v[1]:g}" for k, v in PROBE_DEFAULTS.items()}
     g = p.add_argument_group("serving capacity under an SLO")
     if with_switch:
-        g.add_argument(with_switch, action="store_true",
-                       help="search the highest Poisson request rate that meets --slo (bracket, then bisect); on a "
-                            "trace, its highest speed-up")
+        g.add_argument(
+            with_switch,
+            action="store_true",
+            help="search the highest Poisson request rate that meets --slo (bracket, then bisect); on a "
+            "trace, its highest speed-up",
+        )
     g.add_argument("--slo", metavar="TERMS", help="latency targets in ms, e.g. ttft:500,tpot:50 (optional e2el:MS)")
-    g.add_argument("--slo-percentile", type=float, default=d["percentile"],
-                   help=f"percentile the SLO applies to (default {d['percentile']:g})")
-    g.add_argument("--capacity-resolution", type=float, default=d["resolution"],
-                   help=f"stop when the bracket is this narrow, relative (default {d['resolution']:g} = "
-                        f"{d['resolution'] * 100:g}%%)")
-    g.add_argument("--capacity-start-rate", type=float,
-                   help=f"first probe's req/s (default: {START_FRACTION:g} x a saturation probe's rate; on a trace: "
-                        "the stretch's mean rate x the speed)")
-    g.add_argument("--max-probes", type=int, default=d["max_probes"],
-                   help=f"probe budget of one search (default {d['max_probes']})")
-    g.add_argument("--probe-seconds", type=float,
-                   help=f"judged window of a probe, s ({pd['measure_s']}; on a trace judged at its heaviest window, "
-                        "that window sets it)")
+    g.add_argument(
+        "--slo-percentile",
+        type=float,
+        default=d["percentile"],
+        help=f"percentile the SLO applies to (default {d['percentile']:g})",
+    )
+    g.add_argument(
+        "--capacity-resolution",
+        type=float,
+        default=d["resolution"],
+        help=f"stop when the bracket is this narrow, relative (default {d['resolution']:g} = "
+        f"{d['resolution'] * 100:g}%%)",
+    )
+    g.add_argument(
+        "--capacity-start-rate",
+        type=float,
+        help=f"first probe's req/s (default: {START_FRACTION:g} x a saturation probe's rate; on a trace: "
+        "the stretch's mean rate x the speed)",
+    )
+    g.add_argument(
+        "--max-probes",
+        type=int,
+        default=d["max_probes"],
+        help=f"probe budget of one search (default {d['max_probes']})",
+    )
+    g.add_argument(
+        "--probe-seconds",
+        type=float,
+        help=f"judged window of a probe, s ({pd['measure_s']}; on a trace judged at its heaviest window, "
+        "that window sets it)",
+    )
     g.add_argument("--probe-warmup-seconds", type=float, help=f"unjudged arrivals before it, s ({pd['warmup_s']})")
-    g.add_argument("--probe-min-requests", type=int,
-                   help=f"judged arrivals a probe aims for ({pd['min_requests']})")
+    g.add_argument("--probe-min-requests", type=int, help=f"judged arrivals a probe aims for ({pd['min_requests']})")
 
 
 def spec_from_args(args, required: bool, slo_optional: bool = False) -> dict | None:
@@ -76,11 +97,17 @@ def spec_from_args(args, required: bool, slo_optional: bool = False) -> dict | N
             raise UsageError(f"--{name.replace('_', '-')} must be > 0")
     if args.max_probes < 2 or (args.probe_min_requests is not None and args.probe_min_requests < 1):
         raise UsageError("--max-probes must be >= 2 and --probe-min-requests >= 1")
-    small = 1 if hardware.small_defaults() else 0   # PROBE_DEFAULTS: (GPU, CPU box)
-    given = {"measure_s": args.probe_seconds, "warmup_s": args.probe_warmup_seconds,
-             "min_requests": args.probe_min_requests}
-    return {"slo": slo, "percentile": args.slo_percentile, "resolution": args.capacity_resolution,
-            "start_rate": args.capacity_start_rate, "max_probes": args.max_probes,
-            **{k: (v if v is not None else PROBE_DEFAULTS[k][small]) for k, v in given.items()}}
-
-
+    small = 1 if hardware.small_defaults() else 0  # PROBE_DEFAULTS: (GPU, CPU box)
+    given = {
+        "measure_s": args.probe_seconds,
+        "warmup_s": args.probe_warmup_seconds,
+        "min_requests": args.probe_min_requests,
+    }
+    return {
+        "slo": slo,
+        "percentile": args.slo_percentile,
+        "resolution": args.capacity_resolution,
+        "start_rate": args.capacity_start_rate,
+        "max_probes": args.max_probes,
+        **{k: (v if v is not None else PROBE_DEFAULTS[k][small]) for k, v in given.items()},
+    }

@@ -5,6 +5,7 @@ workload its note (a trace's speed-up and replayed window). `to_json` writes it 
 metrics.capacity.probes, with `vllm bench serve`'s key style (`p99_ttft_ms`, `mean_tpot_ms`); `from_json` reads any
 such entry back, old files' too (a key it does not know goes to `note`), so readers never rebuild key strings.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,6 +26,7 @@ def latency_key(stat: float | str, term: str) -> str:
 class Probe:
     """A probe's verdict at one offered rate: what arrived and finished in its judged window, each latency figure
     (percentiles and means per term), the keep-up verdict, and pass / bound_by / margins."""
+
     offered_rate: float
     passed: bool
     bound_by: str | None = None
@@ -35,20 +37,20 @@ class Probe:
     judged_requests: int | None = None
     unfinished: int | None = None
     window_s: list[float] | None = None
-    judged_by_term: dict[str, int] | None = None       # how many requests each SLO term's percentile is taken over
-                                                        # (None: a JSON from before it was counted)
-    latency_ms: dict[str, float | None] = field(default_factory=dict)   # latency_key -> ms (None: unbounded)
+    judged_by_term: dict[str, int] | None = None  # how many requests each SLO term's percentile is taken over
+    # (None: a JSON from before it was counted)
+    latency_ms: dict[str, float | None] = field(default_factory=dict)  # latency_key -> ms (None: unbounded)
     term_class: dict[str, str] | None = None
-    keep_up: KeepUp | None = None                       # None: a JSON from before the backlog rule
-    keep_up_verdict: str | None = None                  # such a JSON's own keep_up word, if it has one
-    stopped_early: dict | None = None                   # SureFail's {term, target_ms, over, judged, at_s}
+    keep_up: KeepUp | None = None  # None: a JSON from before the backlog rule
+    keep_up_verdict: str | None = None  # such a JSON's own keep_up word, if it has one
+    stopped_early: dict | None = None  # SureFail's {term, target_ms, over, judged, at_s}
     margin: float | None = None
     margins: dict[str, float] | None = None
-    inconclusive: bool | None = None                    # undecided: run again, longer (None: a JSON from before)
-    whole_run: dict | None = None                       # the probe measured as `vllm bench serve` measures a run
-    note: dict = field(default_factory=dict)            # the workload's: trace_speedup, trace_window, window_rate
+    inconclusive: bool | None = None  # undecided: run again, longer (None: a JSON from before)
+    whole_run: dict | None = None  # the probe measured as `vllm bench serve` measures a run
+    note: dict = field(default_factory=dict)  # the workload's: trace_speedup, trace_window, window_rate
     wall_s: float | None = None
-    samples: dict | None = None                         # per request; moved to the JSON's raw when written
+    samples: dict | None = None  # per request; moved to the JSON's raw when written
 
     def ms(self, stat: float | str, term: str) -> float | None:
         """A latency figure: probe.ms(99, "ttft"), probe.ms("mean", "tpot")."""
@@ -60,10 +62,16 @@ class Probe:
 
     def to_json(self) -> dict:
         """metrics.capacity.probes[i], keys in the order they have always been written."""
-        out = {"offered_rate": self.offered_rate, "arrived_rate": self.arrived_rate,
-               "achieved_rate": self.achieved_rate, "output_throughput": self.output_throughput,
-               "requests": self.requests, "judged_requests": self.judged_requests, "unfinished": self.unfinished,
-               "window_s": self.window_s}
+        out = {
+            "offered_rate": self.offered_rate,
+            "arrived_rate": self.arrived_rate,
+            "achieved_rate": self.achieved_rate,
+            "output_throughput": self.output_throughput,
+            "requests": self.requests,
+            "judged_requests": self.judged_requests,
+            "unfinished": self.unfinished,
+            "window_s": self.window_s,
+        }
         if self.judged_by_term is not None:
             out["judged_by_term"] = self.judged_by_term
         out.update(self.latency_ms)
@@ -92,14 +100,40 @@ class Probe:
         lat = {k: d.pop(k) for k in list(d) if LATENCY_KEY.fullmatch(k)}
         ku = None
         if "backlog_growth" in d:
-            ku = KeepUp(d.pop("keep_up"), d.pop("backlog_growth"), d.pop("backlog_mean", None),
-                        d.pop("backlog_noise"), math.nan)
-        own = {k: d.pop(k, None) for k in ("offered_rate", "bound_by", "arrived_rate", "achieved_rate",
-                                           "output_throughput", "requests", "judged_requests", "unfinished",
-                                           "window_s", "judged_by_term", "term_class", "stopped_early", "margin",
-                                           "margins", "whole_run", "wall_s", "samples")}
-        return cls(passed=bool(d.pop("pass")), latency_ms=lat, keep_up=ku, keep_up_verdict=d.pop("keep_up", None),
-                   inconclusive=d.pop("inconclusive", None), note=d, **own)
+            ku = KeepUp(
+                d.pop("keep_up"), d.pop("backlog_growth"), d.pop("backlog_mean", None), d.pop("backlog_noise"), math.nan
+            )
+        own = {
+            k: d.pop(k, None)
+            for k in (
+                "offered_rate",
+                "bound_by",
+                "arrived_rate",
+                "achieved_rate",
+                "output_throughput",
+                "requests",
+                "judged_requests",
+                "unfinished",
+                "window_s",
+                "judged_by_term",
+                "term_class",
+                "stopped_early",
+                "margin",
+                "margins",
+                "whole_run",
+                "wall_s",
+                "samples",
+            )
+        }
+        return cls(
+            passed=bool(d.pop("pass")),
+            latency_ms=lat,
+            keep_up=ku,
+            keep_up_verdict=d.pop("keep_up", None),
+            inconclusive=d.pop("inconclusive", None),
+            note=d,
+            **own,
+        )
 
     def describe(self, percentile: float) -> str:
         """'p99 TTFT 820 ms' / 'backlog grew by 16 requests ...' / 'p99 TPOT unbounded (3 unfinished)'."""
@@ -109,20 +143,24 @@ class Probe:
                 return f"achieved {self.achieved_rate:.3g} of {self.arrived_rate:.3g} req/s (the queue grows)"
             ku = self.keep_up
             what = "the queue grows" if ku.verdict == "grows" else "too close to tell: it runs again, longer"
-            return (f"backlog grew by {ku.backlog_growth:.0f} requests over the window, noise "
-                    f"+-{ku.backlog_noise:.0f} ({what})")
+            return (
+                f"backlog grew by {ku.backlog_growth:.0f} requests over the window, noise "
+                f"+-{ku.backlog_noise:.0f} ({what})"
+            )
         cls = (self.term_class or {}).get(term)
         of = f" of {cls} requests" if cls else ""
         if self.stopped_early:
             st = self.stopped_early
-            return (f"p{percentile:g} {term.upper()}{of} over {st['target_ms']:g} ms for sure: {st['over']} of the "
-                    f"{st['judged']} requests it judges past it at {st['at_s']:.1f} s, probe stopped")
+            return (
+                f"p{percentile:g} {term.upper()}{of} over {st['target_ms']:g} ms for sure: {st['over']} of the "
+                f"{st['judged']} requests it judges past it at {st['at_s']:.1f} s, probe stopped"
+            )
         v = self.ms(percentile, term)
         value = f"{v:.0f} ms" if v is not None else f"unbounded ({self.unfinished} unfinished)"
         return f"p{percentile:g} {term.upper()}{of} {value}"
 
     def fewest_samples(self) -> int | None:
         """The fewest requests any SLO term was judged over (None: a JSON from before that was counted)."""
-        if self.stopped_early:   # a surely failed probe is judged over its whole window's requests
+        if self.stopped_early:  # a surely failed probe is judged over its whole window's requests
             return self.stopped_early["judged"]
         return min(self.judged_by_term.values()) if self.judged_by_term else None

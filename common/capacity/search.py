@@ -17,6 +17,7 @@ runs one probe at it (arrivals from common/traffic/workloads.py: Poisson, or a t
 - Early stop (`SureFail`): a probe ends once so many judged requests are over a target that the percentile must
   land on one of them.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,27 +31,28 @@ from common.capacity.stats import keep_up, thin_samples
 from common.measure.metrics import percentile_with_unfinished, request_metrics
 
 SLO_TERMS = ("ttft", "tpot", "e2el")
-MAX_STRETCH = 2        # an undecided probe runs again with a 2x, then 4x window; then it counts as a fail
-START_FRACTION = 0.6   # the first probe's rate, as a share of the saturation probe's ceiling
+MAX_STRETCH = 2  # an undecided probe runs again with a 2x, then 4x window; then it counts as a fail
+START_FRACTION = 0.6  # the first probe's rate, as a share of the saturation probe's ceiling
 # a probe's size where the flags leave it: (on a GPU, on the CPU box)
 PROBE_DEFAULTS = {"measure_s": (20.0, 5.0), "warmup_s": (5.0, 1.5), "min_requests": (100, 30)}
-FLOOR_FACTOR = 64      # the search gives up (capacity 0) below start_rate / 64
-EARLY_SHARE = 0.25     # a sure fail within this share of the judged window: the next rate is a quarter, not a half
+FLOOR_FACTOR = 64  # the search gives up (capacity 0) below start_rate / 64
+EARLY_SHARE = 0.25  # a sure fail within this share of the judged window: the next rate is a quarter, not a half
 
 
 @dataclass
 class SearchSpec:
     """A search's settings; its defaults are the flags' defaults (common.capacity.flags reads them from here)."""
-    slo: dict                      # {"ttft": ms, "tpot": ms, "e2el": ms}, at least one term
+
+    slo: dict  # {"ttft": ms, "tpot": ms, "e2el": ms}, at least one term
     percentile: float = 99.0
-    resolution: float = 0.05       # stop when (fail - pass) / pass <= this
-    start_rate: float = 1.0        # req/s of the first probe
+    resolution: float = 0.05  # stop when (fail - pass) / pass <= this
+    start_rate: float = 1.0  # req/s of the first probe
     max_probes: int = 12
     warmup_s: float = PROBE_DEFAULTS["warmup_s"][0]
     measure_s: float = PROBE_DEFAULTS["measure_s"][0]
-    min_requests: int = PROBE_DEFAULTS["min_requests"][0]   # judged arrivals a probe aims for
+    min_requests: int = PROBE_DEFAULTS["min_requests"][0]  # judged arrivals a probe aims for
     term_class: dict | None = None  # {"ttft": "short"}: that term is judged over requests of that class only
-    ceiling: float | None = None   # req/s the engine completes at most (saturation probe), None: unknown
+    ceiling: float | None = None  # req/s the engine completes at most (saturation probe), None: unknown
 
     def __post_init__(self):
         check_slo(self.slo)
@@ -73,25 +75,28 @@ def check_settings(percentile: float, resolution: float) -> None:
 
 def slo_text(slo: dict, percentile: float, term_class: dict | None = None) -> str:
     only = term_class or {}
-    return ", ".join(f"p{percentile:g} {k.upper()}{' (' + only[k] + ')' if k in only else ''} <= {v:g} ms"
-                     for k, v in slo.items())
+    return ", ".join(
+        f"p{percentile:g} {k.upper()}{' (' + only[k] + ')' if k in only else ''} <= {v:g} ms" for k, v in slo.items()
+    )
 
 
 # --------------------------------------------------------------------------- one probe: workload and verdict
 @dataclass
 class ProbePlan:
     """How long a probe offers load at a rate, and for how long it may drain."""
+
     warmup_s: float
     measure_s: float
     min_requests: int
     slo: dict
     max_output_len: int
-    bounded: bool = True           # False: the SLO leaves some class's E2E unbounded (a term limited to a class)
+    bounded: bool = True  # False: the SLO leaves some class's E2E unbounded (a term limited to a class)
 
     @classmethod
     def from_spec(cls, spec: SearchSpec, max_output_len: int) -> "ProbePlan":
-        return cls(spec.warmup_s, spec.measure_s, spec.min_requests, spec.slo, max_output_len,
-                   bounded=not spec.term_class)
+        return cls(
+            spec.warmup_s, spec.measure_s, spec.min_requests, spec.slo, max_output_len, bounded=not spec.term_class
+        )
 
     def window(self, rate: float, stretch: int = 1) -> tuple[float, float]:
         """(start, end) of the judged arrivals, seconds from the probe's start; `stretch` x longer for a probe run
@@ -143,11 +148,17 @@ class SureFail:
         self.lo, self.hi = a0 + window[0], a0 + window[1]
         self.spec = spec
         only = spec.term_class or {}
-        self.judged = {t: [i for i, s in enumerate(specs) if self.lo <= s.arrival_s < self.hi
-                           and (t not in only or s.klass == only[t])] for t in spec.slo}
+        self.judged = {
+            t: [
+                i
+                for i, s in enumerate(specs)
+                if self.lo <= s.arrival_s < self.hi and (t not in only or s.klass == only[t])
+            ]
+            for t in spec.slo
+        }
         self.need = {t: len(ix) - math.floor((len(ix) - 1) * spec.percentile / 100) for t, ix in self.judged.items()}
         self.over = dict.fromkeys(spec.slo, 0)
-        self.pending = {t: list(ix) for t, ix in self.judged.items()}   # not decided yet
+        self.pending = {t: list(ix) for t, ix in self.judged.items()}  # not decided yet
         self.stopped: dict | None = None
 
     def __call__(self, records, t0: float, now: float) -> str | None:
@@ -162,10 +173,17 @@ class SureFail:
             self.pending[term] = still
             n = len(self.judged[term])
             if n and self.over[term] >= self.need[term]:
-                self.stopped = {"term": term, "target_ms": target, "over": self.over[term], "judged": n,
-                                "at_s": round(now - t0, 2)}
-                return (f"{self.over[term]} of the {n} requests it judges already over the {term.upper()} target "
-                        f"at {now - t0:.1f} s")
+                self.stopped = {
+                    "term": term,
+                    "target_ms": target,
+                    "over": self.over[term],
+                    "judged": n,
+                    "at_s": round(now - t0, 2),
+                }
+                return (
+                    f"{self.over[term]} of the {n} requests it judges already over the {term.upper()} target "
+                    f"at {now - t0:.1f} s"
+                )
         return None
 
 
@@ -201,7 +219,7 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
     t0 = first_arrival(records)
     a, b = t0 + window[0], t0 + window[1]
     span = window[1] - window[0]
-    judged = [r for r, j in zip(records, judged_mask(records, a, b)) if j]
+    judged = [r for r, j in zip(records, judged_mask(records, a, b), strict=True) if j]
     done = [r for r in judged if r.ok]
     only = spec.term_class or {}
 
@@ -209,14 +227,25 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
         pop = [r for r in judged if term not in only or r.klass == only[term]]
         fin = [r for r in pop if r.ok]
         return fin, len(pop) - len(fin)
+
     e = float(np.median([r.e2e_s for r in done])) if done else 0.0
     in_window = [r for r in records if r.ok and a + e <= r.end_s < b + e]
     samples = {"ttft": lambda r: r.ttft_s * 1000, "tpot": lambda r: r.tpot_s * 1000, "e2el": lambda r: r.e2e_s * 1000}
     p = spec.percentile
-    probe = Probe(offered_rate=rate, passed=False, arrived_rate=len(judged) / span, achieved_rate=len(in_window) / span,
-                  output_throughput=sum(r.output_len for r in in_window) / span, requests=len(records),
-                  judged_requests=len(judged), unfinished=len(judged) - len(done), window_s=list(window),
-                  judged_by_term={}, term_class=dict(only) or None, stopped_early=dict(stopped) if stopped else None)
+    probe = Probe(
+        offered_rate=rate,
+        passed=False,
+        arrived_rate=len(judged) / span,
+        achieved_rate=len(in_window) / span,
+        output_throughput=sum(r.output_len for r in in_window) / span,
+        requests=len(records),
+        judged_requests=len(judged),
+        unfinished=len(judged) - len(done),
+        window_s=list(window),
+        judged_by_term={},
+        term_class=dict(only) or None,
+        stopped_early=dict(stopped) if stopped else None,
+    )
     for term, get in samples.items():
         fin, missing = population(term)
         if term in spec.slo:
@@ -226,8 +255,10 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
             probe.latency_ms[latency_key(q, term)] = percentile_with_unfinished(vals, missing, q)
         probe.latency_ms[latency_key("mean", term)] = float(np.mean(vals)) if vals else None
     # margin per term: (target - measured) / target, > 0 within the SLO; the keep-up condition likewise
-    margins = {term: (target - probe.ms(p, term)) / target if probe.ms(p, term) is not None else -math.inf
-               for term, target in spec.slo.items()}
+    margins = {
+        term: (target - probe.ms(p, term)) / target if probe.ms(p, term) is not None else -math.inf
+        for term, target in spec.slo.items()
+    }
     probe.keep_up = ku = keep_up(records, a, b, len(judged))
     margins["keep_up"] = ku.margin if judged else -math.inf
     worst = min(margins, key=margins.get)
@@ -237,18 +268,31 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
     probe.passed, probe.bound_by = bool(judged) and margins[worst] >= 0, worst
     probe.margin, probe.margins = margins[worst], margins
     # undecided: only the backlog's growth is in question, and it lies within its own noise (run again, longer)
-    probe.inconclusive = bool(not stopped and ku.verdict == "undecided"
-                              and all(v >= 0 for k, v in margins.items() if k != "keep_up"))
+    probe.inconclusive = bool(
+        not stopped and ku.verdict == "undecided" and all(v >= 0 for k, v in margins.items() if k != "keep_up")
+    )
     # the whole probe measured as `vllm bench serve` measures a run (first send -> last finish, every request),
     # for the calibration against it at the rate found
     whole = request_metrics(records)
-    probe.whole_run = {k: whole[k] for k in ("completed", "failed", "output_throughput", "request_throughput",
-                                             "mean_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "p99_tpot_ms")}
+    probe.whole_run = {
+        k: whole[k]
+        for k in (
+            "completed",
+            "failed",
+            "output_throughput",
+            "request_throughput",
+            "mean_ttft_ms",
+            "p99_ttft_ms",
+            "mean_tpot_ms",
+            "p99_tpot_ms",
+        )
+    }
     return probe
 
 
-def window_verdicts(records, trace_t: list[float], edges: list[float], slo: dict, percentile: float,
-                    min_requests: int | None = None) -> dict:
+def window_verdicts(
+    records, trace_t: list[float], edges: list[float], slo: dict, percentile: float, min_requests: int | None = None
+) -> dict:
     """A replay judged window by window: each request falls in the window of trace time [edges[k], edges[k+1]) its
     arrival belongs to; per window its p-th percentile TTFT and TPOT (an unfinished request counts as infinite, as in
     `judge`) against the SLO. The keep-up rule is not applied: over a whole replay a queue that grows shows as
@@ -260,7 +304,7 @@ def window_verdicts(records, trace_t: list[float], edges: list[float], slo: dict
     q = f"p{percentile:g}"
     windows = []
     for i in range(len(edges) - 1):
-        mine = [r for r, j in zip(records, k) if j == i]
+        mine = [r for r, j in zip(records, k, strict=True) if j == i]
         if not mine:
             continue
         w = {"start_s": round(edges[i], 3), "end_s": round(edges[i + 1], 3), "requests": len(mine)}
@@ -276,8 +320,11 @@ def window_verdicts(records, trace_t: list[float], edges: list[float], slo: dict
         w["pass"] = ok or w["thin"]
         windows.append(w)
     judged = [w for w in windows if not w["thin"]]
-    return {"windows": windows, "pass": bool(judged) and all(w["pass"] for w in judged),
-            "missed": [w["start_s"] for w in judged if not w["pass"]]}
+    return {
+        "windows": windows,
+        "pass": bool(judged) and all(w["pass"] for w in judged),
+        "missed": [w["start_s"] for w in judged if not w["pass"]],
+    }
 
 
 # --------------------------------------------------------------------------- the search
@@ -301,7 +348,7 @@ class CapacitySearch:
             if not p.inconclusive:
                 break
             k += 1
-        return 2 ** k
+        return 2**k
 
     def bracket(self) -> tuple[float | None, float | None]:
         """(highest passing rate, lowest failing rate above it)."""
@@ -320,7 +367,7 @@ class CapacitySearch:
         if self.probes[-1].inconclusive:
             return self.probes[-1].offered_rate  # the same rate, a longer window
         lo, hi = self.bracket()
-        if lo is None:   # no pass yet: halve, or quarter after a fail that was certain early in its window
+        if lo is None:  # no pass yet: halve, or quarter after a fail that was certain early in its window
             r = hi / (4 if self._failed_early(hi) else 2)
             return r if r >= self.spec.start_rate / FLOOR_FACTOR else None
         if hi is None:
@@ -348,12 +395,20 @@ class CapacitySearch:
         lo, hi = self.bracket()
         p = self.spec.percentile
         at, above = bracket_probes(self.probes, lo, hi)
-        out = {"request_rate": lo or 0.0, "output_throughput": at.output_throughput if at else 0.0,
-               "slo": dict(self.spec.slo), "percentile": p, "resolution": self.spec.resolution,
-               "bracket": [lo, hi], "converged": self.converged(), "bound_by": above.bound_by if above else None,
-               "samples_at_bracket": [x.fewest_samples() if x else None for x in (at, above)],
-               "search": {k: v for k, v in asdict(self.spec).items() if k != "slo"},
-               "probes": [x.to_json() for x in self.probes], "search_s": round(time.perf_counter() - self.t0, 2)}
+        out = {
+            "request_rate": lo or 0.0,
+            "output_throughput": at.output_throughput if at else 0.0,
+            "slo": dict(self.spec.slo),
+            "percentile": p,
+            "resolution": self.spec.resolution,
+            "bracket": [lo, hi],
+            "converged": self.converged(),
+            "bound_by": above.bound_by if above else None,
+            "samples_at_bracket": [x.fewest_samples() if x else None for x in (at, above)],
+            "search": {k: v for k, v in asdict(self.spec).items() if k != "slo"},
+            "probes": [x.to_json() for x in self.probes],
+            "search_s": round(time.perf_counter() - self.t0, 2),
+        }
         if failure:
             out["failed"] = failure
         if not self.probes:
@@ -373,9 +428,9 @@ class CapacitySearch:
                     + ("" if failure else " within the probe budget (raise --max-probes)")
                 )
             )
-            if not out["converged"] and above and not failure:   # a search stopped early says why at the end
+            if not out["converged"] and above and not failure:  # a search stopped early says why at the end
                 out["verdict"] += " (probe budget spent before the bracket narrowed to the resolution)"
-            if (thin := thin_samples(out)) is not None:   # 0 too: a probe whose window held no request
+            if (thin := thin_samples(out)) is not None:  # 0 too: a probe whose window held no request
                 out["verdict"] += (
                     f"; p{p:g} over {thin} requests lies between their two largest, so one "
                     "or two late requests decided a verdict here: lengthen the probes (--probe-min-requests) "
@@ -384,5 +439,3 @@ class CapacitySearch:
         if failure:
             out["verdict"] += f"; search FAILED: {failure}"
         return out
-
-

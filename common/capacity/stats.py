@@ -1,6 +1,7 @@
 """The statistics a capacity probe's verdict rests on, from its request records: the backlog and the keep-up rule
 over it, the saturation probe's completion rate (the search's ceiling), how few requests a percentile was taken
 over. The rule that uses them is common/capacity/search.py."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KEEP_UP_SHARE = 0.05   # backlog growth over the window, as a share of its arrivals, that still keeps up
-KEEP_UP_SIGMAS = 3.0   # growth beyond this many Poisson spreads of the backlog is a growing queue, not noise
+KEEP_UP_SHARE = 0.05  # backlog growth over the window, as a share of its arrivals, that still keeps up
+KEEP_UP_SIGMAS = 3.0  # growth beyond this many Poisson spreads of the backlog is a growing queue, not noise
 
 
 def backlog(records, a: float, b: float, points: int = 41) -> tuple[float, float]:
@@ -27,6 +28,7 @@ def backlog(records, a: float, b: float, points: int = 41) -> tuple[float, float
 class KeepUp:
     """The keep-up verdict on a probe's backlog: "ok", "grows" or "undecided"; `margin` > 0 when it keeps up (the
     search weighs it beside the SLO terms' margins; it is not written)."""
+
     verdict: str
     backlog_growth: float
     backlog_mean: float
@@ -35,8 +37,12 @@ class KeepUp:
 
     def to_json(self) -> dict:
         """A probe's keep_up and backlog_* keys."""
-        return {"keep_up": self.verdict, "backlog_growth": self.backlog_growth, "backlog_mean": self.backlog_mean,
-                "backlog_noise": self.backlog_noise}
+        return {
+            "keep_up": self.verdict,
+            "backlog_growth": self.backlog_growth,
+            "backlog_mean": self.backlog_mean,
+            "backlog_noise": self.backlog_noise,
+        }
 
 
 def keep_up(records, a: float, b: float, arrivals: int) -> KeepUp:

@@ -1,12 +1,12 @@
 """Measuring shared by the experiments: figures, layouts, the mixed workload, calibration, what the hardware did.
 
-  metrics     - every figure: request aggregates (TTFT/TPOT/ITL/E2E), fairness, the unloaded reference,
-                speedup / efficiency / per-GPU / $ per 1M tokens, capacity per GPU
-  scaling     - layouts (TP/PP/DP), one layout's offline / batch-1 / latency measurement, its summary
-  mixed       - the long/short mix, its reference runs and what the mix did to each class
-  calibration - ours against `vllm bench throughput` / `vllm bench serve`
-  hwmon       - what the GPU and the engine core did during a timed run
-  allreduce   - the all-reduce micro-benchmark and the TP step model it feeds
-  noise       - notes under a table when its numbers cannot be read at face value
-  cost        - $ per GPU-hour by GPU, with sources
+metrics     - every figure: request aggregates (TTFT/TPOT/ITL/E2E), fairness, the unloaded reference,
+              speedup / efficiency / per-GPU / $ per 1M tokens, capacity per GPU
+scaling     - layouts (TP/PP/DP), one layout's offline / batch-1 / latency measurement, its summary
+mixed       - the long/short mix, its reference runs and what the mix did to each class
+calibration - ours against `vllm bench throughput` / `vllm bench serve`
+hwmon       - what the GPU and the engine core did during a timed run
+allreduce   - the all-reduce micro-benchmark and the TP step model it feeds
+noise       - notes under a table when its numbers cannot be read at face value
+cost        - $ per GPU-hour by GPU, with sources
 """

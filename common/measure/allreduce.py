@@ -5,6 +5,7 @@ model of a batch-1 TP decode step it feeds (roofline + all-reduces) beside the m
         -> {"backend": "nccl", "results": [{bytes, latency_us, busbw_gbps}]}
 Bus bandwidth follows nccl-tests: busbw = algbw x 2(n-1)/n, algbw = bytes / time.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,6 +18,7 @@ from common.runtime.server import free_port
 def _worker(rank: int, world: int, port: int, sizes: list[int], iters: int, backend: str, q) -> None:
     import torch
     import torch.distributed as dist
+
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     if backend == "nccl":
         torch.cuda.set_device(rank)
@@ -39,8 +41,14 @@ def _worker(rank: int, world: int, port: int, sizes: list[int], iters: int, back
         dt = (time.perf_counter() - t0) / n_iter
         real_bytes = x.numel() * x.element_size()
         algbw = real_bytes / dt
-        out.append({"bytes": real_bytes, "latency_us": dt * 1e6, "algbw_gbps": algbw / 1e9,
-                    "busbw_gbps": algbw * 2 * (world - 1) / world / 1e9})
+        out.append(
+            {
+                "bytes": real_bytes,
+                "latency_us": dt * 1e6,
+                "algbw_gbps": algbw / 1e9,
+                "busbw_gbps": algbw * 2 * (world - 1) / world / 1e9,
+            }
+        )
     if rank == 0:
         q.put(out)
     dist.barrier()
@@ -50,12 +58,15 @@ def _worker(rank: int, world: int, port: int, sizes: list[int], iters: int, back
 def run_allreduce_bench(world_size: int, sizes_bytes: list[int], iters: int = 50, backend: str | None = None) -> dict:
     import torch
     import torch.multiprocessing as mp
+
     backend = backend or ("nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= world_size else "gloo")
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     port = free_port()
-    procs = [ctx.Process(target=_worker, args=(r, world_size, port, sizes_bytes, iters, backend, q))
-             for r in range(world_size)]
+    procs = [
+        ctx.Process(target=_worker, args=(r, world_size, port, sizes_bytes, iters, backend, q))
+        for r in range(world_size)
+    ]
     for p in procs:
         p.start()
     results = q.get(timeout=600)
@@ -72,9 +83,18 @@ def allreduce_child(cfg: dict) -> dict:
 
 # --------------------------------------------------------------------------- the step model
 # HBM bandwidth by GPU name (vendor datasheets, bytes/s), for the decode roofline
-HBM_BANDWIDTH = {"H200": 4.8e12, "H100 NVL": 3.9e12, "H100": 3.35e12, "A100-SXM4-80GB": 2.039e12,
-                 "A100 80GB PCIe": 1.935e12, "A100": 1.555e12, "L40S": 0.864e12, "A10G": 0.6e12,
-                 "RTX 4090": 1.008e12, "L4": 0.3e12}
+HBM_BANDWIDTH = {
+    "H200": 4.8e12,
+    "H100 NVL": 3.9e12,
+    "H100": 3.35e12,
+    "A100-SXM4-80GB": 2.039e12,
+    "A100 80GB PCIe": 1.935e12,
+    "A100": 1.555e12,
+    "L40S": 0.864e12,
+    "A10G": 0.6e12,
+    "RTX 4090": 1.008e12,
+    "L4": 0.3e12,
+}
 
 
 def comm_model(m: dict, allreduce: dict | None, info, gpu_name: str | None) -> dict:
@@ -84,17 +104,31 @@ def comm_model(m: dict, allreduce: dict | None, info, gpu_name: str | None) -> d
     bw = next((v for k, v in HBM_BANDWIDTH.items() if gpu_name and k in gpu_name), None)
     if step_s and bw and m.get("weights_bytes_per_gpu"):
         roof = m["weights_bytes_per_gpu"] * m["pp"] / bw  # PP stages run one after another within a step
-        out.update({"hbm_bandwidth_gbps": bw / 1e9, "roofline_step_ms": roof * 1000,
-                    "decode_pct_of_hbm_roofline": roof / step_s * 100})
+        out.update(
+            {
+                "hbm_bandwidth_gbps": bw / 1e9,
+                "roofline_step_ms": roof * 1000,
+                "decode_pct_of_hbm_roofline": roof / step_s * 100,
+            }
+        )
     if step_s and allreduce and m["tp"] > 1:
         decode_bytes = info.hidden_size * 2  # one token's activations, bf16
         ar = min(allreduce["results"], key=lambda r: abs(r["bytes"] - decode_bytes))
         comm = 2 * info.num_hidden_layers * ar["latency_us"] / 1e6
-        out.update({"allreduce_decode_latency_us": ar["latency_us"], "modelled_comm_ms_per_step": comm * 1000,
-                    "comm_share_of_step": comm / step_s})
+        out.update(
+            {
+                "allreduce_decode_latency_us": ar["latency_us"],
+                "modelled_comm_ms_per_step": comm * 1000,
+                "comm_share_of_step": comm / step_s,
+            }
+        )
         if "roofline_step_ms" in out:
             model = out["roofline_step_ms"] / 1000 + comm
-            out.update({"modelled_step_ms": model * 1000, "measured_step_ms": step_s * 1000,
-                        "unexplained_ms": (step_s - model) * 1000})
+            out.update(
+                {
+                    "modelled_step_ms": model * 1000,
+                    "measured_step_ms": step_s * 1000,
+                    "unexplained_ms": (step_s - model) * 1000,
+                }
+            )
     return out
-

@@ -4,6 +4,7 @@ Offline: ours and `vllm bench throughput` interleaved on the same workload, the 
 bootstrap interval, and a verdict. Online: `vllm bench serve` on the same server and workload as one of our
 load levels (right after it), or at the capacity our search found; ours / theirs per metric.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,10 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common.runtime import hardware
 from common.measure.hwmon import explain_spread, run_label
-from common.runtime.isolation import OwnRayDir, run_isolated
 from common.measure.metrics import ratio_of_medians_ci
+from common.runtime import hardware
+from common.runtime.isolation import OwnRayDir, run_isolated
 from common.runtime.server import kwargs_to_cli
 from common.traffic.traces import dataset_kind, load_trace, write_timed_trace
 
@@ -34,9 +35,18 @@ def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str
     engine = {**base["engine"], "tensor_parallel_size": 1, "pipeline_parallel_size": 1}
     try:
         for i in range(runs):
-            r = run_isolated(child, {**base, "engine": engine, "offline_only": True,
-                                                               "offline_runs": 1, "seed": base["seed"] + 31 * (i + 1)},
-                             timeout_s=cfg.timeout_s, label=f"ours {i + 1}")
+            r = run_isolated(
+                child,
+                {
+                    **base,
+                    "engine": engine,
+                    "offline_only": True,
+                    "offline_runs": 1,
+                    "seed": base["seed"] + 31 * (i + 1),
+                },
+                timeout_s=cfg.timeout_s,
+                label=f"ours {i + 1}",
+            )
             if r["status"] != "ok":
                 raise RuntimeError(f"our run {i + 1} failed: {r['failure']['message'][:200]}")
             x = r["offline_runs"][0]
@@ -45,8 +55,10 @@ def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str
             path = out_json.with_name(out_json.name.replace(".json", f"_run{i + 1}.json"))
             theirs.append(vllm_bench_throughput(cfg, engine, path)["output_throughput"])
             order.append({"who": "vllm bench", "output_throughput": theirs[-1]})
-            print(f"  run {i + 1}: ours {run_label(ours[-1], x.get('hw'))}, vllm bench {theirs[-1]:,.0f} out tok/s",
-                  flush=True)
+            print(
+                f"  run {i + 1}: ours {run_label(ours[-1], x.get('hw'))}, vllm bench {theirs[-1]:,.0f} out tok/s",
+                flush=True,
+            )
     except Exception as e:  # recorded, never fatal
         m["vllm_bench_error"] = f"{type(e).__name__}: {e}"[:300]
         print(f"calibration stopped: {m['vllm_bench_error']}")
@@ -55,12 +67,19 @@ def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str
         return
     ratio = statistics.median(ours) / statistics.median(theirs)
     ci = list(ratio_of_medians_ci(ours, theirs)) if min(len(ours), len(theirs)) > 1 else None
-    m.update({"vllm_bench_output_throughput": statistics.median(theirs), "vllm_bench_output_throughput_runs": theirs,
-              "ours_interleaved_output_throughput_runs": ours, "ours_vs_vllm_bench": ratio,
-              "ours_vs_vllm_bench_ci": ci})
+    m.update(
+        {
+            "vllm_bench_output_throughput": statistics.median(theirs),
+            "vllm_bench_output_throughput_runs": theirs,
+            "ours_interleaved_output_throughput_runs": ours,
+            "ours_vs_vllm_bench": ratio,
+            "ours_vs_vllm_bench_ci": ci,
+        }
+    )
     m["calibration_verdict"] = calibration_verdict(ratio, *(ci or (None, None)), len(ours), len(theirs))
-    why = explain_spread([{"output_throughput": o["output_throughput"], **(o.get("hw") or {})}
-                          for o in order if o["who"] == "ours"])
+    why = explain_spread(
+        [{"output_throughput": o["output_throughput"], **(o.get("hw") or {})} for o in order if o["who"] == "ours"]
+    )
     if why:  # our side's spread, explained from its hardware samples (the bench's run is a black box)
         m["calibration_ours_spread"] = "ours " + why
     print(m["calibration_verdict"] + (f"\n  ours {why}." if why else ""), flush=True)
@@ -70,10 +89,14 @@ def calibration_verdict(ratio: float, lo: float | None, hi: float | None, n_ours
     """'indistinguishable from vllm bench' when the interval holds 1.0; the gap named otherwise; with one run a side
     (no interval: one run says nothing of the noise) neither."""
     if lo is None or hi is None:
-        return (f"Calibration: ours / vllm bench throughput = {ratio:.3f} from one run each: no interval, so no "
-                f"verdict (--vllm-bench-runs 3 gives one).")
-    head = (f"Calibration: ours / vllm bench throughput = {ratio:.3f}, 95 % interval [{lo:.3f}, {hi:.3f}] "
-            f"(bootstrap over {n_ours} + {n_theirs} interleaved runs): ")
+        return (
+            f"Calibration: ours / vllm bench throughput = {ratio:.3f} from one run each: no interval, so no "
+            f"verdict (--vllm-bench-runs 3 gives one)."
+        )
+    head = (
+        f"Calibration: ours / vllm bench throughput = {ratio:.3f}, 95 % interval [{lo:.3f}, {hi:.3f}] "
+        f"(bootstrap over {n_ours} + {n_theirs} interleaved runs): "
+    )
     if lo <= 1.0 <= hi:
         return head + "indistinguishable from vllm bench at this noise."
     side = "below" if hi < 1.0 else "above"
@@ -85,15 +108,31 @@ def vllm_bench_throughput(cfg, engine: dict, out_json: Path) -> dict:
     args = kwargs_to_cli({**engine, "tensor_parallel_size": 1})
     out_json = out_json.resolve()
     out_json.parent.mkdir(parents=True, exist_ok=True)  # the bench runs before our first result file is written
-    cmd = [sys.executable, "-m", "common.runtime.vllm_cli", "bench", "throughput", "--model", *args,
-           "--dataset-name", "random", "--random-input-len", str(cfg.input_len),
-           "--random-output-len", str(cfg.output_len), "--num-prompts", str(cfg.num_prompts),
-           "--output-json", str(out_json)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "common.runtime.vllm_cli",
+        "bench",
+        "throughput",
+        "--model",
+        *args,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        str(cfg.input_len),
+        "--random-output-len",
+        str(cfg.output_len),
+        "--num-prompts",
+        str(cfg.num_prompts),
+        "--output-json",
+        str(out_json),
+    ]
     sys.stdout.flush()
     with OwnRayDir() as ray_dir:  # with --distributed-executor-backend ray: the bench's Ray cluster is stopped with it
         env = {**os.environ, **hardware.engine_env(1, Path(engine["model"]).is_dir()), **ray_dir.env()}
-        subprocess.run(cmd, cwd=str(ROOT), env=env, check=True, timeout=cfg.timeout_s,
-                       stdout=sys.stderr)  # its log beside the engines' logs; our summary line goes to stdout
+        subprocess.run(
+            cmd, cwd=str(ROOT), env=env, check=True, timeout=cfg.timeout_s, stdout=sys.stderr
+        )  # its log beside the engines' logs; our summary line goes to stdout
     d = json.loads(out_json.read_text())
     d["output_throughput"] = d["num_requests"] * cfg.output_len / d["elapsed_time"]
     return d
@@ -113,16 +152,50 @@ def bench_serve_level(
     Each level gets its own seed: with one seed every bench run would send the same prompts again and find
     them in the server's prefix cache."""
     import tempfile
+
     tokenizer = cfg.engine.get("tokenizer") or cfg.model or served_model
     key = f"{lv['kind']}={lv['value']:g}"
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "common.runtime.vllm_cli", "bench", "serve", "--backend", "vllm",
-               "--base-url", cfg.base_url, "--model", served_model, "--tokenizer", str(tokenizer),
-               *(dataset or ["--dataset-name", "random", "--random-input-len", str(cfg.input_len),
-                             "--random-output-len", str(cfg.output_len), "--random-range-ratio", str(cfg.range_ratio)]),
-               "--num-prompts", str(lv["num_prompts"]), "--ignore-eos", "--seed", str(cfg.seed + 100 + i),
-               "--temperature", "0",  # greedy, as our client asks (else the server's default applies)
-               "--save-result", "--result-dir", tmp, "--result-filename", "bench.json"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "common.runtime.vllm_cli",
+            "bench",
+            "serve",
+            "--backend",
+            "vllm",
+            "--base-url",
+            cfg.base_url,
+            "--model",
+            served_model,
+            "--tokenizer",
+            str(tokenizer),
+            *(
+                dataset
+                or [
+                    "--dataset-name",
+                    "random",
+                    "--random-input-len",
+                    str(cfg.input_len),
+                    "--random-output-len",
+                    str(cfg.output_len),
+                    "--random-range-ratio",
+                    str(cfg.range_ratio),
+                ]
+            ),
+            "--num-prompts",
+            str(lv["num_prompts"]),
+            "--ignore-eos",
+            "--seed",
+            str(cfg.seed + 100 + i),
+            "--temperature",
+            "0",  # greedy, as our client asks (else the server's default applies)
+            "--save-result",
+            "--result-dir",
+            tmp,
+            "--result-filename",
+            "bench.json",
+        ]
         if dataset:  # a timed trace: its own timestamps (vllm bench serve's self-timed replay)
             pass
         elif lv["kind"] == "concurrency":
@@ -131,8 +204,14 @@ def bench_serve_level(
             cmd += ["--request-rate", str(lv["value"]), "--burstiness", str(cfg.burstiness)]
         print(f"  vllm bench serve, {key} ...", flush=True)
         try:
-            r = subprocess.run(cmd, cwd=str(ROOT), capture_output=True, text=True,
-                               timeout=cfg.level_time_limit_s + 300, env=dict(os.environ))
+            r = subprocess.run(
+                cmd,
+                cwd=str(ROOT),
+                capture_output=True,
+                text=True,
+                timeout=cfg.level_time_limit_s + 300,
+                env=dict(os.environ),
+            )
         except (OSError, subprocess.SubprocessError) as e:  # recorded; our own levels go on
             return {key: {"error": f"{type(e).__name__}: {e}"[-500:]}}
         path = Path(tmp) / "bench.json"
@@ -140,11 +219,27 @@ def bench_serve_level(
             return {key: {"error": (r.stderr or r.stdout)[-500:]}}
         theirs = json.loads(path.read_text())
     ours = lv["metrics"]
-    return {key: {"vllm_bench": {k: theirs.get(k) for k in ("output_throughput", "mean_ttft_ms", "median_ttft_ms",
-                                                          "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms",
-                                                          "p99_tpot_ms", "completed", "request_rate")},
-                  "ours_vs_vllm_bench": {k: (ours[k] / theirs[k]) if theirs.get(k) and ours.get(k) is not None
-                                         else None for k in keys}}}
+    return {
+        key: {
+            "vllm_bench": {
+                k: theirs.get(k)
+                for k in (
+                    "output_throughput",
+                    "mean_ttft_ms",
+                    "median_ttft_ms",
+                    "p99_ttft_ms",
+                    "mean_tpot_ms",
+                    "median_tpot_ms",
+                    "p99_tpot_ms",
+                    "completed",
+                    "request_rate",
+                )
+            },
+            "ours_vs_vllm_bench": {
+                k: (ours[k] / theirs[k]) if theirs.get(k) and ours.get(k) is not None else None for k in keys
+            },
+        }
+    }
 
 
 def trace_dataset(cfg, cap: dict, n: int, tw: dict | None = None) -> list[str]:
@@ -153,15 +248,23 @@ def trace_dataset(cfg, cap: dict, n: int, tw: dict | None = None) -> list[str]:
     where it has them): a probe judged on a window (`tw`, its trace_window), its warm-up and that window; else the
     stretch's first n requests."""
     trace = load_trace(cfg.dataset_path, cfg.dataset_name).stretch(cfg.trace_start_s, cfg.trace_duration_s)
-    if tw:   # the same requests the probe sent: its replayed part of the stretch (stretch time, unrounded)
+    if tw:  # the same requests the probe sent: its replayed part of the stretch (stretch time, unrounded)
         lo, hi = tw.get("replayed_s") or (tw["warmup_from_s"] - trace.origin_s, tw["end_s"] - trace.origin_s)
         part = trace.stretch(lo, hi - lo)
         name = f"timed_trace_window_{tw['start_s']:.0f}s_at_{cap['trace_speedup']:.4g}x.jsonl"
     else:
         part, name = trace.head(n), f"timed_trace_at_capacity_{cap['request_rate']:.4g}.jsonl"
     path = write_timed_trace(part, Path(cfg.output_dir) / name, speed=cap["trace_speedup"])
-    return ["--dataset-name", "timed_trace", "--dataset-path", str(path), "--timed-trace-chunk-hash-size",
-            str(trace.block_size), "--timed-trace-sec-multiplier", "0.001"]
+    return [
+        "--dataset-name",
+        "timed_trace",
+        "--dataset-path",
+        str(path),
+        "--timed-trace-chunk-hash-size",
+        str(trace.block_size),
+        "--timed-trace-sec-multiplier",
+        "0.001",
+    ]
 
 
 def bench_at_capacity(cfg, served_model: str, cap: dict, at) -> dict:
@@ -184,7 +287,7 @@ def bench_at_capacity(cfg, served_model: str, cap: dict, at) -> dict:
         )
     )
     out = {**got, "ours": at.whole_run, "request_rate": cap["request_rate"], "num_prompts": at.requests}
-    if tw := at.note.get("trace_window"):   # a trace: the bench replayed that window and its warm-up at the speed found
+    if tw := at.note.get("trace_window"):  # a trace: the bench replayed that window and its warm-up at the speed found
         out.update({"trace_speedup": cap["trace_speedup"], "trace_window": tw})
     theirs = {t: (got.get("vllm_bench") or {}).get(f"p99_{t}_ms") for t in cap["slo"] if t in ("ttft", "tpot")}
     if cap["percentile"] == 99 and theirs and None not in theirs.values():  # the bench's own p99s against the SLO

@@ -10,6 +10,7 @@ process's CPU time over the run's wall time (psutil; 100 % = one core saturated)
 that one core, and when it is at 100 % while the GPU idles, the run was CPU-bound. On a CPU box the GPU fields
 are None.
 """
+
 from __future__ import annotations
 
 import os
@@ -102,28 +103,44 @@ class HardwareSampler:
         def stat(key, fn):
             vals = [sum(s[key]) / len(s[key]) for s in self.samples if s[key]]
             return round(fn(vals), 1) if vals else None
-        cpu = (None if self._cpu0 is None or self._cpu1 is None or not self.wall_s
-               else round((self._cpu1 - self._cpu0) / self.wall_s * 100, 1))
-        return {"gpu_busy_pct": stat("util", lambda v: sum(v) / len(v)),
-                "sm_clock_mhz": stat("clock", lambda v: sum(v) / len(v)), "sm_clock_mhz_min": stat("clock", min),
-                "power_w": stat("power", lambda v: sum(v) / len(v)), "power_w_min": stat("power", min),
-                "engine_cpu_pct": cpu, "samples": len(self.samples)}
+
+        cpu = (
+            None
+            if self._cpu0 is None or self._cpu1 is None or not self.wall_s
+            else round((self._cpu1 - self._cpu0) / self.wall_s * 100, 1)
+        )
+        return {
+            "gpu_busy_pct": stat("util", lambda v: sum(v) / len(v)),
+            "sm_clock_mhz": stat("clock", lambda v: sum(v) / len(v)),
+            "sm_clock_mhz_min": stat("clock", min),
+            "power_w": stat("power", lambda v: sum(v) / len(v)),
+            "power_w_min": stat("power", min),
+            "engine_cpu_pct": cpu,
+            "samples": len(self.samples),
+        }
 
 
 # --------------------------------------------------------------------------- why was a run slow?
-CPU_BOUND_PCT = 90.0     # the engine core this busy ...
-GPU_IDLE_PCT = 90.0      # ... while the GPU was busy less than this: the scheduler held the GPU back
-CLOCK_DROP = 0.05        # a run's mean SM clock (or power) this far below the fastest run's
+CPU_BOUND_PCT = 90.0  # the engine core this busy ...
+GPU_IDLE_PCT = 90.0  # ... while the GPU was busy less than this: the scheduler held the GPU back
+CLOCK_DROP = 0.05  # a run's mean SM clock (or power) this far below the fastest run's
 
 
 def explain_slow_run(slow: dict, fast: dict) -> str:
     """Why `slow` read below `fast` (both offline_runs_detail entries): a CPU-bound engine, a clock/power drop,
     or unexplained. The fast run is the reference, so a cause shared by every run is not blamed."""
     cpu, busy = slow.get("engine_cpu_pct"), slow.get("gpu_busy_pct")
-    if cpu is not None and cpu >= CPU_BOUND_PCT and busy is not None and busy < GPU_IDLE_PCT \
-            and busy < (fast.get("gpu_busy_pct") or 100) - 2:
-        return (f"CPU-bound engine (its scheduler core at {cpu:.0f} % while the GPU was busy {busy:.0f} % of the "
-                f"time, vs {fast.get('gpu_busy_pct') or 0:.0f} % in the fastest run)")
+    if (
+        cpu is not None
+        and cpu >= CPU_BOUND_PCT
+        and busy is not None
+        and busy < GPU_IDLE_PCT
+        and busy < (fast.get("gpu_busy_pct") or 100) - 2
+    ):
+        return (
+            f"CPU-bound engine (its scheduler core at {cpu:.0f} % while the GPU was busy {busy:.0f} % of the "
+            f"time, vs {fast.get('gpu_busy_pct') or 0:.0f} % in the fastest run)"
+        )
     for key, unit, what in (("sm_clock_mhz", "MHz", "SM clock"), ("power_w", "W", "power")):
         a, b = slow.get(key), fast.get(key)
         if a is not None and b and a < (1 - CLOCK_DROP) * b:
@@ -152,22 +169,31 @@ def explain_spread(detail: list[dict]) -> str | None:
 def hw_of(replicas: list[dict]) -> dict:
     """One timed run's hardware figures over its replicas: GPU busy, clocks and power averaged, minima the lowest,
     the busiest engine core."""
+
     def agg(key, fn):
         vals = [h[key] for h in replicas if h.get(key) is not None]
         return fn(vals) if vals else None
+
     mean = lambda v: round(sum(v) / len(v), 1)  # noqa: E731
-    return {"gpu_busy_pct": agg("gpu_busy_pct", mean), "sm_clock_mhz": agg("sm_clock_mhz", mean),
-            "sm_clock_mhz_min": agg("sm_clock_mhz_min", min), "power_w": agg("power_w", mean),
-            "power_w_min": agg("power_w_min", min), "engine_cpu_pct": agg("engine_cpu_pct", max)}
+    return {
+        "gpu_busy_pct": agg("gpu_busy_pct", mean),
+        "sm_clock_mhz": agg("sm_clock_mhz", mean),
+        "sm_clock_mhz_min": agg("sm_clock_mhz_min", min),
+        "power_w": agg("power_w", mean),
+        "power_w_min": agg("power_w_min", min),
+        "engine_cpu_pct": agg("engine_cpu_pct", max),
+    }
 
 
 def run_label(tok_s: float, hw: dict | None) -> str:
     """'6,598 (GPU 97 %, 1,980 MHz, 690 W, engine core 85 %)': one timed run and what the hardware did."""
     d = hw or {}
-    parts = [f"GPU {d['gpu_busy_pct']:.0f} %" if d.get("gpu_busy_pct") is not None else None,
-             f"{d['sm_clock_mhz']:,.0f} MHz" if d.get("sm_clock_mhz") is not None else None,
-             f"{d['power_w']:.0f} W" if d.get("power_w") is not None else None,
-             f"engine core {d['engine_cpu_pct']:.0f} %" if d.get("engine_cpu_pct") is not None else None]
+    parts = [
+        f"GPU {d['gpu_busy_pct']:.0f} %" if d.get("gpu_busy_pct") is not None else None,
+        f"{d['sm_clock_mhz']:,.0f} MHz" if d.get("sm_clock_mhz") is not None else None,
+        f"{d['power_w']:.0f} W" if d.get("power_w") is not None else None,
+        f"engine core {d['engine_cpu_pct']:.0f} %" if d.get("engine_cpu_pct") is not None else None,
+    ]
     parts = [x for x in parts if x]
     return f"{tok_s:,.0f}" + (f" ({', '.join(parts)})" if parts else "")
 

@@ -11,6 +11,7 @@
 
 The typed dicts below name the keys a result carries, so an editor finds them.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,6 +27,7 @@ DEFAULT_PERCENTILES = (50, 90, 99)
 class RequestMetrics(TypedDict, total=False):
     """request_metrics(): one load level, as `vllm bench serve` reports a run (plus summarize()'s
     mean/median/std/p90/p99 for ttft, tpot, itl, e2el, in ms)."""
+
     completed: int
     failed: int
     duration_s: float
@@ -42,9 +44,9 @@ class RequestMetrics(TypedDict, total=False):
 class StageTimer:
     """Wall-clock time per named stage, so start-up never leaks into a throughput figure.
 
-        timer = StageTimer()
-        with timer("engine_start"): llm = ...
-        timer.seconds  # {"engine_start": 31.2, ...}
+    timer = StageTimer()
+    with timer("engine_start"): llm = ...
+    timer.seconds  # {"engine_start": 31.2, ...}
     """
 
     def __init__(self):
@@ -63,12 +65,13 @@ class StageTimer:
 def summarize(name: str, values, unit: str = "ms", percentiles=DEFAULT_PERCENTILES) -> dict[str, float | None]:
     """{mean_<name>_<unit>, median_..., std_..., p90_..., p99_...} the way vllm bench serve names them."""
     arr = np.asarray([v for v in values if v is not None], dtype=float)
-    keys = [f"mean_{name}_{unit}", f"median_{name}_{unit}", f"std_{name}_{unit}"] + \
-           [f"p{p:g}_{name}_{unit}" for p in percentiles]
+    keys = [f"mean_{name}_{unit}", f"median_{name}_{unit}", f"std_{name}_{unit}"] + [
+        f"p{p:g}_{name}_{unit}" for p in percentiles
+    ]
     if arr.size == 0:
         return dict.fromkeys(keys)
     out = {keys[0]: float(arr.mean()), keys[1]: float(np.median(arr)), keys[2]: float(arr.std())}
-    for p, k in zip(percentiles, keys[3:]):
+    for p, k in zip(percentiles, keys[3:], strict=True):
         out[k] = float(np.percentile(arr, p))
     return out
 
@@ -108,9 +111,12 @@ def ratio_of_medians_ci(a, b, level: float = 0.95, n_boot: int = 20000, seed: in
 # --------------------------------------------------------------------------- request streams
 def meets_slo(r, slos: dict[str, float]) -> bool:
     """One finished request within every given target (ms): ttft, tpot (when it has one), e2el."""
-    return (r.ttft_s is not None and r.ttft_s * 1000 <= slos.get("ttft", math.inf)
-            and (r.tpot_s is None or r.tpot_s * 1000 <= slos.get("tpot", math.inf))
-            and r.e2e_s * 1000 <= slos.get("e2el", math.inf))
+    return (
+        r.ttft_s is not None
+        and r.ttft_s * 1000 <= slos.get("ttft", math.inf)
+        and (r.tpot_s is None or r.tpot_s * 1000 <= slos.get("tpot", math.inf))
+        and r.e2e_s * 1000 <= slos.get("e2el", math.inf)
+    )
 
 
 def request_metrics(records, slos: dict[str, float] | None = None) -> RequestMetrics:
@@ -124,9 +130,13 @@ def request_metrics(records, slos: dict[str, float] | None = None) -> RequestMet
     in_tokens = sum(r.prompt_len for r in done)
     per_s = lambda x: x / duration if duration else 0.0  # noqa: E731
     m: RequestMetrics = {
-        "completed": len(done), "failed": len(failed), "duration_s": duration,
-        "total_input_tokens": in_tokens, "total_output_tokens": out_tokens,
-        "request_throughput": per_s(len(done)), "output_throughput": per_s(out_tokens),
+        "completed": len(done),
+        "failed": len(failed),
+        "duration_s": duration,
+        "total_input_tokens": in_tokens,
+        "total_output_tokens": out_tokens,
+        "request_throughput": per_s(len(done)),
+        "output_throughput": per_s(out_tokens),
         "total_token_throughput": per_s(in_tokens + out_tokens),
     }
     m.update(summarize("ttft", [r.ttft_s * 1000 for r in done if r.ttft_s is not None]))
@@ -148,11 +158,13 @@ def send_lag(records) -> dict:
     """How late the client sent each request against its schedule (open loop: actual - scheduled send), in ms:
     a replay is only as true as this is small."""
     lag = [(r.start_s - r.scheduled_s) * 1000 for r in records if r.start_s is not None and r.scheduled_s is not None]
-    return {"mean_send_lag_ms": float(np.mean(lag)) if lag else None,
-            "p99_send_lag_ms": float(np.percentile(lag, 99)) if lag else None}
+    return {
+        "mean_send_lag_ms": float(np.mean(lag)) if lag else None,
+        "p99_send_lag_ms": float(np.percentile(lag, 99)) if lag else None,
+    }
 
 
-BURST_TPOT_S = 1e-4   # 0.1 ms a token: far below any engine's decode step, so tokens read that fast came queued up
+BURST_TPOT_S = 1e-4  # 0.1 ms a token: far below any engine's decode step, so tokens read that fast came queued up
 BURST_MIN_TOKENS = 8
 
 
@@ -189,8 +201,11 @@ def median_stream(records) -> dict:
     if not ok:
         return {"tpot_ms": None, "decode_tokens_per_s": None, "ttft_ms": None}
     tpot = ok[len(ok) // 2].tpot_s
-    return {"tpot_ms": tpot * 1000, "decode_tokens_per_s": 1 / tpot,
-            "ttft_ms": sorted(r.ttft_s for r in ok)[len(ok) // 2] * 1000}
+    return {
+        "tpot_ms": tpot * 1000,
+        "decode_tokens_per_s": 1 / tpot,
+        "ttft_ms": sorted(r.ttft_s for r in ok)[len(ok) // 2] * 1000,
+    }
 
 
 def fairness_metrics(records, unloaded: tuple[float, float] | None = None) -> dict:

@@ -1,19 +1,28 @@
 """Long and short requests together (test_mixed_workload.py, and the suite on its own engine): the mix, the same
 short requests alone and a long one alone for reference, and what the mix did to each class - TTFT inflation,
 head-of-line blocking, decode gaps beside long prefills, slowdown."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from common.traffic.loadgen import RequestRecord
 from common.measure.metrics import jain_index, request_metrics
+from common.traffic.loadgen import RequestRecord
 from common.traffic.workloads import arrival_times, class_mix, fresh_copies, with_arrivals
 
 
 def mix_prompts(cfg: dict, vocab: int, n: int, seed: int):
     """n requests of the configured class mix; the run's own seed names them r0, r1, ... (others s<seed>-0, ...)."""
-    return class_mix(n, cfg["long_fraction"], cfg["long_len"], cfg["short_len"], cfg["output_len"], vocab, seed,
-                     rid_prefix="r" if seed == cfg["seed"] else f"s{seed}-")
+    return class_mix(
+        n,
+        cfg["long_fraction"],
+        cfg["long_len"],
+        cfg["short_len"],
+        cfg["output_len"],
+        vocab,
+        seed,
+        rid_prefix="r" if seed == cfg["seed"] else f"s{seed}-",
+    )
 
 
 def workload(cfg: dict, vocab: int):
@@ -25,8 +34,6 @@ def workload(cfg: dict, vocab: int):
     short_alone = fresh_copies([s for s in mixed if s.klass == "short"], vocab, cfg["seed"] + 1, "a")
     long_ref = fresh_copies([s for s in mixed if s.klass == "long"][:1], vocab, cfg["seed"] + 2, "ref")
     return short_alone, long_ref, mixed
-
-
 
 
 def records_of(raw: list[dict]):
@@ -44,8 +51,10 @@ def head_of_line(mixed) -> dict:
             if overlapped and lg.first_token_s <= s.first_token_s:
                 blocked.append(s)
                 break
-    return {"hol_blocked_share": len(blocked) / len(shorts) if shorts else None,
-            "hol_blocked_mean_ttft_ms": (sum(b.ttft_s for b in blocked) / len(blocked) * 1000) if blocked else None}
+    return {
+        "hol_blocked_share": len(blocked) / len(shorts) if shorts else None,
+        "hol_blocked_mean_ttft_ms": (sum(b.ttft_s for b in blocked) / len(blocked) * 1000) if blocked else None,
+    }
 
 
 def itl_beside_long_prefills(mixed) -> dict:
@@ -87,8 +96,13 @@ def analyse(res: dict) -> dict:
         ):
             m[f"{klass}_{k}"] = mk[k]
     a = request_metrics(alone)
-    m.update({"short_alone_p99_ttft_ms": a["p99_ttft_ms"], "short_alone_median_ttft_ms": a["median_ttft_ms"],
-              "short_alone_median_e2el_ms": a["median_e2el_ms"]})
+    m.update(
+        {
+            "short_alone_p99_ttft_ms": a["p99_ttft_ms"],
+            "short_alone_median_ttft_ms": a["median_ttft_ms"],
+            "short_alone_median_e2el_ms": a["median_e2el_ms"],
+        }
+    )
     if a["p99_ttft_ms"]:
         m["short_ttft_inflation_p99"] = m["short_p99_ttft_ms"] / a["p99_ttft_ms"] if m["short_p99_ttft_ms"] else None
     m.update(head_of_line(mixed))
@@ -96,13 +110,13 @@ def analyse(res: dict) -> dict:
     if m.get("hol_blocked_mean_ttft_ms") is not None and a["median_ttft_ms"]:
         m["hol_mean_extra_wait_ms"] = m["hol_blocked_mean_ttft_ms"] - a["median_ttft_ms"]
     # slowdown per class: E2E / the class's unloaded E2E (short: alone median; long: the warm-up long request)
-    ref = {"short": (a["median_e2el_ms"] or 0) / 1000,
-           "long": float(np.median([r.e2e_s for r in long_alone if r.ok])) if any(r.ok for r in long_alone) else None}
+    ref = {
+        "short": (a["median_e2el_ms"] or 0) / 1000,
+        "long": float(np.median([r.e2e_s for r in long_alone if r.ok])) if any(r.ok for r in long_alone) else None,
+    }
     slow = {k: [r.e2e_s / ref[k] for r in mixed if r.ok and r.klass == k and ref[k]] for k in ("short", "long")}
     for k, v in slow.items():
         m[f"{k}_mean_slowdown"] = float(np.mean(v)) if v else None
     m["jain_slowdown"] = jain_index(slow["short"] + slow["long"])
     m["failed"] = sum(1 for r in mixed + alone if not r.ok)
     return m
-
-

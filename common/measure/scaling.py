@@ -1,18 +1,18 @@
 """The scaling measurements of one layout (benchmark_scaling.py, and the suite on its own engine): which layouts a GPU
 count allows, one engine's offline throughput (timed runs, each with hardware samples), batch-1 decode and latency
 under load, DP as replicas each in its own process, and the layout's figures from its (replicas') measurements."""
+
 from __future__ import annotations
 
 import tempfile
 import threading
 
-from common.runtime import barrier
-from common.runtime import hardware
-from common.runtime import engine as eng
 from common.measure.hwmon import HardwareSampler, hw_of
+from common.measure.metrics import StageTimer, median_stream, request_metrics
+from common.runtime import barrier, hardware
+from common.runtime import engine as eng
 from common.runtime.isolation import run_isolated
 from common.traffic.loadgen import RequestRecord
-from common.measure.metrics import StageTimer, median_stream, request_metrics
 from common.traffic.stepdrive import generate_offline, run_steps
 from common.traffic.workloads import random_prompts
 
@@ -61,6 +61,7 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
     except Exception:
         ranks = []
     vocab = cfg["vocab_size"]
+
     def workload(run: int):  # the offline workload; each DP replica takes its share of one seeded set
         seed = cfg["seed"] + 7919 * run  # each timed run its own prompts: none can come from the prefix cache
         return random_prompts(cfg["num_prompts"], cfg["input_len"], cfg["output_len"], vocab, seed=seed)[rank::world]
@@ -97,19 +98,28 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
 
     # 2. batch-1 decode: one stream, 3 repetitions, median
     with timer("batch1"):
-        b1 = [run_steps(llm, [spec], concurrency=1)[0]
-              for spec in random_prompts(3, 64, cfg["batch1_tokens"], vocab, seed=cfg["seed"] + 2_000_003 + rank)]
+        b1 = [
+            run_steps(llm, [spec], concurrency=1)[0]
+            for spec in random_prompts(3, 64, cfg["batch1_tokens"], vocab, seed=cfg["seed"] + 2_000_003 + rank)
+        ]
     batch1 = median_stream(b1)
 
     # 3. latency at a fixed concurrency (split across DP replicas)
     conc = max(1, cfg["concurrency"] // world)
-    lat_specs = random_prompts(cfg["latency_prompts"], cfg["input_len"], cfg["output_len"], vocab,
-                               seed=cfg["seed"] + 1)[rank::world]
+    lat_specs = random_prompts(
+        cfg["latency_prompts"], cfg["input_len"], cfg["output_len"], vocab, seed=cfg["seed"] + 1
+    )[rank::world]
     barrier.wait(bdir, "latency", rank, world)
     with timer("latency"):
         lat = run_steps(llm, lat_specs, concurrency=conc, time_limit_s=cfg["timeout_s"])
-    return {"stage_seconds": timer.seconds, "ranks": ranks, "offline_runs": runs, "batch1": batch1,
-            "latency_requests": [r.to_raw(0.0) for r in lat], "scheduler": eng.scheduler_limits(llm)}
+    return {
+        "stage_seconds": timer.seconds,
+        "ranks": ranks,
+        "offline_runs": runs,
+        "batch1": batch1,
+        "latency_requests": [r.to_raw(0.0) for r in lat],
+        "scheduler": eng.scheduler_limits(llm),
+    }
 
 
 # --------------------------------------------------------------------------- parent: run a layout (DP = replicas)
@@ -118,18 +128,27 @@ def run_layout(layout: dict, base: dict, timeout_s: float) -> dict:
     per = layout["tp"] * layout["pp"]
     engine = {**base["engine"], "tensor_parallel_size": layout["tp"], "pipeline_parallel_size": layout["pp"]}
     if layout["dp"] == 1:
-        return run_isolated("common.measure.scaling:layout_child", {**base, "engine": engine},
-                            timeout_s=timeout_s, label=layout["name"])
+        return run_isolated(
+            "common.measure.scaling:layout_child", {**base, "engine": engine}, timeout_s=timeout_s, label=layout["name"]
+        )
     results: list[dict | None] = [None] * layout["dp"]
     with tempfile.TemporaryDirectory(prefix="lab-dp-") as bdir:
+
         def one(i):
             devs = list(range(i * per, (i + 1) * per))
-            env = ({"CUDA_VISIBLE_DEVICES": ",".join(map(str, devs))} if hardware.has_gpu()
-                   else {"VLLM_CPU_OMP_THREADS_BIND": ",".join(str(hardware.cpu_cores()[d]) for d in devs)})
-            results[i] = run_isolated("common.measure.scaling:layout_child",
-                                      {**base, "engine": engine, "replica": i, "replicas": layout["dp"],
-                                       "barrier_dir": bdir}, timeout_s=timeout_s,
-                                      label=f"{layout['name']} replica {i}", env=env)
+            env = (
+                {"CUDA_VISIBLE_DEVICES": ",".join(map(str, devs))}
+                if hardware.has_gpu()
+                else {"VLLM_CPU_OMP_THREADS_BIND": ",".join(str(hardware.cpu_cores()[d]) for d in devs)}
+            )
+            results[i] = run_isolated(
+                "common.measure.scaling:layout_child",
+                {**base, "engine": engine, "replica": i, "replicas": layout["dp"], "barrier_dir": bdir},
+                timeout_s=timeout_s,
+                label=f"{layout['name']} replica {i}",
+                env=env,
+            )
+
         threads = [threading.Thread(target=one, args=(i,)) for i in range(layout["dp"])]
         for t in threads:
             t.start()
@@ -147,14 +166,22 @@ def summarize_layout(layout: dict, res: dict) -> dict:
     # run i of every replica together: aggregate = total tokens / (first start to last end). The middle run by
     # throughput is reported (of an even count, the lower middle one), so its figures all come from one run.
     per_run = []
-    for runs in zip(*(r["offline_runs"] for r in reps)):
+    for runs in zip(*(r["offline_runs"] for r in reps), strict=False):
         wall = max(x["end"] for x in runs) - min(x["start"] for x in runs)
-        per_run.append({"wall": wall, "out": sum(x["output_tokens"] for x in runs),
-                        "in": sum(x["input_tokens"] for x in runs), "completed": sum(x["completed"] for x in runs),
-                        "failed": sum(x["failed"] for x in runs)})
+        per_run.append(
+            {
+                "wall": wall,
+                "out": sum(x["output_tokens"] for x in runs),
+                "in": sum(x["input_tokens"] for x in runs),
+                "completed": sum(x["completed"] for x in runs),
+                "failed": sum(x["failed"] for x in runs),
+            }
+        )
     tput = [r["out"] / r["wall"] for r in per_run]
-    detail = [{"output_throughput": t, **hw_of([x.get("hw") or {} for x in runs])}
-              for t, runs in zip(tput, zip(*(r["offline_runs"] for r in reps)))]
+    detail = [
+        {"output_throughput": t, **hw_of([x.get("hw") or {} for x in runs])}
+        for t, runs in zip(tput, zip(*(r["offline_runs"] for r in reps), strict=False), strict=True)
+    ]
     med = sorted(per_run, key=lambda r: r["out"] / r["wall"])[(len(per_run) - 1) // 2]
     recs = []
     for r in reps:
@@ -163,21 +190,40 @@ def summarize_layout(layout: dict, res: dict) -> dict:
     lat = request_metrics(recs)
     b1 = reps[0]["batch1"]
     return {
-        "layout": layout["name"], "gpus": layout["n"], "tp": layout["tp"], "pp": layout["pp"], "dp": layout["dp"],
-        "output_throughput": med["out"] / med["wall"], "total_token_throughput": (med["in"] + med["out"]) / med["wall"],
-        "request_throughput": med["completed"] / med["wall"], "offline_wall_s": med["wall"],
-        "offline_failed": max(r["failed"] for r in per_run), "offline_runs": len(per_run),
+        "layout": layout["name"],
+        "gpus": layout["n"],
+        "tp": layout["tp"],
+        "pp": layout["pp"],
+        "dp": layout["dp"],
+        "output_throughput": med["out"] / med["wall"],
+        "total_token_throughput": (med["in"] + med["out"]) / med["wall"],
+        "request_throughput": med["completed"] / med["wall"],
+        "offline_wall_s": med["wall"],
+        "offline_failed": max(r["failed"] for r in per_run),
+        "offline_runs": len(per_run),
         "output_throughput_runs": tput,
         "output_throughput_spread_pct": (max(tput) - min(tput)) / (med["out"] / med["wall"]) * 100,
         "offline_runs_detail": detail,
-        "batch1_decode_tokens_per_s": b1["decode_tokens_per_s"], "batch1_tpot_ms": b1["tpot_ms"],
+        "batch1_decode_tokens_per_s": b1["decode_tokens_per_s"],
+        "batch1_tpot_ms": b1["tpot_ms"],
         "batch1_ttft_ms": b1["ttft_ms"],
-        **{k: lat[k] for k in ("mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms",
-                               "p99_tpot_ms", "median_e2el_ms", "p99_e2el_ms", "output_throughput")
-           if k in lat and k != "output_throughput"},
+        **{
+            k: lat[k]
+            for k in (
+                "mean_ttft_ms",
+                "median_ttft_ms",
+                "p99_ttft_ms",
+                "mean_tpot_ms",
+                "median_tpot_ms",
+                "p99_tpot_ms",
+                "median_e2el_ms",
+                "p99_e2el_ms",
+                "output_throughput",
+            )
+            if k in lat and k != "output_throughput"
+        },
         "loaded_output_throughput": lat["output_throughput"],
         "engine_start_s": max(r["stage_seconds"]["engine_start"] for r in reps),
         "weights_bytes_per_gpu": max((rk["weights_bytes"] for r in reps for rk in r.get("ranks", [])), default=None),
         "scheduler": reps[0].get("scheduler"),  # vllm.LLM's limits on this device (1,024 / 16,384 on an H200)
     }
-

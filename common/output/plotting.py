@@ -1,4 +1,5 @@
 """Matplotlib helpers: every figure has a title, axis labels with units and a legend, and is saved as PNG."""
+
 from __future__ import annotations
 
 import re
@@ -15,13 +16,23 @@ def _label(v) -> str:
 
 def pyplot():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
-def line_plot(path: Path, series: dict[str, tuple[list, list]], title: str, xlabel: str, ylabel: str,
-              ideal: tuple[list, list] | None = None, logx: bool = False, logy: bool = False) -> Path:
+def line_plot(
+    path: Path,
+    series: dict[str, tuple[list, list]],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    ideal: tuple[list, list] | None = None,
+    logx: bool = False,
+    logy: bool = False,
+) -> Path:
     """series: {label: (xs, ys)}; `ideal` draws a dashed reference line (e.g. linear scaling)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -42,10 +53,18 @@ def line_plot(path: Path, series: dict[str, tuple[list, list]], title: str, xlab
     return save(fig, path)
 
 
-def bar_plot(path: Path, labels: list[str], values: dict[str, list[float]], title: str, ylabel: str,
-             hline: float | None = None, hline_label: str | None = None) -> Path:
+def bar_plot(
+    path: Path,
+    labels: list[str],
+    values: dict[str, list[float]],
+    title: str,
+    ylabel: str,
+    hline: float | None = None,
+    hline_label: str | None = None,
+) -> Path:
     """Grouped bars: values = {series name: one value per label}."""
     import numpy as np
+
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(labels) + 3), 4.5))
     n = max(len(values), 1)
@@ -63,10 +82,17 @@ def bar_plot(path: Path, labels: list[str], values: dict[str, list[float]], titl
     return save(fig, path)
 
 
-def stacked_bar_plot(path: Path, labels: list[str], stacks: dict[str, list[float]], title: str, ylabel: str,
-                     total_label: str | None = None) -> Path:
+def stacked_bar_plot(
+    path: Path,
+    labels: list[str],
+    stacks: dict[str, list[float]],
+    title: str,
+    ylabel: str,
+    total_label: str | None = None,
+) -> Path:
     """One bar per label, its parts stacked (stacks = {part: one value per label}); the total on top of each."""
     import numpy as np
+
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(labels) + 3), 4.8))
     x, bottom = np.arange(len(labels)), np.zeros(len(labels))
@@ -86,7 +112,7 @@ def panels_plot(path: Path, panels: list[tuple[str, dict[str, tuple[list, list]]
     """Line plots side by side, each on its own y axis: panels = [(y label, {series: (xs, ys)})]."""
     plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5))
-    for ax, (ylabel, series) in zip(axes if len(panels) > 1 else [axes], panels):
+    for ax, (ylabel, series) in zip(axes if len(panels) > 1 else [axes], panels, strict=True):
         for label, (xs, ys) in series.items():
             ax.plot(xs, ys, marker="o", label=label)
         xs_all = sorted({x for xs, _ in series.values() for x in xs})
@@ -102,6 +128,7 @@ def panels_plot(path: Path, panels: list[tuple[str, dict[str, tuple[list, list]]
 
 def cdf_plot(path: Path, samples: dict[str, list[float]], title: str, xlabel: str, logx: bool = False) -> Path:
     import numpy as np
+
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, vals in samples.items():
@@ -117,11 +144,18 @@ def cdf_plot(path: Path, samples: dict[str, list[float]], title: str, xlabel: st
     return save(fig, path)
 
 
-def class_cdf_plot(path: Path, per_group: dict[str, dict[str, list[float]]], title: str, xlabel: str,
-                   target: float | None = None, target_label: str | None = None) -> Path:
+def class_cdf_plot(
+    path: Path,
+    per_group: dict[str, dict[str, list[float]]],
+    title: str,
+    xlabel: str,
+    target: float | None = None,
+    target_label: str | None = None,
+) -> Path:
     """CDFs on a log x axis, one colour per group (e.g. a scheduler variant), one line style per class within it
     (the first class solid, the second dashed, ...); `target` draws a vertical line (an SLO)."""
     import numpy as np
+
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     styles = ["-", "--", ":", "-."]
@@ -129,8 +163,14 @@ def class_cdf_plot(path: Path, per_group: dict[str, dict[str, list[float]]], tit
         for j, (klass, vals) in enumerate(classes.items()):
             v = np.sort(np.asarray([x for x in vals if x is not None], dtype=float))
             if v.size:
-                ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", color=f"C{i % 10}",
-                        linestyle=styles[j % len(styles)], label=f"{group} / {klass} (n={v.size})")
+                ax.step(
+                    v,
+                    np.arange(1, v.size + 1) / v.size,
+                    where="post",
+                    color=f"C{i % 10}",
+                    linestyle=styles[j % len(styles)],
+                    label=f"{group} / {klass} (n={v.size})",
+                )
     if target is not None:
         ax.axvline(target, color="red", linestyle=":", label=target_label)
     ax.set_xscale("log")
@@ -155,8 +195,11 @@ def timeline_plot(path: Path, requests: list[dict], title: str, colors: dict[str
         seen.add(r["klass"])
         ax.plot([r["scheduled_s"], r["first_token_s"]], [i, i], color=c, alpha=0.45, linewidth=1, label=lab)
         ax.plot([r["first_token_s"], r["end_s"]], [i, i], color=c, linewidth=2.5)
-    ax.set(title=title, xlabel="time since start (s)   thin: waiting for first token, thick: decoding",
-           ylabel="request (by arrival)")
+    ax.set(
+        title=title,
+        xlabel="time since start (s)   thin: waiting for first token, thick: decoding",
+        ylabel="request (by arrival)",
+    )
     ax.legend()
     return save(fig, path)
 
@@ -165,6 +208,7 @@ def readable_log_axis(ax, axis) -> None:
     """A log axis labelled as a reader writes numbers: 10 20 50 100 1,000 across decades, four plain ticks across
     less than a decade (matplotlib would label its minor ticks 1.2x10^3 1.3x10^3 ..., on top of each other)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
     ax.autoscale_view()
     lo, hi = sorted(axis.get_view_interval())
     axis.set_major_locator(MaxNLocator(4) if 0 < lo and hi < 10 * lo else LogLocator(subs=(1, 2, 5)))
@@ -176,20 +220,20 @@ def _wrap_titles(fig) -> None:
     """Break a title that is wider than its panel onto more lines (a long SLO text would run off the figure)."""
     for ax in fig.axes:
         title = ax.get_title()
-        chars = int(ax.get_position().width * fig.get_figwidth() * 72 / 6.6)   # ~6.6 pt a character at 12 pt
+        chars = int(ax.get_position().width * fig.get_figwidth() * 72 / 6.6)  # ~6.6 pt a character at 12 pt
         if title and len(title) > chars > 10:
             ax.set_title(wrap_title(title, chars))
 
 
 def wrap_title(title: str, chars: int) -> str:
     """`title` on lines of at most `chars` characters; a number keeps its unit ("500 ms", "2 GPUs") on its line."""
-    glued = re.sub(r"(\d) (?=[A-Za-z%$/])", "\\1\u00a0", title)   # textwrap does not break at a no-break space
+    glued = re.sub(r"(\d) (?=[A-Za-z%$/])", "\\1\u00a0", title)  # textwrap does not break at a no-break space
     return "\n".join(textwrap.wrap(glued, chars))
 
 
 def subtitled(fig, sub: str):
     """The figure with `sub` (the model, devices, workload: results.figure_subtitle) above its panels."""
-    if sub:   # ~5 pt a character at 9 pt
+    if sub:  # ~5 pt a character at 9 pt
         fig.suptitle(wrap_title(sub, int(fig.get_figwidth() * 72 / 5)), fontsize=9)
     return fig
 
@@ -208,15 +252,31 @@ def replicas_plot(path: Path, fleet: dict, title: str) -> Path:
     """Replicas per window over trace time: the static fleet (its peak) and the autoscaled one."""
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator
+
     x = [s / 60 for s in fleet["window_starts_s"]]
-    x.append(x[-1] + fleet["step_s"] / 60)   # the last step drawn to its end
+    x.append(x[-1] + fleet["step_s"] / 60)  # the last step drawn to its end
     fig, ax = plt.subplots(figsize=(10, 4))
-    ax.step(x, fleet["replicas_needed"] + fleet["replicas_needed"][-1:], where="post", color="grey", linestyle=":",
-            label="replicas the load needs")
-    ax.step(x, fleet["replicas_autoscaled"] + fleet["replicas_autoscaled"][-1:], where="post", color="C0",
-            label=f"autoscaled ({fleet['autoscaled_gpu_hours_per_day']:.1f} device-h/day)")
-    ax.axhline(fleet["static_replicas"], color="C3", linestyle="--",
-               label=f"static ({fleet['static_gpu_hours_per_day']:.1f} device-h/day)")
+    ax.step(
+        x,
+        fleet["replicas_needed"] + fleet["replicas_needed"][-1:],
+        where="post",
+        color="grey",
+        linestyle=":",
+        label="replicas the load needs",
+    )
+    ax.step(
+        x,
+        fleet["replicas_autoscaled"] + fleet["replicas_autoscaled"][-1:],
+        where="post",
+        color="C0",
+        label=f"autoscaled ({fleet['autoscaled_gpu_hours_per_day']:.1f} device-h/day)",
+    )
+    ax.axhline(
+        fleet["static_replicas"],
+        color="C3",
+        linestyle="--",
+        label=f"static ({fleet['static_gpu_hours_per_day']:.1f} device-h/day)",
+    )
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(title=title, xlabel="trace time (minutes from its first request)", ylabel="replicas")
     ax.set_ylim(0, fleet["static_replicas"] + 1)
@@ -225,8 +285,14 @@ def replicas_plot(path: Path, fleet: dict, title: str) -> Path:
     return save(fig, path)
 
 
-def pareto_plot(path: Path, curves: dict[str, list[tuple[float, float]]], slo_per_user: float | None,
-                title: str, dev: str = "GPU", marks: dict[str, tuple[float, float]] | None = None) -> Path:
+def pareto_plot(
+    path: Path,
+    curves: dict[str, list[tuple[float, float]]],
+    slo_per_user: float | None,
+    title: str,
+    dev: str = "GPU",
+    marks: dict[str, tuple[float, float]] | None = None,
+) -> Path:
     """Output tok/s per GPU (x) against output tok/s per user (y, 1000 / median TPOT), one curve per layout
     from its capacity probes in the order given (by offered rate); a dashed line at the per-user speed the TPOT
     target allows; `marks`: each layout's point at its capacity (a star)."""
@@ -237,8 +303,15 @@ def pareto_plot(path: Path, curves: dict[str, list[tuple[float, float]]], slo_pe
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=f"C{i % 10}", label=label)
         if marks and label in marks:
-            ax.scatter(*marks[label], marker="*", s=220, color=f"C{i % 10}", edgecolor="black", zorder=5,
-                       label=f"{label}: capacity")
+            ax.scatter(
+                *marks[label],
+                marker="*",
+                s=220,
+                color=f"C{i % 10}",
+                edgecolor="black",
+                zorder=5,
+                label=f"{label}: capacity",
+            )
     if slo_per_user:
         ax.axhline(slo_per_user, linestyle="--", color="grey", label=f"TPOT SLO ({slo_per_user:.0f} tok/s per user)")
     ax.set(
@@ -251,9 +324,16 @@ def pareto_plot(path: Path, curves: dict[str, list[tuple[float, float]]], slo_pe
     return save(fig, path)
 
 
-def scatter_plot(path: Path, points: dict[str, tuple[float | None, float | None]], title: str, xlabel: str,
-                 ylabel: str, hline: float | None = None, hline_label: str | None = None,
-                 best: str | None = None) -> Path:
+def scatter_plot(
+    path: Path,
+    points: dict[str, tuple[float | None, float | None]],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    hline: float | None = None,
+    hline_label: str | None = None,
+    best: str | None = None,
+) -> Path:
     """One labelled point per entry (x, y), log axes: a trade-off frontier between two latencies; `hline` draws a
     target (an SLO) across, `best` rings the point that won."""
     plt = pyplot()

@@ -10,6 +10,7 @@ Nothing measured is lost to what comes after it: a script writes its RunFile the
 then runs each later step (a cross-check, the summary, tables, plots, the report) inside `then(step, *files)`,
 which records a Ctrl-C or an error in that step in the files instead of losing them.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -45,6 +46,7 @@ def _run(cmd: list[str], timeout: float = 20) -> str | None:
 
 def _pkg_version(name: str) -> str | None:
     from importlib import metadata
+
     for dist in (name, f"{name}-cpu"):
         try:
             return metadata.version(dist)
@@ -55,8 +57,18 @@ def _pkg_version(name: str) -> str | None:
 
 def _cpu_model() -> str | None:
     try:
-        return next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                     if ln.startswith("model name")), None) or _platform.processor() or None
+        return (
+            next(
+                (
+                    ln.split(":", 1)[1].strip()
+                    for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                    if ln.startswith("model name")
+                ),
+                None,
+            )
+            or _platform.processor()
+            or None
+        )
     except OSError:
         return _platform.processor() or None
 
@@ -90,6 +102,7 @@ def _machine() -> dict:
     }
     try:
         import pynvml
+
         pynvml.nvmlInit()
         env["driver"] = pynvml.nvmlSystemGetDriverVersion()
         cuda = pynvml.nvmlSystemGetCudaDriverVersion()
@@ -97,9 +110,14 @@ def _machine() -> dict:
         for i in range(pynvml.nvmlDeviceGetCount()):
             h = pynvml.nvmlDeviceGetHandleByIndex(i)
             name = pynvml.nvmlDeviceGetName(h)
-            env["gpus"].append({"index": i, "name": name.decode() if isinstance(name, bytes) else name,
-                                "memory_total_mib": pynvml.nvmlDeviceGetMemoryInfo(h).total // (1024 * 1024),
-                                "power_limit_w": pynvml.nvmlDeviceGetPowerManagementLimit(h) / 1000})
+            env["gpus"].append(
+                {
+                    "index": i,
+                    "name": name.decode() if isinstance(name, bytes) else name,
+                    "memory_total_mib": pynvml.nvmlDeviceGetMemoryInfo(h).total // (1024 * 1024),
+                    "power_limit_w": pynvml.nvmlDeviceGetPowerManagementLimit(h) / 1000,
+                }
+            )
         pynvml.nvmlShutdown()
     except Exception:
         pass
@@ -109,6 +127,7 @@ def _machine() -> dict:
         env["interconnect"] = strip_ansi(topo) if topo else None
     try:
         import torch
+
         env["torch_cuda"] = torch.version.cuda
     except Exception:
         env["torch_cuda"] = None
@@ -171,7 +190,7 @@ def writable_dir(path: str | Path) -> str | None:
     except OSError as e:
         return f"cannot write results to --output-dir {path}: {e.strerror or e}"
     finally:
-        for d in made:   # deepest first
+        for d in made:  # deepest first
             with contextlib.suppress(OSError):
                 d.rmdir()
     return None
@@ -202,10 +221,14 @@ def to_json(doc: dict) -> str:
             return json.dumps(v, indent=2, default=str).replace("\n", "\n  ")
         rows = []
         for k, x in v.items():
-            body = ("[\n" + ",\n".join("      " + compact(e) for e in x) + "\n    ]") if isinstance(x, list) and x \
+            body = (
+                ("[\n" + ",\n".join("      " + compact(e) for e in x) + "\n    ]")
+                if isinstance(x, list) and x
                 else compact(x)
+            )
             rows.append(f"    {json.dumps(k)}: {body}")
         return "{\n" + ",\n".join(rows) + "\n  }"
+
     return "{\n" + ",\n".join(f"  {json.dumps(k)}: {value(k, v)}" for k, v in doc.items()) + "\n}\n"
 
 
@@ -213,7 +236,7 @@ def run_path(out_dir: str | Path, experiment: str, model: str, tp: int | str, ts
     return Path(out_dir) / f"{slug(experiment)}_{slug(model)}_tp{tp}_{ts or timestamp()}.json"
 
 
-_WRITTEN: dict[Path, None] = {}   # every result file this process wrote (what a Ctrl-C leaves behind)
+_WRITTEN: dict[Path, None] = {}  # every result file this process wrote (what a Ctrl-C leaves behind)
 
 
 def written() -> list[Path]:
@@ -224,9 +247,20 @@ def now_iso() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def save_run(path: Path, *, experiment: str, config: dict, metrics: dict, raw: dict | None = None,
-             status: str = "ok", rows: list[dict] | None = None, failure: dict | None = None,
-             steps: dict | None = None, created: str | None = None, env: dict | None = None) -> Path:
+def save_run(
+    path: Path,
+    *,
+    experiment: str,
+    config: dict,
+    metrics: dict,
+    raw: dict | None = None,
+    status: str = "ok",
+    rows: list[dict] | None = None,
+    failure: dict | None = None,
+    steps: dict | None = None,
+    created: str | None = None,
+    env: dict | None = None,
+) -> Path:
     """Write the JSON (and `rows` as the CSV beside it; default one row of the scalar metrics). `created` and `env`:
     when the measurement was first written and the machine then (default: now)."""
     doc = {
@@ -245,9 +279,14 @@ def save_run(path: Path, *, experiment: str, config: dict, metrics: dict, raw: d
         doc["steps"] = steps
     atomic_write(path, to_json(doc))
     import pandas as pd
+
     if rows is None:
-        rows = [{"status": status, **{k: v for k, v in metrics.items()
-                                      if isinstance(v, (int, float, str, bool)) or v is None}}]
+        rows = [
+            {
+                "status": status,
+                **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool)) or v is None},
+            }
+        ]
     atomic_write(path.with_suffix(".csv"), pd.DataFrame(rows).to_csv(index=False))
     _WRITTEN[Path(path)] = None
     return path
@@ -261,6 +300,7 @@ class RunFile:
     not change it (the figures stand, and the report and --resume still read them) but is the run's `failure`, and
     `steps` says how each step ended: {step: "done" | "interrupted" | "failed: why"}. `created` and the
     environment are those of the first write (the measurement), not of the last step."""
+
     path: Path
     experiment: str
     config: dict
@@ -279,9 +319,19 @@ class RunFile:
                 raise TypeError(f"RunFile has no field {k!r}")
             setattr(self, k, v)
         self.created, self.env = self.created or now_iso(), self.env or environment()
-        return save_run(self.path, experiment=self.experiment, config=self.config, metrics=self.metrics,
-                        raw=self.raw, status=self.status, rows=self.rows, failure=self.failure, steps=self.steps,
-                        created=self.created, env=self.env)
+        return save_run(
+            self.path,
+            experiment=self.experiment,
+            config=self.config,
+            metrics=self.metrics,
+            raw=self.raw,
+            status=self.status,
+            rows=self.rows,
+            failure=self.failure,
+            steps=self.steps,
+            created=self.created,
+            env=self.env,
+        )
 
     def step_ended(self, step: str, how: str, failure: dict | None = None) -> None:
         """Record how a step after the measurement ended; a step's failure is the run's failure unless an earlier
@@ -297,20 +347,20 @@ class RunFile:
 
 
 T = TypeVar("T")
-FAULT_ENV = "LAB_INJECT_FAULT"   # "STEP:raise" or "STEP:interrupt": that step fails as a real one would (tests)
+FAULT_ENV = "LAB_INJECT_FAULT"  # "STEP:raise" or "STEP:interrupt": that step fails as a real one would (tests)
 
 
 def _injected_fault(step: str) -> None:
     name, _, how = os.environ.get(FAULT_ENV, "").rpartition(":")
     if name != step:
         return
-    if how == "interrupt":   # a real SIGINT, handled as Ctrl-C is: KeyboardInterrupt in the main thread
+    if how == "interrupt":  # a real SIGINT, handled as Ctrl-C is: KeyboardInterrupt in the main thread
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(5)
     raise RuntimeError(f"fault injected by {FAULT_ENV}={name}:{how}")
 
 
-_FAILED_STEPS: list[str] = []   # steps of this process that broke (with no file to record them in, too)
+_FAILED_STEPS: list[str] = []  # steps of this process that broke (with no file to record them in, too)
 
 
 @contextlib.contextmanager
@@ -337,27 +387,44 @@ def then(step: str, fn: Callable[[], T], *files: RunFile) -> T | None:
     except KeyboardInterrupt:
         with _sigint_held():
             for f in files:
-                f.step_ended(step, "interrupted", {"kind": "interrupted", "step": step, "message": "interrupted by "
-                                                   f"the user (Ctrl-C) during {step}", "hint": "the measurement before "
-                                                   "it is kept"})
+                f.step_ended(
+                    step,
+                    "interrupted",
+                    {
+                        "kind": "interrupted",
+                        "step": step,
+                        "message": f"interrupted by the user (Ctrl-C) during {step}",
+                        "hint": "the measurement before it is kept",
+                    },
+                )
                 f.save()
         raise
     except Exception as e:
         why = f"{type(e).__name__}: {e}"[:500]
         _FAILED_STEPS.append(step)
         traceback.print_exc(file=sys.stderr)
-        print(f"{step} FAILED ({why})" + ("; the measurement before it is kept in " + ", ".join(f.path.name for f in
-                                                                                               files) if files else ""),
-              flush=True)
+        print(
+            f"{step} FAILED ({why})"
+            + ("; the measurement before it is kept in " + ", ".join(f.path.name for f in files) if files else ""),
+            flush=True,
+        )
         with _sigint_held():
             for f in files:
-                f.step_ended(step, f"failed: {why}", {"kind": "other", "step": step, "message": f"{step} failed: {why}",
-                                                     "hint": "the measurement before it is kept; the traceback is on "
-                                                             "stderr (a bug in the lab: please report it)"})
+                f.step_ended(
+                    step,
+                    f"failed: {why}",
+                    {
+                        "kind": "other",
+                        "step": step,
+                        "message": f"{step} failed: {why}",
+                        "hint": "the measurement before it is kept; the traceback is on "
+                        "stderr (a bug in the lab: please report it)",
+                    },
+                )
                 f.save()
         return None
     for f in files:
-        f.steps.setdefault(step, "done")   # (unless the step recorded how it ended itself)
+        f.steps.setdefault(step, "done")  # (unless the step recorded how it ended itself)
         f.save()
     return out
 
@@ -388,17 +455,25 @@ def load_results(directory: str | Path) -> tuple[list[dict], list[tuple[Path, st
     return docs, skipped
 
 
-def record_failure(path: Path, label: str, res: dict, *, experiment: str, config: dict, metrics: dict,
-                   row: dict | None = None) -> dict:
+def record_failure(
+    path: Path, label: str, res: dict, *, experiment: str, config: dict, metrics: dict, row: dict | None = None
+) -> dict:
     """A configuration whose process failed: print why and the hint, save a failed-status run (with the
     child's log tail and what it had checkpointed before it stopped, raw.partial), and on Ctrl-C stop the sweep -
     what finished is already on disk. Returns the row."""
     f = res["failure"]
     print(f"{label} FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}", flush=True)
     row = {**(row or {}), "status": "failed", "reason": f"{f['kind']}: {f['message'][:100]}"}
-    save_run(path, experiment=experiment, config=config, metrics=metrics, status="failed", failure=f,
-             raw={"log_tail": res.get("log_tail", ""), **({"partial": res["partial"]} if res.get("partial") else {})},
-             rows=[row])
+    save_run(
+        path,
+        experiment=experiment,
+        config=config,
+        metrics=metrics,
+        status="failed",
+        failure=f,
+        raw={"log_tail": res.get("log_tail", ""), **({"partial": res["partial"]} if res.get("partial") else {})},
+        rows=[row],
+    )
     if f["kind"] == "interrupted":
         raise KeyboardInterrupt
     return row

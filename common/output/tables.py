@@ -1,4 +1,5 @@
 """Printing: the table every script ends with, and number formatting for it."""
+
 from __future__ import annotations
 
 
@@ -32,11 +33,13 @@ def fmt_bytes(n: float | None) -> str:
 def table_text(rows: list[dict]) -> str:
     """Rows of dicts -> aligned plain-text table (missing cells blank)."""
     import pandas as pd
+
     if not rows:
         return "(no rows)"
     cols = list(dict.fromkeys(c for r in rows for c in r))
-    df = pd.DataFrame([{c: ("" if r.get(c) is None else r.get(c, "")) for c in cols} for r in rows],
-                      columns=cols, dtype=object)
+    df = pd.DataFrame(
+        [{c: ("" if r.get(c) is None else r.get(c, "")) for c in cols} for r in rows], columns=cols, dtype=object
+    )
     for c in cols:  # free text (a verdict, a reason) reads left-aligned; numbers and short labels stay right-aligned
         vals = [v for v in df[c] if isinstance(v, str)]
         if any(" " in v and len(v) > 24 for v in vals):

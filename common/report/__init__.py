@@ -11,6 +11,7 @@ with plots and a recommendation. Reads only JSON files, so it runs anywhere:
   plots    - the report's figures
   write    - report.md, one section after another
 """
+
 from common.report.settings import DEFAULT_SLO, ReportSettings
 from common.report.write import write_report
 

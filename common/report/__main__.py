@@ -1,4 +1,5 @@
 """python -m common.report DIR: report.md and its plots from the result JSONs in DIR (no engine, no GPU)."""
+
 import argparse
 import sys
 from pathlib import Path
@@ -9,8 +10,9 @@ from common.report import ReportSettings, write_report
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m common.report", description=__doc__)
-    p.add_argument("dir", metavar="DIR", help="folder of result JSON files (results/ by default)", nargs="?",
-                   default="results")
+    p.add_argument(
+        "dir", metavar="DIR", help="folder of result JSON files (results/ by default)", nargs="?", default="results"
+    )
     p.add_argument("--gpu-hour-usd", type=float, help="price per GPU-hour for $ figures")
     p.add_argument("--target-rate", type=float, help="req/s the fleet must serve")
     p.add_argument("--growth", type=float, help="with capacities on a trace: plan for its traffic x this")
@@ -26,8 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {a.dir} is not a folder of result files", file=sys.stderr)
         return 2
     try:
-        out = write_report(Path(a.dir), ReportSettings(a.gpu_hour_usd, a.target_rate, a.growth, a.min_replicas,
-                                                       a.workload))
+        out = write_report(
+            Path(a.dir), ReportSettings(a.gpu_hour_usd, a.target_rate, a.growth, a.min_replicas, a.workload)
+        )
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
 """The fleet: replicas for a target rate per layout with a capacity (ceil(R / capacity)), and the day's fleet per
 capacity judged on a trace (static vs autoscaled per step, common.traffic.load_profile.fleet_plan)."""
+
 from __future__ import annotations
 
 import json
@@ -8,11 +9,11 @@ from pathlib import Path
 
 from common.capacity.search import slo_text
 from common.measure.cost import gpu_hour_price
-from common.traffic.load_profile import SCALE_STEP_S, clock, fleet_plan
 from common.output.plotting import replicas_plot
+from common.output.tables import num
 from common.report.gather import dev_of
 from common.report.settings import ReportSettings
-from common.output.tables import num
+from common.traffic.load_profile import SCALE_STEP_S, clock, fleet_plan
 
 
 def fleet_target(ms: list[dict], cfg: ReportSettings) -> tuple[float | None, str]:
@@ -24,10 +25,12 @@ def fleet_target(ms: list[dict], cfg: ReportSettings) -> tuple[float | None, str
     if not (cfg.growth and caps):
         return None, ""
     c = caps[0]
-    if c.get("trace_judge") == "heaviest":   # the capacity already holds the heaviest window: plan on the mean
+    if c.get("trace_judge") == "heaviest":  # the capacity already holds the heaviest window: plan on the mean
         mean = c["request_rate"] / c["trace_speedup"]
-        return mean * cfg.growth, (f"the trace's mean rate ({mean:.3g} req/s; each capacity was judged at its "
-                                   f"heaviest window) x {cfg.growth:g}")
+        return mean * cfg.growth, (
+            f"the trace's mean rate ({mean:.3g} req/s; each capacity was judged at its "
+            f"heaviest window) x {cfg.growth:g}"
+        )
     busy = c["busiest_minute_rate"] / c["trace_speedup"]
     return busy * cfg.growth, f"the trace's busiest minute ({busy:.3g} req/s) x {cfg.growth:g}"
 
@@ -46,8 +49,15 @@ def fleet_section(ms: list[dict], cfg: ReportSettings, price, price_src, dev: st
         reps = math.ceil(target / m["capacity_request_rate"])
         out_tok = target * m["capacity_output_throughput"] / m["capacity_request_rate"]
         hour = reps * m["gpus"] * price if price else None
-        rows.append((m, reps, hour, hour / 3600 / out_tok * 1e6 if hour else None,
-                     reps * m["capacity_request_rate"] / target - 1))
+        rows.append(
+            (
+                m,
+                reps,
+                hour,
+                hour / 3600 / out_tok * 1e6 if hour else None,
+                reps * m["capacity_request_rate"] / target - 1,
+            )
+        )
     best = min(rows, key=lambda r: (r[1] * r[0]["gpus"] if r[2] is None else r[2], r[1] * r[0]["gpus"]))
     L = [
         "",
@@ -63,16 +73,20 @@ def fleet_section(ms: list[dict], cfg: ReportSettings, price, price_src, dev: st
         "|---|---|---|---|---|---|---|",
     ]
     for m, reps, hour, per_m, head in sorted(rows, key=lambda r: r[1] * r[0]["gpus"]):
-        L.append(f"| {m['layout']} | {m['capacity_request_rate']:.3g} | {reps} | {reps * m['gpus']} | "
-                 f"{num(hour, 2)} | {num(per_m, 3)} | {head * 100:.0f}% |")
+        L.append(
+            f"| {m['layout']} | {m['capacity_request_rate']:.3g} | {reps} | {reps * m['gpus']} | "
+            f"{num(hour, 2)} | {num(per_m, 3)} | {head * 100:.0f}% |"
+        )
     m, reps, hour = best[:3]
     fleet = f"{reps} x {m['layout']} = {reps * m['gpus']} {dev}s" + (f", ${hour:.2f}/hour" if hour else "")
-    return L + ["", f"**Cheapest fleet that holds {target:.3g} req/s within the SLO:** {fleet}."], \
-        f"To serve {target:.3g} req/s within the SLO, rent {fleet} (the cheapest fleet of the layouts measured)."
+    return L + [
+        "",
+        f"**Cheapest fleet that holds {target:.3g} req/s within the SLO:** {fleet}.",
+    ], f"To serve {target:.3g} req/s within the SLO, rent {fleet} (the cheapest fleet of the layouts measured)."
 
 
 def day_fleet_section(trace_caps: list[dict], cfg: ReportSettings, out_dir: Path) -> tuple[list[str], list[Path]]:
-    """"The day's fleet": per capacity judged on a trace, replicas window by window for the trace's traffic x
+    """ "The day's fleet": per capacity judged on a trace, replicas window by window for the trace's traffic x
     --growth (common.traffic.load_profile.fleet_plan): static (its peak) vs autoscaled, GPU-hours and $ a day; a
     replicas-over-time plot each."""
     if not trace_caps:
@@ -100,22 +114,36 @@ def day_fleet_section(trace_caps: list[dict], cfg: ReportSettings, out_dir: Path
     for i, t in enumerate(trace_caps):
         cap, d = t["cap"], t["doc"]
         price, _ = gpu_hour_price(d["environment"], cfg.gpu_hour_usd)
-        t["fleet"] = fl = fleet_plan(cap["profile"]["windows"], cap["trace_speedup"] * cap["binding_work_per_s"],
-                                     growth, cfg.min_replicas, t["gpus"], price, step_s=SCALE_STEP_S,
-                                     end_s=cap["profile"].get("end_s"))
+        t["fleet"] = fl = fleet_plan(
+            cap["profile"]["windows"],
+            cap["trace_speedup"] * cap["binding_work_per_s"],
+            growth,
+            cfg.min_replicas,
+            t["gpus"],
+            price,
+            step_s=SCALE_STEP_S,
+            end_s=cap["profile"].get("end_s"),
+        )
         dev = dev_of(d["environment"])
         name = Path(t["workload"].get("path", "trace")).name
         o, span = cap["profile"]["origin_s"], fl["stretch_s"]
         bw = cap["binding_window"]
-        L.append(f"| {name} ({clock(o)}-{clock(o + span)}) | {t['layout']} | {slo_text(cap['slo'], cap['percentile'])} "
-                 f"| {cap['trace_speedup']:.3g}x ({cap['request_rate']:.3g} req/s mean) | {clock(bw['start_s'])} | "
-                 f"{fl['static_replicas']} x {t['gpus']} {dev} | {fl['static_gpu_hours_per_day']:.1f} | "
-                 f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl.get('static_usd_per_day'), 0)} | "
-                 f"{num(fl.get('autoscaled_usd_per_day'), 0)} |")
-        plots.append(replicas_plot(out_dir / f"report_replicas_{i}.png", fl,
-                                   f"Replicas per {fl['step_s']:g} s step: {name} x {growth:g}, "
-                                   f"{t['layout']} under {slo_text(cap['slo'], cap['percentile'])}"))
-    groups: dict[str, list[dict]] = {}   # one answer per traffic (trace, stretch) and SLO, across layouts
+        L.append(
+            f"| {name} ({clock(o)}-{clock(o + span)}) | {t['layout']} | {slo_text(cap['slo'], cap['percentile'])} "
+            f"| {cap['trace_speedup']:.3g}x ({cap['request_rate']:.3g} req/s mean) | {clock(bw['start_s'])} | "
+            f"{fl['static_replicas']} x {t['gpus']} {dev} | {fl['static_gpu_hours_per_day']:.1f} | "
+            f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl.get('static_usd_per_day'), 0)} | "
+            f"{num(fl.get('autoscaled_usd_per_day'), 0)} |"
+        )
+        plots.append(
+            replicas_plot(
+                out_dir / f"report_replicas_{i}.png",
+                fl,
+                f"Replicas per {fl['step_s']:g} s step: {name} x {growth:g}, "
+                f"{t['layout']} under {slo_text(cap['slo'], cap['percentile'])}",
+            )
+        )
+    groups: dict[str, list[dict]] = {}  # one answer per traffic (trace, stretch) and SLO, across layouts
     for t in trace_caps:
         w, cap = t["workload"], t["cap"]
         groups.setdefault(json.dumps([w.get("sha256"), w.get("start_s"), w.get("span_s"), cap["slo"]]), []).append(t)

@@ -1,5 +1,6 @@
 """The report's input: every result JSON of a folder, grouped by the workload it measured (results with different
 workloads are never compared), the newest run per configuration, and the capacities judged on a trace."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,11 @@ def _latest(docs, experiment, by=None):
     best = {}
     for d in sorted(docs, key=lambda d: d["created"]):
         if d["experiment"] == experiment and d["status"] in ("ok", "pass"):
-            best[json.dumps([d["metrics"].get("layout") or d["metrics"].get("gpus") or d["metrics"].get("tp"),
-                             d.get(by)])] = d
+            best[
+                json.dumps(
+                    [d["metrics"].get("layout") or d["metrics"].get("gpus") or d["metrics"].get("tp"), d.get(by)]
+                )
+            ] = d
     return list(best.values())
 
 
@@ -33,7 +37,8 @@ def workload_label(doc: dict) -> str:
     w = c.get("workload") or {}
     model = str(c["engine"]["model"]).rstrip("/").split("/")[-1]
     shape = f"{c.get('input_len')} in / {c.get('output_len')} out tokens, {c.get('num_prompts')} prompts" + (
-        f"; capacity on trace {Path(w['path']).name} ({w['sha256'][:8]})" if w.get("path") else "")
+        f"; capacity on trace {Path(w['path']).name} ({w['sha256'][:8]})" if w.get("path") else ""
+    )
     limits = ", ".join(f"{k}={c['engine'][k]}" for k in LIMITS if k in c["engine"])
     return f"{model}: {shape}" + (f" ({limits})" if limits else "")
 
@@ -41,15 +46,16 @@ def workload_label(doc: dict) -> str:
 @dataclass
 class Findings:
     """What the result files of one folder hold for one workload, as the report reads them."""
+
     docs: list[dict]
     skipped: list
-    suite: list[dict]                       # newest suite run per layout (TP at each GPU count; DP with --slo)
-    runs: dict[str, list[dict]]             # benchmark_scaling.py runs by run stamp, each its own baseline
-    tp_docs: list[dict]                     # test_tensor_parallel.py
-    workload: str = ""                      # the workload reported on (workload_label)
+    suite: list[dict]  # newest suite run per layout (TP at each GPU count; DP with --slo)
+    runs: dict[str, list[dict]]  # benchmark_scaling.py runs by run stamp, each its own baseline
+    tp_docs: list[dict]  # test_tensor_parallel.py
+    workload: str = ""  # the workload reported on (workload_label)
     others: dict[str, list[dict]] = field(default_factory=dict)  # the folder's other workloads, not compared
-    main_rows: list[dict] = field(default_factory=list)   # the course table: the suite's TP, else the newest TP run
-    layouts: list[dict] = field(default_factory=list)     # every scaling layout's metrics
+    main_rows: list[dict] = field(default_factory=list)  # the course table: the suite's TP, else the newest TP run
+    layouts: list[dict] = field(default_factory=list)  # every scaling layout's metrics
     trace_caps: list[dict] = field(default_factory=list)  # documents with a capacity judged on a trace's windows
 
     @property
@@ -83,7 +89,7 @@ class Findings:
     @property
     def candidates(self) -> list[dict]:
         """The layouts to recommend from: all from one run, so none is compared with another run's baseline."""
-        docs = self.runs[self.primary] if self.primary else self.suite   # the suite: its TP and (with --slo) DP rows
+        docs = self.runs[self.primary] if self.primary else self.suite  # the suite: its TP and (with --slo) DP rows
         return [d["metrics"] for d in docs]
 
     @property
@@ -107,8 +113,10 @@ def pick_workload(docs: list[dict], wanted: str | None) -> tuple[str | None, dic
         return max(groups, key=lambda k: max(run_stamp(d) for d in groups[k])), groups
     match = [k for k in groups if wanted.lower() in k.lower()]
     if len(match) != 1:
-        raise cli.UsageError(f"--workload {wanted!r} matches {len(match)} of this folder's workloads: "
-                             + "; ".join(f"'{k}'" for k in groups))
+        raise cli.UsageError(
+            f"--workload {wanted!r} matches {len(match)} of this folder's workloads: "
+            + "; ".join(f"'{k}'" for k in groups)
+        )
     return match[0], groups
 
 
@@ -121,18 +129,27 @@ def gather(out_dir: Path, wanted: str | None = None) -> Findings:
     # benchmark_scaling.py runs are kept apart: each layout's speedup is against the 1-GPU baseline of its own
     # run, since a shared machine's baseline drifts between runs
     runs: dict[str, list[dict]] = {}
-    for d in sorted(_latest([dict(d, _run=run_stamp(d)) for d in mine], "scaling", by="_run"),
-                    key=lambda d: (d["_run"], d["metrics"]["gpus"], d["metrics"]["layout"])):
+    for d in sorted(
+        _latest([dict(d, _run=run_stamp(d)) for d in mine], "scaling", by="_run"),
+        key=lambda d: (d["_run"], d["metrics"]["gpus"], d["metrics"]["layout"]),
+    ):
         runs.setdefault(d["_run"], []).append(d)
     model = groups[label][0]["config"]["engine"]["model"] if label else None
     suite = sorted(_latest(mine, "suite"), key=lambda d: (d["metrics"]["gpus"], d["metrics"].get("dp", 1)))
-    f = Findings(docs, skipped, suite, runs,
-                 [d for d in _latest(docs, "tensor_parallel") if d["config"]["engine"]["model"] == model],
-                 label or "", {k: v for k, v in groups.items() if k != label})
+    f = Findings(
+        docs,
+        skipped,
+        suite,
+        runs,
+        [d for d in _latest(docs, "tensor_parallel") if d["config"]["engine"]["model"] == model],
+        label or "",
+        {k: v for k, v in groups.items() if k != label},
+    )
     newest = runs[f.primary] if f.primary and any(d["metrics"]["gpus"] == 1 for d in runs[f.primary]) else []
     f.main_rows = [d["metrics"] for d in f.suite if d["metrics"].get("dp", 1) == 1] or sorted(
         [d["metrics"] for d in newest if d["metrics"].get("dp") == 1 and d["metrics"].get("pp") == 1],
-        key=lambda m: m["gpus"])
+        key=lambda m: m["gpus"],
+    )
     f.layouts = [d["metrics"] for d in f.scaling]
     f.trace_caps = trace_capacities(docs)
     return f
@@ -143,12 +160,15 @@ def trace_capacities(docs: list[dict]) -> list[dict]:
     binding window), newest per trace, stretch, layout and SLO."""
     found = {}
     for d in sorted(docs, key=lambda d: d["created"]):
-        m = d["metrics"]   # a finished search counts even when a later step (its validation, a bench) was cut
+        m = d["metrics"]  # a finished search counts even when a later step (its validation, a bench) was cut
         cap = m.get("capacity") or {}
         if cap.get("binding_window") and cap.get("binding_work_per_s") and not cap.get("failed"):
             engine = cap.get("engine") or d["config"]["engine"]
-            gpus = int(engine.get("tensor_parallel_size") or 1) * int(engine.get("pipeline_parallel_size") or 1) \
+            gpus = (
+                int(engine.get("tensor_parallel_size") or 1)
+                * int(engine.get("pipeline_parallel_size") or 1)
                 * int(engine.get("data_parallel_size") or 1)
+            )
             w = d["config"].get("workload") or {}
             layout = m.get("layout") or (f"TP{gpus}" if gpus > 1 else f"1 {dev_of(d['environment'])}")
             key = json.dumps([w.get("sha256"), w.get("start_s"), w.get("span_s"), layout, cap["slo"]])

@@ -1,19 +1,21 @@
 """The report's plots: throughput, latency and memory vs devices, capacity, layouts."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from common.capacity.display import capacity_plots
 from common.output.plotting import bar_plot, line_plot, panels_plot, stacked_bar_plot
-from common.report.gather import Findings, dev_of
 from common.output.results import figure_subtitle, run_stamp, stamp_clock
+from common.report.gather import Findings, dev_of
 
 
 def context(f: Findings) -> str:
     """What every figure of the report is of: the model, the devices, the workload (a subtitle)."""
     c = f.first["config"]
-    return figure_subtitle(c["engine"]["model"], f.first["environment"],
-                           f"{c.get('input_len')} in / {c.get('output_len')} out tokens")
+    return figure_subtitle(
+        c["engine"]["model"], f.first["environment"], f"{c.get('input_len')} in / {c.get('output_len')} out tokens"
+    )
 
 
 def memory_bars(f: Findings) -> tuple[list[str], dict[str, list[float]]] | None:
@@ -34,27 +36,58 @@ def report_plots(f: Findings, out_dir: Path, cap_best: dict) -> list[Path]:
     load = f"{f.first['config'].get('concurrency')} concurrent clients"
     plots = []
     if base:
-        plots.append(line_plot(out_dir / "report_throughput.png",
-                               {"measured (TP)": (xs, [m["output_throughput"] for m in rows])},
-                               f"Offline throughput vs {dev}s: {sub}", f"{dev}s", "output tokens / s",
-                               ideal=(xs, [base["output_throughput"] * n for n in xs])))
-    plots.append(panels_plot(out_dir / "report_latency.png", [
-        ("TTFT (ms)", {f"TTFT p50 at {load}": (xs, [m["median_ttft_ms"] for m in rows])}),
-        ("TPOT (ms)", {"batch-1 TPOT (a single stream)": (xs, [m["batch1_tpot_ms"] for m in rows]),
-                       f"TPOT p50 at {load}": (xs, [m["median_tpot_ms"] for m in rows])})],
-        f"Latency vs {dev}s: {sub}", f"{dev}s"))
+        plots.append(
+            line_plot(
+                out_dir / "report_throughput.png",
+                {"measured (TP)": (xs, [m["output_throughput"] for m in rows])},
+                f"Offline throughput vs {dev}s: {sub}",
+                f"{dev}s",
+                "output tokens / s",
+                ideal=(xs, [base["output_throughput"] * n for n in xs]),
+            )
+        )
+    plots.append(
+        panels_plot(
+            out_dir / "report_latency.png",
+            [
+                ("TTFT (ms)", {f"TTFT p50 at {load}": (xs, [m["median_ttft_ms"] for m in rows])}),
+                (
+                    "TPOT (ms)",
+                    {
+                        "batch-1 TPOT (a single stream)": (xs, [m["batch1_tpot_ms"] for m in rows]),
+                        f"TPOT p50 at {load}": (xs, [m["median_tpot_ms"] for m in rows]),
+                    },
+                ),
+            ],
+            f"Latency vs {dev}s: {sub}",
+            f"{dev}s",
+        )
+    )
     if (mem := memory_bars(f)) is not None:
-        plots.append(stacked_bar_plot(out_dir / "report_memory.png", *mem,
-                                      f"Weights and KV cache per rank (the balance check): {sub}", "GiB",
-                                      total_label="the KV cache fills what the weights leave"))
+        plots.append(
+            stacked_bar_plot(
+                out_dir / "report_memory.png",
+                *mem,
+                f"Weights and KV cache per rank (the balance check): {sub}",
+                "GiB",
+                total_label="the KV cache fills what the weights leave",
+            )
+        )
     if cap_best:
         ms = [m for m in f.candidates if m.get("capacity")]
         first = ms[0]["capacity"]
-        plots += capacity_plots(out_dir / "report", [m for m in ms if m["capacity"]["slo"] == first["slo"]], first, dev,
-                                sub)
+        plots += capacity_plots(
+            out_dir / "report", [m for m in ms if m["capacity"]["slo"] == first["slo"]], first, dev, sub
+        )
     if f.layouts:
         stamp = lambda d: " " + stamp_clock(run_stamp(d)) if len(f.runs) > 1 else ""  # noqa: E731
-        plots.append(bar_plot(out_dir / "report_layouts.png", [d["metrics"]["layout"] + stamp(d) for d in f.scaling],
-                              {"out tok/s": [m["output_throughput"] for m in f.layouts]}, "Throughput per layout",
-                              "output tokens / s"))
+        plots.append(
+            bar_plot(
+                out_dir / "report_layouts.png",
+                [d["metrics"]["layout"] + stamp(d) for d in f.scaling],
+                {"out tok/s": [m["output_throughput"] for m in f.layouts]},
+                "Throughput per layout",
+                "output tokens / s",
+            )
+        )
     return plots

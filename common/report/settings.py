@@ -1,5 +1,6 @@
 """What the report needs beyond the result files: prices, the fleet's target and growth, the workload to report on.
 (Latency is judged against each run's own SLO, from its file.)"""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -9,11 +10,11 @@ DEFAULT_SLO = {"ttft": 500.0, "tpot": 50.0}
 
 @dataclass
 class ReportSettings:
-    gpu_hour_usd: float | None = None      # price per GPU-hour (default: the known price of the GPU measured)
-    target_rate: float | None = None       # req/s the fleet must serve
-    growth: float | None = None            # with capacities on a trace: its traffic x this
-    min_replicas: int = 1                  # the day's fleet: the fewest replicas an autoscaler keeps
-    workload: str | None = None            # with several workloads in the folder, the one to report on
+    gpu_hour_usd: float | None = None  # price per GPU-hour (default: the known price of the GPU measured)
+    target_rate: float | None = None  # req/s the fleet must serve
+    growth: float | None = None  # with capacities on a trace: its traffic x this
+    min_replicas: int = 1  # the day's fleet: the fewest replicas an autoscaler keeps
+    workload: str | None = None  # with several workloads in the folder, the one to report on
 
     @classmethod
     def of(cls, cfg) -> "ReportSettings":

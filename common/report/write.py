@@ -1,17 +1,27 @@
 """report.md and its plots from a folder of result files, one section after another."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from common.measure.cost import gpu_hour_price
+from common.output.results import atomic_write
 from common.report.advice import recommendation
 from common.report.fleet import day_fleet_section, fleet_section
 from common.report.gather import Findings, dev_of, gather
 from common.report.plots import report_plots
-from common.report.sections import (capacity_section, course_section, header_section, latency_section, layouts_section,
-                                    mixed_section, others_section, shapes_section, sweep_section)
+from common.report.sections import (
+    capacity_section,
+    course_section,
+    header_section,
+    latency_section,
+    layouts_section,
+    mixed_section,
+    others_section,
+    shapes_section,
+    sweep_section,
+)
 from common.report.settings import ReportSettings
-from common.output.results import atomic_write
 
 
 def write_report(out_dir: Path, cfg: ReportSettings) -> dict:
@@ -19,7 +29,7 @@ def write_report(out_dir: Path, cfg: ReportSettings) -> dict:
     the recommendation are printed too."""
     f = gather(out_dir, cfg.workload)
     if not (f.suite or f.runs):
-        if f.trace_caps:   # capacities on a trace alone (simulate_concurrent_requests.py --find-capacity)
+        if f.trace_caps:  # capacities on a trace alone (simulate_concurrent_requests.py --find-capacity)
             return write_trace_report(out_dir, cfg, f)
         print(f"no suite, scaling or trace-capacity results in {out_dir}; nothing to report")
         return {"report": None, "exit_code": 1}
@@ -32,8 +42,18 @@ def write_report(out_dir: Path, cfg: ReportSettings) -> dict:
     advice = recommendation(f.candidates, cap_best, base, price, env, f.run_config, fleet_txt)
     day, day_plots = day_fleet_section(f.trace_caps, cfg, out_dir)
     fleet += day
-    L = (header_section(f, out_dir, env) + course + latency_section(f, dev_of(env)) + sweep_section(f)
-         + mixed_section(f) + layouts_section(f, env) + cap_lines + fleet + advice + others_section(f))
+    L = (
+        header_section(f, out_dir, env)
+        + course
+        + latency_section(f, dev_of(env))
+        + sweep_section(f)
+        + mixed_section(f)
+        + layouts_section(f, env)
+        + cap_lines
+        + fleet
+        + advice
+        + others_section(f)
+    )
     plots = report_plots(f, out_dir, cap_best) + day_plots
     L += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     report = out_dir / "report.md"
@@ -48,9 +68,17 @@ def write_trace_report(out_dir: Path, cfg: ReportSettings, f: Findings) -> dict:
     fleet."""
     newest = max(f.trace_caps, key=lambda t: t["doc"]["created"])
     env = newest["doc"]["environment"]
-    L = ["# Capacity on a trace, and the day's fleet", "", f"Generated from {len(f.docs)} result files in `{out_dir}`.",
-         "", f"- {dev_of(env)}s: {', '.join(g['name'] for g in env['gpus']) or str(env['cpu_count']) + ' CPU cores'}; "
-         f"vLLM {env['vllm']}, git {str(env['git_sha'])[:10]}", "", "## Capacity per trace stretch", ""]
+    L = [
+        "# Capacity on a trace, and the day's fleet",
+        "",
+        f"Generated from {len(f.docs)} result files in `{out_dir}`.",
+        "",
+        f"- {dev_of(env)}s: {', '.join(g['name'] for g in env['gpus']) or str(env['cpu_count']) + ' CPU cores'}; "
+        f"vLLM {env['vllm']}, git {str(env['git_sha'])[:10]}",
+        "",
+        "## Capacity per trace stretch",
+        "",
+    ]
     for t in f.trace_caps:
         cap, w = t["cap"], t["workload"]
         v = cap.get("validation")

@@ -1,4 +1,5 @@
 """A file barrier, so replicas in separate processes (data parallel) start a phase together."""
+
 from __future__ import annotations
 
 import time

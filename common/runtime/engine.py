@@ -3,6 +3,7 @@
 vLLM is imported inside the functions: the scripts' `--help` and the parent sweep process never pay
 for it; only the per-configuration child processes do.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,11 @@ from common.runtime import hardware
 
 
 def world_size(kwargs: dict) -> int:
-    return (int(kwargs.get("tensor_parallel_size", 1)) * int(kwargs.get("pipeline_parallel_size", 1))
-            * int(kwargs.get("data_parallel_size", 1)))
+    return (
+        int(kwargs.get("tensor_parallel_size", 1))
+        * int(kwargs.get("pipeline_parallel_size", 1))
+        * int(kwargs.get("data_parallel_size", 1))
+    )
 
 
 def prepare_env(kwargs: dict) -> None:
@@ -28,6 +32,7 @@ def build_llm(kwargs: dict):
     user names a worker extension of their own."""
     prepare_env(kwargs)
     from vllm import LLM
+
     return LLM(**{"worker_extension_cls": WORKER_EXTENSION, **kwargs})
 
 
@@ -42,6 +47,7 @@ def build_async_engine(kwargs: dict):
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.usage.usage_lib import UsageContext
     from vllm.v1.engine.async_llm import AsyncLLM
+
     return AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs), usage_context=UsageContext.OPENAI_API_SERVER)
 
 
@@ -53,10 +59,13 @@ def scheduler_limits(engine) -> dict:
     the entry point, so a run records what it got)."""
     cfg = (engine.llm_engine if hasattr(engine, "llm_engine") else engine).vllm_config
     s = cfg.scheduler_config
-    return {"max_num_seqs": s.max_num_seqs, "max_num_batched_tokens": s.max_num_batched_tokens,
-            "enable_chunked_prefill": getattr(s, "enable_chunked_prefill", None),
-            "long_prefill_token_threshold": getattr(s, "long_prefill_token_threshold", None),
-            "cudagraph_max_tokens": cudagraph_max_tokens(cfg.compilation_config)}
+    return {
+        "max_num_seqs": s.max_num_seqs,
+        "max_num_batched_tokens": s.max_num_batched_tokens,
+        "enable_chunked_prefill": getattr(s, "enable_chunked_prefill", None),
+        "long_prefill_token_threshold": getattr(s, "long_prefill_token_threshold", None),
+        "cudagraph_max_tokens": cudagraph_max_tokens(cfg.compilation_config),
+    }
 
 
 def cudagraph_max_tokens(compilation_config) -> int:

@@ -8,6 +8,7 @@ NVML counts all processes on a GPU (TP workers are separate processes), so the n
 `nvidia-smi` shows. On CPU the "devices" are the engine's processes, labelled by vLLM's process
 titles (Worker_TP0, Worker_TP1, EngineCore, ...), and the backend says "psutil-rss".
 """
+
 from __future__ import annotations
 
 import os
@@ -22,6 +23,7 @@ MIB = 1024 * 1024
 def _nvml():
     try:
         import pynvml
+
         pynvml.nvmlInit()
         return pynvml
     except Exception:
@@ -34,8 +36,10 @@ def used_mib_per_gpu() -> list[float]:
     if nv is None:
         return []
     try:
-        return [nv.nvmlDeviceGetMemoryInfo(nv.nvmlDeviceGetHandleByIndex(i)).used / MIB
-                for i in range(nv.nvmlDeviceGetCount())]
+        return [
+            nv.nvmlDeviceGetMemoryInfo(nv.nvmlDeviceGetHandleByIndex(i)).used / MIB
+            for i in range(nv.nvmlDeviceGetCount())
+        ]
     finally:
         nv.nvmlShutdown()
 
@@ -47,7 +51,7 @@ def wait_until_released(baseline: list[float], timeout_s: float = 60.0, slack_mi
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         now = used_mib_per_gpu()
-        if all(n <= b + slack_mib for n, b in zip(now, baseline)):
+        if all(n <= b + slack_mib for n, b in zip(now, baseline, strict=True)):
             return True
         time.sleep(0.5)
     return False
@@ -73,7 +77,7 @@ class MemoryTracker:
         self.keep_timeline = keep_timeline
         self._nv = _nvml()
         self.backend = "nvml" if self._nv and self._nv.nvmlDeviceGetCount() > 0 else "psutil-rss"
-        self.timeline: list[dict] = []       # {"t": s, "used_mib": {label: MiB}}
+        self.timeline: list[dict] = []  # {"t": s, "used_mib": {label: MiB}}
         self.peak: dict[str, float] = {}
         self.last: dict[str, float] = {}
         self.total: dict[str, float] = {}
@@ -94,8 +98,10 @@ class MemoryTracker:
 
     def sample(self) -> dict[str, float]:
         if self.backend == "nvml":
-            return {f"GPU{i}": self._nv.nvmlDeviceGetMemoryInfo(self._nv.nvmlDeviceGetHandleByIndex(i)).used / MIB
-                    for i in range(len(self.names))}
+            return {
+                f"GPU{i}": self._nv.nvmlDeviceGetMemoryInfo(self._nv.nvmlDeviceGetHandleByIndex(i)).used / MIB
+                for i in range(len(self.names))
+            }
         me = psutil.Process()
         out: dict[str, float] = {}
         for p in [me] + me.children(recursive=True):
@@ -113,8 +119,9 @@ class MemoryTracker:
             self.peak[k] = max(self.peak.get(k, 0.0), v)
         self.last = s
         if self.keep_timeline:
-            self.timeline.append({"t": round(time.perf_counter() - self._t0, 3),
-                                  "used_mib": {k: round(v, 1) for k, v in s.items()}})
+            self.timeline.append(
+                {"t": round(time.perf_counter() - self._t0, 3), "used_mib": {k: round(v, 1) for k, v in s.items()}}
+            )
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -155,12 +162,22 @@ class MemoryTracker:
         return {
             "backend": self.backend,
             "unit": "MiB",
-            "what": ("used memory per GPU (NVML, all processes)" if self.backend == "nvml"
-                     else "resident set size per engine process (psutil); no GPU here"),
-            "devices": [{"label": k, "name": self.names.get(k, ""), "total_mib": self.total.get(k),
-                         "baseline_used_mib": round(self.baseline.get(k, 0.0), 1),
-                         "peak_used_mib": round(self.peak.get(k, 0.0), 1),
-                         "final_used_mib": round(self.last.get(k, 0.0), 1)} for k in sorted(self.peak)],
+            "what": (
+                "used memory per GPU (NVML, all processes)"
+                if self.backend == "nvml"
+                else "resident set size per engine process (psutil); no GPU here"
+            ),
+            "devices": [
+                {
+                    "label": k,
+                    "name": self.names.get(k, ""),
+                    "total_mib": self.total.get(k),
+                    "baseline_used_mib": round(self.baseline.get(k, 0.0), 1),
+                    "peak_used_mib": round(self.peak.get(k, 0.0), 1),
+                    "final_used_mib": round(self.last.get(k, 0.0), 1),
+                }
+                for k in sorted(self.peak)
+            ],
             "marks": self.marks,
             "timeline": tl,
         }

@@ -1,4 +1,5 @@
 """Where are we running (GPUs or CPU only) and which environment must an engine process get."""
+
 from __future__ import annotations
 
 import functools
@@ -22,6 +23,7 @@ def gpu_count() -> int:
         return 0
     try:
         import pynvml
+
         pynvml.nvmlInit()
         n = pynvml.nvmlDeviceGetCount()
         pynvml.nvmlShutdown()
@@ -80,7 +82,7 @@ def cpu_bind_spec(world_size: int) -> str:
     per = len(cores) // world_size
     parts = []
     for r in range(world_size):
-        chunk = cores[r * per:(r + 1) * per]
+        chunk = cores[r * per : (r + 1) * per]
         parts.append(str(chunk[0]) if len(chunk) == 1 else ",".join(map(str, chunk)))
     return "|".join(parts)
 

@@ -10,6 +10,7 @@ Ctrl-C the whole process tree is killed (what it prints while dying is kept in t
 it any Ray cluster the child started (its own RAY_TMPDIR names all of its processes); afterwards we wait until
 the GPUs' memory is back to where it was before the child started.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -34,10 +35,16 @@ ROOT = Path(__file__).resolve().parents[2]
 EXIT_GRACE_S = 30.0
 
 FAILURE_PATTERNS = [  # (kind, regex over the exception text and the log tail), first match wins
-    ("oom", r"out of memory|OutOfMemoryError|CUDA error: out of memory|Cannot allocate memory|"
-            r"No available memory for the cache blocks|KV cache is needed, which is larger than"),
-    ("nccl", r"NCCL|ncclInternalError|ProcessGroup|init_process_group|distributed init|"
-             r"torch\.distributed|gloo|DistNetworkError"),
+    (
+        "oom",
+        r"out of memory|OutOfMemoryError|CUDA error: out of memory|Cannot allocate memory|"
+        r"No available memory for the cache blocks|KV cache is needed, which is larger than",
+    ),
+    (
+        "nccl",
+        r"NCCL|ncclInternalError|ProcessGroup|init_process_group|distributed init|"
+        r"torch\.distributed|gloo|DistNetworkError",
+    ),
 ]
 
 
@@ -51,9 +58,9 @@ def classify_failure(text: str) -> str:
 HINTS = {
     "interrupted": "what finished before is kept",
     "oom": "out of memory: lower --max-num-seqs or --gpu-memory-utilization, or --max-model-len; "
-           "TP needs extra memory for activations and communication buffers",
+    "TP needs extra memory for activations and communication buffers",
     "nccl": "distributed init failed: check all GPUs are visible (nvidia-smi, CUDA_VISIBLE_DEVICES), "
-            "that TP size <= GPU count, and rerun with NCCL_DEBUG=INFO",
+    "that TP size <= GPU count, and rerun with NCCL_DEBUG=INFO",
     "timeout": "the configuration exceeded --timeout; raise it or shrink the workload",
     "other": "see the log above",
 }
@@ -141,6 +148,7 @@ class OwnRayDir:
             return 0
         n = kill_matching(self.path)
         import shutil
+
         shutil.rmtree(self.path, ignore_errors=True)
         self.path = None
         return n
@@ -168,8 +176,9 @@ def _pump(stream, tail: deque, echo: bool, quiet: threading.Event) -> None:
             sys.stderr.flush()
 
 
-def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str = "",
-                 echo: bool = True, env: dict | None = None) -> dict:
+def run_isolated(
+    target: str, cfg: dict, timeout_s: float = 1800.0, label: str = "", echo: bool = True, env: dict | None = None
+) -> dict:
     """Run MODULE:FUNC(cfg) in a child process. Returns its dict, or a failure record:
 
     {"status": "failed", "failure": {"kind": oom|nccl|timeout|other, "message", "exit_code", "hint"},
@@ -185,9 +194,14 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
         child_env = dict(os.environ, PYTHONUNBUFFERED="1", **ray_dir.env(), **(env or {}))
         child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), child_env.get("PYTHONPATH")]))
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "common.runtime.isolation", target, str(inp), str(out)],
-                                cwd=str(ROOT), env=child_env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "common.runtime.isolation", target, str(inp), str(out)],
+            cwd=str(ROOT),
+            env=child_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         tail: deque = deque(maxlen=64)
         quiet = threading.Event()
         pump = threading.Thread(target=_pump, args=(proc.stdout, tail, echo, quiet), daemon=True)
@@ -209,7 +223,7 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
             interrupted = True
         finally:  # also on Ctrl-C: nothing of this configuration may outlive it
             if proc.poll() is None:  # what its processes print while we kill them (vLLM's engine core logs the
-                quiet.set()          # cancelled step as a fatal error) goes to the log tail, not the terminal
+                quiet.set()  # cancelled step as a fatal error) goes to the log tail, not the terminal
             kill_tree(proc.pid)
             kill_group(proc.pid)
             ray_dir.close()
@@ -242,15 +256,26 @@ def run_isolated(target: str, cfg: dict, timeout_s: float = 1800.0, label: str =
             message += f"; {cause}"
         if proc.returncode and proc.returncode < 0 and kind == "other":
             message += f" (killed by signal {-proc.returncode}; the OS may have run out of memory)"
-    return {"status": "failed", "process_wall_s": wall, "log_tail": log_tail[-3000:], "partial": partial,
-            "failure": {"kind": kind, "message": message[:2000], "exit_code": proc.returncode,
-                        "hint": HINTS[kind]}}
+    return {
+        "status": "failed",
+        "process_wall_s": wall,
+        "log_tail": log_tail[-3000:],
+        "partial": partial,
+        "failure": {"kind": kind, "message": message[:2000], "exit_code": proc.returncode, "hint": HINTS[kind]},
+    }
 
 
 def interrupted_result(exit_code: int | None = None) -> dict:
     """A configuration stopped by Ctrl-C, as run_isolated reports it."""
-    return {"status": "failed", "failure": {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C)",
-                                            "exit_code": exit_code, "hint": "what finished before is kept"}}
+    return {
+        "status": "failed",
+        "failure": {
+            "kind": "interrupted",
+            "message": "interrupted by the user (Ctrl-C)",
+            "exit_code": exit_code,
+            "hint": "what finished before is kept",
+        },
+    }
 
 
 def until_interrupted(run, *args, **kwargs) -> dict:
@@ -280,8 +305,13 @@ def _child(target: str, inp: str, out: str) -> int:
         result = func(cfg)
         payload, code = result, 0
     except BaseException as e:  # noqa: BLE001 - everything must reach the parent
-        payload = {"__exception__": {"type": type(e).__name__, "message": str(e)[:4000],
-                                     "traceback": traceback.format_exc()[-6000:]}}
+        payload = {
+            "__exception__": {
+                "type": type(e).__name__,
+                "message": str(e)[:4000],
+                "traceback": traceback.format_exc()[-6000:],
+            }
+        }
         traceback.print_exc()
         code = 1
     tmp = Path(out).with_suffix(".tmp")

@@ -1,4 +1,5 @@
 """Model presets and what a model's config.json says about how it can be split."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ class ModelNotFound(ValueError):
 
 @dataclass
 class ModelInfo:
-    name: str                 # what the user passed (hub id or folder)
+    name: str  # what the user passed (hub id or folder)
     is_local: bool
     num_attention_heads: int
     num_key_value_heads: int
@@ -49,8 +50,7 @@ def default_engine_kwargs() -> dict:
     if not hardware.small_defaults():
         return {"model": GPU_DEFAULT_MODEL}
     path = build_tiny_model()
-    return {"model": str(path), "tokenizer": str(tokenizer_dir(path)), "enforce_eager": True,
-            "max_model_len": 4096}
+    return {"model": str(path), "tokenizer": str(tokenizer_dir(path)), "enforce_eager": True, "max_model_len": 4096}
 
 
 def looks_local(name: str) -> bool:
@@ -70,21 +70,29 @@ def load_model_info(name: str) -> ModelInfo:
     else:
         try:
             from huggingface_hub import hf_hub_download
+
             cfg_path = Path(hf_hub_download(name, "config.json"))
         except Exception as e:  # offline, unknown repo, gated ...
-            raise ModelNotFound(f"cannot read config.json of hub model {name!r}: "
-                                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+            raise ModelNotFound(
+                f"cannot read config.json of hub model {name!r}: "
+                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            ) from None
         is_local = False
     raw = json.loads(cfg_path.read_text())
     raw = raw.get("text_config", raw) if "num_attention_heads" not in raw else raw
     try:
         heads = int(raw["num_attention_heads"])
         return ModelInfo(
-            name=name, is_local=is_local, num_attention_heads=heads,
+            name=name,
+            is_local=is_local,
+            num_attention_heads=heads,
             num_key_value_heads=int(raw.get("num_key_value_heads") or heads),
-            hidden_size=int(raw["hidden_size"]), num_hidden_layers=int(raw["num_hidden_layers"]),
-            vocab_size=int(raw.get("vocab_size", 0)), intermediate_size=int(raw.get("intermediate_size", 0)),
-            raw=raw)
+            hidden_size=int(raw["hidden_size"]),
+            num_hidden_layers=int(raw["num_hidden_layers"]),
+            vocab_size=int(raw.get("vocab_size", 0)),
+            intermediate_size=int(raw.get("intermediate_size", 0)),
+            raw=raw,
+        )
     except KeyError as e:
         raise ModelNotFound(f"config.json of {name!r} lacks {e.args[0]!r}; is it a decoder LLM?") from None
 
@@ -92,7 +100,7 @@ def load_model_info(name: str) -> ModelInfo:
 def tp_split_problem(info: ModelInfo, tp: int) -> str | None:
     """Why `tp` cannot split this model's attention, or None if it can (vLLM's own rules)."""
     if info.num_attention_heads % tp:
-        return (f"{info.num_attention_heads} attention heads are not divisible by TP={tp}")
+        return f"{info.num_attention_heads} attention heads are not divisible by TP={tp}"
     kv = info.num_key_value_heads
     if kv % tp and tp % kv:
         return f"{kv} KV heads are neither divisible by TP={tp} nor a divisor of it"

@@ -1,4 +1,5 @@
 """Start and stop a `vllm serve` process on 127.0.0.1 (stopped by PID, never by name)."""
+
 from __future__ import annotations
 
 import os
@@ -33,13 +34,14 @@ def kwargs_to_cli(kwargs: dict) -> list[str]:
             args += [flag, *map(str, v)]
         elif isinstance(v, dict):
             import json
+
             args += [flag, json.dumps(v)]
         else:
             args += [flag, str(v)]
     return args
 
 
-API_KEY_ENV = "OPENAI_API_KEY"   # the key a server may want, where `vllm bench serve` reads it too
+API_KEY_ENV = "OPENAI_API_KEY"  # the key a server may want, where `vllm bench serve` reads it too
 
 
 def auth_headers() -> dict:
@@ -66,23 +68,31 @@ def served_model(base_url: str, timeout: float = 10.0) -> dict:
     on HTTP 401 (the server wants an API key, or another one)."""
     import json
     import urllib.error
+
     req = urllib.request.Request(base_url.rstrip("/") + "/v1/models", headers=auth_headers())
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return json.load(r)["data"][0]
     except urllib.error.HTTPError as e:
         if e.code == 401:
-            raise Unauthorized(f"the server at {base_url} answered 401 Unauthorized: it wants an API key ("
-                               + ("the one given was refused" if auth_headers() else
-                                  f"pass --api-key KEY or set {API_KEY_ENV}") + ")") from None
+            raise Unauthorized(
+                f"the server at {base_url} answered 401 Unauthorized: it wants an API key ("
+                + ("the one given was refused" if auth_headers() else f"pass --api-key KEY or set {API_KEY_ENV}")
+                + ")"
+            ) from None
         raise
 
 
 class VLLMServer:
     """`with VLLMServer(engine_kwargs) as srv: ... srv.base_url` - started, healthy, then stopped by PID."""
 
-    def __init__(self, engine_kwargs: dict, port: int | None = None, log_path: str | Path | None = None,
-                 start_timeout_s: float = 900.0):
+    def __init__(
+        self,
+        engine_kwargs: dict,
+        port: int | None = None,
+        log_path: str | Path | None = None,
+        start_timeout_s: float = 900.0,
+    ):
         self.kwargs = engine_kwargs
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -98,16 +108,28 @@ class VLLMServer:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self.ray_dir = OwnRayDir()  # --distributed-executor-backend ray: its cluster is stopped with the server
         env.update(self.ray_dir.env())
-        cmd = [sys.executable, "-m", "common.runtime.vllm_cli", "serve", *kwargs_to_cli(self.kwargs),
-               "--host", "127.0.0.1", "--port", str(self.port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "common.runtime.vllm_cli",
+            "serve",
+            *kwargs_to_cli(self.kwargs),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=str(ROOT), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         while time.perf_counter() - t0 < self.start_timeout_s:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"vllm serve exited with code {self.proc.returncode} during start-up"
-                                   + (f"; log: {self.log_path}" if self.log_path else ""))
+                raise RuntimeError(
+                    f"vllm serve exited with code {self.proc.returncode} during start-up"
+                    + (f"; log: {self.log_path}" if self.log_path else "")
+                )
             if health(self.base_url):
                 self.startup_s = time.perf_counter() - t0
                 return self

@@ -6,6 +6,7 @@ The tokenizer is a byte-level BPE trained on synthetic text with the `tokenizers
 its own folder: transformers 5 rebuilds a Qwen2Tokenizer from any folder whose config.json says qwen2,
 so the engine is given `tokenizer=<that folder>` explicitly.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,14 +17,28 @@ import tempfile
 from pathlib import Path
 
 TINY_CONFIG = {
-    "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
-    "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
-    "num_attention_heads": 4, "num_key_value_heads": 2, "hidden_act": "silu",
-    "max_position_embeddings": 4096, "rope_theta": 10000.0, "rms_norm_eps": 1e-6,
-    "tie_word_embeddings": False, "torch_dtype": "bfloat16", "vocab_size": 2048,
-    "use_sliding_window": False, "sliding_window": 4096, "max_window_layers": 2,
-    "attention_dropout": 0.0, "initializer_range": 0.02, "use_cache": True,
-    "bos_token_id": 0, "eos_token_id": 2,
+    "architectures": ["Qwen2ForCausalLM"],
+    "model_type": "qwen2",
+    "hidden_size": 128,
+    "intermediate_size": 256,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "hidden_act": "silu",
+    "max_position_embeddings": 4096,
+    "rope_theta": 10000.0,
+    "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16",
+    "vocab_size": 2048,
+    "use_sliding_window": False,
+    "sliding_window": 4096,
+    "max_window_layers": 2,
+    "attention_dropout": 0.0,
+    "initializer_range": 0.02,
+    "use_cache": True,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
 }
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 VERSION = "1"  # bump when the recipe changes, so cached copies are rebuilt
@@ -40,9 +55,36 @@ def tokenizer_dir(model_dir: Path) -> Path:
 
 def _synthetic_corpus(n_lines: int = 4000, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
-    words = ["the", "gpu", "model", "token", "tensor", "parallel", "request", "batch", "latency",
-             "memory", "cache", "prefill", "decode", "rank", "layer", "scheduler", "chunk",
-             "throughput", "client", "server", "a", "of", "to", "and", "is", "in", "on", "with"]
+    words = [
+        "the",
+        "gpu",
+        "model",
+        "token",
+        "tensor",
+        "parallel",
+        "request",
+        "batch",
+        "latency",
+        "memory",
+        "cache",
+        "prefill",
+        "decode",
+        "rank",
+        "layer",
+        "scheduler",
+        "chunk",
+        "throughput",
+        "client",
+        "server",
+        "a",
+        "of",
+        "to",
+        "and",
+        "is",
+        "in",
+        "on",
+        "with",
+    ]
     syll = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "ze", "qu", "ph", "str", "ion", "ent"]
     lines = []
     for _ in range(n_lines):
@@ -64,9 +106,18 @@ def _tokenizer_folder_config(folder: Path) -> None:
     deliberately not qwen2: transformers would then rebuild a Qwen2Tokenizer instead of loading tokenizer.json."""
     path = folder / "config.json"
     if not path.exists():
-        path.write_text(json.dumps({"model_type": "gpt2", "vocab_size": TINY_CONFIG["vocab_size"], "bos_token_id": None,
-                                    "eos_token_id": None, "_note": "tokenizer folder of the tiny model, not a model"},
-                                   indent=2))
+        path.write_text(
+            json.dumps(
+                {
+                    "model_type": "gpt2",
+                    "vocab_size": TINY_CONFIG["vocab_size"],
+                    "bos_token_id": None,
+                    "eos_token_id": None,
+                    "_note": "tokenizer folder of the tiny model, not a model",
+                },
+                indent=2,
+            )
+        )
 
 
 def build_tiny_model(out: Path | None = None, seed: int = 0) -> Path:
@@ -91,12 +142,19 @@ def build_tiny_model(out: Path | None = None, seed: int = 0) -> Path:
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=TINY_CONFIG["vocab_size"], special_tokens=SPECIALS,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        trainer = trainers.BpeTrainer(
+            vocab_size=TINY_CONFIG["vocab_size"],
+            special_tokens=SPECIALS,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        )
         tok.train_from_iterator(_synthetic_corpus(seed=seed), trainer)
-        fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>",
-                                       pad_token="<|endoftext|>", unk_token="<|endoftext|>",
-                                       model_max_length=TINY_CONFIG["max_position_embeddings"])
+        fast = PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            eos_token="<|im_end|>",
+            pad_token="<|endoftext|>",
+            unk_token="<|endoftext|>",
+            model_max_length=TINY_CONFIG["max_position_embeddings"],
+        )
         fast.save_pretrained(tmp / "tokenizer")
         _tokenizer_folder_config(tmp / "tokenizer")
 
@@ -104,8 +162,9 @@ def build_tiny_model(out: Path | None = None, seed: int = 0) -> Path:
         cfg["bos_token_id"] = fast.convert_tokens_to_ids("<|endoftext|>")
         cfg["eos_token_id"] = fast.convert_tokens_to_ids("<|im_end|>")
         torch.manual_seed(seed)
-        model = Qwen2ForCausalLM(Qwen2Config(**{k: v for k, v in cfg.items()
-                                                if k not in ("architectures", "model_type")}))
+        model = Qwen2ForCausalLM(
+            Qwen2Config(**{k: v for k, v in cfg.items() if k not in ("architectures", "model_type")})
+        )
         model.to(torch.bfloat16).save_pretrained(tmp / "model")
         # save_pretrained writes its own config; make sure the arch/dtype fields are as vLLM expects
         saved = json.loads((tmp / "model" / "config.json").read_text())
@@ -123,5 +182,6 @@ def build_tiny_model(out: Path | None = None, seed: int = 0) -> Path:
 
 if __name__ == "__main__":
     import sys
+
     p = build_tiny_model(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
     print(f"tiny model: {p}\ntokenizer:  {tokenizer_dir(p)}")

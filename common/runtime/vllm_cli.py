@@ -5,6 +5,7 @@ importlib.metadata for "vllm" and dies with PackageNotFoundError. This entry ans
 with the installed build's version (plus "+cpu", as vLLM itself reports it), then runs vLLM's own
 CLI unchanged.
 """
+
 import importlib.metadata as _md
 import sys
 
@@ -24,4 +25,5 @@ _md.version = _version
 
 if __name__ == "__main__":
     from vllm.entrypoints.cli.main import main
+
     sys.exit(main())

@@ -2,6 +2,7 @@
 `worker_extension_cls` (engine.WORKER_EXTENSION) and called by name with `collective_rpc`. A name crosses the
 process boundary, not a pickled function, so no engine the lab starts needs VLLM_ALLOW_INSECURE_SERIALIZATION.
 """
+
 from __future__ import annotations
 
 import os

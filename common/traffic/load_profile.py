@@ -10,6 +10,7 @@
 - fleet_plan: replicas per window for a capacity (the work per second one replica held within the SLO), the static
   fleet (the peak) and an autoscaled one (a replica is started one window before it is needed), GPU-hours both ways.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,9 +18,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-DECODE_COST = 4.0   # an output token's engine time, in prompt tokens: assumed (decode steps are memory-bound)
+DECODE_COST = 4.0  # an output token's engine time, in prompt tokens: assumed (decode steps are memory-bound)
 SCALE_STEP_S = 60.0  # the day's fleet: how often an autoscaler changes the replica count, and how long a replica takes
-                     # to start (a vLLM engine: about a minute)
+# to start (a vLLM engine: about a minute)
 
 
 def clock(s: float) -> str:
@@ -34,7 +35,7 @@ def clock(s: float) -> str:
 @dataclass
 class CostModel:
     decode_cost: float = DECODE_COST
-    engine_s_per_unit: float | None = None    # fitted from the saturation probe; None: not fitted
+    engine_s_per_unit: float | None = None  # fitted from the saturation probe; None: not fitted
     fitted_from: str | None = None
 
     def units(self, input_len, output_len) -> np.ndarray:
@@ -52,19 +53,21 @@ class CostModel:
         )
 
     def describe(self) -> str:
-        return (f"a request costs prompt tokens + {self.decode_cost:g} x output tokens (assumed)"
-                + (f"; {self.engine_s_per_unit * 1e6:.3g} engine-us per unit ({self.fitted_from})"
-                   if self.engine_s_per_unit else ""))
+        return f"a request costs prompt tokens + {self.decode_cost:g} x output tokens (assumed)" + (
+            f"; {self.engine_s_per_unit * 1e6:.3g} engine-us per unit ({self.fitted_from})"
+            if self.engine_s_per_unit
+            else ""
+        )
 
 
 @dataclass
 class Window:
-    start_s: float          # stretch time (s from the stretch's first request)
+    start_s: float  # stretch time (s from the stretch's first request)
     end_s: float
     requests: int
     prompt_tokens: int
     output_tokens: int
-    work: float             # units per second at 1x
+    work: float  # units per second at 1x
 
     @property
     def length_s(self) -> float:
@@ -77,11 +80,11 @@ class Window:
 
 @dataclass
 class LoadProfile:
-    origin_s: float                     # where the stretch's 0 lies in the whole trace
+    origin_s: float  # where the stretch's 0 lies in the whole trace
     window_s: float
     windows: list[Window]
     cost: CostModel = field(default_factory=CostModel)
-    end_s: float = 0.0                  # the stretch's last arrival, in trace time
+    end_s: float = 0.0  # the stretch's last arrival, in trace time
 
     @classmethod
     def of(cls, trace, window_s: float, keep=None, cost: CostModel | None = None) -> "LoadProfile":
@@ -91,13 +94,14 @@ class LoadProfile:
         cost = cost or CostModel()
         t, ins, outs = trace.t[keep], trace.input_len[keep], trace.output_len[keep]
         span = float(trace.t[-1]) if len(trace) else 0.0
-        if span < window_s:   # a stretch shorter than a window is one window, as long as the stretch (>= 1 s)
+        if span < window_s:  # a stretch shorter than a window is one window, as long as the stretch (>= 1 s)
             window_s = max(span, 1.0)
-        n = int(span // window_s) + 1 if span > window_s or span == 0 else 1   # whole windows: the last holds the end
+        n = int(span // window_s) + 1 if span > window_s or span == 0 else 1  # whole windows: the last holds the end
         idx = np.minimum((t // window_s).astype(int), n - 1)
         units = cost.units(ins, outs)
-        count, p_tok, o_tok, work = (np.bincount(idx, weights=x, minlength=n) for x in
-                                     (None, ins.astype(float), outs.astype(float), units))
+        count, p_tok, o_tok, work = (
+            np.bincount(idx, weights=x, minlength=n) for x in (None, ins.astype(float), outs.astype(float), units)
+        )
         ws = [
             Window(
                 k * window_s, (k + 1) * window_s, int(count[k]), int(p_tok[k]), int(o_tok[k]), float(work[k]) / window_s
@@ -120,8 +124,9 @@ class LoadProfile:
         window at a time until it holds `min_requests` arrivals and lasts `min_length_s` (or is the whole stretch)."""
         lo = hi = self.heaviest
         w = self.windows
-        while (sum(x.requests for x in w[lo:hi + 1]) < min_requests
-               or w[hi].end_s - w[lo].start_s < min_length_s - 1e-9) and (lo > 0 or hi < len(w) - 1):
+        while (
+            sum(x.requests for x in w[lo : hi + 1]) < min_requests or w[hi].end_s - w[lo].start_s < min_length_s - 1e-9
+        ) and (lo > 0 or hi < len(w) - 1):
             left = w[lo - 1].work if lo > 0 else -1.0
             right = w[hi + 1].work if hi < len(w) - 1 else -1.0
             lo, hi = (lo - 1, hi) if left >= right else (lo, hi + 1)
@@ -140,14 +145,25 @@ class LoadProfile:
 
     def to_json(self, top: int = 5) -> dict:
         """metrics.capacity.profile: the heaviest windows, every window's figures (trace time), the cost model."""
+
         def one(w: Window) -> dict:
-            return {"start_s": round(self.origin_s + w.start_s, 3), "end_s": round(self.origin_s + w.end_s, 3),
-                    "requests": w.requests, "prompt_tokens": w.prompt_tokens, "output_tokens": w.output_tokens,
-                    "work_per_s": round(w.work, 3)}
-        return {"window_s": self.window_s, "origin_s": round(self.origin_s, 3), "end_s": round(self.end_s, 3),
-                "cost_model": asdict(self.cost),
-                "heaviest": [one(self.windows[i]) for i in self.ranked()[:top]],
-                "windows": [one(w) for w in self.windows]}
+            return {
+                "start_s": round(self.origin_s + w.start_s, 3),
+                "end_s": round(self.origin_s + w.end_s, 3),
+                "requests": w.requests,
+                "prompt_tokens": w.prompt_tokens,
+                "output_tokens": w.output_tokens,
+                "work_per_s": round(w.work, 3),
+            }
+
+        return {
+            "window_s": self.window_s,
+            "origin_s": round(self.origin_s, 3),
+            "end_s": round(self.end_s, 3),
+            "cost_model": asdict(self.cost),
+            "heaviest": [one(self.windows[i]) for i in self.ranked()[:top]],
+            "windows": [one(w) for w in self.windows],
+        }
 
 
 def heaviest_rows(profile: dict, speed: float = 1.0) -> list[dict]:
@@ -156,17 +172,31 @@ def heaviest_rows(profile: dict, speed: float = 1.0) -> list[dict]:
     out = []
     for w in profile["heaviest"]:
         n = (w["end_s"] - w["start_s"]) / speed
-        out.append({"window (trace time)": f"{clock(w['start_s'])}-{clock(w['end_s'])}", "requests": w["requests"],
-                    "req/s": f"{w['requests'] / n:.3g}", "prompt tok/s": f"{w['prompt_tokens'] / n:,.0f}",
-                    "output tok/s": f"{w['output_tokens'] / n:,.0f}", "work units/s": f"{w['work_per_s'] * speed:,.0f}",
-                    "est. engine load": "-" if not per_unit else f"{w['work_per_s'] * speed * per_unit * 100:.0f}%"})
+        out.append(
+            {
+                "window (trace time)": f"{clock(w['start_s'])}-{clock(w['end_s'])}",
+                "requests": w["requests"],
+                "req/s": f"{w['requests'] / n:.3g}",
+                "prompt tok/s": f"{w['prompt_tokens'] / n:,.0f}",
+                "output tok/s": f"{w['output_tokens'] / n:,.0f}",
+                "work units/s": f"{w['work_per_s'] * speed:,.0f}",
+                "est. engine load": "-" if not per_unit else f"{w['work_per_s'] * speed * per_unit * 100:.0f}%",
+            }
+        )
     return out
 
 
 # --------------------------------------------------------------------------- the fleet that follows the load
-def fleet_plan(windows: list[dict], capacity_work: float, growth: float = 1.0, min_replicas: int = 1,
-               gpus_per_replica: int = 1, usd_per_gpu_hour: float | None = None, step_s: float | None = None,
-               end_s: float | None = None) -> dict:
+def fleet_plan(
+    windows: list[dict],
+    capacity_work: float,
+    growth: float = 1.0,
+    min_replicas: int = 1,
+    gpus_per_replica: int = 1,
+    usd_per_gpu_hour: float | None = None,
+    step_s: float | None = None,
+    end_s: float | None = None,
+) -> dict:
     """Replicas per step (`windows`: the profile's JSON windows; a step: consecutive windows lasting at least `step_s`,
     default one window) when one replica holds `capacity_work` units/s within the SLO: need = ceil(growth x the
     step's heaviest window's work / capacity_work). Static: the peak, all the time. Autoscaled: step i runs
@@ -186,17 +216,33 @@ def fleet_plan(windows: list[dict], capacity_work: float, growth: float = 1.0, m
     span = sum(lengths)
     static = max([min_replicas] + need)
     static_h = static * gpus_per_replica * span / 3600
-    auto_h = sum(b * gpus_per_replica * x / 3600 for b, x in zip(billed, lengths))
+    auto_h = sum(b * gpus_per_replica * x / 3600 for b, x in zip(billed, lengths, strict=True))
     day = 86400 / span if span > 0 else 0.0
-    out = {"growth": growth, "min_replicas": min_replicas, "gpus_per_replica": gpus_per_replica,
-           "capacity_work_per_s": capacity_work, "step_s": lengths[0] if lengths else None,
-           "window_starts_s": [st[0]["start_s"] for st in steps], "replicas_needed": need,
-           "replicas_autoscaled": billed, "static_replicas": static, "static_gpus": static * gpus_per_replica,
-           "stretch_s": span, "static_gpu_hours": static_h, "autoscaled_gpu_hours": auto_h,
-           "static_gpu_hours_per_day": static_h * day, "autoscaled_gpu_hours_per_day": auto_h * day,
-           # the busiest step's work as a share of what the static fleet holds (1.0: no headroom at all)
-           "peak_load": growth * max(w["work_per_s"] for w in windows) / (capacity_work * static) if static else None}
+    out = {
+        "growth": growth,
+        "min_replicas": min_replicas,
+        "gpus_per_replica": gpus_per_replica,
+        "capacity_work_per_s": capacity_work,
+        "step_s": lengths[0] if lengths else None,
+        "window_starts_s": [st[0]["start_s"] for st in steps],
+        "replicas_needed": need,
+        "replicas_autoscaled": billed,
+        "static_replicas": static,
+        "static_gpus": static * gpus_per_replica,
+        "stretch_s": span,
+        "static_gpu_hours": static_h,
+        "autoscaled_gpu_hours": auto_h,
+        "static_gpu_hours_per_day": static_h * day,
+        "autoscaled_gpu_hours_per_day": auto_h * day,
+        # the busiest step's work as a share of what the static fleet holds (1.0: no headroom at all)
+        "peak_load": growth * max(w["work_per_s"] for w in windows) / (capacity_work * static) if static else None,
+    }
     if usd_per_gpu_hour:
-        out.update({"usd_per_gpu_hour": usd_per_gpu_hour, "static_usd_per_day": static_h * day * usd_per_gpu_hour,
-                    "autoscaled_usd_per_day": auto_h * day * usd_per_gpu_hour})
+        out.update(
+            {
+                "usd_per_gpu_hour": usd_per_gpu_hour,
+                "static_usd_per_day": static_h * day * usd_per_gpu_hour,
+                "autoscaled_usd_per_day": auto_h * day * usd_per_gpu_hour,
+            }
+        )
     return out

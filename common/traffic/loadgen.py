@@ -7,6 +7,7 @@ be kept. Two load shapes:
   open loop   - arrivals at a request rate (Poisson; gamma-distributed gaps when burstiness != 1)
 Both are bounded in count (the request list) and in time (`time_limit_s`).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
-from common.traffic.prom import local_counters, scrape
 from common.runtime.server import auth_headers
+from common.traffic.prom import local_counters, scrape
 from common.traffic.workloads import RequestSpec
 
 
@@ -31,15 +32,15 @@ class RequestRecord:
     prompt_len: int
     target_output_len: int
     client: int | None = None
-    scheduled_s: float | None = None   # when it was due (open loop) / picked up (closed loop)
-    start_s: float | None = None       # sent
+    scheduled_s: float | None = None  # when it was due (open loop) / picked up (closed loop)
+    start_s: float | None = None  # sent
     first_token_s: float | None = None
     chunk_times_s: list[float] = field(default_factory=list)
     chunk_tokens: list[int] = field(default_factory=list)
     end_s: float | None = None
     output_len: int = 0
     error: str | None = None
-    cached_tokens: int | None = None   # prompt tokens the engine found in its prefix cache (where it says: stepdrive)
+    cached_tokens: int | None = None  # prompt tokens the engine found in its prefix cache (where it says: stepdrive)
 
     @property
     def ok(self) -> bool:
@@ -121,11 +122,14 @@ class AsyncLLMBackend:
     async def send(self, spec: RequestSpec, rec: RequestRecord) -> None:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
-        params = SamplingParams(max_tokens=spec.output_len, ignore_eos=True, temperature=0.0,
-                                output_kind=RequestOutputKind.DELTA)
+
+        params = SamplingParams(
+            max_tokens=spec.output_len, ignore_eos=True, temperature=0.0, output_kind=RequestOutputKind.DELTA
+        )
         rec.start_s = time.perf_counter()
-        async for out in self.engine.generate({"prompt_token_ids": spec.prompt_token_ids}, params,
-                                              request_id=spec.rid + uuid.uuid4().hex[:6]):
+        async for out in self.engine.generate(
+            {"prompt_token_ids": spec.prompt_token_ids}, params, request_id=spec.rid + uuid.uuid4().hex[:6]
+        ):
             rec.add_tokens(time.perf_counter(), len(out.outputs[0].token_ids))
         rec.end_s = time.perf_counter()
 
@@ -142,12 +146,15 @@ class OpenAIBackend:
 
     def __init__(self, base_url: str, model: str | None = None, timeout_s: float = 600.0):
         import aiohttp
+
         self.base_url = base_url.rstrip("/")
         self.model = model
         # every request, /metrics scrapes too, carries the key if one is set
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, force_close=False),
-            timeout=aiohttp.ClientTimeout(total=timeout_s), headers=auth_headers())
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            headers=auth_headers(),
+        )
 
     async def resolve_model(self) -> str:
         if self.model is None:
@@ -157,9 +164,15 @@ class OpenAIBackend:
         return self.model
 
     async def send(self, spec: RequestSpec, rec: RequestRecord) -> None:
-        payload = {"model": self.model, "prompt": spec.prompt_token_ids, "max_tokens": spec.output_len,
-                   "ignore_eos": True, "temperature": 0.0, "stream": True,
-                   "stream_options": {"include_usage": True}}
+        payload = {
+            "model": self.model,
+            "prompt": spec.prompt_token_ids,
+            "max_tokens": spec.output_len,
+            "ignore_eos": True,
+            "temperature": 0.0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         rec.start_s = time.perf_counter()
         async with self.session.post(self.base_url + "/v1/completions", json=payload) as r:
             if r.status != 200:
@@ -211,16 +224,18 @@ async def _one(backend: Backend, spec: RequestSpec, rec: RequestRecord) -> None:
 
 
 def new_record(spec: RequestSpec) -> RequestRecord:
-    return RequestRecord(rid=spec.rid, klass=spec.klass, prompt_len=len(spec.prompt_token_ids),
-                         target_output_len=spec.output_len)
+    return RequestRecord(
+        rid=spec.rid, klass=spec.klass, prompt_len=len(spec.prompt_token_ids), target_output_len=spec.output_len
+    )
 
 
-async def run_closed_loop(backend: Backend, specs: list[RequestSpec], concurrency: int,
-                          time_limit_s: float = 600.0, progress=None) -> list[RequestRecord]:
+async def run_closed_loop(
+    backend: Backend, specs: list[RequestSpec], concurrency: int, time_limit_s: float = 600.0, progress=None
+) -> list[RequestRecord]:
     """`concurrency` clients share the request list; each sends its next one when the last is done."""
     records = [new_record(s) for s in specs]
     queue: asyncio.Queue = asyncio.Queue()
-    for pair in zip(specs, records):
+    for pair in zip(specs, records, strict=True):
         queue.put_nowait(pair)
 
     async def client(cid: int):
@@ -239,8 +254,9 @@ async def run_closed_loop(backend: Backend, specs: list[RequestSpec], concurrenc
     return records
 
 
-async def run_open_loop(backend: Backend, specs: list[RequestSpec], time_limit_s: float = 600.0,
-                        progress=None, stop=None) -> list[RequestRecord]:
+async def run_open_loop(
+    backend: Backend, specs: list[RequestSpec], time_limit_s: float = 600.0, progress=None, stop=None
+) -> list[RequestRecord]:
     """Send each spec at its `arrival_s` offset, whatever is still in flight. `stop(records, t0, now)`, if given,
     is asked every STOP_CHECK_S: once it returns a reason, what runs is cancelled and what has not been sent is
     not (both recorded as failed, with the reason)."""
@@ -257,7 +273,9 @@ async def run_open_loop(backend: Backend, specs: list[RequestSpec], time_limit_s
             progress.update(1)
 
     check = (lambda: stop(records, t0, time.perf_counter())) if stop else None
-    await _bounded(asyncio.gather(*(fire(s, r) for s, r in zip(specs, records))), time_limit_s, records, check)
+    await _bounded(
+        asyncio.gather(*(fire(s, r) for s, r in zip(specs, records, strict=True))), time_limit_s, records, check
+    )
     return records
 
 
@@ -305,6 +323,7 @@ def run_async(coro):
     """asyncio.run with uvloop when vLLM brought it."""
     try:
         import uvloop
+
         return uvloop.run(coro)
     except ImportError:
         return asyncio.run(coro)

@@ -1,11 +1,18 @@
 """vLLM's Prometheus counters (scheduler state: running, waiting, KV usage, preemptions, prefix-cache hits): scraped
 from a server's /metrics, or read from this process's registry when the engine is an in-process AsyncLLM."""
+
 from __future__ import annotations
 
 import asyncio
 
-WATCHED = ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
-           "vllm:num_preemptions", "vllm:prefix_cache_queries", "vllm:prefix_cache_hits")
+WATCHED = (
+    "vllm:num_requests_running",
+    "vllm:num_requests_waiting",
+    "vllm:kv_cache_usage_perc",
+    "vllm:num_preemptions",
+    "vllm:prefix_cache_queries",
+    "vllm:prefix_cache_hits",
+)
 
 
 def parse(text: str) -> dict[str, float]:
@@ -14,6 +21,7 @@ def parse(text: str) -> dict[str, float]:
     Only the watched lines are handed to prometheus_client's parser: the full /metrics page holds
     hundreds of histogram lines, and parsing all of them every scrape costs the client real CPU."""
     from prometheus_client.parser import text_string_to_metric_families
+
     wanted = "\n".join(line for line in text.splitlines() if line.startswith(WATCHED))
     out: dict[str, float] = {}
     for fam in text_string_to_metric_families(wanted):
@@ -28,6 +36,7 @@ def local_counters() -> dict[str, float]:
     """parse()'s sums from this process's Prometheus registry: an in-process AsyncLLM records its stats there (as
     `vllm serve` does for /metrics), summed over engines (DP) like a scrape."""
     from vllm.v1.metrics.reader import Counter, Gauge, get_metrics_snapshot
+
     out: dict[str, float] = {}
     for m in get_metrics_snapshot():
         if m.name in WATCHED and isinstance(m, (Counter, Gauge)):
@@ -94,7 +103,8 @@ class Watcher:
             "max_num_requests_waiting": max(get("vllm:num_requests_waiting"), default=None),
             "max_kv_cache_usage_perc": max(get("vllm:kv_cache_usage_perc"), default=None),
             "num_preemptions": (last.get("vllm:num_preemptions", 0.0) - first.get("vllm:num_preemptions", 0.0))
-            if "vllm:num_preemptions" in last else None,
+            if "vllm:num_preemptions" in last
+            else None,
             "prefix_cache_hit_rate": prefix_hit_rate(first, last),
             "scrapes": len(self.samples),
         }

@@ -7,6 +7,7 @@ produced; each request's tokens are stamped when they reach the front end, as As
 stamp them. There is no event loop and no per-request coroutine between the engine and the clock, so this
 front end is cheaper than the async one; records and metrics are the same `RequestRecord`s as common.traffic.loadgen.
 """
+
 from __future__ import annotations
 
 import time
@@ -21,8 +22,13 @@ def _params(spec: RequestSpec, temperature: float = 0.0, kind: str = "CUMULATIVE
     """Exactly `spec.output_len` tokens; top-p, n and the rest at vLLM's defaults (as `vllm bench` leaves them)."""
     from vllm import SamplingParams
     from vllm.sampling_params import RequestOutputKind
-    return SamplingParams(max_tokens=spec.output_len, ignore_eos=True, temperature=temperature,
-                          output_kind=getattr(RequestOutputKind, kind))
+
+    return SamplingParams(
+        max_tokens=spec.output_len,
+        ignore_eos=True,
+        temperature=temperature,
+        output_kind=getattr(RequestOutputKind, kind),
+    )
 
 
 def generate_offline(llm, specs: list[RequestSpec], use_tqdm: bool = False, temperature: float = 1.0) -> dict:
@@ -35,13 +41,27 @@ def generate_offline(llm, specs: list[RequestSpec], use_tqdm: bool = False, temp
     outs = llm.generate(prompts, params, use_tqdm=use_tqdm)
     t1 = time.perf_counter()
     out_tokens = [len(o.outputs[0].token_ids) for o in outs]
-    done = sum(1 for n, s in zip(out_tokens, specs) if n == s.output_len)
-    return {"start": t0, "end": t1, "wall_s": t1 - t0, "completed": done, "failed": len(specs) - done,
-            "output_tokens": sum(out_tokens), "input_tokens": sum(len(s.prompt_token_ids) for s in specs)}
+    done = sum(1 for n, s in zip(out_tokens, specs, strict=True) if n == s.output_len)
+    return {
+        "start": t0,
+        "end": t1,
+        "wall_s": t1 - t0,
+        "completed": done,
+        "failed": len(specs) - done,
+        "output_tokens": sum(out_tokens),
+        "input_tokens": sum(len(s.prompt_token_ids) for s in specs),
+    }
 
 
-def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, time_limit_s: float = 600.0,
-              progress=None, max_steps: int | None = None, stop=None) -> list[RequestRecord]:
+def run_steps(
+    llm,
+    specs: list[RequestSpec],
+    concurrency: int | None = None,
+    time_limit_s: float = 600.0,
+    progress=None,
+    max_steps: int | None = None,
+    stop=None,
+) -> list[RequestRecord]:
     """Closed loop when `concurrency` is set (the next request goes in when one finishes), else open loop
     (each spec is added at its `arrival_s`). Bounded by the list, by `time_limit_s` and by `max_steps` engine
     steps (a limit that does not depend on the machine's speed); what is still running at a limit is aborted
@@ -68,8 +88,11 @@ def run_steps(llm, specs: list[RequestSpec], concurrency: int | None = None, tim
         steps += 1
     if run.running:
         run.engine.abort_request(list(run.running))
-    limit = (f"the {max_steps}-step limit" if max_steps is not None and steps >= max_steps
-             else f"the {time_limit_s:g} s time limit")
+    limit = (
+        f"the {max_steps}-step limit"
+        if max_steps is not None and steps >= max_steps
+        else f"the {time_limit_s:g} s time limit"
+    )
     for rec in run.records:
         if rec.end_s is None and rec.error is None:
             rec.error = why or f"not finished within {limit}"
@@ -83,7 +106,7 @@ class _StepRun:
     def __init__(self, engine, specs: list[RequestSpec], concurrency: int | None, progress):
         self.engine, self.progress = engine, progress
         self.records = [new_record(s) for s in specs]
-        self.waiting = deque(zip(specs, self.records))
+        self.waiting = deque(zip(specs, self.records, strict=True))
         self.running: dict[str, RequestRecord] = {}
         self.free_clients = deque(range(concurrency)) if concurrency else None
         self.t0 = time.perf_counter()
@@ -104,8 +127,9 @@ class _StepRun:
             rid = f"{spec.rid}-{uuid.uuid4().hex[:6]}"
             rec.start_s = time.perf_counter()
             try:
-                got = self.engine.add_request(rid, {"prompt_token_ids": spec.prompt_token_ids},
-                                              _params(spec, kind="DELTA"))
+                got = self.engine.add_request(
+                    rid, {"prompt_token_ids": spec.prompt_token_ids}, _params(spec, kind="DELTA")
+                )
             except Exception as e:  # a rejected request is data, not a crash
                 rec.error, rec.end_s = f"{type(e).__name__}: {e}"[:300], None
                 self.release(rec)

@@ -11,6 +11,7 @@ Formats (`--dataset-name` as `vllm bench serve` names them; by default from the 
   {"from": "gpt", "value": ...}, ...]}, ...]`: the first human turn is the prompt, the answer after it sets the
   output length (as `vllm bench serve --dataset-name sharegpt` reads it)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,15 +32,15 @@ class TraceError(ValueError):
 
 @dataclass
 class Trace:
-    source: str                       # azure | timed_trace
+    source: str  # azure | timed_trace
     path: str
     sha256: str
-    t: np.ndarray                     # arrival offsets (s) from the trace's first request, non-decreasing
+    t: np.ndarray  # arrival offsets (s) from the trace's first request, non-decreasing
     input_len: np.ndarray
     output_len: np.ndarray
-    hash_ids: list | None = None      # per request, its prefix blocks' ids (timed_trace only)
+    hash_ids: list | None = None  # per request, its prefix blocks' ids (timed_trace only)
     block_size: int = MOONCAKE_BLOCK
-    origin_s: float = 0.0             # where this stretch's offset 0 lies in the whole trace (s from its first request)
+    origin_s: float = 0.0  # where this stretch's offset 0 lies in the whole trace (s from its first request)
 
     def __len__(self) -> int:
         return len(self.t)
@@ -70,23 +71,40 @@ class Trace:
         hi = np.inf if duration_s is None else start_s + duration_s
         keep = np.flatnonzero((self.t >= start_s) & (self.t < hi))
         if not len(keep):
-            raise TraceError(f"{Path(self.path).name}: no request between {start_s:g} s and {hi:g} s "
-                             f"(the trace spans {self.span_s:.0f} s)")
+            raise TraceError(
+                f"{Path(self.path).name}: no request between {start_s:g} s and {hi:g} s "
+                f"(the trace spans {self.span_s:.0f} s)"
+            )
         t = self.t[keep]
-        return replace(self, t=t - t[0], input_len=self.input_len[keep], output_len=self.output_len[keep],
-                       hash_ids=[self.hash_ids[i] for i in keep] if self.hash_ids is not None else None,
-                       origin_s=self.origin_s + float(t[0]))
+        return replace(
+            self,
+            t=t - t[0],
+            input_len=self.input_len[keep],
+            output_len=self.output_len[keep],
+            hash_ids=[self.hash_ids[i] for i in keep] if self.hash_ids is not None else None,
+            origin_s=self.origin_s + float(t[0]),
+        )
 
     def between(self, a: float, b: float) -> "Trace":
         """The requests that arrived in [a, b) of this stretch, their offsets kept (not moved to 0)."""
         keep = np.flatnonzero((self.t >= a) & (self.t < b))
-        return replace(self, t=self.t[keep], input_len=self.input_len[keep], output_len=self.output_len[keep],
-                       hash_ids=[self.hash_ids[i] for i in keep] if self.hash_ids is not None else None)
+        return replace(
+            self,
+            t=self.t[keep],
+            input_len=self.input_len[keep],
+            output_len=self.output_len[keep],
+            hash_ids=[self.hash_ids[i] for i in keep] if self.hash_ids is not None else None,
+        )
 
     def head(self, m: int) -> "Trace":
         """Its first m requests."""
-        return replace(self, t=self.t[:m], input_len=self.input_len[:m], output_len=self.output_len[:m],
-                       hash_ids=self.hash_ids[:m] if self.hash_ids is not None else None)
+        return replace(
+            self,
+            t=self.t[:m],
+            input_len=self.input_len[:m],
+            output_len=self.output_len[:m],
+            hash_ids=self.hash_ids[:m] if self.hash_ids is not None else None,
+        )
 
     def describe(self) -> dict:
         """config.workload's trace fields."""
@@ -112,8 +130,10 @@ def dataset_kind(path: str | Path, dataset_name: str | None = None) -> str:
         raise TraceError(f"--dataset-path {p}: no such file")
     kind = dataset_name if dataset_name not in (None, "random") else FORMATS.get(p.suffix.lower())
     if kind not in ("azure", "timed_trace", "sharegpt"):
-        raise TraceError(f"--dataset-path {p}: cannot tell its format from '{p.suffix}'; pass --dataset-name azure, "
-                         "timed_trace or sharegpt")
+        raise TraceError(
+            f"--dataset-path {p}: cannot tell its format from '{p.suffix}'; pass --dataset-name azure, "
+            "timed_trace or sharegpt"
+        )
     return kind
 
 
@@ -128,12 +148,18 @@ def load_sharegpt(path: str | Path) -> tuple[list[tuple[str, str]], str]:
     pairs = []
     for item in data if isinstance(data, list) else []:
         turns = item.get("conversations") if isinstance(item, dict) else None
-        if isinstance(turns, list) and len(turns) >= 2 and all(isinstance(t, dict) for t in turns[:2]) \
-                and turns[0].get("value") and turns[1].get("value"):
+        if (
+            isinstance(turns, list)
+            and len(turns) >= 2
+            and all(isinstance(t, dict) for t in turns[:2])
+            and turns[0].get("value")
+            and turns[1].get("value")
+        ):
             pairs.append((str(turns[0]["value"]), str(turns[1]["value"])))
     if not pairs:
-        raise TraceError(f"{p.name} holds no ShareGPT conversation (a list of {{\"conversations\": [prompt, answer, "
-                         "...]}})")
+        raise TraceError(
+            f'{p.name} holds no ShareGPT conversation (a list of {{"conversations": [prompt, answer, ...]}}}})'
+        )
     return pairs, hashlib.sha256(raw).hexdigest()
 
 
@@ -158,14 +184,16 @@ def _azure(p: Path, raw: bytes):
     import io
 
     import pandas as pd
+
     try:
         df = pd.read_csv(io.BytesIO(raw))
     except Exception as e:
         raise TraceError(f"{p.name} is not a CSV file: {type(e).__name__}: {e}".splitlines()[0]) from None
     missing = [c for c in ("TIMESTAMP", "ContextTokens", "GeneratedTokens") if c not in df.columns]
     if missing:
-        raise TraceError(f"{p.name} lacks column(s) {', '.join(missing)} (Azure format: "
-                         "TIMESTAMP,ContextTokens,GeneratedTokens)")
+        raise TraceError(
+            f"{p.name} lacks column(s) {', '.join(missing)} (Azure format: TIMESTAMP,ContextTokens,GeneratedTokens)"
+        )
     try:
         ts = pd.to_datetime(df["TIMESTAMP"], format="mixed")
     except Exception as e:
@@ -187,8 +215,9 @@ def _timed(p: Path, raw: bytes):
         except (ValueError, TypeError) as e:
             raise TraceError(f"{p.name} line {n} is not a JSON request ({type(e).__name__})") from None
         except KeyError as e:
-            raise TraceError(f"{p.name} line {n} lacks {e} (timed_trace: timestamp, input_length, "
-                             "output_length, hash_ids)") from None
+            raise TraceError(
+                f"{p.name} line {n} lacks {e} (timed_trace: timestamp, input_length, output_length, hash_ids)"
+            ) from None
         hashes.append([int(h) for h in d.get("hash_ids") or []])
     return np.array(t, dtype=float), np.array(ins), np.array(outs), (hashes if any(hashes) else None)
 
@@ -204,16 +233,19 @@ def _check(name: str, t: np.ndarray, ins: np.ndarray, outs: np.ndarray) -> None:
     if (t < 0).any():
         raise TraceError(f"{name}: negative timestamps (first at request {int(np.argmax(t < 0)) + 1})")
     if (np.diff(t) < 0).any():
-        raise TraceError(f"{name}: timestamps are not sorted (request {int(np.argmax(np.diff(t) < 0)) + 2} comes "
-                         "before the one above it); sort the file by time")
+        raise TraceError(
+            f"{name}: timestamps are not sorted (request {int(np.argmax(np.diff(t) < 0)) + 2} comes "
+            "before the one above it); sort the file by time"
+        )
     for what, v in (("input", ins), ("output", outs)):
         if (v <= 0).any():
-            raise TraceError(f"{name}: request {int(np.argmax(v <= 0)) + 1} has {what} length {int(v[v <= 0][0])} "
-                             "(must be > 0)")
+            raise TraceError(
+                f"{name}: request {int(np.argmax(v <= 0)) + 1} has {what} length {int(v[v <= 0][0])} (must be > 0)"
+            )
 
 
-MAX_RATE = 1000.0        # req/s over a whole trace: above it, the timestamps are not in the unit the format says
-MIN_RATE = 1 / 600.0     # one request per 10 minutes on average: below it, likewise (or not a service's traffic)
+MAX_RATE = 1000.0  # req/s over a whole trace: above it, the timestamps are not in the unit the format says
+MIN_RATE = 1 / 600.0  # one request per 10 minutes on average: below it, likewise (or not a service's traffic)
 MAX_TOKENS = 10_000_000  # a prompt or answer longer than this is not a token count
 
 
@@ -223,11 +255,15 @@ def _plausible(name: str, kind: str, t: np.ndarray, ins: np.ndarray, outs: np.nd
     unit = "milliseconds" if kind == "timed_trace" else "dates"
     span = float(t[-1]) if len(t) else 0.0
     if len(t) > 1 and span == 0:
-        raise TraceError(f"{name}: all {len(t)} requests have the same timestamp: no arrival pattern to replay "
-                         "(a dataset without times is --dataset-name sharegpt, or the random shape)")
+        raise TraceError(
+            f"{name}: all {len(t)} requests have the same timestamp: no arrival pattern to replay "
+            "(a dataset without times is --dataset-name sharegpt, or the random shape)"
+        )
     if len(t) > 100 and (len(t) - 1) / span > MAX_RATE:
-        raise TraceError(f"{name}: {len(t)} requests in {span:.3g} s is {(len(t) - 1) / span:,.0f} req/s; timestamps "
-                         f"must be {unit} (seconds given as milliseconds?)")
+        raise TraceError(
+            f"{name}: {len(t)} requests in {span:.3g} s is {(len(t) - 1) / span:,.0f} req/s; timestamps "
+            f"must be {unit} (seconds given as milliseconds?)"
+        )
     if len(t) >= 20 and (len(t) - 1) / span < MIN_RATE:
         raise TraceError(
             f"{name}: {len(t)} requests over {span / 3600:,.1f} h, one every {span / (len(t) - 1) / 60:,.0f} "
@@ -235,8 +271,10 @@ def _plausible(name: str, kind: str, t: np.ndarray, ins: np.ndarray, outs: np.nd
         )
     for what, v in (("input", ins), ("output", outs)):
         if (v > MAX_TOKENS).any():
-            raise TraceError(f"{name}: request {int(np.argmax(v > MAX_TOKENS)) + 1} has {what} length "
-                             f"{int(v.max()):,}: lengths must be token counts (bytes or characters given?)")
+            raise TraceError(
+                f"{name}: request {int(np.argmax(v > MAX_TOKENS)) + 1} has {what} length "
+                f"{int(v.max()):,}: lengths must be token counts (bytes or characters given?)"
+            )
 
 
 def write_timed_trace(trace: Trace, path: Path, speed: float = 1.0) -> Path:
@@ -247,9 +285,16 @@ def write_timed_trace(trace: Trace, path: Path, speed: float = 1.0) -> Path:
         n_blocks = -(-int(trace.input_len[i]) // trace.block_size)
         ids = trace.hash_ids[i] if trace.hash_ids is not None else list(range(fresh, fresh + n_blocks))
         fresh += n_blocks
-        lines.append(json.dumps({"timestamp": round(float(trace.t[i]) / speed * 1000, 3),
-                                 "input_length": int(trace.input_len[i]), "output_length": int(trace.output_len[i]),
-                                 "hash_ids": ids}))
+        lines.append(
+            json.dumps(
+                {
+                    "timestamp": round(float(trace.t[i]) / speed * 1000, 3),
+                    "input_length": int(trace.input_len[i]),
+                    "output_length": int(trace.output_len[i]),
+                    "hash_ids": ids,
+                }
+            )
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -275,5 +320,7 @@ def check_trace_args(args) -> None:
         return
     part = load_trace(args.dataset_path, args.dataset_name).stretch(args.trace_start_s, args.trace_duration_s)
     if len(part) < 2:
-        raise TraceError(f"{Path(args.dataset_path).name}: the stretch from {args.trace_start_s:g} s holds "
-                         f"{len(part)} request: nothing to replay (move --trace-start or lengthen --trace-duration)")
+        raise TraceError(
+            f"{Path(args.dataset_path).name}: the stretch from {args.trace_start_s:g} s holds "
+            f"{len(part)} request: nothing to replay (move --trace-start or lengthen --trace-duration)"
+        )

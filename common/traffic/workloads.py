@@ -14,6 +14,7 @@
 - ProbeLoad: one capacity probe's requests and judged window; each workload source makes its own (probe_specs), and
   says what the saturation probe's rate means as the search's ceiling (search_ceiling)
 """
+
 from __future__ import annotations
 
 import uuid
@@ -43,7 +44,7 @@ class RequestSpec:
     prompt_token_ids: list[int]
     output_len: int
     klass: str = "default"
-    arrival_s: float = 0.0         # offset from the start of the run (open loop)
+    arrival_s: float = 0.0  # offset from the start of the run (open loop)
     rid: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
@@ -56,12 +57,27 @@ def fresh_copies(specs: list[RequestSpec], vocab_size: int, seed: int, suffix: s
     """The same requests (lengths, class, arrival) with new random tokens: a reference run of these leaves
     nothing in the prefix cache that the originals could hit."""
     rng = np.random.default_rng(seed)
-    return [RequestSpec(random_tokens(rng, len(s.prompt_token_ids), vocab_size), s.output_len, s.klass, s.arrival_s,
-                        rid=s.rid + suffix) for s in specs]
+    return [
+        RequestSpec(
+            random_tokens(rng, len(s.prompt_token_ids), vocab_size),
+            s.output_len,
+            s.klass,
+            s.arrival_s,
+            rid=s.rid + suffix,
+        )
+        for s in specs
+    ]
 
 
-def random_prompts(n: int, input_len: int, output_len: int, vocab_size: int, seed: int = 0,
-                   range_ratio: float = 0.0, klass: str = "default") -> list[RequestSpec]:
+def random_prompts(
+    n: int,
+    input_len: int,
+    output_len: int,
+    vocab_size: int,
+    seed: int = 0,
+    range_ratio: float = 0.0,
+    klass: str = "default",
+) -> list[RequestSpec]:
     """Seeded random-token prompts; lengths uniform in [len*(1-r), len*(1+r)] like vllm bench's random set."""
     rng = np.random.default_rng(seed)
 
@@ -70,19 +86,33 @@ def random_prompts(n: int, input_len: int, output_len: int, vocab_size: int, see
         return rng.integers(lo, hi + 1, size=n)
 
     ins, outs = lens(input_len), lens(output_len)
-    return [RequestSpec(random_tokens(rng, int(i), vocab_size), int(o), klass) for i, o in zip(ins, outs)]
+    return [RequestSpec(random_tokens(rng, int(i), vocab_size), int(o), klass) for i, o in zip(ins, outs, strict=True)]
 
 
-def class_mix(n: int, long_fraction: float, long_len: tuple[int, int], short_len: tuple[int, int], output_len: int,
-              vocab_size: int, seed: int, rid_prefix: str = "r") -> list[RequestSpec]:
+def class_mix(
+    n: int,
+    long_fraction: float,
+    long_len: tuple[int, int],
+    short_len: tuple[int, int],
+    output_len: int,
+    vocab_size: int,
+    seed: int,
+    rid_prefix: str = "r",
+) -> list[RequestSpec]:
     """n seeded requests, each long with probability `long_fraction`, prompt lengths uniform in the class's range."""
     rng = np.random.default_rng(seed)
     is_long = rng.random(n) < long_fraction
     out = []
     for i in range(n):
         lo, hi = long_len if is_long[i] else short_len
-        out.append(RequestSpec(random_tokens(rng, int(rng.integers(lo, hi + 1)), vocab_size), output_len,
-                               klass="long" if is_long[i] else "short", rid=f"{rid_prefix}{i}"))
+        out.append(
+            RequestSpec(
+                random_tokens(rng, int(rng.integers(lo, hi + 1)), vocab_size),
+                output_len,
+                klass="long" if is_long[i] else "short",
+                rid=f"{rid_prefix}{i}",
+            )
+        )
     return out
 
 
@@ -98,13 +128,14 @@ def arrival_times(n: int, rate: float, burstiness: float = 1.0, seed: int = 0) -
 
 def with_arrivals(specs: list[RequestSpec], times) -> list[RequestSpec]:
     """Each request gets its arrival offset (s), in order; returns the same list."""
-    for s, t in zip(specs, times):
+    for s, t in zip(specs, times, strict=True):
         s.arrival_s = float(t)
     return specs
 
 
-def trace_prompts(trace, vocab_size: int, seed: int = 0, speed: float = 1.0,
-                  max_model_len: int | None = None) -> tuple[list[RequestSpec], int]:
+def trace_prompts(
+    trace, vocab_size: int, seed: int = 0, speed: float = 1.0, max_model_len: int | None = None
+) -> tuple[list[RequestSpec], int]:
     """(the trace's requests with their arrival offsets t / speed, how many were dropped). Prompt tokens are seeded
     per request index (or, with hash ids, per block id: equal ids give identical blocks, so the engine's prefix cache
     sees the trace's reuse), so every process builds the same requests. A request whose prompt plus answer exceeds
@@ -134,6 +165,7 @@ def trace_prompts(trace, vocab_size: int, seed: int = 0, speed: float = 1.0,
 class ProbeLoad:
     """One capacity probe's load: its requests (arrival offsets from 0), the judged window (s from the first
     arrival), and what it replayed, for the probe's record (a trace's speed and window in trace time)."""
+
     specs: list[RequestSpec]
     window: tuple[float, float]
     note: dict = field(default_factory=dict)
@@ -151,10 +183,11 @@ def _with_window_rate(load: ProbeLoad) -> ProbeLoad:
 class WorkloadSource(Protocol):
     """What the scripts and the capacity search ask of a workload. `dropped`: its requests that max_model_len left
     out; `max_output_len`: the longest answer it asks for (sizes a probe's time limit)."""
+
     dropped: int
     max_output_len: int
-    judge: str | None              # a trace's: probes judged on its "heaviest" window or from its "start"; else None
-    profile: LoadProfile | None    # a trace's load per window (the work estimate); None for Poisson arrivals
+    judge: str | None  # a trace's: probes judged on its "heaviest" window or from its "start"; else None
+    profile: LoadProfile | None  # a trace's load per window (the work estimate); None for Poisson arrivals
 
     def requests(self, n: int, seed: int) -> list[RequestSpec]:
         """n requests, for a closed loop (no arrival times)."""
@@ -162,8 +195,9 @@ class WorkloadSource(Protocol):
     def timed(self, rate: float, seed: int, until_s: float) -> list[RequestSpec]:
         """The requests that arrive in [0, until_s) at an offered `rate` req/s."""
 
-    def probe_specs(self, rate: float, seed: int, window: tuple[float, float], min_requests: int, limit_s: float,
-                    stretch: int = 1) -> ProbeLoad:
+    def probe_specs(
+        self, rate: float, seed: int, window: tuple[float, float], min_requests: int, limit_s: float, stretch: int = 1
+    ) -> ProbeLoad:
         """One capacity probe's load at `rate`."""
 
     def search_ceiling(self, ceiling_rate: float | None, specs) -> tuple[float | None, str | None]:
@@ -183,13 +217,14 @@ class WorkloadSource(Protocol):
 class PoissonWorkload:
     """Requests from `make(n, seed)` (the random shape, a class mix, ShareGPT's prompts), arriving as a Poisson
     stream (gamma gaps for burstiness != 1) at the offered rate. `info` is its config.workload."""
+
     make: Callable[[int, int], list[RequestSpec]]
     max_output_len: int
     info: dict
     burstiness: float = 1.0
     dropped: int = 0
-    judge: None = None       # (a trace's)
-    profile: None = None     # (a trace's)
+    judge: None = None  # (a trace's)
+    profile: None = None  # (a trace's)
 
     def requests(self, n: int, seed: int) -> list[RequestSpec]:
         return self.make(n, seed)
@@ -204,8 +239,9 @@ class PoissonWorkload:
         t = t[t < until_s]
         return with_arrivals(self.make(len(t), seed), t)
 
-    def probe_specs(self, rate: float, seed: int, window: tuple[float, float], min_requests: int, limit_s: float,
-                    stretch: int = 1) -> ProbeLoad:
+    def probe_specs(
+        self, rate: float, seed: int, window: tuple[float, float], min_requests: int, limit_s: float, stretch: int = 1
+    ) -> ProbeLoad:
         """A probe at `rate`: the arrivals until the window's end."""
         return ProbeLoad(self.timed(rate, seed, window[1]), window)
 
@@ -225,11 +261,11 @@ class PoissonWorkload:
 
 def random_source(input_len: int, output_len: int, vocab_size: int, range_ratio: float = 0.0) -> PoissonWorkload:
     """The random shape: seeded random-token prompts of these lengths (random_prompts), Poisson arrivals."""
-    return PoissonWorkload(lambda n, seed: random_prompts(n, input_len, output_len, vocab_size, seed=seed,
-                                                          range_ratio=range_ratio),
-                           max_output_len=max(1, int(output_len * (1 + range_ratio))) + 1,
-                           info={"source": "random", "input_len": input_len, "output_len": output_len,
-                                 "range_ratio": range_ratio})
+    return PoissonWorkload(
+        lambda n, seed: random_prompts(n, input_len, output_len, vocab_size, seed=seed, range_ratio=range_ratio),
+        max_output_len=max(1, int(output_len * (1 + range_ratio))) + 1,
+        info={"source": "random", "input_len": input_len, "output_len": output_len, "range_ratio": range_ratio},
+    )
 
 
 @dataclass
@@ -238,15 +274,16 @@ class TraceWorkload:
     by r / its mean rate. Past the stretch's end it starts again from its beginning (the same pattern, new tokens).
     Prompts are seeded per probe, so no probe finds another's prompts in the prefix cache; within one, requests sharing
     hash ids share those blocks."""
+
     trace: Trace
     vocab_size: int
     max_model_len: int | None = None
-    judge: str = "heaviest"        # heaviest: a probe replays the heaviest window; start: from the stretch's start
-    window_s: float = 60.0         # the load profile's window, s of trace time
+    judge: str = "heaviest"  # heaviest: a probe replays the heaviest window; start: from the stretch's start
+    window_s: float = 60.0  # the load profile's window, s of trace time
 
     def __post_init__(self):
-        self.fits = self.trace.fits(self.max_model_len)   # the requests trace_prompts keeps
-        self.dropped = int((~self.fits).sum())            # the stretch's requests max_model_len leaves out
+        self.fits = self.trace.fits(self.max_model_len)  # the requests trace_prompts keeps
+        self.dropped = int((~self.fits).sum())  # the stretch's requests max_model_len leaves out
         self.max_output_len = int(self.trace.output_len.max())
         self.profile = LoadProfile.of(self.trace, self.window_s, self.fits)
 
@@ -254,8 +291,9 @@ class TraceWorkload:
         """The speed-up an offered rate means: rate / the stretch's mean rate."""
         return rate / self.trace.mean_rate
 
-    def probe_specs(self, rate: float, seed: int, window: tuple[float, float], min_requests: int, limit_s: float,
-                    stretch: int = 1) -> ProbeLoad:
+    def probe_specs(
+        self, rate: float, seed: int, window: tuple[float, float], min_requests: int, limit_s: float, stretch: int = 1
+    ) -> ProbeLoad:
         """A probe at speed rate / mean rate. judge=heaviest: the heaviest window of the stretch by work (widened to
         hold `min_requests` and `stretch` windows: LoadProfile.span), preceded by the trace just before it for the
         probe's warm-up seconds, and judged over that window; judge=start: the stretch from its start, the window
@@ -268,17 +306,29 @@ class TraceWorkload:
         lo = max(0.0, a - window[0] * speed)
         specs, first = self._replay(lo, b, speed, seed)
         o = self.trace.origin_s
-        return _with_window_rate(ProbeLoad(
-            specs, (max(0.0, a / speed - first), b / speed - first),
-            {"trace_speedup": speed, "trace_window": {"start_s": round(o + a, 3), "end_s": round(o + b, 3),
-                                                      "warmup_from_s": round(o + lo, 3), "replayed_s": [lo, b],
-                                                      "judged_s": [a, b]}}))
+        return _with_window_rate(
+            ProbeLoad(
+                specs,
+                (max(0.0, a / speed - first), b / speed - first),
+                {
+                    "trace_speedup": speed,
+                    "trace_window": {
+                        "start_s": round(o + a, 3),
+                        "end_s": round(o + b, 3),
+                        "warmup_from_s": round(o + lo, 3),
+                        "replayed_s": [lo, b],
+                        "judged_s": [a, b],
+                    },
+                },
+            )
+        )
 
     def _replay(self, a: float, b: float, speed: float, seed: int) -> tuple[list[RequestSpec], float]:
         """(the stretch's requests in [a, b) at `speed`, arrivals moved so the first is at 0; that first one's
         unmoved offset t / speed)."""
-        specs, _ = trace_prompts(self.trace.between(a, b), self.vocab_size, seed=seed * 1000, speed=speed,
-                                 max_model_len=self.max_model_len)
+        specs, _ = trace_prompts(
+            self.trace.between(a, b), self.vocab_size, seed=seed * 1000, speed=speed, max_model_len=self.max_model_len
+        )
         first = specs[0].arrival_s if specs else 0.0
         for s in specs:
             s.arrival_s -= first
@@ -289,7 +339,7 @@ class TraceWorkload:
         arrival in trace time): the one replay that checks a capacity window by window."""
         a, b = span or (0.0, np.inf)
         specs, _ = self._replay(a, b, speed, seed)
-        part = self.trace.between(a, b)   # the same requests, their trace times exactly (no float round trip)
+        part = self.trace.between(a, b)  # the same requests, their trace times exactly (no float round trip)
         return specs, list(self.trace.origin_s + part.t[part.fits(self.max_model_len)])
 
     def search_ceiling(self, ceiling_rate: float | None, specs) -> tuple[float | None, str | None]:
@@ -305,7 +355,8 @@ class TraceWorkload:
         speed = 1.0 / p.load(w)
         return speed * self.trace.mean_rate, (
             f"the heaviest window ({clock(p.origin_s + w.start_s)}) asks for the saturation probe's "
-            f"{rate_text(ceiling_rate)} req/s of this mix at {speed:.3g}x (cost model: {p.cost.describe()})")
+            f"{rate_text(ceiling_rate)} req/s of this mix at {speed:.3g}x (cost model: {p.cost.describe()})"
+        )
 
     def requests(self, n: int, seed: int) -> list[RequestSpec]:
         specs = self._cycle(n, seed, speed=1.0, until_s=None)
@@ -330,8 +381,9 @@ class TraceWorkload:
                 m = min(m, int(np.searchsorted(np.cumsum(self.fits), n - len(out))) + 1)
             if m == 0:
                 break
-            specs, _ = trace_prompts(self.trace.head(m), self.vocab_size, seed=seed * 1000 + k, speed=speed,
-                                     max_model_len=self.max_model_len)
+            specs, _ = trace_prompts(
+                self.trace.head(m), self.vocab_size, seed=seed * 1000 + k, speed=speed, max_model_len=self.max_model_len
+            )
             if not specs:  # every request dropped
                 break
             for s in specs:
@@ -343,8 +395,9 @@ class TraceWorkload:
             k += 1
         return out
 
-    def fit_window(self, rate: float, window: tuple[float, float], min_requests: int,
-                   limit_s: float) -> tuple[float, float]:
+    def fit_window(
+        self, rate: float, window: tuple[float, float], min_requests: int, limit_s: float
+    ) -> tuple[float, float]:
         """The judged window, its end moved later until it holds `min_requests` of the replay's arrivals, at most to
         `limit_s`: a stretch of a trace can be far sparser than its mean rate (the Azure code trace opens with 12
         requests in 1.4 s, then nothing for 28 s), and a window sized by the mean rate would then judge none."""
@@ -367,8 +420,14 @@ class TraceWorkload:
     def describe(self, run: dict | None = None) -> dict:
         """The stretch; with `run`, also where it starts and the speeds the run replays it at (config.workload)."""
         replay = {} if run is None else {"start_s": run["trace_start_s"], "speed": run.get("speeds") or [1.0]}
-        return {**self.trace.describe(), **replay, "dropped": self.dropped, "max_model_len": self.max_model_len,
-                "judge": self.judge, "window_s": self.window_s}
+        return {
+            **self.trace.describe(),
+            **replay,
+            "dropped": self.dropped,
+            "max_model_len": self.max_model_len,
+            "judge": self.judge,
+            "window_s": self.window_s,
+        }
 
 
 # --------------------------------------------------------------------------- a run's workload, from its config
@@ -380,6 +439,7 @@ def sharegpt_source(path: str, tokenizer: str, max_model_len: int | None = None)
     is a first human turn, its output length the answer's token count; Poisson arrivals. Requests drawn with a seed (the
     same in every process); ones longer than max_model_len are dropped and counted."""
     from transformers import AutoTokenizer
+
     pairs, sha = load_sharegpt(path)
     tok = AutoTokenizer.from_pretrained(tokenizer)
     reqs, dropped = [], 0
@@ -396,22 +456,39 @@ def sharegpt_source(path: str, tokenizer: str, max_model_len: int | None = None)
         idx = np.random.default_rng(seed).choice(len(reqs), size=n, replace=n > len(reqs))
         return [RequestSpec(list(reqs[i][0]), reqs[i][1], rid=f"g{i}-{k}") for k, i in enumerate(idx)]
 
-    return PoissonWorkload(make, max_output_len=max(o for _, o in reqs), dropped=dropped, info={
-        "source": "sharegpt", "path": str(path), "sha256": sha, "requests": len(reqs), "dropped": dropped,
-        "mean_input_len": float(np.mean([len(i) for i, _ in reqs])),
-        "mean_output_len": float(np.mean([o for _, o in reqs])), "max_model_len": max_model_len})
+    return PoissonWorkload(
+        make,
+        max_output_len=max(o for _, o in reqs),
+        dropped=dropped,
+        info={
+            "source": "sharegpt",
+            "path": str(path),
+            "sha256": sha,
+            "requests": len(reqs),
+            "dropped": dropped,
+            "mean_input_len": float(np.mean([len(i) for i, _ in reqs])),
+            "mean_output_len": float(np.mean([o for _, o in reqs])),
+            "max_model_len": max_model_len,
+        },
+    )
 
 
 def _sharegpt(cfg: dict) -> PoissonWorkload:
     engine = cfg.get("engine") or {}
-    return sharegpt_source(cfg["dataset_path"], engine.get("tokenizer") or engine.get("model"),
-                           cfg.get("max_model_len"))
+    return sharegpt_source(
+        cfg["dataset_path"], engine.get("tokenizer") or engine.get("model"), cfg.get("max_model_len")
+    )
 
 
 def _trace(cfg: dict) -> TraceWorkload:
     trace = load_trace(cfg["dataset_path"], cfg["dataset_name"]).stretch(cfg["trace_start_s"], cfg["trace_duration_s"])
-    return TraceWorkload(trace, cfg["vocab_size"], cfg.get("max_model_len"), judge=cfg.get("trace_judge") or "heaviest",
-                         window_s=cfg.get("trace_window_s") or 60.0)
+    return TraceWorkload(
+        trace,
+        cfg["vocab_size"],
+        cfg.get("max_model_len"),
+        judge=cfg.get("trace_judge") or "heaviest",
+        window_s=cfg.get("trace_window_s") or 60.0,
+    )
 
 
 def _random(cfg: dict) -> PoissonWorkload:
@@ -419,8 +496,12 @@ def _random(cfg: dict) -> PoissonWorkload:
 
 
 # --dataset-name (or the file's extension, common.traffic.traces.dataset_kind) -> the workload source it names
-SOURCES: dict[str, Callable[[dict], WorkloadSource]] = {"random": _random, "sharegpt": _sharegpt, "azure": _trace,
-                                                         "timed_trace": _trace}
+SOURCES: dict[str, Callable[[dict], WorkloadSource]] = {
+    "random": _random,
+    "sharegpt": _sharegpt,
+    "azure": _trace,
+    "timed_trace": _trace,
+}
 
 
 def workload_source(cfg: dict) -> WorkloadSource:
@@ -430,9 +511,17 @@ def workload_source(cfg: dict) -> WorkloadSource:
     if not cfg.get("dataset_path"):
         return _random(cfg)
     engine = cfg.get("engine") or {}
-    key = (cfg["dataset_path"], cfg.get("dataset_name"), cfg.get("trace_start_s"), cfg.get("trace_duration_s"),
-           cfg.get("trace_judge"), cfg.get("trace_window_s"), cfg.get("vocab_size"), cfg.get("max_model_len"),
-           engine.get("tokenizer") or engine.get("model"))
+    key = (
+        cfg["dataset_path"],
+        cfg.get("dataset_name"),
+        cfg.get("trace_start_s"),
+        cfg.get("trace_duration_s"),
+        cfg.get("trace_judge"),
+        cfg.get("trace_window_s"),
+        cfg.get("vocab_size"),
+        cfg.get("max_model_len"),
+        engine.get("tokenizer") or engine.get("model"),
+    )
     if key not in _SOURCES:
         _SOURCES[key] = SOURCES[dataset_kind(cfg["dataset_path"], cfg.get("dataset_name"))](cfg)
     return _SOURCES[key]
@@ -455,6 +544,8 @@ def workload_text(w: dict) -> str:
             f"ShareGPT {w['path'].rsplit('/', 1)[-1]}: {w['requests']} conversations (mean {w['mean_input_len']:.0f} "
             f"in / {w['mean_output_len']:.0f} out tokens), Poisson arrivals, {w['dropped']} dropped"
         )
-    return (f"trace {w['path'].rsplit('/', 1)[-1]} from {w['start_s']:g} s: {w['requests']} requests over "
-            f"{w['span_s']:.0f} s ({w['mean_rate']:.3g} req/s, busiest minute {w['busiest_minute_rate']:.3g}), "
-            f"{w['dropped']} dropped (longer than max_model_len {w['max_model_len']})")
+    return (
+        f"trace {w['path'].rsplit('/', 1)[-1]} from {w['start_s']:g} s: {w['requests']} requests over "
+        f"{w['span_s']:.0f} s ({w['mean_rate']:.3g} req/s, busiest minute {w['busiest_minute_rate']:.3g}), "
+        f"{w['dropped']} dropped (longer than max_model_len {w['max_model_len']})"
+    )

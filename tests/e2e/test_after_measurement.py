@@ -5,6 +5,7 @@ either way the JSON holds everything measured, with the step recorded as interru
 summaries here; an error in the others' steps, within runs of their own files: benchmark_scaling's calibration
 (tests/e2e/test_capacity.py), the suite's report (tests/e2e/test_suite.py, which then resumes it). Both ways of a
 step's ending are tested in process on the mechanism itself (tests/unit/output/test_results.py)."""
+
 import json
 import os
 import signal
@@ -12,22 +13,36 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from common.output.results import FAULT_ENV
 from tests.conftest import ROOT
 
-
 TP = ["test_tensor_parallel.py", "--tp-sizes", "1", "--max-tokens", "8"]
-MIXED = ["test_mixed_workload.py", "--num-requests", "12", "--no-baseline", "--no-cap", "--budgets", "256",
-         "--long-fraction", "0.25", "--no-plots"]
+MIXED = [
+    "test_mixed_workload.py",
+    "--num-requests",
+    "12",
+    "--no-baseline",
+    "--no-cap",
+    "--budgets",
+    "256",
+    "--long-fraction",
+    "0.25",
+    "--no-plots",
+]
 
 
 def run_with_fault(args: list[str], out: Path, fault: str) -> subprocess.CompletedProcess:
     """A script run as a user would from a terminal (SIGINT handled by default, whatever this test's own job
     ignores), with one step made to fail."""
-    return subprocess.run([sys.executable, *args, "--output-dir", str(out)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=900, env={**os.environ, "PYTHONUNBUFFERED": "1", FAULT_ENV: fault},
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return subprocess.run(
+        [sys.executable, *args, "--output-dir", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", FAULT_ENV: fault},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def docs(out: Path, prefix: str) -> list[dict]:
@@ -53,7 +68,7 @@ def faulted(args: list[str], out: Path, step: str, how: str, prefix: str) -> tup
 
 def test_tensor_parallel_keeps_what_the_ranks_reported_through_a_ctrl_c(tmp_path, tiny_model):
     proc, doc = faulted(TP, tmp_path, "the summary", "interrupt", "tensor_parallel")
-    raw = doc["raw"]   # the measurement: every rank's answer and memory, as the child returned them
+    raw = doc["raw"]  # the measurement: every rank's answer and memory, as the child returned them
     assert raw["token_ids"] and all(len(t) > 0 for t in raw["token_ids"]) and raw["ranks"]
     assert raw["stage_seconds"]["engine_start"] > 0
     assert "interrupted: results of finished configurations are kept in the output folder (1 file(s)" in proc.stderr

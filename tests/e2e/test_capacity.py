@@ -1,6 +1,7 @@
 """Capacity under an SLO end to end on the tiny model: simulate --find-capacity on the in-process engine,
 benchmark_scaling --capacity and the report's capacity section, and bad search settings refused before any engine
 starts."""
+
 import json
 from pathlib import Path
 
@@ -9,9 +10,18 @@ import pytest
 from common.runtime import hardware
 from tests.conftest import ONE, run_script
 
-
-SEARCH = ["--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests", "16",
-          "--capacity-resolution", "0.2", "--max-probes", "8"]
+SEARCH = [
+    "--probe-seconds",
+    "2",
+    "--probe-warmup-seconds",
+    "1",
+    "--probe-min-requests",
+    "16",
+    "--capacity-resolution",
+    "0.2",
+    "--max-probes",
+    "8",
+]
 
 
 def _check_search(cap: dict) -> None:
@@ -19,15 +29,26 @@ def _check_search(cap: dict) -> None:
     assert cap["request_rate"] > 0 and cap["percentile"] == 99
     lo, hi = cap["bracket"]
     assert lo == cap["request_rate"] and hi is not None and hi > lo
-    decided = [p for p in cap["probes"] if not p.get("inconclusive")]   # an undecided probe ran again, longer
+    decided = [p for p in cap["probes"] if not p.get("inconclusive")]  # an undecided probe ran again, longer
     at = [p for p in decided if p["offered_rate"] == lo]
     above = [p for p in decided if p["offered_rate"] == hi]
     assert at and all(p["pass"] for p in at) and above and not any(p["pass"] for p in above)
     assert cap["converged"] == ((hi - lo) / lo <= 0.2)
     assert cap["bound_by"] in ("ttft", "tpot", "keep_up") and cap["bound_by"] == above[0]["bound_by"]
     for p in cap["probes"]:
-        for k in ("offered_rate", "achieved_rate", "output_throughput", "p50_ttft_ms", "p99_ttft_ms", "p50_tpot_ms",
-                  "p99_tpot_ms", "pass", "margin", "judged_requests", "wall_s"):
+        for k in (
+            "offered_rate",
+            "achieved_rate",
+            "output_throughput",
+            "p50_ttft_ms",
+            "p99_ttft_ms",
+            "p50_tpot_ms",
+            "p99_tpot_ms",
+            "pass",
+            "margin",
+            "judged_requests",
+            "wall_s",
+        ):
             assert k in p, k
         # a probe stopped once it had surely failed judged fewer; it was planned with as many as the others
         assert p["judged_requests"] >= 10 or (not p["pass"] and p["stopped_early"]["judged"] >= 10)
@@ -46,7 +67,7 @@ def _check_samples(doc: dict) -> None:
     cap, raw = doc["metrics"]["capacity"], doc["raw"]["capacity_probes"]
     assert [r["offered_rate"] for r in raw] == [p["offered_rate"] for p in cap["probes"]]
     assert not any("samples" in p for p in cap["probes"])
-    for r, p in zip(raw, cap["probes"]):
+    for r, p in zip(raw, cap["probes"], strict=True):
         assert len(r["ttft_ms"]) == len(r["arrival_s"]) == len(r["error"]) == p["requests"]
         judged = [i for i, j in enumerate(r["judged"]) if j]
         assert len(judged) == p["judged_requests"]
@@ -58,8 +79,15 @@ def _check_samples(doc: dict) -> None:
 
 
 def test_simulate_finds_capacity_on_the_in_process_engine(tmp_path, tiny_model):
-    proc = run_script("simulate_concurrent_requests.py", "--find-capacity", "--slo", "ttft:200,tpot:50",
-                      "--output-dir", str(tmp_path), *SEARCH)
+    proc = run_script(
+        "simulate_concurrent_requests.py",
+        "--find-capacity",
+        "--slo",
+        "ttft:200,tpot:50",
+        "--output-dir",
+        str(tmp_path),
+        *SEARCH,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     [path] = tmp_path.glob("concurrent_requests_*.json")
     d = json.loads(path.read_text())
@@ -87,17 +115,44 @@ def test_scaling_capacity_per_layout_and_the_report_when_its_calibration_breaks(
     one front end: tests/e2e/test_suite.py; one device against DP2 in the report: tests/unit/report/test_report.py,
     on fixture files.)"""
     from tests.e2e.test_after_measurement import faulted
-    proc, d = faulted(["benchmark_scaling.py", "--gpus", "1", "--layouts", "tp", "--num-prompts", "16",
-                       "--latency-prompts", "8", "--batch1-tokens", "16", "--offline-runs", "1", "--no-allreduce",
-                       "--gpu-hour-usd", "2.0", "--compare-vllm-bench", "--capacity", "--slo", "ttft:300,tpot:60",
-                       *SEARCH], tmp_path, "the vllm bench throughput calibration", "raise", "scaling")
+
+    proc, d = faulted(
+        [
+            "benchmark_scaling.py",
+            "--gpus",
+            "1",
+            "--layouts",
+            "tp",
+            "--num-prompts",
+            "16",
+            "--latency-prompts",
+            "8",
+            "--batch1-tokens",
+            "16",
+            "--offline-runs",
+            "1",
+            "--no-allreduce",
+            "--gpu-hour-usd",
+            "2.0",
+            "--compare-vllm-bench",
+            "--capacity",
+            "--slo",
+            "ttft:300,tpot:60",
+            *SEARCH,
+        ],
+        tmp_path,
+        "the vllm bench throughput calibration",
+        "raise",
+        "scaling",
+    )
     assert d["metrics"]["layout"] == ONE
     _check_samples(d)
     m = d["metrics"]
     _check_search(m["capacity"])
     assert m["capacity_request_rate_per_gpu"] == pytest.approx(m["capacity_request_rate"] / m["gpus"])
     assert m["usd_per_1m_output_tokens_at_capacity"] == pytest.approx(
-        2.0 * m["gpus"] / 3600 / m["capacity_output_throughput"] * 1e6)
+        2.0 * m["gpus"] / 3600 / m["capacity_output_throughput"] * 1e6
+    )
     # the engine arguments the search ran with are recorded
     engine = m["capacity"]["engine"]
     assert engine["tensor_parallel_size"] == 1 and engine.get("data_parallel_size", 1) == 1
@@ -105,18 +160,21 @@ def test_scaling_capacity_per_layout_and_the_report_when_its_calibration_breaks(
     assert {p.name.split("_")[-1] for p in tmp_path.glob("scaling_*.png")} >= {"capacity.png", "pareto.png"}
     # the broken calibration: the layout kept, the run went on to its tables, and said in one line what broke
     assert m["output_throughput"] > 0 and m["offline_runs"] == 1 and d["raw"]["replicas"]
-    assert "calibration_runs" not in m   # it never started
+    assert "calibration_runs" not in m  # it never started
     assert "All layouts" in proc.stdout and "Takeaway" in proc.stdout
     assert "the vllm bench throughput calibration FAILED (RuntimeError: fault injected" in proc.stdout
 
-    agg = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), "--gpu-hour-usd", "2.0",
-                     timeout=120)
+    agg = run_script(
+        "run_distributed_benchmark.py", "--from-results", str(tmp_path), "--gpu-hour-usd", "2.0", timeout=120
+    )
     assert agg.returncode == 0, agg.stdout[-3000:]
     report = (tmp_path / "report.md").read_text()
     assert "## Serving capacity under the SLO" in report and "**p99 TTFT <= 300 ms, p99 TPOT <= 60 ms**" in report
     single = f"a single {hardware.unit()}"
-    assert (f"- **Serving capacity per dollar under p99 TTFT <= 300 ms, p99 TPOT <= 60 ms:** {single}: "
-            f"{m['capacity_request_rate']:.3g} req/s") in report
+    assert (
+        f"- **Serving capacity per dollar under p99 TTFT <= 300 ms, p99 TPOT <= 60 ms:** {single}: "
+        f"{m['capacity_request_rate']:.3g} req/s"
+    ) in report
     assert "- **Batch throughput per dollar (offline):**" in report
     assert f"to serve requests within p99 TTFT <= 300 ms, p99 TPOT <= 60 ms run {single}" in report
     assert (tmp_path / "report_capacity.png").exists() and (tmp_path / "report_pareto.png").exists()

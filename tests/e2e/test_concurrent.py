@@ -1,4 +1,5 @@
 """simulate_concurrent_requests.py end to end: in-process engine and against a real `vllm serve` on 127.0.0.1."""
+
 import json
 import re
 import subprocess
@@ -13,15 +14,25 @@ from tests.conftest import ROOT, run_script
 from tests.stream_server import StreamServer
 
 
-
 def _doc(out: Path) -> dict:
     [p] = list(out.glob("concurrent_requests_*.json"))
     return json.loads(p.read_text())
 
 
 def test_in_process_levels_fairness_and_batch_comparison(tmp_path, tiny_model):
-    proc = run_script("simulate_concurrent_requests.py", "--output-dir", str(tmp_path), "--concurrency", "1,4",
-                      "--num-prompts", "16", "--batch-prompts", "16", "--goodput", "ttft:1000")
+    proc = run_script(
+        "simulate_concurrent_requests.py",
+        "--output-dir",
+        str(tmp_path),
+        "--concurrency",
+        "1,4",
+        "--num-prompts",
+        "16",
+        "--batch-prompts",
+        "16",
+        "--goodput",
+        "ttft:1000",
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     d = _doc(tmp_path)
     levels = d["metrics"]["levels"]
@@ -68,8 +79,9 @@ def test_in_process_levels_fairness_and_batch_comparison(tmp_path, tiny_model):
 
 
 def test_unreachable_base_url_is_one_line_exit_2(tmp_path):
-    proc = run_script("simulate_concurrent_requests.py", "--base-url", "http://127.0.0.1:9", "--output-dir",
-                      str(tmp_path), timeout=60)
+    proc = run_script(
+        "simulate_concurrent_requests.py", "--base-url", "http://127.0.0.1:9", "--output-dir", str(tmp_path), timeout=60
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "no healthy server" in proc.stderr
     assert not list(tmp_path.glob("*.json"))
@@ -80,8 +92,19 @@ def test_base_url_levels_stream_scrape_and_time_each_token(tmp_path):
     """Against the fixture server (50 ms to the first token, 10 ms a token after it): every answer complete, /metrics
     scraped while the levels ran, and one client reads each answer as it streams, never whole."""
     with StreamServer(ttft_s=0.05, tpot_s=0.01) as srv:
-        proc = run_script("simulate_concurrent_requests.py", "--base-url", srv.base_url, "--output-dir", str(tmp_path),
-                          "--concurrency", "1,8", "--num-prompts", "16", "--output-len", "32")
+        proc = run_script(
+            "simulate_concurrent_requests.py",
+            "--base-url",
+            srv.base_url,
+            "--output-dir",
+            str(tmp_path),
+            "--concurrency",
+            "1,8",
+            "--num-prompts",
+            "16",
+            "--output-len",
+            "32",
+        )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     d = _doc(tmp_path)
     assert [lv["metrics"]["completed"] for lv in d["raw"]["levels"]] == [16, 16]
@@ -99,8 +122,20 @@ def test_answers_read_whole_are_flagged_not_reported_as_tpot(tmp_path):
     """A front end that hands over each answer in one write (what a starved `vllm serve` did on a busy 2-core box):
     the level's TPOT is a read time, and the run says so."""
     with StreamServer(ttft_s=0.05, tpot_s=0.001, burst=True) as srv:
-        proc = run_script("simulate_concurrent_requests.py", "--base-url", srv.base_url, "--output-dir", str(tmp_path),
-                          "--concurrency", "1", "--num-prompts", "4", "--output-len", "512", "--no-plots")
+        proc = run_script(
+            "simulate_concurrent_requests.py",
+            "--base-url",
+            srv.base_url,
+            "--output-dir",
+            str(tmp_path),
+            "--concurrency",
+            "1",
+            "--num-prompts",
+            "4",
+            "--output-len",
+            "512",
+            "--no-plots",
+        )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     m = _doc(tmp_path)["metrics"]["levels"]["concurrency=1"]
     assert m["burst_delivered"] == 4 and m["burst_delivered_share"] == 1.0
@@ -110,9 +145,25 @@ def test_answers_read_whole_are_flagged_not_reported_as_tpot(tmp_path):
 def test_2000_concurrent_streams_without_failures(tmp_path):
     """The client must not be the bottleneck: 2,000 concurrent streams, 0 failed, CPU time per request stated."""
     with StreamServer(ttft_s=0.05, tpot_s=0.01) as srv:
-        proc = run_script("simulate_concurrent_requests.py", "--base-url", srv.base_url, "--output-dir", str(tmp_path),
-                          "--concurrency", "2000", "--num-prompts", "2000", "--input-len", "8", "--output-len", "4",
-                          "--warmup-requests", "2", "--no-plots", timeout=600)
+        proc = run_script(
+            "simulate_concurrent_requests.py",
+            "--base-url",
+            srv.base_url,
+            "--output-dir",
+            str(tmp_path),
+            "--concurrency",
+            "2000",
+            "--num-prompts",
+            "2000",
+            "--input-len",
+            "8",
+            "--output-len",
+            "4",
+            "--warmup-requests",
+            "2",
+            "--no-plots",
+            timeout=600,
+        )
         served = srv.served
     assert proc.returncode == 0, proc.stdout[-3000:]
     m = _doc(tmp_path)["metrics"]["levels"]["concurrency=2000"]
@@ -123,9 +174,22 @@ def test_2000_concurrent_streams_without_failures(tmp_path):
 
 def test_failed_and_cut_requests_are_counted_and_the_run_says_so(tmp_path):
     with StreamServer(ttft_s=0.01, tpot_s=0.005, fail_every=5, cut_every=7) as srv:
-        proc = run_script("simulate_concurrent_requests.py", "--base-url", srv.base_url, "--output-dir", str(tmp_path),
-                          "--concurrency", "1", "--num-prompts", "20", "--output-len", "8", "--warmup-requests", "0",
-                          "--no-plots")
+        proc = run_script(
+            "simulate_concurrent_requests.py",
+            "--base-url",
+            srv.base_url,
+            "--output-dir",
+            str(tmp_path),
+            "--concurrency",
+            "1",
+            "--num-prompts",
+            "20",
+            "--output-len",
+            "8",
+            "--warmup-requests",
+            "0",
+            "--no-plots",
+        )
     d = _doc(tmp_path)
     m = d["metrics"]["levels"]["concurrency=1"]
     assert m["completed"] + m["failed"] == 20 and m["failed"] >= 4, proc.stdout[-3000:]
@@ -137,9 +201,11 @@ def test_failed_and_cut_requests_are_counted_and_the_run_says_so(tmp_path):
 @pytest.fixture(scope="module")
 def server(tiny_model):
     from common.runtime.server import VLLMServer
+
     model, tok = tiny_model
-    srv = VLLMServer({"model": str(model), "tokenizer": str(tok), "enforce_eager": True, "max_model_len": 1024},
-                     start_timeout_s=300)
+    srv = VLLMServer(
+        {"model": str(model), "tokenizer": str(tok), "enforce_eager": True, "max_model_len": 1024}, start_timeout_s=300
+    )
     srv.start()
     yield srv
     srv.stop()
@@ -148,9 +214,24 @@ def server(tiny_model):
 def test_base_url_mode_on_vllm_serve_scrapes_its_metrics_and_calibrates(tmp_path, server, tiny_model):
     """What a loaded box cannot break: every request answered in full, vLLM's /metrics read, vllm bench serve run on
     the same server right after each of our levels. (How tokens are timed is tested on the fixture server above.)"""
-    proc = run_script("simulate_concurrent_requests.py", "--base-url", server.base_url, "--model", str(tiny_model[0]),
-                      "--tokenizer", str(tiny_model[1]), "--output-dir", str(tmp_path), "--concurrency", "1,8",
-                      "--num-prompts", "24", "--output-len", "32", "--compare-vllm-bench")
+    proc = run_script(
+        "simulate_concurrent_requests.py",
+        "--base-url",
+        server.base_url,
+        "--model",
+        str(tiny_model[0]),
+        "--tokenizer",
+        str(tiny_model[1]),
+        "--output-dir",
+        str(tmp_path),
+        "--concurrency",
+        "1,8",
+        "--num-prompts",
+        "24",
+        "--output-len",
+        "32",
+        "--compare-vllm-bench",
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     d = _doc(tmp_path)
     for lv in d["raw"]["levels"]:
@@ -173,9 +254,23 @@ def test_base_url_mode_on_vllm_serve_scrapes_its_metrics_and_calibrates(tmp_path
 
 def test_server_dying_mid_run_writes_partial_results_exit_1(tmp_path, server, tiny_model):
     """Runs last: kills the module's server by PID while a level is in flight."""
-    cmd = [sys.executable, "simulate_concurrent_requests.py", "--base-url", server.base_url, "--model",
-           str(tiny_model[0]), "--output-dir", str(tmp_path), "--concurrency", "4", "--num-prompts", "4000",
-           "--output-len", "64", "--no-plots"]
+    cmd = [
+        sys.executable,
+        "simulate_concurrent_requests.py",
+        "--base-url",
+        server.base_url,
+        "--model",
+        str(tiny_model[0]),
+        "--output-dir",
+        str(tmp_path),
+        "--concurrency",
+        "4",
+        "--num-prompts",
+        "4000",
+        "--output-len",
+        "64",
+        "--no-plots",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen: list[str] = []
     reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stdout.read(1), "")), daemon=True)

@@ -1,5 +1,6 @@
 """test_mixed_workload.py end to end on the tiny CPU model: one run of three scheduler variants with a capacity
 search each, then small checks of what it wrote and printed."""
+
 import json
 
 import pytest
@@ -8,14 +9,33 @@ from common.capacity.stats import thin_samples
 from tests.conftest import run_script
 
 
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny_model):
     out = tmp_path_factory.mktemp("mixed")
-    proc = run_script("test_mixed_workload.py", "--output-dir", str(out), "--num-requests", "24",
-                      "--budgets", "256", "--caps", "64", "--long-fraction", "0.25", "--capacity",
-                      "--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests", "16",
-                      "--capacity-resolution", "0.3", "--max-probes", "4")
+    proc = run_script(
+        "test_mixed_workload.py",
+        "--output-dir",
+        str(out),
+        "--num-requests",
+        "24",
+        "--budgets",
+        "256",
+        "--caps",
+        "64",
+        "--long-fraction",
+        "0.25",
+        "--capacity",
+        "--probe-seconds",
+        "2",
+        "--probe-warmup-seconds",
+        "1",
+        "--probe-min-requests",
+        "16",
+        "--capacity-resolution",
+        "0.3",
+        "--max-probes",
+        "4",
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = {
         d["metrics"]["variant"]: d
@@ -39,7 +59,7 @@ def test_each_variant_ran_with_the_scheduler_it_names(run):
         m = d["metrics"]
         assert m["long_prefill_token_threshold"] == m["scheduler"]["long_prefill_token_threshold"]
         assert m["max_num_batched_tokens"] == m["scheduler"]["max_num_batched_tokens"]
-        assert m["scheduler"]["cudagraph_max_tokens"] == 0   # a CPU engine replays no CUDA graphs
+        assert m["scheduler"]["cudagraph_max_tokens"] == 0  # a CPU engine replays no CUDA graphs
 
 
 def test_short_request_waits_are_measured_against_the_same_requests_alone(run):
@@ -66,7 +86,7 @@ def test_every_variant_is_judged_by_the_slo_the_first_one_derived(run, caps):
     slo = caps["no chunking"]["slo"]
     alone = run[2]["no chunking"]["raw"]["alone"]
     assert slo["ttft"] == pytest.approx(5 * sorted(r["ttft_ms"] for r in alone)[len(alone) // 2], rel=0.5)
-    for v, c in caps.items():
+    for c in caps.values():
         assert c["slo"] == slo and c["term_class"] == {"ttft": "short"} and c["probes"]
         assert all(p["term_class"] == {"ttft": "short"} for p in c["probes"])
         assert c["request_rate"] == max([p["offered_rate"] for p in c["probes"] if p["pass"]] or [0.0])
@@ -76,8 +96,8 @@ def test_each_probe_counts_the_requests_its_percentiles_were_taken_over(run, cap
     for v, c in caps.items():
         raw = run[2][v]["raw"]["capacity_probes"]
         assert [len(r["klass"]) for r in raw] == [p["requests"] for p in c["probes"]]
-        for p, r in zip(c["probes"], raw):
-            shorts = sum(1 for j, k in zip(r["judged"], r["klass"]) if j and k == "short")
+        for p, r in zip(c["probes"], raw, strict=True):
+            shorts = sum(1 for j, k in zip(r["judged"], r["klass"], strict=True) if j and k == "short")
             assert p["judged_by_term"]["ttft"] == shorts and p["judged_by_term"]["tpot"] <= p["judged_requests"]
 
 
@@ -106,4 +126,4 @@ def test_the_takeaway_names_the_best_variant_by_its_measured_numbers(run, caps):
 
 
 def test_four_plots(run):
-    assert len(list(run[0].glob("*.png"))) == 4   # TTFT CDF, trade-off, best and worst timelines
+    assert len(list(run[0].glob("*.png"))) == 4  # TTFT CDF, trade-off, best and worst timelines

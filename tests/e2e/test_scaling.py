@@ -2,6 +2,7 @@
 calibration against `vllm bench throughput`, one run a side: the alternation over several is tested in
 tests/unit/measure/test_calibration.py), then small checks of what it wrote and printed. DP as replicas runs the same
 code in the suite (tests/e2e/test_suite.py checks its two engines there)."""
+
 import json
 import re
 import shutil
@@ -12,7 +13,7 @@ import pytest
 from common.runtime import hardware
 from tests.conftest import ONE, gpu_words, needs_devices, ranks, run_script
 
-pytestmark = needs_devices(2)   # TP2 beside one device
+pytestmark = needs_devices(2)  # TP2 beside one device
 
 
 def _docs(out: Path, prefix: str) -> list[dict]:
@@ -22,9 +23,26 @@ def _docs(out: Path, prefix: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny_model):
     out = tmp_path_factory.mktemp("scaling") / "not-yet-there"  # the folder is created on the way
-    proc = run_script("benchmark_scaling.py", "--output-dir", str(out), "--gpus", "1,2,4", "--layouts", "tp",
-                      "--num-prompts", "32", "--latency-prompts", "8", "--batch1-tokens", "32", "--gpu-hour-usd", "1.0",
-                      "--compare-vllm-bench", "--vllm-bench-runs", "1")
+    proc = run_script(
+        "benchmark_scaling.py",
+        "--output-dir",
+        str(out),
+        "--gpus",
+        "1,2,4",
+        "--layouts",
+        "tp",
+        "--num-prompts",
+        "32",
+        "--latency-prompts",
+        "8",
+        "--batch1-tokens",
+        "32",
+        "--gpu-hour-usd",
+        "1.0",
+        "--compare-vllm-bench",
+        "--vllm-bench-runs",
+        "1",
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = {d["metrics"]["layout"]: d for d in _docs(out, "scaling")}
     return out, proc, docs
@@ -88,12 +106,16 @@ def test_every_timed_run_says_what_the_engine_core_did(run, ms):
     one = ms[0]
     for i, r in enumerate([r for r in one["calibration_runs"] if r["who"] == "ours"]):
         assert r["hw"]["engine_cpu_pct"] > 0
-        assert f"run {i + 1}: ours {r['output_throughput']:,.0f} (engine core {r['hw']['engine_cpu_pct']:.0f} %)" \
+        assert (
+            f"run {i + 1}: ours {r['output_throughput']:,.0f} (engine core {r['hw']['engine_cpu_pct']:.0f} %)"
             in proc.stdout
+        )
     for m in ms:  # GPU figures where there is a GPU, none on a CPU box
         assert len(m["offline_runs_detail"]) == 3
-        assert all(d["engine_cpu_pct"] > 0 and (d["gpu_busy_pct"] is None) == (not hardware.has_gpu())
-                   for d in m["offline_runs_detail"])
+        assert all(
+            d["engine_cpu_pct"] > 0 and (d["gpu_busy_pct"] is None) == (not hardware.has_gpu())
+            for d in m["offline_runs_detail"]
+        )
     assert "timed runs " in proc.stdout and "engine core" in proc.stdout
 
 
@@ -118,7 +140,7 @@ def test_scheduler_limits_recorded_and_tables_and_plots_written(run, ms):
     # vllm.LLM's defaults here: TP2 gets twice the 1-GPU's
     assert tp2["scheduler"]["max_num_seqs"] == 2 * one["scheduler"]["max_num_seqs"] > 0
     assert "Scaling (course format" in run[1].stdout and "Takeaway:" in run[1].stdout
-    best = max(ms, key=lambda m: m["output_throughput"])   # named once: "1 CPU rank", or "TP2 on 2 CPU ranks"
+    best = max(ms, key=lambda m: m["output_throughput"])  # named once: "1 CPU rank", or "TP2 on 2 CPU ranks"
     where = best["layout"] + (f" on {ranks(best['gpus'])}" if best["gpus"] > 1 else "")
     assert f"Takeaway: {where} has the highest throughput (" in run[1].stdout
     assert len(list(run[0].glob("scaling_*.png"))) == 4
@@ -141,8 +163,12 @@ def test_report_keeps_two_runs_apart_each_against_its_own_baseline(run, ms):
     assert agg_proc.returncode == 0, agg_proc.stdout[-3000:]
     report = (agg / "report.md").read_text()
     assert "2 runs in this folder (20000101-000000, " in report
-    cells = {(c[0], c[1]): c for c in ([x.strip() for x in line.strip("|").split("|")] for line in report.splitlines()
-                                       if line.startswith("| 20"))}
+    cells = {
+        (c[0], c[1]): c
+        for c in (
+            [x.strip() for x in line.strip("|").split("|")] for line in report.splitlines() if line.startswith("| 20")
+        )
+    }
     new_run = next(k[0] for k in cells if k[0] != "20000101-000000")
     tp = tp2["output_throughput"]
     assert (

@@ -1,6 +1,7 @@
 """run_distributed_benchmark.py end to end on the tiny CPU model: one suite with a capacity search per layout, run in
 two steps (one rank whose report breaks, then --resume at 1 and 2 ranks), then small checks of its JSON and report,
 --resume and --from-results."""
+
 import json
 import math
 import re
@@ -9,11 +10,11 @@ import shutil
 import numpy as np
 import pytest
 
-from common.runtime import hardware
 from common.output.results import FAULT_ENV
+from common.runtime import hardware
 from tests.conftest import ONE, gpu_words, needs_devices, run_script
 
-pytestmark = needs_devices(2)   # TP2 and DP2 beside one device
+pytestmark = needs_devices(2)  # TP2 and DP2 beside one device
 
 
 def _trace(path):
@@ -46,9 +47,28 @@ def run(tmp_path_factory, tiny_model):
     (out, the second run, the one-rank file, {layout: file}, the first run)."""
     out = tmp_path_factory.mktemp("suite")
     trace = _trace(tmp_path_factory.mktemp("trace") / "trace.jsonl")
-    flags = ["--output-dir", str(out), "--gpu-hour-usd", "2.0", "--slo", "ttft:300,tpot:60", "--probe-seconds", "2",
-             "--probe-warmup-seconds", "1", "--probe-min-requests", "16", "--capacity-resolution", "0.3",
-             "--max-probes", "7", "--target-rate", "50", "--dataset-path", str(trace)]
+    flags = [
+        "--output-dir",
+        str(out),
+        "--gpu-hour-usd",
+        "2.0",
+        "--slo",
+        "ttft:300,tpot:60",
+        "--probe-seconds",
+        "2",
+        "--probe-warmup-seconds",
+        "1",
+        "--probe-min-requests",
+        "16",
+        "--capacity-resolution",
+        "0.3",
+        "--max-probes",
+        "7",
+        "--target-rate",
+        "50",
+        "--dataset-path",
+        str(trace),
+    ]
     first = run_script("run_distributed_benchmark.py", "--gpus", "1", *flags, env={FAULT_ENV: "the report:raise"})
     assert first.returncode == 1, first.stdout[-4000:] + first.stderr[-2000:]
     assert not (out / "report.md").exists()
@@ -64,10 +84,10 @@ def test_a_broken_report_loses_nothing_the_engine_measured_and_resume_keeps_it(r
     f = doc["failure"]
     assert f["kind"] == "other" and f["step"] == "the report" and f"fault injected by {FAULT_ENV}" in f["message"]
     assert doc["status"] == "ok" and doc["steps"]["the report"].startswith("failed: ")
-    assert doc["steps"]["the summary"] == "done"   # the GPU count was summarized before the report broke
+    assert doc["steps"]["the summary"] == "done"  # the GPU count was summarized before the report broke
     m = doc["metrics"]
     assert m["output_throughput"] > 0 and m["sweep"] and m["mixed"] and doc["raw"]["latency_requests"]
-    assert m["capacity"]["probes"]   # and its capacity search, which ran before the report
+    assert m["capacity"]["probes"]  # and its capacity search, which ran before the report
     assert f"{ONE}: already in" in run[1].stdout and "(--resume), skipped" in run[1].stdout
     assert len(list(run[0].glob("suite_*.json"))) == 3
 
@@ -121,8 +141,15 @@ def test_the_capacity_search_ran_under_the_slo(run):
 
 def test_report_has_every_section_and_its_plots(run):
     report = (run[0] / "report.md").read_text()
-    for section in ("## Environment", "## Scaling (course table)", f"## Latency and memory vs {hardware.unit()}s",
-                    "## Serving capacity under the SLO", "## Recommendation", "paste into your notes", "## Plots"):
+    for section in (
+        "## Environment",
+        "## Scaling (course table)",
+        f"## Latency and memory vs {hardware.unit()}s",
+        "## Serving capacity under the SLO",
+        "## Recommendation",
+        "paste into your notes",
+        "## Plots",
+    ):
         assert section in report
     for png in re.findall(r"\]\((.+?\.png)\)", report):
         assert (run[0] / png).stat().st_size > 1000
@@ -158,7 +185,7 @@ def test_from_results_aggregates_only_and_names_foreign_files(run, tmp_path):
 
 
 def test_the_fleet_table_plans_replicas_for_the_target_rate(run):
-    report = run[1].stdout   # what the run printed of its report (a later --resume run rewrites report.md)
+    report = run[1].stdout  # what the run printed of its report (a later --resume run rewrites report.md)
     assert "## Fleet for 50 req/s" in report
     rents = []
     for m in (d["metrics"] for d in run[3].values()):
@@ -167,10 +194,10 @@ def test_the_fleet_table_plans_replicas_for_the_target_rate(run):
             ln for ln in report.split("## Fleet for 50 req/s")[1].splitlines() if ln.startswith(f"| {m['layout']} |")
         )
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert int(cells[2]) == reps and int(cells[3]) == reps * m["gpus"]   # replicas, CPU ranks
-        assert float(cells[4]) == pytest.approx(reps * m["gpus"] * 2.0, abs=0.01)   # $/hour
+        assert int(cells[2]) == reps and int(cells[3]) == reps * m["gpus"]  # replicas, CPU ranks
+        assert float(cells[4]) == pytest.approx(reps * m["gpus"] * 2.0, abs=0.01)  # $/hour
         rents.append(f"rent {reps} x {m['layout']}")
-    assert any(r in report for r in rents)   # and the paragraph to paste names one of them
+    assert any(r in report for r in rents)  # and the paragraph to paste names one of them
 
 
 def test_a_run_names_the_devices_it_ran_on(run):
@@ -209,9 +236,12 @@ def test_with_growth_the_fleet_plans_on_the_mean_when_the_capacity_held_the_heav
     target = 10 * mean
     assert f"## Fleet for {target:.3g} req/s" in proc.stdout
     assert "each capacity was judged at its heaviest window" in proc.stdout
-    row = next(ln for ln in proc.stdout.split(f"## Fleet for {target:.3g} req/s")[1].splitlines()
-               if ln.startswith(f"| {m['layout']} |"))
-    assert int(row.strip("|").split("|")[2]) == math.ceil(target / cap["request_rate"])   # = ceil(10 / the speed-up)
+    row = next(
+        ln
+        for ln in proc.stdout.split(f"## Fleet for {target:.3g} req/s")[1].splitlines()
+        if ln.startswith(f"| {m['layout']} |")
+    )
+    assert int(row.strip("|").split("|")[2]) == math.ceil(target / cap["request_rate"])  # = ceil(10 / the speed-up)
     report = (tmp_path / "report.md").read_text()
     assert "## The day's fleet (the trace's traffic x 10)" in report
     assert bool(gpu_words(report)) == hardware.has_gpu()

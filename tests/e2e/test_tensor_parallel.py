@@ -1,4 +1,5 @@
 """test_tensor_parallel.py end to end, run as a user would, on the tiny model (CPU) or the GPUs present."""
+
 import json
 from pathlib import Path
 
@@ -9,8 +10,9 @@ from tests.conftest import needs_devices, run_script
 
 
 def _docs(out: Path) -> dict[int, dict]:
-    return {json.loads(p.read_text())["config"]["tp"]: json.loads(p.read_text())
-            for p in out.glob("tensor_parallel_*.json")}
+    return {
+        json.loads(p.read_text())["config"]["tp"]: json.loads(p.read_text()) for p in out.glob("tensor_parallel_*.json")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +68,15 @@ def test_tp_above_device_count_is_skipped_with_reason(default_run):
     assert list(out.glob("tensor_parallel_*_tp4_*.csv"))
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--tp-sizes", "0"], "positive integers"),
-    (["--tp-sizes", "abc"], "positive integers"),
-    (["--model", "/no/such/model"], "does not exist"),
-    (["--no-such-flag", "1"], "unknown flag"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--tp-sizes", "0"], "positive integers"),
+        (["--tp-sizes", "abc"], "positive integers"),
+        (["--model", "/no/such/model"], "does not exist"),
+        (["--no-such-flag", "1"], "unknown flag"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
     proc = run_script("test_tensor_parallel.py", "--output-dir", str(tmp_path), *args, timeout=120)
     assert proc.returncode == 2
@@ -85,9 +90,18 @@ def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
 def test_failed_config_is_a_row_and_the_sweep_goes_on(tmp_path, tiny_model):
     """A context too long for one rank's KV cache: TP=1 fails (OOM), TP=2 - each rank holding half the
     KV heads - fits. The failure is recorded and TP=2 still runs."""
-    proc = run_script("test_tensor_parallel.py", "--output-dir", str(tmp_path), "--tp-sizes", "1,2",
-                      "--max-model-len", "3000000", "--max-num-batched-tokens", "2048",
-                      env={"VLLM_ALLOW_LONG_MAX_MODEL_LEN": "1"})
+    proc = run_script(
+        "test_tensor_parallel.py",
+        "--output-dir",
+        str(tmp_path),
+        "--tp-sizes",
+        "1,2",
+        "--max-model-len",
+        "3000000",
+        "--max-num-batched-tokens",
+        "2048",
+        env={"VLLM_ALLOW_LONG_MAX_MODEL_LEN": "1"},
+    )
     assert proc.returncode == 1, proc.stdout[-3000:]
     docs = _docs(tmp_path)
     assert docs[1]["status"] == "failed"
@@ -99,11 +113,14 @@ def test_failed_config_is_a_row_and_the_sweep_goes_on(tmp_path, tiny_model):
 
 def _ray_processes() -> list[str]:
     import psutil
+
     out = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if any(k in cmd for k in ("raylet", "gcs_server", "lab-ray-", "/tmp/lab-rn", "ray::", "default_worker.py",
-                                  "ray/dashboard")):
+        if any(
+            k in cmd
+            for k in ("raylet", "gcs_server", "lab-ray-", "/tmp/lab-rn", "ray::", "default_worker.py", "ray/dashboard")
+        ):
             out.append(f"{p.pid} {cmd[:120]}")
     return out
 
@@ -114,8 +131,16 @@ def test_ray_backend_tp2_leaves_no_ray_process(tmp_path, tiny_model):
     platform: the failure must be a recorded row, and nothing of that cluster may outlive the script."""
     pytest.importorskip("ray", reason="the Ray path needs `pip install -r requirements-ray.txt`")
     before = _ray_processes()
-    proc = run_script("test_tensor_parallel.py", "--output-dir", str(tmp_path), "--tp-sizes", "2",
-                      "--distributed-executor-backend", "ray", timeout=600)
+    proc = run_script(
+        "test_tensor_parallel.py",
+        "--output-dir",
+        str(tmp_path),
+        "--tp-sizes",
+        "2",
+        "--distributed-executor-backend",
+        "ray",
+        timeout=600,
+    )
     left = [p for p in _ray_processes() if p not in before]
     assert not left, left
     d = _docs(tmp_path)[2]
@@ -133,10 +158,14 @@ def _cluster_nodes(env: dict) -> list[str]:
     import os
     import subprocess
     import sys
-    code = ("import json, ray; ray.init(log_to_driver=False); "
-            "print(json.dumps(sorted(n['NodeManagerAddress'] for n in ray.nodes() if n['Alive']))); ray.shutdown()")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, **env})
+
+    code = (
+        "import json, ray; ray.init(log_to_driver=False); "
+        "print(json.dumps(sorted(n['NodeManagerAddress'] for n in ray.nodes() if n['Alive']))); ray.shutdown()"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -155,8 +184,17 @@ def test_two_ray_nodes_on_one_host_survive_a_script_and_stop_clean(tmp_path, tin
         env = dict(kv.split("=", 1) for kv in exports)
         assert env["RAY_ADDRESS"] == "127.0.0.2:6390" and env["VLLM_HOST_IP"] == "127.0.0.2"
         assert _cluster_nodes(env) == ["127.0.0.2", "127.0.0.3"]  # two nodes, one IP each, as vLLM requires
-        proc = run_script("test_tensor_parallel.py", "--output-dir", str(tmp_path), "--tp-sizes", "2",
-                          "--distributed-executor-backend", "ray", timeout=600, env=env)
+        proc = run_script(
+            "test_tensor_parallel.py",
+            "--output-dir",
+            str(tmp_path),
+            "--tp-sizes",
+            "2",
+            "--distributed-executor-backend",
+            "ray",
+            timeout=600,
+            env=env,
+        )
         d = _docs(tmp_path)[2]
         assert d["config"]["engine"]["distributed_executor_backend"] == "ray"
         assert proc.returncode == 0 or d["status"] == "failed", proc.stdout[-3000:]

@@ -5,6 +5,7 @@ replays the dense part and the capacity found holds when the whole stretch is re
 quiet part flatters the server and the validation replay says so, in the dense part. The report's day's fleet is
 the fleet plan of the run's own figures. The workload (a shared prefix, a request too long for the context) is
 recorded with the search. Each search runs once (a module fixture) and is shared by the tests."""
+
 import json
 
 import numpy as np
@@ -16,13 +17,27 @@ from common.traffic.traces import load_trace
 from tests.conftest import ONE, run_script
 from tests.stream_server import StreamServer
 
-DENSE_S = 210.0   # where the dense part starts (trace time)
+DENSE_S = 210.0  # where the dense part starts (trace time)
 END_S = 240.0
 WINDOW_S = 15.0
 WINDOWS = int(END_S / WINDOW_S)
-SEARCH = ["--find-capacity", "--slo", "ttft:500,tpot:60", "--probe-seconds", "1", "--probe-warmup-seconds", "0.5",
-          "--probe-min-requests", "30", "--capacity-resolution", "0.2", "--max-probes", "6",
-          "--trace-window", str(int(WINDOW_S))]
+SEARCH = [
+    "--find-capacity",
+    "--slo",
+    "ttft:500,tpot:60",
+    "--probe-seconds",
+    "1",
+    "--probe-warmup-seconds",
+    "0.5",
+    "--probe-min-requests",
+    "30",
+    "--capacity-resolution",
+    "0.2",
+    "--max-probes",
+    "6",
+    "--trace-window",
+    str(int(WINDOW_S)),
+]
 
 
 def _write_trace(path):
@@ -34,10 +49,15 @@ def _write_trace(path):
     dense = DENSE_S + np.cumsum(rng.exponential(0.1, 1000))
     dense = dense[dense < END_S]
     t = np.concatenate([[0.0], quiet, dense])
-    rows = [{"timestamp": round(float(x) * 1000, 1),
-             "input_length": int(rng.integers(160, 241) if i % 3 == 0 else rng.integers(32, 121)),
-             "output_length": int(rng.integers(8, 17)), "hash_ids": [0] if i % 3 == 0 else [1000 + i]}
-            for i, x in enumerate(t)]
+    rows = [
+        {
+            "timestamp": round(float(x) * 1000, 1),
+            "input_length": int(rng.integers(160, 241) if i % 3 == 0 else rng.integers(32, 121)),
+            "output_length": int(rng.integers(8, 17)),
+            "hash_ids": [0] if i % 3 == 0 else [1000 + i],
+        }
+        for i, x in enumerate(t)
+    ]
     rows.append({"timestamp": 100500.0, "input_length": 5000, "output_length": 8, "hash_ids": [9]})
     rows.sort(key=lambda r: r["timestamp"])
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -58,9 +78,20 @@ def server(tiny_model):
 
 def _search(tmp_path_factory, trace, server, tiny_model, name, *flags):
     out = tmp_path_factory.mktemp(name)
-    proc = run_script("simulate_concurrent_requests.py", "--base-url", server.base_url, "--tokenizer",
-                      str(tiny_model[1]), "--dataset-path", str(trace), *SEARCH, *flags, "--output-dir", str(out),
-                      timeout=400)
+    proc = run_script(
+        "simulate_concurrent_requests.py",
+        "--base-url",
+        server.base_url,
+        "--tokenizer",
+        str(tiny_model[1]),
+        "--dataset-path",
+        str(trace),
+        *SEARCH,
+        *flags,
+        "--output-dir",
+        str(out),
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     [doc] = [json.loads(p.read_text()) for p in out.glob("concurrent_requests_*.json")]
     return {"dir": out, "proc": proc, "doc": doc, "cap": doc["metrics"]["capacity"]}
@@ -86,14 +117,14 @@ def test_judged_on_its_heaviest_window_every_probe_replays_the_dense_part(run_a,
     for p in cap["probes"]:
         tw = p["trace_window"]
         assert DENSE_S <= tw["start_s"] < tw["end_s"] <= END_S, tw
-        assert tw["warmup_from_s"] < tw["start_s"]          # warmed up by the trace just before it
+        assert tw["warmup_from_s"] < tw["start_s"]  # warmed up by the trace just before it
         assert p["judged_requests"] >= 30
     bw = cap["binding_window"]
     assert bw["start_s"] >= DENSE_S and bw["end_s"] - bw["start_s"] >= WINDOW_S - 1e-6
     assert cap["binding_work_per_s"] > 0
     assert cap["profile"]["heaviest"] and cap["profile"]["heaviest"][0]["start_s"] >= DENSE_S
     assert len(cap["profile"]["windows"]) == WINDOWS and cap["profile"]["window_s"] == WINDOW_S
-    assert sum(w["requests"] for w in cap["profile"]["windows"]) == len(tr) - 1   # all but the one too long
+    assert sum(w["requests"] for w in cap["profile"]["windows"]) == len(tr) - 1  # all but the one too long
     # the search starts from the heaviest window's work, not the stretch's mean: a pass comes early
     first_pass = next(i for i, p in enumerate(cap["probes"]) if p["pass"])
     assert first_pass <= 2, [(p["trace_speedup"], p["pass"]) for p in cap["probes"]]
@@ -102,7 +133,7 @@ def test_judged_on_its_heaviest_window_every_probe_replays_the_dense_part(run_a,
 
 def test_the_validation_replay_judges_every_window_of_the_stretch(run_a, trace):
     v, raw = run_a["cap"]["validation"], run_a["doc"]["raw"]
-    n = len(load_trace(trace)) - 1   # every request but the one too long for the context
+    n = len(load_trace(trace)) - 1  # every request but the one too long for the context
     assert v["speed"] == pytest.approx(run_a["cap"]["trace_speedup"]) and v["window_s"] == WINDOW_S
     assert v["requests"] == n and len(v["windows"]) == WINDOWS
     for w in v["windows"]:
@@ -111,11 +142,12 @@ def test_the_validation_replay_judges_every_window_of_the_stretch(run_a, trace):
     assert sum(w["requests"] for w in v["windows"]) == n
     assert v["missed"] == [w["start_s"] for w in v["windows"] if not w["pass"]]
     assert v["pass"] == (not v["missed"])
-    samples = raw["validation_requests"]   # one per replayed request, in trace time
+    samples = raw["validation_requests"]  # one per replayed request, in trace time
     assert len(samples["trace_s"]) == len(samples["ttft_ms"]) == len(samples["tpot_ms"]) == n
     assert samples["trace_s"] == sorted(samples["trace_s"]) and samples["trace_s"][-1] == pytest.approx(
-        load_trace(trace).t[-1], abs=1e-3)
-    assert "samples" not in v   # the samples live in raw, not in metrics
+        load_trace(trace).t[-1], abs=1e-3
+    )
+    assert "samples" not in v  # the samples live in raw, not in metrics
 
 
 def test_judged_from_the_start_the_quiet_part_flatters_and_validation_says_not(run_a, run_b):
@@ -139,21 +171,38 @@ def test_the_report_plans_the_days_fleet_from_the_runs_figures(run_a):
     speed): the dense part then needs two replicas, the quiet part one."""
     cap = run_a["cap"]
     growth = round(2 * cap["trace_speedup"], 1)
-    proc = run_script("run_distributed_benchmark.py", "--from-results", str(run_a["dir"]), "--growth", str(growth),
-                      "--gpu-hour-usd", "2", timeout=120)
+    proc = run_script(
+        "run_distributed_benchmark.py",
+        "--from-results",
+        str(run_a["dir"]),
+        "--growth",
+        str(growth),
+        "--gpu-hour-usd",
+        "2",
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = run_a["dir"] / "report.md"
     assert report.exists()
     text = report.read_text()
     assert "The day's fleet" in text
-    fl = fleet_plan(cap["profile"]["windows"], cap["trace_speedup"] * cap["binding_work_per_s"], growth, 1, 1, 2,
-                    step_s=SCALE_STEP_S)   # the report's steps: 60 s (two 30 s windows)
+    fl = fleet_plan(
+        cap["profile"]["windows"],
+        cap["trace_speedup"] * cap["binding_work_per_s"],
+        growth,
+        1,
+        1,
+        2,
+        step_s=SCALE_STEP_S,
+    )  # the report's steps: 60 s (two 30 s windows)
     assert fl["step_s"] == 60
-    assert fl["static_replicas"] > 1   # the dense part needs more than one replica, the quiet part does not
+    assert fl["static_replicas"] > 1  # the dense part needs more than one replica, the quiet part does not
     assert min(fl["replicas_needed"]) == 1 and fl["autoscaled_gpu_hours_per_day"] < fl["static_gpu_hours_per_day"]
-    row = (f"| {fl['static_replicas']} x {ONE} | {fl['static_gpu_hours_per_day']:.1f} | "
-           f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl['static_usd_per_day'], 0)} | "
-           f"{num(fl['autoscaled_usd_per_day'], 0)} |")
+    row = (
+        f"| {fl['static_replicas']} x {ONE} | {fl['static_gpu_hours_per_day']:.1f} | "
+        f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl['static_usd_per_day'], 0)} | "
+        f"{num(fl['autoscaled_usd_per_day'], 0)} |"
+    )
     assert row in text, (row, [ln for ln in text.splitlines() if ln.startswith("| ")])
     assert (run_a["dir"] / "report_replicas_0.png").exists()
 
@@ -162,7 +211,7 @@ def test_judged_from_the_start_capacity_is_the_speed_up_and_the_workload_is_reco
     doc, cap, out = run_b["doc"], run_b["cap"], run_b["proc"].stdout
     w, tr = doc["config"]["workload"], load_trace(trace)
     assert w["source"] == "timed_trace" and w["sha256"] == tr.sha256 and w["requests"] == len(tr)
-    assert w["dropped"] == 1 and w["span_s"] == pytest.approx(tr.span_s, abs=1e-3)   # the 5,000-token one: > 4,096
+    assert w["dropped"] == 1 and w["span_s"] == pytest.approx(tr.span_s, abs=1e-3)  # the 5,000-token one: > 4,096
     assert cap["request_rate"] > 0 and cap["trace_speedup"] == pytest.approx(cap["request_rate"] / tr.mean_rate)
     assert cap["busiest_minute_rate"] == pytest.approx(cap["trace_speedup"] * tr.busiest_minute_rate())
     assert f"holds this trace at up to {cap['trace_speedup']:.3g} x its recorded rate" in out

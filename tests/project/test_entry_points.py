@@ -1,5 +1,6 @@
 """Every function the lab runs in a child process is named by a string ("module:function", for run_isolated):
 each one found in the code resolves to a function, so moving a module cannot break a child silently."""
+
 import ast
 import importlib
 import re
@@ -39,7 +40,10 @@ def test_every_string_named_child_entry_point_resolves():
 
 def test_every_module_and_script_imports():
     """A name a module imports from another must exist there (ruff sees one file at a time)."""
-    mods = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in sorted((ROOT / "common").rglob("*.py"))
-            if p.stem != "__main__"]
+    mods = [
+        ".".join(p.relative_to(ROOT).with_suffix("").parts)
+        for p in sorted((ROOT / "common").rglob("*.py"))
+        if p.stem != "__main__"
+    ]
     for name in mods + [p.stem for p in ROOT.glob("*.py")]:
         importlib.import_module(name)

@@ -1,14 +1,20 @@
 """Repository rules a reader relies on, checked on the files themselves: functions short enough to hold in one's
 head, scripts that never import each other, mechanisms imported at the top (only vLLM and torch are lazy, so
 --help stays instant), and no file naming where this project's own runs happen."""
+
 import ast
 import re
 import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ["test_tensor_parallel.py", "simulate_concurrent_requests.py", "benchmark_scaling.py",
-           "test_mixed_workload.py", "run_distributed_benchmark.py"]
+SCRIPTS = [
+    "test_tensor_parallel.py",
+    "simulate_concurrent_requests.py",
+    "benchmark_scaling.py",
+    "test_mixed_workload.py",
+    "run_distributed_benchmark.py",
+]
 MAX_FUNCTION_LINES = 80
 
 
@@ -27,8 +33,12 @@ def test_every_script_is_checked():
 
 
 def test_no_function_over_80_lines():
-    long = [f"{p.relative_to(ROOT)}:{f.lineno} {f.name} ({f.end_lineno - f.lineno + 1} lines)"
-            for p in _sources() for f in _functions(p) if f.end_lineno - f.lineno + 1 > MAX_FUNCTION_LINES]
+    long = [
+        f"{p.relative_to(ROOT)}:{f.lineno} {f.name} ({f.end_lineno - f.lineno + 1} lines)"
+        for p in _sources()
+        for f in _functions(p)
+        if f.end_lineno - f.lineno + 1 > MAX_FUNCTION_LINES
+    ]
     assert not long, long
 
 
@@ -37,8 +47,13 @@ def test_no_script_imports_a_script():
     hits = []
     for p in _sources():
         for node in ast.walk(ast.parse(p.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module
+                else []
+            )
             hits += [f"{p.relative_to(ROOT)}:{node.lineno} imports {n}" for n in names if n.split(".")[0] in mods]
     assert not hits, hits
 
@@ -54,9 +69,10 @@ def test_mechanisms_are_imported_at_the_top():
     assert not hits, hits
 
 
-PLACE = re.compile(r"workplace|device machine|device call|device time|device minute|\blent\b|nvidia-h200|shared/gpu",
-                   re.IGNORECASE)
-PROSE_PLACE = re.compile(r"\bsessions?\b", re.IGNORECASE)   # in prose only: code has aiohttp sessions
+PLACE = re.compile(
+    r"workplace|device machine|device call|device time|device minute|\blent\b|nvidia-h200|shared/gpu", re.IGNORECASE
+)
+PROSE_PLACE = re.compile(r"\bsessions?\b", re.IGNORECASE)  # in prose only: code has aiohttp sessions
 
 
 def test_no_file_names_the_place_the_project_is_developed_in():
@@ -76,6 +92,11 @@ def test_no_file_names_the_place_the_project_is_developed_in():
 def test_ruff_finds_nothing():
     """pyproject.toml's lint (pyflakes and pycodestyle, lines up to 120) over the whole tree."""
     import sys
-    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", "."], cwd=ROOT,
-                       capture_output=True, text=True)
+
+    r = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--output-format", "concise", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]

@@ -1,4 +1,5 @@
 """common.cli: lists of integers and vLLM's engine flags, parsed and refused."""
+
 import argparse
 
 import pytest

@@ -1,4 +1,5 @@
 """common/'s rooms are layers: a module imports only its own room and the rooms below it (common.LAYERS)."""
+
 import ast
 from pathlib import Path
 
@@ -28,8 +29,11 @@ def imported_rooms(path: Path) -> set[str]:
 
 
 def test_every_room_is_a_layer():
-    rooms = {p.stem if p.suffix == ".py" else p.name for p in ROOT.iterdir()
-             if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()}
+    rooms = {
+        p.stem if p.suffix == ".py" else p.name
+        for p in ROOT.iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()
+    }
     assert rooms == set(common.LAYERS)
 
 

@@ -1,16 +1,18 @@
 """The capacity search on synthetic verdicts (exact bracket and stop rule) and the probe verdict on synthetic
 request records with known answers; bad search settings are refused before anything runs."""
+
 import math
 
 import pytest
 
-from common.capacity.probe import Probe
-from common.capacity.search import CapacitySearch, ProbePlan, SearchSpec, SureFail, judge as judge_probe
-from common.capacity.stats import thin_samples
 from common.capacity.display import out_of_reach
 from common.capacity.drivers import probe_specs, search_async, search_sync
-from common.traffic.loadgen import RequestRecord
+from common.capacity.probe import Probe
+from common.capacity.search import CapacitySearch, ProbePlan, SearchSpec, SureFail
+from common.capacity.search import judge as judge_probe
+from common.capacity.stats import thin_samples
 from common.measure.metrics import percentile_with_unfinished
+from common.traffic.loadgen import RequestRecord
 from common.traffic.workloads import PoissonWorkload, RequestSpec, arrival_times
 from tests.conftest import ROOT
 
@@ -27,9 +29,20 @@ def _run(threshold: float, **kw) -> CapacitySearch:
     s = CapacitySearch(SearchSpec(slo=SLO, **kw))
     while (r := s.next_rate()) is not None:
         ok = r <= threshold
-        s.add(Probe.from_json({"offered_rate": r, "pass": ok, "bound_by": None if ok else "ttft",
-                               "output_throughput": r * 100, "achieved_rate": r, "arrived_rate": r, "unfinished": 0,
-                               "p99_ttft_ms": 100 if ok else 900}))
+        s.add(
+            Probe.from_json(
+                {
+                    "offered_rate": r,
+                    "pass": ok,
+                    "bound_by": None if ok else "ttft",
+                    "output_throughput": r * 100,
+                    "achieved_rate": r,
+                    "arrived_rate": r,
+                    "unfinished": 0,
+                    "p99_ttft_ms": 100 if ok else 900,
+                }
+            )
+        )
     return s
 
 
@@ -38,7 +51,7 @@ def test_bracket_doubles_then_bisects_to_the_resolution():
     assert [p.offered_rate for p in s.probes] == [1, 2, 4, 8, 16, 12, 14, 13, 13.5]
     res = s.result()
     assert res["request_rate"] == 13 and res["bracket"] == [13, 13.5] and res["converged"]
-    assert (13.5 - 13) / 13 <= 0.05 < (14 - 13) / 13   # it stopped at the first bracket inside 5 %, not before
+    assert (13.5 - 13) / 13 <= 0.05 < (14 - 13) / 13  # it stopped at the first bracket inside 5 %, not before
     assert res["bound_by"] == "ttft" and res["output_throughput"] == 1300
     assert len(res["probes"]) == 9 and "capacity 13 req/s" in res["verdict"]
 
@@ -52,7 +65,7 @@ def test_from_a_ceiling_the_search_bisects_toward_it_instead_of_doubling():
 def test_a_ceiling_that_read_low_falls_back_to_doubling():
     s = _run(15.0, start_rate=6.0, ceiling=10.0, resolution=0.05, max_probes=20)
     rates = [p.offered_rate for p in s.probes]
-    assert rates[:6] == [6, 8, 9, 9.5, 9.75, 10] and rates[6] == 20   # passed at the ceiling itself: doubles
+    assert rates[:6] == [6, 8, 9, 9.5, 9.75, 10] and rates[6] == 20  # passed at the ceiling itself: doubles
     assert s.result()["request_rate"] == 15.0 and s.result()["converged"]
 
 
@@ -65,35 +78,47 @@ def test_a_failing_start_halves_down_and_a_coarser_resolution_stops_sooner():
 def test_a_fail_certain_early_in_its_window_quarters_the_next_rate_until_something_passes():
     """The code trace on one H200: 0.43x failed for sure 5 s into a 35 s window, then halving took 3 more probes to a
     pass. A sure fail in the first quarter of the window quarters the rate; a late one (or any after a pass) halves."""
+
     def probe(rate, ok, at_s=None):
-        p = {"offered_rate": rate, "pass": ok, "bound_by": None if ok else "ttft", "output_throughput": rate,
-             "achieved_rate": rate, "arrived_rate": rate, "unfinished": 0, "window_s": [5.0, 40.0]}
+        p = {
+            "offered_rate": rate,
+            "pass": ok,
+            "bound_by": None if ok else "ttft",
+            "output_throughput": rate,
+            "achieved_rate": rate,
+            "arrived_rate": rate,
+            "unfinished": 0,
+            "window_s": [5.0, 40.0],
+        }
         if at_s is not None:
             p["stopped_early"] = {"term": "ttft", "target_ms": 500, "over": 8, "judged": 391, "at_s": at_s}
         return Probe.from_json(p)
+
     s = CapacitySearch(SearchSpec(slo=SLO, start_rate=8.0, max_probes=10))
-    s.add(probe(8.0, False, at_s=10.5))          # 5.5 s into 35 s: 16 %
+    s.add(probe(8.0, False, at_s=10.5))  # 5.5 s into 35 s: 16 %
     assert s.next_rate() == 2.0
-    s.add(probe(2.0, False, at_s=34.0))          # 83 %: halve
+    s.add(probe(2.0, False, at_s=34.0))  # 83 %: halve
     assert s.next_rate() == 1.0
-    s.add(probe(1.0, False))                     # a fail that ran to its end: halve
+    s.add(probe(1.0, False))  # a fail that ran to its end: halve
     assert s.next_rate() == 0.5
     s.add(probe(0.5, True))
-    s.add(probe(0.75, False, at_s=6.0))          # early, but after a pass: bisect as before
+    s.add(probe(0.75, False, at_s=6.0))  # early, but after a pass: bisect as before
     assert s.next_rate() == 0.625
 
 
 def test_slo_missed_at_every_rate_is_capacity_zero_not_a_crash():
     s = _run(0.001, start_rate=1.0)
     rates = [p.offered_rate for p in s.probes]
-    assert rates == [1 / 2 ** i for i in range(7)] and min(rates) == 1 / 64   # the floor: start / 64
+    assert rates == [1 / 2**i for i in range(7)] and min(rates) == 1 / 64  # the floor: start / 64
     res = s.result()
     assert res["request_rate"] == 0.0 and res["bound_by"] == "ttft"
     assert res["verdict"].startswith("capacity 0: p99 TTFT 900 ms at 0.0156 req/s")
     # the takeaway then puts one request's own latency beside the target: the SLO is out of reach, queue or not
     res["unloaded"], res["start"] = {"ttft_ms": 620.0, "tpot_ms": 3.0}, {"ceiling_rate": 3.125}
-    assert out_of_reach(res).startswith("No rate passed, down to 0.0156 req/s (0% of the saturation ceiling); one "
-                                        "request at a time had a median TTFT 620 ms against 500, TPOT 3 ms against 50")
+    assert out_of_reach(res).startswith(
+        "No rate passed, down to 0.0156 req/s (0% of the saturation ceiling); one "
+        "request at a time had a median TTFT 620 ms against 500, TPOT 3 ms against 50"
+    )
     assert out_of_reach(_run(2.0, start_rate=1.0).result()) is None
 
 
@@ -103,9 +128,16 @@ def test_probe_budget_caps_the_search():
     assert "no failing rate found" in s.result()["verdict"]
 
 
-@pytest.mark.parametrize("slo,pct,res,msg", [({}, 99, 0.05, "at least one"), ({"ttft": -1}, 99, 0.05, "> 0"),
-                                             (SLO, 0, 0.05, "percentile"), (SLO, 100.5, 0.05, "percentile"),
-                                             (SLO, 99, 0, "resolution")])
+@pytest.mark.parametrize(
+    "slo,pct,res,msg",
+    [
+        ({}, 99, 0.05, "at least one"),
+        ({"ttft": -1}, 99, 0.05, "> 0"),
+        (SLO, 0, 0.05, "percentile"),
+        (SLO, 100.5, 0.05, "percentile"),
+        (SLO, 99, 0, "resolution"),
+    ],
+)
 def test_bad_settings_raise(slo, pct, res, msg):
     with pytest.raises(ValueError, match=msg):
         SearchSpec(slo=slo, percentile=pct, resolution=res)
@@ -113,14 +145,21 @@ def test_bad_settings_raise(slo, pct, res, msg):
 
 def test_percentile_counts_unfinished_requests_as_infinite():
     assert percentile_with_unfinished([1, 2, 3, 4, 5], 0, 50) == 3
-    assert percentile_with_unfinished(list(range(1, 100)), 1, 99) == math.inf   # 1 % unfinished: p99 unbounded
-    assert percentile_with_unfinished(list(range(1, 200)), 1, 99) < math.inf     # 0.5 %: p99 still finite
+    assert percentile_with_unfinished(list(range(1, 100)), 1, 99) == math.inf  # 1 % unfinished: p99 unbounded
+    assert percentile_with_unfinished(list(range(1, 200)), 1, 99) < math.inf  # 0.5 %: p99 still finite
     assert percentile_with_unfinished([], 0, 99) is None
 
 
 def _rec(arrive, ttft, tpot, n=10, t0=100.0, finished=True):
-    r = RequestRecord(rid="r", klass="x", prompt_len=8, target_output_len=n, scheduled_s=t0 + arrive,
-                      start_s=t0 + arrive, first_token_s=t0 + arrive + ttft)
+    r = RequestRecord(
+        rid="r",
+        klass="x",
+        prompt_len=8,
+        target_output_len=n,
+        scheduled_s=t0 + arrive,
+        start_s=t0 + arrive,
+        first_token_s=t0 + arrive + ttft,
+    )
     if finished:
         r.end_s = r.first_token_s + tpot * (n - 1)
         r.output_len = n
@@ -137,7 +176,7 @@ def test_judge_keeps_up_and_meets_the_slo():
     assert p["arrived_rate"] == pytest.approx(10) and p["achieved_rate"] == pytest.approx(10)
     assert p["p99_ttft_ms"] == pytest.approx(100) and p["p99_tpot_ms"] == pytest.approx(20)
     assert p["output_throughput"] == pytest.approx(100)
-    assert p["keep_up"] == "ok" and abs(p["backlog_growth"]) < 1   # ~3 in flight throughout: no growth
+    assert p["keep_up"] == "ok" and abs(p["backlog_growth"]) < 1  # ~3 in flight throughout: no growth
     assert p["margin"] == pytest.approx(min((500 - 100) / 500, (50 - 20) / 50))
 
 
@@ -147,7 +186,7 @@ def test_judge_fails_an_engine_that_falls_behind_even_when_finished_requests_loo
     for i, r in enumerate(recs):
         r.end_s = 100.0 + 0.5 * (i + 1)
     p = judge(recs, 10.0, (1.0, 3.0), SearchSpec(slo={"ttft": 500.0}))
-    assert p["p99_ttft_ms"] == pytest.approx(100)   # the TTFT target alone would pass
+    assert p["p99_ttft_ms"] == pytest.approx(100)  # the TTFT target alone would pass
     assert not p["pass"] and p["bound_by"] == "keep_up" and p["achieved_rate"] == pytest.approx(2)
     # the backlog grows by (10 - 2) req/s over the 2 s window, beyond its Poisson spread: a fail, not "run again"
     assert p["keep_up"] == "grows" and p["backlog_growth"] == pytest.approx(16, abs=1) and not p["inconclusive"]
@@ -162,8 +201,15 @@ def _served(arrivals, service_s, servers, t0=100.0):
         k = min(range(servers), key=free.__getitem__)
         start = max(t0 + a, free[k])
         free[k] = start + service_s
-        r = RequestRecord(rid="r", klass="x", prompt_len=8, target_output_len=10, scheduled_s=t0 + a, start_s=t0 + a,
-                          first_token_s=start + 0.02)
+        r = RequestRecord(
+            rid="r",
+            klass="x",
+            prompt_len=8,
+            target_output_len=10,
+            scheduled_s=t0 + a,
+            start_s=t0 + a,
+            first_token_s=start + 0.02,
+        )
         r.end_s, r.output_len = start + service_s, 10
         recs.append(r)
     return recs
@@ -176,12 +222,16 @@ def test_an_unlucky_draw_is_run_again_longer_not_failed_while_a_real_overload_fa
     grew within its own spread: the rate runs again with a 2x window, and there (arrivals as offered) it passes.
     The same front end offered 1.25 x what it serves fails at once, on a window of the same size."""
     import numpy as np
+
     spec = SearchSpec(slo={"ttft": 500.0}, warmup_s=1.0, measure_s=4.0, min_requests=30)
-    arrivals = [*np.linspace(0, 1, 9, endpoint=False), *np.linspace(1, 4.5, 22, endpoint=False),
-                *np.linspace(4.5, 5, 18, endpoint=False)]
+    arrivals = [
+        *np.linspace(0, 1, 9, endpoint=False),
+        *np.linspace(1, 4.5, 22, endpoint=False),
+        *np.linspace(4.5, 5, 18, endpoint=False),
+    ]
     p = judge(_served(arrivals, 0.3, 6), 8.52, (1.0, 5.0), spec)
     assert p["p99_ttft_ms"] < 500 and p["achieved_rate"] == pytest.approx(8.5) and p["arrived_rate"] == 10
-    assert (p["achieved_rate"] * 4 + 2) < 0.95 * 40           # what the old rule (95 % of arrivals, less 2) failed
+    assert (p["achieved_rate"] * 4 + 2) < 0.95 * 40  # what the old rule (95 % of arrivals, less 2) failed
     assert p["keep_up"] == "undecided" and p["inconclusive"] and not p["pass"]
     s = CapacitySearch(SearchSpec(slo={"ttft": 500.0}, start_rate=8.52))
     s.add(Probe.from_json({**p, "offered_rate": 8.52}))
@@ -190,7 +240,7 @@ def test_an_unlucky_draw_is_run_again_longer_not_failed_while_a_real_overload_fa
     assert again["keep_up"] == "ok" and again["pass"]
     s.add(Probe.from_json(again))
     assert s.bracket() == (8.52, None) and s.stretch() == 1
-    over = _served(list(np.arange(0, 5, 1 / 25)), 0.3, 6)      # 25 req/s offered, 20 served
+    over = _served(list(np.arange(0, 5, 1 / 25)), 0.3, 6)  # 25 req/s offered, 20 served
     q = judge(over, 25.0, (1.0, 5.0), spec)
     assert q["keep_up"] == "grows" and not q["pass"] and not q["inconclusive"]
 
@@ -202,7 +252,7 @@ def test_a_rate_still_undecided_at_the_longest_window_counts_as_a_fail():
     assert s.next_rate() == 4.0 and s.stretch() == 2
     s.add(Probe.from_json(undecided))
     assert s.next_rate() == 4.0 and s.stretch() == 4
-    s.add(Probe.from_json(undecided))   # the MAX_STRETCH-th rerun: decided, as a fail
+    s.add(Probe.from_json(undecided))  # the MAX_STRETCH-th rerun: decided, as a fail
     assert not s.probes[-1].inconclusive and s.bracket() == (None, 4.0) and s.next_rate() == 2.0
 
 
@@ -210,18 +260,19 @@ def test_judge_counts_an_unfinished_request_against_the_slo():
     recs = [_rec(i / 10, 0.1, 0.02) for i in range(40)]
     recs[15] = _rec(1.5, 0.1, 0.02, finished=False)
     p = judge(recs, 10.0, (1.0, 3.0), SearchSpec(slo=SLO, percentile=99))
-    assert p["unfinished"] == 1 and p["p99_ttft_ms"] is None and not p["pass"]   # 1 of 20 > 1 %
+    assert p["unfinished"] == 1 and p["p99_ttft_ms"] is None and not p["pass"]  # 1 of 20 > 1 %
     assert p["p50_ttft_ms"] == pytest.approx(100)
 
 
 def test_plan_window_and_drain():
     plan = ProbePlan(warmup_s=2, measure_s=10, min_requests=100, slo=SLO, max_output_len=101)
-    assert plan.window(20.0) == (2, 12)          # 200 arrivals in 10 s: enough
-    assert plan.window(5.0) == (2, 22)           # stretched to 100 arrivals
-    assert plan.window(0.5) == (2, 42)           # never past 4 x measure_s
+    assert plan.window(20.0) == (2, 12)  # 200 arrivals in 10 s: enough
+    assert plan.window(5.0) == (2, 22)  # stretched to 100 arrivals
+    assert plan.window(0.5) == (2, 42)  # never past 4 x measure_s
     assert plan.drain_s() == pytest.approx(1.2 * (0.5 + 0.05 * 100) + 1)
-    load = probe_specs(plan, 20.0, PoissonWorkload(lambda n, seed: [RequestSpec([1], 4) for _ in range(n)], 4, {}),
-                       seed=3)
+    load = probe_specs(
+        plan, 20.0, PoissonWorkload(lambda n, seed: [RequestSpec([1], 4) for _ in range(n)], 4, {}), seed=3
+    )
     specs, window = load.specs, load.window
     t = [s.arrival_s for s in specs]
     assert t[0] == 0 and t[-1] < window[1] == 12 and 180 < len(t) < 300
@@ -247,7 +298,7 @@ def test_search_sync_drives_a_front_end_and_keeps_every_probe():
     seen = []
     res = search_sync(spec, plan, make, run_open, on_probe=seen.append)
     assert len(seen) == len(res["probes"]) >= 5
-    assert 4 <= res["request_rate"] < 12   # never above the 12 req/s it can serve; queueing binds TTFT first
+    assert 4 <= res["request_rate"] < 12  # never above the 12 req/s it can serve; queueing binds TTFT first
     assert res["request_rate"] == max(p["offered_rate"] for p in res["probes"] if p["pass"])
     assert not next(p for p in res["probes"] if p["offered_rate"] == res["bracket"][1])["pass"]
     # with no latency target to speak of, the keep-up rule alone stops it below the service rate
@@ -270,6 +321,7 @@ def test_search_async_keeps_the_probes_when_the_server_goes_away():
             if self.dead:
                 raise ConnectionRefusedError("Connection refused")
             import time
+
             rec.start_s = time.perf_counter()
             rec.add_tokens(time.perf_counter() + 0.001, spec.output_len)
             rec.end_s = time.perf_counter() + 0.002
@@ -282,12 +334,18 @@ def test_search_async_keeps_the_probes_when_the_server_goes_away():
         seen.append(p)
         backend.dead = len(seen) >= 2
 
-    res = asyncio.run(search_async(spec, ProbePlan.from_spec(spec, 4),
-                                   PoissonWorkload(lambda n, seed: [RequestSpec([1], 4) for _ in range(n)], 4, {}),
-                                   backend, on_probe=on_probe))
+    res = asyncio.run(
+        search_async(
+            spec,
+            ProbePlan.from_spec(spec, 4),
+            PoissonWorkload(lambda n, seed: [RequestSpec([1], 4) for _ in range(n)], 4, {}),
+            backend,
+            on_probe=on_probe,
+        )
+    )
     assert len(res["probes"]) == 3 and res["probes"][0]["pass"] and res["probes"][1]["pass"]
     assert "Connection refused" in res["failed"] and "search FAILED" in res["verdict"]
-    assert res["request_rate"] == 100.0   # what the finished probes established is kept
+    assert res["request_rate"] == 100.0  # what the finished probes established is kept
 
 
 def test_a_term_limited_to_a_class_judges_only_that_class():
@@ -299,7 +357,7 @@ def test_a_term_limited_to_a_class_judges_only_that_class():
     everyone = judge(recs, 10.0, (1.0, 3.0), SearchSpec(slo=SLO))
     assert short_only["p99_ttft_ms"] == pytest.approx(100) and short_only["term_class"] == {"ttft": "short"}
     assert everyone["p99_ttft_ms"] == pytest.approx(3000) and not everyone["pass"]
-    assert short_only["p99_tpot_ms"] == pytest.approx(20)   # TPOT still over every request
+    assert short_only["p99_tpot_ms"] == pytest.approx(20)  # TPOT still over every request
     # long requests keep the drain open for at least the window when the SLO does not bound their E2E
     plan = ProbePlan.from_spec(SearchSpec(slo=SLO, term_class={"ttft": "short"}, measure_s=20), 10)
     assert plan.drain_s() == pytest.approx(21.0)
@@ -318,20 +376,20 @@ def test_sure_fail_stops_exactly_when_the_percentile_can_no_longer_be_met():
     """200 judged arrivals at p99: numpy's percentile lands between ranks 197 and 198, so 3 requests over the
     target decide it whatever the other 197 do, and 2 do not. The stop agrees with the verdict of the full run."""
     spec = SearchSpec(slo={"ttft": 500.0}, percentile=99)
-    arr = [i / 100 for i in range(300)]                       # 100 req/s for 3 s; window [1, 3): 200 judged
+    arr = [i / 100 for i in range(300)]  # 100 req/s for 3 s; window [1, 3): 200 judged
     specs, window = _specs(arr), (1.0, 3.0)
     stop = SureFail(specs, window, spec)
     assert stop.need == {"ttft": 3}
     t0 = 100.0
-    recs = [_rec(a, 0.1, 0.01, t0=t0) for a in arr[:150]]   # sent so far, 50 of them judged, all fast
-    recs += [RequestRecord("r", "x", 3, 10) for _ in arr[150:]]   # not sent yet
-    slow = [120, 130]                                          # two judged requests 0.51 s to their first token
+    recs = [_rec(a, 0.1, 0.01, t0=t0) for a in arr[:150]]  # sent so far, 50 of them judged, all fast
+    recs += [RequestRecord("r", "x", 3, 10) for _ in arr[150:]]  # not sent yet
+    slow = [120, 130]  # two judged requests 0.51 s to their first token
     for i in slow:
         recs[i] = _rec(arr[i], 0.51, 0.01, t0=t0)
     recs[140] = RequestRecord("r", "x", 3, 10, scheduled_s=t0 + arr[140], start_s=t0 + arr[140])  # no token yet
-    assert stop(recs, t0, t0 + 1.5) is None                    # 2 over: p99 could still pass
-    assert stop(recs, t0, t0 + arr[140] + 0.4) is None         # waiting 0.4 s: not over yet
-    why = stop(recs, t0, t0 + arr[140] + 0.6)                  # waiting 0.6 s: the third
+    assert stop(recs, t0, t0 + 1.5) is None  # 2 over: p99 could still pass
+    assert stop(recs, t0, t0 + arr[140] + 0.4) is None  # waiting 0.4 s: not over yet
+    why = stop(recs, t0, t0 + arr[140] + 0.6)  # waiting 0.6 s: the third
     assert why and "3 of the 200 requests it judges already over the TTFT target" in why
     assert stop.stopped == {"term": "ttft", "target_ms": 500.0, "over": 3, "judged": 200, "at_s": pytest.approx(2.0)}
     # the full run agrees: the other 197 at their best (all fast) still fail p99, by the three slow ones ...
@@ -355,14 +413,14 @@ def test_sure_fail_counts_only_the_class_a_term_judges_and_tpot_only_when_finish
     specs = _specs(arr)
     for i, s in enumerate(specs):
         s.klass = "long" if i % 2 else "short"
-    stop = SureFail(specs, (1.0, 3.0), spec)                   # 20 judged: 10 short
-    assert stop.need == {"ttft": 10 - 4, "tpot": 20 - 9}       # n - floor((n - 1) / 2)
+    stop = SureFail(specs, (1.0, 3.0), spec)  # 20 judged: 10 short
+    assert stop.need == {"ttft": 10 - 4, "tpot": 20 - 9}  # n - floor((n - 1) / 2)
     t0 = 0.0
-    recs = [_rec(a, 2.0 if i % 2 else 0.1, 0.06, t0=t0) for i, a in enumerate(arr)]   # long ones' TTFT: not judged
-    for r in recs:   # every request has its first token and is still decoding: TPOT not known yet
+    recs = [_rec(a, 2.0 if i % 2 else 0.1, 0.06, t0=t0) for i, a in enumerate(arr)]  # long ones' TTFT: not judged
+    for r in recs:  # every request has its first token and is still decoding: TPOT not known yet
         r.end_s, r.output_len = None, 0
     assert stop(recs, t0, 10.0) is None
-    for r in recs[:25]:   # 15 judged requests finish with 60 ms per token
+    for r in recs[:25]:  # 15 judged requests finish with 60 ms per token
         r.end_s, r.output_len = r.first_token_s + 0.06 * 9, 10
     assert "15 of the 20 requests it judges already over the TPOT target" in stop(recs, t0, 10.0)
 
@@ -397,7 +455,7 @@ def test_an_open_loop_probe_stops_as_soon_as_it_has_surely_failed():
         stop.stopped["over"] >= stop.need["ttft"] == 2
     )  # p99 of ~50 judged: two over decide it (checked every 0.25 s)
     assert all(r.error.startswith("probe stopped: ") for r in recs if not r.ok)
-    assert any(r.start_s is None for r in recs)             # the rest of the window was never sent
+    assert any(r.start_s is None for r in recs)  # the rest of the window was never sent
     p = judge(recs, 50.0, window, spec, stopped=stop.stopped)
     assert not p["pass"] and p["bound_by"] == "ttft" and p["stopped_early"] == stop.stopped
 
@@ -406,7 +464,7 @@ def test_judge_counts_the_requests_each_term_is_taken_over():
     recs = [_rec(i / 10, 0.1, 0.02) for i in range(40)]
     for i, r in enumerate(recs):
         r.klass = "long" if i % 4 == 0 else "short"
-    recs[13] = _rec(1.3, 0.1, 0.02, finished=False)   # an unfinished short request still counts against the SLO
+    recs[13] = _rec(1.3, 0.1, 0.02, finished=False)  # an unfinished short request still counts against the SLO
     recs[13].klass = "short"
     p = judge(recs, 10.0, (1.0, 3.0), SearchSpec(slo=SLO, term_class={"ttft": "short"}))
     # window [1, 3): arrivals 10..29, of which 10, 12, ..., i % 4 == 0 are long: 5 long, 15 short
@@ -414,21 +472,33 @@ def test_judge_counts_the_requests_each_term_is_taken_over():
 
 
 def _probe(rate, ok, n, stopped_of=None):
-    p = {"offered_rate": rate, "pass": ok, "bound_by": None if ok else "ttft", "output_throughput": rate * 100,
-         "achieved_rate": rate, "arrived_rate": rate, "unfinished": 0, "p99_ttft_ms": 100 if ok else 900,
-         "judged_by_term": {"ttft": n, "tpot": n + 10}}
+    p = {
+        "offered_rate": rate,
+        "pass": ok,
+        "bound_by": None if ok else "ttft",
+        "output_throughput": rate * 100,
+        "achieved_rate": rate,
+        "arrived_rate": rate,
+        "unfinished": 0,
+        "p99_ttft_ms": 100 if ok else 900,
+        "judged_by_term": {"ttft": n, "tpot": n + 10},
+    }
     if stopped_of:
         p["stopped_early"] = {"term": "ttft", "target_ms": 500.0, "over": 2, "judged": stopped_of, "at_s": 3.0}
     return Probe.from_json(p)
 
 
-@pytest.mark.parametrize("n_at,n_above,stopped_of,thin", [
-    (40, 150, None, 40),      # p99 of 40 requests: between the two largest, one late request decides
-    (150, 99, None, 99),      # the failure just above the capacity is as thin
-    (100, 120, None, 100),    # p99 of 100: sorted index 98.01, still between the two largest
-    (101, 120, None, None),   # p99 of 101: index 99, the second largest itself: two late requests are needed
-    (150, 20, 160, None),     # a probe stopped early is judged over its whole window (160), not the 20 it saw
-    (150, 20, 60, 60)])
+@pytest.mark.parametrize(
+    "n_at,n_above,stopped_of,thin",
+    [
+        (40, 150, None, 40),  # p99 of 40 requests: between the two largest, one late request decides
+        (150, 99, None, 99),  # the failure just above the capacity is as thin
+        (100, 120, None, 100),  # p99 of 100: sorted index 98.01, still between the two largest
+        (101, 120, None, None),  # p99 of 101: index 99, the second largest itself: two late requests are needed
+        (150, 20, 160, None),  # a probe stopped early is judged over its whole window (160), not the 20 it saw
+        (150, 20, 60, 60),
+    ],
+)
 def test_a_capacity_resting_on_too_few_requests_for_its_percentile_says_so(n_at, n_above, stopped_of, thin):
     s = CapacitySearch(SearchSpec(slo=SLO, start_rate=8.0, resolution=0.3))
     s.add(_probe(8.0, True, n_at))
@@ -443,7 +513,7 @@ def test_a_capacity_resting_on_too_few_requests_for_its_percentile_says_so(n_at,
     s90.add(_probe(8.0, True, n_at))
     s90.add(_probe(10.0, False, n_above, stopped_of))
     assert thin_samples(s90.result()) is None
-    assert thin_samples({"percentile": 99.0, "request_rate": 1.0}) is None   # a JSON from before the counts
+    assert thin_samples({"percentile": 99.0, "request_rate": 1.0}) is None  # a JSON from before the counts
 
 
 def test_a_probe_reads_back_from_every_sample_file_as_it_was_written():
@@ -453,6 +523,7 @@ def test_a_probe_reads_back_from_every_sample_file_as_it_was_written():
     import glob
     import json
     from pathlib import Path
+
     root = ROOT / "docs" / "sample_results"
     seen = 0
     for path in glob.glob(str(root / "**" / "*.json"), recursive=True):
@@ -465,7 +536,7 @@ def test_a_probe_reads_back_from_every_sample_file_as_it_was_written():
             q = cap["percentile"]
             assert p.ms(q, "ttft") == written.get(f"p{q:g}_ttft_ms")
             seen += 1
-    assert seen > 100   # the sample runs hold a few hundred probes
+    assert seen > 100  # the sample runs hold a few hundred probes
 
 
 def test_a_judged_probe_is_written_with_its_keys_in_their_order():
@@ -474,9 +545,27 @@ def test_a_judged_probe_is_written_with_its_keys_in_their_order():
     p.note.update({"trace_speedup": 2.0})
     p.wall_s = 3.5
     keys = list(p.to_json())
-    assert keys[:9] == ["offered_rate", "arrived_rate", "achieved_rate", "output_throughput", "requests",
-                        "judged_requests", "unfinished", "window_s", "judged_by_term"]
+    assert keys[:9] == [
+        "offered_rate",
+        "arrived_rate",
+        "achieved_rate",
+        "output_throughput",
+        "requests",
+        "judged_requests",
+        "unfinished",
+        "window_s",
+        "judged_by_term",
+    ]
     assert keys[9:12] == ["p50_ttft_ms", "p99_ttft_ms", "mean_ttft_ms"]
-    assert keys[-9:] == ["backlog_noise", "pass", "margin", "bound_by", "margins", "inconclusive", "whole_run",
-                         "trace_speedup", "wall_s"]
+    assert keys[-9:] == [
+        "backlog_noise",
+        "pass",
+        "margin",
+        "bound_by",
+        "margins",
+        "inconclusive",
+        "whole_run",
+        "trace_speedup",
+        "wall_s",
+    ]
     assert Probe.from_json(p.to_json()).to_json() == p.to_json()

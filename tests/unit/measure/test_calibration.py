@@ -1,4 +1,5 @@
 """common.measure.calibration: the verdict of ours against vllm bench."""
+
 from common.measure.calibration import calibration_verdict
 
 
@@ -44,9 +45,14 @@ def _interleaved(monkeypatch, tmp_path, runs: int) -> tuple[dict, list[str]]:
 
 def test_ours_and_the_bench_alternate_each_run_on_its_own_seed(monkeypatch, tmp_path):
     m, calls = _interleaved(monkeypatch, tmp_path, 3)
-    assert calls == ["ours seed=38 offline_only=True tp=1", "bench scaling_x_run1.json",
-                     "ours seed=69 offline_only=True tp=1", "bench scaling_x_run2.json",
-                     "ours seed=100 offline_only=True tp=1", "bench scaling_x_run3.json"]
+    assert calls == [
+        "ours seed=38 offline_only=True tp=1",
+        "bench scaling_x_run1.json",
+        "ours seed=69 offline_only=True tp=1",
+        "bench scaling_x_run2.json",
+        "ours seed=100 offline_only=True tp=1",
+        "bench scaling_x_run3.json",
+    ]
     assert [r["who"] for r in m["calibration_runs"]] == ["ours", "vllm bench"] * 3
     assert m["ours_interleaved_output_throughput_runs"] == [100.0, 120.0, 110.0]
     assert m["vllm_bench_output_throughput_runs"] == [100.0, 105.0, 95.0]

@@ -1,7 +1,8 @@
 """common.measure.hwmon: why a timed run was slow (CPU-bound engine, clock or power drop, unexplained), and the
 engine core's share of a core."""
-from common.runtime import hardware
+
 from common.measure.hwmon import HardwareSampler, explain_slow_run, explain_spread
+from common.runtime import hardware
 
 FAST = {"output_throughput": 8000, "gpu_busy_pct": 98.0, "sm_clock_mhz": 1980, "power_w": 690, "engine_cpu_pct": 70}
 
@@ -28,8 +29,11 @@ def test_unexplained_and_no_samples():
 
 
 def test_spread_names_the_slowest_run():
-    detail = [{**FAST, "output_throughput": 6600, "gpu_busy_pct": 80, "engine_cpu_pct": 100}, FAST,
-              {**FAST, "output_throughput": 7900}]
+    detail = [
+        {**FAST, "output_throughput": 6600, "gpu_busy_pct": 80, "engine_cpu_pct": 100},
+        FAST,
+        {**FAST, "output_throughput": 7900},
+    ]
     assert explain_spread(detail).startswith("run 1 slowest: CPU-bound engine")
     assert explain_spread([FAST]) is None
 
@@ -37,6 +41,7 @@ def test_spread_names_the_slowest_run():
 def test_sampler_measures_the_engine_core_share_of_one_core():
     """On this process (no engine core child): a busy loop reads far above a sleep, and never above one core."""
     import time
+
     with HardwareSampler() as busy:
         t = time.perf_counter()
         while time.perf_counter() - t < 0.3:

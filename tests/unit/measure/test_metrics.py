@@ -1,4 +1,5 @@
 """common.measure.metrics: percentiles named as vllm bench names them, fairness, stage timing."""
+
 import time
 
 import numpy as np
@@ -40,7 +41,7 @@ def test_interval_spans_what_three_runs_can_give():
     # medians of 3 resampled values from {0.9, 1.0, 1.1} reach 0.9 and 1.1 with probability 7/27 each
     lo, hi = ratio_of_medians_ci([0.9, 1.0, 1.1], [1.0, 1.0, 1.0])
     assert (lo, hi) == (pytest.approx(0.9), pytest.approx(1.1))
-    lo, hi = ratio_of_medians_ci([0.9, 1.0, 1.1], [1.0, 1.0, 1.0], level=0.2)   # the middle 20 %: the median only
+    lo, hi = ratio_of_medians_ci([0.9, 1.0, 1.1], [1.0, 1.0, 1.0], level=0.2)  # the middle 20 %: the median only
     assert lo == hi == pytest.approx(1.0)
 
 

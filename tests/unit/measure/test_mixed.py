@@ -6,13 +6,22 @@ def test_mixed_reference_runs_share_no_prompt_with_the_mixed_run():
     times as the mixed requests, but none of their prompts (not even a first KV block) may reach the mixed
     run through the prefix cache."""
     from common.measure.mixed import workload
-    cfg = {"seed": 3, "num_requests": 60, "long_fraction": 0.2, "request_rate": 5.0, "long_len": (300, 400),
-           "short_len": (16, 64), "output_len": 8}
+
+    cfg = {
+        "seed": 3,
+        "num_requests": 60,
+        "long_fraction": 0.2,
+        "request_rate": 5.0,
+        "long_len": (300, 400),
+        "short_len": (16, 64),
+        "output_len": 8,
+    }
     alone, long_ref, mixed = workload(cfg, 1000)
     shorts = [s for s in mixed if s.klass == "short"]
     assert [len(a.prompt_token_ids) for a in alone] == [len(s.prompt_token_ids) for s in shorts]
     assert [a.arrival_s for a in alone] == [s.arrival_s for s in shorts]
     assert len(long_ref) == 1 and len(long_ref[0].prompt_token_ids) == len(
-        next(s for s in mixed if s.klass == "long").prompt_token_ids)
+        next(s for s in mixed if s.klass == "long").prompt_token_ids
+    )
     first_blocks = {tuple(s.prompt_token_ids[:16]) for s in mixed}
     assert not any(tuple(r.prompt_token_ids[:16]) in first_blocks for r in alone + long_ref)

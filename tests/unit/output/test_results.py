@@ -1,4 +1,5 @@
 """common.output.results: one JSON and CSV per run, written atomically, read back past foreign files."""
+
 import json
 import signal
 
@@ -10,8 +11,9 @@ from common.output import results
 def test_save_run_writes_schema_and_csv_atomically(tmp_path):
     p = results.run_path(tmp_path, "tensor_parallel", "Qwen/Qwen2.5-7B", 2, "20260101-000000")
     assert p.name == "tensor_parallel_Qwen-Qwen2.5-7B_tp2_20260101-000000.json"
-    results.save_run(p, experiment="tensor_parallel", config={"tp": 2}, metrics={"x_s": 1.5, "tp": 2},
-                     raw={"samples": [1, 2]})
+    results.save_run(
+        p, experiment="tensor_parallel", config={"tp": 2}, metrics={"x_s": 1.5, "tp": 2}, raw={"samples": [1, 2]}
+    )
     doc = json.loads(p.read_text())
     for key in results.REQUIRED_KEYS:
         assert key in doc
@@ -26,14 +28,28 @@ def test_save_run_writes_schema_and_csv_atomically(tmp_path):
 
 def test_result_json_keeps_each_raw_sample_on_one_line(tmp_path):
     reqs = [{"ttft_ms": 10.5 + i, "itl_ms": [1.0, 2.0, 3.0], "error": None} for i in range(50)]
-    p = results.save_run(tmp_path / "r.json", experiment="e", config={"engine": {"tp": 1}},
-                         metrics={"m": [1, 2]}, raw={"requests": reqs, "empty": [], "note": "x"},
-                         failure={"kind": "oom"})
+    p = results.save_run(
+        tmp_path / "r.json",
+        experiment="e",
+        config={"engine": {"tp": 1}},
+        metrics={"m": [1, 2]},
+        raw={"requests": reqs, "empty": [], "note": "x"},
+        failure={"kind": "oom"},
+    )
     text = p.read_text()
     doc = json.loads(text)
     assert doc["raw"] == {"requests": reqs, "empty": [], "note": "x"} and doc["failure"] == {"kind": "oom"}
-    assert list(doc) == ["schema_version", "experiment", "created", "status", "config", "environment", "metrics",
-                         "raw", "failure"]
+    assert list(doc) == [
+        "schema_version",
+        "experiment",
+        "created",
+        "status",
+        "config",
+        "environment",
+        "metrics",
+        "raw",
+        "failure",
+    ]
     lines = text.splitlines()
     assert sum('"ttft_ms"' in ln for ln in lines) == 50  # one line per sample, not one per number
     assert '    "engine": {' in lines  # the rest stays indented for reading
@@ -73,7 +89,7 @@ def test_a_step_that_raises_is_the_runs_failure_and_the_run_goes_on(measured, mo
     assert f"fault injected by {results.FAULT_ENV}" in doc["failure"]["message"]
     assert doc["steps"]["the step"].startswith("failed: RuntimeError")
     assert "the step FAILED (RuntimeError: fault injected" in capsys.readouterr().out
-    assert results.any_failed([measured])   # exit 1
+    assert results.any_failed([measured])  # exit 1
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The report's recommendation on fixture result files with known numbers: it answers for all the devices the
 reader has (the best N-device layout, never TP alone when DP read higher) and whether fewer would do."""
+
 import re
 
 from common.output.results import environment, run_path, save_run
@@ -7,19 +8,47 @@ from tests.conftest import ROOT, run_script
 
 
 def _layout(name, gpus, tp, dp, out, cap=None):
-    m = {"layout": name, "gpus": gpus, "tp": tp, "pp": 1, "dp": dp, "output_throughput": out,
-         "batch1_decode_tokens_per_s": 200.0 * tp, "batch1_tpot_ms": 5.0 / tp, "median_ttft_ms": 40.0,
-         "median_tpot_ms": 6.0, "p99_e2el_ms": 900.0, "p99_ttft_ms": 80.0, "p99_tpot_ms": 8.0,
-         "output_throughput_spread_pct": 2.0, "offline_runs": 3, "output_throughput_runs": [out] * 3}
+    m = {
+        "layout": name,
+        "gpus": gpus,
+        "tp": tp,
+        "pp": 1,
+        "dp": dp,
+        "output_throughput": out,
+        "batch1_decode_tokens_per_s": 200.0 * tp,
+        "batch1_tpot_ms": 5.0 / tp,
+        "median_ttft_ms": 40.0,
+        "median_tpot_ms": 6.0,
+        "p99_e2el_ms": 900.0,
+        "p99_ttft_ms": 80.0,
+        "p99_tpot_ms": 8.0,
+        "output_throughput_spread_pct": 2.0,
+        "offline_runs": 3,
+        "output_throughput_runs": [out] * 3,
+    }
     if cap is not None:
         slo = {"ttft": 500.0, "tpot": 50.0}
-        probes = [{"offered_rate": cap, "pass": True, "output_throughput": cap * 100, "p50_tpot_ms": 10.0},
-                  {"offered_rate": cap * 1.05, "pass": False, "output_throughput": cap * 102, "p50_tpot_ms": 40.0}]
-        m["capacity"] = {"request_rate": cap, "output_throughput": cap * 100, "slo": slo, "percentile": 99.0,
-                         "bound_by": "tpot", "probes": probes}
-        m.update({"capacity_request_rate": cap, "capacity_output_throughput": cap * 100,
-                  "capacity_request_rate_per_gpu": cap / gpus, "capacity_output_throughput_per_gpu": cap * 100 / gpus,
-                  "capacity_bound_by": "tpot"})
+        probes = [
+            {"offered_rate": cap, "pass": True, "output_throughput": cap * 100, "p50_tpot_ms": 10.0},
+            {"offered_rate": cap * 1.05, "pass": False, "output_throughput": cap * 102, "p50_tpot_ms": 40.0},
+        ]
+        m["capacity"] = {
+            "request_rate": cap,
+            "output_throughput": cap * 100,
+            "slo": slo,
+            "percentile": 99.0,
+            "bound_by": "tpot",
+            "probes": probes,
+        }
+        m.update(
+            {
+                "capacity_request_rate": cap,
+                "capacity_output_throughput": cap * 100,
+                "capacity_request_rate_per_gpu": cap / gpus,
+                "capacity_output_throughput_per_gpu": cap * 100 / gpus,
+                "capacity_bound_by": "tpot",
+            }
+        )
     return m
 
 
@@ -31,14 +60,25 @@ CPU_BOX = {**environment(), "gpus": [], "gpu_count": 0, "driver": None, "cuda": 
 def _write(folder, layouts, stamp="20261201-120000", shape=(64, 16), **config):
     for m in layouts:
         path = run_path(folder, "scaling", "fixture", f"{m['tp']}pp1dp{m['dp']}", stamp)
-        save_run(path, experiment="scaling", config={"engine": {"model": "fixture-model"}, "num_prompts": 100,
-                                                     "input_len": shape[0], "output_len": shape[1], **config},
-                 metrics=m, env=CPU_BOX)
+        save_run(
+            path,
+            experiment="scaling",
+            config={
+                "engine": {"model": "fixture-model"},
+                "num_prompts": 100,
+                "input_len": shape[0],
+                "output_len": shape[1],
+                **config,
+            },
+            metrics=m,
+            env=CPU_BOX,
+        )
 
 
 def _report(folder, *args):
-    proc = run_script("run_distributed_benchmark.py", "--from-results", str(folder), "--gpu-hour-usd", "3.0", *args,
-                      timeout=120)
+    proc = run_script(
+        "run_distributed_benchmark.py", "--from-results", str(folder), "--gpu-hour-usd", "3.0", *args, timeout=120
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     return (folder / "report.md").read_text()
 
@@ -48,24 +88,33 @@ def _paragraph(report):
 
 
 def test_dp_faster_than_tp_is_what_the_paragraph_names(tmp_path):
-    _write(tmp_path, [_layout("1 GPU", 1, 1, 1, 1000.0), _layout("TP2", 2, 2, 1, 1500.0),
-                      _layout("DP2", 2, 1, 2, 1980.0)])
+    _write(
+        tmp_path, [_layout("1 GPU", 1, 1, 1, 1000.0), _layout("TP2", 2, 2, 1, 1500.0), _layout("DP2", 2, 1, 2, 1980.0)]
+    )
     report = _report(tmp_path)
     para = _paragraph(report)
     assert "To use all 2 CPU ranks, run DP2: 1,980 out tok/s offline, 1.98x one CPU rank (99% efficiency)" in para
     assert "others on 2: TP2 1,500" in para
-    assert "1.50x" not in para and "Going from 1 to" not in report   # TP's speedup is never quoted as "1 to N"
+    assert "1.50x" not in para and "Going from 1 to" not in report  # TP's speedup is never quoted as "1 to N"
     assert "- **Using all 2 CPU ranks:** DP2:" in report
     # 990 per rank for DP2 against 1,000 for one rank, 1 % apart: a tie, said as one (not "fewer ranks do")
-    assert ("- **Would fewer CPU ranks do?** They cost the same: a single CPU rank gives 1000 out tok/s per CPU rank "
-            "and DP2 990, 1.0 % apart, within the noise (+-5 %") in report
+    assert (
+        "- **Would fewer CPU ranks do?** They cost the same: a single CPU rank gives 1000 out tok/s per CPU rank "
+        "and DP2 990, 1.0 % apart, within the noise (+-5 %"
+    ) in report
     assert "Rent as many replicas as your total needs (1,980 vs 1,000 out tok/s offline)." in report
 
 
 def test_all_n_pick_goes_by_slo_capacity_when_measured(tmp_path):
     # TP2 is faster offline, but DP2 serves more requests within the SLO: the all-N pick follows capacity
-    _write(tmp_path, [_layout("1 GPU", 1, 1, 1, 1000.0, cap=10.0), _layout("TP2", 2, 2, 1, 2100.0, cap=14.0),
-                      _layout("DP2", 2, 1, 2, 1900.0, cap=23.0)])
+    _write(
+        tmp_path,
+        [
+            _layout("1 GPU", 1, 1, 1, 1000.0, cap=10.0),
+            _layout("TP2", 2, 2, 1, 2100.0, cap=14.0),
+            _layout("DP2", 2, 1, 2, 1900.0, cap=23.0),
+        ],
+    )
     report = _report(tmp_path)
     key = "p99 TTFT <= 500 ms, p99 TPOT <= 50 ms"
     assert "## Serving capacity under the SLO" in report and f"**{key}**" in report
@@ -89,17 +138,25 @@ def test_all_n_pick_goes_by_slo_capacity_when_measured(tmp_path):
 def test_two_workloads_in_one_folder_are_never_compared(tmp_path):
     """An older 64/16 run and a newer 64/32 run of the same layouts: the report reads the newest workload only,
     says so, lists the other apart, and reports on the other when asked; an ambiguous --workload is refused."""
-    _write(tmp_path, [_layout("1 GPU", 1, 1, 1, 775.0, cap=7.0), _layout("TP2", 2, 2, 1, 1200.0, cap=9.0)],
-           stamp="20261201-110000", shape=(64, 16))
-    _write(tmp_path, [_layout("1 GPU", 1, 1, 1, 409.0, cap=4.0), _layout("TP2", 2, 2, 1, 700.0, cap=5.0)],
-           stamp="20261201-120000", shape=(64, 32))
+    _write(
+        tmp_path,
+        [_layout("1 GPU", 1, 1, 1, 775.0, cap=7.0), _layout("TP2", 2, 2, 1, 1200.0, cap=9.0)],
+        stamp="20261201-110000",
+        shape=(64, 16),
+    )
+    _write(
+        tmp_path,
+        [_layout("1 GPU", 1, 1, 1, 409.0, cap=4.0), _layout("TP2", 2, 2, 1, 700.0, cap=5.0)],
+        stamp="20261201-120000",
+        shape=(64, 32),
+    )
     report = _report(tmp_path)
     assert "Workload: fixture-model: 64 in / 32 out tokens, 100 prompts" in report
     mine, others = report.split("## Other workloads in this folder")
     cap_rows = [
         ln for ln in mine.split("## Serving capacity under the SLO")[1].splitlines() if ln.startswith("| 1 GPU")
     ]
-    assert cap_rows == ["| 1 GPU | 1 | 4.0 | 4.0 | 400 | 2.083 | tpot | 2 |"]   # one row, of this workload
+    assert cap_rows == ["| 1 GPU | 1 | 4.0 | 4.0 | 400 | 2.083 | tpot | 2 |"]  # one row, of this workload
     assert "| 775 |" not in mine and "| 1200 |" not in mine and "1,200" not in mine
     assert "| fixture-model: 64 in / 16 out tokens, 100 prompts | 2 |" in others and "| 1,200 | 9 |" in others
     assert "--workload" in others
@@ -112,8 +169,14 @@ def test_two_workloads_in_one_folder_are_never_compared(tmp_path):
 
 
 def test_fleet_for_a_target_rate_picks_the_cheapest_layout_that_holds_it(tmp_path):
-    _write(tmp_path, [_layout("1 GPU", 1, 1, 1, 1000.0, cap=10.0), _layout("TP2", 2, 2, 1, 2100.0, cap=14.0),
-                      _layout("DP2", 2, 1, 2, 1900.0, cap=21.0)])
+    _write(
+        tmp_path,
+        [
+            _layout("1 GPU", 1, 1, 1, 1000.0, cap=10.0),
+            _layout("TP2", 2, 2, 1, 2100.0, cap=14.0),
+            _layout("DP2", 2, 1, 2, 1900.0, cap=21.0),
+        ],
+    )
     report = _report(tmp_path, "--target-rate", "50")
     fleet = report.split("## Fleet for 50 req/s")[1].split("## ")[0]
     rows = [
@@ -135,6 +198,7 @@ def test_the_h200_trace_report_puts_the_synthetic_shape_beside_the_trace_and_fla
     a window says so, with the load it would run at."""
     import json
     import shutil
+
     src = ROOT / "docs/sample_results/h200x1/traces/2026-12-05"
     for p in src.glob("*.json"):
         shutil.copy(p, tmp_path / p.name)
@@ -144,15 +208,22 @@ def test_the_h200_trace_report_puts_the_synthetic_shape_beside_the_trace_and_fla
     conv = json.loads((src / "concurrent_requests_qwen2.5-7b_tp1_20261205-071034.json").read_text())
     cap = conv["metrics"]["capacity"]
     assert cap["validation"]["pass"] is False and cap["validation"]["missed"] == [cap["binding_window"]["start_s"]]
-    assert "| AzureLLMInferenceTrace_conv.csv: 1155 in / 203 out tokens on average (its deciding window: 1447 in / " \
-           "134 out), its own arrivals | 1 GPU |" in report
-    assert "| random: 1155 in / 203 out tokens, Poisson arrivals | 1 GPU | p99 TTFT <= 500 ms, p99 TPOT <= 50 ms | " \
-           "22.9 | 4283 |" in report
+    assert (
+        "| AzureLLMInferenceTrace_conv.csv: 1155 in / 203 out tokens on average (its deciding window: 1447 in / "
+        "134 out), its own arrivals | 1 GPU |" in report
+    )
+    assert (
+        "| random: 1155 in / 203 out tokens, Poisson arrivals | 1 GPU | p99 TTFT <= 500 ms, p99 TPOT <= 50 ms | "
+        "22.9 | 4283 |" in report
+    )
     # 2 x the deciding window's work over the 2.13x it held: 2 / 2.126 of one replica
     assert "(the same: the stretch never needs fewer)" in report and "-0% less" not in report
-    assert re.search(r"Read with care: the validation replay at 2\.13x missed the SLO in 1 window\(s\) \(00:31\), "
-                     r"so 2\.13x is the edge of this capacity, not a margin; at the peak this plan loads each replica "
-                     rf"to {2 / cap['trace_speedup'] * 100:.0f}% of it", report)
+    assert re.search(
+        r"Read with care: the validation replay at 2\.13x missed the SLO in 1 window\(s\) \(00:31\), "
+        r"so 2\.13x is the edge of this capacity, not a margin; at the peak this plan loads each replica "
+        rf"to {2 / cap['trace_speedup'] * 100:.0f}% of it",
+        report,
+    )
 
 
 def test_two_layouts_2_percent_apart_are_a_tie_said_as_one(tmp_path):
@@ -160,9 +231,11 @@ def test_two_layouts_2_percent_apart_are_a_tie_said_as_one(tmp_path):
     the noise. The report says so, names the simpler rental, and never calls one the winner."""
     _write(tmp_path, [_layout("1 GPU", 1, 1, 1, 1000.0, cap=10.0), _layout("DP2", 2, 1, 2, 1960.0, cap=20.4)])
     report = _report(tmp_path)
-    assert ("- **Would fewer CPU ranks do?** They cost the same: a single CPU rank gives 1000 out tok/s per CPU rank "
-            "and DP2 980, 2.0 % apart, within the noise (+-5 %") in report
-    assert "DP2 on 2 CPU ranks read" not in report   # 1 GPU is the top per rank here: no tie sentence needed
+    assert (
+        "- **Would fewer CPU ranks do?** They cost the same: a single CPU rank gives 1000 out tok/s per CPU rank "
+        "and DP2 980, 2.0 % apart, within the noise (+-5 %"
+    ) in report
+    assert "DP2 on 2 CPU ranks read" not in report  # 1 GPU is the top per rank here: no tie sentence needed
     key = "p99 TTFT <= 500 ms, p99 TPOT <= 50 ms"
     # 10.2 per rank against 10 is inside the search's own resolution: the fewer ranks is the capacity pick
     assert f"- **Serving capacity per dollar under {key}:** a single CPU rank: 10 req/s" in report
@@ -183,20 +256,31 @@ def test_with_only_a_run_above_linear_the_paragraph_quotes_no_impossible_speedup
     _write(tmp_path, [_layout("1 GPU", 1, 1, 1, 800.0), _layout("DP2", 2, 1, 2, 1840.0)])
     report = _report(tmp_path)
     para = _paragraph(report)
-    assert "2.30x" not in para and "115%" not in para and "no speedup quoted: this run's 1-CPU rank baseline read low" \
-        in para
+    assert (
+        "2.30x" not in para
+        and "115%" not in para
+        and "no speedup quoted: this run's 1-CPU rank baseline read low" in para
+    )
     assert "- **Read with care:** Note: DP2 reads 115% efficient, above linear." in report
 
 
 def test_latency_advice_only_against_the_runs_own_slo_at_its_load(tmp_path):
     _write(tmp_path, [_layout("1 GPU", 1, 1, 1, 1000.0), _layout("TP2", 2, 2, 1, 1500.0)], concurrency=16)
     report = _report(tmp_path)
-    assert ("- **Lowest latency (a single stream):** TP2 (2 CPU ranks): batch-1 400 tok/s" in report
-            and "Latency under load is not judged: this run had no p99 SLO" in report)
+    assert (
+        "- **Lowest latency (a single stream):** TP2 (2 CPU ranks): batch-1 400 tok/s" in report
+        and "Latency under load is not judged: this run had no p99 SLO" in report
+    )
     assert "p99 TTFT 80 ms" not in report.split("## Recommendation")[1]
     other = tmp_path / "slo"
-    _write(other, [_layout("1 GPU", 1, 1, 1, 1000.0), _layout("TP2", 2, 2, 1, 1500.0)], concurrency=16,
-           capacity={"slo": {"ttft": 500.0, "tpot": 50.0}, "percentile": 99.0})
+    _write(
+        other,
+        [_layout("1 GPU", 1, 1, 1, 1000.0), _layout("TP2", 2, 2, 1, 1500.0)],
+        concurrency=16,
+        capacity={"slo": {"ttft": 500.0, "tpot": 50.0}, "percentile": 99.0},
+    )
     report = _report(other)
-    assert ("- **Lowest latency under the SLO (p99 TTFT <= 500 ms, p99 TPOT <= 50 ms) at 16 concurrent clients:** "
-            "TP2 (2 CPU ranks): batch-1 400 tok/s, p99 TTFT 80 ms, p99 TPOT 8.0 ms") in report
+    assert (
+        "- **Lowest latency under the SLO (p99 TTFT <= 500 ms, p99 TPOT <= 50 ms) at 16 concurrent clients:** "
+        "TP2 (2 CPU ranks): batch-1 400 tok/s, p99 TTFT 80 ms, p99 TPOT 8.0 ms"
+    ) in report

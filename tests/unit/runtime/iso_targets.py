@@ -1,4 +1,5 @@
 """Functions the isolation tests run in child processes."""
+
 import os
 import time
 
@@ -27,6 +28,7 @@ def noisy_when_killed(cfg):
     def dying(signum, frame):
         print("Traceback (most recent call last): RuntimeError: cancelled", flush=True)
         sys.exit(1)
+
     signal.signal(signal.SIGTERM, dying)
     print("ready", flush=True)
     time.sleep(3600)
@@ -40,6 +42,7 @@ def hard_exit(cfg):
 def allocate(cfg):
     """Hold `mib` MiB for `seconds` in a grandchild process (as engine workers do)."""
     import multiprocessing as mp
+
     ctx = mp.get_context("spawn")
     p = ctx.Process(target=_hold, args=(cfg["mib"], cfg["seconds"]))
     p.start()
@@ -59,6 +62,7 @@ def step_driver(cfg):
     from common.runtime import engine as eng
     from common.traffic.stepdrive import generate_offline, run_steps
     from common.traffic.workloads import random_prompts
+
     llm = eng.build_llm(cfg["engine"])
     closed = run_steps(llm, random_prompts(8, 32, 12, 1000, seed=1), concurrency=2)
     opened = random_prompts(6, 32, 8, 1000, seed=2)
@@ -75,6 +79,11 @@ def step_driver(cfg):
     a, b = random_prompts(2, 320, 4, 1000, seed=6)
     b.prompt_token_ids = a.prompt_token_ids[:300] + b.prompt_token_ids[300:]
     shared = run_steps(llm, [a, b], concurrency=1)
-    return {"closed": [r.to_raw() for r in closed], "open": [r.to_raw(t0) for r in opened],
-            "cut": [r.to_raw() for r in cut], "timed": [r.to_raw() for r in timed], "offline": offline,
-            "shared": [r.to_raw() for r in shared]}
+    return {
+        "closed": [r.to_raw() for r in closed],
+        "open": [r.to_raw(t0) for r in opened],
+        "cut": [r.to_raw() for r in cut],
+        "timed": [r.to_raw() for r in timed],
+        "offline": offline,
+        "shared": [r.to_raw() for r in shared],
+    }

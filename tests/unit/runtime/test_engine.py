@@ -8,9 +8,11 @@ def test_async_engine_is_built_as_vllm_serve_builds_it(monkeypatch, tiny_model):
     from vllm.v1.engine.async_llm import AsyncLLM
 
     from common.runtime import engine
+
     seen = {}
-    monkeypatch.setattr(AsyncLLM, "from_engine_args",
-                        classmethod(lambda cls, args, **kw: seen.update(args=args, **kw) or "engine"))
+    monkeypatch.setattr(
+        AsyncLLM, "from_engine_args", classmethod(lambda cls, args, **kw: seen.update(args=args, **kw) or "engine")
+    )
     model, tok = tiny_model
     assert engine.build_async_engine({"model": str(model), "tokenizer": str(tok), "max_num_seqs": 7}) == "engine"
     assert seen["usage_context"] == UsageContext.OPENAI_API_SERVER
@@ -46,16 +48,20 @@ def test_ranks_report_through_a_named_worker_method_not_a_pickled_function(monke
     assert "VLLM_ALLOW_INSECURE_SERIALIZATION" not in hardware.engine_env(2)
     assert resolve_obj_by_qualname(engine.WORKER_EXTENSION) is RankReport
 
-    class Worker(RankReport):   # what vLLM builds: its worker class with the extension among its bases
+    class Worker(RankReport):  # what vLLM builds: its worker class with the extension among its bases
         rank, local_rank, device = 1, 1, "cpu"
-        model_runner = type("Runner", (), {"model": torch.nn.Linear(4, 8, dtype=torch.float32),
-                                           "kv_caches": [torch.zeros(16, dtype=torch.float16)]})()
+        model_runner = type(
+            "Runner",
+            (),
+            {"model": torch.nn.Linear(4, 8, dtype=torch.float32), "kv_caches": [torch.zeros(16, dtype=torch.float16)]},
+        )()
 
     report = Worker().lab_rank_report()
     assert (report["rank"], report["weights_bytes"], report["kv_cache_bytes"]) == (1, (32 + 8) * 4, 32)
 
     class LLM:
         def collective_rpc(self, method):
-            assert method == "lab_rank_report"   # a name, never a function
+            assert method == "lab_rank_report"  # a name, never a function
             return [Worker().lab_rank_report()]
+
     assert engine.rank_reports(LLM())[0]["weights_bytes"] == 160

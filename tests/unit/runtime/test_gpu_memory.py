@@ -1,14 +1,15 @@
 """common.runtime.gpu_memory: memory per rank (the CPU path: each process's RSS)."""
+
 import pytest
 
-from common.runtime import gpu_memory
-from common.runtime import hardware
+from common.runtime import gpu_memory, hardware
 
 
 @pytest.mark.skipif(hardware.has_gpu(), reason="CPU path of the tracker")
 def test_memory_tracker_sees_a_grandchild_allocation():
     from common.runtime.gpu_memory import MemoryTracker
     from tests.unit.runtime.iso_targets import allocate
+
     with MemoryTracker(interval_s=0.05) as mem:
         allocate({"mib": 300, "seconds": 1.0})
     s = mem.summary()

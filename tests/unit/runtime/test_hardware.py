@@ -1,4 +1,5 @@
 """common.runtime.hardware: each CPU rank its own cores."""
+
 import pytest
 
 from common.runtime import hardware

@@ -1,4 +1,5 @@
 """common.runtime.isolation: one configuration per process, its failures classified, a hung child killed."""
+
 import time
 
 import pytest
@@ -8,6 +9,7 @@ from common.runtime import isolation
 
 def test_isolated_success_runs_in_another_process():
     import os
+
     res = isolation.run_isolated("tests.unit.runtime.iso_targets:ok", {"x": 21}, timeout_s=60, echo=False)
     assert res["status"] == "ok" and res["value"] == 42 and res["pid"] != os.getpid()
 

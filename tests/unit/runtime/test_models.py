@@ -1,13 +1,19 @@
 """common.runtime.models: what a model's config.json says about how it can be split."""
+
 import json
 
 import pytest
 
 from common.runtime import models
 
-
-QWEN7B = {"num_attention_heads": 28, "num_key_value_heads": 4, "hidden_size": 3584, "num_hidden_layers": 28,
-          "vocab_size": 152064, "intermediate_size": 18944}
+QWEN7B = {
+    "num_attention_heads": 28,
+    "num_key_value_heads": 4,
+    "hidden_size": 3584,
+    "num_hidden_layers": 28,
+    "vocab_size": 152064,
+    "intermediate_size": 18944,
+}
 
 
 def _info(tmp_path, cfg):

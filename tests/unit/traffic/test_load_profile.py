@@ -3,13 +3,14 @@ heaviest window by work, the judged span widening to its heavier neighbour, trac
 fleet counted by hand, the validation replay's verdict per window on fake records, the probe that replays the
 heaviest window after its warm-up (and judge=start, the old way), and implausible traces or flags refused with one
 line and exit 2 before any engine starts."""
+
 import json
 
 import numpy as np
 import pytest
 
-from common.capacity.search import window_verdicts
 from common.capacity.drivers import validation_span
+from common.capacity.search import window_verdicts
 from common.traffic.load_profile import DECODE_COST, LoadProfile, clock, fleet_plan
 from common.traffic.loadgen import RequestRecord
 from common.traffic.traces import Trace
@@ -25,7 +26,7 @@ from tests.conftest import run_script
 STRETCH_T = [0, 2, 4, 6, 8, 12, 17, 20, 21, 22, 23, 24, 25, 26, 29]
 STRETCH_IN = [60] * 5 + [1000] * 2 + [50] * 8
 STRETCH_OUT = [10] * 5 + [100] * 2 + [5] * 8
-ORIGIN = 600.0   # the stretch starts 10 minutes into the whole trace
+ORIGIN = 600.0  # the stretch starts 10 minutes into the whole trace
 
 
 def _trace(t, ins, outs) -> Trace:
@@ -59,13 +60,13 @@ def test_a_profile_counts_each_window_and_its_work():
 
 def test_the_judged_span_widens_to_the_heavier_neighbour():
     p = LoadProfile.of(_stretch(), 10.0)
-    assert p.span(2, 10) == (10, 20)                        # W1 alone holds 2 requests and lasts 10 s
-    a, b = p.span(5, 10)                                    # 2 < 5: W2 (56 /s) is heavier than W0 (50 /s)
+    assert p.span(2, 10) == (10, 20)  # W1 alone holds 2 requests and lasts 10 s
+    a, b = p.span(5, 10)  # 2 < 5: W2 (56 /s) is heavier than W0 (50 /s)
     assert a == 10 and b == 30.0
-    a, b = p.span(1, 15)                                    # long enough only with a neighbour: again W2
+    a, b = p.span(1, 15)  # long enough only with a neighbour: again W2
     assert a == 10 and b == 30.0
-    assert p.span(11, 10)[0] == 0                           # W1 + W2 hold 10: W0 too, the whole stretch
-    assert p.span(50, 10)[0] == 0 and p.span(50, 10)[1] == 30.0   # never past the stretch
+    assert p.span(11, 10)[0] == 0  # W1 + W2 hold 10: W0 too, the whole stretch
+    assert p.span(50, 10)[0] == 0 and p.span(50, 10)[1] == 30.0  # never past the stretch
     # the heavier neighbour on the other side: W0 made heavier than W2
     heavy0 = LoadProfile.of(_trace(STRETCH_T, [200] * 5 + STRETCH_IN[5:], STRETCH_OUT), 10.0)
     assert heavy0.windows[0].work == pytest.approx(120.0) and heavy0.span(5, 10) == (0, 20)
@@ -84,14 +85,30 @@ def test_the_profile_json_is_in_trace_time():
     assert [w["start_s"] for w in j["windows"]] == [600.0, 610.0, 620.0]
     assert [w["end_s"] for w in j["windows"]] == [610.0, 620.0, 630.0]
     assert [w["work_per_s"] for w in j["windows"]] == [50.0, 280.0, 56.0]
-    assert [w["start_s"] for w in j["heaviest"]] == [610.0, 620.0]   # top 2, by work
-    assert j["heaviest"][0] == {"start_s": 610.0, "end_s": 620.0, "requests": 2, "prompt_tokens": 2000,
-                                "output_tokens": 200, "work_per_s": 280.0}
+    assert [w["start_s"] for w in j["heaviest"]] == [610.0, 620.0]  # top 2, by work
+    assert j["heaviest"][0] == {
+        "start_s": 610.0,
+        "end_s": 620.0,
+        "requests": 2,
+        "prompt_tokens": 2000,
+        "output_tokens": 200,
+        "work_per_s": 280.0,
+    }
     assert j["cost_model"]["decode_cost"] == 4.0 and j["cost_model"]["engine_s_per_unit"] is None
 
 
-@pytest.mark.parametrize("s,text", [(0, "00:00"), (600, "00:10"), (610.0, "00:10:10"), (3725, "01:02:05"),
-                                    (3600, "01:00"), (629.0, "00:10:29"), (86399.7, "24:00")])
+@pytest.mark.parametrize(
+    "s,text",
+    [
+        (0, "00:00"),
+        (600, "00:10"),
+        (610.0, "00:10:10"),
+        (3725, "01:02:05"),
+        (3600, "01:00"),
+        (629.0, "00:10:29"),
+        (86399.7, "24:00"),
+    ],
+)
 def test_clock_is_trace_time(s, text):
     assert clock(s) == text
 
@@ -105,10 +122,9 @@ WORKS = [100, 300, 250, 50, 50, 400]
 
 
 def test_the_fleet_plan_counted_by_hand():
-    f = fleet_plan(_windows(WORKS), capacity_work=100, growth=1, min_replicas=1, gpus_per_replica=2,
-                   usd_per_gpu_hour=3)
-    assert f["replicas_needed"] == [1, 3, 3, 1, 1, 4]        # ceil(work / 100); 300 is exactly 3, not 4
-    assert f["replicas_autoscaled"] == [3, 3, 3, 1, 4, 4]    # max(min, need_i, need_i+1): up a window early
+    f = fleet_plan(_windows(WORKS), capacity_work=100, growth=1, min_replicas=1, gpus_per_replica=2, usd_per_gpu_hour=3)
+    assert f["replicas_needed"] == [1, 3, 3, 1, 1, 4]  # ceil(work / 100); 300 is exactly 3, not 4
+    assert f["replicas_autoscaled"] == [3, 3, 3, 1, 4, 4]  # max(min, need_i, need_i+1): up a window early
     assert f["static_replicas"] == 4 and f["static_gpus"] == 8
     assert f["stretch_s"] == 360
     assert f["static_gpu_hours"] == pytest.approx(4 * 2 * 360 / 3600)
@@ -127,10 +143,10 @@ def test_growth_multiplies_the_work_before_the_ceiling_and_min_replicas_is_a_flo
     assert f["replicas_needed"] == [2, 6, 5, 1, 1, 8]
     assert f["replicas_autoscaled"] == [6, 6, 5, 1, 8, 8]
     assert f["static_replicas"] == 8 and f["static_gpus"] == 16
-    assert f["peak_load"] == pytest.approx(2 * max(WORKS) / (100 * 8))   # the busiest window on the static fleet
+    assert f["peak_load"] == pytest.approx(2 * max(WORKS) / (100 * 8))  # the busiest window on the static fleet
     assert f["static_gpu_hours_per_day"] == pytest.approx(8 * 2 * 24)
     assert f["autoscaled_gpu_hours_per_day"] == pytest.approx(34 * 2 * 60 / 3600 * 240)
-    assert "static_usd_per_day" not in f and "autoscaled_usd_per_day" not in f   # no price: no $
+    assert "static_usd_per_day" not in f and "autoscaled_usd_per_day" not in f  # no price: no $
     g = fleet_plan(_windows(WORKS), capacity_work=100, growth=1, min_replicas=2, gpus_per_replica=1)
     assert g["replicas_autoscaled"] == [3, 3, 3, 2, 4, 4] and g["static_replicas"] == 4
     assert g["autoscaled_gpu_hours_per_day"] == pytest.approx(19 * 60 / 3600 * 240)
@@ -144,17 +160,33 @@ def test_growth_multiplies_the_work_before_the_ceiling_and_min_replicas_is_a_flo
 def _rec(i, trace_s, ttft_ms, tpot_ms, output_len=11, finished=True):
     start = 100.0 + trace_s
     first = start + ttft_ms / 1000
-    return RequestRecord(f"r{i}", "default", 10, output_len, scheduled_s=start, start_s=start, first_token_s=first,
-                         end_s=first + tpot_ms / 1000 * (output_len - 1) if finished else None,
-                         output_len=output_len if finished else 3)
+    return RequestRecord(
+        f"r{i}",
+        "default",
+        10,
+        output_len,
+        scheduled_s=start,
+        start_s=start,
+        first_token_s=first,
+        end_s=first + tpot_ms / 1000 * (output_len - 1) if finished else None,
+        output_len=output_len if finished else 3,
+    )
 
 
 def _replay():
     """Window [0, 10): 4 finished; [10, 20): 2 finished and one still running; [20, 30): TPOT too slow;
     [30, 40): none."""
     recs, trace_t = [], []
-    for x, ttft, tpot in [(1, 100, 10), (3, 200, 20), (5, 300, 30), (7, 400, 40),
-                          (11, 50, 5), (12, 60, 6), (25, 10, 70), (26, 20, 80)]:
+    for x, ttft, tpot in [
+        (1, 100, 10),
+        (3, 200, 20),
+        (5, 300, 30),
+        (7, 400, 40),
+        (11, 50, 5),
+        (12, 60, 6),
+        (25, 10, 70),
+        (26, 20, 80),
+    ]:
         recs.append(_rec(len(recs), x, ttft, tpot))
         trace_t.append(x)
     recs.append(_rec(len(recs), 13, 70, 0, finished=False))
@@ -165,7 +197,7 @@ def _replay():
 def test_window_verdicts_take_each_windows_percentile_and_count_unfinished_as_infinite():
     recs, trace_t = _replay()
     v = window_verdicts(recs, trace_t, [0, 10, 20, 30, 40], {"ttft": 500, "tpot": 50}, 99.0, min_requests=1)
-    assert [w["start_s"] for w in v["windows"]] == [0, 10, 20]     # the empty window is left out
+    assert [w["start_s"] for w in v["windows"]] == [0, 10, 20]  # the empty window is left out
     assert [w["requests"] for w in v["windows"]] == [4, 3, 2]
     w0, w1, w2 = v["windows"]
     # numpy's linear p99 over [100, 200, 300, 400]: rank 2.97 -> 300 + 0.97 x 100
@@ -174,7 +206,7 @@ def test_window_verdicts_take_each_windows_percentile_and_count_unfinished_as_in
     # [50, 60, inf]: rank 1.98 reaches the unfinished one: unbounded, shown as None, a miss
     assert w1["p99_ttft_ms"] is None and w1["p99_tpot_ms"] is None and w1["pass"] is False
     assert w2["p99_ttft_ms"] == pytest.approx(19.9) and w2["p99_tpot_ms"] == pytest.approx(79.9)
-    assert w2["pass"] is False                                     # TPOT 79.9 > 50
+    assert w2["pass"] is False  # TPOT 79.9 > 50
     assert v["pass"] is False and v["missed"] == [10, 20]
     # at p50 the unfinished one is not reached: [50, 60, inf] -> 60; only the slow TPOT window misses
     v50 = window_verdicts(recs, trace_t, [0, 10, 20, 30, 40], {"ttft": 500, "tpot": 50}, 50.0, min_requests=1)
@@ -191,18 +223,22 @@ def test_a_window_too_thin_for_its_percentile_is_shown_not_judged():
     v = window_verdicts(recs, trace_t, [0, 10, 20, 30, 40], {"ttft": 500, "tpot": 50}, 99.0)
     assert [w["thin"] for w in v["windows"]] == [True, True, True] and v["missed"] == [] and v["pass"] is False
     v50 = window_verdicts(recs, trace_t, [0, 10, 20, 30, 40], {"ttft": 500, "tpot": 50}, 50.0)
-    assert [w["thin"] for w in v50["windows"]] == [False, False, True]   # 4, 3 and 2 requests
-    assert v50["missed"] == [] and v50["pass"] is True   # the slow-TPOT window has 2: not judged
+    assert [w["thin"] for w in v50["windows"]] == [False, False, True]  # 4, 3 and 2 requests
+    assert v50["missed"] == [] and v50["pass"] is True  # the slow-TPOT window has 2: not judged
 
 
 def test_window_verdicts_pass_when_every_window_holds():
     recs, trace_t = _replay()
     keep = [i for i, x in enumerate(trace_t) if x < 10]
-    v = window_verdicts([recs[i] for i in keep], [trace_t[i] for i in keep], [0, 10, 20], {"ttft": 500, "tpot": 50}, 99,
-                        min_requests=1)
+    v = window_verdicts(
+        [recs[i] for i in keep], [trace_t[i] for i in keep], [0, 10, 20], {"ttft": 500, "tpot": 50}, 99, min_requests=1
+    )
     assert v["pass"] is True and v["missed"] == [] and len(v["windows"]) == 1
-    assert window_verdicts([], [], [0, 10], {"ttft": 500}, 99, min_requests=1) == {"windows": [], "pass": False,
-                                                                                "missed": []}
+    assert window_verdicts([], [], [0, 10], {"ttft": 500}, 99, min_requests=1) == {
+        "windows": [],
+        "pass": False,
+        "missed": [],
+    }
 
 
 # --------------------------------------------------------------------------- a probe on the heaviest window
@@ -210,16 +246,16 @@ def test_a_probe_replays_the_heaviest_window_after_its_warm_up():
     tr = _stretch()
     w = TraceWorkload(tr, vocab_size=5000, judge="heaviest", window_s=10)
     assert tr.mean_rate == pytest.approx(14 / 29)
-    rate = 2 * tr.mean_rate   # speed 2
+    rate = 2 * tr.mean_rate  # speed 2
     # 4 s of warm-up at 2x = 8 s of trace before W1: from 2 s. Replayed: 2, 4, 6, 8 | 12, 17 (s of stretch),
     # at 2x from the first: 0, 1, 2, 3 | 5, 7.5; judged from 10 / 2 - 1 = 4 to 20 / 2 - 1 = 9.
     load = w.probe_specs(rate, seed=3, window=(4.0, 6.0), min_requests=2, limit_s=60.0)
     assert load.window == pytest.approx((4.0, 9.0))
     assert [s.arrival_s for s in load.specs] == pytest.approx([0, 1, 2, 3, 5, 7.5])
     judged = [s for s in load.specs if load.window[0] <= s.arrival_s < load.window[1]]
-    assert [(len(s.prompt_token_ids), s.output_len) for s in judged] == [(1000, 100), (1000, 100)]   # W1's two
+    assert [(len(s.prompt_token_ids), s.output_len) for s in judged] == [(1000, 100), (1000, 100)]  # W1's two
     warm = [s for s in load.specs if s.arrival_s < load.window[0]]
-    assert [(len(s.prompt_token_ids), s.output_len) for s in warm] == [(60, 10)] * 4   # W0's from 2 s on
+    assert [(len(s.prompt_token_ids), s.output_len) for s in warm] == [(60, 10)] * 4  # W0's from 2 s on
     assert load.note["trace_speedup"] == pytest.approx(rate / tr.mean_rate) == pytest.approx(2.0)
     assert load.note["trace_window"] == {
         "start_s": 610.0,
@@ -234,7 +270,7 @@ def test_a_probe_replays_the_heaviest_window_after_its_warm_up():
     judged = [s for s in big.specs if big.window[0] <= s.arrival_s < big.window[1]]
     assert len(judged) == 10 and len(big.specs) == 14
     assert big.note["trace_window"]["start_s"] == 610.0 and big.note["trace_window"]["end_s"] == 630.0
-    assert big.note["window_rate"] == pytest.approx(10 / 10.0)   # 10 requests judged over 10 s of wall time
+    assert big.note["window_rate"] == pytest.approx(10 / 10.0)  # 10 requests judged over 10 s of wall time
     # a warm-up longer than the trace before the window starts at the stretch's start
     far = w.probe_specs(rate, seed=3, window=(30.0, 32.0), min_requests=2, limit_s=60.0)
     assert far.note["trace_window"]["warmup_from_s"] == 600.0 and far.window == pytest.approx((5.0, 10.0))
@@ -266,7 +302,7 @@ def test_a_validation_span_holds_the_binding_window_inside_the_stretch():
     assert validation_span(w, {"binding_window": {"start_s": 540, "end_s": 570}}, 120) == (480.0, float("inf"))
     assert len(w.validation_specs(4.0, 0, (480.0, float("inf")))[0]) == 61
     assert validation_span(w, {"binding_window": {"start_s": 0, "end_s": 30}}, 120) == (0.0, 120.0)
-    assert validation_span(w, {}, None) is None and validation_span(w, {}, 600) is None   # the whole stretch
+    assert validation_span(w, {}, None) is None and validation_span(w, {}, 600) is None  # the whole stretch
     specs, trace_t = w.validation_specs(4.0, 0, (255.0, 375.0))
     assert len(specs) == 60 and trace_t[0] == pytest.approx(256) and trace_t[-1] == pytest.approx(374)
     assert specs[0].arrival_s == 0 and specs[-1].arrival_s == pytest.approx((374 - 256) / 4)
@@ -279,32 +315,57 @@ def _jsonl(path, rows):
 
 
 def _rows(n, gap_ms, input_length=50):
-    return [{"timestamp": gap_ms * i, "input_length": input_length(i) if callable(input_length) else input_length,
-             "output_length": 8} for i in range(n)]
+    return [
+        {
+            "timestamp": gap_ms * i,
+            "input_length": input_length(i) if callable(input_length) else input_length,
+            "output_length": 8,
+        }
+        for i in range(n)
+    ]
 
 
 VALID = _rows(30, 100)
 
 
-@pytest.mark.parametrize("name,rows,flags,msg", [
-    ("same", [{"timestamp": 5000, "input_length": 50, "output_length": 8}] * 10, [],
-     "all 10 requests have the same timestamp"),
-    ("fast", _rows(300, 0.5), [], "300 requests in 0.149 s is 2,000 req/s; timestamps must be milliseconds"),
-    ("slow", _rows(30, 1_200_000), [], "one every 20 min on average; timestamps must be milliseconds"),
-    ("long", _rows(30, 100, lambda i: 20_000_000 if i == 3 else 50), [],
-     "request 4 has input length 20,000,000: lengths must be token counts"),
-    ("judge", VALID, ["--trace-judge", "middle"], "--trace-judge middle: choose heaviest or start"),
-    ("window", VALID, ["--trace-window", "0"], "--trace-window must be > 0 s of trace time, got 0"),
-    ("validate", VALID, ["--validate"], "--validate checks a capacity on a trace: add --find-capacity"),
-    ("span", VALID, ["--validate-span", "60"], "--validate checks a capacity on a trace: add --find-capacity"),
-], ids=["same", "fast", "slow", "long", "judge", "window", "validate", "span"])
+@pytest.mark.parametrize(
+    "name,rows,flags,msg",
+    [
+        (
+            "same",
+            [{"timestamp": 5000, "input_length": 50, "output_length": 8}] * 10,
+            [],
+            "all 10 requests have the same timestamp",
+        ),
+        ("fast", _rows(300, 0.5), [], "300 requests in 0.149 s is 2,000 req/s; timestamps must be milliseconds"),
+        ("slow", _rows(30, 1_200_000), [], "one every 20 min on average; timestamps must be milliseconds"),
+        (
+            "long",
+            _rows(30, 100, lambda i: 20_000_000 if i == 3 else 50),
+            [],
+            "request 4 has input length 20,000,000: lengths must be token counts",
+        ),
+        ("judge", VALID, ["--trace-judge", "middle"], "--trace-judge middle: choose heaviest or start"),
+        ("window", VALID, ["--trace-window", "0"], "--trace-window must be > 0 s of trace time, got 0"),
+        ("validate", VALID, ["--validate"], "--validate checks a capacity on a trace: add --find-capacity"),
+        ("span", VALID, ["--validate-span", "60"], "--validate checks a capacity on a trace: add --find-capacity"),
+    ],
+    ids=["same", "fast", "slow", "long", "judge", "window", "validate", "span"],
+)
 def test_implausible_traces_and_bad_trace_flags_are_one_line_and_exit_2(tmp_path, name, rows, flags, msg):
     path = _jsonl(tmp_path / f"{name}.jsonl", rows)
-    proc = run_script("simulate_concurrent_requests.py", "--dataset-path", str(path), *flags, "--output-dir",
-                      str(tmp_path / "out"), timeout=60)
+    proc = run_script(
+        "simulate_concurrent_requests.py",
+        "--dataset-path",
+        str(path),
+        *flags,
+        "--output-dir",
+        str(tmp_path / "out"),
+        timeout=60,
+    )
     err = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert proc.returncode == 2 and len(err) == 1 and msg in err[0], proc.stderr[-2000:]
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.json"))   # nothing ran
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.json"))  # nothing ran
 
 
 def test_a_plausible_trace_passes_the_same_checks(tmp_path):
@@ -312,9 +373,18 @@ def test_a_plausible_trace_passes_the_same_checks(tmp_path):
     from types import SimpleNamespace
 
     from common.traffic.traces import check_trace_args, load_trace
+
     path = _jsonl(tmp_path / "ok.jsonl", VALID)
-    check_trace_args(SimpleNamespace(dataset_name=None, dataset_path=str(path), trace_judge="start",
-                                     trace_window_s=60.0, trace_start_s=0.0, trace_duration_s=None))
+    check_trace_args(
+        SimpleNamespace(
+            dataset_name=None,
+            dataset_path=str(path),
+            trace_judge="start",
+            trace_window_s=60.0,
+            trace_start_s=0.0,
+            trace_duration_s=None,
+        )
+    )
     tr = load_trace(path)
     assert len(tr) == 30 and tr.span_s == pytest.approx(2.9) and tr.mean_rate == pytest.approx(10.0)
 

@@ -1,10 +1,11 @@
 """Request metrics, fairness, goodput and arrival schedules on synthetic inputs with known answers."""
+
 import numpy as np
 import pytest
 
 from common.capacity.flags import parse_slo
-from common.traffic.loadgen import RequestRecord
 from common.measure.metrics import fairness_metrics, request_metrics, stream_bursts
+from common.traffic.loadgen import RequestRecord
 from common.traffic.workloads import arrival_times
 
 
@@ -22,7 +23,7 @@ def _rec(start, token_times, client=None, klass="default"):
 def test_ttft_tpot_itl_from_token_timestamps():
     r = _rec(0.0, [0.100, 0.110, 0.130, 0.160])
     assert r.ttft_s == pytest.approx(0.100)
-    assert r.tpot_s == pytest.approx((0.160 - 0.100) / 3)       # (E2E - TTFT) / (n - 1)
+    assert r.tpot_s == pytest.approx((0.160 - 0.100) / 3)  # (E2E - TTFT) / (n - 1)
     assert r.itl_s == pytest.approx([0.010, 0.020, 0.030])
     m = request_metrics([r])
     assert m["mean_ttft_ms"] == pytest.approx(100.0)
@@ -71,7 +72,7 @@ def test_poisson_schedule_has_the_requested_rate():
     t = arrival_times(4000, rate=10.0, burstiness=1.0, seed=3)
     gaps = np.diff(t)
     assert gaps.mean() == pytest.approx(0.1, rel=0.05)
-    assert gaps.std() / gaps.mean() == pytest.approx(1.0, rel=0.1)      # exponential: CV = 1
+    assert gaps.std() / gaps.mean() == pytest.approx(1.0, rel=0.1)  # exponential: CV = 1
     bursty = np.diff(arrival_times(4000, rate=10.0, burstiness=0.25, seed=3))
     assert bursty.mean() == pytest.approx(0.1, rel=0.1)
     assert bursty.std() / bursty.mean() == pytest.approx(2.0, rel=0.15)  # gamma(k): CV = 1/sqrt(k)
@@ -90,6 +91,7 @@ def test_fairness_detects_a_starved_client():
 
 def test_prometheus_parse_sums_watched_series_only():
     from common.traffic.prom import parse
+
     text = """# HELP vllm:num_requests_running Number of requests in model execution batches.
 # TYPE vllm:num_requests_running gauge
 vllm:num_requests_running{engine="0",model_name="m"} 3.0
@@ -99,26 +101,38 @@ vllm:num_preemptions_total{engine="0",model_name="m"} 4.0
 vllm:kv_cache_usage_perc{engine="0",model_name="m"} 0.25
 vllm:time_to_first_token_seconds_bucket{engine="0",le="0.001",model_name="m"} 0.0
 """
-    assert parse(text) == {"vllm:num_requests_running": 5.0, "vllm:num_requests_waiting": 7.0,
-                           "vllm:num_preemptions": 4.0, "vllm:kv_cache_usage_perc": 0.25}
+    assert parse(text) == {
+        "vllm:num_requests_running": 5.0,
+        "vllm:num_requests_waiting": 7.0,
+        "vllm:num_preemptions": 4.0,
+        "vllm:kv_cache_usage_perc": 0.25,
+    }
 
 
 def test_prefix_cache_hit_rate_is_the_share_of_looked_up_tokens_found_between_two_scrapes():
     from common.traffic.prom import parse, prefix_hit_rate
-    page = lambda q, h: (f'vllm:prefix_cache_queries_total{{engine="0",model_name="m"}} {q}\n'  # noqa: E731
-                         f'vllm:prefix_cache_hits_total{{engine="0",model_name="m"}} {h}\n')
+
+    def page(q, h):
+        return (
+            f'vllm:prefix_cache_queries_total{{engine="0",model_name="m"}} {q}\n'
+            f'vllm:prefix_cache_hits_total{{engine="0",model_name="m"}} {h}\n'
+        )
+
     before, after = parse(page(1000.0, 100.0)), parse(page(5000.0, 1100.0))
     assert before == {"vllm:prefix_cache_queries": 1000.0, "vllm:prefix_cache_hits": 100.0}
     assert prefix_hit_rate(before, after) == 0.25 and prefix_hit_rate(after, after) is None
 
 
-@pytest.mark.parametrize("chunks,usage,done,error", [
-    (2, 2, True, None),
-    (2, None, True, None),  # a server without usage in its stream: one token per chunk
-    (2, 2, False, "ConnectionError: stream closed before [DONE] after 2 chunks"),
-    (0, 0, True, "ConnectionError: stream ended after 0 of 2 tokens"),  # aborted at shutdown: usage chunk, [DONE]
-    (1, 1, True, "ConnectionError: stream ended after 1 of 2 tokens"),
-])
+@pytest.mark.parametrize(
+    "chunks,usage,done,error",
+    [
+        (2, 2, True, None),
+        (2, None, True, None),  # a server without usage in its stream: one token per chunk
+        (2, 2, False, "ConnectionError: stream closed before [DONE] after 2 chunks"),
+        (0, 0, True, "ConnectionError: stream ended after 0 of 2 tokens"),  # aborted at shutdown: usage chunk, [DONE]
+        (1, 1, True, "ConnectionError: stream ended after 1 of 2 tokens"),
+    ],
+)
 def test_openai_stream_cut_off_is_a_failed_request(chunks, usage, done, error):
     """Only a stream that reached [DONE] with every token asked for is a completed request: a server shutting
     down ends streams cleanly, and counting a cut-off one as completed (no first token) broke the level's metrics."""
@@ -135,8 +149,9 @@ def test_openai_stream_cut_off_is_a_failed_request(chunks, usage, done, error):
         for _ in range(chunks):
             await resp.write(b'data: {"choices": [{"text": "w"}]}\n\n')
         if usage is not None:
-            await resp.write(b"data: " + json.dumps({"choices": [], "usage": {"completion_tokens": usage}}).encode()
-                             + b"\n\n")
+            await resp.write(
+                b"data: " + json.dumps({"choices": [], "usage": {"completion_tokens": usage}}).encode() + b"\n\n"
+            )
         if done:
             await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()

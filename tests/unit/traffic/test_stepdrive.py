@@ -1,4 +1,5 @@
 """The step-driven front end (common.traffic.stepdrive) on the real tiny engine: load shapes hold, timestamps add up."""
+
 import pytest
 
 from common.runtime import isolation
@@ -9,8 +10,9 @@ from common.traffic.loadgen import RequestRecord
 def driven(tiny_model):
     path, tok = tiny_model
     engine = {"model": str(path), "tokenizer": str(tok), "enforce_eager": True, "max_model_len": 512}
-    res = isolation.run_isolated("tests.unit.runtime.iso_targets:step_driver", {"engine": engine}, timeout_s=600,
-                                 echo=False)
+    res = isolation.run_isolated(
+        "tests.unit.runtime.iso_targets:step_driver", {"engine": engine}, timeout_s=600, echo=False
+    )
     assert res["status"] == "ok", res.get("failure")
     return res
 
@@ -42,11 +44,12 @@ def test_open_loop_sends_each_request_at_its_arrival(driven):
     for i, r in enumerate(recs):
         assert r.scheduled_s == pytest.approx(0.4 * i, abs=0.05)
         assert r.start_s >= r.scheduled_s - 1e-3
-        assert r.queue_delay_s < 0.5   # sent within one engine step of being due
+        assert r.queue_delay_s < 0.5  # sent within one engine step of being due
 
 
 def test_each_request_records_the_prompt_tokens_its_prefix_cache_held(driven):
     from common.measure.metrics import cached_prompt_share
+
     first, second = (RequestRecord.from_raw(d) for d in driven["shared"])
     # the engine caches whole KV blocks of the 300 shared tokens (128-token blocks on the CPU: 256)
     assert first.cached_tokens == 0 and 0 < second.cached_tokens <= 300 and second.cached_tokens % 16 == 0
@@ -55,7 +58,7 @@ def test_each_request_records_the_prompt_tokens_its_prefix_cache_held(driven):
 
 def test_step_limit_aborts_running_requests_and_records_failures(driven):
     recs = [RequestRecord.from_raw(d) for d in driven["cut"]]
-    assert len(recs) == 4 and not any(r.ok for r in recs)   # all four were sent, none could finish in 3 steps
+    assert len(recs) == 4 and not any(r.ok for r in recs)  # all four were sent, none could finish in 3 steps
     assert all(r.start_s is not None and r.error == "not finished within the 3-step limit" for r in recs)
     assert all(r.output_len < 400 for r in recs)
     # the aborted requests left the engine: it serves a new batch in full afterwards
@@ -64,5 +67,6 @@ def test_step_limit_aborts_running_requests_and_records_failures(driven):
 
 def test_time_limit_records_what_was_never_sent(driven):
     recs = [RequestRecord.from_raw(d) for d in driven["timed"]]
-    assert len(recs) == 2 and all(r.start_s is None and r.error == "not finished within the 0 s time limit"
-                                  for r in recs)
+    assert len(recs) == 2 and all(
+        r.start_s is None and r.error == "not finished within the 0 s time limit" for r in recs
+    )

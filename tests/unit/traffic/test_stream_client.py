@@ -2,6 +2,7 @@
 timing the test sets (tests.stream_server): parsing a stream, TTFT and TPOT from chunk arrivals, answers read whole,
 sending on schedule, failed, cut and unfinished requests, the API key, /metrics. The fixture's sleeps never end
 early, so every bound asserted here is one a slow or busy box cannot break."""
+
 import asyncio
 
 import pytest
@@ -19,12 +20,14 @@ def _specs(n: int, output_len: int) -> list[RequestSpec]:
 
 def _on_backend(srv: StreamServer, use, ask_model: bool = False):
     """asyncio.run(use(backend)) on a client of `srv`, closed after; told the server's model, or left to ask it."""
+
     async def go():
         backend = OpenAIBackend(srv.base_url, model=None if ask_model else srv.model)
         try:
             return await use(backend)
         finally:
             await backend.close()
+
     return asyncio.run(go())
 
 
@@ -42,8 +45,8 @@ def test_ttft_and_tpot_are_timed_from_the_chunks_as_they_arrive(server):
     recs = _closed(server, _specs(4, 16), concurrency=2)
     assert all(r.ok and r.output_len == 16 and len(r.chunk_times_s) == 16 for r in recs)
     for r in recs:
-        assert r.ttft_s >= 0.2                      # the first token cannot be read before the server wrote it
-        assert r.e2e_s >= 0.2 + 15 * 0.02           # nor the last one
+        assert r.ttft_s >= 0.2  # the first token cannot be read before the server wrote it
+        assert r.e2e_s >= 0.2 + 15 * 0.02  # nor the last one
         assert r.tpot_s == pytest.approx((r.e2e_s - r.ttft_s) / 15)
         assert r.chunk_times_s == sorted(r.chunk_times_s) and r.chunk_times_s[0] == r.first_token_s
     assert sorted({r.client for r in recs}) == [0, 1]
@@ -68,7 +71,7 @@ def test_open_loop_sends_each_request_when_it_is_due_never_before(server):
     assert all(r.ok for r in recs)
     t0 = recs[0].scheduled_s
     assert [round(r.scheduled_s - t0, 6) for r in recs] == [0.0, 0.3, 0.6, 0.9, 1.2]
-    assert all(r.start_s >= r.scheduled_s for r in recs)    # the lag is measured, never negative
+    assert all(r.start_s >= r.scheduled_s for r in recs)  # the lag is measured, never negative
     assert send_lag(recs)["mean_send_lag_ms"] >= 0
     arrived = [s["t"] for s in server.seen]
     assert arrived == sorted(arrived) and [s["prompt_len"] for s in server.seen] == [3] * 5
@@ -76,17 +79,19 @@ def test_open_loop_sends_each_request_when_it_is_due_never_before(server):
 
 def test_failed_and_cut_streams_are_counted_with_their_error():
     with StreamServer(ttft_s=0.01, tpot_s=0.005, fail_every=3, cut_every=4) as srv:
-        recs = _closed(srv, _specs(12, 8), concurrency=1)   # one client: request n is the server's n-th
+        recs = _closed(srv, _specs(12, 8), concurrency=1)  # one client: request n is the server's n-th
     m = request_metrics(recs)
     # requests 3, 6, 9, 12 answered 500; 4 and 8 cut half-way (12 is a 500 first)
     assert m["failed"] == 6 and m["completed"] == 6
-    assert m["errors"] == {"RuntimeError: HTTP 500: {\"error\": \"injected failure\"}": 4,
-                           "ConnectionError: stream closed before [DONE] after 4 chunks": 2}
+    assert m["errors"] == {
+        'RuntimeError: HTTP 500: {"error": "injected failure"}': 4,
+        "ConnectionError: stream closed before [DONE] after 4 chunks": 2,
+    }
     assert all(r.end_s is None for r in recs if not r.ok)
 
 
 def test_requests_past_the_time_limit_are_unfinished_not_lost():
-    with StreamServer(ttft_s=0.05, tpot_s=0.5) as srv:    # 8 tokens: 3.5 s an answer
+    with StreamServer(ttft_s=0.05, tpot_s=0.5) as srv:  # 8 tokens: 3.5 s an answer
         recs = _closed(srv, _specs(6, 8), concurrency=2, time_limit_s=1.0)
     assert len(recs) == 6 and not any(r.ok for r in recs)
     assert {r.error for r in recs} == {"not finished within the 1 s time limit"}
@@ -106,6 +111,7 @@ def test_server_counters_are_scraped_from_metrics(server):
     async def resolve_then_scrape(backend):
         assert await backend.resolve_model() == server.model
         return await read_counters(backend)
+
     c = _on_backend(server, resolve_then_scrape, ask_model=True)
     assert c["vllm:num_requests_running"] == 0 and c["vllm:num_preemptions"] == 0
     assert "vllm:prefix_cache_queries" in c
