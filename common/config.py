@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
 
 from common.runtime import hardware
 
@@ -135,7 +136,7 @@ def add_options(parser: argparse.ArgumentParser, config_cls, group: str | None =
             continue
         flag = m["flag"] or "--" + f.name.replace("_", "-")
         default = _default(f)
-        kw = {"dest": f.name, "help": _help(m, default)}
+        kw: dict[str, Any] = {"dest": f.name, "help": _help(m, default)}
         if m["action"]:
             kw["action"] = m["action"]
             kw["default"] = default

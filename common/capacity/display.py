@@ -3,6 +3,7 @@ capacity per GPU and per dollar as table rows, the pick, and the plots."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from common.capacity.probe import Probe
@@ -153,10 +154,12 @@ def capacity_plots(stem, ms: list[dict], capacity: dict, dev: str = "GPU", sub: 
     for m in ms:
         probes = [Probe.from_json(p) for p in m["capacity"]["probes"]]
         done = sorted((p for p in probes if p.ms(50, "tpot") and not p.stopped_early), key=lambda p: p.offered_rate)
-        curves[m["layout"]] = [(p.output_throughput / m["gpus"], 1000 / p.ms(50, "tpot")) for p in done]
+        point = {id(p): (p.output_throughput or 0.0) / m["gpus"] for p in done}  # output tok/s per device
+        speed = {id(p): 1000 / (p.ms(50, "tpot") or math.inf) for p in done}  # tok/s one user sees
+        curves[m["layout"]] = [(point[id(p)], speed[id(p)]) for p in done]
         at = [p for p in done if p.passed and p.offered_rate == m["capacity"].get("request_rate")]
         if at:
-            marks[m["layout"]] = (at[-1].output_throughput / m["gpus"], 1000 / at[-1].ms(50, "tpot"))
+            marks[m["layout"]] = (point[id(at[-1])], speed[id(at[-1])])
     tpot = capacity["slo"].get("tpot")
     out.append(
         pareto_plot(

@@ -111,6 +111,7 @@ def start_note(spec: SearchSpec, saturation: dict | None) -> dict:
     if spec.ceiling is None:
         src = "--capacity-start-rate" if saturation is None else "1 req/s (the saturation probe completed too few)"
         return {"from": src, "rate": spec.start_rate}
+    saturation = saturation or {}  # a ceiling comes from the saturation probe
     why = saturation.get("ceiling_from")
     return {
         "from": f"{START_FRACTION:g} x "
@@ -188,7 +189,7 @@ def _with_time_and_samples(probe: Probe, t: float, records) -> Probe:
     """The probe's wall time, and its requests one by one (moved to the JSON's raw by `split_samples`)."""
     probe.wall_s = round(time.perf_counter() - t, 2)
     t0 = first_arrival(records)
-    w = probe.window_s
+    w = probe.window_s or [0.0, 0.0]  # judge sets it
     ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
     probe.samples = {
         "arrival_s": [None if r.scheduled_s is None else round(r.scheduled_s - t0, 4) for r in records],
@@ -225,7 +226,7 @@ def split_samples(cap: dict | None) -> list[dict]:
     if not cap:
         return []
     clean, raw, _ = samples_apart(cap)
-    cap["probes"] = clean["probes"]
+    cap["probes"] = (clean or {})["probes"]
     return raw
 
 
@@ -305,7 +306,7 @@ async def capacity_on_backend(
     res["start"] = start_note(spec, sat)
     # the engine's prefix cache over the saturation probe and the search (a trace's shared blocks show here)
     after = await read_counters(backend) if before is not None else None
-    res["prefix_cache_hit_rate"] = prefix_hit_rate(before, after) if after is not None else None
+    res["prefix_cache_hit_rate"] = prefix_hit_rate(before, after) if before is not None and after is not None else None
     return res
 
 

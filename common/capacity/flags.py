@@ -4,6 +4,7 @@ the search settings they give, checked before any engine starts."""
 from __future__ import annotations
 
 from dataclasses import fields
+from typing import Any
 
 from common.capacity.search import PROBE_DEFAULTS, SLO_TERMS, START_FRACTION, SearchSpec, check_settings, check_slo
 from common.cli import UsageError
@@ -30,7 +31,7 @@ def parse_slo(items: list[str] | None) -> dict[str, float]:
 def add_cli_args(p, with_switch: str | None = None) -> None:
     """--slo, --slo-percentile, --capacity-resolution, probe sizes; `with_switch` adds the flag that turns it on.
     Every default is SearchSpec's (or PROBE_DEFAULTS', per device), declared once in common.capacity.search."""
-    d = {f.name: f.default for f in fields(SearchSpec)}
+    d: dict[str, Any] = {f.name: f.default for f in fields(SearchSpec)}
     pd = {k: f"GPU {v[0]:g}, CPU {v[1]:g}" for k, v in PROBE_DEFAULTS.items()}
     g = p.add_argument_group("serving capacity under an SLO")
     if with_switch:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from common.capacity.stats import KeepUp, finite
 
@@ -62,7 +63,7 @@ class Probe:
 
     def to_json(self) -> dict:
         """metrics.capacity.probes[i], keys in the order they have always been written."""
-        out = {
+        out: dict[str, Any] = {
             "offered_rate": self.offered_rate,
             "arrived_rate": self.arrived_rate,
             "achieved_rate": self.achieved_rate,
@@ -138,6 +139,8 @@ class Probe:
     def describe(self, percentile: float) -> str:
         """'p99 TTFT 820 ms' / 'backlog grew by 16 requests ...' / 'p99 TPOT unbounded (3 unfinished)'."""
         term = self.bound_by
+        if term is None:  # a probe that judged nothing
+            return "no request judged"
         if term == "keep_up":
             if self.keep_up is None:  # a JSON from before the backlog rule
                 return f"achieved {self.achieved_rate:.3g} of {self.arrived_rate:.3g} req/s (the queue grows)"

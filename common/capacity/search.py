@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,7 @@ class SearchSpec:
     max_probes: int = 12
     warmup_s: float = PROBE_DEFAULTS["warmup_s"][0]
     measure_s: float = PROBE_DEFAULTS["measure_s"][0]
-    min_requests: int = PROBE_DEFAULTS["min_requests"][0]  # judged arrivals a probe aims for
+    min_requests: int = int(PROBE_DEFAULTS["min_requests"][0])  # judged arrivals a probe aims for
     term_class: dict | None = None  # {"ttft": "short"}: that term is judged over requests of that class only
     ceiling: float | None = None  # req/s the engine completes at most (saturation probe), None: unknown
 
@@ -242,14 +243,14 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
         judged_requests=len(judged),
         unfinished=len(judged) - len(done),
         window_s=list(window),
-        judged_by_term={},
         term_class=dict(only) or None,
         stopped_early=dict(stopped) if stopped else None,
     )
+    probe.judged_by_term = by_term = {}
     for term, get in samples.items():
         fin, missing = population(term)
         if term in spec.slo:
-            probe.judged_by_term[term] = len(fin) + missing
+            by_term[term] = len(fin) + missing
         vals = [get(r) for r in fin if term != "tpot" or r.tpot_s is not None]
         for q in sorted({50.0, 99.0, float(p)}):
             probe.latency_ms[latency_key(q, term)] = percentile_with_unfinished(vals, missing, q)
@@ -261,7 +262,7 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
     }
     probe.keep_up = ku = keep_up(records, a, b, len(judged))
     margins["keep_up"] = ku.margin if judged else -math.inf
-    worst = min(margins, key=margins.get)
+    worst = min(margins, key=lambda t: margins[t])
     if stopped:  # the early stop's verdict: that term could no longer be met (what ran is kept as measured)
         worst = stopped["term"]
         margins[worst] = min(margins[worst], -1e-9)
@@ -307,7 +308,7 @@ def window_verdicts(
         mine = [r for r, j in zip(records, k, strict=True) if j == i]
         if not mine:
             continue
-        w = {"start_s": round(edges[i], 3), "end_s": round(edges[i + 1], 3), "requests": len(mine)}
+        w: dict = {"start_s": round(edges[i], 3), "end_s": round(edges[i + 1], 3), "requests": len(mine)}
         ok = True
         for term in ("ttft", "tpot") + (("e2el",) if "e2el" in slo else ()):
             done = [get[term](r) * 1000 for r in mine if r.ok and get[term](r) is not None]
@@ -368,6 +369,7 @@ class CapacitySearch:
             return self.probes[-1].offered_rate  # the same rate, a longer window
         lo, hi = self.bracket()
         if lo is None:  # no pass yet: halve, or quarter after a fail that was certain early in its window
+            assert hi is not None  # a probe was decided, and nothing passed: it failed
             r = hi / (4 if self._failed_early(hi) else 2)
             return r if r >= self.spec.start_rate / FLOOR_FACTOR else None
         if hi is None:
@@ -395,7 +397,7 @@ class CapacitySearch:
         lo, hi = self.bracket()
         p = self.spec.percentile
         at, above = bracket_probes(self.probes, lo, hi)
-        out = {
+        out: dict[str, Any] = {
             "request_rate": lo or 0.0,
             "output_throughput": at.output_throughput if at else 0.0,
             "slo": dict(self.spec.slo),

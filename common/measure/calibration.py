@@ -76,7 +76,8 @@ def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str
             "ours_vs_vllm_bench_ci": ci,
         }
     )
-    m["calibration_verdict"] = calibration_verdict(ratio, *(ci or (None, None)), len(ours), len(theirs))
+    lo, hi = ci or (None, None)
+    m["calibration_verdict"] = calibration_verdict(ratio, lo, hi, len(ours), len(theirs))
     why = explain_spread(
         [{"output_throughput": o["output_throughput"], **(o.get("hw") or {})} for o in order if o["who"] == "ours"]
     )

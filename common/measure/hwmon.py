@@ -58,7 +58,8 @@ class HardwareSampler:
                 self._handles = []
 
     def _sample(self) -> None:
-        nv, out = self._nv, {"util": [], "clock": [], "power": []}
+        nv = self._nv
+        out: dict[str, list[float]] = {"util": [], "clock": [], "power": []}
         for h in self._handles:
             out["util"].append(nv.nvmlDeviceGetUtilizationRates(h).gpu)
             out["clock"].append(nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM))
@@ -194,8 +195,8 @@ def run_label(tok_s: float, hw: dict | None) -> str:
         f"{d['power_w']:.0f} W" if d.get("power_w") is not None else None,
         f"engine core {d['engine_cpu_pct']:.0f} %" if d.get("engine_cpu_pct") is not None else None,
     ]
-    parts = [x for x in parts if x]
-    return f"{tok_s:,.0f}" + (f" ({', '.join(parts)})" if parts else "")
+    shown = [x for x in parts if x]
+    return f"{tok_s:,.0f}" + (f" ({', '.join(shown)})" if shown else "")
 
 
 def runs_line(m: dict) -> str:

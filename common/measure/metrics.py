@@ -17,28 +17,18 @@ from __future__ import annotations
 import math
 import time
 from contextlib import contextmanager
-from typing import TypedDict
+from typing import Any
 
 import numpy as np
 
 DEFAULT_PERCENTILES = (50, 90, 99)
 
 
-class RequestMetrics(TypedDict, total=False):
-    """request_metrics(): one load level, as `vllm bench serve` reports a run (plus summarize()'s
-    mean/median/std/p90/p99 for ttft, tpot, itl, e2el, in ms)."""
-
-    completed: int
-    failed: int
-    duration_s: float
-    total_input_tokens: int
-    total_output_tokens: int
-    request_throughput: float
-    output_throughput: float
-    total_token_throughput: float
-    request_goodput: float
-    goodput_share: float
-    errors: dict
+# request_metrics(): one load level, as `vllm bench serve` reports a run: completed, failed, duration_s,
+# total_input_tokens, total_output_tokens, request_throughput, output_throughput, total_token_throughput,
+# request_goodput, goodput_share, errors, and summarize()'s mean/median/std/p50/p90/p99 for ttft, tpot, itl, e2el (ms).
+# A plain dict: the percentile keys are named at run time (p99_ttft_ms), which a TypedDict cannot declare.
+RequestMetrics = dict[str, Any]
 
 
 class StageTimer:
@@ -70,7 +60,11 @@ def summarize(name: str, values, unit: str = "ms", percentiles=DEFAULT_PERCENTIL
     ]
     if arr.size == 0:
         return dict.fromkeys(keys)
-    out = {keys[0]: float(arr.mean()), keys[1]: float(np.median(arr)), keys[2]: float(arr.std())}
+    out: dict[str, float | None] = {
+        keys[0]: float(arr.mean()),
+        keys[1]: float(np.median(arr)),
+        keys[2]: float(arr.std()),
+    }
     for p, k in zip(percentiles, keys[3:], strict=True):
         out[k] = float(np.percentile(arr, p))
     return out

@@ -42,7 +42,7 @@ def above_linear(ms: list[dict]) -> list[tuple[dict, float]]:
     base = next((m for m in ms if m["gpus"] == 1), None)
     if not base:
         return []
-    return [(m, e) for m in ms if m["gpus"] > 1 and (e := speedup(m, base)[1]) > ABOVE_LINEAR]
+    return [(m, e) for m in ms if m["gpus"] > 1 and (e := speedup(m, base)[1]) is not None and e > ABOVE_LINEAR]
 
 
 def above_linear_note(ms: list[dict], dev: str = "GPU") -> str | None:

@@ -154,10 +154,11 @@ def run_layout(layout: dict, base: dict, timeout_s: float) -> dict:
             t.start()
         for t in threads:
             t.join()
-    failed = [r for r in results if r["status"] != "ok"]
+    done = [r for r in results if r is not None]  # every thread has joined: each replica has its result
+    failed = [r for r in done if r["status"] != "ok"]
     if failed:
         return failed[0]
-    return {"status": "ok", "replicas": results}
+    return {"status": "ok", "replicas": done}
 
 
 def summarize_layout(layout: dict, res: dict) -> dict:

@@ -56,7 +56,7 @@ def line_plot(
 def bar_plot(
     path: Path,
     labels: list[str],
-    values: dict[str, list[float]],
+    values: dict[str, list[float | None]],
     title: str,
     ylabel: str,
     hline: float | None = None,

@@ -82,7 +82,8 @@ def environment() -> dict:
 @functools.lru_cache(maxsize=1)
 def _machine() -> dict:
     """What does not change while a process runs: asked once (git, NVML, nvidia-smi topo)."""
-    env = {
+    gpus: list[dict] = []
+    env: dict = {
         "host": socket.gethostname(),
         "platform": _platform.platform(),
         "python": _platform.python_version(),
@@ -94,7 +95,7 @@ def _machine() -> dict:
         # LAB_GIT_SHA: for a copy of the tree whose .git is missing or stale (a machine the tree was shipped to)
         "git_sha": os.environ.get("LAB_GIT_SHA") or _run(["git", "-C", str(ROOT), "rev-parse", "HEAD"]),
         "git_dirty": bool(_run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])),
-        "gpus": [],
+        "gpus": gpus,
         "gpu_count": 0,
         "driver": None,
         "cuda": None,
@@ -110,7 +111,7 @@ def _machine() -> dict:
         for i in range(pynvml.nvmlDeviceGetCount()):
             h = pynvml.nvmlDeviceGetHandleByIndex(i)
             name = pynvml.nvmlDeviceGetName(h)
-            env["gpus"].append(
+            gpus.append(
                 {
                     "index": i,
                     "name": name.decode() if isinstance(name, bytes) else name,

@@ -10,8 +10,10 @@ def num(v, nd: int = 1):
     return int(round(v)) if nd == 0 else round(v, nd)
 
 
-def rate(v: float) -> str:
-    """A request rate to 3 significant digits, never in exponent notation (1,120, not 1.12e+03)."""
+def rate(v: float | None) -> str:
+    """A request rate to 3 significant digits, never in exponent notation (1,120, not 1.12e+03); '-' for none."""
+    if v is None:
+        return "-"
     return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
 
 

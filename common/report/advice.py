@@ -72,11 +72,11 @@ def recommendation(
     the best use of all N devices (the best layout measured at N, never TP alone when another N-layout read
     higher), whether fewer would do, and the lowest latency; then the paragraph to paste (ending with `fleet_txt`, the
     fleet's sentence, when there is one)."""
-    price, price_src = price
+    usd, price_src = price
     c = run_config.get("capacity") or {}  # latency is judged only against the run's own SLO, where it is a p99
     slo = c.get("slo") if c.get("percentile", 99.0) == 99.0 else None
     dev, p = dev_of(env), pick(cands, cap_best, base, slo)
-    cost = lambda m: usd_per_1m(price, m["gpus"], m["output_throughput"]) if price else None  # noqa: E731
+    cost = lambda m: usd_per_1m(usd, m["gpus"], m["output_throughput"]) if usd else None  # noqa: E731
     where = lambda m: f"a single {dev}" if m["gpus"] == 1 else f"{m['layout']} ({m['gpus']} {dev}s)"  # noqa: E731
     c1, c2 = cost(p.per_dollar), cost(p.fastest)
     L = ["", "## Recommendation", ""]
@@ -91,7 +91,7 @@ def recommendation(
         f"- **Batch throughput per dollar (offline):** {where(p.per_dollar)}: "
         f"{per_gpu(p.per_dollar):.0f} out tok/s per {dev}"
         + (
-            f", ${c1:.3f} per 1M output tokens at ${price:.2f}/GPU-hour ({price_src})."
+            f", ${c1:.3f} per 1M output tokens at ${usd:.2f}/GPU-hour ({price_src})."
             if c1 is not None
             else " (pass --gpu-hour-usd for $ per 1M tokens)."
         )

@@ -78,7 +78,9 @@ class Findings:
         newest = sorted(self.runs, reverse=True)
         based = [s for s in newest if any(d["metrics"]["gpus"] == 1 for d in self.runs[s])]
         sane = [s for s in based if not above_linear([d["metrics"] for d in self.runs[s]])]
-        return (sane or based or [newest[0] if newest and not self.suite else None])[0]
+        if sane or based:
+            return (sane or based)[0]
+        return newest[0] if newest and not self.suite else None
 
     @property
     def run_config(self) -> dict:

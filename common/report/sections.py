@@ -120,7 +120,7 @@ def course_section(f: Findings) -> list[str]:
         c = COURSE_TABLE.get(m["gpus"])
         L.append(
             f"| {m['gpus']} | {m['output_throughput']:.0f} | "
-            + (f"{sp:.2f}x | {eff * 100:.0f}%" if sp else "- | -")
+            + (f"{sp:.2f}x | {eff * 100:.0f}%" if sp and eff is not None else "- | -")
             + (f" | {c[0]} tok/s | {c[1]:.1f}x | {c[2] * 100:.0f}% |" if c else " | - | - | - |")
         )
     return L + [
@@ -255,7 +255,7 @@ def layout_line(m: dict, base_l: dict | None, gpu: bool = True) -> str:
     roof = m.get("decode_pct_of_hbm_roofline")
     return (
         f"| {m['layout']} | {m['gpus']} | {m['output_throughput']:.0f} | "
-        + (f"{sp:.2f}x ({eff * 100:.0f}%)" if sp else "-")
+        + (f"{sp:.2f}x ({eff * 100:.0f}%)" if sp and eff is not None else "-")
         + " | "
         f"{m['output_throughput'] / m['gpus']:.0f} | {m['batch1_decode_tokens_per_s']:.1f} | "
         + (("-" if roof is None else f"{roof:.0f}%") + " | " if gpu else "")

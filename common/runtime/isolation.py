@@ -107,15 +107,15 @@ def terminate_then_kill(procs: list, timeout: float = 10.0) -> None:
 def kill_matching(marker: str, timeout: float = 10.0) -> int:
     """SIGTERM, then SIGKILL, every process whose command line mentions `marker`, and their descendants (Ray's
     raylet starts agents that retitle themselves `ray::DashboardAgent` and name no dir); returns how many."""
-    procs = {}
+    found: dict[int, psutil.Process] = {}
     for p in psutil.process_iter(["cmdline"]):
         try:
             if p.pid != os.getpid() and marker in " ".join(p.info["cmdline"] or []):
-                procs[p.pid] = p
-                procs.update({c.pid: c for c in p.children(recursive=True) if c.pid != os.getpid()})
+                found[p.pid] = p
+                found.update({c.pid: c for c in p.children(recursive=True) if c.pid != os.getpid()})
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    procs = list(procs.values())
+    procs = list(found.values())
     terminate_then_kill(procs, timeout)
     return len(procs)
 

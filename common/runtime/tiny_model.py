@@ -143,7 +143,7 @@ def build_tiny_model(out: Path | None = None, seed: int = 0) -> Path:
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(
-            vocab_size=TINY_CONFIG["vocab_size"],
+            vocab_size=int(str(TINY_CONFIG["vocab_size"])),
             special_tokens=SPECIALS,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         )

@@ -21,7 +21,7 @@ def _version(name: str) -> str:
         raise
 
 
-_md.version = _version
+_md.version = _version  # type: ignore[assignment]  # same call, one more package name
 
 if __name__ == "__main__":
     from vllm.entrypoints.cli.main import main

@@ -58,7 +58,7 @@ class RankReport:
             "buffers_bytes": int(buffers),
             "kv_cache_bytes": int(_nbytes(getattr(runner, "kv_caches", None))),
         }
-        if torch.cuda.is_available() and report["device"].startswith("cuda"):
+        if torch.cuda.is_available() and str(report["device"]).startswith("cuda"):
             report["torch_allocated_bytes"] = int(torch.cuda.memory_allocated())
             report["torch_reserved_bytes"] = int(torch.cuda.memory_reserved())
             report["cuda_device_name"] = torch.cuda.get_device_name()

@@ -48,18 +48,19 @@ class RequestRecord:
 
     @property
     def ttft_s(self) -> float | None:
-        return None if self.first_token_s is None else self.first_token_s - self.start_s
+        return None if self.first_token_s is None or self.start_s is None else self.first_token_s - self.start_s
 
     @property
     def e2e_s(self) -> float | None:
-        return None if self.end_s is None else self.end_s - self.start_s
+        return None if self.end_s is None or self.start_s is None else self.end_s - self.start_s
 
     @property
     def tpot_s(self) -> float | None:
         """(E2E - TTFT) / (output tokens - 1), as vllm bench serve."""
-        if not self.ok or self.output_len < 2:
+        e2e, ttft = self.e2e_s, self.ttft_s
+        if not self.ok or self.output_len < 2 or e2e is None or ttft is None:
             return None
-        return (self.e2e_s - self.ttft_s) / (self.output_len - 1)
+        return (e2e - ttft) / (self.output_len - 1)
 
     @property
     def itl_s(self) -> list[float]:

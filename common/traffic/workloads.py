@@ -186,8 +186,14 @@ class WorkloadSource(Protocol):
 
     dropped: int
     max_output_len: int
-    judge: str | None  # a trace's: probes judged on its "heaviest" window or from its "start"; else None
-    profile: LoadProfile | None  # a trace's load per window (the work estimate); None for Poisson arrivals
+
+    @property
+    def judge(self) -> str | None:
+        """A trace's: probes judged on its "heaviest" window or from its "start"; else None."""
+
+    @property
+    def profile(self) -> LoadProfile | None:
+        """A trace's load per window (the work estimate); None for Poisson arrivals."""
 
     def requests(self, n: int, seed: int) -> list[RequestSpec]:
         """n requests, for a closed loop (no arrival times)."""
@@ -371,7 +377,8 @@ class TraceWorkload:
         return self.trace.span_s + 1.0 / self.trace.mean_rate
 
     def _cycle(self, n: int | None, seed: int, speed: float, until_s: float | None) -> list[RequestSpec]:
-        out, k, period = [], 0, self.period_s
+        out: list[RequestSpec] = []
+        k, period = 0, self.period_s
         while n is None or len(out) < n:
             start = k * period / speed
             m = len(self.trace)
@@ -476,7 +483,7 @@ def sharegpt_source(path: str, tokenizer: str, max_model_len: int | None = None)
 def _sharegpt(cfg: dict) -> PoissonWorkload:
     engine = cfg.get("engine") or {}
     return sharegpt_source(
-        cfg["dataset_path"], engine.get("tokenizer") or engine.get("model"), cfg.get("max_model_len")
+        cfg["dataset_path"], str(engine.get("tokenizer") or engine.get("model")), cfg.get("max_model_len")
     )
 
 

@@ -5,6 +5,7 @@ head, scripts that never import each other, mechanisms imported at the top (only
 import ast
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,14 +90,22 @@ def test_no_file_names_the_place_the_project_is_developed_in():
     assert not hits, hits
 
 
-def test_ruff_finds_nothing():
-    """pyproject.toml's lint (pyflakes and pycodestyle, lines up to 120) over the whole tree."""
-    import sys
+def _tool(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True)
 
-    r = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--output-format", "concise", "."],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+
+def test_ruff_finds_nothing():
+    """pyproject.toml's lint (pyflakes, pycodestyle, import order, bugbear; lines up to 120) over the whole tree."""
+    r = _tool("ruff", "check", "--output-format", "concise", ".")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
+
+
+def test_ruff_format_leaves_every_file_as_it_is():
+    r = _tool("ruff", "format", "--check", ".")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
+
+
+def test_mypy_finds_nothing_in_common():
+    """The type checker over common/ (pyproject.toml's [tool.mypy]: vLLM, torch and the like taken as Any)."""
+    r = _tool("mypy")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
