@@ -154,65 +154,15 @@ def bench_serve_level(
     them in the server's prefix cache."""
     import tempfile
 
-    tokenizer = cfg.engine.get("tokenizer") or cfg.model or served_model
     key = f"{lv['kind']}={lv['value']:g}"
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [
-            sys.executable,
-            "-m",
-            "common.runtime.vllm_cli",
-            "bench",
-            "serve",
-            "--backend",
-            "vllm",
-            "--base-url",
-            cfg.base_url,
-            "--model",
-            served_model,
-            "--tokenizer",
-            str(tokenizer),
-            *(
-                dataset
-                or [
-                    "--dataset-name",
-                    "random",
-                    "--random-input-len",
-                    str(cfg.input_len),
-                    "--random-output-len",
-                    str(cfg.output_len),
-                    "--random-range-ratio",
-                    str(cfg.range_ratio),
-                ]
-            ),
-            "--num-prompts",
-            str(lv["num_prompts"]),
-            "--ignore-eos",
-            "--seed",
-            str(cfg.seed + 100 + i),
-            "--temperature",
-            "0",  # greedy, as our client asks (else the server's default applies)
-            "--save-result",
-            "--result-dir",
-            tmp,
-            "--result-filename",
-            "bench.json",
-        ]
-        if dataset:  # a timed trace: its own timestamps (vllm bench serve's self-timed replay)
-            pass
-        elif lv["kind"] == "concurrency":
-            cmd += ["--max-concurrency", str(int(lv["value"])), "--request-rate", "inf"]
-        else:
-            cmd += ["--request-rate", str(lv["value"]), "--burstiness", str(cfg.burstiness)]
+        cmd = _bench_serve_cmd(cfg, served_model, i, lv, dataset, tmp)
         print(f"  vllm bench serve, {key} ...", flush=True)
         try:
             r = subprocess.run(
-                cmd,
-                cwd=str(ROOT),
-                capture_output=True,
-                text=True,
-                timeout=cfg.level_time_limit_s + 300,
+                cmd, cwd=str(ROOT), capture_output=True, text=True, timeout=cfg.level_time_limit_s + 300,
                 env=dict(os.environ),
-            )
+            )  # fmt: skip
         except (OSError, subprocess.SubprocessError) as e:  # recorded; our own levels go on
             return {key: {"error": f"{type(e).__name__}: {e}"[-500:]}}
         path = Path(tmp) / "bench.json"
@@ -222,25 +172,42 @@ def bench_serve_level(
     ours = lv["metrics"]
     return {
         key: {
-            "vllm_bench": {
-                k: theirs.get(k)
-                for k in (
-                    "output_throughput",
-                    "mean_ttft_ms",
-                    "median_ttft_ms",
-                    "p99_ttft_ms",
-                    "mean_tpot_ms",
-                    "median_tpot_ms",
-                    "p99_tpot_ms",
-                    "completed",
-                    "request_rate",
-                )
-            },
+            "vllm_bench": {k: theirs.get(k) for k in BENCH_SERVE_KEYS},
             "ours_vs_vllm_bench": {
                 k: (ours[k] / theirs[k]) if theirs.get(k) and ours.get(k) is not None else None for k in keys
             },
         }
     }
+
+
+BENCH_SERVE_KEYS = (
+    "output_throughput", "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms",
+    "p99_tpot_ms", "completed", "request_rate",
+)  # fmt: skip
+
+
+def _bench_serve_cmd(cfg, served_model: str, i: int, lv: dict, dataset: list[str] | None, tmp: str) -> list[str]:
+    """The `vllm bench serve` command line for level `lv`: our random shape unless `dataset` names the bench's own
+    (a ShareGPT file, a timed trace replayed on its own timestamps); greedy, as our client asks."""
+    tokenizer = cfg.engine.get("tokenizer") or cfg.model or served_model
+    shape = (
+        dataset
+        or (
+            f"--dataset-name random --random-input-len {cfg.input_len} --random-output-len {cfg.output_len} "
+            f"--random-range-ratio {cfg.range_ratio}"
+        ).split()
+    )
+    cmd = [
+        sys.executable, "-m", "common.runtime.vllm_cli", "bench", "serve", "--backend", "vllm",
+        "--base-url", cfg.base_url, "--model", served_model, "--tokenizer", str(tokenizer), *shape,
+        "--num-prompts", str(lv["num_prompts"]), "--ignore-eos", "--seed", str(cfg.seed + 100 + i),
+        "--temperature", "0", "--save-result", "--result-dir", tmp, "--result-filename", "bench.json",
+    ]  # fmt: skip
+    if dataset:  # a timed trace: its own timestamps (vllm bench serve's self-timed replay)
+        return cmd
+    if lv["kind"] == "concurrency":
+        return cmd + ["--max-concurrency", str(int(lv["value"])), "--request-rate", "inf"]
+    return cmd + ["--request-rate", str(lv["value"]), "--burstiness", str(cfg.burstiness)]
 
 
 def trace_dataset(cfg, cap: dict, n: int, tw: dict | None = None) -> list[str]:

@@ -92,7 +92,18 @@ def day_fleet_section(trace_caps: list[dict], cfg: ReportSettings, out_dir: Path
     if not trace_caps:
         return [], []
     growth = cfg.growth or 1.0
-    L = [
+    L = _day_fleet_head(growth, cfg.min_replicas)
+    plots = []
+    for i, t in enumerate(trace_caps):
+        row, plot = _day_fleet_row(t, cfg, growth, out_dir / f"report_replicas_{i}.png")
+        L.append(row)
+        plots.append(plot)
+    return L + _day_fleet_answers(trace_caps, growth), plots
+
+
+def _day_fleet_head(growth: float, min_replicas: int) -> list[str]:
+    """The section's title, how its rows are computed, and the table's header."""
+    return [
         "",
         f"## The day's fleet (the trace's traffic x {growth:g})",
         "",
@@ -102,7 +113,7 @@ def day_fleet_section(trace_caps: list[dict], cfg: ReportSettings, out_dir: Path
         f"heaviest window / the work one replica held); a step is as many whole windows as make {SCALE_STEP_S:g} s "
         "or more. Static: the peak, all day. Autoscaled: a replica takes one step to come up (a vLLM engine starts in "
         "about a minute), so it is started (and paid) a step before it is needed; scale-down is immediate; at least "
-        f"{cfg.min_replicas} replica(s). Assumed: replicas add capacity linearly; the capacity holds for this "
+        f"{min_replicas} replica(s). Assumed: replicas add capacity linearly; the capacity holds for this "
         "traffic's mix, measured on its heaviest window. A day is the stretch's pattern repeated (not measured).",
         "",
         "| trace (stretch) | layout | SLO | capacity | decided by | static | static device-h/day "
@@ -110,39 +121,45 @@ def day_fleet_section(trace_caps: list[dict], cfg: ReportSettings, out_dir: Path
         "| $/day static | $/day autoscaled |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    plots = []
-    for i, t in enumerate(trace_caps):
-        cap, d = t["cap"], t["doc"]
-        price, _ = gpu_hour_price(d["environment"], cfg.gpu_hour_usd)
-        t["fleet"] = fl = fleet_plan(
-            cap["profile"]["windows"],
-            cap["trace_speedup"] * cap["binding_work_per_s"],
-            growth,
-            cfg.min_replicas,
-            t["gpus"],
-            price,
-            step_s=SCALE_STEP_S,
-            end_s=cap["profile"].get("end_s"),
-        )
-        dev = dev_of(d["environment"])
-        name = Path(t["workload"].get("path", "trace")).name
-        o, span = cap["profile"]["origin_s"], fl["stretch_s"]
-        bw = cap["binding_window"]
-        L.append(
-            f"| {name} ({clock(o)}-{clock(o + span)}) | {t['layout']} | {slo_text(cap['slo'], cap['percentile'])} "
-            f"| {cap['trace_speedup']:.3g}x ({cap['request_rate']:.3g} req/s mean) | {clock(bw['start_s'])} | "
-            f"{fl['static_replicas']} x {t['gpus']} {dev} | {fl['static_gpu_hours_per_day']:.1f} | "
-            f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl.get('static_usd_per_day'), 0)} | "
-            f"{num(fl.get('autoscaled_usd_per_day'), 0)} |"
-        )
-        plots.append(
-            replicas_plot(
-                out_dir / f"report_replicas_{i}.png",
-                fl,
-                f"Replicas per {fl['step_s']:g} s step: {name} x {growth:g}, "
-                f"{t['layout']} under {slo_text(cap['slo'], cap['percentile'])}",
-            )
-        )
+
+
+def _day_fleet_row(t: dict, cfg: ReportSettings, growth: float, plot_path: Path) -> tuple[str, Path]:
+    """One capacity judged on a trace: its fleet plan (kept in t["fleet"]), its table row and its replicas plot."""
+    cap, d = t["cap"], t["doc"]
+    price, _ = gpu_hour_price(d["environment"], cfg.gpu_hour_usd)
+    t["fleet"] = fl = fleet_plan(
+        cap["profile"]["windows"],
+        cap["trace_speedup"] * cap["binding_work_per_s"],
+        growth,
+        cfg.min_replicas,
+        t["gpus"],
+        price,
+        step_s=SCALE_STEP_S,
+        end_s=cap["profile"].get("end_s"),
+    )
+    dev = dev_of(d["environment"])
+    name = Path(t["workload"].get("path", "trace")).name
+    o, span = cap["profile"]["origin_s"], fl["stretch_s"]
+    bw = cap["binding_window"]
+    row = (
+        f"| {name} ({clock(o)}-{clock(o + span)}) | {t['layout']} | {slo_text(cap['slo'], cap['percentile'])} "
+        f"| {cap['trace_speedup']:.3g}x ({cap['request_rate']:.3g} req/s mean) | {clock(bw['start_s'])} | "
+        f"{fl['static_replicas']} x {t['gpus']} {dev} | {fl['static_gpu_hours_per_day']:.1f} | "
+        f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl.get('static_usd_per_day'), 0)} | "
+        f"{num(fl.get('autoscaled_usd_per_day'), 0)} |"
+    )
+    plot = replicas_plot(
+        plot_path,
+        fl,
+        f"Replicas per {fl['step_s']:g} s step: {name} x {growth:g}, "
+        f"{t['layout']} under {slo_text(cap['slo'], cap['percentile'])}",
+    )
+    return row, plot
+
+
+def _day_fleet_answers(trace_caps: list[dict], growth: float) -> list[str]:
+    """One answer per traffic (trace, stretch) and SLO, across layouts: the fleet of least device-hours a day."""
+    L: list[str] = []
     groups: dict[str, list[dict]] = {}  # one answer per traffic (trace, stretch) and SLO, across layouts
     for t in trace_caps:
         w, cap = t["workload"], t["cap"]
@@ -169,4 +186,4 @@ def day_fleet_section(trace_caps: list[dict], cfg: ReportSettings, out_dir: Path
                 else ""
             ),
         ]
-    return L, plots
+    return L

@@ -207,18 +207,8 @@ def run_isolated(
         pump = threading.Thread(target=_pump, args=(proc.stdout, tail, echo, quiet), daemon=True)
         pump.start()
         timed_out = interrupted = False
-        done_at = None
         try:
-            while proc.poll() is None:
-                now = time.perf_counter()
-                if done_at is None and out.exists():
-                    done_at = now  # result is in; give the engine EXIT_GRACE_S to shut down
-                if done_at is not None and now - done_at > EXIT_GRACE_S:
-                    break
-                if done_at is None and now - t0 > timeout_s:
-                    timed_out = True
-                    break
-                time.sleep(0.2)
+            timed_out = _wait(proc, out, t0, timeout_s)
         except KeyboardInterrupt:
             interrupted = True
         finally:  # also on Ctrl-C: nothing of this configuration may outlive it
@@ -243,19 +233,8 @@ def run_isolated(
         return result
     if timed_out:
         kind, message = "timeout", f"{label or target} exceeded {timeout_s:.0f} s and was killed"
-    elif result is not None:
-        exc = result["__exception__"]
-        message = f"{exc['type']}: {exc['message']}".strip()
-        kind = classify_failure(exc["type"] + " " + exc["message"] + " " + exc.get("traceback", "") + log_tail)
-        if "root cause" in message or kind != classify_failure(message):
-            message = root_cause(log_tail) or message
     else:
-        message = f"child exited with code {proc.returncode} without a result"
-        kind = classify_failure(log_tail)
-        if cause := root_cause(log_tail):
-            message += f"; {cause}"
-        if proc.returncode and proc.returncode < 0 and kind == "other":
-            message += f" (killed by signal {-proc.returncode}; the OS may have run out of memory)"
+        kind, message = _cause(result, proc.returncode, log_tail)
     return {
         "status": "failed",
         "process_wall_s": wall,
@@ -263,6 +242,40 @@ def run_isolated(
         "partial": partial,
         "failure": {"kind": kind, "message": message[:2000], "exit_code": proc.returncode, "hint": HINTS[kind]},
     }
+
+
+def _wait(proc: subprocess.Popen, out: Path, t0: float, timeout_s: float) -> bool:
+    """Wait for the child: until it exits, or EXIT_GRACE_S after its result is in (the engine's shut-down may
+    hang), or `timeout_s` without a result (then True: timed out)."""
+    done_at = None
+    while proc.poll() is None:
+        now = time.perf_counter()
+        if done_at is None and out.exists():
+            done_at = now  # result is in; give the engine EXIT_GRACE_S to shut down
+        if done_at is not None and now - done_at > EXIT_GRACE_S:
+            return False
+        if done_at is None and now - t0 > timeout_s:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _cause(result: dict | None, exit_code: int | None, log_tail: str) -> tuple[str, str]:
+    """(kind, message) of a child that failed: from the exception it wrote, else from its exit and its log."""
+    if result is not None:
+        exc = result["__exception__"]
+        message = f"{exc['type']}: {exc['message']}".strip()
+        kind = classify_failure(exc["type"] + " " + exc["message"] + " " + exc.get("traceback", "") + log_tail)
+        if "root cause" in message or kind != classify_failure(message):
+            message = root_cause(log_tail) or message
+        return kind, message
+    message = f"child exited with code {exit_code} without a result"
+    kind = classify_failure(log_tail)
+    if cause := root_cause(log_tail):
+        message += f"; {cause}"
+    if exit_code and exit_code < 0 and kind == "other":
+        message += f" (killed by signal {-exit_code}; the OS may have run out of memory)"
+    return kind, message
 
 
 def interrupted_result(exit_code: int | None = None) -> dict:
