@@ -125,29 +125,11 @@ def main(cfg: Config) -> dict:
         )
         res = until_interrupted(run_layout, lay, base, cfg.timeout_s)
         if res["status"] != "ok":
-            lcfg = {**base, "layout": {k: lay[k] for k in ("n", "tp", "pp", "dp", "name")}}
-            rows[id(lay)] = record_failure(
-                path,
-                lay["name"],
-                res,
-                experiment=EXPERIMENT,
-                config=lcfg,
-                metrics={"layout": lay["name"], "gpus": lay["n"]},
-                row={"layout": lay["name"], "GPUs": lay["n"]},
-            )
+            rows[id(lay)] = failed_layout(path, lay, base, res)
             continue
         # the 1-GPU baseline is measured first (GPU counts are sorted), so every layout's figures are final as soon
         # as it is measured, and go to disk at once: Ctrl-C or a later crash keeps them
-        runs.append(
-            run := RunFile(
-                path,
-                EXPERIMENT,
-                {**base, "layout": lay, "allreduce": allreduce.get(lay["tp"])},
-                metrics={"layout": lay["name"], "gpus": lay["n"]},
-                raw={"replicas": res.get("replicas") or [res]},
-            )
-        )
-        run.save()  # what the replicas measured, before anything reads it
+        runs.append(run := saved(path, lay, base, allreduce.get(lay["tp"]), res))
         baseline = next((b for la, b, _ in results if la["n"] == 1), None)
         m = then("the summary", partial(layout_figures, lay, res, run, baseline, allreduce, info, env, price[0]), run)
         if m is None:
@@ -161,14 +143,7 @@ def main(cfg: Config) -> dict:
         after_layout(cfg, lay, base, run, m, ts, price[0])
         rows[id(lay)] = run.rows[0]
         results.append((lay, m, path))
-        print(f"  {lay['name']}: timed runs {runs_line(m)} out tok/s", flush=True)
-        print(
-            f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline (median of {m['offline_runs']} runs, "
-            f"spread {m['output_throughput_spread_pct']:.1f}%), "
-            f"batch-1 {m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s"
-            + (f"; {m['capacity']['verdict']}" if cfg.capacity else ""),
-            flush=True,
-        )
+        print_layout(lay, m, bool(cfg.capacity))
     done = [rows[id(lay)] for lay in plan if id(lay) in rows]
     out = then("the tables and plots", lambda: report(cfg, done, results, price, files, ts, info), *runs) or {
         "rows": done,
@@ -177,6 +152,34 @@ def main(cfg: Config) -> dict:
     }
     failed = any_failed(runs) or any(r["status"] == "failed" for r in out["rows"])
     return {**out, "exit_code": 1 if failed else 0}
+
+
+def failed_layout(path: Path, lay: dict, base: dict, res: dict) -> dict:
+    """A layout whose process failed: its file and its row say how."""
+    return record_failure(
+        path, lay["name"], res, experiment=EXPERIMENT,
+        config={**base, "layout": {k: lay[k] for k in ("n", "tp", "pp", "dp", "name")}},
+        metrics={"layout": lay["name"], "gpus": lay["n"]}, row={"layout": lay["name"], "GPUs": lay["n"]},
+    )  # fmt: skip
+
+
+def saved(path: Path, lay: dict, base: dict, allreduce: dict | None, res: dict) -> RunFile:
+    """A layout's result file, written now with what its replicas measured (before anything reads it)."""
+    config = {**base, "layout": lay, "allreduce": allreduce}
+    run = RunFile(path, EXPERIMENT, config, metrics={"layout": lay["name"], "gpus": lay["n"]},
+                  raw={"replicas": res.get("replicas") or [res]})  # fmt: skip
+    run.save()
+    return run
+
+
+def print_layout(lay: dict, m: dict, capacity: bool) -> None:
+    print(f"  {lay['name']}: timed runs {runs_line(m)} out tok/s", flush=True)
+    print(
+        f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline (median of {m['offline_runs']} runs, "
+        f"spread {m['output_throughput_spread_pct']:.1f}%), batch-1 {m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s"
+        + (f"; {m['capacity']['verdict']}" if capacity else ""),
+        flush=True,
+    )
 
 
 def plan_here(cfg: Config, info) -> list[dict]:

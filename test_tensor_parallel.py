@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 from common import cli
 from common.config import RunConfig, add_options, from_args, option
@@ -140,16 +141,7 @@ def main(cfg: Config) -> dict:
         path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, tp, ts)
         files.append(str(path))
         if why:
-            rows.append({"TP": tp, "status": "skipped", "reason": why})
-            save_run(
-                path,
-                experiment=EXPERIMENT,
-                config=base_cfg,
-                metrics={"tp": tp},
-                status="skipped",
-                failure={"kind": "skipped", "message": why},
-                rows=[rows[-1]],
-            )
+            rows.append(skipped(path, base_cfg, why))
             continue
         print(f"\n=== [{runnable.index(tp) + 1}/{len(runnable)}] TP={tp}: loading in its own process ...", flush=True)
         res = until_interrupted(
@@ -162,23 +154,7 @@ def main(cfg: Config) -> dict:
                 )
             )
             continue
-        runs.append(
-            run := RunFile(
-                path,
-                EXPERIMENT,
-                base_cfg,
-                metrics={"tp": tp},
-                raw={
-                    "token_ids": res["token_ids"],
-                    "texts": res["texts"],
-                    "ranks": res["ranks"],
-                    "memory": res["memory"],
-                    "stage_seconds": res["stage_seconds"],
-                    "process_wall_s": res["process_wall_s"],
-                },
-            )
-        )
-        run.save()  # what the ranks reported, before anything reads it
+        runs.append(run := saved(path, base_cfg, res))  # what the ranks reported, before anything reads it
         if tp == 1 and reference is None:
             reference = res["token_ids"]
         dummy = str(engine_kwargs.get("load_format", "")) == "dummy"  # random weights differ per layout
@@ -196,6 +172,22 @@ def main(cfg: Config) -> dict:
         "takeaway": text,
         "exit_code": 0 if all_passed and not any_failed(runs) else 1,
     }
+
+
+def skipped(path: Path, base_cfg: dict, why: str) -> dict:
+    """A size that cannot run here: its file says why, and so does its row."""
+    row = {"TP": base_cfg["tp"], "status": "skipped", "reason": why}
+    save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics={"tp": base_cfg["tp"]}, status="skipped",
+             failure={"kind": "skipped", "message": why}, rows=[row])  # fmt: skip
+    return row
+
+
+def saved(path: Path, base_cfg: dict, res: dict) -> RunFile:
+    """A size's result file, written now with what its ranks reported."""
+    keep = ("token_ids", "texts", "ranks", "memory", "stage_seconds", "process_wall_s")
+    run = RunFile(path, EXPERIMENT, base_cfg, metrics={"tp": base_cfg["tp"]}, raw={k: res[k] for k in keep})
+    run.save()
+    return run
 
 
 def summary(

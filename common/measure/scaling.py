@@ -83,16 +83,8 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
     # `offline_runs` times on fresh prompts of the same lengths, each from an empty prefix cache as a fresh engine
     # (the bench) starts. Identical runs on one H200 engine spread by up to 9 % (7,174 and 7,869 out tok/s back to
     # back), so one run cannot resolve a few-percent difference; summarize_layout reports the median run.
-    runs = []
-    for i in range(max(1, cfg.get("offline_runs", 1))):
-        llm.reset_prefix_cache()
-        barrier.wait(bdir, f"offline{i}", rank, world)
-        run_specs = specs if i == 0 else workload(i)
-        with timer("offline"), HardwareSampler() as hw:  # what the GPU and the engine core did meanwhile
-            runs.append(generate_offline(llm, run_specs))
-        runs[-1]["hw"] = hw.summary()
-        if not runs[-1]["completed"]:
-            raise RuntimeError("every offline request came back short of its output length")
+    runs = [_offline_run(llm, specs if i == 0 else workload(i), timer, f"offline{i}", bdir, rank, world)
+            for i in range(max(1, cfg.get("offline_runs", 1)))]  # fmt: skip
     if cfg.get("offline_only"):  # an interleaved calibration run (compare_with_vllm_bench)
         return {"stage_seconds": timer.seconds, "offline_runs": runs}
 
@@ -120,6 +112,19 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
         "latency_requests": [r.to_raw(0.0) for r in lat],
         "scheduler": eng.scheduler_limits(llm),
     }
+
+
+def _offline_run(llm, specs, timer, name: str, bdir, rank: int, world: int) -> dict:
+    """One timed offline run from an empty prefix cache, every DP replica starting together; what the GPU and the
+    engine core did meanwhile under "hw"."""
+    llm.reset_prefix_cache()
+    barrier.wait(bdir, name, rank, world)
+    with timer("offline"), HardwareSampler() as hw:
+        run = generate_offline(llm, specs)
+    run["hw"] = hw.summary()
+    if not run["completed"]:
+        raise RuntimeError("every offline request came back short of its output length")
+    return run
 
 
 # --------------------------------------------------------------------------- parent: run a layout (DP = replicas)
@@ -161,34 +166,35 @@ def run_layout(layout: dict, base: dict, timeout_s: float) -> dict:
     return {"status": "ok", "replicas": done}
 
 
+LATENCY_KEYS = (
+    "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms", "p99_tpot_ms",
+    "median_e2el_ms", "p99_e2el_ms",
+)  # fmt: skip
+
+
+def _offline_per_run(reps: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Run i of every replica together: its tokens over its wall time (first start to last end), and per run its
+    throughput with what the hardware did (hw_of)."""
+    per_run, detail = [], []
+    for runs in zip(*(r["offline_runs"] for r in reps), strict=False):
+        wall = max(x["end"] for x in runs) - min(x["start"] for x in runs)
+        out = sum(x["output_tokens"] for x in runs)
+        per_run.append(
+            {"wall": wall, "out": out, "in": sum(x["input_tokens"] for x in runs),
+             "completed": sum(x["completed"] for x in runs), "failed": sum(x["failed"] for x in runs)}
+        )  # fmt: skip
+        detail.append({"output_throughput": out / wall, **hw_of([x.get("hw") or {} for x in runs])})
+    return per_run, detail
+
+
 def summarize_layout(layout: dict, res: dict) -> dict:
     """Aggregate one layout's (replicas') measurements into metrics."""
     reps = res.get("replicas") or [res]
-    # run i of every replica together: aggregate = total tokens / (first start to last end). The middle run by
-    # throughput is reported (of an even count, the lower middle one), so its figures all come from one run.
-    per_run = []
-    for runs in zip(*(r["offline_runs"] for r in reps), strict=False):
-        wall = max(x["end"] for x in runs) - min(x["start"] for x in runs)
-        per_run.append(
-            {
-                "wall": wall,
-                "out": sum(x["output_tokens"] for x in runs),
-                "in": sum(x["input_tokens"] for x in runs),
-                "completed": sum(x["completed"] for x in runs),
-                "failed": sum(x["failed"] for x in runs),
-            }
-        )
+    per_run, detail = _offline_per_run(reps)
     tput = [r["out"] / r["wall"] for r in per_run]
-    detail = [
-        {"output_throughput": t, **hw_of([x.get("hw") or {} for x in runs])}
-        for t, runs in zip(tput, zip(*(r["offline_runs"] for r in reps), strict=False), strict=True)
-    ]
+    # the middle run by throughput is reported (of an even count, the lower middle one): its figures from one run
     med = sorted(per_run, key=lambda r: r["out"] / r["wall"])[(len(per_run) - 1) // 2]
-    recs = []
-    for r in reps:
-        for d in r["latency_requests"]:
-            recs.append(RequestRecord.from_raw(d))
-    lat = request_metrics(recs)
+    lat = request_metrics([RequestRecord.from_raw(d) for r in reps for d in r["latency_requests"]])
     b1 = reps[0]["batch1"]
     return {
         "layout": layout["name"],
@@ -208,21 +214,7 @@ def summarize_layout(layout: dict, res: dict) -> dict:
         "batch1_decode_tokens_per_s": b1["decode_tokens_per_s"],
         "batch1_tpot_ms": b1["tpot_ms"],
         "batch1_ttft_ms": b1["ttft_ms"],
-        **{
-            k: lat[k]
-            for k in (
-                "mean_ttft_ms",
-                "median_ttft_ms",
-                "p99_ttft_ms",
-                "mean_tpot_ms",
-                "median_tpot_ms",
-                "p99_tpot_ms",
-                "median_e2el_ms",
-                "p99_e2el_ms",
-                "output_throughput",
-            )
-            if k in lat and k != "output_throughput"
-        },
+        **{k: lat[k] for k in LATENCY_KEYS if k in lat},
         "loaded_output_throughput": lat["output_throughput"],
         "engine_start_s": max(r["stage_seconds"]["engine_start"] for r in reps),
         "weights_bytes_per_gpu": max((rk["weights_bytes"] for r in reps for rk in r.get("ranks", [])), default=None),

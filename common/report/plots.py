@@ -31,8 +31,44 @@ def memory_bars(f: Findings) -> tuple[list[str], dict[str, list[float]]] | None:
 
 
 def report_plots(f: Findings, out_dir: Path, cap_best: dict) -> list[Path]:
-    rows, base, dev = f.main_rows, f.base, dev_of(f.first["environment"])
-    xs, sub = [m["gpus"] for m in rows], context(f)
+    """The report's figures: throughput and latency against the device count, memory per rank, capacity per
+    layout, throughput per layout (each where the folder has what it needs)."""
+    dev, sub = dev_of(f.first["environment"]), context(f)
+    plots = _device_count_plots(f, out_dir, dev, sub)
+    if (mem := memory_bars(f)) is not None:
+        plots.append(
+            stacked_bar_plot(
+                out_dir / "report_memory.png",
+                *mem,
+                f"Weights and KV cache per rank (the balance check): {sub}",
+                "GiB",
+                total_label="the KV cache fills what the weights leave",
+            )
+        )
+    if cap_best:
+        ms = [m for m in f.candidates if m.get("capacity")]
+        first = ms[0]["capacity"]
+        plots += capacity_plots(
+            out_dir / "report", [m for m in ms if m["capacity"]["slo"] == first["slo"]], first, dev, sub
+        )
+    if f.layouts:
+        stamp = lambda d: " " + stamp_clock(run_stamp(d)) if len(f.runs) > 1 else ""  # noqa: E731
+        plots.append(
+            bar_plot(
+                out_dir / "report_layouts.png",
+                [d["metrics"]["layout"] + stamp(d) for d in f.scaling],
+                {"out tok/s": [m["output_throughput"] for m in f.layouts]},
+                "Throughput per layout",
+                "output tokens / s",
+            )
+        )
+    return plots
+
+
+def _device_count_plots(f: Findings, out_dir: Path, dev: str, sub: str) -> list[Path]:
+    """Offline throughput (against linear scaling from the 1-device row) and latency against the device count."""
+    rows, base = f.main_rows, f.base
+    xs = [m["gpus"] for m in rows]
     load = f"{f.first['config'].get('concurrency')} concurrent clients"
     plots = []
     if base:
@@ -63,31 +99,4 @@ def report_plots(f: Findings, out_dir: Path, cap_best: dict) -> list[Path]:
             f"{dev}s",
         )
     )
-    if (mem := memory_bars(f)) is not None:
-        plots.append(
-            stacked_bar_plot(
-                out_dir / "report_memory.png",
-                *mem,
-                f"Weights and KV cache per rank (the balance check): {sub}",
-                "GiB",
-                total_label="the KV cache fills what the weights leave",
-            )
-        )
-    if cap_best:
-        ms = [m for m in f.candidates if m.get("capacity")]
-        first = ms[0]["capacity"]
-        plots += capacity_plots(
-            out_dir / "report", [m for m in ms if m["capacity"]["slo"] == first["slo"]], first, dev, sub
-        )
-    if f.layouts:
-        stamp = lambda d: " " + stamp_clock(run_stamp(d)) if len(f.runs) > 1 else ""  # noqa: E731
-        plots.append(
-            bar_plot(
-                out_dir / "report_layouts.png",
-                [d["metrics"]["layout"] + stamp(d) for d in f.scaling],
-                {"out tok/s": [m["output_throughput"] for m in f.layouts]},
-                "Throughput per layout",
-                "output tokens / s",
-            )
-        )
     return plots
