@@ -183,9 +183,28 @@ def capacity_plot(path: Path, cap: dict, sub: str = "") -> Path:
     trace = any(p.note.get("trace_speedup") for p in probes)
     x_of = (lambda p: p.note["trace_speedup"]) if trace else (lambda p: p.offered_rate)  # noqa: E731
     probes.sort(key=x_of)
-    q = f"p{cap['percentile']:g}"
     xl = "speed-up of the trace (x its recorded rate)" if trace else "offered request rate (req/s)"
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    _latency_panel(ax1, probes, x_of, cap, xl)
+    _keep_up_panel(ax2, probes, x_of, trace, xl)
+    found = cap.get("trace_speedup") if trace else cap.get("request_rate")
+    for ax in (ax1, ax2):
+        if found:
+            ax.axvline(
+                found,
+                color="green",
+                linewidth=2,
+                alpha=0.6,
+                label=f"capacity {found:.3g}x" if trace else f"capacity {found:.3g} req/s",
+            )
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return save(subtitled(fig, sub), path)
+
+
+def _latency_panel(ax1, probes: list[Probe], x_of, cap: dict, xl: str) -> None:
+    """Each probe's percentile latencies against its rate, the SLO's targets dashed, failed probes in red."""
+    q = f"p{cap['percentile']:g}"
     xs = [x_of(p) for p in probes]
     for i, term in enumerate(t for t in ("ttft", "tpot", "e2el") if t in cap["slo"] or t != "e2el"):
         ys = [p.ms(cap["percentile"], term) for p in probes]
@@ -209,6 +228,10 @@ def capacity_plot(path: Path, cap: dict, sub: str = "") -> Path:
         xlabel=xl,
         ylabel="ms",
     )
+
+
+def _keep_up_panel(ax2, probes: list[Probe], x_of, trace: bool, xl: str) -> None:
+    """What arrived in the judged window against what completed; probes stopped early marked, not drawn as 0."""
     full = [p for p in probes if not p.stopped_early]  # a stopped probe's rates cover part of its window
     ax2.plot(
         [x_of(p) for p in full],
@@ -224,19 +247,6 @@ def capacity_plot(path: Path, cap: dict, sub: str = "") -> Path:
     if any(p.stopped_early for p in probes):
         ax2.plot([], [], color="red", linestyle=":", label="stopped early: surely over the SLO")
     ax2.set(title="Does the engine keep up?", xlabel=xl, ylabel="req/s")
-    found = cap.get("trace_speedup") if trace else cap.get("request_rate")
-    for ax in (ax1, ax2):
-        if found:
-            ax.axvline(
-                found,
-                color="green",
-                linewidth=2,
-                alpha=0.6,
-                label=f"capacity {found:.3g}x" if trace else f"capacity {found:.3g} req/s",
-            )
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    return save(subtitled(fig, sub), path)
 
 
 def load_timeline_plot(path: Path, cap: dict, sub: str = "") -> Path:

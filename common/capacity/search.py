@@ -255,40 +255,41 @@ def judge(records, rate: float, window: tuple[float, float], spec: SearchSpec, s
         for q in sorted({50.0, 99.0, float(p)}):
             probe.latency_ms[latency_key(q, term)] = percentile_with_unfinished(vals, missing, q)
         probe.latency_ms[latency_key("mean", term)] = float(np.mean(vals)) if vals else None
+    probe.keep_up = keep_up(records, a, b, len(judged))
+    _verdict(probe, spec, bool(judged), stopped)
+    # the whole probe measured as `vllm bench serve` measures a run (first send -> last finish, every request),
+    # for the calibration against it at the rate found
+    whole = request_metrics(records)
+    probe.whole_run = {k: whole[k] for k in WHOLE_RUN_KEYS}
+    return probe
+
+
+WHOLE_RUN_KEYS = (
+    "completed", "failed", "output_throughput", "request_throughput", "mean_ttft_ms", "p99_ttft_ms", "mean_tpot_ms",
+    "p99_tpot_ms",
+)  # fmt: skip
+
+
+def _verdict(probe: Probe, spec: SearchSpec, judged: bool, stopped: dict | None) -> None:
+    """Pass / fail, bound_by, the margins and whether it is undecided, from the probe's figures and its keep-up."""
+    p, ku = spec.percentile, probe.keep_up
+    assert ku is not None
     # margin per term: (target - measured) / target, > 0 within the SLO; the keep-up condition likewise
     margins = {
         term: (target - probe.ms(p, term)) / target if probe.ms(p, term) is not None else -math.inf
         for term, target in spec.slo.items()
     }
-    probe.keep_up = ku = keep_up(records, a, b, len(judged))
     margins["keep_up"] = ku.margin if judged else -math.inf
     worst = min(margins, key=lambda t: margins[t])
     if stopped:  # the early stop's verdict: that term could no longer be met (what ran is kept as measured)
         worst = stopped["term"]
         margins[worst] = min(margins[worst], -1e-9)
-    probe.passed, probe.bound_by = bool(judged) and margins[worst] >= 0, worst
+    probe.passed, probe.bound_by = judged and margins[worst] >= 0, worst
     probe.margin, probe.margins = margins[worst], margins
     # undecided: only the backlog's growth is in question, and it lies within its own noise (run again, longer)
     probe.inconclusive = bool(
         not stopped and ku.verdict == "undecided" and all(v >= 0 for k, v in margins.items() if k != "keep_up")
     )
-    # the whole probe measured as `vllm bench serve` measures a run (first send -> last finish, every request),
-    # for the calibration against it at the rate found
-    whole = request_metrics(records)
-    probe.whole_run = {
-        k: whole[k]
-        for k in (
-            "completed",
-            "failed",
-            "output_throughput",
-            "request_throughput",
-            "mean_ttft_ms",
-            "p99_ttft_ms",
-            "mean_tpot_ms",
-            "p99_tpot_ms",
-        )
-    }
-    return probe
 
 
 def window_verdicts(

@@ -191,17 +191,8 @@ def run_isolated(
         inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
         ckpt = Path(tmp) / "checkpoint.json"
         inp.write_text(json.dumps({**cfg, "__checkpoint__": str(ckpt)}, default=str))
-        child_env = dict(os.environ, PYTHONUNBUFFERED="1", **ray_dir.env(), **(env or {}))
-        child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), child_env.get("PYTHONPATH")]))
         t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "common.runtime.isolation", target, str(inp), str(out)],
-            cwd=str(ROOT),
-            env=child_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = _spawn(target, inp, out, {**ray_dir.env(), **(env or {})})
         tail: deque = deque(maxlen=64)
         quiet = threading.Event()
         pump = threading.Thread(target=_pump, args=(proc.stdout, tail, echo, quiet), daemon=True)
@@ -242,6 +233,17 @@ def run_isolated(
         "partial": partial,
         "failure": {"kind": kind, "message": message[:2000], "exit_code": proc.returncode, "hint": HINTS[kind]},
     }
+
+
+def _spawn(target: str, inp: Path, out: Path, env: dict) -> subprocess.Popen:
+    """The child process (its own session, so its whole tree can be killed), output piped to us; this tree first on
+    its path, so workers vLLM spawns import the lab's modules (the worker extension) too."""
+    child_env = dict(os.environ, PYTHONUNBUFFERED="1", **env)
+    child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), child_env.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [sys.executable, "-m", "common.runtime.isolation", target, str(inp), str(out)],
+        cwd=str(ROOT), env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
 
 
 def _wait(proc: subprocess.Popen, out: Path, t0: float, timeout_s: float) -> bool:
