@@ -17,8 +17,9 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Protocol
 
 import numpy as np
@@ -293,6 +294,13 @@ class TraceWorkload:
         self.max_output_len = int(self.trace.output_len.max())
         self.profile = LoadProfile.of(self.trace, self.window_s, self.fits)
 
+    def fresh(self) -> TraceWorkload:
+        """This stretch for one search: a copy whose load profile the search may fit its cost model into
+        (search_ceiling), leaving the read and cached stretch as it was for the next search in this process."""
+        out = copy.copy(self)
+        out.profile = replace(self.profile)
+        return out
+
     def speed(self, rate: float) -> float:
         """The speed-up an offered rate means: rate / the stretch's mean rate."""
         return rate / self.trace.mean_rate
@@ -514,7 +522,8 @@ SOURCES: dict[str, Callable[[dict], WorkloadSource]] = {
 def workload_source(cfg: dict) -> WorkloadSource:
     """cfg's requests as a workload source: the random shape (input_len, output_len, range_ratio, vocab_size), or the
     dataset at dataset_path (a trace stretch: trace_start_s, trace_duration_s, trace_judge, trace_window_s; ShareGPT),
-    by SOURCES. A file is read (and a ShareGPT one tokenized) once per process."""
+    by SOURCES. A file is read (and a ShareGPT one tokenized) once per process; each call gets a trace stretch of its
+    own to fit (TraceWorkload.fresh)."""
     if not cfg.get("dataset_path"):
         return _random(cfg)
     engine = cfg.get("engine") or {}
@@ -531,7 +540,8 @@ def workload_source(cfg: dict) -> WorkloadSource:
     )
     if key not in _SOURCES:
         _SOURCES[key] = SOURCES[dataset_kind(cfg["dataset_path"], cfg.get("dataset_name"))](cfg)
-    return _SOURCES[key]
+    src = _SOURCES[key]
+    return src.fresh() if isinstance(src, TraceWorkload) else src  # a search fits a trace's cost model: a copy
 
 
 _SOURCES: dict = {}

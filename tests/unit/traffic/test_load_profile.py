@@ -399,3 +399,25 @@ def test_a_fleet_in_steps_serves_each_steps_heaviest_window():
     assert f["static_gpu_hours"] == pytest.approx(4 * 180 / 3600)
     assert f["autoscaled_gpu_hours"] == pytest.approx((3 + 4 + 4) * 60 / 3600)
     assert f["autoscaled_gpu_hours_per_day"] == pytest.approx(f["autoscaled_gpu_hours"] * 86400 / 180)
+
+
+def test_a_search_fits_the_cost_model_into_its_own_copy_not_the_cached_stretch(tmp_path):
+    """search_ceiling fits the cost model to the saturation probe; the stretch workload_source read and cached for the
+    process keeps its own, so a second search in the same process starts from the unfitted stretch."""
+    from common.traffic.workloads import _SOURCES, RequestSpec, workload_source
+
+    path = tmp_path / "stretch.csv"
+    path.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        + "".join(f"2023-11-16 18:{10 + int(t) // 60:02d}:{int(t) % 60:02d},{i},{o}\n"
+                  for t, i, o in zip(STRETCH_T, STRETCH_IN, STRETCH_OUT, strict=True))
+    )  # fmt: skip
+    cfg = {"dataset_path": str(path), "dataset_name": "azure", "trace_start_s": 0.0, "trace_duration_s": None,
+           "trace_judge": "heaviest", "trace_window_s": 10.0, "vocab_size": 5000, "max_model_len": None}  # fmt: skip
+    first, second = workload_source(cfg), workload_source(cfg)
+    assert first is not second and first.trace is second.trace  # read once, a stretch of its own per search
+    specs = [RequestSpec([1] * 100, 10) for _ in range(4)]
+    first.search_ceiling(2.0, specs)
+    assert first.profile.cost.engine_s_per_unit
+    assert not second.profile.cost.engine_s_per_unit and not workload_source(cfg).profile.cost.engine_s_per_unit
+    _SOURCES.clear()
