@@ -67,11 +67,9 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
         return random_prompts(cfg["num_prompts"], cfg["input_len"], cfg["output_len"], vocab, seed=seed)[rank::world]
 
     specs = workload(0)
-    # warm-up at the batch the timed run will reach: all its prompts go in at once, so the decode batch peaks at
-    # min(prompts, the engine's max_num_seqs) - 1,024 for vllm.LLM on an H200, not the 256 an older warm-up sent
-    # (then 4 of 5 layouts' first timed run was their slowest: batch shapes the warm-up never ran, compiled or
-    # captured on first use). Prompts of their own: the timed ones must not be in the prefix cache (a warm-up on
-    # the timed prompts made their prefills free and read 1.24x `vllm bench throughput` at TP1, on H200).
+    # warm-up at the batch the timed run will reach (all its prompts go in at once: the decode batch peaks at
+    # min(prompts, max_num_seqs)), on prompts of its own (the timed ones must not be in the prefix cache). Why, from
+    # runs that got it wrong: docs/measurement.md, "History".
     peak = min(len(specs), eng.scheduler_limits(llm)["max_num_seqs"])
     warm = random_prompts(
         peak, cfg["input_len"], min(16, cfg["output_len"]), vocab, seed=cfg["seed"] + 1_000_003 + rank
@@ -81,8 +79,8 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
 
     # 1. offline throughput: LLM.generate over the whole workload (what `vllm bench throughput` times), run
     # `offline_runs` times on fresh prompts of the same lengths, each from an empty prefix cache as a fresh engine
-    # (the bench) starts. Identical runs on one H200 engine spread by up to 9 % (7,174 and 7,869 out tok/s back to
-    # back), so one run cannot resolve a few-percent difference; summarize_layout reports the median run.
+    # (the bench) starts; summarize_layout reports the median run. How far identical runs spread: docs/measurement.md,
+    # "Noise: one machine, run to run".
     runs = [_offline_run(llm, specs if i == 0 else workload(i), timer, f"offline{i}", bdir, rank, world)
             for i in range(max(1, cfg.get("offline_runs", 1)))]  # fmt: skip
     if cfg.get("offline_only"):  # an interleaved calibration run (compare_with_vllm_bench)
