@@ -56,8 +56,7 @@ from common.runtime import engine as eng
 from common.runtime import hardware
 from common.runtime.engine import SCHEDULER_LIMITS
 from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
-from common.runtime.models import load_model_info
-from common.runtime.server import API_KEY_ENV, Unauthorized, health, served_model
+from common.runtime.server import API_KEY_ENV
 from common.traffic.load_profile import SCALE_STEP_S, clock, fleet_plan, heaviest_rows
 from common.traffic.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, run_open_loop
 from common.traffic.prom import Watcher, prefix_hit_rate, read_counters
@@ -367,11 +366,11 @@ def measure_batch(cfg: dict) -> dict:
 # --------------------------------------------------------------------------- the experiment
 def main(cfg: Config) -> dict:
     fill_device_defaults(cfg)
-    engine_kwargs, vocab, short_name, max_len = target(cfg)
-    tp = int(engine_kwargs.get("tensor_parallel_size", 1))
-    child = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": vocab, "max_model_len": max_len}
+    t = cli.resolve_target(cfg.model, cfg.engine, cfg.base_url)
+    engine_kwargs, tp = t.engine, int(t.engine.get("tensor_parallel_size", 1))
+    child = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": t.vocab_size, "max_model_len": t.max_model_len}
     child["workload"] = workload_config(child)
-    run = RunFile(run_path(cfg.output_dir, EXPERIMENT, short_name, tp, timestamp()), EXPERIMENT, {**child, "tp": tp})
+    run = RunFile(run_path(cfg.output_dir, EXPERIMENT, t.short_name, tp, timestamp()), EXPERIMENT, {**child, "tp": tp})
     # 1. Load levels and the all-at-once run (or the capacity search): in its own process unless we talk to a server.
     #    What it measured goes to disk the moment it ends (a search: before its validation replay too). A Ctrl-C from
     #    the first line printed on is recorded in the file
@@ -486,28 +485,6 @@ def record(
         metrics["vllm_bench_comparison"] = comparison
     run.save(metrics=metrics, rows=rows)
     return rows, metrics, lines
-
-
-def target(cfg: Config) -> tuple[dict, int, str, int | None]:
-    """(engine kwargs, vocabulary size, short model name, max_model_len) of the server at --base-url or of the
-    in-process model."""
-    if not cfg.base_url:
-        engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
-        max_len = engine_kwargs.get("max_model_len") or info.raw.get("max_position_embeddings")
-        return engine_kwargs, info.vocab_size, info.short_name, max_len
-    if not health(cfg.base_url, timeout=5):
-        raise cli.UsageError(f"no healthy server at {cfg.base_url} (GET /health failed); start `vllm serve` first")
-    try:
-        served = served_model(cfg.base_url)
-    except Unauthorized as e:
-        raise cli.UsageError(str(e)) from None
-    except Exception as e:
-        raise cli.UsageError(f"cannot read /v1/models at {cfg.base_url}: {e}") from None
-    try:
-        vocab = load_model_info(cfg.model or served.get("root") or served["id"]).vocab_size
-    except Exception:
-        vocab = 32000  # the server's model config is not readable here: stay inside any modern vocabulary
-    return {"model": served["id"]}, vocab, served["id"].rstrip("/").split("/")[-1], served.get("max_model_len")
 
 
 def load_run(cfg: Config, child: dict, on_search=None) -> tuple[dict, dict | None, dict | None]:

@@ -12,11 +12,13 @@ import importlib.metadata
 import json
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 from common.output.results import atomic_write, slug, writable_dir, written
-from common.runtime.models import ModelNotFound, resolve_engine_kwargs
+from common.runtime.models import ModelNotFound, load_model_info, resolve_engine_kwargs
+from common.runtime.server import Unauthorized, health, served_model
 from common.runtime.tiny_model import default_dir
 
 # engine flags an experiment sets itself per configuration; a user passing them gets a clear error
@@ -59,6 +61,39 @@ def resolve_model(model: str | None, overrides: dict):
         return resolve_engine_kwargs(model, overrides)
     except ModelNotFound as e:
         raise UsageError(str(e)) from None
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a script measures: the in-process model's engine kwargs, or the server at --base-url as its /v1/models
+    says (engine = {"model": its served name})."""
+
+    engine: dict
+    vocab_size: int
+    short_name: str  # the model's last path part, for file names
+    max_model_len: int | None
+
+
+def resolve_target(model: str | None, engine: dict, base_url: str | None = None) -> Target:
+    """The model (--model + engine flags) or the healthy server at `base_url`; anything that cannot be measured is a
+    UsageError (exit 2) before an engine starts: a missing model, no server, a server that refuses the key."""
+    if not base_url:
+        engine_kwargs, info = resolve_model(model, engine)
+        max_len = engine_kwargs.get("max_model_len") or info.raw.get("max_position_embeddings")
+        return Target(engine_kwargs, info.vocab_size, info.short_name, max_len)
+    if not health(base_url, timeout=5):
+        raise UsageError(f"no healthy server at {base_url} (GET /health failed); start `vllm serve` first")
+    try:
+        served = served_model(base_url)
+    except Unauthorized as e:
+        raise UsageError(str(e)) from None
+    except Exception as e:
+        raise UsageError(f"cannot read /v1/models at {base_url}: {e}") from None
+    try:
+        vocab = load_model_info(model or served.get("root") or served["id"]).vocab_size
+    except Exception:
+        vocab = 32000  # the server's model config is not readable here: stay inside any modern vocabulary
+    return Target({"model": served["id"]}, vocab, served["id"].rstrip("/").split("/")[-1], served.get("max_model_len"))
 
 
 def common_fields(args, check_output: bool = True) -> dict:
