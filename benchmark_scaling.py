@@ -28,7 +28,7 @@ Exit code 0 when every layout ran, 1 when one failed, 2 on bad input.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -44,7 +44,7 @@ from common.measure.cost import gpu_hour_price
 from common.measure.hwmon import runs_line
 from common.measure.metrics import derive_scaling
 from common.measure.noise import above_linear_note, spread_note
-from common.measure.scaling import plan_layouts, run_layout, summarize_layout
+from common.measure.scaling import Layout, plan_layouts, run_layout, summarize_layout
 from common.output.plotting import bar_plot, line_plot
 from common.output.results import (
     RunFile,
@@ -113,38 +113,36 @@ def main(cfg: Config) -> dict:
     allreduce = allreduce_bench(cfg, plan, info)
 
     rows, results, files, runs = {}, [], [], []
-    runnable = [lay for lay in plan if not lay["skip"]]
+    runnable = [lay for lay in plan if not lay.skip]
     for lay in plan:
-        path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, f"{lay['tp']}pp{lay['pp']}dp{lay['dp']}", ts)
+        path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, f"{lay.tp}pp{lay.pp}dp{lay.dp}", ts)
         files.append(str(path))
-        if lay["skip"]:
-            rows[id(lay)] = skipped(path, lay, base)
+        if lay.skip:
+            rows[lay] = skipped(path, lay, base)
             continue
-        print(
-            f"\n=== [{runnable.index(lay) + 1}/{len(runnable)}] {lay['name']} on {lay['n']} device(s) ...", flush=True
-        )
+        print(f"\n=== [{runnable.index(lay) + 1}/{len(runnable)}] {lay.name} on {lay.n} device(s) ...", flush=True)
         res = until_interrupted(run_layout, lay, base, cfg.timeout_s)
         if res["status"] != "ok":
-            rows[id(lay)] = failed_layout(path, lay, base, res)
+            rows[lay] = failed_layout(path, lay, base, res)
             continue
         # the 1-GPU baseline is measured first (GPU counts are sorted), so every layout's figures are final as soon
         # as it is measured, and go to disk at once: Ctrl-C or a later crash keeps them
-        runs.append(run := saved(path, lay, base, allreduce.get(lay["tp"]), res))
+        runs.append(run := saved(path, lay, base, allreduce.get(lay.tp), res))
         baseline = next((b for la, b, _ in results if la["n"] == 1), None)
         m = then("the summary", partial(layout_figures, lay, res, run, baseline, allreduce, info, env, price[0]), run)
         if m is None:
-            rows[id(lay)] = {
-                "layout": lay["name"],
-                "GPUs": lay["n"],
+            rows[lay] = {
+                "layout": lay.name,
+                "GPUs": lay.n,
                 "status": "failed",
                 "reason": "its summary failed (see the JSON)",
             }
             continue
         after_layout(cfg, lay, base, run, m, ts, price[0])
-        rows[id(lay)] = run.rows[0]
+        rows[lay] = run.rows[0]
         results.append((lay, m, path))
         print_layout(lay, m, bool(cfg.capacity))
-    done = [rows[id(lay)] for lay in plan if id(lay) in rows]
+    done = [rows[lay] for lay in plan if lay in rows]
     out = then("the tables and plots", lambda: report(cfg, done, results, price, files, ts, info), *runs) or {
         "rows": done,
         "files": files,
@@ -154,52 +152,52 @@ def main(cfg: Config) -> dict:
     return {**out, "exit_code": 1 if failed else 0}
 
 
-def failed_layout(path: Path, lay: dict, base: dict, res: dict) -> dict:
+def failed_layout(path: Path, lay: Layout, base: dict, res: dict) -> dict:
     """A layout whose process failed: its file and its row say how."""
     return record_failure(
-        path, lay["name"], res, experiment=EXPERIMENT,
-        config={**base, "layout": {k: lay[k] for k in ("n", "tp", "pp", "dp", "name")}},
-        metrics={"layout": lay["name"], "gpus": lay["n"]}, row={"layout": lay["name"], "GPUs": lay["n"]},
+        path, lay.name, res, experiment=EXPERIMENT,
+        config={**base, "layout": lay.to_json()},
+        metrics={"layout": lay.name, "gpus": lay.n}, row={"layout": lay.name, "GPUs": lay.n},
     )  # fmt: skip
 
 
-def saved(path: Path, lay: dict, base: dict, allreduce: dict | None, res: dict) -> RunFile:
+def saved(path: Path, lay: Layout, base: dict, allreduce: dict | None, res: dict) -> RunFile:
     """A layout's result file, written now with what its replicas measured (before anything reads it)."""
-    config = {**base, "layout": lay, "allreduce": allreduce}
-    run = RunFile(path, EXPERIMENT, config, metrics={"layout": lay["name"], "gpus": lay["n"]},
+    config = {**base, "layout": {**lay.to_json(), "skip": lay.skip}, "allreduce": allreduce}
+    run = RunFile(path, EXPERIMENT, config, metrics={"layout": lay.name, "gpus": lay.n},
                   raw={"replicas": res.get("replicas") or [res]})  # fmt: skip
     run.save()
     return run
 
 
-def print_layout(lay: dict, m: dict, capacity: bool) -> None:
-    print(f"  {lay['name']}: timed runs {runs_line(m)} out tok/s", flush=True)
+def print_layout(lay: Layout, m: dict, capacity: bool) -> None:
+    print(f"  {lay.name}: timed runs {runs_line(m)} out tok/s", flush=True)
     print(
-        f"  {lay['name']}: {m['output_throughput']:.0f} out tok/s offline (median of {m['offline_runs']} runs, "
+        f"  {lay.name}: {m['output_throughput']:.0f} out tok/s offline (median of {m['offline_runs']} runs, "
         f"spread {m['output_throughput_spread_pct']:.1f}%), batch-1 {m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s"
         + (f"; {m['capacity']['verdict']}" if capacity else ""),
         flush=True,
     )
 
 
-def plan_here(cfg: Config, info) -> list[dict]:
+def plan_here(cfg: Config, info) -> list[Layout]:
     """The layouts to measure, each with why it cannot run here (or None), printed before anything starts."""
     devices = hardware.device_count()
     print(
         f"model: {info.name}   devices: {devices} {hardware.device_label()}(s)   workload: {cfg.num_prompts} x "
         f"{cfg.input_len} in / {cfg.output_len} out; batch-1 {cfg.batch1_tokens} tokens; concurrency {cfg.concurrency}"
     )
-    plan = plan_layouts(cfg.gpus, cfg.layouts)
+    plan = [replace(lay, skip=layout_problem(info, lay.tp, lay.pp, lay.dp, devices))
+            for lay in plan_layouts(cfg.gpus, cfg.layouts)]  # fmt: skip
     for lay in plan:
-        lay["skip"] = layout_problem(info, lay["tp"], lay["pp"], lay["dp"], devices)
-        print(f"  {lay['name']:>10} on {lay['n']}: {'skip - ' + lay['skip'] if lay['skip'] else 'run'}")
+        print(f"  {lay.name:>10} on {lay.n}: {'skip - ' + lay.skip if lay.skip else 'run'}")
     return plan
 
 
 def allreduce_bench(cfg: Config, plan: list[dict], info) -> dict:
     """The all-reduce micro-benchmark at the message sizes TP sends, once per TP size in the plan: {tp: result}."""
     out = {}
-    tps = sorted({lay["tp"] for lay in plan if not lay["skip"] and lay["tp"] > 1})
+    tps = sorted({lay.tp for lay in plan if not lay.skip and lay.tp > 1})
     if not cfg.allreduce:
         return out
     sizes = sorted({info.hidden_size * 2 * t for t in (1, 16, 64, 256, 2048, 8192)})
@@ -220,41 +218,41 @@ def allreduce_bench(cfg: Config, plan: list[dict], info) -> dict:
     return out
 
 
-def skipped(path: Path, lay: dict, base: dict) -> dict:
+def skipped(path: Path, lay: Layout, base: dict) -> dict:
     """A layout that cannot run here: its file says why, and so does its row."""
-    row = {"layout": lay["name"], "GPUs": lay["n"], "status": "skipped", "reason": lay["skip"]}
+    row = {"layout": lay.name, "GPUs": lay.n, "status": "skipped", "reason": lay.skip}
     save_run(
         path,
         experiment=EXPERIMENT,
-        config={**base, "layout": {k: lay[k] for k in ("n", "tp", "pp", "dp", "name")}},
-        metrics={"layout": lay["name"], "gpus": lay["n"]},
+        config={**base, "layout": lay.to_json()},
+        metrics={"layout": lay.name, "gpus": lay.n},
         status="skipped",
-        failure={"kind": "skipped", "message": lay["skip"]},
+        failure={"kind": "skipped", "message": lay.skip},
         rows=[row],
     )
     return row
 
 
 def layout_figures(
-    lay: dict, res: dict, run: RunFile, baseline: dict | None, allreduce: dict, info, env: dict, price: float | None
+    lay: Layout, res: dict, run: RunFile, baseline: dict | None, allreduce: dict, info, env: dict, price: float | None
 ) -> dict:
     """One layout's metrics from its run, into its file: the figures against the 1-GPU baseline, the communication
     model, the cost."""
     m = summarize_layout(lay, res)
     gpu_name = env["gpus"][0]["name"] if env["gpus"] else None
-    m.update(comm_model(m, allreduce.get(lay["tp"]), info, gpu_name))
+    m.update(comm_model(m, allreduce.get(lay.tp), info, gpu_name))
     m["status"] = "ok" if m["offline_failed"] == 0 else "failed"
-    derive_scaling(m, baseline or (m if lay["n"] == 1 else None), price)
+    derive_scaling(m, baseline or (m if lay.n == 1 else None), price)
     run.save(metrics=m, status=m["status"], rows=[_row(m)])
     return m
 
 
-def after_layout(cfg: Config, lay: dict, base: dict, run: RunFile, m: dict, ts: str, price: float | None) -> None:
+def after_layout(cfg: Config, lay: Layout, base: dict, run: RunFile, m: dict, ts: str, price: float | None) -> None:
     """Each a step after the layout's figures: its capacity search (a second engine, as `vllm serve` builds it)
     and, for the 1-GPU baseline, the interleaved calibration against vllm bench throughput."""
     if cfg.capacity:
         then("the capacity search", lambda: layout_capacity(run, lay, base, cfg.timeout_s, price, _row), run)
-    if cfg.compare_vllm_bench and lay["n"] == 1:  # right after our baseline, on the same GPU
+    if cfg.compare_vllm_bench and lay.n == 1:  # right after our baseline, on the same GPU
         then(
             "the vllm bench throughput calibration",
             lambda: compare_with_vllm_bench(
@@ -306,7 +304,7 @@ def report(cfg, rows, results, price: tuple, files, ts, info) -> dict:
             "Efficiency": f"{m.get('scaling_efficiency', float('nan')) * 100:.0f}%",
         }
         for lay, m in ok
-        if lay["dp"] == 1 and lay["pp"] == 1
+        if lay.dp == 1 and lay.pp == 1
     ]
     print_table(course, title="Scaling (course format; tensor parallel)")
     print_table(rows, "\n".join(takeaway(ok, price)), title="All layouts")
@@ -319,13 +317,13 @@ def report(cfg, rows, results, price: tuple, files, ts, info) -> dict:
     return {"rows": rows, "files": files, "plots": plots}
 
 
-def takeaway(ok: list[tuple[dict, dict]], price: tuple) -> list[str]:
+def takeaway(ok: list[tuple[Layout, dict]], price: tuple) -> list[str]:
     """The highest throughput and the fastest single stream, the notes on noise, and what the $ figures assume."""
     if not ok:
         return []
     best_tp = max(ok, key=lambda x: x[1]["output_throughput"])
     best_lat = max(ok, key=lambda x: x[1]["batch1_decode_tokens_per_s"] or 0)
-    base = next((m for lay, m in ok if lay["n"] == 1), None)
+    base = next((m for lay, m in ok if lay.n == 1), None)
     dev, n = hardware.unit(), best_tp[0]["n"]
     where = best_tp[1]["layout"] + (f" on {n} {dev}s" if n > 1 else "")  # the 1-rank layout's name says it
     lines = [
@@ -358,22 +356,22 @@ def takeaway(ok: list[tuple[dict, dict]], price: tuple) -> list[str]:
     return lines
 
 
-def plot(cfg: Config, ok: list[tuple[dict, dict]], stem: Path, sub: str) -> list[str]:
+def plot(cfg: Config, ok: list[tuple[Layout, dict]], stem: Path, sub: str) -> list[str]:
     """Throughput vs devices per layout family (TP, DP, PP) against linear, every layout's efficiency, throughput and
     single-stream speed; each title names the model, devices and workload (`sub`)."""
     plots, dev = [], hardware.unit()
-    base = next((m for lay, m in ok if lay["n"] == 1), None)
+    base = next((m for lay, m in ok if lay.n == 1), None)
     family = {
-        "tensor parallel": lambda lay: lay["dp"] == 1 and lay["pp"] == 1,
-        "data parallel": lambda lay: lay["tp"] == 1 and lay["pp"] == 1,
-        "pipeline parallel": lambda lay: lay["tp"] == 1 and lay["dp"] == 1,
+        "tensor parallel": lambda lay: lay.dp == 1 and lay.pp == 1,
+        "data parallel": lambda lay: lay.tp == 1 and lay.pp == 1,
+        "pipeline parallel": lambda lay: lay.tp == 1 and lay.dp == 1,
     }
     series = {
-        name: sorted((lay["n"], m["output_throughput"]) for lay, m in ok if keep(lay)) for name, keep in family.items()
+        name: sorted((lay.n, m["output_throughput"]) for lay, m in ok if keep(lay)) for name, keep in family.items()
     }
     series = {k: ([n for n, _ in v], [t for _, t in v]) for k, v in series.items() if len(v) > 1}
     if base and series:
-        xs = sorted({n for lay, _ in ok for n in [lay["n"]]})
+        xs = sorted({n for lay, _ in ok for n in [lay.n]})
         plots.append(
             line_plot(
                 Path(f"{stem}_throughput.png"),

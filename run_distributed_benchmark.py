@@ -37,7 +37,7 @@ from common.config import RunConfig, TraceConfig, add_options, fill_device_defau
 from common.measure.cost import gpu_hour_price
 from common.measure.metrics import StageTimer, request_metrics
 from common.measure.mixed import analyse, workload
-from common.measure.scaling import measure_engine, plan_layouts, run_layout, summarize_layout
+from common.measure.scaling import Layout, measure_engine, plan_layouts, run_layout, summarize_layout
 from common.output.results import (
     RunFile,
     any_failed,
@@ -173,12 +173,12 @@ def main(cfg: Config) -> dict:
     price = gpu_hour_price(environment(), cfg.gpu_hour_usd)[0]
     t_suite, failed, runs = time.perf_counter(), False, []
     for lay in suite_layouts(cfg.gpus, bool(cfg.capacity)):
-        n, name = lay["n"], lay["name"]
-        path = run_path(out_dir, EXPERIMENT, info.short_name, n if lay["dp"] == 1 else f"1dp{n}", ts)
+        n, name = lay.n, lay.name
+        path = run_path(out_dir, EXPERIMENT, info.short_name, n if lay.dp == 1 else f"1dp{n}", ts)
         child = {
             **asdict(cfg),
-            "engine": {**engine_kwargs, "tensor_parallel_size": lay["tp"]},
-            "layout": lay,
+            "engine": {**engine_kwargs, "tensor_parallel_size": lay.tp},
+            "layout": lay.to_json(),
             "vocab_size": info.vocab_size,
             "gpus_n": n,
             "max_model_len": engine_kwargs["max_model_len"],
@@ -186,7 +186,7 @@ def main(cfg: Config) -> dict:
         child["workload"] = workload_config(child)  # the capacity search's requests: the random shape or a trace
         if name in done_before:
             print(f"  {name}: already in {out_dir} (--resume), skipped")
-        elif why := layout_problem(info, tp=lay["tp"], dp=lay["dp"], devices=devices):
+        elif why := layout_problem(info, tp=lay.tp, dp=lay.dp, devices=devices):
             print(f"  {name}: skip - {why}")
             save_run(
                 path,
@@ -208,14 +208,10 @@ def main(cfg: Config) -> dict:
     return out
 
 
-def suite_layouts(gpus: list[int], slo: bool) -> list[dict]:
+def suite_layouts(gpus: list[int], slo: bool) -> list[Layout]:
     """TP at each GPU count; with an SLO also DP at each count above 1 (one-GPU replicas), so the capacity table
     compares the two ways to use N GPUs."""
-    return [
-        lay
-        for lay in plan_layouts(gpus, ["tp", "dp"] if slo else ["tp"])
-        if lay["tp"] == lay["n"] or lay["dp"] == lay["n"]
-    ]
+    return [lay for lay in plan_layouts(gpus, ["tp", "dp"] if slo else ["tp"]) if lay.tp == lay.n or lay.dp == lay.n]
 
 
 def finished_layouts(out_dir: Path, model: str) -> set[str]:
@@ -228,11 +224,11 @@ def finished_layouts(out_dir: Path, model: str) -> set[str]:
     }
 
 
-def run_config(lay: dict, child: dict, path: Path, timeout_s: float) -> RunFile | None:
+def run_config(lay: Layout, child: dict, path: Path, timeout_s: float) -> RunFile | None:
     """One layout, on disk the moment it is measured, then summarized in a step after it: TP on one engine that
     measures the whole suite, in its own process; DP as one-GPU replicas, each its own engine and process (offline,
     batch-1 and latency under load, as benchmark_scaling.py measures them). Its file, or None when it did not run."""
-    n, name, tp = lay["n"], lay["name"], lay["dp"] == 1
+    n, name, tp = lay.n, lay.name, lay.dp == 1
     print(
         f"\n=== {name}: " + ("one engine for the whole suite" if tp else f"{n} replicas, one engine each") + " ...",
         flush=True,
@@ -283,9 +279,9 @@ def run_config(lay: dict, child: dict, path: Path, timeout_s: float) -> RunFile 
     return run
 
 
-def suite_metrics(lay: dict, res: dict) -> dict:
+def suite_metrics(lay: Layout, res: dict) -> dict:
     """A TP layout's figures from its suite child's result."""
-    n, m = lay["n"], summarize_layout(lay, res)
+    n, m = lay.n, summarize_layout(lay, res)
     nvml = res["memory"]["backend"] == "nvml"
     per_gpu = [
         d

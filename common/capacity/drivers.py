@@ -24,6 +24,7 @@ from common.capacity.search import (
 )
 from common.capacity.stats import saturation_rate
 from common.measure.metrics import StageTimer, derive_capacity, unloaded_reference
+from common.measure.scaling import Layout
 from common.output.tables import rate as rate_text
 from common.runtime import engine as eng
 from common.runtime.isolation import checkpoint, run_isolated
@@ -418,20 +419,20 @@ async def _capacity(cfg: dict) -> dict:
     return {**res, "engine": cfg["engine"], "stage_seconds": timer.seconds}
 
 
-def run_capacity(layout: dict, base: dict, timeout_s: float) -> dict:
+def run_capacity(layout: Layout, base: dict, timeout_s: float) -> dict:
     """metrics.capacity of one layout, from its own process; a failed search is recorded with its cause."""
     engine = {
         **base["engine"],
-        "tensor_parallel_size": layout["tp"],
-        "pipeline_parallel_size": layout["pp"],
-        **({"data_parallel_size": layout["dp"]} if layout["dp"] > 1 else {}),
+        "tensor_parallel_size": layout.tp,
+        "pipeline_parallel_size": layout.pp,
+        **({"data_parallel_size": layout.dp} if layout.dp > 1 else {}),
     }
-    print(f"  {layout['name']}: capacity search (an AsyncLLM engine as `vllm serve` builds it) ...", flush=True)
+    print(f"  {layout.name}: capacity search (an AsyncLLM engine as `vllm serve` builds it) ...", flush=True)
     res = run_isolated(
         "common.capacity.drivers:capacity_child",
         {**base, "engine": engine},
         timeout_s=timeout_s,
-        label=f"{layout['name']} capacity",
+        label=f"{layout.name} capacity",
     )
     if res["status"] == "ok":
         res.pop("status")
@@ -445,7 +446,7 @@ def run_capacity(layout: dict, base: dict, timeout_s: float) -> dict:
         "verdict": f"search failed ({f['kind']}): {f['message'][:200]}",
     }
     print(
-        f"  {layout['name']} capacity search FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}",
+        f"  {layout.name} capacity search FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}",
         flush=True,
     )
     if f["kind"] == "interrupted":
@@ -453,7 +454,7 @@ def run_capacity(layout: dict, base: dict, timeout_s: float) -> dict:
     return out
 
 
-def layout_capacity(run, layout: dict, base: dict, timeout_s: float, price: float | None, row=None) -> None:
+def layout_capacity(run, layout: Layout, base: dict, timeout_s: float, price: float | None, row=None) -> None:
     """A layout's capacity search (run_capacity: its own engine process) into its result file `run` (a
     common.output.results.RunFile) and its metrics; `row(metrics)` its table row, when it has one. A failed search
     marks the layout failed; one cut by Ctrl-C raises KeyboardInterrupt, so the sweep stops with the file saying so."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+from dataclasses import dataclass
 
 from common.measure.hwmon import HardwareSampler, hw_of
 from common.measure.metrics import StageTimer, median_stream, request_metrics
@@ -22,8 +23,30 @@ def layout_name(tp: int, pp: int, dp: int) -> str:
     return "x".join(p for p in parts if p) or f"1 {hardware.unit()}"
 
 
-def plan_layouts(gpus: list[int], layouts: list[str]) -> list[dict]:
-    """[(N, tp, pp, dp)] to measure; N=1 is the single-device baseline."""
+@dataclass(frozen=True)
+class Layout:
+    """One way to spread the model over n devices: TP x PP x DP = n, named as tables name it ("TP2", "DP4", "1 GPU");
+    `skip`: why it cannot run here (None: it can, or it was not checked)."""
+
+    n: int
+    tp: int
+    pp: int
+    dp: int
+    name: str
+    skip: str | None = None
+
+    def to_json(self) -> dict:
+        """config.layout in a result file (and in a child's config)."""
+        return {"n": self.n, "tp": self.tp, "pp": self.pp, "dp": self.dp, "name": self.name}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Layout:
+        return cls(d["n"], d["tp"], d["pp"], d["dp"], d["name"], d.get("skip"))
+
+
+def plan_layouts(gpus: list[int], layouts: list[str]) -> list[Layout]:
+    """The layouts to measure at each device count, asked for by family ("tp", "dp", "pp"); N=1 is the
+    single-device baseline."""
     plan = []
     for n in gpus:
         cands = [(1, 1, 1)] if n == 1 else []
@@ -37,7 +60,7 @@ def plan_layouts(gpus: list[int], layouts: list[str]) -> list[dict]:
             if "tp" in layouts and "dp" in layouts and n >= 4:
                 cands.append((n // 2, 1, 2))
         for tp, pp, dp in cands:
-            plan.append({"n": n, "tp": tp, "pp": pp, "dp": dp, "name": layout_name(tp, pp, dp)})
+            plan.append(Layout(n, tp, pp, dp, layout_name(tp, pp, dp)))
     return plan
 
 
@@ -126,15 +149,15 @@ def _offline_run(llm, specs, timer, name: str, bdir, rank: int, world: int) -> d
 
 
 # --------------------------------------------------------------------------- parent: run a layout (DP = replicas)
-def run_layout(layout: dict, base: dict, timeout_s: float) -> dict:
+def run_layout(layout: Layout, base: dict, timeout_s: float) -> dict:
     """Run one layout; DP layouts run `dp` replicas at once, each on its own slice of devices."""
-    per = layout["tp"] * layout["pp"]
-    engine = {**base["engine"], "tensor_parallel_size": layout["tp"], "pipeline_parallel_size": layout["pp"]}
-    if layout["dp"] == 1:
+    per = layout.tp * layout.pp
+    engine = {**base["engine"], "tensor_parallel_size": layout.tp, "pipeline_parallel_size": layout.pp}
+    if layout.dp == 1:
         return run_isolated(
-            "common.measure.scaling:layout_child", {**base, "engine": engine}, timeout_s=timeout_s, label=layout["name"]
+            "common.measure.scaling:layout_child", {**base, "engine": engine}, timeout_s=timeout_s, label=layout.name
         )
-    results: list[dict | None] = [None] * layout["dp"]
+    results: list[dict | None] = [None] * layout.dp
     with tempfile.TemporaryDirectory(prefix="lab-dp-") as bdir:
 
         def one(i):
@@ -146,13 +169,13 @@ def run_layout(layout: dict, base: dict, timeout_s: float) -> dict:
             )
             results[i] = run_isolated(
                 "common.measure.scaling:layout_child",
-                {**base, "engine": engine, "replica": i, "replicas": layout["dp"], "barrier_dir": bdir},
+                {**base, "engine": engine, "replica": i, "replicas": layout.dp, "barrier_dir": bdir},
                 timeout_s=timeout_s,
-                label=f"{layout['name']} replica {i}",
+                label=f"{layout.name} replica {i}",
                 env=env,
             )
 
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(layout["dp"])]
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(layout.dp)]
         for t in threads:
             t.start()
         for t in threads:
@@ -185,7 +208,7 @@ def _offline_per_run(reps: list[dict]) -> tuple[list[dict], list[dict]]:
     return per_run, detail
 
 
-def summarize_layout(layout: dict, res: dict) -> dict:
+def summarize_layout(layout: Layout, res: dict) -> dict:
     """Aggregate one layout's (replicas') measurements into metrics."""
     reps = res.get("replicas") or [res]
     per_run, detail = _offline_per_run(reps)
@@ -195,11 +218,11 @@ def summarize_layout(layout: dict, res: dict) -> dict:
     lat = request_metrics([RequestRecord.from_raw(d) for r in reps for d in r["latency_requests"]])
     b1 = reps[0]["batch1"]
     return {
-        "layout": layout["name"],
-        "gpus": layout["n"],
-        "tp": layout["tp"],
-        "pp": layout["pp"],
-        "dp": layout["dp"],
+        "layout": layout.name,
+        "gpus": layout.n,
+        "tp": layout.tp,
+        "pp": layout.pp,
+        "dp": layout.dp,
         "output_throughput": med["out"] / med["wall"],
         "total_token_throughput": (med["in"] + med["out"]) / med["wall"],
         "request_throughput": med["completed"] / med["wall"],
