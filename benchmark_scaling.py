@@ -128,7 +128,7 @@ def main(cfg: Config) -> dict:
         # the 1-GPU baseline is measured first (GPU counts are sorted), so every layout's figures are final as soon
         # as it is measured, and go to disk at once: Ctrl-C or a later crash keeps them
         runs.append(run := saved(path, lay, base, allreduce.get(lay.tp), res))
-        baseline = next((b for la, b, _ in results if la["n"] == 1), None)
+        baseline = next((b for la, b, _ in results if la.n == 1), None)
         m = then("the summary", partial(layout_figures, lay, res, run, baseline, allreduce, info, env, price[0]), run)
         if m is None:
             rows[lay] = {
@@ -194,7 +194,7 @@ def plan_here(cfg: Config, info) -> list[Layout]:
     return plan
 
 
-def allreduce_bench(cfg: Config, plan: list[dict], info) -> dict:
+def allreduce_bench(cfg: Config, plan: list[Layout], info) -> dict:
     """The all-reduce micro-benchmark at the message sizes TP sends, once per TP size in the plan: {tp: result}."""
     out = {}
     tps = sorted({lay.tp for lay in plan if not lay.skip and lay.tp > 1})
@@ -324,7 +324,7 @@ def takeaway(ok: list[tuple[Layout, dict]], price: tuple) -> list[str]:
     best_tp = max(ok, key=lambda x: x[1]["output_throughput"])
     best_lat = max(ok, key=lambda x: x[1]["batch1_decode_tokens_per_s"] or 0)
     base = next((m for lay, m in ok if lay.n == 1), None)
-    dev, n = hardware.unit(), best_tp[0]["n"]
+    dev, n = hardware.unit(), best_tp[0].n
     where = best_tp[1]["layout"] + (f" on {n} {dev}s" if n > 1 else "")  # the 1-rank layout's name says it
     lines = [
         f"Takeaway: {where} has the highest throughput "

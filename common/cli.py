@@ -25,6 +25,7 @@ from common.runtime.tiny_model import default_dir
 RESERVED_ENGINE_DESTS = {
     "tensor_parallel_size": "use the script's own GPU/TP list flag (e.g. --tp-sizes / --gpus)",
     "model": "use --model",
+    "worker_extension_cls": "the lab's own worker extension reports each rank (common/runtime/worker_ext.py)",
 }
 
 ENGINE_EPILOG = """\

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "docs" / "sample_results"
 MASKS = [
     (re.compile(r"/tmp/[^\s)\]'\"]*"), "<tmp>"),
-    (re.compile(r"\b[0-9a-f]{40}\b|\b[0-9a-f]{7,12}\b(?= \(|\))"), "<sha>"),
+    (re.compile(r"\b[0-9a-f]{40}\b|\b(?=[0-9a-f]*[a-f])[0-9a-f]{7,12}\b"), "<sha>"),  # a short sha has a letter
     (re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?( UTC)?"), "<time>"),
     (re.compile(r"written in [\d.]+ s"), "written in <s>"),
 ]
@@ -51,7 +51,9 @@ def report_of(code: Path, folder: Path, work: Path) -> str:
         cwd=str(code), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     report = work / "report.md"
-    out = f"exit {r.returncode}\n{r.stdout}\n" + (report.read_text() if report.exists() else "(no report.md)\n")
+    out = f"exit {r.returncode}\n{r.stdout}\n{r.stderr}\n" + (
+        report.read_text() if report.exists() else "(no report.md)\n"
+    )
     return masked(out.replace(str(work), "<dir>"))
 
 

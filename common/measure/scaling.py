@@ -39,10 +39,6 @@ class Layout:
         """config.layout in a result file (and in a child's config)."""
         return {"n": self.n, "tp": self.tp, "pp": self.pp, "dp": self.dp, "name": self.name}
 
-    @classmethod
-    def from_json(cls, d: dict) -> Layout:
-        return cls(d["n"], d["tp"], d["pp"], d["dp"], d["name"], d.get("skip"))
-
 
 def plan_layouts(gpus: list[int], layouts: list[str]) -> list[Layout]:
     """The layouts to measure at each device count, asked for by family ("tp", "dp", "pp"); N=1 is the

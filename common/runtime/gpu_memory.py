@@ -51,7 +51,8 @@ def wait_until_released(baseline: list[float], timeout_s: float = 60.0, slack_mi
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         now = used_mib_per_gpu()
-        if all(n <= b + slack_mib for n, b in zip(now, baseline, strict=True)):
+        # strict=False: a GPU count that cannot be read now (NVML gone) leaves nothing to wait for
+        if all(n <= b + slack_mib for n, b in zip(now, baseline, strict=False)):
             return True
         time.sleep(0.5)
     return False

@@ -38,15 +38,17 @@ def test_cudagraph_max_tokens_reads_what_the_engine_captures():
 def test_ranks_report_through_a_named_worker_method_not_a_pickled_function(monkeypatch):
     """Each worker gains RankReport through vLLM's worker_extension_cls and is asked by the method's name, so no
     engine the lab starts sets VLLM_ALLOW_INSECURE_SERIALIZATION (pickled callables across processes)."""
+    import importlib
+
     import torch
-    from vllm.utils.import_utils import resolve_obj_by_qualname
 
     from common.runtime import engine, hardware
     from common.runtime.worker_ext import RankReport
 
     monkeypatch.delenv("VLLM_ALLOW_INSECURE_SERIALIZATION", raising=False)
     assert "VLLM_ALLOW_INSECURE_SERIALIZATION" not in hardware.engine_env(2)
-    assert resolve_obj_by_qualname(engine.WORKER_EXTENSION) is RankReport
+    module, name = engine.WORKER_EXTENSION.rsplit(".", 1)
+    assert getattr(importlib.import_module(module), name) is RankReport  # what vLLM resolves in each worker
 
     class Worker(RankReport):  # what vLLM builds: its worker class with the extension among its bases
         rank, local_rank, device = 1, 1, "cpu"

@@ -414,10 +414,11 @@ def test_a_search_fits_the_cost_model_into_its_own_copy_not_the_cached_stretch(t
     )  # fmt: skip
     cfg = {"dataset_path": str(path), "dataset_name": "azure", "trace_start_s": 0.0, "trace_duration_s": None,
            "trace_judge": "heaviest", "trace_window_s": 10.0, "vocab_size": 5000, "max_model_len": None}  # fmt: skip
-    first, second = workload_source(cfg), workload_source(cfg)
-    assert first is not second and first.trace is second.trace  # read once, a stretch of its own per search
-    specs = [RequestSpec([1] * 100, 10) for _ in range(4)]
-    first.search_ceiling(2.0, specs)
-    assert first.profile.cost.engine_s_per_unit
-    assert not second.profile.cost.engine_s_per_unit and not workload_source(cfg).profile.cost.engine_s_per_unit
-    _SOURCES.clear()
+    try:
+        first, second = workload_source(cfg), workload_source(cfg)
+        assert first is not second and first.trace is second.trace  # read once, a stretch of its own per search
+        first.search_ceiling(2.0, [RequestSpec([1] * 100, 10) for _ in range(4)])
+        assert first.profile.cost.engine_s_per_unit
+        assert not second.profile.cost.engine_s_per_unit and not workload_source(cfg).profile.cost.engine_s_per_unit
+    finally:
+        _SOURCES.clear()
