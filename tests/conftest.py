@@ -36,6 +36,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=f"needs >= 2 GPUs; this machine has {n}"))
 
 
+# a capacity search's probes as short as a test's search can take: 2 s windows after 1 s of warm-up, 16 requests
+SHORT_PROBES = ["--probe-seconds", "2", "--probe-warmup-seconds", "1", "--probe-min-requests", "16"]
 ONE = f"1 {hardware.unit()}"  # the one-device layout, as tables and files name it here ("1 GPU", "1 CPU rank")
 
 
@@ -62,6 +64,12 @@ def run_script(script: str, *args: str, timeout: float = 900, env: dict | None =
         timeout=timeout,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
+
+
+def simulate(*args: str, out, base_url: str | None = None, **kw) -> subprocess.CompletedProcess:
+    """simulate_concurrent_requests.py writing to `out`, against the server at `base_url` when given."""
+    target = ["--base-url", base_url] if base_url else []
+    return run_script("simulate_concurrent_requests.py", *target, "--output-dir", str(out), *args, **kw)
 
 
 @pytest.fixture(scope="session")

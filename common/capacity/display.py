@@ -261,22 +261,9 @@ def load_timeline_plot(path: Path, cap: dict, sub: str = "") -> Path:
     ax.step(mid, [w["requests"] / n for w, n in zip(ws, length, strict=True)], where="mid", color="C0", label="req/s")
     ax.set(xlabel="trace time (minutes from its first request)", ylabel="requests / s (as recorded)")
     ax2 = ax.twinx()
-    ax2.step(
-        mid,
-        [w["prompt_tokens"] / n for w, n in zip(ws, length, strict=True)],
-        where="mid",
-        color="C1",
-        alpha=0.8,
-        label="prompt tok/s",
-    )
-    ax2.step(
-        mid,
-        [w["output_tokens"] / n for w, n in zip(ws, length, strict=True)],
-        where="mid",
-        color="C2",
-        alpha=0.8,
-        label="output tok/s",
-    )
+    for key, color, label in (("prompt_tokens", "C1", "prompt tok/s"), ("output_tokens", "C2", "output tok/s")):
+        rates = [w[key] / n for w, n in zip(ws, length, strict=True)]
+        ax2.step(mid, rates, where="mid", color=color, alpha=0.8, label=label)
     ax2.set_ylabel("tokens / s (as recorded)")
     seen = set()
     for p in cap.get("probes", []):

@@ -18,16 +18,8 @@ from tests.conftest import ROOT
 
 TP = ["test_tensor_parallel.py", "--tp-sizes", "1", "--max-tokens", "8"]
 MIXED = [
-    "test_mixed_workload.py",
-    "--num-requests",
-    "12",
-    "--no-baseline",
-    "--no-cap",
-    "--budgets",
-    "256",
-    "--long-fraction",
-    "0.25",
-    "--no-plots",
+    *"test_mixed_workload.py --num-requests 12 --no-baseline --no-cap --budgets 256 --long-fraction 0.25".split(),
+    *"--no-plots".split(),
 ]
 
 

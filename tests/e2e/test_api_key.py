@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_script
+from tests.conftest import SHORT_PROBES, run_script
 from tests.stream_server import StreamServer
 
 KEY = "lab-test-key-5f3a9c1e"
@@ -75,17 +75,8 @@ def test_with_the_key_a_search_and_its_cross_check_pass_and_the_key_is_written_n
         "--find-capacity",
         "--slo",
         "ttft:1500,tpot:100",
-        "--probe-seconds",
-        "2",
-        "--probe-warmup-seconds",
-        "1",
-        "--probe-min-requests",
-        "16",
-        "--capacity-resolution",
-        "0.3",
-        "--max-probes",
-        "5",
-        "--compare-vllm-bench",
+        *SHORT_PROBES,
+        *"--capacity-resolution 0.3 --max-probes 5 --compare-vllm-bench".split(),
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
@@ -128,31 +119,7 @@ def test_ctrl_c_in_the_cross_check_after_a_search_keeps_every_probe_and_exits_13
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY)  # the key from the environment, as vllm bench serve reads it
     rc, out = interrupt_when(
-        [
-            "simulate_concurrent_requests.py",
-            "--base-url",
-            keyed_server.base_url,
-            "--model",
-            str(tiny_model[0]),
-            "--tokenizer",
-            str(tiny_model[1]),
-            "--output-dir",
-            str(tmp_path),
-            "--find-capacity",
-            "--slo",
-            "ttft:1500,tpot:100",
-            "--probe-seconds",
-            "1",
-            "--probe-warmup-seconds",
-            "0.5",
-            "--probe-min-requests",
-            "16",
-            "--capacity-resolution",
-            "0.3",
-            "--max-probes",
-            "3",
-            "--compare-vllm-bench",
-        ],
+        ["simulate_concurrent_requests.py", *_cross_checked_search(keyed_server.base_url, tiny_model, tmp_path)],
         r"=== vllm bench serve at the capacity found",
     )
     assert rc == 130, out[-3000:]
@@ -177,28 +144,7 @@ def test_an_error_in_the_cross_check_after_a_search_keeps_every_probe_and_exits_
     out = tmp_path / "out"
     proc = run_script(
         "simulate_concurrent_requests.py",
-        "--base-url",
-        keyed_server.base_url,
-        "--model",
-        str(tiny_model[0]),
-        "--tokenizer",
-        str(tiny_model[1]),
-        "--output-dir",
-        str(out),
-        "--find-capacity",
-        "--slo",
-        "ttft:1500,tpot:100",
-        "--probe-seconds",
-        "1",
-        "--probe-warmup-seconds",
-        "0.5",
-        "--probe-min-requests",
-        "16",
-        "--capacity-resolution",
-        "0.3",
-        "--max-probes",
-        "3",
-        "--compare-vllm-bench",
+        *_cross_checked_search(keyed_server.base_url, tiny_model, out),
         timeout=600,
         env={FAULT_ENV: "the vllm bench serve cross-check:raise"},
     )
@@ -214,3 +160,13 @@ def test_an_error_in_the_cross_check_after_a_search_keeps_every_probe_and_exits_
     assert doc["steps"]["the tables"] == "done" and doc["steps"]["the plots"] == "done"
     assert "Takeaway: capacity" in proc.stdout and list(out.glob("*_capacity.png"))
     assert "the vllm bench serve cross-check FAILED (RuntimeError: fault injected" in proc.stdout
+
+
+def _cross_checked_search(base_url: str, tiny_model, out) -> list[str]:
+    """A short capacity search against the keyed server (1 s probes, at most 3), then the vllm bench cross-check."""
+    return [
+        "--base-url", base_url, "--model", str(tiny_model[0]), "--tokenizer", str(tiny_model[1]),
+        "--output-dir", str(out), "--find-capacity", "--slo", "ttft:1500,tpot:100", "--probe-seconds", "1",
+        "--probe-warmup-seconds", "0.5", "--probe-min-requests", "16", "--capacity-resolution", "0.3",
+        "--max-probes", "3", "--compare-vllm-bench",
+    ]  # fmt: skip

@@ -8,19 +8,11 @@ from pathlib import Path
 import pytest
 
 from common.runtime import hardware
-from tests.conftest import ONE, run_script
+from tests.conftest import ONE, SHORT_PROBES, run_script
 
 SEARCH = [
-    "--probe-seconds",
-    "2",
-    "--probe-warmup-seconds",
-    "1",
-    "--probe-min-requests",
-    "16",
-    "--capacity-resolution",
-    "0.2",
-    "--max-probes",
-    "8",
+    *SHORT_PROBES,
+    *"--capacity-resolution 0.2 --max-probes 8".split(),
 ]
 
 
@@ -37,17 +29,9 @@ def _check_search(cap: dict) -> None:
     assert cap["bound_by"] in ("ttft", "tpot", "keep_up") and cap["bound_by"] == above[0]["bound_by"]
     for p in cap["probes"]:
         for k in (
-            "offered_rate",
-            "achieved_rate",
-            "output_throughput",
-            "p50_ttft_ms",
-            "p99_ttft_ms",
-            "p50_tpot_ms",
-            "p99_tpot_ms",
-            "pass",
-            "margin",
-            "judged_requests",
-            "wall_s",
+            *"offered_rate achieved_rate output_throughput p50_ttft_ms p99_ttft_ms p50_tpot_ms p99_tpot_ms".split(),
+            *"pass".split(),
+            *"margin judged_requests wall_s".split(),
         ):
             assert k in p, k
         # a probe stopped once it had surely failed judged fewer; it was planned with as many as the others
@@ -80,11 +64,7 @@ def _check_samples(doc: dict) -> None:
 
 def test_simulate_finds_capacity_on_the_in_process_engine(tmp_path, tiny_model):
     proc = run_script(
-        "simulate_concurrent_requests.py",
-        "--find-capacity",
-        "--slo",
-        "ttft:200,tpot:50",
-        "--output-dir",
+        *"simulate_concurrent_requests.py --find-capacity --slo ttft:200,tpot:50 --output-dir".split(),
         str(tmp_path),
         *SEARCH,
     )
@@ -118,26 +98,9 @@ def test_scaling_capacity_per_layout_and_the_report_when_its_calibration_breaks(
 
     proc, d = faulted(
         [
-            "benchmark_scaling.py",
-            "--gpus",
-            "1",
-            "--layouts",
-            "tp",
-            "--num-prompts",
-            "16",
-            "--latency-prompts",
-            "8",
-            "--batch1-tokens",
-            "16",
-            "--offline-runs",
-            "1",
-            "--no-allreduce",
-            "--gpu-hour-usd",
-            "2.0",
-            "--compare-vllm-bench",
-            "--capacity",
-            "--slo",
-            "ttft:300,tpot:60",
+            *"benchmark_scaling.py --gpus 1 --layouts tp --num-prompts 16 --latency-prompts 8 --batch1-tokens".split(),
+            *"16 --offline-runs 1 --no-allreduce --gpu-hour-usd 2.0 --compare-vllm-bench --capacity --slo".split(),
+            *"ttft:300,tpot:60".split(),
             *SEARCH,
         ],
         tmp_path,

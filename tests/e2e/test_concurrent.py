@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_script
+from tests.conftest import ROOT, run_script, simulate
 from tests.stream_server import StreamServer
 
 
@@ -24,14 +24,7 @@ def test_in_process_levels_fairness_and_batch_comparison(tmp_path, tiny_model):
         "simulate_concurrent_requests.py",
         "--output-dir",
         str(tmp_path),
-        "--concurrency",
-        "1,4",
-        "--num-prompts",
-        "16",
-        "--batch-prompts",
-        "16",
-        "--goodput",
-        "ttft:1000",
+        *"--concurrency 1,4 --num-prompts 16 --batch-prompts 16 --goodput ttft:1000".split(),
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     d = _doc(tmp_path)
@@ -92,18 +85,10 @@ def test_base_url_levels_stream_scrape_and_time_each_token(tmp_path):
     """Against the fixture server (50 ms to the first token, 10 ms a token after it): every answer complete, /metrics
     scraped while the levels ran, and one client reads each answer as it streams, never whole."""
     with StreamServer(ttft_s=0.05, tpot_s=0.01) as srv:
-        proc = run_script(
-            "simulate_concurrent_requests.py",
-            "--base-url",
-            srv.base_url,
-            "--output-dir",
-            str(tmp_path),
-            "--concurrency",
-            "1,8",
-            "--num-prompts",
-            "16",
-            "--output-len",
-            "32",
+        proc = simulate(
+            *"--concurrency 1,8 --num-prompts 16 --output-len 32".split(),
+            out=tmp_path,
+            base_url=srv.base_url,
         )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     d = _doc(tmp_path)
@@ -122,19 +107,10 @@ def test_answers_read_whole_are_flagged_not_reported_as_tpot(tmp_path):
     """A front end that hands over each answer in one write (what a starved `vllm serve` did on a busy 2-core box):
     the level's TPOT is a read time, and the run says so."""
     with StreamServer(ttft_s=0.05, tpot_s=0.001, burst=True) as srv:
-        proc = run_script(
-            "simulate_concurrent_requests.py",
-            "--base-url",
-            srv.base_url,
-            "--output-dir",
-            str(tmp_path),
-            "--concurrency",
-            "1",
-            "--num-prompts",
-            "4",
-            "--output-len",
-            "512",
-            "--no-plots",
+        proc = simulate(
+            *"--concurrency 1 --num-prompts 4 --output-len 512 --no-plots".split(),
+            out=tmp_path,
+            base_url=srv.base_url,
         )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     m = _doc(tmp_path)["metrics"]["levels"]["concurrency=1"]
@@ -145,23 +121,11 @@ def test_answers_read_whole_are_flagged_not_reported_as_tpot(tmp_path):
 def test_2000_concurrent_streams_without_failures(tmp_path):
     """The client must not be the bottleneck: 2,000 concurrent streams, 0 failed, CPU time per request stated."""
     with StreamServer(ttft_s=0.05, tpot_s=0.01) as srv:
-        proc = run_script(
-            "simulate_concurrent_requests.py",
-            "--base-url",
-            srv.base_url,
-            "--output-dir",
-            str(tmp_path),
-            "--concurrency",
-            "2000",
-            "--num-prompts",
-            "2000",
-            "--input-len",
-            "8",
-            "--output-len",
-            "4",
-            "--warmup-requests",
-            "2",
-            "--no-plots",
+        proc = simulate(
+            *"--concurrency 2000 --num-prompts 2000 --input-len 8 --output-len 4 --warmup-requests 2".split(),
+            *"--no-plots".split(),
+            out=tmp_path,
+            base_url=srv.base_url,
             timeout=600,
         )
         served = srv.served
@@ -174,21 +138,10 @@ def test_2000_concurrent_streams_without_failures(tmp_path):
 
 def test_failed_and_cut_requests_are_counted_and_the_run_says_so(tmp_path):
     with StreamServer(ttft_s=0.01, tpot_s=0.005, fail_every=5, cut_every=7) as srv:
-        proc = run_script(
-            "simulate_concurrent_requests.py",
-            "--base-url",
-            srv.base_url,
-            "--output-dir",
-            str(tmp_path),
-            "--concurrency",
-            "1",
-            "--num-prompts",
-            "20",
-            "--output-len",
-            "8",
-            "--warmup-requests",
-            "0",
-            "--no-plots",
+        proc = simulate(
+            *"--concurrency 1 --num-prompts 20 --output-len 8 --warmup-requests 0 --no-plots".split(),
+            out=tmp_path,
+            base_url=srv.base_url,
         )
     d = _doc(tmp_path)
     m = d["metrics"]["levels"]["concurrency=1"]
@@ -224,13 +177,7 @@ def test_base_url_mode_on_vllm_serve_scrapes_its_metrics_and_calibrates(tmp_path
         str(tiny_model[1]),
         "--output-dir",
         str(tmp_path),
-        "--concurrency",
-        "1,8",
-        "--num-prompts",
-        "24",
-        "--output-len",
-        "32",
-        "--compare-vllm-bench",
+        *"--concurrency 1,8 --num-prompts 24 --output-len 32 --compare-vllm-bench".split(),
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     d = _doc(tmp_path)
@@ -263,13 +210,7 @@ def test_server_dying_mid_run_writes_partial_results_exit_1(tmp_path, server, ti
         str(tiny_model[0]),
         "--output-dir",
         str(tmp_path),
-        "--concurrency",
-        "4",
-        "--num-prompts",
-        "4000",
-        "--output-len",
-        "64",
-        "--no-plots",
+        *"--concurrency 4 --num-prompts 4000 --output-len 64 --no-plots".split(),
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen: list[str] = []

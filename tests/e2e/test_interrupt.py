@@ -13,15 +13,12 @@ import time
 
 import pytest
 
-from tests.conftest import ONE, ROOT, needs_devices, run_script
+from tests.conftest import ONE, ROOT, SHORT_PROBES, needs_devices, run_script
 from tests.stream_server import StreamServer
 
 SCRIPTS = [
-    "test_tensor_parallel.py",
-    "simulate_concurrent_requests.py",
-    "benchmark_scaling.py",
-    "test_mixed_workload.py",
-    "run_distributed_benchmark.py",
+    *"test_tensor_parallel.py simulate_concurrent_requests.py benchmark_scaling.py test_mixed_workload.py".split(),
+    *"run_distributed_benchmark.py".split(),
 ]
 
 
@@ -80,12 +77,7 @@ def test_ctrl_c_after_two_probes_keeps_both_and_exits_130(tmp_path, server):
             "--find-capacity",
             "--slo",
             "ttft:500,tpot:50",
-            "--probe-seconds",
-            "2",
-            "--probe-warmup-seconds",
-            "1",
-            "--probe-min-requests",
-            "16",
+            *SHORT_PROBES,
             "--output-dir",
             str(tmp_path / "ctrlc"),
         ],
@@ -118,11 +110,7 @@ def test_ctrl_c_after_the_first_level_keeps_it(tmp_path, server):
             "simulate_concurrent_requests.py",
             "--base-url",
             server.base_url,
-            "--concurrency",
-            "1,4,16",
-            "--num-prompts",
-            "16",
-            "--output-dir",
+            *"--concurrency 1,4,16 --num-prompts 16 --output-dir".split(),
             str(tmp_path),
         ],
         r"concurrency=1: \d+/16 ok",
@@ -138,19 +126,8 @@ def test_ctrl_c_after_the_first_level_keeps_it(tmp_path, server):
 def test_ctrl_c_in_a_layout_sweep_keeps_the_layouts_done(tmp_path, tiny_model):
     rc, out = interrupt_when(
         [
-            "benchmark_scaling.py",
-            "--gpus",
-            "1,2",
-            "--no-allreduce",
-            "--num-prompts",
-            "16",
-            "--latency-prompts",
-            "4",
-            "--batch1-tokens",
-            "16",
-            "--offline-runs",
-            "1",
-            "--output-dir",
+            *"benchmark_scaling.py --gpus 1,2 --no-allreduce --num-prompts 16 --latency-prompts 4".split(),
+            *"--batch1-tokens 16 --offline-runs 1 --output-dir".split(),
             str(tmp_path),
         ],
         r"=== \[2/2\] TP2",

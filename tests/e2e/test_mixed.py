@@ -6,7 +6,7 @@ import json
 import pytest
 
 from common.capacity.stats import thin_samples
-from tests.conftest import run_script
+from tests.conftest import SHORT_PROBES, run_script
 
 
 @pytest.fixture(scope="module")
@@ -16,25 +16,9 @@ def run(tmp_path_factory, tiny_model):
         "test_mixed_workload.py",
         "--output-dir",
         str(out),
-        "--num-requests",
-        "24",
-        "--budgets",
-        "256",
-        "--caps",
-        "64",
-        "--long-fraction",
-        "0.25",
-        "--capacity",
-        "--probe-seconds",
-        "2",
-        "--probe-warmup-seconds",
-        "1",
-        "--probe-min-requests",
-        "16",
-        "--capacity-resolution",
-        "0.3",
-        "--max-probes",
-        "4",
+        *"--num-requests 24 --budgets 256 --caps 64 --long-fraction 0.25 --capacity".split(),
+        *SHORT_PROBES,
+        *"--capacity-resolution 0.3 --max-probes 4".split(),
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = {

@@ -27,21 +27,8 @@ def run(tmp_path_factory, tiny_model):
         "benchmark_scaling.py",
         "--output-dir",
         str(out),
-        "--gpus",
-        "1,2,4",
-        "--layouts",
-        "tp",
-        "--num-prompts",
-        "32",
-        "--latency-prompts",
-        "8",
-        "--batch1-tokens",
-        "32",
-        "--gpu-hour-usd",
-        "1.0",
-        "--compare-vllm-bench",
-        "--vllm-bench-runs",
-        "1",
+        *"--gpus 1,2,4 --layouts tp --num-prompts 32 --latency-prompts 8 --batch1-tokens 32 --gpu-hour-usd 1.0".split(),
+        *"--compare-vllm-bench --vllm-bench-runs 1".split(),
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     docs = {d["metrics"]["layout"]: d for d in _docs(out, "scaling")}

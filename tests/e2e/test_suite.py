@@ -12,7 +12,7 @@ import pytest
 
 from common.output.results import FAULT_ENV
 from common.runtime import hardware
-from tests.conftest import ONE, gpu_words, needs_devices, run_script
+from tests.conftest import ONE, SHORT_PROBES, gpu_words, needs_devices, run_script
 
 pytestmark = needs_devices(2)  # TP2 and DP2 beside one device
 
@@ -50,23 +50,9 @@ def run(tmp_path_factory, tiny_model):
     flags = [
         "--output-dir",
         str(out),
-        "--gpu-hour-usd",
-        "2.0",
-        "--slo",
-        "ttft:300,tpot:60",
-        "--probe-seconds",
-        "2",
-        "--probe-warmup-seconds",
-        "1",
-        "--probe-min-requests",
-        "16",
-        "--capacity-resolution",
-        "0.3",
-        "--max-probes",
-        "7",
-        "--target-rate",
-        "50",
-        "--dataset-path",
+        *"--gpu-hour-usd 2.0 --slo ttft:300,tpot:60".split(),
+        *SHORT_PROBES,
+        *"--capacity-resolution 0.3 --max-probes 7 --target-rate 50 --dataset-path".split(),
         str(trace),
     ]
     first = run_script("run_distributed_benchmark.py", "--gpus", "1", *flags, env={FAULT_ENV: "the report:raise"})

@@ -94,12 +94,7 @@ def test_failed_config_is_a_row_and_the_sweep_goes_on(tmp_path, tiny_model):
         "test_tensor_parallel.py",
         "--output-dir",
         str(tmp_path),
-        "--tp-sizes",
-        "1,2",
-        "--max-model-len",
-        "3000000",
-        "--max-num-batched-tokens",
-        "2048",
+        *"--tp-sizes 1,2 --max-model-len 3000000 --max-num-batched-tokens 2048".split(),
         env={"VLLM_ALLOW_LONG_MAX_MODEL_LEN": "1"},
     )
     assert proc.returncode == 1, proc.stdout[-3000:]
@@ -135,10 +130,7 @@ def test_ray_backend_tp2_leaves_no_ray_process(tmp_path, tiny_model):
         "test_tensor_parallel.py",
         "--output-dir",
         str(tmp_path),
-        "--tp-sizes",
-        "2",
-        "--distributed-executor-backend",
-        "ray",
+        *"--tp-sizes 2 --distributed-executor-backend ray".split(),
         timeout=600,
     )
     left = [p for p in _ray_processes() if p not in before]
@@ -188,10 +180,7 @@ def test_two_ray_nodes_on_one_host_survive_a_script_and_stop_clean(tmp_path, tin
             "test_tensor_parallel.py",
             "--output-dir",
             str(tmp_path),
-            "--tp-sizes",
-            "2",
-            "--distributed-executor-backend",
-            "ray",
+            *"--tp-sizes 2 --distributed-executor-backend ray".split(),
             timeout=600,
             env=env,
         )

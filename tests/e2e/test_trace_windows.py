@@ -22,20 +22,8 @@ END_S = 240.0
 WINDOW_S = 15.0
 WINDOWS = int(END_S / WINDOW_S)
 SEARCH = [
-    "--find-capacity",
-    "--slo",
-    "ttft:500,tpot:60",
-    "--probe-seconds",
-    "1",
-    "--probe-warmup-seconds",
-    "0.5",
-    "--probe-min-requests",
-    "30",
-    "--capacity-resolution",
-    "0.2",
-    "--max-probes",
-    "6",
-    "--trace-window",
+    *"--find-capacity --slo ttft:500,tpot:60 --probe-seconds 1 --probe-warmup-seconds 0.5 --probe-min-requests".split(),
+    *"30 --capacity-resolution 0.2 --max-probes 6 --trace-window".split(),
     str(int(WINDOW_S)),
 ]
 

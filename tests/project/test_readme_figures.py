@@ -139,6 +139,7 @@ def _missed_tpot(paths):
     return next(w["p99_tpot_ms"] for w in v["windows"] if w["start_s"] == v["missed"][0])
 
 
+# fmt: off
 FIGURES = [
     # ---- README: what you leave with
     ("DP4 gave 3.95x", README, A.format("tp1pp1dp4"), "metrics.speedup"),
@@ -217,18 +218,10 @@ FIGURES = [
     ("at 94 %", TRACES, "h200x1/traces/2026-12-05/report.md", r"re:loads each replica to (\d+)%"),
     ("(24 GPU-hours", TRACES, "h200x1/traces/2026-12-05/report.md", r"re:static \(([\d.]+) GPU-hours a day"),
     ("planned 2 H200s", TRACES, "h200x1/traces/2026-12-04/conv_validate/report.md", r"re:(\d+) GPUs static"),
-    (
-        "2 H200s, 48",
-        TRACES,
-        "h200x1/traces/2026-12-04/conv_validate/report.md",
-        r"re:static \(([\d.]+) GPU-hours a day",
-    ),
-    (
-        "or 44.8 autoscaled",
-        TRACES,
-        "h200x1/traces/2026-12-04/conv_validate/report.md",
-        r"re:autoscaled per step ([\d.]+)",
-    ),
+    ("2 H200s, 48", TRACES, "h200x1/traces/2026-12-04/conv_validate/report.md",
+     r"re:static \(([\d.]+) GPU-hours a day"),
+    ("or 44.8 autoscaled", TRACES, "h200x1/traces/2026-12-04/conv_validate/report.md",
+     r"re:autoscaled per step ([\d.]+)"),
     ("between 0.053x", TRACES, "h200x1/traces/2026-12-04/code_search/stdout.txt", r"re:probe \d+: ([\d.]+)x .*-> pass"),
     ("0.106x (a fail)", TRACES, "h200x1/traces/2026-12-05/code_stdout.txt", r"re:probe 2: ([\d.]+)x .*-> FAIL"),
     ("ceiling at 0.71x", TRACES, "h200x1/traces/2026-12-05/code_stdout.txt", r"re:at ([\d.]+)x \(cost model"),
@@ -239,22 +232,14 @@ FIGURES = [
     ("held 0.10x", TRACES, CPU_CODE, "metrics.capacity.trace_speedup"),
     ("conversation trace 0.68x", TRACES, CPU_CONV, "metrics.capacity.trace_speedup"),
     # ---- docs/multi_node.md
-    (
-        "took 97 s to start under Ray",
-        MULTI,
-        "h200x1/ray_tp1/tensor_parallel_qwen2.5-7b_tp1_20261202-031820.json",
-        "metrics.engine_start_s",
-    ),
+    ("took 97 s to start under Ray", MULTI, "h200x1/ray_tp1/tensor_parallel_qwen2.5-7b_tp1_20261202-031820.json",
+     "metrics.engine_start_s"),
     # ---- docs/measurement.md
     ("Ours / bench = 0.999", MEASURE, CALIB_JSON, "metrics.ours_vs_vllm_bench"),
     ("[0.928", MEASURE, CALIB_JSON, "metrics.ours_vs_vllm_bench_ci[0]"),
     ("0.928, 1.075]", MEASURE, CALIB_JSON, "metrics.ours_vs_vllm_bench_ci[1]"),
-    (
-        "one pair per run: 0.992",
-        MEASURE,
-        "h200x1/scaling/scaling_qwen2.5-7b_tp1pp1dp1_20261129-034634.json",
-        "metrics.ours_vs_vllm_bench",
-    ),
+    ("one pair per run: 0.992", MEASURE, "h200x1/scaling/scaling_qwen2.5-7b_tp1pp1dp1_20261129-034634.json",
+     "metrics.ours_vs_vllm_bench"),
     ("(one H200), 0.933", MEASURE, B2.format("tp1pp1dp1"), "metrics.ours_vs_vllm_bench"),
     ("0.974 and", MEASURE, A.format("tp1pp1dp1"), "metrics.ours_vs_vllm_bench"),
     ("0.974 and 0.971", MEASURE, C.format("tp1pp1dp1"), "metrics.ours_vs_vllm_bench"),
@@ -267,26 +252,14 @@ FIGURES = [
     ("in all 6", MEASURE, CAPS, lambda p: _benches(p, met=True)),
     ("was 1.4 %", MEASURE, CALIB_JSON, "metrics.output_throughput_spread_pct"),
     ("(calibration), 3.6", MEASURE, B2.format("tp1pp1dp1"), "metrics.output_throughput_spread_pct"),
-    (
-        "9.1 % (one H200",
-        MEASURE,
-        "h200x1/scaling/scaling_qwen2.5-7b_tp1pp1dp1_20261129-034634.json",
-        "metrics.output_throughput_spread_pct",
-    ),
+    ("9.1 % (one H200", MEASURE, "h200x1/scaling/scaling_qwen2.5-7b_tp1pp1dp1_20261129-034634.json",
+     "metrics.output_throughput_spread_pct"),
     ("read 7,174", MEASURE, "h200x1/offline_ab.txt", r"re:ours rep0 [\d.]+ s\s+(\d+)"),
     ("7,174 and 7,869", MEASURE, "h200x1/offline_ab.txt", r"re:ours rep1 [\d.]+ s\s+(\d+)"),
-    (
-        "ours read 7,557",
-        MEASURE,
-        CALIB_JSON,
-        lambda p: min(r["output_throughput"] for r in _j(p[0])["metrics"]["calibration_runs"] if r["who"] == "ours"),
-    ),
-    (
-        "7,557 to 8,238",
-        MEASURE,
-        CALIB_JSON,
-        lambda p: max(r["output_throughput"] for r in _j(p[0])["metrics"]["calibration_runs"] if r["who"] == "ours"),
-    ),
+    ("ours read 7,557", MEASURE, CALIB_JSON,
+     lambda p: min(r["output_throughput"] for r in _j(p[0])["metrics"]["calibration_runs"] if r["who"] == "ours")),
+    ("7,557 to 8,238", MEASURE, CALIB_JSON,
+     lambda p: max(r["output_throughput"] for r in _j(p[0])["metrics"]["calibration_runs"] if r["who"] == "ours")),
     ("one H200 read 6,478", MEASURE, SUITE4.format(1), "metrics.output_throughput"),
     ("6,478, 6,925", MEASURE, C.format("tp1pp1dp1"), "metrics.output_throughput"),
     ("6,925 and 7,903", MEASURE, A.format("tp1pp1dp1"), "metrics.output_throughput"),
@@ -304,16 +277,13 @@ FIGURES = [
     ("9 to 11", MEASURE, B_OLD, lambda p: len(_j(p[0])["metrics"]["capacity"]["probes"])),
     ("probes and 3.3", MEASURE, LOOSE, "metrics.capacity.search_s/60"),
     ("3.3 to 4.1", MEASURE, B_OLD, "metrics.capacity.search_s/60"),
-    (
-        "each took 5",
-        MEASURE,
-        "h200x1/capacity/saturation_start/*/concurrent_requests_*.json",
-        lambda p: [len(_j(f)["metrics"]["capacity"]["probes"]) for f in p],
-    ),
+    ("each took 5", MEASURE, "h200x1/capacity/saturation_start/*/concurrent_requests_*.json",
+     lambda p: [len(_j(f)["metrics"]["capacity"]["probes"]) for f in p]),
     ("5 probes and 1.6", MEASURE, SAT_STRICT, "metrics.capacity.search_s/60"),
     ("1.6 to 2.1", MEASURE, B_NEW, "metrics.capacity.search_s/60"),
     ("read 0.895", MEASURE, "h200x2/scaling_qwen2.5-7b_tp1pp1dp1_20261128-130903.json", "metrics.ours_vs_vllm_bench"),
 ]
+# fmt: on
 
 
 # --------------------------------------------------------------------------- reading a figure and a value
@@ -427,76 +397,44 @@ def _stretch_mean(key):
     return read
 
 
-SC = (
-    "metrics.output_throughput",
-    "metrics.speedup",
-    EFF,
-    "metrics.output_throughput_per_gpu",
-    "metrics.batch1_decode_tokens_per_s",
-)
+# fmt: off
+SC = ("metrics.output_throughput", "metrics.speedup", EFF, "metrics.output_throughput_per_gpu",
+      "metrics.batch1_decode_tokens_per_s")
+# fmt: on
 B1 = "h200x4/run1_scaling_8prompt_warmup/scaling_qwen2.5-7b_{}_20261128-160411.json"
 LV = "metrics.levels.concurrency={}."
 RT = "metrics.levels.rate={}."
 CMPK = "metrics.vllm_bench_comparison.concurrency={}."
 BENCH = "metrics.capacity.vllm_bench_at_capacity."
+# fmt: off
 MX = ("metrics.short_median_ttft_ms", "metrics.short_p99_ttft_ms")
+# fmt: on
 CAL = "metrics.calibration_runs[{}]."
 AB = r"re:{} rep{} [\d.]+ s\s+(\d+)"
 PROBES = lambda p: len(_j(p[0])["metrics"]["capacity"]["probes"])  # noqa: E731
 MIX2 = "h200x2/mixed/mixed_workload_qwen2.5-7b_tp1_20261129-135337_{}.json"
 CT = "h200x1/traces/2026-12-05/concurrent_requests_qwen2.5-7b_tp1_20261205-07{}.json"
 
+# fmt: off
 SAMPLE_FIGURES = [
     # ---- docs/sample_results/README.md: the whole record
-    *_row(
-        SAMPLES,
-        "| 1 | 1 GPU | 7,903 | 1.00x | 100 % | 7,903 | 213 | A | 450 tok/s, 1.0x, 100 % |",
-        A.format("tp1pp1dp1"),
-        None,
-        None,
-        *SC,
-        None,
-        None,
-        None,
-    ),
+    *_row(SAMPLES, "| 1 | 1 GPU | 7,903 | 1.00x | 100 % | 7,903 | 213 | A | 450 tok/s, 1.0x, 100 % |",
+          A.format("tp1pp1dp1"), None, None, *SC, None, None, None),
     *_row(SAMPLES, "| 1 | 1 GPU | 6,925 | 1.00x | 100 % | 6,925 | 210 | C | |", C.format("tp1pp1dp1"), None, None, *SC),
-    *_row(
-        SAMPLES,
-        "| 2 | TP2 | 12,207 | 1.76x | 88 % | 6,104 | 311 | C | 800 tok/s, 1.8x, 90 % |",
-        C.format("tp2pp1dp1"),
-        None,
-        *SC,
-        None,
-        None,
-        None,
-    ),
+    *_row(SAMPLES, "| 2 | TP2 | 12,207 | 1.76x | 88 % | 6,104 | 311 | C | 800 tok/s, 1.8x, 90 % |",
+          C.format("tp2pp1dp1"), None, *SC, None, None, None),
     *_row(SAMPLES, "| 2 | DP2 | 15,889 | 2.29x | 115 % | 7,944 | 210 | C | – |", C.format("tp1pp1dp2"), None, *SC),
     *_row(SAMPLES, "| 2 | PP2 | 14,316 | 2.07x | 103 % | 7,158 | 208 | C | – |", C.format("tp1pp2dp1"), None, *SC),
-    *_row(
-        SAMPLES,
-        "| 4 | TP4 | 16,679 | 2.11x | 53 % | 4,170 | 396 | A | 1400 tok/s, 3.1x, 78 % |",
-        A.format("tp4pp1dp1"),
-        None,
-        *SC,
-        None,
-        None,
-        None,
-    ),
+    *_row(SAMPLES, "| 4 | TP4 | 16,679 | 2.11x | 53 % | 4,170 | 396 | A | 1400 tok/s, 3.1x, 78 % |",
+          A.format("tp4pp1dp1"), None, *SC, None, None, None),
     *_row(SAMPLES, "| 4 | TP4 | 16,150 | 2.33x | 58 % | 4,038 | 340 | C | |", C.format("tp4pp1dp1"), None, *SC),
     *_row(SAMPLES, "| 4 | DP4 | 31,239 | 3.95x | 99 % | 7,810 | 213 | A | – |", A.format("tp1pp1dp4"), None, *SC),
     *_row(SAMPLES, "| 4 | DP4 | 31,188 | 4.50x | 113 % | 7,797 | 210 | C | – |", C.format("tp1pp1dp4"), None, *SC),
     *_row(SAMPLES, "| 4 | TP2×DP2 | 27,275 | 3.45x | 86 % | 6,819 | 312 | A | – |", A.format("tp2pp1dp2"), None, *SC),
-    *_row(
-        SAMPLES,
-        "| 4 | PP4 | 23,733 | 3.16x | 79 % | 5,933 | 166 | B | – |",
-        B1.format("tp1pp4dp1"),
-        None,
-        "metrics.output_throughput",
-        _ratio(B1.format("tp1pp4dp1"), B1.format("tp1pp1dp1")),
-        _ratio(B1.format("tp1pp4dp1"), B1.format("tp1pp1dp1"), 25),
-        "metrics.output_throughput/4",
-        "metrics.batch1_decode_tokens_per_s",
-    ),
+    *_row(SAMPLES, "| 4 | PP4 | 23,733 | 3.16x | 79 % | 5,933 | 166 | B | – |", B1.format("tp1pp4dp1"), None,
+          "metrics.output_throughput", _ratio(B1.format("tp1pp4dp1"), B1.format("tp1pp1dp1")),
+          _ratio(B1.format("tp1pp4dp1"), B1.format("tp1pp1dp1"), 25), "metrics.output_throughput/4",
+          "metrics.batch1_decode_tokens_per_s"),
     ("one GPU $0.141", SAMPLES, A.format("tp1pp1dp1"), "usd_per_1m:1:metrics.output_throughput"),
     ("DP4 $0.142", SAMPLES, A.format("tp1pp1dp4"), "usd_per_1m:4:metrics.output_throughput"),
     ("TP4 $0.266", SAMPLES, A.format("tp4pp1dp1"), "usd_per_1m:4:metrics.output_throughput"),
@@ -562,598 +500,193 @@ SAMPLE_FIGURES = [
     ("long median TTFT 709", SAMPLES, MIX1.format(4), "metrics.long_median_ttft_ms"),
     ("709 vs 199", SAMPLES, MIX1.format(0), "metrics.long_median_ttft_ms"),
     # ---- h200x4/README.md
-    *_row(
-        X4,
-        "| 1 | 6,478 | 1.00x | 100% | 450 tok/s, 1.0x, 100% |",
-        SUITE4.format(1),
-        None,
-        "metrics.output_throughput",
-        *_report4(1),
-        None,
-        None,
-        None,
-    ),
-    *_row(
-        X4,
-        "| 2 | 12,294 | 1.90x | 95% | 800 tok/s, 1.8x, 90% |",
-        SUITE4.format(2),
-        None,
-        "metrics.output_throughput",
-        *_report4(2),
-        None,
-        None,
-        None,
-    ),
-    *_row(
-        X4,
-        "| 4 | 14,350 | 2.22x | 55% | 1400 tok/s, 3.1x, 78% |",
-        SUITE4.format(4),
-        None,
-        "metrics.output_throughput",
-        *_report4(4),
-        None,
-        None,
-        None,
-    ),
-    *_row(
-        X4,
-        "| 18:50 | 1 | 1 GPU | 7,903 | 1.00x | 100% | 7,903 | 213 |",
-        A.format("tp1pp1dp1"),
-        None,
-        None,
-        None,
-        None,
-        *SC,
-    ),
+    *_row(X4, "| 1 | 6,478 | 1.00x | 100% | 450 tok/s, 1.0x, 100% |", SUITE4.format(1), None,
+          "metrics.output_throughput", *_report4(1), None, None, None),
+    *_row(X4, "| 2 | 12,294 | 1.90x | 95% | 800 tok/s, 1.8x, 90% |", SUITE4.format(2), None,
+          "metrics.output_throughput", *_report4(2), None, None, None),
+    *_row(X4, "| 4 | 14,350 | 2.22x | 55% | 1400 tok/s, 3.1x, 78% |", SUITE4.format(4), None,
+          "metrics.output_throughput", *_report4(4), None, None, None),
+    *_row(X4, "| 18:50 | 1 | 1 GPU | 7,903 | 1.00x | 100% | 7,903 | 213 |", A.format("tp1pp1dp1"), None, None, None,
+          None, *SC),
     *_row(X4, "| 18:50 | 4 | TP4 | 16,679 | 2.11x | 53% | 4,170 | 396 |", A.format("tp4pp1dp1"), None, None, None, *SC),
     *_row(X4, "| 18:50 | 4 | DP4 | 31,239 | 3.95x | 99% | 7,810 | 213 |", A.format("tp1pp1dp4"), None, None, None, *SC),
-    *_row(
-        X4, "| 18:50 | 4 | TP2xDP2 | 27,275 | 3.45x | 86% | 6,819 | 312 |", A.format("tp2pp1dp2"), None, None, None, *SC
-    ),
-    *_row(
-        X4,
-        "| 22:03 | 1 | 1 GPU | 6,925 | 1.00x | 100% | 6,925 | 210 |",
-        C.format("tp1pp1dp1"),
-        None,
-        None,
-        None,
-        None,
-        *SC,
-    ),
+    *_row(X4, "| 18:50 | 4 | TP2xDP2 | 27,275 | 3.45x | 86% | 6,819 | 312 |", A.format("tp2pp1dp2"), None, None,
+          None, *SC),
+    *_row(X4, "| 22:03 | 1 | 1 GPU | 6,925 | 1.00x | 100% | 6,925 | 210 |", C.format("tp1pp1dp1"), None, None, None,
+          None, *SC),
     *_row(X4, "| 22:03 | 2 | TP2 | 12,207 | 1.76x | 88% | 6,104 | 311 |", C.format("tp2pp1dp1"), None, None, None, *SC),
-    *_row(
-        X4, "| 22:03 | 2 | DP2 | 15,889 | 2.29x | 115% | 7,944 | 210 |", C.format("tp1pp1dp2"), None, None, None, *SC
-    ),
-    *_row(
-        X4, "| 22:03 | 2 | PP2 | 14,316 | 2.07x | 103% | 7,158 | 208 |", C.format("tp1pp2dp1"), None, None, None, *SC
-    ),
+    *_row(X4, "| 22:03 | 2 | DP2 | 15,889 | 2.29x | 115% | 7,944 | 210 |", C.format("tp1pp1dp2"), None, None, None,
+          *SC),
+    *_row(X4, "| 22:03 | 2 | PP2 | 14,316 | 2.07x | 103% | 7,158 | 208 |", C.format("tp1pp2dp1"), None, None, None,
+          *SC),
     *_row(X4, "| 22:03 | 4 | TP4 | 16,150 | 2.33x | 58% | 4,038 | 340 |", C.format("tp4pp1dp1"), None, None, None, *SC),
-    *_row(
-        X4, "| 22:03 | 4 | DP4 | 31,188 | 4.50x | 113% | 7,797 | 210 |", C.format("tp1pp1dp4"), None, None, None, *SC
-    ),
+    *_row(X4, "| 22:03 | 4 | DP4 | 31,188 | 4.50x | 113% | 7,797 | 210 |", C.format("tp1pp1dp4"), None, None, None,
+          *SC),
     ("rc 0, 723", X4, SUITE4.format("[124]"), "sum:metrics.process_wall_s"),
     ("Batch-1 decode 209", X4, SUITE4.format(1), "metrics.batch1_decode_tokens_per_s"),
     ("209 / 309", X4, SUITE4.format(2), "metrics.batch1_decode_tokens_per_s"),
     ("309 / 335", X4, SUITE4.format(4), "metrics.batch1_decode_tokens_per_s"),
     # ---- h200x2/README.md
-    *_row(
-        X2,
-        "| 8 | 1,421.2 | 1,430.9 | **0.993** | 1.037 | 1.003 |",
-        SERVE2,
-        None,
-        LV.format(8) + "output_throughput",
-        CMPK.format(8) + "vllm_bench.output_throughput",
-        CMPK.format(8) + "ours_vs_vllm_bench.output_throughput",
-        CMPK.format(8) + "ours_vs_vllm_bench.mean_ttft_ms",
-        CMPK.format(8) + "ours_vs_vllm_bench.mean_tpot_ms",
-    ),
-    *_row(
-        X2,
-        "| 64 | 5,672.7 | 5,641.4 | **1.006** | 0.976 | 1.006 |",
-        SERVE2,
-        None,
-        LV.format(64) + "output_throughput",
-        CMPK.format(64) + "vllm_bench.output_throughput",
-        CMPK.format(64) + "ours_vs_vllm_bench.output_throughput",
-        CMPK.format(64) + "ours_vs_vllm_bench.mean_ttft_ms",
-        CMPK.format(64) + "ours_vs_vllm_bench.mean_tpot_ms",
-    ),
-    *_row(
-        X2,
-        "| 1 GPU | 7,088 (3.6 %) | 1.00x | 100 % | 7,088 | 210 | 209 / 4.9 ms | 0.157 |",
-        B2.format("tp1pp1dp1"),
-        None,
-        SC[0],
-        "metrics.output_throughput_spread_pct",
-        *SC[1:],
-        "metrics.median_ttft_ms",
-        "metrics.median_tpot_ms",
-        "usd_per_1m:1:metrics.output_throughput",
-    ),
-    *_row(
-        X2,
-        "| TP2 | 12,232 (7.2 %) | 1.73x | 86 % | 6,116 | 312 | 141 / 3.3 ms | 0.182 |",
-        B2.format("tp2pp1dp1"),
-        SC[0],
-        "metrics.output_throughput_spread_pct",
-        *SC[1:],
-        "metrics.median_ttft_ms",
-        "metrics.median_tpot_ms",
-        "usd_per_1m:2:metrics.output_throughput",
-    ),
-    *_row(
-        X2,
-        "| DP2 | 16,269 (1.9 %) | 2.30x | 115 % | 8,134 | 210 | 103 / 4.9 ms | 0.137 |",
-        B2.format("tp1pp1dp2"),
-        SC[0],
-        "metrics.output_throughput_spread_pct",
-        *SC[1:],
-        "metrics.median_ttft_ms",
-        "metrics.median_tpot_ms",
-        "usd_per_1m:2:metrics.output_throughput",
-    ),
-    *_row(
-        X2,
-        "| PP2 | 14,417 (2.0 %) | 2.03x | 102 % | 7,209 | 207 | 109 / 6.8 ms | 0.154 |",
-        B2.format("tp1pp2dp1"),
-        SC[0],
-        "metrics.output_throughput_spread_pct",
-        *SC[1:],
-        "metrics.median_ttft_ms",
-        "metrics.median_tpot_ms",
-        "usd_per_1m:2:metrics.output_throughput",
-    ),
+    *_row(X2, "| 8 | 1,421.2 | 1,430.9 | **0.993** | 1.037 | 1.003 |", SERVE2, None, LV.format(8) + "output_throughput",
+          CMPK.format(8) + "vllm_bench.output_throughput", CMPK.format(8) + "ours_vs_vllm_bench.output_throughput",
+          CMPK.format(8) + "ours_vs_vllm_bench.mean_ttft_ms", CMPK.format(8) + "ours_vs_vllm_bench.mean_tpot_ms"),
+    *_row(X2, "| 64 | 5,672.7 | 5,641.4 | **1.006** | 0.976 | 1.006 |", SERVE2, None,
+          LV.format(64) + "output_throughput",
+          CMPK.format(64) + "vllm_bench.output_throughput", CMPK.format(64) + "ours_vs_vllm_bench.output_throughput",
+          CMPK.format(64) + "ours_vs_vllm_bench.mean_ttft_ms", CMPK.format(64) + "ours_vs_vllm_bench.mean_tpot_ms"),
+    *_row(X2, "| 1 GPU | 7,088 (3.6 %) | 1.00x | 100 % | 7,088 | 210 | 209 / 4.9 ms | 0.157 |", B2.format("tp1pp1dp1"),
+          None, SC[0], "metrics.output_throughput_spread_pct", *SC[1:], "metrics.median_ttft_ms",
+          "metrics.median_tpot_ms", "usd_per_1m:1:metrics.output_throughput"),
+    *_row(X2, "| TP2 | 12,232 (7.2 %) | 1.73x | 86 % | 6,116 | 312 | 141 / 3.3 ms | 0.182 |", B2.format("tp2pp1dp1"),
+          SC[0], "metrics.output_throughput_spread_pct", *SC[1:], "metrics.median_ttft_ms", "metrics.median_tpot_ms",
+          "usd_per_1m:2:metrics.output_throughput"),
+    *_row(X2, "| DP2 | 16,269 (1.9 %) | 2.30x | 115 % | 8,134 | 210 | 103 / 4.9 ms | 0.137 |", B2.format("tp1pp1dp2"),
+          SC[0], "metrics.output_throughput_spread_pct", *SC[1:], "metrics.median_ttft_ms", "metrics.median_tpot_ms",
+          "usd_per_1m:2:metrics.output_throughput"),
+    *_row(X2, "| PP2 | 14,417 (2.0 %) | 2.03x | 102 % | 7,209 | 207 | 109 / 6.8 ms | 0.154 |", B2.format("tp1pp2dp1"),
+          SC[0], "metrics.output_throughput_spread_pct", *SC[1:], "metrics.median_ttft_ms", "metrics.median_tpot_ms",
+          "usd_per_1m:2:metrics.output_throughput"),
     ("TP overhead at TP2: 26", X2, B2.format("tp2pp1dp1"), "metrics.tp_step_overhead_share*100"),
-    *_row(
-        X2,
-        "| no chunking | 25 / 451 | 33 | 13.6x | 25 % | 206 ms | 6.5 ms |",
-        MIX2.format(0),
-        *MX,
-        "metrics.short_alone_p99_ttft_ms",
-        "metrics.short_ttft_inflation_p99",
-        "metrics.hol_blocked_share*100",
-        "metrics.long_median_ttft_ms",
-        "metrics.long_median_tpot_ms",
-    ),
-    *_row(
-        X2,
-        "| chunked 1024 | 25 / 481 | 43 | 11.2x | 28 % | 260 ms | 6.2 ms |",
-        MIX2.format(1),
-        None,
-        *MX,
-        "metrics.short_alone_p99_ttft_ms",
-        "metrics.short_ttft_inflation_p99",
-        "metrics.hol_blocked_share*100",
-        "metrics.long_median_ttft_ms",
-        "metrics.long_median_tpot_ms",
-    ),
-    *_row(
-        X2,
-        "| chunked 4096 | 25 / 370 | 36 | 10.2x | 25 % | 206 ms | 6.4 ms |",
-        MIX2.format(2),
-        None,
-        *MX,
-        "metrics.short_alone_p99_ttft_ms",
-        "metrics.short_ttft_inflation_p99",
-        "metrics.hol_blocked_share*100",
-        "metrics.long_median_ttft_ms",
-        "metrics.long_median_tpot_ms",
-    ),
-    *_row(
-        X2,
-        "| chunked 4096, long cap 512 | 29 / 123 | 42 | **2.95x** | 9 % | 464 ms | 8.2 ms |",
-        MIX2.format(3),
-        None,
-        None,
-        *MX,
-        "metrics.short_alone_p99_ttft_ms",
-        "metrics.short_ttft_inflation_p99",
-        "metrics.hol_blocked_share*100",
-        "metrics.long_median_ttft_ms",
-        "metrics.long_median_tpot_ms",
-    ),
+    *_row(X2, "| no chunking | 25 / 451 | 33 | 13.6x | 25 % | 206 ms | 6.5 ms |", MIX2.format(0), *MX,
+          "metrics.short_alone_p99_ttft_ms", "metrics.short_ttft_inflation_p99", "metrics.hol_blocked_share*100",
+          "metrics.long_median_ttft_ms", "metrics.long_median_tpot_ms"),
+    *_row(X2, "| chunked 1024 | 25 / 481 | 43 | 11.2x | 28 % | 260 ms | 6.2 ms |", MIX2.format(1), None, *MX,
+          "metrics.short_alone_p99_ttft_ms", "metrics.short_ttft_inflation_p99", "metrics.hol_blocked_share*100",
+          "metrics.long_median_ttft_ms", "metrics.long_median_tpot_ms"),
+    *_row(X2, "| chunked 4096 | 25 / 370 | 36 | 10.2x | 25 % | 206 ms | 6.4 ms |", MIX2.format(2), None, *MX,
+          "metrics.short_alone_p99_ttft_ms", "metrics.short_ttft_inflation_p99", "metrics.hol_blocked_share*100",
+          "metrics.long_median_ttft_ms", "metrics.long_median_tpot_ms"),
+    *_row(X2, "| chunked 4096, long cap 512 | 29 / 123 | 42 | **2.95x** | 9 % | 464 ms | 8.2 ms |", MIX2.format(3),
+          None, None, *MX, "metrics.short_alone_p99_ttft_ms", "metrics.short_ttft_inflation_p99",
+          "metrics.hol_blocked_share*100", "metrics.long_median_ttft_ms", "metrics.long_median_tpot_ms"),
     # ---- h200x1/README.md
-    *_row(
-        X1,
-        "| 8 | 1,403.6 | 1,427.3 | **0.983** | 0.981 | 1.023 |",
-        SERVE1,
-        None,
-        LV.format(8) + "output_throughput",
-        CMPK.format(8) + "vllm_bench.output_throughput",
-        CMPK.format(8) + "ours_vs_vllm_bench.output_throughput",
-        CMPK.format(8) + "ours_vs_vllm_bench.mean_ttft_ms",
-        CMPK.format(8) + "ours_vs_vllm_bench.mean_tpot_ms",
-    ),
-    *_row(
-        X1,
-        "| 64 | 5,610.1 | 5,593.3 | **1.003** | 0.952 | 1.024 |",
-        SERVE1,
-        None,
-        LV.format(64) + "output_throughput",
-        CMPK.format(64) + "vllm_bench.output_throughput",
-        CMPK.format(64) + "ours_vs_vllm_bench.output_throughput",
-        CMPK.format(64) + "ours_vs_vllm_bench.mean_ttft_ms",
-        CMPK.format(64) + "ours_vs_vllm_bench.mean_tpot_ms",
-    ),
-    *[
-        f
-        for n, row in [
-            (1, "| 1 | 206 | 21 / 31 | 4.7 | 1.02 | 1.5 |"),
-            (4, "| 4 | 755 | 75 / 83 | 4.8 | 1.11 | 1.1 |"),
-            (16, "| 16 | 2,515 | 200 / 221 | 4.8 | 1.34 | 1.1 |"),
-            (64, "| 64 | 5,813 | 420 / 771 | 7.2 | 2.7 | 1.8 |"),
-            (256, "| 256 | 7,926 | 560 / 2,909 | 27.0 | 10.3 | 5.2 |"),
-        ]
-        for f in _row(
-            X1,
-            row,
-            CONC,
-            None,
-            *(
-                LV.format(n) + k
-                for k in (
-                    "output_throughput",
-                    "median_ttft_ms",
-                    "p99_ttft_ms",
-                    "median_tpot_ms",
-                    "max_slowdown",
-                    "starvation_ttft_ratio",
-                )
-            ),
-        )
-    ],
+    *_row(X1, "| 8 | 1,403.6 | 1,427.3 | **0.983** | 0.981 | 1.023 |", SERVE1, None, LV.format(8) + "output_throughput",
+          CMPK.format(8) + "vllm_bench.output_throughput", CMPK.format(8) + "ours_vs_vllm_bench.output_throughput",
+          CMPK.format(8) + "ours_vs_vllm_bench.mean_ttft_ms", CMPK.format(8) + "ours_vs_vllm_bench.mean_tpot_ms"),
+    *_row(X1, "| 64 | 5,610.1 | 5,593.3 | **1.003** | 0.952 | 1.024 |", SERVE1, None,
+          LV.format(64) + "output_throughput",
+          CMPK.format(64) + "vllm_bench.output_throughput", CMPK.format(64) + "ours_vs_vllm_bench.output_throughput",
+          CMPK.format(64) + "ours_vs_vllm_bench.mean_ttft_ms", CMPK.format(64) + "ours_vs_vllm_bench.mean_tpot_ms"),
+    *[f for n, row in [(1, "| 1 | 206 | 21 / 31 | 4.7 | 1.02 | 1.5 |"), (4, "| 4 | 755 | 75 / 83 | 4.8 | 1.11 | 1.1 |"),
+                       (16, "| 16 | 2,515 | 200 / 221 | 4.8 | 1.34 | 1.1 |"),
+                       (64, "| 64 | 5,813 | 420 / 771 | 7.2 | 2.7 | 1.8 |"),
+                       (256, "| 256 | 7,926 | 560 / 2,909 | 27.0 | 10.3 | 5.2 |")]
+      for f in _row(X1, row, CONC, None, *(LV.format(n) + k for k in (
+          "output_throughput", "median_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "max_slowdown",
+          "starvation_ttft_ratio")))],
     ("7,813 vs 7,685", X1, CONC, "metrics.concurrent_vs_batch.batch_output_throughput"),
-    (
-        "prompts as concurrent requests and as one `LLM.generate` batch, with the same scheduler limits: 7,813",
-        X1,
-        CONC,
-        "metrics.concurrent_vs_batch.concurrent_output_throughput",
-    ),
-    *[
-        f
-        for n, row in [
-            ("2", "| 2 req/s | 229 | 38 / 73 | 4.9 | 1.79 (all) |"),
-            ("8", "| 8 req/s | 901 | 48 / 101 | 5.7 | 7.04 (all) |"),
-            ("inf", "| inf (all at once) | 5,563 | 440 / 762 | 7.7 | 23.09 |"),
-        ]
-        for f in _row(
-            X1,
-            row,
-            "h200x1/rate/concurrent_requests_qwen2.5-7b_tp1_20261129-035617.json",
-            *([None] if n != "inf" else []),
-            *(
-                RT.format(n) + k
-                for k in ("output_throughput", "median_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "request_goodput")
-            ),
-        )
-    ],
-    (
-        "TP=1 loaded in 17.9",
-        X1,
-        "h200x1/tensor_parallel/tensor_parallel_qwen2.5-7b_tp1_20261129-035915.json",
-        "metrics.engine_start_s",
-    ),
-    *[
-        f
-        for i, row, labels in [
-            (0, "| no chunking (token budget 10,240 >= the longest prompt) | 22 / 268 | 52 | 5.1x | 15 % | 199 |", 1),
-            (1, "| chunked, budget 512 | 24 / 1,166 | 57 | 20.5x | 32 % | 505 |", 1),
-            (2, "| chunked, budget 2048 | 19 / 213 | 55 | 3.9x | 16 % | 213 |", 1),
-            (3, "| chunked, budget 8192 | 22 / 280 | 53 | 5.2x | 14 % | 207 |", 1),
-            (4, "| chunked 8192, `--long-prefill-token-threshold 256` | 24 / 110 | 62 | **1.8x** | 3 % | 709 |", 2),
-        ]
-        for f in _row(
-            X1,
-            row,
-            MIX1.format(i),
-            *[None] * labels,
-            *MX,
-            "metrics.short_alone_p99_ttft_ms",
-            "metrics.short_ttft_inflation_p99",
-            "metrics.hol_blocked_share*100",
-            "metrics.long_median_ttft_ms",
-        )
-    ],
-    *_row(
-        X1,
-        "| ours: random-token prompts as token ids | 7,174, 7,869 | 7,505 |",
-        "h200x1/offline_ab.txt",
-        AB.format("ours", 0),
-        AB.format("ours", 1),
-        r"re:== ours mean [\d.]+ s\s+(\d+)",
-    ),
-    *_row(
-        X1,
-        "| the bench's call: its RandomDataset text prompts, tqdm on | 7,569, 7,220 | 7,391 |",
-        "h200x1/offline_ab.txt",
-        AB.format("bench", 0),
-        AB.format("bench", 1),
-        r"re:== bench mean [\d.]+ s\s+(\d+)",
-    ),
-    *_row(
-        X1,
-        "| the bench's prompts as token ids | 7,262, 7,501 | 7,379 |",
-        "h200x1/offline_ab.txt",
-        AB.format("benchtok", 0),
-        AB.format("benchtok", 1),
-        r"re:== benchtok mean [\d.]+ s\s+(\d+)",
-    ),
-    *_row(
-        X1,
-        "| ours with the GC heap frozen | 7,057, 7,533 | 7,287 |",
-        "h200x1/offline_ab.txt",
-        AB.format("frozen", 0),
-        AB.format("frozen", 1),
-        r"re:== frozen mean [\d.]+ s\s+(\d+)",
-    ),
-    (
-        "Ours is the median of 3 timed runs: 6,598",
-        X1,
-        "h200x1/scaling/scaling_qwen2.5-7b_tp1pp1dp1_20261129-034634.json",
-        "metrics.output_throughput_runs[0]",
-    ),
+    ("prompts as concurrent requests and as one `LLM.generate` batch, with the same scheduler limits: 7,813", X1, CONC,
+     "metrics.concurrent_vs_batch.concurrent_output_throughput"),
+    *[f for n, row in [("2", "| 2 req/s | 229 | 38 / 73 | 4.9 | 1.79 (all) |"),
+                       ("8", "| 8 req/s | 901 | 48 / 101 | 5.7 | 7.04 (all) |"),
+                       ("inf", "| inf (all at once) | 5,563 | 440 / 762 | 7.7 | 23.09 |")]
+      for f in _row(X1, row, "h200x1/rate/concurrent_requests_qwen2.5-7b_tp1_20261129-035617.json",
+                    *([None] if n != "inf" else []), *(RT.format(n) + k for k in (
+                        "output_throughput", "median_ttft_ms", "p99_ttft_ms", "median_tpot_ms", "request_goodput")))],
+    ("TP=1 loaded in 17.9", X1, "h200x1/tensor_parallel/tensor_parallel_qwen2.5-7b_tp1_20261129-035915.json",
+     "metrics.engine_start_s"),
+    *[f for i, row, labels in [
+        (0, "| no chunking (token budget 10,240 >= the longest prompt) | 22 / 268 | 52 | 5.1x | 15 % | 199 |", 1),
+        (1, "| chunked, budget 512 | 24 / 1,166 | 57 | 20.5x | 32 % | 505 |", 1),
+        (2, "| chunked, budget 2048 | 19 / 213 | 55 | 3.9x | 16 % | 213 |", 1),
+        (3, "| chunked, budget 8192 | 22 / 280 | 53 | 5.2x | 14 % | 207 |", 1),
+        (4, "| chunked 8192, `--long-prefill-token-threshold 256` | 24 / 110 | 62 | **1.8x** | 3 % | 709 |", 2)]
+      for f in _row(X1, row, MIX1.format(i), *[None] * labels, *MX, "metrics.short_alone_p99_ttft_ms",
+                    "metrics.short_ttft_inflation_p99", "metrics.hol_blocked_share*100",
+                        "metrics.long_median_ttft_ms")],
+    *_row(X1, "| ours: random-token prompts as token ids | 7,174, 7,869 | 7,505 |", "h200x1/offline_ab.txt",
+          AB.format("ours", 0), AB.format("ours", 1), r"re:== ours mean [\d.]+ s\s+(\d+)"),
+    *_row(X1, "| the bench's call: its RandomDataset text prompts, tqdm on | 7,569, 7,220 | 7,391 |",
+          "h200x1/offline_ab.txt", AB.format("bench", 0), AB.format("bench", 1), r"re:== bench mean [\d.]+ s\s+(\d+)"),
+    *_row(X1, "| the bench's prompts as token ids | 7,262, 7,501 | 7,379 |", "h200x1/offline_ab.txt",
+          AB.format("benchtok", 0), AB.format("benchtok", 1), r"re:== benchtok mean [\d.]+ s\s+(\d+)"),
+    *_row(X1, "| ours with the GC heap frozen | 7,057, 7,533 | 7,287 |", "h200x1/offline_ab.txt",
+          AB.format("frozen", 0), AB.format("frozen", 1), r"re:== frozen mean [\d.]+ s\s+(\d+)"),
+    ("Ours is the median of 3 timed runs: 6,598", X1,
+     "h200x1/scaling/scaling_qwen2.5-7b_tp1pp1dp1_20261129-034634.json",
+     "metrics.output_throughput_runs[0]"),
     ("so 7,198", X1, "h200x1/scaling/scaling_qwen2.5-7b_tp1pp1dp1_20261129-034634.json", "metrics.output_throughput"),
-    (
-        "spread 9.1",
-        X1,
-        "h200x1/scaling/scaling_qwen2.5-7b_tp1pp1dp1_20261129-034634.json",
-        "metrics.output_throughput_spread_pct",
-    ),
-    (
-        "so 7,259",
-        X1,
-        "h200x1/scaling/scaling_qwen2.5-7b_tp1pp1dp1_20261129-034634.json",
-        "metrics.vllm_bench_output_throughput",
-    ),
-    (
-        "Ours / theirs = **0.992",
-        X1,
-        "h200x1/scaling/scaling_qwen2.5-7b_tp1pp1dp1_20261129-034634.json",
-        "metrics.ours_vs_vllm_bench",
-    ),
+    ("spread 9.1", X1, "h200x1/scaling/scaling_qwen2.5-7b_tp1pp1dp1_20261129-034634.json",
+     "metrics.output_throughput_spread_pct"),
+    ("so 7,259", X1, "h200x1/scaling/scaling_qwen2.5-7b_tp1pp1dp1_20261129-034634.json",
+     "metrics.vllm_bench_output_throughput"),
+    ("Ours / theirs = **0.992", X1, "h200x1/scaling/scaling_qwen2.5-7b_tp1pp1dp1_20261129-034634.json",
+     "metrics.ours_vs_vllm_bench"),
     ("prefill took 26.8", X1, MIX1.format(4), _itl("short_mean_itl_during_long_prefill_ms")),
     # ---- h200x1/capacity/README.md
-    *_row(
-        CAP,
-        "| TTFT 500 ms, TPOT 50 ms | 849f20b | **52.2 req/s** | 6,426 | p99 TTFT over 500 ms at 53.9 req/s "
-        "(stopped at 19.8 s) | 11 | **3.3 min** | 0.173 |",
-        LOOSE,
-        None,
-        None,
-        None,
-        CAPACITY,
-        "metrics.capacity.output_throughput",
-        None,
-        "metrics.capacity.bracket[1]",
-        _above("stopped_early.at_s"),
-        PROBES,
-        "metrics.capacity.search_s/60",
-        "usd_per_1m:1:metrics.capacity.output_throughput",
-    ),
-    *_row(
-        CAP,
-        "| | first run | 54.1 req/s | 6,758 | p99 TTFT 689 ms at 55.8 req/s | 11 | ~5.4 min (not in the JSON) | "
-        "0.164 |",
-        FIRST_LOOSE,
-        CAPACITY,
-        "metrics.capacity.output_throughput",
-        _above("p99_ttft_ms"),
-        "metrics.capacity.bracket[1]",
-        PROBES,
-        None,
-        "usd_per_1m:1:metrics.capacity.output_throughput",
-    ),
-    *_row(
-        CAP,
-        "| TTFT 200 ms, TPOT 15 ms | 849f20b | **42.5 req/s** | 5,402 | p99 TPOT over 15 ms at 44.2 req/s "
-        "(stopped at 11.3 s) | 9 | **3.4 min** | 0.206 |",
-        STRICT,
-        None,
-        None,
-        None,
-        CAPACITY,
-        "metrics.capacity.output_throughput",
-        None,
-        "metrics.capacity.bracket[1]",
-        _above("stopped_early.at_s"),
-        PROBES,
-        "metrics.capacity.search_s/60",
-        "usd_per_1m:1:metrics.capacity.output_throughput",
-    ),
-    *_row(
-        CAP,
-        "| | first run | 42.5 req/s | 5,446 | p99 TPOT 16 ms at 44.1 req/s | 9 | ~4.1 min (not in the JSON) | 0.204 |",
-        FIRST_STRICT,
-        CAPACITY,
-        "metrics.capacity.output_throughput",
-        _above("p99_tpot_ms"),
-        "metrics.capacity.bracket[1]",
-        PROBES,
-        None,
-        "usd_per_1m:1:metrics.capacity.output_throughput",
-    ),
-    *[
-        f
-        for row, src in [
-            (
-                "| 500 / 50 ms at 52.2 req/s | 849f20b | 1,273 | 268 ms | 19.6 ms | 6,484 | 1.662 | 1.082 | 0.976 |",
-                LOOSE,
-            ),
-            (
-                "| 500 / 50 ms at 54.1 req/s | first run | 1,333 | 211 ms | 17.7 ms | 6,727 | 1.345 | 1.193 | 0.986 |",
-                FIRST_LOOSE,
-            ),
-            (
-                "| 200 / 15 ms at 42.5 req/s | 849f20b | 1,061 | 137 ms | 12.7 ms | 5,290 | 0.956 | 1.084 | 0.999 |",
-                STRICT,
-            ),
-            (
-                "| 200 / 15 ms at 42.5 req/s | first run | 1,061 | 120 ms | 12.4 ms | 5,290 | 0.918 | 1.126 | 0.998 |",
-                FIRST_STRICT,
-            ),
-        ]
-        for f in _row(
-            CAP,
-            row,
-            src,
-            None,
-            None,
-            None if src == FIRST_STRICT else CAPACITY,
-            *([None] if "849f20b" in row else []),
-            BENCH + "vllm_bench.completed",
-            BENCH + "vllm_bench.p99_ttft_ms",
-            BENCH + "vllm_bench.p99_tpot_ms",
-            BENCH + "vllm_bench.output_throughput",
-            BENCH + "ours_vs_vllm_bench.p99_ttft_ms",
-            BENCH + "ours_vs_vllm_bench.p99_tpot_ms",
-            BENCH + "ours_vs_vllm_bench.output_throughput",
-        )
-    ],
-    (
-        "52.2 and 54.1 req/s under the loose SLO (3.6",
-        CAP,
-        FIRST_LOOSE,
-        lambda p: (
-            (_j(p[0])["metrics"]["capacity"]["request_rate"] / _j(S / LOOSE)["metrics"]["capacity"]["request_rate"] - 1)
-            * 100
-        ),
-    ),
-    *_row(
-        CAP,
-        "| TTFT 500 ms, TPOT 50 ms | A, `loose/` | 62.9 req/s (8.9 s) | 37.8 | **59.8 req/s** | 5 | "
-        "**1.9 min** | "
-        "p99 TTFT 418 ms, TPOT 28 ms: SLO met |",
-        SAT_LOOSE,
-        None,
-        None,
-        "metrics.capacity.start.ceiling_rate",
-        "metrics.capacity.start.wall_s",
-        "metrics.capacity.start.rate",
-        CAPACITY,
-        PROBES,
-        "metrics.capacity.search_s/60",
-        BENCH + "vllm_bench.p99_ttft_ms",
-        BENCH + "vllm_bench.p99_tpot_ms",
-    ),
-    *_row(
-        CAP,
-        "| TTFT 200 ms, TPOT 15 ms | A, `strict/` | 56.0 req/s (9.6 s) | 33.6 | **40.6 req/s** | 5 | "
-        "**1.6 min** | "
-        "p99 TTFT 130 ms, TPOT 13.3 ms: SLO met |",
-        SAT_STRICT,
-        None,
-        None,
-        "metrics.capacity.start.ceiling_rate",
-        "metrics.capacity.start.wall_s",
-        "metrics.capacity.start.rate",
-        CAPACITY,
-        PROBES,
-        "metrics.capacity.search_s/60",
-        BENCH + "vllm_bench.p99_ttft_ms",
-        BENCH + "vllm_bench.p99_tpot_ms",
-    ),
-    *_row(
-        CAP,
-        "| TTFT 500 ms, TPOT 50 ms | B, `same_server/saturation_start/` | 58.2 req/s (8.8 s) | 34.9 | "
-        "**52.4 req/s** | 5 | **2.1 min** | (not run) |",
-        B_NEW,
-        None,
-        None,
-        "metrics.capacity.start.ceiling_rate",
-        "metrics.capacity.start.wall_s",
-        "metrics.capacity.start.rate",
-        CAPACITY,
-        PROBES,
-        "metrics.capacity.search_s/60",
-    ),
-    *_row(
-        CAP,
-        "| TTFT 500 ms, TPOT 50 ms | B, `same_server/old_start/` | - | 3.2 (`--capacity-start-rate`) | "
-        "57.6 req/s | "
-        "11 | 4.1 min | (not run) |",
-        B_OLD,
-        None,
-        None,
-        "metrics.capacity.search.start_rate",
-        CAPACITY,
-        PROBES,
-        "metrics.capacity.search_s/60",
-    ),
+    *_row(CAP, "| TTFT 500 ms, TPOT 50 ms | 849f20b | **52.2 req/s** | 6,426 | p99 TTFT over 500 ms at 53.9 req/s "
+          "(stopped at 19.8 s) | 11 | **3.3 min** | 0.173 |", LOOSE, None, None, None, CAPACITY,
+          "metrics.capacity.output_throughput", None, "metrics.capacity.bracket[1]", _above("stopped_early.at_s"),
+          PROBES, "metrics.capacity.search_s/60", "usd_per_1m:1:metrics.capacity.output_throughput"),
+    *_row(CAP, "| | first run | 54.1 req/s | 6,758 | p99 TTFT 689 ms at 55.8 req/s | 11 | ~5.4 min (not in the JSON) | "
+          "0.164 |",
+          FIRST_LOOSE, CAPACITY, "metrics.capacity.output_throughput", _above("p99_ttft_ms"),
+          "metrics.capacity.bracket[1]", PROBES, None, "usd_per_1m:1:metrics.capacity.output_throughput"),
+    *_row(CAP, "| TTFT 200 ms, TPOT 15 ms | 849f20b | **42.5 req/s** | 5,402 | p99 TPOT over 15 ms at 44.2 req/s "
+          "(stopped at 11.3 s) | 9 | **3.4 min** | 0.206 |", STRICT, None, None, None, CAPACITY,
+          "metrics.capacity.output_throughput", None, "metrics.capacity.bracket[1]", _above("stopped_early.at_s"),
+          PROBES, "metrics.capacity.search_s/60", "usd_per_1m:1:metrics.capacity.output_throughput"),
+    *_row(CAP, "| | first run | 42.5 req/s | 5,446 | p99 TPOT 16 ms at 44.1 req/s | 9 | ~4.1 min (not in the JSON) | "
+          "0.204 |",
+          FIRST_STRICT, CAPACITY, "metrics.capacity.output_throughput", _above("p99_tpot_ms"),
+          "metrics.capacity.bracket[1]", PROBES, None, "usd_per_1m:1:metrics.capacity.output_throughput"),
+    *[f for row, src in [
+        ("| 500 / 50 ms at 52.2 req/s | 849f20b | 1,273 | 268 ms | 19.6 ms | 6,484 | 1.662 | 1.082 | 0.976 |", LOOSE),
+        ("| 500 / 50 ms at 54.1 req/s | first run | 1,333 | 211 ms | 17.7 ms | 6,727 | 1.345 | 1.193 | 0.986 |",
+         FIRST_LOOSE),
+        ("| 200 / 15 ms at 42.5 req/s | 849f20b | 1,061 | 137 ms | 12.7 ms | 5,290 | 0.956 | 1.084 | 0.999 |", STRICT),
+        ("| 200 / 15 ms at 42.5 req/s | first run | 1,061 | 120 ms | 12.4 ms | 5,290 | 0.918 | 1.126 | 0.998 |",
+         FIRST_STRICT)]
+      for f in _row(CAP, row, src, None, None, None if src == FIRST_STRICT else CAPACITY,
+                    *([None] if "849f20b" in row else []),
+                    BENCH + "vllm_bench.completed", BENCH + "vllm_bench.p99_ttft_ms", BENCH + "vllm_bench.p99_tpot_ms",
+                    BENCH + "vllm_bench.output_throughput", BENCH + "ours_vs_vllm_bench.p99_ttft_ms",
+                    BENCH + "ours_vs_vllm_bench.p99_tpot_ms", BENCH + "ours_vs_vllm_bench.output_throughput")],
+    ("52.2 and 54.1 req/s under the loose SLO (3.6", CAP, FIRST_LOOSE,
+     lambda p: (_j(p[0])["metrics"]["capacity"]["request_rate"] / _j(S / LOOSE)["metrics"]["capacity"]["request_rate"]
+                - 1) * 100),
+    *_row(CAP, "| TTFT 500 ms, TPOT 50 ms | A, `loose/` | 62.9 req/s (8.9 s) | 37.8 | **59.8 req/s** | 5 | "
+          "**1.9 min** | "
+          "p99 TTFT 418 ms, TPOT 28 ms: SLO met |", SAT_LOOSE, None, None, "metrics.capacity.start.ceiling_rate",
+          "metrics.capacity.start.wall_s", "metrics.capacity.start.rate", CAPACITY, PROBES,
+          "metrics.capacity.search_s/60", BENCH + "vllm_bench.p99_ttft_ms", BENCH + "vllm_bench.p99_tpot_ms"),
+    *_row(CAP, "| TTFT 200 ms, TPOT 15 ms | A, `strict/` | 56.0 req/s (9.6 s) | 33.6 | **40.6 req/s** | 5 | "
+          "**1.6 min** | "
+          "p99 TTFT 130 ms, TPOT 13.3 ms: SLO met |", SAT_STRICT, None, None, "metrics.capacity.start.ceiling_rate",
+          "metrics.capacity.start.wall_s", "metrics.capacity.start.rate", CAPACITY, PROBES,
+          "metrics.capacity.search_s/60", BENCH + "vllm_bench.p99_ttft_ms", BENCH + "vllm_bench.p99_tpot_ms"),
+    *_row(CAP, "| TTFT 500 ms, TPOT 50 ms | B, `same_server/saturation_start/` | 58.2 req/s (8.8 s) | 34.9 | "
+          "**52.4 req/s** | 5 | **2.1 min** | (not run) |", B_NEW, None, None, "metrics.capacity.start.ceiling_rate",
+          "metrics.capacity.start.wall_s", "metrics.capacity.start.rate", CAPACITY, PROBES,
+          "metrics.capacity.search_s/60"),
+    *_row(CAP, "| TTFT 500 ms, TPOT 50 ms | B, `same_server/old_start/` | - | 3.2 (`--capacity-start-rate`) | "
+          "57.6 req/s | "
+          "11 | 4.1 min | (not run) |", B_OLD, None, None, "metrics.capacity.search.start_rate", CAPACITY, PROBES,
+          "metrics.capacity.search_s/60"),
     # ---- h200x1/mixed_capacity/README.md
-    *[
-        f
-        for i, row, labels in [
-            (0, "| no chunking | 19.2 / 258.0 | 6.93x | 14 % | 10.67 | 187 | 951 | 1.38 |", 0),
-            (1, "| chunked 8192 | 20.2 / 268.1 | 7.58x | 15 % | 10.75 | 196 | 952 | 1.38 |", 1),
-            (
-                2,
-                "| **chunked 8192, cap 256** | 17.5 / **97.2** | **2.61x** | 3 % | 11.98 | 305 | 1,035 | **16.0** |",
-                2,
-            ),
-            (3, "| chunked 8192, cap 512 | 22.9 / 107.7 | 4.47x | 7 % | 14.16 | 460 | 1,296 | 1.88 |", 2),
-            (4, "| chunked 8192, cap 1024 | 17.5 / 157.4 | 5.39x | 8 % | 10.97 | 236 | 952 | 3.75 |", 2),
-        ]
-        for f in _row(
-            MIXCAP,
-            row,
-            MIX.format(i),
-            *[None] * labels,
-            *MX,
-            "metrics.short_ttft_inflation_p99",
-            "metrics.hol_blocked_share*100",
-            "metrics.short_p99_tpot_ms",
-            "metrics.long_median_ttft_ms",
-            "metrics.long_median_e2el_ms",
-            CAPACITY,
-        )
-    ],
-    *[
-        f
-        for i, row, labels in [
-            (0, "| no chunking | 66.9 (230) | 5.0 |", 0),
-            (1, "| chunked 8192 | 69.6 (231) | 5.0 |", 1),
-            (2, "| chunked 8192, cap 256 | **12.7** (2,373) | 4.9 |", 2),
-            (3, "| chunked 8192, cap 512 | 28.9 (1,460) | 5.1 |", 2),
-            (4, "| chunked 8192, cap 1024 | 26.0 (756) | 5.0 |", 2),
-        ]
-        for f in _row(
-            MIXCAP,
-            row,
-            MIX.format(i),
-            *[None] * labels,
-            _itl("short_mean_itl_during_long_prefill_ms"),
-            _itl("short_itl_samples_during_long_prefill"),
-            _itl("short_mean_itl_without_long_prefill_ms"),
-        )
-    ],
+    *[f for i, row, labels in [
+        (0, "| no chunking | 19.2 / 258.0 | 6.93x | 14 % | 10.67 | 187 | 951 | 1.38 |", 0),
+        (1, "| chunked 8192 | 20.2 / 268.1 | 7.58x | 15 % | 10.75 | 196 | 952 | 1.38 |", 1),
+        (2, "| **chunked 8192, cap 256** | 17.5 / **97.2** | **2.61x** | 3 % | 11.98 | 305 | 1,035 | **16.0** |", 2),
+        (3, "| chunked 8192, cap 512 | 22.9 / 107.7 | 4.47x | 7 % | 14.16 | 460 | 1,296 | 1.88 |", 2),
+        (4, "| chunked 8192, cap 1024 | 17.5 / 157.4 | 5.39x | 8 % | 10.97 | 236 | 952 | 3.75 |", 2)]
+      for f in _row(MIXCAP, row, MIX.format(i), *[None] * labels, *MX, "metrics.short_ttft_inflation_p99",
+                    "metrics.hol_blocked_share*100", "metrics.short_p99_tpot_ms", "metrics.long_median_ttft_ms",
+                    "metrics.long_median_e2el_ms", CAPACITY)],
+    *[f for i, row, labels in [(0, "| no chunking | 66.9 (230) | 5.0 |", 0), (1,
+        "| chunked 8192 | 69.6 (231) | 5.0 |", 1),
+                               (2, "| chunked 8192, cap 256 | **12.7** (2,373) | 4.9 |", 2),
+                               (3, "| chunked 8192, cap 512 | 28.9 (1,460) | 5.1 |", 2),
+                               (4, "| chunked 8192, cap 1024 | 26.0 (756) | 5.0 |", 2)]
+      for f in _row(MIXCAP, row, MIX.format(i), *[None] * labels, _itl("short_mean_itl_during_long_prefill_ms"),
+                    _itl("short_itl_samples_during_long_prefill"), _itl("short_mean_itl_without_long_prefill_ms"))],
     # ---- h200x1/calibration/README.md
-    *[
-        f
-        for pair, row in [
-            (0, "| 1 | 7,879 | 88.5 % | 1,631 (1,260) MHz | 661 (503) W | 65 % | 7,890 |"),
-            (2, "| 2 | 8,238 | 93.9 % | 1,601 (1,350) MHz | 678 (555) W | 58 % | 7,660 |"),
-            (4, "| 3 | 7,557 | 84.5 % | 1,664 (1,380) MHz | 646 (508) W | 68 % | 8,141 |"),
-        ]
-        for f in _row(
-            CALIB,
-            row,
-            CALIB_JSON,
-            None,
-            *(
-                CAL.format(pair) + k
-                for k in (
-                    "output_throughput",
-                    "hw.gpu_busy_pct",
-                    "hw.sm_clock_mhz",
-                    "hw.sm_clock_mhz_min",
-                    "hw.power_w",
-                    "hw.power_w_min",
-                    "hw.engine_cpu_pct",
-                )
-            ),
-            CAL.format(pair + 1) + "output_throughput",
-        )
-    ],
+    *[f for pair, row in [(0, "| 1 | 7,879 | 88.5 % | 1,631 (1,260) MHz | 661 (503) W | 65 % | 7,890 |"),
+                          (2, "| 2 | 8,238 | 93.9 % | 1,601 (1,350) MHz | 678 (555) W | 58 % | 7,660 |"),
+                          (4, "| 3 | 7,557 | 84.5 % | 1,664 (1,380) MHz | 646 (508) W | 68 % | 8,141 |")]
+      for f in _row(CALIB, row, CALIB_JSON, None, *(CAL.format(pair) + k for k in (
+          "output_throughput", "hw.gpu_busy_pct", "hw.sm_clock_mhz", "hw.sm_clock_mhz_min", "hw.power_w",
+          "hw.power_w_min", "hw.engine_cpu_pct")), CAL.format(pair + 1) + "output_throughput")],
     ("= 0.999, 95 % interval [0.928", CALIB, CALIB_JSON, "metrics.ours_vs_vllm_bench_ci[0]"),
     ("[0.928, 1.075]", CALIB, CALIB_JSON, "metrics.ours_vs_vllm_bench_ci[1]"),
     ("**Ours / vllm bench = 0.999", CALIB, CALIB_JSON, "metrics.ours_vs_vllm_bench"),
@@ -1169,26 +702,13 @@ SAMPLE_FIGURES = [
     ("(the stretch: 1,155", TRACES1, CONV, _stretch_mean("prompt_tokens")),
     ("(the stretch: 1,155 / 203", TRACES1, CONV, _stretch_mean("output_tokens")),
     ("| 30.9", TRACES1, CONV, "metrics.capacity.start.ceiling_rate"),
-    (
-        "the window's ceiling 4.2",
-        TRACES1,
-        CONV,
-        lambda p: (
-            _j(p[0])["metrics"]["capacity"]["start"]["search_ceiling_rate"]
-            / _j(p[0])["config"]["workload"]["mean_rate"]
-        ),
-    ),
-    *[
-        (
-            f"{speed}x {verdict}",
-            TRACES1,
-            CONV,
-            lambda p, i=i: _j(p[0])["metrics"]["capacity"]["probes"][i]["trace_speedup"],
-        )
-        for i, (speed, verdict) in enumerate(
-            [("2.52", "FAIL"), ("1.26", "pass"), ("1.89", "pass"), ("2.2", "FAIL"), ("2.05", "pass"), ("2.13", "pass")]
-        )
-    ],
+    ("the window's ceiling 4.2", TRACES1, CONV,
+     lambda p: (_j(p[0])["metrics"]["capacity"]["start"]["search_ceiling_rate"]
+                / _j(p[0])["config"]["workload"]["mean_rate"])),
+    *[(f"{speed}x {verdict}", TRACES1, CONV, lambda p,
+       i=i: _j(p[0])["metrics"]["capacity"]["probes"][i]["trace_speedup"])
+      for i, (speed, verdict) in enumerate([("2.52", "FAIL"), ("1.26", "pass"), ("1.89", "pass"), ("2.2", "FAIL"),
+                                            ("2.05", "pass"), ("2.13", "pass")])],
     ("2.13x pass (p99 TTFT 412", TRACES1, CONV, "metrics.capacity.probes[5].p99_ttft_ms"),
     ("2.13x pass (p99 TTFT 412 ms, TPOT 48.7", TRACES1, CONV, "metrics.capacity.probes[5].p99_tpot_ms"),
     ("**2.13x**: 12.1", TRACES1, CONV, CAPACITY),
@@ -1205,23 +725,15 @@ SAMPLE_FIGURES = [
     *_shape_lengths(TRACES1, POISSON_CODE, "2,046", "28"),
     # ---- h100x1/traces/README.md
     ("at most 5", TRACES100, CODE100, "metrics.capacity.search.max_probes"),
-    (
-        "00:03-00:57 of the trace, 8,756",
-        TRACES100,
-        CODE100,
-        lambda p: sum(w["requests"] for w in _j(p[0])["metrics"]["capacity"]["profile"]["windows"]),
-    ),
+    ("00:03-00:57 of the trace, 8,756", TRACES100, CODE100,
+     lambda p: sum(w["requests"] for w in _j(p[0])["metrics"]["capacity"]["profile"]["windows"])),
     ("8,756 requests, 15", TRACES100, CODE100, "config.workload.window_s"),
     ("probe (256", TRACES100, CODE100, "metrics.capacity.start.concurrency"),
-    (
-        "The whole search ran later that day on one H100 ([../../h100x1/traces](../../h100x1/traces/README.md)): "
-        "0.0933",
-        TRACES1,
-        CODE100,
-        "metrics.capacity.trace_speedup",
-    ),
+    ("The whole search ran later that day on one H100 ([../../h100x1/traces](../../h100x1/traces/README.md)): 0.0933",
+     TRACES1, CODE100, "metrics.capacity.trace_speedup"),
     ("failing 0.107", TRACES1, CODE100, "metrics.capacity.probes[1].trace_speedup"),
-    ("0.107x, first pass at probe 3", TRACES1, CODE100, _first_pass),
+    ("0.107x, first pass at probe 3", TRACES1, CODE100,
+     _first_pass),
     ("(about 19", TRACES1, "h100x1/traces/2026-12-05/progress.txt", lambda p: _progress_minutes(p[0], "code", "rcode")),
     ("00:14:18-00:14:33: 391", TRACES100, CODE100, _heaviest(lambda w: w["requests"])),
     ("391 requests, 26", TRACES100, CODE100, _heaviest(lambda w: w["requests"] / (w["end_s"] - w["start_s"]))),
@@ -1231,36 +743,22 @@ SAMPLE_FIGURES = [
     ("(the stretch: 2,046 / 28", TRACES100, CODE100, _stretch_mean("output_tokens")),
     ("| 17.9", TRACES100, CODE100, "metrics.capacity.start.ceiling_rate"),
     ("the cost model 0.71", TRACES100, "h100x1/traces/2026-12-05/code_stdout.txt", r"re:at ([\d.]+)x \(cost model"),
-    *[
-        (
-            f"{speed}x {verdict}",
-            TRACES100,
-            CODE100,
-            lambda p, i=i: _j(p[0])["metrics"]["capacity"]["probes"][i]["trace_speedup"],
-        )
-        for i, (speed, verdict) in enumerate(
-            [("0.426", "FAIL"), ("0.107", "FAIL"), ("0.0533", "pass"), ("0.08", "pass"), ("0.0933", "pass")]
-        )
-    ],
+    *[(f"{speed}x {verdict}", TRACES100, CODE100, lambda p,
+       i=i: _j(p[0])["metrics"]["capacity"]["probes"][i]["trace_speedup"])
+      for i, (speed, verdict) in enumerate([("0.426", "FAIL"), ("0.107", "FAIL"), ("0.0533", "pass"),
+                                            ("0.08", "pass"), ("0.0933", "pass")])],
     ("(TTFT, stopped at 11", TRACES100, CODE100, "metrics.capacity.probes[0].wall_s"),
     ("(TPOT, stopped at 60", TRACES100, CODE100, "metrics.capacity.probes[1].wall_s"),
-    *[
-        (f"{text}", TRACES100, CODE100, f"metrics.capacity.probes[{i}].p99_{term}_ms")
-        for i, text, term in [
-            (2, "| 399", "ttft"),
-            (2, "| 399 / 49.1", "tpot"),
-            (3, "· 433", "ttft"),
-            (3, "· 433 / 45.9", "tpot"),
-            (4, "· 441", "ttft"),
-            (4, "· 441 / 45.8", "tpot"),
-        ]
-    ],
+    *[(f"{text}", TRACES100, CODE100, f"metrics.capacity.probes[{i}].p99_{term}_ms")
+      for i, text, term in [(2, "| 399", "ttft"), (2, "| 399 / 49.1", "tpot"), (3, "· 433", "ttft"),
+                            (3, "· 433 / 45.9", "tpot"), (4, "· 441", "ttft"), (4, "· 441 / 45.8", "tpot")]],
     ("| **0.0933x", TRACES100, CODE100, "metrics.capacity.trace_speedup"),
     ("**0.0933x**: 0.251", TRACES100, CODE100, CAPACITY),
     ("over the stretch, 2.43", TRACES100, CODE100, "metrics.capacity.binding_window_rate"),
     ("deciding window; 5 probes", TRACES100, CODE100, PROBES),
     ("5 probes, 11.8", TRACES100, CODE100, "metrics.capacity.search_s/60"),
-    ("first pass at probe 3", TRACES100, CODE100, _first_pass),
+    ("first pass at probe 3", TRACES100, CODE100,
+     _first_pass),
     *_bench_cells(TRACES100, CODE100, "403", "439", "41", "1.00", "1.09", "1.00"),
     ("the bracket [0.0933", TRACES100, CODE100, "metrics.capacity.probes[4].trace_speedup"),
     ("[0.0933x, 0.107", TRACES100, CODE100, "metrics.capacity.probes[1].trace_speedup"),
@@ -1268,19 +766,9 @@ SAMPLE_FIGURES = [
     *_shape_cell(TRACES100, POISSON_CODE100, "13.6", "346", "1.8"),
     *_shape_lengths(TRACES100, POISSON_CODE100, "2,046", "28"),
     ("shape held 15.2", TRACES100, POISSON_CODE, CAPACITY),
-    (
-        "about 11",
-        TRACES100,
-        POISSON_CODE,
-        lambda p: (
-            (
-                _j(p[0])["metrics"]["capacity"]["request_rate"]
-                / _j(S / POISSON_CODE100)["metrics"]["capacity"]["request_rate"]
-                - 1
-            )
-            * 100
-        ),
-    ),
+    ("about 11", TRACES100, POISSON_CODE, lambda p: (_j(p[0])["metrics"]["capacity"]["request_rate"]
+                                                     / _j(S / POISSON_CODE100)["metrics"]["capacity"]["request_rate"]
+                                                     - 1) * 100),
     ("brought 26", TRACES100, CODE100, _heaviest(lambda w: w["requests"] / (w["end_s"] - w["start_s"]))),
     ("against 2.69", TRACES100, CODE100, "config.workload.mean_rate"),
     ("that window gets 2.43", TRACES100, CODE100, "metrics.capacity.binding_window_rate"),
@@ -1297,149 +785,59 @@ SAMPLE_FIGURES = [
     ("or 179.8", TRACES100, "h100x1/traces/2026-12-05/report.md", r"re:autoscaled per step ([\d.]+)"),
     ("(66", TRACES100, "h100x1/traces/2026-12-05/report.md", r"re:autoscaled per step [\d.]+ \((\d+)% less"),
     ("At $3.00", TRACES100, CODE100, lambda p: GPU_HOUR_USD["H100"][0]),
-    (
-        "that is $1,584",
-        TRACES100,
-        "h100x1/traces/2026-12-05/report.md",
-        "table:AzureLLMInferenceTrace_code.csv (00:03:03-00:57:16)|$/day static",
-    ),
-    (
-        "vs $539",
-        TRACES100,
-        "h100x1/traces/2026-12-05/report.md",
-        "table:AzureLLMInferenceTrace_code.csv (00:03:03-00:57:16)|$/day autoscaled",
-    ),
+    ("that is $1,584", TRACES100, "h100x1/traces/2026-12-05/report.md", "table:AzureLLMInferenceTrace_code.csv "
+     "(00:03:03-00:57:16)|$/day static"),
+    ("vs $539", TRACES100, "h100x1/traces/2026-12-05/report.md", "table:AzureLLMInferenceTrace_code.csv "
+     "(00:03:03-00:57:16)|$/day autoscaled"),
     # ---- cpu_tiny/README.md and cpu_tiny/traces/README.md
-    *_row(
-        CPU,
-        "| offline out tok/s | 7996 | 7534 | 7252 |",
-        CPU_SUITE.format(1),
-        "metrics.output_throughput",
-        (CPU_SUITE.format(2), "metrics.output_throughput"),
-        (CPU_SUITE.format("1dp2"), "metrics.output_throughput"),
-    ),
-    *_row(
-        CPU,
-        "| capacity under p99 TTFT <= 500 ms, p99 TPOT <= 50 ms | 643 req/s | 666 req/s | 780 req/s |",
-        CPU_SUITE.format(1),
-        None,
-        None,
-        CAPACITY,
-        (CPU_SUITE.format(2), CAPACITY),
-        (CPU_SUITE.format("1dp2"), CAPACITY),
-    ),
-    *_row(
-        CPU,
-        "| probes (search time) | 5 (32 s) | 5 (28 s) | 5 (18 s) |",
-        CPU_SUITE.format(1),
-        PROBES,
-        "metrics.capacity.search_s",
-        (CPU_SUITE.format(2), PROBES),
-        (CPU_SUITE.format(2), "metrics.capacity.search_s"),
-        (CPU_SUITE.format("1dp2"), PROBES),
-        (CPU_SUITE.format("1dp2"), "metrics.capacity.search_s"),
-    ),
-    *_row(
-        CPU,
-        "| prefix-cache hit rate (random prompts share nothing) | 0 % | 0 % | 0 % |",
-        CPU_SUITE.format(1),
-        "metrics.capacity.prefix_cache_hit_rate",
-        (CPU_SUITE.format(2), "metrics.capacity.prefix_cache_hit_rate"),
-        (CPU_SUITE.format("1dp2"), "metrics.capacity.prefix_cache_hit_rate"),
-    ),
+    *_row(CPU, "| offline out tok/s | 7996 | 7534 | 7252 |", CPU_SUITE.format(1), "metrics.output_throughput",
+          (CPU_SUITE.format(2), "metrics.output_throughput"), (CPU_SUITE.format("1dp2"), "metrics.output_throughput")),
+    *_row(CPU, "| capacity under p99 TTFT <= 500 ms, p99 TPOT <= 50 ms | 643 req/s | 666 req/s | 780 req/s |",
+          CPU_SUITE.format(1), None, None, CAPACITY, (CPU_SUITE.format(2), CAPACITY),
+          (CPU_SUITE.format("1dp2"), CAPACITY)),
+    *_row(CPU, "| probes (search time) | 5 (32 s) | 5 (28 s) | 5 (18 s) |", CPU_SUITE.format(1), PROBES,
+          "metrics.capacity.search_s", (CPU_SUITE.format(2), PROBES),
+          (CPU_SUITE.format(2), "metrics.capacity.search_s"),
+          (CPU_SUITE.format("1dp2"), PROBES), (CPU_SUITE.format("1dp2"), "metrics.capacity.search_s")),
+    *_row(CPU, "| prefix-cache hit rate (random prompts share nothing) | 0 % | 0 % | 0 % |", CPU_SUITE.format(1),
+          "metrics.capacity.prefix_cache_hit_rate", (CPU_SUITE.format(2), "metrics.capacity.prefix_cache_hit_rate"),
+          (CPU_SUITE.format("1dp2"), "metrics.capacity.prefix_cache_hit_rate")),
     ("the suite 240", CPU, "cpu_tiny/suite/stdout.txt", r"re:suite wall time (\d+) s"),
     ("reaches 0.94", CPU, "cpu_tiny/suite/report.md", "table:2|Speedup"),
     ("(47", CPU, "cpu_tiny/suite/report.md", "table:2|Efficiency"),
-    (
-        "rank (4",
-        CPU,
-        CPU_SUITE.format(2),
-        lambda p: (
-            _j(p[0])["metrics"]["capacity"]["request_rate"]
-            / _j(str(p[0]).replace("_tp2_", "_tp1_"))["metrics"]["capacity"]["request_rate"]
-            * 100
-            - 100
-        ),
-    ),
-    (
-        "DP2 held 17",
-        CPU,
-        CPU_SUITE.format("1dp2"),
-        lambda p: (
-            _j(p[0])["metrics"]["capacity"]["request_rate"]
-            / _j(str(p[0]).replace("1dp2", "2"))["metrics"]["capacity"]["request_rate"]
-            * 100
-            - 100
-        ),
-    ),
-    *_row(
-        CPUTR,
-        "| requests kept (dropped: longer than 4,096 tokens) | 7,512 of 8,756 (1,244) | 15,092 of 16,499 (1,407) |",
-        CPU_CODE,
-        "config.workload.max_model_len",
-        lambda p: _j(p[0])["config"]["workload"]["requests"] - _j(p[0])["config"]["workload"]["dropped"],
-        "config.workload.requests",
-        "config.workload.dropped",
-        (CPU_CONV, lambda p: _j(p[0])["config"]["workload"]["requests"] - _j(p[0])["config"]["workload"]["dropped"]),
-        (CPU_CONV, "config.workload.requests"),
-        (CPU_CONV, "config.workload.dropped"),
-    ),
-    *_row(
-        CPUTR,
-        "| capacity: the mean rate from the start point to the end, x speed | **0.281 req/s** (0.104 x recorded) | "
-        "**3.87 req/s** (0.68 x recorded) |",
-        CPU_CODE,
-        CAPACITY,
-        "metrics.capacity.trace_speedup",
-        (CPU_CONV, CAPACITY),
-        (CPU_CONV, "metrics.capacity.trace_speedup"),
-    ),
-    *_row(
-        CPUTR,
-        "| the busiest minute at that speed | 1.26 req/s | 5.92 req/s |",
-        CPU_CODE,
-        "metrics.capacity.busiest_minute_rate",
-        (CPU_CONV, "metrics.capacity.busiest_minute_rate"),
-    ),
-    *_row(
-        CPUTR,
-        "| saturation ceiling (closed loop, 128 clients) | 4.99 req/s | 5.52 req/s |",
-        CPU_CODE,
-        "metrics.capacity.start.concurrency",
-        "metrics.capacity.start.ceiling_rate",
-        (CPU_CONV, "metrics.capacity.start.ceiling_rate"),
-    ),
-    *_row(
-        CPUTR,
-        "| probes, search time, whole run | 9, 4.7 min, 6.2 min | 10, 3.4 min, 5.1 min |",
-        CPU_CODE,
-        PROBES,
-        "metrics.capacity.search_s/60",
-        None,
-        (CPU_CONV, PROBES),
-        (CPU_CONV, "metrics.capacity.search_s/60"),
-        None,
-    ),
+    ("rank (4", CPU, CPU_SUITE.format(2),
+     lambda p: _j(p[0])["metrics"]["capacity"]["request_rate"]
+     / _j(str(p[0]).replace("_tp2_", "_tp1_"))["metrics"]["capacity"]["request_rate"] * 100 - 100),
+    ("DP2 held 17", CPU, CPU_SUITE.format("1dp2"),
+     lambda p: _j(p[0])["metrics"]["capacity"]["request_rate"]
+     / _j(str(p[0]).replace("1dp2", "2"))["metrics"]["capacity"]["request_rate"] * 100 - 100),
+    *_row(CPUTR,
+          "| requests kept (dropped: longer than 4,096 tokens) | 7,512 of 8,756 (1,244) | 15,092 of 16,499 (1,407) |",
+          CPU_CODE, "config.workload.max_model_len",
+          lambda p: _j(p[0])["config"]["workload"]["requests"] - _j(p[0])["config"]["workload"]["dropped"],
+          "config.workload.requests", "config.workload.dropped",
+          (CPU_CONV, lambda p: _j(p[0])["config"]["workload"]["requests"] - _j(p[0])["config"]["workload"]["dropped"]),
+          (CPU_CONV, "config.workload.requests"), (CPU_CONV, "config.workload.dropped")),
+    *_row(CPUTR,
+          "| capacity: the mean rate from the start point to the end, x speed | **0.281 req/s** (0.104 x recorded) | "
+          "**3.87 req/s** (0.68 x recorded) |", CPU_CODE, CAPACITY, "metrics.capacity.trace_speedup",
+          (CPU_CONV, CAPACITY), (CPU_CONV, "metrics.capacity.trace_speedup")),
+    *_row(CPUTR, "| the busiest minute at that speed | 1.26 req/s | 5.92 req/s |", CPU_CODE,
+          "metrics.capacity.busiest_minute_rate", (CPU_CONV, "metrics.capacity.busiest_minute_rate")),
+    *_row(CPUTR, "| saturation ceiling (closed loop, 128 clients) | 4.99 req/s | 5.52 req/s |", CPU_CODE,
+          "metrics.capacity.start.concurrency", "metrics.capacity.start.ceiling_rate",
+          (CPU_CONV, "metrics.capacity.start.ceiling_rate")),
+    *_row(CPUTR, "| probes, search time, whole run | 9, 4.7 min, 6.2 min | 10, 3.4 min, 5.1 min |", CPU_CODE, PROBES,
+          "metrics.capacity.search_s/60", None, (CPU_CONV, PROBES), (CPU_CONV, "metrics.capacity.search_s/60"), None),
     # ---- h200x1/ray_tp1/README.md
-    (
-        "**Start-up under Ray: 97",
-        RAY,
-        "h200x1/ray_tp1/tensor_parallel_qwen2.5-7b_tp1_20261202-031820.json",
-        "metrics.engine_start_s",
-    ),
-    (
-        "14.19 GiB of\nweights",
-        RAY,
-        "h200x1/ray_tp1/tensor_parallel_qwen2.5-7b_tp1_20261202-031820.json",
-        "metrics.weights_gib_per_rank[0]",
-    ),
-    (
-        "KV cache for 2,095,232",
-        RAY,
-        "h200x1/ray_tp1/tensor_parallel_qwen2.5-7b_tp1_20261202-031820.json",
-        "metrics.kv_cache_tokens",
-    ),
+    ("**Start-up under Ray: 97", RAY, "h200x1/ray_tp1/tensor_parallel_qwen2.5-7b_tp1_20261202-031820.json",
+     "metrics.engine_start_s"),
+    ("14.19 GiB of\nweights", RAY, "h200x1/ray_tp1/tensor_parallel_qwen2.5-7b_tp1_20261202-031820.json",
+     "metrics.weights_gib_per_rank[0]"),
+    ("KV cache for 2,095,232", RAY, "h200x1/ray_tp1/tensor_parallel_qwen2.5-7b_tp1_20261202-031820.json",
+     "metrics.kv_cache_tokens"),
 ]
+# fmt: on
 FIGURES += SAMPLE_FIGURES
 
 

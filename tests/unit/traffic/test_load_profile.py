@@ -15,7 +15,7 @@ from common.traffic.load_profile import DECODE_COST, LoadProfile, clock, fleet_p
 from common.traffic.loadgen import RequestRecord
 from common.traffic.traces import Trace
 from common.traffic.workloads import TraceWorkload
-from tests.conftest import run_script
+from tests.conftest import simulate
 
 # The stretch, in its own time (s from its first request), three windows of 10 s:
 #   W0 [0, 10):  5 requests at 0, 2, 4, 6, 8        60 prompt / 10 output tokens each -> (300 + 4 x 50) / 10 = 50 /s
@@ -354,13 +354,11 @@ VALID = _rows(30, 100)
 )
 def test_implausible_traces_and_bad_trace_flags_are_one_line_and_exit_2(tmp_path, name, rows, flags, msg):
     path = _jsonl(tmp_path / f"{name}.jsonl", rows)
-    proc = run_script(
-        "simulate_concurrent_requests.py",
+    proc = simulate(
         "--dataset-path",
         str(path),
         *flags,
-        "--output-dir",
-        str(tmp_path / "out"),
+        out=tmp_path / "out",
         timeout=60,
     )
     err = [ln for ln in proc.stderr.splitlines() if ln.strip()]

@@ -14,7 +14,7 @@ import pytest
 from common.traffic.loadgen import RequestRecord, run_open_loop
 from common.traffic.traces import TraceError, load_trace, write_timed_trace
 from common.traffic.workloads import TraceWorkload, trace_prompts
-from tests.conftest import ROOT, run_script
+from tests.conftest import ROOT, run_script, simulate
 
 AZURE = (
     "TIMESTAMP,ContextTokens,GeneratedTokens\n"
@@ -160,12 +160,10 @@ def test_bad_trace_files_are_one_line_and_exit_2(tmp_path, name, text, msg):
     with pytest.raises(TraceError, match=msg.replace("(", r"\(").replace(")", r"\)")):
         load_trace(path)
     t0 = time.perf_counter()
-    proc = run_script(
-        "simulate_concurrent_requests.py",
+    proc = simulate(
         "--dataset-path",
         str(path),
-        "--output-dir",
-        str(tmp_path / "out"),
+        out=tmp_path / "out",
         timeout=60,
     )
     err = [ln for ln in proc.stderr.splitlines() if ln.strip()]
@@ -279,12 +277,10 @@ def test_sharegpt_gives_real_prompts_with_the_answers_length(tmp_path, tiny_mode
 @pytest.mark.parametrize("text,msg", [("{not json", "is not JSON"), ('[{"conversations": []}]', "holds no ShareGPT")])
 def test_a_bad_sharegpt_file_is_one_line_and_exit_2(tmp_path, text, msg):
     path = _write(tmp_path / "bad.json", text)
-    proc = run_script(
-        "simulate_concurrent_requests.py",
+    proc = simulate(
         "--dataset-path",
         str(path),
-        "--output-dir",
-        str(tmp_path / "out"),
+        out=tmp_path / "out",
         timeout=60,
     )
     assert proc.returncode == 2 and msg in proc.stderr, proc.stderr
