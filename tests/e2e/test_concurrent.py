@@ -100,7 +100,9 @@ def test_base_url_levels_stream_scrape_and_time_each_token(tmp_path):
     assert s["max_num_requests_running"] == 1
     one = d["raw"]["levels"][0]["metrics"]
     assert one["burst_delivered"] == 0 and one["median_ttft_ms"] >= 50 and one["median_e2el_ms"] >= 50 + 31 * 10
-    assert "reached the client whole" not in proc.stdout
+    # the one-client level is not flagged; eight clients sharing a core with a busy loop may read in bursts (a CI
+    # run with one core kept busy did: 6 of 16), which is what the warning is for, so that level is not asserted
+    assert "at concurrency=1," not in proc.stdout
 
 
 def test_answers_read_whole_are_flagged_not_reported_as_tpot(tmp_path):
