@@ -120,8 +120,8 @@ def main(cfg: Config) -> dict:
         if lay.skip:
             rows[lay] = skipped(path, lay, base)
             continue
-        print(f"\n=== [{runnable.index(lay) + 1}/{len(runnable)}] {lay.name} on {lay.n} device(s) ...", flush=True)
-        res = until_interrupted(run_layout, lay, base, cfg.timeout_s)
+        step = f"\n=== [{runnable.index(lay) + 1}/{len(runnable)}] {lay.name} on {lay.n} device(s) ..."
+        res = until_interrupted(run_layout, lay, base, cfg.timeout_s, announce=step)
         if res["status"] != "ok":
             rows[lay] = failed_layout(path, lay, base, res)
             continue

@@ -229,17 +229,15 @@ def run_config(lay: Layout, child: dict, path: Path, timeout_s: float) -> RunFil
     measures the whole suite, in its own process; DP as one-GPU replicas, each its own engine and process (offline,
     batch-1 and latency under load, as benchmark_scaling.py measures them). Its file, or None when it did not run."""
     n, name, tp = lay.n, lay.name, lay.dp == 1
-    print(
-        f"\n=== {name}: " + ("one engine for the whole suite" if tp else f"{n} replicas, one engine each") + " ...",
-        flush=True,
-    )
     res = until_interrupted(
         lambda: (
             run_isolated("run_distributed_benchmark:suite_child", child, timeout_s=timeout_s, label=name)
             if tp
             else run_layout(lay, child, timeout_s)
-        )
-    )
+        ),
+        announce=f"\n=== {name}: " + ("one engine for the whole suite" if tp else f"{n} replicas, one engine each")
+        + " ...",
+    )  # fmt: skip
     if res["status"] != "ok":
         record_failure(
             path,

@@ -523,7 +523,6 @@ def batch_run(cfg: Config, child: dict, res: dict, run: RunFile) -> dict | None:
     """The batch half of concurrent vs batch, with the scheduler limits the concurrent run had (vllm.LLM's own
     defaults are larger on a GPU): the comparison is then about arrivals one by one vs all at once. A batch that
     fails or is cut is recorded in the run's file (the levels before it stand)."""
-    print(f"\n=== one LLM.generate batch of the same {cfg.batch_prompts} prompts (its own process) ...", flush=True)
     same = {k: v for k, v in (res.get("scheduler") or {}).items() if k in SCHEDULER_LIMITS and k not in child["engine"]}
     b = until_interrupted(
         run_isolated,
@@ -531,6 +530,7 @@ def batch_run(cfg: Config, child: dict, res: dict, run: RunFile) -> dict | None:
         {**child, "engine": {**child["engine"], **same}},
         timeout_s=cfg.timeout_s,
         label="batch",
+        announce=f"\n=== one LLM.generate batch of the same {cfg.batch_prompts} prompts (its own process) ...",
     )
     if b["status"] == "ok":
         return b

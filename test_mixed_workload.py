@@ -220,10 +220,9 @@ def main(cfg: Config) -> dict:
     rows, done, files, runs = [], [], [], []
     base = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": info.vocab_size}
     for i, v in enumerate(vs):
-        print(f"\n=== [{i + 1}/{len(vs)}] {v['name']} (own engine) ...", flush=True)
         path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, tp, f"{ts}_{i}")
         files.append(str(path))
-        row, entry, run = run_variant(cfg, v, base, path)
+        row, entry, run = run_variant(cfg, v, base, path, f"\n=== [{i + 1}/{len(vs)}] {v['name']} (own engine) ...")
         rows.append(row)
         runs += [run] if run else []
         done += [entry] if entry else []
@@ -239,13 +238,16 @@ def main(cfg: Config) -> dict:
     return {**out, "exit_code": 1 if failed else 0}
 
 
-def run_variant(cfg: Config, v: dict, base: dict, path: Path) -> tuple[dict, tuple | None, RunFile | None]:
-    """One scheduler variant in its own engine process, saved at once, then summarized in a step after it:
-    (table row, (variant, metrics, raw) or None, its file)."""
+def run_variant(
+    cfg: Config, v: dict, base: dict, path: Path, announce: str
+) -> tuple[dict, tuple | None, RunFile | None]:
+    """One scheduler variant in its own engine process (`announce` its progress line), saved at once, then summarized
+    in a step after it: (table row, (variant, metrics, raw) or None, its file)."""
     child = {**base, "engine": {**base["engine"], **v["engine"]}, "variant": v["name"], "capacity": cfg.capacity}
     res = until_interrupted(
-        run_isolated, "test_mixed_workload:variant_child", child, timeout_s=cfg.timeout_s, label=v["name"]
-    )
+        run_isolated, "test_mixed_workload:variant_child", child, timeout_s=cfg.timeout_s, label=v["name"],
+        announce=announce,
+    )  # fmt: skip
     if res["status"] != "ok":
         return (
             record_failure(

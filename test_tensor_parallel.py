@@ -143,10 +143,10 @@ def main(cfg: Config) -> dict:
         if why:
             rows.append(skipped(path, base_cfg, why))
             continue
-        print(f"\n=== [{runnable.index(tp) + 1}/{len(runnable)}] TP={tp}: loading in its own process ...", flush=True)
         res = until_interrupted(
-            run_isolated, "test_tensor_parallel:tp_check", base_cfg, timeout_s=cfg.timeout_s, label=f"TP={tp}"
-        )
+            run_isolated, "test_tensor_parallel:tp_check", base_cfg, timeout_s=cfg.timeout_s, label=f"TP={tp}",
+            announce=f"\n=== [{runnable.index(tp) + 1}/{len(runnable)}] TP={tp}: loading in its own process ...",
+        )  # fmt: skip
         if res["status"] != "ok":  # recorded; on Ctrl-C the sweep stops here, what finished is on disk
             rows.append(
                 record_failure(

@@ -293,10 +293,14 @@ def interrupted_result(exit_code: int | None = None) -> dict:
     }
 
 
-def until_interrupted(run, *args, **kwargs) -> dict:
+def until_interrupted(run, *args, announce: str | None = None, **kwargs) -> dict:
     """run(*args, **kwargs), or interrupted_result() when Ctrl-C lands while it starts or ends its child (outside
-    run_isolated's own watch), so the sweep still records the configuration before it stops."""
+    run_isolated's own watch), so the sweep still records the configuration before it stops. `announce`, the
+    configuration's progress line, is printed inside that guard: a Ctrl-C sent on seeing it is this configuration's,
+    whatever instant it arrives (one landing while print() still ran used to stop the sweep with no file for it)."""
     try:
+        if announce is not None:
+            print(announce, flush=True)
         return run(*args, **kwargs)
     except KeyboardInterrupt:
         return interrupted_result()

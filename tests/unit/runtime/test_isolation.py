@@ -41,3 +41,24 @@ def test_isolated_hard_exit_keeps_root_cause():
     res = isolation.run_isolated("tests.unit.runtime.iso_targets:hard_exit", {}, timeout_s=60, echo=False)
     assert res["failure"]["exit_code"] == 3
     assert "the real reason" in res["failure"]["message"]
+
+
+def test_a_ctrl_c_while_the_progress_line_prints_is_that_configurations_interruption(monkeypatch, capsys):
+    """The sweep prints "=== [2/2] TP2 ..." and the user presses Ctrl-C on seeing it: wherever the signal lands, in
+    print() itself or in the run, the configuration comes back as interrupted (and is recorded), never as an
+    exception past it that leaves no file."""
+    ran = []
+
+    def ctrl_c_in_print(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(isolation, "print", ctrl_c_in_print, raising=False)
+    res = isolation.until_interrupted(lambda: ran.append(1) or {"status": "ok"}, announce="=== [2/2] TP2 ...")
+    assert res["status"] == "failed" and res["failure"]["kind"] == "interrupted" and ran == []
+    monkeypatch.undo()
+
+    def ctrl_c_in_run():
+        raise KeyboardInterrupt
+
+    res = isolation.until_interrupted(ctrl_c_in_run, announce="=== [2/2] TP2 ...")
+    assert res["failure"]["kind"] == "interrupted" and "=== [2/2] TP2 ..." in capsys.readouterr().out
