@@ -61,7 +61,6 @@ from common.output.tables import num, pct, print_table
 from common.runtime import hardware
 from common.runtime.isolation import run_isolated, until_interrupted
 from common.runtime.models import layout_problem
-from common.traffic.traces import TraceError, check_trace_args
 from common.traffic.workloads import workload_config
 
 EXPERIMENT = "scaling"
@@ -454,10 +453,7 @@ def build_config(args, engine: dict) -> Config:
     capacity = spec_from_args(args, required=True) if args.capacity else None
     if args.dataset_path and not args.capacity:
         raise cli.UsageError("a trace (--dataset-path) is what the capacity search replays: add --capacity")
-    try:
-        check_trace_args(args)
-    except TraceError as e:
-        raise cli.UsageError(str(e)) from None
+    cli.check_trace(args)
     return from_args(Config, args, **cli.common_fields(args), engine=engine, capacity=capacity)
 
 

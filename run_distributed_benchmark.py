@@ -56,7 +56,6 @@ from common.runtime.gpu_memory import MemoryTracker
 from common.runtime.isolation import run_isolated, until_interrupted
 from common.runtime.models import layout_problem
 from common.traffic.stepdrive import run_steps
-from common.traffic.traces import TraceError, check_trace_args
 from common.traffic.workloads import random_prompts, workload_config
 
 EXPERIMENT = "suite"
@@ -328,10 +327,7 @@ def build_config(args, engine: dict) -> Config:
     capacity = spec_from_args(args, required=False)
     if args.dataset_path and not capacity:
         raise cli.UsageError("a trace (--dataset-path) is what the capacity search replays: add --slo")
-    try:
-        check_trace_args(args)
-    except TraceError as e:
-        raise cli.UsageError(str(e)) from None
+    cli.check_trace(args)
     return from_args(
         Config,
         args,

@@ -32,17 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from common import cli
-from common.capacity.display import printer
-from common.capacity.drivers import (
-    saturation_async,
-    saturation_concurrency,
-    search_async,
-    split_samples,
-    start_note,
-    started,
-)
+from common.capacity.drivers import capacity_on_backend, split_samples
 from common.capacity.flags import add_cli_args, spec_from_args
-from common.capacity.search import ProbePlan, slo_text
+from common.capacity.search import slo_text
 from common.capacity.stats import thin_samples
 from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
 from common.measure.metrics import StageTimer
@@ -61,7 +53,7 @@ from common.output.results import (
 from common.output.tables import num, pct, print_table
 from common.runtime import engine as eng
 from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
-from common.traffic.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop
+from common.traffic.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop, warm_up
 from common.traffic.workloads import PoissonWorkload, random_prompts
 
 EXPERIMENT = "mixed_workload"
@@ -140,7 +132,7 @@ async def _variant_child(cfg: dict) -> dict:
     scheduler = eng.scheduler_limits(backend.engine)
     short_alone, long_ref, mixed = workload(cfg, cfg["vocab_size"])
     with timer("warmup"):
-        await run_closed_loop(backend, random_prompts(4, 64, 8, cfg["vocab_size"], seed=5), concurrency=4)
+        await warm_up(backend, random_prompts(4, 64, 8, cfg["vocab_size"], seed=5))
         long_alone = await run_closed_loop(backend, long_ref, concurrency=1) if long_ref else []
     t0 = time.perf_counter()
     alone = await run_open_loop(backend, short_alone, time_limit_s=cfg["timeout_s"])
@@ -177,24 +169,18 @@ async def mix_capacity(backend, cfg: dict, alone) -> dict:
         lambda n, seed: mix_prompts(cfg, cfg["vocab_size"], n, seed), cfg["output_len"], {"source": "class_mix"}
     )
     # long prompts keep the engine compute-bound at a small batch: a closed loop of 2 x a probe's requests saturates
-    # it (256 clients of a long-prompt mix would spend minutes in prefill)
-    sat = (
-        None
-        if c.get("start_rate")
-        else await saturation_async(
-            backend, make, saturation_concurrency(cfg["max_num_seqs"], cap=2 * c["min_requests"]), cfg["seed"] + 13
-        )
-    )
-    spec = started({k: v for k, v in c.items() if k != "slo_source"}, sat, term_class={"ttft": "short"})
-    res = await search_async(
-        spec,
-        ProbePlan.from_spec(spec, cfg["output_len"]),
-        make,
+    # it (256 clients of a long-prompt mix would spend minutes in prefill); warmed up and measured alone above
+    res = await capacity_on_backend(
         backend,
-        seed=cfg["seed"] + 5000,
-        on_probe=printer(spec, lambda partial: checkpoint(cfg, {"capacity": partial}), start_note(spec, sat)),
+        {k: v for k, v in c.items() if k != "slo_source"},
+        {"seed": cfg["seed"]},
+        make,
+        on_probe=lambda partial: checkpoint(cfg, {"capacity": partial}),
+        max_num_seqs=cfg["max_num_seqs"],
+        saturation_cap=2 * c["min_requests"],
+        reference=False,
+        term_class={"ttft": "short"},
     )
-    res["start"] = start_note(spec, sat)
     return {**res, "term_class": {"ttft": "short"}, "slo_source": c.get("slo_source", "--slo")}
 
 

@@ -20,6 +20,7 @@ from common.output.results import atomic_write, slug, writable_dir, written
 from common.runtime.models import ModelNotFound, load_model_info, resolve_engine_kwargs
 from common.runtime.server import Unauthorized, health, served_model
 from common.runtime.tiny_model import default_dir
+from common.traffic.traces import TIMED, TraceError, check_trace_args, dataset_kind
 
 # engine flags an experiment sets itself per configuration; a user passing them gets a clear error
 RESERVED_ENGINE_DESTS = {
@@ -209,6 +210,16 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None):
         engine_parser().print_help()
         sys.exit(0)
     return args, parse_engine_flags(rest)
+
+
+def check_trace(args) -> bool:
+    """The --dataset-* and --trace-* flags checked before any engine starts (UsageError, one line: a file that cannot
+    be read, a stretch with nothing to replay); whether they name a timed trace (one with arrival times of its own)."""
+    try:
+        check_trace_args(args)
+    except TraceError as e:
+        raise UsageError(str(e)) from None
+    return bool(args.dataset_path) and dataset_kind(args.dataset_path, args.dataset_name) in TIMED
 
 
 def run_main(

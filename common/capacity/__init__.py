@@ -5,6 +5,8 @@ probe   - one probe's verdict, typed (Probe): to_json writes metrics.capacity.pr
 stats   - what a verdict rests on: the backlog and keep-up, the saturation rate, thin percentiles
 drivers - running a search on a front end (one generator, sync and async drivers), where it starts (the saturation
           probe), the validation replay, one layout's search in its own process
-display - probe lines, table rows, the pick per GPU-dollar, capacity and Pareto plots
+session - one search as a script runs it on a front end: probes checkpointed, validation, derived figures, its
+          failure, the vllm bench serve cross-check
+display - probe lines, table rows, a search's takeaways and tables, the pick per GPU-dollar, capacity and Pareto plots
 flags   - the --slo / probe flags and the settings they give, checked before an engine starts
 """

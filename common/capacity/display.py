@@ -10,8 +10,9 @@ from common.capacity.probe import Probe
 from common.capacity.search import SearchSpec, slo_text
 from common.measure.noise import tied_with_best
 from common.output.plotting import bar_plot, pareto_plot, pyplot, readable_log_axis, save, subtitled
-from common.output.tables import num, rate
-from common.traffic.load_profile import clock
+from common.output.tables import num, print_table, rate
+from common.runtime import hardware
+from common.traffic.load_profile import clock, heaviest_rows
 
 
 def printer(spec: SearchSpec, then=None, start: dict | None = None):
@@ -314,3 +315,133 @@ def validation_plot(path: Path, cap: dict, sub: str = "") -> Path:
         + ("every window met the SLO" if v["pass"] else f"{len(v['missed'])} window(s) missed (red)")
     )
     return save(subtitled(fig, sub), path)
+
+
+# --------------------------------------------------------------------------- one search's takeaways and tables
+def search_title(cap: dict) -> str:
+    return (
+        f"Capacity search (one row per probe, in the order run; {len(cap.get('probes', []))} probes in "
+        f"{cap.get('search_s', 0) / 60:.1f} min)"
+    )
+
+
+def search_lines(cap: dict, percentile: float, traffic: str) -> list[str]:
+    """The takeaway lines under one search's table, rendered from its figures (common.capacity.session.summarized):
+    the verdict, what the rate means, the day's fleet, validation, reach, the prefix cache and the cross-check.
+    `traffic` names what was replayed ("this shape (...)")."""
+    found = cap.get("request_rate") and not cap.get("failed")
+    if cap.get("failed") and cap.get("probes"):
+        lines = [
+            f"Takeaway: the search stopped early ({cap['failed']}); {len(cap['probes'])} probe(s) finished and are "
+            f"kept: {cap['verdict']}."
+        ]
+    else:
+        lines = [f"Takeaway: {cap.get('verdict', 'the search did not run')}."]
+    if found and cap.get("binding_window"):
+        lines.append(
+            f"Judged where this stretch is hardest: a probe replays its heaviest window by estimated work "
+            f"({(cap['profile']['cost_model']['decode_cost']):g} x output + prompt tokens), warmed up by the "
+            "trace before it. The capacity is this stretch's, for this traffic's mix; --validate replays the "
+            "whole stretch at that speed to check every window."
+        )
+        lines += fleet_lines(cap.get("fleet_at_recorded_rate"))
+    elif found:
+        lines.append(
+            f"A server like this one takes up to {cap['request_rate']:.3g} requests per second of {traffic} "
+            f"before p{percentile:g} latency breaks the SLO; size the fleet from this rate, not from the offline "
+            "batch throughput (run_distributed_benchmark.py --target-rate plans the replicas)."
+        )
+    if cap.get("validation"):
+        lines.append(f"Validation replay: {cap['validation']['verdict']}.")
+    if reach := out_of_reach(cap):
+        lines.append(reach)
+    if cap.get("prefix_cache_hit_rate"):  # (none to find without shared prompt blocks: said only when some hit)
+        lines.append(
+            f"The engine's prefix cache found {cap['prefix_cache_hit_rate'] * 100:.0f}% of the prompt tokens "
+            "it looked up over the search (requests sharing a trace's hash ids share prompt blocks)."
+        )
+    return lines + bench_lines(cap.get("vllm_bench_at_capacity"), percentile)
+
+
+def fleet_lines(f: dict | None) -> list[str]:
+    """metrics.capacity.fleet_at_recorded_rate as a sentence: the stretch as recorded, served by such replicas."""
+    if not f:
+        return []
+    return [
+        f"At the recorded rate this stretch needs {f['static_replicas']} such replica(s) at its peak: "
+        f"{f['static_gpu_hours_per_day']:.1f} {hardware.unit()}-hours a day static, "
+        f"{f['autoscaled_gpu_hours_per_day']:.1f} autoscaled per {f['step_s']:g} s step, if every day repeated this "
+        "stretch (not measured); for more traffic: run_distributed_benchmark.py --from-results DIR --growth G."
+    ]
+
+
+def bench_lines(vb: dict | None, pct: float) -> list[str]:
+    """The `vllm bench serve` cross-check at the capacity found, as sentences."""
+    if not vb:
+        return []
+    if "ours_vs_vllm_bench" not in vb:
+        return [f"vllm bench serve at capacity failed: {vb.get('error', '')[-200:]}"]
+    r = vb["ours_vs_vllm_bench"]
+    tw = vb.get("trace_window")
+    what = (
+        f"on the window that decided ({clock(tw['start_s'])}-{clock(tw['end_s'])} of the trace, with its warm-up) "
+        f"at {vb['trace_speedup']:.3g}x"
+        if tw
+        else f"at {vb['request_rate']:.3g} req/s"
+    )
+    lines = [
+        f"vllm bench serve {what} ({vb['num_prompts']} requests): ours / theirs "
+        f"p{pct:g} TTFT {num(r['p99_ttft_ms'], 3)}, p{pct:g} TPOT {num(r['p99_tpot_ms'], 3)}, "
+        f"output throughput {num(r['output_throughput'], 3)}."
+    ]
+    if "vllm_bench_meets_slo" in vb:
+        seen = ", ".join(f"p99 {t.upper()} {v:.0f} ms" for t, v in vb["vllm_bench_p99_ms"].items())
+        lines.append(
+            f"By its own p99s ({seen}) vllm bench serve "
+            + (
+                "agrees: the SLO holds at this rate."
+                if vb["vllm_bench_meets_slo"]
+                else "does NOT see the SLO met at this rate: read the capacity as an upper bound."
+            )
+        )
+        if tw:
+            lines[-1] += " (Its p99 is over every request it sent, the warm-up's too; ours over the window's.)"
+    return lines
+
+
+def trace_tables(cap: dict) -> None:
+    """A trace's heaviest windows at the speed found, and the validation replay window by window."""
+    if cap.get("profile") and cap.get("trace_speedup"):
+        print_table(
+            heaviest_rows(cap["profile"], cap["trace_speedup"]),
+            f"Windows ranked by work ({cap['profile']['cost_model']['decode_cost']:g} x output + prompt tokens "
+            "per second, assumed); engine load: that work as a share of the saturation probe's.",
+            title=f"The stretch's heaviest windows, at the {cap['trace_speedup']:.3g}x found",
+        )
+    v = cap.get("validation")
+    if v and v.get("windows"):
+        q = f"p{cap['percentile']:g}"
+        print_table(
+            [
+                {
+                    "window (trace time)": f"{clock(w['start_s'])}-{clock(w['end_s'])}",
+                    "requests": w["requests"],
+                    f"{q} TTFT ms": num(w.get(f"{q}_ttft_ms"), 0),
+                    f"{q} TPOT ms": num(w.get(f"{q}_tpot_ms"), 1),
+                    "SLO": "too few to judge" if w.get("thin") else "met" if w["pass"] else "MISSED",
+                }
+                for w in v["windows"]
+            ],
+            f"Validation: {v['verdict']}.",
+            title=f"Validation replay at {v['speed']:.3g}x, window by window",
+        )
+
+
+def search_plots(path: Path, cap: dict, sub: str) -> list[str]:
+    """One search's plots beside its result file: probes, the trace's load over time, the validation replay."""
+    out = [capacity_plot(path.with_name(path.stem + "_capacity.png"), cap, sub)] if cap.get("probes") else []
+    if cap.get("profile"):
+        out.append(load_timeline_plot(path.with_name(path.stem + "_load.png"), cap, sub))
+    if (cap.get("validation") or {}).get("windows"):
+        out.append(validation_plot(path.with_name(path.stem + "_validation.png"), cap, sub))
+    return [str(p) for p in out]

@@ -29,7 +29,7 @@ from common.output.tables import rate as rate_text
 from common.runtime import engine as eng
 from common.runtime.isolation import checkpoint, run_isolated
 from common.traffic.load_profile import clock
-from common.traffic.loadgen import AsyncLLMBackend, Backend, run_async, run_closed_loop, run_open_loop
+from common.traffic.loadgen import AsyncLLMBackend, Backend, run_async, run_closed_loop, run_open_loop, warm_up
 from common.traffic.prom import prefix_hit_rate, read_counters
 from common.traffic.workloads import ProbeLoad, TraceWorkload, WorkloadSource, random_prompts, workload_source
 
@@ -276,24 +276,22 @@ async def capacity_on_backend(
     source: WorkloadSource,
     on_probe=None,
     max_num_seqs: int | None = None,
+    saturation_cap: int = 256,
+    reference: bool = True,
     **extra,
 ) -> dict:
     """Warm-up, unloaded reference, the saturation probe, then the search, on one running front end (a
     common.traffic.loadgen backend). `search`: spec_from_args()'s dict; `workload`: input_len, vocab_size, seed (the
-    warm-up's shape); `source`: the requests (common.traffic.workloads); `extra`: SearchSpec fields."""
+    warm-up's shape); `source`: the requests (common.traffic.workloads); `saturation_cap`: the most clients the
+    saturation probe runs; `reference=False` when the caller warmed the engine up and measured it alone itself (then
+    `workload` needs only its seed); `extra`: SearchSpec fields."""
     w = workload
-    warm = await run_closed_loop(
-        backend, random_prompts(4, w["input_len"], 8, w["vocab_size"], seed=w["seed"] + 7), concurrency=4
-    )
-    if not any(r.ok for r in warm):
-        raise RuntimeError(f"every warm-up request failed, e.g. {warm[0].error}")
-    ttft, tpot = unloaded_reference(await run_closed_loop(backend, source.requests(4, w["seed"] + 11), concurrency=1))
+    if reference:
+        await warm_up(backend, random_prompts(4, w["input_len"], 8, w["vocab_size"], seed=w["seed"] + 7))
+        ref = await run_closed_loop(backend, source.requests(4, w["seed"] + 11), concurrency=1)
     before = await read_counters(backend)
-    sat = (
-        None
-        if search.get("start_rate")
-        else await saturation_async(backend, source, saturation_concurrency(max_num_seqs), w["seed"] + 13)
-    )
+    concurrency = saturation_concurrency(max_num_seqs, cap=saturation_cap)
+    sat = None if search.get("start_rate") else await saturation_async(backend, source, concurrency, w["seed"] + 13)
     spec = started(search, sat, **extra)
     res = await search_async(
         spec,
@@ -303,7 +301,9 @@ async def capacity_on_backend(
         seed=w["seed"] + 5000,
         on_probe=printer(spec, on_probe, start_note(spec, sat)),
     )
-    res["unloaded"] = {"ttft_ms": ttft * 1000, "tpot_ms": tpot * 1000}
+    if reference:
+        ttft, tpot = unloaded_reference(ref)
+        res["unloaded"] = {"ttft_ms": ttft * 1000, "tpot_ms": tpot * 1000}
     res["start"] = start_note(spec, sat)
     # the engine's prefix cache over the saturation probe and the search (a trace's shared blocks show here)
     after = await read_counters(backend) if before is not None else None

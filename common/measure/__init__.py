@@ -2,6 +2,8 @@
 
 metrics     - every figure: request aggregates (TTFT/TPOT/ITL/E2E), fairness, the unloaded reference,
               speedup / efficiency / per-GPU / $ per 1M tokens, capacity per GPU
+levels      - load levels (clients, rates, a trace's speed-ups) on a front end: one level measured, its figures,
+              the rows, takeaways and plots that render them
 scaling     - layouts (TP/PP/DP), one layout's offline / batch-1 / latency measurement, its summary
 mixed       - the long/short mix, its reference runs and what the mix did to each class
 calibration - ours against `vllm bench throughput` / `vllm bench serve`

@@ -255,6 +255,14 @@ async def run_closed_loop(
     return records
 
 
+async def warm_up(backend: Backend, specs: list[RequestSpec]) -> None:
+    """Uncounted requests before measuring (compiles, allocates, fills caches), all at once; RuntimeError when every
+    one failed (the engine or the server cannot serve: nothing after it would measure anything)."""
+    warm = await run_closed_loop(backend, specs, concurrency=len(specs))
+    if warm and not any(r.ok for r in warm):
+        raise RuntimeError(f"every warm-up request failed, e.g. {warm[0].error}")
+
+
 async def run_open_loop(
     backend: Backend, specs: list[RequestSpec], time_limit_s: float = 600.0, progress=None, stop=None
 ) -> list[RequestRecord]:
