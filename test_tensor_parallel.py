@@ -26,7 +26,7 @@ from pathlib import Path
 from common import cli
 from common.config import RunConfig, add_options, from_args, option
 from common.measure.metrics import StageTimer
-from common.output.results import RunFile, any_failed, record_failure, run_path, save_run, then, timestamp
+from common.output.results import RunFile, Status, any_failed, record_failure, run_path, save_run, then, timestamp
 from common.output.tables import fmt_bytes, fmt_mib, print_table
 from common.runtime import engine as eng
 from common.runtime import hardware
@@ -177,7 +177,7 @@ def main(cfg: Config) -> dict:
 def skipped(path: Path, base_cfg: dict, why: str) -> dict:
     """A size that cannot run here: its file says why, and so does its row."""
     row = {"TP": base_cfg["tp"], "status": "skipped", "reason": why}
-    save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics={"tp": base_cfg["tp"]}, status="skipped",
+    save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics={"tp": base_cfg["tp"]}, status=Status.SKIPPED,
              failure={"kind": "skipped", "message": why}, rows=[row])  # fmt: skip
     return row
 
@@ -212,7 +212,7 @@ def tp_metrics(res: dict, tp: int, agree: float | None) -> dict:
     labels, per_rank = rank_memory(res, tp)
     bal = balance(per_rank)
     balanced = bal <= BALANCE_LIMIT if bal is not None else len(per_rank) < 2  # a rank at 0 memory: not balanced
-    status = "pass" if all(res["checks"].values()) and balanced else "fail"
+    status = Status.OK if all(res["checks"].values()) and balanced else Status.FAILED
     if not balanced:
         print(
             f"TP={tp}: ranks' memory differs by {'-' if bal is None else f'{bal * 100:.1f}%'} "
@@ -270,9 +270,9 @@ def tp_row(m: dict, res: dict, label: str, dummy: bool) -> dict:
 
 def takeaway(rows: list[dict], measured: list[dict]) -> tuple[str, bool]:
     """(the takeaway sentence, whether every size that ran passed)."""
-    ran = [r for r in rows if r["status"] in ("pass", "fail", "failed")]
-    passed = [r for r in rows if r["status"] == "pass"]
-    skipped = [r for r in rows if r["status"] == "skipped"]
+    ran = [r for r in rows if r["status"] in (Status.OK, Status.FAILED)]
+    passed = [r for r in rows if r["status"] == Status.OK]
+    skipped = [r for r in rows if r["status"] == Status.SKIPPED]
     if ran and len(passed) == len(ran):
         text = (
             f"Takeaway: TP {', '.join(str(r['TP']) for r in passed)} loaded, answered and kept the ranks' "
@@ -288,7 +288,7 @@ def takeaway(rows: list[dict], measured: list[dict]) -> tuple[str, bool]:
                 text += f" and fits {kn / k1:.1f}x the KV-cache tokens"
     elif ran:
         text = (
-            f"Takeaway: TP {', '.join(str(r['TP']) for r in ran if r['status'] != 'pass')} did not pass; see the "
+            f"Takeaway: TP {', '.join(str(r['TP']) for r in ran if r['status'] != Status.OK)} did not pass; see the "
             "reasons and hints above"
         )
     else:

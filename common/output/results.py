@@ -3,6 +3,7 @@
 File name: {experiment}_{model}_tp{n}_{YYYYmmdd-HHMMSS}.json, with
   schema_version, experiment, created, status, config, environment, metrics, raw
   (+ failure when something stopped or broke, + steps: what ran after the measurement and how it ended)
+Schema 2 has one status vocabulary (Status); schema 1, still read (`upgraded`), also said pass / fail.
 The report (common.report: python -m common.report DIR, or run_distributed_benchmark.py --from-results DIR) reads
 only these files.
 
@@ -28,12 +29,39 @@ import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Callable, TypeVar
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READS = (1, 2)  # the versions load_results reads (as the current one: upgraded)
 REQUIRED_KEYS = ("schema_version", "experiment", "config", "environment", "metrics", "raw")
 ROOT = Path(__file__).resolve().parents[2]
+
+
+class Status(StrEnum):
+    """A result file's status, one word each: "measured" (on disk, its summary not written yet), "ok", "failed" (the
+    measurement, or the script's own check, as test_tensor_parallel.py's), "skipped" (not run here: why is its
+    failure). A file of schema 1 said "pass" / "fail" for ok / failed: `read` maps them."""
+
+    MEASURED = "measured"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    @classmethod
+    def read(cls, word: str) -> Status:
+        return cls({"pass": "ok", "fail": "failed"}.get(word, word))
+
+
+def upgraded(doc: dict) -> dict:
+    """A result document of any version in READS as the current version has it (in memory; the file stays as it is).
+    1 -> 2: the status words, the file's and its metrics' own (test_tensor_parallel.py kept one there)."""
+    if doc["schema_version"] == 1:
+        doc = {**doc, "schema_version": 2, "status": Status.read(doc["status"]).value}
+        if isinstance(doc["metrics"], dict) and isinstance(doc["metrics"].get("status"), str):
+            doc["metrics"] = {**doc["metrics"], "status": Status.read(doc["metrics"]["status"]).value}
+    return doc
 
 
 def _run(cmd: list[str], timeout: float = 20) -> str | None:
@@ -255,7 +283,7 @@ def save_run(
     config: dict,
     metrics: dict,
     raw: dict | None = None,
-    status: str = "ok",
+    status: str = Status.OK,
     rows: list[dict] | None = None,
     failure: dict | None = None,
     steps: dict | None = None,
@@ -308,7 +336,7 @@ class RunFile:
     metrics: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
     rows: list[dict] | None = None
-    status: str = "measured"
+    status: str = Status.MEASURED
     failure: dict | None = None
     steps: dict[str, str] = field(default_factory=dict)
     created: str | None = None
@@ -344,7 +372,7 @@ class RunFile:
     @property
     def failed(self) -> bool:
         """Whether anything went wrong: the measurement, or a step after it (the exit code is then 1)."""
-        return self.status in ("failed", "fail") or (self.failure or {}).get("kind") not in (None, "skipped")
+        return self.status == Status.FAILED or (self.failure or {}).get("kind") not in (None, "skipped")
 
 
 T = TypeVar("T")
@@ -448,9 +476,10 @@ def load_results(directory: str | Path) -> tuple[list[dict], list[tuple[Path, st
         if not isinstance(doc, dict) or any(k not in doc for k in REQUIRED_KEYS):
             skipped.append((p, "not a result file of this lab (schema keys missing)"))
             continue
-        if doc["schema_version"] != SCHEMA_VERSION:
-            skipped.append((p, f"schema_version {doc['schema_version']} != {SCHEMA_VERSION}"))
+        if doc["schema_version"] not in READS:
+            skipped.append((p, f"schema_version {doc['schema_version']}: this lab reads {', '.join(map(str, READS))}"))
             continue
+        doc = upgraded(doc)
         doc["_path"] = str(p)
         docs.append(doc)
     return docs, skipped

@@ -9,14 +9,14 @@ from pathlib import Path
 
 from common import cli
 from common.measure.noise import above_linear
-from common.output.results import load_results, run_stamp
+from common.output.results import Status, load_results, run_stamp
 
 
 def _latest(docs, experiment, by=None):
     """Newest ok document per configuration key (and per d[by], when given) for one experiment."""
     best = {}
     for d in sorted(docs, key=lambda d: d["created"]):
-        if d["experiment"] == experiment and d["status"] in ("ok", "pass"):
+        if d["experiment"] == experiment and d["status"] == Status.OK:
             best[
                 json.dumps(
                     [d["metrics"].get("layout") or d["metrics"].get("gpus") or d["metrics"].get("tp"), d.get(by)]
@@ -107,7 +107,7 @@ def pick_workload(docs: list[dict], wanted: str | None) -> tuple[str | None, dic
     else the one with the newest result. Several matches, or none, is a UsageError that lists them."""
     groups: dict[str, list[dict]] = {}
     for d in docs:
-        if d["experiment"] in ("suite", "scaling") and d["status"] in ("ok", "pass"):
+        if d["experiment"] in ("suite", "scaling") and d["status"] == Status.OK:
             groups.setdefault(workload_label(d), []).append(d)
     if not groups:
         return None, groups

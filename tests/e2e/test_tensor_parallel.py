@@ -23,7 +23,7 @@ def default_run(tmp_path_factory, tiny_model):
 
 def _passed_with_ranks(d: dict, tp: int) -> None:
     m = d["metrics"]
-    assert d["status"] == "pass"
+    assert d["status"] == "ok"
     assert m["check_output_throughput"] > 0 and m["engine_start_s"] > 0
     assert all(m["inference_checks"].values())
     assert len(d["raw"]["ranks"]) == tp
@@ -102,7 +102,7 @@ def test_failed_config_is_a_row_and_the_sweep_goes_on(tmp_path, tiny_model):
     assert docs[1]["status"] == "failed"
     assert docs[1]["failure"]["kind"] == "oom"
     assert "KV cache" in docs[1]["failure"]["message"]
-    assert docs[2]["status"] == "pass"
+    assert docs[2]["status"] == "ok"
     assert "TP 1 did not pass" in proc.stdout
 
 
@@ -138,7 +138,7 @@ def test_ray_backend_tp2_leaves_no_ray_process(tmp_path, tiny_model):
     d = _docs(tmp_path)[2]
     assert d["config"]["engine"]["distributed_executor_backend"] == "ray"
     if proc.returncode == 0:
-        assert d["status"] == "pass" and d["metrics"]["inference_checks"]
+        assert d["status"] == "ok" and d["metrics"]["inference_checks"]
         return
     assert proc.returncode == 1 and d["status"] == "failed", proc.stdout[-3000:]
     pytest.skip(f"vLLM's build here cannot run TP=2 under Ray: {d['failure']['message']}")

@@ -2,6 +2,7 @@
 
 import json
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -63,6 +64,37 @@ def test_load_results_skips_corrupt_and_foreign_files(tmp_path):
     docs, skipped = results.load_results(tmp_path)
     assert [d["_path"] for d in docs] == [str(good)]
     assert sorted(p.name for p, _ in skipped) == ["broken.json", "other.json"]
+
+
+def test_schema_1_files_read_as_schema_2_and_an_unknown_version_is_named(tmp_path):
+    """Schema 2 writes one status vocabulary; a schema 1 file's "pass" / "fail" (test_tensor_parallel.py's, in the
+    file and in its metrics) read as ok / failed, the file left as it is; a version this lab cannot read is skipped
+    with its number."""
+    new = results.save_run(results.run_path(tmp_path, "e", "m", 1), experiment="e", config={}, metrics={})
+    assert json.loads(new.read_text())["schema_version"] == 2 and json.loads(new.read_text())["status"] == "ok"
+    v1 = {"schema_version": 1, "experiment": "tensor_parallel", "config": {}, "environment": {}, "raw": {}}
+    (tmp_path / "old_pass.json").write_text(json.dumps({**v1, "status": "pass", "metrics": {"status": "pass"}}))
+    (tmp_path / "old_fail.json").write_text(json.dumps({**v1, "status": "fail", "metrics": {"status": "fail"}}))
+    (tmp_path / "future.json").write_text(json.dumps({**v1, "schema_version": 9, "status": "ok", "metrics": {}}))
+    docs, skipped = results.load_results(tmp_path)
+    by = {Path(d["_path"]).name: d for d in docs}
+    assert (by["old_pass.json"]["status"], by["old_pass.json"]["metrics"]["status"]) == ("ok", "ok")
+    assert (by["old_fail.json"]["status"], by["old_fail.json"]["metrics"]["status"]) == ("failed", "failed")
+    assert all(d["schema_version"] == 2 for d in docs)
+    assert json.loads((tmp_path / "old_pass.json").read_text())["status"] == "pass"  # the file itself untouched
+    assert [(p.name, why) for p, why in skipped] == [("future.json", "schema_version 9: this lab reads 1, 2")]
+
+
+def test_every_committed_sample_file_is_read():
+    """The sample results under docs/ were written by schema 1: every one of them still loads."""
+    folders = {p.parent for p in (results.ROOT / "docs" / "sample_results").rglob("*.json")}
+    n = 0
+    for folder in folders:
+        docs, skipped = results.load_results(folder)
+        assert not [(p, why) for p, why in skipped if "schema_version" in why], folder
+        assert all(d["status"] in set(results.Status) for d in docs), folder
+        n += len(docs)
+    assert n > 50
 
 
 # ---------------------------------------------------------------- a step after the measurement (then)
