@@ -59,7 +59,7 @@ from common.output.results import (
 )
 from common.output.tables import num, pct, print_table
 from common.runtime import hardware
-from common.runtime.isolation import run_isolated, until_interrupted
+from common.runtime.isolation import Failure, run_isolated, until_interrupted
 from common.runtime.models import layout_problem
 from common.traffic.workloads import workload_config
 
@@ -209,7 +209,7 @@ def allreduce_bench(cfg: Config, plan: list[Layout], info) -> dict:
             label=f"allreduce {n}",
         )
         if r["status"] != "ok":
-            print(f"  all-reduce benchmark failed: {r['failure']['message'][:200]}")
+            print(f"  all-reduce benchmark failed: {r['failure'].message[:200]}")
             continue
         out[n] = r
         if r["backend"] != "nccl":
@@ -226,7 +226,7 @@ def skipped(path: Path, lay: Layout, base: dict) -> dict:
         config={**base, "layout": lay.to_json()},
         metrics={"layout": lay.name, "gpus": lay.n},
         status="skipped",
-        failure={"kind": "skipped", "message": lay.skip},
+        failure=Failure("skipped", lay.skip),
         rows=[row],
     )
     return row

@@ -53,7 +53,7 @@ from common.report import DEFAULT_SLO, ReportSettings, write_report
 from common.runtime import engine as eng
 from common.runtime import hardware
 from common.runtime.gpu_memory import MemoryTracker
-from common.runtime.isolation import run_isolated, until_interrupted
+from common.runtime.isolation import Failure, run_isolated, until_interrupted
 from common.runtime.models import layout_problem
 from common.traffic.stepdrive import run_steps
 from common.traffic.workloads import random_prompts, workload_config
@@ -193,7 +193,7 @@ def main(cfg: Config) -> dict:
                 config=child,
                 metrics={"gpus": n, "layout": name},
                 status="skipped",
-                failure={"kind": "skipped", "message": why},
+                failure=Failure("skipped", why),
             )
         else:
             run = run_config(lay, child, path, cfg.timeout_s)

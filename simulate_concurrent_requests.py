@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from common import cli
@@ -53,7 +53,7 @@ from common.output.results import RunFile, any_failed, environment, figure_subti
 from common.output.tables import print_table
 from common.runtime import engine as eng
 from common.runtime.engine import SCHEDULER_LIMITS
-from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
+from common.runtime.isolation import Failure, checkpoint, run_isolated, until_interrupted
 from common.runtime.server import API_KEY_ENV
 from common.traffic.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, warm_up
 from common.traffic.stepdrive import generate_offline
@@ -156,7 +156,7 @@ def main(cfg: Config) -> dict:
     except KeyboardInterrupt:  # before the measurement started: the file still says what happened
         res, failure, comparison = (
             {"levels": []},
-            {"kind": "interrupted", "message": "interrupted by the user (Ctrl-C)", "hint": "nothing was measured yet"},
+            Failure.interrupted("nothing was measured yet"),
             None,
         )
     keep(run, res, failure, comparison=comparison)
@@ -165,13 +165,19 @@ def main(cfg: Config) -> dict:
     # 3. Everything after the measurement is a step: a Ctrl-C or an error in one is recorded in the file, never loses it
     plots = follow_up(cfg, run, res, failure, batch, comparison, engine_kwargs["model"])
     print(f"results: {run.path}" + (f"  plots: {', '.join(plots)}" if plots else ""))
-    if res.get("interrupted") or (run.failure or {}).get("kind") == "interrupted":
+    if res.get("interrupted") or (run.failure is not None and run.failure.kind == "interrupted"):
         raise KeyboardInterrupt
     return {"metrics": run.metrics, "path": str(run.path), "exit_code": 1 if any_failed([run]) else 0}
 
 
 def follow_up(
-    cfg: Config, run: RunFile, res: dict, failure: dict | None, batch: dict | None, comparison: dict | None, served: str
+    cfg: Config,
+    run: RunFile,
+    res: dict,
+    failure: Failure | None,
+    batch: dict | None,
+    comparison: dict | None,
+    served: str,
 ) -> list[str]:
     """The steps after the measurement, each recorded in the run's file as it ends (results.then): the summary, the
     vllm bench serve cross-check, the tables, the plots. The plots made."""
@@ -204,7 +210,7 @@ def follow_up(
 
 
 def keep(
-    run: RunFile, res: dict, failure: dict | None, batch: dict | None = None, comparison: dict | None = None
+    run: RunFile, res: dict, failure: Failure | None, batch: dict | None = None, comparison: dict | None = None
 ) -> None:
     """What the levels or the search measured, on disk as it is (no summary yet): per-request samples in raw, the
     figures each level or probe already has in metrics."""
@@ -235,7 +241,7 @@ def keep(
 
 
 def record(
-    cfg: Config, run: RunFile, res: dict, failure: dict | None, batch: dict | None, comparison: dict | None
+    cfg: Config, run: RunFile, res: dict, failure: Failure | None, batch: dict | None, comparison: dict | None
 ) -> tuple[list, dict, list]:
     """The run's summary into its file: its figures first, then the rows and takeaway lines that render them."""
     keep(run, res, failure, batch, comparison)
@@ -266,16 +272,15 @@ def record(
     return rows, metrics, lines
 
 
-def load_run(cfg: Config, child: dict, on_search=None) -> tuple[dict, dict | None, dict | None]:
+def load_run(cfg: Config, child: dict, on_search=None) -> tuple[dict, Failure | None, dict | None]:
     """(what the levels or the search measured, the failure if the run stopped early, vllm bench per level).
     `on_search(out)`: behind --base-url, called when a search has finished and before its validation replay."""
     if not cfg.base_url:
         res = run_isolated("simulate_concurrent_requests:measure", child, timeout_s=cfg.timeout_s, label="load levels")
         if res["status"] == "ok":
             return res, None, None
-        f = res["failure"]
-        print(f"load run FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}")
-        return res.get("partial") or {"levels": []}, f, None
+        print(res["failure"].line("load run"))
+        return res.get("partial") or {"levels": []}, res["failure"], None
     comparison, after = None, None
     if cfg.compare_vllm_bench:  # vLLM's own client on the same server and level, right after ours
         comparison = {}
@@ -283,18 +288,11 @@ def load_run(cfg: Config, child: dict, on_search=None) -> tuple[dict, dict | Non
     res = measure(child, after_level=after, after_search=on_search)
     failure = None
     if res.get("interrupted"):
-        failure = {
-            "kind": "interrupted",
-            "message": "interrupted by the user (Ctrl-C)",
-            "hint": "what finished is kept",
-        }
+        failure = Failure.interrupted("what finished is kept")
     elif res.get("error"):
-        failure = {
-            "kind": "other",
-            "message": res["error"],
-            "hint": f"is the server at {cfg.base_url} still up? its log says why it stopped",
-        }
-        print(f"load run FAILED: {res['error']}\n  hint: {failure['hint']}")
+        hint = f"is the server at {cfg.base_url} still up? its log says why it stopped"
+        failure = Failure("other", res["error"], hint)
+        print(failure.line("load run"))
     return res, failure, comparison
 
 
@@ -313,15 +311,15 @@ def batch_run(cfg: Config, child: dict, res: dict, run: RunFile) -> dict | None:
     )
     if b["status"] == "ok":
         return b
-    f = b["failure"]
-    print(f"batch run FAILED ({f['kind']}): {f['message'][:300]}")
+    f: Failure = b["failure"]
+    print(f.line("batch run"))
     run.step_ended(
         "the offline batch",
-        "interrupted" if f["kind"] == "interrupted" else f"failed: {f['kind']}",
-        {**f, "step": "the offline batch"},
+        "interrupted" if f.kind == "interrupted" else f"failed: {f.kind}",
+        replace(f, step="the offline batch"),
     )
     run.save()
-    if f["kind"] == "interrupted":
+    if f.kind == "interrupted":
         res["interrupted"] = True
     return None
 

@@ -31,7 +31,7 @@ from common.output.tables import fmt_bytes, fmt_mib, print_table
 from common.runtime import engine as eng
 from common.runtime import hardware
 from common.runtime.gpu_memory import MemoryTracker, balance
-from common.runtime.isolation import run_isolated, until_interrupted
+from common.runtime.isolation import Failure, run_isolated, until_interrupted
 from common.runtime.models import layout_problem
 from common.traffic.workloads import CHECK_PROMPTS
 
@@ -178,7 +178,7 @@ def skipped(path: Path, base_cfg: dict, why: str) -> dict:
     """A size that cannot run here: its file says why, and so does its row."""
     row = {"TP": base_cfg["tp"], "status": "skipped", "reason": why}
     save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics={"tp": base_cfg["tp"]}, status=Status.SKIPPED,
-             failure={"kind": "skipped", "message": why}, rows=[row])  # fmt: skip
+             failure=Failure("skipped", why), rows=[row])  # fmt: skip
     return row
 
 

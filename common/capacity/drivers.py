@@ -27,7 +27,7 @@ from common.measure.metrics import StageTimer, derive_capacity, unloaded_referen
 from common.measure.scaling import Layout
 from common.output.tables import rate as rate_text
 from common.runtime import engine as eng
-from common.runtime.isolation import checkpoint, run_isolated
+from common.runtime.isolation import Failure, checkpoint, run_isolated
 from common.traffic.load_profile import clock
 from common.traffic.loadgen import AsyncLLMBackend, Backend, run_async, run_closed_loop, run_open_loop, warm_up
 from common.traffic.prom import prefix_hit_rate, read_counters
@@ -437,19 +437,16 @@ def run_capacity(layout: Layout, base: dict, timeout_s: float) -> dict:
     if res["status"] == "ok":
         res.pop("status")
         return res
-    f = res["failure"]
+    f: Failure = res["failure"]
     out = {
         **(res.get("partial") or {}),
         "engine": engine,
         "request_rate": None,
-        "failed": f"{f['kind']}: {f['message'][:300]}",
-        "verdict": f"search failed ({f['kind']}): {f['message'][:200]}",
+        "failed": f"{f.kind}: {f.message[:300]}",
+        "verdict": f"search failed ({f.kind}): {f.message[:200]}",
     }
-    print(
-        f"  {layout.name} capacity search FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}",
-        flush=True,
-    )
-    if f["kind"] == "interrupted":
+    print("  " + f.line(f"{layout.name} capacity search"), flush=True)
+    if f.kind == "interrupted":
         out["interrupted"] = True
     return out
 
@@ -470,13 +467,8 @@ def layout_capacity(run, layout: Layout, base: dict, timeout_s: float, price: fl
         raise KeyboardInterrupt
     if m["capacity"].get("failed"):
         run.status = "failed"  # a second measurement of the layout: its failure is the layout's
+        hint = "the layout's offline figures before it are kept; the search's log is above"
+        step = "the capacity search"
         run.step_ended(
-            "the capacity search",
-            f"failed: {m['capacity']['failed']}",
-            {
-                "kind": "other",
-                "step": "the capacity search",
-                "message": m["capacity"]["failed"],
-                "hint": "the layout's offline figures before it are kept; the search's log is above",
-            },
+            step, f"failed: {m['capacity']['failed']}", Failure("other", m["capacity"]["failed"], hint, step=step)
         )

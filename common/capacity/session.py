@@ -11,7 +11,7 @@ from common.capacity.drivers import capacity_on_backend, validate_on_backend, va
 from common.capacity.search import probes_at_bracket
 from common.measure.calibration import bench_at_capacity
 from common.measure.metrics import StageTimer
-from common.runtime.isolation import checkpoint
+from common.runtime.isolation import Failure, checkpoint
 from common.traffic.load_profile import SCALE_STEP_S, fleet_plan
 from common.traffic.workloads import TraceWorkload, workload_source
 
@@ -79,18 +79,18 @@ def summarized(cap: dict, gpus: int) -> dict:
     return cap
 
 
-def search_failure(child: dict, res: dict) -> dict | None:
+def search_failure(child: dict, res: dict) -> Failure | None:
     """A capacity search that did not finish, as the run's failure (None for levels, or a search that finished)."""
     cap = res.get("capacity")
     if not child["capacity"] or (cap and not cap.get("failed")):
         return None
-    return {
-        "kind": "other",
-        "message": (cap or {}).get("failed") or res.get("error") or "no result",
-        "hint": f"is the server at {child['base_url']} still up? its log says why it stopped"
+    return Failure(
+        "other",
+        (cap or {}).get("failed") or res.get("error") or "no result",
+        f"is the server at {child['base_url']} still up? its log says why it stopped"
         if child["base_url"]
         else "the engine's log above says why it stopped",
-    }
+    )
 
 
 def cross_check(cfg, cap: dict, served: str) -> None:

@@ -48,7 +48,7 @@ def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str
                 label=f"ours {i + 1}",
             )
             if r["status"] != "ok":
-                raise RuntimeError(f"our run {i + 1} failed: {r['failure']['message'][:200]}")
+                raise RuntimeError(f"our run {i + 1} failed: {r['failure'].message[:200]}")
             x = r["offline_runs"][0]
             ours.append(x["output_tokens"] / x["wall_s"])
             order.append({"who": "ours", "output_throughput": ours[-1], "hw": x.get("hw")})

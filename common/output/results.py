@@ -33,6 +33,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from common.runtime.isolation import Failure
+
 SCHEMA_VERSION = 2
 READS = (1, 2)  # the versions load_results reads (as the current one: upgraded)
 REQUIRED_KEYS = ("schema_version", "experiment", "config", "environment", "metrics", "raw")
@@ -240,14 +242,19 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def _plain(o):
+    """A value json cannot write: a typed one by its own to_json (a Failure, a Probe), anything else as text."""
+    return o.to_json() if hasattr(o, "to_json") else str(o)
+
+
 def to_json(doc: dict) -> str:
     """The result document as JSON: indented for reading, except `raw`, where each per-request sample is one
     compact line (indented one number per line, an in-process GPU run's samples made an 8 MB file)."""
-    compact = functools.partial(json.dumps, separators=(",", ":"), default=str)
+    compact = functools.partial(json.dumps, separators=(",", ":"), default=_plain)
 
     def value(key, v):
         if key != "raw" or not isinstance(v, dict) or not v:
-            return json.dumps(v, indent=2, default=str).replace("\n", "\n  ")
+            return json.dumps(v, indent=2, default=_plain).replace("\n", "\n  ")
         rows = []
         for k, x in v.items():
             body = (
@@ -285,7 +292,7 @@ def save_run(
     raw: dict | None = None,
     status: str = Status.OK,
     rows: list[dict] | None = None,
-    failure: dict | None = None,
+    failure: Failure | None = None,
     steps: dict | None = None,
     created: str | None = None,
     env: dict | None = None,
@@ -303,7 +310,7 @@ def save_run(
         "raw": raw or {},
     }
     if failure:
-        doc["failure"] = failure
+        doc["failure"] = failure.to_json()
     if steps:
         doc["steps"] = steps
     atomic_write(path, to_json(doc))
@@ -337,7 +344,7 @@ class RunFile:
     raw: dict = field(default_factory=dict)
     rows: list[dict] | None = None
     status: str = Status.MEASURED
-    failure: dict | None = None
+    failure: Failure | None = None
     steps: dict[str, str] = field(default_factory=dict)
     created: str | None = None
     env: dict | None = None
@@ -362,7 +369,7 @@ class RunFile:
             env=self.env,
         )
 
-    def step_ended(self, step: str, how: str, failure: dict | None = None) -> None:
+    def step_ended(self, step: str, how: str, failure: Failure | None = None) -> None:
         """Record how a step after the measurement ended; a step's failure is the run's failure unless an earlier
         one is already recorded (the first thing that went wrong is what the file says)."""
         self.steps[step] = how
@@ -372,7 +379,7 @@ class RunFile:
     @property
     def failed(self) -> bool:
         """Whether anything went wrong: the measurement, or a step after it (the exit code is then 1)."""
-        return self.status == Status.FAILED or (self.failure or {}).get("kind") not in (None, "skipped")
+        return self.status == Status.FAILED or (self.failure is not None and self.failure.kind != "skipped")
 
 
 T = TypeVar("T")
@@ -416,16 +423,7 @@ def then(step: str, fn: Callable[[], T], *files: RunFile) -> T | None:
     except KeyboardInterrupt:
         with _sigint_held():
             for f in files:
-                f.step_ended(
-                    step,
-                    "interrupted",
-                    {
-                        "kind": "interrupted",
-                        "step": step,
-                        "message": f"interrupted by the user (Ctrl-C) during {step}",
-                        "hint": "the measurement before it is kept",
-                    },
-                )
+                f.step_ended(step, "interrupted", Failure.interrupted("the measurement before it is kept", step))
                 f.save()
         raise
     except Exception as e:
@@ -439,17 +437,10 @@ def then(step: str, fn: Callable[[], T], *files: RunFile) -> T | None:
         )
         with _sigint_held():
             for f in files:
-                f.step_ended(
-                    step,
-                    f"failed: {why}",
-                    {
-                        "kind": "other",
-                        "step": step,
-                        "message": f"{step} failed: {why}",
-                        "hint": "the measurement before it is kept; the traceback is on "
-                        "stderr (a bug in the lab: please report it)",
-                    },
+                hint = (
+                    "the measurement before it is kept; the traceback is on stderr (a bug in the lab: please report it)"
                 )
+                f.step_ended(step, f"failed: {why}", Failure("other", f"{step} failed: {why}", hint, step=step))
                 f.save()
         return None
     for f in files:
@@ -491,19 +482,19 @@ def record_failure(
     """A configuration whose process failed: print why and the hint, save a failed-status run (with the
     child's log tail and what it had checkpointed before it stopped, raw.partial), and on Ctrl-C stop the sweep -
     what finished is already on disk. Returns the row."""
-    f = res["failure"]
-    print(f"{label} FAILED ({f['kind']}): {f['message'][:300]}\n  hint: {f['hint']}", flush=True)
-    row = {**(row or {}), "status": "failed", "reason": f"{f['kind']}: {f['message'][:100]}"}
+    f: Failure = res["failure"]
+    print(f.line(label), flush=True)
+    row = {**(row or {}), "status": Status.FAILED, "reason": f"{f.kind}: {f.message[:100]}"}
     save_run(
         path,
         experiment=experiment,
         config=config,
         metrics=metrics,
-        status="failed",
+        status=Status.FAILED,
         failure=f,
         raw={"log_tail": res.get("log_tail", ""), **({"partial": res["partial"]} if res.get("partial") else {})},
         rows=[row],
     )
-    if f["kind"] == "interrupted":
+    if f.kind == "interrupted":
         raise KeyboardInterrupt
     return row

@@ -2,7 +2,7 @@
 
 engine     - building LLM / AsyncLLM and asking each rank about itself
 worker_ext - the lab's methods inside vLLM's workers (worker_extension_cls), called by name
-isolation  - one configuration in its own process, with a time limit; failures classified
+isolation  - one configuration in its own process, with a time limit; failures classified and typed (Failure)
 server     - starting and stopping `vllm serve`; what a running server serves; the API key
 gpu_memory - per-GPU (NVML) or per-process (RSS) memory tracking; waiting for a GPU to be released
 hardware   - GPU/CPU detection and the environment every engine process needs

@@ -25,6 +25,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -64,6 +65,37 @@ HINTS = {
     "timeout": "the configuration exceeded --timeout; raise it or shrink the workload",
     "other": "see the log above",
 }
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a configuration, a measurement or a step after it gave no result (or not all of it), typed; to_json is the
+    result file's `failure`, from_json reads one back. kind: oom | nccl | timeout | interrupted | other | skipped;
+    `step`: the step after the measurement it happened in; `exit_code`: the child process's."""
+
+    kind: str
+    message: str
+    hint: str = ""
+    exit_code: int | None = None
+    step: str | None = None
+
+    def to_json(self) -> dict:
+        d: dict = {"kind": self.kind, "message": self.message}
+        d.update({k: v for k, v in (("step", self.step), ("exit_code", self.exit_code)) if v is not None})
+        return {**d, **({"hint": self.hint} if self.hint else {})}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Failure:
+        return cls(d["kind"], d.get("message", ""), d.get("hint", ""), d.get("exit_code"), d.get("step"))
+
+    @classmethod
+    def interrupted(cls, hint: str = HINTS["interrupted"], step: str | None = None, exit_code: int | None = None):
+        during = f" during {step}" if step else ""
+        return cls("interrupted", f"interrupted by the user (Ctrl-C){during}", hint, exit_code, step)
+
+    def line(self, label: str) -> str:
+        """What the terminal says of it: `label FAILED (kind): message`, and the hint under it."""
+        return f"{label} FAILED ({self.kind}): {self.message[:300]}" + (f"\n  hint: {self.hint}" if self.hint else "")
 
 
 _ERROR_LINE = re.compile(r"(?:^|\] )((?:[A-Za-z_][\w.]*)?(?:Error|Exception)): (.+)$", re.MULTILINE)
@@ -181,8 +213,7 @@ def run_isolated(
 ) -> dict:
     """Run MODULE:FUNC(cfg) in a child process. Returns its dict, or a failure record:
 
-    {"status": "failed", "failure": {"kind": oom|nccl|timeout|other, "message", "exit_code", "hint"},
-     "log_tail": "..."}
+    {"status": "failed", "failure": Failure(kind oom|nccl|timeout|other, ...), "log_tail": "..."}
     The returned dict always has "process_wall_s" (the child's whole life, start-up included).
     """
     baseline = gpu_memory.used_mib_per_gpu()
@@ -231,7 +262,7 @@ def run_isolated(
         "process_wall_s": wall,
         "log_tail": log_tail[-3000:],
         "partial": partial,
-        "failure": {"kind": kind, "message": message[:2000], "exit_code": proc.returncode, "hint": HINTS[kind]},
+        "failure": Failure(kind, message[:2000], HINTS[kind], proc.returncode),
     }
 
 
@@ -282,15 +313,7 @@ def _cause(result: dict | None, exit_code: int | None, log_tail: str) -> tuple[s
 
 def interrupted_result(exit_code: int | None = None) -> dict:
     """A configuration stopped by Ctrl-C, as run_isolated reports it."""
-    return {
-        "status": "failed",
-        "failure": {
-            "kind": "interrupted",
-            "message": "interrupted by the user (Ctrl-C)",
-            "exit_code": exit_code,
-            "hint": "what finished before is kept",
-        },
-    }
+    return {"status": "failed", "failure": Failure.interrupted(exit_code=exit_code)}
 
 
 def until_interrupted(run, *args, announce: str | None = None, **kwargs) -> dict:

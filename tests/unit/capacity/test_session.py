@@ -33,6 +33,6 @@ def test_a_failed_search_has_no_fleet_and_its_lines_say_it_stopped():
     assert lines[0].startswith("Takeaway: the search stopped early (the server went away);")
     assert not any("such replica(s)" in line for line in lines)
     assert (
-        session.search_failure({"capacity": {"slo": cap["slo"]}, "base_url": None}, {"capacity": cap})["message"]
+        session.search_failure({"capacity": {"slo": cap["slo"]}, "base_url": None}, {"capacity": cap}).message
         == cap["failed"]
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from common.output import results
+from common.runtime.isolation import Failure
 
 
 def test_save_run_writes_schema_and_csv_atomically(tmp_path):
@@ -35,11 +36,13 @@ def test_result_json_keeps_each_raw_sample_on_one_line(tmp_path):
         config={"engine": {"tp": 1}},
         metrics={"m": [1, 2]},
         raw={"requests": reqs, "empty": [], "note": "x"},
-        failure={"kind": "oom"},
+        failure=Failure("oom", "CUDA out of memory", exit_code=1),
     )
     text = p.read_text()
     doc = json.loads(text)
-    assert doc["raw"] == {"requests": reqs, "empty": [], "note": "x"} and doc["failure"] == {"kind": "oom"}
+    assert doc["raw"] == {"requests": reqs, "empty": [], "note": "x"}
+    assert doc["failure"] == {"kind": "oom", "message": "CUDA out of memory", "exit_code": 1}
+    assert Failure.from_json(doc["failure"]) == Failure("oom", "CUDA out of memory", exit_code=1)
     assert list(doc) == [
         "schema_version",
         "experiment",

@@ -18,29 +18,29 @@ def test_isolated_success_runs_in_another_process():
 def test_isolated_failures_are_classified(target, kind):
     res = isolation.run_isolated(f"tests.unit.runtime.iso_targets:{target}", {}, timeout_s=60, echo=False)
     assert res["status"] == "failed"
-    assert res["failure"]["kind"] == kind
-    assert res["failure"]["exit_code"] == 1
-    assert res["failure"]["hint"]
+    assert res["failure"].kind == kind
+    assert res["failure"].exit_code == 1
+    assert res["failure"].hint
 
 
 def test_isolated_timeout_kills_the_child():
     t0 = time.perf_counter()
     res = isolation.run_isolated("tests.unit.runtime.iso_targets:sleep_forever", {}, timeout_s=3, echo=False)
-    assert res["failure"]["kind"] == "timeout"
+    assert res["failure"].kind == "timeout"
     assert time.perf_counter() - t0 < 30
 
 
 def test_what_a_killed_child_prints_while_dying_goes_to_the_log_tail_not_the_terminal(capfd):
     res = isolation.run_isolated("tests.unit.runtime.iso_targets:noisy_when_killed", {}, timeout_s=3, echo=True)
     err = capfd.readouterr().err
-    assert res["failure"]["kind"] == "timeout" and "ready" in err
+    assert res["failure"].kind == "timeout" and "ready" in err
     assert "Traceback" not in err and "RuntimeError: cancelled" in res["log_tail"]
 
 
 def test_isolated_hard_exit_keeps_root_cause():
     res = isolation.run_isolated("tests.unit.runtime.iso_targets:hard_exit", {}, timeout_s=60, echo=False)
-    assert res["failure"]["exit_code"] == 3
-    assert "the real reason" in res["failure"]["message"]
+    assert res["failure"].exit_code == 3
+    assert "the real reason" in res["failure"].message
 
 
 def test_a_ctrl_c_while_the_progress_line_prints_is_that_configurations_interruption(monkeypatch, capsys):
@@ -54,11 +54,11 @@ def test_a_ctrl_c_while_the_progress_line_prints_is_that_configurations_interrup
 
     monkeypatch.setattr(isolation, "print", ctrl_c_in_print, raising=False)
     res = isolation.until_interrupted(lambda: ran.append(1) or {"status": "ok"}, announce="=== [2/2] TP2 ...")
-    assert res["status"] == "failed" and res["failure"]["kind"] == "interrupted" and ran == []
+    assert res["status"] == "failed" and res["failure"].kind == "interrupted" and ran == []
     monkeypatch.undo()
 
     def ctrl_c_in_run():
         raise KeyboardInterrupt
 
     res = isolation.until_interrupted(ctrl_c_in_run, announce="=== [2/2] TP2 ...")
-    assert res["failure"]["kind"] == "interrupted" and "=== [2/2] TP2 ..." in capsys.readouterr().out
+    assert res["failure"].kind == "interrupted" and "=== [2/2] TP2 ..." in capsys.readouterr().out
