@@ -27,24 +27,7 @@ def pytest_xdist_auto_num_workers(config):
     return 0 if hardware.has_gpu() else min(2, len(hardware.cpu_cores()))
 
 
-# the script files, longest first (their runs on the 2-core box, `--durations` in CI's log): the two workers start
-# them first and the many short unit and project tests fill in at the end, instead of the longest run starting last
-# (pytest.ini turns off xdist's own order, which puts the files with the most tests first)
-LONGEST_FIRST = [
-    *"test_suite test_tensor_parallel test_concurrent test_mixed test_scaling test_capacity".split(),
-    *"test_trace_windows test_interrupt test_after_measurement test_api_key".split(),
-]
-
-
-def _rank(item) -> int:
-    stem = Path(item.fspath).stem
-    if Path(item.fspath).parent.name != "e2e":
-        return len(LONGEST_FIRST) + 1
-    return LONGEST_FIRST.index(stem) if stem in LONGEST_FIRST else len(LONGEST_FIRST)
-
-
 def pytest_collection_modifyitems(config, items):
-    items.sort(key=_rank)  # (stable: each file's tests keep their order)
     n = hardware.gpu_count()
     for item in items:
         if "gpu" in item.keywords and n < 1:
