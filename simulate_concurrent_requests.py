@@ -44,6 +44,7 @@ from common.measure.levels import (
     level_plots,
     level_row,
     one_level,
+    per_level,
 )
 from common.measure.metrics import (
     StageTimer,
@@ -228,7 +229,7 @@ def keep(
         {"capacity": cap}
         if run.config["capacity"]
         else {
-            "levels": {f"{lv['kind']}={lv['value']:g}": lv["metrics"] for lv in res.get("levels", [])},
+            "levels": per_level(res.get("levels", [])),
             "unloaded": res.get("unloaded"),
         }
     )

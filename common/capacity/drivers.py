@@ -307,7 +307,7 @@ async def capacity_on_backend(
     res["start"] = start_note(spec, sat)
     # the engine's prefix cache over the saturation probe and the search (a trace's shared blocks show here)
     after = await read_counters(backend) if before is not None else None
-    res["prefix_cache_hit_rate"] = prefix_hit_rate(before, after) if before is not None and after is not None else None
+    res["prefix_cache_hit_rate"] = prefix_hit_rate(before, after)
     return res
 
 

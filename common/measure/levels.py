@@ -33,8 +33,7 @@ async def one_level(backend, specs: list, kind: str, value: float, cfg: dict, un
         else:  # in-process: the engine's own counters give the prefix cache's hits over the level
             before = await read_counters(backend)
             recs = await _send(backend, specs, kind, value, cfg["level_time_limit_s"], bar)
-            after = await read_counters(backend)
-            hit = prefix_hit_rate(before, after) if before is not None and after is not None else None
+            hit = prefix_hit_rate(before, await read_counters(backend))
             server = {"prefix_cache_hit_rate": hit} if hit is not None else None
     cpu1 = proc.cpu_times()
     m = request_metrics(recs, cfg["goodput"] or None)
@@ -75,14 +74,24 @@ async def all_at_once(backend, specs: list, time_limit_s: float) -> dict:
 
 
 # --------------------------------------------------------------------------- figures
+def level_name(lv: dict) -> str:
+    """A level as tables, plots and metrics.levels name it: "concurrency=4", "rate=2.5", "speed=1"."""
+    return f"{lv['kind']}={lv['value']:g}"
+
+
+def per_level(levels: list[dict]) -> dict:
+    """metrics.levels: each level's figures under its name."""
+    return {level_name(lv): lv["metrics"] for lv in levels}
+
+
 def level_metrics(res: dict, batch: dict | None) -> dict:
     """The run's metrics from what its levels measured: per level, the unloaded reference, the peak
     (peak_output_throughput, peak_level) and, with the batch half, concurrent_vs_batch."""
-    per_level = {f"{lv['kind']}={lv['value']:g}": lv["metrics"] for lv in res.get("levels", [])}
-    metrics: dict = {"levels": per_level, "unloaded": res.get("unloaded")}
-    if any(m["completed"] for m in per_level.values()):
-        best = max(per_level, key=lambda k: per_level[k]["output_throughput"])
-        metrics["peak_output_throughput"], metrics["peak_level"] = per_level[best]["output_throughput"], best
+    levels = per_level(res.get("levels", []))
+    metrics: dict = {"levels": levels, "unloaded": res.get("unloaded")}
+    if any(m["completed"] for m in levels.values()):
+        best = max(levels, key=lambda k: levels[k]["output_throughput"])
+        metrics["peak_output_throughput"], metrics["peak_level"] = levels[best]["output_throughput"], best
     conc = res.get("concurrent_all_at_once")
     if conc and batch:
         metrics["concurrent_vs_batch"] = {
@@ -101,7 +110,7 @@ def level_row(lv: dict, goodput: bool) -> dict:
     m = lv["metrics"]
     pair = lambda n: "-" if m.get(f"median_{n}_ms") is None else f"{m[f'median_{n}_ms']:.1f} / {m[f'p99_{n}_ms']:.1f}"  # noqa: E731
     row = {
-        "level": f"{lv['kind']}={lv['value']:g}",
+        "level": level_name(lv),
         "ok/total": f"{m['completed']}/{lv['num_prompts']}",
         "req/s": num(m["request_throughput"], 2),
         "out tok/s": num(m["output_throughput"], 1),
@@ -256,7 +265,7 @@ def level_plots(stem: Path, lvs: list[dict], sub: str) -> list[str]:
         str(
             cdf_plot(
                 Path(f"{stem}_e2e_cdf.png"),
-                {f"{lv['kind']}={lv['value']:g}": [r["e2el_ms"] for r in lv["requests"]] for lv in lvs},
+                {level_name(lv): [r["e2el_ms"] for r in lv["requests"]] for lv in lvs},
                 f"End-to-end latency CDF per level: {sub}",
                 "E2E latency (ms)",
                 logx=True,

@@ -110,8 +110,11 @@ class Watcher:
         }
 
 
-def prefix_hit_rate(before: dict, after: dict) -> float | None:
-    """Share of the prompt tokens looked up in the prefix cache between two scrapes that were found there."""
+def prefix_hit_rate(before: dict | None, after: dict | None) -> float | None:
+    """Share of the prompt tokens looked up in the prefix cache between two scrapes that were found there (None when
+    either scrape is missing, or nothing was looked up)."""
+    if before is None or after is None:
+        return None
     q = after.get("vllm:prefix_cache_queries", 0.0) - before.get("vllm:prefix_cache_queries", 0.0)
     h = after.get("vllm:prefix_cache_hits", 0.0) - before.get("vllm:prefix_cache_hits", 0.0)
     return h / q if q > 0 else None
