@@ -59,8 +59,9 @@ if [[ $SYSTEM == 1 ]]; then
     "$PY" -m venv --system-site-packages "$VENV"
     # the creating Python may itself be a venv, or find packages through $PYTHONPATH: hand both on
     purelib=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    "$PY" -c 'import os, site; print("\n".join([p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-                                             + site.getsitepackages()))' > "$purelib/_lab_system_python.pth"
+    # (every site folder on its path: one that is itself a venv made this way sees its packages through a .pth)
+    "$PY" -c 'import os, sys; print("\n".join(dict.fromkeys([p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        + [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))])))' > "$purelib/_lab_system_python.pth"
   fi
   missing=$("$VENV/bin/python" - "$DEV" <<'PYEOF'
 import importlib.util, sys

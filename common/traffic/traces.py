@@ -64,7 +64,7 @@ class Trace:
     def busiest_minute_rate(self) -> float:
         """Requests per second in its busiest minute (a 60 s window sliding over the arrivals)."""
         ends = np.searchsorted(self.t, self.t + 60.0, side="left")
-        return float((ends - np.arange(len(self.t))).max()) / 60.0 if len(self.t) else 0.0
+        return float(np.max(ends - np.arange(len(self.t)))) / 60.0 if len(self.t) else 0.0
 
     def stretch(self, start_s: float = 0.0, duration_s: float | None = None) -> "Trace":
         """The requests that arrived in [start_s, start_s + duration_s) of the trace, offsets from the first of them."""
