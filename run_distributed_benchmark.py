@@ -35,9 +35,17 @@ from common.capacity.drivers import layout_capacity
 from common.capacity.flags import add_cli_args, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.measure.cost import gpu_hour_price
-from common.measure.metrics import StageTimer, request_metrics
-from common.measure.mixed import analyse, workload
-from common.measure.scaling import Layout, measure_engine, plan_layouts, run_layout, summarize_layout
+from common.measure.metrics import StageTimer
+from common.measure.mixed import mixed_on_llm
+from common.measure.scaling import (
+    Layout,
+    measure_engine,
+    plan_layouts,
+    run_layout,
+    serving_sweep,
+    summarize_layout,
+    whole_engine_figures,
+)
 from common.output.results import (
     RunFile,
     any_failed,
@@ -55,8 +63,7 @@ from common.runtime import hardware
 from common.runtime.gpu_memory import MemoryTracker
 from common.runtime.isolation import Failure, run_isolated, until_interrupted
 from common.runtime.models import layout_problem
-from common.traffic.stepdrive import run_steps
-from common.traffic.workloads import random_prompts, workload_config
+from common.traffic.workloads import workload_config
 
 EXPERIMENT = "suite"
 
@@ -121,37 +128,6 @@ def suite_child(cfg: dict) -> dict:
             eng.shutdown(llm)
     core["stage_seconds"] = timer.seconds
     return {**core, "sweep": sweep, "mixed": mixed_m, "memory": mem.summary(), "memory_after_load": after_load}
-
-
-def serving_sweep(llm, cfg: dict) -> list[dict]:
-    out = []
-    for i, c in enumerate(cfg["sweep"]):
-        specs = random_prompts(
-            max(cfg["sweep_prompts"], 2 * c),
-            cfg["input_len"],
-            cfg["output_len"],
-            cfg["vocab_size"],
-            seed=cfg["seed"] + 200 + i,
-        )
-        recs = run_steps(llm, specs, concurrency=c, time_limit_s=cfg["timeout_s"])
-        out.append({"concurrency": c, "metrics": request_metrics(recs, cfg["slo"])})
-    return out
-
-
-def mixed_on_llm(llm, cfg: dict) -> dict:
-    """The mixed long/short workload at the engine's default scheduler budget (common.measure.mixed)."""
-    mcfg = {**cfg, "num_requests": cfg["mixed_requests"], "request_rate": cfg["mixed_rate"]}
-    short_alone, long_ref, mixed = workload(mcfg, cfg["vocab_size"])
-    long_alone = run_steps(llm, long_ref, concurrency=1) if long_ref else []
-    alone = run_steps(llm, short_alone, time_limit_s=cfg["timeout_s"])
-    mix = run_steps(llm, mixed, time_limit_s=cfg["timeout_s"])
-    return analyse(
-        {
-            "alone": [r.to_raw() for r in alone],
-            "mixed": [r.to_raw() for r in mix],
-            "long_alone": [r.to_raw() for r in long_alone],
-        }
-    )
 
 
 # --------------------------------------------------------------------------- the suite
@@ -262,7 +238,7 @@ def run_config(lay: Layout, child: dict, path: Path, timeout_s: float) -> RunFil
     run.save()  # what the engine measured, before anything reads it
 
     def summary() -> None:
-        run.metrics = suite_metrics(lay, res) if tp else summarize_layout(lay, res)
+        run.metrics = whole_engine_figures(lay, res) if tp else summarize_layout(lay, res)
         run.status = "ok" if run.metrics["offline_failed"] == 0 else "failed"
         run.raw.pop("suite_child", None)  # summarized: its figures are in metrics now
         st = (res.get("replicas") or [res])[0]["stage_seconds"]
@@ -274,44 +250,6 @@ def run_config(lay: Layout, child: dict, path: Path, timeout_s: float) -> RunFil
 
     then("the summary", summary, run)
     return run
-
-
-def suite_metrics(lay: Layout, res: dict) -> dict:
-    """A TP layout's figures from its suite child's result."""
-    n, m = lay.n, summarize_layout(lay, res)
-    nvml = res["memory"]["backend"] == "nvml"
-    per_gpu = [
-        d
-        for d in res["memory"]["devices"]
-        if (d["label"] in {f"GPU{i}" for i in range(n)} if nvml else d["label"].startswith(("Worker", "EngineCore")))
-    ]
-    m.update(
-        {
-            "memory_backend": res["memory"]["backend"],
-            "memory_peak_mib": {d["label"]: d["peak_used_mib"] for d in per_gpu},
-            "stage_seconds": res["stage_seconds"],
-            "process_wall_s": res["process_wall_s"],
-            "mixed": res["mixed"],
-            "sweep": [
-                {
-                    "concurrency": s["concurrency"],
-                    **{
-                        k: s["metrics"][k]
-                        for k in (
-                            "output_throughput",
-                            "median_ttft_ms",
-                            "p99_ttft_ms",
-                            "median_tpot_ms",
-                            "p99_tpot_ms",
-                            "request_goodput",
-                        )
-                    },
-                }
-                for s in res["sweep"]
-            ],
-        }
-    )
-    return m
 
 
 # --------------------------------------------------------------------------- command line

@@ -4,8 +4,9 @@ metrics     - every figure: request aggregates (TTFT/TPOT/ITL/E2E), fairness, th
               speedup / efficiency / per-GPU / $ per 1M tokens, capacity per GPU
 levels      - load levels (clients, rates, a trace's speed-ups) on a front end: one level measured, its figures,
               the rows, takeaways and plots that render them
-scaling     - layouts (TP/PP/DP), one layout's offline / batch-1 / latency measurement, its summary
-mixed       - the long/short mix, its reference runs and what the mix did to each class
+scaling     - layouts (TP/PP/DP), one layout's offline / batch-1 / latency measurement, its summary; the serving
+              sweep and the figures of one engine that measured every stage (the suite's)
+mixed       - the long/short mix, its reference runs and what the mix did to each class, run on an LLM
 calibration - ours against `vllm bench throughput` / `vllm bench serve`
 hwmon       - what the GPU and the engine core did during a timed run
 allreduce   - the all-reduce micro-benchmark and the TP step model it feeds

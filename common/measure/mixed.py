@@ -8,6 +8,7 @@ import numpy as np
 
 from common.measure.metrics import jain_index, request_metrics
 from common.traffic.loadgen import RequestRecord
+from common.traffic.stepdrive import run_steps
 from common.traffic.workloads import arrival_times, class_mix, fresh_copies, with_arrivals
 
 
@@ -120,3 +121,20 @@ def analyse(res: dict) -> dict:
     m["jain_slowdown"] = jain_index(slow["short"] + slow["long"])
     m["failed"] = sum(1 for r in mixed + alone if not r.ok)
     return m
+
+
+def mixed_on_llm(llm, cfg: dict) -> dict:
+    """The mixed long/short workload on an LLM at its engine's own scheduler budget: the long prompts alone, the short
+    ones alone, then the mix, each stepped by run_steps; what the mix did to each class (analyse)."""
+    mcfg = {**cfg, "num_requests": cfg["mixed_requests"], "request_rate": cfg["mixed_rate"]}
+    short_alone, long_ref, mixed = workload(mcfg, cfg["vocab_size"])
+    long_alone = run_steps(llm, long_ref, concurrency=1) if long_ref else []
+    alone = run_steps(llm, short_alone, time_limit_s=cfg["timeout_s"])
+    mix = run_steps(llm, mixed, time_limit_s=cfg["timeout_s"])
+    return analyse(
+        {
+            "alone": [r.to_raw() for r in alone],
+            "mixed": [r.to_raw() for r in mix],
+            "long_alone": [r.to_raw() for r in long_alone],
+        }
+    )

@@ -237,3 +237,59 @@ def summarize_layout(layout: Layout, res: dict) -> dict:
         "weights_bytes_per_gpu": max((rk["weights_bytes"] for r in reps for rk in r.get("ranks", [])), default=None),
         "scheduler": reps[0].get("scheduler"),  # vllm.LLM's limits on this device (1,024 / 16,384 on an H200)
     }
+
+
+def serving_sweep(llm, cfg: dict) -> list[dict]:
+    """Latency and goodput at each of cfg["sweep"]'s concurrencies (cfg["sweep_prompts"] prompts, at least two per
+    client), one engine step at a time."""
+    out = []
+    for i, c in enumerate(cfg["sweep"]):
+        specs = random_prompts(
+            max(cfg["sweep_prompts"], 2 * c),
+            cfg["input_len"],
+            cfg["output_len"],
+            cfg["vocab_size"],
+            seed=cfg["seed"] + 200 + i,
+        )
+        recs = run_steps(llm, specs, concurrency=c, time_limit_s=cfg["timeout_s"])
+        out.append({"concurrency": c, "metrics": request_metrics(recs, cfg["slo"])})
+    return out
+
+
+def whole_engine_figures(lay: Layout, res: dict) -> dict:
+    """A TP layout's figures when one engine measured every stage (run_distributed_benchmark.py's child): the
+    layout's own, its memory per GPU (or per CPU process), stage times, the mixed workload and the serving sweep."""
+    n, m = lay.n, summarize_layout(lay, res)
+    nvml = res["memory"]["backend"] == "nvml"
+    per_gpu = [
+        d
+        for d in res["memory"]["devices"]
+        if (d["label"] in {f"GPU{i}" for i in range(n)} if nvml else d["label"].startswith(("Worker", "EngineCore")))
+    ]
+    m.update(
+        {
+            "memory_backend": res["memory"]["backend"],
+            "memory_peak_mib": {d["label"]: d["peak_used_mib"] for d in per_gpu},
+            "stage_seconds": res["stage_seconds"],
+            "process_wall_s": res["process_wall_s"],
+            "mixed": res["mixed"],
+            "sweep": [
+                {
+                    "concurrency": s["concurrency"],
+                    **{
+                        k: s["metrics"][k]
+                        for k in (
+                            "output_throughput",
+                            "median_ttft_ms",
+                            "p99_ttft_ms",
+                            "median_tpot_ms",
+                            "p99_tpot_ms",
+                            "request_goodput",
+                        )
+                    },
+                }
+                for s in res["sweep"]
+            ],
+        }
+    )
+    return m
