@@ -24,7 +24,6 @@ Exit code 0 when every request succeeded, 1 when some failed (their errors are i
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 from dataclasses import asdict, dataclass, replace
@@ -38,18 +37,18 @@ from common.config import RunConfig, TraceConfig, add_options, fill_device_defau
 from common.measure.calibration import bench_serve_level
 from common.measure.levels import (
     all_at_once,
+    batch_specs,
     calibration_table,
     level_lines,
     level_metrics,
     level_plots,
+    level_prompts,
     level_row,
+    levels,
     one_level,
     per_level,
 )
-from common.measure.metrics import (
-    StageTimer,
-    unloaded_reference,
-)
+from common.measure.metrics import StageTimer, unloaded_reference
 from common.output.results import RunFile, any_failed, environment, figure_subtitle, run_path, then, timestamp
 from common.output.tables import print_table
 from common.runtime import engine as eng
@@ -57,31 +56,13 @@ from common.runtime.engine import SCHEDULER_LIMITS
 from common.runtime.isolation import Failure, checkpoint, run_isolated, until_interrupted
 from common.runtime.server import API_KEY_ENV
 from common.traffic.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, warm_up
-from common.traffic.stepdrive import generate_offline
-from common.traffic.traces import TIMED, dataset_kind
 from common.traffic.workloads import (
-    arrival_times,
     random_prompts,
-    trace_prompts,
-    with_arrivals,
     workload_config,
-    workload_source,
     workload_text,
 )
 
 EXPERIMENT = "concurrent_requests"
-
-
-def _rates(text: str) -> list[float]:
-    try:
-        vals = [float(x) for x in text.split(",") if x]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated request rates (req/s or inf), got {text!r}"
-        ) from None
-    if not vals or any(v <= 0 for v in vals):
-        raise argparse.ArgumentTypeError(f"request rates must be > 0, got {text!r}")
-    return vals
 
 
 @dataclass
@@ -96,7 +77,7 @@ class Config(TraceConfig, RunConfig):
         [],
         "open-loop request rates in req/s (e.g. 2,8,inf); replaces --concurrency",
         flag="--request-rate",
-        type=_rates,
+        type=cli.rate_list,
     )
     burstiness: float = option(1.0, "gamma shape of arrival gaps: 1 = Poisson, <1 burstier")
     num_prompts: int | None = option(help="requests per level (default max(32, 4 x level))", type=int)
@@ -117,7 +98,10 @@ class Config(TraceConfig, RunConfig):
     )
     plots: bool = option(True, "no PNG plots", flag="--no-plots", action="store_false")
     speeds: list[float] = option(
-        [], "with a trace: replay it at these speed-ups (1 = as recorded; default 1)", flag="--speed", type=_rates
+        [],
+        "with a trace: replay it at these speed-ups (1 = as recorded; default 1)",
+        flag="--speed",
+        type=cli.rate_list,
     )
     validate: bool = option(
         False,
@@ -304,7 +288,7 @@ def batch_run(cfg: Config, child: dict, res: dict, run: RunFile) -> dict | None:
     same = {k: v for k, v in (res.get("scheduler") or {}).items() if k in SCHEDULER_LIMITS and k not in child["engine"]}
     b = until_interrupted(
         run_isolated,
-        "simulate_concurrent_requests:measure_batch",
+        "common.measure.levels:offline_batch",
         {**child, "engine": {**child["engine"], **same}},
         timeout_s=cfg.timeout_s,
         label="batch",
@@ -334,22 +318,6 @@ def make_plots(cfg: Config, res: dict, run: RunFile) -> list[str]:
 
 
 # --------------------------------------------------------------------------- the measurement (child or base-url)
-def levels(cfg: dict) -> list[tuple[str, float]]:
-    if cfg["dataset_path"] and dataset_kind(cfg["dataset_path"], cfg["dataset_name"]) in TIMED:
-        return [("speed", x) for x in cfg["speeds"] or [1.0]]
-    if cfg["request_rates"]:
-        return [("rate", r) for r in cfg["request_rates"]]
-    return [("concurrency", c) for c in cfg["concurrency"]]
-
-
-def level_prompts(cfg: dict, kind: str, value: float, seed: int):
-    if kind == "speed":  # the stretch once, at that speed-up
-        return trace_prompts(workload_source(cfg).trace, cfg["vocab_size"], seed, value, cfg.get("max_model_len"))[0]
-    n = cfg["num_prompts"] or (max(32, 4 * int(value)) if kind == "concurrency" else 64)
-    specs = workload_source(cfg).requests(n, seed)  # ShareGPT's real prompts, or the random shape
-    return with_arrivals(specs, arrival_times(n, value, cfg["burstiness"], seed=seed)) if kind == "rate" else specs
-
-
 def measure(cfg: dict, after_level=None, after_search=None) -> dict:
     """Warm-up, unloaded reference, every level, and the all-at-once run. Runs in the isolated child
     (in-process engine) or directly in this process (--base-url). `after_level(i, level)`, if given, runs
@@ -423,34 +391,6 @@ def _backend(cfg: dict, timer: StageTimer, out: dict):
         flush=True,
     )
     return backend
-
-
-def batch_specs(cfg: dict):
-    return random_prompts(
-        cfg["batch_prompts"], cfg["input_len"], cfg["output_len"], cfg["vocab_size"], seed=cfg["seed"] + 999
-    )
-
-
-def measure_batch(cfg: dict) -> dict:
-    """Child: the same prompts as one LLM.generate batch (offline engine, one call)."""
-    timer = StageTimer()
-    with timer("engine_start"):
-        llm = eng.build_llm(cfg["engine"])
-    scheduler = eng.scheduler_limits(llm)
-    try:
-        with timer("warmup"):  # prompts of its own: the timed ones must not be in the prefix cache
-            generate_offline(llm, random_prompts(4, cfg["input_len"], 8, cfg["vocab_size"], seed=cfg["seed"] + 998))
-        b = generate_offline(llm, batch_specs(cfg), use_tqdm=True, temperature=0.0)  # greedy, as the requests
-    finally:
-        eng.shutdown(llm)
-    return {
-        "wall_s": b["wall_s"],
-        "completed": b["completed"],
-        "output_tokens": b["output_tokens"],
-        "output_throughput": b["output_tokens"] / b["wall_s"],
-        "stage_seconds": timer.seconds,
-        "scheduler": scheduler,
-    }
 
 
 # --------------------------------------------------------------------------- command line

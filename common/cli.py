@@ -52,6 +52,19 @@ def int_list(text: str) -> list[int]:
     return sorted(dict.fromkeys(vals))
 
 
+def rate_list(text: str) -> list[float]:
+    """'2,8,inf' -> [2.0, 8.0, inf]: request rates (or speed-ups) in the order given, every one > 0."""
+    try:
+        vals = [float(x) for x in text.split(",") if x]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated request rates (req/s or inf), got {text!r}"
+        ) from None
+    if not vals or any(v <= 0 for v in vals):
+        raise argparse.ArgumentTypeError(f"request rates must be > 0, got {text!r}")
+    return vals
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, not the whole usage block
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")

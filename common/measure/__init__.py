@@ -2,8 +2,8 @@
 
 metrics     - every figure: request aggregates (TTFT/TPOT/ITL/E2E), fairness, the unloaded reference,
               speedup / efficiency / per-GPU / $ per 1M tokens, capacity per GPU
-levels      - load levels (clients, rates, a trace's speed-ups) on a front end: one level measured, its figures,
-              the rows, takeaways and plots that render them
+levels      - load levels (clients, rates, a trace's speed-ups) on a front end: which levels and their prompts, one
+              level measured, its figures, the rows, takeaways and plots that render them; the offline batch beside them
 scaling     - layouts (TP/PP/DP), one layout's offline / batch-1 / latency measurement, its summary; the serving
               sweep and the figures of one engine that measured every stage (the suite's)
 mixed       - the long/short mix, its reference runs and what the mix did to each class, run on an LLM

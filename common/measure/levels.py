@@ -10,11 +10,22 @@ from pathlib import Path
 import psutil
 from tqdm import tqdm
 
-from common.measure.metrics import fairness_metrics, request_metrics, send_lag, stream_bursts
+from common.measure.metrics import StageTimer, fairness_metrics, request_metrics, send_lag, stream_bursts
 from common.output.plotting import cdf_plot, line_plot
 from common.output.tables import num, print_table
+from common.runtime import engine as eng
 from common.traffic.loadgen import run_closed_loop, run_open_loop
 from common.traffic.prom import Watcher, prefix_hit_rate, read_counters
+from common.traffic.stepdrive import generate_offline
+from common.traffic.traces import TIMED, dataset_kind
+from common.traffic.workloads import (
+    TraceWorkload,
+    arrival_times,
+    random_prompts,
+    trace_prompts,
+    with_arrivals,
+    workload_source,
+)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -74,6 +85,27 @@ async def all_at_once(backend, specs: list, time_limit_s: float) -> dict:
 
 
 # --------------------------------------------------------------------------- figures
+def levels(cfg: dict) -> list[tuple[str, float]]:
+    """The levels a run measures: a trace's speed-ups, or request rates, or client counts."""
+    if cfg["dataset_path"] and dataset_kind(cfg["dataset_path"], cfg["dataset_name"]) in TIMED:
+        return [("speed", x) for x in cfg["speeds"] or [1.0]]
+    if cfg["request_rates"]:
+        return [("rate", r) for r in cfg["request_rates"]]
+    return [("concurrency", c) for c in cfg["concurrency"]]
+
+
+def level_prompts(cfg: dict, kind: str, value: float, seed: int):
+    """One level's requests: the trace's stretch at that speed-up, or the workload's prompts (with arrival times at
+    a rate)."""
+    if kind == "speed":  # the stretch once, at that speed-up
+        src = workload_source(cfg)
+        assert isinstance(src, TraceWorkload)  # a timed trace's levels are speeds (levels())
+        return trace_prompts(src.trace, cfg["vocab_size"], seed, value, cfg.get("max_model_len"))[0]
+    n = cfg["num_prompts"] or (max(32, 4 * int(value)) if kind == "concurrency" else 64)
+    specs = workload_source(cfg).requests(n, seed)  # ShareGPT's real prompts, or the random shape
+    return with_arrivals(specs, arrival_times(n, value, cfg["burstiness"], seed=seed)) if kind == "rate" else specs
+
+
 def level_name(lv: dict) -> str:
     """A level as tables, plots and metrics.levels name it: "concurrency=4", "rate=2.5", "speed=1"."""
     return f"{lv['kind']}={lv['value']:g}"
@@ -272,3 +304,32 @@ def level_plots(stem: Path, lvs: list[dict], sub: str) -> list[str]:
             )
         ),
     ]
+
+
+def batch_specs(cfg: dict):
+    """The prompts sent all at once, and then as one offline batch: the same in both."""
+    return random_prompts(
+        cfg["batch_prompts"], cfg["input_len"], cfg["output_len"], cfg["vocab_size"], seed=cfg["seed"] + 999
+    )
+
+
+def offline_batch(cfg: dict) -> dict:
+    """Child (its own process): the all-at-once prompts as one LLM.generate batch (offline engine, one call)."""
+    timer = StageTimer()
+    with timer("engine_start"):
+        llm = eng.build_llm(cfg["engine"])
+    scheduler = eng.scheduler_limits(llm)
+    try:
+        with timer("warmup"):  # prompts of its own: the timed ones must not be in the prefix cache
+            generate_offline(llm, random_prompts(4, cfg["input_len"], 8, cfg["vocab_size"], seed=cfg["seed"] + 998))
+        b = generate_offline(llm, batch_specs(cfg), use_tqdm=True, temperature=0.0)  # greedy, as the requests
+    finally:
+        eng.shutdown(llm)
+    return {
+        "wall_s": b["wall_s"],
+        "completed": b["completed"],
+        "output_tokens": b["output_tokens"],
+        "output_throughput": b["output_tokens"] / b["wall_s"],
+        "stage_seconds": timer.seconds,
+        "scheduler": scheduler,
+    }
