@@ -84,7 +84,7 @@ async def all_at_once(backend, specs: list, time_limit_s: float) -> dict:
     }
 
 
-# --------------------------------------------------------------------------- figures
+# --------------------------------------------------------------------------- which levels, and their requests
 def levels(cfg: dict) -> list[tuple[str, float]]:
     """The levels a run measures: a trace's speed-ups, or request rates, or client counts."""
     if cfg["dataset_path"] and dataset_kind(cfg["dataset_path"], cfg["dataset_name"]) in TIMED:
@@ -106,6 +106,7 @@ def level_prompts(cfg: dict, kind: str, value: float, seed: int):
     return with_arrivals(specs, arrival_times(n, value, cfg["burstiness"], seed=seed)) if kind == "rate" else specs
 
 
+# --------------------------------------------------------------------------- figures
 def level_name(lv: dict) -> str:
     """A level as tables, plots and metrics.levels name it: "concurrency=4", "rate=2.5", "speed=1"."""
     return f"{lv['kind']}={lv['value']:g}"
@@ -306,6 +307,7 @@ def level_plots(stem: Path, lvs: list[dict], sub: str) -> list[str]:
     ]
 
 
+# --------------------------------------------------------------------------- the offline batch (its own process)
 def batch_specs(cfg: dict):
     """The prompts sent all at once, and then as one offline batch: the same in both."""
     return random_prompts(
