@@ -48,6 +48,7 @@ from common.measure.scaling import Layout, plan_layouts, run_layout, summarize_l
 from common.output.plotting import bar_plot, line_plot
 from common.output.results import (
     RunFile,
+    Status,
     any_failed,
     environment,
     figure_subtitle,
@@ -121,7 +122,7 @@ def main(cfg: Config) -> dict:
             continue
         step = f"\n=== [{runnable.index(lay) + 1}/{len(runnable)}] {lay.name} on {lay.n} device(s) ..."
         res = until_interrupted(run_layout, lay, base, cfg.timeout_s, announce=step)
-        if res["status"] != "ok":
+        if res["status"] != Status.OK:
             rows[lay] = failed_layout(path, lay, base, res)
             continue
         # the 1-GPU baseline is measured first (GPU counts are sorted), so every layout's figures are final as soon
@@ -133,7 +134,7 @@ def main(cfg: Config) -> dict:
             rows[lay] = {
                 "layout": lay.name,
                 "GPUs": lay.n,
-                "status": "failed",
+                "status": Status.FAILED,
                 "reason": "its summary failed (see the JSON)",
             }
             continue
@@ -147,7 +148,7 @@ def main(cfg: Config) -> dict:
         "files": files,
         "plots": [],
     }
-    failed = any_failed(runs) or any(r["status"] == "failed" for r in out["rows"])
+    failed = any_failed(runs) or any(r["status"] == Status.FAILED for r in out["rows"])
     return {**out, "exit_code": 1 if failed else 0}
 
 
@@ -174,7 +175,7 @@ def print_layout(lay: Layout, m: dict, capacity: bool) -> None:
     print(
         f"  {lay.name}: {m['output_throughput']:.0f} out tok/s offline (median of {m['offline_runs']} runs, "
         f"spread {m['output_throughput_spread_pct']:.1f}%), batch-1 {m['batch1_decode_tokens_per_s'] or 0:.0f} tok/s"
-        + (f"; {m['capacity']['verdict']}" if capacity else ""),
+        + (f"; {m['capacity'].verdict}" if capacity and m.get("capacity") else ""),
         flush=True,
     )
 
@@ -208,7 +209,7 @@ def allreduce_bench(cfg: Config, plan: list[Layout], info) -> dict:
             timeout_s=600,
             label=f"allreduce {n}",
         )
-        if r["status"] != "ok":
+        if r["status"] != Status.OK:
             print(f"  all-reduce benchmark failed: {r['failure'].message[:200]}")
             continue
         out[n] = r
@@ -219,13 +220,13 @@ def allreduce_bench(cfg: Config, plan: list[Layout], info) -> dict:
 
 def skipped(path: Path, lay: Layout, base: dict) -> dict:
     """A layout that cannot run here: its file says why, and so does its row."""
-    row = {"layout": lay.name, "GPUs": lay.n, "status": "skipped", "reason": lay.skip}
+    row = {"layout": lay.name, "GPUs": lay.n, "status": Status.SKIPPED, "reason": lay.skip}
     save_run(
         path,
         experiment=EXPERIMENT,
         config={**base, "layout": lay.to_json()},
         metrics={"layout": lay.name, "gpus": lay.n},
-        status="skipped",
+        status=Status.SKIPPED,
         failure=Failure("skipped", lay.skip),
         rows=[row],
     )
@@ -240,7 +241,7 @@ def layout_figures(
     m = summarize_layout(lay, res)
     gpu_name = env["gpus"][0]["name"] if env["gpus"] else None
     m.update(comm_model(m, allreduce.get(lay.tp), info, gpu_name))
-    m["status"] = "ok" if m["offline_failed"] == 0 else "failed"
+    m["status"] = Status.OK if m["offline_failed"] == 0 else "failed"
     derive_scaling(m, baseline or (m if lay.n == 1 else None), price)
     run.save(metrics=m, status=m["status"], rows=[_row(m)])
     return m
@@ -412,8 +413,8 @@ def plot(cfg: Config, ok: list[tuple[Layout, dict]], stem: Path, sub: str) -> li
             "tokens / s",
         )
     )
-    if cfg.capacity:
-        plots += capacity_plots(stem, [m for _, m in ok], cfg.capacity, dev, sub)
+    if c := cfg.capacity:
+        plots += capacity_plots(stem, [m for _, m in ok], c["slo"], c["percentile"], dev, sub)
     return [str(p) for p in plots]
 
 

@@ -48,6 +48,7 @@ from common.measure.scaling import (
 )
 from common.output.results import (
     RunFile,
+    Status,
     any_failed,
     environment,
     load_results,
@@ -168,14 +169,14 @@ def main(cfg: Config) -> dict:
                 experiment=EXPERIMENT,
                 config=child,
                 metrics={"gpus": n, "layout": name},
-                status="skipped",
+                status=Status.SKIPPED,
                 failure=Failure("skipped", why),
             )
         else:
             run = run_config(lay, child, path, cfg.timeout_s)
             runs += [run] if run else []
             failed |= run is None
-            if run and run.status == "ok" and cfg.capacity:  # as `vllm serve` builds it: TP and DP measured alike
+            if run and run.status == Status.OK and cfg.capacity:  # as `vllm serve` builds it: TP and DP measured alike
                 then("the capacity search", partial(layout_capacity, run, lay, child, cfg.timeout_s, price), run)
     print(f"\nsuite wall time {time.perf_counter() - t_suite:.0f} s")
     out = then("the report", lambda: write_report(out_dir, ReportSettings.of(cfg)), *runs) or {"report": None}
@@ -195,7 +196,9 @@ def finished_layouts(out_dir: Path, model: str) -> set[str]:
     return {
         d["metrics"].get("layout")
         for d in docs
-        if d["experiment"] == EXPERIMENT and d["status"] == "ok" and d["config"].get("engine", {}).get("model") == model
+        if d["experiment"] == EXPERIMENT
+        and d["status"] == Status.OK
+        and d["config"].get("engine", {}).get("model") == model
     }
 
 
@@ -213,7 +216,7 @@ def run_config(lay: Layout, child: dict, path: Path, timeout_s: float) -> RunFil
         announce=f"\n=== {name}: " + ("one engine for the whole suite" if tp else f"{n} replicas, one engine each")
         + " ...",
     )  # fmt: skip
-    if res["status"] != "ok":
+    if res["status"] != Status.OK:
         record_failure(
             path,
             name,

@@ -31,8 +31,8 @@ from pathlib import Path
 
 from common import cli
 from common.capacity import display, session
-from common.capacity.drivers import samples_apart
 from common.capacity.flags import add_cli_args, parse_slo, spec_from_args
+from common.capacity.result import CapacityResult
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
 from common.measure.calibration import bench_serve_level
 from common.measure.levels import (
@@ -49,18 +49,14 @@ from common.measure.levels import (
     per_level,
 )
 from common.measure.metrics import StageTimer, unloaded_reference
-from common.output.results import RunFile, any_failed, environment, figure_subtitle, run_path, then, timestamp
+from common.output.results import RunFile, Status, any_failed, environment, figure_subtitle, run_path, then, timestamp
 from common.output.tables import print_table
 from common.runtime import engine as eng
 from common.runtime.engine import SCHEDULER_LIMITS
 from common.runtime.isolation import Failure, checkpoint, run_isolated, until_interrupted
 from common.runtime.server import API_KEY_ENV
 from common.traffic.loadgen import AsyncLLMBackend, OpenAIBackend, run_async, run_closed_loop, warm_up
-from common.traffic.workloads import (
-    random_prompts,
-    workload_config,
-    workload_text,
-)
+from common.traffic.workloads import random_prompts, workload_config, workload_text
 
 EXPERIMENT = "concurrent_requests"
 
@@ -137,124 +133,126 @@ def main(cfg: Config) -> dict:
             f"  {workload_text(child['workload'])}",
             flush=True,
         )
-        res, failure, comparison = load_run(cfg, child, lambda out: keep(run, out, None))
+        res, failure, comparison = load_run(cfg, child, lambda out: measured(run, out, None))
     except KeyboardInterrupt:  # before the measurement started: the file still says what happened
-        res, failure, comparison = (
-            {"levels": []},
-            Failure.interrupted("nothing was measured yet"),
-            None,
-        )
-    keep(run, res, failure, comparison=comparison)
-    # 2. The same prompts as one offline batch (a second measurement, in its own process)
+        res, failure, comparison = {"levels": []}, Failure.interrupted("nothing was measured yet"), None
+    measured(run, res, failure, comparison=comparison)
+    # 2. The same prompts as one offline batch (a second measurement, in its own process), on disk as it ends
     batch = None if cfg.base_url or failure or cfg.capacity else batch_run(cfg, child, res, run)
+    if batch:
+        measured(run, res, failure, batch, comparison)
     # 3. Everything after the measurement is a step: a Ctrl-C or an error in one is recorded in the file, never loses it
-    plots = follow_up(cfg, run, res, failure, batch, comparison, engine_kwargs["model"])
+    plots = after_measurement(cfg, run, res, batch, comparison, engine_kwargs["model"])
     print(f"results: {run.path}" + (f"  plots: {', '.join(plots)}" if plots else ""))
     if res.get("interrupted") or (run.failure is not None and run.failure.kind == "interrupted"):
         raise KeyboardInterrupt
     return {"metrics": run.metrics, "path": str(run.path), "exit_code": 1 if any_failed([run]) else 0}
 
 
-def follow_up(
-    cfg: Config,
-    run: RunFile,
-    res: dict,
-    failure: Failure | None,
-    batch: dict | None,
-    comparison: dict | None,
-    served: str,
+def after_measurement(
+    cfg: Config, run: RunFile, res: dict, batch: dict | None, comparison: dict | None, served: str
 ) -> list[str]:
-    """The steps after the measurement, each recorded in the run's file as it ends (results.then): the summary, the
-    vllm bench serve cross-check, the tables, the plots. The plots made."""
+    """The steps after the measurement, each recorded in the run's file as it ends (RunFile's write 2): the summary
+    (write 3), the vllm bench serve cross-check, the tables, the plots. The plots made."""
 
-    def summarize() -> tuple[list, dict, list]:
-        return record(cfg, run, res, failure, batch, comparison)
+    def summarize() -> dict:
+        metrics = summary(cfg, res, batch, comparison)
+        run.summarized(metrics, table_rows(cfg, res, metrics))
+        return metrics
 
-    def bench() -> tuple[list, dict, list]:
+    def bench() -> dict:
         try:
             session.cross_check(cfg, cap, served)
         finally:  # cut or broken, what it got (or its error) goes into the file beside the search
-            if run.metrics.get("capacity") is not None:
-                run.metrics["capacity"]["vllm_bench_at_capacity"] = cap.get("vllm_bench_at_capacity")
+            run.save()
         return summarize()
 
-    def tables() -> None:
-        print_table(rows, "\n".join(lines), title=display.search_title(cap) if cfg.capacity else "Concurrent requests")
+    def tables(metrics: dict) -> None:
+        title = display.search_title(cap) if cfg.capacity else "Concurrent requests"
+        print_table(table_rows(cfg, res, metrics), "\n".join(takeaways(cfg, run, res, metrics, batch)), title=title)
         if comparison:
             calibration_table(comparison)
         if cfg.capacity:
             display.trace_tables(cap)
 
-    summary = then("the summary", summarize, run) or ([], {}, [])
-    cap = res.get("capacity") or {}
-    if cfg.capacity and cfg.compare_vllm_bench and cap.get("request_rate") and not cap.get("failed"):
-        summary = then("the vllm bench serve cross-check", bench, run) or summary
-    rows, _, lines = summary
-    then("the tables", tables, run)
-    return (then("the plots", lambda: make_plots(cfg, res, run), run) or []) if cfg.plots and rows else []
+    metrics = then("the summary", summarize, run)
+    cap: CapacityResult | None = res.get("capacity")
+    if metrics is not None and cfg.capacity and cfg.compare_vllm_bench and cap and cap.found:
+        metrics = then("the vllm bench serve cross-check", bench, run) or metrics
+    if metrics is None:  # the summary broke: its step says why; the measurement is on disk
+        return []
+    then("the tables", lambda: tables(metrics), run)
+    plots = cfg.plots and table_rows(cfg, res, metrics)
+    return (then("the plots", lambda: make_plots(cfg, res, run), run) or []) if plots else []
 
 
-def keep(
+def measured(
     run: RunFile, res: dict, failure: Failure | None, batch: dict | None = None, comparison: dict | None = None
 ) -> None:
-    """What the levels or the search measured, on disk as it is (no summary yet): per-request samples in raw, the
-    figures each level or probe already has in metrics."""
-    cap, probe_samples, validation_samples = samples_apart(res.get("capacity"))
-    run.raw = {
+    """What the levels or the search measured, on disk as it is (RunFile's write 1; no summary yet): per-request
+    samples in raw, the figures each level or probe already has in metrics."""
+    cap: CapacityResult | None = res.get("capacity")
+    if cap:
+        cap.samples_in_raw = True  # the per-request samples go to raw, the figures to metrics
+    raw = {
         "levels": res.get("levels", []),
         "unloaded": res.get("unloaded"),
-        "capacity_probes": probe_samples,
-        "validation_requests": validation_samples,
+        "capacity_probes": cap.probe_samples() if cap else [],
+        "validation_requests": cap.validation_samples() if cap else None,
         "concurrent_all_at_once": res.get("concurrent_all_at_once"),
         "batch": batch,
         "stage_seconds": res.get("stage_seconds"),
     }
-    run.metrics = (
-        {"capacity": cap}
-        if run.config["capacity"]
-        else {
-            "levels": per_level(res.get("levels", [])),
-            "unloaded": res.get("unloaded"),
-        }
-    )
+    levels_so_far = {"levels": per_level(res.get("levels", [])), "unloaded": res.get("unloaded")}
+    metrics: dict = {"capacity": cap} if run.config["capacity"] else levels_so_far
     if comparison:
-        run.metrics["vllm_bench_comparison"] = comparison
-    measured = failure or session.search_failure(run.config, res)  # the measurement's own failure (not a later step's)
-    run.failure = run.failure or measured
-    failed = measured is not None or any(lv["metrics"]["failed"] for lv in res.get("levels", []))
-    run.save(status="failed" if failed else "ok")
+        metrics["vllm_bench_comparison"] = comparison
+    own = failure or session.search_failure(run.config, res)  # the measurement's own failure (not a later step's)
+    run.measured(metrics, raw, own, failed=any(lv["metrics"]["failed"] for lv in res.get("levels", [])))
 
 
-def record(
-    cfg: Config, run: RunFile, res: dict, failure: Failure | None, batch: dict | None, comparison: dict | None
-) -> tuple[list, dict, list]:
-    """The run's summary into its file: its figures first, then the rows and takeaway lines that render them."""
-    keep(run, res, failure, batch, comparison)
+def summary(cfg: Config, res: dict, batch: dict | None, comparison: dict | None) -> dict:
+    """The run's figures, computed from what was measured: a search's derived figures (the day's fleet), or each
+    level's, the peak and concurrent vs batch; what the engine ran with."""
     if cfg.capacity:
-        pct = cfg.capacity["percentile"]
-        cap = session.summarized(run.metrics["capacity"] or {}, int(cfg.engine.get("tensor_parallel_size") or 1))
+        cap = res.get("capacity")
+        if cap:
+            session.summarized(cap, int(cfg.engine.get("tensor_parallel_size") or 1))
+        metrics: dict = {"capacity": cap}
+    else:
+        metrics = level_metrics(res, batch)
+    metrics["scheduler"] = res.get("scheduler")  # in-process only: what the engine ran with
+    if comparison:
+        metrics["vllm_bench_comparison"] = comparison
+    return metrics
+
+
+def table_rows(cfg: Config, res: dict, metrics: dict) -> list[dict]:
+    """The table: one row per probe of a search, or per level."""
+    if cfg.capacity:
+        return display.probe_rows(metrics["capacity"], cfg.capacity["percentile"])
+    return [level_row(lv, bool(cfg.goodput)) for lv in res.get("levels", [])]
+
+
+def takeaways(cfg: Config, run: RunFile, res: dict, metrics: dict, batch: dict | None) -> list[str]:
+    """The lines under the table, rendered from the summary's figures."""
+    if cfg.capacity:
         traffic = (
             f"this trace's traffic ({Path(cfg.dataset_path).name}, its arrival pattern sped up)"
             if cfg.dataset_path
             else f"this shape ({cfg.input_len} in / {cfg.output_len} out tokens, Poisson arrivals)"
         )
-        metrics, rows, lines = {"capacity": cap}, display.probe_rows(cap, pct), display.search_lines(cap, pct, traffic)
+        lines = display.search_lines(metrics["capacity"], cfg.capacity["percentile"], traffic)
     else:
-        metrics = level_metrics(res, batch)
-        rows = [level_row(lv, bool(cfg.goodput)) for lv in res.get("levels", [])]
         conc = res.get("concurrent_all_at_once")
         lines = level_lines(metrics, conc, batch, cfg.batch_prompts, stopped=run.failure is not None)
-    metrics["scheduler"] = res.get("scheduler")  # in-process only: what the engine ran with
     workload = run.config["workload"]
     if workload.get("dropped"):
         lines.append(
             f"{workload['dropped']} request(s) of the dataset were left out: longer than max_model_len "
             f"{run.config['max_model_len']} (config.workload.dropped); raise --max-model-len to keep them."
         )
-    if comparison:
-        metrics["vllm_bench_comparison"] = comparison
-    run.save(metrics=metrics, rows=rows)
-    return rows, metrics, lines
+    return lines
 
 
 def load_run(cfg: Config, child: dict, on_search=None) -> tuple[dict, Failure | None, dict | None]:
@@ -262,10 +260,10 @@ def load_run(cfg: Config, child: dict, on_search=None) -> tuple[dict, Failure | 
     `on_search(out)`: behind --base-url, called when a search has finished and before its validation replay."""
     if not cfg.base_url:
         res = run_isolated("simulate_concurrent_requests:measure", child, timeout_s=cfg.timeout_s, label="load levels")
-        if res["status"] == "ok":
-            return res, None, None
+        if res["status"] == Status.OK:
+            return typed(res), None, None
         print(res["failure"].line("load run"))
-        return res.get("partial") or {"levels": []}, res["failure"], None
+        return typed(res.get("partial") or {"levels": []}), res["failure"], None
     comparison, after = None, None
     if cfg.compare_vllm_bench:  # vLLM's own client on the same server and level, right after ours
         comparison = {}
@@ -281,6 +279,13 @@ def load_run(cfg: Config, child: dict, on_search=None) -> tuple[dict, Failure | 
     return res, failure, comparison
 
 
+def typed(res: dict) -> dict:
+    """What the child sent back (JSON), with its capacity search typed again."""
+    if isinstance(res.get("capacity"), dict):
+        res["capacity"] = CapacityResult.from_json(res["capacity"])
+    return res
+
+
 def batch_run(cfg: Config, child: dict, res: dict, run: RunFile) -> dict | None:
     """The batch half of concurrent vs batch, with the scheduler limits the concurrent run had (vllm.LLM's own
     defaults are larger on a GPU): the comparison is then about arrivals one by one vs all at once. A batch that
@@ -294,7 +299,7 @@ def batch_run(cfg: Config, child: dict, res: dict, run: RunFile) -> dict | None:
         label="batch",
         announce=f"\n=== one LLM.generate batch of the same {cfg.batch_prompts} prompts (its own process) ...",
     )
-    if b["status"] == "ok":
+    if b["status"] == Status.OK:
         return b
     f: Failure = b["failure"]
     print(f.line("batch run"))
@@ -313,7 +318,7 @@ def make_plots(cfg: Config, res: dict, run: RunFile) -> list[str]:
     path, c = run.path, run.config
     sub = figure_subtitle(c["engine"]["model"], run.env or environment(), workload_text(c["workload"]))
     if cfg.capacity:
-        return display.search_plots(path, res.get("capacity") or {}, sub)
+        return display.search_plots(path, res["capacity"], sub) if res.get("capacity") else []
     return level_plots(path.with_suffix(""), res["levels"], sub)
 
 
@@ -338,7 +343,7 @@ async def _measure(cfg: dict, out: dict, timer: StageTimer, after_level=None, af
         if cfg["capacity"]:
             with timer("capacity_search"):
                 out["capacity"] = await session.search(backend, cfg, out)
-            if cfg["validate"] and out["capacity"].get("trace_speedup"):
+            if cfg["validate"] and out["capacity"].trace_speedup:
                 await session.validate(backend, cfg, out, timer, after_search)
             return
         n = cfg["warmup_requests"]

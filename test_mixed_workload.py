@@ -32,16 +32,17 @@ from pathlib import Path
 import numpy as np
 
 from common import cli
-from common.capacity.drivers import capacity_on_backend, split_samples
+from common.capacity.drivers import capacity_on_backend
 from common.capacity.flags import add_cli_args, spec_from_args
+from common.capacity.result import CapacityResult
 from common.capacity.search import slo_text
-from common.capacity.stats import thin_samples
 from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
 from common.measure.metrics import StageTimer
 from common.measure.mixed import analyse, mix_prompts, workload
 from common.output.plotting import class_cdf_plot, scatter_plot, timeline_plot
 from common.output.results import (
     RunFile,
+    Status,
     any_failed,
     environment,
     figure_subtitle,
@@ -153,7 +154,7 @@ async def _variant_child(cfg: dict) -> dict:
     }
 
 
-async def mix_capacity(backend, cfg: dict, alone) -> dict:
+async def mix_capacity(backend, cfg: dict, alone) -> CapacityResult:
     """The capacity search on this variant's engine: arrivals of the same class mix; short requests' p99 TTFT and
     every request's p99 TPOT judged. Without an SLO (the first variant) it is 5x the short requests' median TTFT and
     TPOT alone, and the parent hands it on to the other variants."""
@@ -181,7 +182,8 @@ async def mix_capacity(backend, cfg: dict, alone) -> dict:
         reference=False,
         term_class={"ttft": "short"},
     )
-    return {**res, "term_class": {"ttft": "short"}, "slo_source": c.get("slo_source", "--slo")}
+    res.extra.update(term_class={"ttft": "short"}, slo_source=c.get("slo_source", "--slo"))
+    return res
 
 
 # --------------------------------------------------------------------------- the experiment
@@ -213,14 +215,14 @@ def main(cfg: Config) -> dict:
         runs += [run] if run else []
         done += [entry] if entry else []
         c = run.metrics.get("capacity") if run else None  # (read from the file: a summary that broke cannot lose it)
-        if c and c.get("slo") and cfg.capacity and not cfg.capacity.get("slo"):  # the first variant fixed the SLO
-            cfg.capacity = {**cfg.capacity, "slo": c["slo"], "slo_source": c["slo_source"]}
+        if c and c.slo and cfg.capacity and not cfg.capacity.get("slo"):  # the first variant fixed the SLO
+            cfg.capacity = {**cfg.capacity, "slo": c.slo, "slo_source": c.extra["slo_source"]}
     out = then("the tables and plots", lambda: report(cfg, rows, done, files, ts, info), *runs) or {
         "rows": rows,
         "files": files,
         "plots": [],
     }
-    failed = any_failed(runs) or any(r["status"] == "failed" for r in rows)
+    failed = any_failed(runs) or any(r["status"] == Status.FAILED for r in rows)
     return {**out, "exit_code": 1 if failed else 0}
 
 
@@ -234,7 +236,7 @@ def run_variant(
         run_isolated, "test_mixed_workload:variant_child", child, timeout_s=cfg.timeout_s, label=v["name"],
         announce=announce,
     )  # fmt: skip
-    if res["status"] != "ok":
+    if res["status"] != Status.OK:
         return (
             record_failure(
                 path,
@@ -248,7 +250,7 @@ def run_variant(
             None,
             None,
         )
-    capacity = res.get("capacity")
+    capacity = CapacityResult.from_json(res["capacity"]) if res.get("capacity") else None
     run = RunFile(
         path,
         EXPERIMENT,
@@ -258,12 +260,12 @@ def run_variant(
             "alone": res["alone"],
             "mixed": res["mixed"],
             "long_alone": res["long_alone"],
-            "capacity_probes": split_samples(capacity),
+            "capacity_probes": capacity.probe_samples() if capacity else [],
             "stage_seconds": res["stage_seconds"],
         },
     )
     if capacity:
-        run.metrics["capacity"] = capacity
+        run.metrics["capacity"], capacity.samples_in_raw = capacity, True
     run.save()  # the samples on disk before anything reads them
 
     def summary() -> tuple[dict, tuple]:
@@ -274,13 +276,11 @@ def run_variant(
             "long_prefill_token_threshold": res["scheduler"]["long_prefill_token_threshold"],
         }
         if capacity:  # the search's probe lines went to stderr with the engine's log; its outcome goes with the tables
-            print(
-                f"  {len(capacity['probes'])} probes, {capacity['search_s']:.0f} s: {capacity['verdict']}", flush=True
-            )
-        run.save(metrics=m, status="ok" if not m["failed"] else "failed", rows=[_row(m)])
+            print(f"  {len(capacity.probes)} probes, {capacity.search_s or 0:.0f} s: {capacity.verdict}", flush=True)
+        run.save(metrics=m, status=Status.OK if not m["failed"] else "failed", rows=[_row(m)])
         return run.rows[0], (v, m, res)
 
-    row, entry = then("the summary", summary, run) or ({"variant": v["name"], "status": "failed"}, None)
+    row, entry = then("the summary", summary, run) or ({"variant": v["name"], "status": Status.FAILED}, None)
     return row, entry, run
 
 
@@ -298,8 +298,8 @@ def _row(m: dict) -> dict:
         "Jain slowdown": num(m["jain_slowdown"], 3),
     }
     if cap:
-        row["capacity req/s"] = "failed" if cap.get("failed") else num(cap["request_rate"], 2)
-    row.update({"failed": m["failed"], "status": "ok" if not m["failed"] else "failed"})
+        row["capacity req/s"] = "failed" if cap.failed else num(cap.request_rate, 2)
+    row.update({"failed": m["failed"], "status": Status.OK if not m["failed"] else "failed"})
     return row
 
 
@@ -316,11 +316,11 @@ def knob(m: dict) -> str:
 def takeaway(ms: list[dict], rate: float) -> list[str]:
     """The best variant's lines, which capacities rest on too few requests to rank them, and the measured best."""
     lines = best_variant(ms, rate)
-    thin = [(m, n) for m in ms if (n := thin_samples(m.get("capacity")))]
+    thin = [(m, n) for m in ms if m.get("capacity") and (n := m["capacity"].thin())]
     if thin:
         names = ", ".join(f"'{m['variant']}' ({n})" for m, n in thin)
         lines.append(
-            f"Rough ranks: the capacities of {names} rest on a probe whose p{thin[0][0]['capacity']['percentile']:g}"
+            f"Rough ranks: the capacities of {names} rest on a probe whose p{thin[0][0]['capacity'].percentile:g}"
             " was taken over that few requests, so it lies between their two largest and one or two late "
             "requests decided it; lengthen the probes (--probe-min-requests, --probe-seconds) to rank these "
             "variants."
@@ -341,9 +341,9 @@ def takeaway(ms: list[dict], rate: float) -> list[str]:
 def measured_best(ms: list[dict]) -> tuple[dict | None, str]:
     """(the variant that measured best, by what): the highest capacity under the SLO where a search found one, else
     the lowest short p99 TTFT inflation at the mix's own rate; (None, "") when neither was measured."""
-    with_cap = [m for m in ms if (m.get("capacity") or {}).get("request_rate") and not m["capacity"].get("failed")]
+    with_cap = [m for m in ms if m.get("capacity") and m["capacity"].found]
     if with_cap:
-        return max(with_cap, key=lambda m: m["capacity"]["request_rate"]), "capacity"
+        return max(with_cap, key=lambda m: m["capacity"].request_rate), "capacity"
     ranked = [m for m in ms if m.get("short_ttft_inflation_p99")]
     return (min(ranked, key=lambda m: m["short_ttft_inflation_p99"]), "inflation") if ranked else (None, "")
 
@@ -358,21 +358,21 @@ def best_variant(ms: list[dict], rate: float) -> list[str]:
         c = best["capacity"]
         head = (
             f"'{best['variant']}' serves the most of this mix under "
-            f"{slo_text(c['slo'], c['percentile'], c.get('term_class'))} ({c['slo_source']}): "
-            f"{c['request_rate']:.3g} req/s"
+            f"{slo_text(c.slo, c.percentile, c.extra.get('term_class'))} ({c.extra.get('slo_source')}): "
+            f"{c.request_rate:.3g} req/s"
         )
-        r0 = (ref or {}).get("capacity", {}).get("request_rate")
+        r0 = ref["capacity"].request_rate if ref and ref.get("capacity") else None
         if best is not ref and r0:
             head += (
-                f", {c['request_rate'] / r0:.2f}x no chunking's {r0:.3g} req/s (Sarathi-Serve reports 2.6x for a "
+                f", {c.request_rate / r0:.2f}x no chunking's {r0:.3g} req/s (Sarathi-Serve reports 2.6x for a "
                 "7B model on one A100, at its own SLO and mix)"
             )
         elif best is not ref and ref and ref.get("capacity"):
             head += ", where no chunking met the SLO at no rate tried"
         lines.append(head + ".")
-    elif searched := [m for m in ms if m.get("capacity") and not m["capacity"].get("failed")]:
+    elif searched := [m for m in ms if m.get("capacity") and not m["capacity"].failed]:
         lines.append(
-            f"No variant met the SLO ({searched[0]['capacity']['slo']} ms) at any rate tried: loosen "
+            f"No variant met the SLO ({searched[0]['capacity'].slo} ms) at any rate tried: loosen "
             "--slo or lower the long share."
         )
     if best is None:

@@ -147,7 +147,7 @@ def main(cfg: Config) -> dict:
             run_isolated, "test_tensor_parallel:tp_check", base_cfg, timeout_s=cfg.timeout_s, label=f"TP={tp}",
             announce=f"\n=== [{runnable.index(tp) + 1}/{len(runnable)}] TP={tp}: loading in its own process ...",
         )  # fmt: skip
-        if res["status"] != "ok":  # recorded; on Ctrl-C the sweep stops here, what finished is on disk
+        if res["status"] != Status.OK:  # recorded; on Ctrl-C the sweep stops here, what finished is on disk
             rows.append(
                 record_failure(
                     path, f"TP={tp}", res, experiment=EXPERIMENT, config=base_cfg, metrics={"tp": tp}, row={"TP": tp}
@@ -160,7 +160,7 @@ def main(cfg: Config) -> dict:
         dummy = str(engine_kwargs.get("load_format", "")) == "dummy"  # random weights differ per layout
         rows.append(
             then("the summary", partial(summary, run, res, tp, reference, label, dummy, measured), run)
-            or {"TP": tp, "status": "failed", "reason": "its summary failed (see the JSON)"}
+            or {"TP": tp, "status": Status.FAILED, "reason": "its summary failed (see the JSON)"}
         )
 
     # 3. The table and its takeaway
@@ -176,7 +176,7 @@ def main(cfg: Config) -> dict:
 
 def skipped(path: Path, base_cfg: dict, why: str) -> dict:
     """A size that cannot run here: its file says why, and so does its row."""
-    row = {"TP": base_cfg["tp"], "status": "skipped", "reason": why}
+    row = {"TP": base_cfg["tp"], "status": Status.SKIPPED, "reason": why}
     save_run(path, experiment=EXPERIMENT, config=base_cfg, metrics={"tp": base_cfg["tp"]}, status=Status.SKIPPED,
              failure=Failure("skipped", why), rows=[row])  # fmt: skip
     return row

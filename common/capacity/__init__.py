@@ -2,6 +2,8 @@
 
 search  - the pure core: SLO spec and its defaults, probe plan, the verdict (judge, SureFail) and the search
 probe   - one probe's verdict, typed (Probe): to_json writes metrics.capacity.probes[i], from_json reads any back
+result  - one search's result, typed (CapacityResult): its probes, settings, the trace's terms, validation, the
+          cross-check and the fleet as fields; to_json / from_json at the file; its verdict rendered from them
 stats   - what a verdict rests on: the backlog and keep-up, the saturation rate, thin percentiles
 drivers - running a search on a front end (one generator, sync and async drivers), where it starts (the saturation
           probe), the validation replay, one layout's search in its own process

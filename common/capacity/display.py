@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from common.capacity.probe import Probe
+from common.capacity.result import CapacityResult
 from common.capacity.search import SearchSpec, slo_text
 from common.measure.noise import tied_with_best
 from common.output.plotting import bar_plot, pareto_plot, pyplot, readable_log_axis, save, subtitled
@@ -24,17 +25,17 @@ def printer(spec: SearchSpec, then=None, start: dict | None = None):
         flush=True,
     )
 
-    def show(partial: dict):
+    def show(partial: CapacityResult):
         if then:  # first kept (e.g. checkpointed), then shown: a probe on screen is a probe on disk
             then(partial)
-        row = probe_row(Probe.from_json(partial["probes"][-1]), spec.percentile)
+        row = probe_row(partial.probes[-1], spec.percentile)
         at = (
             f"{row['speed']} ({row['window']}, it brought {row['window brought req/s']} req/s)"
             if "speed" in row
             else f"{row['offered req/s']} req/s"
         )
         print(
-            f"  probe {len(partial['probes'])}: {at} -> {row['verdict']} (achieved "
+            f"  probe {len(partial.probes)}: {at} -> {row['verdict']} (achieved "
             f"{row['achieved req/s']} req/s, judged/unfinished {row['judged/unfinished']}, {row['wall s']} s)",
             flush=True,
         )
@@ -73,19 +74,19 @@ def probe_row(p: Probe, percentile: float) -> dict:
     }
 
 
-def probe_rows(cap: dict, percentile: float) -> list[dict]:
-    """One printed row per probe of a written metrics.capacity, in the order run."""
-    return [probe_row(Probe.from_json(p), percentile) for p in cap.get("probes", [])]
+def probe_rows(cap: CapacityResult | None, percentile: float) -> list[dict]:
+    """One printed row per probe of a search, in the order run."""
+    return [probe_row(p, percentile) for p in (cap.probes if cap else [])]
 
 
-def out_of_reach(cap: dict | None) -> str | None:
+def out_of_reach(cap: CapacityResult | None) -> str | None:
     """When no rate passed: the sentence that says so with the unloaded latencies beside the targets (single requests
     may already miss them, e.g. long prompts on a CPU), and what to change. None when some rate passed."""
-    if not cap or cap.get("request_rate") or not cap.get("probes") or cap.get("failed"):
+    if not cap or cap.request_rate or not cap.probes or cap.failed:
         return None
-    u, slo = cap.get("unloaded") or {}, cap.get("slo") or {}
-    low = min(Probe.from_json(p).offered_rate for p in cap["probes"])
-    ceiling = (cap.get("start") or {}).get("ceiling_rate")
+    u, slo = cap.unloaded or {}, cap.slo
+    low = min(p.offered_rate for p in cap.probes)
+    ceiling = (cap.start or {}).get("ceiling_rate")
     share = f" ({low / ceiling * 100:.0f}% of the saturation ceiling)" if ceiling else ""
     alone = ", ".join(
         f"{k.upper()} {u[f'{k}_ms']:.0f} ms against {slo[k]:g}"
@@ -112,8 +113,8 @@ def capacity_rows(ms: list[dict], dev: str = "GPU") -> list[dict]:
             "out tok/s at capacity": num(m.get("capacity_output_throughput"), 0),
             f"out tok/s per {dev}": num(m.get("capacity_output_throughput_per_gpu"), 0),
             "$/1M out tok at capacity": num(m.get("usd_per_1m_output_tokens_at_capacity"), 3),
-            "next rate broke": ("search failed" if m["capacity"].get("failed") else m.get("capacity_bound_by") or "-"),
-            "probes": len(m["capacity"].get("probes", [])),
+            "next rate broke": ("search failed" if m["capacity"].failed else m.get("capacity_bound_by") or "-"),
+            "probes": len(m["capacity"].probes),
         }
         for m in ms
         if m.get("capacity")
@@ -130,11 +131,11 @@ def best_capacity(ms: list[dict]) -> dict | None:
     return min(tied_with_best(ok, per, key="capacity"), key=lambda m: (m["gpus"], -per(m)))
 
 
-def capacity_plots(stem, ms: list[dict], capacity: dict, dev: str = "GPU", sub: str = "") -> list[Path]:
+def capacity_plots(stem, ms: list[dict], slo: dict, percentile: float, dev: str = "GPU", sub: str = "") -> list[Path]:
     """Capacity per layout (total and per device) as bars, and each layout's probes as a per-user-speed vs
     per-device-throughput curve; `sub` (the model, devices, workload) ends each title."""
     sub = f": {sub}" if sub else ""
-    ms = [m for m in ms if m.get("capacity", {}).get("probes")]
+    ms = [m for m in ms if m.get("capacity") and m["capacity"].probes]
     if not ms:
         return []
     labels = [m["layout"] for m in ms]  # the name says the count: 1 GPU, TP2, DP4, TP2xDP2
@@ -146,22 +147,22 @@ def capacity_plots(stem, ms: list[dict], capacity: dict, dev: str = "GPU", sub: 
                 "capacity req/s": [m.get("capacity_request_rate") for m in ms],
                 f"capacity req/s per {dev}": [m.get("capacity_request_rate_per_gpu") for m in ms],
             },
-            f"Serving capacity per layout under {slo_text(capacity['slo'], capacity['percentile'])}{sub}",
+            f"Serving capacity per layout under {slo_text(slo, percentile)}{sub}",
             "requests / s",
         )
     ]
     # each layout's probes that ran their whole window, in the order of the rate they offered (not the order run)
     curves, marks = {}, {}
     for m in ms:
-        probes = [Probe.from_json(p) for p in m["capacity"]["probes"]]
+        probes = m["capacity"].probes
         done = sorted((p for p in probes if p.ms(50, "tpot") and not p.stopped_early), key=lambda p: p.offered_rate)
         point = {id(p): (p.output_throughput or 0.0) / m["gpus"] for p in done}  # output tok/s per device
         speed = {id(p): 1000 / (p.ms(50, "tpot") or math.inf) for p in done}  # tok/s one user sees
         curves[m["layout"]] = [(point[id(p)], speed[id(p)]) for p in done]
-        at = [p for p in done if p.passed and p.offered_rate == m["capacity"].get("request_rate")]
+        at = [p for p in done if p.passed and p.offered_rate == m["capacity"].request_rate]
         if at:
             marks[m["layout"]] = (point[id(at[-1])], speed[id(at[-1])])
-    tpot = capacity["slo"].get("tpot")
+    tpot = slo.get("tpot")
     out.append(
         pareto_plot(
             Path(f"{stem}_pareto.png"),
@@ -175,12 +176,12 @@ def capacity_plots(stem, ms: list[dict], capacity: dict, dev: str = "GPU", sub: 
     return out
 
 
-def capacity_plot(path: Path, cap: dict, sub: str = "") -> Path:
+def capacity_plot(path: Path, cap: CapacityResult, sub: str = "") -> Path:
     """One capacity search: each probe's percentile latencies against the offered rate - on a trace, the speed-up -
     (SLO targets dashed) and what arrived in the judged window against what completed (the engine keeps up on the
     diagonal); the capacity found is marked. Probes stopped early are drawn as stopped, not as a 0 rate."""
     plt = pyplot()
-    probes = [Probe.from_json(p) for p in cap.get("probes", [])]
+    probes = list(cap.probes)
     trace = any(p.note.get("trace_speedup") for p in probes)
     x_of = (lambda p: p.note["trace_speedup"]) if trace else (lambda p: p.offered_rate)  # noqa: E731
     probes.sort(key=x_of)
@@ -188,7 +189,7 @@ def capacity_plot(path: Path, cap: dict, sub: str = "") -> Path:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
     _latency_panel(ax1, probes, x_of, cap, xl)
     _keep_up_panel(ax2, probes, x_of, trace, xl)
-    found = cap.get("trace_speedup") if trace else cap.get("request_rate")
+    found = cap.trace_speedup if trace else cap.request_rate
     for ax in (ax1, ax2):
         if found:
             ax.axvline(
@@ -203,12 +204,12 @@ def capacity_plot(path: Path, cap: dict, sub: str = "") -> Path:
     return save(subtitled(fig, sub), path)
 
 
-def _latency_panel(ax1, probes: list[Probe], x_of, cap: dict, xl: str) -> None:
+def _latency_panel(ax1, probes: list[Probe], x_of, cap: CapacityResult, xl: str) -> None:
     """Each probe's percentile latencies against its rate, the SLO's targets dashed, failed probes in red."""
-    q = f"p{cap['percentile']:g}"
+    q = f"p{cap.percentile:g}"
     xs = [x_of(p) for p in probes]
-    for i, term in enumerate(t for t in ("ttft", "tpot", "e2el") if t in cap["slo"] or t != "e2el"):
-        ys = [p.ms(cap["percentile"], term) for p in probes]
+    for i, term in enumerate(t for t in ("ttft", "tpot", "e2el") if t in cap.slo or t != "e2el"):
+        ys = [p.ms(cap.percentile, term) for p in probes]
         color = f"C{i}"
         ax1.plot(
             [x for x, y in zip(xs, ys, strict=True) if y is not None],
@@ -217,8 +218,8 @@ def _latency_panel(ax1, probes: list[Probe], x_of, cap: dict, xl: str) -> None:
             color=color,
             label=f"{q} {term.upper()}",
         )
-        if term in cap["slo"]:
-            ax1.axhline(cap["slo"][term], color=color, linestyle="--", alpha=0.7, label=f"SLO {term.upper()}")
+        if term in cap.slo:
+            ax1.axhline(cap.slo[term], color=color, linestyle="--", alpha=0.7, label=f"SLO {term.upper()}")
     failed = [x_of(p) for p in probes if not p.passed and not p.inconclusive]
     for x in failed:
         ax1.axvline(x, color="red", alpha=0.12)
@@ -250,11 +251,12 @@ def _keep_up_panel(ax2, probes: list[Probe], x_of, trace: bool, xl: str) -> None
     ax2.set(title="Does the engine keep up?", xlabel=xl, ylabel="req/s")
 
 
-def load_timeline_plot(path: Path, cap: dict, sub: str = "") -> Path:
+def load_timeline_plot(path: Path, cap: CapacityResult, sub: str = "") -> Path:
     """A trace stretch's load per window at 1x: req/s (left) and prompt / output tokens per second (right) over trace
     time, the windows the probes judged shaded, the one that decided the capacity darker."""
     plt = pyplot()
-    prof = cap["profile"]
+    prof = cap.profile
+    assert prof is not None  # (search_plots draws it only for a search judged on its heaviest window)
     ws = prof["windows"]
     mid = [(w["start_s"] + w["end_s"]) / 2 / 60 for w in ws]
     length = [max(w["end_s"] - w["start_s"], 1e-9) for w in ws]
@@ -267,19 +269,19 @@ def load_timeline_plot(path: Path, cap: dict, sub: str = "") -> Path:
         ax2.step(mid, rates, where="mid", color=color, alpha=0.8, label=label)
     ax2.set_ylabel("tokens / s (as recorded)")
     seen = set()
-    for p in cap.get("probes", []):
-        tw = Probe.from_json(p).note.get("trace_window")
+    for p in cap.probes:
+        tw = p.note.get("trace_window")
         if tw and (tw["start_s"], tw["end_s"]) not in seen:
             seen.add((tw["start_s"], tw["end_s"]))
             ax.axvspan(tw["start_s"] / 60, tw["end_s"] / 60, color="grey", alpha=0.15)
-    bw = cap.get("binding_window")
+    bw = cap.binding_window
     if bw:
         ax.axvspan(
             bw["start_s"] / 60,
             bw["end_s"] / 60,
             color="red",
             alpha=0.2,
-            label=f"window that decided the capacity ({cap.get('trace_speedup', 0):.3g}x)",
+            label=f"window that decided the capacity ({cap.trace_speedup or 0:.3g}x)",
         )
     lines = ax.get_legend_handles_labels()
     more = ax2.get_legend_handles_labels()
@@ -289,20 +291,20 @@ def load_timeline_plot(path: Path, cap: dict, sub: str = "") -> Path:
     return save(subtitled(fig, sub), path)
 
 
-def validation_plot(path: Path, cap: dict, sub: str = "") -> Path:
+def validation_plot(path: Path, cap: CapacityResult, sub: str = "") -> Path:
     """The validation replay: each window's percentile TTFT and TPOT against the SLO, on their own axes; missed
     windows marked."""
     plt = pyplot()
-    v, q = cap["validation"], f"p{cap['percentile']:g}"
+    v, q = cap.validation or {}, f"p{cap.percentile:g}"
     ws = v["windows"]
     x = [(w["start_s"] + w["end_s"]) / 2 / 60 for w in ws]
     fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
     for ax, term, color in zip(axes, ("ttft", "tpot"), ("C0", "C1"), strict=True):
         ys = [w.get(f"{q}_{term}_ms") for w in ws]
-        top = max([y for y in ys if y is not None] + [cap["slo"].get(term, 0)]) * 1.3 or 1.0
+        top = max([y for y in ys if y is not None] + [cap.slo.get(term, 0)]) * 1.3 or 1.0
         ax.plot(x, [y if y is not None else top for y in ys], marker="o", color=color, label=f"{q} {term.upper()}")
-        if term in cap["slo"]:
-            ax.axhline(cap["slo"][term], color=color, linestyle="--", label=f"SLO {cap['slo'][term]:g} ms")
+        if term in cap.slo:
+            ax.axhline(cap.slo[term], color=color, linestyle="--", label=f"SLO {cap.slo[term]:g} ms")
         bad = [xi for xi, w in zip(x, ws, strict=True) if not w["pass"]]
         for xi in bad:
             ax.axvline(xi, color="red", alpha=0.2)
@@ -318,49 +320,50 @@ def validation_plot(path: Path, cap: dict, sub: str = "") -> Path:
 
 
 # --------------------------------------------------------------------------- one search's takeaways and tables
-def search_title(cap: dict) -> str:
+def search_title(cap: CapacityResult | None) -> str:
     return (
-        f"Capacity search (one row per probe, in the order run; {len(cap.get('probes', []))} probes in "
-        f"{cap.get('search_s', 0) / 60:.1f} min)"
+        f"Capacity search (one row per probe, in the order run; {len(cap.probes) if cap else 0} probes in "
+        f"{((cap.search_s or 0) if cap else 0) / 60:.1f} min)"
     )
 
 
-def search_lines(cap: dict, percentile: float, traffic: str) -> list[str]:
+def search_lines(cap: CapacityResult | None, percentile: float, traffic: str) -> list[str]:
     """The takeaway lines under one search's table, rendered from its figures (common.capacity.session.summarized):
     the verdict, what the rate means, the day's fleet, validation, reach, the prefix cache and the cross-check.
     `traffic` names what was replayed ("this shape (...)")."""
-    found = cap.get("request_rate") and not cap.get("failed")
-    if cap.get("failed") and cap.get("probes"):
+    if cap is None:
+        return ["Takeaway: the search did not run."]
+    if cap.failed and cap.probes:
         lines = [
-            f"Takeaway: the search stopped early ({cap['failed']}); {len(cap['probes'])} probe(s) finished and are "
-            f"kept: {cap['verdict']}."
+            f"Takeaway: the search stopped early ({cap.failed}); {len(cap.probes)} probe(s) finished and are "
+            f"kept: {cap.verdict}."
         ]
     else:
-        lines = [f"Takeaway: {cap.get('verdict', 'the search did not run')}."]
-    if found and cap.get("binding_window"):
+        lines = [f"Takeaway: {cap.verdict}."]
+    if cap.found and cap.binding_window and cap.profile:
         lines.append(
             f"Judged where this stretch is hardest: a probe replays its heaviest window by estimated work "
-            f"({(cap['profile']['cost_model']['decode_cost']):g} x output + prompt tokens), warmed up by the "
+            f"({(cap.profile['cost_model']['decode_cost']):g} x output + prompt tokens), warmed up by the "
             "trace before it. The capacity is this stretch's, for this traffic's mix; --validate replays the "
             "whole stretch at that speed to check every window."
         )
-        lines += fleet_lines(cap.get("fleet_at_recorded_rate"))
-    elif found:
+        lines += fleet_lines(cap.fleet_at_recorded_rate)
+    elif cap.found:
         lines.append(
-            f"A server like this one takes up to {cap['request_rate']:.3g} requests per second of {traffic} "
+            f"A server like this one takes up to {cap.request_rate:.3g} requests per second of {traffic} "
             f"before p{percentile:g} latency breaks the SLO; size the fleet from this rate, not from the offline "
             "batch throughput (run_distributed_benchmark.py --target-rate plans the replicas)."
         )
-    if cap.get("validation"):
-        lines.append(f"Validation replay: {cap['validation']['verdict']}.")
+    if cap.validation:
+        lines.append(f"Validation replay: {cap.validation['verdict']}.")
     if reach := out_of_reach(cap):
         lines.append(reach)
-    if cap.get("prefix_cache_hit_rate"):  # (none to find without shared prompt blocks: said only when some hit)
+    if cap.prefix_cache_hit_rate:  # (none to find without shared prompt blocks: said only when some hit)
         lines.append(
-            f"The engine's prefix cache found {cap['prefix_cache_hit_rate'] * 100:.0f}% of the prompt tokens "
+            f"The engine's prefix cache found {cap.prefix_cache_hit_rate * 100:.0f}% of the prompt tokens "
             "it looked up over the search (requests sharing a trace's hash ids share prompt blocks)."
         )
-    return lines + bench_lines(cap.get("vllm_bench_at_capacity"), percentile)
+    return lines + bench_lines(cap.vllm_bench_at_capacity, percentile)
 
 
 def fleet_lines(f: dict | None) -> list[str]:
@@ -409,18 +412,20 @@ def bench_lines(vb: dict | None, pct: float) -> list[str]:
     return lines
 
 
-def trace_tables(cap: dict) -> None:
+def trace_tables(cap: CapacityResult | None) -> None:
     """A trace's heaviest windows at the speed found, and the validation replay window by window."""
-    if cap.get("profile") and cap.get("trace_speedup"):
+    if cap is None:
+        return
+    if cap.profile and cap.trace_speedup:
         print_table(
-            heaviest_rows(cap["profile"], cap["trace_speedup"]),
-            f"Windows ranked by work ({cap['profile']['cost_model']['decode_cost']:g} x output + prompt tokens "
+            heaviest_rows(cap.profile, cap.trace_speedup),
+            f"Windows ranked by work ({cap.profile['cost_model']['decode_cost']:g} x output + prompt tokens "
             "per second, assumed); engine load: that work as a share of the saturation probe's.",
-            title=f"The stretch's heaviest windows, at the {cap['trace_speedup']:.3g}x found",
+            title=f"The stretch's heaviest windows, at the {cap.trace_speedup:.3g}x found",
         )
-    v = cap.get("validation")
+    v = cap.validation
     if v and v.get("windows"):
-        q = f"p{cap['percentile']:g}"
+        q = f"p{cap.percentile:g}"
         print_table(
             [
                 {
@@ -437,11 +442,11 @@ def trace_tables(cap: dict) -> None:
         )
 
 
-def search_plots(path: Path, cap: dict, sub: str) -> list[str]:
+def search_plots(path: Path, cap: CapacityResult, sub: str) -> list[str]:
     """One search's plots beside its result file: probes, the trace's load over time, the validation replay."""
-    out = [capacity_plot(path.with_name(path.stem + "_capacity.png"), cap, sub)] if cap.get("probes") else []
-    if cap.get("profile"):
+    out = [capacity_plot(path.with_name(path.stem + "_capacity.png"), cap, sub)] if cap.probes else []
+    if cap.profile:
         out.append(load_timeline_plot(path.with_name(path.stem + "_load.png"), cap, sub))
-    if (cap.get("validation") or {}).get("windows"):
+    if (cap.validation or {}).get("windows"):
         out.append(validation_plot(path.with_name(path.stem + "_validation.png"), cap, sub))
     return [str(p) for p in out]

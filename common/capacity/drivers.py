@@ -10,6 +10,7 @@ import numpy as np
 
 from common.capacity.display import printer
 from common.capacity.probe import Probe
+from common.capacity.result import CapacityResult
 from common.capacity.search import (
     START_FRACTION,
     CapacitySearch,
@@ -19,12 +20,12 @@ from common.capacity.search import (
     first_arrival,
     judge,
     judged_mask,
-    probes_at_bracket,
     window_verdicts,
 )
 from common.capacity.stats import saturation_rate
 from common.measure.metrics import StageTimer, derive_capacity, unloaded_reference
 from common.measure.scaling import Layout
+from common.output.results import Status
 from common.output.tables import rate as rate_text
 from common.runtime import engine as eng
 from common.runtime.isolation import Failure, checkpoint, run_isolated
@@ -50,41 +51,27 @@ def probe_specs(plan: ProbePlan, rate: float, source: WorkloadSource, seed: int,
     )
 
 
-def trace_terms(res: dict, source: WorkloadSource) -> dict:
+def trace_terms(res: CapacityResult, source: WorkloadSource) -> CapacityResult:
     """A search over a trace: the capacity also as the trace's speed-up and its busiest minute's rate; judged on its
     heaviest window, the window that decided (binding_window) and the stretch's load profile."""
-    judge, stretch = source.judge, source.stretch()
-    if judge is None or stretch is None:  # Poisson arrivals: the rate is the whole story
+    judge = source.judge
+    if judge is None or source.stretch() is None:  # Poisson arrivals: the rate is the whole story
         return res
-    res["trace_judge"] = judge
+    res.trace_judge = judge
     if source.profile is not None and judge == "heaviest":
-        res["profile"] = source.profile.to_json()
-    if not res.get("request_rate"):
+        res.profile = source.profile.to_json()
+    if not res.request_rate:
         return res
-    note = source.rate_note(res["request_rate"])
-    res.update(note)
-    at, _ = probes_at_bracket(res)
+    note = source.rate_note(res.request_rate)
+    res.trace_speedup, res.busiest_minute_rate = note["trace_speedup"], note["busiest_minute_rate"]
+    at, _ = res.at_bracket()
     if source.profile is not None and judge == "heaviest" and at and at.note.get("trace_window"):
-        tw, (origin, span) = at.note["trace_window"], stretch
-        res["binding_window"] = {"start_s": tw["start_s"], "end_s": tw["end_s"]}
-        res["binding_window_rate"] = at.arrived_rate
-        res["binding_work_per_s"] = source.profile.work_between(*tw["judged_s"])
-        res["verdict"] += (
-            f"; it holds this stretch ({clock(origin)}-{clock(origin + span)} of the "
-            f"trace) at up to {note['trace_speedup']:.3g} x its recorded rate: its heaviest window at "
-            f"{clock(tw['start_s'])}-{clock(tw['end_s'])} decides (it brought {at.arrived_rate:.3g} "
-            f"req/s at that speed; {res['request_rate']:.3g} req/s on average over the stretch)"
-        )
-        return res
-    res["verdict"] += (
-        f"; it holds this trace at up to {note['trace_speedup']:.3g} x its recorded rate: "
-        f"{res['request_rate']:.3g} req/s on average, {note['busiest_minute_rate']:.3g} req/s in "
-        "its busiest minute"
-    )
-    # the stretch replayed is not the whole trace: what actually arrived in the judged window at that speed
-    if at and at.arrived_rate is not None:
-        res["stretch_arrived_rate"] = at.arrived_rate
-        res["verdict"] += f" (the stretch replayed brought {at.arrived_rate:.3g} req/s in the judged window)"
+        tw = at.note["trace_window"]
+        res.binding_window = {"start_s": tw["start_s"], "end_s": tw["end_s"]}
+        res.binding_window_rate = at.arrived_rate
+        res.binding_work_per_s = source.profile.work_between(*tw["judged_s"])
+    elif at and at.arrived_rate is not None:  # the stretch replayed is not the whole trace: what arrived in its window
+        res.stretch_arrived_rate = at.arrived_rate
     return res
 
 
@@ -187,7 +174,7 @@ def _saturation(source, specs, recs, concurrency: int, t: float) -> dict:
 
 
 def _with_time_and_samples(probe: Probe, t: float, records) -> Probe:
-    """The probe's wall time, and its requests one by one (moved to the JSON's raw by `split_samples`)."""
+    """The probe's wall time, and its requests one by one (the JSON's raw has them: CapacityResult.probe_samples)."""
     probe.wall_s = round(time.perf_counter() - t, 2)
     t0 = first_arrival(records)
     w = probe.window_s or [0.0, 0.0]  # judge sets it
@@ -204,31 +191,6 @@ def _with_time_and_samples(probe: Probe, t: float, records) -> Probe:
         "judged": judged_mask(records, t0 + w[0], t0 + w[1]),
     }
     return probe
-
-
-def samples_apart(cap: dict | None) -> tuple[dict | None, list[dict], dict | None]:
-    """(metrics.capacity without per-request samples, each probe's samples [{offered_rate, ...}], the validation
-    replay's samples): for the JSON's raw, leaving `cap` as it is (it is written again as later steps add to it)."""
-    if not cap:
-        return cap, [], None
-    out = {**cap, "probes": [{k: v for k, v in p.items() if k != "samples"} for p in cap.get("probes", [])]}
-    v = cap.get("validation")
-    if v:
-        out["validation"] = {k: x for k, x in v.items() if k != "samples"}
-    return (
-        out,
-        [{"offered_rate": p["offered_rate"], **p["samples"]} for p in cap.get("probes", []) if "samples" in p],
-        (v or {}).get("samples"),
-    )
-
-
-def split_samples(cap: dict | None) -> list[dict]:
-    """Take each probe's per-request samples out of metrics.capacity, for the JSON's raw: [{offered_rate, ...}]."""
-    if not cap:
-        return []
-    clean, raw, _ = samples_apart(cap)
-    cap["probes"] = (clean or {})["probes"]
-    return raw
 
 
 def search_steps(spec: SearchSpec, plan: ProbePlan, source, seed: int = 0, on_probe=None):
@@ -248,20 +210,21 @@ def search_steps(spec: SearchSpec, plan: ProbePlan, source, seed: int = 0, on_pr
         probe.note.update(load.note)
         search.add(_with_time_and_samples(probe, t, recs))
         if on_probe:
-            on_probe(search.result(failure=UNFINISHED))
+            on_probe(CapacityResult.of(search, UNFINISHED))
         if dead and not any(r.first_token_s is not None for r in recs):  # nothing answered, something refused
-            return search.result(failure=f"no request of the probe at {rate:.3g} req/s was answered, e.g. {dead[0]}")
-    return trace_terms(search.result(), source)
+            why = f"no request of the probe at {rate:.3g} req/s was answered, e.g. {dead[0]}"
+            return CapacityResult.of(search, why)
+    return trace_terms(CapacityResult.of(search), source)
 
 
-def search_sync(spec: SearchSpec, plan: ProbePlan, source, run_open, seed: int = 0, on_probe=None) -> dict:
+def search_sync(spec: SearchSpec, plan: ProbePlan, source, run_open, seed: int = 0, on_probe=None) -> CapacityResult:
     """The search with a blocking front end: `run_open(specs, time_limit_s, stop) -> records` (e.g. stepdrive)."""
     return drive_sync(search_steps(spec, plan, source, seed, on_probe), run_open)
 
 
 async def search_async(
     spec: SearchSpec, plan: ProbePlan, source: WorkloadSource, backend: Backend, seed: int = 0, on_probe=None
-) -> dict:
+) -> CapacityResult:
     """The search with an async streaming backend (common.traffic.loadgen: AsyncLLM or an OpenAI-compatible server)."""
     return await drive_async(
         search_steps(spec, plan, source, seed, on_probe),
@@ -279,7 +242,7 @@ async def capacity_on_backend(
     saturation_cap: int = 256,
     reference: bool = True,
     **extra,
-) -> dict:
+) -> CapacityResult:
     """Warm-up, unloaded reference, the saturation probe, then the search, on one running front end (a
     common.traffic.loadgen backend). `search`: spec_from_args()'s dict; `workload`: input_len, vocab_size, seed (the
     warm-up's shape); `source`: the requests (common.traffic.workloads); `saturation_cap`: the most clients the
@@ -303,22 +266,24 @@ async def capacity_on_backend(
     )
     if reference:
         ttft, tpot = unloaded_reference(ref)
-        res["unloaded"] = {"ttft_ms": ttft * 1000, "tpot_ms": tpot * 1000}
-    res["start"] = start_note(spec, sat)
+        res.unloaded = {"ttft_ms": ttft * 1000, "tpot_ms": tpot * 1000}
+    res.start = start_note(spec, sat)
     # the engine's prefix cache over the saturation probe and the search (a trace's shared blocks show here)
     after = await read_counters(backend) if before is not None else None
-    res["prefix_cache_hit_rate"] = prefix_hit_rate(before, after)
+    res.prefix_cache_hit_rate = prefix_hit_rate(before, after)
     return res
 
 
 # --------------------------------------------------------------------------- the validation replay
-def validation_span(source: TraceWorkload, cap: dict, span_s: float | None) -> tuple[float, float] | None:
+def validation_span(
+    source: TraceWorkload, binding_window: dict | None, span_s: float | None
+) -> tuple[float, float] | None:
     """The part of the stretch (stretch time) a validation replays: all of it, or `span_s` seconds that hold the
-    binding window (centred on it where the stretch allows)."""
+    binding window (the search's, trace time; centred on it where the stretch allows)."""
     tr, w = source.trace, source.profile.window_s
     if not span_s or span_s >= tr.span_s:
         return None
-    bw = cap.get("binding_window") or {"start_s": tr.origin_s, "end_s": tr.origin_s + w}
+    bw = binding_window or {"start_s": tr.origin_s, "end_s": tr.origin_s + w}
     a0, b0 = bw["start_s"] - tr.origin_s, bw["end_s"] - tr.origin_s
     a = round(max(0.0, (a0 + b0) / 2 - span_s / 2) / w) * w  # on a window's edge: whole windows judged
     a = min(a, max(0.0, (tr.span_s // w + 1) * w - span_s))
@@ -329,7 +294,7 @@ def validation_span(source: TraceWorkload, cap: dict, span_s: float | None) -> t
 async def validate_on_backend(
     backend: Backend,
     source: TraceWorkload,
-    cap: dict,
+    cap: CapacityResult,
     seed: int,
     span: tuple[float, float] | None = None,
     progress=None,
@@ -337,12 +302,10 @@ async def validate_on_backend(
     """--validate: the stretch (or `span`, stretch time: validation_span) replayed once at the speed found, judged
     window by window (capacity.window_verdicts): metrics.capacity.validation, and its requests' samples under
     "samples" (for the JSON's raw)."""
-    speed = cap["trace_speedup"]
+    speed = cap.trace_speedup
+    assert speed is not None  # a search over a trace that found a rate
     specs, trace_t = source.validation_specs(speed, seed, span)
-    spec = SearchSpec(
-        **{k: v for k, v in cap["search"].items() if k in SearchSpec.__dataclass_fields__}, slo=cap["slo"]
-    )
-    plan = ProbePlan.from_spec(spec, source.max_output_len)
+    plan = ProbePlan.from_spec(cap.spec, source.max_output_len)
     t = time.perf_counter()
     recs = await run_open_loop(
         backend, specs, time_limit_s=(specs[-1].arrival_s if specs else 0) + plan.drain_s(), progress=progress
@@ -355,10 +318,10 @@ async def validate_on_backend(
         "requests": len(recs),
         "wall_s": round(time.perf_counter() - t, 2),
         "span_s": [round(trace_t[0], 3), round(trace_t[-1], 3)] if trace_t else None,
-        **window_verdicts(recs, trace_t, edges, cap["slo"], cap["percentile"]),
+        **window_verdicts(recs, trace_t, edges, cap.slo, cap.percentile),
     }
     out["thin_windows"] = sum(bool(x.get("thin")) for x in out["windows"])
-    out["verdict"] = validation_verdict(out, cap["percentile"])
+    out["verdict"] = validation_verdict(out, cap.percentile)
     ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
     out["samples"] = {
         "trace_s": [round(x, 3) for x in trace_t],
@@ -413,14 +376,16 @@ async def _capacity(cfg: dict) -> dict:
                 on_probe=lambda partial: checkpoint(cfg, partial),
                 max_num_seqs=eng.scheduler_limits(engine)["max_num_seqs"] * cfg["engine"].get("data_parallel_size", 1),
             )  # every DP replica's batch
-        res["scheduler"] = eng.scheduler_limits(engine)
+        res.extra["scheduler"] = eng.scheduler_limits(engine)
     finally:
         engine.shutdown()
-    return {**res, "engine": cfg["engine"], "stage_seconds": timer.seconds}
+    res.extra.update(engine=cfg["engine"], stage_seconds=timer.seconds)
+    return res.to_json()  # to the parent, as JSON (run_capacity reads it back)
 
 
-def run_capacity(layout: Layout, base: dict, timeout_s: float) -> dict:
-    """metrics.capacity of one layout, from its own process; a failed search is recorded with its cause."""
+def run_capacity(layout: Layout, base: dict, timeout_s: float) -> CapacityResult:
+    """metrics.capacity of one layout, from its own process; a failed search is recorded with its cause (and the
+    probes it checkpointed)."""
     engine = {
         **base["engine"],
         "tensor_parallel_size": layout.tp,
@@ -434,20 +399,21 @@ def run_capacity(layout: Layout, base: dict, timeout_s: float) -> dict:
         timeout_s=timeout_s,
         label=f"{layout.name} capacity",
     )
-    if res["status"] == "ok":
+    if res["status"] == Status.OK:
         res.pop("status")
-        return res
+        return CapacityResult.from_json(res)
     f: Failure = res["failure"]
-    out = {
-        **(res.get("partial") or {}),
-        "engine": engine,
-        "request_rate": None,
-        "failed": f"{f.kind}: {f.message[:300]}",
-        "verdict": f"search failed ({f.kind}): {f.message[:200]}",
+    c = base["capacity"]  # no probe checkpointed: the settings alone
+    part = res.get("partial") or {
+        "slo": c["slo"],
+        "percentile": c["percentile"],
+        "resolution": c["resolution"],
+        "search": {k: v for k, v in c.items() if k != "slo"},
     }
+    out = CapacityResult.from_json({**part, "engine": engine})
+    out.request_rate, out.failed, out.failed_kind = None, f"{f.kind}: {f.message[:300]}", f.kind
+    out.interrupted = f.kind == "interrupted"
     print("  " + f.line(f"{layout.name} capacity search"), flush=True)
-    if f.kind == "interrupted":
-        out["interrupted"] = True
     return out
 
 
@@ -456,19 +422,17 @@ def layout_capacity(run, layout: Layout, base: dict, timeout_s: float, price: fl
     common.output.results.RunFile) and its metrics; `row(metrics)` its table row, when it has one. A failed search
     marks the layout failed; one cut by Ctrl-C raises KeyboardInterrupt, so the sweep stops with the file saying so."""
     m = run.metrics
-    m["capacity"] = run_capacity(layout, base, timeout_s)
-    run.raw["capacity_probes"] = split_samples(m["capacity"])
+    m["capacity"] = cap = run_capacity(layout, base, timeout_s)
+    run.raw["capacity_probes"], cap.samples_in_raw = cap.probe_samples(), True
     derive_capacity(m, price)
-    if m["capacity"].get("failed"):
-        m["status"] = "failed"
+    if cap.failed:
+        m["status"] = Status.FAILED
     if row:
         run.rows = [row(m)]
-    if m["capacity"].get("interrupted"):  # recorded as such by the step, and the sweep stops
+    if cap.interrupted:  # recorded as such by the step, and the sweep stops
         raise KeyboardInterrupt
-    if m["capacity"].get("failed"):
+    if cap.failed:
         run.status = "failed"  # a second measurement of the layout: its failure is the layout's
         hint = "the layout's offline figures before it are kept; the search's log is above"
         step = "the capacity search"
-        run.step_ended(
-            step, f"failed: {m['capacity']['failed']}", Failure("other", m["capacity"]["failed"], hint, step=step)
-        )
+        run.step_ended(step, f"failed: {cap.failed}", Failure("other", cap.failed, hint, step=step))

@@ -54,8 +54,10 @@ class Probe:
     samples: dict | None = None  # per request; moved to the JSON's raw when written
 
     def ms(self, stat: float | str, term: str) -> float | None:
-        """A latency figure: probe.ms(99, "ttft"), probe.ms("mean", "tpot")."""
-        return self.latency_ms.get(latency_key(stat, term))
+        """A latency figure: probe.ms(99, "ttft"), probe.ms("mean", "tpot"); None when unbounded (unfinished requests
+        counted as infinite: `judge` keeps inf in memory, the file None)."""
+        v = self.latency_ms.get(latency_key(stat, term))
+        return None if v is None or math.isinf(v) else v
 
     @property
     def keep_up_word(self) -> str | None:

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from common.capacity.probe import Probe, latency_key
-from common.capacity.stats import keep_up, thin_samples
+from common.capacity.stats import keep_up
 from common.measure.metrics import percentile_with_unfinished, request_metrics
 
 SLO_TERMS = ("ttft", "tpot", "e2el")
@@ -203,11 +202,6 @@ def bracket_probes(probes: list[Probe], lo: float | None, hi: float | None) -> t
     at = next((x for x in decided(probes) if x.passed and x.offered_rate == lo), None)
     above = next((x for x in decided(probes) if not x.passed and x.offered_rate == hi), None)
     return at, above
-
-
-def probes_at_bracket(cap: dict) -> tuple[Probe | None, Probe | None]:
-    """bracket_probes of a written metrics.capacity (its probes read back through Probe.from_json)."""
-    return bracket_probes([Probe.from_json(p) for p in cap.get("probes", [])], *cap["bracket"])
 
 
 def judged_mask(records, a: float, b: float) -> list[bool]:
@@ -392,53 +386,3 @@ class CapacitySearch:
     def converged(self) -> bool:
         lo, hi = self.bracket()
         return lo is not None and hi is not None and (hi - lo) / lo <= self.spec.resolution
-
-    def result(self, failure: str | None = None) -> dict:
-        """metrics.capacity: the rate, what it delivers, what bound it, and every probe."""
-        lo, hi = self.bracket()
-        p = self.spec.percentile
-        at, above = bracket_probes(self.probes, lo, hi)
-        out: dict[str, Any] = {
-            "request_rate": lo or 0.0,
-            "output_throughput": at.output_throughput if at else 0.0,
-            "slo": dict(self.spec.slo),
-            "percentile": p,
-            "resolution": self.spec.resolution,
-            "bracket": [lo, hi],
-            "converged": self.converged(),
-            "bound_by": above.bound_by if above else None,
-            "samples_at_bracket": [x.fewest_samples() if x else None for x in (at, above)],
-            "search": {k: v for k, v in asdict(self.spec).items() if k != "slo"},
-            "probes": [x.to_json() for x in self.probes],
-            "search_s": round(time.perf_counter() - self.t0, 2),
-        }
-        if failure:
-            out["failed"] = failure
-        if not self.probes:
-            out["verdict"] = "no probe ran" + (f": {failure}" if failure else "")
-        elif lo is None:
-            low = min(decided(self.probes) or self.probes, key=lambda x: x.offered_rate)
-            out["verdict"] = f"capacity 0: {low.describe(p)} at {low.offered_rate:.3g} req/s, the lowest rate tried"
-            out["bound_by"] = low.bound_by
-        else:
-            out["verdict"] = (
-                f"capacity {lo:.3g} req/s ({out['output_throughput']:.0f} out tok/s) under "
-                f"{slo_text(self.spec.slo, p, self.spec.term_class)}"
-                + (
-                    f"; at {hi:.3g} req/s {above.describe(p)}"
-                    if above
-                    else "; no failing rate found"
-                    + ("" if failure else " within the probe budget (raise --max-probes)")
-                )
-            )
-            if not out["converged"] and above and not failure:  # a search stopped early says why at the end
-                out["verdict"] += " (probe budget spent before the bracket narrowed to the resolution)"
-            if (thin := thin_samples(out)) is not None:  # 0 too: a probe whose window held no request
-                out["verdict"] += (
-                    f"; p{p:g} over {thin} requests lies between their two largest, so one "
-                    "or two late requests decided a verdict here: lengthen the probes (--probe-min-requests) "
-                    "to settle it"
-                )
-        if failure:
-            out["verdict"] += f"; search FAILED: {failure}"
-        return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from common.capacity.drivers import capacity_on_backend, validate_on_backend, validation_span
-from common.capacity.search import probes_at_bracket
+from common.capacity.result import CapacityResult
 from common.measure.calibration import bench_at_capacity
 from common.measure.metrics import StageTimer
 from common.runtime.isolation import Failure, checkpoint
@@ -16,11 +16,11 @@ from common.traffic.load_profile import SCALE_STEP_S, fleet_plan
 from common.traffic.workloads import TraceWorkload, workload_source
 
 
-async def search(backend, cfg: dict, out: dict) -> dict:
+async def search(backend, cfg: dict, out: dict) -> CapacityResult:
     """--find-capacity on `backend`: warm-up, unloaded reference and the search; each probe checkpointed into
     out["capacity"] (the child's config `cfg` carries the search's settings under "capacity")."""
 
-    def on_probe(partial: dict):
+    def on_probe(partial: CapacityResult):
         out["capacity"] = partial
         checkpoint(cfg, out)
 
@@ -39,74 +39,74 @@ async def validate(backend, cfg: dict, out: dict, timer: StageTimer, after_searc
     """--validate after a search: the search on disk first (its validation said to be pending; `after_search(out)`
     saves it behind a server), then the replay; a replay that fails is recorded in metrics.capacity.validation, and
     the search stands."""
-    cap = out["capacity"]
-    cap["validation"] = {"verdict": "not finished: the run stopped during the validation replay"}
+    cap: CapacityResult = out["capacity"]
+    cap.validation = {"verdict": "not finished: the run stopped during the validation replay"}
     checkpoint(cfg, out)
     if after_search:
         await asyncio.to_thread(after_search, out)
     src = workload_source(cfg)
     assert isinstance(src, TraceWorkload)  # --validate goes with a timed trace (the script's flags check says so)
-    span = validation_span(src, cap, cfg["validate_span_s"])
+    span = validation_span(src, cap.binding_window, cfg["validate_span_s"])
     a, b = span or (0.0, src.trace.span_s)
     b = min(b, src.trace.span_s)
+    speed = cap.trace_speedup or 1.0  # (a search over a trace that found a rate: the caller checks)
     print(
-        f"  validation replay: {(b - a) / 60:.3g} min of the trace at {cap['trace_speedup']:.3g}x, about "
-        f"{(b - a) / cap['trace_speedup'] / 60:.3g} min"
+        f"  validation replay: {(b - a) / 60:.3g} min of the trace at {speed:.3g}x, "
+        f"about {(b - a) / speed / 60:.3g} min"
         + ("" if cfg["base_url"] else f" (within this run's --timeout {cfg['timeout_s']:g} s)"),
         flush=True,
     )
     try:
         with timer("validation"):  # prompts seeded apart from every probe's: nothing in the prefix cache from them
-            cap["validation"] = v = await validate_on_backend(backend, src, cap, cfg["seed"] + 900_000, span)
+            cap.validation = v = await validate_on_backend(backend, src, cap, cfg["seed"] + 900_000, span)
     except Exception as e:  # e.g. the server went away during the replay
-        cap["validation"] = {"verdict": f"failed: {type(e).__name__}: {e}"[:300]}
+        cap.validation = {"verdict": f"failed: {type(e).__name__}: {e}"[:300]}
         return
     print(f"  validation: {v['verdict']}", flush=True)
 
 
-def summarized(cap: dict, gpus: int) -> dict:
+def summarized(cap: CapacityResult, gpus: int) -> CapacityResult:
     """The search's derived figures, into `cap`: on a trace, the stretch as recorded (x1) served by replicas like
     this one, static vs autoscaled, per day (the stretch's pattern repeated): fleet_at_recorded_rate."""
-    found = cap.get("request_rate") and not cap.get("failed") and cap.get("binding_window")
-    if found and cap.get("binding_work_per_s"):
-        cap["fleet_at_recorded_rate"] = fleet_plan(
-            cap["profile"]["windows"],
-            cap["trace_speedup"] * cap["binding_work_per_s"],
+    if cap.found and cap.binding_window and cap.binding_work_per_s and cap.profile and cap.trace_speedup:
+        cap.fleet_at_recorded_rate = fleet_plan(
+            cap.profile["windows"],
+            cap.trace_speedup * cap.binding_work_per_s,
             gpus_per_replica=gpus,
             step_s=SCALE_STEP_S,
-            end_s=cap["profile"].get("end_s"),
+            end_s=cap.profile.get("end_s"),
         )
     return cap
 
 
 def search_failure(child: dict, res: dict) -> Failure | None:
     """A capacity search that did not finish, as the run's failure (None for levels, or a search that finished)."""
-    cap = res.get("capacity")
-    if not child["capacity"] or (cap and not cap.get("failed")):
+    cap: CapacityResult | None = res.get("capacity")
+    if not child["capacity"] or (cap and not cap.failed):
         return None
     return Failure(
         "other",
-        (cap or {}).get("failed") or res.get("error") or "no result",
+        (cap.failed if cap else None) or res.get("error") or "no result",
         f"is the server at {child['base_url']} still up? its log says why it stopped"
         if child["base_url"]
         else "the engine's log above says why it stopped",
     )
 
 
-def cross_check(cfg, cap: dict, served: str) -> None:
+def cross_check(cfg, cap: CapacityResult, served: str) -> None:
     """--compare-vllm-bench after a search: vllm bench serve at the rate found, into cap; cut or broken, the error
     goes there too (the step records the run's failure), and the search stands. `cfg`: the script's Config."""
     try:
         print(
-            f"\n=== vllm bench serve at the capacity found, {cap['request_rate']:.3g} req/s"
-            + (f" ({cap['trace_speedup']:.3g}x the trace)" if cap.get("trace_speedup") else "")
+            f"\n=== vllm bench serve at the capacity found, {cap.request_rate:.3g} req/s"
+            + (f" ({cap.trace_speedup:.3g}x the trace)" if cap.trace_speedup else "")
             + " ...",
             flush=True,
         )
-        cap["vllm_bench_at_capacity"] = bench_at_capacity(cfg, served, cap, probes_at_bracket(cap)[0])
+        cap.vllm_bench_at_capacity = bench_at_capacity(cfg, served, cap, cap.at_bracket()[0])
     except KeyboardInterrupt:
-        cap["vllm_bench_at_capacity"] = {"error": "interrupted by the user (Ctrl-C) during vllm bench serve"}
+        cap.vllm_bench_at_capacity = {"error": "interrupted by the user (Ctrl-C) during vllm bench serve"}
         raise
     except Exception as e:
-        cap["vllm_bench_at_capacity"] = {"error": f"{type(e).__name__}: {e}"[:500]}
+        cap.vllm_bench_at_capacity = {"error": f"{type(e).__name__}: {e}"[:500]}
         raise

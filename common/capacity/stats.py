@@ -75,13 +75,11 @@ def finite(d):
     return d
 
 
-def thin_samples(cap: dict | None) -> int | None:
+def thin_samples(samples_at_bracket: list[int | None] | None, percentile: float) -> int | None:
     """The sample count when the capacity rests on a probe (at the rate found, or the failure just above) whose
     percentile was taken over n < 1 + 100 / (100 - p) requests (p99: 100 or fewer). numpy's p-th percentile of n
     values sits at sorted index (n - 1) p / 100, which is then past n - 2: between the two largest values, so the one
-    or two latest requests decide the verdict. None when every such probe had more."""
-    if not cap or not cap.get("samples_at_bracket"):
-        return None
-    p = cap["percentile"]
-    thin = [n for n in cap["samples_at_bracket"] if n is not None and (p >= 100 or n < 1 + 100 / (100 - p))]
+    or two latest requests decide the verdict. None when every such probe had more (or a file holds no counts)."""
+    p = percentile
+    thin = [n for n in samples_at_bracket or [] if n is not None and (p >= 100 or n < 1 + 100 / (100 - p))]
     return min(thin) if thin else None

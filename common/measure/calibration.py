@@ -16,6 +16,7 @@ from pathlib import Path
 
 from common.measure.hwmon import explain_spread, run_label
 from common.measure.metrics import ratio_of_medians_ci
+from common.output.results import Status
 from common.runtime import hardware
 from common.runtime.isolation import OwnRayDir, run_isolated
 from common.runtime.server import kwargs_to_cli
@@ -47,7 +48,7 @@ def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str
                 timeout_s=cfg.timeout_s,
                 label=f"ours {i + 1}",
             )
-            if r["status"] != "ok":
+            if r["status"] != Status.OK:
                 raise RuntimeError(f"our run {i + 1} failed: {r['failure'].message[:200]}")
             x = r["offline_runs"][0]
             ours.append(x["output_tokens"] / x["wall_s"])
@@ -210,19 +211,19 @@ def _bench_serve_cmd(cfg, served_model: str, i: int, lv: dict, dataset: list[str
     return cmd + ["--request-rate", str(lv["value"]), "--burstiness", str(cfg.burstiness)]
 
 
-def trace_dataset(cfg, cap: dict, n: int, tw: dict | None = None) -> list[str]:
+def trace_dataset(cfg, rate: float, speed: float, n: int, tw: dict | None = None) -> list[str]:
     """`vllm bench serve` flags replaying the trace stretch our probe at the capacity replayed, timestamps divided by
     the speed found, written as timed-trace JSONL beside the results (hash ids per 512-token block, the trace's own
     where it has them): a probe judged on a window (`tw`, its trace_window), its warm-up and that window; else the
-    stretch's first n requests."""
+    stretch's first n requests. `rate`, `speed`: the capacity found, in req/s and as the trace's speed-up."""
     trace = load_trace(cfg.dataset_path, cfg.dataset_name).stretch(cfg.trace_start_s, cfg.trace_duration_s)
     if tw:  # the same requests the probe sent: its replayed part of the stretch (stretch time, unrounded)
         lo, hi = tw.get("replayed_s") or (tw["warmup_from_s"] - trace.origin_s, tw["end_s"] - trace.origin_s)
         part = trace.stretch(lo, hi - lo)
-        name = f"timed_trace_window_{tw['start_s']:.0f}s_at_{cap['trace_speedup']:.4g}x.jsonl"
+        name = f"timed_trace_window_{tw['start_s']:.0f}s_at_{speed:.4g}x.jsonl"
     else:
-        part, name = trace.head(n), f"timed_trace_at_capacity_{cap['request_rate']:.4g}.jsonl"
-    path = write_timed_trace(part, Path(cfg.output_dir) / name, speed=cap["trace_speedup"])
+        part, name = trace.head(n), f"timed_trace_at_capacity_{rate:.4g}.jsonl"
+    path = write_timed_trace(part, Path(cfg.output_dir) / name, speed=speed)
     return [
         "--dataset-name",
         "timed_trace",
@@ -235,17 +236,18 @@ def trace_dataset(cfg, cap: dict, n: int, tw: dict | None = None) -> list[str]:
     ]
 
 
-def bench_at_capacity(cfg, served_model: str, cap: dict, at) -> dict:
-    """`vllm bench serve --request-rate R` at the capacity found, with as many requests as our probe at R (`at`, the
-    capacity.Probe that passed there) sent, on the same server: ours (the whole probe, measured as the bench
-    measures a run) / theirs for p99 TTFT, p99 TPOT and output throughput."""
-    lv = {"kind": "rate", "value": cap["request_rate"], "num_prompts": at.requests, "metrics": at.whole_run}
+def bench_at_capacity(cfg, served_model: str, cap, at) -> dict:
+    """`vllm bench serve --request-rate R` at the capacity found (`cap`, a common.capacity.result.CapacityResult),
+    with as many requests as our probe at R (`at`, the capacity.Probe that passed there) sent, on the same server:
+    ours (the whole probe, measured as the bench measures a run) / theirs for p99 TTFT, p99 TPOT and output
+    throughput."""
+    lv = {"kind": "rate", "value": cap.request_rate, "num_prompts": at.requests, "metrics": at.whole_run}
     dataset = None
     if cfg.dataset_path:  # ShareGPT: the bench samples the same file its own way; a timed trace: the same stretch
         dataset = (
             ["--dataset-name", "sharegpt", "--dataset-path", cfg.dataset_path]
             if dataset_kind(cfg.dataset_path, cfg.dataset_name) == "sharegpt"
-            else trace_dataset(cfg, cap, at.requests, at.note.get("trace_window"))
+            else trace_dataset(cfg, cap.request_rate, cap.trace_speedup, at.requests, at.note.get("trace_window"))
         )
     got = next(
         iter(
@@ -254,11 +256,11 @@ def bench_at_capacity(cfg, served_model: str, cap: dict, at) -> dict:
             ).values()
         )
     )
-    out = {**got, "ours": at.whole_run, "request_rate": cap["request_rate"], "num_prompts": at.requests}
+    out = {**got, "ours": at.whole_run, "request_rate": cap.request_rate, "num_prompts": at.requests}
     if tw := at.note.get("trace_window"):  # a trace: the bench replayed that window and its warm-up at the speed found
-        out.update({"trace_speedup": cap["trace_speedup"], "trace_window": tw})
-    theirs = {t: (got.get("vllm_bench") or {}).get(f"p99_{t}_ms") for t in cap["slo"] if t in ("ttft", "tpot")}
-    if cap["percentile"] == 99 and theirs and None not in theirs.values():  # the bench's own p99s against the SLO
+        out.update({"trace_speedup": cap.trace_speedup, "trace_window": tw})
+    theirs = {t: (got.get("vllm_bench") or {}).get(f"p99_{t}_ms") for t in cap.slo if t in ("ttft", "tpot")}
+    if cap.percentile == 99 and theirs and None not in theirs.values():  # the bench's own p99s against the SLO
         out["vllm_bench_p99_ms"] = theirs
-        out["vllm_bench_meets_slo"] = all(v <= cap["slo"][t] for t, v in theirs.items())
+        out["vllm_bench_meets_slo"] = all(v <= cap.slo[t] for t, v in theirs.items())
     return out

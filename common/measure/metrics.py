@@ -276,13 +276,14 @@ def derive_scaling(m: dict, base_m: dict | None, price: float | None) -> None:
 
 
 def derive_capacity(m: dict, price: float | None) -> None:
-    """Capacity under the SLO per GPU and its $ per 1M output tokens, when the layout has a capacity search."""
+    """Capacity under the SLO per GPU and its $ per 1M output tokens, when the layout has a capacity search
+    (m["capacity"]: a common.capacity.result.CapacityResult)."""
     n, cap = m["gpus"], m.get("capacity")
-    if cap and cap.get("request_rate") is not None:
-        m["capacity_request_rate"] = cap["request_rate"]
-        m["capacity_output_throughput"] = cap["output_throughput"]
-        m["capacity_request_rate_per_gpu"] = cap["request_rate"] / n
-        m["capacity_output_throughput_per_gpu"] = cap["output_throughput"] / n
-        m["capacity_bound_by"] = cap.get("bound_by")
+    if cap is not None and cap.request_rate is not None:
+        m["capacity_request_rate"] = cap.request_rate
+        m["capacity_output_throughput"] = cap.output_throughput
+        m["capacity_request_rate_per_gpu"] = cap.request_rate / n
+        m["capacity_output_throughput_per_gpu"] = cap.output_throughput / n
+        m["capacity_bound_by"] = cap.bound_by
         if price:
-            m["usd_per_1m_output_tokens_at_capacity"] = usd_per_1m(price, n, cap["output_throughput"])
+            m["usd_per_1m_output_tokens_at_capacity"] = usd_per_1m(price, n, cap.output_throughput)

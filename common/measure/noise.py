@@ -18,7 +18,7 @@ def noise_band(*ms: dict, key: str = "output_throughput") -> float:
     own = [
         (m.get("output_throughput_spread_pct") or 0) / 100
         if key == "output_throughput"
-        else ((m.get("capacity") or {}).get("resolution") or 0)
+        else (getattr(m.get("capacity"), "resolution", 0) or 0)
         for m in ms
     ]
     return max([NOISE_FLOOR, *own])

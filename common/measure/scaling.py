@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from common.measure.hwmon import HardwareSampler, hw_of
 from common.measure.metrics import StageTimer, median_stream, request_metrics
+from common.output.results import Status
 from common.runtime import barrier, hardware
 from common.runtime import engine as eng
 from common.runtime.isolation import run_isolated
@@ -177,10 +178,10 @@ def run_layout(layout: Layout, base: dict, timeout_s: float) -> dict:
         for t in threads:
             t.join()
     done = [r for r in results if r is not None]  # every thread has joined: each replica has its result
-    failed = [r for r in done if r["status"] != "ok"]
+    failed = [r for r in done if r["status"] != Status.OK]
     if failed:
         return failed[0]
-    return {"status": "ok", "replicas": done}
+    return {"status": Status.OK, "replicas": done}
 
 
 LATENCY_KEYS = (

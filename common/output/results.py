@@ -33,7 +33,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from common.runtime.isolation import Failure
+from common.runtime.isolation import Failure, plain
 
 SCHEMA_VERSION = 2
 READS = (1, 2)  # the versions load_results reads (as the current one: upgraded)
@@ -242,19 +242,14 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _plain(o):
-    """A value json cannot write: a typed one by its own to_json (a Failure, a Probe), anything else as text."""
-    return o.to_json() if hasattr(o, "to_json") else str(o)
-
-
 def to_json(doc: dict) -> str:
     """The result document as JSON: indented for reading, except `raw`, where each per-request sample is one
     compact line (indented one number per line, an in-process GPU run's samples made an 8 MB file)."""
-    compact = functools.partial(json.dumps, separators=(",", ":"), default=_plain)
+    compact = functools.partial(json.dumps, separators=(",", ":"), default=plain)
 
     def value(key, v):
         if key != "raw" or not isinstance(v, dict) or not v:
-            return json.dumps(v, indent=2, default=_plain).replace("\n", "\n  ")
+            return json.dumps(v, indent=2, default=plain).replace("\n", "\n  ")
         rows = []
         for k, x in v.items():
             body = (
@@ -330,12 +325,22 @@ def save_run(
 
 @dataclass
 class RunFile:
-    """One result file of a run: on disk from the moment its measurement exists (`save`), rewritten atomically as
-    each step after it (`then`) adds to it or ends. `status` is the measurement's: "measured" until its summary
-    is written, then ok / failed (or the script's own pass / fail); a step that breaks after the measurement does
-    not change it (the figures stand, and the report and --resume still read them) but is the run's `failure`, and
-    `steps` says how each step ended: {step: "done" | "interrupted" | "failed: why"}. `created` and the
-    environment are those of the first write (the measurement), not of the last step."""
+    """One result file of a run, and when it is written (each write atomic, the whole file each time):
+
+    1. `measured(metrics, raw, ...)` the moment the measurement exists: the figures each part already has in
+       metrics, per-request samples in raw, status ok / failed and the measurement's own failure. Written again
+       while the measurement grows (a capacity search before its validation replay; the offline batch after the
+       levels). Inside an engine's own process, `common.runtime.isolation.checkpoint` keeps what is measured so far
+       for the parent instead, which writes it here when the process ends, however it ends.
+    2. `then(step, fn, run)` for each step after it (a cross-check, the summary, tables, plots, a report): the file
+       is written again as the step ends, saying how in `steps` ({step: "done" | "interrupted" | "failed: why"}).
+       A step that breaks does not change `status` (the figures stand; the report and --resume still read them)
+       but is the run's `failure` (exit 1).
+    3. `summarized(metrics, rows)`, inside the step "the summary": the run's figures, computed from what was
+       measured (text only renders them), and its table rows (the CSV).
+
+    `created` and the environment are those of the first write, not of the last step. `save` is the one writer
+    underneath (also for a step's own record: `step_ended`, then `save`)."""
 
     path: Path
     experiment: str
@@ -368,6 +373,17 @@ class RunFile:
             created=self.created,
             env=self.env,
         )
+
+    def measured(self, metrics: dict, raw: dict, failure: Failure | None = None, failed: bool = False) -> Path:
+        """Write 1: the measurement (see the class docstring). `failure`: the measurement's own (a later step's is
+        recorded by `then`); `failed`: a measurement that ran but failed its own check (a level with errors)."""
+        self.failure = self.failure or failure
+        status = Status.FAILED if failed or failure is not None else Status.OK
+        return self.save(metrics=metrics, raw=raw, status=status)
+
+    def summarized(self, metrics: dict, rows: list[dict]) -> Path:
+        """Write 3: the summary's figures and the table rows, in the step "the summary"."""
+        return self.save(metrics=metrics, rows=rows)
 
     def step_ended(self, step: str, how: str, failure: Failure | None = None) -> None:
         """Record how a step after the measurement ended; a step's failure is the run's failure unless an earlier

@@ -21,17 +21,17 @@ def fleet_target(ms: list[dict], cfg: ReportSettings) -> tuple[float | None, str
     minute of the trace the capacities were measured on, times the growth."""
     if cfg.target_rate:
         return cfg.target_rate, "--target-rate"
-    caps = [m["capacity"] for m in ms if (m.get("capacity") or {}).get("trace_speedup")]
+    caps = [m["capacity"] for m in ms if m.get("capacity") and m["capacity"].trace_speedup]
     if not (cfg.growth and caps):
         return None, ""
     c = caps[0]
-    if c.get("trace_judge") == "heaviest":  # the capacity already holds the heaviest window: plan on the mean
-        mean = c["request_rate"] / c["trace_speedup"]
+    if c.trace_judge == "heaviest":  # the capacity already holds the heaviest window: plan on the mean
+        mean = c.request_rate / c.trace_speedup
         return mean * cfg.growth, (
             f"the trace's mean rate ({mean:.3g} req/s; each capacity was judged at its "
             f"heaviest window) x {cfg.growth:g}"
         )
-    busy = c["busiest_minute_rate"] / c["trace_speedup"]
+    busy = c.busiest_minute_rate / c.trace_speedup
     return busy * cfg.growth, f"the trace's busiest minute ({busy:.3g} req/s) x {cfg.growth:g}"
 
 
@@ -64,7 +64,7 @@ def fleet_section(ms: list[dict], cfg: ReportSettings, price, price_src, dev: st
         f"## Fleet for {target:.3g} req/s",
         "",
         f"Target: {target:.3g} req/s ({src}). Each layout's capacity under its SLO "
-        f"({slo_text(best[0]['capacity']['slo'], best[0]['capacity']['percentile'])}), "
+        f"({slo_text(best[0]['capacity'].slo, best[0]['capacity'].percentile)}), "
         "replicated behind a load balancer: replicas = ceil(target / capacity). Assumed: replicas add capacity "
         "linearly (a load balancer in front, no shared bottleneck); data parallelism inside one engine is measured "
         "above, not assumed." + (f" ${price:.2f} per {dev}-hour ({price_src})." if price else ""),
@@ -128,22 +128,22 @@ def _day_fleet_row(t: dict, cfg: ReportSettings, growth: float, plot_path: Path)
     cap, d = t["cap"], t["doc"]
     price, _ = gpu_hour_price(d["environment"], cfg.gpu_hour_usd)
     t["fleet"] = fl = fleet_plan(
-        cap["profile"]["windows"],
-        cap["trace_speedup"] * cap["binding_work_per_s"],
+        cap.profile["windows"],
+        cap.trace_speedup * cap.binding_work_per_s,
         growth,
         cfg.min_replicas,
         t["gpus"],
         price,
         step_s=SCALE_STEP_S,
-        end_s=cap["profile"].get("end_s"),
+        end_s=cap.profile.get("end_s"),
     )
     dev = dev_of(d["environment"])
     name = Path(t["workload"].get("path", "trace")).name
-    o, span = cap["profile"]["origin_s"], fl["stretch_s"]
-    bw = cap["binding_window"]
+    o, span = cap.profile["origin_s"], fl["stretch_s"]
+    bw = cap.binding_window
     row = (
-        f"| {name} ({clock(o)}-{clock(o + span)}) | {t['layout']} | {slo_text(cap['slo'], cap['percentile'])} "
-        f"| {cap['trace_speedup']:.3g}x ({cap['request_rate']:.3g} req/s mean) | {clock(bw['start_s'])} | "
+        f"| {name} ({clock(o)}-{clock(o + span)}) | {t['layout']} | {slo_text(cap.slo, cap.percentile)} "
+        f"| {cap.trace_speedup:.3g}x ({cap.request_rate:.3g} req/s mean) | {clock(bw['start_s'])} | "
         f"{fl['static_replicas']} x {t['gpus']} {dev} | {fl['static_gpu_hours_per_day']:.1f} | "
         f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl.get('static_usd_per_day'), 0)} | "
         f"{num(fl.get('autoscaled_usd_per_day'), 0)} |"
@@ -152,7 +152,7 @@ def _day_fleet_row(t: dict, cfg: ReportSettings, growth: float, plot_path: Path)
         plot_path,
         fl,
         f"Replicas per {fl['step_s']:g} s step: {name} x {growth:g}, "
-        f"{t['layout']} under {slo_text(cap['slo'], cap['percentile'])}",
+        f"{t['layout']} under {slo_text(cap.slo, cap.percentile)}",
     )
     return row, plot
 
@@ -163,12 +163,12 @@ def _day_fleet_answers(trace_caps: list[dict], growth: float) -> list[str]:
     groups: dict[str, list[dict]] = {}  # one answer per traffic (trace, stretch) and SLO, across layouts
     for t in trace_caps:
         w, cap = t["workload"], t["cap"]
-        groups.setdefault(json.dumps([w.get("sha256"), w.get("start_s"), w.get("span_s"), cap["slo"]]), []).append(t)
+        groups.setdefault(json.dumps([w.get("sha256"), w.get("start_s"), w.get("span_s"), cap.slo]), []).append(t)
     for ts in groups.values():
         best = min(ts, key=lambda t: t["fleet"]["autoscaled_gpu_hours_per_day"])
         fl, dev = best["fleet"], dev_of(best["doc"]["environment"])
         saved = 1 - fl["autoscaled_gpu_hours_per_day"] / fl["static_gpu_hours_per_day"]
-        v, cap = best["cap"].get("validation") or {}, best["cap"]
+        v, cap = best["cap"].validation or {}, best["cap"]
         L += [
             "",
             f"**The day's fleet for {Path(best['workload'].get('path', 'trace')).name} x {growth:g}:** "
@@ -178,9 +178,9 @@ def _day_fleet_answers(trace_caps: list[dict], growth: float) -> list[str]:
             + (f"({saved * 100:.0f}% less)" if saved >= 0.005 else "(the same: the stretch never needs fewer)")
             + f", in replicas of {best['layout']}."
             + (
-                f" Read with care: the validation replay at {cap['trace_speedup']:.3g}x missed the SLO in "
+                f" Read with care: the validation replay at {cap.trace_speedup:.3g}x missed the SLO in "
                 f"{len(v['missed'])} window(s) ({', '.join(clock(s) for s in v['missed'])}), so "
-                f"{cap['trace_speedup']:.3g}x is the edge of this capacity, not a margin; at the peak this plan "
+                f"{cap.trace_speedup:.3g}x is the edge of this capacity, not a margin; at the peak this plan "
                 f"loads each replica to {fl['peak_load'] * 100:.0f}% of it."
                 if v.get("pass") is False and v.get("missed")
                 else ""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import cli
+from common.capacity.result import CapacityResult
 from common.measure.noise import above_linear
 from common.output.results import Status, load_results, run_stamp
 
@@ -124,6 +125,9 @@ def pick_workload(docs: list[dict], wanted: str | None) -> tuple[str | None, dic
 
 def gather(out_dir: Path, wanted: str | None = None) -> Findings:
     docs, skipped = load_results(out_dir)
+    for d in docs:  # typed from here on
+        if isinstance(d["metrics"], dict) and isinstance(d["metrics"].get("capacity"), dict):
+            d["metrics"]["capacity"] = CapacityResult.from_json(d["metrics"]["capacity"])
     for p, why in skipped:
         print(f"  skipped {p.name}: {why}")
     label, groups = pick_workload(docs, wanted)
@@ -163,9 +167,9 @@ def trace_capacities(docs: list[dict]) -> list[dict]:
     found = {}
     for d in sorted(docs, key=lambda d: d["created"]):
         m = d["metrics"]  # a finished search counts even when a later step (its validation, a bench) was cut
-        cap = m.get("capacity") or {}
-        if cap.get("binding_window") and cap.get("binding_work_per_s") and not cap.get("failed"):
-            engine = cap.get("engine") or d["config"]["engine"]
+        cap: CapacityResult | None = m.get("capacity")
+        if cap and cap.binding_window and cap.binding_work_per_s and not cap.failed:
+            engine = cap.extra.get("engine") or d["config"]["engine"]
             gpus = (
                 int(engine.get("tensor_parallel_size") or 1)
                 * int(engine.get("pipeline_parallel_size") or 1)
@@ -173,7 +177,7 @@ def trace_capacities(docs: list[dict]) -> list[dict]:
             )
             w = d["config"].get("workload") or {}
             layout = m.get("layout") or (f"TP{gpus}" if gpus > 1 else f"1 {dev_of(d['environment'])}")
-            key = json.dumps([w.get("sha256"), w.get("start_s"), w.get("span_s"), layout, cap["slo"]])
+            key = json.dumps([w.get("sha256"), w.get("start_s"), w.get("span_s"), layout, cap.slo])
             found[key] = {"doc": d, "cap": cap, "layout": layout, "gpus": gpus, "workload": w}
     return list(found.values())
 

@@ -48,9 +48,8 @@ def report_plots(f: Findings, out_dir: Path, cap_best: dict) -> list[Path]:
     if cap_best:
         ms = [m for m in f.candidates if m.get("capacity")]
         first = ms[0]["capacity"]
-        plots += capacity_plots(
-            out_dir / "report", [m for m in ms if m["capacity"]["slo"] == first["slo"]], first, dev, sub
-        )
+        same = [m for m in ms if m["capacity"].slo == first.slo]
+        plots += capacity_plots(out_dir / "report", same, first.slo, first.percentile, dev, sub)
     if f.layouts:
         stamp = lambda d: " " + stamp_clock(run_stamp(d)) if len(f.runs) > 1 else ""  # noqa: E731
         plots.append(

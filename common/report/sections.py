@@ -9,7 +9,7 @@ from common.capacity.search import slo_text
 from common.capacity.stats import KEEP_UP_SHARE
 from common.measure.metrics import derive_capacity, speedup, tp_overhead_share
 from common.measure.noise import above_linear_note, spread_note
-from common.output.results import run_stamp, strip_ansi
+from common.output.results import Status, run_stamp, strip_ansi
 from common.report.gather import Findings, dev_of
 
 COURSE_TABLE = {1: (450, 1.0, 1.00), 2: (800, 1.8, 0.90), 4: (1400, 3.1, 0.78)}  # course text, Qwen2.5-7B
@@ -28,8 +28,9 @@ def shapes_section(f: Findings) -> list[str]:
         d
         for d in f.docs
         if d["experiment"] == "concurrent_requests"
-        and d["status"] == "ok"
-        and (d["metrics"].get("capacity") or {}).get("request_rate")
+        and d["status"] == Status.OK
+        and d["metrics"].get("capacity")
+        and d["metrics"]["capacity"].request_rate
         and (d["config"].get("workload") or {}).get("source") == "random"
     ]
     if not shapes:
@@ -42,22 +43,22 @@ def shapes_section(f: Findings) -> list[str]:
     ]
     for t in f.trace_caps:
         cap = t["cap"]
-        pin, pout = mean_lengths(cap["profile"]["windows"])
-        bw = next((w for w in cap["profile"]["heaviest"] if w["start_s"] == cap["binding_window"]["start_s"]), None)
+        pin, pout = mean_lengths(cap.profile["windows"])
+        bw = next((w for w in cap.profile["heaviest"] if w["start_s"] == cap.binding_window["start_s"]), None)
         win = (" (its deciding window: %.0f in / %.0f out)" % mean_lengths([bw])) if bw else ""
         L.append(
             f"| {Path(t['workload'].get('path', 'trace')).name}: {pin:.0f} in / {pout:.0f} out tokens on average"
-            f"{win}, its own arrivals | {t['layout']} | {slo_text(cap['slo'], cap['percentile'])} | "
-            f"{cap['request_rate']:.3g} mean ({cap.get('binding_window_rate') or 0:.3g} in the deciding window) | "
-            f"{cap['output_throughput']:.0f} | `{Path(t['doc']['_path']).name}` |"
+            f"{win}, its own arrivals | {t['layout']} | {slo_text(cap.slo, cap.percentile)} | "
+            f"{cap.request_rate:.3g} mean ({cap.binding_window_rate or 0:.3g} in the deciding window) | "
+            f"{cap.output_throughput:.0f} | `{Path(t['doc']['_path']).name}` |"
         )
     for d in sorted(shapes, key=lambda d: d["created"]):
         c, cfg = d["metrics"]["capacity"], d["config"]
         gpus = int(cfg["engine"].get("tensor_parallel_size") or 1)
         L.append(
             f"| random: {cfg['input_len']} in / {cfg['output_len']} out tokens, Poisson arrivals | "
-            f"{f'TP{gpus}' if gpus > 1 else '1 ' + dev_of(d['environment'])} | {slo_text(c['slo'], c['percentile'])} "
-            f"| {c['request_rate']:.3g} | {c['output_throughput']:.0f} | `{Path(d['_path']).name}` |"
+            f"{f'TP{gpus}' if gpus > 1 else '1 ' + dev_of(d['environment'])} | {slo_text(c.slo, c.percentile)} "
+            f"| {c.request_rate:.3g} | {c.output_throughput:.0f} | `{Path(d['_path']).name}` |"
         )
     return L + [
         "",
@@ -275,7 +276,7 @@ def others_section(f: Findings) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for label, docs in sorted(f.others.items()):
-        caps = [d["metrics"].get("capacity", {}).get("request_rate") for d in docs]
+        caps = [d["metrics"]["capacity"].request_rate if d["metrics"].get("capacity") else None for d in docs]
         L.append(
             f"| {label} | {len(docs)} | {max(run_stamp(d) for d in docs)} | "
             f"{max(d['metrics'].get('output_throughput') or 0 for d in docs):,.0f} | "
@@ -291,8 +292,8 @@ def capacity_section(ms: list[dict], price, price_src, dev: str) -> tuple[list[s
     groups: dict[str, list[dict]] = {}
     for m in ms:
         derive_capacity(m, price)  # at the report's price (--gpu-hour-usd or the GPU's table price)
-        if m.get("capacity") and m["capacity"].get("slo"):
-            groups.setdefault(slo_text(m["capacity"]["slo"], m["capacity"]["percentile"]), []).append(m)
+        if m.get("capacity") and m["capacity"].slo:
+            groups.setdefault(slo_text(m["capacity"].slo, m["capacity"].percentile), []).append(m)
     if not groups:
         return [], {}
     L = [

@@ -81,10 +81,10 @@ def write_trace_report(out_dir: Path, cfg: ReportSettings, f: Findings) -> dict:
     ]
     for t in f.trace_caps:
         cap, w = t["cap"], t["workload"]
-        v = cap.get("validation")
+        v = cap.validation
         L += [
             f"- **{Path(w.get('path', 'trace')).name}**, {t['layout']} (`{Path(t['doc']['_path']).name}`): "
-            f"{cap['verdict']}."
+            f"{cap.verdict}."
             + (f" Validation replay: {v['verdict']}." if v else " No validation replay in this file."),
             "",
         ]

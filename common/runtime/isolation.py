@@ -221,7 +221,7 @@ def run_isolated(
     with tempfile.TemporaryDirectory(prefix="lab-iso-") as tmp:
         inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
         ckpt = Path(tmp) / "checkpoint.json"
-        inp.write_text(json.dumps({**cfg, "__checkpoint__": str(ckpt)}, default=str))
+        inp.write_text(json.dumps({**cfg, "__checkpoint__": str(ckpt)}, default=plain))
         t0 = time.perf_counter()
         proc = _spawn(target, inp, out, {**ray_dir.env(), **(env or {})})
         tail: deque = deque(maxlen=64)
@@ -295,16 +295,18 @@ def _wait(proc: subprocess.Popen, out: Path, t0: float, timeout_s: float) -> boo
 
 def _cause(result: dict | None, exit_code: int | None, log_tail: str) -> tuple[str, str]:
     """(kind, message) of a child that failed: from the exception it wrote, else from its exit and its log."""
+    # the log's error lines only: an engine's ordinary start-up lines name its backend (gloo, NCCL) and prove nothing
+    cause = root_cause(log_tail)
     if result is not None:
         exc = result["__exception__"]
         message = f"{exc['type']}: {exc['message']}".strip()
-        kind = classify_failure(exc["type"] + " " + exc["message"] + " " + exc.get("traceback", "") + log_tail)
-        if "root cause" in message or kind != classify_failure(message):
-            message = root_cause(log_tail) or message
+        kind = classify_failure(exc["type"] + " " + exc["message"] + " " + exc.get("traceback", ""))
+        if cause and kind == "other" and ("root cause" in message or classify_failure(cause) != "other"):
+            return classify_failure(cause), cause  # e.g. an engine that died of a worker's NCCL error
         return kind, message
     message = f"child exited with code {exit_code} without a result"
-    kind = classify_failure(log_tail)
-    if cause := root_cause(log_tail):
+    kind = classify_failure(cause or "")
+    if cause:
         message += f"; {cause}"
     if exit_code and exit_code < 0 and kind == "other":
         message += f" (killed by signal {-exit_code}; the OS may have run out of memory)"
@@ -329,13 +331,18 @@ def until_interrupted(run, *args, announce: str | None = None, **kwargs) -> dict
         return interrupted_result()
 
 
+def plain(o):
+    """A value json cannot write: a typed one by its own to_json (a Failure, a Probe, a CapacityResult), else text."""
+    return o.to_json() if hasattr(o, "to_json") else str(o)
+
+
 def checkpoint(cfg: dict, partial: dict) -> None:
     """From inside an isolated function: save what is measured so far; the parent gets it back as
     result["partial"] if the configuration later fails, times out or is interrupted."""
     path = cfg.get("__checkpoint__")
     if path:
         tmp = Path(path).with_suffix(".tmp")
-        tmp.write_text(json.dumps(partial, default=str))
+        tmp.write_text(json.dumps(partial, default=plain))
         os.replace(tmp, path)
 
 
@@ -357,7 +364,7 @@ def _child(target: str, inp: str, out: str) -> int:
         traceback.print_exc()
         code = 1
     tmp = Path(out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, default=str))
+    tmp.write_text(json.dumps(payload, default=plain))
     os.replace(tmp, out)
     return code
 

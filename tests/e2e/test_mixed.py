@@ -88,7 +88,7 @@ def test_each_probe_counts_the_requests_its_percentiles_were_taken_over(run, cap
 def test_search_outcomes_and_thin_probes_are_printed_with_the_tables(run, caps):
     out = run[1].stdout
     assert all(f"{len(c['probes'])} probes, {c['search_s']:.0f} s: {c['verdict']}" in out for c in caps.values())
-    thin = {v: thin_samples(c) for v, c in caps.items() if thin_samples(c)}
+    thin = {v: n for v, c in caps.items() if (n := thin_samples(c.get("samples_at_bracket"), c["percentile"]))}
     assert ("Rough ranks" in out) == bool(thin)
     assert all(f"'{v}' ({n})" in out for v, n in thin.items())
 

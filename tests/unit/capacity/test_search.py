@@ -8,6 +8,7 @@ import pytest
 from common.capacity.display import out_of_reach
 from common.capacity.drivers import probe_specs, search_async, search_sync
 from common.capacity.probe import Probe
+from common.capacity.result import CapacityResult
 from common.capacity.search import CapacitySearch, ProbePlan, SearchSpec, SureFail
 from common.capacity.search import judge as judge_probe
 from common.capacity.stats import thin_samples
@@ -49,30 +50,30 @@ def _run(threshold: float, **kw) -> CapacitySearch:
 def test_bracket_doubles_then_bisects_to_the_resolution():
     s = _run(13.0, start_rate=1.0, resolution=0.05)
     assert [p.offered_rate for p in s.probes] == [1, 2, 4, 8, 16, 12, 14, 13, 13.5]
-    res = s.result()
-    assert res["request_rate"] == 13 and res["bracket"] == [13, 13.5] and res["converged"]
+    res = CapacityResult.of(s)
+    assert res.request_rate == 13 and res.bracket == [13, 13.5] and res.converged
     assert (13.5 - 13) / 13 <= 0.05 < (14 - 13) / 13  # it stopped at the first bracket inside 5 %, not before
-    assert res["bound_by"] == "ttft" and res["output_throughput"] == 1300
-    assert len(res["probes"]) == 9 and "capacity 13 req/s" in res["verdict"]
+    assert res.bound_by == "ttft" and res.output_throughput == 1300
+    assert len(res.probes) == 9 and "capacity 13 req/s" in res.verdict
 
 
 def test_from_a_ceiling_the_search_bisects_toward_it_instead_of_doubling():
     s = _run(8.5, start_rate=6.0, ceiling=10.0, resolution=0.05)
     assert [p.offered_rate for p in s.probes] == [6, 8, 9, 8.5, 8.75]
-    assert s.result()["request_rate"] == 8.5
+    assert CapacityResult.of(s).request_rate == 8.5
 
 
 def test_a_ceiling_that_read_low_falls_back_to_doubling():
     s = _run(15.0, start_rate=6.0, ceiling=10.0, resolution=0.05, max_probes=20)
     rates = [p.offered_rate for p in s.probes]
     assert rates[:6] == [6, 8, 9, 9.5, 9.75, 10] and rates[6] == 20  # passed at the ceiling itself: doubles
-    assert s.result()["request_rate"] == 15.0 and s.result()["converged"]
+    assert CapacityResult.of(s).request_rate == 15.0 and CapacityResult.of(s).converged
 
 
 def test_a_failing_start_halves_down_and_a_coarser_resolution_stops_sooner():
     s = _run(3.0, start_rate=10.0, resolution=0.25)
     assert [p.offered_rate for p in s.probes] == [10, 5, 2.5, 3.75, 3.125]
-    assert s.result()["request_rate"] == 2.5 and s.result()["bracket"] == [2.5, 3.125]
+    assert CapacityResult.of(s).request_rate == 2.5 and CapacityResult.of(s).bracket == [2.5, 3.125]
 
 
 def test_a_fail_certain_early_in_its_window_quarters_the_next_rate_until_something_passes():
@@ -110,22 +111,22 @@ def test_slo_missed_at_every_rate_is_capacity_zero_not_a_crash():
     s = _run(0.001, start_rate=1.0)
     rates = [p.offered_rate for p in s.probes]
     assert rates == [1 / 2**i for i in range(7)] and min(rates) == 1 / 64  # the floor: start / 64
-    res = s.result()
-    assert res["request_rate"] == 0.0 and res["bound_by"] == "ttft"
-    assert res["verdict"].startswith("capacity 0: p99 TTFT 900 ms at 0.0156 req/s")
+    res = CapacityResult.of(s)
+    assert res.request_rate == 0.0 and res.bound_by == "ttft"
+    assert res.verdict.startswith("capacity 0: p99 TTFT 900 ms at 0.0156 req/s")
     # the takeaway then puts one request's own latency beside the target: the SLO is out of reach, queue or not
-    res["unloaded"], res["start"] = {"ttft_ms": 620.0, "tpot_ms": 3.0}, {"ceiling_rate": 3.125}
+    res.unloaded, res.start = {"ttft_ms": 620.0, "tpot_ms": 3.0}, {"ceiling_rate": 3.125}
     assert out_of_reach(res).startswith(
         "No rate passed, down to 0.0156 req/s (0% of the saturation ceiling); one "
         "request at a time had a median TTFT 620 ms against 500, TPOT 3 ms against 50"
     )
-    assert out_of_reach(_run(2.0, start_rate=1.0).result()) is None
+    assert out_of_reach(CapacityResult.of(_run(2.0, start_rate=1.0))) is None
 
 
 def test_probe_budget_caps_the_search():
     s = _run(1e9, start_rate=1.0, max_probes=5)
-    assert len(s.probes) == 5 and s.result()["request_rate"] == 16 and not s.result()["converged"]
-    assert "no failing rate found" in s.result()["verdict"]
+    assert len(s.probes) == 5 and CapacityResult.of(s).request_rate == 16 and not CapacityResult.of(s).converged
+    assert "no failing rate found" in CapacityResult.of(s).verdict
 
 
 @pytest.mark.parametrize(
@@ -297,15 +298,15 @@ def test_search_sync_drives_a_front_end_and_keeps_every_probe():
     plan = ProbePlan.from_spec(spec, 10)
     seen = []
     res = search_sync(spec, plan, make, run_open, on_probe=seen.append)
-    assert len(seen) == len(res["probes"]) >= 5
-    assert 4 <= res["request_rate"] < 12  # never above the 12 req/s it can serve; queueing binds TTFT first
-    assert res["request_rate"] == max(p["offered_rate"] for p in res["probes"] if p["pass"])
-    assert not next(p for p in res["probes"] if p["offered_rate"] == res["bracket"][1])["pass"]
+    assert len(seen) == len(res.probes) >= 5
+    assert 4 <= res.request_rate < 12  # never above the 12 req/s it can serve; queueing binds TTFT first
+    assert res.request_rate == max(p.offered_rate for p in res.probes if p.passed)
+    assert not next(p for p in res.probes if p.offered_rate == res.bracket[1]).passed
     # with no latency target to speak of, the keep-up rule alone stops it below the service rate
     spec = SearchSpec(slo={"ttft": 1e7}, start_rate=2.0, warmup_s=2, measure_s=20, min_requests=50)
     res = search_sync(spec, ProbePlan.from_spec(spec, 10), make, run_open)
     # (the rule lets ~5 % overload pass, 12 / 0.95 = 12.6 req/s, and Poisson arrivals wobble around the offer)
-    assert 10 <= res["request_rate"] < 14 and res["bound_by"] == "keep_up"
+    assert 10 <= res.request_rate < 14 and res.bound_by == "keep_up"
 
 
 def test_search_async_keeps_the_probes_when_the_server_goes_away():
@@ -343,9 +344,9 @@ def test_search_async_keeps_the_probes_when_the_server_goes_away():
             on_probe=on_probe,
         )
     )
-    assert len(res["probes"]) == 3 and res["probes"][0]["pass"] and res["probes"][1]["pass"]
-    assert "Connection refused" in res["failed"] and "search FAILED" in res["verdict"]
-    assert res["request_rate"] == 100.0  # what the finished probes established is kept
+    assert len(res.probes) == 3 and res.probes[0].passed and res.probes[1].passed
+    assert "Connection refused" in res.failed and "search FAILED" in res.verdict
+    assert res.request_rate == 100.0  # what the finished probes established is kept
 
 
 def test_a_term_limited_to_a_class_judges_only_that_class():
@@ -503,17 +504,17 @@ def test_a_capacity_resting_on_too_few_requests_for_its_percentile_says_so(n_at,
     s = CapacitySearch(SearchSpec(slo=SLO, start_rate=8.0, resolution=0.3))
     s.add(_probe(8.0, True, n_at))
     s.add(_probe(10.0, False, n_above, stopped_of))
-    res = s.result()
-    assert res["request_rate"] == 8.0 and thin_samples(res) == thin
-    assert ("lies between their two largest" in res["verdict"]) == (thin is not None)
+    res = CapacityResult.of(s)
+    assert res.request_rate == 8.0 and res.thin() == thin
+    assert ("lies between their two largest" in res.verdict) == (thin is not None)
     if thin:
-        assert f"p99 over {thin} requests" in res["verdict"]
+        assert f"p99 over {thin} requests" in res.verdict
     # at p90, 11 requests are enough, so none of these is thin
     s90 = CapacitySearch(SearchSpec(slo=SLO, start_rate=8.0, resolution=0.3, percentile=90))
     s90.add(_probe(8.0, True, n_at))
     s90.add(_probe(10.0, False, n_above, stopped_of))
-    assert thin_samples(s90.result()) is None
-    assert thin_samples({"percentile": 99.0, "request_rate": 1.0}) is None  # a JSON from before the counts
+    assert CapacityResult.of(s90).thin() is None
+    assert thin_samples(None, 99.0) is None  # a JSON from before the counts
 
 
 def test_a_probe_reads_back_from_every_sample_file_as_it_was_written():

@@ -1,38 +1,64 @@
 """common.capacity.session: a search's derived figures are computed from its fields (not from the text about them),
 and common.capacity.display renders them."""
 
-import copy
 import json
 
 import pytest
 
 from common.capacity import display, session
+from common.capacity.result import CapacityResult
 from tests.conftest import ROOT
 
 SAMPLE = ROOT / "docs/sample_results/h100x1/traces/2026-12-05/concurrent_requests_qwen2.5-7b_tp1_20261205-182816.json"
 
 
+def _sample() -> tuple[CapacityResult, dict]:
+    """The sample's search, typed, without its fleet; and the fleet as the measured run stored it."""
+    doc = json.loads(SAMPLE.read_text())["metrics"]["capacity"]
+    stored = doc.pop("fleet_at_recorded_rate")
+    return CapacityResult.from_json(doc), stored
+
+
 def test_the_days_fleet_is_derived_again_as_the_measured_run_stored_it():
-    cap = json.loads(SAMPLE.read_text())["metrics"]["capacity"]
-    stored = cap.pop("fleet_at_recorded_rate")
-    again = session.summarized(copy.deepcopy(cap), gpus=1)["fleet_at_recorded_rate"]
+    cap, stored = _sample()
+    again = session.summarized(cap, gpus=1).fleet_at_recorded_rate
     assert again["static_replicas"] == stored["static_replicas"] == 11
     assert again["replicas_autoscaled"] == stored["replicas_autoscaled"]
     assert again["autoscaled_gpu_hours_per_day"] == pytest.approx(stored["autoscaled_gpu_hours_per_day"])
-    lines = display.search_lines({**cap, "fleet_at_recorded_rate": again}, 99.0, "this trace's traffic")
+    lines = display.search_lines(cap, 99.0, "this trace's traffic")
     assert any("needs 11 such replica(s) at its peak" in line for line in lines)
-    assert lines[0] == f"Takeaway: {cap['verdict']}."
+    assert lines[0] == f"Takeaway: {json.loads(SAMPLE.read_text())['metrics']['capacity']['verdict']}."
 
 
 def test_a_failed_search_has_no_fleet_and_its_lines_say_it_stopped():
-    cap = json.loads(SAMPLE.read_text())["metrics"]["capacity"]
-    cap.pop("fleet_at_recorded_rate")
-    cap["failed"] = "the server went away"
-    assert "fleet_at_recorded_rate" not in session.summarized(cap, gpus=1)
+    cap, _ = _sample()
+    cap.failed = "the server went away"
+    assert session.summarized(cap, gpus=1).fleet_at_recorded_rate is None
     lines = display.search_lines(cap, 99.0, "this trace's traffic")
     assert lines[0].startswith("Takeaway: the search stopped early (the server went away);")
+    assert lines[0].endswith("; search FAILED: the server went away.")  # rendered from the fields, not stored
     assert not any("such replica(s)" in line for line in lines)
-    assert (
-        session.search_failure({"capacity": {"slo": cap["slo"]}, "base_url": None}, {"capacity": cap}).message
-        == cap["failed"]
+    assert session.search_failure({"capacity": {"slo": cap.slo}, "base_url": None}, {"capacity": cap}).message == (
+        cap.failed
     )
+
+
+def test_every_sample_search_reads_back_whole_and_its_verdict_is_rendered_from_its_fields():
+    """Typed inside, JSON at the file: every metrics.capacity of every sample file reads back through CapacityResult
+    and writes out as it was, and the verdict it renders is the stored one, except where the lab reworded a probe's
+    description since (the rendering then says it the current way)."""
+    reworded = 0
+    for path in sorted((ROOT / "docs/sample_results").rglob("*.json")):
+        doc = json.loads(path.read_text())
+        cap = doc.get("metrics", {}).get("capacity") if isinstance(doc, dict) else None
+        if not isinstance(cap, dict):
+            continue
+        typed = CapacityResult.from_json(cap)
+        again = typed.to_json()
+        assert json.dumps({**again, "verdict": None}, sort_keys=True) == json.dumps(
+            {**cap, "verdict": None}, sort_keys=True
+        ), path.name
+        if again["verdict"] != cap["verdict"]:
+            reworded += 1
+            assert "of the" in again["verdict"] and "judged requests past it" in cap["verdict"], path.name
+    assert reworded <= 2  # the two H200 capacity runs of 2026-12-02, from before "N of the M requests it judges"

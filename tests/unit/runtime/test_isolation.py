@@ -23,6 +23,16 @@ def test_isolated_failures_are_classified(target, kind):
     assert res["failure"].hint
 
 
+def test_an_error_after_an_engines_gloo_start_up_lines_is_not_called_a_distributed_failure():
+    """A CPU engine's start-up lines name its gloo backend; an error that has nothing to do with it (here a
+    float -> int overflow) is "other", with its own message, not "nccl" with the distributed-init hint."""
+    target = "tests.unit.runtime.iso_targets:raise_after_engine_start"
+    res = isolation.run_isolated(target, {}, timeout_s=60, echo=False)
+    f = res["failure"]
+    assert f.kind == "other" and f.message == "OverflowError: cannot convert float infinity to integer"
+    assert "backend=gloo" in res["log_tail"]
+
+
 def test_isolated_timeout_kills_the_child():
     t0 = time.perf_counter()
     res = isolation.run_isolated("tests.unit.runtime.iso_targets:sleep_forever", {}, timeout_s=3, echo=False)

@@ -294,15 +294,15 @@ def test_judged_from_the_start_a_probe_keeps_the_old_window():
 def test_a_validation_span_holds_the_binding_window_inside_the_stretch():
     tr = _trace(np.arange(0, 601, 2.0), [50] * 301, [8] * 301).stretch(0)
     w = TraceWorkload(tr, vocab_size=5000, window_s=30)
-    assert validation_span(w, {"binding_window": {"start_s": 300, "end_s": 330}}, 120) == (
+    assert validation_span(w, {"start_s": 300, "end_s": 330}, 120) == (
         240.0,
         360.0,
     )  # whole windows
     # clamped to the stretch's end, which it then includes (the last request arrives at 600 s)
-    assert validation_span(w, {"binding_window": {"start_s": 540, "end_s": 570}}, 120) == (480.0, float("inf"))
+    assert validation_span(w, {"start_s": 540, "end_s": 570}, 120) == (480.0, float("inf"))
     assert len(w.validation_specs(4.0, 0, (480.0, float("inf")))[0]) == 61
-    assert validation_span(w, {"binding_window": {"start_s": 0, "end_s": 30}}, 120) == (0.0, 120.0)
-    assert validation_span(w, {}, None) is None and validation_span(w, {}, 600) is None  # the whole stretch
+    assert validation_span(w, {"start_s": 0, "end_s": 30}, 120) == (0.0, 120.0)
+    assert validation_span(w, None, None) is None and validation_span(w, None, 600) is None  # the whole stretch
     specs, trace_t = w.validation_specs(4.0, 0, (255.0, 375.0))
     assert len(specs) == 60 and trace_t[0] == pytest.approx(256) and trace_t[-1] == pytest.approx(374)
     assert specs[0].arrival_s == 0 and specs[-1].arrival_s == pytest.approx((374 - 256) / 4)

@@ -228,7 +228,7 @@ def test_the_cross_check_replays_the_same_stretch_at_the_speed_found(tmp_path):
     cfg = SimpleNamespace(
         dataset_path=str(path), dataset_name=None, trace_start_s=1.0, trace_duration_s=None, output_dir=str(tmp_path)
     )
-    flags = trace_dataset(cfg, {"request_rate": 4.0, "trace_speedup": 2.0}, n=6)
+    flags = trace_dataset(cfg, rate=4.0, speed=2.0, n=6)
     assert flags[:2] == ["--dataset-name", "timed_trace"] and flags[-4:] == [
         "--timed-trace-chunk-hash-size",
         "512",

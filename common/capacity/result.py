@@ -1,0 +1,233 @@
+"""One capacity search's result, typed: what `CapacitySearch.result` found, what the workload adds (a trace's speed-up,
+the window that decided, the stretch's load profile), where the search started, the validation replay, the `vllm
+bench serve` cross-check and the day's fleet, as fields.
+
+`to_json` writes it as metrics.capacity; `from_json` reads any version of that back (a key it does not know is kept in
+`extra` and written again). The verdict is rendered from the fields each time it is shown (`verdict`); the one in the
+file is a copy for whoever reads the JSON, never read back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from common.capacity.probe import Probe
+from common.capacity.search import CapacitySearch, SearchSpec, bracket_probes, decided, slo_text
+from common.capacity.stats import thin_samples
+from common.traffic.load_profile import clock
+
+# keys of metrics.capacity in the order they have been written (the search's, then the trace's, then the run's)
+_ORDER = (
+    "request_rate",
+    "output_throughput",
+    "slo",
+    "percentile",
+    "resolution",
+    "bracket",
+    "converged",
+    "bound_by",
+    "samples_at_bracket",
+    "search",
+    "probes",
+    "search_s",
+    "failed",
+    "verdict",
+)
+
+
+@dataclass
+class CapacityResult:
+    """metrics.capacity, typed. `search` holds the SearchSpec's settings but its SLO (`spec` rebuilds it); `failed`
+    says why a search stopped before its end (its probes stand); `profile` is LoadProfile.to_json's summary."""
+
+    slo: dict[str, float]
+    percentile: float
+    resolution: float
+    search: dict[str, Any]
+    probes: list[Probe] = field(default_factory=list)
+    request_rate: float | None = 0.0
+    output_throughput: float | None = 0.0
+    bracket: list[float | None] = field(default_factory=lambda: [None, None])
+    converged: bool = False
+    bound_by: str | None = None
+    samples_at_bracket: list[int | None] | None = None
+    search_s: float | None = None
+    failed: str | None = None
+    failed_kind: str | None = None  # a search whose process failed: its Failure's kind (the verdict says it)
+    interrupted: bool = False
+    # a trace's terms (common.capacity.drivers.trace_terms)
+    trace_judge: str | None = None
+    profile: dict | None = None
+    trace_speedup: float | None = None
+    busiest_minute_rate: float | None = None
+    binding_window: dict | None = None
+    binding_window_rate: float | None = None
+    binding_work_per_s: float | None = None
+    stretch_arrived_rate: float | None = None
+    # around the search
+    unloaded: dict | None = None
+    start: dict | None = None
+    prefix_cache_hit_rate: float | None = None
+    validation: dict | None = None
+    vllm_bench_at_capacity: dict | None = None
+    fleet_at_recorded_rate: dict | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # keys this type does not know (the child's engine, ...)
+    samples_in_raw: bool = False  # the per-request samples are in the result file's raw: to_json leaves them out
+
+    # ----------------------------------------------------------------------- what the figures mean
+    @property
+    def spec(self) -> SearchSpec:
+        known = SearchSpec.__dataclass_fields__
+        return SearchSpec(**{k: v for k, v in self.search.items() if k in known and k != "slo"}, slo=self.slo)
+
+    @property
+    def found(self) -> bool:
+        """Whether the search found a rate and finished."""
+        return bool(self.request_rate) and not self.failed
+
+    def at_bracket(self) -> tuple[Probe | None, Probe | None]:
+        """(the passing probe at the capacity, the failing one just above it)."""
+        return bracket_probes(self.probes, *self.bracket)
+
+    def thin(self) -> int | None:
+        return thin_samples(self.samples_at_bracket, self.percentile)
+
+    @property
+    def verdict(self) -> str:
+        """'capacity 3.1 req/s (400 out tok/s) under p99 TTFT <= 500 ms ...; at 3.3 req/s p99 TTFT 820 ms', rendered
+        from the fields: the search's bracket, then the trace's terms, then why it failed."""
+        if self.failed_kind is not None:  # the search's process failed (run_capacity)
+            return f"search failed ({self.failed_kind}): {(self.failed or '').split(': ', 1)[-1][:200]}"
+        text = self._search_verdict() + self._trace_verdict()
+        return text + (f"; search FAILED: {self.failed}" if self.failed else "")
+
+    def _search_verdict(self) -> str:
+        p, failure = self.percentile, self.failed
+        if not self.probes:
+            return "no probe ran" + (f": {failure}" if failure else "")
+        lo, hi = self.bracket
+        if lo is None:
+            low = min(decided(self.probes) or self.probes, key=lambda x: x.offered_rate)
+            return f"capacity 0: {low.describe(p)} at {low.offered_rate:.3g} req/s, the lowest rate tried"
+        _, above = self.at_bracket()
+        text = f"capacity {lo:.3g} req/s ({self.output_throughput or 0:.0f} out tok/s) under " + slo_text(
+            self.slo, p, self.search.get("term_class")
+        )
+        if above:
+            text += f"; at {hi:.3g} req/s {above.describe(p)}"
+        else:
+            text += "; no failing rate found" + ("" if failure else " within the probe budget (raise --max-probes)")
+        if not self.converged and above and not failure:  # a search stopped early says why at the end
+            text += " (probe budget spent before the bracket narrowed to the resolution)"
+        if (thin := self.thin()) is not None:  # 0 too: a probe whose window held no request
+            text += (
+                f"; p{p:g} over {thin} requests lies between their two largest, so one or two late requests decided "
+                "a verdict here: lengthen the probes (--probe-min-requests) to settle it"
+            )
+        return text
+
+    def _trace_verdict(self) -> str:
+        """What the rate is in the trace's terms (empty for Poisson arrivals, or when nothing passed)."""
+        if self.trace_speedup is None or not self.request_rate:
+            return ""
+        at, _ = self.at_bracket()
+        if self.binding_window and self.profile and at is not None:
+            tw, a = at.note["trace_window"], self.profile["origin_s"]
+            b = self.profile.get("end_s", self.profile["windows"][-1]["end_s"])  # (files before end_s: a window's)
+            return (
+                f"; it holds this stretch ({clock(a)}-{clock(b)} of the trace) at up to {self.trace_speedup:.3g} x its "
+                f"recorded rate: its heaviest window at {clock(tw['start_s'])}-{clock(tw['end_s'])} decides (it "
+                f"brought {at.arrived_rate:.3g} req/s at that speed; {self.request_rate:.3g} req/s on average over the "
+                "stretch)"
+            )
+        text = (
+            f"; it holds this trace at up to {self.trace_speedup:.3g} x its recorded rate: {self.request_rate:.3g} "
+            f"req/s on average, {self.busiest_minute_rate:.3g} req/s in its busiest minute"
+        )
+        if self.stretch_arrived_rate is not None:
+            text += f" (the stretch replayed brought {self.stretch_arrived_rate:.3g} req/s in the judged window)"
+        return text
+
+    # ----------------------------------------------------------------------- the file's edge
+    def to_json(self) -> dict:
+        """metrics.capacity, with each probe's and the validation's per-request samples unless `samples_in_raw` (a
+        result file's raw has them: probe_samples, validation_samples); whole, it crosses a process boundary."""
+        d: dict[str, Any] = {}
+        samples = not self.samples_in_raw
+        for f in fields(self):
+            if f.name in ("extra", "failed_kind", "interrupted", "samples_in_raw"):
+                continue
+            v = getattr(self, f.name)
+            if f.name == "probes":
+                v = [p.to_json() for p in v]
+                if not samples:
+                    v = [{k: x for k, x in p.items() if k != "samples"} for p in v]
+            elif f.name == "validation" and v and not samples:
+                v = {k: x for k, x in v.items() if k != "samples"}
+            elif v is None and f.name not in _ORDER[:8]:
+                continue  # absent, as it has always been
+            d[f.name] = v
+        if self.failed is None:
+            d.pop("failed", None)
+        d["verdict"] = self.verdict
+        if self.interrupted:
+            d["interrupted"] = True
+        out = {k: d.pop(k) for k in _ORDER if k in d}
+        return {**out, **d, **self.extra}
+
+    @classmethod
+    def from_json(cls, d: dict) -> CapacityResult:
+        """metrics.capacity as any version of the lab wrote it (the stored verdict is not read: it is rendered)."""
+        d = dict(d)
+        d.pop("verdict", None)
+        known = {f.name for f in fields(cls)} - {"extra", "probes", "failed_kind", "samples_in_raw"}
+        own = {k: d.pop(k) for k in list(d) if k in known}
+        search = own.pop("search", None) or {}
+        failed = own.get("failed")
+        kind = failed.split(": ", 1)[0] if failed and own.get("request_rate", 0) is None else None  # run_capacity's
+        return cls(
+            slo=own.pop("slo", None) or {},
+            percentile=own.pop("percentile", 99.0),
+            resolution=own.pop("resolution", 0.05),
+            search=search,
+            probes=[Probe.from_json(p) for p in d.pop("probes", None) or []],
+            failed_kind=kind,
+            extra=d,
+            **own,
+        )
+
+    @classmethod
+    def of(cls, search: CapacitySearch, failure: str | None = None) -> CapacityResult:
+        """What a search found so far: the rate, what it delivers, what bound it, and every probe (`failure`: why
+        it stopped before its end)."""
+        spec = search.spec
+        lo, hi = search.bracket()
+        at, above = bracket_probes(search.probes, lo, hi)
+        res = cls(
+            slo=dict(spec.slo),
+            percentile=spec.percentile,
+            resolution=spec.resolution,
+            search={k: v for k, v in asdict(spec).items() if k != "slo"},
+            request_rate=lo or 0.0,
+            output_throughput=at.output_throughput if at else 0.0,
+            bracket=[lo, hi],
+            converged=search.converged(),
+            bound_by=above.bound_by if above else None,
+            samples_at_bracket=[x.fewest_samples() if x else None for x in (at, above)],
+            probes=list(search.probes),
+            search_s=round(time.perf_counter() - search.t0, 2),
+            failed=failure,
+        )
+        if search.probes and lo is None:  # capacity 0: what broke the lowest rate tried
+            res.bound_by = min(decided(search.probes) or search.probes, key=lambda x: x.offered_rate).bound_by
+        return res
+
+    # ----------------------------------------------------------------------- per-request samples, for the raw
+    def probe_samples(self) -> list[dict]:
+        """Each probe's per-request samples, [{offered_rate, ...}] (the JSON's raw.capacity_probes)."""
+        return [{"offered_rate": p.offered_rate, **p.samples} for p in self.probes if p.samples is not None]
+
+    def validation_samples(self) -> dict | None:
+        return (self.validation or {}).get("samples")
