@@ -167,9 +167,9 @@ def after_measurement(
             run.save()
         return summarize()
 
-    def tables(metrics: dict) -> None:
+    def tables(metrics: dict, rows: list[dict]) -> None:
         title = display.search_title(cap) if cfg.capacity else "Concurrent requests"
-        print_table(table_rows(cfg, res, metrics), "\n".join(takeaways(cfg, run, res, metrics, batch)), title=title)
+        print_table(rows, "\n".join(takeaways(cfg, run, res, metrics, batch)), title=title)
         if comparison:
             calibration_table(comparison)
         if cfg.capacity:
@@ -181,9 +181,9 @@ def after_measurement(
         metrics = then("the vllm bench serve cross-check", bench, run) or metrics
     if metrics is None:  # the summary broke: its step says why; the measurement is on disk
         return []
-    then("the tables", lambda: tables(metrics), run)
-    plots = cfg.plots and table_rows(cfg, res, metrics)
-    return (then("the plots", lambda: make_plots(cfg, res, run), run) or []) if plots else []
+    rows = table_rows(cfg, res, metrics)
+    then("the tables", lambda: tables(metrics, rows), run)
+    return (then("the plots", lambda: make_plots(cfg, res, run), run) or []) if cfg.plots and rows else []
 
 
 def measured(

@@ -411,8 +411,7 @@ def run_capacity(layout: Layout, base: dict, timeout_s: float) -> CapacityResult
         "search": {k: v for k, v in c.items() if k != "slo"},
     }
     out = CapacityResult.from_json({**part, "engine": engine})
-    out.request_rate, out.failed, out.failed_kind = None, f"{f.kind}: {f.message[:300]}", f.kind
-    out.interrupted = f.kind == "interrupted"
+    out.request_rate, out.failed = None, f"{f.kind}: {f.message[:300]}"  # (its kind: out.failed_kind)
     print("  " + f.line(f"{layout.name} capacity search"), flush=True)
     return out
 
@@ -432,7 +431,7 @@ def layout_capacity(run, layout: Layout, base: dict, timeout_s: float, price: fl
     if cap.interrupted:  # recorded as such by the step, and the sweep stops
         raise KeyboardInterrupt
     if cap.failed:
-        run.status = "failed"  # a second measurement of the layout: its failure is the layout's
+        run.status = Status.FAILED  # a second measurement of the layout: its failure is the layout's
         hint = "the layout's offline figures before it are kept; the search's log is above"
         step = "the capacity search"
         run.step_ended(step, f"failed: {cap.failed}", Failure("other", cap.failed, hint, step=step))

@@ -1,6 +1,6 @@
-"""One capacity search's result, typed: what `CapacitySearch.result` found, what the workload adds (a trace's speed-up,
-the window that decided, the stretch's load profile), where the search started, the validation replay, the `vllm
-bench serve` cross-check and the day's fleet, as fields.
+"""One capacity search's result, typed: what a `CapacitySearch` found (`CapacityResult.of`), what the workload adds
+(a trace's speed-up, the window that decided, the stretch's load profile), where the search started, the validation
+replay, the `vllm bench serve` cross-check and the day's fleet, as fields.
 
 `to_json` writes it as metrics.capacity; `from_json` reads any version of that back (a key it does not know is kept in
 `extra` and written again). The verdict is rendered from the fields each time it is shown (`verdict`); the one in the
@@ -54,9 +54,7 @@ class CapacityResult:
     bound_by: str | None = None
     samples_at_bracket: list[int | None] | None = None
     search_s: float | None = None
-    failed: str | None = None
-    failed_kind: str | None = None  # a search whose process failed: its Failure's kind (the verdict says it)
-    interrupted: bool = False
+    failed: str | None = None  # a search whose process failed: "kind: message", and request_rate None
     # a trace's terms (common.capacity.drivers.trace_terms)
     trace_judge: str | None = None
     profile: dict | None = None
@@ -93,6 +91,15 @@ class CapacityResult:
 
     def thin(self) -> int | None:
         return thin_samples(self.samples_at_bracket, self.percentile)
+
+    @property
+    def failed_kind(self) -> str | None:
+        """The Failure kind of a search whose own process failed (run_capacity): None for a search that ran."""
+        return self.failed.split(": ", 1)[0] if self.failed and self.request_rate is None else None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.failed_kind == "interrupted"
 
     @property
     def verdict(self) -> str:
@@ -157,7 +164,7 @@ class CapacityResult:
         d: dict[str, Any] = {}
         samples = not self.samples_in_raw
         for f in fields(self):
-            if f.name in ("extra", "failed_kind", "interrupted", "samples_in_raw"):
+            if f.name in ("extra", "samples_in_raw"):
                 continue
             v = getattr(self, f.name)
             if f.name == "probes":
@@ -182,18 +189,16 @@ class CapacityResult:
         """metrics.capacity as any version of the lab wrote it (the stored verdict is not read: it is rendered)."""
         d = dict(d)
         d.pop("verdict", None)
-        known = {f.name for f in fields(cls)} - {"extra", "probes", "failed_kind", "samples_in_raw"}
+        d.pop("interrupted", None)  # (said by `failed`)
+        known = {f.name for f in fields(cls)} - {"extra", "probes", "samples_in_raw"}
         own = {k: d.pop(k) for k in list(d) if k in known}
         search = own.pop("search", None) or {}
-        failed = own.get("failed")
-        kind = failed.split(": ", 1)[0] if failed and own.get("request_rate", 0) is None else None  # run_capacity's
         return cls(
             slo=own.pop("slo", None) or {},
             percentile=own.pop("percentile", 99.0),
             resolution=own.pop("resolution", 0.05),
             search=search,
             probes=[Probe.from_json(p) for p in d.pop("probes", None) or []],
-            failed_kind=kind,
             extra=d,
             **own,
         )
