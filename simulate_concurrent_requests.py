@@ -380,7 +380,7 @@ async def _measure(cfg: dict, out: dict, timer: StageTimer, after_level=None, af
     finally:
         await backend.close()
         if not cfg["base_url"]:
-            backend.engine.shutdown()
+            eng.shutdown(backend.engine)
 
 
 def _backend(cfg: dict, timer: StageTimer, out: dict):

@@ -143,7 +143,7 @@ async def _variant_child(cfg: dict) -> dict:
     if cfg.get("capacity"):
         with timer("capacity_search"):
             capacity = await mix_capacity(backend, {**cfg, "max_num_seqs": scheduler["max_num_seqs"]}, alone)
-    backend.engine.shutdown()
+    eng.shutdown(backend.engine)
     return {
         "stage_seconds": timer.seconds,
         "scheduler": scheduler,

@@ -378,7 +378,7 @@ async def _capacity(cfg: dict) -> dict:
             )  # every DP replica's batch
         res.extra["scheduler"] = eng.scheduler_limits(engine)
     finally:
-        engine.shutdown()
+        eng.shutdown(engine)
     res.extra.update(engine=cfg["engine"], stage_seconds=timer.seconds)
     return res.to_json()  # to the parent, as JSON (run_capacity reads it back)
 

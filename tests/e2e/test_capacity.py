@@ -38,10 +38,10 @@ def _check_search(cap: dict) -> None:
         assert p["judged_requests"] >= 10 or (not p["pass"] and p["stopped_early"]["judged"] >= 10)
         assert (p["margin"] is not None and p["margin"] >= 0) == p["pass"]
     assert cap["output_throughput"] == at[0]["output_throughput"] > 0
-    # the first rate comes from a saturation probe, and at most one probe runs below half the capacity found
+    # the first rate comes from a saturation probe (the path from there, on a judge that cannot be unlucky:
+    # tests/unit/capacity/test_search.py; here a loaded box can fail a probe by chance and walk lower)
     assert cap["start"]["from"].startswith("0.6 x the saturation probe") and cap["start"]["ceiling_rate"] > 0
     assert cap["probes"][0]["offered_rate"] == cap["start"]["rate"]
-    assert sum(p["offered_rate"] < lo / 2 for p in cap["probes"]) <= 1
     # the search took at least as long as its probes (each figure is rounded to 10 ms: allow that much a probe)
     assert cap["search_s"] + 0.01 * len(cap["probes"]) >= sum(p["wall_s"] for p in cap["probes"]) > 0
 
