@@ -164,9 +164,8 @@ def failed_layout(path: Path, lay: Layout, base: dict, res: dict) -> dict:
 def saved(path: Path, lay: Layout, base: dict, allreduce: dict | None, res: dict) -> RunFile:
     """A layout's result file, written now with what its replicas measured (before anything reads it)."""
     config = {**base, "layout": {**lay.to_json(), "skip": lay.skip}, "allreduce": allreduce}
-    run = RunFile(path, EXPERIMENT, config, metrics={"layout": lay.name, "gpus": lay.n},
-                  raw={"replicas": res.get("replicas") or [res]})  # fmt: skip
-    run.save()
+    run = RunFile(path, EXPERIMENT, config)
+    run.measured({"layout": lay.name, "gpus": lay.n}, {"replicas": res.get("replicas") or [res]})
     return run
 
 
@@ -241,9 +240,9 @@ def layout_figures(
     m = summarize_layout(lay, res)
     gpu_name = env["gpus"][0]["name"] if env["gpus"] else None
     m.update(comm_model(m, allreduce.get(lay.tp), info, gpu_name))
-    m["status"] = Status.OK if m["offline_failed"] == 0 else "failed"
+    m["status"] = Status.OK if m["offline_failed"] == 0 else Status.FAILED
     derive_scaling(m, baseline or (m if lay.n == 1 else None), price)
-    run.save(metrics=m, status=m["status"], rows=[_row(m)])
+    run.summarized(m, [_row(m)], failed=m["status"] == Status.FAILED)
     return m
 
 

@@ -237,13 +237,13 @@ def run_config(lay: Layout, child: dict, path: Path, timeout_s: float) -> RunFil
         if tp
         else {"replicas": res["replicas"]}
     )
-    run = RunFile(path, EXPERIMENT, child, metrics={"gpus": n, "layout": name}, raw=raw)
-    run.save()  # what the engine measured, before anything reads it
+    run = RunFile(path, EXPERIMENT, child)
+    run.measured({"gpus": n, "layout": name}, raw)  # what the engine measured, before anything reads it
 
     def summary() -> None:
-        run.metrics = whole_engine_figures(lay, res) if tp else summarize_layout(lay, res)
-        run.status = "ok" if run.metrics["offline_failed"] == 0 else "failed"
         run.raw.pop("suite_child", None)  # summarized: its figures are in metrics now
+        m = whole_engine_figures(lay, res) if tp else summarize_layout(lay, res)
+        run.summarized(m, None, failed=m["offline_failed"] > 0)
         st = (res.get("replicas") or [res])[0]["stage_seconds"]
         print(
             f"  {name}: {run.metrics['output_throughput']:.0f} out tok/s; time: engine start "

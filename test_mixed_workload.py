@@ -251,12 +251,13 @@ def run_variant(
             None,
         )
     capacity = CapacityResult.from_json(res["capacity"]) if res.get("capacity") else None
-    run = RunFile(
-        path,
-        EXPERIMENT,
-        child,
-        metrics={"variant": v["name"], **v["engine"], "scheduler": res["scheduler"]},
-        raw={
+    metrics: dict = {"variant": v["name"], **v["engine"], "scheduler": res["scheduler"]}
+    if capacity:
+        metrics["capacity"], capacity.samples_in_raw = capacity, True
+    run = RunFile(path, EXPERIMENT, child)
+    run.measured(  # the samples on disk before anything reads them
+        metrics,
+        {
             "alone": res["alone"],
             "mixed": res["mixed"],
             "long_alone": res["long_alone"],
@@ -264,9 +265,6 @@ def run_variant(
             "stage_seconds": res["stage_seconds"],
         },
     )
-    if capacity:
-        run.metrics["capacity"], capacity.samples_in_raw = capacity, True
-    run.save()  # the samples on disk before anything reads them
 
     def summary() -> tuple[dict, tuple]:
         m = {
@@ -277,7 +275,7 @@ def run_variant(
         }
         if capacity:  # the search's probe lines went to stderr with the engine's log; its outcome goes with the tables
             print(f"  {len(capacity.probes)} probes, {capacity.search_s or 0:.0f} s: {capacity.verdict}", flush=True)
-        run.save(metrics=m, status=Status.OK if not m["failed"] else "failed", rows=[_row(m)])
+        run.summarized(m, [_row(m)], failed=bool(m["failed"]))
         return run.rows[0], (v, m, res)
 
     row, entry = then("the summary", summary, run) or ({"variant": v["name"], "status": Status.FAILED}, None)
@@ -299,7 +297,7 @@ def _row(m: dict) -> dict:
     }
     if cap:
         row["capacity req/s"] = "failed" if cap.failed else num(cap.request_rate, 2)
-    row.update({"failed": m["failed"], "status": Status.OK if not m["failed"] else "failed"})
+    row.update({"failed": m["failed"], "status": Status.FAILED if m["failed"] else Status.OK})
     return row
 
 

@@ -185,8 +185,8 @@ def skipped(path: Path, base_cfg: dict, why: str) -> dict:
 def saved(path: Path, base_cfg: dict, res: dict) -> RunFile:
     """A size's result file, written now with what its ranks reported."""
     keep = ("token_ids", "texts", "ranks", "memory", "stage_seconds", "process_wall_s")
-    run = RunFile(path, EXPERIMENT, base_cfg, metrics={"tp": base_cfg["tp"]}, raw={k: res[k] for k in keep})
-    run.save()
+    run = RunFile(path, EXPERIMENT, base_cfg)
+    run.measured({"tp": base_cfg["tp"]}, {k: res[k] for k in keep})
     return run
 
 
@@ -196,7 +196,7 @@ def summary(
     """One size's figures into its file (and `measured`): its table row."""
     metrics = tp_metrics(res, tp, None if dummy or reference is None else agreement(reference, res["token_ids"]))
     measured.append(metrics)
-    run.save(metrics=metrics, status=metrics["status"], rows=[tp_row(metrics, res, label, dummy)])
+    run.summarized(metrics, [tp_row(metrics, res, label, dummy)], failed=metrics["status"] == Status.FAILED)
     return run.rows[0]
 
 

@@ -113,7 +113,7 @@ def capacity_rows(ms: list[dict], dev: str = "GPU") -> list[dict]:
             "out tok/s at capacity": num(m.get("capacity_output_throughput"), 0),
             f"out tok/s per {dev}": num(m.get("capacity_output_throughput_per_gpu"), 0),
             "$/1M out tok at capacity": num(m.get("usd_per_1m_output_tokens_at_capacity"), 3),
-            "next rate broke": ("search failed" if m["capacity"].failed else m.get("capacity_bound_by") or "-"),
+            "what stopped it": m["capacity"].stopped_by(),
             "probes": len(m["capacity"].probes),
         }
         for m in ms

@@ -59,6 +59,21 @@ class Probe:
         v = self.latency_ms.get(latency_key(stat, term))
         return None if v is None or math.isinf(v) else v
 
+    def throughput_at(self, rate: float) -> float | None:
+        """Output tok/s at `rate` req/s with the output tokens per request that finished in this probe's window: what
+        the rate delivers, whatever number of requests its Poisson draw brought."""
+        if self.output_throughput is None or not self.achieved_rate:
+            return self.output_throughput
+        return rate * self.output_throughput / self.achieved_rate
+
+    def draw_differs(self) -> bool:
+        """Whether its window's arrivals differ from the offered rate by more than Poisson noise (two standard
+        deviations of the count judged, 2 / sqrt(n) of the rate)."""
+        n, got = self.judged_requests, self.arrived_rate
+        if not (n and got and self.offered_rate):
+            return False
+        return abs(got / self.offered_rate - 1) > 2 / math.sqrt(n)
+
     @property
     def keep_up_word(self) -> str | None:
         return self.keep_up.verdict if self.keep_up else self.keep_up_verdict

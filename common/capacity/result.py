@@ -16,6 +16,7 @@ from typing import Any
 from common.capacity.probe import Probe
 from common.capacity.search import CapacitySearch, SearchSpec, bracket_probes, decided, slo_text
 from common.capacity.stats import thin_samples
+from common.output.tables import rate
 from common.traffic.load_profile import clock
 
 # keys of metrics.capacity in the order they have been written (the search's, then the trace's, then the run's)
@@ -48,7 +49,6 @@ class CapacityResult:
     search: dict[str, Any]
     probes: list[Probe] = field(default_factory=list)
     request_rate: float | None = 0.0
-    output_throughput: float | None = 0.0
     bracket: list[float | None] = field(default_factory=lambda: [None, None])
     converged: bool = False
     bound_by: str | None = None
@@ -81,13 +81,43 @@ class CapacityResult:
         return SearchSpec(**{k: v for k, v in self.search.items() if k in known and k != "slo"}, slo=self.slo)
 
     @property
+    def output_throughput(self) -> float:
+        """Output tok/s at the capacity: the rate the SLO was judged at x the output tokens per request of its probe
+        (a Poisson draw that brought more requests than offered adds nothing); on a trace, what the window delivered
+        at that speed (its arrivals are the trace's, not a draw). 0 without a passing probe."""
+        at, _ = self.at_bracket()
+        if at is None or not self.request_rate:
+            return 0.0
+        if self.trace_judge is not None:
+            return at.output_throughput or 0.0
+        return at.throughput_at(self.request_rate) or 0.0
+
+    def stopped_by(self) -> str:
+        """Why the next rate failed, in words, and the latencies measured at the capacity: 'the queue grew by 40
+        requests at 55.1 req/s: the engine could not keep up; at capacity p99 TTFT 184 ms, TPOT 28 ms'."""
+        if self.failed:
+            return "the search failed"
+        at, above = self.at_bracket()
+        hi, p = self.bracket[1], self.percentile
+        if above is None:
+            why = "no rate failed within the probe budget"
+        elif above.bound_by == "keep_up" and above.keep_up is not None:
+            grew = above.keep_up.backlog_growth
+            why = f"the queue grew by {grew:.0f} requests at {rate(hi)} req/s: the engine could not keep up"
+        else:
+            why = f"{above.describe(p)} at {rate(hi)} req/s"
+        here = [f"{t.upper()} {rate(v)} ms" for t in ("ttft", "tpot") if at and (v := at.ms(p, t)) is not None]
+        return why + (f"; at capacity p{p:g} " + ", ".join(here) if here else "")
+
+    @property
     def found(self) -> bool:
         """Whether the search found a rate and finished."""
         return bool(self.request_rate) and not self.failed
 
     def at_bracket(self) -> tuple[Probe | None, Probe | None]:
-        """(the passing probe at the capacity, the failing one just above it)."""
-        return bracket_probes(self.probes, *self.bracket)
+        """(the passing probe at the capacity, the failing one just above it; a file without a bracket: the rate's)."""
+        lo, hi = self.bracket
+        return bracket_probes(self.probes, self.request_rate if lo is None else lo, hi)
 
     def thin(self) -> int | None:
         return thin_samples(self.samples_at_bracket, self.percentile)
@@ -118,8 +148,14 @@ class CapacityResult:
         if lo is None:
             low = min(decided(self.probes) or self.probes, key=lambda x: x.offered_rate)
             return f"capacity 0: {low.describe(p)} at {low.offered_rate:.3g} req/s, the lowest rate tried"
-        _, above = self.at_bracket()
-        text = f"capacity {lo:.3g} req/s ({self.output_throughput or 0:.0f} out tok/s) under " + slo_text(
+        at, above = self.at_bracket()
+        drawn = ""
+        if at and self.trace_judge is None and at.draw_differs():  # what the probe's draw brought, beside it
+            drawn = (
+                f"; its probe's Poisson draw brought {at.arrived_rate:.3g} req/s, "
+                f"{at.output_throughput or 0:,.0f} out tok/s"
+            )
+        text = f"capacity {lo:.3g} req/s ({self.output_throughput:.0f} out tok/s{drawn}) under " + slo_text(
             self.slo, p, self.search.get("term_class")
         )
         if above:
@@ -161,7 +197,7 @@ class CapacityResult:
     def to_json(self) -> dict:
         """metrics.capacity, with each probe's and the validation's per-request samples unless `samples_in_raw` (a
         result file's raw has them: probe_samples, validation_samples); whole, it crosses a process boundary."""
-        d: dict[str, Any] = {}
+        d: dict[str, Any] = {"output_throughput": self.output_throughput}  # (a copy: rendered from the probe)
         samples = not self.samples_in_raw
         for f in fields(self):
             if f.name in ("extra", "samples_in_raw"):
@@ -189,6 +225,7 @@ class CapacityResult:
         """metrics.capacity as any version of the lab wrote it (the stored verdict is not read: it is rendered)."""
         d = dict(d)
         d.pop("verdict", None)
+        d.pop("output_throughput", None)  # (derived from the probe at the capacity, as the verdict)
         d.pop("interrupted", None)  # (said by `failed`)
         known = {f.name for f in fields(cls)} - {"extra", "probes", "samples_in_raw"}
         own = {k: d.pop(k) for k in list(d) if k in known}
@@ -216,7 +253,6 @@ class CapacityResult:
             resolution=spec.resolution,
             search={k: v for k, v in asdict(spec).items() if k != "slo"},
             request_rate=lo or 0.0,
-            output_throughput=at.output_throughput if at else 0.0,
             bracket=[lo, hi],
             converged=search.converged(),
             bound_by=above.bound_by if above else None,

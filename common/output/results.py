@@ -374,15 +374,20 @@ class RunFile:
             env=self.env,
         )
 
-    def measured(self, metrics: dict, raw: dict, failure: Failure | None = None, failed: bool = False) -> Path:
+    def measured(self, metrics: dict, raw: dict, failure: Failure | None = None, failed: bool | None = None) -> Path:
         """Write 1: the measurement (see the class docstring). `failure`: the measurement's own (a later step's is
-        recorded by `then`); `failed`: a measurement that ran but failed its own check (a level with errors)."""
+        recorded by `then`); `failed`: whether it ran but failed its own check (a level with errors), or None where
+        its summary judges it (status "measured" until then)."""
         self.failure = self.failure or failure
-        status = Status.FAILED if failed or failure is not None else Status.OK
+        judged = True if failure is not None else failed
+        status = Status.MEASURED if judged is None else Status.FAILED if judged else Status.OK
         return self.save(metrics=metrics, raw=raw, status=status)
 
-    def summarized(self, metrics: dict, rows: list[dict]) -> Path:
-        """Write 3: the summary's figures and the table rows, in the step "the summary"."""
+    def summarized(self, metrics: dict, rows: list[dict] | None, failed: bool | None = None) -> Path:
+        """Write 3: the summary's figures and the table rows, in the step "the summary"; `failed`: the summary's
+        verdict on the measurement, where the summary judges it (ok / failed), else None."""
+        if failed is not None:
+            self.status = Status.FAILED if failed else Status.OK
         return self.save(metrics=metrics, rows=rows)
 
     def step_ended(self, step: str, how: str, failure: Failure | None = None) -> None:

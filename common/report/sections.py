@@ -315,7 +315,7 @@ def capacity_section(ms: list[dict], price, price_src, dev: str) -> tuple[list[s
         f"req/s per {dev}",
         "out tok/s at capacity",
         "$/1M out tok at capacity",
-        "next rate broke",
+        "what stopped it",
         "probes",
     )
     for key, group in groups.items():

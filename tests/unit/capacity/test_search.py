@@ -57,6 +57,44 @@ def test_bracket_doubles_then_bisects_to_the_resolution():
     assert len(res.probes) == 9 and "capacity 13 req/s" in res.verdict
 
 
+def test_figures_at_capacity_are_those_of_the_rate_judged_not_of_the_probes_draw():
+    """One H100 at 512/128 (code 7ec71ea): the probe offered 51.2 req/s and its Poisson draw brought 55.9, so it
+    delivered 7,149 out tok/s; at the rate judged that is 51.2 x 128 = 6,554. The draw is said beside it when it is
+    past the noise (2 / sqrt(judged)); a draw within it is not mentioned."""
+
+    def result(arrived: float, judged: int) -> CapacityResult:
+        s = CapacitySearch(SearchSpec(slo=SLO, start_rate=51.2, max_probes=2))
+        for rate, ok in ((51.2, True), (55.1, False)):
+            s.add(
+                Probe.from_json(
+                    {
+                        "offered_rate": rate,
+                        "pass": ok,
+                        "bound_by": None if ok else "keep_up",
+                        "arrived_rate": arrived if ok else rate,
+                        "achieved_rate": arrived if ok else rate,
+                        "output_throughput": (arrived if ok else rate) * 128,
+                        "judged_requests": judged,
+                        "unfinished": 0,
+                    }
+                )
+            )
+        return CapacityResult.of(s)
+
+    lucky = result(55.9, 1065)
+    assert lucky.output_throughput == pytest.approx(51.2 * 128)  # 6,554, not the draw's 7,155
+    assert "capacity 51.2 req/s (6554 out tok/s; its probe's Poisson draw brought 55.9 req/s, 7,155 out tok/s)" in (
+        lucky.verdict
+    )
+    assert CapacityResult.from_json(lucky.to_json()).output_throughput == pytest.approx(51.2 * 128)
+    usual = result(52.0, 1065)  # 1.6 % off, inside 2 / sqrt(1065) = 6.1 %
+    assert usual.output_throughput == pytest.approx(51.2 * 128)
+    assert usual.verdict.startswith("capacity 51.2 req/s (6554 out tok/s) under")
+    # a file written before the rule (its output_throughput the draw's) reads back at the rate judged
+    old = {**lucky.to_json(), "output_throughput": 55.9 * 128}
+    assert CapacityResult.from_json(old).output_throughput == pytest.approx(51.2 * 128)
+
+
 def test_from_a_ceiling_the_search_bisects_toward_it_instead_of_doubling():
     s = _run(8.5, start_rate=6.0, ceiling=10.0, resolution=0.05)
     assert [p.offered_rate for p in s.probes] == [6, 8, 9, 8.5, 8.75]

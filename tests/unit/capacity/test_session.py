@@ -2,6 +2,7 @@
 and common.capacity.display renders them."""
 
 import json
+import re
 
 import pytest
 
@@ -45,20 +46,34 @@ def test_a_failed_search_has_no_fleet_and_its_lines_say_it_stopped():
 
 def test_every_sample_search_reads_back_whole_and_its_verdict_is_rendered_from_its_fields():
     """Typed inside, JSON at the file: every metrics.capacity of every sample file reads back through CapacityResult
-    and writes out as it was, and the verdict it renders is the stored one, except where the lab reworded a probe's
-    description since (the rendering then says it the current way)."""
-    reworded = 0
+    and writes out as it was, but for its figures at capacity and its verdict, rendered from the fields: the output
+    tok/s at the rate judged (a Poisson search's probe draw said beside it where past the noise; a trace's window as
+    it was), and a probe's description where the lab reworded it since."""
+    reworded, drawn, files = 0, 0, 0
     for path in sorted((ROOT / "docs/sample_results").rglob("*.json")):
         doc = json.loads(path.read_text())
         cap = doc.get("metrics", {}).get("capacity") if isinstance(doc, dict) else None
         if not isinstance(cap, dict):
             continue
+        files += 1
         typed = CapacityResult.from_json(cap)
         again = typed.to_json()
-        assert json.dumps({**again, "verdict": None}, sort_keys=True) == json.dumps(
-            {**cap, "verdict": None}, sort_keys=True
-        ), path.name
-        if again["verdict"] != cap["verdict"]:
+        masked = {"verdict": None, "output_throughput": None}
+        assert json.dumps({**again, **masked}, sort_keys=True) == json.dumps({**cap, **masked}, sort_keys=True), (
+            path.name
+        )
+        at, _ = typed.at_bracket()
+        if typed.trace_judge is not None or at is None:
+            assert again["output_throughput"] == pytest.approx(cap["output_throughput"]), path.name
+        else:
+            per_request = at.output_throughput / at.achieved_rate
+            assert again["output_throughput"] == pytest.approx(typed.request_rate * per_request), path.name
+        said = f"({cap['output_throughput']:.0f} out tok/s"
+        now = re.sub(r"; its probe's Poisson draw brought [^)]*", "", again["verdict"])
+        drawn += now != again["verdict"]
+        assert (now != again["verdict"]) == bool(at and typed.trace_judge is None and at.draw_differs()), path.name
+        if now != cap["verdict"].replace(said, f"({typed.output_throughput:.0f} out tok/s"):
             reworded += 1
             assert "of the" in again["verdict"] and "judged requests past it" in cap["verdict"], path.name
     assert reworded <= 2  # the two H200 capacity runs of 2026-12-02, from before "N of the M requests it judges"
+    assert files >= 24 and drawn >= 1  # the H100 run of the issue (55.9 req/s brought at 51.2 offered) among them

@@ -29,12 +29,14 @@ def _layout(name, gpus, tp, dp, out, cap=None):
     if cap is not None:
         slo = {"ttft": 500.0, "tpot": 50.0}
         probes = [
-            {"offered_rate": cap, "pass": True, "output_throughput": cap * 100, "p50_tpot_ms": 10.0},
-            {"offered_rate": cap * 1.05, "pass": False, "output_throughput": cap * 102, "p50_tpot_ms": 40.0},
-        ]
+            {"offered_rate": r, "pass": ok, "arrived_rate": r, "achieved_rate": r, "output_throughput": r * 100,
+             "p50_tpot_ms": tpot, "p99_tpot_ms": tpot * 1.5, "p99_ttft_ms": 120.0, "bound_by": None if ok else "tpot"}
+            for r, ok, tpot in ((cap, True, 10.0), (cap * 1.05, False, 40.0))
+        ]  # fmt: skip
         m["capacity"] = {
             "request_rate": cap,
             "output_throughput": cap * 100,
+            "bracket": [cap, cap * 1.05],
             "slo": slo,
             "percentile": 99.0,
             "bound_by": "tpot",
@@ -55,6 +57,11 @@ def _layout(name, gpus, tp, dp, out, cap=None):
 # the fixture files say they were measured on a CPU box, whatever machine writes them: the report's wording ("CPU
 # ranks") follows the files, not the machine that renders it
 CPU_BOX = {**environment(), "gpus": [], "gpu_count": 0, "driver": None, "cuda": None, "interconnect": None}
+
+
+def _stopped(hi: float) -> str:
+    """The capacity table's "what stopped it" for a fixture search whose next rate `hi` broke p99 TPOT."""
+    return f"p99 TPOT 60 ms at {hi} req/s; at capacity p99 TTFT 120 ms, TPOT 15 ms"
 
 
 def _write(folder, layouts, stamp="20261201-120000", shape=(64, 16), **config):
@@ -128,9 +135,9 @@ def test_all_n_pick_goes_by_slo_capacity_when_measured(tmp_path):
     section = report.split("## Serving capacity under the SLO")[1].split("## ")[0]
     rows = [ln for ln in section.splitlines() if re.match(r"\| (1 GPU|TP2|DP2) \|", ln)]
     assert rows == [
-        "| 1 GPU | 1 | 10.0 | 10.0 | 1000 | 0.833 | tpot | 2 |",
-        "| DP2 | 2 | 23.0 | 11.5 | 2300 | 0.725 | tpot | 2 |",
-        "| TP2 | 2 | 14.0 | 7.0 | 1400 | 1.19 | tpot | 2 |",
+        f"| 1 GPU | 1 | 10.0 | 10.0 | 1000 | 0.833 | {_stopped(10.5)} | 2 |",
+        f"| DP2 | 2 | 23.0 | 11.5 | 2300 | 0.725 | {_stopped(24.2)} | 2 |",
+        f"| TP2 | 2 | 14.0 | 7.0 | 1400 | 1.19 | {_stopped(14.7)} | 2 |",
     ]
     assert (tmp_path / "report_capacity.png").stat().st_size > 1000 and (tmp_path / "report_pareto.png").exists()
 
@@ -156,7 +163,7 @@ def test_two_workloads_in_one_folder_are_never_compared(tmp_path):
     cap_rows = [
         ln for ln in mine.split("## Serving capacity under the SLO")[1].splitlines() if ln.startswith("| 1 GPU")
     ]
-    assert cap_rows == ["| 1 GPU | 1 | 4.0 | 4.0 | 400 | 2.083 | tpot | 2 |"]  # one row, of this workload
+    assert cap_rows == [f"| 1 GPU | 1 | 4.0 | 4.0 | 400 | 2.083 | {_stopped(4.2)} | 2 |"]  # one row, of this workload
     assert "| 775 |" not in mine and "| 1200 |" not in mine and "1,200" not in mine
     assert "| fixture-model: 64 in / 16 out tokens, 100 prompts | 2 |" in others and "| 1,200 | 9 |" in others
     assert "--workload" in others
@@ -214,7 +221,7 @@ def test_the_h200_trace_report_puts_the_synthetic_shape_beside_the_trace_and_fla
     )
     assert (
         "| random: 1155 in / 203 out tokens, Poisson arrivals | 1 GPU | p99 TTFT <= 500 ms, p99 TPOT <= 50 ms | "
-        "22.9 | 4283 |" in report
+        "22.9 | 4658 |" in report
     )
     # 2 x the deciding window's work over the 2.13x it held: 2 / 2.126 of one replica
     assert "(the same: the stretch never needs fewer)" in report and "-0% less" not in report
