@@ -241,8 +241,8 @@ def run_config(lay: Layout, child: dict, path: Path, timeout_s: float) -> RunFil
     run.measured({"gpus": n, "layout": name}, raw)  # what the engine measured, before anything reads it
 
     def summary() -> None:
-        run.raw.pop("suite_child", None)  # summarized: its figures are in metrics now
         m = whole_engine_figures(lay, res) if tp else summarize_layout(lay, res)
+        run.raw.pop("suite_child", None)  # summarized: its figures are in metrics now
         run.summarized(m, None, failed=m["offline_failed"] > 0)
         st = (res.get("replicas") or [res])[0]["stage_seconds"]
         print(

@@ -67,12 +67,13 @@ class Probe:
         return rate * self.output_throughput / self.achieved_rate
 
     def draw_differs(self) -> bool:
-        """Whether its window's arrivals differ from the offered rate by more than Poisson noise (two standard
-        deviations of the count judged, 2 / sqrt(n) of the rate)."""
-        n, got = self.judged_requests, self.arrived_rate
-        if not (n and got and self.offered_rate):
+        """Whether the requests it finished in its window differ from the offered rate by more than twice the Poisson
+        noise of the count offered (2 / sqrt(offered rate x window) of the rate): the ratio `throughput_at` scales
+        its figure by."""
+        got, w = self.achieved_rate, self.window_s
+        if not (got and self.offered_rate and w and w[1] > w[0]):
             return False
-        return abs(got / self.offered_rate - 1) > 2 / math.sqrt(n)
+        return abs(got / self.offered_rate - 1) > 2 / math.sqrt(self.offered_rate * (w[1] - w[0]))
 
     @property
     def keep_up_word(self) -> str | None:
@@ -153,8 +154,9 @@ class Probe:
             **own,
         )
 
-    def describe(self, percentile: float) -> str:
-        """'p99 TTFT 820 ms' / 'backlog grew by 16 requests ...' / 'p99 TPOT unbounded (3 unfinished)'."""
+    def describe(self, percentile: float, brief: bool = False) -> str:
+        """'p99 TTFT 820 ms' / 'backlog grew by 16 requests ...' / 'p99 TPOT unbounded (3 unfinished)'; `brief`: a
+        probe stopped early without its counts ('p99 TTFT over 500 ms for sure', for a table's cell)."""
         term = self.bound_by
         if term is None:  # a probe that judged nothing
             return "no request judged"
@@ -171,6 +173,8 @@ class Probe:
         of = f" of {cls} requests" if cls else ""
         if self.stopped_early:
             st = self.stopped_early
+            if brief:
+                return f"p{percentile:g} {term.upper()}{of} over {st['target_ms']:g} ms for sure"
             return (
                 f"p{percentile:g} {term.upper()}{of} over {st['target_ms']:g} ms for sure: {st['over']} of the "
                 f"{st['judged']} requests it judges past it at {st['at_s']:.1f} s, probe stopped"

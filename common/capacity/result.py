@@ -88,9 +88,23 @@ class CapacityResult:
         at, _ = self.at_bracket()
         if at is None or not self.request_rate:
             return 0.0
-        if self.trace_judge is not None:
+        if self.is_trace:
             return at.output_throughput or 0.0
         return at.throughput_at(self.request_rate) or 0.0
+
+    @property
+    def is_trace(self) -> bool:
+        """A search that replayed a trace (a file from before trace_judge was written, or a partial one, too)."""
+        return (
+            self.trace_judge is not None
+            or self.trace_speedup is not None
+            or any(p.note.get("trace_speedup") is not None for p in self.probes)
+        )
+
+    def _rate(self, probe: Probe) -> str:
+        """A probe's offered rate as the verdict says it: '55.1 req/s', on a trace '2.1x (5.97 req/s mean)'."""
+        x = probe.note.get("trace_speedup")
+        return f"{x:.3g}x ({rate(probe.offered_rate)} req/s mean)" if x else f"{rate(probe.offered_rate)} req/s"
 
     def stopped_by(self) -> str:
         """Why the next rate failed, in words, and the latencies measured at the capacity: 'the queue grew by 40
@@ -98,14 +112,17 @@ class CapacityResult:
         if self.failed:
             return "the search failed"
         at, above = self.at_bracket()
-        hi, p = self.bracket[1], self.percentile
+        p = self.percentile
+        if at is None and self.probes:  # capacity 0
+            low = min(decided(self.probes) or self.probes, key=lambda x: x.offered_rate)
+            return f"even the lowest rate tried, {self._rate(low)}, failed: {low.describe(p, brief=True)}"
         if above is None:
             why = "no rate failed within the probe budget"
         elif above.bound_by == "keep_up" and above.keep_up is not None:
             grew = above.keep_up.backlog_growth
-            why = f"the queue grew by {grew:.0f} requests at {rate(hi)} req/s: the engine could not keep up"
+            why = f"at {self._rate(above)} the queue grew by {grew:.0f} requests: the engine could not keep up"
         else:
-            why = f"{above.describe(p)} at {rate(hi)} req/s"
+            why = f"at {self._rate(above)}: {above.describe(p, brief=True)}"
         here = [f"{t.upper()} {rate(v)} ms" for t in ("ttft", "tpot") if at and (v := at.ms(p, t)) is not None]
         return why + (f"; at capacity p{p:g} " + ", ".join(here) if here else "")
 
@@ -150,10 +167,10 @@ class CapacityResult:
             return f"capacity 0: {low.describe(p)} at {low.offered_rate:.3g} req/s, the lowest rate tried"
         at, above = self.at_bracket()
         drawn = ""
-        if at and self.trace_judge is None and at.draw_differs():  # what the probe's draw brought, beside it
+        if at and not self.is_trace and at.draw_differs():  # what the probe's draw finished, beside it
             drawn = (
-                f"; its probe's Poisson draw brought {at.arrived_rate:.3g} req/s, "
-                f"{at.output_throughput or 0:,.0f} out tok/s"
+                f"; its probe's Poisson draw finished {at.achieved_rate:.3g} req/s, "
+                f"{at.output_throughput or 0:.0f} out tok/s"
             )
         text = f"capacity {lo:.3g} req/s ({self.output_throughput:.0f} out tok/s{drawn}) under " + slo_text(
             self.slo, p, self.search.get("term_class")

@@ -328,7 +328,8 @@ class RunFile:
     """One result file of a run, and when it is written (each write atomic, the whole file each time):
 
     1. `measured(metrics, raw, ...)` the moment the measurement exists: the figures each part already has in
-       metrics, per-request samples in raw, status ok / failed and the measurement's own failure. Written again
+       metrics, per-request samples in raw, the measurement's own failure, and its status: ok / failed where the
+       measurement judges itself (a level with errors), else "measured" until its summary judges it. Written again
        while the measurement grows (a capacity search before its validation replay; the offline batch after the
        levels). Inside an engine's own process, `common.runtime.isolation.checkpoint` keeps what is measured so far
        for the parent instead, which writes it here when the process ends, however it ends.
@@ -336,8 +337,9 @@ class RunFile:
        is written again as the step ends, saying how in `steps` ({step: "done" | "interrupted" | "failed: why"}).
        A step that breaks does not change `status` (the figures stand; the report and --resume still read them)
        but is the run's `failure` (exit 1).
-    3. `summarized(metrics, rows)`, inside the step "the summary": the run's figures, computed from what was
-       measured (text only renders them), and its table rows (the CSV).
+    3. `summarized(metrics, rows, failed)`, inside the step "the summary": the run's figures, computed from what was
+       measured (text only renders them), its table rows (the CSV) and, where the summary judges the measurement
+       (a TP size's checks, a layout's failed runs), its status ok / failed.
 
     `created` and the environment are those of the first write, not of the last step. `save` is the one writer
     underneath (also for a step's own record: `step_ended`, then `save`)."""

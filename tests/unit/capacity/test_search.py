@@ -75,6 +75,7 @@ def test_figures_at_capacity_are_those_of_the_rate_judged_not_of_the_probes_draw
                         "achieved_rate": arrived if ok else rate,
                         "output_throughput": (arrived if ok else rate) * 128,
                         "judged_requests": judged,
+                        "window_s": [5.0, 25.0],
                         "unfinished": 0,
                     }
                 )
@@ -83,11 +84,11 @@ def test_figures_at_capacity_are_those_of_the_rate_judged_not_of_the_probes_draw
 
     lucky = result(55.9, 1065)
     assert lucky.output_throughput == pytest.approx(51.2 * 128)  # 6,554, not the draw's 7,155
-    assert "capacity 51.2 req/s (6554 out tok/s; its probe's Poisson draw brought 55.9 req/s, 7,155 out tok/s)" in (
+    assert "capacity 51.2 req/s (6554 out tok/s; its probe's Poisson draw finished 55.9 req/s, 7155 out tok/s)" in (
         lucky.verdict
     )
     assert CapacityResult.from_json(lucky.to_json()).output_throughput == pytest.approx(51.2 * 128)
-    usual = result(52.0, 1065)  # 1.6 % off, inside 2 / sqrt(1065) = 6.1 %
+    usual = result(52.0, 1065)  # 1.6 % off, inside 2 / sqrt(51.2 x 20 s) = 6.3 %
     assert usual.output_throughput == pytest.approx(51.2 * 128)
     assert usual.verdict.startswith("capacity 51.2 req/s (6554 out tok/s) under")
     # a file written before the rule (its output_throughput the draw's) reads back at the rate judged

@@ -61,7 +61,7 @@ CPU_BOX = {**environment(), "gpus": [], "gpu_count": 0, "driver": None, "cuda": 
 
 def _stopped(hi: float) -> str:
     """The capacity table's "what stopped it" for a fixture search whose next rate `hi` broke p99 TPOT."""
-    return f"p99 TPOT 60 ms at {hi} req/s; at capacity p99 TTFT 120 ms, TPOT 15 ms"
+    return f"at {hi} req/s: p99 TPOT 60 ms; at capacity p99 TTFT 120 ms, TPOT 15 ms"
 
 
 def _write(folder, layouts, stamp="20261201-120000", shape=(64, 16), **config):

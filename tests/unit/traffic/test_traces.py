@@ -183,24 +183,26 @@ def test_a_folder_as_dataset_path_is_refused(tmp_path):
 
 
 def test_a_replay_of_2000_requests_sends_each_on_time_whatever_is_still_in_flight():
-    """The client alone: 2,000 requests of the shipped conversation trace at 80 x its rate (~4.5 s), each answered 1 s
-    after it was sent, so hundreds are in flight at once. None is sent before its time, and none waits for another:
-    a sender that did would be seconds late by the hundredth request; a loaded box adds milliseconds."""
+    """The client alone: 2,000 requests of the shipped conversation trace at 80 x its rate (~4.5 s), each answered 2 s
+    after it was sent, so hundreds are in flight at once. None is sent before its time, and none waits for another's
+    answer: a sender that did would be 2 s late at least, and later with every request after it. How late a loaded box
+    makes a send (hundreds of ms when the test ran beside a CI run on two cores) is no verdict."""
     w = TraceWorkload(load_trace(ROOT / "traces" / "AzureLLMInferenceTrace_conv.csv"), 5000)
     specs = w.timed(w.trace.mean_rate * 80, 0, 40.0)[:2000]
     assert len(specs) == 2000 and specs[-1].arrival_s > 3
+    answer_s = 2.0
 
-    class OneSecond:
+    class Answers:
         async def send(self, spec, rec: RequestRecord):
             rec.start_s = time.perf_counter()
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(answer_s)
             rec.add_tokens(time.perf_counter(), spec.output_len)
             rec.end_s = time.perf_counter()
 
-    recs = asyncio.run(run_open_loop(OneSecond(), specs, time_limit_s=120))
+    recs = asyncio.run(run_open_loop(Answers(), specs, time_limit_s=120))
     lag = [(r.start_s - r.scheduled_s) * 1000 for r in recs]
     assert all(r.ok for r in recs) and min(lag) >= 0
-    assert np.percentile(lag, 99) < 250, np.percentile(lag, [50, 99, 100])
+    assert max(lag) < answer_s * 1000, np.percentile(lag, [50, 99, 100])
 
 
 def test_the_shipped_traces_read_as_their_readme_says():
