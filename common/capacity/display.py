@@ -157,11 +157,7 @@ def capacity_plots(stem, ms: list[dict], slo: dict, percentile: float, dev: str 
         probes = m["capacity"].probes
         done = sorted((p for p in probes if p.ms(50, "tpot") and not p.stopped_early), key=lambda p: p.offered_rate)
         # output tok/s per device at the rate each probe offered (a trace's: what its window delivered), as the table
-        trace = m["capacity"].is_trace
-        point = {
-            id(p): ((p.output_throughput if trace else p.throughput_at(p.offered_rate)) or 0.0) / m["gpus"]
-            for p in done
-        }
+        point = {id(p): m["capacity"].throughput_of(p) / m["gpus"] for p in done}
         speed = {id(p): 1000 / (p.ms(50, "tpot") or math.inf) for p in done}  # tok/s one user sees
         curves[m["layout"]] = [(point[id(p)], speed[id(p)]) for p in done]
         at = [p for p in done if p.passed and p.offered_rate == m["capacity"].request_rate]

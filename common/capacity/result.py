@@ -86,11 +86,16 @@ class CapacityResult:
         (a Poisson draw that brought more requests than offered adds nothing); on a trace, what the window delivered
         at that speed (its arrivals are the trace's, not a draw). 0 without a passing probe."""
         at, _ = self.at_bracket()
-        if at is None or not self.request_rate:
-            return 0.0
-        if self.is_trace:
-            return at.output_throughput or 0.0
-        return at.throughput_at(self.request_rate) or 0.0
+        return self.throughput_of(at) if at is not None and self.request_rate else 0.0
+
+    def throughput_of(self, probe: Probe) -> float:
+        """A probe's output tok/s at the rate it offered (its output tokens per request x that rate); on a trace,
+        what its window delivered."""
+        return (probe.output_throughput if self.is_trace else probe.throughput_at(probe.offered_rate)) or 0.0
+
+    def lowest_probe(self) -> Probe:
+        """The decided probe at the lowest rate tried (any probe, when none decided): what a capacity 0 rests on."""
+        return min(decided(self.probes) or self.probes, key=lambda x: x.offered_rate)
 
     @property
     def is_trace(self) -> bool:
@@ -114,7 +119,7 @@ class CapacityResult:
         at, above = self.at_bracket()
         p = self.percentile
         if at is None and self.probes:  # capacity 0
-            low = min(decided(self.probes) or self.probes, key=lambda x: x.offered_rate)
+            low = self.lowest_probe()
             return f"even the lowest rate tried, {self._rate(low)}, failed: {low.describe(p, brief=True)}"
         if above is None:
             why = "no rate failed within the probe budget"
@@ -163,7 +168,7 @@ class CapacityResult:
             return "no probe ran" + (f": {failure}" if failure else "")
         lo, hi = self.bracket
         if lo is None:
-            low = min(decided(self.probes) or self.probes, key=lambda x: x.offered_rate)
+            low = self.lowest_probe()
             return f"capacity 0: {low.describe(p)} at {low.offered_rate:.3g} req/s, the lowest rate tried"
         at, above = self.at_bracket()
         drawn = ""
@@ -279,7 +284,7 @@ class CapacityResult:
             failed=failure,
         )
         if search.probes and lo is None:  # capacity 0: what broke the lowest rate tried
-            res.bound_by = min(decided(search.probes) or search.probes, key=lambda x: x.offered_rate).bound_by
+            res.bound_by = res.lowest_probe().bound_by
         return res
 
     # ----------------------------------------------------------------------- per-request samples, for the raw
