@@ -28,7 +28,7 @@ Exit code 0 when every layout ran, 1 when one failed, 2 on bad input.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -44,7 +44,7 @@ from common.measure.cost import gpu_hour_price
 from common.measure.hwmon import runs_line
 from common.measure.metrics import derive_scaling
 from common.measure.noise import above_linear_note, spread_note
-from common.measure.scaling import Layout, plan_layouts, run_layout, summarize_layout
+from common.measure.scaling import Layout, ReplicaFields, plan_layouts, run_layout, summarize_layout
 from common.output.plotting import bar_plot, line_plot
 from common.output.results import (
     RunFile,
@@ -73,7 +73,7 @@ def _names(text: str) -> list[str]:
 
 
 @dataclass
-class Config(TraceConfig, RunConfig):
+class Config(ReplicaFields, TraceConfig, RunConfig):
     gpus: list[int] = option([1, 2, 4], "GPU counts to measure (capped at what is present)", type=cli.int_list)
     layouts: list[str] = option(
         ["tp"], "tp, dp, pp (comma-separated); tp+dp adds TPxDP mixes at >= 4 GPUs", type=_names
@@ -100,13 +100,9 @@ class Config(TraceConfig, RunConfig):
 def main(cfg: Config) -> dict:
     fill_device_defaults(cfg)
     engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
-    base = {
-        **asdict(cfg),
-        "engine": engine_kwargs,
-        "vocab_size": info.vocab_size,
-        "max_model_len": engine_kwargs.get("max_model_len") or info.raw.get("max_position_embeddings"),
-    }
-    base["workload"] = workload_config(base)  # the capacity search's requests: the random shape or a trace
+    max_len = engine_kwargs.get("max_model_len") or info.raw.get("max_position_embeddings")
+    base = replace(cfg, engine=engine_kwargs, vocab_size=info.vocab_size, max_model_len=max_len)  # what children get
+    base.workload = workload_config(base)  # the capacity search's requests: the random shape or a trace
     plan = plan_here(cfg, info)
     ts, env = timestamp(), environment()
     price = gpu_hour_price(env, cfg.gpu_hour_usd)
@@ -152,18 +148,18 @@ def main(cfg: Config) -> dict:
     return {**out, "exit_code": 1 if failed else 0}
 
 
-def failed_layout(path: Path, lay: Layout, base: dict, res: dict) -> dict:
+def failed_layout(path: Path, lay: Layout, base: Config, res: dict) -> dict:
     """A layout whose process failed: its file and its row say how."""
     return record_failure(
         path, lay.name, res, experiment=EXPERIMENT,
-        config={**base, "layout": lay.to_json()},
+        config={**base.to_json(), "layout": lay.to_json()},
         metrics={"layout": lay.name, "gpus": lay.n}, row={"layout": lay.name, "GPUs": lay.n},
     )  # fmt: skip
 
 
-def saved(path: Path, lay: Layout, base: dict, allreduce: dict | None, res: dict) -> RunFile:
+def saved(path: Path, lay: Layout, base: Config, allreduce: dict | None, res: dict) -> RunFile:
     """A layout's result file, written now with what its replicas measured (before anything reads it)."""
-    config = {**base, "layout": {**lay.to_json(), "skip": lay.skip}, "allreduce": allreduce}
+    config = {**base.to_json(), "layout": {**lay.to_json(), "skip": lay.skip}, "allreduce": allreduce}
     run = RunFile(path, EXPERIMENT, config)
     run.measured({"layout": lay.name, "gpus": lay.n}, {"replicas": res.get("replicas") or [res]})
     return run
@@ -217,13 +213,13 @@ def allreduce_bench(cfg: Config, plan: list[Layout], info) -> dict:
     return out
 
 
-def skipped(path: Path, lay: Layout, base: dict) -> dict:
+def skipped(path: Path, lay: Layout, base: Config) -> dict:
     """A layout that cannot run here: its file says why, and so does its row."""
     row = {"layout": lay.name, "GPUs": lay.n, "status": Status.SKIPPED, "reason": lay.skip}
     save_run(
         path,
         experiment=EXPERIMENT,
-        config={**base, "layout": lay.to_json()},
+        config={**base.to_json(), "layout": lay.to_json()},
         metrics={"layout": lay.name, "gpus": lay.n},
         status=Status.SKIPPED,
         failure=Failure("skipped", lay.skip),
@@ -246,7 +242,7 @@ def layout_figures(
     return m
 
 
-def after_layout(cfg: Config, lay: Layout, base: dict, run: RunFile, m: dict, ts: str, price: float | None) -> None:
+def after_layout(cfg: Config, lay: Layout, base: Config, run: RunFile, m: dict, ts: str, price: float | None) -> None:
     """Each a step after the layout's figures: its capacity search (a second engine, as `vllm serve` builds it)
     and, for the 1-GPU baseline, the interleaved calibration against vllm bench throughput."""
     if cfg.capacity:

@@ -26,7 +26,7 @@ Exit code 0 when every configuration ran, 1 when one failed, 2 on bad input.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from common.measure.metrics import StageTimer
 from common.measure.mixed import mixed_on_llm
 from common.measure.scaling import (
     Layout,
+    ReplicaFields,
     measure_engine,
     plan_layouts,
     run_layout,
@@ -70,7 +71,7 @@ EXPERIMENT = "suite"
 
 
 @dataclass
-class Config(TraceConfig, RunConfig):
+class Config(ReplicaFields, TraceConfig, RunConfig):
     gpus: list[int] = option([1, 2, 4], "GPU counts (TP sizes) of the suite", type=cli.int_list)
     gpu_hour_usd: float | None = option(help="price per GPU-hour for $ per 1M output tokens", type=float)
     target_rate: float | None = option(
@@ -88,9 +89,10 @@ class Config(TraceConfig, RunConfig):
         help="only aggregate the JSON files in DIR into a report", metavar="DIR", type=str
     )
     seed: int = option(0, "seed of every prompt set")
-    workload: str | None = option(
+    report_workload: str | None = option(
         help="with several workloads in the folder, the one to report on: any part of its "
         "label as the report lists them (default: the newest)",
+        flag="--workload",
         metavar="TEXT",
         type=str,
     )
@@ -113,18 +115,18 @@ class Config(TraceConfig, RunConfig):
 
 
 # --------------------------------------------------------------------------- child: one configuration, one engine
-def suite_child(cfg: dict) -> dict:
+def suite_child(cfg: Config) -> dict:
     timer = StageTimer()
     with MemoryTracker() as mem:
         with timer("engine_start"):
-            llm = eng.build_llm(cfg["engine"])
+            llm = eng.build_llm(cfg.engine)
         after_load = mem.mark("after_load")
         try:
             core = measure_engine(llm, cfg, timer)
             with timer("serving_sweep"):
-                sweep = serving_sweep(llm, cfg)
+                sweep = serving_sweep(llm, cfg, cfg.sweep, cfg.sweep_prompts, cfg.slo)
             with timer("mixed"):
-                mixed_m = mixed_on_llm(llm, cfg)
+                mixed_m = mixed_on_llm(llm, cfg, cfg.vocab_size, cfg.mixed_requests, cfg.mixed_rate, cfg.timeout_s)
         finally:
             eng.shutdown(llm)
     core["stage_seconds"] = timer.seconds
@@ -151,15 +153,11 @@ def main(cfg: Config) -> dict:
     for lay in suite_layouts(cfg.gpus, bool(cfg.capacity)):
         n, name = lay.n, lay.name
         path = run_path(out_dir, EXPERIMENT, info.short_name, n if lay.dp == 1 else f"1dp{n}", ts)
-        child = {
-            **asdict(cfg),
-            "engine": {**engine_kwargs, "tensor_parallel_size": lay.tp},
-            "layout": lay.to_json(),
-            "vocab_size": info.vocab_size,
-            "gpus_n": n,
-            "max_model_len": engine_kwargs["max_model_len"],
-        }
-        child["workload"] = workload_config(child)  # the capacity search's requests: the random shape or a trace
+        engine = {**engine_kwargs, "tensor_parallel_size": lay.tp}
+        child = replace(
+            cfg, engine=engine, layout=lay, vocab_size=info.vocab_size, max_model_len=engine_kwargs["max_model_len"]
+        )
+        child.workload = workload_config(child)  # the capacity search's requests: the random shape or a trace
         if name in done_before:
             print(f"  {name}: already in {out_dir} (--resume), skipped")
         elif why := layout_problem(info, tp=lay.tp, dp=lay.dp, devices=devices):
@@ -167,7 +165,7 @@ def main(cfg: Config) -> dict:
             save_run(
                 path,
                 experiment=EXPERIMENT,
-                config=child,
+                config=child.to_json(),
                 metrics={"gpus": n, "layout": name},
                 status=Status.SKIPPED,
                 failure=Failure("skipped", why),
@@ -202,7 +200,7 @@ def finished_layouts(out_dir: Path, model: str) -> set[str]:
     }
 
 
-def run_config(lay: Layout, child: dict, path: Path, timeout_s: float) -> RunFile | None:
+def run_config(lay: Layout, child: Config, path: Path, timeout_s: float) -> RunFile | None:
     """One layout, on disk the moment it is measured, then summarized in a step after it: TP on one engine that
     measures the whole suite, in its own process; DP as one-GPU replicas, each its own engine and process (offline,
     batch-1 and latency under load, as benchmark_scaling.py measures them). Its file, or None when it did not run."""
@@ -222,7 +220,7 @@ def run_config(lay: Layout, child: dict, path: Path, timeout_s: float) -> RunFil
             name,
             res,
             experiment=EXPERIMENT,
-            config=child,
+            config=child.to_json(),
             metrics={"gpus": n, "layout": name},
             row={"layout": name, "GPUs": n},
         )
@@ -237,7 +235,7 @@ def run_config(lay: Layout, child: dict, path: Path, timeout_s: float) -> RunFil
         if tp
         else {"replicas": res["replicas"]}
     )
-    run = RunFile(path, EXPERIMENT, child)
+    run = RunFile(path, EXPERIMENT, child.to_json())
     run.measured({"gpus": n, "layout": name}, raw)  # what the engine measured, before anything reads it
 
     def summary() -> None:

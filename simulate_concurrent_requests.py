@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from common import cli
@@ -119,9 +119,10 @@ def main(cfg: Config) -> dict:
     fill_device_defaults(cfg)
     t = cli.resolve_target(cfg.model, cfg.engine, cfg.base_url)
     engine_kwargs, tp = t.engine, int(t.engine.get("tensor_parallel_size", 1))
-    child = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": t.vocab_size, "max_model_len": t.max_model_len}
-    child["workload"] = workload_config(child)
-    run = RunFile(run_path(cfg.output_dir, EXPERIMENT, t.short_name, tp, timestamp()), EXPERIMENT, {**child, "tp": tp})
+    child = replace(cfg, engine=engine_kwargs, vocab_size=t.vocab_size, max_model_len=t.max_model_len)
+    child.workload = workload_config(child, cfg.speeds)
+    path = run_path(cfg.output_dir, EXPERIMENT, t.short_name, tp, timestamp())
+    run = RunFile(path, EXPERIMENT, {**child.to_json(), "tp": tp})
     # 1. Load levels and the all-at-once run (or the capacity search): in its own process unless we talk to a server.
     #    What it measured goes to disk the moment it ends (a search: before its validation replay too). A Ctrl-C from
     #    the first line printed on is recorded in the file
@@ -130,17 +131,17 @@ def main(cfg: Config) -> dict:
             f"model: {engine_kwargs['model']}  mode: "
             f"{'server ' + cfg.base_url if cfg.base_url else 'in-process AsyncLLM'}"
             f"  {'capacity search' if cfg.capacity else 'levels: ' + str([f'{k}={v:g}' for k, v in levels(child)])}"
-            f"  {workload_text(child['workload'])}",
+            f"  {workload_text(child.workload)}",
             flush=True,
         )
-        res, failure, comparison = load_run(cfg, child, lambda out: measured(run, out, None))
+        res, failure, comparison = load_run(cfg, child, lambda out: measured(cfg, run, out, None))
     except KeyboardInterrupt:  # before the measurement started: the file still says what happened
         res, failure, comparison = {"levels": []}, Failure.interrupted("nothing was measured yet"), None
-    measured(run, res, failure, comparison=comparison)
+    measured(cfg, run, res, failure, comparison=comparison)
     # 2. The same prompts as one offline batch (a second measurement, in its own process), on disk as it ends
     batch = None if cfg.base_url or failure or cfg.capacity else batch_run(cfg, child, res, run)
     if batch:
-        measured(run, res, failure, batch, comparison)
+        measured(cfg, run, res, failure, batch, comparison)
     # 3. Everything after the measurement is a step: a Ctrl-C or an error in one is recorded in the file, never loses it
     plots = after_measurement(cfg, run, res, batch, comparison, engine_kwargs["model"])
     print(f"results: {run.path}" + (f"  plots: {', '.join(plots)}" if plots else ""))
@@ -186,9 +187,7 @@ def after_measurement(
     return (then("the plots", lambda: make_plots(cfg, res, run), run) or []) if cfg.plots and rows else []
 
 
-def measured(
-    run: RunFile, res: dict, failure: Failure | None, batch: dict | None = None, comparison: dict | None = None
-) -> None:
+def measured(cfg: Config, run: RunFile, res: dict, failure: Failure | None, batch=None, comparison=None) -> None:
     """What the levels or the search measured, on disk as it is (RunFile's write 1; no summary yet): per-request
     samples in raw, the figures each level or probe already has in metrics."""
     cap: CapacityResult | None = res.get("capacity")
@@ -204,10 +203,10 @@ def measured(
         "stage_seconds": res.get("stage_seconds"),
     }
     levels_so_far = {"levels": per_level(res.get("levels", [])), "unloaded": res.get("unloaded")}
-    metrics: dict = {"capacity": cap} if run.config["capacity"] else levels_so_far
+    metrics: dict = {"capacity": cap} if cfg.capacity else levels_so_far
     if comparison:
         metrics["vllm_bench_comparison"] = comparison
-    own = failure or session.search_failure(run.config, res)  # the measurement's own failure (not a later step's)
+    own = failure or session.search_failure(cfg, res)  # the measurement's own failure (not a later step's)
     run.measured(metrics, raw, own, failed=any(lv["metrics"]["failed"] for lv in res.get("levels", [])))
 
 
@@ -255,7 +254,7 @@ def takeaways(cfg: Config, run: RunFile, res: dict, metrics: dict, batch: dict |
     return lines
 
 
-def load_run(cfg: Config, child: dict, on_search=None) -> tuple[dict, Failure | None, dict | None]:
+def load_run(cfg: Config, child: Config, on_search=None) -> tuple[dict, Failure | None, dict | None]:
     """(what the levels or the search measured, the failure if the run stopped early, vllm bench per level).
     `on_search(out)`: behind --base-url, called when a search has finished and before its validation replay."""
     if not cfg.base_url:
@@ -267,7 +266,7 @@ def load_run(cfg: Config, child: dict, on_search=None) -> tuple[dict, Failure | 
     comparison, after = None, None
     if cfg.compare_vllm_bench:  # vLLM's own client on the same server and level, right after ours
         comparison = {}
-        after = lambda i, lv: comparison.update(bench_serve_level(cfg, child["engine"]["model"], i, lv))  # noqa: E731
+        after = lambda i, lv: comparison.update(bench_serve_level(cfg, child.engine["model"], i, lv))  # noqa: E731
     res = measure(child, after_level=after, after_search=on_search)
     failure = None
     if res.get("interrupted"):
@@ -286,15 +285,15 @@ def typed(res: dict) -> dict:
     return res
 
 
-def batch_run(cfg: Config, child: dict, res: dict, run: RunFile) -> dict | None:
+def batch_run(cfg: Config, child: Config, res: dict, run: RunFile) -> dict | None:
     """The batch half of concurrent vs batch, with the scheduler limits the concurrent run had (vllm.LLM's own
     defaults are larger on a GPU): the comparison is then about arrivals one by one vs all at once. A batch that
     fails or is cut is recorded in the run's file (the levels before it stand)."""
-    same = {k: v for k, v in (res.get("scheduler") or {}).items() if k in SCHEDULER_LIMITS and k not in child["engine"]}
+    same = {k: v for k, v in (res.get("scheduler") or {}).items() if k in SCHEDULER_LIMITS and k not in child.engine}
     b = until_interrupted(
         run_isolated,
         "common.measure.levels:offline_batch",
-        {**child, "engine": {**child["engine"], **same}},
+        replace(child, engine={**child.engine, **same}),
         timeout_s=cfg.timeout_s,
         label="batch",
         announce=f"\n=== one LLM.generate batch of the same {cfg.batch_prompts} prompts (its own process) ...",
@@ -323,7 +322,7 @@ def make_plots(cfg: Config, res: dict, run: RunFile) -> list[str]:
 
 
 # --------------------------------------------------------------------------- the measurement (child or base-url)
-def measure(cfg: dict, after_level=None, after_search=None) -> dict:
+def measure(cfg: Config, after_level=None, after_search=None) -> dict:
     """Warm-up, unloaded reference, every level, and the all-at-once run. Runs in the isolated child
     (in-process engine) or directly in this process (--base-url). `after_level(i, level)`, if given, runs
     (in a thread) after each level, before the next one starts; `after_search(out)` after a capacity search, before
@@ -337,22 +336,22 @@ def measure(cfg: dict, after_level=None, after_search=None) -> dict:
     return out
 
 
-async def _measure(cfg: dict, out: dict, timer: StageTimer, after_level=None, after_search=None) -> None:
+async def _measure(cfg: Config, out: dict, timer: StageTimer, after_level=None, after_search=None) -> None:
     backend = _backend(cfg, timer, out)
     try:
-        if cfg["capacity"]:
+        if cfg.capacity:
             with timer("capacity_search"):
                 out["capacity"] = await session.search(backend, cfg, out)
-            if cfg["validate"] and out["capacity"].trace_speedup:
+            if cfg.validate and out["capacity"].trace_speedup:
                 await session.validate(backend, cfg, out, timer, after_search)
             return
-        n = cfg["warmup_requests"]
+        n = cfg.warmup_requests
         with timer("warmup"):  # not counted: compiles, allocates, fills caches
-            await warm_up(backend, random_prompts(n, cfg["input_len"], 8, cfg["vocab_size"], seed=cfg["seed"] + 7))
+            await warm_up(backend, random_prompts(n, cfg.input_len, 8, cfg.vocab_size, seed=cfg.seed + 7))
         with timer("unloaded_reference"):  # one at a time: what each request costs with no one else around
             ref = await run_closed_loop(
                 backend,
-                random_prompts(4, cfg["input_len"], cfg["output_len"], cfg["vocab_size"], seed=cfg["seed"] + 11),
+                random_prompts(4, cfg.input_len, cfg.output_len, cfg.vocab_size, seed=cfg.seed + 11),
                 concurrency=1,
             )
         unloaded = unloaded_reference(ref)
@@ -360,10 +359,10 @@ async def _measure(cfg: dict, out: dict, timer: StageTimer, after_level=None, af
         for i, (kind, value) in enumerate(levels(cfg)):
             out["levels"].append(
                 lv := await one_level(
-                    backend, level_prompts(cfg, kind, value, cfg["seed"] + 100 + i), kind, value, cfg, unloaded
+                    backend, level_prompts(cfg, kind, value, cfg.seed + 100 + i), kind, value, cfg, unloaded
                 )
             )
-            checkpoint(cfg, out)  # on disk first, then on screen
+            checkpoint(out)  # on disk first, then on screen
             m = lv["metrics"]
             print(
                 f"  {kind}={value:g}: {m['completed']}/{lv['num_prompts']} ok, {m['output_throughput']:.1f} out tok/s, "
@@ -372,23 +371,23 @@ async def _measure(cfg: dict, out: dict, timer: StageTimer, after_level=None, af
             )
             if after_level:
                 await asyncio.to_thread(after_level, i, out["levels"][-1])
-        out["concurrent_all_at_once"] = await all_at_once(backend, batch_specs(cfg), cfg["level_time_limit_s"])
+        out["concurrent_all_at_once"] = await all_at_once(backend, batch_specs(cfg), cfg.level_time_limit_s)
     except Exception as e:  # e.g. the server went away between levels: keep the levels that finished
-        if not cfg["base_url"]:
+        if not cfg.base_url:
             raise  # in-process: the isolation layer records it, with the checkpointed levels
         out["error"] = f"{type(e).__name__}: {e}"[:300]
     finally:
         await backend.close()
-        if not cfg["base_url"]:
+        if not cfg.base_url:
             eng.shutdown(backend.engine)
 
 
-def _backend(cfg: dict, timer: StageTimer, out: dict):
+def _backend(cfg: Config, timer: StageTimer, out: dict):
     """The server's client (--base-url), or an in-process AsyncLLM whose scheduler limits go into `out`."""
-    if cfg["base_url"]:
-        return OpenAIBackend(cfg["base_url"], model=cfg["engine"]["model"])
+    if cfg.base_url:
+        return OpenAIBackend(cfg.base_url, model=cfg.engine["model"])
     with timer("engine_start"):
-        backend = AsyncLLMBackend(eng.build_async_engine(cfg["engine"]))
+        backend = AsyncLLMBackend(eng.build_async_engine(cfg.engine))
     out["scheduler"] = s = eng.scheduler_limits(backend.engine)
     print(
         f"  scheduler: up to {s['max_num_seqs']} running requests and {s['max_num_batched_tokens']} tokens per "

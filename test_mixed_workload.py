@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +95,7 @@ class Config(RunConfig):
     seed: int = option(0, "seed of the mix and its arrivals")
     plots: bool = option(True, "no PNG plots", flag="--no-plots", action="store_false")
     capacity: dict | None = option(cli=False)  # --capacity: search settings (slo None = 5x short requests alone)
+    variant: str | None = option(cli=False)  # a child's scheduler variant (variants())
 
 
 def variants(cfg: Config, max_len: int) -> list[dict]:
@@ -122,27 +123,27 @@ def variants(cfg: Config, max_len: int) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- child: one variant
-def variant_child(cfg: dict) -> dict:
+def variant_child(cfg: Config) -> dict:
     return run_async(_variant_child(cfg))
 
 
-async def _variant_child(cfg: dict) -> dict:
+async def _variant_child(cfg: Config) -> dict:
     timer = StageTimer()
     with timer("engine_start"):
-        backend = AsyncLLMBackend(eng.build_async_engine(cfg["engine"]))
+        backend = AsyncLLMBackend(eng.build_async_engine(cfg.engine))
     scheduler = eng.scheduler_limits(backend.engine)
-    short_alone, long_ref, mixed = workload(cfg, cfg["vocab_size"])
+    short_alone, long_ref, mixed = workload(cfg, cfg.vocab_size, cfg.num_requests, cfg.request_rate)
     with timer("warmup"):
-        await warm_up(backend, random_prompts(4, 64, 8, cfg["vocab_size"], seed=5))
+        await warm_up(backend, random_prompts(4, 64, 8, cfg.vocab_size, seed=5))
         long_alone = await run_closed_loop(backend, long_ref, concurrency=1) if long_ref else []
     t0 = time.perf_counter()
-    alone = await run_open_loop(backend, short_alone, time_limit_s=cfg["timeout_s"])
+    alone = await run_open_loop(backend, short_alone, time_limit_s=cfg.timeout_s)
     t1 = time.perf_counter()
-    mix = await run_open_loop(backend, mixed, time_limit_s=cfg["timeout_s"])
+    mix = await run_open_loop(backend, mixed, time_limit_s=cfg.timeout_s)
     capacity = None
-    if cfg.get("capacity"):
+    if cfg.capacity:
         with timer("capacity_search"):
-            capacity = await mix_capacity(backend, {**cfg, "max_num_seqs": scheduler["max_num_seqs"]}, alone)
+            capacity = await mix_capacity(backend, cfg, alone, scheduler["max_num_seqs"])
     eng.shutdown(backend.engine)
     return {
         "stage_seconds": timer.seconds,
@@ -154,11 +155,11 @@ async def _variant_child(cfg: dict) -> dict:
     }
 
 
-async def mix_capacity(backend, cfg: dict, alone) -> CapacityResult:
+async def mix_capacity(backend, cfg: Config, alone, max_num_seqs: int) -> CapacityResult:
     """The capacity search on this variant's engine: arrivals of the same class mix; short requests' p99 TTFT and
     every request's p99 TPOT judged. Without an SLO (the first variant) it is 5x the short requests' median TTFT and
     TPOT alone, and the parent hands it on to the other variants."""
-    c = dict(cfg["capacity"])
+    c = dict(cfg.capacity or {})
     if not c.get("slo"):
         ok = [r for r in alone if r.ok]
         c["slo"] = {
@@ -167,19 +168,18 @@ async def mix_capacity(backend, cfg: dict, alone) -> CapacityResult:
         }
         c["slo_source"] = "5x the short requests' median TTFT and TPOT alone, measured with the first variant"
     make = PoissonWorkload(
-        lambda n, seed: mix_prompts(cfg, cfg["vocab_size"], n, seed), cfg["output_len"], {"source": "class_mix"}
+        lambda n, seed: mix_prompts(cfg, cfg.vocab_size, n, seed), cfg.output_len, {"source": "class_mix"}
     )
     # long prompts keep the engine compute-bound at a small batch: a closed loop of 2 x a probe's requests saturates
     # it (256 clients of a long-prompt mix would spend minutes in prefill); warmed up and measured alone above
     res = await capacity_on_backend(
         backend,
         {k: v for k, v in c.items() if k != "slo_source"},
-        {"seed": cfg["seed"]},
         make,
-        on_probe=lambda partial: checkpoint(cfg, {"capacity": partial}),
-        max_num_seqs=cfg["max_num_seqs"],
+        cfg.seed,
+        on_probe=lambda partial: checkpoint({"capacity": partial}),
+        max_num_seqs=max_num_seqs,
         saturation_cap=2 * c["min_requests"],
-        reference=False,
         term_class={"ttft": "short"},
     )
     res.extra.update(term_class={"ttft": "short"}, slo_source=c.get("slo_source", "--slo"))
@@ -206,7 +206,7 @@ def main(cfg: Config) -> dict:
     )
     print("variants: " + "; ".join(v["name"] for v in vs))
     rows, done, files, runs = [], [], [], []
-    base = {**asdict(cfg), "engine": engine_kwargs, "vocab_size": info.vocab_size}
+    base = replace(cfg, engine=engine_kwargs, vocab_size=info.vocab_size)  # what each variant's child starts from
     for i, v in enumerate(vs):
         path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, tp, f"{ts}_{i}")
         files.append(str(path))
@@ -227,11 +227,11 @@ def main(cfg: Config) -> dict:
 
 
 def run_variant(
-    cfg: Config, v: dict, base: dict, path: Path, announce: str
+    cfg: Config, v: dict, base: Config, path: Path, announce: str
 ) -> tuple[dict, tuple | None, RunFile | None]:
     """One scheduler variant in its own engine process (`announce` its progress line), saved at once, then summarized
     in a step after it: (table row, (variant, metrics, raw) or None, its file)."""
-    child = {**base, "engine": {**base["engine"], **v["engine"]}, "variant": v["name"], "capacity": cfg.capacity}
+    child = replace(base, engine={**base.engine, **v["engine"]}, variant=v["name"], capacity=cfg.capacity)
     res = until_interrupted(
         run_isolated, "test_mixed_workload:variant_child", child, timeout_s=cfg.timeout_s, label=v["name"],
         announce=announce,
@@ -243,7 +243,7 @@ def run_variant(
                 v["name"],
                 res,
                 experiment=EXPERIMENT,
-                config=child,
+                config=child.to_json(),
                 metrics={"variant": v["name"]},
                 row={"variant": v["name"]},
             ),
@@ -254,7 +254,7 @@ def run_variant(
     metrics: dict = {"variant": v["name"], **v["engine"], "scheduler": res["scheduler"]}
     if capacity:
         metrics["capacity"], capacity.samples_in_raw = capacity, True
-    run = RunFile(path, EXPERIMENT, child)
+    run = RunFile(path, EXPERIMENT, child.to_json())
     run.measured(  # the samples on disk before anything reads them
         metrics,
         {

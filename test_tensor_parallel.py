@@ -19,7 +19,7 @@ Exit code 0 when every attempted size passed, 1 when one failed, 2 on bad input.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -46,19 +46,19 @@ class Config(RunConfig):
 
 
 # --------------------------------------------------------------------------- child process (one TP size)
-def tp_check(cfg: dict) -> dict:
+def tp_check(cfg: Config) -> dict:
     """Runs in its own process: load at one TP size, inference check, memory per rank."""
     timer = StageTimer()
     with MemoryTracker() as mem:
         with timer("import"):
-            eng.prepare_env(cfg["engine"])
+            eng.prepare_env(cfg.engine)
             from vllm import SamplingParams
         with timer("engine_start"):
-            llm = eng.build_llm(cfg["engine"])
+            llm = eng.build_llm(cfg.engine)
         after_load = mem.mark("after_load")
         ranks = eng.rank_reports(llm)
         kv_tokens = eng.kv_cache_tokens(llm)
-        params = SamplingParams(temperature=0.0, max_tokens=cfg["max_tokens"], ignore_eos=True, seed=0)
+        params = SamplingParams(temperature=0.0, max_tokens=cfg.max_tokens, ignore_eos=True, seed=0)
         with timer("warmup"):  # the first request pays one-off costs (CPU: up to ~30 s)
             llm.generate(CHECK_PROMPTS[:1], SamplingParams(max_tokens=4, ignore_eos=True), use_tqdm=False)
         with timer("measure"):
@@ -70,7 +70,7 @@ def tp_check(cfg: dict) -> dict:
     eng.shutdown(llm)
     checks = {
         "all_prompts_answered": len(outs) == len(CHECK_PROMPTS),
-        "exact_output_lengths": all(len(t) == cfg["max_tokens"] for t in token_ids),
+        "exact_output_lengths": all(len(t) == cfg.max_tokens for t in token_ids),
         "token_ids_in_vocab": all(0 <= i < vocab for t in token_ids for i in t),
     }
     return {
@@ -85,7 +85,7 @@ def tp_check(cfg: dict) -> dict:
         "memory": mem.summary(),
         "memory_after_load": after_load,
         "memory_after_generate": after_generate,
-        "world_size": eng.world_size(cfg["engine"]),
+        "world_size": eng.world_size(cfg.engine),
     }
 
 
@@ -131,20 +131,15 @@ def main(cfg: Config) -> dict:
     rows, files, measured, runs, reference = [], [], [], [], None
     runnable = [tp for tp, why in plan if not why]
     for tp, why in plan:
-        base_cfg = {
-            "experiment": EXPERIMENT,
-            "tp": tp,
-            "engine": {**engine_kwargs, "tensor_parallel_size": tp},
-            "max_tokens": cfg.max_tokens,
-            "model": info.name,
-        }
+        child = replace(cfg, engine={**engine_kwargs, "tensor_parallel_size": tp}, model=info.name)
+        base_cfg = {"experiment": EXPERIMENT, "tp": tp, **child.to_json()}  # its file's config
         path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, tp, ts)
         files.append(str(path))
         if why:
             rows.append(skipped(path, base_cfg, why))
             continue
         res = until_interrupted(
-            run_isolated, "test_tensor_parallel:tp_check", base_cfg, timeout_s=cfg.timeout_s, label=f"TP={tp}",
+            run_isolated, "test_tensor_parallel:tp_check", child, timeout_s=cfg.timeout_s, label=f"TP={tp}",
             announce=f"\n=== [{runnable.index(tp) + 1}/{len(runnable)}] TP={tp}: loading in its own process ...",
         )  # fmt: skip
         if res["status"] != Status.OK:  # recorded; on Ctrl-C the sweep stops here, what finished is on disk

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import types
+import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
@@ -67,6 +69,24 @@ class RunConfig:
     engine: dict = option({}, cli=False)
     output_dir: str = option("results", cli=False)
     timeout_s: float = option(1800.0, cli=False)
+    # what the parent resolved before any engine starts (cli.resolve_model / resolve_target), for its children
+    vocab_size: int | None = option(cli=False)
+    max_model_len: int | None = option(cli=False)
+    workload: dict | None = option(cli=False)  # config.workload: what the requests are (workloads.workload_config)
+
+    def to_json(self) -> dict:
+        """The config as a result file's `config` (and a child process's input) holds it."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, d: dict):
+        """The config again from to_json()'s dict, typed: a field annotated with a type that has from_json (a Layout)
+        is rebuilt by it, a tuple from its list. A key the class has no field for is an error, not a silent drop."""
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in fields(cls)}
+        if unknown := sorted(set(d) - names):
+            raise ValueError(f"{cls.__qualname__} has no field {', '.join(unknown)}")
+        return cls(**{k: _typed(hints[k], v) for k, v in d.items()})
 
 
 @dataclass
@@ -100,6 +120,24 @@ class TraceConfig:
         "before it) or start (from the stretch's start)",
         type=str,
     )
+    range_ratio: float = option(0.0, cli=False)  # the random shape's length spread (simulate's --range-ratio)
+
+
+def _plain(v):
+    return v.to_json() if hasattr(v, "to_json") else copy.deepcopy(v)
+
+
+def _typed(hint, v):
+    """v as the field annotated `hint` holds it: X.from_json(v) where X has one, a tuple from a list."""
+    if v is None:
+        return None
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    for t in typing.get_args(hint) if union else (hint,):
+        if isinstance(v, dict) and hasattr(t, "from_json"):
+            return t.from_json(v)
+        if isinstance(v, list) and (typing.get_origin(t) or t) is tuple:
+            return tuple(v)
+    return v
 
 
 def _meta(f) -> dict | None:

@@ -5,6 +5,8 @@ layout's search in its own process. The search's rule is common/capacity/search.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from typing import Protocol
 
 import numpy as np
 
@@ -32,7 +34,14 @@ from common.runtime.isolation import Failure, checkpoint, run_isolated
 from common.traffic.load_profile import clock
 from common.traffic.loadgen import AsyncLLMBackend, Backend, run_async, run_closed_loop, run_open_loop, warm_up
 from common.traffic.prom import prefix_hit_rate, read_counters
-from common.traffic.workloads import ProbeLoad, TraceWorkload, WorkloadSource, random_prompts, workload_source
+from common.traffic.workloads import (
+    ProbeLoad,
+    TraceWorkload,
+    WorkloadSettings,
+    WorkloadSource,
+    random_prompts,
+    workload_source,
+)
 
 UNFINISHED = "stopped before the search finished"
 
@@ -235,33 +244,33 @@ async def search_async(
 async def capacity_on_backend(
     backend: Backend,
     search: dict,
-    workload: dict,
     source: WorkloadSource,
+    seed: int,
+    warm_up_shape: tuple[int, int] | None = None,
     on_probe=None,
     max_num_seqs: int | None = None,
     saturation_cap: int = 256,
-    reference: bool = True,
     **extra,
 ) -> CapacityResult:
     """Warm-up, unloaded reference, the saturation probe, then the search, on one running front end (a
-    common.traffic.loadgen backend). `search`: spec_from_args()'s dict; `workload`: input_len, vocab_size, seed (the
-    warm-up's shape); `source`: the requests (common.traffic.workloads); `saturation_cap`: the most clients the
-    saturation probe runs; `reference=False` when the caller warmed the engine up and measured it alone itself (then
-    `workload` needs only its seed); `extra`: SearchSpec fields."""
-    w = workload
-    if reference:
-        await warm_up(backend, random_prompts(4, w["input_len"], 8, w["vocab_size"], seed=w["seed"] + 7))
-        ref = await run_closed_loop(backend, source.requests(4, w["seed"] + 11), concurrency=1)
+    common.traffic.loadgen backend). `search`: spec_from_args()'s dict; `source`: the requests
+    (common.traffic.workloads); `seed`: the run's; `warm_up_shape`: (input_len, vocab_size) of the warm-up's random
+    prompts, or None when the caller warmed the engine up and measured it alone itself (then no unloaded reference
+    here); `saturation_cap`: the most clients the saturation probe runs; `extra`: SearchSpec fields."""
+    reference = warm_up_shape is not None
+    if warm_up_shape is not None:
+        await warm_up(backend, random_prompts(4, warm_up_shape[0], 8, warm_up_shape[1], seed=seed + 7))
+        ref = await run_closed_loop(backend, source.requests(4, seed + 11), concurrency=1)
     before = await read_counters(backend)
     concurrency = saturation_concurrency(max_num_seqs, cap=saturation_cap)
-    sat = None if search.get("start_rate") else await saturation_async(backend, source, concurrency, w["seed"] + 13)
+    sat = None if search.get("start_rate") else await saturation_async(backend, source, concurrency, seed + 13)
     spec = started(search, sat, **extra)
     res = await search_async(
         spec,
         ProbePlan.from_spec(spec, source.max_output_len),
         source,
         backend,
-        seed=w["seed"] + 5000,
+        seed=seed + 5000,
         on_probe=printer(spec, on_probe, start_note(spec, sat)),
     )
     if reference:
@@ -356,38 +365,46 @@ def validation_verdict(v: dict, percentile: float) -> str:
 
 
 # --------------------------------------------------------------------------- one layout's search, in its own process
-def capacity_child(cfg: dict) -> dict:
+class CapacitySettings(WorkloadSettings, Protocol):
+    """What a layout's capacity search reads from its script's Config: the requests (WorkloadSettings), the search's
+    settings (`capacity`: spec_from_args()'s dict) and the seed."""
+
+    capacity: dict
+    seed: int
+
+
+def capacity_child(cfg: CapacitySettings) -> dict:
     """One layout as `vllm serve` would run it (AsyncLLM, DP via data_parallel_size) and its capacity search."""
     return run_async(_capacity(cfg))
 
 
-async def _capacity(cfg: dict) -> dict:
+async def _capacity(cfg: CapacitySettings) -> dict:
     timer = StageTimer()
     with timer("engine_start"):
-        engine = eng.build_async_engine(cfg["engine"])
+        engine = eng.build_async_engine(cfg.engine)
     try:
-        workload = {"range_ratio": 0.0, **{k: cfg[k] for k in ("input_len", "output_len", "vocab_size", "seed")}}
         with timer("capacity_search"):
             res = await capacity_on_backend(
                 AsyncLLMBackend(engine),
-                cfg["capacity"],
-                workload,
-                source=workload_source(cfg),
-                on_probe=lambda partial: checkpoint(cfg, partial),
-                max_num_seqs=eng.scheduler_limits(engine)["max_num_seqs"] * cfg["engine"].get("data_parallel_size", 1),
+                cfg.capacity,
+                workload_source(cfg),
+                cfg.seed,
+                warm_up_shape=(cfg.input_len, cfg.vocab_size),
+                on_probe=checkpoint,
+                max_num_seqs=eng.scheduler_limits(engine)["max_num_seqs"] * cfg.engine.get("data_parallel_size", 1),
             )  # every DP replica's batch
         res.extra["scheduler"] = eng.scheduler_limits(engine)
     finally:
         eng.shutdown(engine)
-    res.extra.update(engine=cfg["engine"], stage_seconds=timer.seconds)
+    res.extra.update(engine=cfg.engine, stage_seconds=timer.seconds)
     return res.to_json()  # to the parent, as JSON (run_capacity reads it back)
 
 
-def run_capacity(layout: Layout, base: dict, timeout_s: float) -> CapacityResult:
+def run_capacity(layout: Layout, base: CapacitySettings, timeout_s: float) -> CapacityResult:
     """metrics.capacity of one layout, from its own process; a failed search is recorded with its cause (and the
     probes it checkpointed)."""
     engine = {
-        **base["engine"],
+        **base.engine,
         "tensor_parallel_size": layout.tp,
         "pipeline_parallel_size": layout.pp,
         **({"data_parallel_size": layout.dp} if layout.dp > 1 else {}),
@@ -395,7 +412,7 @@ def run_capacity(layout: Layout, base: dict, timeout_s: float) -> CapacityResult
     print(f"  {layout.name}: capacity search (an AsyncLLM engine as `vllm serve` builds it) ...", flush=True)
     res = run_isolated(
         "common.capacity.drivers:capacity_child",
-        {**base, "engine": engine},
+        replace(base, engine=engine),
         timeout_s=timeout_s,
         label=f"{layout.name} capacity",
     )
@@ -403,7 +420,7 @@ def run_capacity(layout: Layout, base: dict, timeout_s: float) -> CapacityResult
         res.pop("status")
         return CapacityResult.from_json(res)
     f: Failure = res["failure"]
-    c = base["capacity"]  # no probe checkpointed: the settings alone
+    c = base.capacity  # no probe checkpointed: the settings alone
     part = res.get("partial") or {
         "slo": c["slo"],
         "percentile": c["percentile"],
@@ -416,7 +433,9 @@ def run_capacity(layout: Layout, base: dict, timeout_s: float) -> CapacityResult
     return out
 
 
-def layout_capacity(run, layout: Layout, base: dict, timeout_s: float, price: float | None, row=None) -> None:
+def layout_capacity(
+    run, layout: Layout, base: CapacitySettings, timeout_s: float, price: float | None, row=None
+) -> None:
     """A layout's capacity search (run_capacity: its own engine process) into its result file `run` (a
     common.output.results.RunFile) and its metrics; `row(metrics)` its table row, when it has one. A failed search
     marks the layout failed; one cut by Ctrl-C raises KeyboardInterrupt, so the sweep stops with the file saying so."""

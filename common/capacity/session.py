@@ -6,8 +6,9 @@ found. Text about it lives in common.capacity.display; the rule in common.capaci
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
-from common.capacity.drivers import capacity_on_backend, validate_on_backend, validation_span
+from common.capacity.drivers import CapacitySettings, capacity_on_backend, validate_on_backend, validation_span
 from common.capacity.result import CapacityResult
 from common.measure.calibration import bench_at_capacity
 from common.measure.metrics import StageTimer
@@ -16,49 +17,58 @@ from common.traffic.load_profile import SCALE_STEP_S, fleet_plan
 from common.traffic.workloads import TraceWorkload, workload_source
 
 
-async def search(backend, cfg: dict, out: dict) -> CapacityResult:
-    """--find-capacity on `backend`: warm-up, unloaded reference and the search; each probe checkpointed into
-    out["capacity"] (the child's config `cfg` carries the search's settings under "capacity")."""
+class SessionSettings(CapacitySettings, Protocol):
+    """What a search session reads from its script's Config (simulate_concurrent_requests.py's): the search's
+    (CapacitySettings), the server it talks to, if any, and the validation replay's span."""
+
+    base_url: str | None
+    validate_span_s: float | None
+    timeout_s: float
+
+
+async def search(backend, cfg: CapacitySettings, out: dict) -> CapacityResult:
+    """--find-capacity on `backend`: warm-up, unloaded reference and the search (settings: cfg.capacity); each probe
+    checkpointed into out["capacity"]."""
 
     def on_probe(partial: CapacityResult):
         out["capacity"] = partial
-        checkpoint(cfg, out)
+        checkpoint(out)
 
-    workload = {k: cfg[k] for k in ("input_len", "output_len", "range_ratio", "vocab_size", "seed")}
     return await capacity_on_backend(
         backend,
-        cfg["capacity"],
-        workload,
+        cfg.capacity,
         workload_source(cfg),
+        cfg.seed,
+        warm_up_shape=(cfg.input_len, cfg.vocab_size),
         on_probe=on_probe,
         max_num_seqs=(out.get("scheduler") or {}).get("max_num_seqs"),
     )
 
 
-async def validate(backend, cfg: dict, out: dict, timer: StageTimer, after_search=None) -> None:
+async def validate(backend, cfg: SessionSettings, out: dict, timer: StageTimer, after_search=None) -> None:
     """--validate after a search: the search on disk first (its validation said to be pending; `after_search(out)`
     saves it behind a server), then the replay; a replay that fails is recorded in metrics.capacity.validation, and
     the search stands."""
     cap: CapacityResult = out["capacity"]
     cap.validation = {"verdict": "not finished: the run stopped during the validation replay"}
-    checkpoint(cfg, out)
+    checkpoint(out)
     if after_search:
         await asyncio.to_thread(after_search, out)
     src = workload_source(cfg)
     assert isinstance(src, TraceWorkload)  # --validate goes with a timed trace (the script's flags check says so)
-    span = validation_span(src, cap.binding_window, cfg["validate_span_s"])
+    span = validation_span(src, cap.binding_window, cfg.validate_span_s)
     a, b = span or (0.0, src.trace.span_s)
     b = min(b, src.trace.span_s)
     speed = cap.trace_speedup or 1.0  # (a search over a trace that found a rate: the caller checks)
     print(
         f"  validation replay: {(b - a) / 60:.3g} min of the trace at {speed:.3g}x, "
         f"about {(b - a) / speed / 60:.3g} min"
-        + ("" if cfg["base_url"] else f" (within this run's --timeout {cfg['timeout_s']:g} s)"),
+        + ("" if cfg.base_url else f" (within this run's --timeout {cfg.timeout_s:g} s)"),
         flush=True,
     )
     try:
         with timer("validation"):  # prompts seeded apart from every probe's: nothing in the prefix cache from them
-            cap.validation = v = await validate_on_backend(backend, src, cap, cfg["seed"] + 900_000, span)
+            cap.validation = v = await validate_on_backend(backend, src, cap, cfg.seed + 900_000, span)
     except Exception as e:  # e.g. the server went away during the replay
         cap.validation = {"verdict": f"failed: {type(e).__name__}: {e}"[:300]}
         return
@@ -79,16 +89,16 @@ def summarized(cap: CapacityResult, gpus: int) -> CapacityResult:
     return cap
 
 
-def search_failure(child: dict, res: dict) -> Failure | None:
+def search_failure(cfg: SessionSettings, res: dict) -> Failure | None:
     """A capacity search that did not finish, as the run's failure (None for levels, or a search that finished)."""
     cap: CapacityResult | None = res.get("capacity")
-    if not child["capacity"] or (cap and not cap.failed):
+    if not cfg.capacity or (cap and not cap.failed):
         return None
     return Failure(
         "other",
         (cap.failed if cap else None) or res.get("error") or "no result",
-        f"is the server at {child['base_url']} still up? its log says why it stopped"
-        if child["base_url"]
+        f"is the server at {cfg.base_url} still up? its log says why it stopped"
+        if cfg.base_url
         else "the engine's log above says why it stopped",
     )
 

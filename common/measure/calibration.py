@@ -12,6 +12,7 @@ import os
 import statistics
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from common.measure.hwmon import explain_spread, run_label
@@ -25,7 +26,7 @@ from common.traffic.traces import dataset_kind, load_trace, write_timed_trace
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str) -> None:
+def compare_with_vllm_bench(cfg, base, m: dict, out_json: Path, child: str) -> None:
     """Ours against `vllm bench throughput` at TP=1 on the same workload, interleaved: ours, bench, ours, bench ...
     (`vllm_bench_runs` of each, every run its own engine: one GPU cannot hold two), so a machine drifting over the
     minutes weighs on both sides alike. Ours here is the layout's offline measurement alone (engine, warm-up, one
@@ -33,18 +34,12 @@ def compare_with_vllm_bench(cfg, base: dict, m: dict, out_json: Path, child: str
     runs = max(1, cfg.vllm_bench_runs or 1)
     print(f"\n=== calibration: ours and vllm bench throughput interleaved, {runs} run(s) each, TP=1 ...", flush=True)
     ours, theirs, order = [], [], []
-    engine = {**base["engine"], "tensor_parallel_size": 1, "pipeline_parallel_size": 1}
+    engine = {**base.engine, "tensor_parallel_size": 1, "pipeline_parallel_size": 1}
     try:
         for i in range(runs):
             r = run_isolated(
                 child,
-                {
-                    **base,
-                    "engine": engine,
-                    "offline_only": True,
-                    "offline_runs": 1,
-                    "seed": base["seed"] + 31 * (i + 1),
-                },
+                replace(base, engine=engine, offline_only=True, offline_runs=1, seed=base.seed + 31 * (i + 1)),
                 timeout_s=cfg.timeout_s,
                 label=f"ours {i + 1}",
             )

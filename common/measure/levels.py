@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 from tqdm import tqdm
@@ -20,6 +21,7 @@ from common.traffic.stepdrive import generate_offline
 from common.traffic.traces import TIMED, dataset_kind
 from common.traffic.workloads import (
     TraceWorkload,
+    WorkloadSettings,
     arrival_times,
     random_prompts,
     trace_prompts,
@@ -28,26 +30,41 @@ from common.traffic.workloads import (
 )
 
 
+class LevelSettings(WorkloadSettings, Protocol):
+    """What the load levels read from their script's Config (simulate_concurrent_requests.py's)."""
+
+    base_url: str | None
+    goodput: dict
+    level_time_limit_s: float
+    speeds: list[float]
+    request_rates: list[float]
+    concurrency: list[int]
+    num_prompts: int | None
+    burstiness: float
+    batch_prompts: int
+    seed: int
+
+
 # --------------------------------------------------------------------------- measuring
-async def one_level(backend, specs: list, kind: str, value: float, cfg: dict, unloaded) -> dict:
+async def one_level(backend, specs: list, kind: str, value: float, cfg: LevelSettings, unloaded) -> dict:
     """One load level on a running front end (common.traffic.loadgen): `specs` sent closed-loop at `value` clients
     (kind "concurrency") or at their own arrival times ("rate", "speed"); their metrics (with fairness against the
     `unloaded` reference and the client's own CPU cost), and the engine's prefix-cache hits over the level (behind
-    cfg["base_url"] also the server's scheduler state, scraped from /metrics). cfg: goodput, level_time_limit_s."""
+    cfg.base_url also the server's scheduler state, scraped from /metrics). cfg: goodput, level_time_limit_s."""
     proc = psutil.Process()
     cpu0, t0 = proc.cpu_times(), time.perf_counter()
     with tqdm(total=len(specs), desc=f"{kind}={value:g}", unit="req", leave=False) as bar:
-        if cfg["base_url"]:
-            async with Watcher(backend.session, cfg["base_url"]) as w:
-                recs = await _send(backend, specs, kind, value, cfg["level_time_limit_s"], bar)
+        if cfg.base_url:
+            async with Watcher(backend.session, cfg.base_url) as w:
+                recs = await _send(backend, specs, kind, value, cfg.level_time_limit_s, bar)
             server = w.report()
         else:  # in-process: the engine's own counters give the prefix cache's hits over the level
             before = await read_counters(backend)
-            recs = await _send(backend, specs, kind, value, cfg["level_time_limit_s"], bar)
+            recs = await _send(backend, specs, kind, value, cfg.level_time_limit_s, bar)
             hit = prefix_hit_rate(before, await read_counters(backend))
             server = {"prefix_cache_hit_rate": hit} if hit is not None else None
     cpu1 = proc.cpu_times()
-    m = request_metrics(recs, cfg["goodput"] or None)
+    m = request_metrics(recs, cfg.goodput or None)
     m.update(fairness_metrics(recs, unloaded))
     m["client_cpu_ms_per_request"] = ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) * 1000 / max(len(recs), 1)
     m["level_wall_s"] = time.perf_counter() - t0
@@ -85,25 +102,25 @@ async def all_at_once(backend, specs: list, time_limit_s: float) -> dict:
 
 
 # --------------------------------------------------------------------------- which levels, and their requests
-def levels(cfg: dict) -> list[tuple[str, float]]:
+def levels(cfg: LevelSettings) -> list[tuple[str, float]]:
     """The levels a run measures: a trace's speed-ups, or request rates, or client counts."""
-    if cfg["dataset_path"] and dataset_kind(cfg["dataset_path"], cfg["dataset_name"]) in TIMED:
-        return [("speed", x) for x in cfg["speeds"] or [1.0]]
-    if cfg["request_rates"]:
-        return [("rate", r) for r in cfg["request_rates"]]
-    return [("concurrency", c) for c in cfg["concurrency"]]
+    if cfg.dataset_path and dataset_kind(cfg.dataset_path, cfg.dataset_name) in TIMED:
+        return [("speed", x) for x in cfg.speeds or [1.0]]
+    if cfg.request_rates:
+        return [("rate", r) for r in cfg.request_rates]
+    return [("concurrency", c) for c in cfg.concurrency]
 
 
-def level_prompts(cfg: dict, kind: str, value: float, seed: int):
+def level_prompts(cfg: LevelSettings, kind: str, value: float, seed: int):
     """One level's requests: the trace's stretch at that speed-up, or the workload's prompts (with arrival times at
     a rate)."""
     if kind == "speed":  # the stretch once, at that speed-up
         src = workload_source(cfg)
         assert isinstance(src, TraceWorkload)  # a timed trace's levels are speeds (levels())
-        return trace_prompts(src.trace, cfg["vocab_size"], seed, value, cfg.get("max_model_len"))[0]
-    n = cfg["num_prompts"] or (max(32, 4 * int(value)) if kind == "concurrency" else 64)
+        return trace_prompts(src.trace, cfg.vocab_size, seed, value, cfg.max_model_len)[0]
+    n = cfg.num_prompts or (max(32, 4 * int(value)) if kind == "concurrency" else 64)
     specs = workload_source(cfg).requests(n, seed)  # ShareGPT's real prompts, or the random shape
-    return with_arrivals(specs, arrival_times(n, value, cfg["burstiness"], seed=seed)) if kind == "rate" else specs
+    return with_arrivals(specs, arrival_times(n, value, cfg.burstiness, seed=seed)) if kind == "rate" else specs
 
 
 # --------------------------------------------------------------------------- figures
@@ -308,22 +325,20 @@ def level_plots(stem: Path, lvs: list[dict], sub: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- the offline batch (its own process)
-def batch_specs(cfg: dict):
+def batch_specs(cfg: LevelSettings):
     """The prompts sent all at once, and then as one offline batch: the same in both."""
-    return random_prompts(
-        cfg["batch_prompts"], cfg["input_len"], cfg["output_len"], cfg["vocab_size"], seed=cfg["seed"] + 999
-    )
+    return random_prompts(cfg.batch_prompts, cfg.input_len, cfg.output_len, cfg.vocab_size, seed=cfg.seed + 999)
 
 
-def offline_batch(cfg: dict) -> dict:
+def offline_batch(cfg: LevelSettings) -> dict:
     """Child (its own process): the all-at-once prompts as one LLM.generate batch (offline engine, one call)."""
     timer = StageTimer()
     with timer("engine_start"):
-        llm = eng.build_llm(cfg["engine"])
+        llm = eng.build_llm(cfg.engine)
     scheduler = eng.scheduler_limits(llm)
     try:
         with timer("warmup"):  # prompts of its own: the timed ones must not be in the prefix cache
-            generate_offline(llm, random_prompts(4, cfg["input_len"], 8, cfg["vocab_size"], seed=cfg["seed"] + 998))
+            generate_offline(llm, random_prompts(4, cfg.input_len, 8, cfg.vocab_size, seed=cfg.seed + 998))
         b = generate_offline(llm, batch_specs(cfg), use_tqdm=True, temperature=0.0)  # greedy, as the requests
     finally:
         eng.shutdown(llm)

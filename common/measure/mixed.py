@@ -4,6 +4,8 @@ head-of-line blocking, decode gaps beside long prefills, slowdown."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from common.measure.metrics import jain_index, request_metrics
@@ -12,28 +14,38 @@ from common.traffic.stepdrive import run_steps
 from common.traffic.workloads import arrival_times, class_mix, fresh_copies, with_arrivals
 
 
-def mix_prompts(cfg: dict, vocab: int, n: int, seed: int):
+class MixSettings(Protocol):
+    """The class mix as a script's Config names it (test_mixed_workload.py's, the suite's)."""
+
+    long_fraction: float
+    long_len: tuple[int, int]
+    short_len: tuple[int, int]
+    output_len: int
+    seed: int
+
+
+def mix_prompts(cfg: MixSettings, vocab: int, n: int, seed: int):
     """n requests of the configured class mix; the run's own seed names them r0, r1, ... (others s<seed>-0, ...)."""
     return class_mix(
         n,
-        cfg["long_fraction"],
-        cfg["long_len"],
-        cfg["short_len"],
-        cfg["output_len"],
+        cfg.long_fraction,
+        cfg.long_len,
+        cfg.short_len,
+        cfg.output_len,
         vocab,
         seed,
-        rid_prefix="r" if seed == cfg["seed"] else f"s{seed}-",
+        rid_prefix="r" if seed == cfg.seed else f"s{seed}-",
     )
 
 
-def workload(cfg: dict, vocab: int):
-    """(short-alone specs, long reference, mixed specs); arrivals seeded Poisson. The alone and reference runs
-    go on the same engine before the mixed run, so they get the mixed requests' lengths and arrival times but
-    fresh tokens: the mixed run finds none of its prompts in the prefix cache."""
-    mixed = mix_prompts(cfg, vocab, cfg["num_requests"], cfg["seed"])
-    with_arrivals(mixed, arrival_times(len(mixed), cfg["request_rate"], 1.0, seed=cfg["seed"]))
-    short_alone = fresh_copies([s for s in mixed if s.klass == "short"], vocab, cfg["seed"] + 1, "a")
-    long_ref = fresh_copies([s for s in mixed if s.klass == "long"][:1], vocab, cfg["seed"] + 2, "ref")
+def workload(cfg: MixSettings, vocab: int, n: int, rate: float):
+    """(short-alone specs, long reference, mixed specs): `n` requests of the mix, arrivals seeded Poisson at `rate`.
+    The alone and reference runs go on the same engine before the mixed run, so they get the mixed requests' lengths
+    and arrival times but fresh tokens: the mixed run finds none of its prompts in the prefix cache."""
+    mixed = mix_prompts(cfg, vocab, n, cfg.seed)
+    with_arrivals(mixed, arrival_times(len(mixed), rate, 1.0, seed=cfg.seed))
+    short_alone = fresh_copies([s for s in mixed if s.klass == "short"], vocab, cfg.seed + 1, "a")
+    long_ref = fresh_copies([s for s in mixed if s.klass == "long"][:1], vocab, cfg.seed + 2, "ref")
     return short_alone, long_ref, mixed
 
 
@@ -123,14 +135,14 @@ def analyse(res: dict) -> dict:
     return m
 
 
-def mixed_on_llm(llm, cfg: dict) -> dict:
-    """The mixed long/short workload on an LLM at its engine's own scheduler budget: the long prompts alone, the short
-    ones alone, then the mix, each stepped by run_steps; what the mix did to each class (analyse)."""
-    mcfg = {**cfg, "num_requests": cfg["mixed_requests"], "request_rate": cfg["mixed_rate"]}
-    short_alone, long_ref, mixed = workload(mcfg, cfg["vocab_size"])
+def mixed_on_llm(llm, cfg: MixSettings, vocab: int, n: int, rate: float, time_limit_s: float) -> dict:
+    """The mixed long/short workload (`n` requests at `rate`) on an LLM at its engine's own scheduler budget: the long
+    prompts alone, the short ones alone, then the mix, each stepped by run_steps; what the mix did to each class
+    (analyse)."""
+    short_alone, long_ref, mixed = workload(cfg, vocab, n, rate)
     long_alone = run_steps(llm, long_ref, concurrency=1) if long_ref else []
-    alone = run_steps(llm, short_alone, time_limit_s=cfg["timeout_s"])
-    mix = run_steps(llm, mixed, time_limit_s=cfg["timeout_s"])
+    alone = run_steps(llm, short_alone, time_limit_s=time_limit_s)
+    mix = run_steps(llm, mixed, time_limit_s=time_limit_s)
     return analyse(
         {
             "alone": [r.to_raw() for r in alone],

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Protocol
 
 from common.measure.hwmon import HardwareSampler, hw_of
 from common.measure.metrics import StageTimer, median_stream, request_metrics
@@ -40,6 +41,44 @@ class Layout:
         """config.layout in a result file (and in a child's config)."""
         return {"n": self.n, "tp": self.tp, "pp": self.pp, "dp": self.dp, "name": self.name}
 
+    @classmethod
+    def from_json(cls, d: dict) -> Layout:
+        return cls(**{k: d[k] for k in ("n", "tp", "pp", "dp", "name")}, skip=d.get("skip"))
+
+
+@dataclass
+class ReplicaFields:
+    """The fields run_layout sets for each process it starts (never flags): a script whose Config measures layouts
+    (benchmark_scaling.py, the suite) adds them, so its children rebuild that Config from JSON."""
+
+    layout: Layout | None = None
+    replica: int = 0  # which of a DP layout's replicas this process is
+    replicas: int = 1
+    barrier_dir: str | None = None  # where the replicas meet before each timed stage (common.runtime.barrier)
+    offline_runs: int = 1  # timed offline runs (benchmark_scaling.py's --offline-runs)
+    offline_only: bool = False  # an interleaved calibration run (compare_with_vllm_bench): offline, then return
+
+
+class LayoutSettings(Protocol):
+    """What one layout's measurements read from their script's Config (a dataclass, after fill_device_defaults)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    engine: dict
+    timeout_s: float
+    vocab_size: int
+    seed: int
+    num_prompts: int
+    input_len: int
+    output_len: int
+    batch1_tokens: int
+    concurrency: int
+    latency_prompts: int
+    replica: int
+    replicas: int
+    barrier_dir: str | None
+    offline_runs: int
+    offline_only: bool
+
 
 def plan_layouts(gpus: list[int], layouts: list[str]) -> list[Layout]:
     """The layouts to measure at each device count, asked for by family ("tp", "dp", "pp"); N=1 is the
@@ -62,38 +101,36 @@ def plan_layouts(gpus: list[int], layouts: list[str]) -> list[Layout]:
 
 
 # --------------------------------------------------------------------------- child: one engine (or one DP replica)
-def layout_child(cfg: dict) -> dict:
+def layout_child(cfg: LayoutSettings) -> dict:
     timer = StageTimer()
-    rank, world = cfg.get("replica", 0), cfg.get("replicas", 1)
     with timer("engine_start"):
-        llm = eng.build_llm(cfg["engine"])
+        llm = eng.build_llm(cfg.engine)
     try:
-        return measure_engine(llm, cfg, timer, rank, world)
+        return measure_engine(llm, cfg, timer)
     finally:
         eng.shutdown(llm)
 
 
-def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict:
-    """The three measurements on one running vllm.LLM (a DP replica measures its share)."""
-    bdir = cfg.get("barrier_dir")
+def measure_engine(llm, cfg: LayoutSettings, timer) -> dict:
+    """The three measurements on one running vllm.LLM (a DP replica, cfg.replica of cfg.replicas, measures its
+    share)."""
+    bdir, rank, world = cfg.barrier_dir, cfg.replica, cfg.replicas
     try:
         ranks = eng.rank_reports(llm)
     except Exception:
         ranks = []
-    vocab = cfg["vocab_size"]
+    vocab = cfg.vocab_size
 
     def workload(run: int):  # the offline workload; each DP replica takes its share of one seeded set
-        seed = cfg["seed"] + 7919 * run  # each timed run its own prompts: none can come from the prefix cache
-        return random_prompts(cfg["num_prompts"], cfg["input_len"], cfg["output_len"], vocab, seed=seed)[rank::world]
+        seed = cfg.seed + 7919 * run  # each timed run its own prompts: none can come from the prefix cache
+        return random_prompts(cfg.num_prompts, cfg.input_len, cfg.output_len, vocab, seed=seed)[rank::world]
 
     specs = workload(0)
     # warm-up at the batch the timed run will reach (all its prompts go in at once: the decode batch peaks at
     # min(prompts, max_num_seqs)), on prompts of its own (the timed ones must not be in the prefix cache). Why, from
     # runs that got it wrong: docs/measurement.md, "History".
     peak = min(len(specs), eng.scheduler_limits(llm)["max_num_seqs"])
-    warm = random_prompts(
-        peak, cfg["input_len"], min(16, cfg["output_len"]), vocab, seed=cfg["seed"] + 1_000_003 + rank
-    )
+    warm = random_prompts(peak, cfg.input_len, min(16, cfg.output_len), vocab, seed=cfg.seed + 1_000_003 + rank)
     with timer("warmup"):
         generate_offline(llm, warm)
 
@@ -102,26 +139,26 @@ def measure_engine(llm, cfg: dict, timer, rank: int = 0, world: int = 1) -> dict
     # (the bench) starts; summarize_layout reports the median run. How far identical runs spread: docs/measurement.md,
     # "Noise: one machine, run to run".
     runs = [_offline_run(llm, specs if i == 0 else workload(i), timer, f"offline{i}", bdir, rank, world)
-            for i in range(max(1, cfg.get("offline_runs", 1)))]  # fmt: skip
-    if cfg.get("offline_only"):  # an interleaved calibration run (compare_with_vllm_bench)
+            for i in range(max(1, cfg.offline_runs))]  # fmt: skip
+    if cfg.offline_only:  # an interleaved calibration run (compare_with_vllm_bench)
         return {"stage_seconds": timer.seconds, "offline_runs": runs}
 
     # 2. batch-1 decode: one stream, 3 repetitions, median
     with timer("batch1"):
         b1 = [
             run_steps(llm, [spec], concurrency=1)[0]
-            for spec in random_prompts(3, 64, cfg["batch1_tokens"], vocab, seed=cfg["seed"] + 2_000_003 + rank)
+            for spec in random_prompts(3, 64, cfg.batch1_tokens, vocab, seed=cfg.seed + 2_000_003 + rank)
         ]
     batch1 = median_stream(b1)
 
     # 3. latency at a fixed concurrency (split across DP replicas)
-    conc = max(1, cfg["concurrency"] // world)
-    lat_specs = random_prompts(
-        cfg["latency_prompts"], cfg["input_len"], cfg["output_len"], vocab, seed=cfg["seed"] + 1
-    )[rank::world]
+    conc = max(1, cfg.concurrency // world)
+    lat_specs = random_prompts(cfg.latency_prompts, cfg.input_len, cfg.output_len, vocab, seed=cfg.seed + 1)[
+        rank::world
+    ]
     barrier.wait(bdir, "latency", rank, world)
     with timer("latency"):
-        lat = run_steps(llm, lat_specs, concurrency=conc, time_limit_s=cfg["timeout_s"])
+        lat = run_steps(llm, lat_specs, concurrency=conc, time_limit_s=cfg.timeout_s)
     return {
         "stage_seconds": timer.seconds,
         "ranks": ranks,
@@ -146,13 +183,13 @@ def _offline_run(llm, specs, timer, name: str, bdir, rank: int, world: int) -> d
 
 
 # --------------------------------------------------------------------------- parent: run a layout (DP = replicas)
-def run_layout(layout: Layout, base: dict, timeout_s: float) -> dict:
+def run_layout(layout: Layout, base: LayoutSettings, timeout_s: float) -> dict:
     """Run one layout; DP layouts run `dp` replicas at once, each on its own slice of devices."""
     per = layout.tp * layout.pp
-    engine = {**base["engine"], "tensor_parallel_size": layout.tp, "pipeline_parallel_size": layout.pp}
+    engine = {**base.engine, "tensor_parallel_size": layout.tp, "pipeline_parallel_size": layout.pp}
     if layout.dp == 1:
         return run_isolated(
-            "common.measure.scaling:layout_child", {**base, "engine": engine}, timeout_s=timeout_s, label=layout.name
+            "common.measure.scaling:layout_child", replace(base, engine=engine), timeout_s=timeout_s, label=layout.name
         )
     results: list[dict | None] = [None] * layout.dp
     with tempfile.TemporaryDirectory(prefix="lab-dp-") as bdir:
@@ -166,7 +203,7 @@ def run_layout(layout: Layout, base: dict, timeout_s: float) -> dict:
             )
             results[i] = run_isolated(
                 "common.measure.scaling:layout_child",
-                {**base, "engine": engine, "replica": i, "replicas": layout.dp, "barrier_dir": bdir},
+                replace(base, engine=engine, replica=i, replicas=layout.dp, barrier_dir=bdir),
                 timeout_s=timeout_s,
                 label=f"{layout.name} replica {i}",
                 env=env,
@@ -240,20 +277,16 @@ def summarize_layout(layout: Layout, res: dict) -> dict:
     }
 
 
-def serving_sweep(llm, cfg: dict) -> list[dict]:
-    """Latency and goodput at each of cfg["sweep"]'s concurrencies (cfg["sweep_prompts"] prompts, at least two per
+def serving_sweep(llm, cfg: LayoutSettings, sweep: list[int], prompts: int, slo: dict) -> list[dict]:
+    """Latency and goodput (against `slo`) at each of the `sweep`'s concurrencies (`prompts` prompts, at least two per
     client), one engine step at a time."""
     out = []
-    for i, c in enumerate(cfg["sweep"]):
+    for i, c in enumerate(sweep):
         specs = random_prompts(
-            max(cfg["sweep_prompts"], 2 * c),
-            cfg["input_len"],
-            cfg["output_len"],
-            cfg["vocab_size"],
-            seed=cfg["seed"] + 200 + i,
+            max(prompts, 2 * c), cfg.input_len, cfg.output_len, cfg.vocab_size, seed=cfg.seed + 200 + i
         )
-        recs = run_steps(llm, specs, concurrency=c, time_limit_s=cfg["timeout_s"])
-        out.append({"concurrency": c, "metrics": request_metrics(recs, cfg["slo"])})
+        recs = run_steps(llm, specs, concurrency=c, time_limit_s=cfg.timeout_s)
+        out.append({"concurrency": c, "metrics": request_metrics(recs, slo)})
     return out
 
 

@@ -18,5 +18,7 @@ class ReportSettings:
 
     @classmethod
     def of(cls, cfg) -> "ReportSettings":
-        """The settings a script's config carries (the suite's: the same names)."""
-        return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls) if hasattr(cfg, f.name)})
+        """The settings a script's config carries (the suite's: the same names, but --workload is its
+        report_workload: its `workload` says what a run's requests are)."""
+        names = {f.name: f.name for f in fields(cls)} | {"workload": "report_workload"}
+        return cls(**{f: getattr(cfg, a) for f, a in names.items() if hasattr(cfg, a)})

@@ -209,9 +209,10 @@ def _pump(stream, tail: deque, echo: bool, quiet: threading.Event) -> None:
 
 
 def run_isolated(
-    target: str, cfg: dict, timeout_s: float = 1800.0, label: str = "", echo: bool = True, env: dict | None = None
+    target: str, cfg, timeout_s: float = 1800.0, label: str = "", echo: bool = True, env: dict | None = None
 ) -> dict:
-    """Run MODULE:FUNC(cfg) in a child process. Returns its dict, or a failure record:
+    """Run MODULE:FUNC(cfg) in a child process. `cfg`: a script's Config (a dataclass with to_json / from_json: the
+    child gets it rebuilt, typed, from JSON), or a plain dict of JSON values. Returns its dict, or a failure record:
 
     {"status": "failed", "failure": Failure(kind oom|nccl|timeout|other, ...), "log_tail": "..."}
     The returned dict always has "process_wall_s" (the child's whole life, start-up included).
@@ -221,7 +222,7 @@ def run_isolated(
     with tempfile.TemporaryDirectory(prefix="lab-iso-") as tmp:
         inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
         ckpt = Path(tmp) / "checkpoint.json"
-        inp.write_text(json.dumps({**cfg, "__checkpoint__": str(ckpt)}, default=plain))
+        inp.write_text(json.dumps({**_typed_input(cfg), "checkpoint": str(ckpt)}, default=plain))
         t0 = time.perf_counter()
         proc = _spawn(target, inp, out, {**ray_dir.env(), **(env or {})})
         tail: deque = deque(maxlen=64)
@@ -336,22 +337,46 @@ def plain(o):
     return o.to_json() if hasattr(o, "to_json") else str(o)
 
 
-def checkpoint(cfg: dict, partial: dict) -> None:
-    """From inside an isolated function: save what is measured so far; the parent gets it back as
-    result["partial"] if the configuration later fails, times out or is interrupted."""
-    path = cfg.get("__checkpoint__")
-    if path:
-        tmp = Path(path).with_suffix(".tmp")
+def checkpoint(partial) -> None:
+    """From inside an isolated function: save what is measured so far (a dict, or a typed result with to_json); the
+    parent gets it back as result["partial"] if the configuration later fails, times out or is interrupted. Outside
+    a child (a script measuring a server in-process), nothing."""
+    if _CHECKPOINT is not None:
+        tmp = _CHECKPOINT.with_suffix(".tmp")
         tmp.write_text(json.dumps(partial, default=plain))
-        os.replace(tmp, path)
+        os.replace(tmp, _CHECKPOINT)
+
+
+_CHECKPOINT: Path | None = None  # set in the child process from its input
+
+
+def _typed_input(cfg) -> dict:
+    """A child's input: a Config as its class's name ("module:Class") and its to_json(); a plain dict as itself."""
+    if isinstance(cfg, dict):
+        return {"config": cfg}
+    cls = type(cfg)
+    module = cls.__module__
+    if module == "__main__":  # a script run as `python script.py`: its module under its own name in the child
+        module = Path(sys.modules["__main__"].__file__ or "").stem
+    return {"config_class": f"{module}:{cls.__qualname__}", "config": cfg.to_json()}
+
+
+def _config_of(given: dict):
+    """The child's config again: the named Config class's from_json, or the plain dict."""
+    if "config_class" not in given:
+        return given["config"]
+    module_name, cls_name = given["config_class"].split(":")
+    return getattr(importlib.import_module(module_name), cls_name).from_json(given["config"])
 
 
 def _child(target: str, inp: str, out: str) -> int:
+    global _CHECKPOINT
     module_name, func_name = target.split(":")
-    cfg = json.loads(Path(inp).read_text())
+    given = json.loads(Path(inp).read_text())
+    _CHECKPOINT = Path(given["checkpoint"])
     try:
         func = getattr(importlib.import_module(module_name), func_name)
-        result = func(cfg)
+        result = func(_config_of(given))
         payload, code = result, 0
     except BaseException as e:  # noqa: BLE001 - everything must reach the parent
         payload = {

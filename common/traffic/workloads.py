@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Callable, Protocol
+from typing import Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
@@ -216,8 +216,9 @@ class WorkloadSource(Protocol):
     def stretch(self) -> tuple[float, float] | None:
         """A trace's stretch replayed: (its start, its span), s of trace time; None for Poisson arrivals."""
 
-    def describe(self, run: dict | None = None) -> dict:
-        """config.workload: what the requests are; with `run` (the run's config), what the run adds to them."""
+    def describe(self, replay: dict | None = None) -> dict:
+        """config.workload: what the requests are; with `replay` (where a run starts a trace, its speeds), what the
+        run adds to them."""
 
 
 @dataclass
@@ -262,7 +263,7 @@ class PoissonWorkload:
     def stretch(self) -> None:
         return None
 
-    def describe(self, run: dict | None = None) -> dict:
+    def describe(self, replay: dict | None = None) -> dict:
         return dict(self.info)
 
 
@@ -432,12 +433,11 @@ class TraceWorkload:
     def stretch(self) -> tuple[float, float]:
         return self.trace.origin_s, self.trace.span_s
 
-    def describe(self, run: dict | None = None) -> dict:
-        """The stretch; with `run`, also where it starts and the speeds the run replays it at (config.workload)."""
-        replay = {} if run is None else {"start_s": run["trace_start_s"], "speed": run.get("speeds") or [1.0]}
+    def describe(self, replay: dict | None = None) -> dict:
+        """The stretch; with `replay`, also where it starts and the speeds the run replays it at (config.workload)."""
         return {
             **self.trace.describe(),
-            **replay,
+            **(replay or {}),
             "dropped": self.dropped,
             "max_model_len": self.max_model_len,
             "judge": self.judge,
@@ -488,30 +488,48 @@ def sharegpt_source(path: str, tokenizer: str, max_model_len: int | None = None)
     )
 
 
-def _sharegpt(cfg: dict) -> PoissonWorkload:
-    engine = cfg.get("engine") or {}
+class WorkloadSettings(Protocol):
+    """What names a run's requests (a script's Config, a dataclass, with common.config.TraceConfig's fields, after
+    the model is resolved): the random shape, or the dataset at dataset_path."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    engine: dict
+    vocab_size: int
+    max_model_len: int | None
+    input_len: int
+    output_len: int
+    range_ratio: float
+    dataset_path: str | None
+    dataset_name: str | None
+    trace_start_s: float
+    trace_duration_s: float | None
+    trace_judge: str
+    trace_window_s: float
+
+
+def _sharegpt(cfg: WorkloadSettings) -> PoissonWorkload:
     return sharegpt_source(
-        cfg["dataset_path"], str(engine.get("tokenizer") or engine.get("model")), cfg.get("max_model_len")
+        str(cfg.dataset_path), str(cfg.engine.get("tokenizer") or cfg.engine.get("model")), cfg.max_model_len
     )
 
 
-def _trace(cfg: dict) -> TraceWorkload:
-    trace = load_trace(cfg["dataset_path"], cfg["dataset_name"]).stretch(cfg["trace_start_s"], cfg["trace_duration_s"])
+def _trace(cfg: WorkloadSettings) -> TraceWorkload:
+    trace = load_trace(str(cfg.dataset_path), cfg.dataset_name).stretch(cfg.trace_start_s, cfg.trace_duration_s)
     return TraceWorkload(
         trace,
-        cfg["vocab_size"],
-        cfg.get("max_model_len"),
-        judge=cfg.get("trace_judge") or "heaviest",
-        window_s=cfg.get("trace_window_s") or 60.0,
+        cfg.vocab_size,
+        cfg.max_model_len,
+        judge=cfg.trace_judge or "heaviest",
+        window_s=cfg.trace_window_s or 60.0,
     )
 
 
-def _random(cfg: dict) -> PoissonWorkload:
-    return random_source(cfg["input_len"], cfg["output_len"], cfg["vocab_size"], cfg.get("range_ratio") or 0.0)
+def _random(cfg: WorkloadSettings) -> PoissonWorkload:
+    return random_source(cfg.input_len, cfg.output_len, cfg.vocab_size, cfg.range_ratio)
 
 
 # --dataset-name (or the file's extension, common.traffic.traces.dataset_kind) -> the workload source it names
-SOURCES: dict[str, Callable[[dict], WorkloadSource]] = {
+SOURCES: dict[str, Callable[[WorkloadSettings], WorkloadSource]] = {
     "random": _random,
     "sharegpt": _sharegpt,
     "azure": _trace,
@@ -519,27 +537,26 @@ SOURCES: dict[str, Callable[[dict], WorkloadSource]] = {
 }
 
 
-def workload_source(cfg: dict) -> WorkloadSource:
+def workload_source(cfg: WorkloadSettings) -> WorkloadSource:
     """cfg's requests as a workload source: the random shape (input_len, output_len, range_ratio, vocab_size), or the
     dataset at dataset_path (a trace stretch: trace_start_s, trace_duration_s, trace_judge, trace_window_s; ShareGPT),
     by SOURCES. A file is read (and a ShareGPT one tokenized) once per process; each call gets a trace stretch of its
     own to fit (TraceWorkload.fresh)."""
-    if not cfg.get("dataset_path"):
+    if not cfg.dataset_path:
         return _random(cfg)
-    engine = cfg.get("engine") or {}
     key = (
-        cfg["dataset_path"],
-        cfg.get("dataset_name"),
-        cfg.get("trace_start_s"),
-        cfg.get("trace_duration_s"),
-        cfg.get("trace_judge"),
-        cfg.get("trace_window_s"),
-        cfg.get("vocab_size"),
-        cfg.get("max_model_len"),
-        engine.get("tokenizer") or engine.get("model"),
+        cfg.dataset_path,
+        cfg.dataset_name,
+        cfg.trace_start_s,
+        cfg.trace_duration_s,
+        cfg.trace_judge,
+        cfg.trace_window_s,
+        cfg.vocab_size,
+        cfg.max_model_len,
+        cfg.engine.get("tokenizer") or cfg.engine.get("model"),
     )
     if key not in _SOURCES:
-        _SOURCES[key] = SOURCES[dataset_kind(cfg["dataset_path"], cfg.get("dataset_name"))](cfg)
+        _SOURCES[key] = SOURCES[dataset_kind(cfg.dataset_path, cfg.dataset_name)](cfg)
     src = _SOURCES[key]
     return src.fresh() if isinstance(src, TraceWorkload) else src  # a search fits a trace's cost model: a copy
 
@@ -547,10 +564,11 @@ def workload_source(cfg: dict) -> WorkloadSource:
 _SOURCES: dict = {}
 
 
-def workload_config(cfg: dict) -> dict:
+def workload_config(cfg: WorkloadSettings, speeds: list[float] | None = None) -> dict:
     """config.workload: what the requests are - the random shape, ShareGPT's prompts, or the replayed trace stretch
-    (source, path, sha256, requests, span, rates, speeds, how many requests max_model_len dropped)."""
-    return workload_source(cfg).describe(cfg)
+    (source, path, sha256, requests, span, rates, where it starts and the `speeds` it is replayed at, how many
+    requests max_model_len dropped)."""
+    return workload_source(cfg).describe({"start_s": cfg.trace_start_s, "speed": speeds or [1.0]})
 
 
 def workload_text(w: dict) -> str:

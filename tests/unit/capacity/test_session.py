@@ -42,9 +42,9 @@ def test_a_failed_search_has_no_fleet_and_its_lines_say_it_stopped():
     assert lines[0].startswith("Takeaway: the search stopped early (the server went away);")
     assert lines[0].endswith("; search FAILED: the server went away.")  # rendered from the fields, not stored
     assert not any("such replica(s)" in line for line in lines)
-    assert session.search_failure({"capacity": {"slo": cap.slo}, "base_url": None}, {"capacity": cap}).message == (
-        cap.failed
-    )
+    from simulate_concurrent_requests import Config
+
+    assert session.search_failure(Config(capacity={"slo": cap.slo}), {"capacity": cap}).message == cap.failed
 
 
 def test_every_sample_search_reads_back_whole_and_its_verdict_is_rendered_from_its_fields():

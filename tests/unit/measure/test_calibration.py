@@ -26,8 +26,8 @@ def _interleaved(monkeypatch, tmp_path, runs: int) -> tuple[dict, list[str]]:
     calls, ours, theirs = [], iter([100.0, 120.0, 110.0]), iter([100.0, 105.0, 95.0])
 
     def run_isolated(child, cfg, timeout_s, label):
-        tp = cfg["engine"]["tensor_parallel_size"]
-        calls.append(f"ours seed={cfg['seed']} offline_only={cfg['offline_only']} tp={tp}")
+        tp = cfg.engine["tensor_parallel_size"]
+        calls.append(f"ours seed={cfg.seed} offline_only={cfg.offline_only} tp={tp}")
         return {"status": "ok", "offline_runs": [{"output_tokens": next(ours), "wall_s": 1.0, "hw": None}]}
 
     def bench(cfg, engine, path):
@@ -38,7 +38,9 @@ def _interleaved(monkeypatch, tmp_path, runs: int) -> tuple[dict, list[str]]:
     monkeypatch.setattr(calibration, "vllm_bench_throughput", bench)
     cfg = types.SimpleNamespace(vllm_bench_runs=runs, timeout_s=60)
     m: dict = {}
-    base = {"engine": {"model": "m", "tensor_parallel_size": 2}, "seed": 7}
+    from benchmark_scaling import Config
+
+    base = Config(engine={"model": "m", "tensor_parallel_size": 2}, seed=7)
     calibration.compare_with_vllm_bench(cfg, base, m, tmp_path / "scaling_x.json", "child:f")
     return m, calls
 

@@ -94,3 +94,18 @@ def step_driver(cfg):
         "offline": offline,
         "shared": [r.to_raw() for r in shared],
     }
+
+
+def describe_config(cfg):
+    """What the child got: its class, and the types of fields that JSON alone would not give back."""
+    return {
+        "class": f"{type(cfg).__module__}.{type(cfg).__qualname__}",
+        "layout": type(cfg.layout).__name__,
+        "layout_name": cfg.layout.name,
+        "engine": cfg.engine,
+        "replica": cfg.replica,
+    }
+
+
+def mixed_lengths(cfg):
+    return {"long_len": type(cfg.long_len).__name__, "variant": cfg.variant}

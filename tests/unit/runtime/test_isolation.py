@@ -14,6 +14,33 @@ def test_isolated_success_runs_in_another_process():
     assert res["status"] == "ok" and res["value"] == 42 and res["pid"] != os.getpid()
 
 
+def test_a_child_rebuilds_its_scripts_config_typed_from_json():
+    """A script's Config crosses the process boundary as JSON and arrives as that Config again: a Layout as a Layout,
+    a tuple as a tuple, never as a dict the child reads by key."""
+    from dataclasses import replace
+
+    import benchmark_scaling
+    import test_mixed_workload
+    from common.measure.scaling import Layout
+
+    cfg = benchmark_scaling.Config(engine={"model": "m"}, layout=Layout(2, 1, 1, 2, "DP2"), replica=1)
+    res = isolation.run_isolated("tests.unit.runtime.iso_targets:describe_config", cfg, timeout_s=60, echo=False)
+    assert res["class"] == "benchmark_scaling.Config" and res["layout"] == "Layout" and res["layout_name"] == "DP2"
+    assert res["engine"] == {"model": "m"} and res["replica"] == 1
+    mixed = replace(test_mixed_workload.Config(long_len=(30, 40)), variant="chunked 256")
+    res = isolation.run_isolated("tests.unit.runtime.iso_targets:mixed_lengths", mixed, timeout_s=60, echo=False)
+    assert res["long_len"] == "tuple" and res["variant"] == "chunked 256"
+
+
+def test_a_config_from_json_with_a_key_it_does_not_have_is_an_error():
+    import benchmark_scaling
+
+    d = benchmark_scaling.Config().to_json()
+    assert benchmark_scaling.Config.from_json(d) == benchmark_scaling.Config()
+    with pytest.raises(ValueError, match="has no field gpus_n"):
+        benchmark_scaling.Config.from_json({**d, "gpus_n": 2})
+
+
 @pytest.mark.parametrize("target,kind", [("raise_oom", "oom"), ("raise_nccl", "nccl")])
 def test_isolated_failures_are_classified(target, kind):
     res = isolation.run_isolated(f"tests.unit.runtime.iso_targets:{target}", {}, timeout_s=60, echo=False)

@@ -410,8 +410,9 @@ def test_a_search_fits_the_cost_model_into_its_own_copy_not_the_cached_stretch(t
         + "".join(f"2023-11-16 18:{10 + int(t) // 60:02d}:{int(t) % 60:02d},{i},{o}\n"
                   for t, i, o in zip(STRETCH_T, STRETCH_IN, STRETCH_OUT, strict=True))
     )  # fmt: skip
-    cfg = {"dataset_path": str(path), "dataset_name": "azure", "trace_start_s": 0.0, "trace_duration_s": None,
-           "trace_judge": "heaviest", "trace_window_s": 10.0, "vocab_size": 5000, "max_model_len": None}  # fmt: skip
+    from simulate_concurrent_requests import Config
+
+    cfg = Config(dataset_path=str(path), dataset_name="azure", trace_window_s=10.0, vocab_size=5000)
     try:
         first, second = workload_source(cfg), workload_source(cfg)
         assert first is not second and first.trace is second.trace  # read once, a stretch of its own per search
