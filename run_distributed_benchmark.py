@@ -60,6 +60,7 @@ from common.output.results import (
     timestamp,
 )
 from common.report import DEFAULT_SLO, ReportSettings, write_report
+from common.report.settings import DayFleetOptions, check_day_fleet_options
 from common.runtime import engine as eng
 from common.runtime import hardware
 from common.runtime.gpu_memory import MemoryTracker
@@ -71,7 +72,7 @@ EXPERIMENT = "suite"
 
 
 @dataclass
-class Config(ReplicaFields, TraceConfig, RunConfig):
+class Config(DayFleetOptions, ReplicaFields, TraceConfig, RunConfig):
     gpus: list[int] = option([1, 2, 4], "GPU counts (TP sizes) of the suite", type=cli.int_list)
     gpu_hour_usd: float | None = option(help="price per GPU-hour for $ per 1M output tokens", type=float)
     target_rate: float | None = option(
@@ -267,6 +268,7 @@ def build_config(args, engine: dict) -> Config:
     if args.dataset_path and not capacity:
         raise cli.UsageError("a trace (--dataset-path) is what the capacity search replays: add --slo")
     cli.check_trace(args)
+    check_day_fleet_options(DayFleetOptions(**{k: getattr(args, k) for k in DayFleetOptions.__dataclass_fields__}))
     return from_args(
         Config,
         args,

@@ -294,3 +294,55 @@ class CapacityResult:
 
     def validation_samples(self) -> dict | None:
         return (self.validation or {}).get("samples")
+
+
+@dataclass(frozen=True)
+class CapacityRange:
+    """A capacity with the range it may lie in, in the unit the SLO was judged in (a trace's speed-up, else req/s):
+    `point` the newest run's (the rate its SLO was judged at), `low` the lowest rate any pooled run passed, `high` the
+    highest rate at which one failed first (its bracket's top), over `runs` runs of the same layout, workload, SLO and
+    GPU model. `validation_missed`: the newest run's validation replay missed the SLO in a window at `point`."""
+
+    point: float
+    low: float
+    high: float
+    runs: int
+    unit: str  # "x" or "req/s"
+    validation_missed: bool = False
+
+    @classmethod
+    def of(cls, newest: CapacityResult, pooled: list[CapacityResult] | None = None) -> CapacityRange:
+        caps = [c for c in (pooled or [newest]) if c.found] or [newest]
+        ends = [_ends(c) for c in caps]
+        v = newest.validation or {}
+        return cls(
+            _ends(newest)[0],
+            min(lo for lo, _ in ends),
+            max(hi for _, hi in ends),
+            len(caps),
+            "x" if newest.is_trace else "req/s",
+            v.get("pass") is False,
+        )
+
+    def at(self, end: str) -> float:
+        """The capacity a plan is sized from: "low" or "point"."""
+        return self.low if end == "low" else self.point
+
+    def text(self) -> str:
+        """'2.13x (range 2.04-2.21x: the search's bracket over 2 runs)', the validation's miss said after it."""
+        u = "x" if self.unit == "x" else " req/s"
+        where = "the search's bracket" + (f" and the spread of {self.runs} runs" if self.runs > 1 else "")
+        return f"{self.point:.3g}{u} (range {self.low:.3g}-{self.high:.3g}{u}: {where})" + (
+            "; its validation replay missed the SLO in a window at this speed" if self.validation_missed else ""
+        )
+
+
+def _ends(c: CapacityResult) -> tuple[float, float]:
+    """(the rate passed, the rate that failed just above it) of one search, as a trace's speed-up where it has one."""
+    at, above = c.at_bracket()
+    if not c.is_trace:
+        lo = float(c.request_rate or 0.0)
+        return lo, float(above.offered_rate) if above else lo
+    lo = float(c.trace_speedup or 0.0)
+    hi = above.note.get("trace_speedup") if above else None
+    return lo, float(hi) if hi else lo

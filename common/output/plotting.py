@@ -248,41 +248,53 @@ def save(fig, path: Path) -> Path:
     return path
 
 
-def replicas_plot(path: Path, fleet: dict, title: str) -> Path:
-    """Replicas per window over trace time: the static fleet (its peak) and the autoscaled one."""
+def day_fleet_plot(
+    path: Path,
+    hours: list[float],
+    demand: list[float],
+    fleets: dict[str, tuple[list, list]],
+    over: list[bool],
+    title: str,
+    zoom: tuple[float, float],
+) -> Path:
+    """Replicas over a day (top) and over the hours `zoom` (bottom, shaded on top): each fleet's serving replicas
+    (solid) and what it pays for (dotted, where it differs: replicas still starting), the demand in replicas' worth
+    (black, on top); `over`: windows whose demand exceeded what the last fleet's serving replicas held (red).
+    `fleets`: {label: (serving, paid)} per window; `hours`: each window's start, plus the day's end."""
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
-    x = [s / 60 for s in fleet["window_starts_s"]]
-    x.append(x[-1] + fleet["step_s"] / 60)  # the last step drawn to its end
-    fig, ax = plt.subplots(figsize=(10, 4))
-    ax.step(
-        x,
-        fleet["replicas_needed"] + fleet["replicas_needed"][-1:],
-        where="post",
-        color="grey",
-        linestyle=":",
-        label="replicas the load needs",
-    )
-    ax.step(
-        x,
-        fleet["replicas_autoscaled"] + fleet["replicas_autoscaled"][-1:],
-        where="post",
-        color="C0",
-        label=f"autoscaled ({fleet['autoscaled_gpu_hours_per_day']:.1f} device-h/day)",
-    )
-    ax.axhline(
-        fleet["static_replicas"],
-        color="C3",
-        linestyle="--",
-        label=f"static ({fleet['static_gpu_hours_per_day']:.1f} device-h/day)",
-    )
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(title=title, xlabel="trace time (minutes from its first request)", ylabel="replicas")
-    ax.set_ylim(0, fleet["static_replicas"] + 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(2, 1, figsize=(11, 7.5))
+    top = max(max(max(p) for _, p in fleets.values()), max(demand)) * 1.12 + 0.5
+    for ax, (a, b) in zip(axes, [(0.0, 24.0), zoom], strict=True):
+        for i, (label, (live, paid)) in enumerate(fleets.items()):
+            c = f"C{i}"
+            ax.step(hours, list(live) + list(live[-1:]), where="post", color=c, lw=1.4, label=f"{label}: serving")
+            if list(paid) != list(live):
+                ax.step(hours, list(paid) + list(paid[-1:]), where="post", color=c, lw=1, ls=":",
+                        label=f"{label}: paid (serving + starting)")  # fmt: skip
+        ax.step(hours, list(demand) + list(demand[-1:]), where="post", color="black", lw=0.7,
+                label="demand, in replicas' worth")  # fmt: skip
+        for k, o in enumerate(over):
+            if o and hours[k + 1] > a and hours[k] < b:
+                ax.axvspan(hours[k], hours[k + 1], color="red", alpha=0.3, lw=0)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(xlim=(a, b), ylim=(0, top), ylabel="replicas")
+        ax.grid(alpha=0.3)
+    axes[0].axvspan(*zoom, color="grey", alpha=0.12, lw=0)
+    if any(over):
+        axes[0].plot([], [], color="red", alpha=0.3, lw=6, label=f"over the SLO ({list(fleets)[-1]})")
+    axes[0].set(title=title, xlabel="hour of the day")
+    axes[0].set_xticks(range(0, 25, 3))
+    axes[1].set(title=f"zoom: {_hm(zoom[0])}-{_hm(zoom[1])} (grey above)", xlabel="hour of the day")
+    axes[1].xaxis.set_major_formatter(lambda x, _: _hm(x))
+    axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return save(fig, path)
+
+
+def _hm(hours: float) -> str:
+    m = round(hours * 60)
+    return f"{m // 60:02d}:{m % 60:02d}"
 
 
 def pareto_plot(

@@ -5,7 +5,9 @@ import sys
 from pathlib import Path
 
 from common.cli import UsageError
+from common.config import add_options
 from common.report import ReportSettings, write_report
+from common.report.settings import DayFleetOptions, check_day_fleet_options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         "--min-replicas", type=int, default=1, help="the day's fleet: the fewest replicas an autoscaler keeps"
     )
     p.add_argument("--workload", metavar="TEXT", help="with several workloads in the folder, the one to report on")
+    add_options(p, DayFleetOptions, "the day's fleet")
     a = p.parse_args(argv)
     if any(v is not None and v <= 0 for v in (a.gpu_hour_usd, a.target_rate, a.growth)) or a.min_replicas < 1:
         print("error: --gpu-hour-usd, --target-rate and --growth must be > 0, --min-replicas >= 1", file=sys.stderr)
@@ -28,9 +31,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {a.dir} is not a folder of result files", file=sys.stderr)
         return 2
     try:
-        out = write_report(
-            Path(a.dir), ReportSettings(a.gpu_hour_usd, a.target_rate, a.growth, a.min_replicas, a.workload)
+        settings = ReportSettings(
+            **{k: getattr(a, k) for k in DayFleetOptions.__dataclass_fields__},
+            gpu_hour_usd=a.gpu_hour_usd,
+            target_rate=a.target_rate,
+            growth=a.growth,
+            min_replicas=a.min_replicas,
+            workload=a.workload,
         )
+        check_day_fleet_options(settings)
+        out = write_report(Path(a.dir), settings)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

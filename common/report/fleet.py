@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from common.capacity.search import slo_text
 from common.measure.cost import gpu_hour_price
-from common.output.plotting import replicas_plot
+from common.output.plotting import day_fleet_plot
 from common.output.tables import num
 from common.report.gather import dev_of
 from common.report.settings import ReportSettings
-from common.traffic.load_profile import SCALE_STEP_S, clock, fleet_plan
+from common.traffic.day_fleet import DayProfile, Demand, Fleet, day_demand, three_fleets
+from common.traffic.load_profile import SCALE_STEP_S, clock
 
 
 def fleet_target(ms: list[dict], cfg: ReportSettings) -> tuple[float | None, str]:
@@ -85,105 +89,182 @@ def fleet_section(ms: list[dict], cfg: ReportSettings, price, price_src, dev: st
     ], f"To serve {target:.3g} req/s within the SLO, rent {fleet} (the cheapest fleet of the layouts measured)."
 
 
+@dataclass
+class DayPlan:
+    """One capacity judged on a trace, planned over a day: the capacity per replica (work units/s) at each end of its
+    range, the replica's start, and per day (the stretch repeated; --day-profile's) the demand and the three fleets at
+    each end."""
+
+    t: dict  # gather.trace_capacities' entry
+    capacity: dict[str, float]  # "low", "point", "high" -> work/s one replica holds within the SLO
+    start_s: float
+    start_note: str
+    days: list[tuple[DayProfile, Demand, dict[str, list[Fleet]]]]
+
+
+def day_plan(t: dict, cfg: ReportSettings, growth: float, days: list[DayProfile]) -> DayPlan:
+    cap, r = t["cap"], t["range"]
+    per_x = cap.binding_work_per_s  # work/s of the binding window at 1x: a speed-up's capacity is speed x this
+    capacity = {"low": r.low * per_x, "point": r.point * per_x, "high": r.high * per_x}
+    measured, where = t["engine_start"]
+    if cfg.replica_start_s is not None:
+        start, note = cfg.replica_start_s, f"{cfg.replica_start_s:g} s (--replica-start-s)"
+    elif measured is not None:
+        start, note = measured, f"{measured:.0f} s, the engine start measured here ({where})"
+    else:
+        start, note = SCALE_STEP_S, f"{SCALE_STEP_S:g} s, assumed: no engine start in the file ({where})"
+    if cfg.replica_extra_start_s:
+        note += f" + {cfg.replica_extra_start_s:g} s (--replica-extra-start-s)"
+    else:
+        note += "; the weights' download is not in it (not measured: add it with --replica-extra-start-s)"
+    reactive = cfg.reactive(start)
+    plans = []
+    for day in days:
+        demand = day_demand(cap.profile["windows"], day, growth, cap.profile.get("end_s"))
+        plans.append(
+            (day, demand, {end: three_fleets(demand, c, reactive, SCALE_STEP_S) for end, c in capacity.items()})
+        )
+    return DayPlan(t, capacity, start + cfg.replica_extra_start_s, note, plans)
+
+
 def day_fleet_section(trace_caps: list[dict], cfg: ReportSettings, out_dir: Path) -> tuple[list[str], list[Path]]:
-    """ "The day's fleet": per capacity judged on a trace, replicas window by window for the trace's traffic x
-    --growth (common.traffic.load_profile.fleet_plan): static (its peak) vs autoscaled, GPU-hours and $ a day; a
-    replicas-over-time plot each."""
+    """ "The day's fleet": per capacity judged on a trace, three fleets (static, autoscaled with foresight,
+    autoscaled reactively) over the stretch repeated all day and over --day-profile's day, at the ends of the
+    capacity's range; a plot per capacity and day."""
     if not trace_caps:
         return [], []
-    growth = cfg.growth or 1.0
-    L = _day_fleet_head(growth, cfg.min_replicas)
-    plots = []
+    growth, days = cfg.growth or 1.0, [DayProfile.flat()] + ([cfg.day()] if cfg.day_profile else [])
+    L, plots, plans = _day_fleet_head(growth, cfg), [], []
     for i, t in enumerate(trace_caps):
-        row, plot = _day_fleet_row(t, cfg, growth, out_dir / f"report_replicas_{i}.png")
-        L.append(row)
-        plots.append(plot)
-    return L + _day_fleet_answers(trace_caps, growth), plots
+        plans.append(p := day_plan(t, cfg, growth, days))
+        L += _plan_lines(p, cfg)
+        plots += [_plan_plot(p, cfg, k, out_dir / f"report_day_fleet_{i}_{k}.png") for k in range(len(days))]
+    return L + _day_fleet_answers(plans, cfg, growth), plots
 
 
-def _day_fleet_head(growth: float, min_replicas: int) -> list[str]:
-    """The section's title, how its rows are computed, and the table's header."""
+def _day_fleet_head(growth: float, cfg: ReportSettings) -> list[str]:
     return [
         "",
         f"## The day's fleet (the trace's traffic x {growth:g})",
         "",
-        "Each row: a capacity measured on the trace's heaviest window (the speed-up found x that window's work), "
-        "and the "
-        f"replicas each step of the stretch needs for its traffic x {growth:g}: ceil(growth x the work of the step's "
-        f"heaviest window / the work one replica held); a step is as many whole windows as make {SCALE_STEP_S:g} s "
-        "or more. Static: the peak, all day. Autoscaled: a replica takes one step to come up (a vLLM engine starts in "
-        "about a minute), so it is started (and paid) a step before it is needed; scale-down is immediate; at least "
-        f"{min_replicas} replica(s). Assumed: replicas add capacity linearly; the capacity holds for this "
-        "traffic's mix, measured on its heaviest window. A day is the stretch's pattern repeated (not measured).",
-        "",
-        "| trace (stretch) | layout | SLO | capacity | decided by | static | static device-h/day "
-        "| autoscaled device-h/day "
-        "| $/day static | $/day autoscaled |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "Demand: the stretch's windows end to end over 24 hours, each one's work x "
+        f"{growth:g}"
+        + (
+            " x the day profile's rate at that hour / its peak hour (the stretch stands for the busiest hour)"
+            if cfg.day_profile
+            else ""
+        )
+        + ". A replica holds the capacity measured on the trace's heaviest window "
+        "(speed-up x that window's work). Three fleets: **static** (the day's peak, all day); **autoscaled with "
+        f"foresight** (each {SCALE_STEP_S:g} s step runs what it needs, started a step ahead: a floor no real "
+        "autoscaler reaches); **autoscaled reactively** (it sees a window's demand at its end, asks for replicas "
+        f"when demand passes {cfg.scale_up_at:g} of what its fleet holds, a new one serves after the replica's "
+        f"start, spare ones stop after {cfg.scale_down_after_s:g} s of slack; at least {cfg.min_replicas}). A window "
+        "whose demand exceeds what the serving replicas hold is over the SLO. Each figure is at the capacity the plan "
+        f"is sized from ({cfg.plan_from} end, --plan-from), the range in brackets from the capacity's high to low "
+        "end. Assumed: replicas add capacity linearly; the capacity holds for this traffic's mix.",
     ]
 
 
-def _day_fleet_row(t: dict, cfg: ReportSettings, growth: float, plot_path: Path) -> tuple[str, Path]:
-    """One capacity judged on a trace: its fleet plan (kept in t["fleet"]), its table row and its replicas plot."""
-    cap, d = t["cap"], t["doc"]
-    price, _ = gpu_hour_price(d["environment"], cfg.gpu_hour_usd)
-    t["fleet"] = fl = fleet_plan(
-        cap.profile["windows"],
-        cap.trace_speedup * cap.binding_work_per_s,
-        growth,
-        cfg.min_replicas,
-        t["gpus"],
-        price,
-        step_s=SCALE_STEP_S,
-        end_s=cap.profile.get("end_s"),
-    )
-    dev = dev_of(d["environment"])
+def _cell(fleets: dict[str, list[Fleet]], plan: str, i: int, f, fmt: str) -> str:
+    """Fleet i's figure f at the capacity's `plan` end, with its range over the capacity's ends where it differs."""
+    v = {end: fmt.format(f(fl[i])) for end, fl in fleets.items()}
+    ends = sorted({f(fl[i]) for fl in fleets.values()})
+    lo, hi = fmt.format(ends[0]), fmt.format(ends[-1])
+    return v[plan] + ("" if lo == hi else f" ({lo}-{hi})")
+
+
+def _plan_lines(p: DayPlan, cfg: ReportSettings) -> list[str]:
+    t, cap, r = p.t, p.t["cap"], p.t["range"]
     name = Path(t["workload"].get("path", "trace")).name
-    o, span = cap.profile["origin_s"], fl["stretch_s"]
-    bw = cap.binding_window
-    row = (
-        f"| {name} ({clock(o)}-{clock(o + span)}) | {t['layout']} | {slo_text(cap.slo, cap.percentile)} "
-        f"| {cap.trace_speedup:.3g}x ({cap.request_rate:.3g} req/s mean) | {clock(bw['start_s'])} | "
-        f"{fl['static_replicas']} x {t['gpus']} {dev} | {fl['static_gpu_hours_per_day']:.1f} | "
-        f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl.get('static_usd_per_day'), 0)} | "
-        f"{num(fl.get('autoscaled_usd_per_day'), 0)} |"
-    )
-    plot = replicas_plot(
-        plot_path,
-        fl,
-        f"Replicas per {fl['step_s']:g} s step: {name} x {growth:g}, "
-        f"{t['layout']} under {slo_text(cap.slo, cap.percentile)}",
-    )
-    return row, plot
-
-
-def _day_fleet_answers(trace_caps: list[dict], growth: float) -> list[str]:
-    """One answer per traffic (trace, stretch) and SLO, across layouts: the fleet of least device-hours a day."""
-    L: list[str] = []
-    groups: dict[str, list[dict]] = {}  # one answer per traffic (trace, stretch) and SLO, across layouts
-    for t in trace_caps:
-        w, cap = t["workload"], t["cap"]
-        groups.setdefault(json.dumps([w.get("sha256"), w.get("start_s"), w.get("span_s"), cap.slo]), []).append(t)
-    for ts in groups.values():
-        best = min(ts, key=lambda t: t["fleet"]["autoscaled_gpu_hours_per_day"])
-        fl, dev = best["fleet"], dev_of(best["doc"]["environment"])
-        saved = 1 - fl["autoscaled_gpu_hours_per_day"] / fl["static_gpu_hours_per_day"]
-        v, cap = best["cap"].validation or {}, best["cap"]
-        L += [
-            "",
-            f"**The day's fleet for {Path(best['workload'].get('path', 'trace')).name} x {growth:g}:** "
-            f"{fl['static_gpus']} {dev}{'s' if fl['static_gpus'] != 1 else ''} static "
-            f"({fl['static_gpu_hours_per_day']:.1f} {dev}-hours a day), or autoscaled per step "
-            f"{fl['autoscaled_gpu_hours_per_day']:.1f} "
-            + (f"({saved * 100:.0f}% less)" if saved >= 0.005 else "(the same: the stretch never needs fewer)")
-            + f", in replicas of {best['layout']}."
-            + (
-                f" Read with care: the validation replay at {cap.trace_speedup:.3g}x missed the SLO in "
-                f"{len(v['missed'])} window(s) ({', '.join(clock(s) for s in v['missed'])}), so "
-                f"{cap.trace_speedup:.3g}x is the edge of this capacity, not a margin; at the peak this plan "
-                f"loads each replica to {fl['peak_load'] * 100:.0f}% of it."
-                if v.get("pass") is False and v.get("missed")
-                else ""
-            ),
-        ]
+    o, price = cap.profile["origin_s"], gpu_hour_price(t["doc"]["environment"], cfg.gpu_hour_usd)[0]
+    dev, g = dev_of(t["doc"]["environment"]), t["gpus"]
+    figures = [
+        ("{:,}", lambda x: x.peak),
+        ("{:,.1f}", lambda x: x.gpu_hours(g)),
+        ("{:,.0f}", lambda x: x.gpu_hours(g) * (price or 0)),
+        ("{:,.0f}", lambda x: x.minutes_over_slo),
+        ("{:,.0f}", lambda x: x.requests_over_slo),
+    ]
+    L = [
+        "",
+        f"### {name} ({clock(o)}-{clock(cap.profile['end_s'])}), {t['layout']}, {slo_text(cap.slo, cap.percentile)}",
+        "",
+        f"Capacity: {r.text()}. A new replica serves {p.start_note}.",
+        "",
+        f"| day | fleet | replicas at the peak | {dev}-hours a day | $ a day | minutes over the SLO | requests over "
+        "it |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for day, _, fleets in p.days:
+        for i, fl in enumerate(fleets["point"]):
+            cells = [_cell(fleets, cfg.plan_from, i, f, fmt) for fmt, f in figures]
+            if not price:
+                cells[2] = "-"
+            L.append(f"| {day.source if i == 0 else ''} | {fl.policy} | " + " | ".join(cells) + " |")
     return L
+
+
+def _plan_plot(p: DayPlan, cfg: ReportSettings, k: int, path: Path) -> Path:
+    day, demand, fleets = p.days[k]
+    fl, c = fleets[cfg.plan_from], p.capacity[cfg.plan_from]
+    hours = [float(x) / 3600 for x in demand.starts_s] + [24.0]
+    name = Path(p.t["workload"].get("path", "trace")).name
+    over = demand.work_per_s > fl[-1].live * c * (1 + 1e-9)
+    # the zoom: the hour with the most reactive minutes over the SLO, else the one with the day's peak demand
+    per_hour = np.bincount((demand.starts_s // 3600).astype(int), weights=over * demand.lengths_s, minlength=24)
+    h = int(per_hour.argmax()) if over.any() else int(demand.starts_s[demand.work_per_s.argmax()] // 3600)
+    return day_fleet_plot(
+        path,
+        hours,
+        [float(x) / c for x in demand.work_per_s],
+        {f.policy: (list(f.live), list(f.billed)) for f in fl},
+        list(over),
+        f"{name}, {p.t['layout']}: replicas over {day.source} (capacity's {cfg.plan_from} end, "
+        f"{c / p.t['cap'].binding_work_per_s:.3g}x)",
+        (float(h), float(h + 1)),
+    )
+
+
+def _day_fleet_answers(plans: list[DayPlan], cfg: ReportSettings, growth: float) -> list[str]:
+    """One answer per traffic (trace, stretch), SLO and day, across layouts: the static fleet of least device-hours,
+    beside what the two autoscalers would run, the reactive one's minutes over the SLO said and explained."""
+    L: list[str] = []
+    groups: dict[str, list[DayPlan]] = {}
+    for p in plans:
+        w, cap = p.t["workload"], p.t["cap"]
+        groups.setdefault(json.dumps([w.get("sha256"), w.get("start_s"), w.get("span_s"), cap.slo]), []).append(p)
+    for ps in groups.values():
+        for k in range(len(ps[0].days)):
+            best = min(ps, key=lambda p: p.days[k][2][cfg.plan_from][0].gpu_hours(p.t["gpus"]))
+            L += ["", _answer(best, k, cfg, growth)]
+    return L
+
+
+def _answer(p: DayPlan, k: int, cfg: ReportSettings, growth: float) -> str:
+    """The day's answer for one capacity: the static fleet (a replica more where the capacity it is sized from
+    missed its validation), its range over the capacity's ends, and what the two autoscalers would run."""
+    day, _, fleets = p.days[k]
+    g, dev, r = p.t["gpus"], dev_of(p.t["doc"]["environment"]), p.t["range"]
+    price = gpu_hour_price(p.t["doc"]["environment"], cfg.gpu_hour_usd)[0]
+    extra = int(r.validation_missed and r.at(cfg.plan_from) == r.point)  # the plan's capacity is the one that missed
+    n = {end: (fl[0].peak + extra) * g for end, fl in fleets.items()}
+    static, fore, react = fleets[cfg.plan_from]
+    unit = "x" if r.unit == "x" else " req/s"
+    span = "" if min(n.values()) == max(n.values()) else f" ({min(n.values())}-{max(n.values())} over its range)"
+    usd = (lambda h: f" (${h * price:,.0f})") if price else (lambda h: "")
+    text = (
+        f"**The day's fleet for {Path(p.t['workload'].get('path', 'trace')).name} x {growth:g} over {day.source}:** "
+        f"{n[cfg.plan_from]} {dev}{'s' if n[cfg.plan_from] != 1 else ''} static{span} in replicas of {p.t['layout']}, "
+        f"sized from the capacity's {cfg.plan_from} end ({r.at(cfg.plan_from):.3g}{unit})"
+        + (", a replica more than it asks for: its validation missed a window" if extra else "")
+        + f"; {n[cfg.plan_from] * 24:,.0f} {dev}-hours a day{usd(n[cfg.plan_from] * 24)}. Autoscaled reactively: "
+        f"{react.gpu_hours(g):,.0f}{usd(react.gpu_hours(g))}, {react.minutes_over_slo:.0f} minute(s) over the SLO a "
+        f"day; with foresight {fore.gpu_hours(g):,.0f}{usd(fore.gpu_hours(g))} (a floor: it knows the future)."
+    )
+    if react.minutes_over_slo > 0:
+        text += (
+            f" The reactive fleet falls behind where demand rises faster than a replica starts ({p.start_s:.0f} s): "
+            "a burst shorter than that is over before the replicas it calls for can serve."
+        )
+    return text

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import cli
-from common.capacity.result import CapacityResult
+from common.capacity.result import CapacityRange, CapacityResult
 from common.measure.noise import above_linear
 from common.output.results import Status, load_results, run_stamp
 
@@ -162,9 +162,10 @@ def gather(out_dir: Path, wanted: str | None = None) -> Findings:
 
 
 def trace_capacities(docs: list[dict]) -> list[dict]:
-    """[{doc, cap, layout, gpus}]: every ok capacity judged on a trace's windows (it has a load profile and a
-    binding window), newest per trace, stretch, layout and SLO."""
-    found = {}
+    """[{doc, cap, layout, gpus, workload, range, engine_start}]: every ok capacity judged on a trace's windows (it has
+    a load profile and a binding window), newest per trace, stretch, layout, SLO and GPU model; its range pools every
+    run of that key (CapacityRange), its engine start is the run's own where it measured one (engine_start)."""
+    found: dict[str, list[tuple[dict, CapacityResult, str, int]]] = {}
     for d in sorted(docs, key=lambda d: d["created"]):
         m = d["metrics"]  # a finished search counts even when a later step (its validation, a bench) was cut
         cap: CapacityResult | None = m.get("capacity")
@@ -177,9 +178,37 @@ def trace_capacities(docs: list[dict]) -> list[dict]:
             )
             w = d["config"].get("workload") or {}
             layout = m.get("layout") or (f"TP{gpus}" if gpus > 1 else f"1 {dev_of(d['environment'])}")
-            key = json.dumps([w.get("sha256"), w.get("start_s"), w.get("span_s"), layout, cap.slo])
-            found[key] = {"doc": d, "cap": cap, "layout": layout, "gpus": gpus, "workload": w}
-    return list(found.values())
+            gpu = [g["name"] for g in d["environment"]["gpus"]][:1]
+            key = json.dumps([w.get("sha256"), w.get("start_s"), w.get("span_s"), layout, cap.slo, gpu])
+            found.setdefault(key, []).append((d, cap, layout, gpus))
+    out = []
+    for runs in found.values():
+        d, cap, layout, gpus = runs[-1]
+        out.append(
+            {
+                "doc": d,
+                "cap": cap,
+                "layout": layout,
+                "gpus": gpus,
+                "workload": d["config"].get("workload") or {},
+                "range": CapacityRange.of(cap, [r[1] for r in runs]),
+                "engine_start": engine_start(d, cap),
+            }
+        )
+    return out
+
+
+def engine_start(doc: dict, cap: CapacityResult) -> tuple[float | None, str]:
+    """(seconds, what they are) of the engine start the run measured: the capacity search's own engine (its stage
+    times), else the run's; (None, why) behind a server the lab did not start."""
+    for where, st in (
+        ("the capacity search's engine, started in this run", cap.extra.get("stage_seconds") or {}),
+        ("the engine this run started", (doc.get("raw") or {}).get("stage_seconds") or {}),
+    ):
+        if st.get("engine_start"):
+            return float(st["engine_start"]), where
+    why = "measured behind a server the lab did not start" if doc["config"].get("base_url") else "not in the file"
+    return None, why
 
 
 def dev_of(env: dict) -> str:

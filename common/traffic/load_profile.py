@@ -187,6 +187,23 @@ def heaviest_rows(profile: dict, speed: float = 1.0) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- the fleet that follows the load
+def steps_of(lengths: list[float], step_s: float | None) -> list[list[int]]:
+    """Consecutive windows (their indices) grouped into an autoscaler's steps: each step as many whole windows as last
+    `step_s` or more (default: one window each)."""
+    steps: list[list[int]] = []
+    for i in range(len(lengths)):
+        if not steps or sum(lengths[j] for j in steps[-1]) >= (step_s or 0) - 1e-9:
+            steps.append([])
+        steps[-1].append(i)
+    return steps
+
+
+def foresight_replicas(need: list[int], min_replicas: int) -> list[int]:
+    """Replicas paid per step by an autoscaler that knows the next step: a replica takes one step to come up, so one
+    needed next step is started (and paid) this step; scale-down is immediate."""
+    return [max(min_replicas, need[i], need[i + 1] if i + 1 < len(need) else 0) for i in range(len(need))]
+
+
 def fleet_plan(
     windows: list[dict],
     capacity_work: float,
@@ -205,13 +222,9 @@ def fleet_plan(
     repeated: a day is not measured); `end_s`: the stretch's end in trace time, where the last step's time stops."""
     if not capacity_work > 0:
         raise ValueError(f"a fleet needs the work one replica holds, > 0 (got {capacity_work})")
-    steps: list[list[dict]] = []
-    for w in windows:
-        if not steps or sum(x["end_s"] - x["start_s"] for x in steps[-1]) >= (step_s or 0) - 1e-9:
-            steps.append([])
-        steps[-1].append(w)
+    steps = [[windows[i] for i in st] for st in steps_of([w["end_s"] - w["start_s"] for w in windows], step_s)]
     need = [max(0, math.ceil(growth * max(w["work_per_s"] for w in st) / capacity_work - 1e-9)) for st in steps]
-    billed = [max(min_replicas, need[i], need[i + 1] if i + 1 < len(need) else 0) for i in range(len(need))]
+    billed = foresight_replicas(need, min_replicas)
     lengths = [min(st[-1]["end_s"], end_s or np.inf) - st[0]["start_s"] for st in steps]
     span = sum(lengths)
     static = max([min_replicas] + need)

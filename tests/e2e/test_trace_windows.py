@@ -2,8 +2,8 @@
 a time, 30 ms to the first token, 4 ms a token after it, about 100 req/s of these answers, whatever the box or GPU).
 One stretch: 210 s quiet at ~1 req/s, then 30 dense seconds at ~10 req/s. Judged on its heaviest window, every probe
 replays the dense part and the capacity found holds when the whole stretch is replayed; judged from its start, the
-quiet part flatters the server and the validation replay says so, in the dense part. The report's day's fleet is
-the fleet plan of the run's own figures. The workload (a shared prefix, a request too long for the context) is
+quiet part flatters the server and the validation replay says so, in the dense part. The report's day's fleets are
+those of the run's own figures. The workload (a shared prefix, a request too long for the context) is
 recorded with the search. Each search runs once (a module fixture) and is shared by the tests."""
 
 import json
@@ -11,10 +11,10 @@ import json
 import numpy as np
 import pytest
 
-from common.output.tables import num
-from common.traffic.load_profile import SCALE_STEP_S, fleet_plan
+from common.traffic.day_fleet import DayProfile, day_demand, foresight_fleet, static_fleet
+from common.traffic.load_profile import SCALE_STEP_S
 from common.traffic.traces import load_trace
-from tests.conftest import ONE, run_script
+from tests.conftest import run_script
 from tests.stream_server import StreamServer
 
 DENSE_S = 210.0  # where the dense part starts (trace time)
@@ -174,25 +174,18 @@ def test_the_report_plans_the_days_fleet_from_the_runs_figures(run_a):
     assert report.exists()
     text = report.read_text()
     assert "The day's fleet" in text
-    fl = fleet_plan(
-        cap["profile"]["windows"],
-        cap["trace_speedup"] * cap["binding_work_per_s"],
-        growth,
-        1,
-        1,
-        2,
-        step_s=SCALE_STEP_S,
-    )  # the report's steps: 60 s (two 30 s windows)
-    assert fl["step_s"] == 60
-    assert fl["static_replicas"] > 1  # the dense part needs more than one replica, the quiet part does not
-    assert min(fl["replicas_needed"]) == 1 and fl["autoscaled_gpu_hours_per_day"] < fl["static_gpu_hours_per_day"]
-    row = (
-        f"| {fl['static_replicas']} x {ONE} | {fl['static_gpu_hours_per_day']:.1f} | "
-        f"{fl['autoscaled_gpu_hours_per_day']:.1f} | {num(fl['static_usd_per_day'], 0)} | "
-        f"{num(fl['autoscaled_usd_per_day'], 0)} |"
-    )
-    assert row in text, (row, [ln for ln in text.splitlines() if ln.startswith("| ")])
-    assert (run_a["dir"] / "report_replicas_0.png").exists()
+    demand = day_demand(cap["profile"]["windows"], DayProfile.flat(), growth, cap["profile"]["end_s"])
+    c = cap["trace_speedup"] * cap["binding_work_per_s"]  # the plan's end: one run, low = the speed-up found
+    static, fore = static_fleet(demand, c), foresight_fleet(demand, c, step_s=SCALE_STEP_S)
+    assert static.peak > 1  # the dense part needs more than one replica, the quiet part does not
+    assert min(fore.live) == 1 and fore.replica_hours < static.replica_hours
+    row = next(ln for ln in text.splitlines() if ln.startswith("| the trace stretch repeated all day | static |"))
+    cells = [x.strip() for x in row.strip("|").split("|")]
+    assert cells[2].split()[0] == str(static.peak) and cells[3].split()[0] == f"{static.replica_hours:,.1f}"
+    assert cells[4].split()[0] == f"{static.replica_hours * 2:,.0f}"  # at $2 a GPU-hour
+    fore_row = text.split(row)[1].splitlines()[1]
+    assert fore_row.startswith("|  | autoscaled with foresight | ") and f" {fore.replica_hours:,.1f}" in fore_row
+    assert (run_a["dir"] / "report_day_fleet_0_0.png").exists()
 
 
 def test_judged_from_the_start_capacity_is_the_speed_up_and_the_workload_is_recorded(run_b, trace):
