@@ -55,7 +55,8 @@ def in_process(engine: dict, cache: Path, log: Path, timeout_s: float) -> dict:
     """One in-process start, as the lab's scripts start an engine (common.runtime.engine.build_llm): a child imports
     vLLM, builds vllm.LLM and generates one token."""
     t0 = time.time()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **_caches(cache))
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path, **_caches(cache))
     with open(log, "ab") as f:
         p = subprocess.run([sys.executable, "-c", CHILD, str(t0), json.dumps(engine)], cwd=str(ROOT), env=env,
                            stdout=subprocess.PIPE, stderr=f, timeout=timeout_s)  # fmt: skip

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.capacity.result import CapacityRange
 from common.capacity.search import slo_text
 from common.measure.cost import gpu_hour_price
 from common.output.plotting import day_fleet_plot
@@ -48,9 +49,10 @@ def fleet_section(ms: list[dict], cfg: ReportSettings, price, price_src, dev: st
     caps = [m for m in ms if m.get("capacity_request_rate")]
     if not target or not caps:
         return [], ""
-    rows = []
+    rows, spans = [], {}
     for m in caps:
         reps = math.ceil(target / m["capacity_request_rate"])
+        spans[m["layout"]] = _replicas_span(m, target)
         out_tok = target * m["capacity_output_throughput"] / m["capacity_request_rate"]
         hour = reps * m["gpus"] * price if price else None
         rows.append(
@@ -73,20 +75,35 @@ def fleet_section(ms: list[dict], cfg: ReportSettings, price, price_src, dev: st
         "linearly (a load balancer in front, no shared bottleneck); data parallelism inside one engine is measured "
         "above, not assumed." + (f" ${price:.2f} per {dev}-hour ({price_src})." if price else ""),
         "",
-        f"| layout | capacity req/s | replicas | {dev}s | $/hour | $/1M out tok | headroom |",
-        "|---|---|---|---|---|---|---|",
+        f"| layout | capacity req/s | replicas | {dev}s | $/hour | $/1M out tok | headroom | replicas over the "
+        "capacity's range |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for m, reps, hour, per_m, head in sorted(rows, key=lambda r: r[1] * r[0]["gpus"]):
         L.append(
             f"| {m['layout']} | {m['capacity_request_rate']:.3g} | {reps} | {reps * m['gpus']} | "
-            f"{num(hour, 2)} | {num(per_m, 3)} | {head * 100:.0f}% |"
+            f"{num(hour, 2)} | {num(per_m, 3)} | {head * 100:.0f}% | {spans[m['layout']]} |"
         )
     m, reps, hour = best[:3]
+    span = spans[m["layout"]]
     fleet = f"{reps} x {m['layout']} = {reps * m['gpus']} {dev}s" + (f", ${hour:.2f}/hour" if hour else "")
+    fleet += "" if "-" not in span else f" ({span} replicas over the capacity's range)"
     return L + [
         "",
         f"**Cheapest fleet that holds {target:.3g} req/s within the SLO:** {fleet}.",
     ], f"To serve {target:.3g} req/s within the SLO, rent {fleet} (the cheapest fleet of the layouts measured)."
+
+
+def _replicas_span(m: dict, target: float) -> str:
+    """'4-5': the replicas that hold `target` at the high and the low end of the layout's capacity (its search's
+    bracket, CapacityRange), or one number where both ends need the same."""
+    cap = m.get("capacity")
+    if cap is None or not cap.found:
+        return str(math.ceil(target / m["capacity_request_rate"]))
+    r = CapacityRange.of(cap)
+    per = m["capacity_request_rate"] / r.point if r.point else 1.0  # a trace's speed-up -> req/s
+    lo, hi = math.ceil(target / (r.high * per) - 1e-9), math.ceil(target / (r.low * per) - 1e-9)
+    return str(hi) if lo == hi else f"{lo}-{hi}"
 
 
 @dataclass
@@ -108,11 +125,14 @@ def day_plan(t: dict, cfg: ReportSettings, growth: float, days: list[DayProfile]
     capacity = {"low": r.low * per_x, "point": r.point * per_x, "high": r.high * per_x}
     measured, where = t["engine_start"]
     if cfg.replica_start_s is not None:
-        start, note = cfg.replica_start_s, f"{cfg.replica_start_s:g} s (--replica-start-s)"
+        start, note = cfg.replica_start_s, f"{cfg.replica_start_s:g} s after it is asked for (--replica-start-s)"
     elif measured is not None:
-        start, note = measured, f"{measured:.0f} s, the engine start measured here ({where})"
+        start, note = measured, f"{measured:.0f} s after it is asked for: the engine start measured here ({where})"
     else:
-        start, note = SCALE_STEP_S, f"{SCALE_STEP_S:g} s, assumed: no engine start in the file ({where})"
+        start, note = (
+            SCALE_STEP_S,
+            f"{SCALE_STEP_S:g} s after it is asked for, assumed: no engine start in the file ({where})",
+        )
     if cfg.replica_extra_start_s:
         note += f" + {cfg.replica_extra_start_s:g} s (--replica-extra-start-s)"
     else:
@@ -178,6 +198,7 @@ def _plan_lines(p: DayPlan, cfg: ReportSettings) -> list[str]:
     t, cap, r = p.t, p.t["cap"], p.t["range"]
     name = Path(t["workload"].get("path", "trace")).name
     o, price = cap.profile["origin_s"], gpu_hour_price(t["doc"]["environment"], cfg.gpu_hour_usd)[0]
+    end = cap.profile.get("end_s") or cap.profile["windows"][-1]["end_s"]  # (older files: the last window's end)
     dev, g = dev_of(t["doc"]["environment"]), t["gpus"]
     figures = [
         ("{:,}", lambda x: x.peak),
@@ -188,7 +209,7 @@ def _plan_lines(p: DayPlan, cfg: ReportSettings) -> list[str]:
     ]
     L = [
         "",
-        f"### {name} ({clock(o)}-{clock(cap.profile['end_s'])}), {t['layout']}, {slo_text(cap.slo, cap.percentile)}",
+        f"### {name} ({clock(o)}-{clock(end)}), {t['layout']}, {slo_text(cap.slo, cap.percentile)}",
         "",
         f"Capacity: {r.text()}. A new replica serves {p.start_note}.",
         "",
@@ -264,7 +285,8 @@ def _answer(p: DayPlan, k: int, cfg: ReportSettings, growth: float) -> str:
     )
     if react.minutes_over_slo > 0:
         text += (
-            f" The reactive fleet falls behind where demand rises faster than a replica starts ({p.start_s:.0f} s): "
-            "a burst shorter than that is over before the replicas it calls for can serve."
+            f" The reactive fleet is over the SLO where demand jumps: it sees a window's demand "
+            f"({p.t['cap'].profile['window_s']:g} s) only at its end, and the replicas it then asks for serve "
+            f"{p.start_s:.0f} s later, after a burst shorter than that is over."
         )
     return text

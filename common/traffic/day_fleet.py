@@ -116,8 +116,10 @@ class Demand:
 def day_demand(windows: list[dict], profile: DayProfile, growth: float = 1.0, end_s: float | None = None) -> Demand:
     """The stretch's windows (the profile's JSON windows, trace time; `end_s` its last arrival) laid end to end from
     midnight until the day is full, each scaled by growth x profile.factor at its start."""
+    full = np.array([w["end_s"] - w["start_s"] for w in windows], dtype=float)
     lengths = np.array([min(w["end_s"], end_s or np.inf) - w["start_s"] for w in windows], dtype=float)
-    work = np.array([w["work_per_s"] for w in windows], dtype=float)
+    # a window's work per second is over its whole length; the last one's arrivals all fall before the stretch's end
+    work = np.array([w["work_per_s"] for w in windows], dtype=float) * full / np.maximum(lengths, 1e-9)
     reqs = np.array([w["requests"] for w in windows], dtype=float)
     if not lengths.sum() > 0:
         raise ValueError("a day's demand needs a stretch that lasts > 0 s")

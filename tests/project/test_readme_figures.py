@@ -59,6 +59,10 @@ CAP, MIXCAP, CALIB, TRACES1, CPU, CPUTR, RAY = (
     "docs/sample_results/h200x1/ray_tp1/README.md",
 )
 TRACES100 = "docs/sample_results/h100x1/traces/README.md"
+STARTS100_MD = "docs/sample_results/h100x1/start_times/README.md"
+STARTS100 = "h100x1/start_times/start_times.json"
+CODE_REPORT = "h100x1/traces/2026-12-05/report.md"
+CONV_REPORT = "h200x1/traces/2026-12-05/report.md"
 H200_USD = GPU_HOUR_USD["H200"][0]
 
 # result files, named once
@@ -108,6 +112,18 @@ def _read(path: str) -> str:
 @functools.cache
 def _parsed(path: str):
     return json.loads(_read(path))
+
+
+def _range(paths):
+    """The capacity's range (the search's bracket) of the first matched result file."""
+    from common.capacity.result import CapacityRange
+
+    return CapacityRange.of(CapacityResult.from_json(_j(paths[0])["metrics"]["capacity"]))
+
+
+def _start(paths, engine: str, cache: str, key: str = "first_token_s", n: int = 0) -> float:
+    """The n-th start of `engine` with its caches `cache` in tools/measure_start_times.py's JSON: `key` seconds."""
+    return [s[key] for s in _j(paths[0])["starts"] if s["engine"] == engine and s["cache"] == cache][n]
 
 
 def _j(path):
@@ -216,13 +232,11 @@ FIGURES = [
     ("read p99 TTFT 462", TRACES, CONV, "metrics.capacity.vllm_bench_at_capacity.vllm_bench.p99_ttft_ms"),
     ("p99 TPOT 49 ms", TRACES, CONV, "metrics.capacity.vllm_bench_at_capacity.vllm_bench.p99_tpot_ms"),
     ("mean lengths held 22.9", TRACES, POISSON_CONV, CAPACITY),
-    ("at 94 %", TRACES, "h200x1/traces/2026-12-05/report.md", r"re:loads each replica to (\d+)%"),
-    ("(24 GPU-hours", TRACES, "h200x1/traces/2026-12-05/report.md", r"re:static \(([\d.]+) GPU-hours a day"),
-    ("planned 2 H200s", TRACES, "h200x1/traces/2026-12-04/conv_validate/report.md", r"re:(\d+) GPUs static"),
-    ("2 H200s, 48", TRACES, "h200x1/traces/2026-12-04/conv_validate/report.md",
-     r"re:static \(([\d.]+) GPU-hours a day"),
-    ("or 44.8 autoscaled", TRACES, "h200x1/traces/2026-12-04/conv_validate/report.md",
-     r"re:autoscaled per step ([\d.]+)"),
+    ("plans 2 H200s", TRACES, CONV_REPORT, r"re:\*\* (\d+) GPUs static"),
+    ("static (48", TRACES, CONV_REPORT, r"re:; ([\d,]+) GPU-hours a day"),
+    ("missed a window at 2.13x", TRACES, CONV, "metrics.capacity.trace_speedup"),
+    ("would run 31.5", TRACES, CONV_REPORT, r"re:autoscaled reactively \| \d+ \| ([\d.]+) \|"),
+    ("(a replica serving 125", TRACES, STARTS100, lambda p: _start(p, "vllm serve", "cold")),
     ("between 0.053x", TRACES, "h200x1/traces/2026-12-04/code_search/stdout.txt", r"re:probe \d+: ([\d.]+)x .*-> pass"),
     ("0.106x (a fail)", TRACES, "h200x1/traces/2026-12-05/code_stdout.txt", r"re:probe 2: ([\d.]+)x .*-> FAIL"),
     ("ceiling at 0.71x", TRACES, "h200x1/traces/2026-12-05/code_stdout.txt", r"re:at ([\d.]+)x \(cost model"),
@@ -789,15 +803,50 @@ SAMPLE_FIGURES = [
     ("sat at 46-49", TRACES100, CODE100, lambda p: max(_passing(p, "p99_tpot_ms"))),
     ("between 0.053", TRACES100, CODE100, "metrics.capacity.probes[2].trace_speedup"),
     ("between 0.053x and 0.093", TRACES100, CODE100, "metrics.capacity.probes[4].trace_speedup"),
-    ("plans twice the stretch's traffic: 22", TRACES100, "h100x1/traces/2026-12-05/report.md", r"re:(\d+) GPUs static"),
-    ("(528", TRACES100, "h100x1/traces/2026-12-05/report.md", r"re:static \(([\d.]+) GPU-hours a day"),
-    ("or 179.8", TRACES100, "h100x1/traces/2026-12-05/report.md", r"re:autoscaled per step ([\d.]+)"),
-    ("(66", TRACES100, "h100x1/traces/2026-12-05/report.md", r"re:autoscaled per step [\d.]+ \((\d+)% less"),
-    ("At $3.00", TRACES100, CODE100, lambda p: GPU_HOUR_USD["H100"][0]),
-    ("that is $1,584", TRACES100, "h100x1/traces/2026-12-05/report.md", "table:AzureLLMInferenceTrace_code.csv "
-     "(00:03:03-00:57:16)|$/day static"),
-    ("vs $539", TRACES100, "h100x1/traces/2026-12-05/report.md", "table:AzureLLMInferenceTrace_code.csv "
-     "(00:03:03-00:57:16)|$/day autoscaled"),
+    ("Static: 22", TRACES100, CODE_REPORT, r"re:\*\* (\d+) GPUs static"),
+    ("22 H100s, 528", TRACES100, CODE_REPORT, r"re:; ([\d,]+) GPU-hours a day"),
+    ("($1,584", TRACES100, CODE_REPORT, r"re:GPU-hours a day \(\$([\d,]+)\)"),
+    ("at $3.00", TRACES100, CODE100, lambda p: GPU_HOUR_USD["H100"][0]),
+    ("between 19", TRACES100, CODE_REPORT, r"re:static \((\d+)-\d+ over its range"),
+    ("between 19 and 22", TRACES100, CODE_REPORT, r"re:static \(\d+-(\d+) over its range"),
+    ("serves 125", TRACES100, STARTS100, lambda p: _start(p, "vllm serve", "cold")),
+    ("It would run 433", TRACES100, CODE_REPORT, r"re:Autoscaled reactively: ([\d,]+) \("),
+    ("433 GPU-hours ($1,300", TRACES100, CODE_REPORT, r"re:Autoscaled reactively: [\d,]+ \(\$([\d,]+)\)"),
+    ("spend 39", TRACES100, CODE_REPORT, r"re:, (\d+) minute\(s\) over the SLO a day"),
+    ("sees a 15", TRACES100, CODE100, "metrics.capacity.profile.window_s"),
+    ("floor is 182", TRACES100, CODE_REPORT, r"re:with foresight ([\d,]+) \("),
+    ("182 GPU-hours ($545", TRACES100, CODE_REPORT, r"re:with foresight [\d,]+ \(\$([\d,]+)\)"),
+    ("fleet runs 265", TRACES100, CODE_REPORT, r"re:example\.csv:\*\*.*?Autoscaled reactively: ([\d,]+) \("),
+    ("with 28", TRACES100, CODE_REPORT, r"re:example\.csv:\*\*.*?, (\d+) minute\(s\) over the SLO"),
+    # ---- the day's fleet in h200x1/traces/README.md and the regenerating commands
+    ("Its capacity is 2.13", TRACES1, CONV, "metrics.capacity.trace_speedup"),
+    ("the search's bracket 2.13", TRACES1, CONV, "metrics.capacity.trace_speedup"),
+    ("the search's bracket 2.13-2.2", TRACES1, CONV, lambda p: _range(p).high),
+    ("therefore 2 H200s", TRACES1, CONV_REPORT, r"re:\*\* (\d+) GPUs static"),
+    ("static (48 GPU-hours", TRACES1, CONV_REPORT, r"re:; ([\d,]+) GPU-hours a day"),
+    ("more than the 1", TRACES1, CONV_REPORT, r"re:repeated all day \| static \| (\d+) \|"),
+    ("31.5 GPU-hours", TRACES1, CONV_REPORT, r"re:autoscaled reactively \| \d+ \| ([\d.]+) \|"),
+    ("31.5 GPU-hours, 0", TRACES1, CONV_REPORT, r"re:Autoscaled reactively: [^,]+, (\d+) minute"),
+    ("it would run 26.2", TRACES1, CONV_REPORT, r"re:example\.csv \|(?:.*\n)+?.*reactively \| \d+ \| ([\d.]+) "),
+    ("--replica-start-s 125` (regenerated 2026-12-07; 125", TRACES1, STARTS100,
+     lambda p: _start(p, "vllm serve", "cold")),
+    ("--replica-start-s 125` (regenerated 2026-12-07: 125", TRACES100, STARTS100,
+     lambda p: _start(p, "vllm serve", "cold")),
+    # ---- h100x1/start_times/README.md
+    ("| cold | 104.3", STARTS100_MD, STARTS100, lambda p: _start(p, "in-process vllm.LLM", "cold", "ready_s")),
+    ("(import 20.4", STARTS100_MD, STARTS100, lambda p: _start(p, "in-process vllm.LLM", "cold", "import_s")),
+    ("| 104.3 s (import 20.4 s) | 104.3", STARTS100_MD, STARTS100, lambda p: _start(p, "in-process vllm.LLM", "cold")),
+    ("| warm, twice | 41.6", STARTS100_MD, STARTS100, lambda p: _start(p, "in-process vllm.LLM", "warm", "ready_s")),
+    ("41.6 s, 42.0", STARTS100_MD, STARTS100, lambda p: _start(p, "in-process vllm.LLM", "warm", "ready_s", 1)),
+    ("| 41.7", STARTS100_MD, STARTS100, lambda p: _start(p, "in-process vllm.LLM", "warm")),
+    ("41.7 s, 42.0", STARTS100_MD, STARTS100, lambda p: _start(p, "in-process vllm.LLM", "warm", n=1)),
+    ("| cold | 125.2", STARTS100_MD, STARTS100, lambda p: _start(p, "vllm serve", "cold", "ready_s")),
+    ("| 125.2 s | 125.2", STARTS100_MD, STARTS100, lambda p: _start(p, "vllm serve", "cold")),
+    ("| warm, twice | 61.0", STARTS100_MD, STARTS100, lambda p: _start(p, "vllm serve", "warm", "ready_s")),
+    ("61.0 s, 61.0", STARTS100_MD, STARTS100, lambda p: _start(p, "vllm serve", "warm", "ready_s", 1)),
+    ("| 61.1", STARTS100_MD, STARTS100, lambda p: _start(p, "vllm serve", "warm")),
+    ("61.1 s, 61.1", STARTS100_MD, STARTS100, lambda p: _start(p, "vllm serve", "warm", n=1)),
+    ("pass `--replica-start-s 125", STARTS100_MD, STARTS100, lambda p: _start(p, "vllm serve", "cold")),
     # ---- cpu_tiny/README.md and cpu_tiny/traces/README.md
     *_row(CPU, "| offline out tok/s | 7996 | 7534 | 7252 |", CPU_SUITE.format(1), "metrics.output_throughput",
           (CPU_SUITE.format(2), "metrics.output_throughput"), (CPU_SUITE.format("1dp2"), "metrics.output_throughput")),

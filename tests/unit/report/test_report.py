@@ -291,3 +291,43 @@ def test_latency_advice_only_against_the_runs_own_slo_at_its_load(tmp_path):
         "- **Lowest latency under the SLO (p99 TTFT <= 500 ms, p99 TPOT <= 50 ms) at 16 concurrent clients:** "
         "TP2 (2 CPU ranks): batch-1 400 tok/s, p99 TTFT 80 ms, p99 TPOT 8.0 ms"
     ) in report
+
+
+def test_the_h100_code_trace_plans_three_fleets_over_the_example_day_and_the_reactive_one_misses_bursts(tmp_path):
+    """On the real H100 code-trace search (docs/sample_results/h100x1/traces/2026-12-05) over the example day: the
+    three fleets at each end of the capacity's bracket, the reactive one over the SLO for bursts shorter than a
+    replica's start (said in one sentence), and a plot of each day."""
+    import shutil
+
+    from common.traffic.day_fleet import DayProfile
+
+    for p in (ROOT / "docs/sample_results/h100x1/traces/2026-12-05").glob("*.json"):
+        shutil.copy(p, tmp_path / p.name)
+    day = ROOT / "traces/day_profile_example.csv"
+    proc = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), "--growth", "2",
+                      "--day-profile", str(day), "--replica-start-s", "125", timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    report = (tmp_path / "report.md").read_text()
+    assert "Capacity: 0.0933x (range 0.0933-0.107x: the search's bracket)." in report
+    assert "A new replica serves 125 s after it is asked for (--replica-start-s)" in report
+    rows = [ln for ln in report.splitlines() if ln.startswith("| ") and "| static |" in ln or "| autoscaled" in ln]
+    assert len(rows) == 6  # three fleets, two days: the stretch repeated, the example day
+    reactive = [r.split("|")[6].split()[0] for r in rows if "reactively" in r]  # minutes over the SLO
+    assert all(int(m) > 0 for m in reactive)
+    assert "after a burst shorter than that is over" in report
+    assert "over day_profile_example.csv:** 22 GPUs static (19-22 over its range)" in report
+    assert DayProfile.read(day).factor(3 * 3600) < 0.2  # the night is quiet: the example day costs less than a flat one
+    assert (tmp_path / "report_day_fleet_0_0.png").exists() and (tmp_path / "report_day_fleet_0_1.png").exists()
+
+
+def test_bad_day_fleet_flags_are_one_line_and_exit_2(tmp_path):
+    """A day profile that cannot be read or what the autoscaler flags cannot mean: one line, exit 2, no report."""
+    bad = tmp_path / "day.csv"
+    bad.write_text("hour,rate\n9,1\n8,2\n")
+    for args in (["--day-profile", str(bad)], ["--day-profile", str(tmp_path / "missing.csv")],
+                 ["--plan-from", "middle"], ["--scale-up-at", "1.5"]):  # fmt: skip
+        proc = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), *args, timeout=60)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, (args, proc.stderr)
+        proc = run_script("-m", "common.report", str(tmp_path), *args, timeout=60)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, (args, proc.stderr)
+    assert not (tmp_path / "report.md").exists()
