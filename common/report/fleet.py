@@ -40,10 +40,13 @@ def fleet_target(ms: list[dict], cfg: ReportSettings) -> tuple[float | None, str
     return busy * cfg.growth, f"the trace's busiest minute ({busy:.3g} req/s) x {cfg.growth:g}"
 
 
-def fleet_section(ms: list[dict], cfg: ReportSettings, price, price_src, dev: str) -> tuple[list[str], str]:
+def fleet_section(
+    ms: list[dict], cfg: ReportSettings, price, price_src, dev: str, pool: dict | None = None
+) -> tuple[list[str], str]:
     """'Fleet for R req/s': per layout with a capacity, the replicas that hold R (ceil(R / capacity)), their devices,
-    $ per hour and per 1M output tokens at R, and the headroom; the cheapest named. Replicas behind a load
-    balancer are assumed to add capacity linearly (DP inside one engine is measured, not assumed). (lines, the
+    $ per hour and per 1M output tokens at R, the headroom, and the replicas at both ends of the capacity's range
+    (its bracket, widened by the folder's other runs of the layout in `pool`); the cheapest named. Replicas behind a
+    load balancer are assumed to add capacity linearly (DP inside one engine is measured, not assumed). (lines, the
     sentence for the paragraph to paste)."""
     target, src = fleet_target(ms, cfg)
     caps = [m for m in ms if m.get("capacity_request_rate")]
@@ -52,7 +55,7 @@ def fleet_section(ms: list[dict], cfg: ReportSettings, price, price_src, dev: st
     rows, spans = [], {}
     for m in caps:
         reps = math.ceil(target / m["capacity_request_rate"])
-        spans[m["layout"]] = _replicas_span(m, target)
+        spans[m["layout"]] = _replicas_span(m, target, (pool or {}).get(m["layout"]))
         out_tok = target * m["capacity_output_throughput"] / m["capacity_request_rate"]
         hour = reps * m["gpus"] * price if price else None
         rows.append(
@@ -94,13 +97,13 @@ def fleet_section(ms: list[dict], cfg: ReportSettings, price, price_src, dev: st
     ], f"To serve {target:.3g} req/s within the SLO, rent {fleet} (the cheapest fleet of the layouts measured)."
 
 
-def _replicas_span(m: dict, target: float) -> str:
+def _replicas_span(m: dict, target: float, pooled: list | None = None) -> str:
     """'4-5': the replicas that hold `target` at the high and the low end of the layout's capacity (its search's
-    bracket, CapacityRange), or one number where both ends need the same."""
+    bracket widened by the `pooled` runs, CapacityRange), or one number where both ends need the same."""
     cap = m.get("capacity")
     if cap is None or not cap.found:
         return str(math.ceil(target / m["capacity_request_rate"]))
-    r = CapacityRange.of(cap)
+    r = CapacityRange.of(cap, pooled if pooled and cap in pooled else None)
     per = m["capacity_request_rate"] / r.point if r.point else 1.0  # a trace's speed-up -> req/s
     lo, hi = math.ceil(target / (r.high * per) - 1e-9), math.ceil(target / (r.low * per) - 1e-9)
     return str(hi) if lo == hi else f"{lo}-{hi}"
@@ -202,6 +205,7 @@ def _plan_lines(p: DayPlan, cfg: ReportSettings) -> list[str]:
     dev, g = dev_of(t["doc"]["environment"]), t["gpus"]
     figures = [
         ("{:,}", lambda x: x.peak),
+        ("{:,.1f}", lambda x: x.replica_hours),
         ("{:,.1f}", lambda x: x.gpu_hours(g)),
         ("{:,.0f}", lambda x: x.gpu_hours(g) * (price or 0)),
         ("{:,.0f}", lambda x: x.minutes_over_slo),
@@ -213,15 +217,15 @@ def _plan_lines(p: DayPlan, cfg: ReportSettings) -> list[str]:
         "",
         f"Capacity: {r.text()}. A new replica serves {p.start_note}.",
         "",
-        f"| day | fleet | replicas at the peak | {dev}-hours a day | $ a day | minutes over the SLO | requests over "
-        "it |",
-        "|---|---|---|---|---|---|---|",
+        f"| day | fleet | replicas at the peak | replica-hours a day | {dev}-hours a day | $ a day | minutes over the "
+        "SLO | requests over it |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for day, _, fleets in p.days:
         for i, fl in enumerate(fleets["point"]):
             cells = [_cell(fleets, cfg.plan_from, i, f, fmt) for fmt, f in figures]
             if not price:
-                cells[2] = "-"
+                cells[3] = "-"
             L.append(f"| {day.source if i == 0 else ''} | {fl.policy} | " + " | ".join(cells) + " |")
     return L
 
@@ -262,6 +266,14 @@ def _day_fleet_answers(plans: list[DayPlan], cfg: ReportSettings, growth: float)
     return L
 
 
+def _why(end: str) -> str:
+    return (
+        "the least any run passed, so the plan holds if the capacity is no better than measured"
+        if end == "low"
+        else "the rate this run's SLO was judged at, --plan-from point"
+    )
+
+
 def _answer(p: DayPlan, k: int, cfg: ReportSettings, growth: float) -> str:
     """The day's answer for one capacity: the static fleet (a replica more where the capacity it is sized from
     missed its validation), its range over the capacity's ends, and what the two autoscalers would run."""
@@ -277,7 +289,7 @@ def _answer(p: DayPlan, k: int, cfg: ReportSettings, growth: float) -> str:
     text = (
         f"**The day's fleet for {Path(p.t['workload'].get('path', 'trace')).name} x {growth:g} over {day.source}:** "
         f"{n[cfg.plan_from]} {dev}{'s' if n[cfg.plan_from] != 1 else ''} static{span} in replicas of {p.t['layout']}, "
-        f"sized from the capacity's {cfg.plan_from} end ({r.at(cfg.plan_from):.3g}{unit})"
+        f"sized from the capacity's {cfg.plan_from} end ({r.at(cfg.plan_from):.3g}{unit}: {_why(cfg.plan_from)})"
         + (", a replica more than it asks for: its validation missed a window" if extra else "")
         + f"; {n[cfg.plan_from] * 24:,.0f} {dev}-hours a day{usd(n[cfg.plan_from] * 24)}. Autoscaled reactively: "
         f"{react.gpu_hours(g):,.0f}{usd(react.gpu_hours(g))}, {react.minutes_over_slo:.0f} minute(s) over the SLO a "

@@ -95,6 +95,19 @@ class Findings:
         docs = self.runs[self.primary] if self.primary else self.suite  # the suite: its TP and (with --slo) DP rows
         return [d["metrics"] for d in docs]
 
+    def capacity_pool(self) -> dict[str, list[CapacityResult]]:
+        """Per layout, every finished capacity search of this workload in the folder (suite and scaling runs alike)
+        whose SLO and GPU model are the candidates': the runs a capacity's range is widened by (CapacityRange)."""
+        first = self.candidates[0]["capacity"] if self.candidates and self.candidates[0].get("capacity") else None
+        gpu = [g["name"] for g in self.first["environment"]["gpus"]][:1] if (self.suite or self.runs) else []
+        pool: dict[str, list[CapacityResult]] = {}
+        for d in sorted(self.suite + self.scaling, key=lambda d: d["created"]):
+            cap = d["metrics"].get("capacity")
+            same = [g["name"] for g in d["environment"]["gpus"]][:1] == gpu
+            if cap and cap.found and same and first is not None and cap.slo == first.slo:
+                pool.setdefault(d["metrics"]["layout"], []).append(cap)
+        return pool
+
     @property
     def sources(self) -> str:
         suite = f"suite run {run_stamp(self.suite[0])}" if self.suite else None

@@ -38,7 +38,7 @@ def write_report(out_dir: Path, cfg: ReportSettings) -> dict:
     course = course_section(f)
     cap_lines, cap_best = capacity_section(f.candidates, *price, dev_of(env))
     base = next((m for m in f.candidates if m["gpus"] == 1), None)  # the recommended run's own baseline
-    fleet, fleet_txt = fleet_section(f.candidates, cfg, *price, dev_of(env))
+    fleet, fleet_txt = fleet_section(f.candidates, cfg, *price, dev_of(env), f.capacity_pool())
     advice = recommendation(f.candidates, cap_best, base, price, env, f.run_config, fleet_txt)
     day, day_plots = day_fleet_section(f.trace_caps, cfg, out_dir)
     fleet += day

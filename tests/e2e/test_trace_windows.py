@@ -182,7 +182,8 @@ def test_the_report_plans_the_days_fleet_from_the_runs_figures(run_a):
     row = next(ln for ln in text.splitlines() if ln.startswith("| the trace stretch repeated all day | static |"))
     cells = [x.strip() for x in row.strip("|").split("|")]
     assert cells[2].split()[0] == str(static.peak) and cells[3].split()[0] == f"{static.replica_hours:,.1f}"
-    assert cells[4].split()[0] == f"{static.replica_hours * 2:,.0f}"  # at $2 a GPU-hour
+    assert cells[4].split()[0] == f"{static.gpu_hours(1):,.1f}"  # one device a replica
+    assert cells[5].split()[0] == f"{static.replica_hours * 2:,.0f}"  # at $2 a GPU-hour
     fore_row = text.split(row)[1].splitlines()[1]
     assert fore_row.startswith("|  | autoscaled with foresight | ") and f" {fore.replica_hours:,.1f}" in fore_row
     assert (run_a["dir"] / "report_day_fleet_0_0.png").exists()

@@ -225,11 +225,12 @@ def test_the_h200_trace_report_puts_the_synthetic_shape_beside_the_trace_and_fla
     )
     # 2 x the deciding window's work over the 2.13x it held: one replica; the capacity range is the search's bracket
     assert "Capacity: 2.13x (range 2.13-2.2x: the search's bracket); its validation replay missed the SLO" in report
-    assert "| the trace stretch repeated all day | static | 1 | 24.0 | 96 | 0 | 0 |" in report
+    assert "| the trace stretch repeated all day | static | 1 | 24.0 | 24.0 | 96 | 0 | 0 |" in report
     assert (
         "**The day's fleet for AzureLLMInferenceTrace_conv.csv x 2 over the trace stretch repeated all day:** 2 GPUs "
-        "static in replicas of 1 GPU, sized from the capacity's low end (2.13x), a replica more than it asks for: "
-        "its validation missed a window; 48 GPU-hours a day ($192)." in report
+        "static in replicas of 1 GPU, sized from the capacity's low end (2.13x: the least any run passed, so the "
+        "plan holds if the capacity is no better than measured), a replica more than it asks for: its validation "
+        "missed a window; 48 GPU-hours a day ($192)." in report
     )
 
 
@@ -312,7 +313,7 @@ def test_the_h100_code_trace_plans_three_fleets_over_the_example_day_and_the_rea
     assert "A new replica serves 125 s after it is asked for (--replica-start-s)" in report
     rows = [ln for ln in report.splitlines() if ln.startswith("| ") and "| static |" in ln or "| autoscaled" in ln]
     assert len(rows) == 6  # three fleets, two days: the stretch repeated, the example day
-    reactive = [r.split("|")[6].split()[0] for r in rows if "reactively" in r]  # minutes over the SLO
+    reactive = [r.split("|")[7].split()[0] for r in rows if "reactively" in r]  # minutes over the SLO
     assert all(int(m) > 0 for m in reactive)
     assert "after a burst shorter than that is over" in report
     assert "over day_profile_example.csv:** 22 GPUs static (19-22 over its range)" in report
