@@ -284,14 +284,25 @@ def _answer(p: DayPlan, k: int, cfg: ReportSettings, growth: float) -> str:
     n = {end: (fl[0].peak + extra) * g for end, fl in fleets.items()}
     static, fore, react = fleets[cfg.plan_from]
     unit = "x" if r.unit == "x" else " req/s"
-    span = "" if min(n.values()) == max(n.values()) else f" ({min(n.values())}-{max(n.values())} over its range)"
+    lo, hi = min(n.values()), max(n.values())
     usd = (lambda h: f" (${h * price:,.0f})") if price else (lambda h: "")
+    span = "" if lo == hi else f" ({lo}-{hi} over its range)"
+    day_span = (
+        ""
+        if lo == hi
+        else (
+            f"; {lo * 24:,.0f}-{hi * 24:,.0f} {dev}-hours"
+            + (f", ${lo * 24 * price:,.0f}-{hi * 24 * price:,.0f}," if price else "")
+            + " over its range"
+        )
+    )
     text = (
         f"**The day's fleet for {Path(p.t['workload'].get('path', 'trace')).name} x {growth:g} over {day.source}:** "
         f"{n[cfg.plan_from]} {dev}{'s' if n[cfg.plan_from] != 1 else ''} static{span} in replicas of {p.t['layout']}, "
         f"sized from the capacity's {cfg.plan_from} end ({r.at(cfg.plan_from):.3g}{unit}: {_why(cfg.plan_from)})"
         + (", a replica more than it asks for: its validation missed a window" if extra else "")
-        + f"; {n[cfg.plan_from] * 24:,.0f} {dev}-hours a day{usd(n[cfg.plan_from] * 24)}. Autoscaled reactively: "
+        + f"; {n[cfg.plan_from] * 24:,.0f} {dev}-hours a day{usd(n[cfg.plan_from] * 24)}{day_span}. "
+        f"Autoscaled reactively: "
         f"{react.gpu_hours(g):,.0f}{usd(react.gpu_hours(g))}, {react.minutes_over_slo:.0f} minute(s) over the SLO a "
         f"day; with foresight {fore.gpu_hours(g):,.0f}{usd(fore.gpu_hours(g))} (a floor: it knows the future)."
     )
