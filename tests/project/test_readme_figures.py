@@ -126,6 +126,17 @@ def _start(paths, engine: str, cache: str, key: str = "first_token_s", n: int = 
     return [s[key] for s in _j(paths[0])["starts"] if s["engine"] == engine and s["cache"] == cache][n]
 
 
+def _start_figures(engine: str, ready: list[str], first: list[str], imports: tuple | list = ()) -> list[tuple]:
+    """The start-times README's figures of one engine, each list in the order cold, warm, warm: to ready, to the
+    first token, the import."""
+    order = [("cold", 0), ("warm", 0), ("warm", 1)]
+    return [
+        (text, STARTS100_MD, STARTS100, functools.partial(_start, engine=engine, cache=cache, key=key, n=n))
+        for key, texts in (("ready_s", ready), ("first_token_s", first), ("import_s", imports))
+        for text, (cache, n) in zip(texts, order, strict=False)
+    ]
+
+
 def _j(path):
     """A result file, parsed once per session; callers only read it."""
     return _parsed(str(path))
@@ -834,19 +845,10 @@ SAMPLE_FIGURES = [
     ("--replica-start-s 125` (regenerated 2026-12-07: 125", TRACES100, STARTS100,
      lambda p: _start(p, "vllm serve", "cold")),
     # ---- h100x1/start_times/README.md
-    ("| cold | 104.3", STARTS100_MD, STARTS100, lambda p: _start(p, "in-process vllm.LLM", "cold", "ready_s")),
-    ("(import 20.4", STARTS100_MD, STARTS100, lambda p: _start(p, "in-process vllm.LLM", "cold", "import_s")),
-    ("| 104.3 s (import 20.4 s) | 104.3", STARTS100_MD, STARTS100, lambda p: _start(p, "in-process vllm.LLM", "cold")),
-    ("| warm, twice | 41.6", STARTS100_MD, STARTS100, lambda p: _start(p, "in-process vllm.LLM", "warm", "ready_s")),
-    ("41.6 s, 42.0", STARTS100_MD, STARTS100, lambda p: _start(p, "in-process vllm.LLM", "warm", "ready_s", 1)),
-    ("| 41.7", STARTS100_MD, STARTS100, lambda p: _start(p, "in-process vllm.LLM", "warm")),
-    ("41.7 s, 42.0", STARTS100_MD, STARTS100, lambda p: _start(p, "in-process vllm.LLM", "warm", n=1)),
-    ("| cold | 125.2", STARTS100_MD, STARTS100, lambda p: _start(p, "vllm serve", "cold", "ready_s")),
-    ("| 125.2 s | 125.2", STARTS100_MD, STARTS100, lambda p: _start(p, "vllm serve", "cold")),
-    ("| warm, twice | 61.0", STARTS100_MD, STARTS100, lambda p: _start(p, "vllm serve", "warm", "ready_s")),
-    ("61.0 s, 61.0", STARTS100_MD, STARTS100, lambda p: _start(p, "vllm serve", "warm", "ready_s", 1)),
-    ("| 61.1", STARTS100_MD, STARTS100, lambda p: _start(p, "vllm serve", "warm")),
-    ("61.1 s, 61.1", STARTS100_MD, STARTS100, lambda p: _start(p, "vllm serve", "warm", n=1)),
+    *_start_figures("in-process vllm.LLM", ["| cold | 104.3", "| warm, twice | 41.6", "41.6 s, 42.0"],
+                    ["| 104.3 s (import 20.4 s) | 104.3", "| 41.7", "41.7 s, 42.0"], ["(import 20.4"]),
+    *_start_figures("vllm serve", ["| cold | 125.2", "| warm, twice | 61.0", "61.0 s, 61.0"],
+                    ["| 125.2 s | 125.2", "| 61.1", "61.1 s, 61.1"]),
     ("pass `--replica-start-s 125", STARTS100_MD, STARTS100, lambda p: _start(p, "vllm serve", "cold")),
     # ---- cpu_tiny/README.md and cpu_tiny/traces/README.md
     *_row(CPU, "| offline out tok/s | 7996 | 7534 | 7252 |", CPU_SUITE.format(1), "metrics.output_throughput",
