@@ -19,6 +19,7 @@ Run it:
     python run_distributed_benchmark.py --gpus 1,4 --gpu-hour-usd 2.49 --slo ttft:300,tpot:30   # TP4 vs DP4
     python run_distributed_benchmark.py --resume                  # skip configurations already in results/
     python run_distributed_benchmark.py --from-results results/   # report only, no GPU needed
+    python run_distributed_benchmark.py --from-results results/ --growth 2 --day-profile traces/day_profile_example.csv
     python run_distributed_benchmark.py                           # CPU box: tiny model, 1 and 2 CPU ranks
 Exit code 0 when every configuration ran, 1 when one failed, 2 on bad input.
 """
