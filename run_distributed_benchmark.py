@@ -19,6 +19,7 @@ Run it:
     python run_distributed_benchmark.py --gpus 1,4 --gpu-hour-usd 2.49 --slo ttft:300,tpot:30   # TP4 vs DP4
     python run_distributed_benchmark.py --resume                  # skip configurations already in results/
     python run_distributed_benchmark.py --from-results results/   # report only, no GPU needed
+    python run_distributed_benchmark.py --from-results last_week/ --compare results/   # two runs side by side
     python run_distributed_benchmark.py --from-results results/ --growth 2 --day-profile traces/day_profile_example.csv
     python run_distributed_benchmark.py                           # CPU box: tiny model, 1 and 2 CPU ranks
 Exit code 0 when every configuration ran, 1 when one failed, 2 on bad input.
@@ -61,6 +62,7 @@ from common.output.results import (
     timestamp,
 )
 from common.report import DEFAULT_SLO, ReportSettings, write_report
+from common.report.compare import write_compare
 from common.report.settings import DayFleetOptions, check_day_fleet_options
 from common.runtime import engine as eng
 from common.runtime import hardware
@@ -89,6 +91,12 @@ class Config(DayFleetOptions, ReplicaFields, TraceConfig, RunConfig):
     resume: bool = option(False, "skip GPU counts whose suite results already exist", action="store_true")
     from_results: str | None = option(
         help="only aggregate the JSON files in DIR into a report", metavar="DIR", type=str
+    )
+    compare: str | None = option(
+        help="with --from-results A: set folder B's figures beside A's (ratios, ties within the noise, what "
+        "differs), into A/compare.md",
+        metavar="B",
+        type=str,
     )
     seed: int = option(0, "seed of every prompt set")
     report_workload: str | None = option(
@@ -138,6 +146,8 @@ def suite_child(cfg: Config) -> dict:
 # --------------------------------------------------------------------------- the suite
 def main(cfg: Config) -> dict:
     if cfg.from_results:
+        if cfg.compare:
+            return write_compare(Path(cfg.from_results), Path(cfg.compare))
         return write_report(Path(cfg.from_results), ReportSettings.of(cfg))
     fill_device_defaults(cfg)
     engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
@@ -265,6 +275,8 @@ def build_config(args, engine: dict) -> Config:
         raise cli.UsageError("--target-rate and --growth must be > 0")
     if args.from_results and not Path(args.from_results).is_dir():
         raise cli.UsageError(f"--from-results {args.from_results}: no such folder")
+    if args.compare and not (args.from_results and Path(args.compare).is_dir()):
+        raise cli.UsageError(f"--compare {args.compare}: needs --from-results A and a folder B of result files")
     capacity = spec_from_args(args, required=False)
     if args.dataset_path and not capacity:
         raise cli.UsageError("a trace (--dataset-path) is what the capacity search replays: add --slo")

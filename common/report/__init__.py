@@ -10,6 +10,7 @@ with plots and a recommendation. Reads only JSON files, so it runs anywhere:
   fleet    - replicas for a target rate, and the day's fleet on a trace three ways (static, autoscaled with
              foresight, autoscaled reactively), each at both ends of the capacity's range
   advice   - the recommendation and the paragraph to paste
+  compare  - two folders' figures side by side (--compare): ratios, ties within the noise, what differs
   plots    - the report's figures
   write    - report.md, one section after another
 """

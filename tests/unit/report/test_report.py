@@ -332,3 +332,30 @@ def test_bad_day_fleet_flags_are_one_line_and_exit_2(tmp_path):
         proc = run_script("-m", "common.report", str(tmp_path), *args, timeout=60)
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, (args, proc.stderr)
     assert not (tmp_path / "report.md").exists()
+
+
+def test_compare_sets_two_gpu_folders_side_by_side_and_names_what_differs(tmp_path):
+    """The H100 and H200 trace folders share one workload (the code stretch's mean lengths as Poisson arrivals, the
+    same SLO): its capacity on each, B / A, not a tie (the search's 5 % resolution), and the GPUs named as what
+    differs. A tie within the noise is said as one."""
+    import shutil
+
+    from common.report.compare import Pair
+
+    a, b = tmp_path / "h100", tmp_path / "h200"
+    for src, dst in ((ROOT / "docs/sample_results/h100x1/traces/2026-12-05", a),
+                     (ROOT / "docs/sample_results/h200x1/traces/2026-12-05", b)):  # fmt: skip
+        dst.mkdir()
+        for p in src.glob("*.json"):
+            shutil.copy(p, dst / p.name)
+    proc = run_script("run_distributed_benchmark.py", "--from-results", str(a), "--compare", str(b), timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    text = (a / "compare.md").read_text()
+    assert (
+        "| 2046 in / 28 out tokens, Poisson arrivals | 1 GPU | capacity (req/s), p99 TTFT <= 500 ms, p99 TPOT <= "
+        "50 ms | 13.62 | 15.17 | 1.11 | B +11 % |" in text
+    )
+    assert "GPU: NVIDIA H100 80GB HBM3 (A) vs NVIDIA H200 (B)" in text and "Takeaway: of 1 figure(s)" in text
+    assert Pair("w", "1 GPU", "x", 100.0, 103.0, 0.05).verdict() == "tie (within 5 %)"
+    bad = run_script("run_distributed_benchmark.py", "--compare", str(b), timeout=60)
+    assert bad.returncode == 2 and "--compare" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
