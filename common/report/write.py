@@ -9,6 +9,7 @@ from common.output.results import atomic_write
 from common.report.advice import recommendation
 from common.report.fleet import day_fleet_section, fleet_section
 from common.report.gather import Findings, dev_of, gather
+from common.report.html import write_html
 from common.report.plots import report_plots
 from common.report.sections import (
     capacity_section,
@@ -56,11 +57,8 @@ def write_report(out_dir: Path, cfg: ReportSettings) -> dict:
     )
     plots = report_plots(f, out_dir, cap_best) + day_plots
     L += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
-    report = out_dir / "report.md"
-    atomic_write(report, "\n".join(L) + "\n")
     print("\n".join([f"Workload: {f.workload}", f.sources, ""] + course + fleet + advice[1:] + others_section(f)))
-    print(f"report: {report}  plots: {', '.join(str(p) for p in plots)}")
-    return {"report": str(report), "plots": [str(p) for p in plots], "exit_code": 0}
+    return saved(out_dir, L, plots)
 
 
 def write_trace_report(out_dir: Path, cfg: ReportSettings, f: Findings) -> dict:
@@ -91,8 +89,14 @@ def write_trace_report(out_dir: Path, cfg: ReportSettings, f: Findings) -> dict:
     L += shapes_section(f)
     day, plots = day_fleet_section(f.trace_caps, cfg, out_dir)
     L += day[1:] + ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
+    print("\n".join(day[1:]))
+    return saved(out_dir, L, plots)
+
+
+def saved(out_dir: Path, L: list[str], plots: list[Path]) -> dict:
+    """report.md from its lines and report.html from it (one file to open, offline); the line that names them."""
     report = out_dir / "report.md"
     atomic_write(report, "\n".join(L) + "\n")
-    print("\n".join(day[1:]))
-    print(f"report: {report}  plots: {', '.join(str(p) for p in plots)}")
-    return {"report": str(report), "plots": [str(p) for p in plots], "exit_code": 0}
+    page = write_html(report)
+    print(f"report: {report}  plots: {', '.join(str(p) for p in plots)}\none file to open, offline: {page}")
+    return {"report": str(report), "html": str(page), "plots": [str(p) for p in plots], "exit_code": 0}

@@ -359,3 +359,36 @@ def test_compare_sets_two_gpu_folders_side_by_side_and_names_what_differs(tmp_pa
     assert Pair("w", "1 GPU", "x", 100.0, 103.0, 0.05).verdict() == "tie (within 5 %)"
     bad = run_script("run_distributed_benchmark.py", "--compare", str(b), timeout=60)
     assert bad.returncode == 2 and "--compare" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_report_html_is_one_self_contained_file_holding_every_table_of_report_md(tmp_path):
+    """report.html beside report.md (the CPU suite sample's files): every table of the Markdown is a table of the
+    page, every plot is embedded as a data URI, and nothing is fetched: no script, no stylesheet link, no remote
+    source."""
+    import shutil
+    from html.parser import HTMLParser
+
+    for p in (ROOT / "docs/sample_results/cpu_tiny/suite").glob("*.json"):
+        shutil.copy(p, tmp_path / p.name)
+    proc = run_script("-m", "common.report", str(tmp_path), timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    md, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
+
+    class Seen(HTMLParser):
+        tags: list = []
+        srcs: list = []
+        headers: list = []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            self.srcs += [v for k, v in attrs if k in ("src", "href") and tag in ("img", "script", "link")]
+
+    seen = Seen()
+    seen.feed(page)
+    tables = [ln for ln in md.splitlines() if re.fullmatch(r"\|(---\|)+", ln)]
+    assert seen.tags.count("table") == len(tables) > 0
+    assert "script" not in seen.tags and "link" not in seen.tags
+    assert seen.srcs and all(s.startswith("data:image/png;base64,") for s in seen.srcs)
+    assert len(seen.srcs) == md.count("![")
+    for header in (ln for ln in md.splitlines() if ln.startswith("| ") and "---" not in ln):
+        assert header.split("|")[1].strip() in page  # each row's first cell is on the page
