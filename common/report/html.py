@@ -41,7 +41,7 @@ def write_html(report_md: Path) -> Path:
     title = next((line[2:] for line in text.splitlines() if line.startswith("# ")), "report")
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{STYLE}</style></head>\n<body>\n{body}</body></html>\n"
+        f"<style>{' '.join(STYLE.split())}</style></head>\n<body>\n{body}</body></html>\n"
     )
     out = report_md.with_suffix(".html")
     atomic_write(out, page)
