@@ -13,8 +13,8 @@ from pathlib import Path
 from common.capacity.result import CapacityResult
 from common.capacity.search import slo_text
 from common.measure.noise import NOISE_FLOOR, noise_band, within_noise
-from common.output.results import Status, atomic_write, load_results
-from common.report.gather import dev_of, workload_label
+from common.output.results import Status, atomic_write
+from common.report.gather import layout_of, typed_results, workload_label
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,7 @@ class Pair:
 
 
 def _docs(folder: Path) -> list[dict]:
-    docs, _ = load_results(folder)
-    for d in docs:  # typed from here on
-        if isinstance(d["metrics"].get("capacity"), dict):
-            d["metrics"]["capacity"] = CapacityResult.from_json(d["metrics"]["capacity"])
+    docs, _ = typed_results(folder)
     return sorted((d for d in docs if d["status"] == Status.OK), key=lambda d: d["created"])
 
 
@@ -60,18 +57,12 @@ def _workload(doc: dict) -> str:
     return workload_label(doc)
 
 
-def _layout(doc: dict) -> str:
-    e = doc["config"].get("engine") or {}
-    n = int(e.get("tensor_parallel_size") or 1)
-    return doc["metrics"].get("layout") or (f"TP{n}" if n > 1 else f"1 {dev_of(doc['environment'])}")
-
-
 def figures(docs: list[dict]) -> dict[tuple[str, str, str], dict]:
     """{(workload, layout, figure name): the newest metrics that measured it}, each figure with its value under
     "_value": offline out tok/s and batch-1 tok/s (suite, scaling), capacity under its SLO (any search)."""
     out: dict[tuple[str, str, str], dict] = {}
     for d in docs:
-        m, key = d["metrics"], (_workload(d), _layout(d))
+        m, key = d["metrics"], (_workload(d), layout_of(d)[0])
         if d["experiment"] in ("suite", "scaling") and m.get("output_throughput"):
             out[(*key, "offline out tok/s")] = {**m, "_value": m["output_throughput"]}
         if d["experiment"] in ("suite", "scaling") and m.get("batch1_decode_tokens_per_s"):

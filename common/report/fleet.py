@@ -103,7 +103,7 @@ def _replicas_span(m: dict, target: float, pooled: list | None = None) -> str:
     cap = m.get("capacity")
     if cap is None or not cap.found:
         return str(math.ceil(target / m["capacity_request_rate"]))
-    r = CapacityRange.of(cap, pooled if pooled and cap in pooled else None)
+    r = CapacityRange.of(cap, pooled if pooled and any(c is cap for c in pooled) else None)
     per = m["capacity_request_rate"] / r.point if r.point else 1.0  # a trace's speed-up -> req/s
     lo, hi = math.ceil(target / (r.high * per) - 1e-9), math.ceil(target / (r.low * per) - 1e-9)
     return str(hi) if lo == hi else f"{lo}-{hi}"
@@ -120,6 +120,12 @@ class DayPlan:
     start_s: float
     start_note: str
     days: list[tuple[DayProfile, Demand, dict[str, list[Fleet]]]]
+    price: float | None  # $ per GPU-hour of the run's GPU (--gpu-hour-usd, else the known price)
+
+    @property
+    def name(self) -> str:
+        """The trace's file name."""
+        return Path(self.t["workload"].get("path", "trace")).name
 
 
 def day_plan(t: dict, cfg: ReportSettings, growth: float, days: list[DayProfile]) -> DayPlan:
@@ -147,7 +153,8 @@ def day_plan(t: dict, cfg: ReportSettings, growth: float, days: list[DayProfile]
         plans.append(
             (day, demand, {end: three_fleets(demand, c, reactive, SCALE_STEP_S) for end, c in capacity.items()})
         )
-    return DayPlan(t, capacity, start + cfg.replica_extra_start_s, note, plans)
+    price = gpu_hour_price(t["doc"]["environment"], cfg.gpu_hour_usd)[0]
+    return DayPlan(t, capacity, start + cfg.replica_extra_start_s, note, plans, price)
 
 
 def day_fleet_section(trace_caps: list[dict], cfg: ReportSettings, out_dir: Path) -> tuple[list[str], list[Path]]:
@@ -199,8 +206,7 @@ def _cell(fleets: dict[str, list[Fleet]], plan: str, i: int, f, fmt: str) -> str
 
 def _plan_lines(p: DayPlan, cfg: ReportSettings) -> list[str]:
     t, cap, r = p.t, p.t["cap"], p.t["range"]
-    name = Path(t["workload"].get("path", "trace")).name
-    o, price = cap.profile["origin_s"], gpu_hour_price(t["doc"]["environment"], cfg.gpu_hour_usd)[0]
+    name, o, price = p.name, cap.profile["origin_s"], p.price
     end = cap.profile.get("end_s") or cap.profile["windows"][-1]["end_s"]  # (older files: the last window's end)
     dev, g = dev_of(t["doc"]["environment"]), t["gpus"]
     figures = [
@@ -234,7 +240,6 @@ def _plan_plot(p: DayPlan, cfg: ReportSettings, k: int, path: Path) -> Path:
     day, demand, fleets = p.days[k]
     fl, c = fleets[cfg.plan_from], p.capacity[cfg.plan_from]
     hours = [float(x) / 3600 for x in demand.starts_s] + [24.0]
-    name = Path(p.t["workload"].get("path", "trace")).name
     over = demand.work_per_s > fl[-1].live * c * (1 + 1e-9)
     # the zoom: the hour with the most reactive minutes over the SLO, else the one with the day's peak demand
     per_hour = np.bincount((demand.starts_s // 3600).astype(int), weights=over * demand.lengths_s, minlength=24)
@@ -245,7 +250,7 @@ def _plan_plot(p: DayPlan, cfg: ReportSettings, k: int, path: Path) -> Path:
         [float(x) / c for x in demand.work_per_s],
         {f.policy: (list(f.live), list(f.billed)) for f in fl},
         list(over),
-        f"{name}, {p.t['layout']}: replicas over {day.source} (capacity's {cfg.plan_from} end, "
+        f"{p.name}, {p.t['layout']}: replicas over {day.source} (capacity's {cfg.plan_from} end, "
         f"{c / p.t['cap'].binding_work_per_s:.3g}x)",
         (float(h), float(h + 1)),
     )
@@ -279,7 +284,7 @@ def _answer(p: DayPlan, k: int, cfg: ReportSettings, growth: float) -> str:
     missed its validation), its range over the capacity's ends, and what the two autoscalers would run."""
     day, _, fleets = p.days[k]
     g, dev, r = p.t["gpus"], dev_of(p.t["doc"]["environment"]), p.t["range"]
-    price = gpu_hour_price(p.t["doc"]["environment"], cfg.gpu_hour_usd)[0]
+    price = p.price
     extra = int(r.validation_missed and r.at(cfg.plan_from) == r.point)  # the plan's capacity is the one that missed
     n = {end: (fl[0].peak + extra) * g for end, fl in fleets.items()}
     static, fore, react = fleets[cfg.plan_from]
@@ -297,7 +302,7 @@ def _answer(p: DayPlan, k: int, cfg: ReportSettings, growth: float) -> str:
         )
     )
     text = (
-        f"**The day's fleet for {Path(p.t['workload'].get('path', 'trace')).name} x {growth:g} over {day.source}:** "
+        f"**The day's fleet for {p.name} x {growth:g} over {day.source}:** "
         f"{n[cfg.plan_from]} {dev}{'s' if n[cfg.plan_from] != 1 else ''} static{span} in replicas of {p.t['layout']}, "
         f"sized from the capacity's {cfg.plan_from} end ({r.at(cfg.plan_from):.3g}{unit}: {_why(cfg.plan_from)})"
         + (", a replica more than it asks for: its validation missed a window" if extra else "")

@@ -99,11 +99,11 @@ class Findings:
         """Per layout, every finished capacity search of this workload in the folder (suite and scaling runs alike)
         whose SLO and GPU model are the candidates': the runs a capacity's range is widened by (CapacityRange)."""
         first = self.candidates[0]["capacity"] if self.candidates and self.candidates[0].get("capacity") else None
-        gpu = [g["name"] for g in self.first["environment"]["gpus"]][:1] if (self.suite or self.runs) else []
+        gpu = gpu_model(self.first["environment"]) if (self.suite or self.runs) else []
         pool: dict[str, list[CapacityResult]] = {}
         for d in sorted(self.suite + self.scaling, key=lambda d: d["created"]):
             cap = d["metrics"].get("capacity")
-            same = [g["name"] for g in d["environment"]["gpus"]][:1] == gpu
+            same = gpu_model(d["environment"]) == gpu
             if cap and cap.found and same and first is not None and cap.slo == first.slo:
                 pool.setdefault(d["metrics"]["layout"], []).append(cap)
         return pool
@@ -136,11 +136,34 @@ def pick_workload(docs: list[dict], wanted: str | None) -> tuple[str | None, dic
     return match[0], groups
 
 
-def gather(out_dir: Path, wanted: str | None = None) -> Findings:
+def typed_results(out_dir: Path) -> tuple[list[dict], list]:
+    """load_results(out_dir), each metrics.capacity typed (CapacityResult) from here on."""
     docs, skipped = load_results(out_dir)
-    for d in docs:  # typed from here on
+    for d in docs:
         if isinstance(d["metrics"], dict) and isinstance(d["metrics"].get("capacity"), dict):
             d["metrics"]["capacity"] = CapacityResult.from_json(d["metrics"]["capacity"])
+    return docs, skipped
+
+
+def gpu_model(env: dict) -> list[str]:
+    """The first GPU's name (as a one-item list; [] on a CPU box): runs on different models are not pooled."""
+    return [g["name"] for g in env["gpus"]][:1]
+
+
+def layout_of(doc: dict, engine: dict | None = None) -> tuple[str, int]:
+    """(the layout's name, its devices) of a result file: metrics.layout where the run named it, else TPn or
+    "1 GPU" from `engine` (default the run's config.engine)."""
+    e = engine or doc["config"].get("engine") or {}
+    gpus = (
+        int(e.get("tensor_parallel_size") or 1)
+        * int(e.get("pipeline_parallel_size") or 1)
+        * int(e.get("data_parallel_size") or 1)
+    )
+    return doc["metrics"].get("layout") or (f"TP{gpus}" if gpus > 1 else f"1 {dev_of(doc['environment'])}"), gpus
+
+
+def gather(out_dir: Path, wanted: str | None = None) -> Findings:
+    docs, skipped = typed_results(out_dir)
     for p, why in skipped:
         print(f"  skipped {p.name}: {why}")
     label, groups = pick_workload(docs, wanted)
@@ -183,16 +206,11 @@ def trace_capacities(docs: list[dict]) -> list[dict]:
         m = d["metrics"]  # a finished search counts even when a later step (its validation, a bench) was cut
         cap: CapacityResult | None = m.get("capacity")
         if cap and cap.binding_window and cap.binding_work_per_s and not cap.failed:
-            engine = cap.extra.get("engine") or d["config"]["engine"]
-            gpus = (
-                int(engine.get("tensor_parallel_size") or 1)
-                * int(engine.get("pipeline_parallel_size") or 1)
-                * int(engine.get("data_parallel_size") or 1)
-            )
+            layout, gpus = layout_of(d, cap.extra.get("engine"))
             w = d["config"].get("workload") or {}
-            layout = m.get("layout") or (f"TP{gpus}" if gpus > 1 else f"1 {dev_of(d['environment'])}")
-            gpu = [g["name"] for g in d["environment"]["gpus"]][:1]
-            key = json.dumps([w.get("sha256"), w.get("start_s"), w.get("span_s"), layout, cap.slo, gpu])
+            key = json.dumps(
+                [w.get("sha256"), w.get("start_s"), w.get("span_s"), layout, cap.slo, gpu_model(d["environment"])]
+            )
             found.setdefault(key, []).append((d, cap, layout, gpus))
     out = []
     for runs in found.values():

@@ -41,10 +41,6 @@ class DayProfile:
     def flat(cls) -> DayProfile:
         return cls((0.0,), (1.0,), "the trace stretch repeated all day")
 
-    @property
-    def is_flat(self) -> bool:
-        return len(set(self.rates)) == 1
-
     def factor(self, t: float) -> float:
         """The rate at `t` seconds into the day, as a share of the day's peak rate."""
         i = int(np.searchsorted(self.starts_s, t % DAY_S, side="right")) - 1
@@ -124,13 +120,13 @@ def day_demand(windows: list[dict], profile: DayProfile, growth: float = 1.0, en
     if not lengths.sum() > 0:
         raise ValueError("a day's demand needs a stretch that lasts > 0 s")
     reps = math.ceil(DAY_S / lengths.sum())
-    ln, wk, rq = np.tile(lengths, reps), np.tile(work, reps), np.tile(reqs, reps)
-    starts = np.concatenate([[0.0], np.cumsum(ln)[:-1]])
+    whole, wk, rq = np.tile(lengths, reps), np.tile(work, reps), np.tile(reqs, reps)
+    starts = np.concatenate([[0.0], np.cumsum(whole)[:-1]])
     keep = starts < DAY_S
-    starts, ln, wk, rq = starts[keep], ln[keep], wk[keep], rq[keep]
-    ln = np.minimum(ln, DAY_S - starts)  # the last window ends at midnight
+    starts, whole, wk, rq = starts[keep], whole[keep], wk[keep], rq[keep]
+    ln = np.minimum(whole, DAY_S - starts)  # the last window ends at midnight, with its share of the requests
     f = np.array([profile.factor(t) for t in starts]) * growth
-    return Demand(starts, ln, wk * f, rq * f * ln / np.tile(lengths, reps)[keep])
+    return Demand(starts, ln, wk * f, rq * f * ln / whole)
 
 
 @dataclass(frozen=True)
