@@ -222,9 +222,9 @@ def run_isolated(
     with tempfile.TemporaryDirectory(prefix="lab-iso-") as tmp:
         inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
         ckpt = Path(tmp) / "checkpoint.json"
-        inp.write_text(json.dumps({**_typed_input(cfg), "checkpoint": str(ckpt)}, default=plain))
+        inp.write_text(json.dumps(_typed_input(cfg), default=plain))
         t0 = time.perf_counter()
-        proc = _spawn(target, inp, out, {**ray_dir.env(), **(env or {})})
+        proc = _spawn(target, inp, out, {**ray_dir.env(), **(env or {}), CHECKPOINT_ENV: str(ckpt)})
         tail: deque = deque(maxlen=64)
         quiet = threading.Event()
         pump = threading.Thread(target=_pump, args=(proc.stdout, tail, echo, quiet), daemon=True)
@@ -341,13 +341,16 @@ def checkpoint(partial) -> None:
     """From inside an isolated function: save what is measured so far (a dict, or a typed result with to_json); the
     parent gets it back as result["partial"] if the configuration later fails, times out or is interrupted. Outside
     a child (a script measuring a server in-process), nothing."""
-    if _CHECKPOINT is not None:
-        tmp = _CHECKPOINT.with_suffix(".tmp")
+    path = os.environ.get(CHECKPOINT_ENV)
+    if path:
+        tmp = Path(path).with_suffix(".tmp")
         tmp.write_text(json.dumps(partial, default=plain))
-        os.replace(tmp, _CHECKPOINT)
+        os.replace(tmp, path)
 
 
-_CHECKPOINT: Path | None = None  # set in the child process from its input
+# where a child's checkpoint goes, in the child's environment: the child runs this file as __main__, so a module
+# global set there would not be the one `common.runtime.isolation.checkpoint` reads
+CHECKPOINT_ENV = "LAB_CHECKPOINT"
 
 
 def _typed_input(cfg) -> dict:
@@ -370,10 +373,8 @@ def _config_of(given: dict):
 
 
 def _child(target: str, inp: str, out: str) -> int:
-    global _CHECKPOINT
     module_name, func_name = target.split(":")
     given = json.loads(Path(inp).read_text())
-    _CHECKPOINT = Path(given["checkpoint"])
     try:
         func = getattr(importlib.import_module(module_name), func_name)
         result = func(_config_of(given))

@@ -109,3 +109,11 @@ def describe_config(cfg):
 
 def mixed_lengths(cfg):
     return {"long_len": type(cfg.long_len).__name__, "variant": cfg.variant}
+
+
+def checkpoint_then_fail(cfg):
+    """What a search or a level sweep does: save what it measured, then break."""
+    from common.runtime.isolation import checkpoint
+
+    checkpoint({"levels": [1, 2]})
+    raise RuntimeError("broke after two levels")

@@ -32,6 +32,13 @@ def test_a_child_rebuilds_its_scripts_config_typed_from_json():
     assert res["long_len"] == "tuple" and res["variant"] == "chunked 256"
 
 
+def test_what_a_child_checkpointed_comes_back_when_it_fails():
+    """The child imports `common.runtime.isolation` as a module while it runs the same file as __main__: a checkpoint
+    saved through the module must still reach the parent as result["partial"]."""
+    res = isolation.run_isolated("tests.unit.runtime.iso_targets:checkpoint_then_fail", {}, timeout_s=60, echo=False)
+    assert res["status"] == "failed" and res["partial"] == {"levels": [1, 2]}
+
+
 def test_a_config_from_json_with_a_key_it_does_not_have_is_an_error():
     import benchmark_scaling
 
