@@ -6,6 +6,7 @@ for it; only the per-configuration child processes do.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from common.runtime import hardware
@@ -19,9 +20,15 @@ def world_size(kwargs: dict) -> int:
     )
 
 
+def engine_env_for(kwargs: dict) -> dict[str, str]:
+    """hardware.engine_env for the engine these vLLM kwargs build (its ranks, a local model, an explicit KV cache)."""
+    local = Path(str(kwargs.get("model", ""))).expanduser().is_dir()
+    return hardware.engine_env(world_size(kwargs), local, kwargs.get("kv_cache_memory_bytes") is not None)
+
+
 def prepare_env(kwargs: dict) -> None:
     """Environment for this engine process (before vLLM is imported)."""
-    hardware.apply_engine_env(world_size(kwargs), Path(str(kwargs.get("model", ""))).expanduser().is_dir())
+    os.environ.update(engine_env_for(kwargs))
 
 
 WORKER_EXTENSION = "common.runtime.worker_ext.RankReport"

@@ -87,12 +87,13 @@ def cpu_bind_spec(world_size: int) -> str:
     return "|".join(parts)
 
 
-def engine_env(world_size: int = 1, model_is_local: bool = False) -> dict[str, str]:
+def engine_env(world_size: int = 1, model_is_local: bool = False, kv_cache_set: bool = False) -> dict[str, str]:
     """Environment variables an engine process needs; existing user settings win.
 
     - always: NVLink multicast off.
-    - CPU: a 1 GiB KV cache per rank (vLLM's default of 92 % of the NUMA node fails on small boxes),
-      one core slice per rank, and no hub access for local folders.
+    - CPU: a 1 GiB KV cache per rank (vLLM's default of 92 % of the NUMA node fails on small boxes) unless the engine
+      is given --kv-cache-memory-bytes (the variable would override it), one core slice per rank, and no hub access
+      for local folders.
     """
     env = dict(NO_MULTICAST_ENV)
     env["TOKENIZERS_PARALLELISM"] = "false"
@@ -100,7 +101,8 @@ def engine_env(world_size: int = 1, model_is_local: bool = False) -> dict[str, s
     if model_is_local:
         env["HF_HUB_OFFLINE"] = "1"
     if not has_gpu():
-        env["VLLM_CPU_KVCACHE_SPACE"] = "1"
+        if not kv_cache_set:
+            env["VLLM_CPU_KVCACHE_SPACE"] = "1"
         if world_size > 1:
             env["VLLM_CPU_OMP_THREADS_BIND"] = cpu_bind_spec(world_size)
     for key in list(env):

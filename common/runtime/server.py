@@ -10,8 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common.runtime import hardware
-from common.runtime.engine import world_size
+from common.runtime.engine import engine_env_for
 from common.runtime.isolation import ROOT, OwnRayDir, kill_group, kill_tree
 
 
@@ -104,7 +103,7 @@ class VLLMServer:
 
     def start(self) -> "VLLMServer":
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env.update(hardware.engine_env(world_size(self.kwargs), Path(str(self.kwargs["model"])).is_dir()))
+        env.update(engine_env_for(self.kwargs))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self.ray_dir = OwnRayDir()  # --distributed-executor-backend ray: its cluster is stopped with the server
         env.update(self.ray_dir.env())

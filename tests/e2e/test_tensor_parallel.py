@@ -86,15 +86,16 @@ def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
 
 
 @needs_devices(2)
-@pytest.mark.skipif(hardware.has_gpu(), reason="uses the CPU KV-cache size (1 GiB per rank) to make TP=1 fail")
+@pytest.mark.skipif(hardware.has_gpu(), reason="sizes the CPU KV cache (--kv-cache-memory-bytes) to make TP=1 fail")
 def test_failed_config_is_a_row_and_the_sweep_goes_on(tmp_path, tiny_model):
     """A context too long for one rank's KV cache: TP=1 fails (OOM), TP=2 - each rank holding half the
-    KV heads - fits. The failure is recorded and TP=2 still runs."""
+    KV heads - fits. The failure is recorded and TP=2 still runs. (A 64 MiB cache a rank, given as vLLM's own flag,
+    which the lab's 1 GiB CPU default must not override: 131,072 tokens on one rank, 262,144 on each of two.)"""
     proc = run_script(
         "test_tensor_parallel.py",
         "--output-dir",
         str(tmp_path),
-        *"--tp-sizes 1,2 --max-model-len 3000000 --max-num-batched-tokens 2048".split(),
+        *"--tp-sizes 1,2 --max-model-len 200000 --kv-cache-memory-bytes 64M --max-num-batched-tokens 2048".split(),
         env={"VLLM_ALLOW_LONG_MAX_MODEL_LEN": "1"},
     )
     assert proc.returncode == 1, proc.stdout[-3000:]
@@ -102,7 +103,7 @@ def test_failed_config_is_a_row_and_the_sweep_goes_on(tmp_path, tiny_model):
     assert docs[1]["status"] == "failed"
     assert docs[1]["failure"]["kind"] == "oom"
     assert "KV cache" in docs[1]["failure"]["message"]
-    assert docs[2]["status"] == "ok"
+    assert docs[2]["status"] == "ok" and docs[2]["metrics"]["kv_cache_tokens"] == 262_144
     assert "TP 1 did not pass" in proc.stdout
 
 

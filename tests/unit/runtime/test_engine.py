@@ -67,3 +67,15 @@ def test_ranks_report_through_a_named_worker_method_not_a_pickled_function(monke
             return [Worker().lab_rank_report()]
 
     assert engine.rank_reports(LLM())[0]["weights_bytes"] == 160
+
+
+def test_an_explicit_kv_cache_size_is_not_overridden_by_the_labs_cpu_default(monkeypatch):
+    """vLLM's CPU platform lets VLLM_CPU_KVCACHE_SPACE override --kv-cache-memory-bytes: the lab's 1 GiB default is
+    set only where the engine is given no size of its own."""
+    from common.runtime import hardware
+    from common.runtime.engine import engine_env_for
+
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    given = engine_env_for({"model": "m", "kv_cache_memory_bytes": 64 << 20})
+    assert "VLLM_CPU_KVCACHE_SPACE" not in given
+    assert ("VLLM_CPU_KVCACHE_SPACE" in engine_env_for({"model": "m"})) == (not hardware.has_gpu())
