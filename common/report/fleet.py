@@ -40,72 +40,113 @@ def fleet_target(ms: list[dict], cfg: ReportSettings) -> tuple[float | None, str
     return busy * cfg.growth, f"the trace's busiest minute ({busy:.3g} req/s) x {cfg.growth:g}"
 
 
-def fleet_section(
-    ms: list[dict], cfg: ReportSettings, price, price_src, dev: str, pool: dict | None = None
-) -> tuple[list[str], str]:
-    """'Fleet for R req/s': per layout with a capacity, the replicas that hold R (ceil(R / capacity)), their devices,
-    $ per hour and per 1M output tokens at R, the headroom, and the replicas at both ends of the capacity's range
-    (its bracket, widened by the folder's other runs of the layout in `pool`); the cheapest named. Replicas behind a
-    load balancer are assumed to add capacity linearly (DP inside one engine is measured, not assumed). (lines, the
-    sentence for the paragraph to paste)."""
+@dataclass
+class FleetRow:
+    """One layout's replicas for the target rate: ceil(target / capacity), a replica more where its capacity missed
+    its validation replay (`extra`)."""
+
+    m: dict  # the layout's metrics
+    reps: int
+    extra: int
+    hour: float | None  # $ per hour of the replicas
+    per_m: float | None  # $ per 1M output tokens at the target
+    headroom: float
+    span: str  # the replicas over the capacity's range: "4-5", or one number
+
+
+@dataclass
+class TargetFleet:
+    """The fleet for a target rate: a row per layout with a capacity, the cheapest first."""
+
+    target: float
+    src: str  # where the target comes from
+    rows: list[FleetRow]
+    price: float | None
+    dev: str
+
+    @property
+    def best(self) -> FleetRow:
+        return self.rows[0]
+
+    def sentence(self) -> str:
+        """The fleet's sentence for the paragraph to paste."""
+        return (
+            f"To serve {self.target:.3g} req/s within the SLO, rent {self.text()} (the cheapest fleet of the layouts "
+            "measured)."
+        )
+
+    def text(self) -> str:
+        """'3 x TP2 = 6 GPUs, $12.00/hour (5-6 replicas over the capacity's range)': the cheapest fleet."""
+        b = self.best
+        fleet = f"{b.reps} x {b.m['layout']} = {b.reps * b.m['gpus']} {self.dev}s" + (
+            f", ${b.hour:.2f}/hour" if b.hour else ""
+        )
+        fleet += "" if "-" not in b.span else f" ({b.span} replicas over the capacity's range)"
+        return fleet + (
+            ", a replica more than its capacity asks for: its validation missed a window" if b.extra else ""
+        )
+
+
+def target_fleet(ms: list[dict], cfg: ReportSettings, price, dev: str, pool: dict | None = None) -> TargetFleet | None:
+    """Per layout with a capacity, the replicas that hold the target rate (ceil(R / capacity), one more where the
+    capacity's validation replay missed), their $ per hour and per 1M output tokens at R, the headroom, and the
+    replicas at both ends of the capacity's range (its bracket, widened by the folder's other runs of the layout in
+    `pool`); cheapest first. None without a target or a capacity."""
     target, src = fleet_target(ms, cfg)
     caps = [m for m in ms if m.get("capacity_request_rate")]
     if not target or not caps:
-        return [], ""
-    rows, spans = [], {}
+        return None
+    rows = []
     for m in caps:
-        reps = math.ceil(target / m["capacity_request_rate"])
-        spans[m["layout"]] = _replicas_span(m, target, (pool or {}).get(m["layout"]))
+        extra = int(bool(m.get("capacity") and (m["capacity"].validation or {}).get("pass") is False))
+        reps = math.ceil(target / m["capacity_request_rate"]) + extra
         out_tok = target * m["capacity_output_throughput"] / m["capacity_request_rate"]
         hour = reps * m["gpus"] * price if price else None
-        rows.append(
-            (
-                m,
-                reps,
-                hour,
-                hour / 3600 / out_tok * 1e6 if hour else None,
-                reps * m["capacity_request_rate"] / target - 1,
-            )
-        )
-    best = min(rows, key=lambda r: (r[1] * r[0]["gpus"] if r[2] is None else r[2], r[1] * r[0]["gpus"]))
+        span = _replicas_span(m, target, (pool or {}).get(m["layout"]), extra)
+        per_m = hour / 3600 / out_tok * 1e6 if hour else None
+        rows.append(FleetRow(m, reps, extra, hour, per_m, reps * m["capacity_request_rate"] / target - 1, span))
+    rows.sort(key=lambda r: (r.reps * r.m["gpus"] if r.hour is None else r.hour, r.reps * r.m["gpus"]))
+    return TargetFleet(target, src, rows, price, dev)
+
+
+def fleet_section(tf: TargetFleet | None, price_src: str | None) -> list[str]:
+    """'Fleet for R req/s': the target fleet's table and its cheapest fleet. Replicas behind a load balancer are
+    assumed to add capacity linearly (DP inside one engine is measured, not assumed)."""
+    if tf is None:
+        return []
+    slo = tf.best.m["capacity"]
     L = [
         "",
-        f"## Fleet for {target:.3g} req/s",
+        f"## Fleet for {tf.target:.3g} req/s",
         "",
-        f"Target: {target:.3g} req/s ({src}). Each layout's capacity under its SLO "
-        f"({slo_text(best[0]['capacity'].slo, best[0]['capacity'].percentile)}), "
-        "replicated behind a load balancer: replicas = ceil(target / capacity). Assumed: replicas add capacity "
+        f"Target: {tf.target:.3g} req/s ({tf.src}). Each layout's capacity under its SLO "
+        f"({slo_text(slo.slo, slo.percentile)}), "
+        "replicated behind a load balancer: replicas = ceil(target / capacity), one more where the capacity's "
+        "validation replay missed. Assumed: replicas add capacity "
         "linearly (a load balancer in front, no shared bottleneck); data parallelism inside one engine is measured "
-        "above, not assumed." + (f" ${price:.2f} per {dev}-hour ({price_src})." if price else ""),
+        "above, not assumed." + (f" ${tf.price:.2f} per {tf.dev}-hour ({price_src})." if tf.price else ""),
         "",
-        f"| layout | capacity req/s | replicas | {dev}s | $/hour | $/1M out tok | headroom | replicas over the "
+        f"| layout | capacity req/s | replicas | {tf.dev}s | $/hour | $/1M out tok | headroom | replicas over the "
         "capacity's range |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for m, reps, hour, per_m, head in sorted(rows, key=lambda r: r[1] * r[0]["gpus"]):
+    for r in sorted(tf.rows, key=lambda r: r.reps * r.m["gpus"]):
         L.append(
-            f"| {m['layout']} | {m['capacity_request_rate']:.3g} | {reps} | {reps * m['gpus']} | "
-            f"{num(hour, 2)} | {num(per_m, 3)} | {head * 100:.0f}% | {spans[m['layout']]} |"
+            f"| {r.m['layout']} | {r.m['capacity_request_rate']:.3g} | {r.reps}{' (+1: validation missed)' * r.extra} "
+            f"| {r.reps * r.m['gpus']} | {num(r.hour, 2)} | {num(r.per_m, 3)} | {r.headroom * 100:.0f}% | {r.span} |"
         )
-    m, reps, hour = best[:3]
-    span = spans[m["layout"]]
-    fleet = f"{reps} x {m['layout']} = {reps * m['gpus']} {dev}s" + (f", ${hour:.2f}/hour" if hour else "")
-    fleet += "" if "-" not in span else f" ({span} replicas over the capacity's range)"
-    return L + [
-        "",
-        f"**Cheapest fleet that holds {target:.3g} req/s within the SLO:** {fleet}.",
-    ], f"To serve {target:.3g} req/s within the SLO, rent {fleet} (the cheapest fleet of the layouts measured)."
+    return L + ["", f"**Cheapest fleet that holds {tf.target:.3g} req/s within the SLO:** {tf.text()}."]
 
 
-def _replicas_span(m: dict, target: float, pooled: list | None = None) -> str:
+def _replicas_span(m: dict, target: float, pooled: list | None = None, extra: int = 0) -> str:
     """'4-5': the replicas that hold `target` at the high and the low end of the layout's capacity (its search's
-    bracket widened by the `pooled` runs, CapacityRange), or one number where both ends need the same."""
+    bracket widened by the `pooled` runs, CapacityRange), + `extra`, or one number where both ends need the same."""
     cap = m.get("capacity")
     if cap is None or not cap.found:
-        return str(math.ceil(target / m["capacity_request_rate"]))
+        return str(math.ceil(target / m["capacity_request_rate"]) + extra)
     r = CapacityRange.of(cap, pooled if pooled and any(c is cap for c in pooled) else None)
     per = m["capacity_request_rate"] / r.point if r.point else 1.0  # a trace's speed-up -> req/s
-    lo, hi = math.ceil(target / (r.high * per) - 1e-9), math.ceil(target / (r.low * per) - 1e-9)
+    lo, hi = math.ceil(target / (r.high * per) - 1e-9) + extra, math.ceil(target / (r.low * per) - 1e-9) + extra
     return str(hi) if lo == hi else f"{lo}-{hi}"
 
 
@@ -121,6 +162,7 @@ class DayPlan:
     start_note: str
     days: list[tuple[DayProfile, Demand, dict[str, list[Fleet]]]]
     price: float | None  # $ per GPU-hour of the run's GPU (--gpu-hour-usd, else the known price)
+    price_src: str | None = None  # where the price comes from
 
     @property
     def name(self) -> str:
@@ -153,23 +195,26 @@ def day_plan(t: dict, cfg: ReportSettings, growth: float, days: list[DayProfile]
         plans.append(
             (day, demand, {end: three_fleets(demand, c, reactive, SCALE_STEP_S) for end, c in capacity.items()})
         )
-    price = gpu_hour_price(t["doc"]["environment"], cfg.gpu_hour_usd)[0]
-    return DayPlan(t, capacity, start + cfg.replica_extra_start_s, note, plans, price)
+    price, src = gpu_hour_price(t["doc"]["environment"], cfg.gpu_hour_usd)
+    return DayPlan(t, capacity, start + cfg.replica_extra_start_s, note, plans, price, src)
 
 
-def day_fleet_section(trace_caps: list[dict], cfg: ReportSettings, out_dir: Path) -> tuple[list[str], list[Path]]:
+def day_fleet_section(
+    trace_caps: list[dict], cfg: ReportSettings, out_dir: Path
+) -> tuple[list[str], list[Path], list[DayAnswer]]:
     """ "The day's fleet": per capacity judged on a trace, three fleets (static, autoscaled with foresight,
     autoscaled reactively) over the stretch repeated all day and over --day-profile's day, at the ends of the
-    capacity's range; a plot per capacity and day."""
+    capacity's range; a plot per capacity and day; the answers (one per traffic, SLO and day)."""
     if not trace_caps:
-        return [], []
+        return [], [], []
     growth, days = cfg.growth or 1.0, [DayProfile.flat()] + ([cfg.day()] if cfg.day_profile else [])
     L, plots, plans = _day_fleet_head(growth, cfg), [], []
     for i, t in enumerate(trace_caps):
         plans.append(p := day_plan(t, cfg, growth, days))
         L += _plan_lines(p, cfg)
         plots += [_plan_plot(p, cfg, k, out_dir / f"report_day_fleet_{i}_{k}.png") for k in range(len(days))]
-    return L + _day_fleet_answers(plans, cfg, growth), plots
+    answers = day_answers(plans, cfg)
+    return L + [x for a in answers for x in ("", _answer(a, growth))], plots, answers
 
 
 def _day_fleet_head(growth: float, cfg: ReportSettings) -> list[str]:
@@ -256,19 +301,62 @@ def _plan_plot(p: DayPlan, cfg: ReportSettings, k: int, path: Path) -> Path:
     )
 
 
-def _day_fleet_answers(plans: list[DayPlan], cfg: ReportSettings, growth: float) -> list[str]:
-    """One answer per traffic (trace, stretch), SLO and day, across layouts: the static fleet of least device-hours,
-    beside what the two autoscalers would run, the reactive one's minutes over the SLO said and explained."""
-    L: list[str] = []
+@dataclass
+class DayAnswer:
+    """The day's answer for one capacity and day: the static fleet at the plan's end of the capacity (a replica more
+    where the capacity it is sized from missed its validation), its devices over the capacity's range, and the two
+    autoscaled fleets at the plan's end."""
+
+    plan: DayPlan
+    k: int  # the day's index in plan.days
+    plan_from: str
+    devices: int
+    span: tuple[int, int]
+    extra: int
+    foresight: Fleet
+    reactive: Fleet
+
+    @property
+    def day(self) -> DayProfile:
+        return self.plan.days[self.k][0]
+
+    @property
+    def dev(self) -> str:
+        return dev_of(self.plan.t["doc"]["environment"])
+
+    @property
+    def layout(self) -> str:
+        return self.plan.t["layout"]
+
+    def hours(self, fleet: Fleet | None = None) -> float:
+        """Device-hours a day of the static fleet, or of `fleet`."""
+        return self.devices * 24.0 if fleet is None else fleet.gpu_hours(self.plan.t["gpus"])
+
+    def usd(self, hours: float) -> str:
+        """' ($1,584)' at the plan's price, '' without one."""
+        return f" (${hours * self.plan.price:,.0f})" if self.plan.price else ""
+
+
+def day_answer(p: DayPlan, k: int, cfg: ReportSettings) -> DayAnswer:
+    fleets = p.days[k][2]
+    r = p.t["range"]
+    extra = int(r.validation_missed and r.at(cfg.plan_from) == r.point)  # the plan's capacity is the one that missed
+    n = {end: (fl[0].peak + extra) * p.t["gpus"] for end, fl in fleets.items()}
+    _, fore, react = fleets[cfg.plan_from]
+    return DayAnswer(p, k, cfg.plan_from, n[cfg.plan_from], (min(n.values()), max(n.values())), extra, fore, react)
+
+
+def day_answers(plans: list[DayPlan], cfg: ReportSettings) -> list[DayAnswer]:
+    """One answer per traffic (trace, stretch), SLO and day, across layouts: the static fleet of least device-hours."""
     groups: dict[str, list[DayPlan]] = {}
     for p in plans:
         w, cap = p.t["workload"], p.t["cap"]
         groups.setdefault(json.dumps([w.get("sha256"), w.get("start_s"), w.get("span_s"), cap.slo]), []).append(p)
-    for ps in groups.values():
-        for k in range(len(ps[0].days)):
-            best = min(ps, key=lambda p: p.days[k][2][cfg.plan_from][0].gpu_hours(p.t["gpus"]))
-            L += ["", _answer(best, k, cfg, growth)]
-    return L
+    return [
+        min((day_answer(p, k, cfg) for p in ps), key=lambda a: a.hours())
+        for ps in groups.values()
+        for k in range(len(ps[0].days))
+    ]
 
 
 def _why(end: str) -> str:
@@ -279,37 +367,32 @@ def _why(end: str) -> str:
     )
 
 
-def _answer(p: DayPlan, k: int, cfg: ReportSettings, growth: float) -> str:
-    """The day's answer for one capacity: the static fleet (a replica more where the capacity it is sized from
-    missed its validation), its range over the capacity's ends, and what the two autoscalers would run."""
-    day, _, fleets = p.days[k]
-    g, dev, r = p.t["gpus"], dev_of(p.t["doc"]["environment"]), p.t["range"]
-    price = p.price
-    extra = int(r.validation_missed and r.at(cfg.plan_from) == r.point)  # the plan's capacity is the one that missed
-    n = {end: (fl[0].peak + extra) * g for end, fl in fleets.items()}
-    static, fore, react = fleets[cfg.plan_from]
+def _answer(a: DayAnswer, growth: float) -> str:
+    """The day's answer for one capacity, with its range over the capacity's ends and what the two autoscalers
+    would run; the reactive one's minutes over the SLO explained."""
+    p, dev, r = a.plan, a.dev, a.plan.t["range"]
     unit = "x" if r.unit == "x" else " req/s"
-    lo, hi = min(n.values()), max(n.values())
-    usd = (lambda h: f" (${h * price:,.0f})") if price else (lambda h: "")
+    lo, hi = a.span
     span = "" if lo == hi else f" ({lo}-{hi} over its range)"
     day_span = (
         ""
         if lo == hi
         else (
             f"; {lo * 24:,.0f}-{hi * 24:,.0f} {dev}-hours"
-            + (f", ${lo * 24 * price:,.0f}-{hi * 24 * price:,.0f}," if price else "")
+            + (f", ${lo * 24 * p.price:,.0f}-{hi * 24 * p.price:,.0f}," if p.price else "")
             + " over its range"
         )
     )
+    react, fore = a.reactive, a.foresight
     text = (
-        f"**The day's fleet for {p.name} x {growth:g} over {day.source}:** "
-        f"{n[cfg.plan_from]} {dev}{'s' if n[cfg.plan_from] != 1 else ''} static{span} in replicas of {p.t['layout']}, "
-        f"sized from the capacity's {cfg.plan_from} end ({r.at(cfg.plan_from):.3g}{unit}: {_why(cfg.plan_from)})"
-        + (", a replica more than it asks for: its validation missed a window" if extra else "")
-        + f"; {n[cfg.plan_from] * 24:,.0f} {dev}-hours a day{usd(n[cfg.plan_from] * 24)}{day_span}. "
+        f"**The day's fleet for {p.name} x {growth:g} over {a.day.source}:** "
+        f"{a.devices} {dev}{'s' if a.devices != 1 else ''} static{span} in replicas of {a.layout}, "
+        f"sized from the capacity's {a.plan_from} end ({r.at(a.plan_from):.3g}{unit}: {_why(a.plan_from)})"
+        + (", a replica more than it asks for: its validation missed a window" if a.extra else "")
+        + f"; {a.hours():,.0f} {dev}-hours a day{a.usd(a.hours())}{day_span}. "
         f"Autoscaled reactively: "
-        f"{react.gpu_hours(g):,.0f}{usd(react.gpu_hours(g))}, {react.minutes_over_slo:.0f} minute(s) over the SLO a "
-        f"day; with foresight {fore.gpu_hours(g):,.0f}{usd(fore.gpu_hours(g))} (a floor: it knows the future)."
+        f"{a.hours(react):,.0f}{a.usd(a.hours(react))}, {react.minutes_over_slo:.0f} minute(s) over the SLO a "
+        f"day; with foresight {a.hours(fore):,.0f}{a.usd(a.hours(fore))} (a floor: it knows the future)."
     )
     if react.minutes_over_slo > 0:
         text += (

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from common.measure.cost import gpu_hour_price
 from common.output.results import atomic_write
-from common.report.advice import recommendation
-from common.report.fleet import day_fleet_section, fleet_section
+from common.report.advice import pick, recommendation
+from common.report.answer import Basis, answer_section
+from common.report.fleet import day_fleet_section, fleet_section, target_fleet
 from common.report.gather import Findings, dev_of, gather
 from common.report.html import write_html
 from common.report.plots import report_plots
@@ -35,18 +36,24 @@ def write_report(out_dir: Path, cfg: ReportSettings) -> dict:
         print(f"no suite, scaling or trace-capacity results in {out_dir}; nothing to report")
         return {"report": None, "exit_code": 1}
     env = f.first["environment"]
-    price = gpu_hour_price(env, cfg.gpu_hour_usd)
+    price, dev = gpu_hour_price(env, cfg.gpu_hour_usd), dev_of(env)
     course = course_section(f)
-    cap_lines, cap_best = capacity_section(f.candidates, *price, dev_of(env))
+    cap_lines, cap_best = capacity_section(f.candidates, *price, dev)
     base = next((m for m in f.candidates if m["gpus"] == 1), None)  # the recommended run's own baseline
-    fleet, fleet_txt = fleet_section(f.candidates, cfg, *price, dev_of(env), f.capacity_pool())
+    tf = target_fleet(f.candidates, cfg, price[0], dev, f.capacity_pool())
+    fleet_txt = tf.sentence() if tf else ""
     advice = recommendation(f.candidates, cap_best, base, price, env, f.run_config, fleet_txt)
-    day, day_plots = day_fleet_section(f.trace_caps, cfg, out_dir)
-    fleet += day
+    day, day_plots, days = day_fleet_section(f.trace_caps, cfg, out_dir)
+    fleet = fleet_section(tf, price[1]) + day
+    basis = Basis(days, tf, cap_best, pick(f.candidates, cap_best, base, None).per_dollar, price, dev)
+    answer = answer_section(f, basis, cfg.growth, cfg.day_profile)
+    head = header_section(f, out_dir, env)
     L = (
-        header_section(f, out_dir, env)
+        head[:1]
+        + answer
+        + head[1:]
         + course
-        + latency_section(f, dev_of(env))
+        + latency_section(f, dev)
         + sweep_section(f)
         + mixed_section(f)
         + layouts_section(f, env)
@@ -57,7 +64,11 @@ def write_report(out_dir: Path, cfg: ReportSettings) -> dict:
     )
     plots = report_plots(f, out_dir, cap_best) + day_plots
     L += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
-    print("\n".join([f"Workload: {f.workload}", f.sources, ""] + course + fleet + advice[1:] + others_section(f)))
+    print(
+        "\n".join(
+            answer[1:] + [f"Workload: {f.workload}", f.sources, ""] + course + fleet + advice[1:] + others_section(f)
+        )
+    )
     return saved(out_dir, L, plots)
 
 
@@ -87,9 +98,11 @@ def write_trace_report(out_dir: Path, cfg: ReportSettings, f: Findings) -> dict:
             "",
         ]
     L += shapes_section(f)
-    day, plots = day_fleet_section(f.trace_caps, cfg, out_dir)
-    L += day[1:] + ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
-    print("\n".join(day[1:]))
+    day, plots, days = day_fleet_section(f.trace_caps, cfg, out_dir)
+    basis = Basis(days, None, {}, None, gpu_hour_price(env, cfg.gpu_hour_usd), dev_of(env))
+    answer = answer_section(f, basis, cfg.growth, cfg.day_profile)
+    L = L[:1] + answer + L[1:] + day[1:] + ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
+    print("\n".join(answer[1:] + day[1:]))
     return saved(out_dir, L, plots)
 
 

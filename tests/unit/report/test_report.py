@@ -232,6 +232,13 @@ def test_the_h200_trace_report_puts_the_synthetic_shape_beside_the_trace_and_fla
         "plan holds if the capacity is no better than measured), a replica more than it asks for: its validation "
         "missed a window; 48 GPU-hours a day ($192)." in report
     )
+    # and the report opens with that plan: the next size up, said so, never the capacity that missed as it stands
+    answer = report.splitlines()[2:4]
+    assert answer[0] == (
+        "**Answer: 2 GPUs at the busy hour, in replicas of 1 GPU, static: 48 GPU-hours and $192 a day at $4.00 per "
+        "GPU-hour.**"
+    )
+    assert "plus one replica: that capacity's validation replay missed the SLO in a window" in answer[1]
 
 
 def test_two_layouts_2_percent_apart_are_a_tie_said_as_one(tmp_path):
@@ -317,6 +324,15 @@ def test_the_h100_code_trace_plans_three_fleets_over_the_example_day_and_the_rea
     assert all(int(m) > 0 for m in reactive)
     assert "after a burst shorter than that is over" in report
     assert "over day_profile_example.csv:** 22 GPUs static (19-22 over its range)" in report
+    assert report.splitlines()[2] == (  # the report's answer: the example day's static fleet, its range, GPU-h and $
+        "**Answer: 22 GPUs at the busy hour (19-22 over the capacity's range), in replicas of 1 GPU, static: 528 "
+        "GPU-hours and $1,584 a day at $3.00 per GPU-hour.**"
+    )
+    # its second line: the example day's reactive fleet, as its row of the day's table says (264.8 GPU-h, 28 minutes)
+    react = [r for r in rows if "reactively" in r][-1].split("|")
+    assert react[5].strip().startswith("264.8 ") and react[7].strip().startswith("28 ")
+    assert "over day_profile_example.csv" in report.splitlines()[3]
+    assert "reactively instead: 265 GPU-hours ($794) with 28 minute(s) a day over the SLO" in report.splitlines()[3]
     assert DayProfile.read(day).factor(3 * 3600) < 0.2  # the night is quiet: the example day costs less than a flat one
     assert (tmp_path / "report_day_fleet_0_0.png").exists() and (tmp_path / "report_day_fleet_0_1.png").exists()
 
