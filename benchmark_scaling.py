@@ -46,6 +46,7 @@ from common.measure.metrics import derive_scaling
 from common.measure.noise import above_linear_note, spread_note
 from common.measure.scaling import Layout, ReplicaFields, plan_layouts, run_layout, summarize_layout
 from common.output.plotting import bar_plot, line_plot
+from common.output.progress import Stages
 from common.output.results import (
     RunFile,
     Status,
@@ -109,14 +110,14 @@ def main(cfg: Config) -> dict:
     allreduce = allreduce_bench(cfg, plan, info)
 
     rows, results, files, runs = {}, [], [], []
-    runnable = [lay for lay in plan if not lay.skip]
+    stages = Stages(len([lay for lay in plan if not lay.skip]))
     for lay in plan:
         path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, f"{lay.tp}pp{lay.pp}dp{lay.dp}", ts)
         files.append(str(path))
         if lay.skip:
             rows[lay] = skipped(path, lay, base)
             continue
-        step = f"\n=== [{runnable.index(lay) + 1}/{len(runnable)}] {lay.name} on {lay.n} device(s) ..."
+        step = stages.line(f"{lay.name} on {lay.n} device(s) ...")
         res = until_interrupted(run_layout, lay, base, cfg.timeout_s, announce=step)
         if res["status"] != Status.OK:
             rows[lay] = failed_layout(path, lay, base, res)

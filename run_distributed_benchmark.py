@@ -49,6 +49,7 @@ from common.measure.scaling import (
     summarize_layout,
     whole_engine_figures,
 )
+from common.output.progress import Stages
 from common.output.results import (
     RunFile,
     Status,
@@ -162,7 +163,11 @@ def main(cfg: Config) -> dict:
     print(f"model: {info.name}   devices: {devices} {hardware.device_label()}(s)   GPU counts: {cfg.gpus}")
     price = gpu_hour_price(environment(), cfg.gpu_hour_usd)[0]
     t_suite, failed, runs = time.perf_counter(), False, []
-    for lay in suite_layouts(cfg.gpus, bool(cfg.capacity)):
+    layouts = suite_layouts(cfg.gpus, bool(cfg.capacity))
+    stages = Stages(
+        sum(lay.name not in done_before and not layout_problem(info, lay.tp, 1, lay.dp, devices) for lay in layouts)
+    )
+    for lay in layouts:
         n, name = lay.n, lay.name
         path = run_path(out_dir, EXPERIMENT, info.short_name, n if lay.dp == 1 else f"1dp{n}", ts)
         engine = {**engine_kwargs, "tensor_parallel_size": lay.tp}
@@ -174,16 +179,10 @@ def main(cfg: Config) -> dict:
             print(f"  {name}: already in {out_dir} (--resume), skipped")
         elif why := layout_problem(info, tp=lay.tp, dp=lay.dp, devices=devices):
             print(f"  {name}: skip - {why}")
-            save_run(
-                path,
-                experiment=EXPERIMENT,
-                config=child.to_json(),
-                metrics={"gpus": n, "layout": name},
-                status=Status.SKIPPED,
-                failure=Failure("skipped", why),
-            )
+            meta = {"experiment": EXPERIMENT, "config": child.to_json(), "metrics": {"gpus": n, "layout": name}}
+            save_run(path, **meta, status=Status.SKIPPED, failure=Failure("skipped", why))
         else:
-            run = run_config(lay, child, path, cfg.timeout_s)
+            run = run_config(lay, child, path, cfg.timeout_s, stages)
             runs += [run] if run else []
             failed |= run is None
             if run and run.status == Status.OK and cfg.capacity:  # as `vllm serve` builds it: TP and DP measured alike
@@ -212,7 +211,7 @@ def finished_layouts(out_dir: Path, model: str) -> set[str]:
     }
 
 
-def run_config(lay: Layout, child: Config, path: Path, timeout_s: float) -> RunFile | None:
+def run_config(lay: Layout, child: Config, path: Path, timeout_s: float, stages: Stages) -> RunFile | None:
     """One layout, on disk the moment it is measured, then summarized in a step after it: TP on one engine that
     measures the whole suite, in its own process; DP as one-GPU replicas, each its own engine and process (offline,
     batch-1 and latency under load, as benchmark_scaling.py measures them). Its file, or None when it did not run."""
@@ -223,8 +222,7 @@ def run_config(lay: Layout, child: Config, path: Path, timeout_s: float) -> RunF
             if tp
             else run_layout(lay, child, timeout_s)
         ),
-        announce=f"\n=== {name}: " + ("one engine for the whole suite" if tp else f"{n} replicas, one engine each")
-        + " ...",
+        announce=stages.line(f"{name}: " + ("one engine for the suite" if tp else f"{n} replicas, one engine each")),
     )  # fmt: skip
     if res["status"] != Status.OK:
         record_failure(

@@ -40,6 +40,7 @@ from common.config import RunConfig, add_options, fill_device_defaults, from_arg
 from common.measure.metrics import StageTimer
 from common.measure.mixed import analyse, mix_prompts, workload
 from common.output.plotting import class_cdf_plot, scatter_plot, timeline_plot
+from common.output.progress import Stages
 from common.output.results import (
     RunFile,
     Status,
@@ -207,10 +208,11 @@ def main(cfg: Config) -> dict:
     print("variants: " + "; ".join(v["name"] for v in vs))
     rows, done, files, runs = [], [], [], []
     base = replace(cfg, engine=engine_kwargs, vocab_size=info.vocab_size)  # what each variant's child starts from
+    stages = Stages(len(vs))
     for i, v in enumerate(vs):
         path = run_path(cfg.output_dir, EXPERIMENT, info.short_name, tp, f"{ts}_{i}")
         files.append(str(path))
-        row, entry, run = run_variant(cfg, v, base, path, f"\n=== [{i + 1}/{len(vs)}] {v['name']} (own engine) ...")
+        row, entry, run = run_variant(cfg, v, base, path, stages.line(f"{v['name']} (own engine) ..."))
         rows.append(row)
         runs += [run] if run else []
         done += [entry] if entry else []

@@ -26,6 +26,7 @@ from pathlib import Path
 from common import cli
 from common.config import RunConfig, add_options, from_args, option
 from common.measure.metrics import StageTimer
+from common.output.progress import Stages
 from common.output.results import RunFile, Status, any_failed, record_failure, run_path, save_run, then, timestamp
 from common.output.tables import fmt_bytes, fmt_mib, print_table
 from common.runtime import engine as eng
@@ -129,7 +130,7 @@ def main(cfg: Config) -> dict:
     # 2. Each size in its own process, saved as soon as it is measured
     ts = timestamp()
     rows, files, measured, runs, reference = [], [], [], [], None
-    runnable = [tp for tp, why in plan if not why]
+    stages = Stages(len([tp for tp, why in plan if not why]))
     for tp, why in plan:
         child = replace(cfg, engine={**engine_kwargs, "tensor_parallel_size": tp}, model=info.name)
         base_cfg = {"experiment": EXPERIMENT, "tp": tp, **child.to_json()}  # its file's config
@@ -140,7 +141,7 @@ def main(cfg: Config) -> dict:
             continue
         res = until_interrupted(
             run_isolated, "test_tensor_parallel:tp_check", child, timeout_s=cfg.timeout_s, label=f"TP={tp}",
-            announce=f"\n=== [{runnable.index(tp) + 1}/{len(runnable)}] TP={tp}: loading in its own process ...",
+            announce=stages.line(f"TP={tp}: loading in its own process ..."),
         )  # fmt: skip
         if res["status"] != Status.OK:  # recorded; on Ctrl-C the sweep stops here, what finished is on disk
             rows.append(

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from common.output.results import atomic_write, slug, writable_dir, written
+from common.output.results import atomic_write, slug, timestamp, writable_dir, written
+from common.runtime import runlog
 from common.runtime.models import ModelNotFound, load_model_info, resolve_engine_kwargs
 from common.runtime.server import Unauthorized, health, served_model
 from common.runtime.tiny_model import default_dir
@@ -248,6 +249,8 @@ def run_main(
     try:
         args, engine = parse(parser)
         cfg = build_cfg(args, engine)
+        if out := getattr(cfg, "output_dir", None):  # vLLM's and torch's output of every engine this run starts
+            runlog.start(Path(out) / f"{Path(sys.argv[0]).stem}_{timestamp()}.log")
         result = main(cfg)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -18,7 +18,7 @@ from pathlib import Path
 from common.measure.hwmon import explain_spread, run_label
 from common.measure.metrics import ratio_of_medians_ci
 from common.output.results import Status
-from common.runtime import hardware
+from common.runtime import hardware, runlog
 from common.runtime.isolation import OwnRayDir, run_isolated
 from common.runtime.server import kwargs_to_cli
 from common.traffic.traces import dataset_kind, load_trace, write_timed_trace
@@ -125,11 +125,12 @@ def vllm_bench_throughput(cfg, engine: dict, out_json: Path) -> dict:
         str(out_json),
     ]
     sys.stdout.flush()
-    with OwnRayDir() as ray_dir:  # with --distributed-executor-backend ray: the bench's Ray cluster is stopped with it
+    with OwnRayDir() as ray_dir, runlog.appender() as log:  # with Ray: the bench's cluster is stopped with it
         env = {**os.environ, **hardware.engine_env(1, Path(engine["model"]).is_dir()), **ray_dir.env()}
         subprocess.run(
-            cmd, cwd=str(ROOT), env=env, check=True, timeout=cfg.timeout_s, stdout=sys.stderr
-        )  # its log beside the engines' logs; our summary line goes to stdout
+            cmd, cwd=str(ROOT), env=env, check=True, timeout=cfg.timeout_s, stdout=log or sys.stderr,
+            stderr=subprocess.STDOUT if log else None,
+        )  # fmt: skip  # its log beside the engines' logs (the run's log file); our summary line goes to stdout
     d = json.loads(out_json.read_text())
     d["output_throughput"] = d["num_requests"] * cfg.output_len / d["elapsed_time"]
     return d

@@ -98,6 +98,7 @@ def engine_env(world_size: int = 1, model_is_local: bool = False, kv_cache_set: 
     env = dict(NO_MULTICAST_ENV)
     env["TOKENIZERS_PARALLELISM"] = "false"
     env["VLLM_LOGGING_LEVEL"] = "WARNING"  # the lab prints its own summary; VLLM_LOGGING_LEVEL=INFO shows all
+    env["VLLM_LOGGING_STREAM"] = "ext://sys.stderr"  # beside torch's warnings: a run's log file (common.runtime.runlog)
     if model_is_local:
         env["HF_HUB_OFFLINE"] = "1"
     if not has_gpu():

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psutil
 
-from common.runtime import gpu_memory
+from common.runtime import gpu_memory, runlog
 
 ROOT = Path(__file__).resolve().parents[2]
 EXIT_GRACE_S = 30.0
@@ -214,17 +214,17 @@ def run_isolated(
     """Run MODULE:FUNC(cfg) in a child process. `cfg`: a script's Config (a dataclass with to_json / from_json: the
     child gets it rebuilt, typed, from JSON), or a plain dict of JSON values. Returns its dict, or a failure record:
 
-    {"status": "failed", "failure": Failure(kind oom|nccl|timeout|other, ...), "log_tail": "..."}
-    The returned dict always has "process_wall_s" (the child's whole life, start-up included).
+    {"status": "failed", "failure": Failure(kind oom|nccl|timeout|other, ...), "log_tail": "..."}, always with
+    "process_wall_s" (the child's whole life). With a run log (runlog) the child's stderr goes there.
     """
     baseline = gpu_memory.used_mib_per_gpu()
     ray_dir = OwnRayDir()
-    with tempfile.TemporaryDirectory(prefix="lab-iso-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="lab-iso-") as tmp, runlog.appender() as log:
         inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
         ckpt = Path(tmp) / "checkpoint.json"
         inp.write_text(json.dumps(_typed_input(cfg), default=plain))
-        t0 = time.perf_counter()
-        proc = _spawn(target, inp, out, {**ray_dir.env(), **(env or {}), CHECKPOINT_ENV: str(ckpt)})
+        t0, offset = time.perf_counter(), runlog.size()
+        proc = _spawn(target, inp, out, {**ray_dir.env(), **(env or {}), CHECKPOINT_ENV: str(ckpt)}, log)
         tail: deque = deque(maxlen=64)
         quiet = threading.Event()
         pump = threading.Thread(target=_pump, args=(proc.stdout, tail, echo, quiet), daemon=True)
@@ -242,7 +242,8 @@ def run_isolated(
             ray_dir.close()
             pump.join(timeout=5)
         wall = time.perf_counter() - t0
-        log_tail = b"".join(tail).decode("utf-8", "replace")[-8000:]
+        logged = runlog.tail_since(offset) if log else ""
+        log_tail = (b"".join(tail).decode("utf-8", "replace") + logged)[-8000:]
         result = json.loads(out.read_text()) if out.exists() else None
         partial = json.loads(ckpt.read_text()) if ckpt.exists() else None
     if not interrupted:
@@ -258,6 +259,7 @@ def run_isolated(
         kind, message = "timeout", f"{label or target} exceeded {timeout_s:.0f} s and was killed"
     else:
         kind, message = _cause(result, proc.returncode, log_tail)
+    runlog.show_failure(label or target, logged)
     return {
         "status": "failed",
         "process_wall_s": wall,
@@ -267,14 +269,15 @@ def run_isolated(
     }
 
 
-def _spawn(target: str, inp: Path, out: Path, env: dict) -> subprocess.Popen:
-    """The child process (its own session, so its whole tree can be killed), output piped to us; this tree first on
-    its path, so workers vLLM spawns import the lab's modules (the worker extension) too."""
+def _spawn(target: str, inp: Path, out: Path, env: dict, log=None) -> subprocess.Popen:
+    """The child process (its own session, so its whole tree can be killed), its stdout piped to us and its stderr to
+    `log` (else to us too); this tree first on its path, so workers vLLM spawns import the lab's modules (the worker
+    extension) too."""
     child_env = dict(os.environ, PYTHONUNBUFFERED="1", **env)
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), child_env.get("PYTHONPATH")]))
     return subprocess.Popen(
         [sys.executable, "-m", "common.runtime.isolation", target, str(inp), str(out)],
-        cwd=str(ROOT), env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=str(ROOT), env=child_env, stdout=subprocess.PIPE, stderr=log or subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
 
 

@@ -117,3 +117,12 @@ def checkpoint_then_fail(cfg):
 
     checkpoint({"levels": [1, 2]})
     raise RuntimeError("broke after two levels")
+
+
+def log_and_fail(cfg):
+    """A lab line on stdout, an engine's log line on stderr (vLLM's and torch's go there), then a failure."""
+    import sys
+
+    print("  the lab's progress line", flush=True)
+    print("WARNING 12-07 12:00:00 [engine.py:1] an engine's log line", file=sys.stderr, flush=True)
+    raise MemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

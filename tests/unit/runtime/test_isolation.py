@@ -106,3 +106,22 @@ def test_a_ctrl_c_while_the_progress_line_prints_is_that_configurations_interrup
 
     res = isolation.until_interrupted(ctrl_c_in_run, announce="=== [2/2] TP2 ...")
     assert res["failure"].kind == "interrupted" and "=== [2/2] TP2 ..." in capsys.readouterr().out
+
+
+def test_with_a_run_log_the_childs_stderr_goes_to_the_file_and_a_failure_prints_its_last_lines(
+    tmp_path, monkeypatch, capfd
+):
+    """The screen keeps the lab's lines; vLLM's and torch's (the child's stderr) go to the run's log file, named
+    once; a failure prints that file's last lines and is still classified from them."""
+    from common.runtime import runlog
+
+    monkeypatch.delenv(runlog.LOG_ENV, raising=False)
+    log = runlog.start(tmp_path / "results" / "script_20261207-120000.log")
+    res = isolation.run_isolated("tests.unit.runtime.iso_targets:log_and_fail", {}, timeout_s=60, label="TP=1")
+    err = capfd.readouterr().err
+    text = log.read_text()
+    assert "an engine's log line" in text and "MemoryError: CUDA out of memory" in text  # and the traceback
+    assert "the lab's progress line" in err and f"(vLLM's and torch's log: {log})" in err
+    assert f"TP=1 failed; the last lines of {log}:" in err and "    WARNING 12-07 12:00:00" in err
+    assert res["failure"].kind == "oom"
+    assert "the lab's progress line" not in text
