@@ -15,6 +15,7 @@ from common.measure.metrics import StageTimer, fairness_metrics, request_metrics
 from common.output.plotting import cdf_plot, line_plot
 from common.output.tables import num, print_table
 from common.runtime import engine as eng
+from common.runtime import runlog
 from common.traffic.loadgen import run_closed_loop, run_open_loop
 from common.traffic.prom import Watcher, prefix_hit_rate, read_counters
 from common.traffic.stepdrive import generate_offline
@@ -53,7 +54,7 @@ async def one_level(backend, specs: list, kind: str, value: float, cfg: LevelSet
     cfg.base_url also the server's scheduler state, scraped from /metrics). cfg: goodput, level_time_limit_s."""
     proc = psutil.Process()
     cpu0, t0 = proc.cpu_times(), time.perf_counter()
-    with tqdm(total=len(specs), desc=f"{kind}={value:g}", unit="req", leave=False) as bar:
+    with tqdm(total=len(specs), desc=f"{kind}={value:g}", unit="req", leave=False, file=runlog.screen()) as bar:
         if cfg.base_url:
             async with Watcher(backend.session, cfg.base_url) as w:
                 recs = await _send(backend, specs, kind, value, cfg.level_time_limit_s, bar)

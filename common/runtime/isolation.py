@@ -224,7 +224,8 @@ def run_isolated(
         ckpt = Path(tmp) / "checkpoint.json"
         inp.write_text(json.dumps(_typed_input(cfg), default=plain))
         t0, offset = time.perf_counter(), runlog.size()
-        proc = _spawn(target, inp, out, {**ray_dir.env(), **(env or {}), CHECKPOINT_ENV: str(ckpt)}, log)
+        screen = {runlog.SCREEN_ENV: "stdout"} if log else {}  # the child's own progress bars: to the screen
+        proc = _spawn(target, inp, out, {**ray_dir.env(), **(env or {}), CHECKPOINT_ENV: str(ckpt), **screen}, log)
         tail: deque = deque(maxlen=64)
         quiet = threading.Event()
         pump = threading.Thread(target=_pump, args=(proc.stdout, tail, echo, quiet), daemon=True)

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 LOG_ENV = "LAB_RUN_LOG"
+SCREEN_ENV = "LAB_SCREEN_STREAM"  # "stdout" in a child whose stderr goes to the run's log
 _announced: set[str] = set()
 
 
@@ -44,6 +45,12 @@ def appender():
         print(f"(vLLM's and torch's log: {p})", file=sys.stderr, flush=True)
     with open(p, "ab") as f:
         yield f
+
+
+def screen():
+    """The stream that reaches the screen for the lab's own progress bars: stdout in an engine child whose stderr goes
+    to the run's log (its stdout is shown), else stderr (a script's stdout carries its tables)."""
+    return sys.stdout if os.environ.get(SCREEN_ENV) == "stdout" else sys.stderr
 
 
 def tail_since(offset: int, max_bytes: int = 8000) -> str:
