@@ -139,18 +139,12 @@ def capacity_plots(stem, ms: list[dict], slo: dict, percentile: float, dev: str 
     if not ms:
         return []
     labels = [m["layout"] for m in ms]  # the name says the count: 1 GPU, TP2, DP4, TP2xDP2
-    out = [
-        bar_plot(
-            Path(f"{stem}_capacity.png"),
-            labels,
-            {
-                "capacity req/s": [m.get("capacity_request_rate") for m in ms],
-                f"capacity req/s per {dev}": [m.get("capacity_request_rate_per_gpu") for m in ms],
-            },
-            f"Serving capacity per layout under {slo_text(slo, percentile)}{sub}",
-            "requests / s",
-        )
-    ]
+    bars = {"capacity req/s": [m.get("capacity_request_rate") for m in ms]}
+    if any(m["gpus"] > 1 for m in ms):  # per device differs from the total only where a layout has several
+        bars[f"capacity req/s per {dev}"] = [m.get("capacity_request_rate_per_gpu") for m in ms]
+    title = f"Serving capacity per layout under {slo_text(slo, percentile)}{sub}"
+    # one layout is one bar: no chart (the Pareto below shows its probes)
+    out = [bar_plot(Path(f"{stem}_capacity.png"), labels, bars, title, "requests / s")] if len(ms) > 1 else []
     # each layout's probes that ran their whole window, in the order of the rate they offered (not the order run)
     curves, marks = {}, {}
     for m in ms:

@@ -11,6 +11,7 @@ from common.output.results import Status
 from common.output.tables import rate
 from common.report.fleet import DayAnswer, TargetFleet
 from common.report.gather import Findings
+from common.report.settings import ReportSettings
 
 
 @dataclass
@@ -21,14 +22,15 @@ class Basis:
     days: list[DayAnswer]
     target: TargetFleet | None
     cap_best: dict
-    offline: dict | None
+    offline: tuple[dict, list[dict]] | None  # (the best offline layout per device-dollar, those tied with it)
     price: tuple[float | None, str | None]
     dev: str
 
 
-def answer_section(f: Findings, b: Basis, growth: float | None, day_profile: str | None) -> list[str]:
+def answer_section(f: Findings, b: Basis, cfg: ReportSettings) -> list[str]:
     """The answer's lines, then "Not measured here" with a flag for each gap."""
-    gaps = not_measured(f, b, growth, day_profile)
+    growth = cfg.growth
+    gaps = not_measured(f, b, cfg.day_profile, cfg.replica_extra_start_s)
     L = ["", *answer_lines(b, growth), ""]
     return L + (["Not measured here, and what measures it:", "", *[f"- {g}" for g in gaps], ""] if gaps else [])
 
@@ -44,26 +46,23 @@ def answer_lines(b: Basis, growth: float | None) -> list[str]:
     if b.cap_best:
         slo, m = next(iter(b.cap_best.items()))
         return [
-            f"**Answer: {_name(m, b.dev)} serves the most requests per {b.dev} within {slo}: "
+            f"**Answer: per {b.dev}, replicas of {m['layout']} serve the most requests within {slo}: "
             f"{rate(m['capacity_request_rate_per_gpu'])} req/s per {b.dev}"
             + (f" ({rate(m['capacity_request_rate'])} req/s on {m['gpus']} {b.dev}s)" if m["gpus"] > 1 else "")
             + ".**",
-            f"How many {b.dev}s your busy hour needs is not worked out here: it needs that hour's rate "
-            "(--target-rate R) or a trace of your traffic (--dataset-path TRACE, with --growth G).",
+            f"How many {b.dev}s your busy hour needs is not worked out here: it needs that hour's rate or a trace of "
+            "your traffic (below).",
         ]
     if b.offline:
-        m = b.offline
+        m, tied = b.offline
+        others = ", ".join(f"{t['layout']} {t['output_throughput'] / t['gpus']:,.0f}" for t in tied)
+        tie = f" ({others}: a tie within the noise)" if tied else ""
         return [
-            f"**Answer: {_name(m, b.dev)} gives the most offline throughput per {b.dev}: "
-            f"{m['output_throughput'] / m['gpus']:,.0f} out tok/s per {b.dev}.**",
-            "No capacity under a latency target was measured, so no device count for live traffic "
-            "(--slo ttft:MS,tpot:MS measures it).",
+            f"**Answer: per {b.dev}, replicas of {m['layout']} give the most offline throughput: "
+            f"{m['output_throughput'] / m['gpus']:,.0f} out tok/s per {b.dev}{tie}; add replicas for volume.**",
+            "No capacity under a latency target was measured, so no device count for live traffic (below).",
         ]
     return []
-
-
-def _name(m: dict, dev: str) -> str:
-    return f"a single {dev}" if m["gpus"] == 1 else m["layout"]
 
 
 def _money(hours: float, price: float | None, dev: str) -> str:
@@ -75,9 +74,9 @@ def _money(hours: float, price: float | None, dev: str) -> str:
 def _day_lines(a: DayAnswer, growth: float) -> list[str]:
     p, dev, r = a.plan, a.dev, a.plan.t["range"]
     lo, hi = a.span
-    span = "" if lo == hi else f" ({lo}-{hi} over the capacity's range)"
+    span = "" if lo == hi else f" ({lo}-{hi} over the capacity's measured range)"
     cap = p.t["cap"]
-    unit = "x" if r.unit == "x" else " req/s"
+    unit = "x the trace's recorded rate" if r.unit == "x" else " req/s"
     react, fore = a.reactive, a.foresight
     return [
         f"**Answer: {a.devices} {dev}{'s' * (a.devices != 1)} at the busy hour{span}, in replicas of {a.layout}, "
@@ -89,9 +88,12 @@ def _day_lines(a: DayAnswer, growth: float) -> list[str]:
             if a.extra
             else ""
         )
+        + ("" if cap.validation else "; not validated (no replay of the whole stretch at that speed)")
         + f". Autoscaled reactively instead: {a.hours(react):,.0f} {dev}-hours{a.usd(a.hours(react))} with "
-        f"{react.minutes_over_slo:.0f} minute(s) a day over the SLO; with foresight {a.hours(fore):,.0f} {dev}-hours "
-        "(a floor).",
+        f"{react.minutes_over_slo:.0f} minute(s) a day over the SLO; an autoscaler that knows the future, "
+        f"{a.hours(fore):,.0f} {dev}-hours (a floor)"
+        + (": both at the capacity that missed, so optimistic" if a.extra else "")
+        + ".",
     ]
 
 
@@ -116,13 +118,16 @@ def _target_lines(tf: TargetFleet, dev: str) -> list[str]:
     ]
 
 
-def not_measured(f: Findings, b: Basis, growth: float | None, day_profile: str | None) -> list[str]:
+def not_measured(f: Findings, b: Basis, day_profile: str | None, extra_start_s: float = 0.0) -> list[str]:
     """What the answer could not stand on, each with the flag (or machine) that measures it."""
     out = _skipped_layouts(f, b.dev)
     measured_caps = bool(b.cap_best or b.days)
     on_trace = bool(f.trace_caps) or any(m.get("capacity") and m["capacity"].is_trace for m in b.cap_best.values())
     if not measured_caps:
-        out.append("capacity under a latency target (SLO): --slo ttft:MS,tpot:MS")
+        out.append(
+            f"capacity under a latency target (SLO), and from it the {b.dev}s for your busy hour: "
+            "--slo ttft:MS,tpot:MS with --target-rate R (or a trace: --dataset-path TRACE)"
+        )
     elif not on_trace:
         out.append(
             "your own traffic (its bursts, lengths and shared prefixes): the capacities here are on a synthetic "
@@ -132,6 +137,10 @@ def not_measured(f: Findings, b: Basis, growth: float | None, day_profile: str |
         out.append(f"the {b.dev}s for your busy hour: --target-rate R (its requests per second)")
     if b.days and not day_profile:
         out.append("the day's shape: --day-profile FILE (here the busiest hour is taken for the whole day)")
+    if any(not a.plan.t["cap"].validation for a in b.days):
+        out.append("a replay of the whole stretch at the capacity found: --validate (with --find-capacity)")
+    if b.days and not extra_start_s:
+        out.append("the weights' download in a new replica's start: --replica-extra-start-s S")
     if not b.price[0]:
         out.append(f"dollars: --gpu-hour-usd P (no price is known for this {b.dev})")
     return out

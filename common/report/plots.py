@@ -64,10 +64,43 @@ def report_plots(f: Findings, out_dir: Path, cap_best: dict) -> list[Path]:
     return plots
 
 
+def one_device_count(f: Findings) -> bool:
+    """The folder measured one device count: a plot against the count would have one point."""
+    return len({m["gpus"] for m in f.main_rows}) < 2
+
+
+def plots_not_drawn(f: Findings) -> list[str]:
+    """A line for each of the report's plots that would show one point or one bar, and so is not drawn."""
+    dev = dev_of(f.first["environment"])
+    out = [f"No plot against the {dev} count: one count measured (--gpus 1,2 measures two)."] * one_device_count(f)
+    searched = [m for m in f.candidates if m.get("capacity") and m["capacity"].probes]
+    if len(searched) == 1:
+        out.append("No capacity chart: one layout searched (its probes are in the Pareto plot).")
+    return out
+
+
+def sweep_plot(f: Findings, out_dir: Path, sub: str) -> list[Path]:
+    """Output tok/s and p99 TTFT / TPOT against concurrency, one line per layout of the suite's serving sweep: what a
+    run on one device count can show of how load shapes latency."""
+    rows = [d["metrics"] for d in f.suite if d["metrics"].get("sweep")]
+    if not rows:
+        return []
+    panels = [
+        (label, {m["layout"]: ([s["concurrency"] for s in m["sweep"]], [s[key] for s in m["sweep"]]) for m in rows})
+        for label, key in (("output tok/s", "output_throughput"), ("p99 TTFT (ms)", "p99_ttft_ms"),
+                           ("p99 TPOT (ms)", "p99_tpot_ms"))
+    ]  # fmt: skip
+    return [panels_plot(out_dir / "report_sweep.png", panels, f"Serving sweep: load against latency: {sub}",
+                        "concurrent clients")]  # fmt: skip
+
+
 def _device_count_plots(f: Findings, out_dir: Path, dev: str, sub: str) -> list[Path]:
-    """Offline throughput (against linear scaling from the 1-device row) and latency against the device count."""
+    """Offline throughput (against linear scaling from the 1-device row) and latency against the device count; with
+    one count measured, none (one point each): the serving sweep against concurrency instead."""
     rows, base = f.main_rows, f.base
     xs = [m["gpus"] for m in rows]
+    if one_device_count(f):
+        return sweep_plot(f, out_dir, sub)
     load = f"{f.first['config'].get('concurrency')} concurrent clients"
     plots = []
     if base:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.measure.cost import gpu_hour_price
+from common.measure.noise import tied_with_best
 from common.output.results import atomic_write
-from common.report.advice import pick, recommendation
+from common.report.advice import per_gpu, pick, recommendation
 from common.report.answer import Basis, answer_section
 from common.report.fleet import day_fleet_section, fleet_section, target_fleet
 from common.report.gather import Findings, dev_of, gather
 from common.report.html import write_html
-from common.report.plots import report_plots
+from common.report.plots import plots_not_drawn, report_plots
 from common.report.sections import (
     capacity_section,
     course_section,
@@ -45,8 +46,10 @@ def write_report(out_dir: Path, cfg: ReportSettings) -> dict:
     advice = recommendation(f.candidates, cap_best, base, price, env, f.run_config, fleet_txt)
     day, day_plots, days = day_fleet_section(f.trace_caps, cfg, out_dir)
     fleet = fleet_section(tf, price[1]) + day
-    basis = Basis(days, tf, cap_best, pick(f.candidates, cap_best, base, None).per_dollar, price, dev)
-    answer = answer_section(f, basis, cfg.growth, cfg.day_profile)
+    best = pick(f.candidates, cap_best, base, None).per_dollar
+    tied = [m for m in tied_with_best(f.candidates, per_gpu) if m is not best]  # within the noise of the best
+    basis = Basis(days, tf, cap_best, (best, tied), price, dev)
+    answer = answer_section(f, basis, cfg)
     head = header_section(f, out_dir, env)
     L = (
         head[:1]
@@ -63,7 +66,11 @@ def write_report(out_dir: Path, cfg: ReportSettings) -> dict:
         + others_section(f)
     )
     plots = report_plots(f, out_dir, cap_best) + day_plots
-    L += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
+    L += (
+        ["## Plots", ""]
+        + [x for why in plots_not_drawn(f) for x in (why, "")]
+        + [f"![{p.stem}]({p.name})" for p in plots]
+    )
     print(
         "\n".join(
             answer[1:] + [f"Workload: {f.workload}", f.sources, ""] + course + fleet + advice[1:] + others_section(f)
@@ -100,7 +107,7 @@ def write_trace_report(out_dir: Path, cfg: ReportSettings, f: Findings) -> dict:
     L += shapes_section(f)
     day, plots, days = day_fleet_section(f.trace_caps, cfg, out_dir)
     basis = Basis(days, None, {}, None, gpu_hour_price(env, cfg.gpu_hour_usd), dev_of(env))
-    answer = answer_section(f, basis, cfg.growth, cfg.day_profile)
+    answer = answer_section(f, basis, cfg)
     L = L[:1] + answer + L[1:] + day[1:] + ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     print("\n".join(answer[1:] + day[1:]))
     return saved(out_dir, L, plots)

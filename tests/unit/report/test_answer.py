@@ -58,10 +58,39 @@ def test_without_a_target_the_answer_is_capacity_per_device_and_the_gaps_name_th
     report = (tmp_path / "report.md").read_text()
     answer = _answer(report)
     assert answer[0].startswith(
-        "**Answer: a single CPU rank serves the most requests per CPU rank within p99 TTFT <= 500 ms, p99 TPOT <= 50 ms"
+        "**Answer: per CPU rank, replicas of 1 CPU rank serve the most requests within p99 TTFT <= 500 ms, p99 TPOT "
+        "<= 50 ms"
     )
-    assert "--target-rate R" in answer[1]
+    assert "busy hour needs is not worked out here" in answer[1]
     gaps = _gaps(report)
     assert gaps[0].startswith("- DP4, TP4: skipped (needs 4 devices, this machine has 2 CPU cores")
     assert any("--target-rate R" in g for g in gaps) and any("--gpu-hour-usd P" in g for g in gaps)
     assert proc.stdout.startswith(answer[0])  # the terminal opens with it too
+
+
+def test_offline_only_the_answer_names_the_layouts_tied_with_the_best_and_asks_for_an_slo(tmp_path):
+    """The 4-H200 folder (no --slo): one-GPU replicas read the most per GPU, DP4 within the noise of them."""
+    for p in (ROOT / "docs/sample_results/h200x4").glob("*.json"):
+        shutil.copy(p, tmp_path / p.name)
+    proc = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    report = (tmp_path / "report.md").read_text()
+    answer = _answer(report)
+    assert answer[0] == (
+        "**Answer: per GPU, replicas of 1 GPU give the most offline throughput: 7,903 out tok/s per GPU (DP4 7,810: a "
+        "tie within the noise); add replicas for volume.**"
+    )
+    assert "Would fewer GPUs do?** They cost the same" in report  # the recommendation calls the same pair a tie
+    assert any("--slo ttft:MS,tpot:MS with --target-rate R" in g for g in _gaps(report))
+
+
+def test_a_day_plan_on_an_unvalidated_capacity_says_so_and_names_the_flag(tmp_path):
+    for p in (ROOT / "docs/sample_results/h100x1/traces/2026-12-05").glob("*.json"):
+        shutil.copy(p, tmp_path / p.name)
+    proc = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), "--growth", "2", timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    report = (tmp_path / "report.md").read_text()
+    assert "not validated (no replay of the whole stretch at that speed)" in _answer(report)[1]
+    gaps = _gaps(report)
+    assert any("--validate" in g for g in gaps) and any("--day-profile FILE" in g for g in gaps)
+    assert any("--replica-extra-start-s S" in g for g in gaps)

@@ -325,8 +325,8 @@ def test_the_h100_code_trace_plans_three_fleets_over_the_example_day_and_the_rea
     assert "after a burst shorter than that is over" in report
     assert "over day_profile_example.csv:** 22 GPUs static (19-22 over its range)" in report
     assert report.splitlines()[2] == (  # the report's answer: the example day's static fleet, its range, GPU-h and $
-        "**Answer: 22 GPUs at the busy hour (19-22 over the capacity's range), in replicas of 1 GPU, static: 528 "
-        "GPU-hours and $1,584 a day at $3.00 per GPU-hour.**"
+        "**Answer: 22 GPUs at the busy hour (19-22 over the capacity's measured range), in replicas of 1 GPU, static: "
+        "528 GPU-hours and $1,584 a day at $3.00 per GPU-hour.**"
     )
     # its second line: the example day's reactive fleet, as its row of the day's table says (264.8 GPU-h, 28 minutes)
     react = [r for r in rows if "reactively" in r][-1].split("|")
