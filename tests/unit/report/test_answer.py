@@ -16,6 +16,15 @@ def _answer(report: str) -> list[str]:
     return lines[2 : lines.index("", 2)]
 
 
+def _sample_report(folder: str, tmp_path, *flags: str, pattern: str = "*.json"):
+    """(the run, report.md) of `--from-results` over a copy of a committed sample folder's result files."""
+    for p in (ROOT / "docs/sample_results" / folder).glob(pattern):
+        shutil.copy(p, tmp_path / p.name)
+    proc = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), *flags, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return proc, (tmp_path / "report.md").read_text()
+
+
 def _gaps(report: str) -> list[str]:
     part = report.split("Not measured here, and what measures it:\n\n")[1].split("\n\n")[0]
     return part.splitlines()
@@ -51,11 +60,7 @@ def test_a_capacity_whose_validation_missed_is_never_the_answer_as_it_stands(tmp
 def test_without_a_target_the_answer_is_capacity_per_device_and_the_gaps_name_their_flags(tmp_path):
     """The CPU quick start's committed suite: two layouts skipped on a 2-core box are named with their reason, and
     the busy hour's rate and a trace are asked for."""
-    for p in (ROOT / "docs/sample_results/cpu_tiny/suite").glob("suite_*.json"):
-        shutil.copy(p, tmp_path / p.name)
-    proc = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), timeout=120)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    report = (tmp_path / "report.md").read_text()
+    proc, report = _sample_report("cpu_tiny/suite", tmp_path, pattern="suite_*.json")
     answer = _answer(report)
     assert answer[0].startswith(
         "**Answer: per CPU rank, replicas of 1 CPU rank serve the most requests within p99 TTFT <= 500 ms, p99 TPOT "
@@ -70,11 +75,7 @@ def test_without_a_target_the_answer_is_capacity_per_device_and_the_gaps_name_th
 
 def test_offline_only_the_answer_names_the_layouts_tied_with_the_best_and_asks_for_an_slo(tmp_path):
     """The 4-H200 folder (no --slo): one-GPU replicas read the most per GPU, DP4 within the noise of them."""
-    for p in (ROOT / "docs/sample_results/h200x4").glob("*.json"):
-        shutil.copy(p, tmp_path / p.name)
-    proc = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), timeout=120)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    report = (tmp_path / "report.md").read_text()
+    _, report = _sample_report("h200x4", tmp_path)
     answer = _answer(report)
     assert answer[0] == (
         "**Answer: per GPU, replicas of 1 GPU give the most offline throughput: 7,903 out tok/s per GPU (DP4 7,810: a "
@@ -85,11 +86,7 @@ def test_offline_only_the_answer_names_the_layouts_tied_with_the_best_and_asks_f
 
 
 def test_a_day_plan_on_an_unvalidated_capacity_says_so_and_names_the_flag(tmp_path):
-    for p in (ROOT / "docs/sample_results/h100x1/traces/2026-12-05").glob("*.json"):
-        shutil.copy(p, tmp_path / p.name)
-    proc = run_script("run_distributed_benchmark.py", "--from-results", str(tmp_path), "--growth", "2", timeout=120)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    report = (tmp_path / "report.md").read_text()
+    _, report = _sample_report("h100x1/traces/2026-12-05", tmp_path, "--growth", "2")
     assert "not validated (no replay of the whole stretch at that speed)" in _answer(report)[1]
     gaps = _gaps(report)
     assert any("--validate" in g for g in gaps) and any("--day-profile FILE" in g for g in gaps)
