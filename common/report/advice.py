@@ -17,6 +17,7 @@ class Picks:
     """The layouts the recommendation names, each chosen from measured numbers."""
 
     per_dollar: dict  # most offline out tok/s per GPU (ties within the noise: the fewest GPUs)
+    per_dollar_ties: list[dict]  # the other layouts whose out tok/s per GPU ties the best one's within the noise
     top: dict  # highest offline out tok/s per GPU
     fastest: dict  # lowest batch-1 TPOT among those meeting the SLO (else among all)
     meets: list[dict]  # layouts whose p99 TTFT / TPOT under load meet the run's SLO (none without one)
@@ -36,7 +37,8 @@ def per_gpu(m: dict) -> float:
 def pick(cands: list[dict], cap_best: dict, base: dict | None, slo: dict | None) -> Picks:
     top = max(cands, key=per_gpu)
     # per-GPU rates within the run's noise are a tie: the fewest GPUs is then the simpler rental
-    per_dollar = min(tied_with_best(cands, per_gpu), key=lambda m: (m["gpus"], -per_gpu(m)))
+    ties = tied_with_best(cands, per_gpu)
+    per_dollar = min(ties, key=lambda m: (m["gpus"], -per_gpu(m)))
     # every term of the SLO against the layout's p99 under load (a term it has no figure for: not met)
     meets = [m for m in cands if slo and all((m.get(f"p99_{k}_ms") or math.inf) <= v for k, v in slo.items())]
     fastest = min(meets or cands, key=lambda m: m["batch1_tpot_ms"] or math.inf)
@@ -52,6 +54,7 @@ def pick(cands: list[dict], cap_best: dict, base: dict | None, slo: dict | None)
     sp = best_all.get("speedup") or (speedup(best_all, base)[0] if base else None)
     return Picks(
         per_dollar=per_dollar,
+        per_dollar_ties=[m for m in ties if m is not per_dollar],
         top=top,
         fastest=fastest,
         meets=meets,

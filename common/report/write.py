@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.measure.cost import gpu_hour_price
-from common.measure.noise import tied_with_best
 from common.output.results import atomic_write
-from common.report.advice import per_gpu, pick, recommendation
+from common.report.advice import pick, recommendation
 from common.report.answer import Basis, answer_section
 from common.report.fleet import day_fleet_section, fleet_section, target_fleet
 from common.report.gather import Findings, dev_of, gather
@@ -46,9 +45,8 @@ def write_report(out_dir: Path, cfg: ReportSettings) -> dict:
     advice = recommendation(f.candidates, cap_best, base, price, env, f.run_config, fleet_txt)
     day, day_plots, days = day_fleet_section(f.trace_caps, cfg, out_dir)
     fleet = fleet_section(tf, price[1]) + day
-    best = pick(f.candidates, cap_best, base, None).per_dollar
-    tied = [m for m in tied_with_best(f.candidates, per_gpu) if m is not best]  # within the noise of the best
-    basis = Basis(days, tf, cap_best, (best, tied), price, dev)
+    offline = pick(f.candidates, cap_best, base, None)
+    basis = Basis(days, tf, cap_best, (offline.per_dollar, offline.per_dollar_ties), price, dev)
     answer = answer_section(f, basis, cfg)
     head = header_section(f, out_dir, env)
     L = (
