@@ -74,9 +74,21 @@ def test_isolated_timeout_kills_the_child():
     assert time.perf_counter() - t0 < 30
 
 
-def test_what_a_killed_child_prints_while_dying_goes_to_the_log_tail_not_the_terminal(capfd):
+def test_what_a_killed_child_prints_while_dying_goes_to_the_log_tail_not_the_terminal(capfd, monkeypatch):
+    """The timeout strikes once the child's "ready" is on our stderr: the fixture decides when, not the box's speed
+    (a loaded 2-core box once took more than 3 s to start the child, and the kill came before it printed)."""
+    seen = []
+
+    def times_out_once_ready(proc, out, t0, timeout_s):
+        deadline = time.perf_counter() + 300
+        while "ready" not in "".join(seen) and proc.poll() is None and time.perf_counter() < deadline:
+            seen.append(capfd.readouterr().err)
+            time.sleep(0.05)
+        return True
+
+    monkeypatch.setattr(isolation, "_wait", times_out_once_ready)
     res = isolation.run_isolated("tests.unit.runtime.iso_targets:noisy_when_killed", {}, timeout_s=3, echo=True)
-    err = capfd.readouterr().err
+    err = "".join(seen) + capfd.readouterr().err
     assert res["failure"].kind == "timeout" and "ready" in err
     assert "Traceback" not in err and "RuntimeError: cancelled" in res["log_tail"]
 
