@@ -38,6 +38,7 @@ from common.capacity.drivers import layout_capacity
 from common.capacity.flags import add_cli_args, spec_from_args
 from common.capacity.search import slo_text
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
+from common.measure import plan as bill
 from common.measure.allreduce import comm_model
 from common.measure.calibration import compare_with_vllm_bench
 from common.measure.cost import gpu_hour_price
@@ -87,7 +88,6 @@ class Config(ReplicaFields, TraceConfig, RunConfig):
     latency_prompts: int | None = option(help="requests of the latency test", gpu=64, cpu=16, type=int)
     offline_runs: int = option(3, "timed offline runs per layout, median reported")
     allreduce: bool = option(True, "skip the all-reduce micro-benchmark", flag="--no-allreduce", action="store_false")
-    gpu_hour_usd: float | None = option(help="your price per GPU-hour, for $ per 1M output tokens", type=float)
     compare_vllm_bench: bool = option(
         False, "also run `vllm bench throughput` at TP=1 and record ours / theirs", action="store_true"
     )
@@ -437,12 +437,37 @@ def capacity_table(cfg, ms: list[dict], price: tuple) -> None:
 
 
 # --------------------------------------------------------------------------- command line
+def plan(cfg: Config) -> None:
+    """--plan: the layouts this command would measure here, their engines, and what it would cost."""
+    fill_device_defaults(cfg)
+    _, info = cli.resolve_model(cfg.model, cfg.engine)
+    ref, stages = bill.reference(info.params_estimate()), []
+    what = (
+        f"{cfg.offline_runs} x {cfg.num_prompts} prompts offline, batch-1, {cfg.latency_prompts} at {cfg.concurrency}"
+    )
+    for lay in plan_here(cfg, info):
+        if lay.skip:
+            stages.append(bill.Stage(lay.name, lay.n, 0, 0.0, skip=lay.skip))
+            continue
+        at_once = f" ({lay.dp} replicas at once)" if lay.dp > 1 else ""
+        work = bill.engine_work_s(ref, cfg, lay.n)
+        stages.append(bill.Stage(f"{lay.name}: offline, batch-1, latency{at_once}", lay.n, 1, work, what))
+        if cfg.capacity:
+            search = bill.search_s(cfg.capacity, bill.stretch_s(cfg))
+            stages.append(bill.Stage(f"{lay.name}: capacity search", lay.n, 1, search, bill.search_how(cfg.capacity)))
+    if cfg.compare_vllm_bench:
+        runs = cfg.vllm_bench_runs
+        work = 2 * runs * bill.generate_s(ref, cfg.num_prompts, cfg.output_len, cfg.num_prompts)
+        how = f"{runs} runs a side, ours and vllm bench throughput alternated, a fresh engine each"
+        stages.append(bill.Stage("calibration against vllm bench throughput (1 device)", 1, 2 * runs, work, how))
+    devices = hardware.device_count()
+    bill.render(bill.Plan("benchmark_scaling.py", stages, ref, devices, *bill.pod_price(cfg.gpu_hour_usd)))
+
+
 def build_config(args, engine: dict) -> Config:
     bad = [x for x in args.layouts if x not in LAYOUTS]
     if bad:
         raise cli.UsageError(f"unknown layout(s) {bad}: choose from {', '.join(LAYOUTS)}")
-    if args.gpu_hour_usd is not None and args.gpu_hour_usd <= 0:
-        raise cli.UsageError("--gpu-hour-usd must be > 0")
     if args.offline_runs < 1 or args.vllm_bench_runs < 1:
         raise cli.UsageError("--offline-runs and --vllm-bench-runs must be >= 1")
     if args.slo and not args.capacity:
@@ -458,4 +483,4 @@ if __name__ == "__main__":
     p = cli.base_parser(__doc__)
     add_options(p, Config)
     add_cli_args(p, with_switch="--capacity")
-    cli.run_main(main, build_config, p)
+    cli.run_main(main, build_config, p, plan)

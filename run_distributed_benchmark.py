@@ -36,6 +36,7 @@ from common import cli
 from common.capacity.drivers import layout_capacity
 from common.capacity.flags import add_cli_args, spec_from_args
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
+from common.measure import plan as bill
 from common.measure.cost import gpu_hour_price
 from common.measure.metrics import StageTimer
 from common.measure.mixed import mixed_on_llm
@@ -78,7 +79,6 @@ EXPERIMENT = "suite"
 @dataclass
 class Config(DayFleetOptions, ReplicaFields, TraceConfig, RunConfig):
     gpus: list[int] = option([1, 2, 4], "GPU counts (TP sizes) of the suite", type=cli.int_list)
-    gpu_hour_usd: float | None = option(help="price per GPU-hour for $ per 1M output tokens", type=float)
     target_rate: float | None = option(
         help="req/s the fleet must serve: the report plans replicas of each layout for it", type=float
     )
@@ -264,9 +264,29 @@ def run_config(lay: Layout, child: Config, path: Path, timeout_s: float, stages:
 
 
 # --------------------------------------------------------------------------- command line
+def plan(cfg: Config) -> None:
+    """--plan: per layout one engine for the whole suite (and one for its capacity search with --slo); its cost."""
+    if cfg.from_results:
+        return print(f"Plan: a report from the files in {cfg.from_results}; no engine starts, no GPU needed, seconds.")
+    fill_device_defaults(cfg)
+    _, info = cli.resolve_model(cfg.model, cfg.engine)
+    ref, devices, stages = bill.reference(info.params_estimate()), hardware.device_count(), []
+    done = finished_layouts(Path(cfg.output_dir), info.name) if cfg.resume else set()
+    sweep = sum(bill.level_s(ref, "concurrency", c, cfg.sweep_prompts, cfg.output_len, 1) for c in cfg.sweep)
+    mix = bill.level_s(ref, "rate", cfg.mixed_rate, cfg.mixed_requests, cfg.output_len, 1)
+    for lay in suite_layouts(cfg.gpus, bool(cfg.capacity)):
+        if skip := "done (--resume)" if lay.name in done else layout_problem(info, lay.tp, 1, lay.dp, devices):
+            stages.append(bill.Stage(lay.name, lay.n, 0, 0.0, skip=skip))
+            continue
+        work = bill.engine_work_s(ref, cfg, lay.n) + (0 if lay.dp > 1 else sweep + mix)
+        stages.append(bill.Stage(f"{lay.name}: the suite", lay.n, 1, work, "offline, batch-1, latency, sweep, mixed"))
+        if cfg.capacity:
+            search = bill.search_s(cfg.capacity, bill.stretch_s(cfg))
+            stages.append(bill.Stage(f"{lay.name}: capacity search", lay.n, 1, search, bill.search_how(cfg.capacity)))
+    bill.render(bill.Plan("run_distributed_benchmark.py", stages, ref, devices, *bill.pod_price(cfg.gpu_hour_usd)))
+
+
 def build_config(args, engine: dict) -> Config:
-    if args.gpu_hour_usd is not None and args.gpu_hour_usd <= 0:
-        raise cli.UsageError("--gpu-hour-usd must be > 0")
     if args.offline_runs < 1:
         raise cli.UsageError("--offline-runs must be >= 1")
     if any(v is not None and v <= 0 for v in (args.target_rate, args.growth)):
@@ -294,4 +314,4 @@ if __name__ == "__main__":
     p = cli.base_parser(__doc__)
     add_options(p, Config)
     add_cli_args(p)  # --slo: a capacity search per GPU count under it (else the sweep's goodput uses ttft:500,tpot:50)
-    cli.run_main(main, build_config, p)
+    cli.run_main(main, build_config, p, plan)

@@ -34,6 +34,7 @@ from common.capacity import display, session
 from common.capacity.flags import add_cli_args, parse_slo, spec_from_args
 from common.capacity.result import CapacityResult
 from common.config import RunConfig, TraceConfig, add_options, fill_device_defaults, from_args, option
+from common.measure import plan as bill
 from common.measure.calibration import bench_serve_level
 from common.measure.levels import (
     all_at_once,
@@ -52,6 +53,7 @@ from common.measure.metrics import StageTimer, unloaded_reference
 from common.output.results import RunFile, Status, any_failed, environment, figure_subtitle, run_path, then, timestamp
 from common.output.tables import print_table
 from common.runtime import engine as eng
+from common.runtime import hardware
 from common.runtime.engine import SCHEDULER_LIMITS
 from common.runtime.isolation import Failure, checkpoint, run_isolated, until_interrupted
 from common.runtime.server import API_KEY_ENV
@@ -398,6 +400,34 @@ def _backend(cfg: Config, timer: StageTimer, out: dict):
 
 
 # --------------------------------------------------------------------------- command line
+def plan(cfg: Config) -> None:
+    """--plan: the levels (or the capacity search) and the batch comparison this command would run, and their cost."""
+    fill_device_defaults(cfg)
+    t = cli.resolve_target(cfg.model, cfg.engine, cfg.base_url)
+    tp, starts = int(t.engine.get("tensor_parallel_size", 1)), 0 if cfg.base_url else 1
+    ref = bill.reference(bill.params_of(t.engine["model"]))
+    where = f"the server at {cfg.base_url}" if cfg.base_url else "an in-process AsyncLLM"
+    if cfg.capacity:
+        replay = bill.stretch_s(cfg) if cfg.validate else 0.0
+        how = bill.search_how(cfg.capacity)
+        stages = [bill.Stage(f"capacity search on {where}", tp, starts, bill.search_s(cfg.capacity, replay), how)]
+    else:
+        span, n_of = (
+            bill.stretch_s(cfg),
+            lambda k, v: cfg.num_prompts or (max(32, 4 * int(v)) if k == "concurrency" else 64),
+        )
+        lv = levels(cfg)
+        work = sum(bill.level_s(ref, k, v, n_of(k, v), cfg.output_len, tp, span) for k, v in lv)
+        named = ", ".join(f"{k} {v:g} ({n_of(k, v)} requests)" for k, v in lv)
+        stages = [bill.Stage(f"load levels on {where}", tp, starts, work, named)]
+        if not cfg.base_url:
+            n = cfg.batch_prompts
+            batch = bill.generate_s(ref, n, cfg.output_len, n, tp)
+            stages.append(bill.Stage("the same prompts as one offline batch", tp, 1, batch, f"{n} prompts at once"))
+    devices = hardware.device_count()
+    bill.render(bill.Plan("simulate_concurrent_requests.py", stages, ref, devices, *bill.pod_price(cfg.gpu_hour_usd)))
+
+
 def build_config(args, engine: dict) -> Config:
     try:
         goodput = parse_slo(args.goodput)
@@ -446,4 +476,4 @@ if __name__ == "__main__":
         help=f"with --base-url: the server's API key (default: ${API_KEY_ENV}); "
         "sent as a bearer token, never written to a file",
     )
-    cli.run_main(main, build_config, p)
+    cli.run_main(main, build_config, p, plan)

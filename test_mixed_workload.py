@@ -37,6 +37,7 @@ from common.capacity.flags import add_cli_args, spec_from_args
 from common.capacity.result import CapacityResult
 from common.capacity.search import slo_text
 from common.config import RunConfig, add_options, fill_device_defaults, from_args, option
+from common.measure import plan as bill
 from common.measure.metrics import StageTimer
 from common.measure.mixed import analyse, mix_prompts, workload
 from common.output.plotting import class_cdf_plot, scatter_plot, timeline_plot
@@ -54,6 +55,7 @@ from common.output.results import (
 )
 from common.output.tables import num, pct, print_table
 from common.runtime import engine as eng
+from common.runtime import hardware
 from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
 from common.traffic.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop, warm_up
 from common.traffic.workloads import PoissonWorkload, random_prompts
@@ -454,6 +456,22 @@ def plot(cfg, done, stem: Path, sub: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- command line
+def plan(cfg: Config) -> None:
+    """--plan: the scheduler variants this command would run, an engine each, and what it would cost."""
+    fill_device_defaults(cfg)
+    engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
+    max_len = int(engine_kwargs.get("max_model_len") or min(info.raw.get("max_position_embeddings", 32768), 32768))
+    tp, ref = int(engine_kwargs.get("tensor_parallel_size", 1)), bill.reference(info.params_estimate())
+    mix = 2 * bill.level_s(ref, "rate", cfg.request_rate, cfg.num_requests, cfg.output_len, tp)
+    how = f"{cfg.num_requests} requests at {cfg.request_rate:g} req/s, the short ones alone first"
+    search = bill.search_s(cfg.capacity) if cfg.capacity else 0.0
+    if cfg.capacity:
+        how += f"; capacity: {bill.search_how(cfg.capacity)}"
+    stages = [bill.Stage(f"{v['name']}: alone, mixed", tp, 1, mix + search, how) for v in variants(cfg, max_len)]
+    devices = hardware.device_count()
+    bill.render(bill.Plan("test_mixed_workload.py", stages, ref, devices, *bill.pod_price(cfg.gpu_hour_usd)))
+
+
 def build_config(args, engine: dict) -> Config:
     if not 0 < args.long_fraction < 1:
         raise cli.UsageError("--long-fraction must be between 0 and 1")
@@ -476,4 +494,4 @@ if __name__ == "__main__":
     add_options(p, Config)
     p.add_argument("--no-cap", action="store_true", help="no long_prefill_token_threshold variants")
     add_cli_args(p, with_switch="--capacity")
-    cli.run_main(main, build_config, p)
+    cli.run_main(main, build_config, p, plan)

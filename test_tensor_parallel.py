@@ -25,6 +25,7 @@ from pathlib import Path
 
 from common import cli
 from common.config import RunConfig, add_options, from_args, option
+from common.measure import plan as bill
 from common.measure.metrics import StageTimer
 from common.output.progress import Stages
 from common.output.results import RunFile, Status, any_failed, record_failure, run_path, save_run, then, timestamp
@@ -294,6 +295,21 @@ def takeaway(rows: list[dict], measured: list[dict]) -> tuple[str, bool]:
     return text, bool(ran) and len(passed) == len(ran)
 
 
+def plan(cfg: Config) -> None:
+    """--plan: the TP sizes that would run here, an engine each, and what they would cost."""
+    _, info = cli.resolve_model(cfg.model, cfg.engine)
+    ref, devices = bill.reference(info.params_estimate()), hardware.device_count()
+    n = len(CHECK_PROMPTS)
+    stages = [
+        bill.Stage(
+            f"TP={tp}: load, check {n} prompts", tp, 1, bill.generate_s(ref, n, cfg.max_tokens, n, tp),
+            f"{n} x {cfg.max_tokens} tokens at once", layout_problem(info, tp=tp, devices=devices) or "",
+        )
+        for tp in cfg.tp_sizes
+    ]  # fmt: skip
+    bill.render(bill.Plan("test_tensor_parallel.py", stages, ref, devices, *bill.pod_price(cfg.gpu_hour_usd)))
+
+
 def build_config(args, engine: dict) -> Config:
     return from_args(Config, args, **cli.common_fields(args), engine=engine)
 
@@ -301,4 +317,4 @@ def build_config(args, engine: dict) -> Config:
 if __name__ == "__main__":
     parser = cli.base_parser(__doc__)
     add_options(parser, Config)
-    cli.run_main(main, build_config, parser)
+    cli.run_main(main, build_config, parser, plan)

