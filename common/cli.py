@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from common.output.results import atomic_write, slug, timestamp, writable_dir, written
-from common.runtime import runlog
+from common.runtime import hardware, runlog
 from common.runtime.models import ModelNotFound, load_model_info, resolve_engine_kwargs
 from common.runtime.server import Unauthorized, health, served_model
 from common.runtime.tiny_model import default_dir
@@ -157,9 +157,12 @@ def base_parser(doc: str | None) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--plan",
-        action="store_true",
-        help="print what this command would run here (stages, engine starts), its estimated minutes and $, and exit "
-        "before any engine starts",
+        nargs="?",
+        const="here",
+        metavar="POD",
+        help="print what this command would run (stages, engine starts), its estimated minutes and $, and exit "
+        "before any engine starts; POD (e.g. 4xH100, 1xH200): for that pod, before renting it (its model's config "
+        "is read here)",
     )
     p.add_argument("--help-engine", action="store_true", help="list vLLM's engine flags and exit")
     return p
@@ -270,6 +273,11 @@ def run_main(
     """
     try:
         args, engine = parse(parser)
+        if getattr(args, "plan", None) not in (None, "here"):
+            try:
+                hardware.plan_for(args.plan)  # every device question from here on is about that pod
+            except ValueError as e:
+                raise UsageError(str(e)) from None
         cfg = build_cfg(args, engine)
         if plan is not None and args.plan:
             plan(cfg)

@@ -44,7 +44,7 @@ H100 = Reference(
 # ../shared/gpu/README.md (one H200, vLLM 0.26, Qwen2.5-7B shape, 2026-11)
 H200 = Reference(
     "one H200, vLLM 0.26, Qwen2.5-7B shape: engine start 77 s cold, 47 s warm; batch-1 decode 212 tok/s, "
-    "offline 8,314 out tok/s (../shared/gpu/README.md)",
+    "offline 8,314 out tok/s (docs/measurement.md)",
     77.0, 47.0, 212.0, 8314.0, 7.6e9,
 )  # fmt: skip
 # this lab's 2-core CPU box (docs/sample_results/cpu_tiny/suite_2026-12-07): a CPU several times faster or slower
@@ -99,7 +99,7 @@ def reference(model_params: float) -> Reference:
     scaled to the model (decode and throughput go as 1 / parameters, a fair first guess for a dense model)."""
     if not hardware.has_gpu():
         return CPU
-    names = [g["name"] for g in environment().get("gpus", [])]
+    names = [g["name"] for g in _gpus()]
     ref = H200 if any("H200" in n for n in names) else H100
     if not model_params or abs(math.log(model_params / ref.params)) < 0.1:
         return ref
@@ -133,14 +133,23 @@ def search_how(capacity: dict) -> str:
     return f"{n} probes of {capacity.get('warmup_s'):g} + {capacity.get('measure_s'):g} s (at most {most})"
 
 
+def _gpus() -> list[dict]:
+    """The machine's GPUs, or those of the pod a --plan MACHINE names."""
+    planned = hardware.planned_gpu()
+    return [{"name": planned}] * hardware.gpu_count() if planned else environment().get("gpus", [])
+
+
 def pod_price(override: float | None) -> tuple[float | None, str | None]:
-    return gpu_hour_price(environment(), override)
+    return gpu_hour_price({"gpus": _gpus()}, override)
 
 
 def render(plan: Plan) -> None:
     """The plan on the screen: the total first, a row per stage, then what the estimate is from."""
     unit = hardware.unit()
-    print(f"Plan for {plan.command}: {_total(plan, unit)} Nothing was started.")
+    where = f" on {plan.pod_devices} x {hardware.planned_gpu()} (planned: not this machine)" * bool(
+        hardware.planned_gpu()
+    )
+    print(f"Plan for {plan.command}{where}: {_total(plan, unit)} Nothing was started.")
     rows = [
         {
             "stage": s.what,
@@ -157,7 +166,8 @@ def render(plan: Plan) -> None:
         takeaway=f"{n} engine start(s), about {_minutes(plan.start_s())} of the total (the first compiles, later "
         f"ones find the cache warm); each configuration prints its real times as it runs.",
     )
-    for line in plan.notes + [f"Estimated from {plan.ref.source}."]:
+    price = [f"Price per {unit}-hour: {plan.price_src}."] if plan.price_src else []
+    for line in plan.notes + price + [f"Estimated from {plan.ref.source}."]:
         print(f"  {line}")
 
 
@@ -166,8 +176,7 @@ def _total(plan: Plan, unit: str) -> str:
     if usd is None:
         cost = "no price known for this machine (--gpu-hour-usd P gives $)"
     else:
-        here = f"{plan.pod_devices} {unit}(s) here"
-        cost = f"${usd:,.2f} for the {here} at ${plan.price:.2f} per {unit}-hour ({plan.price_src})"
+        cost = f"${usd:,.2f} for {plan.pod_devices} {unit}(s) at ${plan.price:.2f} per {unit}-hour"
     return f"about {_minutes(plan.seconds())}, {cost}."
 
 

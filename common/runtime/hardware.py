@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 
@@ -15,9 +16,30 @@ NO_MULTICAST_ENV = {
 }
 
 
+_PLANNED: list[tuple[int, str]] = []  # --plan NxGPU: the pod a plan is for, in place of this machine (plan_for)
+
+
+def plan_for(machine: str) -> None:
+    """Answer this process's device questions for the pod `machine` names ("4xH100", "1xH200"), not this machine:
+    --plan MACHINE prints what a command would run and cost there, before renting it, and exits. ValueError if
+    `machine` is not N x a GPU the lab has reference numbers for."""
+    m = re.fullmatch(r"\s*(\d+)\s*x\s*(H100|H200)\s*", machine, re.IGNORECASE)
+    if not m or int(m.group(1)) < 1:
+        raise ValueError(f"--plan {machine}: name a pod as N x GPU, e.g. 4xH100 or 1xH200")
+    _PLANNED[:] = [(int(m.group(1)), m.group(2).upper())]
+    gpu_count.cache_clear()
+
+
+def planned_gpu() -> str | None:
+    """The GPU a --plan MACHINE names, else None (the plan is for this machine)."""
+    return _PLANNED[0][1] if _PLANNED else None
+
+
 @functools.lru_cache(maxsize=1)
 def gpu_count() -> int:
     """Number of NVIDIA GPUs visible to this process (honours CUDA_VISIBLE_DEVICES); 0 without NVML/driver."""
+    if _PLANNED:
+        return _PLANNED[0][0]
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1"):
         return 0

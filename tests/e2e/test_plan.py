@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.conftest import run_script
+from tests.conftest import ROOT, run_script
 
 CASES = [
     ("test_tensor_parallel.py", [], ["TP=1: load", "TP=2: load", "skipped: needs 4 devices"]),
@@ -26,7 +26,7 @@ def test_plan_lists_the_stages_and_the_bill_and_starts_nothing(script, flags, ro
     text = proc.stdout
     first = next(line for line in text.splitlines() if line.startswith("Plan for"))
     assert first.startswith(f"Plan for {script}: about ") and first.endswith("Nothing was started.")
-    usd = float(re.search(r"\$([\d,.]+) for the \d+ ", first).group(1).replace(",", ""))
+    usd = float(re.search(r"\$([\d,.]+) for \d+ ", first).group(1).replace(",", ""))
     assert usd > 0 and "at $3.00 per" in first
     assert re.search(r"\d+ engine start\(s\)", text) and "Estimated from " in text
     for row in rows:
@@ -43,3 +43,26 @@ def test_plan_of_a_report_from_files_needs_no_engine(tmp_path, without_vllm):
 def test_a_price_that_cannot_be_one_is_refused_in_one_line(script, tmp_path, without_vllm):
     proc = run_script(script, "--plan", "--gpu-hour-usd", "0", "--output-dir", str(tmp_path), env=without_vllm)
     assert proc.returncode == 2 and proc.stderr.strip() == "error: --gpu-hour-usd must be > 0"
+
+
+PLANS = sorted((ROOT / "docs" / "sample_results" / "plans").glob("*_[0-9]xh[0-9]*.txt"))
+
+
+@pytest.mark.parametrize("path", PLANS, ids=lambda p: p.stem)
+def test_a_committed_plan_for_a_pod_is_what_the_code_prints_today(path, tmp_path, without_vllm):
+    """The plans the docs quote (--plan NxGPU, for a pod this machine is not): the same command prints the same
+    plan, on any machine (the GPU workload defaults: LAB_DEFAULTS unset)."""
+    first, *expected = path.read_text().splitlines()
+    cmd = first.removeprefix("$ python ").split()
+    env = {**without_vllm, "LAB_DEFAULTS": ""}
+    proc = run_script(*cmd, "--output-dir", str(tmp_path / "out"), timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == expected
+
+
+def test_a_pod_the_lab_has_no_reference_for_is_refused_in_one_line(tmp_path, without_vllm):
+    proc = run_script("test_tensor_parallel.py", "--plan", "8xB200", "--output-dir", str(tmp_path), env=without_vllm)
+    assert (
+        proc.returncode == 2
+        and proc.stderr.strip() == "error: --plan 8xB200: name a pod as N x GPU, e.g. 4xH100 or 1xH200"
+    )

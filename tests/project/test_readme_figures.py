@@ -122,6 +122,33 @@ def _range(paths):
     return CapacityRange.of(CapacityResult.from_json(_j(paths[0])["metrics"]["capacity"]))
 
 
+PLANS_MD = "docs/sample_results/plans/README.md"
+WEIGHTS = "metrics.weights_gib_per_rank[0]"
+ENGINE_LLM = "in-process vllm.LLM"
+PLAN_MIN, PLAN_USD = r"re:about ([\d.]+) min", r"re:min, \$([\d.]+) for"
+CPU_WALL = "cpu_tiny/suite_2026-12-07/stdout.txt"
+# (the plan's file, the sample run's files) of each row of plans/README.md
+PLAN_VS_RUN = [
+    ("plans/tp_4xh200.txt", TP4.format(1)),
+    ("plans/simulate_1xh200.txt", CONC),
+    ("plans/scaling_2xh200.txt", B2.format("tp1pp1dp1")),
+    ("plans/scaling_4xh200.txt", A.format("tp1pp1dp1")),
+    ("plans/suite_4xh200.txt", SUITE4.format(1)),
+]
+
+
+def _plan_over_run() -> list[float]:
+    """The plans' minutes over their sample runs' (plans/README.md), the CPU quick start's included."""
+    plans = [float(value([S / p], PLAN_MIN)) for p, _ in PLAN_VS_RUN]
+    runs = [_minutes(Path(glob.glob(str(S / r))[0])) for _, r in PLAN_VS_RUN]
+    cpu = float(value([S / "plans/suite_slo_cpu_2core.txt"], PLAN_MIN)) / (_cpu_wall_s() / 60)
+    return [p / r for p, r in zip(plans, runs, strict=True)] + [cpu]
+
+
+def _cpu_wall_s() -> float:
+    return float(re.search(r"suite wall time (\d+) s", _read(str(S / CPU_WALL))).group(1))
+
+
 def _start(paths, engine: str, cache: str, key: str = "first_token_s", n: int = 0) -> float:
     """The n-th start of `engine` with its caches `cache` in tools/measure_start_times.py's JSON: `key` seconds."""
     return [s[key] for s in _j(paths[0])["starts"] if s["engine"] == engine and s["cache"] == cache][n]
@@ -170,6 +197,40 @@ def _missed_tpot(paths):
 
 # fmt: off
 FIGURES = [
+    # ---- README: start here (the plans in docs/sample_results/plans, the CPU quick start, the setup on an H100)
+    ("`--plan`: 8.8", README, "plans/suite_slo_1xh100.txt", PLAN_MIN),
+    ("7.8 on an H200", README, "plans/suite_slo_1xh200.txt", PLAN_MIN),
+    ("| $0.44", README, "plans/suite_slo_1xh100.txt", PLAN_USD),
+    ("$0.52 (H200)", README, "plans/suite_slo_1xh200.txt", PLAN_USD),
+    ("| `--plan`: 33.1", README, "plans/suite_slo_4xh100.txt", PLAN_MIN),
+    ("4 H100s, 31.8", README, "plans/suite_slo_4xh200.txt", PLAN_MIN),
+    ("| $6.63", README, "plans/suite_slo_4xh100.txt", PLAN_USD),
+    ("$8.49 (H200)", README, "plans/suite_slo_4xh200.txt", PLAN_USD),
+    ("| 292", README, CPU_WALL, r"re:suite wall time (\d+) s"),
+    ("(`--plan`: 5.1", README, "plans/suite_slo_cpu_2core.txt", PLAN_MIN),
+    ("the setup: 34", README, "h100x1/tests/tests_setup_h100_272fc3d.log", r"re:setup rc=0 in (\d+) s"),
+    ("no model hub): 14.19", README, TP4.format(1), "metrics.weights_gib_per_rank[0]"),
+    ("Qwen2.5-7B-Instruct, 2.5", README, TP4.format(1), lambda p: _json_value(p[0], WEIGHTS) * 2**30 / 6e9),
+    ("plans read 0.47", CONCEPTS, CPU_WALL, lambda p: min(_plan_over_run())),
+    ("0.47 to 1.05", CONCEPTS, CPU_WALL, lambda p: max(_plan_over_run())),
+    ("counts 104", CONCEPTS, STARTS100, lambda p: _start(p, ENGINE_LLM, "cold", "ready_s")),
+    ("cold and 42", CONCEPTS, STARTS100, lambda p: _start(p, ENGINE_LLM, "warm", "ready_s")),
+    # ---- docs/sample_results/plans/README.md: plans against runs
+    ("on 4 H200s | 2.9", PLANS_MD, "plans/tp_4xh200.txt", PLAN_MIN),
+    ("| 2.9 | 4.6", PLANS_MD, TP4.format(1), "minutes"),
+    ("on 1 H200 | 2.9", PLANS_MD, "plans/simulate_1xh200.txt", PLAN_MIN),
+    ("| 2.9 | 4.2", PLANS_MD, CONC, "minutes"),
+    ("on 2 H200s | 5.8", PLANS_MD, "plans/scaling_2xh200.txt", PLAN_MIN),
+    ("| 5.8 | 12.2", PLANS_MD, B2.format("tp1pp1dp1"), "minutes"),
+    ("tp,dp` on 4 H200s | 5.2", PLANS_MD, "plans/scaling_4xh200.txt", PLAN_MIN),
+    ("| 5.2 | 5.7", PLANS_MD, A.format("tp1pp1dp1"), "minutes"),
+    ("--gpus 1,2,4` on 4 H200s | 9.6", PLANS_MD, "plans/suite_4xh200.txt", PLAN_MIN),
+    ("| 9.6 | 12.1", PLANS_MD, SUITE4.format(1), "minutes"),
+    ("CPU box | 5.1", PLANS_MD, "plans/suite_slo_cpu_2core.txt", PLAN_MIN),
+    ("| 5.1 | 4.9", PLANS_MD, CPU_WALL, lambda p: _cpu_wall_s() / 60),
+    ("a plan read 0.47", PLANS_MD, CPU_WALL, lambda p: min(_plan_over_run())),
+    ("0.47 to 1.05", PLANS_MD, CPU_WALL, lambda p: max(_plan_over_run())),
+    ("`cpu_tiny/suite_2026-12-07`, 292", PLANS_MD, CPU_WALL, r"re:suite wall time (\d+) s"),
     # ---- README: what you leave with
     ("DP4 gave 3.95x", README, A.format("tp1pp1dp4"), "metrics.speedup"),
     ("TP4 2.11x", README, A.format("tp4pp1dp1"), "metrics.speedup"),
