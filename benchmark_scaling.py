@@ -23,6 +23,7 @@ Run it:
     python benchmark_scaling.py --compare-vllm-bench              # also run `vllm bench throughput` at TP=1
     python benchmark_scaling.py --gpus 1,2 --layouts tp,dp,pp --capacity --slo ttft:500,tpot:50 --gpu-hour-usd 3.5
     python benchmark_scaling.py                                   # CPU box: tiny model, 1 and 2 CPU ranks
+    python benchmark_scaling.py --from-results results/           # redraw the plots from the files, no engine
 Exit code 0 when every layout ran, 1 when one failed, 2 on bad input.
 """
 
@@ -61,6 +62,7 @@ from common.output.results import (
     timestamp,
 )
 from common.output.tables import num, pct, print_table
+from common.report.gather import dev_of, typed_results
 from common.runtime import hardware
 from common.runtime.isolation import Failure, run_isolated, until_interrupted
 from common.runtime.models import layout_problem
@@ -94,11 +96,14 @@ class Config(ReplicaFields, TraceConfig, RunConfig):
     vllm_bench_runs: int = option(3, "with --compare-vllm-bench: runs of ours and of the bench, alternated")
     seed: int = option(0, "seed of every prompt set")
     plots: bool = option(True, "no PNG plots", flag="--no-plots", action="store_false")
+    from_results: str | None = option(help="redraw the plots of the scaling runs in this folder (no engine)", type=str)
     capacity: dict | None = option(cli=False)  # --capacity: the search's settings (capacity_flags.spec_from_args)
 
 
 # --------------------------------------------------------------------------- the experiment
 def main(cfg: Config) -> dict:
+    if cfg.from_results:
+        return {"plots": redraw(Path(cfg.from_results))}
     fill_device_defaults(cfg)
     engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
     max_len = engine_kwargs.get("max_model_len") or info.raw.get("max_position_embeddings")
@@ -352,10 +357,28 @@ def takeaway(ok: list[tuple[Layout, dict]], price: tuple) -> list[str]:
     return lines
 
 
-def plot(cfg: Config, ok: list[tuple[Layout, dict]], stem: Path, sub: str) -> list[str]:
+def redraw(folder: Path) -> list[str]:
+    """--from-results: each scaling run's plots in `folder` drawn again from its files, as this code draws them."""
+    runs: dict[str, list[dict]] = {}
+    for d in typed_results(folder)[0]:
+        if d["experiment"] == EXPERIMENT and d["status"] == Status.OK:
+            runs.setdefault(Path(d["_path"]).stem.rsplit("_", 1)[-1], []).append(d)  # the run's time stamp
+    plots = []
+    for ts, docs in sorted(runs.items()):
+        c, short = docs[0]["config"], Path(docs[0]["config"]["engine"]["model"].rstrip("/")).name
+        lays = [Layout(**{k: v for k, v in d["config"]["layout"].items() if k != "skip"}) for d in docs]
+        ok = sorted(zip(lays, [d["metrics"] for d in docs], strict=True), key=lambda x: (x[0].n, x[0].name))
+        sub = figure_subtitle(short, docs[0]["environment"], f"{c['input_len']} in / {c['output_len']} out tokens")
+        cfg = Config(capacity=c.get("capacity"), output_dir=str(folder))
+        plots += plot(cfg, ok, folder / f"{EXPERIMENT}_{short}_{ts}", sub, dev_of(docs[0]["environment"]))
+    print("plots: " + ", ".join(plots) if plots else f"no scaling run in {folder}")
+    return plots
+
+
+def plot(cfg: Config, ok: list[tuple[Layout, dict]], stem: Path, sub: str, dev: str | None = None) -> list[str]:
     """Throughput vs devices per layout family (TP, DP, PP) against linear, every layout's efficiency, throughput and
-    single-stream speed; each title names the model, devices and workload (`sub`)."""
-    plots, dev = [], hardware.unit()
+    single-stream speed; each title names the model, devices and workload (`sub`); `dev`: what one rank runs on."""
+    plots, dev = [], dev or hardware.unit()
     base = next((m for lay, m in ok if lay.n == 1), None)
     family = {
         "tensor parallel": lambda lay: lay.dp == 1 and lay.pp == 1,

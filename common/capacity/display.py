@@ -131,6 +131,16 @@ def best_capacity(ms: list[dict]) -> dict | None:
     return min(tied_with_best(ok, per, key="capacity"), key=lambda m: (m["gpus"], -per(m)))
 
 
+# why a probe missed the SLO (Probe.bound_by), as the pareto's legend says it
+MISSED_BY = {
+    "ttft": "p99 TTFT",
+    "tpot": "p99 TPOT",
+    "e2el": "p99 E2E",
+    "queue": "the queue grew",
+    "keep_up": "the queue grew",
+}
+
+
 def capacity_plots(stem, ms: list[dict], slo: dict, percentile: float, dev: str = "GPU", sub: str = "") -> list[Path]:
     """Capacity per layout (total and per device) as bars, and each layout's probes as a per-user-speed vs
     per-device-throughput curve; `sub` (the model, devices, workload) ends each title."""
@@ -146,7 +156,7 @@ def capacity_plots(stem, ms: list[dict], slo: dict, percentile: float, dev: str 
     # one layout is one bar: no chart (the Pareto below shows its probes)
     out = [bar_plot(Path(f"{stem}_capacity.png"), labels, bars, title, "requests / s")] if len(ms) > 1 else []
     # each layout's probes that ran their whole window, in the order of the rate they offered (not the order run)
-    curves, marks = {}, {}
+    curves, marks, failed, sweeps = {}, {}, {}, {}
     for m in ms:
         probes = m["capacity"].probes
         done = sorted((p for p in probes if p.ms(50, "tpot") and not p.stopped_early), key=lambda p: p.offered_rate)
@@ -157,15 +167,26 @@ def capacity_plots(stem, ms: list[dict], slo: dict, percentile: float, dev: str 
         at = [p for p in done if p.passed and p.offered_rate == m["capacity"].request_rate]
         if at:
             marks[m["layout"]] = (point[id(at[-1])], speed[id(at[-1])])
+        missed = [p for p in done if not p.passed]
+        why = ", ".join(sorted({MISSED_BY.get(p.bound_by or "", p.bound_by or "?") for p in missed}))
+        failed[m["layout"]] = ([(point[id(p)], speed[id(p)]) for p in missed], why)
+        if levels := [s for s in m.get("sweep") or [] if s.get("median_tpot_ms")]:
+            span = f"sweep, {levels[0]['concurrency']}-{levels[-1]['concurrency']} clients"
+            sweeps[m["layout"]] = (
+                [(s["output_throughput"] / m["gpus"], 1000 / s["median_tpot_ms"]) for s in levels],
+                span,
+            )
     tpot = slo.get("tpot")
     out.append(
         pareto_plot(
             Path(f"{stem}_pareto.png"),
             curves,
             1000 / tpot if tpot else None,
-            f"Per-user speed vs per-{dev} throughput (capacity probes, by offered rate){sub}",
+            f"Per-user speed vs per-{dev} throughput (capacity probes by offered rate; a load sweep dotted){sub}",
             dev,
             marks=marks,
+            failed=failed,
+            sweeps=sweeps,
         )
     )
     return out

@@ -35,13 +35,13 @@ class Reference:
     params: float  # the model those speeds are for (parameters): the plan scales speeds by params / this
 
 
-# ../shared/gpu/README.md (one H100 80GB, vLLM 0.26, Qwen2.5-7B, 2026-12-06) and docs/sample_results/h100x1/start_times
+# one H100 80GB, vLLM 0.26, Qwen2.5-7B (the lab reference runs, 2026-12-06: docs/measurement.md) and h100x1/start_times
 H100 = Reference(
     "one H100 80GB, vLLM 0.26, Qwen2.5-7B shape: in-process engine start 104 s cold, 42 s warm "
     "(docs/sample_results/h100x1/start_times); batch-1 decode 169 tok/s, offline 6,995 out tok/s",
     104.0, 42.0, 169.0, 6995.0, 7.6e9,
 )  # fmt: skip
-# ../shared/gpu/README.md (one H200, vLLM 0.26, Qwen2.5-7B shape, 2026-11)
+# one H200, vLLM 0.26, Qwen2.5-7B shape (the lab reference runs, 2026-11: docs/measurement.md)
 H200 = Reference(
     "one H200, vLLM 0.26, Qwen2.5-7B shape: engine start 77 s cold, 47 s warm; batch-1 decode 212 tok/s, "
     "offline 8,314 out tok/s (docs/measurement.md)",

@@ -78,7 +78,11 @@ def bar_plot(
     ax.set_xticks(x, labels)
     ax.set(title=title, ylabel=ylabel)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend()
+    # headroom above the tallest bar (its label) and the line, where the legend goes in one row: never over data
+    top = max([v for vals in values.values() for v in vals if v is not None] + [hline or 0, 0])
+    if top > 0:
+        ax.set_ylim(top=top * 1.3)
+    ax.legend(loc="upper left", ncol=len(values) + (hline is not None), fontsize=8, frameon=False)
     return save(fig, path)
 
 
@@ -238,10 +242,25 @@ def subtitled(fig, sub: str):
     return fig
 
 
+def _thousands(fig) -> None:
+    """Numeric linear axes that reach 10,000 read with thousands separators (30,000, not 30000)."""
+    from matplotlib.ticker import ScalarFormatter, StrMethodFormatter
+
+    for ax in fig.axes:
+        for axis, scale, lim in (
+            (ax.yaxis, ax.get_yscale(), ax.get_ylim()),
+            (ax.xaxis, ax.get_xscale(), ax.get_xlim()),
+        ):
+            numeric = isinstance(axis.get_major_formatter(), ScalarFormatter)  # not a bar chart's named categories
+            if numeric and scale == "linear" and max(abs(v) for v in lim) >= 10_000:
+                axis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+
+
 def save(fig, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _wrap_titles(fig)
+    _thousands(fig)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     pyplot().close(fig)
@@ -304,16 +323,33 @@ def pareto_plot(
     title: str,
     dev: str = "GPU",
     marks: dict[str, tuple[float, float]] | None = None,
+    failed: dict[str, tuple[list[tuple[float, float]], str]] | None = None,
+    sweeps: dict[str, tuple[list[tuple[float, float]], str]] | None = None,
 ) -> Path:
     """Output tok/s per GPU (x) against output tok/s per user (y, 1000 / median TPOT), one curve per layout
     from its capacity probes in the order given (by offered rate); a dashed line at the per-user speed the TPOT
-    target allows; `marks`: each layout's point at its capacity (a star)."""
+    target allows; `marks`: each layout's point at its capacity (a star); `failed`: its probes that missed the SLO
+    (crosses) and why; `sweeps`: a load sweep's levels, one client to saturation (dotted), and their name."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, ax = plt.subplots(figsize=(10, 5))
     for i, (label, pts) in enumerate(curves.items()):
         pts = [p for p in pts if p[0] is not None and p[1] is not None]
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=f"C{i % 10}", label=label)
+        if failed and failed.get(label, ([], ""))[0]:
+            xs, why = failed[label]
+            ax.scatter(*zip(*xs, strict=True), marker="X", s=90, color=f"C{i % 10}", edgecolor="black", zorder=4,
+                       label=f"{label}: missed ({why})")  # fmt: skip
+        if sweeps and sweeps.get(label, ([], ""))[0]:
+            pts, name = sweeps[label]
+            ax.plot(
+                *zip(*pts, strict=True),
+                linestyle=":",
+                marker="s",
+                markersize=4,
+                color=f"C{i % 10}",
+                label=f"{label}: {name}",
+            )
         if marks and label in marks:
             ax.scatter(
                 *marks[label],
@@ -332,7 +368,7 @@ def pareto_plot(
         ylabel="output tokens / s per user (1000 / median TPOT)",
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: never over a point
     return save(fig, path)
 
 

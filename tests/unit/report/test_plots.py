@@ -30,3 +30,43 @@ def test_two_device_counts_plot_against_the_count(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     report = (tmp_path / "report.md").read_text()
     assert "No plot against" not in report and (tmp_path / "report_throughput.png").exists()
+
+
+def test_the_pareto_marks_missed_probes_with_their_reason_and_draws_the_load_sweep(monkeypatch):
+    """The CPU quick start's three layouts: TP2 has one probe that missed (the queue grew), crossed apart; each TP
+    layout's serving sweep (1 to 16 clients) is a dotted curve beside its probes."""
+    from common.capacity import display
+    from common.report.gather import typed_results
+
+    seen = {}
+    monkeypatch.setattr(
+        display, "pareto_plot", lambda path, curves, slo, title, dev, **kw: seen.update(kw, curves=curves) or path
+    )
+    monkeypatch.setattr(display, "bar_plot", lambda path, *a, **kw: path)
+    ms = [d["metrics"] for d in typed_results(QS)[0] if d["experiment"] == "suite" and d["status"] == "ok"]
+    ms = [m for m in ms if m.get("capacity")]
+    display.capacity_plots("x", ms, ms[0]["capacity"].slo, ms[0]["capacity"].percentile, "CPU rank")
+    points, why = seen["failed"]["TP2"]
+    assert len(points) == 1 and why == "the queue grew"
+    assert seen["sweeps"]["1 CPU rank"][1] == "sweep, 1-16 clients" and len(seen["sweeps"]["1 CPU rank"][0]) == 3
+    assert "DP2" not in seen["sweeps"]  # DP replicas run no sweep
+    assert seen["marks"]["TP2"] in seen["curves"]["TP2"] and seen["marks"]["TP2"] not in points  # starred: passed
+
+
+def test_scaling_plots_redrawn_from_files_have_one_bar_per_layout(tmp_path, monkeypatch):
+    """benchmark_scaling.py --from-results on the 4-H200 run A: the efficiency and throughput bars are named by
+    layout (1 GPU, DP4, TP2xDP2, TP4), not by device count, and titled with the run's GPUs, not this machine's."""
+    import benchmark_scaling
+
+    for p in (ROOT / "docs/sample_results/h200x4").glob("scaling_*_20261128-185054.json"):
+        shutil.copy(p, tmp_path)
+    bars = {}
+    monkeypatch.setattr(
+        benchmark_scaling, "bar_plot", lambda path, labels, *a, **kw: bars.update({path.name: (labels, a)}) or path
+    )
+    plots = benchmark_scaling.redraw(tmp_path)
+    eff = bars["scaling_qwen2.5-7b_20261128-185054_efficiency.png"]
+    assert eff[0] == ["1 GPU", "DP4", "TP2xDP2", "TP4"] and "4 x H200" in eff[1][1]
+    assert [round(v) for v in eff[1][0]["scaling efficiency %"]] == [100, 99, 86, 53]
+    assert str(tmp_path / "scaling_qwen2.5-7b_20261128-185054_throughput.png") in plots
+    assert (tmp_path / "scaling_qwen2.5-7b_20261128-185054_throughput.png").stat().st_size > 1000
