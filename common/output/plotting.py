@@ -108,7 +108,9 @@ def stacked_bar_plot(
     ax.set_xticks(x, labels, rotation=30 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center")
     ax.set(title=title, ylabel=ylabel)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(title=total_label)
+    if bottom.max() > 0:  # headroom above the bars for the legend, in one row: never over a bar
+        ax.set_ylim(top=bottom.max() * 1.35)
+    ax.legend(title=total_label, loc="upper left", ncol=len(stacks), fontsize=8, title_fontsize=8, frameon=False)
     return save(fig, path)
 
 
@@ -242,6 +244,17 @@ def subtitled(fig, sub: str):
     return fig
 
 
+def _legends_aside(fig) -> None:
+    """A legend of more than four entries goes beside its axes: inside, so many entries cover the data."""
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        if leg is not None and len(leg.get_texts()) > 4:
+            title = leg.get_title().get_text() or None
+            ax.legend(
+                *ax.get_legend_handles_labels(), title=title, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1)
+            )
+
+
 def _thousands(fig) -> None:
     """Numeric linear axes that reach 10,000 read with thousands separators (30,000, not 30000)."""
     from matplotlib.ticker import ScalarFormatter, StrMethodFormatter
@@ -261,6 +274,7 @@ def save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     _wrap_titles(fig)
     _thousands(fig)
+    _legends_aside(fig)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     pyplot().close(fig)

@@ -24,7 +24,8 @@ def memory_bars(f: Findings) -> tuple[list[str], dict[str, list[float]]] | None:
     for d in f.suite:
         ranks = sorted((d.get("raw") or {}).get("ranks") or [], key=lambda r: r.get("rank") or 0)
         for r in ranks:
-            labels.append(f"{d['metrics']['layout']} rank {r.get('rank', 0)}")
+            one = len(ranks) == 1  # "1 GPU", not "1 GPU rank 0"
+            labels.append(d["metrics"]["layout"] + ("" if one else f" rank {r.get('rank', 0)}"))
             weights.append((r.get("weights_bytes") or 0) / 2**30)
             kv.append((r.get("kv_cache_bytes") or 0) / 2**30)
     return (labels, {"weights": weights, "KV cache": kv}) if labels and any(weights) else None
@@ -57,7 +58,7 @@ def report_plots(f: Findings, out_dir: Path, cap_best: dict) -> list[Path]:
                 out_dir / "report_layouts.png",
                 [d["metrics"]["layout"] + stamp(d) for d in f.scaling],
                 {"out tok/s": [m["output_throughput"] for m in f.layouts]},
-                "Throughput per layout",
+                f"Offline throughput per layout{' (runs named by start time)' * (len(f.runs) > 1)}: {sub}",
                 "output tokens / s",
             )
         )
