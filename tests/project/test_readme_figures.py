@@ -145,6 +145,29 @@ def _plan_over_run() -> list[float]:
     return [p / r for p, r in zip(plans, runs, strict=True)] + [cpu]
 
 
+P1H100, P1H200, P4H100, P4H200 = (f"plans/suite_slo_{n}.txt" for n in ("1xh100", "1xh200", "4xh100", "4xh200"))
+SETUP100 = "h100x1/tests/tests_setup_h100_272fc3d.log"
+CPU_SETUP = "cpu_tiny/setup_2026-12-07.txt"
+
+
+def _setup_min() -> float:
+    return float(value([S / SETUP100], r"re:setup rc=0 in (\d+) s")) / 60
+
+
+def _weights_min() -> float:
+    """Minutes to download the 7B's weights (weights per GPU at TP1 on the 4-H200 sample) at 100 MB/s."""
+    return _json_value(S / TP4.format(1), WEIGHTS) * 2**30 / 1e8 / 60
+
+
+def _start_here(plan: str) -> float:
+    """A README "Start here" row: the plan's minutes + an H100's setup + the weights' download."""
+    return float(value([S / plan], PLAN_MIN)) + _setup_min() + _weights_min()
+
+
+def _cpu_setup_s() -> float:
+    return float(re.search(r"setup rc=0 in (\d+) s", _read(str(S / CPU_SETUP))).group(1))
+
+
 def _cpu_wall_s() -> float:
     return float(re.search(r"suite wall time (\d+) s", _read(str(S / CPU_WALL))).group(1))
 
@@ -197,24 +220,29 @@ def _missed_tpot(paths):
 
 # fmt: off
 FIGURES = [
-    # ---- README: start here (the plans in docs/sample_results/plans, the CPU quick start, the setup on an H100)
-    ("`--plan`: 8.8", README, "plans/suite_slo_1xh100.txt", PLAN_MIN),
-    ("7.8 on an H200", README, "plans/suite_slo_1xh200.txt", PLAN_MIN),
-    ("| $0.44", README, "plans/suite_slo_1xh100.txt", PLAN_USD),
-    ("$0.52 (H200)", README, "plans/suite_slo_1xh200.txt", PLAN_USD),
-    ("| `--plan`: 33.1", README, "plans/suite_slo_4xh100.txt", PLAN_MIN),
-    ("4 H100s, 31.8", README, "plans/suite_slo_4xh200.txt", PLAN_MIN),
-    ("| $6.63", README, "plans/suite_slo_4xh100.txt", PLAN_USD),
-    ("$8.49 (H200)", README, "plans/suite_slo_4xh200.txt", PLAN_USD),
-    ("| 292", README, CPU_WALL, r"re:suite wall time (\d+) s"),
-    ("(`--plan`: 5.1", README, "plans/suite_slo_cpu_2core.txt", PLAN_MIN),
-    ("the setup: 34", README, "h100x1/tests/tests_setup_h100_272fc3d.log", r"re:setup rc=0 in (\d+) s"),
-    ("no model hub): 14.19", README, TP4.format(1), "metrics.weights_gib_per_rank[0]"),
-    ("Qwen2.5-7B-Instruct, 2.5", README, TP4.format(1), lambda p: _json_value(p[0], WEIGHTS) * 2**30 / 6e9),
-    ("plans read 0.47", CONCEPTS, CPU_WALL, lambda p: min(_plan_over_run())),
-    ("0.47 to 1.05", CONCEPTS, CPU_WALL, lambda p: max(_plan_over_run())),
-    ("counts 104", CONCEPTS, STARTS100, lambda p: _start(p, ENGINE_LLM, "cold", "ready_s")),
-    ("cold and 42", CONCEPTS, STARTS100, lambda p: _start(p, ENGINE_LLM, "warm", "ready_s")),
+    # ---- README: start here (plans in docs/sample_results/plans, the CPU quick start and setup, an H100's setup)
+    ("gpus 1` | 8.8", README, P1H100, PLAN_MIN),
+    ("8.8 + 0.6", README, SETUP100, lambda p: _setup_min()),
+    ("8.8 + 0.6 + 2.5", README, TP4.format(1), lambda p: _weights_min()),
+    ("= 11.9", README, P1H100, lambda p: _start_here(P1H100)),
+    ("(H200: 10.9", README, P1H200, lambda p: _start_here(P1H200)),
+    ("| $0.60", README, P1H100, lambda p: _start_here(P1H100) / 60 * GPU_HOUR_USD["H100"][0]),
+    ("/ $0.73", README, P1H200, lambda p: _start_here(P1H200) / 60 * H200_USD),
+    ("as it is | 33.1", README, P4H100, PLAN_MIN),
+    ("33.1 + 0.6", README, SETUP100, lambda p: _setup_min()),
+    ("33.1 + 0.6 + 2.5", README, TP4.format(1), lambda p: _weights_min()),
+    ("= 36.2", README, P4H100, lambda p: _start_here(P4H100)),
+    ("(H200s: 34.9", README, P4H200, lambda p: _start_here(P4H200)),
+    ("| $7.24", README, P4H100, lambda p: _start_here(P4H100) / 60 * 4 * GPU_HOUR_USD["H100"][0]),
+    ("/ $9.31", README, P4H200, lambda p: _start_here(P4H200) / 60 * 4 * H200_USD),
+    ("as it is | 4.9", README, CPU_WALL, lambda p: _cpu_wall_s() / 60),
+    ("4.9 + 0.9", README, CPU_SETUP, lambda p: _cpu_setup_s() / 60),
+    ("= 5.8", README, CPU_SETUP, lambda p: _cpu_wall_s() / 60 + _cpu_setup_s() / 60),
+    ("(a 292", README, CPU_WALL, r"re:suite wall time (\d+) s"),
+    ("a 54", README, CPU_SETUP, r"re:setup rc=0 in (\d+) s"),
+    ("on a GPU: 34", README, SETUP100, r"re:setup rc=0 in (\d+) s"),
+    ("Qwen2.5-7B-Instruct: 14.19", README, TP4.format(1), WEIGHTS),
+    ("14.19 GiB, 2.5", README, TP4.format(1), lambda p: _weights_min()),
     # ---- docs/sample_results/plans/README.md: plans against runs
     ("on 4 H200s | 2.9", PLANS_MD, "plans/tp_4xh200.txt", PLAN_MIN),
     ("| 2.9 | 4.6", PLANS_MD, TP4.format(1), "minutes"),
