@@ -181,15 +181,17 @@ def print_layout(lay: Layout, m: dict, capacity: bool) -> None:
     )
 
 
-def plan_here(cfg: Config, info) -> list[Layout]:
-    """The layouts to measure, each with why it cannot run here (or None), printed before anything starts."""
+def plan_here(cfg: Config, info, show: bool = True) -> list[Layout]:
+    """The layouts to measure, each with why it cannot run here (or None), printed (`show`) before anything starts."""
     devices = hardware.device_count()
+    plan = [replace(lay, skip=layout_problem(info, lay.tp, lay.pp, lay.dp, devices))
+            for lay in plan_layouts(cfg.gpus, cfg.layouts)]  # fmt: skip
+    if not show:
+        return plan
     print(
         f"model: {info.name}   devices: {devices} {hardware.device_label()}(s)   workload: {cfg.num_prompts} x "
         f"{cfg.input_len} in / {cfg.output_len} out; batch-1 {cfg.batch1_tokens} tokens; concurrency {cfg.concurrency}"
     )
-    plan = [replace(lay, skip=layout_problem(info, lay.tp, lay.pp, lay.dp, devices))
-            for lay in plan_layouts(cfg.gpus, cfg.layouts)]  # fmt: skip
     for lay in plan:
         print(f"  {lay.name:>10} on {lay.n}: {'skip - ' + lay.skip if lay.skip else 'run'}")
     return plan
@@ -468,7 +470,7 @@ def plan(cfg: Config) -> None:
     what = (
         f"{cfg.offline_runs} x {cfg.num_prompts} prompts offline, batch-1, {cfg.latency_prompts} at {cfg.concurrency}"
     )
-    for lay in plan_here(cfg, info):
+    for lay in plan_here(cfg, info, show=False):  # the plan's own table lists them
         if lay.skip:
             stages.append(bill.Stage(lay.name, lay.n, 0, 0.0, skip=lay.skip))
             continue

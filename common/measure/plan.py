@@ -130,7 +130,8 @@ def search_s(capacity: dict, replay_s: float = 0.0) -> float:
 
 def search_how(capacity: dict) -> str:
     n, most = min(int(capacity.get("max_probes", 12)), TYPICAL_PROBES), capacity.get("max_probes")
-    return f"{n} probes of {capacity.get('warmup_s'):g} + {capacity.get('measure_s'):g} s (at most {most})"
+    each = f"{capacity.get('warmup_s'):g} s warm-up + {capacity.get('measure_s'):g} s window"
+    return f"{n} probes + the saturation probe, {each} each (at most {most} probes)"
 
 
 def _gpus() -> list[dict]:
@@ -177,7 +178,7 @@ def _total(plan: Plan, unit: str) -> str:
         cost = "no price known for this machine (--gpu-hour-usd P gives $)"
     else:
         cost = f"${usd:,.2f} for {plan.pod_devices} {unit}(s) at ${plan.price:.2f} per {unit}-hour"
-    return f"about {_minutes(plan.seconds())}, {cost}."
+    return f"about {_minutes(plan.seconds())} of running (no setup, no download), {cost}."
 
 
 def _minutes(seconds: float) -> str:
