@@ -35,24 +35,22 @@ class Reference:
     params: float  # the model those speeds are for (parameters): the plan scales speeds by params / this
 
 
-# one H100 80GB, vLLM 0.26, Qwen2.5-7B (the lab reference runs, 2026-12-06: docs/measurement.md) and h100x1/start_times
+# every figure from a committed sample run (docs/sample_results; checked in tests/project/test_readme_figures.py)
 H100 = Reference(
-    "one H100 80GB, vLLM 0.26, Qwen2.5-7B shape: in-process engine start 104 s cold, 42 s warm "
-    "(docs/sample_results/h100x1/start_times); batch-1 decode 169 tok/s, offline 6,995 out tok/s",
-    104.0, 42.0, 169.0, 6995.0, 7.6e9,
+    "one H100 80GB, vLLM 0.26, Qwen2.5-7B shape: in-process engine start 104.3 s cold, 41.6 s warm "
+    "(h100x1/start_times); one client 166.9 out tok/s, one batch 6,946 out tok/s (h100x1/terminal)",
+    104.3, 41.6, 166.9, 6946.0, 7.6e9,
 )  # fmt: skip
-# one H200, vLLM 0.26, Qwen2.5-7B shape (the lab reference runs, 2026-11: docs/measurement.md)
 H200 = Reference(
-    "one H200, vLLM 0.26, Qwen2.5-7B shape: engine start 77 s cold, 47 s warm; batch-1 decode 212 tok/s, "
-    "offline 8,314 out tok/s (docs/measurement.md)",
-    77.0, 47.0, 212.0, 8314.0, 7.6e9,
+    "one H200, vLLM 0.26, Qwen2.5-7B shape: engine start 126.1 s cold (h200x4 suite, TP1), 37.4 s warm; "
+    "batch-1 decode 213.0 tok/s, offline 7,903 out tok/s (h200x4 run A, 1 GPU)",
+    126.1, 37.4, 213.0, 7903.0, 7.6e9,
 )  # fmt: skip
-# this lab's 2-core CPU box (docs/sample_results/cpu_tiny/suite_2026-12-07): a CPU several times faster or slower
-# than this one moves every figure with it
+# the 2-core CPU box: a CPU several times faster or slower than this one moves every figure with it
 CPU = Reference(
-    "the lab's 2-core CPU box, tiny model: engine start about 25 s (3 processes import vLLM); batch-1 583 tok/s, "
-    "offline 7,224 out tok/s (docs/sample_results/cpu_tiny/suite_2026-12-07)",
-    25.0, 25.0, 583.0, 7224.0, 0.0,
+    "the lab's 2-core CPU box, tiny model: engine start 24.5 s (3 processes import vLLM); batch-1 292.4 tok/s, "
+    "offline 4,455 out tok/s (cpu_tiny/suite_2026-12-07, 1 rank)",
+    24.5, 24.5, 292.4, 4455.0, 0.0,
 )  # fmt: skip
 
 
