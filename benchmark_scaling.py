@@ -57,6 +57,7 @@ from common.output.results import (
     figure_subtitle,
     record_failure,
     run_path,
+    run_stamp,
     save_run,
     then,
     timestamp,
@@ -364,7 +365,7 @@ def redraw(folder: Path) -> list[str]:
     runs: dict[str, list[dict]] = {}
     for d in typed_results(folder)[0]:
         if d["experiment"] == EXPERIMENT and d["status"] == Status.OK:
-            runs.setdefault(Path(d["_path"]).stem.rsplit("_", 1)[-1], []).append(d)  # the run's time stamp
+            runs.setdefault(run_stamp(d), []).append(d)
     plots = []
     for ts, docs in sorted(runs.items()):
         c, short = docs[0]["config"], Path(docs[0]["config"]["engine"]["model"].rstrip("/")).name
@@ -466,7 +467,7 @@ def plan(cfg: Config) -> None:
     """--plan: the layouts this command would measure here, their engines, and what it would cost."""
     fill_device_defaults(cfg)
     _, info = cli.resolve_model(cfg.model, cfg.engine)
-    ref, stages = bill.reference(info.params_estimate()), []
+    ref, stages, replay = bill.reference(info.params_estimate()), [], bill.stretch_s(cfg)
     what = (
         f"{cfg.offline_runs} x {cfg.num_prompts} prompts offline, batch-1, {cfg.latency_prompts} at {cfg.concurrency}"
     )
@@ -478,15 +479,13 @@ def plan(cfg: Config) -> None:
         work = bill.engine_work_s(ref, cfg, lay.n)
         stages.append(bill.Stage(f"{lay.name}: offline, batch-1, latency{at_once}", lay.n, 1, work, what))
         if cfg.capacity:
-            search = bill.search_s(cfg.capacity, bill.stretch_s(cfg))
-            stages.append(bill.Stage(f"{lay.name}: capacity search", lay.n, 1, search, bill.search_how(cfg.capacity)))
+            stages.append(bill.search_stage(f"{lay.name}: capacity search", lay.n, 1, cfg.capacity, replay))
     if cfg.compare_vllm_bench:
         runs = cfg.vllm_bench_runs
         work = 2 * runs * bill.generate_s(ref, cfg.num_prompts, cfg.output_len, cfg.num_prompts)
         how = f"{runs} runs a side, ours and vllm bench throughput alternated, a fresh engine each"
         stages.append(bill.Stage("calibration against vllm bench throughput (1 device)", 1, 2 * runs, work, how))
-    devices = hardware.device_count()
-    bill.render(bill.Plan("benchmark_scaling.py", stages, ref, devices, *bill.pod_price(cfg.gpu_hour_usd)))
+    bill.show("benchmark_scaling.py", stages, ref, cfg.gpu_hour_usd)
 
 
 def build_config(args, engine: dict) -> Config:

@@ -274,6 +274,7 @@ def plan(cfg: Config) -> None:
     done = finished_layouts(Path(cfg.output_dir), info.name) if cfg.resume else set()
     sweep = sum(bill.level_s(ref, "concurrency", c, cfg.sweep_prompts, cfg.output_len, 1) for c in cfg.sweep)
     mix = bill.level_s(ref, "rate", cfg.mixed_rate, cfg.mixed_requests, cfg.output_len, 1)
+    replay = bill.stretch_s(cfg)
     for lay in suite_layouts(cfg.gpus, bool(cfg.capacity)):
         if skip := "done (--resume)" if lay.name in done else layout_problem(info, lay.tp, 1, lay.dp, devices):
             stages.append(bill.Stage(lay.name, lay.n, 0, 0.0, skip=skip))
@@ -281,9 +282,8 @@ def plan(cfg: Config) -> None:
         work = bill.engine_work_s(ref, cfg, lay.n) + (0 if lay.dp > 1 else sweep + mix)
         stages.append(bill.Stage(f"{lay.name}: the suite", lay.n, 1, work, "offline, batch-1, latency, sweep, mixed"))
         if cfg.capacity:
-            search = bill.search_s(cfg.capacity, bill.stretch_s(cfg))
-            stages.append(bill.Stage(f"{lay.name}: capacity search", lay.n, 1, search, bill.search_how(cfg.capacity)))
-    bill.render(bill.Plan("run_distributed_benchmark.py", stages, ref, devices, *bill.pod_price(cfg.gpu_hour_usd)))
+            stages.append(bill.search_stage(f"{lay.name}: capacity search", lay.n, 1, cfg.capacity, replay))
+    bill.show("run_distributed_benchmark.py", stages, ref, cfg.gpu_hour_usd)
 
 
 def build_config(args, engine: dict) -> Config:

@@ -44,6 +44,7 @@ from common.measure.levels import (
     level_metrics,
     level_plots,
     level_prompts,
+    level_requests,
     level_row,
     levels,
     one_level,
@@ -53,7 +54,6 @@ from common.measure.metrics import StageTimer, unloaded_reference
 from common.output.results import RunFile, Status, any_failed, environment, figure_subtitle, run_path, then, timestamp
 from common.output.tables import print_table
 from common.runtime import engine as eng
-from common.runtime import hardware
 from common.runtime.engine import SCHEDULER_LIMITS
 from common.runtime.isolation import Failure, checkpoint, run_isolated, until_interrupted
 from common.runtime.server import API_KEY_ENV
@@ -409,23 +409,17 @@ def plan(cfg: Config) -> None:
     where = f"the server at {cfg.base_url}" if cfg.base_url else "an in-process AsyncLLM"
     if cfg.capacity:
         replay = bill.stretch_s(cfg) if cfg.validate else 0.0
-        how = bill.search_how(cfg.capacity)
-        stages = [bill.Stage(f"capacity search on {where}", tp, starts, bill.search_s(cfg.capacity, replay), how)]
+        stages = [bill.search_stage(f"capacity search on {where}", tp, starts, cfg.capacity, replay)]
     else:
-        span, n_of = (
-            bill.stretch_s(cfg),
-            lambda k, v: cfg.num_prompts or (max(32, 4 * int(v)) if k == "concurrency" else 64),
-        )
-        lv = levels(cfg)
-        work = sum(bill.level_s(ref, k, v, n_of(k, v), cfg.output_len, tp, span) for k, v in lv)
-        named = ", ".join(f"{k} {v:g} ({n_of(k, v)} requests)" for k, v in lv)
+        span, lv = bill.stretch_s(cfg), levels(cfg)
+        work = sum(bill.level_s(ref, k, v, level_requests(cfg, k, v), cfg.output_len, tp, span) for k, v in lv)
+        named = ", ".join(f"{k} {v:g} ({level_requests(cfg, k, v)} requests)" for k, v in lv)
         stages = [bill.Stage(f"load levels on {where}", tp, starts, work, named)]
         if not cfg.base_url:
             n = cfg.batch_prompts
             batch = bill.generate_s(ref, n, cfg.output_len, n, tp)
             stages.append(bill.Stage("the same prompts as one offline batch", tp, 1, batch, f"{n} prompts at once"))
-    devices = hardware.device_count()
-    bill.render(bill.Plan("simulate_concurrent_requests.py", stages, ref, devices, *bill.pod_price(cfg.gpu_hour_usd)))
+    bill.show("simulate_concurrent_requests.py", stages, ref, cfg.gpu_hour_usd)
 
 
 def build_config(args, engine: dict) -> Config:

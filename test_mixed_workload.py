@@ -55,7 +55,6 @@ from common.output.results import (
 )
 from common.output.tables import num, pct, print_table
 from common.runtime import engine as eng
-from common.runtime import hardware
 from common.runtime.isolation import checkpoint, run_isolated, until_interrupted
 from common.traffic.loadgen import AsyncLLMBackend, run_async, run_closed_loop, run_open_loop, warm_up
 from common.traffic.workloads import PoissonWorkload, random_prompts
@@ -193,7 +192,7 @@ async def mix_capacity(backend, cfg: Config, alone, max_num_seqs: int) -> Capaci
 def main(cfg: Config) -> dict:
     fill_device_defaults(cfg)
     engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
-    max_len = int(engine_kwargs.get("max_model_len") or min(info.raw.get("max_position_embeddings", 32768), 32768))
+    max_len = model_max_len(engine_kwargs, info)
     need = cfg.long_len[1] + cfg.output_len
     if need > max_len:
         raise cli.UsageError(
@@ -228,6 +227,11 @@ def main(cfg: Config) -> dict:
     }
     failed = any_failed(runs) or any(r["status"] == Status.FAILED for r in rows)
     return {**out, "exit_code": 1 if failed else 0}
+
+
+def model_max_len(engine_kwargs: dict, info) -> int:
+    """The context the variants run with: --max-model-len, else the model's own, at most 32,768."""
+    return int(engine_kwargs.get("max_model_len") or min(info.raw.get("max_position_embeddings", 32768), 32768))
 
 
 def run_variant(
@@ -460,7 +464,7 @@ def plan(cfg: Config) -> None:
     """--plan: the scheduler variants this command would run, an engine each, and what it would cost."""
     fill_device_defaults(cfg)
     engine_kwargs, info = cli.resolve_model(cfg.model, cfg.engine)
-    max_len = int(engine_kwargs.get("max_model_len") or min(info.raw.get("max_position_embeddings", 32768), 32768))
+    max_len = model_max_len(engine_kwargs, info)
     tp, ref = int(engine_kwargs.get("tensor_parallel_size", 1)), bill.reference(info.params_estimate())
     mix = 2 * bill.level_s(ref, "rate", cfg.request_rate, cfg.num_requests, cfg.output_len, tp)
     how = f"{cfg.num_requests} requests at {cfg.request_rate:g} req/s, the short ones alone first"
@@ -468,8 +472,7 @@ def plan(cfg: Config) -> None:
     if cfg.capacity:
         how += f"; capacity: {bill.search_how(cfg.capacity)}"
     stages = [bill.Stage(f"{v['name']}: alone, mixed", tp, 1, mix + search, how) for v in variants(cfg, max_len)]
-    devices = hardware.device_count()
-    bill.render(bill.Plan("test_mixed_workload.py", stages, ref, devices, *bill.pod_price(cfg.gpu_hour_usd)))
+    bill.show("test_mixed_workload.py", stages, ref, cfg.gpu_hour_usd)
 
 
 def build_config(args, engine: dict) -> Config:

@@ -307,7 +307,7 @@ def plan(cfg: Config) -> None:
         )
         for tp in cfg.tp_sizes
     ]  # fmt: skip
-    bill.render(bill.Plan("test_tensor_parallel.py", stages, ref, devices, *bill.pod_price(cfg.gpu_hour_usd)))
+    bill.show("test_tensor_parallel.py", stages, ref, cfg.gpu_hour_usd)
 
 
 def build_config(args, engine: dict) -> Config:

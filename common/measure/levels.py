@@ -112,6 +112,11 @@ def levels(cfg: LevelSettings) -> list[tuple[str, float]]:
     return [("concurrency", c) for c in cfg.concurrency]
 
 
+def level_requests(cfg: LevelSettings, kind: str, value: float) -> int:
+    """Requests at a level of clients or of a rate: --num-prompts, else max(32, 4 x the clients), or 64 at a rate."""
+    return cfg.num_prompts or (max(32, 4 * int(value)) if kind == "concurrency" else 64)
+
+
 def level_prompts(cfg: LevelSettings, kind: str, value: float, seed: int):
     """One level's requests: the trace's stretch at that speed-up, or the workload's prompts (with arrival times at
     a rate)."""
@@ -119,7 +124,7 @@ def level_prompts(cfg: LevelSettings, kind: str, value: float, seed: int):
         src = workload_source(cfg)
         assert isinstance(src, TraceWorkload)  # a timed trace's levels are speeds (levels())
         return trace_prompts(src.trace, cfg.vocab_size, seed, value, cfg.max_model_len)[0]
-    n = cfg.num_prompts or (max(32, 4 * int(value)) if kind == "concurrency" else 64)
+    n = level_requests(cfg, kind, value)
     specs = workload_source(cfg).requests(n, seed)  # ShareGPT's real prompts, or the random shape
     return with_arrivals(specs, arrival_times(n, value, cfg.burstiness, seed=seed)) if kind == "rate" else specs
 

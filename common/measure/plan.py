@@ -12,7 +12,7 @@ README's "Start here" sets the two side by side for the quick starts.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from common.measure.cost import gpu_hour_price
 from common.output.results import environment
@@ -75,7 +75,6 @@ class Plan:
     pod_devices: int  # what the machine has: the bill is for all of it, busy or not
     price: float | None  # $ per device-hour
     price_src: str | None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def running(self) -> list[Stage]:
@@ -118,18 +117,26 @@ def generate_s(ref: Reference, requests: int, output_len: int, concurrency: floa
 TYPICAL_PROBES = 6
 
 
+def _probes(capacity: dict) -> int:
+    """The probes a search is counted at (the saturation probe apart): TYPICAL_PROBES, or --max-probes if fewer."""
+    return min(int(capacity.get("max_probes", 12)), TYPICAL_PROBES)
+
+
 def search_s(capacity: dict, replay_s: float = 0.0) -> float:
     """A capacity search: the saturation probe that picks the first rate, then probes until the resolution is reached
-    (TYPICAL_PROBES, or --max-probes if fewer), each its warm-up and its window (x1.1: stretched low-rate probes).
-    `replay_s`: a validation replay after it."""
-    probes = min(int(capacity.get("max_probes", 12)), TYPICAL_PROBES) + 1
+    (_probes), each its warm-up and its window (x1.1: stretched low-rate probes). `replay_s`: a validation replay
+    after it."""
+    probes = _probes(capacity) + 1
     return 1.1 * probes * (float(capacity.get("warmup_s", 5.0)) + float(capacity.get("measure_s", 20.0))) + replay_s
 
 
-def search_how(capacity: dict) -> str:
-    n, most = min(int(capacity.get("max_probes", 12)), TYPICAL_PROBES), capacity.get("max_probes")
+def search_stage(what: str, devices: int, starts: int, capacity: dict, replay_s: float = 0.0) -> Stage:
+    """A capacity search as a plan's stage: its seconds (search_s) and how they were counted."""
     each = f"{capacity.get('warmup_s'):g} s warm-up + {capacity.get('measure_s'):g} s window"
-    return f"{n} probes + the saturation probe, {each} each (at most {most} probes)"
+    how = (
+        f"{_probes(capacity)} probes + the saturation probe, {each} each (at most {capacity.get('max_probes')} probes)"
+    )
+    return Stage(what, devices, starts, search_s(capacity, replay_s), how)
 
 
 def _gpus() -> list[dict]:
@@ -140,6 +147,11 @@ def _gpus() -> list[dict]:
 
 def pod_price(override: float | None) -> tuple[float | None, str | None]:
     return gpu_hour_price({"gpus": _gpus()}, override)
+
+
+def show(command: str, stages: list[Stage], ref: Reference, gpu_hour_usd: float | None) -> None:
+    """A script's --plan on the screen: its stages on this machine (or the pod --plan POD names), at its price."""
+    render(Plan(command, stages, ref, hardware.device_count(), *pod_price(gpu_hour_usd)))
 
 
 def render(plan: Plan) -> None:
@@ -166,7 +178,7 @@ def render(plan: Plan) -> None:
         f"ones find the cache warm); each configuration prints its real times as it runs.",
     )
     price = [f"Price per {unit}-hour: {plan.price_src}."] if plan.price_src else []
-    for line in plan.notes + price + [f"Estimated from {plan.ref.source}."]:
+    for line in price + [f"Estimated from {plan.ref.source}."]:
         print(f"  {line}")
 
 

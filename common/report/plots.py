@@ -23,8 +23,8 @@ def memory_bars(f: Findings) -> tuple[list[str], dict[str, list[float]]] | None:
     labels, weights, kv = [], [], []
     for d in f.suite:
         ranks = sorted((d.get("raw") or {}).get("ranks") or [], key=lambda r: r.get("rank") or 0)
+        one = len(ranks) == 1  # "1 GPU", not "1 GPU rank 0"
         for r in ranks:
-            one = len(ranks) == 1  # "1 GPU", not "1 GPU rank 0"
             labels.append(d["metrics"]["layout"] + ("" if one else f" rank {r.get('rank', 0)}"))
             weights.append((r.get("weights_bytes") or 0) / 2**30)
             kv.append((r.get("kv_cache_bytes") or 0) / 2**30)
