@@ -467,7 +467,7 @@ def plan(cfg: Config) -> None:
     """--plan: the layouts this command would measure here, their engines, and what it would cost."""
     fill_device_defaults(cfg)
     _, info = cli.resolve_model(cfg.model, cfg.engine)
-    ref, stages, replay = bill.reference(info.params_estimate()), [], bill.stretch_s(cfg)
+    ref, stages = bill.reference(info.params_estimate()), []
     what = (
         f"{cfg.offline_runs} x {cfg.num_prompts} prompts offline, batch-1, {cfg.latency_prompts} at {cfg.concurrency}"
     )
@@ -479,7 +479,7 @@ def plan(cfg: Config) -> None:
         work = bill.engine_work_s(ref, cfg, lay.n)
         stages.append(bill.Stage(f"{lay.name}: offline, batch-1, latency{at_once}", lay.n, 1, work, what))
         if cfg.capacity:
-            stages.append(bill.search_stage(f"{lay.name}: capacity search", lay.n, 1, cfg.capacity, replay))
+            stages.append(bill.search_stage(f"{lay.name}: capacity search", lay.n, 1, cfg.capacity))
     if cfg.compare_vllm_bench:
         runs = cfg.vllm_bench_runs
         work = 2 * runs * bill.generate_s(ref, cfg.num_prompts, cfg.output_len, cfg.num_prompts)

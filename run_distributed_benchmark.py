@@ -274,7 +274,6 @@ def plan(cfg: Config) -> None:
     done = finished_layouts(Path(cfg.output_dir), info.name) if cfg.resume else set()
     sweep = sum(bill.level_s(ref, "concurrency", c, cfg.sweep_prompts, cfg.output_len, 1) for c in cfg.sweep)
     mix = bill.level_s(ref, "rate", cfg.mixed_rate, cfg.mixed_requests, cfg.output_len, 1)
-    replay = bill.stretch_s(cfg)
     for lay in suite_layouts(cfg.gpus, bool(cfg.capacity)):
         if skip := "done (--resume)" if lay.name in done else layout_problem(info, lay.tp, 1, lay.dp, devices):
             stages.append(bill.Stage(lay.name, lay.n, 0, 0.0, skip=skip))
@@ -282,7 +281,7 @@ def plan(cfg: Config) -> None:
         work = bill.engine_work_s(ref, cfg, lay.n) + (0 if lay.dp > 1 else sweep + mix)
         stages.append(bill.Stage(f"{lay.name}: the suite", lay.n, 1, work, "offline, batch-1, latency, sweep, mixed"))
         if cfg.capacity:
-            stages.append(bill.search_stage(f"{lay.name}: capacity search", lay.n, 1, cfg.capacity, replay))
+            stages.append(bill.search_stage(f"{lay.name}: capacity search", lay.n, 1, cfg.capacity))
     bill.show("run_distributed_benchmark.py", stages, ref, cfg.gpu_hour_usd)
 
 

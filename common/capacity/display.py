@@ -131,16 +131,6 @@ def best_capacity(ms: list[dict]) -> dict | None:
     return min(tied_with_best(ok, per, key="capacity"), key=lambda m: (m["gpus"], -per(m)))
 
 
-# why a probe missed the SLO (Probe.bound_by), as the pareto's legend says it
-MISSED_BY = {
-    "ttft": "p99 TTFT",
-    "tpot": "p99 TPOT",
-    "e2el": "p99 E2E",
-    "queue": "the queue grew",
-    "keep_up": "the queue grew",
-}
-
-
 def capacity_plots(stem, ms: list[dict], slo: dict, percentile: float, dev: str = "GPU", sub: str = "") -> list[Path]:
     """Capacity per layout (total and per device) as bars, and each layout's probes as a per-user-speed vs
     per-device-throughput curve; `sub` (the model, devices, workload) ends each title."""
@@ -168,7 +158,7 @@ def capacity_plots(stem, ms: list[dict], slo: dict, percentile: float, dev: str 
         if at:
             marks[m["layout"]] = (point[id(at[-1])], speed[id(at[-1])])
         missed = [p for p in done if not p.passed]
-        why = ", ".join(sorted({MISSED_BY.get(p.bound_by or "", p.bound_by or "?") for p in missed}))
+        why = ", ".join(sorted({p.bound_words(m["capacity"].percentile) for p in missed}))
         failed[m["layout"]] = ([(point[id(p)], speed[id(p)]) for p in missed], why)
         if levels := [s for s in m.get("sweep") or [] if s.get("median_tpot_ms")]:
             span = f"sweep, {levels[0]['concurrency']}-{levels[-1]['concurrency']} clients"

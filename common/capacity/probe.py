@@ -154,6 +154,10 @@ class Probe:
             **own,
         )
 
+    def bound_words(self, percentile: float) -> str:
+        """The term that decided this probe, in a word or two: 'the queue grew', 'p99 TTFT'."""
+        return "the queue grew" if self.bound_by == "keep_up" else f"p{percentile:g} {(self.bound_by or '?').upper()}"
+
     def describe(self, percentile: float, brief: bool = False) -> str:
         """'p99 TTFT 820 ms' / 'backlog grew by 16 requests ...' / 'p99 TPOT unbounded (3 unfinished)'; `brief`: a
         probe stopped early without its counts ('p99 TTFT over 500 ms for sure', for a table's cell)."""
