@@ -136,7 +136,7 @@ def main(cfg: Config) -> dict:
         if m is None:
             rows[lay] = {
                 "layout": lay.name,
-                "GPUs": lay.n,
+                f"{hardware.unit()}s": lay.n,
                 "status": Status.FAILED,
                 "reason": "its summary failed (see the JSON)",
             }
@@ -160,7 +160,7 @@ def failed_layout(path: Path, lay: Layout, base: Config, res: dict) -> dict:
     return record_failure(
         path, lay.name, res, experiment=EXPERIMENT,
         config={**base.to_json(), "layout": lay.to_json()},
-        metrics={"layout": lay.name, "gpus": lay.n}, row={"layout": lay.name, "GPUs": lay.n},
+        metrics={"layout": lay.name, "gpus": lay.n}, row={"layout": lay.name, f"{hardware.unit()}s": lay.n},
     )  # fmt: skip
 
 
@@ -224,7 +224,7 @@ def allreduce_bench(cfg: Config, plan: list[Layout], info) -> dict:
 
 def skipped(path: Path, lay: Layout, base: Config) -> dict:
     """A layout that cannot run here: its file says why, and so does its row."""
-    row = {"layout": lay.name, "GPUs": lay.n, "status": Status.SKIPPED, "reason": lay.skip}
+    row = {"layout": lay.name, f"{hardware.unit()}s": lay.n, "status": Status.SKIPPED, "reason": lay.skip}
     save_run(
         path,
         experiment=EXPERIMENT,
