@@ -88,6 +88,9 @@ fi
 if [[ $KIND == cpu ]]; then
   "$VENV/bin/python" -m common.runtime.tiny_model
 fi
+# the lab's own modules compiled once: where PYTHONDONTWRITEBYTECODE is set (CI images, some pods) every process the
+# scripts start (each configuration's, vLLM's engine core and workers) would otherwise compile them again
+"$VENV/bin/python" -m compileall -q -j 0 common tools tests ./*.py >/dev/null 2>&1 || true
 # vLLM's engine flags, kept once per version: a mistyped flag is then refused in a fraction of a second
 "$VENV/bin/python" -c "from common.cli import engine_parser; engine_parser()" >/dev/null 2>&1 || true
 echo "[setup] ready: $VENV/bin/python <script>.py   (see README.md)"

@@ -79,7 +79,7 @@ def node_command(i: int, ray_bin: str, cpus: int | None, gpus: int) -> list[str]
 def stop() -> int:
     from common.runtime.isolation import kill_matching
 
-    n = sum(kill_matching(tmp) for _, tmp, *_ in NODES)
+    n = kill_matching(*(tmp for _, tmp, *_ in NODES))  # both nodes at once: one grace period, not one each
     for _, tmp, *_ in NODES:
         shutil.rmtree(tmp, ignore_errors=True)
     return n
