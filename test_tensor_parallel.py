@@ -181,7 +181,7 @@ def skipped(path: Path, base_cfg: dict, why: str) -> dict:
 
 def saved(path: Path, base_cfg: dict, res: dict) -> RunFile:
     """A size's result file, written now with what its ranks reported."""
-    keep = ("token_ids", "texts", "ranks", "memory", "stage_seconds", "process_wall_s")
+    keep = ("token_ids", "texts", "ranks", "kv_cache_tokens", "memory", "stage_seconds", "process_wall_s")
     run = RunFile(path, EXPERIMENT, base_cfg)
     run.measured({"tp": base_cfg["tp"]}, {k: res[k] for k in keep})
     return run

@@ -87,24 +87,37 @@ def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
 
 @needs_devices(2)
 @pytest.mark.skipif(hardware.has_gpu(), reason="sizes the CPU KV cache (--kv-cache-memory-bytes) to make TP=1 fail")
-def test_failed_config_is_a_row_and_the_sweep_goes_on(tmp_path, tiny_model):
-    """A context too long for one rank's KV cache: TP=1 fails (OOM), TP=2 - each rank holding half the
-    KV heads - fits. The failure is recorded and TP=2 still runs. (A 64 MiB cache a rank, given as vLLM's own flag,
-    which the lab's 1 GiB CPU default must not override: 131,072 tokens on one rank, 262,144 on each of two.)"""
-    proc = run_script(
-        "test_tensor_parallel.py",
-        "--output-dir",
-        str(tmp_path),
-        *"--tp-sizes 1,2 --max-model-len 200000 --kv-cache-memory-bytes 64M --max-num-batched-tokens 2048".split(),
+def test_a_failed_size_is_a_row_the_sweep_goes_on_and_a_ctrl_c_after_keeps_its_ranks_answers(tmp_path, tiny_model):
+    """A context too long for one rank's KV cache: TP=1 fails (OOM), TP=2 - each rank holding half the KV heads -
+    fits. The failure is recorded and TP=2 still runs. Then a Ctrl-C in TP=2's summary, the step right after its
+    measurement (LAB_INJECT_FAULT: a real SIGINT, see tests/e2e/test_after_measurement.py): exit 130, and its file
+    keeps what the ranks reported. (A 64 MiB cache a rank, given as vLLM's own flag, which the lab's 1 GiB CPU default
+    must not override: 131,072 tokens on one rank, 262,144 on each of two. A failed size's exit 1 and its takeaway:
+    the Ray test below.)"""
+    from tests.e2e.test_after_measurement import faulted
+
+    proc, d2 = faulted(
+        [
+            "test_tensor_parallel.py",
+            *"--tp-sizes 1,2 --max-model-len 200000 --kv-cache-memory-bytes 64M --max-num-batched-tokens 2048".split(),
+            *"--max-tokens 8".split(),
+        ],
+        tmp_path,
+        "the summary",
+        "interrupt",
+        "tensor_parallel",
         env={"VLLM_ALLOW_LONG_MAX_MODEL_LEN": "1"},
     )
-    assert proc.returncode == 1, proc.stdout[-3000:]
     docs = _docs(tmp_path)
     assert docs[1]["status"] == "failed"
     assert docs[1]["failure"]["kind"] == "oom"
     assert "KV cache" in docs[1]["failure"]["message"]
-    assert docs[2]["status"] == "ok" and docs[2]["metrics"]["kv_cache_tokens"] == 262_144
-    assert "TP 1 did not pass" in proc.stdout
+    assert d2["config"]["tp"] == 2
+    raw = d2["raw"]  # the measurement: every rank's answer and memory, as the child returned them
+    assert raw["kv_cache_tokens"] == 262_144 and len(raw["ranks"]) == 2
+    assert raw["token_ids"] and all(len(t) > 0 for t in raw["token_ids"])
+    assert raw["stage_seconds"]["engine_start"] > 0
+    assert "interrupted: results of finished configurations are kept in the output folder" in proc.stderr
 
 
 def _ray_processes() -> list[str]:
@@ -142,6 +155,7 @@ def test_ray_backend_tp2_leaves_no_ray_process(tmp_path, tiny_model):
         assert d["status"] == "ok" and d["metrics"]["inference_checks"]
         return
     assert proc.returncode == 1 and d["status"] == "failed", proc.stdout[-3000:]
+    assert "Takeaway: TP 2 did not pass" in proc.stdout  # a failed size: its row, the takeaway, exit 1
     pytest.skip(f"vLLM's build here cannot run TP=2 under Ray: {d['failure']['message']}")
 
 
