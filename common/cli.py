@@ -2,7 +2,8 @@
 
 Each script owns a small argparse parser for its experiment flags. Every other flag is a vLLM engine
 flag and is parsed by vLLM's own parser (`EngineArgs.add_cli_args`), imported only when such flags are
-present, so `--help` stays instant. `--help-engine` prints vLLM's full flag list.
+present, so `--help` stays instant; plain ones (a name, a number, a switch) are parsed without it, from the flags
+setup.sh kept for this vLLM version. `--help-engine` prints vLLM's full flag list.
 """
 
 from __future__ import annotations
@@ -188,41 +189,106 @@ def _flags_file() -> Path | None:
             version = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             continue
-        return default_dir().parent / f"vllm-engine-flags-{slug(version)}.json"
+        return default_dir().parent / f"vllm-engine-flags-v2-{slug(version)}.json"
     return None
+
+
+_SIMPLE_TYPES = {str: "str", int: "int", float: "float"}
+
+
+def _simple(a: argparse.Action) -> dict | None:
+    """How to parse flag `a` without vLLM: a plain str/int/float value (choices kept), an on/off switch; else None."""
+    if isinstance(a, argparse.BooleanOptionalAction) or type(a).__name__ == "_StoreTrueAction":
+        kind = "bool" if isinstance(a, argparse.BooleanOptionalAction) else "true"
+    elif type(a).__name__ == "_StoreAction" and a.nargs is None and a.type in _SIMPLE_TYPES:
+        kind = _SIMPLE_TYPES[a.type]
+    else:
+        return None
+    spec = {"dest": a.dest, "kind": kind, "default": a.default, "choices": list(a.choices) if a.choices else None}
+    try:
+        return json.loads(json.dumps(spec))  # kept only what a JSON file holds as it was
+    except (TypeError, ValueError):
+        return None
 
 
 def _remember_flags(parser) -> None:
     path = _flags_file()
     if path and not path.exists():
-        flags = sorted({o for a in parser._actions for o in a.option_strings})
+        actions = [a for a in parser._actions if a.option_strings]
+        flags = sorted({o for a in actions for o in a.option_strings})
+        simple = {o: spec for a in actions if (spec := _simple(a)) for o in a.option_strings}
         try:
-            atomic_write(path, json.dumps(flags))
+            atomic_write(path, json.dumps({"flags": flags, "simple": simple}))
         except OSError:
             pass  # a read-only checkout: the next run parses with vLLM again
 
 
-def _unknown_flags(argv: Sequence[str]) -> list[str] | None:
-    """The flags in `argv` that this vLLM does not take, from the list kept by an earlier parse (setup.sh makes
-    it), without importing vLLM (~7 s); None when no list is kept yet."""
+def _kept_flags() -> dict | None:
+    """The engine flags kept by an earlier parse (setup.sh makes the file), or None when none are kept yet."""
     path = _flags_file()
     try:
-        known = set(json.loads(path.read_text())) if path else None
+        kept = json.loads(path.read_text()) if path else None
     except (OSError, ValueError):
         return None
-    if known is None:
+    return kept if isinstance(kept, dict) else None
+
+
+def _norm(flag: str) -> str:
+    return flag[:2] + flag[2:].replace("_", "-") if flag.startswith("--") else flag
+
+
+def _unknown_flags(argv: Sequence[str], kept: dict | None) -> list[str] | None:
+    """The flags in `argv` that this vLLM does not take, from the kept list, without importing vLLM (~7 s)."""
+    if kept is None:
         return None
-    norm = lambda f: f[:2] + f[2:].replace("_", "-") if f.startswith("--") else f  # noqa: E731
+    known = set(kept["flags"])
     flags = [a.split("=", 1)[0].split(".", 1)[0] for a in argv if re.match(r"^--?[A-Za-z]", a)]
-    return [f for f in flags if norm(f) not in known and not re.match(r"^-O\d?$", f)]
+    return [f for f in flags if _norm(f) not in known and not re.match(r"^-O\d?$", f)]
+
+
+def _parse_simple(argv: Sequence[str], kept: dict | None) -> dict | None:
+    """The flags given -> {dest: value} when every one of them is a simple flag (_simple), parsed as vLLM parses it,
+    without importing vLLM; None when any needs vLLM's own parser (a size like 64M, JSON, a list)."""
+    if kept is None:
+        return None
+    p = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    defaults = {}
+    for opt, spec in kept["simple"].items():
+        kw: dict = {"dest": spec["dest"], "default": spec["default"]}
+        if spec["kind"] in ("bool", "true"):
+            kw["action"] = argparse.BooleanOptionalAction if spec["kind"] == "bool" else "store_true"
+        else:
+            kw.update(type={"str": str, "int": int, "float": float}[spec["kind"]], choices=spec["choices"])
+        if spec["kind"] == "bool" and opt.startswith("--no-"):
+            continue  # BooleanOptionalAction adds the --no- form itself
+        p.add_argument(opt, **kw)
+        defaults[spec["dest"]] = spec["default"]
+    try:
+        ns, rest = p.parse_known_args(list(argv))
+    except (argparse.ArgumentError, SystemExit):
+        return None  # vLLM's parser says what is wrong, in its words
+    if rest:
+        return None
+    return {k: v for k, v in vars(ns).items() if v != defaults.get(k)}
 
 
 def parse_engine_flags(argv: Sequence[str]) -> dict:
     """vLLM engine flags -> {EngineArgs field: value} for the flags actually given (not defaults)."""
     if not argv:
         return {}
-    if unknown := _unknown_flags(argv):
+    kept = _kept_flags()
+    if unknown := _unknown_flags(argv, kept):
         raise UsageError(f"unknown flag(s): {' '.join(unknown)} (see --help and --help-engine)")
+    given = _parse_simple(argv, kept)
+    if given is None:
+        given = _parse_with_vllm(argv)
+    for dest, hint in RESERVED_ENGINE_DESTS.items():
+        if dest in given:
+            raise UsageError(f"--{dest.replace('_', '-')} is set per configuration by this script: {hint}")
+    return given
+
+
+def _parse_with_vllm(argv: Sequence[str]) -> dict:
     p = engine_parser()
     p.exit_on_error = False
     try:
@@ -232,11 +298,7 @@ def parse_engine_flags(argv: Sequence[str]) -> dict:
     if unknown:
         raise UsageError(f"unknown flag(s): {' '.join(unknown)} (see --help and --help-engine)")
     defaults = vars(p.parse_args([]))
-    given = {k: v for k, v in vars(ns).items() if v != defaults.get(k)}
-    for dest, hint in RESERVED_ENGINE_DESTS.items():
-        if dest in given:
-            raise UsageError(f"--{dest.replace('_', '-')} is set per configuration by this script: {hint}")
-    return given
+    return {k: v for k, v in vars(ns).items() if v != defaults.get(k)}
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None):
