@@ -10,7 +10,10 @@ import inspect
 import os
 from pathlib import Path
 
+import psutil
+
 from common.runtime import hardware
+from common.runtime.isolation import shm_of, unlink_shm
 
 
 def world_size(kwargs: dict) -> int:
@@ -96,6 +99,10 @@ SHUTDOWN_GRACE_S = 1.0
 def shutdown(engine) -> None:
     """Stop an LLM's or AsyncLLM's engine core and workers before the process exits, so worker processes
     do not outlive their process group and print c10d heartbeat errors on the way out."""
+    # the queues only the engine core and workers map: gone with them when they exit in time, left behind when vLLM
+    # kills them (ours are removed by this process's resource tracker as it exits)
+    me = psutil.Process()
+    theirs = shm_of(me.children(recursive=True)) - shm_of([me])
     try:
         core = engine.llm_engine.engine_core if hasattr(engine, "llm_engine") else engine
         config = getattr(engine, "llm_engine", engine).vllm_config
@@ -106,6 +113,7 @@ def shutdown(engine) -> None:
             core.shutdown(timeout=SHUTDOWN_GRACE_S)
     except Exception:
         pass  # exiting anyway; the isolation layer kills what is left
+    unlink_shm(theirs)
 
 
 def rank_reports(llm) -> list[dict]:

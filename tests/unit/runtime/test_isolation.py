@@ -137,3 +137,29 @@ def test_with_a_run_log_the_childs_stderr_goes_to_the_file_and_a_failure_prints_
     assert f"TP=1 failed; the last lines of {log}:" in err and "    WARNING 12-07 12:00:00" in err
     assert res["failure"].kind == "oom"
     assert "the lab's progress line" not in text
+
+
+def test_a_killed_tree_leaves_no_shared_memory_behind():
+    """A child that maps a shared-memory queue and is killed before it can remove it (as vLLM kills an engine core or
+    worker that does not exit within its grace): kill_tree removes the file the child left in /dev/shm."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psutil
+
+    code = (
+        "import time; from multiprocessing import resource_tracker, shared_memory\n"
+        "m = shared_memory.SharedMemory(create=True, size=1 << 20)\n"
+        "resource_tracker.unregister(m._name, 'shared_memory')  # as vLLM's queues: nobody else will remove it\n"
+        "print(m.name, flush=True); time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    path = Path("/dev/shm") / child.stdout.readline().strip()
+    try:
+        assert path.exists() and isolation.shm_of([psutil.Process(child.pid)]) == {str(path)}
+        isolation.kill_tree(child.pid, timeout=1)
+        assert not psutil.pid_exists(child.pid) and not path.exists()
+    finally:
+        child.kill()
+        path.unlink(missing_ok=True)
