@@ -199,15 +199,15 @@ def _flags_file() -> Path | None:
     return None
 
 
-_SIMPLE_TYPES = {str: "str", int: "int", float: "float"}
+_KINDS = {"str": str, "int": int, "float": float}  # the plain value types, by the name the flags file keeps
 
 
 def _simple(a: argparse.Action) -> dict | None:
     """How to parse flag `a` without vLLM: a plain str/int/float value (choices kept), an on/off switch; else None."""
     if isinstance(a, argparse.BooleanOptionalAction) or type(a).__name__ == "_StoreTrueAction":
         kind = "bool" if isinstance(a, argparse.BooleanOptionalAction) else "true"
-    elif type(a).__name__ == "_StoreAction" and a.nargs is None and a.type in _SIMPLE_TYPES:
-        kind = _SIMPLE_TYPES[a.type]
+    elif type(a).__name__ == "_StoreAction" and a.nargs is None and a.type in _KINDS.values():
+        kind = next(k for k, t in _KINDS.items() if t is a.type)
     else:
         return None
     spec = {"dest": a.dest, "kind": kind, "default": a.default, "choices": list(a.choices) if a.choices else None}
@@ -264,7 +264,7 @@ def _parse_simple(argv: Sequence[str], kept: dict | None) -> dict | None:
         if spec["kind"] in ("bool", "true"):
             kw["action"] = argparse.BooleanOptionalAction if spec["kind"] == "bool" else "store_true"
         else:
-            kw.update(type={"str": str, "int": int, "float": float}[spec["kind"]], choices=spec["choices"])
+            kw.update(type=_KINDS[spec["kind"]], choices=spec["choices"])
         if spec["kind"] == "bool" and opt.startswith("--no-"):
             continue  # BooleanOptionalAction adds the --no- form itself
         p.add_argument(opt, **kw)
@@ -273,9 +273,7 @@ def _parse_simple(argv: Sequence[str], kept: dict | None) -> dict | None:
         ns, rest = p.parse_known_args(list(argv))
     except (argparse.ArgumentError, SystemExit):
         return None  # vLLM's parser says what is wrong, in its words
-    if rest:
-        return None
-    return {k: v for k, v in vars(ns).items() if v != defaults.get(k)}
+    return None if rest else _given(ns, defaults)
 
 
 def parse_engine_flags(argv: Sequence[str]) -> dict:
@@ -303,7 +301,11 @@ def _parse_with_vllm(argv: Sequence[str]) -> dict:
         raise UsageError(f"bad engine flag: {e}") from None
     if unknown:
         raise UsageError(f"unknown flag(s): {' '.join(unknown)} (see --help and --help-engine)")
-    defaults = vars(p.parse_args([]))
+    return _given(ns, vars(p.parse_args([])))
+
+
+def _given(ns: argparse.Namespace, defaults: dict) -> dict:
+    """The flags actually given: those whose parsed value is not the default."""
     return {k: v for k, v in vars(ns).items() if v != defaults.get(k)}
 
 
